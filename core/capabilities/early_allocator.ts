@@ -1,0 +1,65 @@
+/**
+ * The early-allocator capability (`hyp_early_alloc_*`): a bump allocator of
+ * zeroed pages over a hyp VA range, used before the buddy exists.
+ *
+ * @module
+ */
+
+import { type Capability, capability } from "../capability.ts";
+import type { El2Memory } from "./el2_memory.ts";
+import type { PgtableMmOps } from "./kvm_pgtable.ts";
+
+/** A live early allocator (`base`, `cur`, `end`). */
+export interface EarlyAllocator {
+  /** First hyp VA. */
+  readonly base: number;
+  /** Next free hyp VA. */
+  readonly cur: number;
+  /** One past the last hyp VA. */
+  readonly end: number;
+  /**
+   * `hyp_early_alloc_contig(nr_pages)`.
+   * @param nrPages Pages wanted.
+   * @returns Hyp VA of zeroed pages, or null (n == 0 or not enough room; state unchanged).
+   */
+  contig(nrPages: number): number | null;
+  /** `hyp_early_alloc_page`. @returns Hyp VA or null. */
+  page(): number | null;
+  /** `hyp_early_alloc_nr_used_pages`. @returns Pages handed out. */
+  nrUsedPages(): number;
+  /** `hyp_early_alloc_mm_ops`. */
+  readonly mmOps: PgtableMmOps;
+}
+
+/** Makes early allocators. */
+export interface EarlyAllocatorFactory {
+  /** Variant name. */
+  readonly name: string;
+  /**
+   * `hyp_early_alloc_init(virt, size)`.
+   * @param options Range, memory accessor and address conversions.
+   * @returns The allocator.
+   */
+  init(options: {
+    virt: number;
+    size: number;
+    memory: El2Memory;
+    physToVirt(pa: number): number;
+    virtToPhys(va: number): number;
+  }): EarlyAllocator;
+}
+
+/**
+ * The early-allocator capability.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { EARLY_ALLOCATOR } from "./early_allocator.ts";
+ * assertEquals(EARLY_ALLOCATOR.name, "early_allocator");
+ * ```
+ */
+export const EARLY_ALLOCATOR: Capability<EarlyAllocatorFactory> = capability<EarlyAllocatorFactory>(
+  "early_allocator",
+  "hyp_early_alloc bump allocator",
+);

@@ -1,0 +1,152 @@
+/**
+ * The EL2 memory accessor: loads and stores at hyp virtual addresses.
+ *
+ * Standalone it is a linear map over physical memory
+ * ({@link linearEl2Memory}); in the boot it is the MMU, so an access to an
+ * unmapped hyp VA (say, an unbacked vmemmap) faults exactly as at EL2.
+ *
+ * @module
+ */
+
+import { HyplabError } from "../errors.ts";
+import type { PhysicalMemory } from "../physical_memory.ts";
+import type { MmuFault } from "./mmu.ts";
+
+/** Loads and stores at hyp virtual addresses (little-endian). */
+export interface El2Memory {
+  /**
+   * Loads a byte.
+   * @param va Hyp VA.
+   * @returns Byte.
+   */
+  read8(va: number): number;
+  /**
+   * Loads 16 bits.
+   * @param va Hyp VA.
+   * @returns 16-bit value.
+   */
+  read16(va: number): number;
+  /**
+   * Loads 32 bits.
+   * @param va Hyp VA.
+   * @returns 32-bit value.
+   */
+  read32(va: number): number;
+  /**
+   * Loads 64 bits.
+   * @param va Hyp VA.
+   * @returns 64-bit value.
+   */
+  read64(va: number): bigint;
+  /**
+   * Stores a byte.
+   * @param va Hyp VA.
+   * @param value Byte.
+   */
+  write8(va: number, value: number): void;
+  /**
+   * Stores 16 bits.
+   * @param va Hyp VA.
+   * @param value 16-bit value.
+   */
+  write16(va: number, value: number): void;
+  /**
+   * Stores 32 bits.
+   * @param va Hyp VA.
+   * @param value 32-bit value.
+   */
+  write32(va: number, value: number): void;
+  /**
+   * Stores 64 bits.
+   * @param va Hyp VA.
+   * @param value 64-bit value.
+   */
+  write64(va: number, value: bigint): void;
+  /**
+   * Zeroes `[va, va + size)`.
+   * @param va Hyp VA.
+   * @param size Bytes.
+   */
+  zero(va: number, size: number): void;
+  /**
+   * Whether every byte of `[va, va + size)` is zero (for invariant checks).
+   * @param va Hyp VA.
+   * @param size Bytes.
+   * @returns True when all zero.
+   */
+  isZero(va: number, size: number): boolean;
+}
+
+/**
+ * A hyp-VA access that faulted (translation, permission, ...) or missed RAM.
+ *
+ * @example
+ * ```ts
+ * import { MemoryFaultError } from "./el2_memory.ts";
+ * const e = new MemoryFaultError(0x6000_0000_0000, "translation fault at level 3");
+ * if (e.va !== 0x6000_0000_0000) throw new Error("unreachable");
+ * ```
+ */
+export class MemoryFaultError extends HyplabError {
+  /** The hyp VA accessed. */
+  readonly va: number;
+  /** The MMU fault, when the MMU produced one. */
+  readonly fault: MmuFault | undefined;
+  /**
+   * Creates the value.
+   * @param va Hyp VA.
+   * @param reason What happened.
+   * @param fault The MMU fault value.
+   */
+  constructor(va: number, reason: string, fault?: MmuFault) {
+    super(`Cannot access hyp VA 0x${va.toString(16)}: ${reason}`);
+    this.name = "MemoryFaultError";
+    this.va = va;
+    this.fault = fault;
+  }
+}
+
+/**
+ * An {@link El2Memory} over a linear map: `pa = virtToPhys(va)`.
+ *
+ * @param memory Physical memory.
+ * @param virtToPhys Hyp VA → PA (for example `va => va - offset`).
+ * @returns The accessor; accesses outside RAM throw {@link MemoryFaultError}.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PhysicalMemory } from "../physical_memory.ts";
+ * import { linearEl2Memory } from "./el2_memory.ts";
+ * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+ * const el2 = linearEl2Memory(mem, (va) => va + 0x4000_0000);
+ * el2.write32(0x10, 7);
+ * assertEquals(mem.read32(0x4000_0010), 7);
+ * ```
+ */
+export function linearEl2Memory(
+  memory: PhysicalMemory,
+  virtToPhys: (va: number) => number,
+): El2Memory {
+  const pa = (va: number, size: number, write: boolean): number => {
+    const p = virtToPhys(va);
+    if (!memory.contains(p, size)) {
+      throw new MemoryFaultError(
+        va,
+        `${write ? "write" : "read"} of ${size} bytes at PA 0x${p.toString(16)} is outside RAM`,
+      );
+    }
+    return p;
+  };
+  return {
+    read8: (va) => memory.read8(pa(va, 1, false)),
+    read16: (va) => memory.read16(pa(va, 2, false)),
+    read32: (va) => memory.read32(pa(va, 4, false)),
+    read64: (va) => memory.read64(pa(va, 8, false)),
+    write8: (va, v) => memory.write8(pa(va, 1, true), v),
+    write16: (va, v) => memory.write16(pa(va, 2, true), v),
+    write32: (va, v) => memory.write32(pa(va, 4, true), v),
+    write64: (va, v) => memory.write64(pa(va, 8, true), v),
+    zero: (va, size) => memory.zero(pa(va, size, true), size),
+    isZero: (va, size) => memory.readBytes(pa(va, size, false), size).every((b) => b === 0),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The page-allocator capability: the hyp `hyp_pool` interface
+ * (`hyp_pool_init`, `hyp_alloc_pages`, `hyp_get_page`, `hyp_put_page`),
+ * implemented by the buddy variants and by alternatives.
+ *
+ * Addresses handed out and taken back are hyp VAs, as in the kernel.
+ *
+ * @module
+ */
+
+import { type Capability, capability } from "../capability.ts";
+import type { Trace } from "../trace.ts";
+import type { El2Memory } from "./el2_memory.ts";
+
+/** Everything a pool needs from its environment. */
+export interface PagePoolOptions {
+  /** Pool name in traces and reports (`hpool`, `host_s2_mem`, ...). */
+  name: string;
+  /** First page frame number of the range. */
+  pfn: number;
+  /** Number of pages in the range. */
+  nrPages: number;
+  /** Pages at the start of the range already used (by the early allocator). */
+  reservedPages: number;
+  /** Where metadata and page contents are read and written. */
+  memory: El2Memory;
+  /**
+   * Hyp VA of `hyp_vmemmap[0]`: the metadata of pfn N lives at
+   * `vmemmap + N * metadataBytesPerPage` (absolute pfn indexing).
+   */
+  vmemmap: number;
+  /** PA → hyp VA (`hyp_phys_to_virt`). */
+  physToVirt(pa: number): number;
+  /** Hyp VA → PA (`hyp_virt_to_phys`). */
+  virtToPhys(va: number): number;
+  /** Trace for alloc/free events. */
+  trace?: Trace;
+}
+
+/** Counters and shape of a pool, for metrics and reports. */
+export interface PagePoolStats {
+  /** Pages managed. */
+  nrPages: number;
+  /** Pages reserved at init. */
+  reserved: number;
+  /** Pages free now. */
+  free: number;
+  /** Number of free blocks of each order, index = order (like /proc/buddyinfo). */
+  freeBlocksByOrder: number[];
+  /** Successful allocations. */
+  allocs: number;
+  /** Failed allocations (returned null). */
+  failedAllocs: number;
+  /** Pages returned to the free lists. */
+  frees: number;
+  /** Metadata bytes per managed page. */
+  metadataBytesPerPage: number;
+}
+
+/** One pool (`struct hyp_pool`). */
+export interface PagePool {
+  /** Pool name. */
+  readonly name: string;
+  /** First PA of the range. */
+  readonly rangeStart: number;
+  /** One past the last PA of the range. */
+  readonly rangeEnd: number;
+  /** The pool's max_order as the variant defines it. */
+  readonly maxOrder: number;
+  /**
+   * `hyp_alloc_pages(pool, order)`: a zeroed block of 2^order pages.
+   * @param order Block order.
+   * @returns Hyp VA of the block, or null when nothing fits (state unchanged).
+   */
+  allocPages(order: number): number | null;
+  /**
+   * `hyp_get_page`: takes a reference.
+   * @param va Hyp VA of a page in the pool.
+   * @throws {KernelBugError} Refcount would pass 65535, or VA outside the pool.
+   */
+  getPage(va: number): void;
+  /**
+   * `hyp_put_page`: drops a reference and frees the page at zero.
+   * @param va Hyp VA of a page in the pool.
+   * @throws {KernelBugError} Refcount already 0, or VA outside the pool.
+   */
+  putPage(va: number): void;
+  /**
+   * `hyp_page_count`.
+   * @param va Hyp VA of a page in the pool.
+   * @returns The refcount.
+   */
+  pageCount(va: number): number;
+  /**
+   * `hyp_split_page` (mainline): makes a high-order allocated block into
+   * order-0 pages each with refcount 1.
+   * @param va Hyp VA of the block head.
+   */
+  splitPage?(va: number): void;
+  /** Returns: Counters and free-list shape. */
+  stats(): PagePoolStats;
+  /**
+   * Checks every invariant the variant promises.
+   * @returns The first violation, or undefined.
+   */
+  checkInvariants(): string | undefined;
+}
+
+/** A page-allocator variant: makes pools. */
+export interface PageAllocator {
+  /** Variant name (`buddy-v5.13`, `buddy-mainline`, `bitmap`, ...). */
+  readonly name: string;
+  /** Metadata bytes per managed page (`sizeof(struct hyp_page)` for the buddy). */
+  readonly metadataBytesPerPage: number;
+  /**
+   * `hyp_pool_init`.
+   * @param options Range, reserved pages, memory accessor, vmemmap base.
+   * @returns The pool.
+   */
+  createPool(options: PagePoolOptions): PagePool;
+}
+
+/**
+ * The page-allocator capability.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PAGE_ALLOCATOR } from "./page_allocator.ts";
+ * assertEquals(PAGE_ALLOCATOR.name, "page_allocator");
+ * ```
+ */
+export const PAGE_ALLOCATOR: Capability<PageAllocator> = capability<PageAllocator>(
+  "page_allocator",
+  "the hyp page allocator (hyp_pool)",
+);

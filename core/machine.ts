@@ -1,0 +1,371 @@
+/**
+ * The machine: physical memory, CPUs, EL2 vectors, trace, PRNG and the
+ * plugins that give it capabilities.
+ *
+ * @module
+ */
+
+import { type Capability, isCapability } from "./capability.ts";
+import { PluginDependencyError, PluginError } from "./errors.ts";
+import { ExceptionVectors } from "./exception_level.ts";
+import { PhysicalMemory, type RamBank } from "./physical_memory.ts";
+import type { Plugin, PluginContext } from "./plugin.ts";
+import { Prng } from "./prng.ts";
+import { Cpu } from "./registers.ts";
+import { Trace } from "./trace.ts";
+
+/** Options of {@link createMachine}. */
+export interface MachineOptions {
+  /**
+   * RAM banks.
+   * @default [{ base: 0x4000_0000, size: 4 GiB }]
+   */
+  ram?: readonly RamBank[];
+  /**
+   * Number of CPUs.
+   * @default 4
+   */
+  cpus?: number;
+  /**
+   * Plugins, in registration order (which breaks ties in setup order).
+   * @default []
+   */
+  plugins?: readonly Plugin[];
+  /**
+   * PRNG seed.
+   * @default 1
+   */
+  seed?: number;
+  /** Trace to record into (a fresh one by default). */
+  trace?: Trace;
+}
+
+/** The default RAM: one 4 GiB bank at 0x4000_0000, as on QEMU `virt`. */
+export const DEFAULT_RAM: readonly RamBank[] = [{ base: 0x4000_0000, size: 2 ** 32 }];
+
+/**
+ * A simulated machine. Create it with {@link createMachine}.
+ */
+export class Machine {
+  /** Physical memory. */
+  readonly memory: PhysicalMemory;
+  /** The CPUs. */
+  readonly cpus: readonly Cpu[];
+  /** EL2 vector handlers (shared by the CPUs, like one VBAR_EL2 value). */
+  readonly vectors: ExceptionVectors = new ExceptionVectors();
+  /** The event log. */
+  readonly trace: Trace;
+  /** The seeded PRNG. */
+  readonly prng: Prng;
+  /** Plugins in the order their hooks run. */
+  readonly plugins: readonly Plugin[];
+  #values = new Map<Capability<unknown>, unknown>();
+  #providers = new Map<Capability<unknown>, Plugin>();
+
+  /** @internal Use {@link createMachine}. */
+  constructor(
+    memory: PhysicalMemory,
+    cpus: readonly Cpu[],
+    trace: Trace,
+    prng: Prng,
+    plugins: readonly Plugin[],
+  ) {
+    this.memory = memory;
+    this.cpus = cpus;
+    this.trace = trace;
+    this.prng = prng;
+    this.plugins = plugins;
+  }
+
+  /**
+   * The value provided for a capability.
+   * @param cap Capability key.
+   * @returns The provider's value.
+   * @throws {PluginDependencyError} If nothing provides it.
+   */
+  get<T>(cap: Capability<T>): T {
+    if (!this.#values.has(cap)) {
+      throw new PluginDependencyError(
+        `Cannot get capability "${cap.name}": no plugin provides it`,
+        [],
+        [cap.name],
+      );
+    }
+    return this.#values.get(cap) as T;
+  }
+
+  /**
+   * Whether a capability is provided.
+   * @param cap Capability key.
+   * @returns True if provided.
+   */
+  has(cap: Capability<unknown>): boolean {
+    return this.#values.has(cap);
+  }
+
+  /**
+   * Name of the plugin providing a capability.
+   * @param cap Capability key.
+   * @returns Plugin name, or undefined.
+   */
+  providerOf(cap: Capability<unknown>): string | undefined {
+    return this.#providers.get(cap)?.name;
+  }
+
+  /**
+   * The CPU with this index.
+   * @param id CPU index.
+   * @returns The CPU.
+   * @throws {RangeError} For an index outside the machine.
+   */
+  cpu(id: number): Cpu {
+    const c = this.cpus[id];
+    if (c === undefined) {
+      throw new RangeError(`Cannot get CPU ${id}: the machine has ${this.cpus.length} CPUs`);
+    }
+    return c;
+  }
+
+  /** Runs every plugin's `dispose` hook in reverse order. */
+  dispose(): void {
+    for (const p of [...this.plugins].reverse()) {
+      if (p.dispose) {
+        const d = p.dispose.bind(p);
+        runPluginHook(p, "dispose", () => d(this.#context(p)));
+      }
+    }
+  }
+
+  /** @internal Runs setup for every plugin; called once by createMachine. */
+  _setup(): void {
+    for (const p of this.plugins) {
+      const s = p.setup.bind(p);
+      runPluginHook(p, "setup", () => s(this.#context(p)));
+      for (const cap of p.provides) {
+        if (!this.#values.has(cap)) {
+          throw new PluginError(
+            p.name,
+            "setup",
+            new Error(`declared capability "${cap.name}" in provides but never called provide()`),
+          );
+        }
+      }
+    }
+  }
+
+  #context(p: Plugin): PluginContext {
+    const allowed = new Set<Capability<unknown>>([
+      ...(p.requires ?? []),
+      ...(p.optional ?? []),
+      ...p.provides,
+    ]);
+    return {
+      machine: this,
+      get: <T>(cap: Capability<T>): T => {
+        if (!allowed.has(cap)) {
+          throw new PluginDependencyError(
+            `Plugin "${p.name}" cannot get capability "${cap.name}": not in its requires or optional`,
+            [p.name],
+            [cap.name],
+          );
+        }
+        return this.get(cap);
+      },
+      has: (cap) => this.#values.has(cap),
+      provide: <T>(cap: Capability<T>, value: T): void => {
+        if (!p.provides.includes(cap)) {
+          throw new PluginDependencyError(
+            `Plugin "${p.name}" cannot provide capability "${cap.name}": not in its provides`,
+            [p.name],
+            [cap.name],
+          );
+        }
+        this.#values.set(cap, value);
+        this.#providers.set(cap, p);
+      },
+    };
+  }
+}
+
+/**
+ * Runs a plugin hook, wrapping any exception in a {@link PluginError} that
+ * names the plugin and the hook (an existing PluginError passes through).
+ *
+ * @param plugin The plugin (or just its name).
+ * @param hook The hook name.
+ * @param fn The hook body.
+ * @returns What `fn` returns.
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { PluginError, runPluginHook } from "../mod.ts";
+ * assertThrows(() => runPluginHook({ name: "p" }, "boot", () => { throw new Error("x"); }), PluginError);
+ * ```
+ */
+export function runPluginHook<R>(plugin: { readonly name: string }, hook: string, fn: () => R): R {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof PluginError || e instanceof PluginDependencyError) throw e;
+    throw new PluginError(plugin.name, hook, e);
+  }
+}
+
+/**
+ * Checks the plugin graph and returns the plugins in setup order: every
+ * provider of a required (or present optional) capability comes first; ties
+ * keep registration order.
+ *
+ * @param plugins Plugins in registration order.
+ * @returns Plugins in setup order.
+ * @throws {PluginDependencyError} Missing provider, two providers, unknown capability, cycle.
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { capability, orderPlugins, PluginDependencyError } from "../mod.ts";
+ * const CAP = capability<number>("needed");
+ * assertThrows(
+ *   () => orderPlugins([{ name: "user", provides: [], requires: [CAP], setup() {} }]),
+ *   PluginDependencyError,
+ *   'Plugin "user" requires capability "needed", which no plugin provides',
+ * );
+ * ```
+ */
+export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
+  const names = new Set<string>();
+  for (const p of plugins) {
+    if (
+      typeof p?.name !== "string" || typeof p.setup !== "function" || !Array.isArray(p.provides)
+    ) {
+      throw new PluginDependencyError(
+        `Cannot use plugin ${
+          JSON.stringify((p as { name?: unknown })?.name ?? null)
+        }: a plugin needs a string name, a provides array and a setup function`,
+        [String((p as { name?: unknown })?.name)],
+        [],
+      );
+    }
+    if (names.has(p.name)) {
+      throw new PluginDependencyError(
+        `Cannot register plugin "${p.name}" twice`,
+        [p.name],
+        [],
+      );
+    }
+    names.add(p.name);
+  }
+  const providers = new Map<Capability<unknown>, Plugin>();
+  for (const p of plugins) {
+    for (const cap of [...p.provides, ...(p.requires ?? []), ...(p.optional ?? [])]) {
+      if (!isCapability(cap)) {
+        const shown = typeof cap === "object" && cap !== null && "name" in cap
+          ? String((cap as { name: unknown }).name)
+          : String(cap);
+        throw new PluginDependencyError(
+          `Plugin "${p.name}" names unknown capability "${shown}": capabilities must be declared with capability()`,
+          [p.name],
+          [shown],
+        );
+      }
+    }
+    for (const cap of p.provides) {
+      const other = providers.get(cap);
+      if (other) {
+        throw new PluginDependencyError(
+          `Capability "${cap.name}" has two providers: "${other.name}" and "${p.name}" (pass one)`,
+          [other.name, p.name],
+          [cap.name],
+        );
+      }
+      providers.set(cap, p);
+    }
+  }
+  const deps = new Map<Plugin, Plugin[]>();
+  for (const p of plugins) {
+    const d: Plugin[] = [];
+    for (const cap of p.requires ?? []) {
+      const prov = providers.get(cap);
+      if (!prov) {
+        throw new PluginDependencyError(
+          `Plugin "${p.name}" requires capability "${cap.name}", which no plugin provides`,
+          [p.name],
+          [cap.name],
+        );
+      }
+      if (prov !== p) d.push(prov);
+    }
+    for (const cap of p.optional ?? []) {
+      const prov = providers.get(cap);
+      if (prov && prov !== p) d.push(prov);
+    }
+    deps.set(p, d);
+  }
+  const out: Plugin[] = [];
+  const state = new Map<Plugin, "visiting" | "done">();
+  const visit = (p: Plugin, path: Plugin[]): void => {
+    const s = state.get(p);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = [...path.slice(path.indexOf(p)), p];
+      const caps = new Set<string>();
+      for (let i = 0; i + 1 < cycle.length; i++) {
+        for (const cap of cycle[i]!.requires ?? []) {
+          if (providers.get(cap) === cycle[i + 1]) caps.add(cap.name);
+        }
+        for (const cap of cycle[i]!.optional ?? []) {
+          if (providers.get(cap) === cycle[i + 1]) caps.add(cap.name);
+        }
+      }
+      throw new PluginDependencyError(
+        `Plugin dependency cycle: ${cycle.map((c) => `"${c.name}"`).join(" -> ")} (through ${
+          [...caps].map((c) => `"${c}"`).join(", ")
+        })`,
+        cycle.slice(0, -1).map((c) => c.name),
+        [...caps],
+      );
+    }
+    state.set(p, "visiting");
+    for (const d of deps.get(p)!) visit(d, [...path, p]);
+    state.set(p, "done");
+    out.push(p);
+  };
+  for (const p of plugins) visit(p, []);
+  return out;
+}
+
+/**
+ * Creates a machine: validates the RAM banks and the plugin graph, then runs
+ * every plugin's `setup` in dependency order.
+ *
+ * @param options RAM, CPUs, plugins, seed.
+ * @returns The machine.
+ * @throws {RangeError} Bad RAM banks or CPU count.
+ * @throws {PluginDependencyError} The plugin graph cannot be satisfied.
+ * @throws {PluginError} A setup hook failed.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createMachine } from "../mod.ts";
+ * const m = createMachine({ cpus: 2 });
+ * assertEquals(m.cpus.length, 2);
+ * assertEquals(m.memory.totalBytes, 2 ** 32);
+ * ```
+ */
+export function createMachine(options: MachineOptions = {}): Machine {
+  const nr = options.cpus ?? 4;
+  if (!Number.isInteger(nr) || nr < 1 || nr > 256) {
+    throw new RangeError(`Cannot create ${nr} CPUs: the count must be an integer in 1..256`);
+  }
+  const memory = new PhysicalMemory(options.ram ?? DEFAULT_RAM);
+  const ordered = orderPlugins(options.plugins ?? []);
+  const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i));
+  const m = new Machine(
+    memory,
+    cpus,
+    options.trace ?? new Trace(),
+    new Prng(options.seed ?? 1),
+    ordered,
+  );
+  m._setup();
+  return m;
+}

@@ -1,0 +1,19 @@
+/**
+ * The hyplab core: physical memory, CPU registers, exception levels, the
+ * plugin host, the trace, the PRNG and the capability interfaces.
+ *
+ * @module
+ */
+
+export * from "./capabilities/mod.ts";
+export * from "./capability.ts";
+export * from "./errors.ts";
+export * from "./exception_level.ts";
+export * from "./format.ts";
+export * from "./machine.ts";
+export * from "./physical_memory.ts";
+export * from "./plugin.ts";
+export * from "./prng.ts";
+export * from "./registers.ts";
+export * from "./sysreg_defs.ts";
+export * from "./trace.ts";

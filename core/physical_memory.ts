@@ -1,0 +1,444 @@
+/**
+ * Physical memory: RAM banks with sparse 4 KiB backing.
+ *
+ * Only pages that were written cost host memory; reading untouched RAM
+ * returns zero and allocates nothing. Accesses are little-endian, as the
+ * arm64 kernel runs. Addresses are plain numbers (physical addresses fit in
+ * 52 bits, well inside a double's 53-bit integer range); 64-bit values are
+ * `bigint`.
+ *
+ * @module
+ */
+
+import { type ExternalAbort, ExternalAbortError } from "./errors.ts";
+
+/** Size of a page in bytes (4 KiB granule). */
+export const PAGE_SIZE = 4096;
+/** log2 of {@link PAGE_SIZE}. */
+export const PAGE_SHIFT = 12;
+
+/** A RAM bank: the half-open physical range `[base, base + size)`. */
+export interface RamBank {
+  /** First byte, page-aligned. */
+  readonly base: number;
+  /** Size in bytes, page-aligned and non-zero. */
+  readonly size: number;
+}
+
+const MAX_PA = 2 ** 52;
+
+/**
+ * Sparse physical memory over a set of RAM banks.
+ *
+ * @example Writing and reading back
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PhysicalMemory } from "./physical_memory.ts";
+ *
+ * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 32 }]);
+ * mem.write64(0x4000_0008, 0x0040000000000743n);
+ * assertEquals(mem.read64(0x4000_0008), 0x0040000000000743n);
+ * assertEquals(mem.read32(0x4000_000c), 0x0040_0000);
+ * assertEquals(mem.residentBytes, 4096);
+ * ```
+ */
+export class PhysicalMemory {
+  /** The banks, sorted by base. */
+  readonly banks: readonly RamBank[];
+  #pages = new Map<number, DataView>();
+  #bankStarts: Float64Array;
+  #bankEnds: Float64Array;
+
+  /**
+
+   * Creates the value.
+   * @param banks RAM banks; each page-aligned, non-empty, non-overlapping.
+   * @throws {RangeError} On an unaligned, empty, overlapping or too-high bank.
+   */
+  constructor(banks: readonly RamBank[]) {
+    if (banks.length === 0) throw new RangeError("Cannot create memory: no RAM bank given");
+    const sorted = [...banks].sort((a, b) => a.base - b.base);
+    for (const b of sorted) {
+      const name = `bank [0x${b.base.toString(16)}, +0x${b.size.toString(16)})`;
+      if (!Number.isSafeInteger(b.base) || !Number.isSafeInteger(b.size) || b.base < 0) {
+        throw new RangeError(`Cannot add ${name}: base and size must be non-negative integers`);
+      }
+      if (b.size <= 0) throw new RangeError(`Cannot add ${name}: size is zero`);
+      if (b.base % PAGE_SIZE !== 0 || b.size % PAGE_SIZE !== 0) {
+        throw new RangeError(`Cannot add ${name}: base and size must be 4 KiB aligned`);
+      }
+      if (b.base + b.size > MAX_PA) {
+        throw new RangeError(`Cannot add ${name}: ends above the 52-bit physical address space`);
+      }
+    }
+    for (let i = 1; i < sorted.length; i++) {
+      const prev = sorted[i - 1]!;
+      const cur = sorted[i]!;
+      if (cur.base < prev.base + prev.size) {
+        throw new RangeError(
+          `Cannot add bank at 0x${cur.base.toString(16)}: overlaps bank [0x${
+            prev.base.toString(16)
+          }, 0x${(prev.base + prev.size).toString(16)})`,
+        );
+      }
+    }
+    this.banks = sorted.map((b) => ({ base: b.base, size: b.size }));
+    this.#bankStarts = Float64Array.from(sorted, (b) => b.base);
+    this.#bankEnds = Float64Array.from(sorted, (b) => b.base + b.size);
+  }
+
+  /** Total RAM in bytes. */
+  get totalBytes(): number {
+    let t = 0;
+    for (const b of this.banks) t += b.size;
+    return t;
+  }
+
+  /** Host bytes actually backing touched pages. */
+  get residentBytes(): number {
+    return this.#pages.size * PAGE_SIZE;
+  }
+
+  /** One past the last byte of the highest bank (`memblock_end_of_DRAM`). */
+  get end(): number {
+    return this.#bankEnds[this.#bankEnds.length - 1]!;
+  }
+
+  /**
+   * Whether `[pa, pa + size)` lies inside a single RAM bank.
+   *
+   * @param pa Physical address.
+   * @param size Length in bytes (default 1).
+   * @returns True when every byte is RAM.
+   */
+  contains(pa: number, size = 1): boolean {
+    const starts = this.#bankStarts;
+    const ends = this.#bankEnds;
+    for (let i = 0; i < starts.length; i++) {
+      if (pa >= starts[i]! && pa + size <= ends[i]!) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The external abort an access would raise, or `undefined` if it is RAM.
+   *
+   * @param pa Physical address.
+   * @param size Access size in bytes.
+   * @param write Whether it is a write.
+   * @returns The abort value, or undefined.
+   */
+  probe(pa: number, size: number, write = false): ExternalAbort | undefined {
+    return this.contains(pa, size)
+      ? undefined
+      : { kind: "external_abort", address: pa, size, write };
+  }
+
+  /**
+   * Whether the page holding `pa` has host backing (was ever written).
+   *
+   * @param pa Physical address.
+   * @returns True if backed.
+   */
+  isBacked(pa: number): boolean {
+    return this.#pages.has(Math.floor(pa / PAGE_SIZE));
+  }
+
+  #check(pa: number, size: number, write: boolean): void {
+    if (!this.contains(pa, size)) {
+      throw new ExternalAbortError({ kind: "external_abort", address: pa, size, write });
+    }
+  }
+
+  #view(pa: number): DataView | undefined {
+    return this.#pages.get(Math.floor(pa / PAGE_SIZE));
+  }
+
+  #viewForWrite(pa: number): DataView {
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    let v = this.#pages.get(pfn);
+    if (v === undefined) {
+      v = new DataView(new ArrayBuffer(PAGE_SIZE));
+      this.#pages.set(pfn, v);
+    }
+    return v;
+  }
+
+  /**
+   * Reads a byte.
+   * @param pa Physical address.
+   * @returns The byte.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  read8(pa: number): number {
+    this.#check(pa, 1, false);
+    const v = this.#view(pa);
+    return v === undefined ? 0 : v.getUint8(pa % PAGE_SIZE);
+  }
+
+  /**
+   * Reads a little-endian 16-bit value.
+   * @param pa Physical address.
+   * @returns The value.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  read16(pa: number): number {
+    if (pa % PAGE_SIZE > PAGE_SIZE - 2) return this.read8(pa) | (this.read8(pa + 1) << 8);
+    this.#check(pa, 2, false);
+    const v = this.#view(pa);
+    return v === undefined ? 0 : v.getUint16(pa % PAGE_SIZE, true);
+  }
+
+  /**
+   * Reads a little-endian 32-bit value (unsigned).
+   * @param pa Physical address.
+   * @returns The value.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  read32(pa: number): number {
+    const off = pa % PAGE_SIZE;
+    if (off > PAGE_SIZE - 4) return (this.read16(pa) + this.read16(pa + 2) * 0x10000) >>> 0;
+    this.#check(pa, 4, false);
+    const v = this.#view(pa);
+    return v === undefined ? 0 : v.getUint32(off, true);
+  }
+
+  /**
+   * Reads a little-endian 64-bit value.
+   * @param pa Physical address.
+   * @returns The value.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  read64(pa: number): bigint {
+    const off = pa % PAGE_SIZE;
+    if (off > PAGE_SIZE - 8) {
+      return BigInt(this.read32(pa)) | (BigInt(this.read32(pa + 4)) << 32n);
+    }
+    this.#check(pa, 8, false);
+    const v = this.#view(pa);
+    return v === undefined ? 0n : v.getBigUint64(off, true);
+  }
+
+  /**
+   * Writes a byte.
+   * @param pa Physical address.
+   * @param value Byte value (masked to 8 bits).
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  write8(pa: number, value: number): void {
+    this.#check(pa, 1, true);
+    this.#viewForWrite(pa).setUint8(pa % PAGE_SIZE, value & 0xff);
+  }
+
+  /**
+   * Writes a little-endian 16-bit value.
+   * @param pa Physical address.
+   * @param value Value (masked to 16 bits).
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  write16(pa: number, value: number): void {
+    const off = pa % PAGE_SIZE;
+    this.#check(pa, 2, true);
+    if (off > PAGE_SIZE - 2) {
+      this.write8(pa, value);
+      this.write8(pa + 1, value >>> 8);
+      return;
+    }
+    this.#viewForWrite(pa).setUint16(off, value & 0xffff, true);
+  }
+
+  /**
+   * Writes a little-endian 32-bit value.
+   * @param pa Physical address.
+   * @param value Value (masked to 32 bits).
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  write32(pa: number, value: number): void {
+    const off = pa % PAGE_SIZE;
+    this.#check(pa, 4, true);
+    if (off > PAGE_SIZE - 4) {
+      this.write16(pa, value & 0xffff);
+      this.write16(pa + 2, value >>> 16);
+      return;
+    }
+    this.#viewForWrite(pa).setUint32(off, value >>> 0, true);
+  }
+
+  /**
+   * Writes a little-endian 64-bit value.
+   * @param pa Physical address.
+   * @param value Value (taken modulo 2^64).
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  write64(pa: number, value: bigint): void {
+    const off = pa % PAGE_SIZE;
+    this.#check(pa, 8, true);
+    const v = BigInt.asUintN(64, value);
+    if (off > PAGE_SIZE - 8) {
+      this.write32(pa, Number(v & 0xffff_ffffn));
+      this.write32(pa + 4, Number(v >> 32n));
+      return;
+    }
+    this.#viewForWrite(pa).setBigUint64(off, v, true);
+  }
+
+  /**
+   * Reads a 64-bit value as two 32-bit halves, for hot paths that avoid BigInt.
+   *
+   * @param pa Physical address, 8-byte aligned.
+   * @param out Receives `[lo, hi]`.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  read64Parts(pa: number, out: Uint32Array): void {
+    this.#check(pa, 8, false);
+    const v = this.#view(pa);
+    if (v === undefined) {
+      out[0] = 0;
+      out[1] = 0;
+      return;
+    }
+    const off = pa % PAGE_SIZE;
+    out[0] = v.getUint32(off, true);
+    out[1] = v.getUint32(off + 4, true);
+  }
+
+  /**
+   * Writes a 64-bit value given as two 32-bit halves.
+   *
+   * @param pa Physical address, 8-byte aligned.
+   * @param lo Low 32 bits.
+   * @param hi High 32 bits.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  write64Parts(pa: number, lo: number, hi: number): void {
+    this.#check(pa, 8, true);
+    const v = this.#viewForWrite(pa);
+    const off = pa % PAGE_SIZE;
+    v.setUint32(off, lo >>> 0, true);
+    v.setUint32(off + 4, hi >>> 0, true);
+  }
+
+  /**
+   * Fills `[pa, pa + size)` with a byte. Filling with zero drops whole
+   * untouched or fully-covered pages back to the sparse state.
+   *
+   * @param pa First byte.
+   * @param size Length in bytes.
+   * @param byte Fill value.
+   * @throws {ExternalAbortError} If any byte is outside a single bank; nothing is written then.
+   */
+  fill(pa: number, size: number, byte: number): void {
+    if (size === 0) return;
+    this.#check(pa, size, true);
+    let cur = pa;
+    const end = pa + size;
+    while (cur < end) {
+      const pfn = Math.floor(cur / PAGE_SIZE);
+      const off = cur % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, end - cur);
+      if ((byte & 0xff) === 0) {
+        if (n === PAGE_SIZE) this.#pages.delete(pfn);
+        else {
+          const v = this.#pages.get(pfn);
+          if (v !== undefined) new Uint8Array(v.buffer, off, n).fill(0);
+        }
+      } else {
+        new Uint8Array(this.#viewForWrite(cur).buffer, off, n).fill(byte & 0xff);
+      }
+      cur += n;
+    }
+  }
+
+  /**
+   * Zeroes `[pa, pa + size)`.
+   * @param pa First byte.
+   * @param size Length in bytes.
+   * @throws {ExternalAbortError} If any byte is outside a single bank.
+   */
+  zero(pa: number, size: number): void {
+    this.fill(pa, size, 0);
+  }
+
+  /**
+   * Copies `size` bytes from `src` to `dst` (ranges may overlap).
+   * @param dst Destination address.
+   * @param src Source address.
+   * @param size Length in bytes.
+   * @throws {ExternalAbortError} If either range leaves RAM; nothing is written then.
+   */
+  copy(dst: number, src: number, size: number): void {
+    if (size === 0) return;
+    this.#check(src, size, false);
+    this.#check(dst, size, true);
+    this.writeBytes(dst, this.readBytes(src, size));
+  }
+
+  /**
+   * Reads `size` bytes into a new array.
+   * @param pa First byte.
+   * @param size Length in bytes.
+   * @returns A copy of the bytes.
+   * @throws {ExternalAbortError} Outside RAM.
+   */
+  readBytes(pa: number, size: number): Uint8Array {
+    this.#check(pa, size, false);
+    const out = new Uint8Array(size);
+    let cur = pa;
+    while (cur < pa + size) {
+      const off = cur % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, pa + size - cur);
+      const v = this.#view(cur);
+      if (v !== undefined) out.set(new Uint8Array(v.buffer, off, n), cur - pa);
+      cur += n;
+    }
+    return out;
+  }
+
+  /**
+   * Writes bytes starting at `pa`.
+   * @param pa First byte.
+   * @param bytes Data to write.
+   * @throws {ExternalAbortError} Outside RAM; nothing is written then.
+   */
+  writeBytes(pa: number, bytes: Uint8Array): void {
+    this.#check(pa, bytes.length, true);
+    let cur = pa;
+    const end = pa + bytes.length;
+    while (cur < end) {
+      const off = cur % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, end - cur);
+      new Uint8Array(this.#viewForWrite(cur).buffer, off, n).set(
+        bytes.subarray(cur - pa, cur - pa + n),
+      );
+      cur += n;
+    }
+  }
+
+  /**
+   * The page frame numbers that have backing, sorted; for hashing state in
+   * tests and for dumps.
+   *
+   * @returns Sorted backed pfns.
+   */
+  backedPfns(): number[] {
+    return [...this.#pages.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * A 32-bit FNV-1a digest of every non-zero backed page (pfn and content),
+   * so two states can be compared byte for byte cheaply.
+   *
+   * @returns Hex digest.
+   */
+  digest(): string {
+    let h = 0x811c9dc5;
+    for (const pfn of this.backedPfns()) {
+      const bytes = new Uint8Array(this.#pages.get(pfn)!.buffer);
+      if (bytes.every((b) => b === 0)) continue;
+      h = Math.imul(h ^ (pfn & 0xffff), 0x01000193);
+      h = Math.imul(h ^ (pfn >>> 16), 0x01000193);
+      for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    }
+    return (h >>> 0).toString(16).padStart(8, "0");
+  }
+}

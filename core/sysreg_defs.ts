@@ -1,0 +1,188 @@
+/**
+ * System registers, declared once as named bitfields with the Arm ARM names
+ * (DDI0487; nVHE layouts, HCR_EL2.E2H = 0) and their reset values.
+ *
+ * @module
+ */
+
+/** A field: `[lsb, width]`. */
+export type FieldSpec = readonly [lsb: number, width: number];
+
+/** One system register's declaration. */
+export interface SysregDef {
+  /** Arm ARM name, e.g. `SCTLR_EL2`. */
+  readonly name: string;
+  /** Named fields. */
+  readonly fields: Readonly<Record<string, FieldSpec>>;
+  /** Bits that must read and be written as 1. */
+  readonly res1: bigint;
+  /** Bits that must be written as 0 (0n: not checked). */
+  readonly res0: bigint;
+  /** Value at reset (architecturally UNKNOWN parts are given as 0). */
+  readonly reset: bigint;
+  /** Read-only (ID registers). */
+  readonly readOnly?: boolean;
+}
+
+function bits(...n: number[]): bigint {
+  let v = 0n;
+  for (const b of n) v |= 1n << BigInt(b);
+  return v;
+}
+
+function fieldMask(fields: Record<string, FieldSpec>): bigint {
+  let m = 0n;
+  for (const [lsb, width] of Object.values(fields)) {
+    m |= ((1n << BigInt(width)) - 1n) << BigInt(lsb);
+  }
+  return m;
+}
+
+const ALL64 = (1n << 64n) - 1n;
+
+function def(
+  name: string,
+  fields: Record<string, FieldSpec>,
+  opts: { res1?: bigint; reset?: bigint; strictRes0?: boolean; readOnly?: boolean } = {},
+): SysregDef {
+  const res1 = opts.res1 ?? 0n;
+  const res0 = opts.strictRes0 ? ALL64 & ~(fieldMask(fields) | res1) : 0n;
+  const d: SysregDef = { name, fields, res1, res0, reset: opts.reset ?? res1 };
+  return opts.readOnly ? { ...d, readOnly: true } : d;
+}
+
+const ADDR64: Record<string, FieldSpec> = { VALUE: [0, 64] };
+
+/** SCTLR_EL2 RES1 bits when HCR_EL2.E2H = 0: {4,5,11,16,18,22,23,28,29}. */
+export const SCTLR_EL2_RES1: bigint = bits(4, 5, 11, 16, 18, 22, 23, 28, 29);
+
+/** `INIT_SCTLR_EL2_MMU_OFF` (= the RES1 bits): 0x30C50830. */
+export const SCTLR_EL2_MMU_OFF = 0x30c50830n;
+
+/** TCR_EL2 RES1 bits (E2H = 0): 31 and 23. */
+export const TCR_EL2_RES1: bigint = bits(31, 23);
+
+/**
+ * Every register the simulator knows, by Arm ARM name.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { SYSREG_DEFS } from "./sysreg_defs.ts";
+ * assertEquals(SYSREG_DEFS.SCTLR_EL2!.reset, 0x30C50830n);
+ * assertEquals(SYSREG_DEFS.TCR_EL2!.fields.T0SZ, [0, 6]);
+ * ```
+ */
+export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntries(
+  [
+    def("SCTLR_EL2", {
+      M: [0, 1],
+      A: [1, 1],
+      C: [2, 1],
+      SA: [3, 1],
+      nAA: [6, 1],
+      EnDB: [13, 1],
+      I: [12, 1],
+      WXN: [19, 1],
+      IESB: [21, 1],
+      EE: [25, 1],
+      EnDA: [27, 1],
+      EnIB: [30, 1],
+      EnIA: [31, 1],
+      BT: [36, 1],
+      ITFSB: [37, 1],
+      TCF: [40, 2],
+      ATA: [43, 1],
+      DSSBS: [44, 1],
+    }, { res1: SCTLR_EL2_RES1, reset: SCTLR_EL2_MMU_OFF, strictRes0: true }),
+    def("TCR_EL2", {
+      T0SZ: [0, 6],
+      IRGN0: [8, 2],
+      ORGN0: [10, 2],
+      SH0: [12, 2],
+      TG0: [14, 2],
+      PS: [16, 3],
+      TBI: [20, 1],
+      HA: [21, 1],
+      HD: [22, 1],
+      HPD: [24, 1],
+      DS: [32, 1],
+    }, { res1: TCR_EL2_RES1, strictRes0: true }),
+    def("TTBR0_EL2", { CnP: [0, 1], BADDR: [1, 47], ASID: [48, 16] }),
+    def("MAIR_EL2", {
+      Attr0: [0, 8],
+      Attr1: [8, 8],
+      Attr2: [16, 8],
+      Attr3: [24, 8],
+      Attr4: [32, 8],
+      Attr5: [40, 8],
+      Attr6: [48, 8],
+      Attr7: [56, 8],
+    }),
+    def("HCR_EL2", {
+      VM: [0, 1],
+      SWIO: [1, 1],
+      PTW: [2, 1],
+      FMO: [3, 1],
+      IMO: [4, 1],
+      AMO: [5, 1],
+      TSC: [19, 1],
+      TVM: [26, 1],
+      TGE: [27, 1],
+      RW: [31, 1],
+      E2H: [34, 1],
+      APK: [40, 1],
+      API: [41, 1],
+    }),
+    def("VBAR_EL2", { VBA: [11, 53] }, { strictRes0: true }),
+    def("ESR_EL2", { ISS: [0, 25], IL: [25, 1], EC: [26, 6], ISS2: [32, 24] }, {
+      strictRes0: true,
+    }),
+    def("ELR_EL2", ADDR64),
+    def("SPSR_EL2", {
+      M: [0, 4],
+      M4: [4, 1],
+      F: [6, 1],
+      I: [7, 1],
+      A: [8, 1],
+      D: [9, 1],
+      NZCV: [28, 4],
+    }),
+    def("FAR_EL2", ADDR64),
+    def("TPIDR_EL2", ADDR64),
+    def("VTTBR_EL2", { CnP: [0, 1], BADDR: [1, 47], VMID: [48, 16] }),
+    def("VTCR_EL2", { T0SZ: [0, 6], SL0: [6, 2], PS: [16, 3] }, { res1: bits(31) }),
+    def("CPTR_EL2", { TZ: [8, 1], TFP: [10, 1], TCPAC: [31, 1] }),
+    def("MDCR_EL2", { HPMN: [0, 5] }),
+    def("CNTHCTL_EL2", { EL1PCTEN: [0, 1], EL1PCEN: [1, 1] }),
+    def("SCTLR_EL1", {
+      M: [0, 1],
+      A: [1, 1],
+      C: [2, 1],
+      SA: [3, 1],
+      I: [12, 1],
+      WXN: [19, 1],
+      EE: [25, 1],
+    }, { reset: 0x30d00800n }),
+    def("TCR_EL1", { T0SZ: [0, 6], TG0: [14, 2], T1SZ: [16, 6], TG1: [30, 2], IPS: [32, 3] }),
+    def("TTBR0_EL1", { CnP: [0, 1], BADDR: [1, 47], ASID: [48, 16] }),
+    def("TTBR1_EL1", { CnP: [0, 1], BADDR: [1, 47], ASID: [48, 16] }),
+    def("MAIR_EL1", ADDR64),
+    def("VBAR_EL1", { VBA: [11, 53] }),
+    def("ESR_EL1", { ISS: [0, 25], IL: [25, 1], EC: [26, 6] }),
+    def("ELR_EL1", ADDR64),
+    def("SPSR_EL1", { M: [0, 4], NZCV: [28, 4] }),
+    def("FAR_EL1", ADDR64),
+    def("TPIDR_EL1", ADDR64),
+    def("MPIDR_EL1", { Aff0: [0, 8], Aff1: [8, 8], Aff2: [16, 8], U: [30, 1] }, {
+      res1: bits(31),
+      readOnly: true,
+    }),
+    def("ID_AA64MMFR0_EL1", { PARange: [0, 4], TGran4: [28, 4] }, {
+      reset: 0x5n,
+      readOnly: true,
+    }),
+    def("ID_AA64MMFR1_EL1", { VH: [8, 4], ETS: [36, 4] }, { readOnly: true }),
+    def("ID_AA64MMFR2_EL1", { CnP: [0, 4] }, { readOnly: true }),
+  ].map((d) => [d.name, d]),
+);
