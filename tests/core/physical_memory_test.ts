@@ -1,0 +1,142 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { ExternalAbortError, PAGE_SIZE, PhysicalMemory } from "../../mod.ts";
+
+const GiB = 2 ** 30;
+
+Deno.test("PhysicalMemory rejects bad banks", async (t) => {
+  await t.step("no bank", () => {
+    assertThrows(() => new PhysicalMemory([]), RangeError, "no RAM bank");
+  });
+  await t.step("zero-sized bank", () => {
+    assertThrows(() => new PhysicalMemory([{ base: 0, size: 0 }]), RangeError, "size is zero");
+  });
+  await t.step("unaligned bank", () => {
+    assertThrows(
+      () => new PhysicalMemory([{ base: 0x1000_0800, size: 0x1000 }]),
+      RangeError,
+      "4 KiB aligned",
+    );
+    assertThrows(
+      () => new PhysicalMemory([{ base: 0x1000_0000, size: 0x1800 }]),
+      RangeError,
+      "4 KiB aligned",
+    );
+  });
+  await t.step("overlapping banks", () => {
+    assertThrows(
+      () =>
+        new PhysicalMemory([
+          { base: 0x4000_0000, size: GiB },
+          { base: 0x7fff_f000, size: 0x2000 },
+        ]),
+      RangeError,
+      "overlaps bank [0x40000000, 0x80000000)",
+    );
+  });
+  await t.step("bank above 52 bits", () => {
+    assertThrows(() => new PhysicalMemory([{ base: 2 ** 52, size: 4096 }]), RangeError, "52-bit");
+  });
+  await t.step("adjacent banks are fine and sorted", () => {
+    const m = new PhysicalMemory([{ base: 0x8000_0000, size: GiB }, {
+      base: 0x4000_0000,
+      size: GiB,
+    }]);
+    assertEquals(m.banks.map((b) => b.base), [0x4000_0000, 0x8000_0000]);
+    assertEquals(m.end, 0xc000_0000);
+    assertEquals(m.totalBytes, 2 * GiB);
+  });
+});
+
+Deno.test("PhysicalMemory backs only touched pages", () => {
+  const m = new PhysicalMemory([{ base: 0x4000_0000, size: 64 * GiB }]);
+  assertEquals(m.read64(0x4000_0000 + 32 * GiB), 0n);
+  assertEquals(m.residentBytes, 0, "reads allocate nothing");
+  m.write8(0x4000_0000 + 63 * GiB + 5, 0xaa);
+  assertEquals(m.residentBytes, PAGE_SIZE);
+  assertEquals(m.isBacked(0x4000_0000 + 63 * GiB), true);
+  assertEquals(m.backedPfns(), [(0x4000_0000 + 63 * GiB) / PAGE_SIZE]);
+});
+
+Deno.test("PhysicalMemory is little-endian at every width", () => {
+  const m = new PhysicalMemory([{ base: 0, size: 0x10000 }]);
+  m.write64(0x100, 0x0102030405060708n);
+  assertEquals([...m.readBytes(0x100, 8)], [8, 7, 6, 5, 4, 3, 2, 1]);
+  assertEquals(m.read8(0x100), 0x08);
+  assertEquals(m.read16(0x100), 0x0708);
+  assertEquals(m.read32(0x100), 0x05060708);
+  assertEquals(m.read32(0x104), 0x01020304);
+  m.write16(0x200, 0xbeef);
+  m.write32(0x204, 0xdeadbeef);
+  assertEquals(m.read16(0x200), 0xbeef);
+  assertEquals(m.read32(0x204), 0xdeadbeef);
+  m.write8(0x300, 0x1ff);
+  assertEquals(m.read8(0x300), 0xff, "masked to 8 bits");
+  m.write64(0x308, -1n);
+  assertEquals(m.read64(0x308), 0xffff_ffff_ffff_ffffn, "taken modulo 2^64");
+});
+
+Deno.test("PhysicalMemory accesses straddling a page boundary", () => {
+  const m = new PhysicalMemory([{ base: 0, size: 0x10000 }]);
+  for (const w of [2, 4, 8]) {
+    const pa = 0x1000 - w / 2;
+    if (w === 2) m.write16(pa, 0xa1b2);
+    if (w === 4) m.write32(pa, 0xa1b2c3d4);
+    if (w === 8) m.write64(pa, 0xa1b2c3d4e5f60718n);
+    if (w === 2) assertEquals(m.read16(pa), 0xa1b2);
+    if (w === 4) assertEquals(m.read32(pa), 0xa1b2c3d4);
+    if (w === 8) assertEquals(m.read64(pa), 0xa1b2c3d4e5f60718n);
+  }
+  const parts = new Uint32Array(2);
+  m.write64Parts(0x2000, 0x11223344, 0x55667788);
+  m.read64Parts(0x2000, parts);
+  assertEquals([...parts], [0x11223344, 0x55667788]);
+  assertEquals(m.read64(0x2000), 0x5566778811223344n);
+});
+
+Deno.test("PhysicalMemory outside every bank is an external abort and changes nothing", () => {
+  const m = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10000 }]);
+  const before = m.digest();
+  const e = assertThrows(() => m.write64(0x3fff_fffc, 1n), ExternalAbortError);
+  assertEquals(e.abort, { kind: "external_abort", address: 0x3fff_fffc, size: 8, write: true });
+  assertThrows(() => m.read32(0x4001_0000), ExternalAbortError, "outside every RAM bank");
+  assertThrows(() => m.fill(0x4000_f000, 0x2000, 1), ExternalAbortError);
+  assertThrows(() => m.writeBytes(0x4000_ffff, new Uint8Array(2)), ExternalAbortError);
+  assertEquals(m.digest(), before);
+  assertEquals(m.residentBytes, 0);
+  assertEquals(m.probe(0x4001_0000, 1), {
+    kind: "external_abort",
+    address: 0x4001_0000,
+    size: 1,
+    write: false,
+  });
+  assertEquals(m.probe(0x4000_0000, 8), undefined);
+});
+
+Deno.test("PhysicalMemory bulk fill, zero and copy across page boundaries", () => {
+  const m = new PhysicalMemory([{ base: 0, size: 0x10000 }]);
+  m.fill(0xff0, 0x2020, 0x5a);
+  assertEquals(m.read8(0xfef), 0);
+  assertEquals(m.read8(0xff0), 0x5a);
+  assertEquals(m.read8(0x300f), 0x5a);
+  assertEquals(m.read8(0x3010), 0);
+  assertEquals(m.residentBytes, 4 * PAGE_SIZE);
+  m.zero(0x1000, 0x1000);
+  assertEquals(m.residentBytes, 3 * PAGE_SIZE, "a fully zeroed page returns to sparse");
+  assertEquals(m.read8(0x1800), 0);
+  m.copy(0x8ff8, 0x2ff8, 0x10);
+  assertEquals([...m.readBytes(0x8ff8, 0x10)], [...m.readBytes(0x2ff8, 0x10)]);
+  // overlapping copy behaves like memmove
+  m.writeBytes(0x9000, new Uint8Array([1, 2, 3, 4, 5]));
+  m.copy(0x9001, 0x9000, 4);
+  assertEquals([...m.readBytes(0x9000, 5)], [1, 1, 2, 3, 4]);
+});
+
+Deno.test("PhysicalMemory.digest() tracks content, not backing", () => {
+  const a = new PhysicalMemory([{ base: 0, size: 0x10000 }]);
+  const b = new PhysicalMemory([{ base: 0, size: 0x10000 }]);
+  b.write8(0x10, 1);
+  b.write8(0x10, 0);
+  assertEquals(a.digest(), b.digest(), "an all-zero backed page hashes like an untouched one");
+  b.write8(0x10, 1);
+  assertEquals(a.digest() === b.digest(), false);
+});

@@ -1,0 +1,92 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  Cpu,
+  depositField,
+  extractField,
+  RegisterError,
+  SCTLR_EL2_MMU_OFF,
+  SYSREG_DEFS,
+  SystemRegisters,
+} from "../../mod.ts";
+
+Deno.test("SystemRegisters reset values are architectural", () => {
+  const r = new SystemRegisters();
+  assertEquals(r.read("SCTLR_EL2"), 0x30c50830n);
+  assertEquals(SCTLR_EL2_MMU_OFF, 0x30c50830n);
+  assertEquals(r.read("TCR_EL2"), 0x80800000n);
+  assertEquals(r.read("TTBR0_EL2"), 0n);
+  assertEquals(r.read("sctlr_el2"), 0x30c50830n, "names are case-insensitive");
+});
+
+Deno.test("every declared field round-trips", () => {
+  const r = new SystemRegisters();
+  for (const d of Object.values(SYSREG_DEFS)) {
+    for (const [field, [, width]] of Object.entries(d.fields)) {
+      const max = (1n << BigInt(width)) - 1n;
+      for (const v of [0n, 1n, max]) {
+        const value = depositField(d.name, field, d.reset, v);
+        assertEquals(extractField(d.name, field, value), v, `${d.name}.${field}`);
+        if (!d.readOnly && r.validate(d.name, value) === undefined) {
+          r.write(d.name, value);
+          assertEquals(r.field(d.name, field), v, `${d.name}.${field} via write`);
+        }
+      }
+    }
+  }
+});
+
+Deno.test("SCTLR_EL2 fields sit where the Arm ARM puts them", () => {
+  const r = new SystemRegisters();
+  r.setField("SCTLR_EL2", "M", 1n);
+  r.setField("SCTLR_EL2", "C", 1n);
+  r.setField("SCTLR_EL2", "I", 1n);
+  r.setField("SCTLR_EL2", "SA", 1n);
+  r.setField("SCTLR_EL2", "WXN", 1n);
+  r.setField("SCTLR_EL2", "IESB", 1n);
+  r.setField("SCTLR_EL2", "ITFSB", 1n);
+  // mainline INIT_SCTLR_EL2_MMU_ON
+  assertEquals(r.read("SCTLR_EL2"), 0x2030ed183dn);
+});
+
+Deno.test("bad register accesses are rejected and change nothing", async (t) => {
+  const r = new SystemRegisters();
+  await t.step("unknown register", () => {
+    assertThrows(() => r.read("SCTLR_EL9"), RegisterError, "unknown register");
+  });
+  await t.step("unknown field", () => {
+    assertThrows(() => r.field("SCTLR_EL2", "Q"), RegisterError, "unknown field");
+  });
+  await t.step("RES1 violation", () => {
+    assertThrows(() => r.write("SCTLR_EL2", 0x1n), RegisterError, "RES1 bits 0x30c50830 are clear");
+    assertEquals(r.read("SCTLR_EL2"), 0x30c50830n);
+  });
+  await t.step("RES0 violation", () => {
+    assertThrows(() => r.write("SCTLR_EL2", 0x30c50830n | (1n << 7n)), RegisterError, "RES0");
+    assertThrows(() => r.write("VBAR_EL2", 0x400n), RegisterError, "RES0 bits 0x400");
+    assertEquals(r.read("VBAR_EL2"), 0n);
+  });
+  await t.step("field value too wide", () => {
+    assertThrows(() => r.setField("TCR_EL2", "T0SZ", 64n), RegisterError, "6 bits");
+  });
+  await t.step("read-only register", () => {
+    assertThrows(() => r.write("MPIDR_EL1", 0n), RegisterError, "read-only");
+  });
+});
+
+Deno.test("Cpu general registers, xzr and banked stack pointers", () => {
+  const cpu = new Cpu(3);
+  assertEquals(cpu.sysreg("MPIDR_EL1") & 0xffn, 3n);
+  for (let i = 0; i < 31; i++) cpu.setX(i, BigInt(i) << 40n);
+  for (let i = 0; i < 31; i++) assertEquals(cpu.x(i), BigInt(i) << 40n);
+  cpu.setX(31, 5n);
+  assertEquals(cpu.x(31), 0n);
+  cpu.setX(0, -1n);
+  assertEquals(cpu.x(0), 0xffff_ffff_ffff_ffffn);
+  cpu.pstate.el = 1;
+  cpu.sp = 0x1111n;
+  cpu.pstate.el = 2;
+  cpu.sp = 0x2222n;
+  cpu.pstate.spsel = 0;
+  cpu.sp = 0x3333n;
+  assertEquals([...cpu.spEl], [0x3333n, 0x1111n, 0x2222n]);
+});
