@@ -79,10 +79,12 @@ export class PluginError extends HyplabError {
    * @param plugin Plugin name.
    * @param hook Hook name.
    * @param cause The original exception.
+   * @param source Module path the plugin was loaded from, if any.
    */
-  constructor(plugin: string, hook: string, cause: unknown) {
+  constructor(plugin: string, hook: string, cause: unknown, source?: string) {
     const inner = cause instanceof Error ? cause.message : String(cause);
-    super(`Plugin "${plugin}" failed in ${hook}: ${inner}`, { cause });
+    const from = source === undefined ? "" : ` (from ${source})`;
+    super(`Plugin "${plugin}"${from} failed in ${hook}: ${inner}`, { cause });
     this.name = "PluginError";
     this.plugin = plugin;
     this.hook = hook;

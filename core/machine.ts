@@ -147,6 +147,7 @@ export class Machine {
             p.name,
             "setup",
             new Error(`declared capability "${cap.name}" in provides but never called provide()`),
+            p.source,
           );
         }
       }
@@ -202,12 +203,16 @@ export class Machine {
  * assertThrows(() => runPluginHook({ name: "p" }, "boot", () => { throw new Error("x"); }), PluginError);
  * ```
  */
-export function runPluginHook<R>(plugin: { readonly name: string }, hook: string, fn: () => R): R {
+export function runPluginHook<R>(
+  plugin: { readonly name: string; readonly source?: string },
+  hook: string,
+  fn: () => R,
+): R {
   try {
     return fn();
   } catch (e) {
     if (e instanceof PluginError || e instanceof PluginDependencyError) throw e;
-    throw new PluginError(plugin.name, hook, e);
+    throw new PluginError(plugin.name, hook, e, plugin.source);
   }
 }
 

@@ -13,6 +13,7 @@ export * from "./format.ts";
 export * from "./machine.ts";
 export * from "./physical_memory.ts";
 export * from "./plugin.ts";
+export * from "./plugin_loader.ts";
 export * from "./prng.ts";
 export * from "./registers.ts";
 export * from "./sysreg_defs.ts";

@@ -56,6 +56,8 @@ export interface PluginContext {
 export interface Plugin {
   /** snake_case name, shown in errors and traces. */
   readonly name: string;
+  /** Where the plugin was loaded from (a module path), shown in errors. */
+  readonly source?: string;
   /** Capabilities this plugin supplies in `setup`. */
   readonly provides: readonly Capability<unknown>[];
   /** Capabilities that must be provided by other plugins; they are set up first. */
