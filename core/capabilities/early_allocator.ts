@@ -19,7 +19,7 @@ export interface EarlyAllocator {
   readonly end: number;
   /**
    * `hyp_early_alloc_contig(nr_pages)`.
-   * @param nrPages Pages wanted.
+   * @param nrPages Pages wanted (`unsigned int`).
    * @returns Hyp VA of zeroed pages, or null (n == 0 or not enough room; state unchanged).
    */
   contig(nrPages: number): number | null;
@@ -35,18 +35,36 @@ export interface EarlyAllocator {
 export interface EarlyAllocatorFactory {
   /** Variant name. */
   readonly name: string;
+  /** Kernel version whose `hyp_early_alloc_mm_ops` it fills (v5.13: no get/put_page). */
+  readonly version: "v5.13" | "mainline";
   /**
    * `hyp_early_alloc_init(virt, size)`.
    * @param options Range, memory accessor and address conversions.
    * @returns The allocator.
    */
-  init(options: {
-    virt: number;
-    size: number;
-    memory: El2Memory;
-    physToVirt(pa: number): number;
-    virtToPhys(va: number): number;
-  }): EarlyAllocator;
+  init(options: EarlyAllocInitOptions): EarlyAllocator;
+}
+
+/** What `hyp_early_alloc_init` needs: the range, memory and address conversions. */
+export interface EarlyAllocInitOptions {
+  /** First hyp VA of the range (`virt`). */
+  virt: number;
+  /** Bytes (`size`). */
+  size: number;
+  /** Loads/stores at hyp VAs (zeroing goes through it). */
+  memory: El2Memory;
+  /**
+   * `hyp_phys_to_virt`.
+   * @param pa Physical address.
+   * @returns Hyp VA.
+   */
+  physToVirt(pa: number): number;
+  /**
+   * `hyp_virt_to_phys`.
+   * @param va Hyp VA.
+   * @returns Physical address.
+   */
+  virtToPhys(va: number): number;
 }
 
 /**

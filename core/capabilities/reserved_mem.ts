@@ -24,12 +24,22 @@ export interface Memblock {
   reserved: MemblockRegion[];
 }
 
-/** One term of the pool, in `divide_memory_pool` carving order. */
+/**
+ * One term of the pool, in `divide_memory_pool` carving order.
+ *
+ * Names are the same in both profiles where the kernel's term is the same:
+ * v5.13 `vmemmap`, `hyp_s1`, `host_s2_mem`, `host_s2_dev`; mainline
+ * `selftest`, `vmemmap`, `vm_table`, `hyp_s1`, `host_s2`, `ffa_proxy`.
+ */
 export interface PoolTerm {
-  /** Kernel name of the term (`vmemmap`, `hyp_s1`, `host_s2_mem`, ...). */
+  /** Name of the term (`vmemmap`, `hyp_s1`, `host_s2_mem`, ...). */
   name: string;
+  /** The kernel variable `divide_memory_pool` stores its base in (`hyp_pgt_base`, ...). */
+  symbol: string;
   /** Pages. */
   pages: number;
+  /** Offset from the start of the pool, in pages (the early allocator carves in order). */
+  offset: number;
 }
 
 /** The result of `kvm_hyp_reserve()`. */
@@ -38,7 +48,11 @@ export interface HypReservation {
   ok: boolean;
   /** `hyp_mem_base` (0 when nothing was reserved). */
   base: number;
-  /** `hyp_mem_size` (after any 2 MiB round-up). */
+  /**
+   * `hyp_mem_size`: the pages in bytes, rounded up to 2 MiB when the
+   * PMD-aligned try succeeded (0 after -ENOMEM; the unrounded size when no
+   * room was found).
+   */
   size: number;
   /** Alignment that succeeded (2 MiB or 4 KiB), 0 on failure. */
   align: number;
@@ -55,11 +69,18 @@ export interface HypReservation {
     /** The sum the pool is sized by. */
     total: number;
   };
-  /** Every term in `divide_memory_pool` order (mainline has extra terms). */
+  /**
+   * Every term `kvm_hyp_reserve` added, in `divide_memory_pool` order
+   * (mainline has extra terms). v5.13's vmemmap term here is the host's
+   * fixed-point estimate; see {@link ReservedMem.poolLayout} for what EL2
+   * carves.
+   */
   layout: PoolTerm[];
-  /** Number of memblock.memory regions copied to `hyp_memory[]`. */
+  /** Number of memblock.memory regions copied to `hyp_memory[]` (0 after -ENOMEM). */
   nrRegions: number;
-  /** Why nothing was reserved, in the kernel's words. */
+  /** `hyp_memory[]` as registered (v5.13 sorts it by base; mainline keeps memblock order). */
+  regions: MemblockRegion[];
+  /** Why nothing was reserved, in the kernel's words (absent on success). */
   reason?: string;
 }
 
@@ -81,12 +102,15 @@ export interface ReservedMem {
    */
   kvmHypReserve(memblock: Memblock, trace?: Trace): HypReservation;
   /**
-   * The pool terms for a set of `hyp_memory[]` regions, as the hyp side
-   * recomputes them in `divide_memory_pool`.
+   * The pool terms as the hyp side recomputes them in `divide_memory_pool`.
+   * v5.13 sizes the vmemmap term from the pool range itself
+   * (`hyp_vmemmap_range(__hyp_pa(virt), size)`), so the pool is needed;
+   * mainline sizes every term from `hyp_memory[]`.
    * @param regions `hyp_memory[]`.
+   * @param pool The pool `[hyp_mem_base, + hyp_mem_size)`.
    * @returns Terms in carving order.
    */
-  poolLayout(regions: readonly MemblockRegion[]): PoolTerm[];
+  poolLayout(regions: readonly MemblockRegion[], pool: MemblockRegion): PoolTerm[];
 }
 
 /**
