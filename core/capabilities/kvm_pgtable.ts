@@ -8,6 +8,10 @@
 
 import { type Capability, capability } from "../capability.ts";
 import type { PhysicalMemory } from "../physical_memory.ts";
+import type { Trace } from "../trace.ts";
+
+/** Kernel version whose kvm_pgtable semantics a variant follows. */
+export type KvmPgtableVersion = "v5.13" | "mainline";
 
 /** Kernel prot bits (`enum kvm_pgtable_prot`). */
 export const KVM_PGTABLE_PROT = { X: 1, W: 2, R: 4, DEVICE: 8 } as const;
@@ -36,8 +40,11 @@ export interface PgtableMmOps {
   virtToPhys(va: number): number;
 }
 
-/** Walker flags (`KVM_PGTABLE_WALK_*`). */
-export const WALK = { LEAF: 1, TABLE_PRE: 2, TABLE_POST: 4 } as const;
+/**
+ * Walker flags (`KVM_PGTABLE_WALK_*`). `SHARED` exists in mainline only, where
+ * a hyp walk asking for it fails with -EPERM.
+ */
+export const WALK = { LEAF: 1, TABLE_PRE: 2, TABLE_POST: 4, SHARED: 8 } as const;
 
 /** What a visitor sees at one entry. */
 export interface WalkVisit {
@@ -91,7 +98,9 @@ export interface KvmPgtable {
    */
   map(addr: number, size: number, phys: number, prot: number): number;
   /**
-   * `kvm_pgtable_hyp_unmap` (mainline).
+   * `kvm_pgtable_hyp_unmap` (mainline; v5.13 has none and throws
+   * `KernelErrnoError` with -ENOTSUPP). Returns 0 when mm_ops has no
+   * `pageCount`, as the kernel does.
    * @returns Bytes unmapped.
    */
   unmap(addr: number, size: number): number;
@@ -103,6 +112,7 @@ export interface KvmPgtable {
   /**
    * `kvm_pgtable_get_leaf`.
    * @returns The leaf (or invalid entry) and its level.
+   * @throws {KernelErrnoError} When the walk fails (-ERANGE past ia_bits, -EINVAL after destroy).
    */
   getLeaf(addr: number): { pte: bigint; level: number };
   /** `kvm_pgtable_hyp_destroy`: frees every table page through mm_ops. */
@@ -113,6 +123,28 @@ export interface KvmPgtable {
   dump(): string;
   /** Returns: PAs of every table page, pgd included. */
   tablePages(): number[];
+  /** Number of kernel `WARN`s hit so far (remap conflicts, table over a valid entry). */
+  readonly warnCount: number;
+}
+
+/** Options of {@link KvmPgtableFactory.hypInit}. */
+export interface KvmPgtableInitOptions {
+  /** Input address bits (`hyp_va_bits`). */
+  iaBits: number;
+  /** The page allocator hooks. */
+  mmOps: PgtableMmOps;
+  /** The memory the tables live in. */
+  memory: PhysicalMemory;
+  /** Table name in trace events (default `pkvm_pgtable`). */
+  name?: string;
+  /** Trace for `map`/`unmap` events and WARN logs (default: the factory's). */
+  trace?: Trace;
+  /**
+   * Called for the TLB maintenance `kvm_pgtable_hyp_unmap` issues
+   * (`tlbi vae2is` for a freed table, `tlbi vale2is` for a leaf), so a TLB
+   * model can follow; nothing is invalidated when absent.
+   */
+  tlbi?(op: "vae2is" | "vale2is", va: number, level: number): void;
 }
 
 /** Makes hyp stage-1 tables for one variant (v5.13 or mainline semantics). */
@@ -120,15 +152,14 @@ export interface KvmPgtableFactory {
   /** Variant name. */
   readonly name: string;
   /** Kernel version whose semantics it follows. */
-  readonly version: "v5.13" | "mainline";
+  readonly version: KvmPgtableVersion;
   /**
    * `kvm_pgtable_hyp_init`.
    * @param options Address bits, mm_ops and the memory the tables live in.
-   * @returns The table, or a negative errno (-ENOMEM without a pgd page).
+   * @returns The table, or a negative errno (-ENOMEM without a pgd page,
+   *   -EINVAL for a start level outside 0..3).
    */
-  hypInit(
-    options: { iaBits: number; mmOps: PgtableMmOps; memory: PhysicalMemory },
-  ): KvmPgtable | number;
+  hypInit(options: KvmPgtableInitOptions): KvmPgtable | number;
 }
 
 /**

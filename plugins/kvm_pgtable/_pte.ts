@@ -1,0 +1,201 @@
+/**
+ * Hot-path descriptor helpers over 32-bit halves (`lo` = bits 31:0,
+ * `hi` = bits 63:32), so walks never build a BigInt per entry.
+ *
+ * Internal: the public, BigInt-edged API is in `descriptor.ts`.
+ *
+ * @module
+ */
+
+import { KVM_PGTABLE_PROT, type KvmPgtableVersion } from "../../core/mod.ts";
+
+/** `KVM_PTE_VALID`, bit 0. */
+export const LO_VALID = 1;
+/** `KVM_PTE_TYPE`, bit 1: 1 = table (levels 0..2) or page (level 3), 0 = block. */
+export const LO_TYPE = 2;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_ATTRIDX`, bits 4:2. */
+export const LO_ATTRIDX_SHIFT = 2;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_AP`, bits 7:6. */
+export const LO_AP_SHIFT = 6;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_AP_RW`. */
+export const AP_RW = 1;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_AP_RO`. */
+export const AP_RO = 3;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_SH`, bits 9:8. */
+export const LO_SH_SHIFT = 8;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_SH_IS`. */
+export const SH_IS = 3;
+/** `KVM_PTE_LEAF_ATTR_LO_S1_AF`, bit 10. */
+export const LO_AF = 1 << 10;
+/** Output address bits 31:12 in the low half (`KVM_PTE_ADDR_MASK` low part). */
+export const LO_ADDR_MASK = 0xffff_f000;
+/** Output address bits 47:32 in the high half (`KVM_PTE_ADDR_MASK` high part). */
+export const HI_ADDR_MASK = 0xffff;
+/** `KVM_PTE_LEAF_ATTR_HI_S1_GP`, bit 50 (BTI guarded page, mainline). */
+export const HI_GP = 1 << (50 - 32);
+/** `KVM_PTE_LEAF_ATTR_HI_S1_XN`, bit 54. */
+export const HI_XN = 1 << (54 - 32);
+/** `KVM_PTE_LEAF_ATTR_HI_SW`, bits 58:55 (mainline copies them from prot). */
+export const HI_SW_MASK = 0xf << (55 - 32);
+
+/**
+ * Software prot bits in hyplab prot numbers: the kernel's
+ * `KVM_PGTABLE_PROT_SW0..3` (bits 55..58 of a u64) shifted down by 32, so a
+ * prot stays a small safe integer. They line up with the descriptor's high half.
+ */
+export const PROT_SW_MASK = HI_SW_MASK;
+
+/** `MT_NORMAL`, MAIR index 0 in both versions. */
+export const MT_NORMAL_IDX = 0;
+
+/**
+ * `MT_DEVICE_nGnRE` per version: 5 in v5.13 (`asm/memory.h` still had
+ * MT_NORMAL_WT at 3 and MT_DEVICE_nGnRnE at 4), 4 once MT_NORMAL_WT was removed.
+ */
+export function deviceAttrIndex(version: KvmPgtableVersion): number {
+  return version === "v5.13" ? 5 : 4;
+}
+
+const P = KVM_PGTABLE_PROT;
+const KNOWN_PROT_BITS = P.X | P.W | P.R | P.DEVICE;
+
+/**
+ * Why `hyp_set_prot_attr` rejects `prot`, or undefined when it accepts it.
+ *
+ * @param prot Prot bits.
+ * @param version Kernel version (software bits exist in mainline only).
+ * @returns The rule broken, or undefined.
+ */
+export function protProblem(prot: number, version: KvmPgtableVersion): string | undefined {
+  const sw = version === "mainline" ? PROT_SW_MASK : 0;
+  if ((prot & ~(KNOWN_PROT_BITS | sw)) !== 0 || prot < 0 || prot > 0x7fff_ffff) {
+    return version === "v5.13" && (prot & PROT_SW_MASK) !== 0
+      ? "software prot bits do not exist in v5.13"
+      : "unknown prot bits";
+  }
+  if ((prot & P.R) === 0) return "no R";
+  if ((prot & P.X) !== 0) {
+    if ((prot & P.W) !== 0) return "W and X together";
+    if ((prot & P.DEVICE) !== 0) return "X with DEVICE";
+  }
+  return undefined;
+}
+
+/**
+ * `hyp_set_prot_attr`: the leaf attribute halves for a valid prot.
+ * Call {@link protProblem} first; this does not validate.
+ *
+ * @param prot Prot bits (already valid).
+ * @param version Kernel version.
+ * @param bti Whether the kernel uses BTI (GP on executable mappings, mainline only).
+ * @param out Receives `[attrLo, attrHi]`.
+ */
+export function protAttrParts(
+  prot: number,
+  version: KvmPgtableVersion,
+  bti: boolean,
+  out: Uint32Array,
+): void {
+  const device = (prot & P.DEVICE) !== 0;
+  const mtype = device ? deviceAttrIndex(version) : MT_NORMAL_IDX;
+  const ap = (prot & P.W) !== 0 ? AP_RW : AP_RO;
+  let hi = 0;
+  if ((prot & P.X) !== 0) {
+    if (bti && version === "mainline") hi |= HI_GP;
+  } else {
+    hi |= HI_XN;
+  }
+  if (version === "mainline") hi |= prot & PROT_SW_MASK;
+  out[0] = (mtype << LO_ATTRIDX_SHIFT) | (ap << LO_AP_SHIFT) | (SH_IS << LO_SH_SHIFT) | LO_AF;
+  out[1] = hi >>> 0;
+}
+
+/**
+ * The low half of a valid leaf (`kvm_init_valid_leaf_pte`).
+ *
+ * @param pa Output address (granule-aligned).
+ * @param attrLo Low attribute half.
+ * @param level Leaf level (3 = page, else block).
+ * @returns Bits 31:0.
+ */
+export function leafLo(pa: number, attrLo: number, level: number): number {
+  // `&` takes its operand modulo 2^32, exactly, for any safe integer.
+  const addr = pa & LO_ADDR_MASK;
+  return (addr | attrLo | (level === 3 ? LO_TYPE : 0) | LO_VALID) >>> 0;
+}
+
+/**
+ * The high half of a valid leaf.
+ *
+ * @param pa Output address.
+ * @param attrHi High attribute half.
+ * @returns Bits 63:32.
+ */
+export function leafHi(pa: number, attrHi: number): number {
+  return ((Math.floor(pa / 0x1_0000_0000) & HI_ADDR_MASK) | attrHi) >>> 0;
+}
+
+/**
+ * `kvm_pte_to_phys` over halves: the output address in bits 47:12.
+ *
+ * @param lo Bits 31:0.
+ * @param hi Bits 63:32.
+ * @returns The output address.
+ */
+export function pteToPhys(lo: number, hi: number): number {
+  return (hi & HI_ADDR_MASK) * 0x1_0000_0000 + ((lo & LO_ADDR_MASK) >>> 0);
+}
+
+/**
+ * `kvm_pte_table(pte, level)`: valid with bit 1 set, above level 3.
+ *
+ * @param lo Bits 31:0.
+ * @param level Level of the entry.
+ * @returns True for a table descriptor.
+ */
+export function isTable(lo: number, level: number): boolean {
+  return level < 3 && (lo & 3) === 3;
+}
+
+/**
+ * The prot a valid leaf grants (`kvm_pgtable_hyp_pte_prot`, plus DEVICE read
+ * back from AttrIndx, which the kernel's decoder leaves out).
+ *
+ * @param lo Bits 31:0.
+ * @param hi Bits 63:32.
+ * @param version Kernel version (device AttrIndx).
+ * @returns Prot bits.
+ */
+export function leafProt(lo: number, hi: number, version: KvmPgtableVersion): number {
+  let prot = hi & PROT_SW_MASK;
+  if ((lo & LO_VALID) === 0) return prot;
+  if ((hi & HI_XN) === 0) prot |= P.X;
+  const ap = (lo >>> LO_AP_SHIFT) & 3;
+  if (ap === AP_RO) prot |= P.R;
+  else if (ap === AP_RW) prot |= P.R | P.W;
+  if (((lo >>> LO_ATTRIDX_SHIFT) & 7) === deviceAttrIndex(version)) prot |= P.DEVICE;
+  return prot;
+}
+
+/**
+ * Joins halves into a 64-bit value (API edges only).
+ *
+ * @param lo Bits 31:0.
+ * @param hi Bits 63:32.
+ * @returns The value.
+ */
+export function joinPte(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/**
+ * Splits a 64-bit value into halves (API edges only).
+ *
+ * @param pte The value.
+ * @param out Receives `[lo, hi]`.
+ */
+export function splitPte(pte: bigint, out: Uint32Array): void {
+  const v = BigInt.asUintN(64, pte);
+  out[0] = Number(v & 0xffff_ffffn);
+  out[1] = Number(v >> 32n);
+}

@@ -1,0 +1,83 @@
+/**
+ * Table geometry for the 4 KiB granule: levels, shifts and granule sizes
+ * (`ARM64_HW_PGTABLE_LEVELS`, `ARM64_HW_PGTABLE_LEVEL_SHIFT`,
+ * `kvm_granule_shift`, `kvm_granule_size`).
+ *
+ * @module
+ */
+
+/** Entries per table page (`PTRS_PER_PTE`). */
+export const PTRS_PER_PTE = 512;
+/** The last lookup level (`KVM_PGTABLE_MAX_LEVELS - 1` in v5.13, `KVM_PGTABLE_LAST_LEVEL` now). */
+export const KVM_PGTABLE_LAST_LEVEL = 3;
+
+/** Granule size per level 0..3 (512 GiB, 1 GiB, 2 MiB, 4 KiB). */
+export const GRANULE: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
+
+/**
+ * `ARM64_HW_PGTABLE_LEVEL_SHIFT(level)` for 4 KiB pages: 39, 30, 21, 12.
+ *
+ * @param level Lookup level.
+ * @returns The address shift of one entry at that level.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { granuleShift } from "./geometry.ts";
+ * assertEquals([0, 1, 2, 3].map(granuleShift), [39, 30, 21, 12]);
+ * ```
+ */
+export function granuleShift(level: number): number {
+  return 9 * (4 - level) + 3;
+}
+
+/**
+ * `kvm_granule_size(level)`: bytes covered by one entry at `level`.
+ *
+ * @param level Lookup level.
+ * @returns The granule in bytes.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { granuleSize } from "./geometry.ts";
+ * assertEquals(granuleSize(2), 2 * 1024 * 1024);
+ * ```
+ */
+export function granuleSize(level: number): number {
+  return 2 ** granuleShift(level);
+}
+
+/**
+ * `ARM64_HW_PGTABLE_LEVELS(ia_bits)` = (ia_bits − 4) / 9 for 4 KiB pages.
+ *
+ * @param iaBits Input address bits.
+ * @returns Number of lookup levels.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { pgtableLevels } from "./geometry.ts";
+ * assertEquals(pgtableLevels(48), 4);
+ * assertEquals(pgtableLevels(39), 3);
+ * ```
+ */
+export function pgtableLevels(iaBits: number): number {
+  return Math.floor((iaBits - 4) / 9);
+}
+
+/**
+ * The start level `kvm_pgtable_hyp_init` derives: 4 − levels (32–39 bits
+ * start at level 1, 40–48 bits at level 0, 49–52 bits at −1).
+ *
+ * @param iaBits Input address bits.
+ * @returns The start level.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { startLevel } from "./geometry.ts";
+ * assertEquals(startLevel(48), 0);
+ * assertEquals(startLevel(36), 1);
+ * assertEquals(startLevel(52), -1);
+ * ```
+ */
+export function startLevel(iaBits: number): number {
+  return KVM_PGTABLE_LAST_LEVEL + 1 - pgtableLevels(iaBits);
+}

@@ -1,0 +1,374 @@
+/**
+ * One hyp stage-1 table (`struct kvm_pgtable`) in simulated physical memory,
+ * with the kernel's `kvm_pgtable_hyp_*` operations as visitors over the one
+ * walker.
+ *
+ * @module
+ */
+
+import {
+  ERRNO,
+  errnoName,
+  hex,
+  HyplabError,
+  KernelBugError,
+  KernelErrnoError,
+  type KvmPgtable,
+  type KvmPgtableInitOptions,
+  type KvmPgtableVersion,
+  type Maplet,
+  type PgtableMmOps,
+  type PhysicalMemory,
+  type Trace,
+  WALK,
+  type Walker,
+} from "../../core/mod.ts";
+import { protName } from "./descriptor.ts";
+import { startLevel } from "./geometry.ts";
+import { joinPte, protAttrParts, protProblem } from "./_pte.ts";
+import { hypMapWalker } from "./map_walker.ts";
+import { hypFreeWalker, hypUnmapWalker } from "./unmap_walker.ts";
+import { collectMaplets, collectTablePages, dumpTable } from "./views.ts";
+import { kvmPgtableWalk, PteStore, type VisitCtx, type WalkTarget } from "./walker.ts";
+
+/** Variant-wide settings a factory passes to each table it makes. */
+export interface HypPgtableSettings {
+  /** Kernel version whose semantics to follow. */
+  version: KvmPgtableVersion;
+  /** Whether the kernel runs with BTI (GP on executable mappings, mainline). */
+  bti: boolean;
+  /** Default trace (a table's own `trace` option wins). */
+  trace?: Trace;
+}
+
+/**
+ * `kvm_pgtable_hyp_init`: takes one zeroed pgd page from `mm_ops` and derives
+ * the start level from `ia_bits`.
+ *
+ * Start levels outside 0..3 give -EINVAL (mainline checks this; v5.13 does
+ * not, and would compute a wrapped-around level, which hyplab refuses the
+ * same way). A 49–52-bit table (start level −1) needs LPA2 descriptors,
+ * which are not modelled: that throws.
+ *
+ * @param settings Version, BTI, default trace.
+ * @param options Address bits, mm_ops, memory, name, trace, TLBI hook.
+ * @returns The table, or -ENOMEM / -EINVAL.
+ * @throws {RangeError} For a non-integer `iaBits` or one outside 1..64.
+ * @throws {HyplabError} For a start level of −1 (LPA2).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { hypPgtableInit } from "./hyp_pgtable.ts";
+ * import { ERRNO, PhysicalMemory } from "../../core/mod.ts";
+ * const memory = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 20 }]);
+ * const mmOps = { zallocPage: () => null, physToVirt: (pa: number) => pa, virtToPhys: (va: number) => va };
+ * assertEquals(hypPgtableInit({ version: "v5.13", bti: false }, { iaBits: 48, mmOps, memory }), ERRNO.ENOMEM);
+ * ```
+ */
+export function hypPgtableInit(
+  settings: HypPgtableSettings,
+  options: KvmPgtableInitOptions,
+): HypPgtable | number {
+  const { iaBits, mmOps } = options;
+  if (!Number.isInteger(iaBits) || iaBits < 1 || iaBits > 64) {
+    throw new RangeError(`Cannot init a hyp table with ia_bits ${iaBits}: must be 1..64`);
+  }
+  const start = startLevel(iaBits);
+  if (start === -1) {
+    throw new HyplabError(
+      `Cannot init a ${iaBits}-bit hyp table: start level -1 needs LPA2 descriptors, which are not modelled`,
+    );
+  }
+  if (start < 0 || start > 3) return ERRNO.EINVAL;
+  const pgd = mmOps.zallocPage();
+  if (pgd === null) return ERRNO.ENOMEM;
+  return new HypPgtable(settings, options, start, mmOps.virtToPhys(pgd));
+}
+
+/**
+ * A hyp stage-1 table. Make one with {@link hypPgtableInit} or through the
+ * `KVM_PGTABLE` capability.
+ */
+export class HypPgtable implements KvmPgtable {
+  /** Input address bits. */
+  readonly iaBits: number;
+  /** Start level. */
+  readonly startLevel: number;
+  /** Kernel version whose semantics this table follows. */
+  readonly version: KvmPgtableVersion;
+  /** The memory the tables live in. */
+  readonly memory: PhysicalMemory;
+  /** The mm_ops in use (the boot swaps early for buddy ops). */
+  mmOps: PgtableMmOps;
+  /** Table name in trace events. */
+  readonly name: string;
+  #store: PteStore;
+  #target: WalkTarget;
+  #pgdPa: number | null;
+  #bti: boolean;
+  #trace: Trace | undefined;
+  #tlbi: KvmPgtableInitOptions["tlbi"];
+  #warnCount = 0;
+  #attr = new Uint32Array(2);
+
+  /**
+   * Use {@link hypPgtableInit}.
+   * @param settings Version, BTI, default trace.
+   * @param options Init options.
+   * @param start Start level.
+   * @param pgdPa PA of the zeroed pgd page.
+   */
+  constructor(
+    settings: HypPgtableSettings,
+    options: KvmPgtableInitOptions,
+    start: number,
+    pgdPa: number,
+  ) {
+    this.iaBits = options.iaBits;
+    this.startLevel = start;
+    this.version = settings.version;
+    this.memory = options.memory;
+    this.#store = new PteStore(options.memory);
+    // What the walker sees: this table, with a live view of the pgd.
+    const pgdOf = () => this.#pgdPa;
+    this.#target = {
+      store: this.#store,
+      get pgdPa() {
+        return pgdOf();
+      },
+      iaBits: this.iaBits,
+      startLevel: start,
+      version: this.version,
+    };
+    this.mmOps = options.mmOps;
+    this.name = options.name ?? "pkvm_pgtable";
+    this.#pgdPa = pgdPa;
+    this.#bti = settings.bti;
+    this.#trace = options.trace ?? settings.trace;
+    this.#tlbi = options.tlbi;
+  }
+
+  /** PA of the top-level table (0 once destroyed: the kernel's NULL). */
+  get pgd(): number {
+    return this.#pgdPa ?? 0;
+  }
+
+  /** Number of kernel WARNs hit so far. */
+  get warnCount(): number {
+    return this.#warnCount;
+  }
+
+  /**
+   * Records a kernel WARN (counted, and logged when the trace wants it).
+   * @param fn Kernel function whose WARN_ON fired.
+   * @param message What was found.
+   */
+  warn(fn: string, message: string): void {
+    this.#warnCount++;
+    if (this.#trace?.wants("log")) {
+      this.#trace.emit("log", { level: "warn", message: `WARN in ${fn}: ${message}` });
+    }
+  }
+
+  /**
+   * `kvm_pgtable_hyp_map`: maps `[addr, addr + size)` (walk range rounded as
+   * the walker does) to `phys` rounded down to a page. No rollback on error.
+   * The kernel's trailing `dsb ishst; isb` is not modelled here; the A64
+   * executor models barriers.
+   *
+   * @param addr First VA.
+   * @param size Bytes.
+   * @param phys First PA.
+   * @param prot Prot bits.
+   * @returns 0, or -EINVAL (bad prot, level-3 conflict), -ENOMEM, -ERANGE.
+   * @throws {RangeError} For a negative or non-integer argument, or `phys` ≥ 2^48.
+   */
+  map(addr: number, size: number, phys: number, prot: number): number {
+    checkNumber("map", "VA", addr);
+    checkNumber("map", "size", size);
+    checkNumber("map", "PA", phys);
+    if (phys >= 2 ** 48) {
+      throw new RangeError(`Cannot map PA ${hex(phys)}: beyond the 48-bit output address range`);
+    }
+    if (!Number.isSafeInteger(prot) || prot < 0) {
+      throw new RangeError(`Cannot map with prot ${prot}: must be a non-negative integer`);
+    }
+    if (protProblem(prot, this.version) !== undefined) return ERRNO.EINVAL;
+    protAttrParts(prot, this.version, this.#bti, this.#attr);
+    const env = {
+      store: this.#store,
+      mmOps: this.mmOps,
+      warn: (fn: string, message: string) => this.warn(fn, message),
+    };
+    const walker = hypMapWalker(
+      env,
+      this.version,
+      phys - (phys % 4096),
+      this.#attr[0]!,
+      this.#attr[1]!,
+    );
+    const ret = kvmPgtableWalk(this.#target, addr, size, walker);
+    if (ret === 0 && this.#trace?.wants("map")) {
+      this.#trace.emit("map", {
+        table: this.name,
+        va: hex(addr),
+        pa: hex(phys),
+        size: hex(size),
+        prot: protName(prot),
+      });
+    }
+    return ret;
+  }
+
+  /**
+   * `kvm_pgtable_hyp_unmap` (mainline): clears covered leaves, frees tables
+   * left empty, and stops at the first invalid entry or partly covered block.
+   *
+   * @param addr First VA.
+   * @param size Bytes.
+   * @returns Bytes unmapped (0 when mm_ops has no `pageCount`).
+   * @throws {KernelErrnoError} -ENOTSUPP in v5.13, which has no hyp unmap
+   *   (it came with hyp stage-1 refcounting in v5.17).
+   */
+  unmap(addr: number, size: number): number {
+    checkNumber("unmap", "VA", addr);
+    checkNumber("unmap", "size", size);
+    if (this.version === "v5.13") {
+      throw new KernelErrnoError(
+        "kvm_pgtable_hyp_unmap",
+        ERRNO.ENOTSUPP,
+        `Cannot unmap ${hex(addr)}: v5.13 has no hyp stage-1 unmap (added in v5.17)`,
+      );
+    }
+    if (this.mmOps.pageCount === undefined) return 0;
+    const tlbi = this.#tlbi;
+    const walker = hypUnmapWalker(
+      tlbi === undefined
+        ? { store: this.#store, mmOps: this.mmOps }
+        : { store: this.#store, mmOps: this.mmOps, tlbi },
+    );
+    kvmPgtableWalk(this.#target, addr, size, walker);
+    if (this.#trace?.wants("unmap")) {
+      this.#trace.emit("unmap", {
+        table: this.name,
+        va: hex(addr - (addr % 4096)),
+        size: hex(walker.unmapped),
+      });
+    }
+    return walker.unmapped;
+  }
+
+  /**
+   * `kvm_pgtable_walk` with a caller's visitor. The visitor sees the entry
+   * as a 64-bit value and may rewrite it in memory at `ptep`; the walker
+   * re-reads it after LEAF (and, in mainline, after TABLE_PRE).
+   *
+   * @param addr First VA.
+   * @param size Bytes.
+   * @param walker Visitor and flags.
+   * @returns 0 or a negative errno.
+   */
+  walk(addr: number, size: number, walker: Walker): number {
+    checkNumber("walk", "VA", addr);
+    checkNumber("walk", "size", size);
+    return kvmPgtableWalk(this.#target, addr, size, {
+      flags: walker.flags,
+      cb: (ctx: VisitCtx, visit: number) =>
+        walker.cb({
+          addr: ctx.addr,
+          end: ctx.end,
+          level: ctx.level,
+          ptep: ctx.ptep,
+          pte: joinPte(ctx.lo, ctx.hi),
+          flag: visit,
+        }),
+    });
+  }
+
+  /**
+   * `kvm_pgtable_get_leaf`: the entry that ends the lookup of `addr` (a leaf
+   * or an invalid entry) and its level.
+   *
+   * @param addr VA.
+   * @returns Descriptor and level.
+   * @throws {KernelErrnoError} -ERANGE past 2^ia_bits, -EINVAL after destroy.
+   */
+  getLeaf(addr: number): { pte: bigint; level: number } {
+    checkNumber("look up", "VA", addr);
+    let lo = 0;
+    let hi = 0;
+    let level = 0;
+    const ret = kvmPgtableWalk(this.#target, addr - (addr % 4096), 4096, {
+      flags: WALK.LEAF,
+      trusted: true,
+      cb(ctx: VisitCtx): number {
+        lo = ctx.lo;
+        hi = ctx.hi;
+        level = ctx.level;
+        return 0;
+      },
+    });
+    if (ret !== 0) {
+      throw new KernelErrnoError(
+        "kvm_pgtable_get_leaf",
+        ret,
+        `Cannot look up VA ${hex(addr)}: the walk failed with ${errnoName(ret)}`,
+      );
+    }
+    return { pte: joinPte(lo, hi), level };
+  }
+
+  /**
+   * `kvm_pgtable_hyp_destroy`: puts every table page (and, in mainline, one
+   * reference per valid entry) through mm_ops, then the pgd.
+   *
+   * @throws {KernelBugError} When mm_ops has no `putPage` (a NULL call in the kernel).
+   * @throws {HyplabError} When already destroyed.
+   */
+  destroy(): void {
+    const pgd = this.#pgdPa;
+    if (pgd === null) throw new HyplabError(`Cannot destroy ${this.name}: already destroyed`);
+    const mm = this.mmOps;
+    if (mm.putPage === undefined) {
+      throw new KernelBugError(
+        "kvm_pgtable_hyp_destroy",
+        `Cannot destroy ${this.name}: mm_ops has no put_page`,
+      );
+    }
+    const ret = kvmPgtableWalk(
+      this.#target,
+      0,
+      2 ** this.iaBits,
+      hypFreeWalker({ store: this.#store, mmOps: mm }, this.version),
+    );
+    if (ret !== 0) this.warn("kvm_pgtable_hyp_destroy", `walk returned ${errnoName(ret)}`);
+    mm.putPage(mm.physToVirt(pgd));
+    this.#pgdPa = null;
+  }
+
+  /** Returns: Maximal merged ranges `{va, pa, size, prot}` sorted by VA. */
+  maplets(): Maplet[] {
+    return collectMaplets(this.#target);
+  }
+
+  /** Returns: A ptdump-like text dump. */
+  dump(): string {
+    const title = this.#pgdPa === null
+      ? `${this.name} (${this.version}): destroyed`
+      : `${this.name} (${this.version}): ia_bits ${this.iaBits}, start level ${this.startLevel}, pgd ${
+        hex(this.#pgdPa)
+      }, ${this.tablePages().length} table pages`;
+    return dumpTable(this.#target, title);
+  }
+
+  /** Returns: PAs of every table page, pgd first. */
+  tablePages(): number[] {
+    return collectTablePages(this.#target);
+  }
+}
+
+function checkNumber(action: string, what: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`Cannot ${action} ${what} ${n}: must be a non-negative integer`);
+  }
+}

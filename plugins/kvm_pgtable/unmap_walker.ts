@@ -1,0 +1,112 @@
+/**
+ * The `kvm_pgtable_hyp_unmap` visitor (mainline, from v5.17:
+ * `hyp_unmap_walker`) and the `kvm_pgtable_hyp_destroy` visitors
+ * (`hyp_free_walker`, v5.13 and mainline).
+ *
+ * @module
+ */
+
+import { ERRNO, type KvmPgtableVersion, type PgtableMmOps, WALK } from "../../core/mod.ts";
+import { GRANULE } from "./geometry.ts";
+import { isTable, LO_VALID, pteToPhys } from "./_pte.ts";
+import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
+
+/** What the unmap and free visitors need from their table. */
+export interface UnmapEnv {
+  /** Where descriptors are written. */
+  readonly store: PteStore;
+  /** The table's mm_ops. */
+  readonly mmOps: PgtableMmOps;
+  /** TLB maintenance hook (`__tlbi_level`), if a TLB model listens. */
+  tlbi?(op: "vae2is" | "vale2is", va: number, level: number): void;
+}
+
+/** The unmap visitor; `unmapped` counts the bytes of leaves cleared. */
+export interface HypUnmapWalker extends FastWalker {
+  /** Bytes unmapped so far (`unmap_data.unmapped`). */
+  readonly unmapped: number;
+}
+
+/**
+ * mainline `hyp_unmap_walker` (flags LEAF | TABLE_POST):
+ * - an invalid entry stops the walk with -EINVAL;
+ * - a table whose child page count is not 1 (still has entries) is kept;
+ *   an empty one is cleared, `tlbi vae2is`, and both the slot and the child
+ *   page are put (the child is freed);
+ * - a leaf not covered by `[addr, end)` stops the walk with -EINVAL (blocks
+ *   are not split); a covered one is cleared, `tlbi vale2is`, its slot put.
+ * The `dsb ishst` / `dsb ish; isb` around the TLBI are not modelled here.
+ *
+ * @param env Memory, mm_ops (needs `pageCount`), TLBI hook.
+ * @returns The walker.
+ */
+export function hypUnmapWalker(env: UnmapEnv): HypUnmapWalker {
+  return new UnmapWalker(env);
+}
+
+class UnmapWalker implements HypUnmapWalker {
+  readonly flags = WALK.LEAF | WALK.TABLE_POST;
+  readonly trusted = true;
+  unmapped = 0;
+  #env: UnmapEnv;
+
+  constructor(env: UnmapEnv) {
+    this.#env = env;
+  }
+
+  cb(ctx: VisitCtx): number {
+    const env = this.#env;
+    const mm = env.mmOps;
+    if ((ctx.lo & LO_VALID) === 0) return ERRNO.EINVAL;
+    let childVa: number | undefined;
+    if (isTable(ctx.lo, ctx.level)) {
+      childVa = mm.physToVirt(pteToPhys(ctx.lo, ctx.hi));
+      if (mm.pageCount!(childVa) !== 1) return 0;
+      env.store.write(ctx.ptep, 0, 0);
+      env.tlbi?.("vae2is", ctx.addr, 0);
+    } else {
+      const g = GRANULE[ctx.level]!;
+      if (ctx.end - ctx.addr < g) return ERRNO.EINVAL;
+      env.store.write(ctx.ptep, 0, 0);
+      env.tlbi?.("vale2is", ctx.addr, ctx.level);
+      this.unmapped += g;
+    }
+    mm.putPage?.(mm.physToVirt(ctx.ptep));
+    if (childVa !== undefined) mm.putPage?.(childVa);
+    return 0;
+  }
+}
+
+/**
+ * `hyp_free_walker` for `kvm_pgtable_hyp_destroy`:
+ * - mainline (LEAF | TABLE_POST): every valid entry puts its slot; a table
+ *   entry also puts its child page;
+ * - v5.13 (TABLE_POST only): each table entry puts its child page.
+ *
+ * @param env mm_ops (needs `putPage`).
+ * @param version Kernel version.
+ * @returns The walker.
+ */
+export function hypFreeWalker(env: UnmapEnv, version: KvmPgtableVersion): FastWalker {
+  const mm = env.mmOps;
+  if (version === "v5.13") {
+    return {
+      flags: WALK.TABLE_POST,
+      trusted: true,
+      cb(ctx: VisitCtx): number {
+        mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi)));
+        return 0;
+      },
+    };
+  }
+  return {
+    flags: WALK.LEAF | WALK.TABLE_POST,
+    trusted: true,
+    cb(ctx: VisitCtx): number {
+      if ((ctx.lo & LO_VALID) === 0) return 0;
+      mm.putPage!(mm.physToVirt(ctx.ptep));
+      if (isTable(ctx.lo, ctx.level)) mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi)));
+      return 0;
+    },
+  };
+}

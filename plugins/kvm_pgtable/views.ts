@@ -1,0 +1,181 @@
+/**
+ * Views of a hyp stage-1 table, each a visitor over the one walker: the
+ * abstract *maplets* (maximal merged ranges) and a ptdump-like text dump.
+ *
+ * @module
+ */
+
+import { type KvmPgtableVersion, type Maplet, WALK } from "../../core/mod.ts";
+import { GRANULE } from "./geometry.ts";
+import {
+  deviceAttrIndex,
+  HI_ADDR_MASK,
+  HI_GP,
+  HI_SW_MASK,
+  HI_XN,
+  leafProt,
+  LO_AF,
+  LO_AP_SHIFT,
+  LO_ATTRIDX_SHIFT,
+  LO_SH_SHIFT,
+  LO_TYPE,
+  LO_VALID,
+  pteToPhys,
+} from "./_pte.ts";
+import { kvmPgtableWalk, type VisitCtx, type WalkTarget } from "./walker.ts";
+
+/** One valid leaf as a view sees it. */
+interface LeafSink {
+  leaf(va: number, level: number, lo: number, hi: number): void;
+}
+
+/** Walks every valid leaf of the whole input range, in VA order. */
+function forEachLeaf(target: WalkTarget, sink: LeafSink): void {
+  if (target.pgdPa === null) return;
+  const walker = {
+    flags: WALK.LEAF,
+    trusted: true,
+    cb(ctx: VisitCtx): number {
+      const lo = ctx.lo;
+      if ((lo & LO_VALID) === 0) return 0;
+      const level = ctx.level;
+      // A block encoding at level 0, or bit 1 clear at level 3, is reserved:
+      // the hardware faults on it, so it maps nothing.
+      if (level === 0 || (level === 3 && (lo & LO_TYPE) === 0)) return 0;
+      const a = ctx.addr;
+      sink.leaf(a - ((a >>> 0) & (GRANULE[level]! - 1)), level, lo, ctx.hi);
+      return 0;
+    },
+  };
+  kvmPgtableWalk(target, 0, 2 ** target.iaBits, walker);
+}
+
+/**
+ * The maplets of a table: maximal ranges `{va, pa, size, prot}` sorted by
+ * VA, where neighbouring leaves merge when VA and PA are both contiguous and
+ * the prot is equal (whatever their levels).
+ *
+ * @param target The table.
+ * @returns The maplets (empty after destroy).
+ */
+export function collectMaplets(target: WalkTarget): Maplet[] {
+  const out: Maplet[] = [];
+  let cur: Maplet | undefined;
+  const version = target.version;
+  forEachLeaf(target, {
+    leaf(va, level, lo, hi) {
+      const g = GRANULE[level]!;
+      const pa = pteToPhys(lo, hi);
+      const prot = leafProt(lo, hi, version);
+      if (
+        cur !== undefined && cur.va + cur.size === va && cur.pa + cur.size === pa &&
+        cur.prot === prot
+      ) {
+        cur.size += g;
+      } else {
+        cur = { va, pa, size: g, prot };
+        out.push(cur);
+      }
+    },
+  });
+  return out;
+}
+
+/**
+ * PAs of every table page, pgd first, then in walk (pre-)order.
+ *
+ * @param target The table.
+ * @returns The PAs (empty after destroy).
+ */
+export function collectTablePages(target: WalkTarget): number[] {
+  if (target.pgdPa === null) return [];
+  const out = [target.pgdPa];
+  kvmPgtableWalk(target, 0, 2 ** target.iaBits, {
+    flags: WALK.TABLE_PRE,
+    trusted: true,
+    cb(ctx: VisitCtx): number {
+      out.push(pteToPhys(ctx.lo, ctx.hi));
+      return 0;
+    },
+  });
+  return out;
+}
+
+const LEVEL_NAMES = ["PGD", "PUD", "PMD", "PTE"];
+const ATTR_LO_MASK = 0xffc & ~LO_TYPE;
+
+/**
+ * A ptdump-like dump: one line per run of leaves at the same level with the
+ * same attributes and contiguous VA and PA:
+ * `0x…-0x…  size LVL -> PA  RW|ro NX|x  SHD AF BLK MEM/NORMAL`.
+ *
+ * @param target The table.
+ * @param title Header text.
+ * @returns The dump, newline-terminated.
+ */
+export function dumpTable(target: WalkTarget, title: string): string {
+  const lines = [`---[ ${title} ]---`];
+  let run: { va: number; pa: number; size: number; level: number; lo: number; hi: number } | null =
+    null;
+  const flush = () => {
+    if (run !== null) lines.push(formatRun(run, target.version));
+  };
+  forEachLeaf(target, {
+    leaf(va, level, lo, hi) {
+      const g = GRANULE[level]!;
+      const pa = pteToPhys(lo, hi);
+      if (
+        run !== null && run.level === level && run.va + run.size === va &&
+        run.pa + run.size === pa && (run.lo & ATTR_LO_MASK) === (lo & ATTR_LO_MASK) &&
+        (run.hi & ~HI_ADDR_MASK) === (hi & ~HI_ADDR_MASK)
+      ) {
+        run.size += g;
+        return;
+      }
+      flush();
+      run = { va, pa, size: g, level, lo, hi };
+    },
+  });
+  flush();
+  if (lines.length === 1) lines.push("(no mappings)");
+  return lines.join("\n") + "\n";
+}
+
+function formatRun(
+  run: { va: number; pa: number; size: number; level: number; lo: number; hi: number },
+  version: KvmPgtableVersion,
+): string {
+  const { lo, hi } = run;
+  const ap = (lo >>> LO_AP_SHIFT) & 3;
+  const sh = (lo >>> LO_SH_SHIFT) & 3;
+  const idx = (lo >>> LO_ATTRIDX_SHIFT) & 7;
+  const attrs = [
+    (ap & 2) !== 0 ? "ro" : "RW",
+    (hi & HI_XN) !== 0 ? "NX" : "x ",
+    sh === 3 ? "SHD" : sh === 2 ? "OSH" : "   ",
+    (lo & LO_AF) !== 0 ? "AF" : "  ",
+    run.level === 3 ? "   " : "BLK",
+    idx === 0 ? "MEM/NORMAL" : idx === deviceAttrIndex(version) ? "DEVICE/nGnRE" : `ATTR/${idx}`,
+  ];
+  if ((hi & HI_GP) !== 0) attrs.push("GP");
+  const sw = (hi & HI_SW_MASK) >>> 23;
+  if (sw !== 0) attrs.push(`SW=0x${sw.toString(16)}`);
+  return `${addr(run.va)}-${addr(run.va + run.size)} ${sizeText(run.size).padStart(9)} ${
+    LEVEL_NAMES[run.level]
+  } -> ${addr(run.pa)}  ${attrs.join(" ")}`;
+}
+
+function addr(n: number): string {
+  return `0x${n.toString(16).padStart(16, "0")}`;
+}
+
+function sizeText(bytes: number): string {
+  const units = ["K", "M", "G", "T"];
+  let v = bytes / 1024;
+  let i = 0;
+  while (i < units.length - 1 && v % 1024 === 0) {
+    v /= 1024;
+    i++;
+  }
+  return `${v}${units[i]}`;
+}

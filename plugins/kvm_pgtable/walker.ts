@@ -1,0 +1,302 @@
+/**
+ * The one page-table walker, `kvm_pgtable_walk` (`arch/arm64/kvm/hyp/pgtable.c`):
+ * map, unmap, lookup, destroy, dump and maplets are all visitors over it.
+ *
+ * Visitors see the old descriptor as two 32-bit halves and write through
+ * {@link WalkTarget.memory}; nothing here builds a BigInt.
+ *
+ * @module
+ */
+
+import {
+  ERRNO,
+  type KvmPgtableVersion,
+  PAGE_SIZE,
+  type PhysicalMemory,
+  WALK,
+} from "../../core/mod.ts";
+import { GRANULE, granuleShift, KVM_PGTABLE_LAST_LEVEL, PTRS_PER_PTE } from "./geometry.ts";
+import { isTable, pteToPhys } from "./_pte.ts";
+
+/** `-EAGAIN`: mainline walkers outside fault handling ignore it. */
+export const EAGAIN = -11;
+
+/**
+ * What a visitor sees (`struct kvm_pgtable_visit_ctx`; v5.13 passes the same
+ * as arguments). Valid only during the callback: the walker reuses it.
+ */
+export interface VisitCtx {
+  /** First VA of the walk (page-aligned; `ctx->start`, mainline). */
+  readonly start: number;
+  /** VA this entry is visited for (`ctx->addr`). */
+  readonly addr: number;
+  /** End of the walk, exclusive (`ctx->end`). */
+  readonly end: number;
+  /** Level of the entry. */
+  readonly level: number;
+  /** PA of the entry (`ctx->ptep`, a hyp VA in the kernel). */
+  readonly ptep: number;
+  /** Bits 31:0 of the entry when visited (`ctx->old`). */
+  readonly lo: number;
+  /** Bits 63:32 of the entry when visited. */
+  readonly hi: number;
+  /** The walker's flags. */
+  readonly flags: number;
+}
+
+/** A visitor and the `WALK.*` flags it wants (`struct kvm_pgtable_walker`). */
+export interface FastWalker {
+  /** `WALK.*` bits. */
+  readonly flags: number;
+  /**
+   * True when every write the visitor makes goes through
+   * {@link PteStore.write}: the walker then re-reads an entry from the
+   * store's record of the last write instead of from memory.
+   */
+  readonly trusted?: boolean;
+  /**
+   * The callback.
+   * @returns 0 to go on, or a negative errno to stop.
+   */
+  cb(ctx: VisitCtx, visit: number): number;
+}
+
+/**
+ * Descriptor writes with a record of the last one, so the walker's re-read
+ * after a visitor (`ctx->old = READ_ONCE(*ptep)`) costs nothing when it was
+ * that visitor's own write.
+ */
+export class PteStore {
+  /** The memory holding the tables. */
+  readonly memory: PhysicalMemory;
+  /** Writes so far. */
+  writes = 0;
+  /** PA of the last write. */
+  lastPtep = -1;
+  /** Bits 31:0 of the last write. */
+  lastLo = 0;
+  /** Bits 63:32 of the last write. */
+  lastHi = 0;
+
+  /** @param memory The memory holding the tables. */
+  constructor(memory: PhysicalMemory) {
+    this.memory = memory;
+  }
+
+  /**
+   * Writes a descriptor (`WRITE_ONCE` / `smp_store_release`).
+   * @param ptep PA of the entry.
+   * @param lo Bits 31:0.
+   * @param hi Bits 63:32.
+   */
+  write(ptep: number, lo: number, hi: number): void {
+    this.memory.write64Parts(ptep, lo, hi);
+    this.writes++;
+    this.lastPtep = ptep;
+    this.lastLo = lo >>> 0;
+    this.lastHi = hi >>> 0;
+  }
+}
+
+/** The table a walk runs over. */
+export interface WalkTarget {
+  /** Where the tables live, and how visitors write them. */
+  readonly store: PteStore;
+  /** PA of the pgd, or null after destroy (the kernel's NULL `pgt->pgd`). */
+  readonly pgdPa: number | null;
+  /** Input address bits. */
+  readonly iaBits: number;
+  /** Start level. */
+  readonly startLevel: number;
+  /** Which kernel's walker to follow. */
+  readonly version: KvmPgtableVersion;
+}
+
+class Ctx implements VisitCtx {
+  start = 0;
+  addr = 0;
+  end = 0;
+  level = 0;
+  ptep = 0;
+  lo = 0;
+  hi = 0;
+  flags = 0;
+}
+
+interface WalkData {
+  readonly target: WalkTarget;
+  readonly store: PteStore;
+  readonly memory: PhysicalMemory;
+  readonly walker: FastWalker;
+  readonly trusted: boolean;
+  readonly start: number;
+  addr: number;
+  readonly end: number;
+  readonly buf: Uint32Array;
+  readonly mainline: boolean;
+  /** One context per level, reused entry after entry (the kernel's is on the stack). */
+  readonly ctxs: readonly Ctx[];
+}
+
+/**
+ * `kvm_pgtable_walk(pgt, addr, size, walker)`: visits every entry covering
+ * `[ALIGN_DOWN(addr, PAGE_SIZE), PAGE_ALIGN(that + size))` in address order.
+ * At each entry: a table gets TABLE_PRE; a non-table (invalid entries
+ * included) gets LEAF and is re-read (mainline also re-reads after PRE);
+ * a non-table moves on to the next granule; a table is descended into and
+ * then gets TABLE_POST. A non-zero return stops the walk (mainline ignores
+ * -EAGAIN).
+ *
+ * @param target The table.
+ * @param addr First VA.
+ * @param size Bytes.
+ * @param walker Visitor and flags.
+ * @returns 0, a visitor's errno, -ERANGE past 2^ia_bits, -EINVAL without a
+ *   pgd, -EPERM for a SHARED walk at hyp (mainline).
+ */
+export function kvmPgtableWalk(
+  target: WalkTarget,
+  addr: number,
+  size: number,
+  walker: FastWalker,
+): number {
+  const start = addr - (addr % PAGE_SIZE);
+  const end = pageAlign(start + size);
+  const mainline = target.version === "mainline";
+  // kvm_pgtable_walk_begin(): a hyp walk may not be SHARED (mainline only).
+  if (mainline && (walker.flags & WALK.SHARED) !== 0) return ERRNO.EPERM;
+  const data: WalkData = {
+    target,
+    store: target.store,
+    memory: target.store.memory,
+    walker,
+    trusted: walker.trusted === true,
+    start,
+    addr: start,
+    end,
+    buf: new Uint32Array(2),
+    mainline,
+    ctxs: [new Ctx(), new Ctx(), new Ctx(), new Ctx()],
+  };
+  return walkPgd(data);
+}
+
+/** `_kvm_pgtable_walk`: range and pgd checks, then the pgd page(s). */
+function walkPgd(data: WalkData): number {
+  const t = data.target;
+  const limit = 2 ** t.iaBits;
+  if (data.addr > limit || data.end > limit) return ERRNO.ERANGE;
+  if (t.pgdPa === null) return ERRNO.EINVAL;
+  // kvm_pgd_page_idx(): which concatenated pgd page holds addr; always 0
+  // for stage-1 (one pgd page), kept for the shape of the kernel loop.
+  const pgdShift = granuleShift(t.startLevel - 1);
+  const nrPgdPages = Math.floor((limit - 1) / 2 ** pgdShift) + 1;
+  let ret = 0;
+  for (
+    let idx = Math.floor((data.addr % limit) / 2 ** pgdShift);
+    data.addr < data.end && idx < nrPgdPages;
+    ++idx
+  ) {
+    ret = walkTable(data, t.pgdPa + idx * PAGE_SIZE, t.startLevel);
+    if (ret !== 0) break;
+  }
+  return ret;
+}
+
+/** `__kvm_pgtable_walk`: the entries of one table from the current address. */
+function walkTable(data: WalkData, tablePa: number, level: number): number {
+  // v5.13: WARN_ON_ONCE(level >= KVM_PGTABLE_MAX_LEVELS); mainline also
+  // rejects levels below KVM_PGTABLE_FIRST_LEVEL.
+  if (level < 0 || level > KVM_PGTABLE_LAST_LEVEL) return ERRNO.EINVAL;
+  const g = GRANULE[level]!;
+  let ret = 0;
+  // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
+  for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
+    if (data.addr >= data.end) break;
+    ret = visitEntry(data, tablePa + idx * 8, level, g);
+    if (ret !== 0) break;
+  }
+  return ret;
+}
+
+/** `__kvm_pgtable_visit`: one entry, in the kernel's visit order. */
+function visitEntry(data: WalkData, ptep: number, level: number, g: number): number {
+  const walker = data.walker;
+  const flags = walker.flags;
+  const buf = data.buf;
+  data.memory.read64Parts(ptep, buf);
+  let lo = buf[0]!;
+  let hi = buf[1]!;
+  const ctx = data.ctxs[level]!;
+  ctx.start = data.start;
+  ctx.addr = data.addr;
+  ctx.end = data.end;
+  ctx.level = level;
+  ctx.ptep = ptep;
+  ctx.lo = lo;
+  ctx.hi = hi;
+  ctx.flags = flags;
+  let ret = 0;
+  let table = isTable(lo, level);
+  let reload = false;
+  const writes = data.store.writes;
+
+  if (table && (flags & WALK.TABLE_PRE) !== 0) {
+    ret = walker.cb(ctx, WALK.TABLE_PRE);
+    // Mainline re-reads after PRE so a visitor may replace the table; v5.13 does not.
+    reload = data.mainline;
+  }
+  if (!table && (flags & WALK.LEAF) !== 0) {
+    ret = walker.cb(ctx, WALK.LEAF);
+    // Both versions re-read after LEAF so the walk descends into a table
+    // the visitor just installed.
+    reload = true;
+  }
+  if (reload) {
+    const store = data.store;
+    if (!data.trusted || (store.writes !== writes && store.lastPtep !== ptep)) {
+      data.memory.read64Parts(ptep, buf);
+      lo = buf[0]!;
+      hi = buf[1]!;
+    } else if (store.writes !== writes) {
+      lo = store.lastLo;
+      hi = store.lastHi;
+    }
+    table = isTable(lo, level);
+  }
+  if (!keepGoing(data, ret)) return ret;
+  ret = 0;
+
+  if (!table) {
+    // ALIGN_DOWN(addr, granule) + granule; below level 0 the granule offset
+    // lies in the low 32 bits (`>>> 0` is exact for safe integers).
+    const a = data.addr;
+    data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : a - (a % g)) + g;
+    return 0;
+  }
+
+  ret = walkTable(data, pteToPhys(lo, hi), level + 1);
+  if (!keepGoing(data, ret)) return ret;
+  ret = 0;
+
+  if ((flags & WALK.TABLE_POST) !== 0) {
+    // The entry as it is now: mainline's ctx->old after the reload, and what
+    // a v5.13 visitor reading *ptep sees. The deeper levels used their own
+    // contexts, so this one still describes the entry.
+    ctx.lo = lo;
+    ctx.hi = hi;
+    ret = walker.cb(ctx, WALK.TABLE_POST);
+  }
+  return keepGoing(data, ret) ? 0 : ret;
+}
+
+/** `kvm_pgtable_walk_continue` (mainline) / `ret == 0` (v5.13). */
+function keepGoing(data: WalkData, ret: number): boolean {
+  if (data.mainline && ret === EAGAIN) return true;
+  return ret === 0;
+}
+
+function pageAlign(n: number): number {
+  const r = n % PAGE_SIZE;
+  return r === 0 ? n : n - r + PAGE_SIZE;
+}
