@@ -14,6 +14,12 @@ export interface MemblockRegion {
   base: number;
   /** Size in bytes. */
   size: number;
+  /**
+   * `enum memblock_flags` bits (`MEMBLOCK_NOMAP` 0x4, `MEMBLOCK_RSRV_KERN`
+   * 0x20, ...); absent means `MEMBLOCK_NONE`. Only regions with equal flags
+   * merge.
+   */
+  flags?: number;
 }
 
 /** The host's memblock: `memblock.memory` and `memblock.reserved`. */
@@ -50,8 +56,7 @@ export interface HypReservation {
   base: number;
   /**
    * `hyp_mem_size`: the pages in bytes, rounded up to 2 MiB when the
-   * PMD-aligned try succeeded (0 after -ENOMEM; the unrounded size when no
-   * room was found).
+   * PMD-aligned try succeeded (0 when nothing was reserved).
    */
   size: number;
   /** Alignment that succeeded (2 MiB or 4 KiB), 0 on failure. */

@@ -73,13 +73,12 @@ function checkInvariant1(rm: ReservedMem, before: Memblock, after: Memblock): vo
     res.size >= res.pages.total * PAGE_SIZE,
     `size 0x${res.size.toString(16)} is below the computed ${res.pages.total} pages`,
   );
-  expectEqual(
-    after.reserved.length,
-    before.reserved.length + 1,
-    "memblock.reserved grew by one region",
-  );
+  // memblock_reserve() merges touching regions with equal flags, so the pool
+  // may extend a neighbour instead of adding a region.
+  const bytes = (m: Memblock) => m.reserved.reduce((s, r) => s + r.size, 0);
+  expectEqual(bytes(after), bytes(before) + res.size, "memblock.reserved grew by the pool size");
   expect(
-    after.reserved.some((r) => r.base === res.base && r.size === res.size),
+    after.reserved.some((r) => r.base <= res.base && end <= r.base + r.size),
     "the pool is in memblock.reserved",
   );
 }

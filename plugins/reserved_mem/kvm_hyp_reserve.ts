@@ -48,7 +48,7 @@ export function registerMemblockRegions(
   const hypMemory: MemblockRegion[] = [];
   for (const reg of memory) {
     if (hypMemory.length >= HYP_MEMBLOCK_REGIONS) return ERRNO.ENOMEM;
-    hypMemory.push({ base: reg.base, size: reg.size });
+    hypMemory.push({ ...reg });
   }
   // sort() is stable and regions never share a base, so this matches the
   // kernel's heap sort with cmp_hyp_memblock.
@@ -146,7 +146,7 @@ export function kvmHypReserve(
   if (!base) {
     const reason = "Failed to reserve hyp memory";
     log(trace, "error", reason);
-    return { ok: false, base: 0, size, align: 0, ...common, reason };
+    return { ok: false, base: 0, size: 0, align: 0, ...common, reason };
   }
   log(trace, "info", `Reserved ${Math.floor(size / 2 ** 20)} MiB at ${hex(base)}`);
   return { ok: true, base, size, align, ...common };

@@ -7,10 +7,11 @@
  * arm64 never switches memblock to bottom-up (only x86's movable_node does)
  * and leaves `memblock.current_limit` at `MEMBLOCK_ALLOC_ANYWHERE` since
  * "arm64: mm: allocate pagetables anywhere" (v4.6), so both searches run
- * top-down over all of memory. Region flags (NOMAP, MIRROR, HOTPLUG) and NUMA
- * node ids are not modelled: regions that touch are merged on insertion, and
- * touching regions given by the caller are kept apart as if on different
- * nodes.
+ * top-down over all of memory. Region flags are kept and compared when
+ * merging; the free-range search skips NOMAP and driver-managed memory
+ * (mirror and movable-node hotplug choices are not modelled). NUMA node ids
+ * are not modelled: touching regions with equal flags merge at the next
+ * addition, as they do on a single node.
  *
  * @module
  */
@@ -70,6 +71,10 @@ export function checkMemblock(memblock: Memblock): void {
     for (let i = 0; i < regions.length; i++) {
       const r = regions[i]!;
       checkRange(`use memblock.${type}[${i}]`, r.base, r.size);
+      const f = r.flags ?? 0;
+      if (!Number.isInteger(f) || f < 0 || f > 0xffff_ffff) {
+        throw new RangeError(`Cannot use memblock.${type}[${i}] at ${hex(r.base)}: bad flags ${f}`);
+      }
       if (r.size === 0) {
         throw new RangeError(`Cannot use memblock.${type}[${i}] at ${hex(r.base)}: size is 0`);
       }
@@ -86,39 +91,83 @@ export function checkMemblock(memblock: Memblock): void {
 }
 
 /**
- * `memblock_add_range()`: adds `[base, base + size)` to a region array,
- * keeping it sorted and minimal — the new range is merged with every region
- * it overlaps or touches. A zero size does nothing.
+ * `enum memblock_flags` (`include/linux/memblock.h`). `RSRV_KERN` exists from
+ * about v6.16 (KHO); `DRIVER_MANAGED` from about v5.16.
+ */
+export const MEMBLOCK_FLAGS: {
+  readonly NONE: 0;
+  readonly HOTPLUG: 0x1;
+  readonly MIRROR: 0x2;
+  readonly NOMAP: 0x4;
+  readonly DRIVER_MANAGED: 0x8;
+  readonly RSRV_NOINIT: 0x10;
+  readonly RSRV_KERN: 0x20;
+} = {
+  NONE: 0,
+  HOTPLUG: 0x1,
+  MIRROR: 0x2,
+  NOMAP: 0x4,
+  DRIVER_MANAGED: 0x8,
+  RSRV_NOINIT: 0x10,
+  RSRV_KERN: 0x20,
+};
+
+function region(base: number, size: number, flags: number): MemblockRegion {
+  return flags ? { base, size, flags } : { base, size };
+}
+
+/**
+ * `memblock_add_range()`: adds `[base, base + size)` to a region array. The
+ * parts already covered keep their regions (and flags); the uncovered parts
+ * are inserted with `flags`; then `memblock_merge_regions()` merges every
+ * pair of touching regions with equal flags. A zero size does nothing.
  *
  * @param regions A sorted, disjoint region array (mutated).
  * @param base First byte.
  * @param size Bytes.
+ * @param flags `MEMBLOCK_FLAGS` bits of the new parts.
  * @throws {RangeError} For a negative, non-integer or too-high range (nothing changes).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { memblockAddRange } from "./memblock.ts";
+ * import { MEMBLOCK_FLAGS, memblockAddRange } from "./memblock.ts";
  * const r = [{ base: 0x1000, size: 0x1000 }];
  * memblockAddRange(r, 0x2000, 0x1000);
  * assertEquals(r, [{ base: 0x1000, size: 0x2000 }]);
+ * memblockAddRange(r, 0x3000, 0x1000, MEMBLOCK_FLAGS.RSRV_KERN); // different flags: no merge
+ * assertEquals(r.length, 2);
  * ```
  */
-export function memblockAddRange(regions: MemblockRegion[], base: number, size: number): void {
+export function memblockAddRange(
+  regions: MemblockRegion[],
+  base: number,
+  size: number,
+  flags = 0,
+): void {
   checkRange("add memblock region", base, size);
   if (size === 0) return;
-  let start = base;
-  let end = base + size;
-  // First region that ends at or after `base` (it may touch or overlap).
-  let lo = 0;
-  while (lo < regions.length && regions[lo]!.base + regions[lo]!.size < start) lo++;
-  let hi = lo;
-  while (hi < regions.length && regions[hi]!.base <= end) {
-    const r = regions[hi]!;
-    start = Math.min(start, r.base);
-    end = Math.max(end, r.base + r.size);
-    hi++;
+  const end = base + size;
+  let cur = base;
+  let idx = 0;
+  for (; idx < regions.length; idx++) {
+    const r = regions[idx]!;
+    const rend = r.base + r.size;
+    if (r.base >= end) break;
+    if (rend <= cur) continue;
+    // `r` overlaps: insert the part below it, then skip past it.
+    if (r.base > cur) regions.splice(idx++, 0, region(cur, r.base - cur, flags));
+    cur = Math.min(rend, end);
   }
-  regions.splice(lo, hi - lo, { base: start, size: end - start });
+  if (cur < end) regions.splice(idx, 0, region(cur, end - cur, flags));
+  for (let i = 0; i < regions.length - 1;) {
+    const a = regions[i]!;
+    const b = regions[i + 1]!;
+    if (a.base + a.size !== b.base || (a.flags ?? 0) !== (b.flags ?? 0)) {
+      i++;
+      continue;
+    }
+    regions.splice(i, 2, region(a.base, a.size + b.size, a.flags ?? 0));
+  }
 }
 
 /**
@@ -141,11 +190,13 @@ export function memblockAdd(memblock: Memblock, base: number, size: number): voi
 }
 
 /**
- * `memblock_reserve()`: adds a range to `memblock.reserved`.
+ * `memblock_reserve()`: adds a range to `memblock.reserved` (mainline's
+ * memblock allocations reserve with `MEMBLOCK_RSRV_KERN`).
  *
  * @param memblock The memblock (mutated).
  * @param base First byte.
  * @param size Bytes.
+ * @param flags `MEMBLOCK_FLAGS` bits (`MEMBLOCK_NONE` for `memblock_reserve`).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -155,8 +206,13 @@ export function memblockAdd(memblock: Memblock, base: number, size: number): voi
  * assertEquals(mb.reserved, [{ base: 0x4020_0000, size: 0x200_0000 }]);
  * ```
  */
-export function memblockReserve(memblock: Memblock, base: number, size: number): void {
-  memblockAddRange(memblock.reserved, base, size);
+export function memblockReserve(
+  memblock: Memblock,
+  base: number,
+  size: number,
+  flags = 0,
+): void {
+  memblockAddRange(memblock.reserved, base, size, flags);
 }
 
 /**
@@ -178,8 +234,9 @@ export function memblockEndOfDram(memblock: Memblock): number {
 }
 
 /**
- * The free ranges (memory minus reserved) in the order
- * `for_each_free_mem_range_reverse` visits them: highest first.
+ * The free ranges (memory minus reserved, NOMAP and driver-managed memory
+ * left out) in the order `for_each_free_mem_range_reverse` visits them:
+ * highest first.
  *
  * @param memblock A well-formed memblock.
  * @returns Free ranges, descending.
@@ -205,6 +262,9 @@ export function memblockFreeRangesReverse(memblock: Memblock): MemblockRegion[] 
   let ib = res.length;
   for (let ia = mem.length - 1; ia >= 0; ia--) {
     const m = mem[ia]!;
+    // should_skip_region() with MEMBLOCK_NONE: NOMAP and driver-managed
+    // memory is never handed out.
+    if ((m.flags ?? 0) & (MEMBLOCK_FLAGS.NOMAP | MEMBLOCK_FLAGS.DRIVER_MANAGED)) continue;
     const mStart = m.base;
     const mEnd = m.base + m.size;
     while (ib >= 0) {
@@ -274,7 +334,9 @@ export function memblockFindInRange(
 
 /**
  * Mainline `memblock_phys_alloc(size, align)`: find top-down below
- * `memblock.current_limit` (`MEMBLOCK_ALLOC_ANYWHERE` on arm64) and reserve.
+ * `memblock.current_limit` (`MEMBLOCK_ALLOC_ANYWHERE` on arm64) and reserve
+ * with `MEMBLOCK_RSRV_KERN` (`memblock_alloc_range_nid`, v6.16+), so the pool
+ * does not merge with neighbouring `memblock_reserve` regions.
  *
  * @param memblock A well-formed memblock (mutated on success).
  * @param size Bytes (> 0).
@@ -286,12 +348,12 @@ export function memblockFindInRange(
  * import { memblockPhysAlloc } from "./memblock.ts";
  * const mb = { memory: [{ base: 0x4000_0000, size: 2 ** 30 }], reserved: [] };
  * assertEquals(memblockPhysAlloc(mb, 4096, 4096), 0x7fff_f000);
- * assertEquals(mb.reserved, [{ base: 0x7fff_f000, size: 4096 }]);
+ * assertEquals(mb.reserved, [{ base: 0x7fff_f000, size: 4096, flags: 0x20 }]);
  * ```
  */
 export function memblockPhysAlloc(memblock: Memblock, size: number, align: number): number {
   const found = memblockFindInRange(memblock, 0, MEMBLOCK_ALLOC_ANYWHERE, size, align);
-  if (found) memblockReserve(memblock, found, size);
+  if (found) memblockReserve(memblock, found, size, MEMBLOCK_FLAGS.RSRV_KERN);
   return found;
 }
 
@@ -331,7 +393,7 @@ export function memblockFromRam(
   }
   const memblock: Memblock = { memory: [], reserved: [] };
   for (const b of sorted) memblockAdd(memblock, b.base, b.size);
-  for (const r of reserved) memblockReserve(memblock, r.base, r.size);
+  for (const r of reserved) memblockReserve(memblock, r.base, r.size, r.flags ?? 0);
   return memblock;
 }
 
@@ -352,7 +414,7 @@ export function memblockFromRam(
  */
 export function cloneMemblock(memblock: Memblock): Memblock {
   return {
-    memory: memblock.memory.map((r) => ({ base: r.base, size: r.size })),
-    reserved: memblock.reserved.map((r) => ({ base: r.base, size: r.size })),
+    memory: memblock.memory.map((r) => ({ ...r })),
+    reserved: memblock.reserved.map((r) => ({ ...r })),
   };
 }
