@@ -17,3 +17,5 @@
  */
 
 export * from "./core/mod.ts";
+export * from "./plugins/reserved_mem/mod.ts";
+export * from "./plugins/early_alloc/mod.ts";

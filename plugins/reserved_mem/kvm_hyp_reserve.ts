@@ -16,12 +16,8 @@ import {
   memblockPhysAlloc,
   memblockReserve,
 } from "./memblock.ts";
-import {
-  HYP_MEMBLOCK_REGIONS,
-  PMD_SIZE,
-  type ReservedMemVersion,
-  type SizingProfile,
-} from "./sizing.ts";
+import { PMD_SIZE } from "./constants.ts";
+import { HYP_MEMBLOCK_REGIONS, type ReservedMemVersion, type SizingProfile } from "./sizing.ts";
 
 /**
  * `register_memblock_regions()`: copies `memblock.memory` into

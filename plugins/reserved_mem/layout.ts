@@ -14,7 +14,7 @@ import {
   hypFfaProxyPages,
   hypS1PgtablePages,
   hypVmemmapPages,
-  hypVmemmapRange,
+  hypVmemmapSpan,
   hypVmTablePages,
   type SizingProfile,
   vmemmapFixedPointPages,
@@ -107,7 +107,7 @@ export function dividePoolLayout(
 ): PoolTerm[] {
   const terms = hypReserveTerms(regions, profile);
   if (profile.version !== "v5.13") return terms;
-  const r = hypVmemmapRange(pool.base, pool.size, profile.hypPageBytes);
+  const r = hypVmemmapSpan(pool.base, pool.size, profile.hypPageBytes);
   const vmemmapPages = (r.end - r.start) / 4096;
   return withOffsets(
     terms.map((t): Term => [t.name, t.symbol, t.name === "vmemmap" ? vmemmapPages : t.pages]),

@@ -11,16 +11,11 @@
 
 import { PAGE_SHIFT, PAGE_SIZE } from "../../core/mod.ts";
 import type { MemblockRegion } from "../../core/mod.ts";
+import { PTRS_PER_PTE, SZ_1G } from "./constants.ts";
 
 /** Which kernel's formulas to follow. */
 export type ReservedMemVersion = "v5.13" | "mainline";
 
-/** `PTRS_PER_PTE` with 4 KiB pages. */
-export const PTRS_PER_PTE = 512;
-/** `PMD_SIZE` with 4 KiB pages (2 MiB). */
-export const PMD_SIZE: number = 2 * 1024 * 1024;
-/** `SZ_1G`. */
-export const SZ_1G: number = 1024 * 1024 * 1024;
 /** `HYP_MEMBLOCK_REGIONS`: the size of `hyp_memory[]`. */
 export const HYP_MEMBLOCK_REGIONS = 128;
 /** `KVM_MAX_PVMS` (mainline): VMs the hyp VM table can hold. */
@@ -229,12 +224,12 @@ export function hostS2PgtablePages(regions: readonly MemblockRegion[], levels: n
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { hypVmemmapRange } from "./sizing.ts";
+ * import { hypVmemmapSpan } from "./sizing.ts";
  * // 22 MiB at 0x13ea00000 with 32-byte entries: 44 pages from 0x27d4000.
- * assertEquals(hypVmemmapRange(0x13ea00000, 22 * 2 ** 20, 32), { start: 0x27d4000, end: 0x2800000 });
+ * assertEquals(hypVmemmapSpan(0x13ea00000, 22 * 2 ** 20, 32), { start: 0x27d4000, end: 0x2800000 });
  * ```
  */
-export function hypVmemmapRange(
+export function hypVmemmapSpan(
   phys: number,
   size: number,
   entryBytes: number,
@@ -266,7 +261,7 @@ export function hypVmemmapRange(
 export function hypVmemmapPages(regions: readonly MemblockRegion[], entryBytes: number): number {
   let res = 0;
   for (const reg of regions) {
-    const r = hypVmemmapRange(reg.base, reg.size, entryBytes);
+    const r = hypVmemmapSpan(reg.base, reg.size, entryBytes);
     res += r.end - r.start;
   }
   return res / PAGE_SIZE;

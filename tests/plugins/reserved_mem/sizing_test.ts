@@ -10,7 +10,7 @@ import {
   hypReserveTerms,
   hypS1PgtablePages,
   hypVmemmapPages,
-  hypVmemmapRange,
+  hypVmemmapSpan,
   hypVmTablePages,
   reservePageCounts,
   sizingProfile,
@@ -152,7 +152,7 @@ Deno.test("two banks, mainline: per-region vmemmap and 5-level tables, total 568
 
 Deno.test("hyp_vmemmap_memblock_size() rounds each region out to pages; shared pages count twice", () => {
   // [0x40001000, +1 MiB): start 0x40001 × 8 = 0x200008 → 0x200000; end 0x200808 → 0x201000.
-  assertEquals(hypVmemmapRange(0x4000_1000, MiB, 8), { start: 0x200000, end: 0x201000 });
+  assertEquals(hypVmemmapSpan(0x4000_1000, MiB, 8), { start: 0x200000, end: 0x201000 });
   // A second region whose entries start in the same vmemmap page: A covers
   // [0x200000, 0x200800) → 1 page; B starts at 0x40180 × 8 = 0x200c00 and
   // ends at 0x201400 → pages 0x200000 and 0x201000. Two distinct pages cover
@@ -160,7 +160,7 @@ Deno.test("hyp_vmemmap_memblock_size() rounds each region out to pages; shared p
   const regions = [{ base: 0x4000_0000, size: MiB }, { base: 0x4018_0000, size: MiB }];
   assertEquals(hypVmemmapPages(regions, 8), 3);
   // 32-byte entries (v5.13 layout): 256 pages × 32 = 8 KiB from 0x800000.
-  assertEquals(hypVmemmapRange(0x4000_0000, MiB, 32), { start: 0x800000, end: 0x802000 });
+  assertEquals(hypVmemmapSpan(0x4000_0000, MiB, 32), { start: 0x800000, end: 0x802000 });
 });
 
 Deno.test("divide_memory_pool(): v5.13 sizes the vmemmap from the pool, mainline from all memory", () => {
