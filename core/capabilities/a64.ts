@@ -6,6 +6,8 @@
  */
 
 import { type Capability, capability } from "../capability.ts";
+import type { Cpu } from "../registers.ts";
+import type { Trace } from "../trace.ts";
 
 /** A barrier-rule finding. */
 export interface Finding {
@@ -17,6 +19,8 @@ export interface Finding {
   line: number;
   /** One sentence naming what could go wrong. */
   message: string;
+  /** 1-based column of the offending instruction (or macro invocation), when known. */
+  column?: number;
 }
 
 /** Overall verdict: pass (no finding), warn (warnings only), fail. */
@@ -28,8 +32,19 @@ export interface CheckConfig {
   features?: readonly string[];
   /** Errata: `falkor-e1041`, `tx2-219`. */
   errata?: readonly string[];
-  /** State-model assumptions: `code-patched-at-pou` (true), `data-clean-to-poc` (true), `multi-pe` (false). */
+  /**
+   * State-model assumptions: `code-patched-at-pou` (true), `data-clean-to-poc` (true),
+   * `multi-pe` (false), `code-idmapped` (true, R2), `alloc-when-off` (false, R6),
+   * `cnp-other-pes-diff-tables` and `cnp-local-tlbi-broken` (false, R12).
+   */
   assume?: Readonly<Record<string, boolean>>;
+  /**
+   * How x0–x2 are tagged for the static run: `registers` (mainline: x0 = pgd PA,
+   * x1 = SP, x2 = continuation) or `params` (v3/v5.13: x0 = PA of the init params,
+   * x1 = continuation). Default: `params` when the text names an `NVHE_INIT_*`
+   * offset, else `registers`.
+   */
+  abi?: "params" | "registers";
 }
 
 /** The result of checking or running a sequence. */
@@ -70,4 +85,105 @@ export interface SwitchSequence {
 export const SWITCH_SEQUENCE: Capability<SwitchSequence> = capability<SwitchSequence>(
   "switch_sequence",
   "the __pkvm_init_switch_pgd sequence",
+);
+
+/** Why a run of the A64 executor stopped. */
+export type A64StopReason =
+  | "end"
+  | "branch-out"
+  | "fault"
+  | "exception"
+  | "max-steps"
+  | "fetch-mismatch";
+
+/** Options of {@link A64Executor.run}. */
+export interface A64RunOptions {
+  /**
+   * Address of the first instruction, VA = PA (the idmap page); instruction
+   * `i` sits at `codeBase + 4 * i`.
+   */
+  codeBase: number;
+  /** Initial x registers by number, e.g. `{ 0: pgdPa, 1: sp, 2: fn }`. */
+  args?: Readonly<Record<number, bigint>>;
+  /** Calling convention used to tag x0–x2 for the checker (default `registers`). */
+  abi?: "params" | "registers";
+  /** Features, errata and assumptions for parsing and checking. */
+  config?: CheckConfig;
+  /**
+   * Step limit.
+   * @default 100000
+   */
+  maxSteps?: number;
+  /** Trace to record `insn`, `sysreg_write` and `barrier_finding` events in. */
+  trace?: Trace;
+}
+
+/** A fault that stopped a run. */
+export interface A64RunFault {
+  /** Data or instruction abort. */
+  readonly access: "data" | "instruction";
+  /** Faulting virtual address. */
+  readonly va: number;
+  /** Source line of the faulting instruction. */
+  readonly line: number;
+  /** One sentence: what faulted and why. */
+  readonly message: string;
+}
+
+/** The result of running a sequence: findings plus how the run ended. */
+export interface A64RunResult extends CheckResult {
+  /** Why the run stopped. */
+  stopped: A64StopReason;
+  /** Branch target (VA) when `stopped` is `branch-out`. */
+  target?: number;
+  /** The fault when `stopped` is `fault`. */
+  fault?: A64RunFault;
+  /** Instructions executed. */
+  steps: number;
+  /** Source line of the last instruction executed (0 when none ran). */
+  line: number;
+}
+
+/**
+ * The A64 executor: parses EL2 system-subset assembly in kernel spelling,
+ * runs it on a CPU through the MMU and TLB, and checks it against the barrier
+ * rules R1–R16.
+ */
+export interface A64Executor {
+  /** Provider name. */
+  readonly name: string;
+  /**
+   * Checks a sequence without a machine (static run over synthetic values).
+   * @param source Assembly text.
+   * @param config Features, errata, assumptions.
+   * @returns Verdict and findings.
+   * @throws {SyntaxError} A parse error, with `line:column`.
+   */
+  check(source: string, config?: CheckConfig): CheckResult;
+  /**
+   * Runs a sequence on a CPU of the machine: memory accesses translate
+   * through the MMU and can fault, system-register writes stay pending until a
+   * context synchronisation event, TLB maintenance until a DSB.
+   * @param cpu The CPU (at EL2).
+   * @param source Assembly text.
+   * @param options Code address, arguments, configuration.
+   * @returns Findings and why the run stopped.
+   * @throws {SyntaxError} A parse error, with `line:column`.
+   */
+  run(cpu: Cpu, source: string, options: A64RunOptions): A64RunResult;
+}
+
+/**
+ * The A64 executor capability.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { A64_EXECUTOR } from "./a64.ts";
+ * assertEquals(A64_EXECUTOR.name, "a64_executor");
+ * ```
+ */
+export const A64_EXECUTOR: Capability<A64Executor> = capability<A64Executor>(
+  "a64_executor",
+  "runs and checks EL2 system-subset A64 assembly",
 );

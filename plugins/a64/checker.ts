@@ -1,0 +1,677 @@
+/**
+ * The hazard checker: the abstract state machine of barrier-rules.md §3,
+ * fed one instruction at a time (by the static run or by a concrete run of
+ * the executor), reporting each broken rule with its line.
+ *
+ * State: SCTLR_EL2 and TTBR0_EL2 as committed value plus pending write
+ * (pending until a context synchronisation event), the set of table bases the
+ * EL2 TLB may hold entries for, pending TLBI / IC / DC operations (until a
+ * DSB of sufficient scope), "completed but not yet synchronised" flags, table
+ * stores not yet covered by a DSB, I-cache pollution from PoC fetches while
+ * the MMU may be off, and an address-space tag per register (PA, old-table
+ * VA, new-table VA) for the stack rule.
+ *
+ * @module
+ */
+
+import type { CheckResult, Finding, Verdict } from "../../core/mod.ts";
+import type { ResolvedConfig } from "./config.ts";
+import {
+  AddrMode,
+  BarrierType,
+  Domain,
+  IC_OPS,
+  Op,
+  REGFILE_SIZE,
+  SP,
+  TLBI_OPS,
+} from "./opcodes.ts";
+import type { A64Program } from "./program.ts";
+import { LOAD_TAGS } from "./symbols.ts";
+
+/** Reads the executor's registers (0–30, 31 = zero, 32 = SP). */
+export interface RegisterReader {
+  /**
+   * Current value.
+   * @param n Register index.
+   * @returns The 64-bit value.
+   */
+  get(n: number): bigint;
+}
+
+/** Where the checker starts. */
+export interface CheckerStart {
+  /** Committed SCTLR_EL2 at entry. */
+  readonly sctlr: bigint;
+  /** Committed TTBR0_EL2 at entry (the old tables). */
+  readonly ttbr0: bigint;
+  /** How x0–x2 are passed. */
+  readonly abi: "params" | "registers";
+}
+
+/** Address-space tag of a register value. */
+type Space = "PA" | "oldVA" | "newVA" | "code" | "imm" | "unknown";
+
+interface PendingTlbi {
+  op: string;
+  broadcast: boolean;
+  el2: boolean;
+  all: boolean;
+  line: number;
+}
+
+interface PendingIc {
+  op: string;
+  broadcast: boolean;
+  /** Issued with the MMU certainly on: completing it clears PoC pollution. */
+  clears: boolean;
+  line: number;
+}
+
+const BADDR_MASK = 0x0000_ffff_ffff_fffen;
+const key = (ttbr: bigint) => `0x${(ttbr & BADDR_MASK).toString(16)}`;
+const mBit = (v: bigint) => Number(v & 1n);
+
+/**
+ * The barrier-rule state machine.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HazardChecker, parseA64, resolveConfig } from "./mod.ts";
+ * const p = parseA64("msr sctlr_el2, x0\nic iallu\nisb");
+ * const c = new HazardChecker(p, resolveConfig(), { sctlr: 0x30c50830n, ttbr0: 0n, abi: "registers" });
+ * const regs = { get: (n: number) => (n === 0 ? 0x30e5183dn : 0n) };
+ * for (let i = 0; i < 3; i++) c.step(i, regs);
+ * c.end();
+ * assertEquals(c.result().findings.map((f) => f.rule), ["R1", "R9", "R10"]);
+ * ```
+ */
+export class HazardChecker {
+  /** Called with each new finding (the executor turns them into trace events). */
+  onFinding: ((f: Finding) => void) | undefined;
+  #p: A64Program;
+  #cfg: ResolvedConfig;
+  #findings: Finding[] = [];
+  #seen = new Set<string>();
+  #sctlrCur: bigint;
+  #sctlrPend: bigint | null = null;
+  #ttbrInitial: string;
+  #ttbrCur: string;
+  #ttbrPend: string | null = null;
+  #otherPend = new Set<string>();
+  #tlb = new Map<string, boolean>();
+  #tlbi: PendingTlbi[] = [];
+  #tlbiNeedCse = false;
+  #tlbiLine = 0;
+  #ptLine = 0;
+  #polluted = false;
+  #ic: PendingIc | null = null;
+  #icNeedCse = false;
+  #icLine = 0;
+  #dc: { line: number; addr: bigint }[] = [];
+  #cleaned = new Set<bigint>();
+  #tags: Space[] = new Array<Space>(REGFILE_SIZE).fill("unknown");
+  #lastIsb = false;
+  #ttbrUnsynced = false;
+
+  /**
+   * Creates a checker at the entry of a sequence.
+   * @param program The parsed program (instructions are looked up by index).
+   * @param config Resolved configuration.
+   * @param start Entry state and calling convention.
+   */
+  constructor(program: A64Program, config: ResolvedConfig, start: CheckerStart) {
+    this.#p = program;
+    this.#cfg = config;
+    this.#sctlrCur = start.sctlr;
+    this.#ttbrInitial = key(start.ttbr0);
+    this.#ttbrCur = this.#ttbrInitial;
+    // The EL2 TLB starts with entries from the tables in use.
+    if (mBit(start.sctlr) === 1) this.#tlb.set(this.#ttbrCur, false);
+    this.#tags[SP] = mBit(start.sctlr) === 1 ? "oldVA" : "PA";
+    this.#tags[30] = "code";
+    if (start.abi === "registers") {
+      this.#tags[0] = "PA";
+      this.#tags[1] = "newVA";
+      this.#tags[2] = "newVA";
+    } else {
+      this.#tags[0] = "PA";
+      this.#tags[1] = "newVA";
+    }
+  }
+
+  // ---- views -------------------------------------------------------------
+
+  get #maybeOn(): boolean {
+    return mBit(this.#sctlrCur) === 1 || (this.#sctlrPend !== null && mBit(this.#sctlrPend) === 1);
+  }
+
+  get #maybeOff(): boolean {
+    return mBit(this.#sctlrCur) === 0 || (this.#sctlrPend !== null && mBit(this.#sctlrPend) === 0);
+  }
+
+  /** M differs between the committed and the pending value: either may apply. */
+  get #uncertain(): boolean {
+    return this.#sctlrPend !== null && mBit(this.#sctlrPend) !== mBit(this.#sctlrCur);
+  }
+
+  #ttbrView(): string[] {
+    return this.#ttbrPend === null || this.#ttbrPend === this.#ttbrCur
+      ? [this.#ttbrCur]
+      : [this.#ttbrCur, this.#ttbrPend];
+  }
+
+  #regime(): Space {
+    if (mBit(this.#sctlrCur) === 0) return "PA";
+    return this.#ttbrCur === this.#ttbrInitial ? "oldVA" : "newVA";
+  }
+
+  #report(rule: string, severity: "fail" | "warn", index: number, message: string): void {
+    const ins = this.#p.instructions[index];
+    const line = ins?.line ?? 0;
+    const k = `${rule}:${line}`;
+    if (this.#seen.has(k)) return;
+    this.#seen.add(k);
+    const f: Finding = { rule, severity, line, message };
+    if (ins !== undefined) f.column = ins.column;
+    this.#findings.push(f);
+    this.onFinding?.(f);
+  }
+
+  // ---- events --------------------------------------------------------------
+
+  /**
+   * Feeds one instruction, before it executes (registers hold its inputs).
+   * @param index Instruction index.
+   * @param regs Register values.
+   */
+  step(index: number, regs: RegisterReader): void {
+    const ins = this.#p.instructions[index]!;
+    const cfg = this.#cfg;
+    // Fetching this instruction while the MMU may be off can fill the
+    // I-cache from the PoC (R8), i.e. with possibly stale code (R9).
+    if (this.#maybeOff && cfg.codePatchedAtPoU) this.#polluted = true;
+    const t = this.#tags;
+    switch (ins.op) {
+      case Op.MSR:
+        this.#msr(index, ins.sysreg, regs.get(ins.rn));
+        break;
+      case Op.MRS:
+        t[ins.rd] = "unknown";
+        break;
+      case Op.ISB:
+        this.#cse();
+        break;
+      case Op.DSB:
+        this.#dsb(index, ins.domain, ins.barrierType);
+        break;
+      case Op.TLBI: {
+        const d = TLBI_OPS[ins.operation]!;
+        if (cfg.multiPE && !d.broadcast) {
+          this.#report(
+            "R11",
+            "fail",
+            index,
+            `tlbi ${ins.operation} is local to this PE: with other PEs running, their TLBs keep stale entries (use the "is" form with dsb ish).`,
+          );
+        }
+        this.#tlbi.push({
+          op: ins.operation,
+          broadcast: d.broadcast,
+          el2: d.el2,
+          all: d.el2 && !d.va,
+          line: ins.line,
+        });
+        break;
+      }
+      case Op.IC:
+        this.#icIssue(index, ins.operation);
+        break;
+      case Op.DC:
+        this.#dc.push({ line: ins.line, addr: regs.get(ins.rn) >> 6n });
+        break;
+      case Op.LDR:
+      case Op.LDP:
+      case Op.STR:
+      case Op.STP:
+        this.#memory(index, regs);
+        break;
+      case Op.MOV_REG:
+      case Op.ORR_IMM:
+      case Op.ORR_REG:
+      case Op.AND_IMM:
+      case Op.AND_REG:
+      case Op.BIC_REG:
+      case Op.ADD_IMM:
+      case Op.ADD_REG:
+      case Op.SUB_IMM:
+      case Op.SUB_REG:
+      case Op.LSL_IMM:
+      case Op.LSL_REG:
+      case Op.LSR_IMM:
+      case Op.LSR_REG:
+        t[ins.rd] = t[ins.rn]!;
+        break;
+      case Op.MOV_IMM:
+      case Op.MOVZ:
+      case Op.MOVN:
+        t[ins.rd] = "imm";
+        break;
+      case Op.BL:
+      case Op.BLR:
+        t[30] = "code";
+        break;
+      case Op.HVC:
+      case Op.ERET:
+        // Exception entry and exception return are context synchronisation events.
+        this.#cse();
+        break;
+      default:
+        break;
+    }
+    this.#fill();
+    this.#lastIsb = ins.op === Op.ISB;
+  }
+
+  /**
+   * A context synchronisation event outside the instruction stream (an
+   * exception handler returning with ERET).
+   * @param _index Instruction that took the exception.
+   */
+  exceptionReturn(_index: number): void {
+    this.#cse();
+    this.#fill();
+  }
+
+  /**
+   * The sequence leaves its code by `ret`/`br`/`blr`/`eret`: the first fetch
+   * at the target must see everything synchronised.
+   * @param index The branch instruction.
+   * @param reg Register holding the target (-1 for `eret`).
+   */
+  branchOut(index: number, reg: number): void {
+    const tag = reg >= 0 ? this.#tags[reg]! : "unknown";
+    const what = reg >= 0 ? `the branch to x${reg}` : "the exception return";
+    if (this.#sctlrPend !== null) {
+      this.#report(
+        "R1",
+        "fail",
+        index,
+        `${what} follows an SCTLR_EL2 write with no ISB: the target may be fetched with either MMU setting.`,
+      );
+    } else if (mBit(this.#sctlrCur) === 0 && tag !== "PA" && tag !== "code") {
+      this.#report(
+        "R1",
+        "fail",
+        index,
+        `${what} targets a virtual address while the MMU is off: it is fetched from PA = VA.`,
+      );
+    }
+    this.#leaveChecks(index, `${what}`);
+  }
+
+  /** The sequence ran off its end: nothing may be left pending. */
+  end(): void {
+    const index = this.#p.instructions.length - 1;
+    if (index < 0) return;
+    if (this.#sctlrPend !== null) {
+      this.#report(
+        "R1",
+        "fail",
+        index,
+        "the sequence ends with an SCTLR_EL2 write not synchronised by an ISB: where M changes is uncertain.",
+      );
+    }
+    this.#leaveChecks(index, "the end of the sequence");
+  }
+
+  /**
+   * The verdict and findings so far, in line order.
+   * @returns The result.
+   */
+  result(): CheckResult {
+    const findings = [...this.#findings].sort((a, b) => a.line - b.line);
+    let verdict: Verdict = "pass";
+    for (const f of findings) {
+      if (f.severity === "fail") verdict = "fail";
+      else if (verdict === "pass") verdict = "warn";
+    }
+    return { verdict, findings };
+  }
+
+  // ---- effects -------------------------------------------------------------
+
+  #leaveChecks(index: number, what: string): void {
+    if (this.#ttbrPend !== null || this.#otherPend.size > 0) {
+      const regs = [...(this.#ttbrPend !== null ? ["TTBR0_EL2"] : []), ...this.#otherPend];
+      this.#report(
+        "R3",
+        "fail",
+        index,
+        `${what} comes before an ISB synchronises the ${
+          regs.join("/")
+        } write: the old value may still be used.`,
+      );
+    }
+    if (this.#tlbi.length > 0) {
+      this.#report(
+        "R4",
+        "fail",
+        index,
+        `the TLBI at line ${
+          this.#tlbi[0]!.line
+        } is not complete at ${what} (no DSB of its scope): stale translations may be used.`,
+      );
+    } else if (this.#tlbiNeedCse && !this.#cfg.ets) {
+      this.#report(
+        "R4",
+        "fail",
+        index,
+        `no ISB after the DSB that completed the TLBI at line ${this.#tlbiLine} before ${what}: without FEAT_ETS, fetches may still use old translations.`,
+      );
+    }
+    if (this.#polluted) {
+      this.#report(
+        "R9",
+        "fail",
+        index,
+        `${what} runs code while the I-cache may hold instructions fetched from the PoC with the MMU off (no ic iallu after MMU-on and its ISB): stale, unpatched code may execute.`,
+      );
+    }
+    if (this.#ic !== null) {
+      this.#report(
+        "R10",
+        "fail",
+        index,
+        `the ic ${this.#ic.op} at line ${this.#ic.line} is not complete at ${what} (no DSB): stale instructions may still be fetched.`,
+      );
+    } else if (this.#icNeedCse) {
+      this.#report(
+        "R10",
+        "fail",
+        index,
+        `no ISB after the DSB that completed the ic at line ${this.#icLine} before ${what}: instructions already fetched may be stale.`,
+      );
+    }
+  }
+
+  #msr(index: number, reg: string, value: bigint): void {
+    const cfg = this.#cfg;
+    if (reg === "SCTLR_EL2") {
+      const prev = mBit(this.#sctlrPend ?? this.#sctlrCur);
+      const next = mBit(value);
+      if (prev !== next && !cfg.codeIdmapped) {
+        this.#report(
+          "R2",
+          "fail",
+          index,
+          "M changes while the code is not identity-mapped in both tables: the next fetch goes to a different PA.",
+        );
+      }
+      if (prev === 1 && next === 0 && cfg.falkorE1041 && !this.#lastIsb) {
+        this.#report(
+          "R13",
+          "fail",
+          index,
+          "no ISB immediately before the msr that turns the MMU off: Falkor (erratum E1041) may fetch speculatively from an improper location.",
+        );
+      }
+      if (prev === 0 && next === 1) this.#enableChecks(index);
+      this.#sctlrPend = value;
+      return;
+    }
+    if (reg === "TTBR0_EL2") {
+      if (this.#maybeOn) {
+        this.#report(
+          "R7",
+          "fail",
+          index,
+          "TTBR0_EL2 is switched while the MMU may be on: walks can refill the TLB from either table and mix old and new translations.",
+        );
+      }
+      if ((value & 1n) === 1n && (cfg.cnpOtherPEsDiffTables || cfg.cnpLocalTlbiBroken)) {
+        this.#report(
+          "R12",
+          "fail",
+          index,
+          cfg.cnpLocalTlbiBroken
+            ? "CnP=1 on a CPU whose local TLBI misses entries other cores installed (Carmel/Hip09): shared stale entries survive the switch."
+            : "CnP=1 while another PE shares the TLB with different EL2 tables: TLB-conflict abort or CONSTRAINED UNPREDICTABLE translation.",
+        );
+      }
+      this.#ttbrPend = key(value);
+      this.#ttbrUnsynced = true;
+      return;
+    }
+    if (reg === "TCR_EL2" || reg === "MAIR_EL2") this.#otherPend.add(reg);
+  }
+
+  #enableChecks(index: number): void {
+    const cfg = this.#cfg;
+    const el2 = this.#tlbi.filter((t) => t.el2);
+    if (el2.length > 0) {
+      this.#report(
+        "R4",
+        "fail",
+        index,
+        `the MMU is turned on while the TLBI at line ${
+          el2[0]!.line
+        } has not completed (no DSB of its scope): old translations may still be used after MMU-on.`,
+      );
+    } else if (this.#tlbiNeedCse && !cfg.ets) {
+      this.#report(
+        "R4",
+        "fail",
+        index,
+        `no ISB between the DSB completing the TLBI at line ${this.#tlbiLine} and the MMU enable: without FEAT_ETS, later translations may not observe the invalidation.`,
+      );
+    }
+    if (this.#ttbrPend !== null || this.#otherPend.size > 0) {
+      const regs = [...(this.#ttbrPend !== null ? ["TTBR0_EL2"] : []), ...this.#otherPend];
+      this.#report(
+        "R3",
+        "fail",
+        index,
+        `the ${
+          regs.join("/")
+        } write is not synchronised by an ISB before the MMU enable: walks may use the old value once M=1 lands.`,
+      );
+    }
+    // Stale tags: only when no pending full TLBI would remove them (that is R4).
+    if (!el2.some((t) => t.all)) {
+      for (const [base, offOnly] of this.#tlb) {
+        if (base === this.#ttbrCur) continue;
+        if (offOnly) {
+          this.#report(
+            "R6",
+            "warn",
+            index,
+            `this order relies on no EL2 TLB allocation while M=0 (UNVERIFIED): entries walked from the old tables (${base}) after the TLBI would survive into MMU-on.`,
+          );
+        } else {
+          this.#report(
+            "R5",
+            "fail",
+            index,
+            `the EL2 TLB may still hold entries from the old tables (${base}) at MMU-on: no TLBI completed after the MMU-off ISB, so stale translations can hit.`,
+          );
+        }
+      }
+    }
+    if (this.#ptLine > 0) {
+      this.#report(
+        "R16",
+        "fail",
+        index,
+        `the store at line ${this.#ptLine} is not followed by a DSB before the MMU enable: the walker may read stale descriptors.`,
+      );
+    }
+  }
+
+  #cse(): void {
+    if (this.#sctlrPend !== null) {
+      this.#sctlrCur = this.#sctlrPend;
+      this.#sctlrPend = null;
+    }
+    if (this.#ttbrPend !== null) {
+      this.#ttbrCur = this.#ttbrPend;
+      this.#ttbrPend = null;
+    }
+    this.#otherPend.clear();
+    if (this.#tlbi.length === 0) this.#tlbiNeedCse = false;
+    if (this.#ic === null) this.#icNeedCse = false;
+    this.#ttbrUnsynced = false;
+  }
+
+  #dsb(index: number, domain: number, type: number): void {
+    // A DSB ST waits for stores (table writes), not for maintenance; a DSB LD
+    // for loads only (that ST/LD forms do not complete TLBI/IC: UNVERIFIED).
+    if (type === BarrierType.LD) return;
+    this.#ptLine = 0;
+    if (type === BarrierType.ST) return;
+    const cfg = this.#cfg;
+    const covers = (broadcast: boolean, what: string): boolean => {
+      if (!broadcast || domain >= Domain.ISH) return true;
+      if (cfg.multiPE) return false;
+      this.#report(
+        "R11",
+        "warn",
+        index,
+        `dsb nsh after the broadcast ${what}: it completes for this PE only, which suffices on one PE (UNVERIFIED) but leaves other PEs stale.`,
+      );
+      return true;
+    };
+    const left: PendingTlbi[] = [];
+    for (const t of this.#tlbi) {
+      if (!covers(t.broadcast, `tlbi ${t.op}`)) {
+        left.push(t);
+        continue;
+      }
+      if (t.el2) {
+        if (t.all) this.#tlb.clear();
+        this.#tlbiNeedCse = true;
+        this.#tlbiLine = t.line;
+      }
+    }
+    this.#tlbi = left;
+    if (this.#ic !== null && covers(this.#ic.broadcast, `ic ${this.#ic.op}`)) {
+      if (this.#ic.clears) this.#polluted = false;
+      this.#icNeedCse = true;
+      this.#icLine = this.#ic.line;
+      this.#ic = null;
+    }
+    for (const d of this.#dc) this.#cleaned.add(d.addr);
+    this.#dc = [];
+  }
+
+  #icIssue(index: number, op: string): void {
+    const d = IC_OPS[op]!;
+    if (this.#uncertain) {
+      this.#report(
+        "R1",
+        "fail",
+        index,
+        `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before M=1 takes effect.`,
+      );
+    }
+    if (this.#maybeOff && this.#polluted) {
+      this.#report(
+        "R9",
+        "fail",
+        index,
+        `ic ${op} is issued while the MMU may still be off: PoC-sourced speculative fills can repopulate the I-cache after it.`,
+      );
+    }
+    if (this.#cfg.multiPE && !d.broadcast) {
+      this.#report(
+        "R11",
+        "fail",
+        index,
+        `ic ${op} is local to this PE: with other PEs running, their I-caches keep stale lines (use ic ialluis with dsb ish).`,
+      );
+    }
+    const clears = !this.#maybeOff && op !== "ivau";
+    if (this.#ic === null) {
+      this.#ic = { op, broadcast: d.broadcast, clears, line: this.#p.instructions[index]!.line };
+    } else {
+      this.#ic.broadcast ||= d.broadcast;
+      this.#ic.clears ||= clears;
+    }
+  }
+
+  #memory(index: number, regs: RegisterReader): void {
+    const ins = this.#p.instructions[index]!;
+    const cfg = this.#cfg;
+    const load = ins.op === Op.LDR || ins.op === Op.LDP;
+    const kind = load ? "load" : "store";
+    if (this.#uncertain) {
+      this.#report(
+        "R1",
+        "fail",
+        index,
+        `this ${kind} follows the SCTLR_EL2 write with no ISB: it may be translated with either MMU setting.`,
+      );
+    }
+    if (this.#ttbrUnsynced && cfg.tx2_219) {
+      const off = mBit(this.#sctlrCur) === 0 && !this.#uncertain;
+      this.#report(
+        "R14",
+        off ? "warn" : "fail",
+        index,
+        `a ${kind} between the TTBR0_EL2 write and its ISB: ThunderX2 (erratum 219) may take a spurious Data Abort${
+          off ? " (whether it applies with the MMU off is UNVERIFIED)" : ""
+        }.`,
+      );
+    }
+    if (ins.rn === SP) {
+      const space = this.#tags[SP]!;
+      const regime = this.#regime();
+      if ((space === "PA" || space === "oldVA" || space === "newVA") && space !== regime) {
+        this.#report(
+          "R15",
+          "fail",
+          index,
+          `stack ${kind} with SP holding ${
+            space === "newVA" ? "a new-table VA" : space === "oldVA" ? "an old-table VA" : "a PA"
+          } while ${
+            regime === "PA"
+              ? "the MMU is off (PA = VA, Device memory)"
+              : regime === "oldVA"
+              ? "the old tables are in use"
+              : "the new tables are in use"
+          }: the access hits the wrong memory or faults.`,
+        );
+      }
+    }
+    if (load && !cfg.dataCleanToPoC && mBit(this.#sctlrCur) === 0 && !this.#uncertain) {
+      const addr = (regs.get(ins.rn) + (ins.mode === AddrMode.POST ? 0n : ins.imm)) &
+        ((1n << 64n) - 1n);
+      if (!this.#cleaned.has(addr >> 6n)) {
+        this.#report(
+          "R8",
+          "fail",
+          index,
+          "this load runs with the MMU off (Device, uncached) on data not known to be clean to the PoC: it may read a stale value.",
+        );
+      }
+    }
+    if (!load) this.#ptLine = ins.line;
+    if (load) {
+      if (ins.op === Op.LDR) this.#tags[ins.rd] = LOAD_TAGS[ins.offsetSymbol] ?? "unknown";
+      else {
+        this.#tags[ins.rd] = "unknown";
+        this.#tags[ins.rm] = "unknown";
+      }
+    }
+  }
+
+  /** After each instruction: while M may be 1, walks may fill the TLB from any TTBR in view (R7). */
+  #fill(): void {
+    if (this.#maybeOn) {
+      for (const b of this.#ttbrView()) this.#tlb.set(b, false);
+    } else if (this.#cfg.allocWhenOff) {
+      for (const b of this.#ttbrView()) if (!this.#tlb.has(b)) this.#tlb.set(b, true);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Checker configuration: CPU features, errata and the state model's
+ * assumptions, with the defaults of barrier-rules.md §3.
+ *
+ * @module
+ */
+
+import type { CheckConfig } from "../../core/mod.ts";
+import { A64ConfigError } from "./errors.ts";
+
+/** Known CPU features. */
+export const FEATURES: readonly string[] = ["cnp", "ets"];
+/** Known errata. */
+export const ERRATA: readonly string[] = ["falkor-e1041", "tx2-219"];
+/**
+ * Known assumptions and their defaults.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { ASSUMPTIONS } from "./mod.ts";
+ * assertEquals(ASSUMPTIONS["code-patched-at-pou"], true);
+ * ```
+ */
+export const ASSUMPTIONS: Readonly<Record<string, boolean>> = {
+  "code-patched-at-pou": true,
+  "data-clean-to-poc": true,
+  "multi-pe": false,
+  "code-idmapped": true,
+  "alloc-when-off": false,
+  "cnp-other-pes-diff-tables": false,
+  "cnp-local-tlbi-broken": false,
+  "mmu-on-at-entry": true,
+};
+
+/** A configuration with every choice made. */
+export interface ResolvedConfig {
+  /** FEAT_TTCNP (the `ARM64_HAS_CNP` alternative). */
+  readonly cnp: boolean;
+  /** FEAT_ETS: TLBI;DSB orders later translations without a CSE. */
+  readonly ets: boolean;
+  /** Qualcomm Falkor erratum E1041. */
+  readonly falkorE1041: boolean;
+  /** Cavium ThunderX2 erratum 219. */
+  readonly tx2_219: boolean;
+  /** Code may have been patched at the PoU without a clean to the PoC (R9). */
+  readonly codePatchedAtPoU: boolean;
+  /** Data read with the MMU off is clean to the PoC (R8). */
+  readonly dataCleanToPoC: boolean;
+  /** Other PEs are running and must observe the maintenance (R11). */
+  readonly multiPE: boolean;
+  /** The sequence runs from an identity-mapped page in both tables (R2). */
+  readonly codeIdmapped: boolean;
+  /** The PE may allocate EL2 TLB entries while M=0 (R6). */
+  readonly allocWhenOff: boolean;
+  /** Another PE holds CnP=1 with different EL2 tables (R12). */
+  readonly cnpOtherPEsDiffTables: boolean;
+  /** Local TLBI misses entries other cores installed (Carmel, Hip09; R12). */
+  readonly cnpLocalTlbiBroken: boolean;
+  /** The static run starts with SCTLR_EL2.M = 1 on the old tables. */
+  readonly mmuOnAtEntry: boolean;
+  /** The features, as given (for the parser). */
+  readonly features: readonly string[];
+  /** The errata, as given (for the parser). */
+  readonly errata: readonly string[];
+}
+
+/**
+ * Validates a configuration and fills in the defaults.
+ *
+ * @param config Features, errata, assumptions.
+ * @returns The resolved configuration.
+ * @throws {A64ConfigError} For an unknown feature, erratum or assumption.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { resolveConfig } from "./mod.ts";
+ * const c = resolveConfig({ errata: ["tx2-219"], assume: { "multi-pe": true } });
+ * assertEquals([c.tx2_219, c.multiPE, c.dataCleanToPoC], [true, true, true]);
+ * ```
+ */
+export function resolveConfig(config: CheckConfig = {}): ResolvedConfig {
+  const features = [...(config.features ?? [])];
+  const errata = [...(config.errata ?? [])];
+  for (const f of features) {
+    if (!FEATURES.includes(f)) {
+      throw new A64ConfigError(
+        `Unknown CPU feature "${f}": known features are ${FEATURES.join(", ")}`,
+      );
+    }
+  }
+  for (const e of errata) {
+    if (!ERRATA.includes(e)) {
+      throw new A64ConfigError(`Unknown erratum "${e}": known errata are ${ERRATA.join(", ")}`);
+    }
+  }
+  const a: Record<string, boolean> = { ...ASSUMPTIONS };
+  for (const [k, v] of Object.entries(config.assume ?? {})) {
+    if (!(k in ASSUMPTIONS)) {
+      throw new A64ConfigError(
+        `Unknown assumption "${k}": known assumptions are ${Object.keys(ASSUMPTIONS).join(", ")}`,
+      );
+    }
+    if (typeof v !== "boolean") {
+      throw new A64ConfigError(`Assumption "${k}" must be true or false, got ${String(v)}`);
+    }
+    a[k] = v;
+  }
+  return {
+    cnp: features.includes("cnp"),
+    ets: features.includes("ets"),
+    falkorE1041: errata.includes("falkor-e1041"),
+    tx2_219: errata.includes("tx2-219"),
+    codePatchedAtPoU: a["code-patched-at-pou"]!,
+    dataCleanToPoC: a["data-clean-to-poc"]!,
+    multiPE: a["multi-pe"]!,
+    codeIdmapped: a["code-idmapped"]!,
+    allocWhenOff: a["alloc-when-off"]!,
+    cnpOtherPEsDiffTables: a["cnp-other-pes-diff-tables"]!,
+    cnpLocalTlbiBroken: a["cnp-local-tlbi-broken"]!,
+    mmuOnAtEntry: a["mmu-on-at-entry"]!,
+    features,
+    errata,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Errors of the A64 parser, the checker configuration and the executor.
+ *
+ * @module
+ */
+
+import { HyplabError } from "../../core/mod.ts";
+
+/**
+ * A line the parser cannot accept: an unknown mnemonic, operand, macro,
+ * constant or directive. The message starts with `line:column`, quotes the
+ * text and says what is supported; nothing is ever skipped silently.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { A64SyntaxError, parseA64 } from "./mod.ts";
+ * const e = assertThrows(() => parseA64("isb\n  ubfx x0, x1, #0, #4"), A64SyntaxError);
+ * assertEquals([e.line, e.column], [2, 3]);
+ * ```
+ */
+export class A64SyntaxError extends SyntaxError {
+  /** 1-based line. */
+  readonly line: number;
+  /** 1-based column. */
+  readonly column: number;
+  /** The offending text. */
+  readonly text: string;
+  /** What is accepted at that place. */
+  readonly supported: string;
+  /**
+   * Creates the error.
+   * @param line 1-based line.
+   * @param column 1-based column.
+   * @param text The offending text.
+   * @param problem What is wrong with it.
+   * @param supported What is accepted instead.
+   */
+  constructor(line: number, column: number, text: string, problem: string, supported: string) {
+    super(`${line}:${column}: ${problem} in "${text}"; supported: ${supported}`);
+    this.name = "A64SyntaxError";
+    this.line = line;
+    this.column = column;
+    this.text = text;
+    this.supported = supported;
+  }
+}
+
+/**
+ * A bad checker configuration: an unknown feature, erratum or assumption.
+ *
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { A64ConfigError, resolveConfig } from "./mod.ts";
+ * assertThrows(() => resolveConfig({ features: ["lpa2"] }), A64ConfigError, "lpa2");
+ * ```
+ */
+export class A64ConfigError extends HyplabError {
+  /**
+   * Creates the error.
+   * @param message Names the value and what is accepted.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "A64ConfigError";
+  }
+}
+
+/**
+ * An instruction the simulated CPU cannot execute as written (for example an
+ * `msr` of a value with RES1 bits clear, or `eret` with an illegal SPSR).
+ *
+ * @example
+ * ```ts
+ * import { A64ExecutionError } from "./mod.ts";
+ * const e = new A64ExecutionError(3, "msr sctlr_el2, x0", "RES1 bits clear");
+ * if (!e.message.startsWith("line 3:")) throw new Error("unreachable");
+ * ```
+ */
+export class A64ExecutionError extends HyplabError {
+  /** 1-based source line. */
+  readonly line: number;
+  /**
+   * Creates the error.
+   * @param line Source line.
+   * @param text Instruction text.
+   * @param reason Why it cannot execute.
+   */
+  constructor(line: number, text: string, reason: string) {
+    super(`line ${line}: cannot execute "${text}": ${reason}`);
+    this.name = "A64ExecutionError";
+    this.line = line;
+  }
+}

@@ -1,0 +1,693 @@
+/**
+ * The A64 executor: runs a parsed program on a core {@link Cpu}.
+ *
+ * - Code sits at `codeBase` (the idmap page, VA = PA); instruction `i` is at
+ *   `codeBase + 4 * i`. While the committed SCTLR_EL2.M is 1, each new code
+ *   page is fetched through the MMU with access `exec`: an idmap missing from
+ *   the new tables faults, one mapped elsewhere stops with `fetch-mismatch`.
+ * - Loads and stores translate through the MMU and can fault; the abort is
+ *   taken on the CPU (core `takeAbort`) and the run stops with the fault.
+ * - `msr` writes stay pending until a context synchronisation event (ISB,
+ *   exception entry, ERET); `mrs` reads the PE's own pending value. On commit
+ *   the TLB is told (`onSysregWrite`).
+ * - TLBI stays pending until a DSB whose domain covers it, then
+ *   `tlb.invalidate` runs; IC/DC have no cache model here (the checker tracks them).
+ * - `ret`/`br`/`blr`/`eret` to an address outside the program stop with
+ *   `branch-out` and the target — how `__pkvm_init_switch_pgd` hands over to
+ *   `__pkvm_init_finalise`.
+ *
+ * The hot path works on pre-decoded typed arrays and a plain register array,
+ * and allocates nothing per step beyond the BigInt results themselves.
+ *
+ * @module
+ */
+
+import {
+  type Cpu,
+  EC,
+  eret,
+  type ExceptionVectors,
+  type Mmu,
+  type PhysicalMemory,
+  takeException,
+  type Tlb,
+  type TlbiOp,
+  type Trace,
+} from "../../core/mod.ts";
+import type { HazardChecker, RegisterReader } from "./checker.ts";
+import { A64ExecutionError } from "./errors.ts";
+import { AddrMode, BarrierType, Op, REGFILE_SIZE, Shift, SP, TLBI_OPS, XZR } from "./opcodes.ts";
+import type { A64Program } from "./program.ts";
+
+const TWO64 = 1n << 64n;
+const MASK64 = TWO64 - 1n;
+const MMU_REGS = new Set(["SCTLR_EL2", "TTBR0_EL2", "TCR_EL2", "MAIR_EL2"]);
+
+/** Options of {@link execute}. */
+export interface ExecuteOptions {
+  /** The CPU (its x registers, SP and system registers are used and updated). */
+  cpu: Cpu;
+  /** Address of instruction 0 (VA = PA). */
+  codeBase: number;
+  /** Physical memory; without it, data accesses use a sparse scratch store (static runs). */
+  memory?: PhysicalMemory;
+  /** MMU; without it, addresses are flat (VA = PA) whatever SCTLR_EL2.M says. */
+  mmu?: Mmu;
+  /** TLB, told about completed TLBIs and committed MMU register writes. */
+  tlb?: Tlb;
+  /** Trace for `insn`, `sysreg_write` and `barrier_finding` events. */
+  trace?: Trace;
+  /** Hazard checker fed each instruction. */
+  checker?: HazardChecker;
+  /**
+   * Step limit.
+   * @default 100000
+   */
+  maxSteps?: number;
+  /** EL2 vector handlers, for `hvc`. */
+  vectors?: ExceptionVectors;
+  /** Treat an `hvc` with no handler as taken and returned (static runs). */
+  hvcReturns?: boolean;
+  /** Initial contents of the scratch store (8-byte words by address). */
+  scratch?: Map<number, bigint>;
+}
+
+/** How a run ended. */
+export interface ExecuteResult {
+  /** Why it stopped. */
+  stopped: "end" | "branch-out" | "fault" | "exception" | "max-steps" | "fetch-mismatch";
+  /** Branch target for `branch-out`. */
+  target?: number;
+  /** The fault for `fault` (and `fetch-mismatch`). */
+  fault?: { access: "data" | "instruction"; va: number; line: number; message: string };
+  /** Instructions executed. */
+  steps: number;
+  /** Line of the last instruction executed (0 if none). */
+  line: number;
+}
+
+interface Compiled {
+  n: number;
+  op: Uint8Array;
+  rd: Int8Array;
+  rn: Int8Array;
+  rm: Int8Array;
+  imm: bigint[];
+  shift: Uint8Array;
+  shiftKind: Uint8Array;
+  target: Int32Array;
+}
+
+const compiledCache = new WeakMap<A64Program, Compiled>();
+
+function compile(p: A64Program): Compiled {
+  const cached = compiledCache.get(p);
+  if (cached) return cached;
+  const n = p.instructions.length;
+  const c: Compiled = {
+    n,
+    op: new Uint8Array(n),
+    rd: new Int8Array(n),
+    rn: new Int8Array(n),
+    rm: new Int8Array(n),
+    imm: new Array<bigint>(n),
+    shift: new Uint8Array(n),
+    shiftKind: new Uint8Array(n),
+    target: new Int32Array(n),
+  };
+  p.instructions.forEach((ins, i) => {
+    c.op[i] = ins.op;
+    c.rd[i] = ins.rd;
+    c.rn[i] = ins.rn;
+    c.rm[i] = ins.rm;
+    c.imm[i] = ins.imm;
+    c.shift[i] = ins.shift;
+    c.shiftKind[i] = ins.shiftKind;
+    c.target[i] = ins.target;
+  });
+  compiledCache.set(p, c);
+  return c;
+}
+
+function shifted(v: bigint, kind: number, amount: number): bigint {
+  if (amount === 0) return v;
+  const a = BigInt(amount);
+  if (kind === Shift.LSL) return (v << a) & MASK64;
+  if (kind === Shift.LSR) return v >> a;
+  return BigInt.asUintN(64, BigInt.asIntN(64, v) >> a);
+}
+
+/**
+ * Runs a program until it ends, branches out, faults, takes an unhandled
+ * exception or hits the step limit.
+ *
+ * @param program Parsed program.
+ * @param options CPU, code address, memory/MMU/TLB, checker, trace.
+ * @returns How the run ended.
+ * @throws {A64ExecutionError} An instruction the CPU cannot execute as written.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import { execute, parseA64 } from "./mod.ts";
+ * const cpu = new Cpu(0);
+ * const r = execute(parseA64("mov x0, #5\nadd x0, x0, #2\nret x1"), { cpu, codeBase: 0x1000 });
+ * assertEquals([r.stopped, r.target, cpu.x(0)], ["branch-out", 0, 7n]);
+ * ```
+ */
+export function execute(program: A64Program, options: ExecuteOptions): ExecuteResult {
+  return new Run(program, options).run();
+}
+
+class Run {
+  #p: A64Program;
+  #c: Compiled;
+  #o: ExecuteOptions;
+  #cpu: Cpu;
+  #x: bigint[] = new Array<bigint>(REGFILE_SIZE).fill(0n);
+  #pending = new Map<string, bigint>();
+  #tlbi: { op: TlbiOp; va?: number; broadcast: boolean }[] = [];
+  #mmuOn = false;
+  /** SCTLR_EL2.M may be 1: committed, or a pending write sets it. */
+  #maybeOn = false;
+  #fetchPage = -1;
+  #specDone = new Set<string>();
+  #scratch: Map<number, bigint>;
+  #result: ExecuteResult | null = null;
+  #i = 0;
+  #line = 0;
+
+  constructor(program: A64Program, options: ExecuteOptions) {
+    this.#p = program;
+    this.#c = compile(program);
+    this.#o = options;
+    this.#cpu = options.cpu;
+    this.#scratch = options.scratch ?? new Map();
+  }
+
+  #load(): void {
+    const cpu = this.#cpu;
+    for (let r = 0; r < 31; r++) this.#x[r] = cpu.x(r);
+    this.#x[XZR] = 0n;
+    this.#x[SP] = cpu.sp;
+    this.#mmuOn = (cpu.sysregs.read("SCTLR_EL2") & 1n) === 1n;
+    this.#maybeOn = this.#mmuOn || ((this.#pending.get("SCTLR_EL2") ?? 0n) & 1n) === 1n;
+  }
+
+  #store(): void {
+    const cpu = this.#cpu;
+    for (let r = 0; r < 31; r++) cpu.setX(r, this.#x[r]!);
+    cpu.sp = this.#x[SP]!;
+  }
+
+  #pc(i: number): bigint {
+    return BigInt(this.#o.codeBase) + BigInt(i) * 4n;
+  }
+
+  #stop(r: ExecuteResult): void {
+    this.#result = r;
+  }
+
+  run(): ExecuteResult {
+    this.#load();
+    const o = this.#o;
+    const c = this.#c;
+    const x = this.#x;
+    const { op, rd, rn, rm, imm, shift, shiftKind, target } = c;
+    const n = c.n;
+    const maxSteps = o.maxSteps ?? 100_000;
+    const checker = o.checker ?? null;
+    const trace = o.trace;
+    const traceInsn = trace !== undefined && trace.wants("insn");
+    if (checker !== null && trace !== undefined && trace.wants("barrier_finding")) {
+      checker.onFinding = (f) =>
+        trace.emit("barrier_finding", {
+          rule: f.rule,
+          severity: f.severity,
+          line: f.line,
+          message: f.message,
+        }, {
+          cpu: this.#cpu.id,
+          el: this.#cpu.pstate.el,
+        });
+    }
+    const reader: RegisterReader = { get: (r) => x[r]! };
+    const insns = this.#p.instructions;
+    const fetchChecks = o.mmu !== undefined;
+    const speculate = o.mmu !== undefined && typeof o.mmu.prefetch === "function";
+    let i = 0;
+    let steps = 0;
+    while (this.#result === null) {
+      if (i >= n) {
+        checker?.end();
+        this.#stop({ stopped: "end", steps, line: this.#line });
+        break;
+      }
+      if (steps >= maxSteps) {
+        this.#stop({ stopped: "max-steps", steps, line: this.#line });
+        break;
+      }
+      this.#i = i;
+      if (fetchChecks && this.#mmuOn && !this.#fetch(i)) break;
+      if (traceInsn) {
+        const ins = insns[i]!;
+        trace!.emit("insn", { line: ins.line, text: ins.text }, {
+          cpu: this.#cpu.id,
+          el: this.#cpu.pstate.el,
+        });
+      }
+      if (checker !== null) {
+        this.#line = insns[i]!.line;
+        checker.step(i, reader);
+      }
+      steps++;
+      switch (op[i]) {
+        case Op.NOP:
+          i++;
+          break;
+        case Op.MOV_REG:
+          x[rd[i]!] = x[rn[i]!]!;
+          i++;
+          break;
+        case Op.MOV_IMM:
+          x[rd[i]!] = imm[i]!;
+          i++;
+          break;
+        case Op.MOVZ:
+          x[rd[i]!] = imm[i]! << BigInt(shift[i]!);
+          i++;
+          break;
+        case Op.MOVN:
+          x[rd[i]!] = ~(imm[i]! << BigInt(shift[i]!)) & MASK64;
+          i++;
+          break;
+        case Op.MOVK: {
+          const s = BigInt(shift[i]!);
+          x[rd[i]!] = (x[rd[i]!]! & ~(0xffffn << s) & MASK64) | (imm[i]! << s);
+          i++;
+          break;
+        }
+        case Op.ORR_IMM:
+          x[rd[i]!] = x[rn[i]!]! | imm[i]!;
+          i++;
+          break;
+        case Op.AND_IMM:
+          x[rd[i]!] = x[rn[i]!]! & imm[i]!;
+          i++;
+          break;
+        case Op.ORR_REG:
+          x[rd[i]!] = x[rn[i]!]! | shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+          i++;
+          break;
+        case Op.AND_REG:
+          x[rd[i]!] = x[rn[i]!]! & shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+          i++;
+          break;
+        case Op.BIC_REG:
+          x[rd[i]!] = x[rn[i]!]! & (~shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!) & MASK64);
+          i++;
+          break;
+        case Op.ADD_IMM: {
+          const v = x[rn[i]!]! + imm[i]!;
+          x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
+          i++;
+          break;
+        }
+        case Op.SUB_IMM: {
+          const v = x[rn[i]!]! - imm[i]!;
+          x[rd[i]!] = v < 0n ? v + TWO64 : v;
+          i++;
+          break;
+        }
+        case Op.ADD_REG: {
+          const v = x[rn[i]!]! + shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+          x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
+          i++;
+          break;
+        }
+        case Op.SUB_REG: {
+          const v = x[rn[i]!]! - shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+          x[rd[i]!] = v < 0n ? v + TWO64 : v;
+          i++;
+          break;
+        }
+        case Op.LSL_IMM:
+          x[rd[i]!] = (x[rn[i]!]! << BigInt(shift[i]!)) & MASK64;
+          i++;
+          break;
+        case Op.LSR_IMM:
+          x[rd[i]!] = x[rn[i]!]! >> BigInt(shift[i]!);
+          i++;
+          break;
+        case Op.LSL_REG:
+          // LSLV/LSRV use the shift amount modulo 64.
+          x[rd[i]!] = (x[rn[i]!]! << (x[rm[i]!]! & 63n)) & MASK64;
+          i++;
+          break;
+        case Op.LSR_REG:
+          x[rd[i]!] = x[rn[i]!]! >> (x[rm[i]!]! & 63n);
+          i++;
+          break;
+        case Op.B:
+          i = target[i]!;
+          break;
+        case Op.BL:
+          x[30] = this.#pc(i + 1);
+          i = target[i]!;
+          break;
+        case Op.CBZ:
+          i = x[rn[i]!]! === 0n ? target[i]! : i + 1;
+          break;
+        case Op.CBNZ:
+          i = x[rn[i]!]! !== 0n ? target[i]! : i + 1;
+          break;
+        case Op.BR:
+        case Op.BLR:
+        case Op.RET: {
+          const dest = x[rn[i]!]!;
+          if (op[i] === Op.BLR) x[30] = this.#pc(i + 1);
+          i = this.#branch(i, dest, rn[i]!);
+          break;
+        }
+        case Op.LDR:
+        case Op.STR:
+        case Op.LDP:
+        case Op.STP:
+          if (!this.#memOp(i)) break;
+          i++;
+          break;
+        case Op.MRS: {
+          const name = insns[i]!.sysreg;
+          x[rd[i]!] = this.#pending.get(name) ?? this.#cpu.sysregs.read(name);
+          i++;
+          break;
+        }
+        case Op.MSR:
+          this.#msr(i, x[rn[i]!]!);
+          i++;
+          break;
+        case Op.ISB:
+          this.#commit();
+          i++;
+          break;
+        case Op.DSB:
+          this.#dsb(i);
+          i++;
+          break;
+        case Op.DMB:
+        case Op.IC:
+        case Op.DC:
+          i++;
+          break;
+        case Op.TLBI: {
+          const name = insns[i]!.operation as TlbiOp;
+          const d = TLBI_OPS[name]!;
+          const e: { op: TlbiOp; va?: number; broadcast: boolean } = {
+            op: name,
+            broadcast: d.broadcast,
+          };
+          // TLBI VAE2 takes VA[55:12] in Xt[43:0].
+          if (d.va) e.va = Number((x[rn[i]!]! & 0xfff_ffff_ffffn) << 12n);
+          this.#tlbi.push(e);
+          i++;
+          break;
+        }
+        case Op.HVC:
+          i = this.#hvc(i);
+          break;
+        case Op.ERET:
+          i = this.#eret(i);
+          break;
+        default:
+          throw new A64ExecutionError(insns[i]!.line, insns[i]!.text, `unknown opcode ${op[i]}`);
+      }
+      this.#line = insns[this.#i]!.line;
+      if (speculate && this.#maybeOn && this.#result === null) this.#speculate(i);
+    }
+    this.#store();
+    const r = this.#result!;
+    r.steps = steps;
+    if (r.stopped === "end") this.#cpu.pc = this.#pc(n);
+    else if (r.stopped === "branch-out") this.#cpu.pc = BigInt(r.target!);
+    else if (r.stopped === "max-steps") this.#cpu.pc = this.#pc(i);
+    r.line = this.#line;
+    return r;
+  }
+
+  /** Resolves a register branch: inside the program → index, outside → branch-out. */
+  #branch(i: number, dest: bigint, reg: number): number {
+    const off = dest - BigInt(this.#o.codeBase);
+    if (off >= 0n && off % 4n === 0n && off / 4n < BigInt(this.#c.n)) return Number(off / 4n);
+    this.#o.checker?.branchOut(i, reg);
+    this.#stop({ stopped: "branch-out", target: Number(dest), steps: 0, line: 0 });
+    return i;
+  }
+
+  #fetch(i: number): boolean {
+    const pc = this.#o.codeBase + 4 * i;
+    const page = Math.floor(pc / 4096);
+    if (page === this.#fetchPage) return true;
+    const t = this.#o.mmu!.translate(this.#cpu, pc, "exec");
+    const line = this.#p.instructions[i]!.line;
+    if (t.kind === "fault") {
+      this.#abort(i, "instruction", pc, t.fsc, false, line, t.message);
+      return false;
+    }
+    if (t.pa !== pc) {
+      const message = `instruction fetch at 0x${pc.toString(16)} translates to PA 0x${
+        t.pa.toString(16)
+      }, not to the code at PA 0x${pc.toString(16)}: the idmap is not VA = PA in the tables in use`;
+      this.#stop({
+        stopped: "fetch-mismatch",
+        fault: { access: "instruction", va: pc, line, message },
+        steps: 0,
+        line,
+      });
+      return false;
+    }
+    this.#fetchPage = page;
+    return true;
+  }
+
+  /** Takes a synchronous abort (after the CSE of exception entry) and stops the run. */
+  #abort(
+    i: number,
+    access: "data" | "instruction",
+    va: number | bigint,
+    fsc: number,
+    write: boolean,
+    line: number,
+    message: string,
+  ): void {
+    this.#commit();
+    this.#store();
+    const pc = this.#pc(i);
+    this.#cpu.pc = pc;
+    const o: Parameters<typeof takeException>[1] = {
+      ec: access === "data" ? EC.DABT_CUR : EC.IABT_CUR,
+      iss: fsc | (write ? 1 << 6 : 0),
+      returnAddress: pc,
+      far: BigInt(va),
+    };
+    if (this.#o.trace) o.trace = this.#o.trace;
+    takeException(this.#cpu, o);
+    this.#stop({
+      stopped: "fault",
+      fault: { access, va: Number(va), line, message },
+      steps: 0,
+      line,
+    });
+  }
+
+  /**
+   * While M may be 1 the PE may walk and fill the TLB at any time (R7), from
+   * the committed TTBR0_EL2 and from a written-but-unsynchronised one: fill
+   * the page of the next instruction from each, once per state.
+   */
+  #speculate(i: number): void {
+    const pc = this.#o.codeBase + 4 * i;
+    const page = Math.floor(pc / 4096) * 4096;
+    const bases = [this.#cpu.sysregs.read("TTBR0_EL2")];
+    const pend = this.#pending.get("TTBR0_EL2");
+    if (pend !== undefined) bases.push(pend);
+    for (const b of bases) {
+      const base = Number(b & 0x0000_ffff_ffff_fffen);
+      const k = `${page}:${base}`;
+      if (this.#specDone.has(k)) continue;
+      this.#specDone.add(k);
+      this.#o.mmu!.prefetch(this.#cpu, page, { base });
+    }
+  }
+
+  #translate(i: number, va: bigint, write: boolean): number {
+    const line = this.#p.instructions[i]!.line;
+    const mmu = this.#o.mmu;
+    if (va > BigInt(Number.MAX_SAFE_INTEGER)) {
+      // Above any configurable VA range: a level-0 translation fault.
+      const msg = `address 0x${va.toString(16)} is outside the VA range: translation fault`;
+      this.#abort(i, "data", va, 0x04, write, line, msg);
+      return -1;
+    }
+    const vaNum = Number(va);
+    let pa = vaNum;
+    if (mmu !== undefined) {
+      const t = mmu.translate(this.#cpu, vaNum, write ? "write" : "read", { size: 8 });
+      if (t.kind === "fault") {
+        this.#abort(i, "data", va, t.fsc, write, line, t.message);
+        return -1;
+      }
+      pa = t.pa;
+    }
+    const mem = this.#o.memory;
+    if (mem !== undefined && mem.probe(pa, 8, write) !== undefined) {
+      const msg = `${write ? "store" : "load"} at VA 0x${vaNum.toString(16)} reaches PA 0x${
+        pa.toString(16)
+      }, outside RAM: synchronous external abort`;
+      this.#abort(i, "data", va, 0x10, write, line, msg);
+      return -1;
+    }
+    return pa;
+  }
+
+  #read(pa: number): bigint {
+    const mem = this.#o.memory;
+    return mem !== undefined ? mem.read64(pa) : this.#scratch.get(pa) ?? 0n;
+  }
+
+  #write(pa: number, v: bigint): void {
+    const mem = this.#o.memory;
+    if (mem !== undefined) mem.write64(pa, v);
+    else this.#scratch.set(pa, v);
+  }
+
+  #memOp(i: number): boolean {
+    const ins = this.#p.instructions[i]!;
+    const x = this.#x;
+    const base = x[ins.rn]!;
+    const off = ins.imm;
+    const addr = ins.mode === AddrMode.POST ? base : (base + off) & MASK64;
+    const pair = ins.op === Op.LDP || ins.op === Op.STP;
+    const write = ins.op === Op.STR || ins.op === Op.STP;
+    const pa0 = this.#translate(i, addr, write);
+    if (pa0 < 0) return false;
+    let pa1 = -1;
+    if (pair) {
+      pa1 = this.#translate(i, (addr + 8n) & MASK64, write);
+      if (pa1 < 0) return false;
+    }
+    if (write) {
+      this.#write(pa0, x[ins.rd]!);
+      if (pair) this.#write(pa1, x[ins.rm]!);
+    } else {
+      const v0 = this.#read(pa0);
+      const v1 = pair ? this.#read(pa1) : 0n;
+      x[ins.rd] = v0;
+      if (pair) x[ins.rm] = v1;
+    }
+    if (ins.mode !== AddrMode.OFFSET) x[ins.rn] = (base + off) & MASK64;
+    x[XZR] = 0n;
+    return true;
+  }
+
+  #msr(i: number, value: bigint): void {
+    const ins = this.#p.instructions[i]!;
+    const err = this.#cpu.sysregs.validate(ins.sysreg, value);
+    if (err !== undefined) throw new A64ExecutionError(ins.line, ins.text, err);
+    this.#pending.set(ins.sysreg, value);
+    if (ins.sysreg === "SCTLR_EL2") this.#maybeOn = this.#mmuOn || (value & 1n) === 1n;
+    if (ins.sysreg === "TTBR0_EL2") this.#specDone.clear();
+    this.#o.trace?.emit("sysreg_write", {
+      reg: ins.sysreg,
+      value: `0x${value.toString(16)}`,
+      pending: true,
+    }, {
+      cpu: this.#cpu.id,
+      el: this.#cpu.pstate.el,
+    });
+  }
+
+  /** A context synchronisation event: every pending system-register write takes effect. */
+  #commit(): void {
+    if (this.#pending.size === 0) return;
+    const cpu = this.#cpu;
+    for (const [reg, value] of this.#pending) {
+      cpu.sysregs.write(reg, value);
+      this.#o.trace?.emit(
+        "sysreg_write",
+        { reg, value: `0x${value.toString(16)}`, pending: false },
+        {
+          cpu: cpu.id,
+          el: cpu.pstate.el,
+        },
+      );
+      if (MMU_REGS.has(reg)) this.#o.tlb?.onSysregWrite(cpu, reg, value);
+    }
+    this.#pending.clear();
+    this.#mmuOn = (cpu.sysregs.read("SCTLR_EL2") & 1n) === 1n;
+    this.#maybeOn = this.#mmuOn;
+    this.#fetchPage = -1;
+    this.#specDone.clear();
+  }
+
+  #dsb(i: number): void {
+    const ins = this.#p.instructions[i]!;
+    if (ins.barrierType !== BarrierType.FULL || this.#tlbi.length === 0) return;
+    // Any full DSB completes every pending TLBI here: a broadcast TLBI under
+    // DSB NSH is taken as complete for this PE's own view (the checker
+    // reports R11 for it).
+    for (const t of this.#tlbi) this.#o.tlb?.invalidate(this.#cpu, t.op, t.va);
+    this.#tlbi = [];
+    this.#fetchPage = -1;
+    this.#specDone.clear();
+  }
+
+  #hvc(i: number): number {
+    const ins = this.#p.instructions[i]!;
+    const vectors = this.#o.vectors;
+    this.#commit();
+    if (vectors === undefined && this.#o.hvcReturns) {
+      this.#o.checker?.exceptionReturn(i);
+      return i + 1;
+    }
+    this.#store();
+    this.#cpu.pc = this.#pc(i);
+    const o: Parameters<typeof takeException>[1] = {
+      ec: EC.HVC64,
+      iss: Number(ins.imm),
+      returnAddress: this.#pc(i + 1),
+    };
+    if (this.#o.trace) o.trace = this.#o.trace;
+    const offset = takeException(this.#cpu, o);
+    const h = vectors?.handler(offset);
+    if (h === undefined) {
+      this.#stop({ stopped: "exception", steps: 0, line: ins.line });
+      return i;
+    }
+    h(this.#cpu, {
+      offset,
+      esr: this.#cpu.sysregs.read("ESR_EL2"),
+      ec: EC.HVC64,
+      iss: Number(ins.imm),
+    });
+    this.#load();
+    this.#o.checker?.exceptionReturn(i);
+    return this.#branchAfterReturn(i, this.#cpu.pc);
+  }
+
+  #eret(i: number): number {
+    const ins = this.#p.instructions[i]!;
+    this.#commit();
+    this.#store();
+    try {
+      eret(this.#cpu, this.#o.trace);
+    } catch (e) {
+      throw new A64ExecutionError(ins.line, ins.text, e instanceof Error ? e.message : String(e));
+    }
+    this.#load();
+    return this.#branchAfterReturn(i, this.#cpu.pc, -1);
+  }
+
+  #branchAfterReturn(i: number, dest: bigint, reg = -1): number {
+    return this.#branch(i, dest, reg);
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Checking and running sequences: the static run (`check`) and the concrete
+ * run on a machine's CPU (`runProgram`), both feeding the hazard checker.
+ *
+ * The static run executes the program on a scratch CPU with synthetic
+ * arguments (a physical pgd, a new-table stack and continuation, or a params
+ * block holding them) and a sparse memory that never faults; the checker
+ * tracks which address space each register holds, so the result does not
+ * depend on the synthetic values. Conditional branches follow those values.
+ *
+ * @module
+ */
+
+import {
+  type A64RunResult,
+  type CheckConfig,
+  type CheckResult,
+  Cpu,
+  type ExceptionVectors,
+  type Mmu,
+  type PhysicalMemory,
+  type Tlb,
+  type Trace,
+} from "../../core/mod.ts";
+import { HazardChecker } from "./checker.ts";
+import { resolveConfig } from "./config.ts";
+import { execute } from "./executor.ts";
+import { parseA64 } from "./parse.ts";
+import type { A64Program } from "./program.ts";
+
+/** Synthetic values of the static run. */
+export const STATIC_RUN = {
+  /** Where the code sits (an idmap page, VA = PA). */
+  codeBase: 0x4008_0000,
+  /** TTBR0_EL2 at entry: the host-built tables. */
+  oldPgd: 0x4100_0000,
+  /** The new pgd (x0 of the mainline ABI, `params->pgd_pa` of v3/v5.13). */
+  newPgd: 0x4120_0000,
+  /** PA of the init params block (x0 of the v3/v5.13 ABI). */
+  params: 0x4130_0000,
+  /** New-table stack top VA. */
+  stack: 0x8000_0010_0000,
+  /** Continuation VA (`__pkvm_init_finalise`). */
+  finalise: 0x8000_0000_4000,
+  /** SCTLR_EL2 with the MMU on: M, C, SA, I, IESB and the RES1 bits. */
+  sctlrOn: 0x30e5183dn,
+  /** SCTLR_EL2 with the MMU off (the RES1 bits). */
+  sctlrOff: 0x30c50830n,
+} as const;
+
+/**
+ * The calling convention a sequence's text implies: `params` when it names an
+ * `NVHE_INIT_*` offset (v3/v5.13), else `registers` (mainline).
+ *
+ * @param source Assembly text.
+ * @returns The ABI.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { inferAbi } from "./mod.ts";
+ * assertEquals(inferAbi("ldr x3, [x0, #NVHE_INIT_PGD_PA]"), "params");
+ * ```
+ */
+export function inferAbi(source: string): "params" | "registers" {
+  return /\bNVHE_INIT_[A-Z_]+/.test(source) ? "params" : "registers";
+}
+
+/**
+ * Checks a parsed program with a static run.
+ *
+ * @param program Parsed program.
+ * @param config Features, errata, assumptions, ABI.
+ * @returns Verdict and findings.
+ * @throws {A64ConfigError} Unknown feature, erratum or assumption.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checkProgram, parseA64 } from "./mod.ts";
+ * const r = checkProgram(parseA64("msr sctlr_el2, x0\nisb"), {});
+ * assertEquals(r.verdict, "pass");
+ * ```
+ */
+export function checkProgram(program: A64Program, config: CheckConfig = {}): CheckResult {
+  const cfg = resolveConfig(config);
+  const abi = config.abi ?? inferAbi(program.source);
+  const s = STATIC_RUN;
+  const cpu = new Cpu(0);
+  const sctlr = cfg.mmuOnAtEntry ? s.sctlrOn : s.sctlrOff;
+  cpu.sysregs.set("SCTLR_EL2", sctlr);
+  cpu.sysregs.set("TTBR0_EL2", BigInt(s.oldPgd));
+  cpu.sp = 0x8000_0020_0000n;
+  const scratch = new Map<number, bigint>();
+  if (abi === "registers") {
+    cpu.setX(0, BigInt(s.newPgd));
+    cpu.setX(1, BigInt(s.stack));
+    cpu.setX(2, BigInt(s.finalise));
+  } else {
+    cpu.setX(0, BigInt(s.params));
+    cpu.setX(1, BigInt(s.finalise));
+    scratch.set(s.params + 24, BigInt(s.stack));
+    scratch.set(s.params + 32, BigInt(s.newPgd));
+  }
+  const checker = new HazardChecker(program, cfg, { sctlr, ttbr0: BigInt(s.oldPgd), abi });
+  execute(program, {
+    cpu,
+    codeBase: s.codeBase,
+    checker,
+    hvcReturns: true,
+    scratch,
+    maxSteps: 10_000,
+  });
+  return checker.result();
+}
+
+/**
+ * Parses and checks a sequence (static run).
+ *
+ * @param source Assembly text, kernel spelling.
+ * @param config Features, errata, assumptions, ABI.
+ * @returns Verdict and findings.
+ * @throws {A64SyntaxError} A parse error, with `line:column`.
+ * @throws {A64ConfigError} Unknown feature, erratum or assumption.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { check } from "./mod.ts";
+ * const r = check("msr sctlr_el2, x2\nic iallu\nisb\nret x1", { abi: "params" });
+ * assertEquals(r.verdict, "fail");
+ * assertEquals([...new Set(r.findings.map((f) => f.rule))], ["R1", "R9", "R10"]);
+ * ```
+ */
+export function check(source: string, config: CheckConfig = {}): CheckResult {
+  const cfg = resolveConfig(config);
+  const program = parseA64(source, { features: cfg.features, errata: cfg.errata });
+  return checkProgram(program, config);
+}
+
+/** Options of {@link runProgram}. */
+export interface RunProgramOptions {
+  /** The CPU (at EL2). */
+  cpu: Cpu;
+  /** Address of instruction 0, VA = PA (the idmap page). */
+  codeBase: number;
+  /** Physical memory; without it, a sparse scratch store. */
+  memory?: PhysicalMemory;
+  /** MMU; without it, flat addresses. */
+  mmu?: Mmu;
+  /** TLB. */
+  tlb?: Tlb;
+  /** Trace. */
+  trace?: Trace;
+  /** EL2 vector handlers for `hvc`. */
+  vectors?: ExceptionVectors;
+  /** Initial x registers by number. */
+  args?: Readonly<Record<number, bigint>>;
+  /** Calling convention for the checker's tags (default: inferred from the text). */
+  abi?: "params" | "registers";
+  /** Features, errata, assumptions. */
+  config?: CheckConfig;
+  /**
+   * Step limit.
+   * @default 100000
+   */
+  maxSteps?: number;
+  /**
+   * Feed the hazard checker (off for raw speed).
+   * @default true
+   */
+  check?: boolean;
+}
+
+/**
+ * Runs a parsed program on a CPU: memory accesses translate and can fault,
+ * system-register writes are pending until a CSE, TLBI until a DSB; the
+ * hazard checker follows the concrete run.
+ *
+ * @param program Parsed program.
+ * @param options CPU, code address, memory, MMU/TLB, arguments, configuration.
+ * @returns Findings and how the run ended.
+ * @throws {A64ExecutionError} An instruction the CPU cannot execute as written.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import { parseA64, runProgram } from "./mod.ts";
+ * const cpu = new Cpu(0);
+ * const r = runProgram(parseA64("mov sp, x1\nret x2"), {
+ *   cpu, codeBase: 0x1000, args: { 1: 0x8000n, 2: 0x9000n },
+ * });
+ * assertEquals([r.stopped, r.target, r.verdict, cpu.sp], ["branch-out", 0x9000, "pass", 0x8000n]);
+ * ```
+ */
+export function runProgram(program: A64Program, options: RunProgramOptions): A64RunResult {
+  const cfg = resolveConfig(options.config ?? {});
+  const cpu = options.cpu;
+  for (const [k, v] of Object.entries(options.args ?? {})) cpu.setX(Number(k), v);
+  const abi = options.abi ?? options.config?.abi ?? inferAbi(program.source);
+  const checker = options.check === false ? undefined : new HazardChecker(program, cfg, {
+    sctlr: cpu.sysregs.read("SCTLR_EL2"),
+    ttbr0: cpu.sysregs.read("TTBR0_EL2"),
+    abi,
+  });
+  const e: Parameters<typeof execute>[1] = { cpu, codeBase: options.codeBase };
+  if (options.memory) e.memory = options.memory;
+  if (options.mmu) e.mmu = options.mmu;
+  if (options.tlb) e.tlb = options.tlb;
+  if (options.trace) e.trace = options.trace;
+  if (options.vectors) e.vectors = options.vectors;
+  if (options.maxSteps !== undefined) e.maxSteps = options.maxSteps;
+  if (checker) e.checker = checker;
+  const r = execute(program, e);
+  const res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
+  const out: A64RunResult = { ...res, stopped: r.stopped, steps: r.steps, line: r.line };
+  if (r.target !== undefined) out.target = r.target;
+  if (r.fault !== undefined) out.fault = r.fault;
+  return out;
+}
