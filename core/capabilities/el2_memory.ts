@@ -75,6 +75,22 @@ export interface El2Memory {
    * @returns True when all zero.
    */
   isZero(va: number, size: number): boolean;
+  /**
+   * Optional bulk load, a fast path for large metadata scans (callers fall
+   * back to the scalar loads when it is absent).
+   * @param va Hyp VA.
+   * @param size Bytes.
+   * @returns A copy of the bytes.
+   */
+  readBytes?(va: number, size: number): Uint8Array;
+  /**
+   * Optional bulk store, a fast path for large metadata writes such as
+   * `hyp_pool_init` over a big vmemmap (callers fall back to the scalar
+   * stores when it is absent).
+   * @param va Hyp VA.
+   * @param bytes Data to store.
+   */
+  writeBytes?(va: number, bytes: Uint8Array): void;
 }
 
 /**
@@ -148,5 +164,7 @@ export function linearEl2Memory(
     write64: (va, v) => memory.write64(pa(va, 8, true), v),
     zero: (va, size) => memory.zero(pa(va, size, true), size),
     isZero: (va, size) => memory.readBytes(pa(va, size, false), size).every((b) => b === 0),
+    readBytes: (va, size) => memory.readBytes(pa(va, size, false), size),
+    writeBytes: (va, bytes) => memory.writeBytes(pa(va, bytes.length, true), bytes),
   };
 }

@@ -33,8 +33,26 @@ export interface PagePoolOptions {
   physToVirt(pa: number): number;
   /** Hyp VA → PA (`hyp_virt_to_phys`). */
   virtToPhys(va: number): number;
+  /**
+   * Hyp VA of the `struct hyp_pool` itself (lock, `free_area[]` list heads,
+   * range, max_order), written there in the kernel's layout. When omitted
+   * the struct lives off-machine (in the kernel it is in hyp `.bss`, which a
+   * standalone pool does not model) and list nodes that point at a list head
+   * hold a synthetic address instead.
+   */
+  poolVa?: number;
   /** Trace for alloc/free events. */
   trace?: Trace;
+}
+
+/** Options of {@link PagePool.checkInvariants}. */
+export interface InvariantCheckOptions {
+  /**
+   * Also check page contents (free memory is zero). The costliest part:
+   * turn it off for frequent checks of large pools.
+   * @default true
+   */
+  contents?: boolean;
 }
 
 /** Counters and shape of a pool, for metrics and reports. */
@@ -53,6 +71,10 @@ export interface PagePoolStats {
   failedAllocs: number;
   /** Pages returned to the free lists. */
   frees: number;
+  /** `hyp_get_page` calls that succeeded (when the variant counts them). */
+  gets?: number;
+  /** `hyp_put_page` calls that succeeded (when the variant counts them). */
+  puts?: number;
   /** Metadata bytes per managed page. */
   metadataBytesPerPage: number;
 }
@@ -65,12 +87,22 @@ export interface PagePool {
   readonly rangeStart: number;
   /** One past the last PA of the range. */
   readonly rangeEnd: number;
-  /** The pool's max_order as the variant defines it. */
+  /**
+   * The pool's max_order as the variant defines it (v5.13: orders
+   * `< max_order` are valid; mainline: `<= max_order`).
+   */
   readonly maxOrder: number;
   /**
+   * The largest order {@link PagePool.allocPages} can ever return for this
+   * pool (v5.13 buddy: `max_order - 1`). When absent, `maxOrder` (inclusive,
+   * as mainline defines it).
+   */
+  readonly maxAllocOrder?: number;
+  /**
    * `hyp_alloc_pages(pool, order)`: a zeroed block of 2^order pages.
-   * @param order Block order.
-   * @returns Hyp VA of the block, or null when nothing fits (state unchanged).
+   * @param order Block order (a non-negative integer; anything else throws).
+   * @returns Hyp VA of the block, or null when nothing fits (state unchanged
+   *   but for the failed-allocation counter).
    */
   allocPages(order: number): number | null;
   /**
@@ -101,9 +133,10 @@ export interface PagePool {
   stats(): PagePoolStats;
   /**
    * Checks every invariant the variant promises.
+   * @param options What to check (page contents by default too).
    * @returns The first violation, or undefined.
    */
-  checkInvariants(): string | undefined;
+  checkInvariants(options?: InvariantCheckOptions): string | undefined;
 }
 
 /** A page-allocator variant: makes pools. */

@@ -1,0 +1,213 @@
+/**
+ * The kernel's byte layouts of `struct hyp_page` and `struct hyp_pool`, and
+ * the `max_order` rules, per version (arch/arm64/kvm/hyp/include/nvhe/memory.h
+ * and gfp.h, arm64 with 4 KiB pages, little-endian).
+ *
+ * v5.13 `struct hyp_page` is 32 bytes: `unsigned int refcount` at 0,
+ * `unsigned int order` at 4, `struct hyp_pool *pool` at 8 and the free-list
+ * `struct list_head node` (next at 16, prev at 24). Mainline's is 8 bytes:
+ * `u16 refcount` at 0, `u8 order` at 2, the host-state / inverted hyp-state
+ * nibbles at 3 and `u32 host_share_guest_count` at 4; its list node lives in
+ * the first 16 bytes of the free page itself.
+ *
+ * @module
+ */
+
+import { PAGE_SHIFT } from "../../core/mod.ts";
+
+/** The two buddy variants: the v5.13 merge and current mainline. */
+export type BuddyVersion = "v5.13" | "mainline";
+
+/** Where each field of `struct hyp_page` sits, and the limits that follow. */
+export interface HypPageLayout {
+  /** Variant. */
+  readonly version: BuddyVersion;
+  /** `sizeof(struct hyp_page)`. */
+  readonly size: number;
+  /** Byte offset of `refcount`. */
+  readonly refcountOffset: number;
+  /** Width of `refcount` in bytes (4 in v5.13, 2 in mainline). */
+  readonly refcountBytes: 2 | 4;
+  /** Largest refcount the field holds. */
+  readonly refcountMax: number;
+  /** Byte offset of `order`. */
+  readonly orderOffset: number;
+  /** Width of `order` in bytes (4 in v5.13, 1 in mainline). */
+  readonly orderBytes: 1 | 4;
+  /** `HYP_NO_ORDER` as stored (`UINT_MAX` in v5.13, `(u8)~0` in mainline). */
+  readonly noOrder: number;
+  /** Byte offset of the `pool` pointer (v5.13), or -1 when there is none. */
+  readonly poolOffset: number;
+  /**
+   * Byte offset of the list node inside the vmemmap entry (v5.13), or -1
+   * when the node is the first 16 bytes of the free page (mainline).
+   */
+  readonly nodeOffset: number;
+  /** The cap on `max_order`: v5.13 `MAX_ORDER` (11), mainline `MAX_PAGE_ORDER` (10). */
+  readonly maxOrderCap: number;
+  /** Whether `max_order` itself is a valid order (mainline) or one past the last (v5.13). */
+  readonly inclusiveMaxOrder: boolean;
+  /** Number of `free_area[]` list heads in `struct hyp_pool`. */
+  readonly nrFreeAreas: number;
+}
+
+/**
+ * `struct hyp_pool` offsets (the same bytes in both versions): a 4-byte
+ * `hyp_spinlock_t`, the 16-byte `free_area[11]` list heads from offset 8,
+ * `range_start`, `range_end`, then `max_order` (`unsigned int` in v5.13,
+ * `u8` in mainline).
+ */
+export interface HypPoolLayout {
+  /** Offset of `lock`. */
+  readonly lockOffset: number;
+  /** Offset of `free_area[0]`. */
+  readonly freeAreaOffset: number;
+  /** `sizeof(struct list_head)`. */
+  readonly listHeadSize: number;
+  /** Offset of `range_start`. */
+  readonly rangeStartOffset: number;
+  /** Offset of `range_end`. */
+  readonly rangeEndOffset: number;
+  /** Offset of `max_order`. */
+  readonly maxOrderOffset: number;
+  /** `sizeof(struct hyp_pool)`. */
+  readonly size: number;
+}
+
+/**
+ * The layouts of `struct hyp_page`, per version.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HYP_PAGE_LAYOUT } from "./hyp_page_layout.ts";
+ * assertEquals(HYP_PAGE_LAYOUT["v5.13"].size, 32);
+ * assertEquals(HYP_PAGE_LAYOUT.mainline.noOrder, 0xff);
+ * ```
+ */
+export const HYP_PAGE_LAYOUT: Readonly<Record<BuddyVersion, HypPageLayout>> = Object.freeze({
+  "v5.13": Object.freeze({
+    version: "v5.13",
+    size: 32,
+    refcountOffset: 0,
+    refcountBytes: 4,
+    refcountMax: 0xffff_ffff,
+    orderOffset: 4,
+    orderBytes: 4,
+    noOrder: 0xffff_ffff,
+    poolOffset: 8,
+    nodeOffset: 16,
+    maxOrderCap: 11,
+    inclusiveMaxOrder: false,
+    nrFreeAreas: 11,
+  }),
+  mainline: Object.freeze({
+    version: "mainline",
+    size: 8,
+    refcountOffset: 0,
+    refcountBytes: 2,
+    refcountMax: 0xffff,
+    orderOffset: 2,
+    orderBytes: 1,
+    noOrder: 0xff,
+    poolOffset: -1,
+    nodeOffset: -1,
+    maxOrderCap: 10,
+    inclusiveMaxOrder: true,
+    nrFreeAreas: 11,
+  }),
+});
+
+/**
+ * The layout of `struct hyp_pool`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HYP_POOL_LAYOUT } from "./hyp_page_layout.ts";
+ * assertEquals(HYP_POOL_LAYOUT.freeAreaOffset + 11 * 16, HYP_POOL_LAYOUT.rangeStartOffset);
+ * ```
+ */
+export const HYP_POOL_LAYOUT: HypPoolLayout = Object.freeze({
+  lockOffset: 0,
+  freeAreaOffset: 8,
+  listHeadSize: 16,
+  rangeStartOffset: 184,
+  rangeEndOffset: 192,
+  maxOrderOffset: 200,
+  size: 208,
+});
+
+/**
+ * Where a pool whose `struct hyp_pool` is not placed in simulated memory
+ * (no `poolVa` given) pretends it lives: the top page below 2^47, far from
+ * any linear map a test builds. List nodes pointing at `free_area[o]` hold
+ * `OFF_MACHINE_POOL_VA + 8 + 16 * o`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { OFF_MACHINE_POOL_VA } from "./hyp_page_layout.ts";
+ * assertEquals(OFF_MACHINE_POOL_VA % 4096, 0);
+ * ```
+ */
+export const OFF_MACHINE_POOL_VA: number = 0x7fff_ffff_f000;
+
+/**
+ * The kernel's `get_order(size)` for a 64-bit `unsigned long`: the smallest
+ * order whose block holds `size` bytes; `get_order(0)` is 52
+ * (`fls64(ULONG_MAX >> PAGE_SHIFT)`), as the generic helper computes it.
+ *
+ * @param size Bytes, a non-negative safe integer.
+ * @returns The order.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { getOrder } from "./hyp_page_layout.ts";
+ * assertEquals(getOrder(4096), 0);
+ * assertEquals(getOrder(4097), 1);
+ * assertEquals(getOrder(16384), 2);
+ * assertEquals(getOrder(0), 52);
+ * ```
+ */
+export function getOrder(size: number): number {
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new RangeError(`Cannot compute get_order(${size}): size must be a non-negative integer`);
+  }
+  if (size === 0) return 64 - PAGE_SHIFT;
+  const n = Math.floor((size - 1) / 2 ** PAGE_SHIFT);
+  return fls64(n);
+}
+
+/** `fls64`: 1-based index of the highest set bit, 0 for 0 (exact up to 2^53). */
+function fls64(n: number): number {
+  if (n === 0) return 0;
+  const hi = Math.floor(n / 2 ** 32);
+  if (hi > 0) return 64 - Math.clz32(hi);
+  return 32 - Math.clz32(n);
+}
+
+/**
+ * `pool->max_order` as `hyp_pool_init` computes it: v5.13
+ * `min(MAX_ORDER, get_order(nr_pages << PAGE_SHIFT))` with `MAX_ORDER` 11,
+ * where valid orders are `< max_order` (so a power-of-two pool of 2^k pages
+ * cannot hold one block of order k); mainline the same with
+ * `MAX_PAGE_ORDER` 10 and valid orders `<= max_order`.
+ *
+ * @param version Variant.
+ * @param nrPages Pages in the pool (below 2^20: the kernel shifts an
+ *   `unsigned int`, which wraps at 4 GiB).
+ * @returns `max_order`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { hypPoolMaxOrder } from "./hyp_page_layout.ts";
+ * assertEquals(hypPoolMaxOrder("v5.13", 4), 2); // orders 0 and 1 only
+ * assertEquals(hypPoolMaxOrder("mainline", 4), 2); // orders 0, 1 and 2
+ * assertEquals(hypPoolMaxOrder("mainline", 262144), 10);
+ * ```
+ */
+export function hypPoolMaxOrder(version: BuddyVersion, nrPages: number): number {
+  const layout = HYP_PAGE_LAYOUT[version];
+  return Math.min(layout.maxOrderCap, getOrder(nrPages * 2 ** PAGE_SHIFT));
+}

@@ -1,0 +1,1073 @@
+/**
+ * `struct hyp_pool`: the EL2 buddy allocator of arch/arm64/kvm/hyp/nvhe/
+ * page_alloc.c, in its v5.13 and mainline forms.
+ *
+ * The kernel's data structures are kept in simulated memory, byte for byte:
+ * the `struct hyp_page` records in the vmemmap (at `vmemmap + pfn * sizeof`),
+ * the doubly linked free lists with 64-bit hyp-VA pointers (in the vmemmap
+ * entry in v5.13, in the first 16 bytes of each free page in mainline), and
+ * `struct hyp_pool` itself when a `poolVa` is given. Every access goes
+ * through the injected {@link El2Memory}, so an unbacked vmemmap faults as it
+ * would at EL2.
+ *
+ * For speed the pool also keeps a shadow of that state in typed arrays
+ * (refcounts, orders, list links as page indexes) and decides from it; each
+ * operation then writes through exactly the bytes the kernel's version would
+ * leave behind (stores that leave a value unchanged are skipped). Reads are
+ * served from the shadow, so a fault shows at the first store the operation
+ * makes. After a fault in the middle of an operation the pool refuses further
+ * use: EL2 would have panicked there.
+ *
+ * @module
+ */
+
+import {
+  type El2Memory,
+  hex,
+  HyplabError,
+  type InvariantCheckOptions,
+  KernelBugError,
+  PAGE_SIZE,
+  type PagePool,
+  type PagePoolOptions,
+  type PagePoolStats,
+  type Trace,
+} from "../../core/mod.ts";
+import {
+  type BuddyVersion,
+  HYP_PAGE_LAYOUT,
+  HYP_POOL_LAYOUT,
+  type HypPageLayout,
+  hypPoolMaxOrder,
+  OFF_MACHINE_POOL_VA,
+} from "./hyp_page_layout.ts";
+import { checkBuddyInvariants } from "./invariants.ts";
+
+/** Shadow encoding of `HYP_NO_ORDER` in the order array. */
+const NO = 0xff;
+const TWO32 = 2 ** 32;
+/** The kernel computes `nr_pages << PAGE_SHIFT` in 32 bits. */
+const MAX_NR_PAGES = 2 ** 20 - 1;
+
+/**
+ * The shadow state, shared read-only with the invariant checker.
+ * @internal
+ */
+export interface BuddyPoolView {
+  /** The pool. */
+  readonly pool: BuddyPool;
+  /** Memory accessor. */
+  readonly memory: El2Memory;
+  /** Hyp VA → PA. */
+  readonly virtToPhys: (va: number) => number;
+  /** PA → hyp VA. */
+  readonly physToVirt: (pa: number) => number;
+  /** Refcount of each page of the range. */
+  readonly ref: Uint32Array;
+  /** Order of each page of the range (0xff = NO_ORDER). */
+  readonly ord: Uint8Array;
+  /** Next link of each node id (-1: node zeroed; own id: empty / unlisted). */
+  readonly next: Int32Array;
+  /** Prev link of each node id. */
+  readonly prev: Int32Array;
+  /** Id of `free_area[0]` (= nrPages). */
+  readonly headBase: number;
+  /** First id of external pages. */
+  readonly extBase: number;
+  /** Pfn of each external id (index id - extBase; -1 when unused). */
+  readonly extPfn: readonly number[];
+  /** Free pages of the range and external pages. */
+  readonly free: number;
+  /** Hyp VA of a node id (0 for -1). */
+  nodeVa(id: number): number;
+  /** Highest order a block coalesces to. */
+  readonly capOrder: number;
+}
+
+/**
+ * One `struct hyp_pool`. Create it with `buddyPageAllocator(...).createPool`
+ * (that is `hyp_pool_init`).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { linearEl2Memory, PhysicalMemory } from "../../core/mod.ts";
+ * import { BuddyPool } from "./hyp_pool.ts";
+ *
+ * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 24 }]);
+ * const off = 0x4000_0000; // hyp VA = PA - off
+ * const pool = new BuddyPool("mainline", {
+ *   name: "hpool", pfn: 0x40100, nrPages: 16, reservedPages: 0,
+ *   memory: linearEl2Memory(mem, (va) => va + off), vmemmap: 0x1000 - 0x40100 * 8,
+ *   physToVirt: (pa) => pa - off, virtToPhys: (va) => va + off,
+ * });
+ * assertEquals(pool.freeList(4), [0x4010_0000]);
+ * const va = pool.allocPages(0)!;
+ * assertEquals(va, 0x10_0000);
+ * assertEquals(pool.freeList(0), [0x4010_1000]); // the upper halves, one per order
+ * pool.putPage(va);
+ * assertEquals(pool.freeList(4), [0x4010_0000]);
+ * ```
+ */
+export class BuddyPool implements PagePool {
+  /** Pool name. */
+  readonly name: string;
+  /** First PA of the range (`range_start`). */
+  readonly rangeStart: number;
+  /** One past the last PA (`range_end`). */
+  readonly rangeEnd: number;
+  /** `max_order` as the version computes it. */
+  readonly maxOrder: number;
+  /** Largest order `allocPages` can return (-1 when none). */
+  readonly maxAllocOrder: number;
+  /** Variant. */
+  readonly version: BuddyVersion;
+  /** `struct hyp_page` layout of the variant. */
+  readonly layout: HypPageLayout;
+  /** First pfn. */
+  readonly pfn: number;
+  /** Pages in the range. */
+  readonly nrPages: number;
+  /** Pages reserved at init. */
+  readonly reservedPages: number;
+  /** Hyp VA of `hyp_vmemmap[0]`. */
+  readonly vmemmap: number;
+  /** Hyp VA of `struct hyp_pool` (synthetic when {@link BuddyPool.onMachine} is false). */
+  readonly poolVa: number;
+  /** Whether `struct hyp_pool` is kept in simulated memory at `poolVa`. */
+  readonly onMachine: boolean;
+  /** Name of the allocator variant, for traces. */
+  readonly allocatorName: string;
+  /**
+   * `hyp_split_page` (mainline only): turns an allocated block of order o
+   * into 2^o order-0 pages with refcount 1.
+   */
+  readonly splitPage?: (va: number) => void;
+
+  #mem: El2Memory;
+  #p2v: (pa: number) => number;
+  #v2p: (va: number) => number;
+  #trace: Trace | undefined;
+  #v513: boolean;
+  #nr: number;
+  #baseVa: number;
+  #entVa: number;
+  #esz: number;
+  #headVa: number;
+  #capOrder: number;
+  #lowBits: number;
+  #refMax: number;
+  #ref: Uint32Array;
+  #ord: Uint8Array;
+  #next: Int32Array;
+  #prev: Int32Array;
+  #count: Int32Array;
+  #nonEmpty = 0;
+  #free = 0;
+  #extBase: number;
+  #extPfn: number[] = [];
+  #extIds = new Map<number, number>();
+  #extFreeSlots: number[] = [];
+  #allocs = 0;
+  #failed = 0;
+  #frees = 0;
+  #gets = 0;
+  #puts = 0;
+  #broken: unknown = undefined;
+
+  /**
+   * `hyp_pool_init(pool, pfn, nr_pages, reserved_pages)`.
+   *
+   * @param version `v5.13` or `mainline`.
+   * @param options Range, reserved pages, memory, vmemmap and pool addresses.
+   * @param allocatorName Variant name for traces (default `buddy-<version>`).
+   * @throws {RangeError} Bad geometry (non-integer, reserved > nr, physToVirt
+   *   not linear over the range, 2^20 pages or more).
+   * @throws {KernelBugError} Mainline: a vmemmap refcount is not 0
+   *   (`hyp_set_page_refcounted`); v5.13: a 1-page pool with a free page
+   *   (`free_area[0]` is used uninitialised).
+   * @throws {MemoryFaultError} The vmemmap or pool is not mapped.
+   */
+  constructor(version: BuddyVersion, options: PagePoolOptions, allocatorName?: string) {
+    const o = options;
+    if (version !== "v5.13" && version !== "mainline") {
+      throw new RangeError(
+        `Cannot create a buddy pool for version "${version}": use v5.13 or mainline`,
+      );
+    }
+    const what = `pool "${o.name}"`;
+    if (!Number.isSafeInteger(o.pfn) || o.pfn < 0) {
+      throw new RangeError(`Cannot init ${what}: pfn ${o.pfn} is not a non-negative integer`);
+    }
+    if (!Number.isInteger(o.nrPages) || o.nrPages < 0 || o.nrPages > MAX_NR_PAGES) {
+      throw new RangeError(
+        `Cannot init ${what} with ${o.nrPages} pages: nr_pages must be an integer in [0, 2^20) ` +
+          `(hyp_pool_init computes nr_pages << PAGE_SHIFT in 32 bits)`,
+      );
+    }
+    if (!Number.isInteger(o.reservedPages) || o.reservedPages < 0 || o.reservedPages > o.nrPages) {
+      throw new RangeError(
+        `Cannot init ${what}: reserved_pages ${o.reservedPages} is not in [0, ${o.nrPages}]`,
+      );
+    }
+    if (!Number.isSafeInteger(o.vmemmap)) {
+      throw new RangeError(`Cannot init ${what}: vmemmap ${o.vmemmap} is not an integer`);
+    }
+    if (o.poolVa !== undefined && (!Number.isSafeInteger(o.poolVa) || o.poolVa < 0)) {
+      throw new RangeError(`Cannot init ${what}: poolVa ${o.poolVa} is not an address`);
+    }
+    this.version = version;
+    this.layout = HYP_PAGE_LAYOUT[version];
+    this.allocatorName = allocatorName ?? `buddy-${version}`;
+    this.name = o.name;
+    this.pfn = o.pfn;
+    this.nrPages = o.nrPages;
+    this.reservedPages = o.reservedPages;
+    this.vmemmap = o.vmemmap;
+    this.rangeStart = o.pfn * PAGE_SIZE;
+    this.rangeEnd = this.rangeStart + o.nrPages * PAGE_SIZE;
+    this.onMachine = o.poolVa !== undefined;
+    this.poolVa = o.poolVa ?? OFF_MACHINE_POOL_VA;
+    this.#mem = o.memory;
+    this.#p2v = o.physToVirt;
+    this.#v2p = o.virtToPhys;
+    this.#trace = o.trace;
+    this.#v513 = version === "v5.13";
+    this.#nr = o.nrPages;
+    this.#esz = this.layout.size;
+    this.#entVa = o.vmemmap + o.pfn * this.#esz;
+    this.#headVa = this.poolVa + HYP_POOL_LAYOUT.freeAreaOffset;
+    this.#refMax = this.layout.refcountMax;
+    this.#lowBits = o.pfn % 4096;
+    this.maxOrder = hypPoolMaxOrder(version, o.nrPages);
+    this.maxAllocOrder = this.layout.inclusiveMaxOrder ? this.maxOrder : this.maxOrder - 1;
+    // __hyp_attach_page coalesces while (order + 1) < max_order (v5.13) or <= (mainline).
+    this.#capOrder = Math.max(this.maxAllocOrder, 0);
+    this.#baseVa = o.nrPages > 0 ? o.physToVirt(this.rangeStart) : 0;
+    if (o.nrPages > 0) {
+      const lastPa = this.rangeEnd - PAGE_SIZE;
+      if (
+        o.physToVirt(lastPa) !== this.#baseVa + lastPa - this.rangeStart ||
+        o.virtToPhys(this.#baseVa) !== this.rangeStart
+      ) {
+        throw new RangeError(
+          `Cannot init ${what}: physToVirt/virtToPhys are not one linear map over ` +
+            `[${hex(this.rangeStart)}, ${hex(this.rangeEnd)})`,
+        );
+      }
+    }
+    if (this.#v513 && this.maxOrder === 0 && o.reservedPages < o.nrPages) {
+      // v5.13 initialises free_area[i] for i < max_order only, then attaches
+      // the free page to free_area[0]: a NULL dereference at EL2.
+      throw new KernelBugError(
+        "hyp_pool_init",
+        `Cannot init ${what} with 1 free page: max_order is 0, so free_area[0] is never ` +
+          `initialised and list_add_tail() dereferences NULL (v5.13)`,
+      );
+    }
+    const nIds = this.#nr + this.layout.nrFreeAreas;
+    this.#extBase = nIds;
+    this.#ref = new Uint32Array(this.#nr);
+    this.#ord = new Uint8Array(this.#nr);
+    this.#next = new Int32Array(nIds + 8);
+    this.#prev = new Int32Array(nIds + 8);
+    this.#count = new Int32Array(this.layout.nrFreeAreas);
+    let vmemmapImage: Uint8Array | undefined;
+    if (!this.#v513) vmemmapImage = this.#checkMainlineVmemmap();
+    this.#buildInitialShadow();
+    this.#writeInitialImage(vmemmapImage);
+    if (!this.#v513) this.splitPage = (va: number) => this.#splitPage(va);
+  }
+
+  // ---------------------------------------------------------------- public
+
+  /**
+   * `hyp_alloc_pages(pool, order)`: the first block of the smallest
+   * non-empty order ≥ `order`, split down by appending the upper halves.
+   *
+   * @param order Block order.
+   * @returns Hyp VA of a zeroed block, or null.
+   * @throws {RangeError} `order` is not a non-negative integer.
+   * @throws {KernelBugError} The chosen page's refcount is not 0
+   *   (`hyp_set_page_refcounted`), or an external page of a higher order would
+   *   need splitting (NULL buddy); the pool is unchanged.
+   */
+  allocPages(order: number): number | null {
+    this.#usable();
+    if (!Number.isInteger(order) || order < 0) {
+      throw new RangeError(
+        `Cannot allocate order ${order} from pool "${this.name}": order must be a non-negative integer`,
+      );
+    }
+    if (order > this.maxAllocOrder) {
+      this.#failed++;
+      return null;
+    }
+    // Smallest non-empty free_area[i], order <= i <= top (one bit per list).
+    const top = this.maxAllocOrder;
+    const mask = this.#nonEmpty & ((2 << top) - 1) & ~((1 << order) - 1);
+    if (mask === 0) {
+      this.#failed++;
+      return null;
+    }
+    const i = 31 - Math.clz32(mask & -mask);
+    const id = this.#next[this.#nr + i]!;
+    if (id >= this.#extBase) return this.#allocExternal(id, i, order);
+    if (this.#ref[id] !== 0) {
+      throw new KernelBugError(
+        "hyp_set_page_refcounted",
+        `Cannot hand out page ${hex(this.#pa(id))} of pool "${this.name}": refcount is ${
+          this.#ref[id]
+        }, not 0 (a reference was taken on a free page)`,
+      );
+    }
+    try {
+      // __hyp_extract_page: unlink, then split keeping the lower half.
+      this.#listDel(id, i);
+      this.#clearNode(id);
+      let cur = i;
+      while (cur > order) {
+        cur--;
+        const b = id + (1 << cur);
+        this.#setOrder(b, cur);
+        this.#listAddTail(b, cur, false);
+      }
+      if (i !== order) this.#setOrder(id, order);
+      this.#setRef(id, 1);
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+    this.#allocs++;
+    const tr = this.#trace;
+    if (tr !== undefined && tr.wants("alloc")) {
+      tr.emit("alloc", {
+        allocator: this.allocatorName,
+        pool: this.name,
+        pa: hex(this.#pa(id)),
+        order,
+      });
+    }
+    return this.#baseVa + id * PAGE_SIZE;
+  }
+
+  /**
+   * `hyp_get_page(pool, addr)`: takes a reference.
+   *
+   * @param va Hyp VA of a page (mainline: any page with a vmemmap entry).
+   * @throws {KernelBugError} The refcount is at its maximum (65535 mainline;
+   *   v5.13's u32 would wrap to 0, which hyplab stops), or (v5.13) the page
+   *   is outside the pool.
+   */
+  getPage(va: number): void {
+    this.#usable();
+    const id = this.#pageIndex(va, "hyp_get_page");
+    if (id < 0) return this.#getExternal(va);
+    const rc = this.#ref[id]!;
+    if (rc >= this.#refMax) {
+      throw new KernelBugError(
+        "hyp_get_page",
+        `Cannot get page ${hex(this.#pa(id))} of pool "${this.name}": refcount is ${rc}, ` +
+          (this.#v513
+            ? `the u32 would wrap to 0 (v5.13 has no BUG_ON here; hyplab stops it)`
+            : `the maximum (BUG_ON(p->refcount == USHRT_MAX))`),
+      );
+    }
+    try {
+      this.#setRef(id, rc + 1);
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+    this.#gets++;
+  }
+
+  /**
+   * `hyp_put_page(pool, addr)`: drops a reference; at zero the block is
+   * zeroed, coalesced with free buddies and appended to its list's tail.
+   *
+   * @param va Hyp VA of a page (mainline: a page outside the range takes the
+   *   external-page path: queued at its order, never coalesced).
+   * @throws {KernelBugError} Refcount already 0 (double free); the page is a
+   *   tail (`NO_ORDER`) or already on a free list; (v5.13) outside the pool.
+   *   The pool is unchanged.
+   */
+  putPage(va: number): void {
+    this.#usable();
+    const id = this.#pageIndex(va, "hyp_put_page");
+    if (id < 0) return this.#putExternal(va);
+    const rc = this.#ref[id]!;
+    if (rc === 0) {
+      throw new KernelBugError(
+        "hyp_put_page",
+        `Cannot put page ${
+          hex(this.#pa(id))
+        } of pool "${this.name}": refcount is 0 (double free?)` +
+          (this.#v513 ? `; v5.13 has no BUG_ON here and would wrap the u32, hyplab stops it` : ""),
+      );
+    }
+    if (rc > 1) {
+      try {
+        this.#setRef(id, rc - 1);
+      } catch (e) {
+        this.#broken = e;
+        throw e;
+      }
+      this.#puts++;
+      return;
+    }
+    const order = this.#ord[id]!;
+    if (order === NO) {
+      throw new KernelBugError(
+        "__hyp_attach_page",
+        `Cannot free page ${hex(this.#pa(id))} of pool "${this.name}": it is a tail page ` +
+          `(order HYP_NO_ORDER), freeing it would index free_area[] out of bounds`,
+      );
+    }
+    if (this.#listed(id)) {
+      throw new KernelBugError(
+        "__hyp_attach_page",
+        `Cannot free page ${hex(this.#pa(id))} of pool "${this.name}": it is already on ` +
+          `free_area[${order}] (list corruption)`,
+      );
+    }
+    try {
+      this.#setRef(id, 0);
+      this.#attach(id, order);
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+    this.#puts++;
+  }
+
+  /**
+   * `hyp_page_count(addr)`.
+   *
+   * @param va Hyp VA of a page.
+   * @returns The refcount.
+   */
+  pageCount(va: number): number {
+    this.#usable();
+    const id = this.#pageIndex(va, "hyp_page_count");
+    if (id >= 0) return this.#ref[id]!;
+    return this.#mem.read16(this.#extEntry(va));
+  }
+
+  /** Returns: Counters and the free-list shape (`freeBlocksByOrder` has 11 entries). */
+  stats(): PagePoolStats {
+    return {
+      nrPages: this.#nr,
+      reserved: this.reservedPages,
+      free: this.#free,
+      freeBlocksByOrder: Array.from(this.#count),
+      allocs: this.#allocs,
+      failedAllocs: this.#failed,
+      frees: this.#frees,
+      gets: this.#gets,
+      puts: this.#puts,
+      metadataBytesPerPage: this.#esz,
+    };
+  }
+
+  /**
+   * The free list of one order, in list order (the first is handed out next).
+   *
+   * @param order List index.
+   * @returns PAs of the block heads.
+   */
+  freeList(order: number): number[] {
+    const out: number[] = [];
+    if (!(order >= 0 && order < this.layout.nrFreeAreas)) return out;
+    const h = this.#nr + order;
+    for (let id = this.#next[h]!; id !== h; id = this.#next[id]!) {
+      out.push(id >= this.#extBase ? this.#extPfn[id - this.#extBase]! * PAGE_SIZE : this.#pa(id));
+    }
+    return out;
+  }
+
+  /**
+   * pkvm-facts §9 invariants 4–8 over the kernel's bytes in memory, and
+   * their agreement with the shadow.
+   *
+   * @param options `contents: false` skips the zeroed-memory check.
+   * @returns The first violation (naming page and order), or undefined.
+   */
+  checkInvariants(options: InvariantCheckOptions = {}): string | undefined {
+    if (this.#broken !== undefined) {
+      return `pool is unusable after a fault: ${errText(this.#broken)}`;
+    }
+    return checkBuddyInvariants(this.#view(), options);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  #usable(): void {
+    if (this.#broken !== undefined) {
+      throw new HyplabError(
+        `Cannot use pool "${this.name}": an earlier EL2 access faulted in the middle of an ` +
+          `operation (${errText(this.#broken)}); the hypervisor would have panicked`,
+        { cause: this.#broken },
+      );
+    }
+  }
+
+  #pa(id: number): number {
+    return this.rangeStart + id * PAGE_SIZE;
+  }
+
+  /** Page index of a VA in the range; -1 for a mainline external page. */
+  #pageIndex(va: number, fn: string): number {
+    if (!Number.isSafeInteger(va)) {
+      throw new TypeError(`Cannot use ${va} as a hyp VA in ${fn}: not an integer`);
+    }
+    const off = va - this.#baseVa;
+    if (off >= 0 && off < this.#nr * PAGE_SIZE) return Math.floor(off / PAGE_SIZE);
+    if (this.#v513) {
+      throw new KernelBugError(
+        fn,
+        `Cannot use hyp VA ${hex(va)}: outside pool "${this.name}" [${hex(this.rangeStart)}, ${
+          hex(this.rangeEnd)
+        }) (its hyp_page->pool is not this pool)`,
+      );
+    }
+    return -1;
+  }
+
+  #listed(id: number): boolean {
+    const n = this.#next[id]!;
+    return n >= 0 && n !== id;
+  }
+
+  #nodeVa(id: number): number {
+    if (id < 0) return 0;
+    if (id < this.#nr) {
+      return this.#v513 ? this.#entVa + id * 32 + 16 : this.#baseVa + id * PAGE_SIZE;
+    }
+    if (id < this.#extBase) return this.#headVa + (id - this.#nr) * 16;
+    return this.#p2v(this.#extPfn[id - this.#extBase]! * PAGE_SIZE);
+  }
+
+  /** Stores a 64-bit pointer, skipping the halves that already hold it. */
+  #writePtr(addr: number, nv: number, ov: number, force: boolean): void {
+    if (!force && nv === ov) return;
+    const nlo = nv >>> 0;
+    const nhi = Math.floor(nv / TWO32);
+    if (force || nlo !== (ov >>> 0)) this.#mem.write32(addr, nlo);
+    if (force || nhi !== Math.floor(ov / TWO32)) this.#mem.write32(addr + 4, nhi);
+  }
+
+  /** Writes node(id).next / .prev (field 0 / 8) unless the node is an off-machine head. */
+  #writeLink(id: number, field: 0 | 8, target: number, old: number, force: boolean): void {
+    if (!this.onMachine && id >= this.#nr && id < this.#extBase) return;
+    this.#writePtr(this.#nodeVa(id) + field, this.#nodeVa(target), this.#nodeVa(old), force);
+  }
+
+  /** list_add_tail(node(id), &free_area[order]). */
+  #listAddTail(id: number, order: number, force: boolean): void {
+    const h = this.#nr + order;
+    const next = this.#next;
+    const prev = this.#prev;
+    const last = prev[h]!;
+    this.#writeLink(id, 0, h, next[id]!, force);
+    this.#writeLink(id, 8, last, prev[id]!, force);
+    this.#writeLink(last, 0, id, next[last]!, false);
+    next[id] = h;
+    prev[id] = last;
+    next[last] = id;
+    this.#writeLink(h, 8, id, prev[h]!, false);
+    prev[h] = id;
+    this.#count[order]!++;
+    this.#nonEmpty |= 1 << order;
+    this.#free += 1 << order;
+  }
+
+  /** __list_del_entry(node(id)) from free_area[order]: the neighbours only. */
+  #listDel(id: number, order: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const n = next[id]!;
+    const p = prev[id]!;
+    this.#writeLink(p, 0, n, id, false);
+    next[p] = n;
+    this.#writeLink(n, 8, p, id, false);
+    prev[n] = p;
+    if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
+    this.#free -= 1 << order;
+  }
+
+  /** After unlinking: v5.13 list_del_init (self), mainline memset(node, 0, 16). */
+  #clearNode(id: number): void {
+    if (this.#v513) {
+      this.#writeLink(id, 0, id, this.#next[id]!, false);
+      this.#writeLink(id, 8, id, this.#prev[id]!, false);
+      this.#next[id] = id;
+      this.#prev[id] = id;
+    } else {
+      this.#mem.zero(this.#nodeVa(id), 16);
+      this.#next[id] = -1;
+      this.#prev[id] = -1;
+    }
+  }
+
+  #setRef(id: number, v: number): void {
+    const at = this.#entVa + id * this.#esz;
+    if (this.#v513) this.#mem.write32(at, v);
+    else this.#mem.write16(at, v);
+    this.#ref[id] = v;
+  }
+
+  #setOrder(id: number, o: number): void {
+    const at = this.#entVa + id * this.#esz + this.layout.orderOffset;
+    if (this.#v513) this.#mem.write32(at, o === NO ? 0xffff_ffff : o);
+    else this.#mem.write8(at, o);
+    this.#ord[id] = o;
+  }
+
+  /**
+   * __hyp_attach_page for a page of the range: zero the block, coalesce with
+   * available buddies (p = min(p, buddy)), append the head to the tail.
+   */
+  #attach(id: number, order: number): void {
+    const mem = this.#mem;
+    const ord = this.#ord;
+    const v513 = this.#v513;
+    // Where the coalescing ends (decided on the shadow, before any store).
+    let head = id;
+    let o = order;
+    while (o < this.#capOrder) {
+      const low = this.#lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= this.#nr || ord[b] !== o) break;
+      if (v513 ? !this.#listed(b) : this.#ref[b] !== 0) break;
+      head = Math.min(head, b);
+      o++;
+    }
+    const size = PAGE_SIZE << order;
+    const va = this.#baseVa + id * PAGE_SIZE;
+    // memset(hyp_page_to_virt(p), 0, PAGE_SIZE << p->order). When this page
+    // stays the head its first 16 bytes are rewritten by the node below.
+    const keepsNode = !v513 && head === id;
+    if (keepsNode) mem.zero(va + 16, size - 16);
+    else mem.zero(va, size);
+    // Take each buddy off its list, mark it NO_ORDER, move the head down.
+    let cur = id;
+    for (let k = order; k < o; k++) {
+      const low = this.#lowBits + cur;
+      const b = cur + ((low ^ (1 << k)) - low);
+      this.#listDel(b, k);
+      if (b === head) {
+        // It becomes the head: its node and order are rewritten below, so
+        // keep the shadow equal to the bytes still in memory.
+      } else {
+        this.#clearNode(b);
+        this.#setOrder(b, NO);
+      }
+      cur = Math.min(cur, b);
+    }
+    if (id !== head) this.#setOrder(id, NO);
+    if (ord[head] !== o) this.#setOrder(head, o);
+    this.#listAddTail(head, o, keepsNode);
+    this.#frees += 1 << order;
+    const tr = this.#trace;
+    if (tr !== undefined && tr.wants("free")) {
+      tr.emit("free", {
+        allocator: this.allocatorName,
+        pool: this.name,
+        pa: hex(this.#pa(id)),
+        order,
+      });
+    }
+  }
+
+  // ---------------------------------------------------- mainline external
+
+  #extEntry(va: number): number {
+    const pa = this.#v2p(va);
+    return this.vmemmap + Math.floor(pa / PAGE_SIZE) * this.#esz;
+  }
+
+  #getExternal(va: number): void {
+    const at = this.#extEntry(va);
+    const rc = this.#mem.read16(at);
+    if (rc >= this.#refMax) {
+      throw new KernelBugError(
+        "hyp_get_page",
+        `Cannot get page at hyp VA ${hex(va)}: refcount is ${rc}, the maximum`,
+      );
+    }
+    this.#mem.write16(at, rc + 1);
+    this.#gets++;
+  }
+
+  /** Mainline __hyp_attach_page for a page outside the range: no coalescing. */
+  #putExternal(va: number): void {
+    const at = this.#extEntry(va);
+    const mem = this.#mem;
+    const rc = mem.read16(at);
+    const pfn = Math.floor(this.#v2p(va) / PAGE_SIZE);
+    if (rc === 0) {
+      throw new KernelBugError(
+        "hyp_put_page",
+        `Cannot put page ${hex(pfn * PAGE_SIZE)} (outside pool "${this.name}"): refcount is 0`,
+      );
+    }
+    if (rc > 1) {
+      mem.write16(at, rc - 1);
+      this.#puts++;
+      return;
+    }
+    const order = mem.read8(at + 2);
+    if (order === NO || order > this.maxOrder) {
+      throw new KernelBugError(
+        "__hyp_attach_page",
+        `Cannot free external page ${hex(pfn * PAGE_SIZE)} into pool "${this.name}": order ${
+          order === NO ? "HYP_NO_ORDER" : order
+        } has no initialised free_area[] (max_order ${this.maxOrder})`,
+      );
+    }
+    if (this.#extIds.has(pfn)) {
+      throw new KernelBugError(
+        "__hyp_attach_page",
+        `Cannot free external page ${hex(pfn * PAGE_SIZE)}: already on free_area[${order}]`,
+      );
+    }
+    try {
+      mem.write16(at, 0);
+      const pva = this.#p2v(pfn * PAGE_SIZE);
+      mem.zero(pva + 16, (PAGE_SIZE << order) - 16);
+      const id = this.#newExtId(pfn);
+      this.#listAddTail(id, order, true);
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+    this.#frees += 1 << order;
+    this.#puts++;
+    const tr = this.#trace;
+    if (tr !== undefined && tr.wants("free")) {
+      tr.emit("free", {
+        allocator: this.allocatorName,
+        pool: this.name,
+        pa: hex(pfn * PAGE_SIZE),
+        order,
+      });
+    }
+  }
+
+  #newExtId(pfn: number): number {
+    let slot = this.#extFreeSlots.pop();
+    if (slot === undefined) {
+      slot = this.#extPfn.length;
+      this.#extPfn.push(pfn);
+    } else {
+      this.#extPfn[slot] = pfn;
+    }
+    const id = this.#extBase + slot;
+    if (id >= this.#next.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.#next = grow(this.#next);
+      this.#prev = grow(this.#prev);
+    }
+    this.#next[id] = -1;
+    this.#prev[id] = -1;
+    this.#extIds.set(pfn, id);
+    return id;
+  }
+
+  #allocExternal(id: number, i: number, order: number): number {
+    const pfn = this.#extPfn[id - this.#extBase]!;
+    const at = this.vmemmap + pfn * this.#esz;
+    if (i !== order) {
+      throw new KernelBugError(
+        "__hyp_extract_page",
+        `Cannot split external page ${
+          hex(pfn * PAGE_SIZE)
+        } of order ${i} in pool "${this.name}": ` +
+          `its buddy is outside the range (__find_buddy_nocheck returns NULL)`,
+      );
+    }
+    const rc = this.#mem.read16(at);
+    if (rc !== 0) {
+      throw new KernelBugError(
+        "hyp_set_page_refcounted",
+        `Cannot hand out page ${hex(pfn * PAGE_SIZE)}: refcount is ${rc}, not 0`,
+      );
+    }
+    try {
+      this.#listDel(id, i);
+      this.#clearNode(id);
+      this.#mem.write16(at, 1);
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+    this.#extIds.delete(pfn);
+    this.#extPfn[id - this.#extBase] = -1;
+    this.#extFreeSlots.push(id - this.#extBase);
+    this.#allocs++;
+    const tr = this.#trace;
+    if (tr !== undefined && tr.wants("alloc")) {
+      tr.emit("alloc", {
+        allocator: this.allocatorName,
+        pool: this.name,
+        pa: hex(pfn * PAGE_SIZE),
+        order,
+      });
+    }
+    return this.#p2v(pfn * PAGE_SIZE);
+  }
+
+  // ---------------------------------------------------------- split (mainline)
+
+  #splitPage(va: number): void {
+    this.#usable();
+    const id = this.#pageIndex(va, "hyp_split_page");
+    if (id < 0) {
+      throw new KernelBugError(
+        "hyp_split_page",
+        `Cannot split hyp VA ${hex(va)}: outside pool "${this.name}"`,
+      );
+    }
+    const o = this.#ord[id]!;
+    if (o === NO) {
+      throw new KernelBugError(
+        "hyp_split_page",
+        `Cannot split page ${hex(this.#pa(id))}: it is a tail page (order HYP_NO_ORDER)`,
+      );
+    }
+    if (this.#listed(id)) {
+      throw new KernelBugError(
+        "hyp_split_page",
+        `Cannot split page ${hex(this.#pa(id))}: it is free (on free_area[${o}])`,
+      );
+    }
+    const n = 1 << o;
+    for (let t = 1; t < n; t++) {
+      if (this.#ref[id + t] !== 0) {
+        throw new KernelBugError(
+          "hyp_set_page_refcounted",
+          `Cannot split page ${hex(this.#pa(id))} of order ${o}: tail ${
+            hex(this.#pa(id + t))
+          } has refcount ${this.#ref[id + t]}, not 0`,
+        );
+      }
+    }
+    try {
+      if (o !== 0) this.#setOrder(id, 0);
+      for (let t = 1; t < n; t++) {
+        this.#setOrder(id + t, 0);
+        this.#setRef(id + t, 1);
+      }
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------ init
+
+  /**
+   * Mainline hyp_pool_init calls hyp_set_page_refcounted() on every page,
+   * which BUGs on a non-zero refcount, and attaches each page at the order
+   * its (zeroed) vmemmap entry holds. Checked before anything is written.
+   * @returns The vmemmap bytes when a bulk read was available.
+   */
+  #checkMainlineVmemmap(): Uint8Array | undefined {
+    const mem = this.#mem;
+    const nr = this.#nr;
+    if (nr === 0) return undefined;
+    const bad = (id: number, rc: number, order: number) => {
+      if (rc !== 0) {
+        throw new KernelBugError(
+          "hyp_set_page_refcounted",
+          `Cannot init pool "${this.name}": page ${hex(this.#pa(id))} has refcount ${rc}, not 0`,
+        );
+      }
+      throw new HyplabError(
+        `Cannot init pool "${this.name}": the vmemmap entry of page ${hex(this.#pa(id))} has ` +
+          `order ${order}; mainline hyp_pool_init expects it zeroed (as hyp_back_vmemmap leaves it)`,
+      );
+    };
+    if (mem.readBytes !== undefined && mem.writeBytes !== undefined) {
+      const bytes = mem.readBytes(this.#entVa, nr * 8);
+      for (let i = 0; i < nr; i++) {
+        const rc = bytes[i * 8]! | (bytes[i * 8 + 1]! << 8);
+        const order = bytes[i * 8 + 2]!;
+        if (rc !== 0 || order !== 0) bad(i, rc, order);
+      }
+      return bytes;
+    }
+    if (mem.isZero(this.#entVa, nr * 8)) return undefined;
+    for (let i = 0; i < nr; i++) {
+      const at = this.#entVa + i * 8;
+      const rc = mem.read16(at);
+      const order = mem.read8(at + 2);
+      if (rc !== 0 || order !== 0) bad(i, rc, order);
+    }
+    return undefined;
+  }
+
+  /**
+   * The state hyp_pool_init leaves, computed directly: attaching pages
+   * reserved..nr-1 in address order, each coalescing as far as it can,
+   * leaves the range split greedily into the largest aligned blocks, each
+   * list sorted by address (tests check this against the page-by-page loop).
+   */
+  #buildInitialShadow(): void {
+    const nr = this.#nr;
+    const r = this.reservedPages;
+    const ord = this.#ord;
+    const next = this.#next;
+    const prev = this.#prev;
+    if (!this.#v513) this.#ref.fill(1, 0, r);
+    ord.fill(NO, r, nr);
+    for (let i = 0; i < nr; i++) {
+      const self = this.#v513 ? i : -1;
+      next[i] = self;
+      prev[i] = self;
+    }
+    for (let k = 0; k < this.layout.nrFreeAreas; k++) {
+      next[nr + k] = nr + k;
+      prev[nr + k] = nr + k;
+    }
+    let p = r;
+    while (p < nr) {
+      const pfn = this.pfn + p;
+      let o = this.#capOrder;
+      while (o > 0 && (pfn % (1 << o) !== 0 || p + (1 << o) > nr)) o--;
+      ord[p] = o;
+      const h = nr + o;
+      const last = prev[h]!;
+      next[p] = h;
+      prev[p] = last;
+      next[last] = p;
+      prev[h] = p;
+      this.#count[o]!++;
+      this.#nonEmpty |= 1 << o;
+      this.#free += 1 << o;
+      p += 1 << o;
+    }
+  }
+
+  /** Stores the bytes hyp_pool_init leaves: vmemmap slice, pages, list nodes, pool struct. */
+  #writeInitialImage(vmemmapImage: Uint8Array | undefined): void {
+    const mem = this.#mem;
+    const nr = this.#nr;
+    const r = this.reservedPages;
+    const ord = this.#ord;
+    if (this.#v513) {
+      this.#writeV513Vmemmap();
+    } else if (vmemmapImage !== undefined && mem.writeBytes !== undefined) {
+      for (let i = 0; i < nr; i++) {
+        if (i < r) vmemmapImage[i * 8] = 1;
+        vmemmapImage[i * 8 + 2] = ord[i]!;
+      }
+      if (nr > 0) mem.writeBytes(this.#entVa, vmemmapImage);
+    } else {
+      for (let i = 0; i < nr; i++) {
+        if (i < r) mem.write16(this.#entVa + i * 8, 1);
+        if (ord[i] !== 0) mem.write8(this.#entVa + i * 8 + 2, ord[i]!);
+      }
+    }
+    // Each attached page was zeroed by __hyp_attach_page.
+    if (nr > r) mem.zero(this.#baseVa + r * PAGE_SIZE, (nr - r) * PAGE_SIZE);
+    if (!this.#v513) {
+      // The list nodes sit in the (now zero) free pages.
+      for (let k = 0; k < this.layout.nrFreeAreas; k++) {
+        const h = nr + k;
+        for (let id = this.#next[h]!; id !== h; id = this.#next[id]!) {
+          const at = this.#nodeVa(id);
+          this.#writePtr(at, this.#nodeVa(this.#next[id]!), 0, false);
+          this.#writePtr(at + 8, this.#nodeVa(this.#prev[id]!), 0, false);
+        }
+      }
+    }
+    if (this.onMachine) this.#writePoolStruct();
+  }
+
+  #writeV513Vmemmap(): void {
+    const mem = this.#mem;
+    const nr = this.#nr;
+    if (nr === 0) return;
+    const poolLo = this.poolVa >>> 0;
+    const poolHi = Math.floor(this.poolVa / TWO32);
+    if (mem.writeBytes !== undefined) {
+      const img = new Uint8Array(nr * 32);
+      const dv = new DataView(img.buffer);
+      for (let i = 0; i < nr; i++) {
+        const b = i * 32;
+        const o = this.#ord[i]!;
+        dv.setUint32(b + 4, o === NO ? 0xffff_ffff : o, true);
+        dv.setUint32(b + 8, poolLo, true);
+        dv.setUint32(b + 12, poolHi, true);
+        const n = this.#nodeVa(this.#next[i]!);
+        const p = this.#nodeVa(this.#prev[i]!);
+        dv.setUint32(b + 16, n >>> 0, true);
+        dv.setUint32(b + 20, Math.floor(n / TWO32), true);
+        dv.setUint32(b + 24, p >>> 0, true);
+        dv.setUint32(b + 28, Math.floor(p / TWO32), true);
+      }
+      mem.writeBytes(this.#entVa, img);
+      return;
+    }
+    // memset(p, 0, sizeof(*p) * nr_pages), then the fields.
+    mem.zero(this.#entVa, nr * 32);
+    for (let i = 0; i < nr; i++) {
+      const b = this.#entVa + i * 32;
+      const o = this.#ord[i]!;
+      if (o !== 0) mem.write32(b + 4, o === NO ? 0xffff_ffff : o);
+      this.#writePtr(b + 8, this.poolVa, 0, false);
+      this.#writePtr(b + 16, this.#nodeVa(this.#next[i]!), 0, false);
+      this.#writePtr(b + 24, this.#nodeVa(this.#prev[i]!), 0, false);
+    }
+  }
+
+  #writePoolStruct(): void {
+    const mem = this.#mem;
+    const L = HYP_POOL_LAYOUT;
+    const base = this.poolVa;
+    mem.write32(base + L.lockOffset, 0); // hyp_spin_lock_init
+    // INIT_LIST_HEAD(&free_area[i]) for the orders the version initialises.
+    const lists = Math.min(
+      this.layout.inclusiveMaxOrder ? this.maxOrder + 1 : this.maxOrder,
+      this.layout.nrFreeAreas,
+    );
+    for (let k = 0; k < lists; k++) {
+      const h = this.#nr + k;
+      this.#writeLink(h, 0, this.#next[h]!, 0, true);
+      this.#writeLink(h, 8, this.#prev[h]!, 0, true);
+    }
+    this.#writePtr(base + L.rangeStartOffset, this.rangeStart, 0, true);
+    this.#writePtr(base + L.rangeEndOffset, this.rangeEnd, 0, true);
+    if (this.#v513) mem.write32(base + L.maxOrderOffset, this.maxOrder);
+    else mem.write8(base + L.maxOrderOffset, this.maxOrder);
+  }
+
+  #view(): BuddyPoolView {
+    return {
+      pool: this,
+      memory: this.#mem,
+      virtToPhys: this.#v2p,
+      physToVirt: this.#p2v,
+      ref: this.#ref,
+      ord: this.#ord,
+      next: this.#next,
+      prev: this.#prev,
+      headBase: this.#nr,
+      extBase: this.#extBase,
+      extPfn: this.#extPfn,
+      free: this.#free,
+      nodeVa: (id) => this.#nodeVa(id),
+      capOrder: this.#capOrder,
+    };
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
