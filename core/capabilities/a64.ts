@@ -73,6 +73,25 @@ export interface SwitchSequence {
 }
 
 /**
+ * The calling convention a switch sequence's text implies: `params` when it
+ * names an `NVHE_INIT_*` offset (v3/v5.13 load the pgd and stack from the
+ * init params), else `registers` (mainline).
+ *
+ * @param source Assembly text.
+ * @returns The ABI.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { inferSequenceAbi } from "./a64.ts";
+ * assertEquals(inferSequenceAbi("ldr x3, [x0, #NVHE_INIT_PGD_PA]"), "params");
+ * assertEquals(inferSequenceAbi("phys_to_ttbr x5, x0"), "registers");
+ * ```
+ */
+export function inferSequenceAbi(source: string): "params" | "registers" {
+  return /\bNVHE_INIT_[A-Z_]+/.test(source) ? "params" : "registers";
+}
+
+/**
  * The switch-sequence capability.
  *
  * @example

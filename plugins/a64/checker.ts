@@ -68,6 +68,30 @@ interface PendingIc {
   line: number;
 }
 
+/** Instructions that only compute registers (no memory, system or control effect). */
+const REGISTER_ONLY: ReadonlySet<number> = new Set([
+  Op.NOP,
+  Op.MRS,
+  Op.MOV_REG,
+  Op.MOV_IMM,
+  Op.MOVZ,
+  Op.MOVK,
+  Op.MOVN,
+  Op.ORR_IMM,
+  Op.ORR_REG,
+  Op.AND_IMM,
+  Op.AND_REG,
+  Op.BIC_REG,
+  Op.ADD_IMM,
+  Op.ADD_REG,
+  Op.SUB_IMM,
+  Op.SUB_REG,
+  Op.LSL_IMM,
+  Op.LSL_REG,
+  Op.LSR_IMM,
+  Op.LSR_REG,
+]);
+
 const BADDR_MASK = 0x0000_ffff_ffff_fffen;
 const key = (ttbr: bigint) => `0x${(ttbr & BADDR_MASK).toString(16)}`;
 const mBit = (v: bigint) => Number(v & 1n);
@@ -271,7 +295,11 @@ export class HazardChecker {
         break;
     }
     this.#fill();
-    this.#lastIsb = ins.op === Op.ISB;
+    // R13 wants the ISB "immediately" before the msr; the kernel itself puts
+    // pre_disable_mmu_workaround before `mrs; bic`, so register-only
+    // instructions in between keep the ISB adjacent.
+    if (ins.op === Op.ISB) this.#lastIsb = true;
+    else if (!REGISTER_ONLY.has(ins.op)) this.#lastIsb = false;
   }
 
   /**

@@ -25,3 +25,6 @@ export * from "./program.ts";
 export * from "./rules.ts";
 export * from "./run.ts";
 export * from "./symbols.ts";
+export * from "./listing.ts";
+export * from "./mutation.ts";
+export * from "./plugin.ts";

@@ -17,6 +17,7 @@ import {
   type CheckResult,
   Cpu,
   type ExceptionVectors,
+  inferSequenceAbi,
   type Mmu,
   type PhysicalMemory,
   type Tlb,
@@ -49,23 +50,6 @@ export const STATIC_RUN = {
 } as const;
 
 /**
- * The calling convention a sequence's text implies: `params` when it names an
- * `NVHE_INIT_*` offset (v3/v5.13), else `registers` (mainline).
- *
- * @param source Assembly text.
- * @returns The ABI.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { inferAbi } from "./mod.ts";
- * assertEquals(inferAbi("ldr x3, [x0, #NVHE_INIT_PGD_PA]"), "params");
- * ```
- */
-export function inferAbi(source: string): "params" | "registers" {
-  return /\bNVHE_INIT_[A-Z_]+/.test(source) ? "params" : "registers";
-}
-
-/**
  * Checks a parsed program with a static run.
  *
  * @param program Parsed program.
@@ -82,7 +66,7 @@ export function inferAbi(source: string): "params" | "registers" {
  */
 export function checkProgram(program: A64Program, config: CheckConfig = {}): CheckResult {
   const cfg = resolveConfig(config);
-  const abi = config.abi ?? inferAbi(program.source);
+  const abi = config.abi ?? inferSequenceAbi(program.source);
   const s = STATIC_RUN;
   const cpu = new Cpu(0);
   const sctlr = cfg.mmuOnAtEntry ? s.sctlrOn : s.sctlrOff;
@@ -194,7 +178,7 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
   const cfg = resolveConfig(options.config ?? {});
   const cpu = options.cpu;
   for (const [k, v] of Object.entries(options.args ?? {})) cpu.setX(Number(k), v);
-  const abi = options.abi ?? options.config?.abi ?? inferAbi(program.source);
+  const abi = options.abi ?? options.config?.abi ?? inferSequenceAbi(program.source);
   const checker = options.check === false ? undefined : new HazardChecker(program, cfg, {
     sctlr: cpu.sysregs.read("SCTLR_EL2"),
     ttbr0: cpu.sysregs.read("TTBR0_EL2"),

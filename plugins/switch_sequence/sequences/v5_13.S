@@ -1,0 +1,33 @@
+// __pkvm_init_switch_pgd as merged for v5.13 (f320bc742bc2, Q. Perret and
+// W. Deacon; the release number is inferred from dates, UNVERIFIED).
+// Calling convention: x0 = PA of struct kvm_nvhe_init_params,
+//   x1 = continuation, __pkvm_init_finalise (hyp VA).
+// Compared with mainline: the pgd and the stack are loaded from the params
+// with the MMU off, and there is no "dsb nsh; isb" between the TTBR0_EL2
+// write and set_sctlr_el2 (that pair came back later; commit UNVERIFIED).
+SYM_FUNC_START(__pkvm_init_switch_pgd)
+	/* Turn the MMU off. */
+	pre_disable_mmu_workaround
+	mrs	x2, sctlr_el2
+	bic	x3, x2, #SCTLR_ELx_M
+	msr	sctlr_el2, x3
+	isb
+
+	tlbi	alle2
+
+	/* Install the new tables: a physical load, M=0 (params cleaned to the PoC). */
+	ldr	x3, [x0, #NVHE_INIT_PGD_PA]
+	phys_to_ttbr x4, x3
+alternative_if ARM64_HAS_CNP
+	orr	x4, x4, #TTBR_CNP_BIT
+alternative_else_nop_endif
+	msr	ttbr0_el2, x4
+
+	/* The new stack pointer, also loaded with the MMU off. */
+	ldr	x0, [x0, #NVHE_INIT_STACK_HYP_VA]
+	mov	sp, x0
+
+	/* MMU back on with the shared macro (v4 of the series, after review). */
+	set_sctlr_el2	x2
+	ret	x1
+SYM_FUNC_END(__pkvm_init_switch_pgd)
