@@ -48,6 +48,7 @@ export class PhysicalMemory {
   #pages = new Map<number, DataView>();
   #bankStarts: Float64Array;
   #bankEnds: Float64Array;
+  #generation = 0;
 
   /**
 
@@ -85,6 +86,15 @@ export class PhysicalMemory {
     this.banks = sorted.map((b) => ({ base: b.base, size: b.size }));
     this.#bankStarts = Float64Array.from(sorted, (b) => b.base);
     this.#bankEnds = Float64Array.from(sorted, (b) => b.base + b.size);
+  }
+
+  /**
+   * A counter bumped by every store (`write*`, `fill`, `zero`, `copy`,
+   * `writeBytes`): caches over memory contents (the MMU's stale-TLB check)
+   * compare it to know that nothing was written since they last looked.
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** Total RAM in bytes. */
@@ -227,6 +237,7 @@ export class PhysicalMemory {
    */
   write8(pa: number, value: number): void {
     this.#check(pa, 1, true);
+    this.#generation++;
     this.#viewForWrite(pa).setUint8(pa % PAGE_SIZE, value & 0xff);
   }
 
@@ -239,6 +250,7 @@ export class PhysicalMemory {
   write16(pa: number, value: number): void {
     const off = pa % PAGE_SIZE;
     this.#check(pa, 2, true);
+    this.#generation++;
     if (off > PAGE_SIZE - 2) {
       this.write8(pa, value);
       this.write8(pa + 1, value >>> 8);
@@ -256,6 +268,7 @@ export class PhysicalMemory {
   write32(pa: number, value: number): void {
     const off = pa % PAGE_SIZE;
     this.#check(pa, 4, true);
+    this.#generation++;
     if (off > PAGE_SIZE - 4) {
       this.write16(pa, value & 0xffff);
       this.write16(pa + 2, value >>> 16);
@@ -273,6 +286,7 @@ export class PhysicalMemory {
   write64(pa: number, value: bigint): void {
     const off = pa % PAGE_SIZE;
     this.#check(pa, 8, true);
+    this.#generation++;
     const v = BigInt.asUintN(64, value);
     if (off > PAGE_SIZE - 8) {
       this.write32(pa, Number(v & 0xffff_ffffn));
@@ -312,6 +326,7 @@ export class PhysicalMemory {
    */
   write64Parts(pa: number, lo: number, hi: number): void {
     this.#check(pa, 8, true);
+    this.#generation++;
     const v = this.#viewForWrite(pa);
     const off = pa % PAGE_SIZE;
     v.setUint32(off, lo >>> 0, true);
@@ -330,6 +345,7 @@ export class PhysicalMemory {
   fill(pa: number, size: number, byte: number): void {
     if (size === 0) return;
     this.#check(pa, size, true);
+    this.#generation++;
     let cur = pa;
     const end = pa + size;
     while (cur < end) {
@@ -402,6 +418,7 @@ export class PhysicalMemory {
    */
   writeBytes(pa: number, bytes: Uint8Array): void {
     this.#check(pa, bytes.length, true);
+    this.#generation++;
     let cur = pa;
     const end = pa + bytes.length;
     while (cur < end) {

@@ -131,13 +131,24 @@ function fieldSpec(reg: string, field: string): readonly [number, number] {
  */
 export class SystemRegisters {
   #values = new Map<string, bigint>();
+  #generation = 0;
 
   constructor() {
     this.reset();
   }
 
+  /**
+   * A counter bumped by every write, `set` and `reset`: caches of decoded
+   * register state (the MMU's translation regime) compare it to know that no
+   * register changed since they last looked.
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Puts every register back to its reset value. */
   reset(): void {
+    this.#generation++;
     for (const d of Object.values(SYSREG_DEFS)) this.#values.set(d.name, d.reset);
   }
 
@@ -183,6 +194,7 @@ export class SystemRegisters {
     if (d.readOnly) throw new RegisterError(`Cannot write ${d.name}: read-only register`);
     const err = this.validate(d.name, value);
     if (err !== undefined) throw new RegisterError(err);
+    this.#generation++;
     this.#values.set(d.name, value);
   }
 
@@ -193,6 +205,7 @@ export class SystemRegisters {
    * @param value New value.
    */
   set(name: string, value: bigint): void {
+    this.#generation++;
     this.#values.set(sysregDef(name).name, BigInt.asUintN(64, value));
   }
 

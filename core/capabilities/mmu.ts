@@ -3,16 +3,29 @@
  * SCTLR_EL2/TCR_EL2/TTBR0_EL2/MAIR_EL2, and a TLB that keeps stale entries
  * until they are invalidated.
  *
+ * nVHE EL2 has no ASID: a TLB entry matches on regime and VA only, whatever
+ * table it was walked from. Entries keep the table base as provenance, but a
+ * lookup never filters on it, so a missing `tlbi` after a table switch shows.
+ *
  * @module
  */
 
 import { type Capability, capability } from "../capability.ts";
-import type { FaultKind } from "../exception_level.ts";
+import { HyplabError } from "../errors.ts";
+import { type FaultKind, faultStatusCode } from "../exception_level.ts";
 import type { Cpu } from "../registers.ts";
 import type { El2Memory } from "./el2_memory.ts";
 
 /** What an access does. */
 export type AccessKind = "read" | "write" | "exec";
+
+/**
+ * Every fault an EL2 access can report: the four with a lookup level
+ * ({@link FaultKind}), plus `alignment` (unaligned access to Device memory
+ * or with SCTLR_EL2.A = 1), `external_abort` (the PA is outside RAM) and
+ * `external_abort_on_walk` (a descriptor read missed RAM).
+ */
+export type MmuFaultKind = FaultKind | "alignment" | "external_abort" | "external_abort_on_walk";
 
 /** A successful translation. */
 export interface Translation {
@@ -26,11 +39,16 @@ export interface Translation {
   readonly level: number;
   /** The leaf descriptor used (0n when the MMU is off). */
   readonly pte: bigint;
-  /** Memory type from MAIR_EL2[AttrIndx] (MMU off: data Device, fetch Normal). */
+  /**
+   * Memory type from MAIR_EL2[AttrIndx]. MMU off: data Device, fetch Normal;
+   * an instruction fetch from Device memory is Normal Non-cacheable.
+   */
   readonly memType: "normal" | "device";
-  /** Writable at EL2 (AP[2] = 0 and not WXN-demoted). */
+  /** The MAIR attribute byte in effect (0x00 Device-nGnRnE, 0x44 Normal NC, 0xff Normal WB, ...). */
+  readonly attrs: number;
+  /** Writable at EL2 (AP[2] = 0 and no APTable[1]). */
   readonly writable: boolean;
-  /** Executable at EL2 (XN = 0 and not WXN). */
+  /** Executable at EL2 (XN = 0, no XNTable, and not writable under SCTLR_EL2.WXN). */
   readonly executable: boolean;
   /** Served by a TLB entry rather than a walk. */
   readonly fromTlb: boolean;
@@ -43,8 +61,11 @@ export interface MmuFault {
   /** Discriminant. */
   readonly kind: "fault";
   /** Fault kind. */
-  readonly fault: FaultKind;
-  /** Lookup level the fault was found at. */
+  readonly fault: MmuFaultKind;
+  /**
+   * Lookup level the fault was found at (0 for faults without a level:
+   * `alignment`, `external_abort`).
+   */
   readonly level: number;
   /** Faulting virtual address. */
   readonly va: number;
@@ -59,11 +80,50 @@ export interface MmuFault {
 /** Options of {@link Mmu.translate}. */
 export interface TranslateOptions {
   /**
-   * A debug translation changes nothing: no TLB fill or lookup counters, no
-   * trace, no abort taken.
+   * A debug translation changes nothing: it reads the TLB without counting
+   * (a stale entry is returned as the CPU would use it, without a
+   * `tlb_stale` event), walks on a miss without filling, emits no trace and
+   * takes no abort.
    * @default false
    */
   debug?: boolean;
+  /**
+   * Access size in bytes (1, 2, 4, 8, 16) for the alignment check of data
+   * accesses: an unaligned access faults when SCTLR_EL2.A = 1 or the memory
+   * is Device (as with the MMU off). Omit for no alignment check.
+   */
+  size?: number;
+  /**
+   * Take the synchronous abort on the CPU when the access faults
+   * (ESR_EL2/FAR_EL2/ELR_EL2 set, PC at the vector); the fault value is
+   * still returned. Ignored for debug translations.
+   * @default false
+   */
+  abort?: boolean;
+  /**
+   * ELR_EL2 for the abort: address of the faulting instruction.
+   * @default cpu.pc
+   */
+  pc?: bigint;
+}
+
+/** Options of {@link Mmu.walk} and {@link Mmu.prefetch}. */
+export interface WalkOptions {
+  /**
+   * Table base PA to walk from instead of TTBR0_EL2.BADDR (for example a
+   * TTBR value written but not yet synchronised, or a table not yet
+   * installed).
+   */
+  base?: number;
+}
+
+/** Options of {@link Mmu.el2Memory}. */
+export interface El2MemoryOptions {
+  /**
+   * On a fault also take the synchronous data abort on the CPU, then throw.
+   * @default false
+   */
+  takeAbort?: boolean;
 }
 
 /** The EL2 stage-1 MMU. */
@@ -72,12 +132,15 @@ export interface Mmu {
   readonly name: string;
   /**
    * Translates an EL2 access from the CPU's current SCTLR/TCR/TTBR/MAIR,
-   * through the TLB when the MMU is on.
+   * through the TLB when the MMU is on. A TLB hit that differs from what a
+   * walk of memory gives now is still used (as hardware would), and is
+   * recorded: `tlb_stale` trace event and the TLB's `stale` counter.
    * @param cpu The CPU.
-   * @param va Virtual address.
+   * @param va Virtual address (a non-negative safe integer).
    * @param access Access kind.
-   * @param options Debug mode.
+   * @param options Debug mode, access size, abort.
    * @returns A translation or a fault value.
+   * @throws {UnsupportedMmuConfigError} MMU on with a configuration the model does not cover.
    */
   translate(
     cpu: Cpu,
@@ -86,21 +149,38 @@ export interface Mmu {
     options?: TranslateOptions,
   ): Translation | MmuFault;
   /**
-   * Walks the tables in memory now (never touches the TLB, counters or trace).
-   * @param cpu The CPU (its TCR/TTBR/MAIR/SCTLR are read).
+   * A fresh walk of the tables in memory now, ignoring the TLB and
+   * SCTLR_EL2.M (so tables can be checked before the MMU is on). Never
+   * touches the TLB, counters or trace.
+   * @param cpu The CPU (its TCR/TTBR/MAIR/SCTLR.WXN are read).
    * @param va Virtual address.
    * @param access Access kind.
+   * @param options Another table base.
    * @returns The translation a fresh walk gives, or the fault.
    */
-  walk(cpu: Cpu, va: number, access: AccessKind): Translation | MmuFault;
+  walk(cpu: Cpu, va: number, access: AccessKind, options?: WalkOptions): Translation | MmuFault;
   /**
-   * An accessor for hyp VAs on this CPU; a fault throws `MemoryFaultError`
-   * (and, when `takeAbort` is set, also takes the synchronous abort on the CPU).
+   * A speculative walk and TLB fill, as the architecture allows at any time
+   * while SCTLR_EL2.M may be 1 (barrier rule R7): walks from TTBR0_EL2 (or
+   * `options.base`) whatever SCTLR_EL2.M says — the caller (the A64
+   * executor) decides when the MMU may be on — and hands a valid result to
+   * {@link Tlb.prefetch}. A faulting walk fills nothing. The optimistic
+   * policy ignores it.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param options Another table base (for example a pending TTBR value).
+   * @returns The entry filled, or undefined.
+   */
+  prefetch(cpu: Cpu, va: number, options?: WalkOptions): TlbEntry | undefined;
+  /**
+   * An accessor for hyp VAs on this CPU, through {@link Mmu.translate}; a
+   * fault throws `MemoryFaultError` carrying the {@link MmuFault} (and, with
+   * `takeAbort`, also takes the synchronous abort on the CPU).
    * @param cpu The CPU.
    * @param options `takeAbort`: raise the exception on the CPU too.
    * @returns The accessor.
    */
-  el2Memory(cpu: Cpu, options?: { takeAbort?: boolean }): El2Memory;
+  el2Memory(cpu: Cpu, options?: El2MemoryOptions): El2Memory;
 }
 
 /** TLB maintenance operations of the EL2 system subset. */
@@ -109,6 +189,8 @@ export type TlbiOp =
   | "alle2is"
   | "vae2"
   | "vae2is"
+  | "vale2"
+  | "vale2is"
   | "alle1"
   | "alle1is"
   | "vmalle1"
@@ -118,11 +200,11 @@ export type TlbiOp =
 export interface TlbEntry {
   /** Translation regime (only EL2 here). */
   readonly regime: "EL2";
-  /** PA of the table base (TTBR0_EL2.BADDR) the entry was walked from. */
+  /** Provenance: PA of the table base (TTBR0_EL2.BADDR) the entry was walked from. */
   readonly base: number;
   /** VA of the start of the mapped block or page. */
   readonly va: number;
-  /** Size of the block or page. */
+  /** Size of the block or page: 4 KiB (level 3), 2 MiB (level 2) or 1 GiB (level 1). */
   readonly size: number;
   /** PA the block starts at. */
   readonly pa: number;
@@ -140,9 +222,9 @@ export interface TlbStats {
   hits: number;
   /** Lookups that missed. */
   misses: number;
-  /** Entries filled. */
+  /** Entries filled (demand and speculative). */
   fills: number;
-  /** Entries removed by invalidation. */
+  /** Entries removed by invalidation (TLBI or a policy flush). */
   invalidated: number;
   /** Hits whose translation differed from a walk of memory at the time. */
   stale: number;
@@ -150,52 +232,138 @@ export interface TlbStats {
 
 /** The TLB, per CPU. */
 export interface Tlb {
-  /** `adversarial` (what the architecture allows) or `optimistic` (QEMU-like). */
+  /**
+   * `adversarial` (what the architecture allows: entries stay until
+   * invalidated, speculative fills happen) or `optimistic` (QEMU-like:
+   * flush on an SCTLR_EL2 change or a TTBR0_EL2 write, no speculation).
+   */
   readonly policy: "adversarial" | "optimistic";
   /**
-   * The entry covering `va` for the CPU's current regime and table base.
+   * The entry translating `va` for the CPU (regime EL2), whatever table base
+   * it came from — nVHE EL2 has no ASID. A page entry wins over a block.
+   * Counts a hit or a miss.
    * @param cpu The CPU.
    * @param va Virtual address.
-   * @param base Table base PA the walk would use.
    * @returns The entry or undefined.
    */
-  lookup(cpu: Cpu, va: number, base: number): TlbEntry | undefined;
+  lookup(cpu: Cpu, va: number): TlbEntry | undefined;
   /**
-   * Adds an entry (a walk's result).
+   * {@link Tlb.lookup} without counting (debug translations, dumps).
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  peek(cpu: Cpu, va: number): TlbEntry | undefined;
+  /**
+   * Adds an entry (a demand walk's result), replacing one with the same VA
+   * and size. The TLB keeps the very object it is given.
    * @param cpu The CPU.
    * @param entry The entry.
+   * @throws {RangeError} Size not 4 KiB / 2 MiB / 1 GiB, or VA/PA not aligned to it.
    */
   fill(cpu: Cpu, entry: TlbEntry): void;
   /**
+   * A speculative fill. Executors call {@link Mmu.prefetch}, which walks and
+   * hands its result here: adversarial keeps it, optimistic drops it.
+   * @param cpu The CPU.
+   * @param entry The entry (normally with `speculative: true`).
+   * @returns True when the entry was kept.
+   */
+  prefetch(cpu: Cpu, entry: TlbEntry): boolean;
+  /**
    * Applies a TLBI whose completion the core (a DSB) has established.
-   * Broadcast (`is`) forms act on every CPU.
+   * Broadcast (`is`) forms act on every CPU; `alle1`/`vmalle1` forms do not
+   * touch EL2 entries.
    * @param cpu Issuing CPU.
    * @param op Operation.
-   * @param va VA operand of `vae2`/`vae2is` (page address).
+   * @param va VA operand of `vae2`/`vale2` forms (any address in the page).
    * @returns Number of entries removed.
+   * @throws {TypeError} A VA form without a VA.
    */
   invalidate(cpu: Cpu, op: TlbiOp, va?: number): number;
   /**
-   * Told about every committed SCTLR_EL2 / TTBR0_EL2 / TCR_EL2 / MAIR_EL2
-   * change (the optimistic policy flushes here; the adversarial one keeps
-   * everything).
+   * Told about committed SCTLR_EL2 / TTBR0_EL2 / TCR_EL2 / MAIR_EL2 writes
+   * (by the executor; the MMU also reports the changes it observes). The
+   * optimistic policy flushes the CPU's entries on an SCTLR_EL2 change or
+   * any TTBR0_EL2 write; the adversarial one keeps everything.
    * @param cpu The CPU.
    * @param reg Register name.
    * @param value New value.
    */
   onSysregWrite(cpu: Cpu, reg: string, value: bigint): void;
   /**
-   * The CPU's entries.
+   * The CPU's entries, sorted by VA.
    * @param cpu The CPU.
    * @returns Entries (a copy).
    */
   entries(cpu: Cpu): TlbEntry[];
-  /** Returns: The counters. */
+  /**
+   * The counters.
+   * @returns A copy of the counters.
+   */
   stats(): TlbStats;
   /**
    * Records a stale hit (a hit that differs from a walk now).
    */
   recordStale(): void;
+}
+
+/**
+ * The MMU was asked to translate with the MMU on under a configuration the
+ * model does not cover (a 16/64 KiB granule, LPA2, hardware Access flag
+ * update, big-endian walks).
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedMmuConfigError } from "./mmu.ts";
+ * const e = new UnsupportedMmuConfigError("Cannot translate with TCR_EL2.TG0 = 0b01: 64 KiB granule");
+ * if (e.name !== "UnsupportedMmuConfigError") throw new Error("unreachable");
+ * ```
+ */
+export class UnsupportedMmuConfigError extends HyplabError {
+  /**
+   * Creates the error.
+   * @param message What is unsupported, naming the register and value.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsupportedMmuConfigError";
+  }
+}
+
+/**
+ * The fault status code (ESR_EL2 DFSC/IFSC) of any {@link MmuFaultKind}:
+ * {@link faultStatusCode} for the levelled kinds, 0b100001 for an alignment
+ * fault, 0b010000 for a synchronous external abort and 0b0101LL for one on
+ * a translation table walk (Arm ARM D17.2).
+ *
+ * @param kind Fault kind.
+ * @param level Lookup level (ignored for `alignment` and `external_abort`).
+ * @returns The 6-bit status code.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mmuFaultStatusCode } from "./mmu.ts";
+ * assertEquals(mmuFaultStatusCode("permission", 3), 0x0f);
+ * assertEquals(mmuFaultStatusCode("external_abort_on_walk", 1), 0x15);
+ * assertEquals(mmuFaultStatusCode("alignment", 0), 0x21);
+ * ```
+ */
+export function mmuFaultStatusCode(kind: MmuFaultKind, level: number): number {
+  switch (kind) {
+    case "alignment":
+      return 0x21;
+    case "external_abort":
+      return 0x10;
+    case "external_abort_on_walk":
+      if (level === -1) return 0x13;
+      if (level < 0 || level > 3) {
+        throw new RangeError(`Cannot encode a ${kind} fault at level ${level}: levels are -1..3`);
+      }
+      return 0x14 + level;
+    default:
+      return faultStatusCode(kind, level);
+  }
 }
 
 /**

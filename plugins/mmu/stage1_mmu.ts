@@ -1,0 +1,588 @@
+/**
+ * The EL2 stage-1 MMU: MMU off → flat; MMU on → TLB, else a table walk
+ * that fills the TLB; every TLB hit is checked against memory so a missing
+ * TLBI shows as a `tlb_stale` event.
+ *
+ * @module
+ */
+
+import {
+  type AccessKind,
+  type Cpu,
+  EC,
+  type El2Memory,
+  type El2MemoryOptions,
+  type FaultKind,
+  hex,
+  MemoryFaultError,
+  type Mmu,
+  type MmuFault,
+  type PhysicalMemory,
+  takeAbort,
+  takeException,
+  type Tlb,
+  type TlbEntry,
+  type Trace,
+  type TranslateOptions,
+  type Translation,
+  UnsupportedMmuConfigError,
+  type WalkOptions,
+} from "../../core/mod.ts";
+import { describeEntry, describeWalk, mmuFault, permissionFault, walkFault } from "./faults.ts";
+import { MmuEl2Memory } from "./mmu_el2_memory.ts";
+import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
+import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.ts";
+import { WalkedEntry } from "./walked_entry.ts";
+
+/** Access codes used on the hot path. */
+export const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
+
+const ACCESS_KINDS: readonly AccessKind[] = ["read", "write", "exec"];
+const LEVELLED: ReadonlySet<string> = new Set<FaultKind>([
+  "address_size",
+  "translation",
+  "access_flag",
+  "permission",
+]);
+
+/** The regime last decoded for one CPU. */
+interface CpuRegime {
+  readonly cpu: Cpu;
+  gen: number;
+  cfg: RegimeConfig;
+}
+
+function accessCode(access: AccessKind): number {
+  if (access === "read") return 0;
+  if (access === "write") return 1;
+  if (access === "exec") return 2;
+  throw new TypeError(`Cannot translate access "${String(access)}": use read, write or exec`);
+}
+
+function checkVa(va: number): void {
+  if (!Number.isSafeInteger(va) || va < 0) {
+    throw new RangeError(`Cannot translate VA ${va}: not a non-negative safe integer`);
+  }
+}
+
+/**
+ * The {@link Mmu} implementation behind the `mmu()` plugin.
+ *
+ * Stale check: a hit is compared with a walk of memory now. The comparison
+ * is cached on the entry and redone only when memory
+ * ({@link PhysicalMemory.generation}) or the regime changed, and then first
+ * by re-reading the descriptors the last walk read, so a hit costs a map
+ * lookup and two counter compares.
+ *
+ * @example Translate through a one-block table
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createMachine, MMU } from "../../core/mod.ts";
+ * import { tlb } from "../tlb/mod.ts";
+ * import { mmu } from "./mmu.ts";
+ * const m = createMachine({ cpus: 1, plugins: [tlb(), mmu()] });
+ * const cpu = m.cpu(0);
+ * m.memory.write64(0x4000_0000, 0x4020_0000n | 0x741n); // 2 MiB block, RW, AF
+ * cpu.sysregs.write("TCR_EL2", 0x80803522n | (5n << 16n)); // T0SZ 34: start at level 2
+ * cpu.sysregs.write("TTBR0_EL2", 0x4000_0000n);
+ * cpu.sysregs.write("MAIR_EL2", 0xffn);
+ * cpu.sysregs.setField("SCTLR_EL2", "M", 1n);
+ * const t = m.get(MMU).translate(cpu, 0x1234, "write");
+ * assertEquals(t.kind === "ok" && t.pa, 0x4020_1234);
+ * ```
+ */
+export class Stage1Mmu implements Mmu {
+  /** Variant name. */
+  readonly name: string = "mmu";
+  #mem: PhysicalMemory;
+  #tlb: Tlb;
+  #trace: Trace;
+  #states: (CpuRegime | undefined)[] = [];
+  #ws = new WalkState();
+  #vs = new WalkState();
+  // The last successful resolution.
+  #level = 0;
+  // The leaf: the TLB entry used or filled, else the halves (debug miss).
+  #entry: TlbEntry | undefined = undefined;
+  #lo = 0;
+  #hi = 0;
+  #attrs = 0;
+  #device = false;
+  #writable = true;
+  #exec = true;
+  #fromTlb = false;
+  #mmuOff = true;
+  // The last fault.
+  #fault: MmuFault | undefined = undefined;
+
+  /**
+   * Creates the MMU.
+   * @param memory Physical memory holding the tables.
+   * @param tlb The TLB it fills and consults.
+   * @param trace Trace for `tlb_stale` and abort events.
+   */
+  constructor(memory: PhysicalMemory, tlb: Tlb, trace: Trace) {
+    this.#mem = memory;
+    this.#tlb = tlb;
+    this.#trace = trace;
+  }
+
+  /**
+   * Translates an EL2 access (see {@link Mmu.translate}).
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access Access kind.
+   * @param options Debug, size, abort.
+   * @returns The translation or the fault.
+   */
+  translate(
+    cpu: Cpu,
+    va: number,
+    access: AccessKind,
+    options?: TranslateOptions,
+  ): Translation | MmuFault {
+    const code = accessCode(access);
+    let size = 1;
+    let debug = false;
+    if (options !== undefined) {
+      size = options.size ?? 1;
+      if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) {
+        throw new RangeError(`Cannot translate a ${size}-byte access: sizes are 1, 2, 4, 8, 16`);
+      }
+      debug = options.debug === true;
+    }
+    const pa = this.#resolve(cpu, va, code, size, debug);
+    if (pa < 0) {
+      const f = this.#fault!;
+      if (!debug && options?.abort === true) this.raiseAbort(cpu, f, options.pc ?? cpu.pc);
+      return f;
+    }
+    return {
+      kind: "ok",
+      va,
+      pa,
+      level: this.#level,
+      pte: this.#entry !== undefined
+        ? this.#entry.pte
+        : this.#mmuOff
+        ? 0n
+        : (BigInt(this.#hi) << 32n) | BigInt(this.#lo),
+      memType: this.#device ? "device" : "normal",
+      attrs: this.#attrs,
+      writable: this.#writable,
+      executable: this.#exec,
+      fromTlb: this.#fromTlb,
+      mmuOff: this.#mmuOff,
+    };
+  }
+
+  /**
+   * A fresh, side-effect-free walk (see {@link Mmu.walk}).
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access Access kind.
+   * @param options Another table base.
+   * @returns The translation or the fault.
+   */
+  walk(
+    cpu: Cpu,
+    va: number,
+    access: AccessKind,
+    options: WalkOptions = {},
+  ): Translation | MmuFault {
+    accessCode(access);
+    checkVa(va);
+    let cfg = this.#peekRegime(cpu).cfg;
+    if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
+    if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
+    const s = this.#vs;
+    if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
+    const perm = permissionFault(s.level, va, access, s.ro, s.xn, cfg.wxn, [s.apTable, s.xnTable]);
+    if (perm !== undefined) return perm;
+    let attrs = cfg.mairAttrs[s.attrIdx]!;
+    let device = (attrs & 0xf0) === 0;
+    if (access === "exec" && device) {
+      attrs = 0x44;
+      device = false;
+    }
+    return {
+      kind: "ok",
+      va,
+      pa: s.outPa + (va - s.blockVa),
+      level: s.level,
+      pte: (BigInt(s.hi) << 32n) | BigInt(s.lo),
+      memType: device ? "device" : "normal",
+      attrs,
+      writable: !s.ro,
+      executable: !s.xn && !(cfg.wxn && !s.ro),
+      fromTlb: false,
+      mmuOff: false,
+    };
+  }
+
+  /**
+   * A speculative walk and fill (see {@link Mmu.prefetch}). An unsupported
+   * configuration or a faulting walk fills nothing.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param options Another table base.
+   * @returns The entry kept, or undefined.
+   */
+  prefetch(cpu: Cpu, va: number, options: WalkOptions = {}): TlbEntry | undefined {
+    checkVa(va);
+    if (this.#tlb.policy === "optimistic") return undefined;
+    let cfg = this.#regime(cpu);
+    if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
+    if (cfg.unsupported !== undefined) return undefined;
+    const s = this.#ws;
+    if (!walkTables(this.#mem, cfg, va, s)) return undefined;
+    const e = new WalkedEntry(s, cfg, this.#mem.generation, true);
+    return this.#tlb.prefetch(cpu, e) ? e : undefined;
+  }
+
+  /**
+   * An accessor for hyp VAs on this CPU (see {@link Mmu.el2Memory}).
+   * @param cpu The CPU.
+   * @param options `takeAbort`.
+   * @returns The accessor.
+   */
+  el2Memory(cpu: Cpu, options: El2MemoryOptions = {}): El2Memory {
+    return new MmuEl2Memory(this, this.#mem, cpu, options.takeAbort === true);
+  }
+
+  /**
+   * The PA of a data access, for {@link MmuEl2Memory}: translate, and on a
+   * fault throw {@link MemoryFaultError} (after taking the abort if asked).
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access {@link ACCESS} code.
+   * @param size Access size for the alignment check.
+   * @param abort Take the abort on the CPU.
+   * @returns The PA.
+   */
+  accessPa(cpu: Cpu, va: number, access: number, size: number, abort: boolean): number {
+    const pa = this.#resolve(cpu, va, access, size, false);
+    if (pa >= 0) return pa;
+    const f = this.#fault!;
+    if (abort) this.raiseAbort(cpu, f, cpu.pc);
+    throw new MemoryFaultError(va, f.message, f);
+  }
+
+  /**
+   * Takes the synchronous abort of a fault on the CPU: `takeAbort` for the
+   * levelled kinds, otherwise the same exception with the kind's FSC.
+   * @param cpu The CPU.
+   * @param f The fault.
+   * @param pc ELR_EL2 (the faulting instruction).
+   */
+  raiseAbort(cpu: Cpu, f: MmuFault, pc: bigint): void {
+    const write = f.access === "write";
+    if (LEVELLED.has(f.fault)) {
+      takeAbort(cpu, {
+        access: f.access === "exec" ? "instruction" : "data",
+        far: BigInt(f.va),
+        fault: f.fault as FaultKind,
+        level: f.level,
+        write,
+        pc,
+        trace: this.#trace,
+      });
+      return;
+    }
+    const same = cpu.pstate.el === 2;
+    const ec = f.access === "exec"
+      ? (same ? EC.IABT_CUR : EC.IABT_LOW)
+      : (same ? EC.DABT_CUR : EC.DABT_LOW);
+    takeException(cpu, {
+      ec,
+      iss: f.fsc | (write ? 1 << 6 : 0),
+      returnAddress: pc,
+      far: BigInt(f.va),
+      trace: this.#trace,
+    });
+  }
+
+  // ---------------------------------------------------------------------
+  // Regime cache
+
+  /** The CPU's regime; re-decoded (and changes reported to the TLB) after a register write. */
+  #regime(cpu: Cpu): RegimeConfig {
+    const st = this.#states[cpu.id];
+    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
+    return this.#refresh(cpu, st);
+  }
+
+  #refresh(cpu: Cpu, st: CpuRegime | undefined): RegimeConfig {
+    const gen = cpu.sysregs.generation;
+    const [sctlr, tcr, ttbr, mair, mmfr0] = readRegimeRegisters(cpu);
+    if (st === undefined || st.cpu !== cpu) {
+      const cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
+      this.#states[cpu.id] = { cpu, gen, cfg };
+      return cfg;
+    }
+    const old = st.cfg;
+    if (
+      old.sctlr !== sctlr || old.tcr !== tcr || old.ttbr !== ttbr || old.mair !== mair ||
+      old.mmfr0 !== mmfr0
+    ) {
+      // Report what changed behind the executor's back (direct register
+      // writes); an executor reporting the same write first is harmless.
+      if (old.sctlr !== sctlr) this.#tlb.onSysregWrite(cpu, "SCTLR_EL2", sctlr);
+      if (old.ttbr !== ttbr) this.#tlb.onSysregWrite(cpu, "TTBR0_EL2", ttbr);
+      if (old.tcr !== tcr) this.#tlb.onSysregWrite(cpu, "TCR_EL2", tcr);
+      if (old.mair !== mair) this.#tlb.onSysregWrite(cpu, "MAIR_EL2", mair);
+      st.cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
+    }
+    st.gen = gen;
+    return st.cfg;
+  }
+
+  /**
+   * The regime without updating the cache (debug and walk), and whether the
+   * optimistic TLB would flush before the next access.
+   */
+  #peekRegime(cpu: Cpu): { cfg: RegimeConfig; flushPending: boolean } {
+    const st = this.#states[cpu.id];
+    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) {
+      return { cfg: st.cfg, flushPending: false };
+    }
+    const [sctlr, tcr, ttbr, mair, mmfr0] = readRegimeRegisters(cpu);
+    const cfg = st !== undefined && st.cpu === cpu && st.cfg.sctlr === sctlr &&
+        st.cfg.tcr === tcr && st.cfg.ttbr === ttbr && st.cfg.mair === mair &&
+        st.cfg.mmfr0 === mmfr0
+      ? st.cfg
+      : decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
+    const flushPending = this.#tlb.policy === "optimistic" && st !== undefined &&
+      st.cpu === cpu && (st.cfg.sctlr !== sctlr || st.cfg.ttbr !== ttbr);
+    return { cfg, flushPending };
+  }
+
+  // ---------------------------------------------------------------------
+  // Translation
+
+  #fail(f: MmuFault): number {
+    this.#fault = f;
+    return -1;
+  }
+
+  /**
+   * Resolves an access to a PA, or -1 with `#fault` set. On success the
+   * `#level`..`#mmuOff` fields describe the translation.
+   */
+  #resolve(cpu: Cpu, va: number, access: number, size: number, debug: boolean): number {
+    checkVa(va);
+    let cfg: RegimeConfig;
+    let skipTlb = false;
+    if (debug) {
+      const p = this.#peekRegime(cpu);
+      cfg = p.cfg;
+      skipTlb = p.flushPending;
+    } else {
+      cfg = this.#regime(cpu);
+    }
+    const data = access !== ACCESS.EXEC;
+    const unaligned = data && size > 1 && (va & (size - 1)) !== 0;
+    // SCTLR_EL2.A faults come before translation (AArch64.FullTranslate:
+    // alignment not due to the memory type is checked first).
+    if (unaligned && cfg.alignCheck) {
+      return this.#fail(
+        mmuFault(
+          "alignment",
+          0,
+          va,
+          ACCESS_KINDS[access]!,
+          `${size}-byte access with SCTLR_EL2.A = 1`,
+        ),
+      );
+    }
+    if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size);
+    if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
+
+    const e = debug ? (skipTlb ? undefined : this.#tlb.peek(cpu, va)) : this.#tlb.lookup(cpu, va);
+    let pa: number;
+    let level: number;
+    let leaf: TlbEntry | undefined = e;
+    let ro: boolean;
+    let xn: boolean;
+    let attrIdx: number;
+    let apT = false;
+    let xnT = false;
+    if (e !== undefined) {
+      if (e instanceof WalkedEntry) {
+        ro = e.ro;
+        xn = e.xn;
+        attrIdx = e.attrIdx;
+        apT = e.apTable;
+        xnT = e.xnTable;
+      } else {
+        const lo = Number(e.pte & 0xffff_ffffn);
+        ro = ((lo >>> 7) & 1) === 1;
+        xn = ((e.pte >> 54n) & 1n) === 1n;
+        attrIdx = (lo >>> 2) & 7;
+      }
+      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, attrIdx);
+      pa = e.pa + (va - e.va);
+      level = e.level;
+    } else {
+      const s = this.#ws;
+      if (!walkTables(this.#mem, cfg, va, s)) {
+        return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
+      }
+      if (!debug) {
+        leaf = new WalkedEntry(s, cfg, this.#mem.generation, false);
+        this.#tlb.fill(cpu, leaf);
+      }
+      this.#lo = s.lo;
+      this.#hi = s.hi;
+      pa = s.outPa + (va - s.blockVa);
+      level = s.level;
+      ro = s.ro;
+      xn = s.xn;
+      attrIdx = s.attrIdx;
+      apT = s.apTable;
+      xnT = s.xnTable;
+    }
+    let attrs = cfg.mairAttrs[attrIdx]!;
+    let device = (attrs & 0xf0) === 0;
+    if (!data && device) {
+      // A fetch from Device memory is treated as Normal Non-cacheable.
+      attrs = 0x44;
+      device = false;
+    }
+    if (unaligned && device) {
+      return this.#fail(
+        mmuFault(
+          "alignment",
+          0,
+          va,
+          ACCESS_KINDS[access]!,
+          `${size}-byte access to Device memory (attrs ${hex(attrs)})`,
+        ),
+      );
+    }
+    const denied = access === ACCESS.WRITE
+      ? ro
+      : access === ACCESS.EXEC && (xn || (cfg.wxn && !ro));
+    if (denied) {
+      return this.#fail(
+        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, cfg.wxn, [apT, xnT])!,
+      );
+    }
+    this.#level = level;
+    this.#entry = leaf;
+    this.#attrs = attrs;
+    this.#device = device;
+    this.#writable = !ro;
+    this.#exec = !xn && !(cfg.wxn && !ro);
+    this.#fromTlb = e !== undefined;
+    this.#mmuOff = false;
+    return pa;
+  }
+
+  /** MMU off: VA = PA; data Device-nGnRnE, fetch Normal (Arm ARM D8.2.10 / AArch64.S1DisabledOutput). */
+  #flat(cfg: RegimeConfig, va: number, access: number, unaligned: boolean, size: number): number {
+    const kind = ACCESS_KINDS[access]!;
+    if (va >= cfg.paMaxLimit) {
+      return this.#fail(
+        mmuFault(
+          "address_size",
+          0,
+          va,
+          kind,
+          `with the MMU off the VA is beyond the ${cfg.paMaxBits}-bit physical address range (ID_AA64MMFR0_EL1.PARange)`,
+        ),
+      );
+    }
+    const data = access !== ACCESS.EXEC;
+    if (data && unaligned) {
+      return this.#fail(
+        mmuFault(
+          "alignment",
+          0,
+          va,
+          kind,
+          `${size}-byte access to Device memory (the MMU is off)`,
+        ),
+      );
+    }
+    this.#level = -1;
+    this.#entry = undefined;
+    this.#attrs = data ? 0x00 : (cfg.icache ? 0xaa : 0x44);
+    this.#device = data;
+    this.#writable = true;
+    this.#exec = true;
+    this.#fromTlb = false;
+    this.#mmuOff = true;
+    return va;
+  }
+
+  // ---------------------------------------------------------------------
+  // Stale check
+
+  #checkStale(
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    e: TlbEntry,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    attrIdx: number,
+  ): void {
+    let stale: boolean;
+    if (e instanceof WalkedEntry) {
+      if (e.vCfg !== cfg || e.vGen !== this.#mem.generation) this.#reverify(cfg, e, va);
+      stale = e.stale;
+    } else {
+      stale = this.#differs(cfg, e, va, ro, xn, attrIdx);
+    }
+    if (!stale) return;
+    this.#tlb.recordStale();
+    if (this.#trace.wants("tlb_stale")) {
+      const s = this.#vs;
+      walkTables(this.#mem, cfg, va, s);
+      this.#trace.emit("tlb_stale", {
+        va: hex(va),
+        tlb: describeEntry(e, va, ro, xn, cfg.mairAttrs[attrIdx]!),
+        walk: describeWalk(s, cfg, va),
+      }, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+  }
+
+  /** Walks now into `#vs` and says whether the result differs from the entry at `va`. */
+  #differs(
+    cfg: RegimeConfig,
+    e: TlbEntry,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    attrIdx: number,
+  ): boolean {
+    const s = this.#vs;
+    return !walkTables(this.#mem, cfg, va, s) ||
+      s.outPa + (va - s.blockVa) !== e.pa + (va - e.va) ||
+      s.ro !== ro || s.xn !== xn ||
+      cfg.mairAttrs[s.attrIdx] !== cfg.mairAttrs[attrIdx];
+  }
+
+  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number): void {
+    const mem = this.#mem;
+    if (
+      e.vCfg === cfg && e.vGen >= 0 && e.vChain !== undefined && chainUnchanged(mem, e.vChain)
+    ) {
+      e.vGen = mem.generation;
+      return;
+    }
+    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, e.attrIdx);
+    e.vCfg = cfg;
+    const s = this.#vs;
+    // The walk decides the whole entry only if it ended at or above the
+    // entry's level (every VA of the block shares those descriptors).
+    const uniform = s.fault === WALK_FAULT.VA_RANGE ? e.va >= cfg.iaLimit : s.level <= e.level;
+    if (uniform) {
+      e.vGen = mem.generation;
+      e.recordChain(s);
+    } else {
+      e.vGen = -1;
+    }
+  }
+}

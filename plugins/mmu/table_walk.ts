@@ -1,0 +1,211 @@
+/**
+ * The VMSAv8-64 stage-1 table walk for the 4 KiB granule, in plain numbers:
+ * descriptors are read as two 32-bit halves straight from physical memory.
+ *
+ * @module
+ */
+
+import type { PhysicalMemory } from "../../core/mod.ts";
+import type { RegimeConfig } from "./regime.ts";
+
+/** Why a walk stopped without a leaf. */
+export const WALK_FAULT = {
+  /** A leaf was found. */
+  NONE: 0,
+  /** T0SZ outside 16..39 (translation, level 0). */
+  T0SZ: 1,
+  /** VA at or above 2^(64 − T0SZ) (translation, level 0). */
+  VA_RANGE: 2,
+  /** TTBR0_EL2 base beyond the output size (address size, level 0). */
+  BASE_RANGE: 3,
+  /** Descriptor bit 0 clear (translation). */
+  INVALID: 4,
+  /** Block descriptor at level 0, invalid with 4 KiB (translation, level 0). */
+  BLOCK_L0: 5,
+  /** Level-3 descriptor with bits[1:0] = 0b01, reserved (translation, level 3). */
+  RESERVED_L3: 6,
+  /** Next-level table or output address beyond the output size (address size). */
+  OA_RANGE: 7,
+  /** Leaf with AF = 0 (access flag). */
+  ACCESS_FLAG: 8,
+  /** A descriptor read missed RAM (synchronous external abort on walk). */
+  EXTERNAL: 9,
+} as const;
+
+/** Size of the leaf at each level (level 0 has no leaf with 4 KiB). */
+export const LEVEL_SIZE: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
+
+/**
+ * A walk's outcome, reused between walks (the hot path allocates nothing).
+ * Fields past `fault` are meaningful as described on each.
+ */
+export class WalkState {
+  /** A {@link WALK_FAULT} code; NONE when a leaf was found. */
+  fault = 0;
+  /** Level of the leaf, or of the fault. */
+  level = 0;
+  /** PA of the last descriptor read (leaf, or the one that faulted). */
+  descPa = 0;
+  /** Low half of that descriptor. */
+  lo = 0;
+  /** High half of that descriptor. */
+  hi = 0;
+  /** Leaf: first VA of the block or page. */
+  blockVa = 0;
+  /** Leaf: first PA of the block or page. */
+  outPa = 0;
+  /** Leaf: block or page size. */
+  size = 0;
+  /** Leaf: read-only (AP[2], or APTable[1] on the way). */
+  ro = false;
+  /** Leaf: execute-never (XN, or XNTable on the way). */
+  xn = false;
+  /** Leaf: read-only because of an APTable bit (for messages). */
+  apTable = false;
+  /** Leaf: execute-never because of an XNTable bit (for messages). */
+  xnTable = false;
+  /** Leaf: AttrIndx. */
+  attrIdx = 0;
+  /** Descriptors read, in order. */
+  n = 0;
+  /** PAs of the descriptors read. */
+  readonly chainPa: Float64Array = new Float64Array(5);
+  /** Low halves of the descriptors read. */
+  readonly chainLo: Uint32Array = new Uint32Array(5);
+  /** High halves of the descriptors read. */
+  readonly chainHi: Uint32Array = new Uint32Array(5);
+}
+
+const parts = new Uint32Array(2);
+const TWO32 = 2 ** 32;
+
+/**
+ * Walks the tables of `cfg` for `va`, as the hardware walker does
+ * (`AArch64.S1Walk` in the Arm ARM pseudocode; QEMU `get_phys_addr_lpae`).
+ * Checks, in order: T0SZ range and VA range (translation, level 0),
+ * TTBR base size (address size, level 0); then at each level: the
+ * descriptor read (external abort on walk), valid bit, level-0 block and
+ * level-3 reserved encoding (translation), output or next-table address
+ * beyond PS (address size), and at the leaf AF (access flag). Table
+ * descriptors' APTable[1]/XNTable apply unless TCR_EL2.HPD = 1. Descriptor
+ * bits [51:48] are ignored. Reads memory only.
+ *
+ * @param mem Physical memory holding the tables.
+ * @param cfg The regime.
+ * @param va Virtual address, a non-negative safe integer.
+ * @param s Receives the outcome.
+ * @returns True when a leaf was found (`s.fault === WALK_FAULT.NONE`).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PhysicalMemory } from "../../core/mod.ts";
+ * import { decodeRegime } from "./regime.ts";
+ * import { walkTables, WalkState } from "./table_walk.ts";
+ * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x100_0000 }]);
+ * // T0SZ = 34: 30-bit VAs, start at level 2; one 2 MiB block at VA 0.
+ * const cfg = decodeRegime(0x30C50831n, 0x80803522n | (5n << 16n), 0x4000_0000n, 0xffn, 5n);
+ * mem.write64(0x4000_0000, 0x4020_0000n | 0x701n);
+ * const s = new WalkState();
+ * assertEquals(walkTables(mem, cfg, 0x1234, s), true);
+ * assertEquals([s.level, s.outPa + (0x1234 - s.blockVa)], [2, 0x4020_1234]);
+ * ```
+ */
+export function walkTables(
+  mem: PhysicalMemory,
+  cfg: RegimeConfig,
+  va: number,
+  s: WalkState,
+): boolean {
+  s.n = 0;
+  s.level = 0;
+  if (cfg.t0szFault) return stop(s, WALK_FAULT.T0SZ);
+  if (va >= cfg.iaLimit) return stop(s, WALK_FAULT.VA_RANGE);
+  if (cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE);
+  const vaHi = Math.floor(va / TWO32);
+  const vaLo = va >>> 0;
+  let level = cfg.startLevel;
+  let table = cfg.base;
+  let apT = 0;
+  let xnT = 0;
+  for (;;) {
+    let idx: number;
+    if (level === 3) idx = (vaLo >>> 12) & 511;
+    else if (level === 2) idx = (vaLo >>> 21) & 511;
+    else if (level === 1) idx = ((vaHi & 127) << 2) | (vaLo >>> 30);
+    else idx = (vaHi >>> 7) & 511;
+    const dpa = table + idx * 8;
+    s.level = level;
+    s.descPa = dpa;
+    // A try/catch around the read costs more than this bank check in V8.
+    if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL);
+    mem.read64Parts(dpa, parts);
+    const lo = parts[0]!;
+    const hi = parts[1]!;
+    const n = s.n;
+    s.chainPa[n] = dpa;
+    s.chainLo[n] = lo;
+    s.chainHi[n] = hi;
+    s.n = n + 1;
+    s.lo = lo;
+    s.hi = hi;
+    if ((lo & 1) === 0) return stop(s, WALK_FAULT.INVALID);
+    const isTable = (lo & 2) !== 0;
+    if (!isTable && level === 0) return stop(s, WALK_FAULT.BLOCK_L0);
+    if (!isTable && level === 3) return stop(s, WALK_FAULT.RESERVED_L3);
+    // Output (or next-level table) address: descriptor bits [47:12].
+    const oa = (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    if (oa >= cfg.psLimit) return stop(s, WALK_FAULT.OA_RANGE);
+    if (isTable && level < 3) {
+      if (!cfg.hpd) {
+        apT |= (hi >>> 30) & 1; // APTable[1], bit 62
+        xnT |= (hi >>> 28) & 1; // XNTable, bit 60
+      }
+      table = oa;
+      level++;
+      continue;
+    }
+    const size = LEVEL_SIZE[level]!;
+    s.size = size;
+    s.outPa = level === 3 ? oa : oa - (oa % size);
+    s.blockVa = va - (vaLo % size); // size divides 2^32, so vaLo % size = va % size
+    if ((lo & 0x400) === 0) return stop(s, WALK_FAULT.ACCESS_FLAG);
+    s.apTable = apT === 1;
+    s.xnTable = xnT === 1;
+    s.ro = ((lo >>> 7) & 1) === 1 || s.apTable;
+    s.xn = ((hi >>> 22) & 1) === 1 || s.xnTable;
+    s.attrIdx = (lo >>> 2) & 7;
+    s.fault = WALK_FAULT.NONE;
+    return true;
+  }
+}
+
+function stop(s: WalkState, fault: number): false {
+  s.fault = fault;
+  return false;
+}
+
+/**
+ * Whether the descriptors a walk read still hold the same values (then the
+ * same regime walks to the same outcome).
+ *
+ * @param mem Physical memory.
+ * @param chain Descriptors recorded, flat: `[pa, lo, hi, ...]`.
+ * @returns True when every one is unchanged.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PhysicalMemory } from "../../core/mod.ts";
+ * import { chainUnchanged } from "./table_walk.ts";
+ * const mem = new PhysicalMemory([{ base: 0, size: 4096 }]);
+ * mem.write64(8, 3n);
+ * assertEquals(chainUnchanged(mem, [8, 3, 0]), true);
+ * assertEquals(chainUnchanged(mem, [8, 1, 0]), false);
+ * ```
+ */
+export function chainUnchanged(mem: PhysicalMemory, chain: readonly number[]): boolean {
+  for (let i = 0; i < chain.length; i += 3) {
+    mem.read64Parts(chain[i]!, parts);
+    if (parts[0] !== chain[i + 1] || parts[1] !== chain[i + 2]) return false;
+  }
+  return true;
+}

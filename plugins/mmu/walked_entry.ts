@@ -1,0 +1,125 @@
+/**
+ * The TLB entries the MMU fills: a {@link TlbEntry} plus the decoded
+ * permissions and what the MMU last verified it against, so a hit costs no
+ * descriptor decoding and the stale check re-walks only after memory or the
+ * regime changed.
+ *
+ * @module
+ */
+
+import type { TlbEntry } from "../../core/mod.ts";
+import type { RegimeConfig } from "./regime.ts";
+import type { WalkState } from "./table_walk.ts";
+
+/**
+ * A TLB entry made from a successful walk. The TLB stores it as given, so
+ * the MMU finds its extra fields again on a hit.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PhysicalMemory } from "../../core/mod.ts";
+ * import { decodeRegime } from "./regime.ts";
+ * import { walkTables, WalkState } from "./table_walk.ts";
+ * import { WalkedEntry } from "./walked_entry.ts";
+ * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x100_0000 }]);
+ * const cfg = decodeRegime(0x30C50831n, 0x80803522n | (5n << 16n), 0x4000_0000n, 0xffn, 5n);
+ * mem.write64(0x4000_0000, 0x4020_0000n | 0x7C1n);
+ * const s = new WalkState();
+ * walkTables(mem, cfg, 0x1234, s);
+ * const e = new WalkedEntry(s, cfg, mem.generation, false);
+ * assertEquals([e.va, e.pa, e.size, e.ro, e.pte], [0, 0x4020_0000, 0x20_0000, true, 0x402007C1n]);
+ * ```
+ */
+export class WalkedEntry implements TlbEntry {
+  /** Regime. */
+  readonly regime = "EL2" as const;
+  /** Table base walked from (provenance). */
+  readonly base: number;
+  /** First VA. */
+  readonly va: number;
+  /** Block or page size. */
+  readonly size: number;
+  /** First PA. */
+  readonly pa: number;
+  /** Leaf level. */
+  readonly level: number;
+  /** Low half of the leaf descriptor. */
+  readonly lo: number;
+  /** High half of the leaf descriptor. */
+  readonly hi: number;
+  #pte: bigint | undefined = undefined;
+  /** Filled by a speculative walk. */
+  readonly speculative: boolean;
+  /** Read-only (AP[2] or APTable[1]). */
+  readonly ro: boolean;
+  /** Execute-never (XN or XNTable). */
+  readonly xn: boolean;
+  /** Read-only because of an APTable bit (for messages). */
+  readonly apTable: boolean;
+  /** Execute-never because of an XNTable bit (for messages). */
+  readonly xnTable: boolean;
+  /** AttrIndx. */
+  readonly attrIdx: number;
+  /** Regime of the last verification (identity). */
+  vCfg: RegimeConfig;
+  /** Memory generation of the last verification; -1: verify on every hit. */
+  vGen: number;
+  /**
+   * Descriptors read by the verifying walk, flat: `[pa, lo, hi, pa, lo, hi,
+   * ...]`; undefined until the first re-verification (a fill records none, to
+   * keep the miss path short).
+   */
+  vChain: number[] | undefined = undefined;
+  /** The verifying walk gave another translation (or a fault). */
+  stale = false;
+
+  /**
+   * Creates the entry from a walk that found a leaf.
+   * @param s The walk.
+   * @param cfg The regime it walked (its base is the provenance).
+   * @param generation Memory generation at the walk.
+   * @param speculative Filled speculatively.
+   */
+  constructor(s: WalkState, cfg: RegimeConfig, generation: number, speculative: boolean) {
+    this.base = cfg.base;
+    this.va = s.blockVa;
+    this.size = s.size;
+    this.pa = s.outPa;
+    this.level = s.level;
+    this.lo = s.lo;
+    this.hi = s.hi;
+    this.speculative = speculative;
+    this.ro = s.ro;
+    this.xn = s.xn;
+    this.apTable = s.apTable;
+    this.xnTable = s.xnTable;
+    this.attrIdx = s.attrIdx;
+    this.vCfg = cfg;
+    this.vGen = generation;
+  }
+
+  /** Leaf descriptor (made from its halves on first use). */
+  get pte(): bigint {
+    return this.#pte ??= (BigInt(this.hi) << 32n) | BigInt(this.lo);
+  }
+
+  /**
+   * Remembers the descriptors a verifying walk read.
+   * @param s The walk.
+   */
+  recordChain(s: WalkState): void {
+    this.vChain = chainOf(s);
+  }
+}
+
+function chainOf(s: WalkState): number[] {
+  const n = s.n;
+  const out = new Array<number>(3 * n);
+  for (let i = 0; i < n; i++) {
+    out[3 * i] = s.chainPa[i]!;
+    out[3 * i + 1] = s.chainLo[i]!;
+    out[3 * i + 2] = s.chainHi[i]!;
+  }
+  return out;
+}

@@ -1,0 +1,145 @@
+/**
+ * One CPU's EL2 TLB entries: a map per leaf size keyed by VA / size, so a
+ * lookup is one `Map.get` on a number for the common page case.
+ *
+ * @module
+ */
+
+import type { TlbEntry } from "../../core/mod.ts";
+
+const PAGE = 4096;
+const BLOCK_2M = 2 ** 21;
+const BLOCK_1G = 2 ** 30;
+/** Slots of the direct-mapped front cache (VA / 4 KiB modulo this). */
+const FAST = 1024;
+
+/** The leaf sizes a 4 KiB-granule TLB entry can have. */
+export const TLB_ENTRY_SIZES: readonly number[] = [PAGE, BLOCK_2M, BLOCK_1G];
+
+/**
+ * One CPU's entries. Only EL2 entries exist (no ASID, no VMID), so a VA
+ * selects at most one entry per size; a page wins over a 2 MiB block, which
+ * wins over a 1 GiB block (overlaps come from stale entries or speculation).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CpuTlb } from "./cpu_tlb.ts";
+ * const t = new CpuTlb();
+ * const e = { regime: "EL2", base: 0x4000_0000, va: 0x20_0000, size: 0x20_0000, pa: 0x4020_0000,
+ *   level: 2, pte: 0x40000040200741n, speculative: false } as const;
+ * t.put(e);
+ * assertEquals(t.find(0x21_2345), e);
+ * assertEquals(t.removeVa(0x3f_ffff), 1);
+ * assertEquals(t.find(0x21_2345), undefined);
+ * ```
+ */
+export class CpuTlb {
+  /** Level-3 entries keyed by VA / 4 KiB. */
+  readonly pages: Map<number, TlbEntry> = new Map();
+  /** Level-2 entries keyed by VA / 2 MiB. */
+  readonly blocks2: Map<number, TlbEntry> = new Map();
+  /** Level-1 entries keyed by VA / 1 GiB. */
+  readonly blocks1: Map<number, TlbEntry> = new Map();
+  /** Last SCTLR_EL2 value reported (the optimistic policy flushes on a change). */
+  lastSctlr: bigint = 0n;
+  // Direct-mapped front cache of find(): VA / 4 KiB → entry. VA / 4 KiB of a
+  // hyp VA is beyond V8's small-integer range, so a Map.get hashes a heap
+  // number; the front cache answers most lookups with one array compare.
+  #fastKey: Float64Array = new Float64Array(FAST).fill(-1);
+  #fastVal: (TlbEntry | undefined)[] = new Array<TlbEntry | undefined>(FAST).fill(undefined);
+
+  /** Number of entries. */
+  get size(): number {
+    return this.pages.size + this.blocks2.size + this.blocks1.size;
+  }
+
+  /**
+   * The entry translating `va`, page first.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  find(va: number): TlbEntry | undefined {
+    const vpn = Math.floor(va / PAGE);
+    const slot = vpn & (FAST - 1);
+    if (this.#fastKey[slot] === vpn) return this.#fastVal[slot];
+    const e = this.#findSlow(va, vpn);
+    if (e !== undefined) {
+      this.#fastKey[slot] = vpn;
+      this.#fastVal[slot] = e;
+    }
+    return e;
+  }
+
+  #findSlow(va: number, vpn: number): TlbEntry | undefined {
+    const p = this.pages.get(vpn);
+    if (p !== undefined) return p;
+    if (this.blocks2.size !== 0) {
+      const b = this.blocks2.get(Math.floor(va / BLOCK_2M));
+      if (b !== undefined) return b;
+    }
+    if (this.blocks1.size !== 0) return this.blocks1.get(Math.floor(va / BLOCK_1G));
+    return undefined;
+  }
+
+  #dropFast(): void {
+    this.#fastKey.fill(-1);
+  }
+
+  /**
+   * Stores an entry, replacing one of the same size at the same VA.
+   * @param e The entry (size already validated).
+   */
+  put(e: TlbEntry): void {
+    if (e.size === PAGE) {
+      // A page wins over any block: it is now the answer for its VA.
+      const vpn = e.va / PAGE;
+      this.pages.set(vpn, e);
+      this.#fastKey[vpn & (FAST - 1)] = vpn;
+      this.#fastVal[vpn & (FAST - 1)] = e;
+      return;
+    }
+    if (e.size === BLOCK_2M) this.blocks2.set(e.va / BLOCK_2M, e);
+    else this.blocks1.set(e.va / BLOCK_1G, e);
+    this.#dropFast();
+  }
+
+  /**
+   * Removes every entry translating `va` (TLBI VAE2 / VALE2: this TLB holds
+   * leaf entries only, so both forms remove the same entries).
+   * @param va Any address in the page.
+   * @returns Entries removed.
+   */
+  removeVa(va: number): number {
+    const vpn = Math.floor(va / PAGE);
+    let n = 0;
+    if (this.pages.delete(vpn)) {
+      n++;
+      if (this.#fastKey[vpn & (FAST - 1)] === vpn) this.#fastKey[vpn & (FAST - 1)] = -1;
+    }
+    let blocks = 0;
+    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / BLOCK_2M))) blocks++;
+    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / BLOCK_1G))) blocks++;
+    if (blocks !== 0) this.#dropFast();
+    return n + blocks;
+  }
+
+  /**
+   * Removes every entry.
+   * @returns Entries removed.
+   */
+  clear(): number {
+    const n = this.size;
+    this.pages.clear();
+    this.blocks2.clear();
+    this.blocks1.clear();
+    this.#dropFast();
+    return n;
+  }
+
+  /** Returns: Every entry, sorted by VA then size. */
+  list(): TlbEntry[] {
+    return [...this.pages.values(), ...this.blocks2.values(), ...this.blocks1.values()]
+      .sort((a, b) => a.va - b.va || a.size - b.size);
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The TLB model: per-CPU EL2 entries, TLBI operations, the two policies and
+ * the counters.
+ *
+ * @module
+ */
+
+import {
+  type Cpu,
+  hex,
+  type Tlb,
+  type TlbEntry,
+  type TlbiOp,
+  type TlbStats,
+  type Trace,
+} from "../../core/mod.ts";
+import { CpuTlb, TLB_ENTRY_SIZES } from "./cpu_tlb.ts";
+
+/** TLB policy: what the architecture allows, or what QEMU does. */
+export type TlbPolicy = "adversarial" | "optimistic";
+
+/** What each TLBI does here: by VA, broadcast, and whether it targets EL2 entries. */
+const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean }> = new Map([
+  ["alle2", { byVa: false, is: false, el2: true }],
+  ["alle2is", { byVa: false, is: true, el2: true }],
+  ["vae2", { byVa: true, is: false, el2: true }],
+  ["vae2is", { byVa: true, is: true, el2: true }],
+  ["vale2", { byVa: true, is: false, el2: true }],
+  ["vale2is", { byVa: true, is: true, el2: true }],
+  // EL1&0-regime operations: this TLB holds only EL2 entries.
+  ["alle1", { byVa: false, is: false, el2: false }],
+  ["alle1is", { byVa: false, is: true, el2: false }],
+  ["vmalle1", { byVa: false, is: false, el2: false }],
+  ["vmalle1is", { byVa: false, is: true, el2: false }],
+]);
+
+/**
+ * The {@link Tlb} implementation behind the `tlb()` plugin.
+ *
+ * - adversarial: an entry stays until a TLBI removes it; speculative fills
+ *   ({@link TlbModel.prefetch}) are kept.
+ * - optimistic: like QEMU's softmmu TLB — flushed when SCTLR_EL2 changes or
+ *   TTBR0_EL2 is written, never filled speculatively. (QEMU's
+ *   `vmsa_tcr_ttbr_el2_write` itself flushes on a TTBR0_EL2 write only when
+ *   HCR_EL2.E2H = 1 and the ASID changes; the flush on any TTBR write is the
+ *   more forgiving behaviour the optimistic policy stands for.)
+ *
+ * @example A stale entry survives until `tlbi vae2`
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu, Trace } from "../../core/mod.ts";
+ * import { TlbModel } from "./tlb_model.ts";
+ * const tlb = new TlbModel("adversarial", new Trace());
+ * const cpu = new Cpu(0);
+ * tlb.fill(cpu, { regime: "EL2", base: 0x4000_0000, va: 0x1000, size: 4096, pa: 0x4100_0000,
+ *   level: 3, pte: 0x0040000041000743n, speculative: false });
+ * tlb.onSysregWrite(cpu, "TTBR0_EL2", 0x4800_0000n);
+ * assertEquals(tlb.lookup(cpu, 0x1234)?.pa, 0x4100_0000);
+ * assertEquals(tlb.invalidate(cpu, "vae2", 0x1000), 1);
+ * assertEquals(tlb.lookup(cpu, 0x1234), undefined);
+ * assertEquals(tlb.stats(), { hits: 1, misses: 1, fills: 1, invalidated: 1, stale: 0 });
+ * ```
+ */
+export class TlbModel implements Tlb {
+  /** The policy. */
+  readonly policy: TlbPolicy;
+  #trace: Trace;
+  #cpus: (CpuTlb | undefined)[] = [];
+  #hits = 0;
+  #misses = 0;
+  #fills = 0;
+  #invalidated = 0;
+  #stale = 0;
+
+  /**
+   * Creates an empty TLB.
+   * @param policy `adversarial` or `optimistic`.
+   * @param trace Trace for `tlb_fill` / `tlb_invalidate` events.
+   */
+  constructor(policy: TlbPolicy, trace: Trace) {
+    if (policy !== "adversarial" && policy !== "optimistic") {
+      throw new TypeError(
+        `Cannot create a TLB with policy "${String(policy)}": use "adversarial" or "optimistic"`,
+      );
+    }
+    this.policy = policy;
+    this.#trace = trace;
+  }
+
+  #cpu(cpu: Cpu): CpuTlb {
+    let t = this.#cpus[cpu.id];
+    if (t === undefined) {
+      t = new CpuTlb();
+      // The SCTLR_EL2 in effect when this CPU first meets the TLB; the
+      // optimistic policy flushes when a later report differs from it.
+      t.lastSctlr = cpu.sysreg("SCTLR_EL2");
+      this.#cpus[cpu.id] = t;
+    }
+    return t;
+  }
+
+  /**
+   * The entry translating `va` (any table base: nVHE EL2 has no ASID); counts a hit or miss.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  lookup(cpu: Cpu, va: number): TlbEntry | undefined {
+    const t = this.#cpus[cpu.id];
+    const e = t === undefined ? undefined : t.find(va);
+    if (e === undefined) this.#misses++;
+    else this.#hits++;
+    return e;
+  }
+
+  /**
+   * Like {@link TlbModel.lookup}, without counting.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  peek(cpu: Cpu, va: number): TlbEntry | undefined {
+    return this.#cpus[cpu.id]?.find(va);
+  }
+
+  /**
+   * Adds a demand-walk entry.
+   * @param cpu The CPU.
+   * @param entry The entry (kept as is).
+   */
+  fill(cpu: Cpu, entry: TlbEntry): void {
+    checkEntry(entry);
+    this.#cpu(cpu).put(entry);
+    this.#fills++;
+    if (this.#trace.wants("tlb_fill")) {
+      this.#trace.emit("tlb_fill", {
+        va: hex(entry.va),
+        pa: hex(entry.pa),
+        level: entry.level,
+        base: hex(entry.base),
+        speculative: entry.speculative,
+      }, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+  }
+
+  /**
+   * A speculative fill: kept by the adversarial policy, dropped by the optimistic one.
+   * @param cpu The CPU.
+   * @param entry The entry.
+   * @returns True when kept.
+   */
+  prefetch(cpu: Cpu, entry: TlbEntry): boolean {
+    if (this.policy === "optimistic") return false;
+    this.fill(cpu, entry);
+    return true;
+  }
+
+  /**
+   * Applies a completed TLBI.
+   * @param cpu Issuing CPU.
+   * @param op Operation.
+   * @param va VA operand of the VA forms.
+   * @returns Entries removed.
+   */
+  invalidate(cpu: Cpu, op: TlbiOp, va?: number): number {
+    const kind = TLBI_OPS.get(op);
+    if (kind === undefined) {
+      throw new TypeError(
+        `Cannot apply tlbi ${String(op)}: not one of ${[...TLBI_OPS.keys()].join(", ")}`,
+      );
+    }
+    const byVa = kind.byVa;
+    if (byVa && (va === undefined || !Number.isSafeInteger(va) || va < 0)) {
+      throw new TypeError(
+        `Cannot apply tlbi ${op}: it needs a VA operand (a non-negative integer), got ${va}`,
+      );
+    }
+    let removed = 0;
+    if (kind.el2) {
+      if (kind.is) {
+        for (const t of this.#cpus) {
+          if (t !== undefined) removed += byVa ? t.removeVa(va!) : t.clear();
+        }
+      } else {
+        const t = this.#cpus[cpu.id];
+        if (t !== undefined) removed = byVa ? t.removeVa(va!) : t.clear();
+      }
+    }
+    this.#invalidated += removed;
+    if (this.#trace.wants("tlb_invalidate")) {
+      const data: { op: string; va?: string; removed: number } = { op, removed };
+      if (byVa) data.va = hex(va!);
+      this.#trace.emit("tlb_invalidate", data, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+    return removed;
+  }
+
+  /**
+   * A committed EL2 translation-register write (optimistic: maybe flush).
+   * @param cpu The CPU.
+   * @param reg Register name.
+   * @param value New value.
+   */
+  onSysregWrite(cpu: Cpu, reg: string, value: bigint): void {
+    const name = reg.toUpperCase();
+    const t = this.#cpu(cpu);
+    if (name === "SCTLR_EL2") {
+      const changed = t.lastSctlr !== value;
+      t.lastSctlr = value;
+      if (changed && this.policy === "optimistic") this.#flush(cpu, t, name);
+    } else if (name === "TTBR0_EL2" && this.policy === "optimistic") {
+      this.#flush(cpu, t, name);
+    }
+  }
+
+  #flush(cpu: Cpu, t: CpuTlb, reason: string): void {
+    const removed = t.clear();
+    if (removed === 0) return;
+    this.#invalidated += removed;
+    this.#trace.emit("tlb_invalidate", { op: `flush on ${reason} write`, removed }, {
+      cpu: cpu.id,
+      el: cpu.pstate.el,
+    });
+  }
+
+  /**
+   * The CPU's entries, sorted by VA.
+   * @param cpu The CPU.
+   * @returns A copy.
+   */
+  entries(cpu: Cpu): TlbEntry[] {
+    return this.#cpus[cpu.id]?.list() ?? [];
+  }
+
+  /** Returns: A copy of the counters. */
+  stats(): TlbStats {
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      fills: this.#fills,
+      invalidated: this.#invalidated,
+      stale: this.#stale,
+    };
+  }
+
+  /** Counts a stale hit. */
+  recordStale(): void {
+    this.#stale++;
+  }
+}
+
+function checkEntry(e: TlbEntry): void {
+  const size = e.size;
+  if (
+    e.regime === "EL2" && (size === 4096 || size === 0x20_0000 || size === 0x4000_0000) &&
+    Number.isSafeInteger(e.va) && e.va >= 0 && e.va % size === 0 &&
+    Number.isSafeInteger(e.pa) && e.pa >= 0 && e.pa % size === 0
+  ) {
+    return;
+  }
+  const where = `TLB entry VA ${hexOr(e.va)} size ${hexOr(size)}`;
+  if (e.regime !== "EL2") {
+    throw new RangeError(`Cannot fill ${where}: regime ${String(e.regime)} is not EL2`);
+  }
+  if (!TLB_ENTRY_SIZES.includes(size)) {
+    throw new RangeError(`Cannot fill ${where}: size must be 4 KiB, 2 MiB or 1 GiB`);
+  }
+  throw new RangeError(`Cannot fill ${where}: VA and PA ${hexOr(e.pa)} must be size-aligned`);
+}
+
+function hexOr(v: number): string {
+  return Number.isSafeInteger(v) ? hex(v) : String(v);
+}
