@@ -19,3 +19,4 @@
 export * from "./core/mod.ts";
 export * from "./plugins/reserved_mem/mod.ts";
 export * from "./plugins/early_alloc/mod.ts";
+export * from "./plugins/kvm_pgtable/mod.ts";

@@ -23,7 +23,7 @@ import {
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
 } from "../../core/mod.ts";
-import { GRANULE } from "./geometry.ts";
+import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import {
   deviceAttrIndex,
   HI_GP,
@@ -237,7 +237,7 @@ export function encodeHypLeaf(
       `Cannot encode a leaf at level ${level}: 4 KiB tables have leaves at 1..3`,
     );
   }
-  const g = GRANULE[level]!;
+  const g = KVM_GRANULE_SIZES[level]!;
   if (!Number.isSafeInteger(pa) || pa < 0 || pa >= 2 ** 48 || pa % g !== 0) {
     throw new RangeError(
       `Cannot encode a level-${level} leaf at PA ${

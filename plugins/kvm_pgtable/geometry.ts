@@ -12,7 +12,7 @@ export const PTRS_PER_PTE = 512;
 export const KVM_PGTABLE_LAST_LEVEL = 3;
 
 /** Granule size per level 0..3 (512 GiB, 1 GiB, 2 MiB, 4 KiB). */
-export const GRANULE: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
+export const KVM_GRANULE_SIZES: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
 
 /**
  * `ARM64_HW_PGTABLE_LEVEL_SHIFT(level)` for 4 KiB pages: 39, 30, 21, 12.
@@ -22,11 +22,11 @@ export const GRANULE: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { granuleShift } from "./geometry.ts";
- * assertEquals([0, 1, 2, 3].map(granuleShift), [39, 30, 21, 12]);
+ * import { kvmGranuleShift } from "./geometry.ts";
+ * assertEquals([0, 1, 2, 3].map(kvmGranuleShift), [39, 30, 21, 12]);
  * ```
  */
-export function granuleShift(level: number): number {
+export function kvmGranuleShift(level: number): number {
   return 9 * (4 - level) + 3;
 }
 
@@ -38,12 +38,12 @@ export function granuleShift(level: number): number {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { granuleSize } from "./geometry.ts";
- * assertEquals(granuleSize(2), 2 * 1024 * 1024);
+ * import { kvmGranuleSize } from "./geometry.ts";
+ * assertEquals(kvmGranuleSize(2), 2 * 1024 * 1024);
  * ```
  */
-export function granuleSize(level: number): number {
-  return 2 ** granuleShift(level);
+export function kvmGranuleSize(level: number): number {
+  return 2 ** kvmGranuleShift(level);
 }
 
 /**
@@ -54,12 +54,12 @@ export function granuleSize(level: number): number {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { pgtableLevels } from "./geometry.ts";
- * assertEquals(pgtableLevels(48), 4);
- * assertEquals(pgtableLevels(39), 3);
+ * import { kvmPgtableLevels } from "./geometry.ts";
+ * assertEquals(kvmPgtableLevels(48), 4);
+ * assertEquals(kvmPgtableLevels(39), 3);
  * ```
  */
-export function pgtableLevels(iaBits: number): number {
+export function kvmPgtableLevels(iaBits: number): number {
   return Math.floor((iaBits - 4) / 9);
 }
 
@@ -72,12 +72,12 @@ export function pgtableLevels(iaBits: number): number {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { startLevel } from "./geometry.ts";
- * assertEquals(startLevel(48), 0);
- * assertEquals(startLevel(36), 1);
- * assertEquals(startLevel(52), -1);
+ * import { kvmPgtableStartLevel } from "./geometry.ts";
+ * assertEquals(kvmPgtableStartLevel(48), 0);
+ * assertEquals(kvmPgtableStartLevel(36), 1);
+ * assertEquals(kvmPgtableStartLevel(52), -1);
  * ```
  */
-export function startLevel(iaBits: number): number {
-  return KVM_PGTABLE_LAST_LEVEL + 1 - pgtableLevels(iaBits);
+export function kvmPgtableStartLevel(iaBits: number): number {
+  return KVM_PGTABLE_LAST_LEVEL + 1 - kvmPgtableLevels(iaBits);
 }

@@ -24,7 +24,7 @@ import {
   type Walker,
 } from "../../core/mod.ts";
 import { protName } from "./descriptor.ts";
-import { startLevel } from "./geometry.ts";
+import { kvmPgtableStartLevel } from "./geometry.ts";
 import { joinPte, protAttrParts, protProblem } from "./_pte.ts";
 import { hypMapWalker } from "./map_walker.ts";
 import { hypFreeWalker, hypUnmapWalker } from "./unmap_walker.ts";
@@ -73,7 +73,7 @@ export function hypPgtableInit(
   if (!Number.isInteger(iaBits) || iaBits < 1 || iaBits > 64) {
     throw new RangeError(`Cannot init a hyp table with ia_bits ${iaBits}: must be 1..64`);
   }
-  const start = startLevel(iaBits);
+  const start = kvmPgtableStartLevel(iaBits);
   if (start === -1) {
     throw new HyplabError(
       `Cannot init a ${iaBits}-bit hyp table: start level -1 needs LPA2 descriptors, which are not modelled`,

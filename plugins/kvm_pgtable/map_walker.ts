@@ -6,7 +6,7 @@
  */
 
 import { ERRNO, type KvmPgtableVersion, type PgtableMmOps, WALK } from "../../core/mod.ts";
-import { GRANULE } from "./geometry.ts";
+import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import { HI_SW_MASK, leafHi, leafLo, LO_VALID } from "./_pte.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
 
@@ -28,7 +28,7 @@ export interface MapEnv {
  */
 function blockMappingSupported(addr: number, end: number, phys: number, level: number): boolean {
   if (level < 1) return false;
-  const g = GRANULE[level]!;
+  const g = KVM_GRANULE_SIZES[level]!;
   if (g > end - addr) return false;
   // Granules at levels 1..3 are ≤ 2^30, so alignment shows in the low 32
   // bits, which `>>> 0` extracts exactly from any safe integer.
@@ -125,7 +125,7 @@ class HypMapWalkerV513 implements FastWalker {
         this.#env.store.write(ctx.ptep, lo, hi);
       }
     }
-    this.#phys = phys + GRANULE[level]!;
+    this.#phys = phys + KVM_GRANULE_SIZES[level]!;
     return true;
   }
 }

@@ -31,7 +31,13 @@
  */
 
 export * from "./descriptor.ts";
-export * from "./geometry.ts";
+export {
+  KVM_GRANULE_SIZES,
+  kvmGranuleShift,
+  kvmGranuleSize,
+  kvmPgtableLevels,
+  kvmPgtableStartLevel,
+} from "./geometry.ts";
 export * from "./hyp_pgtable.ts";
 export * from "./invariants.ts";
 export * from "./plugin.ts";

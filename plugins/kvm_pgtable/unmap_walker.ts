@@ -7,7 +7,7 @@
  */
 
 import { ERRNO, type KvmPgtableVersion, type PgtableMmOps, WALK } from "../../core/mod.ts";
-import { GRANULE } from "./geometry.ts";
+import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import { isTable, LO_VALID, pteToPhys } from "./_pte.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
 
@@ -65,7 +65,7 @@ class UnmapWalker implements HypUnmapWalker {
       env.store.write(ctx.ptep, 0, 0);
       env.tlbi?.("vae2is", ctx.addr, 0);
     } else {
-      const g = GRANULE[ctx.level]!;
+      const g = KVM_GRANULE_SIZES[ctx.level]!;
       if (ctx.end - ctx.addr < g) return ERRNO.EINVAL;
       env.store.write(ctx.ptep, 0, 0);
       env.tlbi?.("vale2is", ctx.addr, ctx.level);

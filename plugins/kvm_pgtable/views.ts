@@ -6,7 +6,7 @@
  */
 
 import { type KvmPgtableVersion, type Maplet, WALK } from "../../core/mod.ts";
-import { GRANULE } from "./geometry.ts";
+import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import {
   deviceAttrIndex,
   HI_ADDR_MASK,
@@ -43,7 +43,7 @@ function forEachLeaf(target: WalkTarget, sink: LeafSink): void {
       // the hardware faults on it, so it maps nothing.
       if (level === 0 || (level === 3 && (lo & LO_TYPE) === 0)) return 0;
       const a = ctx.addr;
-      sink.leaf(a - ((a >>> 0) & (GRANULE[level]! - 1)), level, lo, ctx.hi);
+      sink.leaf(a - ((a >>> 0) & (KVM_GRANULE_SIZES[level]! - 1)), level, lo, ctx.hi);
       return 0;
     },
   };
@@ -64,7 +64,7 @@ export function collectMaplets(target: WalkTarget): Maplet[] {
   const version = target.version;
   forEachLeaf(target, {
     leaf(va, level, lo, hi) {
-      const g = GRANULE[level]!;
+      const g = KVM_GRANULE_SIZES[level]!;
       const pa = pteToPhys(lo, hi);
       const prot = leafProt(lo, hi, version);
       if (
@@ -122,7 +122,7 @@ export function dumpTable(target: WalkTarget, title: string): string {
   };
   forEachLeaf(target, {
     leaf(va, level, lo, hi) {
-      const g = GRANULE[level]!;
+      const g = KVM_GRANULE_SIZES[level]!;
       const pa = pteToPhys(lo, hi);
       if (
         run !== null && run.level === level && run.va + run.size === va &&

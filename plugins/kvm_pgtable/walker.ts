@@ -15,7 +15,12 @@ import {
   type PhysicalMemory,
   WALK,
 } from "../../core/mod.ts";
-import { GRANULE, granuleShift, KVM_PGTABLE_LAST_LEVEL, PTRS_PER_PTE } from "./geometry.ts";
+import {
+  KVM_GRANULE_SIZES,
+  KVM_PGTABLE_LAST_LEVEL,
+  kvmGranuleShift,
+  PTRS_PER_PTE,
+} from "./geometry.ts";
 import { isTable, pteToPhys } from "./_pte.ts";
 
 /** `-EAGAIN`: mainline walkers outside fault handling ignore it. */
@@ -189,7 +194,7 @@ function walkPgd(data: WalkData): number {
   if (t.pgdPa === null) return ERRNO.EINVAL;
   // kvm_pgd_page_idx(): which concatenated pgd page holds addr; always 0
   // for stage-1 (one pgd page), kept for the shape of the kernel loop.
-  const pgdShift = granuleShift(t.startLevel - 1);
+  const pgdShift = kvmGranuleShift(t.startLevel - 1);
   const nrPgdPages = Math.floor((limit - 1) / 2 ** pgdShift) + 1;
   let ret = 0;
   for (
@@ -208,7 +213,7 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
   // v5.13: WARN_ON_ONCE(level >= KVM_PGTABLE_MAX_LEVELS); mainline also
   // rejects levels below KVM_PGTABLE_FIRST_LEVEL.
   if (level < 0 || level > KVM_PGTABLE_LAST_LEVEL) return ERRNO.EINVAL;
-  const g = GRANULE[level]!;
+  const g = KVM_GRANULE_SIZES[level]!;
   let ret = 0;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {

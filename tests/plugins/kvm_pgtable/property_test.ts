@@ -16,8 +16,8 @@ import {
 import {
   checkTableRefcounts,
   encodeHypLeaf,
-  GRANULE,
   type HypPgtable,
+  KVM_GRANULE_SIZES,
   KVM_PGTABLE_PROT_SW,
 } from "../../../plugins/kvm_pgtable/mod.ts";
 import { fixture, K4, M2 } from "./_fixture.ts";
@@ -108,7 +108,7 @@ function checkLeaves(pgt: HypPgtable, model: Model, version: KvmPgtableVersion, 
   for (const [va, p] of model.pages) {
     const { pte, level } = pgt.getLeaf(va);
     assert(level >= 1 && level <= 3, `leaf of 0x${va.toString(16)} at level ${level}`);
-    const g = GRANULE[level]!;
+    const g = KVM_GRANULE_SIZES[level]!;
     const blockVa = va - (va % g);
     assertEquals(
       pte,
