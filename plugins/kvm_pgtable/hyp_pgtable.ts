@@ -88,6 +88,36 @@ export function hypPgtableInit(
 /**
  * A hyp stage-1 table. Make one with {@link hypPgtableInit} or through the
  * `KVM_PGTABLE` capability.
+ *
+ * mm_ops without `getPage`/`putPage` (the v5.13 early allocator's shape) are
+ * treated as the no-op stubs mainline's early allocator has; `unmap` needs
+ * `pageCount` and `destroy` needs `putPage`.
+ *
+ * @example Mainline refcounts: 1 + valid entries per table page
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { hypPgtableInit } from "./hyp_pgtable.ts";
+ * import { PAGE_HYP, PhysicalMemory } from "../../core/mod.ts";
+ *
+ * const memory = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 24 }]);
+ * const refs = new Map<number, number>();
+ * let next = 0x4000_0000;
+ * const page = (va: number) => va - (va % 4096);
+ * const mmOps = {
+ *   zallocPage: () => { refs.set(next, 1); return (next += 4096) - 4096; },
+ *   getPage: (va: number) => void refs.set(page(va), refs.get(page(va))! + 1),
+ *   putPage: (va: number) => void refs.set(page(va), refs.get(page(va))! - 1),
+ *   pageCount: (va: number) => refs.get(page(va)) ?? 0,
+ *   physToVirt: (pa: number) => pa,
+ *   virtToPhys: (va: number) => va,
+ * };
+ * const pgt = hypPgtableInit({ version: "mainline", bti: false }, { iaBits: 48, mmOps, memory });
+ * if (typeof pgt === "number") throw new Error("no pgd");
+ * assertEquals(pgt.map(0x8000_0000, 0x2000, 0x4080_0000, PAGE_HYP), 0);
+ * assertEquals(pgt.tablePages().map((pa) => refs.get(pa)), [2, 2, 2, 3]);
+ * assertEquals(pgt.unmap(0x8000_0000, 0x2000), 0x2000);
+ * assertEquals(pgt.tablePages().map((pa) => refs.get(pa)), [1]);
+ * ```
  */
 export class HypPgtable implements KvmPgtable {
   /** Input address bits. */
