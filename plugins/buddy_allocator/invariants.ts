@@ -7,7 +7,7 @@
  * @module
  */
 
-import { hex, type InvariantCheckOptions, PAGE_SIZE } from "../../core/mod.ts";
+import { type El2Memory, hex, type InvariantCheckOptions, PAGE_SIZE } from "../../core/mod.ts";
 import { HYP_POOL_LAYOUT } from "./hyp_page_layout.ts";
 import type { BuddyPoolView } from "./hyp_pool.ts";
 
@@ -219,10 +219,10 @@ export function checkBuddyInvariants(
     const skip = v513 ? 0 : 16;
     const checkBlock = (va: number, k: number, where: string): string | undefined => {
       const size = PAGE_SIZE << k;
-      if (mem.isZero(va + skip, size - skip)) return undefined;
+      if (isZero(mem, va + skip, size - skip)) return undefined;
       for (let t = 0; t < 1 << k; t++) {
         const from = t === 0 ? skip : 0;
-        if (!mem.isZero(va + t * PAGE_SIZE + from, PAGE_SIZE - from)) {
+        if (!isZero(mem, va + t * PAGE_SIZE + from, PAGE_SIZE - from)) {
           return `free block ${where} (order ${k}): page ${t} holds non-zero bytes (use after free?)`;
         }
       }
@@ -245,4 +245,14 @@ export function checkBuddyInvariants(
     }
   }
   return undefined;
+}
+
+/** Whether `[va, va + size)` is zero: a word scan over a bulk read when the accessor has one. */
+function isZero(mem: El2Memory, va: number, size: number): boolean {
+  if (mem.readBytes === undefined || size % 4 !== 0) return mem.isZero(va, size);
+  const b = mem.readBytes(va, size);
+  if (b.byteOffset % 4 !== 0) return mem.isZero(va, size);
+  const words = new Uint32Array(b.buffer, b.byteOffset, size / 4);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
 }
