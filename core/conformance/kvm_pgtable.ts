@@ -90,8 +90,8 @@ const M2 = 2 ** 21;
  * @throws {Error} A `ConformanceError` naming the first check that failed.
  * @example
  * ```ts ignore
- * import { kvmPgtable, kvmPgtableConformance } from "../../mod.ts";
- * Deno.test("kvm_pgtable v5.13 conforms", (t) => kvmPgtableConformance(kvmPgtable(), t));
+ * import { kvmPgtableConformance, kvmPgtableFactory } from "../../mod.ts";
+ * Deno.test("kvm_pgtable v5.13 conforms", (t) => kvmPgtableConformance(kvmPgtableFactory(), t));
  * ```
  */
 export function kvmPgtableConformance(
