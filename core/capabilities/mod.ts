@@ -10,4 +10,5 @@ export * from "./el2_memory.ts";
 export * from "./kvm_pgtable.ts";
 export * from "./mmu.ts";
 export * from "./page_allocator.ts";
+export * from "./pkvm.ts";
 export * from "./reserved_mem.ts";

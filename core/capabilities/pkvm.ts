@@ -1,0 +1,250 @@
+/**
+ * The pKVM capability: the nVHE protected-mode boot end to end (host side
+ * at EL1, hypercalls, hyp side at EL2) and the JSON boot report whose shape
+ * `examples/boot.ts --json` and `examples/compare.ts` rely on.
+ *
+ * Every address and 64-bit value in a report is a `0x` hex string; counts
+ * are numbers; mappings are maximal merged ranges sorted by VA.
+ *
+ * @module
+ */
+
+import { type Capability, capability } from "../capability.ts";
+
+/** Kernel version whose hypercall ids and semantics a pKVM variant follows. */
+export type PkvmVersion = "v5.13" | "mainline";
+
+/** A hypercall as the host saw it. */
+export interface HypercallRecord {
+  /** Kernel name (`__pkvm_init`), or `unknown` for an id with no name. */
+  name: string;
+  /** Function id (the SMCCC function number, without `0xC6000000`). */
+  id: number;
+  /** CPU that issued it. */
+  cpu: number;
+  /** x1..x5 as issued. */
+  args: string[];
+  /** x0 on return: `0x0` success, `0xffffffffffffffff` NOT_SUPPORTED. */
+  x0: string;
+  /** x1 on return: the handler's result (an errno or ERR_PTR is a 64-bit two's complement). */
+  x1: string;
+  /** The result read as a kernel return (`0`, `-EINVAL`, an address, `NOT_SUPPORTED`). */
+  result: string;
+  /** Why the simulator answered as it did where the kernel has no check (guard) or a quirk. */
+  note?: string;
+}
+
+/** One pool's shape after `__pkvm_init_finalise`. */
+export interface PoolReport {
+  /** First PA of the range. */
+  base: string;
+  /** Pages managed. */
+  pages: number;
+  /** Pages reserved at init (the early allocator's, for `hpool`). */
+  reserved: number;
+  /** Free pages. */
+  free: number;
+  /** Free blocks per order (index = order). */
+  free_by_order: number[];
+  /** Allocator variant name. */
+  allocator: string;
+}
+
+/** A mapping in maplet form. */
+export interface MappingReport {
+  /** First VA. */
+  va: string;
+  /** First PA. */
+  pa: string;
+  /** Size in bytes. */
+  size: string;
+  /** Kernel prot name (`PAGE_HYP`, `PAGE_HYP_EXEC`, `PAGE_HYP_RO`, `PAGE_HYP_DEVICE`) or hex. */
+  prot: string;
+  /** What the range is (`idmap`, `__hyp_text`, `pool`, `vmemmap`, `stack cpu0`, ...). */
+  what?: string;
+}
+
+/** A barrier-rule finding of the switch sequence. */
+export interface FindingReport {
+  /** Rule id (`R1`...`R16`). */
+  rule: string;
+  /** `fail` or `warn`. */
+  severity: "fail" | "warn";
+  /** 1-based source line. */
+  line: number;
+  /** What could go wrong. */
+  message: string;
+}
+
+/** One of the six boot steps. */
+export interface StepReport {
+  /** 1..6 (0 = firmware hand-over, 7 = after boot). */
+  step: number;
+  /** Short name. */
+  name: string;
+  /** Outcome. */
+  status: "ok" | "fail" | "skipped";
+  /** One line with the step's key figures, or the failure. */
+  detail: string;
+}
+
+/** Post-boot verification. */
+export interface VerifyReport {
+  /** True when every check passed. */
+  ok: boolean;
+  /** Pages of expected mappings translated through the MMU. */
+  checked_pages: number;
+  /** Expected mappings that did not translate as expected (first few). */
+  mismatches: string[];
+  /** Mapped ranges nobody asked for (first few). */
+  unexpected: string[];
+  /** First buddy (pool) invariant violation, if any. */
+  pool_invariants: string | null;
+  /** TLB hits that differed from a walk of the tables in memory. */
+  stale_translations: number;
+  /** Host-only VAs probed after the switch (mapped by the host tables, not by the hyp's). */
+  probed_old_vas: number;
+}
+
+/** The JSON boot report (contract of `examples/boot.ts --json`). */
+export interface BootReport {
+  /** Profile name (`v5.13`, `mainline`). */
+  profile: string;
+  /** True when all six steps succeeded and post-boot verification passed. */
+  ok: boolean;
+  /** Where and why the boot failed (absent on success). */
+  failure?: { step: number; name: string; reason: string };
+  /** The machine. */
+  machine: { ram: { base: string; size: string }[]; cpus: number; va_bits: number; seed: number };
+  /** Provider plugin of each capability. */
+  variants: Record<string, string>;
+  /** The six steps. */
+  steps: StepReport[];
+  /** `kvm_hyp_reserve()` result. */
+  reserve: {
+    base: string;
+    size: string;
+    align: string;
+    pages: {
+      hyp_s1: number;
+      host_s2_mem: number;
+      host_s2_dev: number;
+      vmemmap: number;
+      total: number;
+    };
+    /** `divide_memory_pool` pieces, in carving order. */
+    layout: { name: string; base: string; pages: number }[];
+  };
+  /** The hyp VA layout. */
+  layout: {
+    hyp_va_bits: number;
+    hyp_physvirt_offset: string;
+    io_map_base: string;
+    hyp_vmemmap: string;
+    idmap: string;
+    /** Kernel image sections `[start, end)` (PA). */
+    image: Record<string, string[]>;
+  };
+  /** Every hypercall issued, in order. */
+  hypercalls: HypercallRecord[];
+  /** Pools after finalise (`hpool`, `host_s2_mem`, `host_s2_dev`). */
+  pools: Record<string, PoolReport>;
+  /** The hyp's stage-1 table (`pkvm_pgtable`). */
+  pgtable: {
+    pgd: string;
+    table_pages: number;
+    /** Table pages taken from the early allocator, and from the buddy after finalise. */
+    early_table_pages: number;
+    mappings: MappingReport[];
+  };
+  /** The host-built EL2 table (steps 2 and 6). */
+  host_pgtable: { pgd: string; table_pages: number; freed: boolean };
+  /** The switch sequence run at step 5. */
+  switch: {
+    sequence: string;
+    abi: string;
+    verdict: "pass" | "warn" | "fail";
+    findings: FindingReport[];
+    /** Instructions executed. */
+    executed: number;
+    /** Where execution ended (the continuation's VA on success). */
+    pc: string;
+  };
+  /** EL2 system registers of the boot CPU after the boot. */
+  sysregs: Record<string, string>;
+  /** TLB counters after the boot and verification. */
+  tlb: {
+    policy: string;
+    hits: number;
+    misses: number;
+    fills: number;
+    invalidated: number;
+    stale: number;
+  };
+  /** Post-boot verification. */
+  verify: VerifyReport;
+  /** Things the simulation leaves out or answers differently from the kernel, said once. */
+  notes: string[];
+}
+
+/** What `hypercall()` returns. */
+export interface HypercallResult {
+  /** x0 on return. */
+  x0: bigint;
+  /** x1 on return. */
+  x1: bigint;
+  /** The record added to the report. */
+  record: HypercallRecord;
+}
+
+/** The boot and its hypercalls. */
+export interface Pkvm {
+  /** Variant name. */
+  readonly name: string;
+  /** Kernel version of ids and semantics. */
+  readonly version: PkvmVersion;
+  /**
+   * Steps 0–2 only: firmware hand-over, carving, the host-built EL2 tables
+   * and `__kvm_hyp_init` on the boot CPU, leaving the host about to issue
+   * `__pkvm_init` (for tests that drive it by hand).
+   * @returns The `__pkvm_init` arguments x1..x5, or null when a step failed.
+   */
+  prepare(): bigint[] | null;
+  /**
+   * Runs the six boot steps, then post-boot verification. A kernel-level
+   * failure (no room to carve, -ENOMEM, a faulting switch sequence) gives a
+   * report with `ok: false` and `failure`; it does not throw.
+   * @returns The report.
+   */
+  boot(): BootReport;
+  /**
+   * Issues a hypercall from the host: `hvc #0` with x0 = `0xC6000000 | id`
+   * and `args` in x1..x5 on `cpu` (at EL1), and reads x0/x1 back.
+   * @param nameOrId Kernel name (`__pkvm_create_mappings`) or raw id.
+   * @param args Up to five arguments.
+   * @param cpu Issuing CPU (default 0).
+   * @returns x0, x1 and the record.
+   */
+  hypercall(
+    nameOrId: string | number,
+    args?: readonly (bigint | number)[],
+    cpu?: number,
+  ): HypercallResult;
+  /** Returns: The report of the boot so far (rebuilt on each call). */
+  report(): BootReport;
+}
+
+/**
+ * The pKVM capability.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PKVM } from "./pkvm.ts";
+ * assertEquals(PKVM.name, "pkvm");
+ * ```
+ */
+export const PKVM: Capability<Pkvm> = capability<Pkvm>(
+  "pkvm",
+  "the protected-mode boot: host side, hypercalls, hyp side",
+);

@@ -1,0 +1,534 @@
+/**
+ * The host kernel at EL1 (`arch/arm64/kvm/arm.c`, `mmu.c`, `mm/init.c`):
+ * memblock carving (`kvm_hyp_reserve`), the EL1-built EL2 page table
+ * (`kvm_mmu_init`, `create_hyp_mappings`), each CPU's
+ * `kvm_nvhe_init_params`, `__kvm_hyp_init` through the hyp stub, the
+ * `__pkvm_init` hypercall, and `free_hyp_pgds`.
+ *
+ * @module
+ */
+
+import {
+  type Cpu,
+  ERRNO,
+  errnoName,
+  hex,
+  hvc,
+  type HypercallRecord,
+  type HypReservation,
+  type KvmPgtable,
+  type Machine,
+  type Memblock,
+  PAGE_HYP,
+  PAGE_HYP_EXEC,
+  PAGE_HYP_RO,
+  type PgtableMmOps,
+  type PkvmVersion,
+} from "../../core/mod.ts";
+import { HostPages } from "./host_pages.ts";
+import {
+  asSigned,
+  asU64,
+  hypercallIds,
+  hypercallName,
+  KVM_HOST_SMCCC_BASE,
+  SMCCC_RET_NOT_SUPPORTED,
+  smcccFunctionId,
+} from "./hypercall_ids.ts";
+import {
+  type DispatchNote,
+  HCR_HOST_NVHE_PROTECTED_FLAGS,
+  HVC_SET_VECTORS,
+  installVectors,
+  MAIR_MAINLINE,
+  MAIR_V5_13,
+} from "./hyp_main.ts";
+import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
+import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
+import { type InitParamsField, initParamsOffset } from "./init_params.ts";
+import {
+  getOrder,
+  type KernelImage,
+  type KernelImageOptions,
+  layoutKernelImage,
+} from "./kernel_image.ts";
+
+const PAGE = 4096;
+
+/** A step failure the report shows. */
+export class BootStepError extends Error {
+  /** Step number. */
+  readonly step: number;
+  /**
+   * Creates the error.
+   * @param step Boot step.
+   * @param message What failed, in the kernel's words where it has some.
+   */
+  constructor(step: number, message: string) {
+    super(message);
+    this.name = "BootStepError";
+    this.step = step;
+  }
+}
+
+/** Options of the host kernel. */
+export interface HostOptions {
+  /** Kernel VA_BITS (39 or 48). */
+  vaBits: number;
+  /** Kernel image placement and sizes. */
+  image: KernelImageOptions;
+  /** Simulated kernel configuration. */
+  config: HypConfig;
+}
+
+/** The host kernel and the hypervisor it boots. */
+export class Host {
+  /** The machine. */
+  readonly machine: Machine;
+  /** Kernel version. */
+  readonly version: PkvmVersion;
+  /** Capabilities. */
+  readonly caps: PkvmCaps;
+  /** Options. */
+  readonly options: HostOptions;
+  /** The kernel image. */
+  readonly image: KernelImage;
+  /** memblock. */
+  readonly memblock: Memblock;
+  /** `kvm_hyp_reserve()` result. */
+  reservation: HypReservation | undefined;
+  /** VA layout. */
+  layout: HypVaLayout | undefined;
+  /** `hyp_va_bits`. */
+  hypVaBits = 0;
+  /** The host page allocator (after carving). */
+  pages: HostPages | undefined;
+  /** `hyp_pgtable`: the EL1-built EL2 table. */
+  hostPgt: KvmPgtable | undefined;
+  /** Its table pages before they were freed. */
+  hostPgtPages: number[] = [];
+  /** Step 6 done. */
+  hostPgtFreed = false;
+  /** Mappings of the host-built table. */
+  hostExpected: ExpectedMapping[] = [];
+  /** `kvm_arm_hyp_stack_page` per CPU (PA). */
+  stackPages: number[] = [];
+  /** `kvm_arm_hyp_percpu_base[cpu]` (PA). */
+  percpuBase: number[] = [];
+  /** EL1 `io_map_base` (private VAs grow down from the idmap). */
+  ioMapBase = 0;
+  /** The hypervisor (created at step 2, when the host knows the layout). */
+  hyp: Hyp | undefined;
+  /** Every hypercall issued. */
+  records: HypercallRecord[] = [];
+  #note: DispatchNote = {};
+  #refs = new Map<number, number>();
+
+  /**
+   * Creates the host kernel, lays out its image and reserves it in memblock.
+   * @param machine The machine.
+   * @param version Kernel version.
+   * @param caps Capabilities.
+   * @param options VA bits, image, configuration.
+   */
+  constructor(machine: Machine, version: PkvmVersion, caps: PkvmCaps, options: HostOptions) {
+    this.machine = machine;
+    this.version = version;
+    this.caps = caps;
+    this.options = options;
+    this.image = layoutKernelImage(machine.memory.banks, version, options.image);
+    this.memblock = {
+      memory: machine.memory.banks.map((b) => ({ base: b.base, size: b.size })),
+      reserved: [{ base: this.image.base, size: this.image.end - this.image.base }],
+    };
+  }
+
+  /** Step 0: firmware hands over at EL2; head.S installs the hyp stub and drops to EL1. */
+  firmware(): void {
+    for (const cpu of this.machine.cpus) {
+      cpu.sysregs.write("VBAR_EL2", BigInt(this.image.symbols.__hyp_stub_vectors!));
+      cpu.pstate.el = 1;
+      cpu.pstate.spsel = 1;
+      cpu.pc = BigInt(this.image.symbols._stext!);
+    }
+  }
+
+  /**
+   * Step 1: `kvm_hyp_reserve()` from `bootmem_init()`.
+   * @returns The reservation.
+   * @throws {BootStepError} Nothing reserved.
+   */
+  reserve(): HypReservation {
+    const r = this.caps.reservedMem.kvmHypReserve(this.memblock, this.machine.trace);
+    this.reservation = r;
+    if (!r.ok) {
+      throw new BootStepError(
+        1,
+        `kvm_hyp_reserve: ${
+          r.reason ?? "Failed to reserve hyp memory"
+        } (needs ${r.pages.total} pages)`,
+      );
+    }
+    this.pages = new HostPages(this.memblock.memory, this.memblock.reserved);
+    return r;
+  }
+
+  /**
+   * Step 2: `init_hyp_mode()` up to and including `__kvm_hyp_init` on the
+   * boot CPU (`kvm_hyp_init_protection` → `do_pkvm_init` →
+   * `hyp_install_host_vector`).
+   * @throws {BootStepError} Anything the kernel would fail on.
+   */
+  initHypMode(): void {
+    const r = this.reservation;
+    if (r === undefined || r.base === 0) {
+      throw new BootStepError(2, "init_hyp_mode: protected mode without hyp_mem_base (-ENOMEM)");
+    }
+    const img = this.image;
+    let layout: HypVaLayout;
+    try {
+      layout = computeHypVaLayout(
+        this.machine.memory.banks,
+        this.options.vaBits,
+        { start: img.symbols.__hyp_idmap_text_start!, end: img.symbols.__hyp_idmap_text_end! },
+        this.version,
+      );
+    } catch (e) {
+      throw new BootStepError(2, `kvm_mmu_init: ${(e as Error).message}`);
+    }
+    this.layout = layout;
+    this.hypVaBits = layout.hypVaBits;
+    // kvm_mmu_init(): the idmap must not sit inside the hyp linear map.
+    const lo = layout.hypVa(this.machine.memory.banks[0]!.base);
+    const last = this.machine.memory.banks[this.machine.memory.banks.length - 1]!;
+    const hi = layout.hypVa(last.base + last.size - 1);
+    if (layout.idmapStart >= lo && layout.idmapStart < hi) {
+      throw new BootStepError(
+        2,
+        "kvm_mmu_init: IDMAP intersecting with HYP VA, unable to continue (-EINVAL)",
+      );
+    }
+    const hyp = new Hyp({
+      machine: this.machine,
+      version: this.version,
+      caps: this.caps,
+      image: img,
+      layout,
+      hypMemory: r.regions,
+      config: this.options.config,
+    });
+    this.hyp = hyp;
+    installVectors(hyp, this.#note);
+
+    const pgt = this.caps.pgtable.hypInit({
+      iaBits: this.hypVaBits,
+      mmOps: this.#hostMmOps(),
+      memory: this.machine.memory,
+      name: "hyp_pgtable",
+      trace: this.machine.trace,
+    });
+    if (typeof pgt === "number") {
+      throw new BootStepError(2, `kvm_pgtable_hyp_init: ${errnoName(pgt)} (no page for the pgd)`);
+    }
+    this.hostPgt = pgt;
+    this.#mapRaw(
+      layout.idmapStart,
+      layout.idmapEnd - layout.idmapStart,
+      layout.idmapStart,
+      PAGE_HYP_EXEC,
+      "idmap",
+    );
+    this.ioMapBase = layout.idmapStart;
+
+    const nr = this.machine.cpus.length;
+    for (let cpu = 0; cpu < nr; cpu++) {
+      const p = this.pages!.allocPages(0);
+      if (p === null) throw new BootStepError(2, "init_hyp_mode: no stack page (-ENOMEM)");
+      this.stackPages.push(p);
+    }
+    const order = getOrder(img.percpuSize);
+    for (let cpu = 0; cpu < nr; cpu++) {
+      const p = this.pages!.allocPages(order);
+      if (p === null) throw new BootStepError(2, "init_hyp_mode: no per-CPU pages (-ENOMEM)");
+      this.machine.memory.copy(p, img.symbols.__per_cpu_start!, img.percpuSize);
+      this.machine.memory.write64(img.symbols.kvm_arm_hyp_percpu_base! + 8 * cpu, layout.kernVa(p));
+      this.percpuBase.push(p);
+    }
+    const s = img.symbols;
+    this.#createHypMappings(s.__hyp_text_start!, s.__hyp_text_end!, PAGE_HYP_EXEC, "__hyp_text");
+    if (this.version === "mainline") {
+      this.#createHypMappings(s.__hyp_data_start!, s.__hyp_data_end!, PAGE_HYP, "__hyp_data");
+    }
+    this.#createHypMappings(
+      s.__hyp_rodata_start!,
+      s.__hyp_rodata_end!,
+      PAGE_HYP_RO,
+      "__hyp_rodata",
+    );
+    if (this.version === "v5.13") {
+      this.#createHypMappings(s.__start_rodata!, s.__end_rodata!, PAGE_HYP_RO, ".rodata");
+    }
+    this.#createHypMappings(s.__hyp_bss_start!, s.__hyp_bss_end!, PAGE_HYP, "__hyp_bss");
+    if (this.version === "v5.13") {
+      this.#createHypMappings(s.__hyp_bss_end!, s.__bss_stop!, PAGE_HYP_RO, ".bss");
+    }
+    const stackVa: number[] = [];
+    for (let cpu = 0; cpu < nr; cpu++) {
+      const page = this.stackPages[cpu]!;
+      if (this.version === "v5.13") {
+        this.#createHypMappings(page, page + PAGE, PAGE_HYP, `stack cpu${cpu}`);
+        stackVa.push(layout.hypVa(page) + PAGE);
+      } else {
+        // hyp_alloc_private_va_range(2 pages), aligned to its size, growing down.
+        const base = Math.floor((this.ioMapBase - 2 * PAGE) / (2 * PAGE)) * (2 * PAGE);
+        this.ioMapBase = base;
+        this.#mapRaw(base + PAGE, PAGE, page, PAGE_HYP, `stack cpu${cpu}`);
+        stackVa.push(base + 2 * PAGE);
+      }
+    }
+    for (let cpu = 0; cpu < nr; cpu++) {
+      const base = this.percpuBase[cpu]!;
+      this.#createHypMappings(base, base + img.percpuSize, PAGE_HYP, `percpu cpu${cpu}`);
+      this.#prepareParams(cpu, stackVa[cpu]!);
+    }
+    // kvm_hyp_init_protection(): the pool, PAGE_HYP, in the EL1-built table.
+    this.#createHypMappings(r.base, r.base + r.size, PAGE_HYP, "pool");
+    this.hostPgtPages = pgt.tablePages();
+    // do_pkvm_init() → hyp_install_host_vector() on the boot CPU.
+    this.installHostVector(this.machine.cpu(0));
+  }
+
+  /**
+   * `hyp_install_host_vector()`: the stub points VBAR_EL2 at the idmap init
+   * vector, then `__kvm_hyp_init` with the PA of this CPU's params.
+   * @param cpu The CPU (at EL1, on the hyp stub).
+   * @throws {BootStepError} When EL2 does not answer SMCCC_RET_SUCCESS.
+   */
+  installHostVector(cpu: Cpu): void {
+    this.#hvc(
+      cpu,
+      HVC_SET_VECTORS,
+      [BigInt(this.image.symbols.__kvm_hyp_init!)],
+      "__hyp_set_vectors",
+    );
+    const params = this.percpuBase[cpu.id]! + this.image.percpuOffsets.kvm_init_params!;
+    const rec = this.#hvc(cpu, smcccFunctionId(0), [BigInt(params)], "__kvm_hyp_init");
+    if (rec.x0 !== "0x0") {
+      throw new BootStepError(2, `__kvm_hyp_init on CPU ${cpu.id} returned x0 = ${rec.x0}`);
+    }
+  }
+
+  /**
+   * The `__pkvm_init` arguments `do_pkvm_init` passes.
+   * @returns x1..x5.
+   */
+  pkvmInitArgs(): bigint[] {
+    const r = this.reservation!;
+    return [
+      BigInt(r.base),
+      BigInt(r.size),
+      BigInt(this.machine.cpus.length),
+      BigInt(this.layout!.hypVa(this.image.symbols.kvm_arm_hyp_percpu_base!)),
+      BigInt(this.hypVaBits),
+    ];
+  }
+
+  /** Step 6: `free_hyp_pgds()`: the EL1-built table goes back to the host. */
+  freeHypPgds(): void {
+    if (this.hostPgt === undefined || this.hostPgtFreed) return;
+    this.hostPgtPages = this.hostPgt.tablePages();
+    this.hostPgt.destroy();
+    this.hostPgtFreed = true;
+  }
+
+  /**
+   * A hypercall as `kvm_call_hyp_nvhe` issues it: `hvc #0` with x0 =
+   * `0xC6000000 | id` and the arguments in x1..x5.
+   * @param nameOrId Kernel name or id.
+   * @param args Arguments.
+   * @param cpuId Issuing CPU.
+   * @returns The record.
+   */
+  hypercall(
+    nameOrId: string | number,
+    args: readonly (bigint | number)[],
+    cpuId = 0,
+  ): HypercallRecord {
+    const ids = hypercallIds(this.version);
+    let id: number;
+    if (typeof nameOrId === "number") id = nameOrId;
+    else {
+      const v = ids[nameOrId];
+      if (v === undefined) {
+        throw new RangeError(
+          `Cannot issue ${nameOrId}: not a ${this.version} hypercall (known: ${
+            Object.keys(ids).join(", ")
+          })`,
+        );
+      }
+      id = v;
+    }
+    if (!Number.isInteger(id) || id < 0 || id > 0xffff) {
+      throw new RangeError(`Cannot issue hypercall id ${id}: the function number is 0..0xffff`);
+    }
+    if (args.length > 5) {
+      throw new RangeError(`Cannot pass ${args.length} arguments: x1..x5 hold five`);
+    }
+    const cpu = this.machine.cpu(cpuId);
+    return this.#hvc(
+      cpu,
+      smcccFunctionId(id),
+      args.map((a) => asU64(a)),
+      hypercallName(this.version, id) ?? "unknown",
+    );
+  }
+
+  #hvc(cpu: Cpu, x0: bigint, args: readonly bigint[], name: string): HypercallRecord {
+    if (cpu.pstate.el !== 1) {
+      throw new RangeError(
+        `Cannot issue ${name} from CPU ${cpu.id}: it is at EL${cpu.pstate.el}, not EL1`,
+      );
+    }
+    cpu.setX(0, x0);
+    for (let i = 0; i < 5; i++) cpu.setX(i + 1, args[i] ?? 0n);
+    cpu.pc = BigInt(this.image.symbols._stext! + 0x2000);
+    delete this.#note.note;
+    const trace = this.machine.trace;
+    const prevCpu = trace.cpu;
+    trace.cpu = cpu.id;
+    try {
+      hvc(cpu, 0, this.machine.vectors, trace);
+    } finally {
+      trace.cpu = prevCpu;
+    }
+    const r0 = cpu.x(0);
+    const r1 = cpu.x(1);
+    const isHost = x0 >= BigInt(KVM_HOST_SMCCC_BASE);
+    const id = isHost ? Number(x0 - BigInt(KVM_HOST_SMCCC_BASE)) : Number(x0);
+    const rec: HypercallRecord = {
+      name,
+      id,
+      cpu: cpu.id,
+      args: args.map((a) => hex(a)),
+      x0: hex(r0),
+      x1: hex(r1),
+      result: describeResult(r0, r1, name),
+    };
+    if (this.#note.note !== undefined) rec.note = this.#note.note;
+    this.records.push(rec);
+    trace.emit("hypercall", { name, id, x0: rec.x0, x1: rec.x1, args: rec.args }, {
+      cpu: cpu.id,
+      el: 1,
+    });
+    return rec;
+  }
+
+  #hostMmOps(): PgtableMmOps {
+    const mem = this.machine.memory;
+    return {
+      zallocPage: () => {
+        const p = this.pages!.allocPages(0);
+        if (p === null) return null;
+        mem.zero(p, PAGE);
+        this.#refs.set(p, 1);
+        return p;
+      },
+      getPage: (va) => {
+        const p = va - (va % PAGE);
+        this.#refs.set(p, (this.#refs.get(p) ?? 0) + 1);
+      },
+      putPage: (va) => {
+        const p = va - (va % PAGE);
+        const n = (this.#refs.get(p) ?? 1) - 1;
+        if (n <= 0) {
+          this.#refs.delete(p);
+          this.pages!.freePages(p);
+        } else this.#refs.set(p, n);
+      },
+      pageCount: (va) => this.#refs.get(va - (va % PAGE)) ?? 0,
+      physToVirt: (pa) => pa,
+      virtToPhys: (va) => va,
+    };
+  }
+
+  /** `__create_hyp_mappings(start, size, phys, prot)`. */
+  #mapRaw(va: number, size: number, pa: number, prot: number, what: string): void {
+    const err = this.hostPgt!.map(va, size, pa, prot);
+    if (err !== 0) {
+      throw new BootStepError(
+        2,
+        `__create_hyp_mappings(${hex(va)}, ${hex(size)}) for ${what}: ${errnoName(err)}`,
+      );
+    }
+    this.hostExpected.push({ va, pa, size, prot, what, step: 2 });
+  }
+
+  /** `create_hyp_mappings(from, to, prot)` over a PA range, one page at a time. */
+  #createHypMappings(from: number, to: number, prot: number, what: string): void {
+    const start = Math.floor(from / PAGE) * PAGE;
+    const end = Math.ceil(to / PAGE) * PAGE;
+    const layout = this.layout!;
+    for (let pa = start; pa < end; pa += PAGE) {
+      const err = this.hostPgt!.map(layout.hypVa(pa), PAGE, pa, prot);
+      if (err !== 0) {
+        throw new BootStepError(
+          2,
+          `create_hyp_mappings for ${what} at ${hex(pa)}: ${errnoName(err)}`,
+        );
+      }
+    }
+    this.hostExpected.push({
+      va: layout.hypVa(start),
+      pa: start,
+      size: end - start,
+      prot,
+      what,
+      step: 2,
+    });
+  }
+
+  /** `cpu_prepare_hyp_mode(cpu)`: the CPU's `kvm_nvhe_init_params`. */
+  #prepareParams(cpu: number, stackVa: number): void {
+    const mem = this.machine.memory;
+    const layout = this.layout!;
+    const params = this.percpuBase[cpu]! + this.image.percpuOffsets.kvm_init_params!;
+    const put = (f: InitParamsField, v: bigint) => {
+      const off = initParamsOffset(this.version, f);
+      if (off !== undefined) mem.write64(params + off, v);
+    };
+    // tpidr_el2: the raw per-CPU offset from the template's linear alias.
+    put("tpidr_el2", asU64(this.percpuBase[cpu]! - this.image.symbols.__per_cpu_start!));
+    put("mair_el2", this.version === "v5.13" ? MAIR_V5_13 : MAIR_MAINLINE);
+    // TCR_EL2: T0SZ from the idmap, IRGN0/ORGN0 write-back, inner shareable, 4 KiB, RES1.
+    const t0sz = BigInt(64 - this.hypVaBits);
+    put("tcr_el2", (1n << 31n) | (1n << 23n) | (3n << 12n) | (1n << 10n) | (1n << 8n) | t0sz);
+    put("stack_hyp_va", BigInt(stackVa));
+    put("stack_pa", BigInt(this.stackPages[cpu]!));
+    put("pgd_pa", BigInt(this.hostPgt!.pgd));
+    put("hcr_el2", HCR_HOST_NVHE_PROTECTED_FLAGS);
+    put("vttbr", 0n);
+    put("vtcr", 0n);
+    void layout;
+  }
+}
+
+/**
+ * The host's reading of x0/x1: NOT_SUPPORTED, an errno, an address or 0.
+ *
+ * @param x0 x0 on return.
+ * @param x1 x1 on return.
+ * @param name Hypercall name.
+ * @returns Text.
+ */
+export function describeResult(x0: bigint, x1: bigint, name: string): string {
+  if (x0 === SMCCC_RET_NOT_SUPPORTED) return "NOT_SUPPORTED";
+  if (x0 !== 0n) return `x0 = ${hex(x0)}`;
+  if (name === "__kvm_hyp_init" || name === "__hyp_set_vectors") return "0";
+  const s = asSigned(x1);
+  if (s < 0n && s >= -4095n) return errnoName(Number(s));
+  if (name === "__pkvm_create_private_mapping") return hex(x1);
+  return s === 0n ? "0" : hex(x1);
+}
+
+/** Errno values the host treats as failures of `__pkvm_init`. */
+export const PKVM_INIT_ERRNOS: readonly number[] = [ERRNO.EINVAL, ERRNO.ENOMEM, ERRNO.ERANGE];

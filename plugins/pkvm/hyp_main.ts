@@ -1,0 +1,394 @@
+/**
+ * EL2 exception entry for host hypercalls: the hyp stub (`__hyp_stub_vectors`),
+ * the idmap init vector (`__kvm_hyp_init` → `___kvm_hyp_init`) and the host
+ * vector (`__kvm_hyp_host_vector` → `handle_host_hcall` in `hyp-main.c`),
+ * chosen by VBAR_EL2 as the hardware would.
+ *
+ * @module
+ */
+
+import {
+  type Cpu,
+  eret,
+  ERRNO,
+  type ExceptionInfo,
+  hex,
+  KVM_PGTABLE_PROT,
+  VECTOR,
+} from "../../core/mod.ts";
+import { asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "./hypercall_ids.ts";
+import { pkvmCpuSetVector } from "./hyp_mm.ts";
+import { guarded, hostVtcr, hypPerCpuBase, pkvmInit } from "./hyp_setup.ts";
+import { type Hyp, HypPanicError } from "./hyp_state.ts";
+import { initParamsOffset } from "./init_params.ts";
+
+/** `HVC_SET_VECTORS` (asm/virt.h). */
+export const HVC_SET_VECTORS = 1n;
+/** `HVC_SOFT_RESTART`. */
+export const HVC_SOFT_RESTART = 2n;
+/** `HVC_RESET_VECTORS`. */
+export const HVC_RESET_VECTORS = 3n;
+/** `HVC_STUB_HCALL_NR`: stub calls are below this. */
+export const HVC_STUB_HCALL_NR = 4n;
+/** `HVC_STUB_ERR`. */
+export const HVC_STUB_ERR = 0xbadca11n;
+
+/** `INIT_SCTLR_EL2_MMU_ON` = M|C|SA|I|IESB|WXN|ITFSB|RES1 (WXN/ITFSB in v5.13: UNVERIFIED). */
+export const INIT_SCTLR_EL2_MMU_ON = 0x20_30ed_183dn;
+/** `MAIR_EL1_SET` of v5.13 (NORMAL, TAGGED, NC, WT, nGnRnE, nGnRE, GRE at 0..6). */
+export const MAIR_V5_13 = 0x000c_0400_bb44_ffffn;
+/** `MAIR_EL1_SET` now (NORMAL, TAGGED, NC, nGnRnE, nGnRE at 0..4). */
+export const MAIR_MAINLINE = 0x0000_0004_0044_ffffn;
+/** `HCR_HOST_NVHE_PROTECTED_FLAGS` = RW | API | APK | ATA | TSC. */
+export const HCR_HOST_NVHE_PROTECTED_FLAGS: bigint = (1n << 31n) | (1n << 41n) | (1n << 40n) |
+  (1n << 56n) | (1n << 19n);
+/** `HCR_VM`. */
+export const HCR_VM = 1n;
+
+/** What a hypercall handler returns. */
+interface HcallOutcome {
+  /** x1. */
+  x1: bigint;
+  /** Why, where the simulator or the kernel has something to say. */
+  note?: string;
+}
+
+/** A modelled handler: `(cpu, x1..x5) → x1`. */
+type Handler = (cpu: Cpu, a: readonly bigint[]) => HcallOutcome;
+
+/** A note recorded for the last hypercall (read by the host side). */
+export interface DispatchNote {
+  /** Note text. */
+  note?: string;
+}
+
+/**
+ * Installs the EL2 vector handlers on the machine.
+ *
+ * @param hyp The hypervisor.
+ * @param last Receives the note of each host hypercall.
+ */
+export function installVectors(hyp: Hyp, last: DispatchNote): void {
+  const stub = hyp.image.symbols.__hyp_stub_vectors!;
+  const init = hyp.image.symbols.__kvm_hyp_init!;
+  const host = hyp.sym("__kvm_hyp_host_vector");
+  const handlers = hostHandlers(hyp);
+  hyp.machine.vectors.on(VECTOR.LOWER_A64_SYNC, (cpu: Cpu, _info: ExceptionInfo) => {
+    if (hyp.panic) throw hyp.panic;
+    const vbar = Number(cpu.sysreg("VBAR_EL2"));
+    if (vbar === stub) stubHvc(hyp, cpu);
+    else if (vbar === init) initHvc(hyp, cpu);
+    else if (vbar === host) hostHvc(hyp, cpu, handlers, last);
+    else {
+      throw new HypPanicError("el2 vectors", `VBAR_EL2 = ${hex(vbar)} is not a vector table`);
+    }
+    eret(cpu, hyp.trace);
+  });
+}
+
+/** `__hyp_stub_vectors`: set or reset VBAR_EL2 (the kernel's EL2 stub, MMU off). */
+function stubHvc(hyp: Hyp, cpu: Cpu): void {
+  const x0 = cpu.x(0);
+  if (x0 === HVC_SET_VECTORS) {
+    cpu.sysregs.write("VBAR_EL2", cpu.x(1));
+    cpu.setX(0, 0n);
+  } else if (x0 === HVC_RESET_VECTORS) {
+    cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
+    cpu.setX(0, 0n);
+  } else {
+    cpu.setX(0, HVC_STUB_ERR);
+  }
+}
+
+/**
+ * `__kvm_hyp_init` in the idmap page: stub calls below HVC_STUB_HCALL_NR,
+ * `KVM_HOST_SMCCC_FUNC(__kvm_hyp_init)` runs `___kvm_hyp_init` with x1 = PA
+ * of the params (read with the MMU off), anything else is NOT_SUPPORTED.
+ */
+function initHvc(hyp: Hyp, cpu: Cpu): void {
+  const x0 = cpu.x(0);
+  if (x0 < HVC_STUB_HCALL_NR) {
+    // __kvm_handle_stub_hvc: only the reset calls are meaningful here.
+    if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
+      cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
+      cpu.setX(0, 0n);
+    } else cpu.setX(0, HVC_STUB_ERR);
+    return;
+  }
+  if (x0 !== BigInt(KVM_HOST_SMCCC_BASE)) {
+    cpu.setX(0, asU64(-1));
+    return;
+  }
+  kvmHypInit(hyp, cpu, Number(cpu.x(1)));
+  cpu.setX(0, 0n);
+}
+
+/**
+ * `___kvm_hyp_init`: loads TPIDR, SP, MAIR, HCR, VTTBR, VTCR, TTBR0 (the
+ * params' pgd) and TCR (PS from ID_AA64MMFR0_EL1.PARange), `isb`,
+ * `tlbi alle2`, `dsb sy`, SCTLR_EL2 = INIT_SCTLR_EL2_MMU_ON, `isb`, and
+ * VBAR_EL2 = `__kvm_hyp_host_vector`.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu The CPU.
+ * @param paramsPa PA of its `kvm_nvhe_init_params`.
+ */
+export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
+  const mem = hyp.machine.memory;
+  const field = (f: Parameters<typeof initParamsOffset>[1]) =>
+    mem.read64(paramsPa + initParamsOffset(hyp.version, f)!);
+  const tlb = hyp.caps.tlb;
+  const write = (reg: string, v: bigint) => {
+    cpu.sysregs.write(reg, v);
+    tlb.onSysregWrite(cpu, reg, v);
+  };
+  write("TPIDR_EL2", field("tpidr_el2"));
+  cpu.spEl[2] = field("stack_hyp_va");
+  write("MAIR_EL2", field("mair_el2"));
+  write("HCR_EL2", field("hcr_el2"));
+  write("VTTBR_EL2", field("vttbr"));
+  // VTCR_EL2 bit 31 is RES1: the params' 0 (no host stage-2 yet) reads back with it set.
+  write("VTCR_EL2", field("vtcr") | (1n << 31n));
+  write("TTBR0_EL2", field("pgd_pa"));
+  const parange = cpu.sysregs.field("ID_AA64MMFR0_EL1", "PARange");
+  const tcr = (field("tcr_el2") & ~(7n << 16n)) | (parange << 16n);
+  write("TCR_EL2", tcr);
+  tlb.invalidate(cpu, "alle2");
+  write("SCTLR_EL2", INIT_SCTLR_EL2_MMU_ON);
+  write("VBAR_EL2", BigInt(hyp.sym("__kvm_hyp_host_vector")));
+}
+
+/**
+ * `handle_host_hcall`: id = x0 − KVM_HOST_SMCCC_ID(0); out of range or an
+ * empty slot gives x0 = SMCCC_RET_NOT_SUPPORTED; otherwise x0 = 0 and the
+ * handler's result in x1. The host context (x0–x30) is restored on the way
+ * out (`__host_enter`), with x0/x1 as set.
+ */
+function hostHvc(
+  hyp: Hyp,
+  cpu: Cpu,
+  handlers: Map<number, Handler | "unmodelled">,
+  last: DispatchNote,
+): void {
+  // The vector is fetched through the tables in use: it must be mapped executable.
+  const entry = Number(cpu.sysreg("VBAR_EL2")) + VECTOR.LOWER_A64_SYNC;
+  const fetch = hyp.caps.mmu.translate(cpu, entry, "exec");
+  if (fetch.kind === "fault") {
+    const p = new HypPanicError(
+      "__kvm_hyp_host_vector",
+      `fetching ${hex(entry)}: ${fetch.message}`,
+    );
+    hyp.panic = p;
+    throw p;
+  }
+  // handle_trap() and its callees are C: their first frame goes below SP_EL2.
+  const sp = Number(cpu.spEl[2]!);
+  const frame = hyp.caps.mmu.translate(cpu, sp - 16, "write");
+  if (frame.kind === "fault") {
+    const p = new HypPanicError("handle_trap", `stack frame at ${hex(sp - 16)}: ${frame.message}`);
+    hyp.panic = p;
+    throw p;
+  }
+  delete last.note;
+  const saved = cpu.xregs.slice();
+  const id = BigInt.asUintN(64, cpu.x(0) - BigInt(KVM_HOST_SMCCC_BASE));
+  const nr = Object.keys(hypercallIds(hyp.version)).length;
+  let h = id < BigInt(nr) ? handlers.get(Number(id)) : undefined;
+  // Mainline: once pKVM is initialised, the early ids below __pkvm_prot_finalize are refused.
+  if (
+    h !== undefined && hyp.version === "mainline" && hyp.protectedModeInitialized &&
+    id < BigInt(hypercallIds("mainline").__pkvm_prot_finalize!)
+  ) {
+    h = undefined;
+    last.note = "refused: pKVM is finalised (kvm_protected_mode_initialized)";
+  }
+  let x0 = 0n;
+  let x1 = saved[1]!;
+  if (h === undefined) x0 = asU64(-1);
+  else if (h === "unmodelled") {
+    x0 = asU64(-1);
+    last.note = "the kernel has this hypercall; hyplab does not model it";
+  } else {
+    const args = [1, 2, 3, 4, 5].map((i) => saved[i]!);
+    const out = guarded(hyp, "handle_host_hcall", () => h(cpu, args));
+    x1 = out.x1;
+    if (out.note !== undefined) last.note = out.note;
+  }
+  // __host_enter: restore the host context with the results.
+  cpu.xregs.set(saved);
+  cpu.setX(0, x0);
+  cpu.setX(1, x1);
+}
+
+const MASK48 = (1n << 48n) - 1n;
+
+/**
+ * `kvm_pgtable_hyp_map` with the kernel's u64 arithmetic: prot checked
+ * first (-EINVAL: no R, W with X, X with DEVICE), then the walk range
+ * `[ALIGN_DOWN(addr), PAGE_ALIGN(addr + size))` against 2^ia_bits (-ERANGE),
+ * then the pgd (-EINVAL); an empty or wrapped range maps nothing and returns 0.
+ */
+function hypMapU64(hyp: Hyp, addr: bigint, size: bigint, phys: bigint, prot: bigint): number {
+  const p = Number(BigInt.asUintN(32, prot));
+  const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
+  if (!(p & R) || ((p & X) && (p & W)) || ((p & X) && (p & DEVICE))) return ERRNO.EINVAL;
+  const a = addr & ~0xfffn;
+  const end = BigInt.asUintN(64, a + size + 0xfffn) & ~0xfffn;
+  const limit = 1n << BigInt(hyp.pgt?.iaBits ?? 0);
+  if (a > limit || end > limit) return ERRNO.ERANGE;
+  if (hyp.pgt === undefined) return ERRNO.EINVAL;
+  if (end <= a) return 0;
+  return hyp.pgt.map(Number(a), Number(end - a), Number(phys & MASK48), p);
+}
+
+function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
+  const ids = hypercallIds(hyp.version);
+  const m = new Map<number, Handler | "unmodelled">();
+  for (const id of Object.values(ids)) m.set(id, "unmodelled");
+  // __kvm_hyp_init is served by the init vector only: its slot is empty here.
+  m.delete(ids.__kvm_hyp_init!);
+  const perCpu = (cpu: Cpu) => hypPerCpuBase(hyp, cpu, hyp.sym("kvm_arm_hyp_percpu_base"), cpu.id);
+
+  m.set(ids.__pkvm_init!, (cpu, a) => {
+    const r = pkvmInit(hyp, cpu, {
+      phys: a[0]!,
+      size: a[1]!,
+      nrCpus: a[2]!,
+      perCpuBase: a[3]!,
+      hypVaBits: a[4]!,
+    });
+    return r.note === undefined ? { x1: asU64(r.ret) } : { x1: asU64(r.ret), note: r.note };
+  });
+
+  if (ids.__pkvm_create_mappings !== undefined) {
+    m.set(ids.__pkvm_create_mappings, (_cpu, a) => {
+      const warns = hyp.pgt?.warnCount ?? 0;
+      const err = hypMapU64(hyp, a[0]!, a[1]!, a[2]!, a[3]!);
+      if (err === 0) recordMapping(hyp, a[0]!, a[1]!, a[2]!, a[3]!, "__pkvm_create_mappings");
+      const warned = (hyp.pgt?.warnCount ?? 0) > warns;
+      return warned
+        ? { x1: asU64(err), note: "WARN: a different valid entry was kept (v5.13 remap)" }
+        : { x1: asU64(err) };
+    });
+  }
+
+  m.set(ids.__pkvm_create_private_mapping!, (_cpu, a) => privateMapping(hyp, a));
+
+  m.set(ids.__pkvm_cpu_set_vector!, (cpu, a) => {
+    if (!hyp.initialised) {
+      return {
+        x1: asU64(ERRNO.EPERM),
+        note: "simulator guard: the hyp per-CPU state is not set up before __pkvm_init",
+      };
+    }
+    return { x1: asU64(pkvmCpuSetVector(hyp, cpu, a[0]!, perCpu(cpu))) };
+  });
+
+  m.set(ids.__pkvm_prot_finalize!, (cpu) => protFinalize(hyp, cpu, perCpu(cpu)));
+
+  if (ids.__pkvm_mark_hyp !== undefined) {
+    m.set(ids.__pkvm_mark_hyp, (_cpu, a) => markHyp(hyp, a[0]!, a[1]!));
+  }
+  return m;
+}
+
+function recordMapping(
+  hyp: Hyp,
+  start: bigint,
+  size: bigint,
+  phys: bigint,
+  prot: bigint,
+  what: string,
+): void {
+  const a = start & ~0xfffn;
+  const end = BigInt.asUintN(64, a + size + 0xfffn) & ~0xfffn;
+  if (end <= a) return;
+  hyp.expected.push({
+    va: Number(a),
+    pa: Number(phys & MASK48 & ~0xfffn),
+    size: Number(end - a),
+    prot: Number(BigInt.asUintN(32, prot)),
+    what,
+    step: 7,
+  });
+}
+
+/**
+ * `__pkvm_create_private_mapping` with u64 arithmetic. v5.13: x1 = address
+ * or ERR_PTR; -ENOMEM past `__hyp_vmemmap` undoes the base, a map error does
+ * not. Mainline: the same policy through `pkvm_alloc_private_va_range`.
+ */
+function privateMapping(hyp: Hyp, a: readonly bigint[]): HcallOutcome {
+  const [phys, size, prot] = [a[0]!, a[1]!, a[2]!];
+  if (hyp.pgt === undefined) {
+    return {
+      x1: asU64(ERRNO.EINVAL),
+      note: "simulator guard: __io_map_base is not set before __pkvm_init",
+    };
+  }
+  const off = phys & 0xfffn;
+  const sz = BigInt.asUintN(64, size + off + 0xfffn) & ~0xfffn;
+  const addr = BigInt(hyp.ioMapBase);
+  const next = BigInt.asUintN(64, addr + sz);
+  if (next > BigInt(hyp.hypVmemmap)) return { x1: asU64(ERRNO.ENOMEM) };
+  const before = hyp.ioMapBase;
+  hyp.ioMapBase = Number(next);
+  const err = hypMapU64(hyp, addr, sz, phys, prot);
+  if (err !== 0) {
+    return {
+      x1: asU64(err),
+      note: `kernel behaviour: __io_map_base stays advanced by ${
+        hex(Number(sz))
+      } after the map error`,
+    };
+  }
+  recordMapping(hyp, addr, sz, phys, prot, "__pkvm_create_private_mapping");
+  const note = next < BigInt(before)
+    ? { note: "kernel behaviour: the size wrapped and __io_map_base moved backwards" }
+    : {};
+  return { x1: addr + off, ...note };
+}
+
+/**
+ * `__pkvm_prot_finalize`: this CPU's params get the host stage-2 VTTBR and
+ * VTCR and HCR_EL2.VM, which are then loaded. Mainline refuses a second call
+ * with -EPERM. The host stage-2 table itself (its contents, host aborts) is
+ * not modelled.
+ */
+function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
+  if (hyp.hostStage2 === undefined) {
+    return {
+      x1: asU64(ERRNO.EPERM),
+      note: "simulator guard: the host stage-2 does not exist before __pkvm_init",
+    };
+  }
+  const mem = hyp.mem(cpu);
+  const params = perCpu + hyp.image.percpuOffsets.kvm_init_params!;
+  const hcrAt = params + initParamsOffset(hyp.version, "hcr_el2")!;
+  const hcr = mem.read64(hcrAt);
+  if (hyp.version === "mainline" && (hcr & HCR_VM) !== 0n) return { x1: asU64(ERRNO.EPERM) };
+  const vttbr = BigInt(hyp.hostStage2.pgd);
+  const vtcr = hostVtcr();
+  mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
+  mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
+  mem.write64(hcrAt, hcr | HCR_VM);
+  cpu.sysregs.write("HCR_EL2", hcr | HCR_VM);
+  cpu.sysregs.write("VTTBR_EL2", vttbr);
+  cpu.sysregs.write("VTCR_EL2", vtcr);
+  hyp.protFinalized.add(cpu.id);
+  return { x1: 0n };
+}
+
+/**
+ * v5.13 `__pkvm_mark_hyp(start, end)`: -EINVAL unless `[start, end)` is
+ * memory (inside one `hyp_memory[]` region); the ownership change in the
+ * host stage-2 is recorded, not built.
+ */
+function markHyp(hyp: Hyp, start: bigint, end: bigint): HcallOutcome {
+  const inside = hyp.hypMemory.some((r) =>
+    start >= BigInt(r.base) && start < BigInt(r.base + r.size) && end <= BigInt(r.base + r.size)
+  );
+  if (!inside) return { x1: asU64(ERRNO.EINVAL) };
+  if (end > start) hyp.markedHyp.push({ base: Number(start), size: Number(end - start) });
+  return { x1: 0n };
+}

@@ -1,0 +1,278 @@
+/**
+ * EL2 memory management (`arch/arm64/kvm/hyp/nvhe/mm.c`): the mapping
+ * helpers `recreate_hyp_mappings` and the hypercalls use.
+ *
+ * @module
+ */
+
+import { type Cpu, ERRNO, PAGE_HYP, PAGE_HYP_EXEC } from "../../core/mod.ts";
+import { asU64 } from "./hypercall_ids.ts";
+import type { Hyp } from "./hyp_state.ts";
+
+const PAGE = 4096;
+/** `__BP_HARDEN_HYP_VECS_SZ`: three 2 KiB vector slots. */
+export const BP_HARDEN_HYP_VECS_SZ = 3 * 0x800;
+/** `NVHE_STACK_SIZE` (one page; UNVERIFIED for every mainline release). */
+export const NVHE_STACK_SIZE = PAGE;
+
+const alignDown = (v: number, a: number): number => Math.floor(v / a) * a;
+const alignUp = (v: number, a: number): number => Math.ceil(v / a) * a;
+
+function record(hyp: Hyp, va: number, pa: number, size: number, prot: number, what: string): void {
+  if (size > 0) hyp.expected.push({ va, pa, size, prot, what, step: hyp.step });
+}
+
+/**
+ * `__pkvm_create_mappings(start, size, phys, prot)`: one `kvm_pgtable_hyp_map`
+ * under `pkvm_pgd_lock`; may use blocks.
+ *
+ * @param hyp The hypervisor.
+ * @param start Hyp VA.
+ * @param size Bytes.
+ * @param phys PA.
+ * @param prot Kernel prot.
+ * @param what Label for the expected-mapping record (none: not recorded).
+ * @returns 0 or a negative errno.
+ */
+export function pkvmCreateMappingsRaw(
+  hyp: Hyp,
+  start: number,
+  size: number,
+  phys: number,
+  prot: number,
+  what?: string,
+): number {
+  const err = hyp.pgt!.map(start, size, phys, prot);
+  if (err === 0 && what !== undefined) {
+    const va = alignDown(start, PAGE);
+    const end = alignUp(start + size, PAGE);
+    record(hyp, va, alignDown(phys, PAGE), end - va, prot, what);
+  }
+  return err;
+}
+
+/**
+ * `pkvm_create_mappings(from, to, prot)`: the linear alias of
+ * `[from, to)`, one page per `kvm_pgtable_hyp_map` call (so always level 3),
+ * phys = `hyp_virt_to_phys(va)`.
+ *
+ * @param hyp The hypervisor.
+ * @param from First hyp VA.
+ * @param to End hyp VA.
+ * @param prot Kernel prot.
+ * @param what Label.
+ * @returns 0 or the first error.
+ */
+export function pkvmCreateMappings(
+  hyp: Hyp,
+  from: number,
+  to: number,
+  prot: number,
+  what: string,
+): number {
+  const start = alignDown(from, PAGE);
+  const end = alignUp(to, PAGE);
+  const pgt = hyp.pgt!;
+  for (let va = start; va < end; va += PAGE) {
+    const err = pgt.map(va, PAGE, hyp.pa(va), prot);
+    if (err !== 0) return err;
+  }
+  record(hyp, start, hyp.pa(start), end - start, prot, what);
+  return 0;
+}
+
+/**
+ * `__pkvm_create_private_mapping(phys, size, prot)`, v5.13: takes VA from
+ * `__io_map_base` upward; past `__hyp_vmemmap` the add is undone and
+ * ERR_PTR(-ENOMEM) returned; a map error returns ERR_PTR(err) *without*
+ * undoing the base; success returns addr + offset_in_page(phys).
+ * Mainline (`pkvm_alloc_private_va_range` + `__pkvm_create_mappings`) has the
+ * same VA policy but returns the errno, leaves the base on a map error too,
+ * and the hypercall turns an error into ERR_PTR.
+ *
+ * @param hyp The hypervisor.
+ * @param phys PA.
+ * @param size Bytes.
+ * @param prot Kernel prot.
+ * @param what Label.
+ * @returns The hyp VA, or an ERR_PTR value, as the 64-bit value x1 carries.
+ */
+export function pkvmCreatePrivateMapping(
+  hyp: Hyp,
+  phys: number,
+  size: number,
+  prot: number,
+  what = "private",
+): bigint {
+  const offset = phys % PAGE;
+  const sz = alignUp(size + offset, PAGE);
+  const addr = hyp.ioMapBase;
+  if (addr + sz > hyp.hypVmemmap) return asU64(ERRNO.ENOMEM);
+  hyp.ioMapBase = addr + sz;
+  const err = pkvmCreateMappingsRaw(hyp, addr, sz, phys, prot, what);
+  if (err !== 0) return asU64(err);
+  return BigInt(addr + offset);
+}
+
+/**
+ * `hyp_vmemmap_range(phys, size)`: the page-aligned vmemmap VA range
+ * describing `[phys, phys + size)`.
+ *
+ * @param hyp The hypervisor.
+ * @param phys First PA.
+ * @param size Bytes.
+ * @returns `[start, end)` hyp VAs.
+ */
+export function hypVmemmapRange(hyp: Hyp, phys: number, size: number): [number, number] {
+  const bytes = hyp.caps.reservedMem.hypPageBytes;
+  const s = hyp.hypVmemmap + Math.floor(phys / PAGE) * bytes;
+  const e = s + Math.floor(size / PAGE) * bytes;
+  return [alignDown(s, PAGE), alignUp(e, PAGE)];
+}
+
+/**
+ * `hyp_back_vmemmap`: v5.13 `(phys, size, back)` maps the pool's vmemmap VA
+ * range onto `back`; mainline `(back)` does it for every `hyp_memory[]`
+ * region, skips a page the previous region already backed, and zeroes each
+ * range.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu CPU running the code (for the zeroing stores).
+ * @param phys Pool PA (v5.13).
+ * @param size Pool size (v5.13).
+ * @param back PA of the vmemmap pages (`hyp_virt_to_phys(vmemmap_base)`).
+ * @returns 0 or a negative errno.
+ */
+export function hypBackVmemmap(
+  hyp: Hyp,
+  cpu: Cpu,
+  phys: number,
+  size: number,
+  back: number,
+): number {
+  if (hyp.version === "v5.13") {
+    const [s, e] = hypVmemmapRange(hyp, phys, size);
+    return pkvmCreateMappingsRaw(hyp, s, e - s, back, PAGE_HYP, "vmemmap");
+  }
+  let end = 0;
+  let b = back;
+  for (const r of hyp.hypMemory) {
+    const [s0, e] = hypVmemmapRange(hyp, r.base, r.size);
+    const s = Math.max(s0, end);
+    end = e;
+    if (s >= e) continue;
+    const err = pkvmCreateMappingsRaw(hyp, s, e - s, b, PAGE_HYP, "vmemmap");
+    if (err !== 0) return err;
+    hyp.mem(cpu).zero(hyp.va(b), e - s);
+    b += e - s;
+  }
+  return 0;
+}
+
+/**
+ * `hyp_create_idmap(hyp_va_bits)`: the idmap page(s) VA == PA, EXEC, and
+ * `__io_map_base` / `__hyp_vmemmap` in the quarter of the VA space the idmap
+ * does not use.
+ *
+ * @param hyp The hypervisor.
+ * @param hypVaBits `hyp_va_bits`.
+ * @returns 0 or a negative errno.
+ */
+export function hypCreateIdmap(hyp: Hyp, hypVaBits: number): number {
+  const start = alignDown(hyp.image.symbols.__hyp_idmap_text_start!, PAGE);
+  const end = alignUp(hyp.image.symbols.__hyp_idmap_text_end!, PAGE);
+  const q = 2 ** (hypVaBits - 2);
+  hyp.ioMapBase = Math.floor(start / q) % 2 === 1 ? 0 : q;
+  hyp.hypVmemmap = hyp.ioMapBase + 2 ** (hypVaBits - 3);
+  return pkvmCreateMappingsRaw(hyp, start, end - start, start, PAGE_HYP_EXEC, "idmap");
+}
+
+/**
+ * `hyp_map_vectors`: v5.13 maps `__bp_harden_hyp_vecs` privately (EXEC)
+ * only with ARM64_SPECTRE_V3A; mainline uses the vectors in place unless
+ * idmapped vectors are needed (the same condition here).
+ *
+ * @param hyp The hypervisor.
+ * @returns 0 or a negative errno.
+ */
+export function hypMapVectors(hyp: Hyp): number {
+  if (!hyp.config.spectreV3a) {
+    if (hyp.version === "mainline") hyp.bpVectBase = hyp.sym("__bp_harden_hyp_vecs");
+    return 0;
+  }
+  const phys = hyp.image.symbols.__bp_harden_hyp_vecs!;
+  const r = pkvmCreatePrivateMapping(hyp, phys, BP_HARDEN_HYP_VECS_SZ, PAGE_HYP_EXEC, "vectors");
+  const signed = BigInt.asIntN(64, r);
+  if (signed < 0n && signed >= -4095n) return Number(signed);
+  hyp.bpVectBase = Number(r);
+  return 0;
+}
+
+/**
+ * `pkvm_cpu_set_vector(slot)`: slot 0 `__kvm_hyp_vector`, 1
+ * `__bp_harden_hyp_vecs`, 2 and 3 `__hyp_bp_vect_base`, else -EINVAL; the
+ * address (base + 2 KiB × (slot − 1) for slots ≠ 0) goes in the per-CPU
+ * `kvm_hyp_vector`.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu The calling CPU.
+ * @param slot `enum arm64_hyp_spectre_vector`.
+ * @param perCpuBase This CPU's per-CPU region (hyp VA).
+ * @returns 0 or -EINVAL.
+ */
+export function pkvmCpuSetVector(hyp: Hyp, cpu: Cpu, slot: bigint, perCpuBase: number): number {
+  let base: number | undefined;
+  if (slot === 0n) base = hyp.sym("__kvm_hyp_vector");
+  else if (slot === 1n) base = hyp.sym("__bp_harden_hyp_vecs");
+  else if (slot === 2n || slot === 3n) base = hyp.bpVectBase;
+  else return ERRNO.EINVAL;
+  // A NULL __hyp_bp_vect_base (no Spectre-v3a) is stored as computed, as the kernel does.
+  const b = base ?? 0;
+  const addr = slot === 0n ? b : b + 0x800 * (Number(slot) - 1);
+  hyp.mem(cpu).write64(perCpuBase + hyp.image.percpuOffsets.kvm_hyp_vector!, BigInt(addr));
+  return 0;
+}
+
+/**
+ * Mainline `pkvm_alloc_private_va_range(size, &haddr)` on an aligned start
+ * (`__pkvm_alloc_private_va_range`): -EINVAL for 0 or a start below the
+ * base, -ENOMEM past `__hyp_vmemmap`.
+ *
+ * @param hyp The hypervisor.
+ * @param start First VA wanted.
+ * @param size Bytes.
+ * @returns 0 or a negative errno.
+ */
+export function allocPrivateVaRangeAt(hyp: Hyp, start: number, size: number): number {
+  if (start === 0 || start < hyp.ioMapBase) return ERRNO.EINVAL;
+  const cur = start + alignUp(size, PAGE);
+  if (cur > hyp.hypVmemmap) return ERRNO.ENOMEM;
+  hyp.ioMapBase = cur;
+  return 0;
+}
+
+/**
+ * Mainline `pkvm_create_stack(phys, &haddr)`: a 2 × NVHE_STACK_SIZE private
+ * range aligned to its size; the upper half maps the stack, the lower half
+ * stays an unmapped guard; the stack top is the range's end.
+ *
+ * @param hyp The hypervisor.
+ * @param phys Stack page PA.
+ * @param what Label.
+ * @returns The error (0 on success) and the stack top.
+ */
+export function pkvmCreateStack(
+  hyp: Hyp,
+  phys: number,
+  what: string,
+): { err: number; top: number } {
+  const prev = hyp.ioMapBase;
+  const size = NVHE_STACK_SIZE * 2;
+  const addr = alignUp(hyp.ioMapBase, size);
+  let err = allocPrivateVaRangeAt(hyp, addr, size);
+  if (err === 0) {
+    err = pkvmCreateMappingsRaw(hyp, addr + NVHE_STACK_SIZE, NVHE_STACK_SIZE, phys, PAGE_HYP, what);
+    if (err !== 0) hyp.ioMapBase = prev;
+  }
+  return { err, top: addr + size };
+}

@@ -1,0 +1,302 @@
+/**
+ * The hypervisor's globals (`pkvm_pgtable`, `hpool`, `__io_map_base`,
+ * `hyp_nr_cpus`, the pool bases of `divide_memory_pool`, ...) and the
+ * environment the EL2 code runs in (capabilities, image, VA layout).
+ *
+ * @module
+ */
+
+import {
+  type A64Executor,
+  type A64RunResult,
+  type Cpu,
+  type EarlyAllocator,
+  type EarlyAllocatorFactory,
+  type El2Memory,
+  HyplabError,
+  type KvmPgtable,
+  type KvmPgtableFactory,
+  type Machine,
+  type MemblockRegion,
+  MemoryFaultError,
+  type Mmu,
+  type PageAllocator,
+  type PagePool,
+  type PhysicalMemory,
+  type PkvmVersion,
+  type PoolTerm,
+  type ReservedMem,
+  type SwitchSequence,
+  type Tlb,
+  type Trace,
+} from "../../core/mod.ts";
+import type { HypVaLayout } from "./hyp_va_layout.ts";
+import type { KernelImage } from "./kernel_image.ts";
+
+/** The capabilities the boot is built from. */
+export interface PkvmCaps {
+  /** `kvm_hyp_reserve` and the pool terms. */
+  reservedMem: ReservedMem;
+  /** `hyp_early_alloc_*`. */
+  early: EarlyAllocatorFactory;
+  /** The hyp page allocator (`hyp_pool`). */
+  pages: PageAllocator;
+  /** `kvm_pgtable_hyp_*`. */
+  pgtable: KvmPgtableFactory;
+  /** EL2 stage-1 translation. */
+  mmu: Mmu;
+  /** The TLB. */
+  tlb: Tlb;
+  /** Runs the switch sequence. */
+  a64: A64Executor;
+  /** `__pkvm_init_switch_pgd`. */
+  switchSeq: SwitchSequence;
+}
+
+/** Options that change the simulated kernel's configuration. */
+export interface HypConfig {
+  /** `ARM64_SPECTRE_V3A`: the vectors get an EXEC private mapping. */
+  spectreV3a: boolean;
+  /**
+   * Refuse, with an errno and no state change, hypercalls whose effect the
+   * kernel leaves undefined (a second `__pkvm_init`, `nr_cpus` outside the
+   * machine). Default true.
+   */
+  guards: boolean;
+}
+
+/** A mapping `recreate_hyp_mappings` (or a later hypercall) asked for. */
+export interface ExpectedMapping {
+  /** First VA (page aligned). */
+  va: number;
+  /** First PA. */
+  pa: number;
+  /** Bytes (page multiple). */
+  size: number;
+  /** Kernel prot. */
+  prot: number;
+  /** Label (`idmap`, `__hyp_text`, `pool`, `vmemmap`, `percpu cpu0`, ...). */
+  what: string;
+  /** Boot step (3 = recreate, 4 = vmemmap, 7 = after boot). */
+  step: number;
+}
+
+/**
+ * An {@link El2Memory} whose `isZero` skips pages that were never written
+ * (sparse memory reads them as zero), translating each page through the MMU
+ * as the wrapped accessor would; everything else is delegated.
+ *
+ * @param inner The MMU's accessor.
+ * @param mmu The MMU.
+ * @param cpu The CPU.
+ * @param memory Physical memory.
+ * @returns The accessor.
+ */
+export function fastZeroCheck(
+  inner: El2Memory,
+  mmu: Mmu,
+  cpu: Cpu,
+  memory: PhysicalMemory,
+): El2Memory {
+  const out: El2Memory = {
+    read8: (va) => inner.read8(va),
+    read16: (va) => inner.read16(va),
+    read32: (va) => inner.read32(va),
+    read64: (va) => inner.read64(va),
+    write8: (va, v) => inner.write8(va, v),
+    write16: (va, v) => inner.write16(va, v),
+    write32: (va, v) => inner.write32(va, v),
+    write64: (va, v) => inner.write64(va, v),
+    zero: (va, size) => inner.zero(va, size),
+    isZero: (va, size) => {
+      let cur = va;
+      const end = va + size;
+      while (cur < end) {
+        const n = Math.min(end - cur, 4096 - (cur % 4096));
+        const t = mmu.translate(cpu, cur, "read");
+        if (t.kind === "fault") throw new MemoryFaultError(cur, t.message, t);
+        if (memory.isBacked(t.pa)) {
+          const b = memory.readBytes(t.pa, n);
+          for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+        }
+        cur += n;
+      }
+      return true;
+    },
+  };
+  if (inner.readBytes) {
+    const rb = inner.readBytes.bind(inner);
+    out.readBytes = (va, size) => rb(va, size);
+  }
+  if (inner.writeBytes) {
+    const wb = inner.writeBytes.bind(inner);
+    out.writeBytes = (va, bytes) => wb(va, bytes);
+  }
+  return out;
+}
+
+/** The EL2 hit a hyp_panic(): the host would panic too. */
+export class HypPanicError extends HyplabError {
+  /** Where (kernel function). */
+  readonly where: string;
+  /**
+   * Creates the error.
+   * @param where Kernel function that panicked.
+   * @param reason What happened.
+   * @param options Cause.
+   */
+  constructor(where: string, reason: string, options?: ErrorOptions) {
+    super(`hyp_panic in ${where}: ${reason}`, options);
+    this.name = "HypPanicError";
+    this.where = where;
+  }
+}
+
+/** The hypervisor: environment and globals. */
+export class Hyp {
+  /** The machine. */
+  readonly machine: Machine;
+  /** Kernel version. */
+  readonly version: PkvmVersion;
+  /** Capabilities. */
+  readonly caps: PkvmCaps;
+  /** The kernel image. */
+  readonly image: KernelImage;
+  /** VA layout (`hyp_physvirt_offset` etc. are set by the host before `__pkvm_init`). */
+  readonly layout: HypVaLayout;
+  /** `hyp_memory[]`, copied by the host. */
+  readonly hypMemory: readonly MemblockRegion[];
+  /** Configuration. */
+  readonly config: HypConfig;
+  /** Trace. */
+  readonly trace: Trace;
+
+  /** `pkvm_pgtable`. */
+  pgt: KvmPgtable | undefined;
+  /** The early allocator of `divide_memory_pool` (over the whole pool). */
+  poolEarly: EarlyAllocator | undefined;
+  /** The early allocator of `recreate_hyp_mappings` (over `hyp_pgt_base`). */
+  pgtEarly: EarlyAllocator | undefined;
+  /** Pool terms in carving order, with their hyp VA bases. */
+  terms: (PoolTerm & { va: number })[] = [];
+  /** `hpool` and the host stage-2 pools. */
+  pools: Map<string, PagePool> = new Map();
+  /** `__io_map_base`. */
+  ioMapBase = 0;
+  /** `__hyp_vmemmap`. */
+  hypVmemmap = 0;
+  /** `hyp_va_bits` as passed. */
+  hypVaBits = 0;
+  /** `hyp_nr_cpus`. */
+  nrCpus = 0;
+  /** `__hyp_bp_vect_base`. */
+  bpVectBase: number | undefined;
+  /** What the mappings should be. */
+  expected: ExpectedMapping[] = [];
+  /** Boot step whose mappings are being recorded. */
+  step = 3;
+  /** A `__pkvm_init` reached `__pkvm_init_finalise` and returned 0. */
+  initialised = false;
+  /** `__pkvm_init` calls that got past the alignment check. */
+  initCalls = 0;
+  /** Which mm_ops `pkvm_pgtable` uses. */
+  mmOpsKind: "early" | "buddy" | "none" = "none";
+  /** The switch sequence's run. */
+  switchRun: A64RunResult | undefined;
+  /** Mainline `kvm_protected_mode_initialized`. */
+  protectedModeInitialized = false;
+  /** CPUs that ran `__pkvm_prot_finalize`. */
+  protFinalized: Set<number> = new Set();
+  /** Ranges `__pkvm_mark_hyp` gave to the hyp (host stage-2 ownership, recorded only). */
+  markedHyp: MemblockRegion[] = [];
+  /** The host stage-2 pgd (PA) and VTCR, once `kvm_host_prepare_stage2` ran. */
+  hostStage2: { pgd: number; vtcr: bigint } | undefined;
+  /** Where `__pkvm_init` is (for the report's step of a failure). */
+  phase: "idle" | "divide" | "recreate" | "vmemmap" | "params" | "switch" | "finalise" | "done" =
+    "idle";
+  /** Set after a hyp_panic: the machine is dead. */
+  panic: HypPanicError | undefined;
+  #mem = new Map<number, El2Memory>();
+
+  /**
+   * Creates the hypervisor state.
+   * @param init Environment.
+   */
+  constructor(init: {
+    machine: Machine;
+    version: PkvmVersion;
+    caps: PkvmCaps;
+    image: KernelImage;
+    layout: HypVaLayout;
+    hypMemory: readonly MemblockRegion[];
+    config: HypConfig;
+  }) {
+    this.machine = init.machine;
+    this.version = init.version;
+    this.caps = init.caps;
+    this.image = init.image;
+    this.layout = init.layout;
+    this.hypMemory = init.hypMemory;
+    this.config = init.config;
+    this.trace = init.machine.trace;
+  }
+
+  /**
+   * EL2 loads and stores on a CPU, through its MMU and TLB as configured now.
+   * @param cpu The CPU.
+   * @returns The accessor.
+   */
+  mem(cpu: Cpu): El2Memory {
+    let m = this.#mem.get(cpu.id);
+    if (m === undefined) {
+      m = fastZeroCheck(this.caps.mmu.el2Memory(cpu), this.caps.mmu, cpu, this.machine.memory);
+      this.#mem.set(cpu.id, m);
+    }
+    return m;
+  }
+
+  /**
+   * `hyp_phys_to_virt`.
+   * @param pa PA.
+   * @returns Hyp VA.
+   */
+  va(pa: number): number {
+    return this.layout.hypVa(pa);
+  }
+
+  /**
+   * `hyp_virt_to_phys`.
+   * @param va Hyp VA.
+   * @returns PA.
+   */
+  pa(va: number): number {
+    return this.layout.hypPa(va);
+  }
+
+  /**
+   * Hyp VA of an image symbol (the hyp linear alias of its PA).
+   * @param name Symbol.
+   * @returns Hyp VA.
+   */
+  sym(name: string): number {
+    const pa = this.image.symbols[name];
+    if (pa === undefined) throw new RangeError(`Cannot find symbol ${name} in the kernel image`);
+    return this.va(pa);
+  }
+
+  /**
+   * The term's hyp VA base (`hyp_pgt_base`, `vmemmap_base`, ...).
+   * @param name Term name.
+   * @returns The term.
+   */
+  term(name: string): PoolTerm & { va: number } {
+    const t = this.terms.find((x) => x.name === name);
+    if (t === undefined) throw new RangeError(`Cannot find pool term ${name}`);
+    return t;
+  }
+
+  /** Logs a kernel message. */
+  log(level: "info" | "warn" | "error", message: string): void {
+    this.trace.emit("log", { level, message });
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The kernel and hyp virtual address layouts (`arch/arm64/kvm/va_layout.c`
+ * `kvm_compute_layout`, `kern_hyp_va`; `nvhe/mm.c` `hyp_create_idmap`).
+ *
+ * Kernel VAs (0xffff…) do not fit a JS number, so they are bigints; hyp VAs
+ * (below 2^hyp_va_bits ≤ 2^48) are numbers.
+ *
+ * @module
+ */
+
+import { hex, type PkvmVersion, type RamBank } from "../../core/mod.ts";
+
+/** The computed layout. */
+export interface HypVaLayout {
+  /** Kernel `VA_BITS` (= `vabits_actual` here). */
+  readonly vaBits: number;
+  /** `hyp_va_bits` passed to `__pkvm_init` (v5.13: 64 − T0SZ(idmap); now max(48, vabits_actual)). */
+  readonly hypVaBits: number;
+  /** Kernel `PAGE_OFFSET` (start of the linear map). */
+  readonly pageOffset: bigint;
+  /** `PHYS_OFFSET` (`memstart_addr`). */
+  readonly physOffset: number;
+  /** `tag_lsb`: bits of the kernel VA kept by `kern_hyp_va`. */
+  readonly tagLsb: number;
+  /** `tag_val << tag_lsb`. */
+  readonly tag: bigint;
+  /** `hyp_physvirt_offset` (signed: PA − hyp VA). */
+  readonly hypPhysvirtOffset: bigint;
+  /** PA of `__hyp_idmap_text_start` rounded down to a page. */
+  readonly idmapStart: number;
+  /** PA of `__hyp_idmap_text_end` rounded up to a page. */
+  readonly idmapEnd: number;
+  /** `__io_map_base` as `hyp_create_idmap` sets it. */
+  readonly ioMapBase: number;
+  /** `__hyp_vmemmap`. */
+  readonly hypVmemmap: number;
+  /**
+   * `__va` / `phys_to_virt`: PA → kernel linear VA.
+   * @param pa Physical address.
+   * @returns Kernel VA.
+   */
+  kernVa(pa: number): bigint;
+  /**
+   * `__pa` of a linear-map kernel VA.
+   * @param kva Kernel VA.
+   * @returns Physical address.
+   */
+  kernPa(kva: bigint): number;
+  /**
+   * `kern_hyp_va`: kernel VA → hyp VA.
+   * @param kva Kernel VA.
+   * @returns Hyp VA.
+   */
+  kernHypVa(kva: bigint): number;
+  /**
+   * `hyp_phys_to_virt` / `__hyp_va`.
+   * @param pa Physical address.
+   * @returns Hyp VA.
+   */
+  hypVa(pa: number): number;
+  /**
+   * `hyp_virt_to_phys` / `__hyp_pa`.
+   * @param va Hyp VA (linear map).
+   * @returns Physical address.
+   */
+  hypPa(va: number): number;
+}
+
+/** `ARM64_MEMSTART_ALIGN` with 4 KiB pages (`PUD_SHIFT`). */
+const MEMSTART_ALIGN = 2 ** 30;
+
+function fls64(v: bigint): number {
+  return v === 0n ? 0 : v.toString(2).length;
+}
+
+/**
+ * Computes the layout for a RAM map, a kernel `VA_BITS` and the idmap's PA.
+ *
+ * @param banks RAM banks (memblock.memory).
+ * @param vaBits Kernel VA_BITS: 39 or 48.
+ * @param idmap `[__hyp_idmap_text_start, __hyp_idmap_text_end)` PA.
+ * @param version Which `hyp_va_bits` rule applies.
+ * @returns The layout.
+ * @throws {RangeError} RAM wider than the linear map, or an idmap the hyp VA space cannot hold.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { computeHypVaLayout } from "./hyp_va_layout.ts";
+ * const l = computeHypVaLayout([{ base: 0x4000_0000, size: 2 ** 32 }], 48,
+ *   { start: 0x40e1_0000, end: 0x40e1_0a40 }, "v5.13");
+ * assertEquals(l.hypVa(0x4020_0000), 0x8000_0020_0000);
+ * assertEquals([l.ioMapBase, l.hypVmemmap], [0x4000_0000_0000, 0x6000_0000_0000]);
+ * ```
+ */
+export function computeHypVaLayout(
+  banks: readonly RamBank[],
+  vaBits: number,
+  idmap: { start: number; end: number },
+  version: PkvmVersion,
+): HypVaLayout {
+  if (vaBits !== 39 && vaBits !== 48) {
+    throw new RangeError(`Cannot use VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48`);
+  }
+  const sorted = [...banks].sort((a, b) => a.base - b.base);
+  const dramStart = sorted[0]!.base;
+  const last = sorted[sorted.length - 1]!;
+  const dramEnd = last.base + last.size;
+  const physOffset = Math.floor(dramStart / MEMSTART_ALIGN) * MEMSTART_ALIGN;
+  const pageOffset = BigInt.asUintN(64, -(1n << BigInt(vaBits)));
+  if (dramEnd - physOffset > 2 ** (vaBits - 1)) {
+    throw new RangeError(
+      `Cannot map RAM up to ${hex(dramEnd)} in the linear map: VA_BITS = ${vaBits} covers ${
+        hex(2 ** (vaBits - 1))
+      } bytes from PHYS_OFFSET ${hex(physOffset)}`,
+    );
+  }
+  const kernVa = (pa: number): bigint => pageOffset + BigInt(pa - physOffset);
+  const kernPa = (kva: bigint): number => Number(kva - pageOffset) + physOffset;
+
+  const idmapStart = Math.floor(idmap.start / 4096) * 4096;
+  const idmapEnd = Math.ceil(idmap.end / 4096) * 4096;
+  // head.S: the idmap is extended (T0SZ smaller) when the image sits above VA_BITS.
+  const idmapBits = Math.max(vaBits, fls64(BigInt(idmapEnd - 1)));
+  const extended = idmapBits > vaBits ? 48 : vaBits;
+  const hypVaBits = version === "v5.13" ? extended : Math.max(48, vaBits);
+  if (idmapEnd > 2 ** (hypVaBits - 1)) {
+    throw new RangeError(
+      `Cannot idmap ${hex(idmapStart)}: bit ${
+        hypVaBits - 1
+      } of its PA must be 0 for a ${hypVaBits}-bit hyp VA space`,
+    );
+  }
+
+  // kvm_compute_layout(): the hyp linear map lives in the half of the VA space
+  // the idmap does not use; no KASLR tag (CONFIG_RANDOMIZE_BASE off).
+  const msbBit = 1n << BigInt(vaBits - 1);
+  const hypVaMsb = (BigInt(idmapStart) & msbBit) ^ msbBit;
+  const tagLsb = fls64(kernVa(dramStart) ^ (kernVa(dramEnd - 1)));
+  const vaMask = (1n << BigInt(tagLsb)) - 1n;
+  const tag = (hypVaMsb >> BigInt(tagLsb)) << BigInt(tagLsb);
+  const kernHypVa = (kva: bigint): number => Number((kva & vaMask) | tag);
+  // init_hyp_physvirt_offset(): from a random symbol's PA and hyp VA.
+  const hypPhysvirtOffset = BigInt(idmapStart) - BigInt(kernHypVa(kernVa(idmapStart)));
+  const hypVa = (pa: number): number => Number(BigInt(pa) - hypPhysvirtOffset);
+  const hypPa = (va: number): number => Number(BigInt(va) + hypPhysvirtOffset);
+
+  // hyp_create_idmap(): IOs and the vmemmap take the quarter the idmap does not.
+  const q = 2 ** (hypVaBits - 2);
+  const ioMapBase = Math.floor(idmapStart / q) % 2 === 1 ? 0 : q;
+  const hypVmemmap = ioMapBase + 2 ** (hypVaBits - 3);
+  return {
+    vaBits,
+    hypVaBits,
+    pageOffset,
+    physOffset,
+    tagLsb,
+    tag,
+    hypPhysvirtOffset,
+    idmapStart,
+    idmapEnd,
+    ioMapBase,
+    hypVmemmap,
+    kernVa,
+    kernPa,
+    kernHypVa,
+    hypVa,
+    hypPa,
+  };
+}

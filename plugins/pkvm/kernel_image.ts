@@ -1,0 +1,245 @@
+/**
+ * A simulated arm64 kernel image: the sections and symbols the pKVM boot
+ * maps, laid out in RAM the way `arch/arm64/kernel/vmlinux.lds.S` orders
+ * them (v5.13: `.hyp.bss` first in `.bss`, the rest of `.bss` mapped RO at
+ * EL2; mainline: a separate `.hyp.data`).
+ *
+ * Addresses are physical. The hyp per-CPU section is the template the host
+ * copies into each CPU's pages (`kvm_arm_hyp_percpu_base[cpu]`).
+ *
+ * @module
+ */
+
+import { hex, type PkvmVersion, type RamBank } from "../../core/mod.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const PAGE = 4096;
+/** `SEGMENT_ALIGN` (64 KiB). */
+const SEGMENT_ALIGN = 64 * KiB;
+
+/** Section sizes and placement of the image. */
+export interface KernelImageOptions {
+  /** PA of `_text` (default: the lowest RAM bank's base + 2 MiB, as QEMU loads `Image`). */
+  base?: number;
+  /** Kernel `.text` outside the hyp sections (default 12 MiB). */
+  textSize?: number;
+  /** `.hyp.idmap.text` (default 0xa40; must fit one page, as the linker script asserts). */
+  hypIdmapTextSize?: number;
+  /** `.hyp.text` (default 64 KiB). */
+  hypTextSize?: number;
+  /** Kernel `.rodata` (default 4 MiB). */
+  rodataSize?: number;
+  /** `.hyp.rodata` + `.hyp.data..ro_after_init` (default 8 KiB). */
+  hypRodataSize?: number;
+  /** Mainline `.hyp.data` (default 8 KiB). */
+  hypDataSize?: number;
+  /** The hyp per-CPU template `.hyp.data..percpu` (default 0x1200: two pages per CPU). */
+  hypPercpuSize?: number;
+  /** Kernel `.data` (default 2 MiB). */
+  dataSize?: number;
+  /** `.hyp.bss` (default 16 KiB). */
+  hypBssSize?: number;
+  /** The rest of `.bss` after `.hyp.bss` (default 1 MiB). */
+  bssSize?: number;
+}
+
+/** A section `[start, end)` (PA). */
+export interface ImageSection {
+  /** First byte. */
+  start: number;
+  /** One past the last byte. */
+  end: number;
+}
+
+/** The laid-out image. */
+export interface KernelImage {
+  /** `_text`. */
+  readonly base: number;
+  /** `_end`. */
+  readonly end: number;
+  /** Sections by name (`.hyp.idmap.text`, `.hyp.text`, `.rodata`, ...). */
+  readonly sections: Readonly<Record<string, ImageSection>>;
+  /** Symbols (PA) by kernel name. */
+  readonly symbols: Readonly<Record<string, number>>;
+  /** Offsets of hyp per-CPU variables from `__per_cpu_start`. */
+  readonly percpuOffsets: Readonly<Record<string, number>>;
+  /** `nvhe_percpu_size()`. */
+  readonly percpuSize: number;
+  /** `NR_CPUS` (length of `kvm_arm_hyp_percpu_base[]`). */
+  readonly nrCpusMax: number;
+  /** Bytes reserved for `__pkvm_init_switch_pgd` in the idmap page. */
+  readonly switchSlotBytes: number;
+}
+
+/** `CONFIG_NR_CPUS` default on arm64. */
+export const NR_CPUS = 256;
+
+const alignUp = (v: number, a: number): number => Math.ceil(v / a) * a;
+
+function size(name: string, v: number | undefined, dflt: number, min = 0): number {
+  const s = v ?? dflt;
+  if (!Number.isSafeInteger(s) || s < min) {
+    throw new RangeError(
+      `Cannot lay out the kernel image: ${name} = ${s} must be an integer ≥ ${min}`,
+    );
+  }
+  return s;
+}
+
+/**
+ * Lays out the image in RAM.
+ *
+ * @param banks RAM banks.
+ * @param version Kernel version (mainline has `.hyp.data`; v5.13 keeps
+ *   `kvm_arm_hyp_percpu_base[]` in the kernel `.bss`).
+ * @param options Placement and sizes.
+ * @returns The image.
+ * @throws {RangeError} The image does not fit in one RAM bank, or a size is bad.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { layoutKernelImage } from "./kernel_image.ts";
+ * const img = layoutKernelImage([{ base: 0x4000_0000, size: 2 ** 32 }], "v5.13");
+ * assertEquals(img.base, 0x4020_0000);
+ * assertEquals(img.symbols.__hyp_idmap_text_start! % 4096, 0);
+ * ```
+ */
+export function layoutKernelImage(
+  banks: readonly RamBank[],
+  version: PkvmVersion,
+  options: KernelImageOptions = {},
+): KernelImage {
+  const low = [...banks].sort((a, b) => a.base - b.base)[0];
+  if (low === undefined) throw new RangeError("Cannot lay out the kernel image: no RAM bank");
+  const base = options.base ?? low.base + 2 * MiB;
+  if (base % SEGMENT_ALIGN !== 0) {
+    throw new RangeError(
+      `Cannot place the kernel image at ${hex(base)}: _text must be 64 KiB aligned`,
+    );
+  }
+  const textSize = size("textSize", options.textSize, 12 * MiB);
+  const idmapSize = size("hypIdmapTextSize", options.hypIdmapTextSize, 0xa40, 0xa00);
+  if (idmapSize > PAGE) {
+    throw new RangeError(
+      `Cannot lay out .hyp.idmap.text of ${hex(idmapSize)} bytes: it must fit in one 4 KiB page`,
+    );
+  }
+  const hypTextSize = size("hypTextSize", options.hypTextSize, 64 * KiB, 0x4000);
+  const rodataSize = size("rodataSize", options.rodataSize, 4 * MiB, PAGE);
+  const hypRodataSize = size("hypRodataSize", options.hypRodataSize, 8 * KiB, 0x100);
+  const hypDataSize = size("hypDataSize", options.hypDataSize, 8 * KiB, 0x100);
+  const percpuSize = size("hypPercpuSize", options.hypPercpuSize, 0x1200, 0x200);
+  const dataSize = size("dataSize", options.dataSize, 2 * MiB, PAGE);
+  const hypBssSize = size("hypBssSize", options.hypBssSize, 16 * KiB, 0x100);
+  const bssSize = size("bssSize", options.bssSize, 1 * MiB, 2 * PAGE);
+
+  const sections: Record<string, ImageSection> = {};
+  const sym: Record<string, number> = {};
+  let p = base;
+  sym._text = base;
+  sections[".head.text"] = { start: p, end: p + SEGMENT_ALIGN };
+  p += SEGMENT_ALIGN;
+  // .text: the kernel's text, then HYPERVISOR_TEXT (idmap first, 4 KiB aligned).
+  sym._stext = p;
+  sym.__hyp_stub_vectors = p + 0x800;
+  p += textSize;
+  const idmap = alignUp(p, PAGE);
+  sections[".hyp.idmap.text"] = { start: idmap, end: idmap + idmapSize };
+  sym.__hyp_idmap_text_start = idmap;
+  sym.__hyp_idmap_text_end = idmap + idmapSize;
+  sym.__kvm_hyp_init = idmap; // the init vector table: 2 KiB aligned
+  sym.___kvm_hyp_init = idmap + 0x800;
+  sym.__pkvm_init_switch_pgd = idmap + 0x900;
+  const hypText = idmap + idmapSize;
+  sections[".hyp.text"] = { start: hypText, end: hypText + hypTextSize };
+  sym.__hyp_text_start = hypText;
+  sym.__hyp_text_end = hypText + hypTextSize;
+  const vec = alignUp(hypText, 0x800);
+  sym.__kvm_hyp_host_vector = vec;
+  sym.__kvm_hyp_vector = vec + 0x800;
+  sym.__bp_harden_hyp_vecs = vec + 0x1000; // 3 × 2 KiB (__BP_HARDEN_HYP_VECS_SZ)
+  sym.__pkvm_init_finalise = vec + 0x2800;
+  sym.__host_enter = vec + 0x2a00;
+  sym.__hyp_panic = vec + 0x2c00;
+  p = hypText + hypTextSize;
+  sym._etext = alignUp(p, SEGMENT_ALIGN);
+  sections[".text"] = { start: sym._stext, end: sym._etext };
+  // RO_DATA(PAGE_SIZE): kernel .rodata, then HYPERVISOR_DATA_SECTIONS.
+  p = sym._etext;
+  sym.__start_rodata = p;
+  sym.__end_rodata = alignUp(p + rodataSize, PAGE);
+  sections[".rodata"] = { start: sym.__start_rodata, end: sym.__end_rodata };
+  p = sym.__end_rodata;
+  sym.__hyp_rodata_start = p;
+  sym.__hyp_rodata_end = alignUp(p + hypRodataSize, PAGE);
+  sections[".hyp.rodata"] = { start: sym.__hyp_rodata_start, end: sym.__hyp_rodata_end };
+  sym.hyp_cpu_logical_map = p;
+  p = sym.__hyp_rodata_end + 3 * PAGE; // idmap_pg_dir, swapper_pg_dir
+  // __init_begin .. __init_end holds the hyp per-CPU template.
+  sym.__init_begin = alignUp(p, SEGMENT_ALIGN);
+  sym.__per_cpu_start = sym.__init_begin + 0x1_0000;
+  sym.__per_cpu_end = sym.__per_cpu_start + percpuSize;
+  sections[".hyp.data..percpu"] = { start: sym.__per_cpu_start, end: sym.__per_cpu_end };
+  sym.__init_end = alignUp(sym.__per_cpu_end + 0x1_0000, SEGMENT_ALIGN);
+  p = sym.__init_end;
+  sym._sdata = p;
+  if (version === "mainline") {
+    sym.__hyp_data_start = alignUp(p, PAGE);
+    sym.__hyp_data_end = alignUp(sym.__hyp_data_start + hypDataSize, PAGE);
+    sections[".hyp.data"] = { start: sym.__hyp_data_start, end: sym.__hyp_data_end };
+    // hyp-smp.c: `unsigned long __ro_after_init kvm_arm_hyp_percpu_base[NR_CPUS]` at EL2.
+    sym.kvm_arm_hyp_percpu_base = sym.__hyp_data_start;
+    p = sym.__hyp_data_end;
+  }
+  p = alignUp(p + dataSize, PAGE);
+  sections[".data"] = { start: sym._sdata, end: p };
+  // BSS_SECTION: .hyp.bss first (page aligned), then the kernel's .bss.
+  sym.__bss_start = p;
+  sym.__hyp_bss_start = p;
+  sym.__hyp_bss_end = alignUp(p + hypBssSize, PAGE);
+  sections[".hyp.bss"] = { start: sym.__hyp_bss_start, end: sym.__hyp_bss_end };
+  if (version === "v5.13") {
+    // arm.c: `unsigned long kvm_arm_hyp_percpu_base[NR_CPUS]` in the kernel .bss,
+    // which v5.13 maps RO at EL2 (`__hyp_bss_end..__bss_stop`).
+    sym.kvm_arm_hyp_percpu_base = sym.__hyp_bss_end + 0x100;
+  }
+  sym.__bss_stop = sym.__hyp_bss_end + bssSize;
+  sections[".bss"] = { start: sym.__hyp_bss_end, end: sym.__bss_stop };
+  sym._end = alignUp(sym.__bss_stop, SEGMENT_ALIGN);
+
+  const bank = banks.find((b) => base >= b.base && sym._end! <= b.base + b.size);
+  if (bank === undefined) {
+    throw new RangeError(
+      `Cannot place the kernel image [${hex(base)}, ${hex(sym._end)}): it must lie in one RAM bank`,
+    );
+  }
+  return {
+    base,
+    end: sym._end,
+    sections,
+    symbols: sym,
+    percpuOffsets: { kvm_hyp_vector: 0x0, kvm_init_params: 0x40, kvm_host_data: 0x100 },
+    percpuSize,
+    nrCpusMax: NR_CPUS,
+    switchSlotBytes: idmapSize - 0x900,
+  };
+}
+
+/**
+ * `get_order(size)` in pages (`nvhe_percpu_order`).
+ *
+ * @param bytes Size.
+ * @returns Smallest order whose block holds `bytes`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { getOrder } from "./kernel_image.ts";
+ * assertEquals([getOrder(1), getOrder(4096), getOrder(0x1200)], [0, 0, 1]);
+ * ```
+ */
+export function getOrder(bytes: number): number {
+  let order = 0;
+  while (4096 * 2 ** order < bytes) order++;
+  return order;
+}

@@ -1,0 +1,30 @@
+/**
+ * pKVM: the nVHE protected-mode boot end to end — a simulated kernel image,
+ * the host side at EL1 (memblock carving, the EL1-built EL2 tables,
+ * `__kvm_hyp_init`, the `__pkvm_init` hypercall, `free_hyp_pgds`), the hyp
+ * side at EL2 (`handle_host_hcall`, `__pkvm_init`, `recreate_hyp_mappings`,
+ * the switch sequence on the A64 executor, `__pkvm_init_finalise`), the
+ * post-boot hypercalls, and the JSON boot report with its verification.
+ *
+ * @example Boot the default machine with the v5.13 profile
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createMachine, PKVM } from "../../core/mod.ts";
+ * import { profile } from "../profiles/mod.ts";
+ * const m = createMachine({ cpus: 2, plugins: profile("v5.13") });
+ * const report = m.get(PKVM).boot();
+ * assertEquals(report.ok, true);
+ * assertEquals(report.reserve.pages.total, 5199);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./hypercall_ids.ts";
+export { HypPanicError } from "./hyp_state.ts";
+export * from "./hyp_va_layout.ts";
+export * from "./init_params.ts";
+export * from "./kernel_image.ts";
+export type { PkvmOptions } from "./pkvm_boot.ts";
+export * from "./plugin.ts";
+export { protName } from "./report.ts";

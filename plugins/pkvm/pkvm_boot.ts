@@ -1,0 +1,446 @@
+/**
+ * The six boot steps of nVHE protected mode, end to end, as Will Deacon's
+ * review of "[PATCH v3 15/32] KVM: arm64: Prepare the creation of s1
+ * mappings at EL2" lists them, then the usual hypercalls after boot and the
+ * verification.
+ *
+ * @module
+ */
+
+import {
+  type BootReport,
+  errnoName,
+  formatSize,
+  hex,
+  type HypercallResult,
+  HyplabError,
+  type Machine,
+  type Pkvm,
+  type PkvmVersion,
+  type StepReport,
+  type VerifyReport,
+} from "../../core/mod.ts";
+import { BootStepError, Host } from "./host.ts";
+import { asSigned } from "./hypercall_ids.ts";
+import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
+import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
+import { buildReport } from "./report.ts";
+import { hostOnlyMappings, verifyBoot } from "./verify.ts";
+
+/** Options of the pKVM plugin. */
+export interface PkvmOptions {
+  /**
+   * Hypercall ids and semantics.
+   * @default "v5.13"
+   */
+  version?: PkvmVersion;
+  /**
+   * Kernel VA_BITS (39 or 48).
+   * @default 48
+   */
+  vaBits?: number;
+  /** Kernel image placement and section sizes. */
+  image?: KernelImageOptions;
+  /**
+   * The CPU needs ARM64_SPECTRE_V3A (vectors mapped privately, EXEC).
+   * @default false
+   */
+  spectreV3a?: boolean;
+  /**
+   * Refuse hypercalls whose effect the kernel leaves undefined (a second
+   * `__pkvm_init`, `nr_cpus` outside the machine, a pool that is not RAM).
+   * @default true
+   */
+  guards?: boolean;
+  /**
+   * After step 6, bring the other CPUs up on the new pgd
+   * (`__kvm_hyp_init`), set every CPU's vector (`__pkvm_cpu_set_vector`) and
+   * finalise (`__pkvm_mark_hyp` in v5.13, `__pkvm_prot_finalize`).
+   * @default true
+   */
+  afterBoot?: boolean;
+  /** Profile name shown in the report (default: the version). */
+  profile?: string;
+}
+
+const STEP_NAMES: Record<number, string> = {
+  0: "firmware hand-over",
+  1: "carve the hyp pool (kvm_hyp_reserve)",
+  2: "host EL2 tables and vectors (init_hyp_mode, __kvm_hyp_init)",
+  3: "__pkvm_init: divide the pool, recreate the stage-1 tables",
+  4: "back the vmemmap (hyp_back_vmemmap)",
+  5: "switch tables and finalise (__pkvm_init_switch_pgd, __pkvm_init_finalise)",
+  6: "host frees its EL2 tables (free_hyp_pgds)",
+  7: "after boot: secondary CPUs, vectors, finalisation",
+};
+
+const PHASE_STEP: Record<string, number> = {
+  idle: 3,
+  divide: 3,
+  recreate: 3,
+  vmemmap: 4,
+  params: 3,
+  switch: 5,
+  finalise: 5,
+  done: 5,
+};
+
+/** The {@link Pkvm} implementation. */
+export class PkvmBoot implements Pkvm {
+  /** Variant name. */
+  readonly name: string;
+  /** Kernel version. */
+  readonly version: PkvmVersion;
+  readonly #machine: Machine;
+  readonly #caps: PkvmCaps;
+  readonly #options: PkvmOptions;
+  #host: Host | undefined;
+  #steps: StepReport[] = [];
+  #failure: { step: number; name: string; reason: string } | undefined;
+  #verify: VerifyReport | undefined;
+  #prepared = false;
+  #booted = false;
+  #notes: string[] = [];
+
+  /**
+   * Creates the boot.
+   * @param machine The machine.
+   * @param caps Capabilities.
+   * @param options Options.
+   */
+  constructor(machine: Machine, caps: PkvmCaps, options: PkvmOptions) {
+    this.#machine = machine;
+    this.#caps = caps;
+    this.#options = options;
+    this.version = options.version ?? "v5.13";
+    this.name = `pkvm-${this.version}`;
+  }
+
+  /** The host kernel (after {@link PkvmBoot.prepare}). */
+  get host(): Host | undefined {
+    return this.#host;
+  }
+
+  /**
+   * Steps 0–2: firmware hand-over, carving, the host-built EL2 tables and
+   * `__kvm_hyp_init` on the boot CPU. Leaves the host about to issue
+   * `__pkvm_init`.
+   * @returns The `__pkvm_init` arguments (x1..x5), or null when a step failed.
+   */
+  prepare(): bigint[] | null {
+    if (this.#prepared) return this.#failure ? null : this.#host!.pkvmInitArgs();
+    this.#prepared = true;
+    try {
+      this.#host = new Host(this.#machine, this.version, this.#caps, {
+        vaBits: this.#options.vaBits ?? 48,
+        image: this.#options.image ?? {},
+        config: {
+          spectreV3a: this.#options.spectreV3a ?? false,
+          guards: this.#options.guards ?? true,
+        },
+      });
+    } catch (e) {
+      this.#fail(0, e);
+      return null;
+    }
+    const host = this.#host;
+    host.firmware();
+    this.#ok(
+      0,
+      `${this.#machine.cpus.length} CPUs at EL1 on the hyp stub; kernel image ${
+        hex(host.image.base)
+      }..${hex(host.image.end)}`,
+    );
+    try {
+      const r = host.reserve();
+      const p = r.pages;
+      this.#ok(
+        1,
+        `${formatSize(r.size)} at ${hex(r.base)} (${
+          formatSize(r.align)
+        } aligned): hyp_s1 ${p.hyp_s1} + host_s2_mem ${p.host_s2_mem} + host_s2_dev ${p.host_s2_dev} + vmemmap ${p.vmemmap} = ${p.total} pages`,
+      );
+    } catch (e) {
+      this.#fail(1, e);
+      return null;
+    }
+    try {
+      host.initHypMode();
+      const l = host.layout!;
+      this.#ok(
+        2,
+        `hyp_pgtable ${
+          hex(host.hostPgt!.pgd)
+        }: ${host.hostPgtPages.length} table pages; hyp_va_bits ${host.hypVaBits}, idmap ${
+          hex(l.idmapStart)
+        }; __kvm_hyp_init: MMU on at EL2`,
+      );
+    } catch (e) {
+      this.#fail(2, e);
+      return null;
+    }
+    return host.pkvmInitArgs();
+  }
+
+  /**
+   * Runs the boot (preparing first if needed), then the after-boot
+   * hypercalls and the verification.
+   * @returns The report.
+   */
+  boot(): BootReport {
+    if (this.#booted) return this.report();
+    this.#booted = true;
+    const args = this.prepare();
+    if (args === null) return this.report();
+    const host = this.#host!;
+    const hyp = host.hyp!;
+    this.#addNotes();
+    let ret: bigint;
+    try {
+      const rec = host.hypercall("__pkvm_init", args);
+      if (rec.x0 !== "0x0") throw new BootStepError(3, `__pkvm_init returned x0 = ${rec.x0}`);
+      ret = asSigned(BigInt(rec.x1));
+    } catch (e) {
+      this.#fail(PHASE_STEP[hyp.phase] ?? 3, e);
+      return this.report();
+    }
+    if (ret !== 0n) {
+      const step = PHASE_STEP[hyp.phase] ?? 3;
+      this.#fail(
+        step,
+        new BootStepError(
+          step,
+          `__pkvm_init returned ${errnoName(Number(ret))} in ${phaseFn(hyp.phase)}`,
+        ),
+      );
+      return this.report();
+    }
+    const pgt = hyp.pgt!;
+    const early = hyp.pgtEarly!.nrUsedPages();
+    this.#ok(
+      3,
+      `pool divided (${hyp.terms.map((t) => `${t.name} ${t.pages}`).join(", ")}); pkvm_pgtable ${
+        hex(pgt.pgd)
+      }: ${early} table pages from the early allocator, ${
+        hyp.expected.filter((e) => e.step === 3).length
+      } regions mapped`,
+    );
+    const vm = hyp.expected.filter((e) => e.what === "vmemmap");
+    this.#ok(
+      4,
+      vm.length === 0
+        ? "no vmemmap mapping"
+        : `vmemmap ${
+          vm.map((v) => `${hex(v.va)}..${hex(v.va + v.size)} -> ${hex(v.pa)}`).join(", ")
+        } (${vm.reduce((s, v) => s + v.size, 0) / 4096} pages, PAGE_HYP)`,
+    );
+    const run = hyp.switchRun!;
+    const hpool = hyp.pools.get("hpool")!.stats();
+    this.#ok(
+      5,
+      `"${this.#caps.switchSeq.name}" ${run.verdict}${
+        run.findings.length ? ` (${[...new Set(run.findings.map((f) => f.rule))].join(", ")})` : ""
+      }; TTBR0_EL2 ${
+        hex(this.#machine.cpu(0).sysreg("TTBR0_EL2"))
+      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free; mm_ops -> hpool`,
+    );
+    const freedBefore = host.hostPgtPages.length;
+    host.freeHypPgds();
+    this.#ok(6, `${freedBefore} host table pages freed; EL2 mappings change by hypercall only`);
+    const cpus = [this.#machine.cpu(0)];
+    if (this.#options.afterBoot ?? true) {
+      try {
+        this.#afterBoot();
+        cpus.push(...this.#machine.cpus.slice(1));
+      } catch (e) {
+        this.#fail(7, e);
+      }
+    }
+    try {
+      this.#verify = verifyBoot(hyp, hostOnlyMappings(host.hostExpected, pgt.maplets()), cpus);
+    } catch (e) {
+      this.#fail(7, e);
+    }
+    return this.report();
+  }
+
+  /**
+   * Issues a hypercall from the host.
+   * @param nameOrId Kernel name or id.
+   * @param args Arguments.
+   * @param cpu Issuing CPU.
+   * @returns x0, x1 and the record.
+   * @throws {HypPanicError} When EL2 panics.
+   */
+  hypercall(
+    nameOrId: string | number,
+    args: readonly (bigint | number)[] = [],
+    cpu = 0,
+  ): HypercallResult {
+    if (this.#host === undefined) this.prepare();
+    const host = this.#host;
+    if (host === undefined || host.hyp === undefined) {
+      throw new HyplabError(
+        `Cannot issue ${nameOrId}: the boot failed before the hyp vectors were installed`,
+      );
+    }
+    const record = host.hypercall(nameOrId, args, cpu);
+    return { x0: BigInt(record.x0), x1: BigInt(record.x1), record };
+  }
+
+  /**
+   * The report of the boot so far.
+   * @returns The report.
+   */
+  report(): BootReport {
+    const host = this.#host;
+    if (host === undefined) {
+      return {
+        profile: this.#options.profile ?? this.version,
+        ok: false,
+        ...(this.#failure ? { failure: this.#failure } : {}),
+      } as BootReport;
+    }
+    return buildReport({
+      profile: this.#options.profile ?? this.version,
+      host,
+      steps: this.#steps,
+      failure: this.#failure,
+      verify: this.#verify,
+      variants: this.#variants(),
+      seed: this.#machine.prng.seed,
+      notes: this.#notes,
+    });
+  }
+
+  #variants(): Record<string, string> {
+    const c = this.#caps;
+    return {
+      reserved_mem: c.reservedMem.name,
+      early_allocator: c.early.name,
+      page_allocator: c.pages.name,
+      kvm_pgtable: c.pgtable.name,
+      mmu: c.mmu.name,
+      tlb: `tlb-${c.tlb.policy}`,
+      a64_executor: c.a64.name,
+      switch_sequence: c.switchSeq.name,
+      pkvm: this.name,
+    };
+  }
+
+  #afterBoot(): void {
+    const host = this.#host!;
+    const hyp = host.hyp!;
+    const nr = this.#machine.cpus.length;
+    for (let i = 1; i < nr; i++) host.installHostVector(this.#machine.cpu(i));
+    const check = (what: string, rec: { x0: string; x1: string; result: string }) => {
+      if (rec.x0 !== "0x0" || asSigned(BigInt(rec.x1)) !== 0n) {
+        throw new BootStepError(7, `${what} returned ${rec.result}`);
+      }
+    };
+    for (let i = 0; i < nr; i++) {
+      check(`__pkvm_cpu_set_vector on CPU ${i}`, host.hypercall("__pkvm_cpu_set_vector", [0], i));
+    }
+    const img = host.image;
+    const s = img.symbols;
+    if (this.version === "v5.13") {
+      const ranges: [string, number, number][] = [
+        ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
+        ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
+        ["__hyp_rodata", s.__hyp_rodata_start!, s.__hyp_rodata_end!],
+        ["__hyp_bss", s.__hyp_bss_start!, s.__hyp_bss_end!],
+        ["pool", host.reservation!.base, host.reservation!.base + host.reservation!.size],
+      ];
+      const pcpu = 4096 * 2 ** getOrder(img.percpuSize);
+      for (let i = 0; i < nr; i++) {
+        ranges.push([`percpu cpu${i}`, host.percpuBase[i]!, host.percpuBase[i]! + pcpu]);
+        ranges.push([`stack cpu${i}`, host.stackPages[i]!, host.stackPages[i]! + 4096]);
+      }
+      for (const [what, a, b] of ranges) {
+        check(`__pkvm_mark_hyp(${what})`, host.hypercall("__pkvm_mark_hyp", [a, b]));
+      }
+    } else {
+      // finalize_pkvm(): the static key is flipped before the CPUs drop privileges.
+      hyp.protectedModeInitialized = true;
+    }
+    for (let i = 0; i < nr; i++) {
+      check(`__pkvm_prot_finalize on CPU ${i}`, host.hypercall("__pkvm_prot_finalize", [], i));
+    }
+    const counts = new Map<string, number>();
+    for (const r of host.records.slice(-1000)) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
+    this.#ok(
+      7,
+      `${nr - 1} secondary CPU(s) entered EL2 on the new pgd; __pkvm_cpu_set_vector x${nr}${
+        this.version === "v5.13" ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp") ?? 0}` : ""
+      }, __pkvm_prot_finalize x${nr}`,
+    );
+  }
+
+  #addNotes(): void {
+    const n = this.#notes;
+    const caps = this.#caps;
+    n.push(
+      "Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; __pkvm_mark_hyp records ownership only.",
+    );
+    n.push(
+      `Hypercalls the kernel has but hyplab does not model (${
+        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8, 9"
+      }) answer NOT_SUPPORTED.`,
+    );
+    if (this.#options.guards ?? true) {
+      n.push(
+        "Guards: a second __pkvm_init, nr_cpus outside the machine and a pool outside RAM get an errno with no state change; the kernel has no such checks.",
+      );
+    }
+    if (caps.pages.metadataBytesPerPage !== caps.reservedMem.hypPageBytes) {
+      n.push(
+        `The allocator keeps ${caps.pages.metadataBytesPerPage} bytes per page but the vmemmap is sized for sizeof(struct hyp_page) = ${caps.reservedMem.hypPageBytes}.`,
+      );
+    }
+    const v13 = this.version === "v5.13";
+    if ((caps.switchSeq.abi === "params") !== v13) {
+      n.push(
+        `The switch sequence "${caps.switchSeq.name}" uses the ${caps.switchSeq.abi} ABI; __pkvm_init calls it that way (the ${this.version} kernel calls it with the ${
+          v13 ? "params" : "registers"
+        } ABI).`,
+      );
+    }
+  }
+
+  #ok(step: number, detail: string): void {
+    this.#steps.push({ step, name: STEP_NAMES[step]!, status: "ok", detail });
+    this.#machine.trace.emit("step", { step, name: STEP_NAMES[step]!, status: "ok", detail });
+  }
+
+  #fail(step: number, e: unknown): void {
+    const reason = e instanceof HypPanicError
+      ? e.message
+      : e instanceof BootStepError
+      ? e.message
+      : e instanceof Error
+      ? `${e.name}: ${e.message}`
+      : String(e);
+    const s = e instanceof BootStepError ? e.step : step;
+    this.#failure = { step: s, name: STEP_NAMES[s]!, reason };
+    this.#steps.push({ step: s, name: STEP_NAMES[s]!, status: "fail", detail: reason });
+    this.#machine.trace.emit("step", {
+      step: s,
+      name: STEP_NAMES[s]!,
+      status: "fail",
+      detail: reason,
+    });
+  }
+}
+
+function phaseFn(phase: string): string {
+  return {
+    idle: "__pkvm_init",
+    divide: "divide_memory_pool",
+    recreate: "recreate_hyp_mappings",
+    vmemmap: "hyp_back_vmemmap",
+    params: "update_nvhe_init_params",
+    switch: "__pkvm_init_switch_pgd",
+    finalise: "__pkvm_init_finalise",
+    done: "__pkvm_init_finalise",
+  }[phase] ?? phase;
+}

@@ -1,0 +1,78 @@
+/**
+ * The pKVM plugin: provides {@link PKVM}, the protected-mode boot built on
+ * every other capability.
+ *
+ * @module
+ */
+
+import {
+  A64_EXECUTOR,
+  EARLY_ALLOCATOR,
+  KVM_PGTABLE,
+  MMU,
+  PAGE_ALLOCATOR,
+  PKVM,
+  type Plugin,
+  RESERVED_MEM,
+  SWITCH_SEQUENCE,
+  TLB,
+} from "../../core/mod.ts";
+import { PkvmBoot, type PkvmOptions } from "./pkvm_boot.ts";
+
+/**
+ * The pKVM plugin.
+ *
+ * @param options Version (`v5.13` by default), VA bits, kernel image, Spectre-v3a, guards.
+ * @returns A plugin providing `PKVM`; it requires reserved_mem, early_allocator,
+ *   page_allocator, kvm_pgtable, mmu, tlb, a64_executor and switch_sequence.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { pkvm } from "./plugin.ts";
+ * const p = pkvm({ version: "mainline" });
+ * assertEquals([p.name, p.provides[0]!.name], ["pkvm_mainline", "pkvm"]);
+ * ```
+ */
+export function pkvm(options: PkvmOptions = {}): Plugin {
+  const version = options.version ?? "v5.13";
+  if (version !== "v5.13" && version !== "mainline") {
+    throw new RangeError(
+      `Cannot create the pkvm plugin for version "${String(version)}": use v5.13 or mainline`,
+    );
+  }
+  const vaBits = options.vaBits ?? 48;
+  if (vaBits !== 39 && vaBits !== 48) {
+    throw new RangeError(
+      `Cannot create the pkvm plugin with VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48`,
+    );
+  }
+  return {
+    name: version === "v5.13" ? "pkvm_v5_13" : "pkvm_mainline",
+    provides: [PKVM],
+    requires: [
+      RESERVED_MEM,
+      EARLY_ALLOCATOR,
+      PAGE_ALLOCATOR,
+      KVM_PGTABLE,
+      MMU,
+      TLB,
+      A64_EXECUTOR,
+      SWITCH_SEQUENCE,
+    ],
+    setup(ctx) {
+      ctx.provide(
+        PKVM,
+        new PkvmBoot(ctx.machine, {
+          reservedMem: ctx.get(RESERVED_MEM),
+          early: ctx.get(EARLY_ALLOCATOR),
+          pages: ctx.get(PAGE_ALLOCATOR),
+          pgtable: ctx.get(KVM_PGTABLE),
+          mmu: ctx.get(MMU),
+          tlb: ctx.get(TLB),
+          a64: ctx.get(A64_EXECUTOR),
+          switchSeq: ctx.get(SWITCH_SEQUENCE),
+        }, { ...options, version }),
+      );
+    },
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * The JSON boot report (`examples/boot.ts --json`): every address and
+ * 64-bit value a `0x` hex string, counts as numbers, mappings maximal merged
+ * and sorted by VA.
+ *
+ * @module
+ */
+
+import {
+  type BootReport,
+  hex,
+  type Maplet,
+  type MappingReport,
+  PAGE_HYP,
+  PAGE_HYP_DEVICE,
+  PAGE_HYP_EXEC,
+  PAGE_HYP_RO,
+  type PoolReport,
+  type StepReport,
+  type VerifyReport,
+} from "../../core/mod.ts";
+import type { Host } from "./host.ts";
+import type { ExpectedMapping } from "./hyp_state.ts";
+
+/**
+ * The kernel name of a prot value.
+ *
+ * @param prot Kernel prot bits.
+ * @returns `PAGE_HYP`, `PAGE_HYP_EXEC`, `PAGE_HYP_RO`, `PAGE_HYP_DEVICE` or hex.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { protName } from "./report.ts";
+ * assertEquals(protName(0x5), "PAGE_HYP_EXEC");
+ * assertEquals(protName(0x7), "0x7");
+ * ```
+ */
+export function protName(prot: number): string {
+  switch (prot) {
+    case PAGE_HYP:
+      return "PAGE_HYP";
+    case PAGE_HYP_EXEC:
+      return "PAGE_HYP_EXEC";
+    case PAGE_HYP_RO:
+      return "PAGE_HYP_RO";
+    case PAGE_HYP_DEVICE:
+      return "PAGE_HYP_DEVICE";
+    default:
+      return hex(prot);
+  }
+}
+
+/**
+ * Maplets in report form, each labelled with what asked for it.
+ *
+ * @param maplets Maximal maplets.
+ * @param labels Expected mappings with labels.
+ * @returns Report mappings.
+ */
+export function mappingReports(
+  maplets: readonly Maplet[],
+  labels: readonly ExpectedMapping[],
+): MappingReport[] {
+  const sorted = [...labels].sort((a, b) => a.va - b.va);
+  return maplets.map((m) => {
+    const what: string[] = [];
+    for (const l of sorted) {
+      if (l.va >= m.va + m.size) break;
+      if (l.va + l.size > m.va && !what.includes(l.what)) what.push(l.what);
+    }
+    const r: MappingReport = {
+      va: hex(m.va),
+      pa: hex(m.pa),
+      size: hex(m.size),
+      prot: protName(m.prot),
+    };
+    if (what.length > 0) {
+      r.what = what.length > 3 ? `${what.slice(0, 3).join(", ")}, …` : what.join(", ");
+    }
+    return r;
+  });
+}
+
+/** What the boot orchestrator knows besides the host. */
+export interface ReportInput {
+  /** Profile name. */
+  profile: string;
+  /** The host (and its hyp). */
+  host: Host;
+  /** Step outcomes. */
+  steps: StepReport[];
+  /** Failure, if any. */
+  failure: { step: number; name: string; reason: string } | undefined;
+  /** Verification (after a successful boot). */
+  verify: VerifyReport | undefined;
+  /** Capability → provider plugin. */
+  variants: Record<string, string>;
+  /** Seed. */
+  seed: number;
+  /** Notes. */
+  notes: string[];
+}
+
+const SYSREGS = [
+  "SCTLR_EL2",
+  "TCR_EL2",
+  "TTBR0_EL2",
+  "MAIR_EL2",
+  "VBAR_EL2",
+  "HCR_EL2",
+  "TPIDR_EL2",
+  "VTTBR_EL2",
+  "VTCR_EL2",
+];
+
+/**
+ * Builds the report.
+ *
+ * @param input The boot's state.
+ * @returns The report.
+ */
+export function buildReport(input: ReportInput): BootReport {
+  const { host } = input;
+  const hyp = host.hyp;
+  const m = host.machine;
+  const r = host.reservation;
+  const cpu0 = m.cpu(0);
+  const image: Record<string, string[]> = {};
+  for (const [name, s] of Object.entries(host.image.sections)) {
+    image[name] = [hex(s.start), hex(s.end)];
+  }
+  const pools: Record<string, PoolReport> = {};
+  if (hyp !== undefined) {
+    for (const [name, p] of hyp.pools) {
+      const s = p.stats();
+      pools[name] = {
+        base: hex(p.rangeStart),
+        pages: s.nrPages,
+        reserved: s.reserved,
+        free: s.free,
+        free_by_order: s.freeBlocksByOrder,
+        allocator: host.caps.pages.name,
+      };
+    }
+  }
+  const pgt = hyp?.pgt;
+  const sysregs: Record<string, string> = {};
+  for (const name of SYSREGS) sysregs[name] = hex(cpu0.sysreg(name));
+  sysregs.SP_EL2 = hex(cpu0.spEl[2]!);
+  const tlb = host.caps.tlb.stats();
+  const run = hyp?.switchRun;
+  const seq = host.caps.switchSeq;
+  const report: BootReport = {
+    profile: input.profile,
+    ok: input.failure === undefined && (input.verify?.ok ?? false),
+    machine: {
+      ram: m.memory.banks.map((b) => ({ base: hex(b.base), size: hex(b.size) })),
+      cpus: m.cpus.length,
+      va_bits: host.options.vaBits,
+      seed: input.seed,
+    },
+    variants: input.variants,
+    steps: input.steps,
+    reserve: {
+      base: hex(r?.base ?? 0),
+      size: hex(r?.size ?? 0),
+      align: hex(r?.align ?? 0),
+      pages: r?.pages ?? { hyp_s1: 0, host_s2_mem: 0, host_s2_dev: 0, vmemmap: 0, total: 0 },
+      layout: (hyp?.terms ?? []).map((t) => ({
+        name: t.name,
+        base: hex(hyp!.pa(t.va)),
+        pages: t.pages,
+      })),
+    },
+    layout: {
+      hyp_va_bits: host.hypVaBits,
+      hyp_physvirt_offset: hex(BigInt.asUintN(64, host.layout?.hypPhysvirtOffset ?? 0n)),
+      io_map_base: hex(hyp?.ioMapBase ?? 0),
+      hyp_vmemmap: hex(hyp?.hypVmemmap ?? 0),
+      idmap: hex(host.layout?.idmapStart ?? 0),
+      image,
+    },
+    hypercalls: host.records,
+    pools,
+    pgtable: {
+      pgd: hex(pgt?.pgd ?? 0),
+      table_pages: pgt?.tablePages().length ?? 0,
+      early_table_pages: hyp?.pgtEarly?.nrUsedPages() ?? 0,
+      mappings: pgt ? mappingReports(pgt.maplets(), hyp!.expected) : [],
+    },
+    host_pgtable: {
+      pgd: hex(host.hostPgt?.pgd ?? 0),
+      table_pages: host.hostPgtPages.length,
+      freed: host.hostPgtFreed,
+    },
+    switch: {
+      sequence: seq.name,
+      abi: seq.abi,
+      verdict: run?.verdict ?? "fail",
+      findings: (run?.findings ?? []).map((f) => ({
+        rule: f.rule,
+        severity: f.severity,
+        line: f.line,
+        message: f.message,
+      })),
+      executed: run?.steps ?? 0,
+      pc: hex(run?.target ?? 0),
+    },
+    sysregs,
+    tlb: {
+      policy: host.caps.tlb.policy,
+      hits: tlb.hits,
+      misses: tlb.misses,
+      fills: tlb.fills,
+      invalidated: tlb.invalidated,
+      stale: tlb.stale,
+    },
+    verify: input.verify ?? {
+      ok: false,
+      checked_pages: 0,
+      mismatches: [],
+      unexpected: [],
+      pool_invariants: null,
+      stale_translations: tlb.stale,
+      probed_old_vas: 0,
+    },
+    notes: input.notes,
+  };
+  if (input.failure !== undefined) report.failure = input.failure;
+  return report;
+}

@@ -1,0 +1,213 @@
+/**
+ * Post-boot verification: every mapping the hyp asked for translates
+ * through the MMU with the expected PA and permissions; nothing else is
+ * mapped; VAs only the freed host table mapped no longer translate; the
+ * pools' invariants hold; and the TLB served no stale translation.
+ *
+ * @module
+ */
+
+import { type Cpu, hex, KVM_PGTABLE_PROT, type Maplet, type VerifyReport } from "../../core/mod.ts";
+import type { ExpectedMapping, Hyp } from "./hyp_state.ts";
+
+const PAGE = 4096;
+const MAX_LISTED = 8;
+
+/**
+ * Merges mapping records into maximal ranges (contiguous VA and PA, same prot),
+ * sorted by VA; later records win where they overlap earlier ones.
+ *
+ * @param list Records.
+ * @returns Maximal maplets.
+ */
+export function mergeMappings(
+  list: readonly { va: number; pa: number; size: number; prot: number }[],
+): Maplet[] {
+  const sorted = list.filter((m) => m.size > 0).sort((a, b) => a.va - b.va);
+  let overlap = false;
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.va < sorted[i - 1]!.va + sorted[i - 1]!.size) overlap = true;
+  }
+  if (!overlap) {
+    const out: Maplet[] = [];
+    for (const m of sorted) {
+      const last = out[out.length - 1];
+      if (
+        last && last.va + last.size === m.va && last.pa + last.size === m.pa && last.prot === m.prot
+      ) {
+        last.size += m.size;
+      } else out.push({ va: m.va, pa: m.pa, size: m.size, prot: m.prot });
+    }
+    return out;
+  }
+  // Overlaps: page-granular, last writer wins, then merge runs.
+  const pages = new Map<number, { pa: number; prot: number }>();
+  for (const m of list) {
+    for (let off = 0; off < m.size; off += PAGE) {
+      pages.set(m.va + off, { pa: m.pa + off, prot: m.prot });
+    }
+  }
+  const vas = [...pages.keys()].sort((a, b) => a - b);
+  const out: Maplet[] = [];
+  for (const va of vas) {
+    const p = pages.get(va)!;
+    const last = out[out.length - 1];
+    if (
+      last && last.va + last.size === va && last.pa + last.size === p.pa && last.prot === p.prot
+    ) {
+      last.size += PAGE;
+    } else out.push({ va, pa: p.pa, size: PAGE, prot: p.prot });
+  }
+  return out;
+}
+
+/**
+ * Ranges of `a` not mapped identically (same VA → PA and prot) in `b`.
+ *
+ * @param a Maplets, sorted by VA.
+ * @param b Maplets, sorted by VA.
+ * @returns The differing sub-ranges of `a`.
+ */
+export function mapletsMinus(a: readonly Maplet[], b: readonly Maplet[]): Maplet[] {
+  const out: Maplet[] = [];
+  let j = 0;
+  for (const m of a) {
+    let cur = m.va;
+    const end = m.va + m.size;
+    while (j < b.length && b[j]!.va + b[j]!.size <= cur) j++;
+    let k = j;
+    while (cur < end) {
+      const n = b[k];
+      if (n === undefined || n.va >= end) {
+        out.push({ va: cur, pa: m.pa + (cur - m.va), size: end - cur, prot: m.prot });
+        break;
+      }
+      if (n.va > cur) {
+        out.push({ va: cur, pa: m.pa + (cur - m.va), size: n.va - cur, prot: m.prot });
+        cur = n.va;
+        continue;
+      }
+      const stop = Math.min(end, n.va + n.size);
+      const same = n.prot === m.prot && n.pa + (cur - n.va) === m.pa + (cur - m.va);
+      if (!same) out.push({ va: cur, pa: m.pa + (cur - m.va), size: stop - cur, prot: m.prot });
+      cur = stop;
+      k++;
+    }
+  }
+  return mergeMappings(out);
+}
+
+function describe(m: Maplet, why: string): string {
+  return `${hex(m.va)}..${hex(m.va + m.size)} -> ${hex(m.pa)} prot ${hex(m.prot)}: ${why}`;
+}
+
+/**
+ * Checks one page through the MMU (and its TLB) on a CPU.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu The CPU.
+ * @param va Page VA.
+ * @param pa Expected PA.
+ * @param prot Expected prot.
+ * @returns A problem, or undefined.
+ */
+function checkPage(hyp: Hyp, cpu: Cpu, va: number, pa: number, prot: number): string | undefined {
+  const { W, X, DEVICE } = KVM_PGTABLE_PROT;
+  const t = hyp.caps.mmu.translate(cpu, va, "read");
+  if (t.kind === "fault") return `does not translate on CPU ${cpu.id}: ${t.message}`;
+  if (t.pa !== pa) return `translates to ${hex(t.pa)} on CPU ${cpu.id}, expected ${hex(pa)}`;
+  if (t.writable !== ((prot & W) !== 0)) return `writable = ${t.writable} on CPU ${cpu.id}`;
+  if (t.executable !== ((prot & X) !== 0)) return `executable = ${t.executable} on CPU ${cpu.id}`;
+  if ((t.memType === "device") !== ((prot & DEVICE) !== 0)) return `memory type ${t.memType}`;
+  return undefined;
+}
+
+/**
+ * Runs the verification on the CPUs that run on the hyp's tables.
+ *
+ * @param hyp The hypervisor after the boot.
+ * @param hostOnly Mappings only the freed host table had (probed on the boot CPU).
+ * @param cpus CPUs to check on (the boot CPU first).
+ * @returns The verification report.
+ */
+export function verifyBoot(
+  hyp: Hyp,
+  hostOnly: readonly Maplet[],
+  cpus: readonly Cpu[],
+): VerifyReport {
+  const mismatches: string[] = [];
+  const unexpected: string[] = [];
+  const expected = mergeMappings(hyp.expected);
+  const actual = hyp.pgt?.maplets() ?? [];
+  for (const m of mapletsMinus(expected, actual)) {
+    if (mismatches.length < MAX_LISTED) {
+      mismatches.push(describe(m, "not in pkvm_pgtable as asked"));
+    }
+  }
+  for (const m of mapletsMinus(actual, expected)) {
+    if (unexpected.length < MAX_LISTED) unexpected.push(describe(m, "mapped but never asked for"));
+  }
+  let checked = 0;
+  const boot = cpus[0];
+  for (const m of expected) {
+    const probes = [m.va, m.va + Math.floor(m.size / PAGE / 2) * PAGE, m.va + m.size - PAGE];
+    for (const va of new Set(probes)) {
+      for (const cpu of cpus) {
+        const why = checkPage(hyp, cpu, va, m.pa + (va - m.va), m.prot);
+        checked++;
+        if (why !== undefined && mismatches.length < MAX_LISTED) {
+          mismatches.push(`${hex(va)} ${why}`);
+        }
+      }
+    }
+  }
+  let probed = 0;
+  if (boot !== undefined) {
+    for (const m of hostOnly) {
+      for (let va = m.va; va < m.va + m.size; va += PAGE) {
+        probed++;
+        const t = hyp.caps.mmu.translate(boot, va, "read");
+        if (t.kind === "ok" && unexpected.length < MAX_LISTED) {
+          unexpected.push(
+            `${hex(va)} still translates to ${hex(t.pa)} on CPU ${boot.id}${
+              t.fromTlb ? " from a TLB entry walked from the freed host table" : ""
+            }`,
+          );
+        }
+      }
+    }
+  }
+  let pool: string | null = null;
+  for (const [name, p] of hyp.pools) {
+    const v = p.checkInvariants();
+    if (v !== undefined) {
+      pool = `${name}: ${v}`;
+      break;
+    }
+  }
+  const stale = hyp.caps.tlb.stats().stale;
+  return {
+    ok: mismatches.length === 0 && unexpected.length === 0 && pool === null && stale === 0,
+    checked_pages: checked,
+    mismatches,
+    unexpected,
+    pool_invariants: pool,
+    stale_translations: stale,
+    probed_old_vas: probed,
+  };
+}
+
+/**
+ * The host-table mappings the hyp's table does not reproduce (by VA → PA and
+ * prot): what a stale TLB entry could still translate after the switch.
+ *
+ * @param host The host table's mappings.
+ * @param hypMaplets The hyp table's maplets.
+ * @returns Host-only ranges.
+ */
+export function hostOnlyMappings(
+  host: readonly ExpectedMapping[],
+  hypMaplets: readonly Maplet[],
+): Maplet[] {
+  return mapletsMinus(mergeMappings(host), hypMaplets);
+}

@@ -1,0 +1,53 @@
+// Shared helpers for the pKVM tests: machines built from profiles, and a
+// hash of the state a hypercall must leave untouched on bad input.
+
+import { createMachine, type Machine, PKVM, type RamBank, Trace } from "../../../core/mod.ts";
+import { profile, type ProfileName, type ProfileOverrides } from "../../../plugins/profiles/mod.ts";
+import type { PkvmBoot } from "../../../plugins/pkvm/pkvm_boot.ts";
+
+/** Kinds the report needs; the per-access kinds are left out to keep tests fast. */
+export const LEAN_TRACE_KINDS = [
+  "step",
+  "hypercall",
+  "log",
+  "barrier_finding",
+  "handover",
+] as const;
+
+export interface BootMachineOptions {
+  ram?: RamBank[];
+  cpus?: number;
+  overrides?: ProfileOverrides;
+  fullTrace?: boolean;
+}
+
+export function bootMachine(name: ProfileName = "v5.13", o: BootMachineOptions = {}): {
+  m: Machine;
+  pkvm: PkvmBoot;
+} {
+  const m = createMachine({
+    ram: o.ram ?? [{ base: 0x4000_0000, size: 2 ** 32 }],
+    cpus: o.cpus ?? 4,
+    plugins: profile(name, o.overrides ?? {}),
+    trace: o.fullTrace ? new Trace() : new Trace({ kinds: [...LEAN_TRACE_KINDS] }),
+  });
+  return { m, pkvm: m.get(PKVM) as PkvmBoot };
+}
+
+/** Memory digest, pool shapes, hyp maplets and private-VA base: what bad input must not change. */
+export function stateHash(m: Machine, pkvm: PkvmBoot): string {
+  const hyp = pkvm.host?.hyp;
+  const pools: Record<string, unknown> = {};
+  for (const [name, p] of hyp?.pools ?? []) {
+    const s = p.stats();
+    pools[name] = [s.free, s.freeBlocksByOrder, s.nrPages, s.reserved];
+  }
+  return JSON.stringify({
+    memory: m.memory.digest(),
+    resident: m.memory.backedPfns().length,
+    pools,
+    maplets: hyp?.pgt?.maplets() ?? null,
+    tablePages: hyp?.pgt?.tablePages() ?? null,
+    hostMaplets: pkvm.host?.hostPgtFreed ? null : pkvm.host?.hostPgt?.maplets() ?? null,
+  });
+}

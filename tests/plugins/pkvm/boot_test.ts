@@ -1,0 +1,41 @@
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { bootMachine } from "./_boot.ts";
+
+Deno.test("__pkvm_init boots the default machine with the v5.13 profile", () => {
+  const { m, pkvm } = bootMachine("v5.13");
+  const r = pkvm.boot();
+  assertEquals(r.failure, undefined);
+  assertEquals(r.ok, true);
+  assertEquals(r.steps.map((s) => [s.step, s.status]), [
+    [0, "ok"],
+    [1, "ok"],
+    [2, "ok"],
+    [3, "ok"],
+    [4, "ok"],
+    [5, "ok"],
+    [6, "ok"],
+    [7, "ok"],
+  ]);
+  assertEquals([r.reserve.base, r.reserve.size], ["0x13ea00000", "0x1600000"]);
+  assertEquals(r.reserve.pages.total, 5199);
+  // The hyp's table is the one in TTBR0_EL2 on every CPU, with the MMU on.
+  for (const cpu of m.cpus) {
+    assertEquals(cpu.sysreg("TTBR0_EL2") & ~1n, BigInt(r.pgtable.pgd));
+    assertEquals(cpu.sysreg("SCTLR_EL2") & 1n, 1n);
+    assertEquals(cpu.pstate.el, 1);
+  }
+  assertEquals(r.host_pgtable.freed, true);
+  assertEquals(r.verify.ok, true);
+  assertEquals(r.verify.stale_translations, 0);
+  assert(r.verify.checked_pages > 0);
+  assertMatch(r.pgtable.mappings[0]!.prot, /PAGE_HYP_EXEC/);
+});
+
+Deno.test("__pkvm_init boots the default machine with the mainline profile", () => {
+  const { pkvm } = bootMachine("mainline");
+  const r = pkvm.boot();
+  assertEquals(r.failure, undefined);
+  assertEquals(r.ok, true);
+  const init = r.hypercalls.find((h) => h.name === "__pkvm_init")!;
+  assertEquals([init.id, init.x0, init.x1], [1, "0x0", "0x0"]);
+});
