@@ -1,0 +1,241 @@
+// The observable symptom of a missing TLBI: a TLB hit that differs from a
+// walk of memory now is still used, and recorded as `tlb_stale`.
+
+import { assertEquals } from "@std/assert";
+import { D, enable, PROT, Tables } from "../mmu/_tables.ts";
+import { fault, ok, rig } from "../mmu/_machine.ts";
+
+const A = 0x5000_0000;
+const B = 0x5800_0000;
+
+Deno.test("adversarial: a descriptor changed without TLBI keeps translating to the old PA until tlbi vae2", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  assertEquals(ok(mmu.translate(cpu, 0x1008, "read")).pa, A + 8);
+  t.map(0x1000, B, 4096, PROT.RW); // remap, no TLBI
+  const r = ok(mmu.translate(cpu, 0x1008, "read"));
+  assertEquals([r.pa, r.fromTlb], [A + 8, true]);
+  assertEquals(tlb.stats().stale, 1);
+  const ev = m.trace.filter("tlb_stale");
+  assertEquals(ev.length, 1);
+  assertEquals(ev[0]!.data.va, "0x1008");
+  assertEquals(ev[0]!.data.tlb.startsWith("PA 0x50000008 level 3 RW XN"), true);
+  assertEquals(ev[0]!.data.walk.startsWith("PA 0x58000008 level 3 RW XN"), true);
+  assertEquals(ev[0]!.cpu, 0);
+  // Every further hit on the stale entry is recorded again.
+  ok(mmu.translate(cpu, 0x1ff0, "write"));
+  assertEquals(tlb.stats().stale, 2);
+  // The invalidation ends it: the next access walks the new descriptor.
+  tlb.invalidate(cpu, "vae2", 0x1000);
+  const n = ok(mmu.translate(cpu, 0x1008, "read"));
+  assertEquals([n.pa, n.fromTlb], [B + 8, false]);
+  ok(mmu.translate(cpu, 0x1008, "read"));
+  assertEquals(tlb.stats().stale, 2);
+});
+
+Deno.test("adversarial: an unmapped page stays accessible through the TLB; the walk side shows the fault", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  const dpa = t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "write"));
+  m.memory.write64(dpa, 0n); // unmap without break-before-make's TLBI
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "write")).pa, A);
+  const ev = m.trace.filter("tlb_stale")[0]!;
+  assertEquals(ev.data.walk.startsWith("Translation fault at level 3"), true);
+  assertEquals(fault(mmu.walk(cpu, 0x1000, "write")).fault, "translation");
+  tlb.invalidate(cpu, "vale2", 0x1000);
+  assertEquals(fault(mmu.translate(cpu, 0x1000, "write")).fault, "translation");
+});
+
+Deno.test("adversarial: a permission downgrade without TLBI lets the write through (stale), not after it", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  t.map(0x1000, A, 4096, PROT.RO);
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "write")).writable, true);
+  assertEquals(tlb.stats().stale, 1);
+  assertEquals(m.trace.filter("tlb_stale")[0]!.data.walk.includes(" RO "), true);
+  tlb.invalidate(cpu, "vae2", 0x1000);
+  assertEquals(fault(mmu.translate(cpu, 0x1000, "write")).fault, "permission");
+});
+
+Deno.test("writes to data (not tables) never make a hit stale", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  const el2 = mmu.el2Memory(cpu);
+  for (let i = 0; i < 100; i++) {
+    el2.write64(0x1000 + 8 * i, BigInt(i));
+    assertEquals(el2.read64(0x1000 + 8 * i), BigInt(i));
+  }
+  assertEquals(tlb.stats().stale, 0);
+  assertEquals(tlb.stats().misses, 1);
+  assertEquals(m.trace.filter("tlb_stale").length, 0);
+});
+
+Deno.test("a table descriptor changed above the leaf also makes the hit stale", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  // Point the level-2 entry at a fresh level-3 table mapping the VA elsewhere.
+  const l3 = t.alloc();
+  m.memory.write64(l3 + 8, BigInt(B) | PROT.RW | D.TABLE);
+  m.memory.write64(t.slot(0x1000, 2), BigInt(l3) | D.TABLE);
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "read")).pa, A);
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("a stale 2 MiB block split into pages is stale only where the pages differ", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x20_0000, 0x4820_0000, 2 ** 21, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x20_0000, "read"));
+  // Replace the block by a table of pages with the same PAs except one.
+  const l3 = t.alloc();
+  for (let i = 0; i < 512; i++) {
+    const pa = i === 7 ? B : 0x4820_0000 + i * 4096;
+    m.memory.write64(l3 + 8 * i, BigInt(pa) | PROT.RW | D.TABLE);
+  }
+  m.memory.write64(t.slot(0x20_0000, 2), BigInt(l3) | D.TABLE);
+  for (let i = 0; i < 512; i += 3) ok(mmu.translate(cpu, 0x20_0000 + i * 4096, "read"));
+  assertEquals(tlb.stats().stale, 0);
+  assertEquals(ok(mmu.translate(cpu, 0x20_7000, "read")).pa, 0x4820_7000);
+  assertEquals(tlb.stats().stale, 1);
+  ok(mmu.translate(cpu, 0x20_8000, "read"));
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("TTBR0_EL2 switch without TLBI: adversarial uses old-table entries, optimistic (QEMU-like) walks the new tables", () => {
+  for (const policy of ["adversarial", "optimistic"] as const) {
+    const { m, mmu, tlb, t } = rig({ policy });
+    const cpu = m.cpu(0);
+    t.map(0x1000, A, 4096, PROT.RX);
+    enable(cpu, t.root);
+    ok(mmu.translate(cpu, 0x1000, "exec"));
+    const next = new Tables(m.memory, 0x4100_0000);
+    next.map(0x1000, B, 4096, PROT.RX);
+    // __pkvm_init_switch_pgd without its tlbi alle2: MMU off, new TTBR, MMU on.
+    cpu.sysregs.setField("SCTLR_EL2", "M", 0n);
+    ok(mmu.translate(cpu, 0x4000_0000, "exec")); // runs flat in the idmap
+    cpu.sysregs.write("TTBR0_EL2", BigInt(next.root));
+    tlb.onSysregWrite(cpu, "TTBR0_EL2", BigInt(next.root)); // as the executor reports it
+    cpu.sysregs.setField("SCTLR_EL2", "M", 1n);
+    const r = ok(mmu.translate(cpu, 0x1000, "exec"));
+    if (policy === "adversarial") {
+      assertEquals([r.pa, r.fromTlb, tlb.stats().stale], [A, true, 1]);
+      assertEquals(tlb.entries(cpu)[0]!.base, t.root); // provenance: the old table
+      assertEquals(
+        m.trace.filter("tlb_stale")[0]!.data.walk.includes("from table 0x41000000"),
+        true,
+      );
+    } else {
+      assertEquals([r.pa, r.fromTlb, tlb.stats().stale], [B, false, 0]);
+      assertEquals(tlb.entries(cpu)[0]!.base, next.root);
+    }
+    // With the tlbi alle2 the two policies agree.
+    tlb.invalidate(cpu, "alle2");
+    assertEquals(ok(mmu.translate(cpu, 0x1000, "exec")).pa, B);
+  }
+});
+
+Deno.test("the MMU reports direct SCTLR_EL2 / TTBR0_EL2 writes to the TLB (optimistic flush without an executor)", () => {
+  const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals(tlb.entries(cpu).length, 1);
+  cpu.sysregs.write("MAIR_EL2", 0xffn); // neither SCTLR nor TTBR: kept
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals(tlb.stats().fills, 1);
+  cpu.sysregs.setField("SCTLR_EL2", "WXN", 1n);
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.fromTlb, tlb.stats().fills], [false, 2]);
+  // A debug translation predicts that flush without doing it.
+  cpu.sysregs.setField("SCTLR_EL2", "WXN", 0n);
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "read", { debug: true })).fromTlb, false);
+  assertEquals(tlb.entries(cpu).length, 1);
+});
+
+Deno.test("2 CPUs: local tlbi vae2 leaves the other CPU stale; vae2is cleans both", () => {
+  const { m, mmu, tlb, t } = rig({ cpus: 2 });
+  const [c0, c1] = [m.cpu(0), m.cpu(1)];
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(c0, t.root);
+  enable(c1, t.root);
+  ok(mmu.translate(c0, 0x1000, "read"));
+  ok(mmu.translate(c1, 0x1000, "read"));
+  t.map(0x1000, B, 4096, PROT.RW);
+  tlb.invalidate(c0, "vae2", 0x1000);
+  assertEquals(ok(mmu.translate(c0, 0x1000, "read")).pa, B);
+  assertEquals(ok(mmu.translate(c1, 0x1000, "read")).pa, A);
+  assertEquals(tlb.stats().stale, 1);
+  assertEquals(m.trace.filter("tlb_stale")[0]!.cpu, 1);
+  t.map(0x1000, A + 0x1000, 4096, PROT.RW);
+  tlb.invalidate(c0, "vae2is", 0x1000);
+  assertEquals(ok(mmu.translate(c0, 0x1000, "read")).pa, A + 0x1000);
+  assertEquals(ok(mmu.translate(c1, 0x1000, "read")).pa, A + 0x1000);
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("2 CPUs: alle2 is local, alle2is broadcast", () => {
+  const { m, mmu, tlb, t } = rig({ cpus: 2 });
+  const [c0, c1] = [m.cpu(0), m.cpu(1)];
+  t.mapPages(0, A, 4 * 4096, PROT.RW);
+  for (const c of [c0, c1]) {
+    enable(c, t.root);
+    for (let i = 0; i < 4; i++) ok(mmu.translate(c, i * 4096, "read"));
+  }
+  assertEquals(tlb.invalidate(c1, "alle2"), 4);
+  assertEquals([tlb.entries(c0).length, tlb.entries(c1).length], [4, 0]);
+  assertEquals(tlb.invalidate(c1, "alle2is"), 4);
+  assertEquals(tlb.entries(c0).length, 0);
+});
+
+Deno.test("prefetch(): adversarial fills speculatively from a not-yet-installed table; optimistic does nothing", () => {
+  for (const policy of ["adversarial", "optimistic"] as const) {
+    const { m, mmu, tlb, t } = rig({ policy });
+    const cpu = m.cpu(0);
+    t.map(0x1000, A, 4096, PROT.RW);
+    enable(cpu, t.root);
+    const pending = new Tables(m.memory, 0x4100_0000);
+    pending.map(0x2000, B, 4096, PROT.RW);
+    const e = mmu.prefetch(cpu, 0x2000, { base: pending.root });
+    assertEquals(mmu.prefetch(cpu, 0x9000), undefined); // a faulting walk fills nothing
+    if (policy === "adversarial") {
+      assertEquals([e?.speculative, e?.base, e?.pa], [true, pending.root, B]);
+      assertEquals(m.trace.filter("tlb_fill")[0]!.data.speculative, true);
+      // The current tables do not map 0x2000, yet the speculative entry hits.
+      assertEquals(ok(mmu.translate(cpu, 0x2000, "read")).pa, B);
+      assertEquals(tlb.stats().stale, 1);
+    } else {
+      assertEquals(e, undefined);
+      assertEquals(tlb.entries(cpu), []);
+      assertEquals(fault(mmu.translate(cpu, 0x2000, "read")).fault, "translation");
+    }
+  }
+});
+
+Deno.test("a hit re-checks memory only after a write: a stale entry detected once is recorded on every hit", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  t.map(0x1000, B, 4096, PROT.RW);
+  for (let i = 0; i < 10; i++) ok(mmu.translate(cpu, 0x1000 + i * 8, "read"));
+  assertEquals(tlb.stats().stale, 10);
+  // Restoring the descriptor makes the entry current again.
+  t.map(0x1000, A, 4096, PROT.RW);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals(tlb.stats().stale, 10);
+});

@@ -1,0 +1,204 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { Cpu, type TlbEntry, type TlbiOp, Trace } from "../../../core/mod.ts";
+import { tlb, TlbModel } from "../../../plugins/tlb/mod.ts";
+
+const PAGE = 4096;
+const M2 = 2 ** 21;
+const G1 = 2 ** 30;
+
+function entry(va: number, size: number, pa: number, base = 0x4000_0000): TlbEntry {
+  const level = size === PAGE ? 3 : size === M2 ? 2 : 1;
+  return {
+    regime: "EL2",
+    base,
+    va,
+    size,
+    pa,
+    level,
+    pte: BigInt(pa) | 0x741n | (level === 3 ? 2n : 0n),
+    speculative: false,
+  };
+}
+
+function setup(policy: "adversarial" | "optimistic" = "adversarial", cpus = 2) {
+  const trace = new Trace();
+  const t = new TlbModel(policy, trace);
+  return { t, trace, cpus: Array.from({ length: cpus }, (_, i) => new Cpu(i)) };
+}
+
+Deno.test("TlbModel.lookup() finds pages and blocks by VA and counts hits and misses; peek() does not count", () => {
+  const { t, cpus: [c] } = setup();
+  const p = entry(0x7fff_8000_1000, PAGE, 0x5000_0000);
+  const b = entry(0x7fff_8020_0000, M2, 0x5020_0000);
+  const g = entry(0x80_0000_0000, G1, 0x4000_0000);
+  for (const e of [p, b, g]) t.fill(c!, e);
+  assertEquals(t.lookup(c!, 0x7fff_8000_1fff), p);
+  assertEquals(t.lookup(c!, 0x7fff_803f_ffff), b);
+  assertEquals(t.lookup(c!, 0x80_3fff_ffff), g);
+  assertEquals(t.lookup(c!, 0x7fff_8000_2000), undefined);
+  assertEquals(t.peek(c!, 0x7fff_8000_1000), p);
+  assertEquals(t.stats(), { hits: 3, misses: 1, fills: 3, invalidated: 0, stale: 0 });
+  assertEquals(t.entries(c!).map((e) => e.va), [
+    0x80_0000_0000,
+    0x7fff_8000_1000,
+    0x7fff_8020_0000,
+  ]);
+});
+
+Deno.test("TlbModel.lookup() prefers a page over a 2 MiB block over a 1 GiB block", () => {
+  const { t, cpus: [c] } = setup();
+  const g = entry(0, G1, 0x4000_0000);
+  const b = entry(0, M2, 0x4800_0000);
+  const p = entry(0x1000, PAGE, 0x4900_0000);
+  t.fill(c!, g);
+  assertEquals(t.lookup(c!, 0x1000), g);
+  t.fill(c!, b);
+  assertEquals(t.lookup(c!, 0x1000), b);
+  t.fill(c!, p);
+  assertEquals(t.lookup(c!, 0x1000), p);
+  assertEquals(t.lookup(c!, 0x2000), b);
+  assertEquals(t.lookup(c!, 0x20_0000), g);
+  // Refilling the same VA and size replaces the entry.
+  const p2 = entry(0x1000, PAGE, 0x4a00_0000);
+  t.fill(c!, p2);
+  assertEquals([t.lookup(c!, 0x1000), t.entries(c!).length], [p2, 3]);
+});
+
+Deno.test("TlbModel.lookup() ignores the table base: nVHE EL2 has no ASID", () => {
+  const { t, cpus: [c] } = setup();
+  const old = entry(0x1000, PAGE, 0x5000_0000, 0x4000_0000);
+  t.fill(c!, old);
+  t.onSysregWrite(c!, "TTBR0_EL2", 0x4800_0000n);
+  assertEquals(t.lookup(c!, 0x1000), old);
+  assertEquals(t.lookup(c!, 0x1000)!.base, 0x4000_0000);
+});
+
+Deno.test("tlbi vae2 / vale2 remove every entry translating the VA on the issuing CPU only", () => {
+  const { t, cpus: [c0, c1] } = setup();
+  for (const c of [c0!, c1!]) {
+    t.fill(c, entry(0x1000, PAGE, 0x5000_0000));
+    t.fill(c, entry(0, M2, 0x4800_0000));
+    t.fill(c, entry(0x5000, PAGE, 0x5000_5000));
+  }
+  assertEquals(t.invalidate(c0!, "vae2", 0x1abc), 2); // the page and the block
+  assertEquals(t.lookup(c0!, 0x1000), undefined);
+  assertEquals(t.lookup(c0!, 0x5000)?.pa, 0x5000_5000);
+  assertEquals(t.lookup(c1!, 0x1000)?.pa, 0x5000_0000);
+  assertEquals(t.invalidate(c0!, "vale2", 0x5000), 1);
+  assertEquals(t.entries(c0!), []);
+  assertEquals(t.entries(c1!).length, 3);
+  assertEquals(t.stats().invalidated, 3);
+});
+
+Deno.test("broadcast forms (alle2is, vae2is, vale2is) act on every CPU; alle2 only locally", () => {
+  const { t, cpus } = setup("adversarial", 3);
+  const fillAll = () => {
+    for (const c of cpus) {
+      t.fill(c, entry(0x1000, PAGE, 0x5000_0000));
+      t.fill(c, entry(0x2000, PAGE, 0x5000_1000));
+    }
+  };
+  fillAll();
+  assertEquals(t.invalidate(cpus[1]!, "vae2is", 0x1000), 3);
+  assertEquals(cpus.map((c) => t.entries(c).length), [1, 1, 1]);
+  assertEquals(t.invalidate(cpus[2]!, "vale2is", 0x2000), 3);
+  fillAll();
+  assertEquals(t.invalidate(cpus[0]!, "alle2", undefined), 2);
+  assertEquals(cpus.map((c) => t.entries(c).length), [0, 2, 2]);
+  assertEquals(t.invalidate(cpus[0]!, "alle2is"), 4);
+  assertEquals(cpus.map((c) => t.entries(c).length), [0, 0, 0]);
+});
+
+Deno.test("alle1 / vmalle1 (and is forms) do not touch EL2 entries", () => {
+  const { t, trace, cpus: [c] } = setup();
+  t.fill(c!, entry(0x1000, PAGE, 0x5000_0000));
+  for (const op of ["alle1", "alle1is", "vmalle1", "vmalle1is"] as const) {
+    assertEquals(t.invalidate(c!, op), 0);
+  }
+  assertEquals(t.entries(c!).length, 1);
+  assertEquals(trace.filter("tlb_invalidate").map((e) => e.data), [
+    { op: "alle1", removed: 0 },
+    { op: "alle1is", removed: 0 },
+    { op: "vmalle1", removed: 0 },
+    { op: "vmalle1is", removed: 0 },
+  ]);
+});
+
+Deno.test("fills and invalidations are traced with hex addresses", () => {
+  const { t, trace, cpus: [c] } = setup();
+  t.fill(c!, entry(0x20_0000, M2, 0x4800_0000));
+  t.invalidate(c!, "vae2", 0x21_0000);
+  assertEquals(trace.filter("tlb_fill")[0]!.data, {
+    va: "0x200000",
+    pa: "0x48000000",
+    level: 2,
+    base: "0x40000000",
+    speculative: false,
+  });
+  assertEquals(trace.filter("tlb_invalidate")[0]!.data, { op: "vae2", va: "0x210000", removed: 1 });
+  assertEquals(trace.filter("tlb_fill")[0]!.cpu, 0);
+});
+
+Deno.test("bad TLBI operations and bad entries throw and leave the TLB as it was", () => {
+  const { t, cpus: [c] } = setup();
+  t.fill(c!, entry(0x1000, PAGE, 0x5000_0000));
+  const before = t.stats();
+  assertThrows(() => t.invalidate(c!, "vae2"), TypeError, "needs a VA operand");
+  assertThrows(() => t.invalidate(c!, "vae2is", -1), TypeError, "needs a VA operand");
+  assertThrows(() => t.invalidate(c!, "ipas2e1" as TlbiOp), TypeError, "tlbi ipas2e1");
+  assertThrows(
+    () => t.fill(c!, { ...entry(0, PAGE, 0), size: 8192 }),
+    RangeError,
+    "4 KiB, 2 MiB or 1 GiB",
+  );
+  assertThrows(() => t.fill(c!, entry(0x1000, M2, 0x4800_0000)), RangeError, "size-aligned");
+  assertThrows(() => t.fill(c!, entry(0x20_0000, M2, 0x4810_0000)), RangeError, "size-aligned");
+  assertThrows(
+    () => t.fill(c!, { ...entry(0, PAGE, 0), regime: "EL1" as "EL2" }),
+    RangeError,
+    "not EL2",
+  );
+  assertEquals(t.stats(), before);
+  assertEquals(t.entries(c!).length, 1);
+  assertThrows(() => new TlbModel("lazy" as "optimistic", new Trace()), TypeError, '"lazy"');
+  assertThrows(() => tlb({ policy: "lazy" as "optimistic" }), TypeError, '"lazy"');
+});
+
+Deno.test("adversarial policy keeps entries across SCTLR_EL2 and TTBR0_EL2 writes and keeps prefetches", () => {
+  const { t, cpus: [c] } = setup("adversarial");
+  t.fill(c!, entry(0x1000, PAGE, 0x5000_0000));
+  t.onSysregWrite(c!, "SCTLR_EL2", 0x30c50830n);
+  t.onSysregWrite(c!, "TTBR0_EL2", 0x4800_0000n);
+  assertEquals(t.entries(c!).length, 1);
+  assertEquals(t.prefetch(c!, { ...entry(0x2000, PAGE, 0x5000_1000), speculative: true }), true);
+  assertEquals([t.entries(c!).length, t.stats().fills], [2, 2]);
+});
+
+Deno.test("optimistic policy flushes on an SCTLR_EL2 change or any TTBR0_EL2 write, and drops prefetches", () => {
+  const { t, trace, cpus: [c0, c1] } = setup("optimistic");
+  const refill = () => {
+    t.fill(c0!, entry(0x1000, PAGE, 0x5000_0000));
+    t.fill(c1!, entry(0x1000, PAGE, 0x5000_0000));
+  };
+  refill();
+  t.onSysregWrite(c0!, "SCTLR_EL2", c0!.sysreg("SCTLR_EL2")); // same value: no flush
+  t.onSysregWrite(c0!, "TCR_EL2", 0x80803510n);
+  t.onSysregWrite(c0!, "MAIR_EL2", 0xffn);
+  assertEquals(t.entries(c0!).length, 1);
+  t.onSysregWrite(c0!, "SCTLR_EL2", 0x30c50831n);
+  assertEquals([t.entries(c0!).length, t.entries(c1!).length], [0, 1]);
+  refill();
+  t.onSysregWrite(c0!, "ttbr0_el2", 0n); // any TTBR write, same value or not
+  assertEquals(t.entries(c0!).length, 0);
+  assertEquals(trace.filter("tlb_invalidate").map((e) => e.data.op), [
+    "flush on SCTLR_EL2 write",
+    "flush on TTBR0_EL2 write",
+  ]);
+  assertEquals(t.prefetch(c0!, { ...entry(0x2000, PAGE, 0x5000_1000), speculative: true }), false);
+  assertEquals(t.entries(c0!), []);
+});
+
+Deno.test("tlb() plugin provides the TLB with the adversarial policy by default", () => {
+  const p = tlb();
+  assertEquals([p.name, p.provides[0]!.name], ["tlb", "tlb"]);
+});
