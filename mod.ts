@@ -19,4 +19,6 @@
 export * from "./core/mod.ts";
 export * from "./plugins/reserved_mem/mod.ts";
 export * from "./plugins/early_alloc/mod.ts";
+export * from "./plugins/a64/mod.ts";
+export * from "./plugins/switch_sequence/mod.ts";
 export * from "./plugins/kvm_pgtable/mod.ts";

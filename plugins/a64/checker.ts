@@ -15,7 +15,7 @@
  */
 
 import type { CheckResult, Finding, Verdict } from "../../core/mod.ts";
-import type { ResolvedConfig } from "./config.ts";
+import type { ResolvedCheckConfig } from "./config.ts";
 import {
   AddrMode,
   BarrierType,
@@ -27,7 +27,7 @@ import {
   TLBI_OPS,
 } from "./opcodes.ts";
 import type { A64Program } from "./program.ts";
-import { LOAD_TAGS } from "./symbols.ts";
+import { A64_LOAD_TAGS } from "./symbols.ts";
 
 /** Reads the executor's registers (0–30, 31 = zero, 32 = SP). */
 export interface RegisterReader {
@@ -102,9 +102,9 @@ const mBit = (v: bigint) => Number(v & 1n);
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { HazardChecker, parseA64, resolveConfig } from "./mod.ts";
+ * import { HazardChecker, parseA64, resolveCheckConfig } from "./mod.ts";
  * const p = parseA64("msr sctlr_el2, x0\nic iallu\nisb");
- * const c = new HazardChecker(p, resolveConfig(), { sctlr: 0x30c50830n, ttbr0: 0n, abi: "registers" });
+ * const c = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c50830n, ttbr0: 0n, abi: "registers" });
  * const regs = { get: (n: number) => (n === 0 ? 0x30e5183dn : 0n) };
  * for (let i = 0; i < 3; i++) c.step(i, regs);
  * c.end();
@@ -115,7 +115,7 @@ export class HazardChecker {
   /** Called with each new finding (the executor turns them into trace events). */
   onFinding: ((f: Finding) => void) | undefined;
   #p: A64Program;
-  #cfg: ResolvedConfig;
+  #cfg: ResolvedCheckConfig;
   #findings: Finding[] = [];
   #seen = new Set<string>();
   #sctlrCur: bigint;
@@ -145,7 +145,7 @@ export class HazardChecker {
    * @param config Resolved configuration.
    * @param start Entry state and calling convention.
    */
-  constructor(program: A64Program, config: ResolvedConfig, start: CheckerStart) {
+  constructor(program: A64Program, config: ResolvedCheckConfig, start: CheckerStart) {
     this.#p = program;
     this.#cfg = config;
     this.#sctlrCur = start.sctlr;
@@ -339,6 +339,23 @@ export class HazardChecker {
     this.#leaveChecks(index, `${what}`);
   }
 
+  /**
+   * A concrete run found the code page translating to another PA once the
+   * MMU is on: the idmap is not VA = PA in the tables in use (R2).
+   * @param index Instruction being fetched.
+   * @param pa Where its VA translates to.
+   */
+  fetchMismatch(index: number, pa: number): void {
+    this.#report(
+      "R2",
+      "fail",
+      index,
+      `with the MMU on this code's VA translates to PA 0x${
+        pa.toString(16)
+      }, not to itself: the idmap is not VA = PA in the tables in use, so fetch continues elsewhere.`,
+    );
+  }
+
   /** The sequence ran off its end: nothing may be left pending. */
   end(): void {
     const index = this.#p.instructions.length - 1;
@@ -399,7 +416,8 @@ export class HazardChecker {
         `no ISB after the DSB that completed the TLBI at line ${this.#tlbiLine} before ${what}: without FEAT_ETS, fetches may still use old translations.`,
       );
     }
-    if (this.#polluted) {
+    // PoC-sourced I-cache lines only matter once fetches are cacheable again.
+    if (this.#polluted && mBit(this.#sctlrCur) === 1) {
       this.#report(
         "R9",
         "fail",
@@ -686,7 +704,7 @@ export class HazardChecker {
     }
     if (!load) this.#ptLine = ins.line;
     if (load) {
-      if (ins.op === Op.LDR) this.#tags[ins.rd] = LOAD_TAGS[ins.offsetSymbol] ?? "unknown";
+      if (ins.op === Op.LDR) this.#tags[ins.rd] = A64_LOAD_TAGS[ins.offsetSymbol] ?? "unknown";
       else {
         this.#tags[ins.rd] = "unknown";
         this.#tags[ins.rm] = "unknown";

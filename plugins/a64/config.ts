@@ -9,20 +9,20 @@ import type { CheckConfig } from "../../core/mod.ts";
 import { A64ConfigError } from "./errors.ts";
 
 /** Known CPU features. */
-export const FEATURES: readonly string[] = ["cnp", "ets"];
+export const A64_FEATURES: readonly string[] = ["cnp", "ets"];
 /** Known errata. */
-export const ERRATA: readonly string[] = ["falkor-e1041", "tx2-219"];
+export const A64_ERRATA: readonly string[] = ["falkor-e1041", "tx2-219"];
 /**
  * Known assumptions and their defaults.
  *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { ASSUMPTIONS } from "./mod.ts";
- * assertEquals(ASSUMPTIONS["code-patched-at-pou"], true);
+ * import { A64_ASSUMPTIONS } from "./mod.ts";
+ * assertEquals(A64_ASSUMPTIONS["code-patched-at-pou"], true);
  * ```
  */
-export const ASSUMPTIONS: Readonly<Record<string, boolean>> = {
+export const A64_ASSUMPTIONS: Readonly<Record<string, boolean>> = {
   "code-patched-at-pou": true,
   "data-clean-to-poc": true,
   "multi-pe": false,
@@ -34,7 +34,7 @@ export const ASSUMPTIONS: Readonly<Record<string, boolean>> = {
 };
 
 /** A configuration with every choice made. */
-export interface ResolvedConfig {
+export interface ResolvedCheckConfig {
   /** FEAT_TTCNP (the `ARM64_HAS_CNP` alternative). */
   readonly cnp: boolean;
   /** FEAT_ETS: TLBI;DSB orders later translations without a CSE. */
@@ -74,31 +74,33 @@ export interface ResolvedConfig {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { resolveConfig } from "./mod.ts";
- * const c = resolveConfig({ errata: ["tx2-219"], assume: { "multi-pe": true } });
+ * import { resolveCheckConfig } from "./mod.ts";
+ * const c = resolveCheckConfig({ errata: ["tx2-219"], assume: { "multi-pe": true } });
  * assertEquals([c.tx2_219, c.multiPE, c.dataCleanToPoC], [true, true, true]);
  * ```
  */
-export function resolveConfig(config: CheckConfig = {}): ResolvedConfig {
+export function resolveCheckConfig(config: CheckConfig = {}): ResolvedCheckConfig {
   const features = [...(config.features ?? [])];
   const errata = [...(config.errata ?? [])];
   for (const f of features) {
-    if (!FEATURES.includes(f)) {
+    if (!A64_FEATURES.includes(f)) {
       throw new A64ConfigError(
-        `Unknown CPU feature "${f}": known features are ${FEATURES.join(", ")}`,
+        `Unknown CPU feature "${f}": known features are ${A64_FEATURES.join(", ")}`,
       );
     }
   }
   for (const e of errata) {
-    if (!ERRATA.includes(e)) {
-      throw new A64ConfigError(`Unknown erratum "${e}": known errata are ${ERRATA.join(", ")}`);
+    if (!A64_ERRATA.includes(e)) {
+      throw new A64ConfigError(`Unknown erratum "${e}": known errata are ${A64_ERRATA.join(", ")}`);
     }
   }
-  const a: Record<string, boolean> = { ...ASSUMPTIONS };
+  const a: Record<string, boolean> = { ...A64_ASSUMPTIONS };
   for (const [k, v] of Object.entries(config.assume ?? {})) {
-    if (!(k in ASSUMPTIONS)) {
+    if (!(k in A64_ASSUMPTIONS)) {
       throw new A64ConfigError(
-        `Unknown assumption "${k}": known assumptions are ${Object.keys(ASSUMPTIONS).join(", ")}`,
+        `Unknown assumption "${k}": known assumptions are ${
+          Object.keys(A64_ASSUMPTIONS).join(", ")
+        }`,
       );
     }
     if (typeof v !== "boolean") {

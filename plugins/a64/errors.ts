@@ -52,8 +52,8 @@ export class A64SyntaxError extends SyntaxError {
  * @example
  * ```ts
  * import { assertThrows } from "@std/assert";
- * import { A64ConfigError, resolveConfig } from "./mod.ts";
- * assertThrows(() => resolveConfig({ features: ["lpa2"] }), A64ConfigError, "lpa2");
+ * import { A64ConfigError, resolveCheckConfig } from "./mod.ts";
+ * assertThrows(() => resolveCheckConfig({ features: ["lpa2"] }), A64ConfigError, "lpa2");
  * ```
  */
 export class A64ConfigError extends HyplabError {

@@ -44,7 +44,7 @@ const MASK64 = TWO64 - 1n;
 const MMU_REGS = new Set(["SCTLR_EL2", "TTBR0_EL2", "TCR_EL2", "MAIR_EL2"]);
 
 /** Options of {@link execute}. */
-export interface ExecuteOptions {
+export interface A64ExecuteOptions {
   /** The CPU (its x registers, SP and system registers are used and updated). */
   cpu: Cpu;
   /** Address of instruction 0 (VA = PA). */
@@ -68,12 +68,17 @@ export interface ExecuteOptions {
   vectors?: ExceptionVectors;
   /** Treat an `hvc` with no handler as taken and returned (static runs). */
   hvcReturns?: boolean;
+  /**
+   * Accept any 64-bit value in `msr` (static runs, whose register values are
+   * synthetic); otherwise RES0/RES1 violations are an {@link A64ExecutionError}.
+   */
+  lenientSysregs?: boolean;
   /** Initial contents of the scratch store (8-byte words by address). */
   scratch?: Map<number, bigint>;
 }
 
 /** How a run ended. */
-export interface ExecuteResult {
+export interface A64ExecuteResult {
   /** Why it stopped. */
   stopped: "end" | "branch-out" | "fault" | "exception" | "max-steps" | "fetch-mismatch";
   /** Branch target for `branch-out`. */
@@ -151,18 +156,18 @@ function shifted(v: bigint, kind: number, amount: number): bigint {
  * import { Cpu } from "../../core/mod.ts";
  * import { execute, parseA64 } from "./mod.ts";
  * const cpu = new Cpu(0);
- * const r = execute(parseA64("mov x0, #5\nadd x0, x0, #2\nret x1"), { cpu, codeBase: 0x1000 });
+ * const r = executeA64(parseA64("mov x0, #5\nadd x0, x0, #2\nret x1"), { cpu, codeBase: 0x1000 });
  * assertEquals([r.stopped, r.target, cpu.x(0)], ["branch-out", 0, 7n]);
  * ```
  */
-export function execute(program: A64Program, options: ExecuteOptions): ExecuteResult {
+export function executeA64(program: A64Program, options: A64ExecuteOptions): A64ExecuteResult {
   return new Run(program, options).run();
 }
 
 class Run {
   #p: A64Program;
   #c: Compiled;
-  #o: ExecuteOptions;
+  #o: A64ExecuteOptions;
   #cpu: Cpu;
   #x: bigint[] = new Array<bigint>(REGFILE_SIZE).fill(0n);
   #pending = new Map<string, bigint>();
@@ -173,11 +178,11 @@ class Run {
   #fetchPage = -1;
   #specDone = new Set<string>();
   #scratch: Map<number, bigint>;
-  #result: ExecuteResult | null = null;
+  #result: A64ExecuteResult | null = null;
   #i = 0;
   #line = 0;
 
-  constructor(program: A64Program, options: ExecuteOptions) {
+  constructor(program: A64Program, options: A64ExecuteOptions) {
     this.#p = program;
     this.#c = compile(program);
     this.#o = options;
@@ -204,11 +209,11 @@ class Run {
     return BigInt(this.#o.codeBase) + BigInt(i) * 4n;
   }
 
-  #stop(r: ExecuteResult): void {
+  #stop(r: A64ExecuteResult): void {
     this.#result = r;
   }
 
-  run(): ExecuteResult {
+  run(): A64ExecuteResult {
     this.#load();
     const o = this.#o;
     const c = this.#c;
@@ -457,6 +462,7 @@ class Run {
       const message = `instruction fetch at 0x${pc.toString(16)} translates to PA 0x${
         t.pa.toString(16)
       }, not to the code at PA 0x${pc.toString(16)}: the idmap is not VA = PA in the tables in use`;
+      this.#o.checker?.fetchMismatch(i, t.pa);
       this.#stop({
         stopped: "fetch-mismatch",
         fault: { access: "instruction", va: pc, line, message },
@@ -591,8 +597,10 @@ class Run {
 
   #msr(i: number, value: bigint): void {
     const ins = this.#p.instructions[i]!;
-    const err = this.#cpu.sysregs.validate(ins.sysreg, value);
-    if (err !== undefined) throw new A64ExecutionError(ins.line, ins.text, err);
+    if (!this.#o.lenientSysregs) {
+      const err = this.#cpu.sysregs.validate(ins.sysreg, value);
+      if (err !== undefined) throw new A64ExecutionError(ins.line, ins.text, err);
+    }
     this.#pending.set(ins.sysreg, value);
     if (ins.sysreg === "SCTLR_EL2") this.#maybeOn = this.#mmuOn || (value & 1n) === 1n;
     if (ins.sysreg === "TTBR0_EL2") this.#specDone.clear();
@@ -611,7 +619,8 @@ class Run {
     if (this.#pending.size === 0) return;
     const cpu = this.#cpu;
     for (const [reg, value] of this.#pending) {
-      cpu.sysregs.write(reg, value);
+      if (this.#o.lenientSysregs) cpu.sysregs.set(reg, value);
+      else cpu.sysregs.write(reg, value);
       this.#o.trace?.emit(
         "sysreg_write",
         { reg, value: `0x${value.toString(16)}`, pending: false },

@@ -10,7 +10,7 @@ import type { MutationReport } from "./mutation.ts";
 import { BARRIER_RULES } from "./rules.ts";
 
 /** Options of {@link formatListing} and {@link formatMutations}. */
-export interface FormatOptions {
+export interface ListingOptions {
   /**
    * ANSI colours.
    * @default false
@@ -49,7 +49,7 @@ function label(f: Finding, color: boolean): string {
 export function formatListing(
   source: string,
   result: CheckResult,
-  options: FormatOptions = {},
+  options: ListingOptions = {},
 ): string {
   const color = options.color ?? false;
   const lines = source.replace(/\n$/, "").split("\n");
@@ -99,7 +99,7 @@ export function formatListing(
  * assertStringIncludes(out, "caught  drop isb");
  * ```
  */
-export function formatMutations(report: MutationReport, options: FormatOptions = {}): string {
+export function formatMutations(report: MutationReport, options: ListingOptions = {}): string {
   const color = options.color ?? false;
   const out = [
     `mutation: ${report.mutants.length} mutant(s), ${report.caught} caught, ${

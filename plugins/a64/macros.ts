@@ -17,7 +17,7 @@
  */
 
 /** How a macro expands: statements (text) given its arguments, or an error message. */
-export interface MacroDef {
+export interface A64MacroDef {
   /** Argument names, in order. */
   readonly params: readonly string[];
   /**
@@ -26,11 +26,11 @@ export interface MacroDef {
    * @param ctx Configured errata and a constant evaluator.
    * @returns Statements to parse in place of the invocation.
    */
-  expand(args: readonly string[], ctx: MacroContext): string[];
+  expand(args: readonly string[], ctx: A64MacroContext): string[];
 }
 
 /** What an expansion may consult. */
-export interface MacroContext {
+export interface A64MacroContext {
   /** Configured errata. */
   readonly errata: ReadonlySet<string>;
   /**
@@ -77,12 +77,12 @@ function movQ(reg: string, value: bigint): string[] {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { MACROS } from "./mod.ts";
+ * import { A64_MACROS } from "./mod.ts";
  * const ctx = { errata: new Set<string>(), evaluate: (t: string) => BigInt(t) };
- * assertEquals(MACROS.set_sctlr_el2!.expand(["x3"], ctx), ["set_sctlr sctlr_el2, x3"]);
+ * assertEquals(A64_MACROS.set_sctlr_el2!.expand(["x3"], ctx), ["set_sctlr sctlr_el2, x3"]);
  * ```
  */
-export const MACROS: Readonly<Record<string, MacroDef>> = {
+export const A64_MACROS: Readonly<Record<string, A64MacroDef>> = {
   pre_disable_mmu_workaround: {
     params: [],
     expand: (_args, ctx) => (ctx.errata.has("falkor-e1041") ? ["isb"] : []),

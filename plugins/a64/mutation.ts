@@ -8,7 +8,7 @@
  */
 
 import type { CheckConfig, CheckResult, Verdict } from "../../core/mod.ts";
-import { resolveConfig } from "./config.ts";
+import { resolveCheckConfig } from "./config.ts";
 import { isBarrierOrMaintenance } from "./opcodes.ts";
 import { parseA64 } from "./parse.ts";
 import { type A64Program, dropInstruction, swapInstructions } from "./program.ts";
@@ -59,7 +59,7 @@ export interface MutationReport {
  * ```
  */
 export function mutate(source: string | A64Program, config: CheckConfig = {}): MutationReport {
-  const cfg = resolveConfig(config);
+  const cfg = resolveCheckConfig(config);
   const program = typeof source === "string"
     ? parseA64(source, { features: cfg.features, errata: cfg.errata })
     : source;

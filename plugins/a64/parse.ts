@@ -14,7 +14,7 @@
 import { SYSREG_DEFS } from "../../core/mod.ts";
 import { A64SyntaxError } from "./errors.ts";
 import { evalExpr, ExprError } from "./expr.ts";
-import { MACROS } from "./macros.ts";
+import { A64_MACROS } from "./macros.ts";
 import {
   AddrMode,
   BARRIER_OPTIONS,
@@ -27,11 +27,11 @@ import {
   TLBI_OPS,
   XZR,
 } from "./opcodes.ts";
-import { type A64Instruction, type A64Program, BLANK } from "./program.ts";
-import { ALTERNATIVE_CAPS, DEFAULT_SYMBOLS } from "./symbols.ts";
+import { type A64Instruction, type A64Program, BLANK_INSTRUCTION } from "./program.ts";
+import { A64_SYMBOLS, ALTERNATIVE_CAPS } from "./symbols.ts";
 
 /** Options of {@link parseA64}. */
-export interface ParseOptions {
+export interface A64ParseOptions {
   /** CPU features (`cnp`, `ets`) for `alternative_if`. */
   features?: readonly string[];
   /** Errata (`falkor-e1041`, `tx2-219`) for alternatives and `pre_disable_mmu_workaround`. */
@@ -41,7 +41,7 @@ export interface ParseOptions {
 }
 
 /** The mnemonics the parser accepts, as listed in error messages. */
-export const SUPPORTED_MNEMONICS: readonly string[] = [
+export const A64_MNEMONICS: readonly string[] = [
   "mrs",
   "msr",
   "isb",
@@ -76,8 +76,8 @@ export const SUPPORTED_MNEMONICS: readonly string[] = [
   "nop",
 ];
 
-const SUPPORTED_STATEMENTS = `the instructions ${SUPPORTED_MNEMONICS.join(", ")}; the macros ${
-  Object.keys(MACROS).join(", ")
+const SUPPORTED_STATEMENTS = `the instructions ${A64_MNEMONICS.join(", ")}; the macros ${
+  Object.keys(A64_MACROS).join(", ")
 }; labels; SYM_FUNC_START/SYM_TYPED_FUNC_START/SYM_FUNC_END/SYM_CODE_START/SYM_CODE_END(name); alternative_if, alternative_if_not, alternative_else, alternative_endif, alternative_else_nop_endif`;
 
 const SYSREG_LIST = Object.keys(SYSREG_DEFS).map((n) => n.toLowerCase()).join(", ");
@@ -210,7 +210,7 @@ function singleChunk(v: bigint): number {
  * assertEquals(p.instructions[5]!.line, 2); // expansions keep the invocation's line
  * ```
  */
-export function parseA64(source: string, options: ParseOptions = {}): A64Program {
+export function parseA64(source: string, options: A64ParseOptions = {}): A64Program {
   return new Parser(source, options).parse();
 }
 
@@ -227,11 +227,11 @@ class Parser {
   #alts: AltFrame[] = [];
   #syms: { name: string; line: number }[] = [];
 
-  constructor(source: string, options: ParseOptions) {
+  constructor(source: string, options: A64ParseOptions) {
     this.#source = source;
     this.#features = new Set(options.features ?? []);
     this.#errata = new Set(options.errata ?? []);
-    this.#symbols = { ...DEFAULT_SYMBOLS };
+    this.#symbols = { ...A64_SYMBOLS };
     for (const [k, v] of Object.entries(options.symbols ?? {})) this.#symbols[k] = BigInt(v);
   }
 
@@ -343,7 +343,7 @@ class Parser {
     if (word.startsWith(".")) {
       this.#err(s, s.text, `unsupported assembler directive "${word}"`, SUPPORTED_STATEMENTS);
     }
-    const macro = MACROS[word];
+    const macro = A64_MACROS[word];
     if (macro !== undefined) {
       if (depth > 8) this.#err(s, s.text, "macro expansion too deep", "non-recursive macros");
       let args = rest === "" ? [] : rest.split(",").map((a) => a.trim());
@@ -463,7 +463,7 @@ class Parser {
         if (top.parentActive && !top.cond) {
           for (const k of top.skipped) {
             this.#out.push({
-              ...BLANK,
+              ...BLANK_INSTRUCTION,
               op: Op.NOP,
               mnemonic: "nop",
               text: "nop",
@@ -553,7 +553,7 @@ class Parser {
       return -1;
     }
     const ins: Mutable<A64Instruction> = {
-      ...BLANK,
+      ...BLANK_INSTRUCTION,
       ...fields,
       mnemonic,
       text,
@@ -802,8 +802,9 @@ class Parser {
         }
         const dstSp = ops[0]!.text.toLowerCase() === "sp";
         const srcSp = ops[1]!.text.toLowerCase() === "sp";
-        const rd = this.#reg(ops[0], s, "dst", dstSp);
-        const rn = this.#reg(ops[1], s, "src", srcSp);
+        // MOV to or from SP is ADD #0, where register 31 means SP: no xzr there.
+        const rd = this.#reg(ops[0], s, "dst", dstSp || srcSp);
+        const rn = this.#reg(ops[1], s, "src", dstSp || srcSp);
         this.#emit(s, { op: Op.MOV_REG, rd, rn }, mn);
         return;
       }

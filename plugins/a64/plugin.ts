@@ -17,7 +17,7 @@ import {
   type Plugin,
   TLB,
 } from "../../core/mod.ts";
-import { resolveConfig } from "./config.ts";
+import { resolveCheckConfig } from "./config.ts";
 import { parseA64 } from "./parse.ts";
 import { check, runProgram, type RunProgramOptions } from "./run.ts";
 
@@ -57,7 +57,7 @@ export function a64Executor(options: A64ExecutorOptions = {}): Plugin {
       const mmu = ctx.has(MMU) ? ctx.get(MMU) : undefined;
       const tlb = ctx.has(TLB) ? ctx.get(TLB) : undefined;
       const defaults = options.config ?? {};
-      resolveConfig(defaults);
+      resolveCheckConfig(defaults);
       const impl: A64Executor = {
         name: "a64_executor",
         check(source: string, config?: CheckConfig): CheckResult {
@@ -65,7 +65,7 @@ export function a64Executor(options: A64ExecutorOptions = {}): Plugin {
         },
         run(cpu: Cpu, source: string, o: A64RunOptions): A64RunResult {
           const config = o.config ?? defaults;
-          const cfg = resolveConfig(config);
+          const cfg = resolveCheckConfig(config);
           const program = parseA64(source, { features: cfg.features, errata: cfg.errata });
           const r: RunProgramOptions = {
             cpu,

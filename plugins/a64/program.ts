@@ -61,7 +61,10 @@ export interface A64Program {
 }
 
 /** Field defaults, so each decoder sets only what its form uses. */
-export const BLANK: Omit<A64Instruction, "op" | "mnemonic" | "text" | "line" | "column"> = {
+export const BLANK_INSTRUCTION: Omit<
+  A64Instruction,
+  "op" | "mnemonic" | "text" | "line" | "column"
+> = {
   rd: -1,
   rn: -1,
   rm: -1,

@@ -24,13 +24,13 @@ import {
   type Trace,
 } from "../../core/mod.ts";
 import { HazardChecker } from "./checker.ts";
-import { resolveConfig } from "./config.ts";
-import { execute } from "./executor.ts";
+import { resolveCheckConfig } from "./config.ts";
+import { executeA64 } from "./executor.ts";
 import { parseA64 } from "./parse.ts";
 import type { A64Program } from "./program.ts";
 
 /** Synthetic values of the static run. */
-export const STATIC_RUN = {
+export const A64_STATIC_RUN = {
   /** Where the code sits (an idmap page, VA = PA). */
   codeBase: 0x4008_0000,
   /** TTBR0_EL2 at entry: the host-built tables. */
@@ -65,9 +65,9 @@ export const STATIC_RUN = {
  * ```
  */
 export function checkProgram(program: A64Program, config: CheckConfig = {}): CheckResult {
-  const cfg = resolveConfig(config);
+  const cfg = resolveCheckConfig(config);
   const abi = config.abi ?? inferSequenceAbi(program.source);
-  const s = STATIC_RUN;
+  const s = A64_STATIC_RUN;
   const cpu = new Cpu(0);
   const sctlr = cfg.mmuOnAtEntry ? s.sctlrOn : s.sctlrOff;
   cpu.sysregs.set("SCTLR_EL2", sctlr);
@@ -85,11 +85,12 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
     scratch.set(s.params + 32, BigInt(s.newPgd));
   }
   const checker = new HazardChecker(program, cfg, { sctlr, ttbr0: BigInt(s.oldPgd), abi });
-  execute(program, {
+  executeA64(program, {
     cpu,
     codeBase: s.codeBase,
     checker,
     hvcReturns: true,
+    lenientSysregs: true,
     scratch,
     maxSteps: 10_000,
   });
@@ -114,7 +115,7 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * ```
  */
 export function check(source: string, config: CheckConfig = {}): CheckResult {
-  const cfg = resolveConfig(config);
+  const cfg = resolveCheckConfig(config);
   const program = parseA64(source, { features: cfg.features, errata: cfg.errata });
   return checkProgram(program, config);
 }
@@ -175,7 +176,7 @@ export interface RunProgramOptions {
  * ```
  */
 export function runProgram(program: A64Program, options: RunProgramOptions): A64RunResult {
-  const cfg = resolveConfig(options.config ?? {});
+  const cfg = resolveCheckConfig(options.config ?? {});
   const cpu = options.cpu;
   for (const [k, v] of Object.entries(options.args ?? {})) cpu.setX(Number(k), v);
   const abi = options.abi ?? options.config?.abi ?? inferSequenceAbi(program.source);
@@ -184,7 +185,7 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
     ttbr0: cpu.sysregs.read("TTBR0_EL2"),
     abi,
   });
-  const e: Parameters<typeof execute>[1] = { cpu, codeBase: options.codeBase };
+  const e: Parameters<typeof executeA64>[1] = { cpu, codeBase: options.codeBase };
   if (options.memory) e.memory = options.memory;
   if (options.mmu) e.mmu = options.mmu;
   if (options.tlb) e.tlb = options.tlb;
@@ -192,7 +193,7 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
   if (options.vectors) e.vectors = options.vectors;
   if (options.maxSteps !== undefined) e.maxSteps = options.maxSteps;
   if (checker) e.checker = checker;
-  const r = execute(program, e);
+  const r = executeA64(program, e);
   const res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
   const out: A64RunResult = { ...res, stopped: r.stopped, steps: r.steps, line: r.line };
   if (r.target !== undefined) out.target = r.target;

@@ -15,11 +15,11 @@
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { DEFAULT_SYMBOLS } from "./mod.ts";
- * assertEquals(DEFAULT_SYMBOLS.NVHE_INIT_PGD_PA, 32n);
+ * import { A64_SYMBOLS } from "./mod.ts";
+ * assertEquals(A64_SYMBOLS.NVHE_INIT_PGD_PA, 32n);
  * ```
  */
-export const DEFAULT_SYMBOLS: Readonly<Record<string, bigint>> = {
+export const A64_SYMBOLS: Readonly<Record<string, bigint>> = {
   // SCTLR_ELx bits (asm/sysreg.h).
   SCTLR_ELx_M: 1n << 0n,
   SCTLR_ELx_A: 1n << 1n,
@@ -61,7 +61,7 @@ export const DEFAULT_SYMBOLS: Readonly<Record<string, bigint>> = {
  * What a value loaded from `[xN, #SYMBOL]` is, for the checker's address
  * spaces (R15): the init params hold a physical pgd and a new-table stack VA.
  */
-export const LOAD_TAGS: Readonly<Record<string, "PA" | "newVA">> = {
+export const A64_LOAD_TAGS: Readonly<Record<string, "PA" | "newVA">> = {
   NVHE_INIT_PGD_PA: "PA",
   NVHE_INIT_STACK_HYP_VA: "newVA",
 };

@@ -9,7 +9,7 @@ import { inferSequenceAbi, type SwitchSequence } from "../../core/mod.ts";
 import { builtinSequence, isBuiltinVariant } from "./builtins.ts";
 
 /** Options of {@link loadSwitchSequence}. */
-export interface LoadOptions {
+export interface LoadSequenceOptions {
   /** Calling convention (default: `params` if the text names `NVHE_INIT_*`, else `registers`). */
   abi?: "params" | "registers";
   /** Name (default: the path). */
@@ -32,7 +32,7 @@ export interface LoadOptions {
  */
 export async function loadSwitchSequence(
   path: string,
-  options: LoadOptions = {},
+  options: LoadSequenceOptions = {},
 ): Promise<SwitchSequence> {
   const source = await Deno.readTextFile(path);
   return {
@@ -60,7 +60,7 @@ export async function loadSwitchSequence(
  */
 export async function resolveSwitchSequence(
   spec: string,
-  options: LoadOptions = {},
+  options: LoadSequenceOptions = {},
 ): Promise<SwitchSequence> {
   if (spec.startsWith("builtin:")) return builtinSequence(spec.slice("builtin:".length));
   if (isBuiltinVariant(spec)) return builtinSequence(spec);

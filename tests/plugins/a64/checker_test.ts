@@ -1,0 +1,277 @@
+import { assertEquals } from "@std/assert";
+import { builtinSequence, check, type CheckConfig, type CheckResult } from "../../../mod.ts";
+
+// Abbreviations of barrier-rules.md §3.
+const OFF = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb";
+const ON_MSR = "msr sctlr_el2, x3";
+const ON = `${ON_MSR}\nisb\nic iallu\ndsb nsh\nisb`;
+const TTBR = "phys_to_ttbr x5, x0\nmsr ttbr0_el2, x5";
+const T1 = `isb\n${OFF}\ntlbi alle2\n${TTBR}\nmov sp, x1\ndsb nsh\nisb\n${ON}\nret x2`;
+// T2, T3: the params ABI (x0 = params PA, x1 = continuation) with the two loads at M=0.
+const T2 = [
+  "isb",
+  OFF,
+  "tlbi alle2",
+  "ldr x6, [x0, #NVHE_INIT_PGD_PA]",
+  "phys_to_ttbr x5, x6",
+  "msr ttbr0_el2, x5",
+  "ldr x0, [x0, #NVHE_INIT_STACK_HYP_VA]",
+  "mov sp, x0",
+  "dsb nsh",
+  "isb",
+  ON,
+  "ret x1",
+].join("\n");
+const T3 = T2.replace(ON, "msr sctlr_el2, x3\nic iallu\nisb");
+const T4 = `${OFF}\ntlbi alle2\ndsb nsh\n${TTBR}\nisb\n${ON}`;
+const T5 = T1.replace("\ndsb nsh\nisb\nmsr", "\nisb\nmsr");
+const T8 = `${OFF}\ntlbi alle2\n${TTBR}\ndsb nsh\n${ON}`;
+const T10 = T1.replace("dsb nsh\nisb\nret x2", "dsb nsh\nret x2");
+const T11 = T1.replace(/^isb\n/, "");
+const T15 = T1.replace("ic iallu\ndsb nsh\n", "");
+
+/** The distinct rule ids of a result, in first-seen order. */
+const rules = (r: CheckResult) => [...new Set(r.findings.map((f) => f.rule))];
+const expect = (src: string, config: CheckConfig, verdict: string, ids: string[]) => {
+  const r = check(src, config);
+  assertEquals(
+    [r.verdict, rules(r).sort()],
+    [verdict, [...ids].sort()],
+    JSON.stringify(r.findings, null, 1),
+  );
+  return r;
+};
+
+Deno.test("check() gives the named cases of barrier-rules.md §3 their verdicts", async (t) => {
+  // The mutated texts really differ from T1.
+  for (const s of [T5, T10, T11, T15]) assertEquals(s !== T1, true);
+  await t.step("T1 upstream-final: PASS", () => {
+    expect(T1, {}, "pass", []);
+  });
+  await t.step(
+    "T2 upstream-5.13 loads: PASS; WARN R14 with tx2-219; FAIL R8 without data-clean-to-poc",
+    () => {
+      expect(T2, { abi: "params" }, "pass", []);
+      const w = expect(T2, { abi: "params", errata: ["tx2-219"] }, "warn", ["R14"]);
+      assertEquals(w.findings[0]!.line, 10); // the load between the TTBR write and its ISB
+      expect(T2, { abi: "params", assume: { "data-clean-to-poc": false } }, "fail", ["R8"]);
+    },
+  );
+  await t.step("T3 v3: FAIL R1/R9, R10", () => {
+    const r = expect(T3, { abi: "params" }, "fail", ["R1", "R9", "R10"]);
+    const icLine = T3.split("\n").indexOf("ic iallu") + 1;
+    assertEquals(r.findings.filter((f) => f.line === icLine).map((f) => f.rule), ["R1", "R9"]);
+  });
+  await t.step("T4 macro+prep: PASS", () => {
+    expect(T4, {}, "pass", []);
+  });
+  await t.step("T5 no DSB after the TLBI: FAIL R4", () => {
+    expect(T5, {}, "fail", ["R4"]);
+  });
+  await t.step("T8 TTBR not synchronised: FAIL R3 + R4, R3 only with FEAT_ETS", () => {
+    expect(T8, {}, "fail", ["R3", "R4"]);
+    expect(T8, { features: ["ets"] }, "fail", ["R3"]);
+  });
+  await t.step("T10 no final ISB: FAIL R10 at the ret", () => {
+    const r = expect(T10, {}, "fail", ["R10"]);
+    assertEquals(r.findings[0]!.line, T10.split("\n").length);
+  });
+  await t.step("T11 Falkor without the leading ISB: FAIL R13, PASS without the erratum", () => {
+    expect(T11, { errata: ["falkor-e1041"] }, "fail", ["R13"]);
+    expect(T11, {}, "pass", []);
+    expect(T1, { errata: ["falkor-e1041"] }, "pass", []);
+  });
+  await t.step("T13 CnP with other PEs on other tables, or a broken local TLBI: FAIL R12", () => {
+    const cnp = T1.replace(
+      TTBR,
+      "phys_to_ttbr x5, x0\norr x5, x5, #TTBRx_EL1_CnP\nmsr ttbr0_el2, x5",
+    );
+    expect(cnp, { assume: { "cnp-other-pes-diff-tables": true } }, "fail", ["R12"]);
+    expect(cnp, { assume: { "cnp-local-tlbi-broken": true } }, "fail", ["R12"]);
+    expect(cnp, {}, "pass", []);
+  });
+  await t.step("T15 no IC: PASS when code is not patched at the PoU, FAIL R9 otherwise", () => {
+    expect(T15, { assume: { "code-patched-at-pou": false } }, "pass", []);
+    expect(T15, {}, "fail", ["R9"]);
+  });
+});
+
+Deno.test("check() gives the built-in variants the verdicts the rules give them", async (t) => {
+  await t.step("mainline: PASS (also with CnP, ETS, both errata)", () => {
+    expect(builtinSequence("mainline").source, {}, "pass", []);
+    const all = { features: ["cnp", "ets"], errata: ["falkor-e1041", "tx2-219"] };
+    expect(builtinSequence("mainline").source, all, "pass", []);
+  });
+  await t.step("v3: FAIL R1/R9 (ic before the ISB) and R10 (no DSB after the ic)", () => {
+    const r = expect(builtinSequence("v3").source, {}, "fail", ["R1", "R9", "R10"]);
+    assertEquals(r.findings.every((f) => f.severity === "fail"), true);
+  });
+  await t.step("v5.13: FAIL R3 and R4", () => {
+    // v5.13 writes TTBR0_EL2 and goes straight into set_sctlr_el2: the msr
+    // that sets M=1 comes with the TTBR write still unsynchronised (no ISB
+    // between them: R3) and with the `tlbi alle2` never completed (no DSB at
+    // all before M=1: R4). The macro's own `isb; ic iallu; dsb nsh; isb`
+    // completes the TLBI only after M=1 has taken effect. The loads at M=0
+    // pass because the params are cleaned to the PoC (R8 holds), and the IC
+    // after the macro's first ISB satisfies R9/R10.
+    const r = expect(builtinSequence("v5.13").source, {}, "fail", ["R3", "R4"]);
+    const line = builtinSequence("v5.13").source.split("\n").findIndex((l) =>
+      l.includes("set_sctlr_el2\tx2")
+    ) + 1;
+    assertEquals(
+      r.findings.map((f) =>
+        f.line
+      ),
+      [line, line],
+    );
+  });
+  await t.step("set_sctlr with its preparation: PASS", () => {
+    expect(builtinSequence("set_sctlr").source, {}, "pass", []);
+  });
+});
+
+Deno.test("check(): every rule has a failing and a passing sequence of its own", async (t) => {
+  const cases: [string, string, CheckConfig, string, string, CheckConfig, string][] = [
+    // [rule, failing, config, verdict, passing, config, verdict]
+    [
+      "R1",
+      T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nldr x6, [x0]\nisb`),
+      {},
+      "fail",
+      T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\nldr x6, [x0]`),
+      {},
+      "pass",
+    ],
+    ["R2", T1, { assume: { "code-idmapped": false } }, "fail", T1, {}, "pass"],
+    ["R3", T8, { features: ["ets"] }, "fail", T4, { features: ["ets"] }, "pass"],
+    ["R4", T5, {}, "fail", T1, {}, "pass"],
+    ["R5", T1.replace("tlbi alle2\n", ""), {}, "fail", T1, {}, "pass"],
+    [
+      "R6",
+      T1,
+      { assume: { "alloc-when-off": true } },
+      "warn",
+      // ___kvm_hyp_init order: TTBR; ISB; TLBI; DSB; ISB — nothing relies on R6.
+      `${OFF}\n${TTBR}\nmov sp, x1\nisb\ntlbi alle2\ndsb nsh\nisb\n${ON}\nret x2`,
+      { assume: { "alloc-when-off": true } },
+      "pass",
+    ],
+    ["R7", `tlbi alle2\ndsb nsh\nisb\n${TTBR}\nisb\nret x2`, {}, "fail", T1, {}, "pass"],
+    [
+      "R8",
+      T2,
+      { abi: "params", assume: { "data-clean-to-poc": false } },
+      "fail",
+      T2.replace("tlbi alle2\n", "tlbi alle2\ndc civac, x0\ndsb nsh\n"),
+      { abi: "params", assume: { "data-clean-to-poc": false } },
+      "pass",
+    ],
+    ["R9", T15, {}, "fail", T1, {}, "pass"],
+    ["R10", T10, {}, "fail", T1, {}, "pass"],
+    [
+      "R11",
+      T1.replace("tlbi alle2", "tlbi alle2is"),
+      {},
+      "warn",
+      T1.replace("tlbi alle2", "tlbi alle2is").replace(
+        "mov sp, x1\ndsb nsh",
+        "mov sp, x1\ndsb ish",
+      ),
+      {},
+      "pass",
+    ],
+    [
+      "R12",
+      T1.replace(TTBR, "phys_to_ttbr x5, x0\norr x5, x5, #TTBRx_EL1_CnP\nmsr ttbr0_el2, x5"),
+      { assume: { "cnp-other-pes-diff-tables": true } },
+      "fail",
+      T1,
+      { assume: { "cnp-other-pes-diff-tables": true } },
+      "pass",
+    ],
+    ["R13", T11, { errata: ["falkor-e1041"] }, "fail", T1, { errata: ["falkor-e1041"] }, "pass"],
+    [
+      "R14",
+      T2,
+      { abi: "params", errata: ["tx2-219"] },
+      "warn",
+      T1,
+      { errata: ["tx2-219"] },
+      "pass",
+    ],
+    [
+      "R15",
+      T1.replace("mov sp, x1\n", "mov sp, x1\nstp x29, x30, [sp, #-16]!\n"),
+      {},
+      "fail",
+      T1.replace("ret x2", "stp x29, x30, [sp, #-16]!\nret x2"),
+      {},
+      "pass",
+    ],
+    [
+      "R16",
+      T4.replace(`isb\n${ON}`, `isb\nstr x6, [x0]\n${ON}`),
+      {},
+      "fail",
+      T4.replace(`isb\n${ON}`, `isb\nstr x6, [x0]\ndsb nsh\n${ON}`),
+      {},
+      "pass",
+    ],
+  ];
+  assertEquals(cases.map((c) => c[0]), Array.from({ length: 16 }, (_, i) => `R${i + 1}`));
+  for (const [rule, bad, badCfg, badVerdict, good, goodCfg, goodVerdict] of cases) {
+    await t.step(rule, () => {
+      expect(bad, badCfg, badVerdict, [rule]);
+      expect(good, goodCfg, goodVerdict, []);
+    });
+  }
+});
+
+Deno.test("check(): more consequences of the state model", async (t) => {
+  await t.step(
+    "multi-pe: local maintenance fails R11; IS ops under dsb nsh stay pending (R4, R9, R10)",
+    () => {
+      expect(T1, { assume: { "multi-pe": true } }, "fail", ["R11"]);
+      const is = T1.replace("tlbi alle2", "tlbi alle2is").replace("ic iallu", "ic ialluis");
+      expect(is, { assume: { "multi-pe": true } }, "fail", ["R4", "R9", "R10"]);
+      const ish = is.replaceAll("dsb nsh", "dsb ish");
+      expect(ish, { assume: { "multi-pe": true } }, "pass", []);
+    },
+  );
+  await t.step("dsb st variants complete no TLB maintenance", () => {
+    expect(T1.replace("mov sp, x1\ndsb nsh", "mov sp, x1\ndsb nshst"), {}, "fail", ["R4"]);
+  });
+  await t.step("branching to a new-table VA with the MMU still off is R1", () => {
+    expect(`${OFF}\nret x2`, {}, "fail", ["R1"]);
+  });
+  await t.step("an unfinished SCTLR write at the end is R1", () => {
+    expect(`${T4}\n${ON_MSR}`, {}, "fail", ["R1"]);
+  });
+  await t.step("the static run does not reject synthetic register values", () => {
+    // x9 is 0 in the static run: RES1 bits clear, M = 0. Not an error there.
+    expect("msr sctlr_el2, x9\nisb", {}, "pass", []);
+  });
+  await t.step("exception entry and return are context synchronisation events", () => {
+    expect(T1.replace("dsb nsh\nisb\nmsr", "dsb nsh\nhvc #0\nmsr"), {}, "pass", []);
+  });
+  await t.step("findings carry the line and column of the macro invocation", () => {
+    const src = T1.replace(ON, "  set_sctlr_el2 x3").replace(
+      "mov sp, x1\ndsb nsh\n",
+      "mov sp, x1\n",
+    );
+    const r = check(src);
+    const line = src.split("\n").indexOf("  set_sctlr_el2 x3") + 1;
+    assertEquals(r.findings.map((f) => [f.rule, f.line, f.column]), [["R4", line, 3]]);
+  });
+  await t.step("mmu-on-at-entry=false: an enable-only sequence (___kvm_hyp_init style)", () => {
+    const hypInit =
+      `${TTBR}\nisb\ntlbi alle2\ndsb sy\nisb\nmov_q x3, INIT_SCTLR_EL2_MMU_ON\nmsr sctlr_el2, x3\nisb`;
+    expect(
+      hypInit,
+      { assume: { "mmu-on-at-entry": false, "code-patched-at-pou": false } },
+      "pass",
+      [],
+    );
+    expect(hypInit, { assume: { "mmu-on-at-entry": false } }, "fail", ["R9"]);
+  });
+});
