@@ -133,7 +133,10 @@ export interface A64RunOptions {
    * @default 100000
    */
   maxSteps?: number;
-  /** Trace to record `insn`, `sysreg_write` and `barrier_finding` events in. */
+  /**
+   * Trace to record `insn` and `sysreg_write` events in (findings are
+   * returned; the caller records them as `barrier_finding`).
+   */
   trace?: Trace;
 }
 

@@ -53,6 +53,8 @@ export interface CheckerStart {
 type Space = "PA" | "oldVA" | "newVA" | "code" | "imm" | "unknown";
 
 interface PendingTlbi {
+  /** Step it was issued at: entries refilled from then on survive it. */
+  issued: number;
   op: string;
   broadcast: boolean;
   el2: boolean;
@@ -124,7 +126,12 @@ export class HazardChecker {
   #ttbrCur: string;
   #ttbrPend: string | null = null;
   #otherPend = new Set<string>();
-  #tlb = new Map<string, boolean>();
+  /**
+   * Table base → step of the last fill while M may be 1 (`on`) and of the
+   * last fill only an allocating M=0 PE would make (`off`, R6); -1 = none.
+   */
+  #tlb = new Map<string, { on: number; off: number }>();
+  #step = 0;
   #tlbi: PendingTlbi[] = [];
   #tlbiNeedCse = false;
   #tlbiLine = 0;
@@ -152,7 +159,7 @@ export class HazardChecker {
     this.#ttbrInitial = key(start.ttbr0);
     this.#ttbrCur = this.#ttbrInitial;
     // The EL2 TLB starts with entries from the tables in use.
-    if (mBit(start.sctlr) === 1) this.#tlb.set(this.#ttbrCur, false);
+    if (mBit(start.sctlr) === 1) this.#tlb.set(this.#ttbrCur, { on: 0, off: -1 });
     this.#tags[SP] = mBit(start.sctlr) === 1 ? "oldVA" : "PA";
     this.#tags[30] = "code";
     if (start.abi === "registers") {
@@ -213,6 +220,7 @@ export class HazardChecker {
   step(index: number, regs: RegisterReader): void {
     const ins = this.#p.instructions[index]!;
     const cfg = this.#cfg;
+    this.#step++;
     // Fetching this instruction while the MMU may be off can fill the
     // I-cache from the PoC (R8), i.e. with possibly stale code (R9).
     if (this.#maybeOff && cfg.codePatchedAtPoU) this.#polluted = true;
@@ -241,6 +249,7 @@ export class HazardChecker {
           );
         }
         this.#tlbi.push({
+          issued: this.#step,
           op: ins.operation,
           broadcast: d.broadcast,
           el2: d.el2,
@@ -308,6 +317,7 @@ export class HazardChecker {
    * @param _index Instruction that took the exception.
    */
   exceptionReturn(_index: number): void {
+    this.#step++;
     this.#cse();
     this.#fill();
   }
@@ -526,7 +536,8 @@ export class HazardChecker {
     }
     // Stale tags: only when no pending full TLBI would remove them (that is R4).
     if (!el2.some((t) => t.all)) {
-      for (const [base, offOnly] of this.#tlb) {
+      for (const [base, { on }] of this.#tlb) {
+        const offOnly = on < 0;
         if (base === this.#ttbrCur) continue;
         if (offOnly) {
           this.#report(
@@ -595,7 +606,15 @@ export class HazardChecker {
         continue;
       }
       if (t.el2) {
-        if (t.all) this.#tlb.clear();
+        // A TLBI acts on the entries present when it is performed, at the
+        // earliest its issue: walks after that can refill (R5, R7).
+        if (t.all) {
+          for (const [b, e] of [...this.#tlb]) {
+            if (e.on < t.issued) e.on = -1;
+            if (e.off < t.issued) e.off = -1;
+            if (e.on < 0 && e.off < 0) this.#tlb.delete(b);
+          }
+        }
         this.#tlbiNeedCse = true;
         this.#tlbiLine = t.line;
       }
@@ -714,10 +733,13 @@ export class HazardChecker {
 
   /** After each instruction: while M may be 1, walks may fill the TLB from any TTBR in view (R7). */
   #fill(): void {
-    if (this.#maybeOn) {
-      for (const b of this.#ttbrView()) this.#tlb.set(b, false);
-    } else if (this.#cfg.allocWhenOff) {
-      for (const b of this.#ttbrView()) if (!this.#tlb.has(b)) this.#tlb.set(b, true);
+    const on = this.#maybeOn;
+    if (!on && !this.#cfg.allocWhenOff) return;
+    for (const b of this.#ttbrView()) {
+      const e = this.#tlb.get(b) ?? { on: -1, off: -1 };
+      if (on) e.on = this.#step;
+      else e.off = this.#step;
+      this.#tlb.set(b, e);
     }
   }
 }

@@ -55,7 +55,10 @@ export interface A64ExecuteOptions {
   mmu?: Mmu;
   /** TLB, told about completed TLBIs and committed MMU register writes. */
   tlb?: Tlb;
-  /** Trace for `insn`, `sysreg_write` and `barrier_finding` events. */
+  /**
+   * Trace for `insn` and `sysreg_write` events (findings are returned, not
+   * traced: the caller records them as `barrier_finding`).
+   */
   trace?: Trace;
   /** Hazard checker fed each instruction. */
   checker?: HazardChecker;
@@ -224,18 +227,6 @@ class Run {
     const checker = o.checker ?? null;
     const trace = o.trace;
     const traceInsn = trace !== undefined && trace.wants("insn");
-    if (checker !== null && trace !== undefined && trace.wants("barrier_finding")) {
-      checker.onFinding = (f) =>
-        trace.emit("barrier_finding", {
-          rule: f.rule,
-          severity: f.severity,
-          line: f.line,
-          message: f.message,
-        }, {
-          cpu: this.#cpu.id,
-          el: this.#cpu.pstate.el,
-        });
-    }
     const reader: RegisterReader = { get: (r) => x[r]! };
     const insns = this.#p.instructions;
     const fetchChecks = o.mmu !== undefined;

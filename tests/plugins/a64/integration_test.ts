@@ -1,0 +1,169 @@
+/**
+ * The executor on a machine with the real `mmu()` and `tlb()` plugins:
+ * hand-built 4-level EL2 tables (4 KiB granule, 48-bit VA) in simulated
+ * memory, the switch sequences run from an idmap page.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  A64_EXECUTOR,
+  a64Executor,
+  builtinSequence,
+  createMachine,
+  MMU,
+  type PhysicalMemory,
+  TLB,
+} from "../../../mod.ts";
+import { mmu } from "../../../plugins/mmu/mod.ts";
+import { tlb } from "../../../plugins/tlb/mod.ts";
+
+const CODE = 0x4008_0000; // idmap page (VA = PA)
+const OLD_PGD = 0x4100_0000;
+const NEW_PGD = 0x4120_0000;
+const PARAMS = 0x4130_0000;
+const STACK_PA = 0x4140_0000;
+const FN_PA = 0x4150_0000;
+const STACK_VA = 0x8000_0010_0000;
+const FN_VA = 0x8000_0000_4000;
+const SCTLR_ON = 0x30e5183dn;
+// T0SZ = 16, IRGN0/ORGN0 = WB, SH0 = inner, TG0 = 4K, PS = 40 bits, RES1 bits 31 and 23.
+const TCR = (1n << 31n) | (1n << 23n) | (2n << 16n) | (3n << 12n) | (1n << 10n) | (1n << 8n) | 16n;
+const MAIR = 0xffn; // Attr0: Normal WB
+
+/** A tiny table builder: one table page per level, allocated from `next`. */
+class Tables {
+  #next: number;
+  /** Adds to the table at `pgd`; new table pages come from `pgd + offset` on. */
+  constructor(readonly mem: PhysicalMemory, readonly pgd: number, offset = 0) {
+    this.#next = pgd + 0x1000 + offset;
+    if (offset === 0) mem.zero(pgd, 0x1000);
+  }
+  map(va: number, pa: number, exec: boolean, writable: boolean): void {
+    let table = this.pgd;
+    for (let level = 0; level < 3; level++) {
+      const idx = Math.floor(va / 2 ** (39 - 9 * level)) % 512;
+      const slot = table + 8 * idx;
+      let d = this.mem.read64(slot);
+      if ((d & 3n) !== 3n) {
+        const t = this.#next;
+        this.#next += 0x1000;
+        this.mem.zero(t, 0x1000);
+        d = BigInt(t) | 3n;
+        this.mem.write64(slot, d);
+      }
+      table = Number(d & 0x0000_ffff_ffff_f000n);
+    }
+    const idx = Math.floor(va / 4096) % 512;
+    const ap = writable ? 0n : 1n << 7n;
+    const xn = exec ? 0n : 1n << 54n;
+    this.mem.write64(table + 8 * idx, BigInt(pa) | xn | (1n << 10n) | (3n << 8n) | ap | 3n);
+  }
+}
+
+function machine(opts: { idmapInNew?: boolean; policy?: "adversarial" | "optimistic" } = {}) {
+  const m = createMachine({
+    ram: [{ base: 0x4000_0000, size: 0x2000_0000 }],
+    cpus: 1,
+    plugins: [tlb({ policy: opts.policy ?? "adversarial" }), mmu(), a64Executor()],
+  });
+  const mem = m.memory;
+  const old = new Tables(mem, OLD_PGD);
+  old.map(CODE, CODE, true, false);
+  const neu = new Tables(mem, NEW_PGD);
+  if (opts.idmapInNew ?? true) neu.map(CODE, CODE, true, false);
+  neu.map(STACK_VA - 0x1000, STACK_PA, false, true);
+  neu.map(FN_VA, FN_PA, true, false);
+  mem.write64(PARAMS + 24, BigInt(STACK_VA));
+  mem.write64(PARAMS + 32, BigInt(NEW_PGD));
+  const cpu = m.cpu(0);
+  cpu.sysregs.write("TCR_EL2", TCR);
+  cpu.sysregs.write("MAIR_EL2", MAIR);
+  cpu.sysregs.write("TTBR0_EL2", BigInt(OLD_PGD));
+  cpu.sysregs.write("SCTLR_EL2", SCTLR_ON);
+  cpu.sysregs.write("VBAR_EL2", 0x4000_0800n);
+  return { m, cpu, exec: m.get(A64_EXECUTOR), tlb: m.get(TLB) };
+}
+
+Deno.test("mainline on the real MMU/TLB switches tables and returns to the continuation", () => {
+  const { cpu, exec, m } = machine();
+  const r = exec.run(cpu, builtinSequence("mainline").source, {
+    codeBase: CODE,
+    args: { 0: BigInt(NEW_PGD), 1: BigInt(STACK_VA), 2: BigInt(FN_VA) },
+    abi: "registers",
+  });
+  assertEquals([r.stopped, r.target, r.verdict, r.findings], ["branch-out", FN_VA, "pass", []]);
+  // pkvm-facts §9 invariant 13: TTBR0 = pgd, M = 1, SP = the new stack.
+  assertEquals([cpu.sysreg("TTBR0_EL2"), cpu.sysreg("SCTLR_EL2") & 1n, cpu.sp], [
+    BigInt(NEW_PGD),
+    1n,
+    BigInt(STACK_VA),
+  ]);
+  // The continuation is fetchable under the new tables.
+  const t = m.get(MMU).translate(cpu, FN_VA, "exec");
+  assertEquals(t.kind === "ok" && t.pa, FN_PA);
+  const sysregs = m.trace.filter("sysreg_write").map((e) => [e.data.reg, e.data.pending]);
+  assertEquals(sysregs.slice(0, 4), [["SCTLR_EL2", true], ["SCTLR_EL2", false], [
+    "TTBR0_EL2",
+    true,
+  ], ["TTBR0_EL2", false]]);
+  assertEquals(m.trace.filter("insn").length >= 17, true);
+});
+
+Deno.test("v5.13 and v3 on the real MMU/TLB: params ABI, loads at M=0, rule findings", () => {
+  for (const [name, rules] of [["v5.13", ["R3", "R4"]], ["v3", ["R1", "R9", "R10"]]] as const) {
+    const { cpu, exec } = machine();
+    const r = exec.run(cpu, builtinSequence(name).source, {
+      codeBase: CODE,
+      args: { 0: BigInt(PARAMS), 1: BigInt(FN_VA) },
+      abi: "params",
+    });
+    assertEquals([r.stopped, r.target, r.verdict], ["branch-out", FN_VA, "fail"], name);
+    assertEquals([...new Set(r.findings.map((f) => f.rule))].sort(), [...rules].sort(), name);
+    assertEquals([cpu.sysreg("TTBR0_EL2"), cpu.sp], [BigInt(NEW_PGD), BigInt(STACK_VA)], name);
+  }
+});
+
+Deno.test("an idmap missing from the new tables faults on the first fetch after MMU-on", () => {
+  const { cpu, exec } = machine({ idmapInNew: false });
+  const src = builtinSequence("mainline").source;
+  const r = exec.run(cpu, src, {
+    codeBase: CODE,
+    args: { 0: BigInt(NEW_PGD), 1: BigInt(STACK_VA), 2: BigInt(FN_VA) },
+  });
+  assertEquals([r.stopped, r.fault?.access], ["fault", "instruction"]);
+  const macroLine = src.split("\n").findIndex((l) => l.includes("set_sctlr_el2\tx3")) + 1;
+  assertEquals(r.fault!.line, macroLine);
+  assertEquals(cpu.sysreg("ESR_EL2") >> 26n, 0x21n);
+  assertEquals(cpu.pc, 0x4000_0a00n);
+});
+
+Deno.test("dropping the TLBI leaves a stale old-table entry in the adversarial TLB (R5)", () => {
+  const args = { 0: BigInt(NEW_PGD), 1: BigInt(STACK_VA), 2: BigInt(FN_VA) };
+  const OLD_FN_PA = 0x4160_0000;
+  const setup = () => {
+    const x = machine();
+    // The old tables map the continuation's VA elsewhere, and EL2 used it before the switch.
+    new Tables(x.m.memory, OLD_PGD, 0x10_0000).map(FN_VA, OLD_FN_PA, true, false);
+    assertEquals(x.m.get(MMU).translate(x.cpu, FN_VA, "exec").kind, "ok");
+    return x;
+  };
+  const noTlbi = builtinSequence("mainline").source.replace("\ttlbi\talle2\n", "");
+  const bad = setup();
+  const r = bad.exec.run(bad.cpu, noTlbi, { codeBase: CODE, args });
+  assertEquals([r.stopped, r.verdict, r.findings.map((f) => f.rule)], ["branch-out", "fail", [
+    "R5",
+  ]]);
+  assertStringIncludes(r.findings[0]!.message, "old tables");
+  const stale = bad.m.get(MMU).translate(bad.cpu, FN_VA, "exec");
+  assertEquals(stale.kind === "ok" && [stale.pa, stale.fromTlb], [OLD_FN_PA, true]);
+  assertEquals(bad.tlb.stats().stale >= 1, true);
+  const good = setup();
+  good.exec.run(good.cpu, builtinSequence("mainline").source, { codeBase: CODE, args });
+  const fresh = good.m.get(MMU).translate(good.cpu, FN_VA, "exec");
+  assertEquals(fresh.kind === "ok" && fresh.pa, FN_PA);
+});
+
+Deno.test("a64Executor() check() is the static run", () => {
+  const { exec } = machine();
+  assertEquals(exec.check(builtinSequence("mainline").source).verdict, "pass");
+  assertEquals(exec.name, "a64_executor");
+});

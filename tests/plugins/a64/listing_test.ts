@@ -1,0 +1,30 @@
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { builtinSequence, check, formatListing } from "../../../mod.ts";
+
+Deno.test("formatListing() prints findings under the offending lines", () => {
+  const src = builtinSequence("v3").source;
+  const out = formatListing(src, check(src));
+  const lines = out.split("\n");
+  const ic = lines.findIndex((l) => /\|\s+ic\s+iallu/.test(l));
+  assertStringIncludes(lines[ic + 1]!, "^ FAIL R1 (SCTLR-CSE)");
+  assertStringIncludes(lines[ic + 2]!, "^ FAIL R9 (IC-AFTER-ON)");
+  // The caret sits under the instruction (tabs expanded).
+  assertEquals(lines[ic + 1]!.indexOf("^"), lines[ic]!.indexOf("ic"));
+  assertStringIncludes(out, "verdict: FAIL (4 failing, 0 warning)");
+  assertEquals(out.includes("\x1b["), false);
+});
+
+Deno.test("formatListing() colours only when asked", () => {
+  const src = builtinSequence("mainline").source;
+  const plain = formatListing(src, check(src));
+  assertStringIncludes(plain, "verdict: PASS (0 failing, 0 warning)");
+  assertStringIncludes(formatListing(src, check(src), { color: true }), "\x1b[1;32mPASS");
+  assertEquals(plain.split("\n").length, src.trimEnd().split("\n").length + 2);
+});
+
+Deno.test("formatListing() shows warnings", () => {
+  const src = builtinSequence("v5.13").source;
+  const out = formatListing(src, check(src, { errata: ["tx2-219"] }));
+  assertStringIncludes(out, "WARN R14 (TX2-219)");
+  assertStringIncludes(out, "verdict: FAIL (2 failing, 1 warning)");
+});
