@@ -22,3 +22,5 @@ export * from "./plugins/early_alloc/mod.ts";
 export * from "./plugins/a64/mod.ts";
 export * from "./plugins/switch_sequence/mod.ts";
 export * from "./plugins/kvm_pgtable/mod.ts";
+export * from "./plugins/pkvm/mod.ts";
+export * from "./plugins/profiles/mod.ts";

@@ -188,6 +188,7 @@ export function divideMemoryPool(hyp: Hyp, cpu: Cpu, virt: number, size: number)
     virtToPhys: (va) => hyp.pa(va),
   });
   hyp.poolEarly = early;
+  hyp.poolRange = { va: virt, size };
   const terms = hyp.caps.reservedMem.poolLayout(hyp.hypMemory, { base: hyp.pa(virt), size });
   hyp.terms = [];
   for (const t of terms) {

@@ -82,14 +82,18 @@ export interface ExpectedMapping {
 }
 
 /**
- * An {@link El2Memory} whose `isZero` skips pages that were never written
- * (sparse memory reads them as zero), translating each page through the MMU
- * as the wrapped accessor would; everything else is delegated.
+ * An {@link El2Memory} whose `isZero` (an invariant-checking aid, not an
+ * EL2 access) skips pages that were never written (sparse memory reads them
+ * as zero), finding each page's PA with a debug translation, or directly in
+ * the pool's linear map (whose mappings the verification checks on its
+ * own); everything else is delegated, except the optional bulk `readBytes`,
+ * left out so zero checks take this path.
  *
  * @param inner The MMU's accessor.
  * @param mmu The MMU.
  * @param cpu The CPU.
  * @param memory Physical memory.
+ * @param linear PA of a VA in the pool's linear map, or undefined elsewhere.
  * @returns The accessor.
  */
 export function fastZeroCheck(
@@ -97,6 +101,7 @@ export function fastZeroCheck(
   mmu: Mmu,
   cpu: Cpu,
   memory: PhysicalMemory,
+  linear?: (va: number) => number | undefined,
 ): El2Memory {
   const out: El2Memory = {
     read8: (va) => inner.read8(va),
@@ -113,10 +118,14 @@ export function fastZeroCheck(
       const end = va + size;
       while (cur < end) {
         const n = Math.min(end - cur, 4096 - (cur % 4096));
-        const t = mmu.translate(cpu, cur, "read");
-        if (t.kind === "fault") throw new MemoryFaultError(cur, t.message, t);
-        if (memory.isBacked(t.pa)) {
-          const b = memory.readBytes(t.pa, n);
+        let pa = linear?.(cur);
+        if (pa === undefined) {
+          const t = mmu.translate(cpu, cur, "read", { debug: true });
+          if (t.kind === "fault") throw new MemoryFaultError(cur, t.message, t);
+          pa = t.pa;
+        }
+        if (memory.isBacked(pa)) {
+          const b = memory.readBytes(pa, n);
           for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
         }
         cur += n;
@@ -124,10 +133,8 @@ export function fastZeroCheck(
       return true;
     },
   };
-  if (inner.readBytes) {
-    const rb = inner.readBytes.bind(inner);
-    out.readBytes = (va, size) => rb(va, size);
-  }
+  // No readBytes: bulk reads copy whole free blocks, where isZero above skips
+  // the pages never written (most of the pool).
   if (inner.writeBytes) {
     const wb = inner.writeBytes.bind(inner);
     out.writeBytes = (va, bytes) => wb(va, bytes);
@@ -179,6 +186,8 @@ export class Hyp {
   pgtEarly: EarlyAllocator | undefined;
   /** Pool terms in carving order, with their hyp VA bases. */
   terms: (PoolTerm & { va: number })[] = [];
+  /** The pool's linear range `[va, va + size)` (set by `divide_memory_pool`). */
+  poolRange: { va: number; size: number } | undefined;
   /** `hpool` and the host stage-2 pools. */
   pools: Map<string, PagePool> = new Map();
   /** `__io_map_base`. */
@@ -249,7 +258,16 @@ export class Hyp {
   mem(cpu: Cpu): El2Memory {
     let m = this.#mem.get(cpu.id);
     if (m === undefined) {
-      m = fastZeroCheck(this.caps.mmu.el2Memory(cpu), this.caps.mmu, cpu, this.machine.memory);
+      m = fastZeroCheck(
+        this.caps.mmu.el2Memory(cpu),
+        this.caps.mmu,
+        cpu,
+        this.machine.memory,
+        (va) => {
+          const p = this.poolRange;
+          return p !== undefined && va >= p.va && va < p.va + p.size ? this.pa(va) : undefined;
+        },
+      );
       this.#mem.set(cpu.id, m);
     }
     return m;

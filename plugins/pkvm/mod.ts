@@ -27,4 +27,3 @@ export * from "./init_params.ts";
 export * from "./kernel_image.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export * from "./plugin.ts";
-export { protName } from "./report.ts";

@@ -294,13 +294,7 @@ export class PkvmBoot implements Pkvm {
    */
   report(): BootReport {
     const host = this.#host;
-    if (host === undefined) {
-      return {
-        profile: this.#options.profile ?? this.version,
-        ok: false,
-        ...(this.#failure ? { failure: this.#failure } : {}),
-      } as BootReport;
-    }
+    if (host === undefined) return this.#bareReport();
     return buildReport({
       profile: this.#options.profile ?? this.version,
       host,
@@ -311,6 +305,65 @@ export class PkvmBoot implements Pkvm {
       seed: this.#machine.prng.seed,
       notes: this.#notes,
     });
+  }
+
+  /** The report when the kernel image could not even be laid out. */
+  #bareReport(): BootReport {
+    const m = this.#machine;
+    const tlb = this.#caps.tlb.stats();
+    const r: BootReport = {
+      profile: this.#options.profile ?? this.version,
+      ok: false,
+      machine: {
+        ram: m.memory.banks.map((b) => ({ base: hex(b.base), size: hex(b.size) })),
+        cpus: m.cpus.length,
+        va_bits: this.#options.vaBits ?? 48,
+        seed: m.prng.seed,
+      },
+      variants: this.#variants(),
+      steps: this.#steps,
+      reserve: {
+        base: "0x0",
+        size: "0x0",
+        align: "0x0",
+        pages: { hyp_s1: 0, host_s2_mem: 0, host_s2_dev: 0, vmemmap: 0, total: 0 },
+        layout: [],
+      },
+      layout: {
+        hyp_va_bits: 0,
+        hyp_physvirt_offset: "0x0",
+        io_map_base: "0x0",
+        hyp_vmemmap: "0x0",
+        idmap: "0x0",
+        image: {},
+      },
+      hypercalls: [],
+      pools: {},
+      pgtable: { pgd: "0x0", table_pages: 0, early_table_pages: 0, mappings: [] },
+      host_pgtable: { pgd: "0x0", table_pages: 0, freed: false },
+      switch: {
+        sequence: this.#caps.switchSeq.name,
+        abi: this.#caps.switchSeq.abi,
+        verdict: "fail",
+        findings: [],
+        executed: 0,
+        pc: "0x0",
+      },
+      sysregs: {},
+      tlb: { policy: this.#caps.tlb.policy, ...tlb },
+      verify: {
+        ok: false,
+        checked_pages: 0,
+        mismatches: [],
+        unexpected: [],
+        pool_invariants: null,
+        stale_translations: tlb.stale,
+        probed_old_vas: 0,
+      },
+      notes: this.#notes,
+    };
+    if (this.#failure) r.failure = this.#failure;
+    return r;
   }
 
   #variants(): Record<string, string> {
