@@ -27,8 +27,8 @@ const PAGE = 4096;
  * physical access. Faults throw `MemoryFaultError` with the MMU fault; a
  * PA outside RAM is a synchronous external abort. An access that crosses a
  * page is translated page by page and a store writes nothing unless both
- * pages translate and are RAM. `zero`/`isZero` translate every page first
- * and have no alignment requirement.
+ * pages translate and are RAM. `zero`/`isZero`/`readBytes`/`writeBytes`
+ * translate every page first and have no alignment requirement.
  *
  * @example
  * ```ts
@@ -267,16 +267,48 @@ export class MmuEl2Memory implements El2Memory {
   }
 
   /**
-   * Whether every byte of `[va, va + size)` is zero.
+   * Whether every byte of `[va, va + size)` is zero (pages never written
+   * are zero without reading them).
    * @param va Hyp VA.
    * @param size Bytes.
    * @returns True when all zero.
    */
   isZero(va: number, size: number): boolean {
     for (const [pa, n] of this.#chunks(va, size, READ)) {
-      if (!this.#mem.readBytes(pa, n).every((b) => b === 0)) return false;
+      if (!this.#mem.isBacked(pa)) continue;
+      const b = this.#mem.readBytes(pa, n);
+      for (let i = 0; i < n; i++) if (b[i] !== 0) return false;
     }
     return true;
+  }
+
+  /**
+   * Bulk load of `[va, va + size)`, page by page (every page translated first).
+   * @param va Hyp VA.
+   * @param size Bytes.
+   * @returns A copy of the bytes.
+   */
+  readBytes(va: number, size: number): Uint8Array {
+    const out = new Uint8Array(size);
+    let off = 0;
+    for (const [pa, n] of this.#chunks(va, size, READ)) {
+      if (this.#mem.isBacked(pa)) out.set(this.#mem.readBytes(pa, n), off);
+      off += n;
+    }
+    return out;
+  }
+
+  /**
+   * Bulk store at `va`; nothing is written unless every page translates writable.
+   * @param va Hyp VA.
+   * @param bytes Data.
+   */
+  writeBytes(va: number, bytes: Uint8Array): void {
+    let off = 0;
+    for (const [pa, n] of this.#chunks(va, bytes.length, WRITE)) {
+      this.#mem.writeBytes(pa, bytes.subarray(off, off + n));
+      off += n;
+    }
   }
 }
 

@@ -192,13 +192,17 @@ export class Stage1Mmu implements Mmu {
   ): Translation | MmuFault {
     accessCode(access);
     checkVa(va);
-    let cfg = this.#peekRegime(cpu).cfg;
+    let cfg = this.#peekRegime(cpu);
     if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
     const s = this.#vs;
     if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
-    const perm = permissionFault(s.level, va, access, s.ro, s.xn, cfg.wxn, [s.apTable, s.xnTable]);
-    if (perm !== undefined) return perm;
+    if (
+      (access === "write" && s.ro) ||
+      (access === "exec" && (s.xn || (cfg.wxn && !s.ro)))
+    ) {
+      return permissionFault(s.level, va, access, s.ro, s.xn, cfg.wxn, [s.apTable, s.xnTable])!;
+    }
     let attrs = cfg.mairAttrs[s.attrIdx]!;
     let device = (attrs & 0xf0) === 0;
     if (access === "exec" && device) {
@@ -337,24 +341,26 @@ export class Stage1Mmu implements Mmu {
     return st.cfg;
   }
 
-  /**
-   * The regime without updating the cache (debug and walk), and whether the
-   * optimistic TLB would flush before the next access.
-   */
-  #peekRegime(cpu: Cpu): { cfg: RegimeConfig; flushPending: boolean } {
+  /** The regime without updating the cache (debug and walk). */
+  #peekRegime(cpu: Cpu): RegimeConfig {
     const st = this.#states[cpu.id];
-    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) {
-      return { cfg: st.cfg, flushPending: false };
-    }
+    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
     const [sctlr, tcr, ttbr, mair, mmfr0] = readRegimeRegisters(cpu);
-    const cfg = st !== undefined && st.cpu === cpu && st.cfg.sctlr === sctlr &&
+    return st !== undefined && st.cpu === cpu && st.cfg.sctlr === sctlr &&
         st.cfg.tcr === tcr && st.cfg.ttbr === ttbr && st.cfg.mair === mair &&
         st.cfg.mmfr0 === mmfr0
       ? st.cfg
       : decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
-    const flushPending = this.#tlb.policy === "optimistic" && st !== undefined &&
-      st.cpu === cpu && (st.cfg.sctlr !== sctlr || st.cfg.ttbr !== ttbr);
-    return { cfg, flushPending };
+  }
+
+  /**
+   * Whether the optimistic TLB will flush before the CPU's next access (an
+   * SCTLR_EL2 or TTBR0_EL2 change the MMU has not reported yet).
+   */
+  #flushPending(cpu: Cpu, cfg: RegimeConfig): boolean {
+    const st = this.#states[cpu.id];
+    return this.#tlb.policy === "optimistic" && st !== undefined && st.cpu === cpu &&
+      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr);
   }
 
   // ---------------------------------------------------------------------
@@ -374,9 +380,8 @@ export class Stage1Mmu implements Mmu {
     let cfg: RegimeConfig;
     let skipTlb = false;
     if (debug) {
-      const p = this.#peekRegime(cpu);
-      cfg = p.cfg;
-      skipTlb = p.flushPending;
+      cfg = this.#peekRegime(cpu);
+      skipTlb = this.#flushPending(cpu, cfg);
     } else {
       cfg = this.#regime(cpu);
     }
@@ -409,11 +414,12 @@ export class Stage1Mmu implements Mmu {
     let xnT = false;
     if (e !== undefined) {
       if (e instanceof WalkedEntry) {
-        ro = e.ro;
-        xn = e.xn;
+        const p = e.perm;
+        ro = (p & 1) !== 0;
+        xn = (p & 2) !== 0;
+        apT = (p & 4) !== 0;
+        xnT = (p & 8) !== 0;
         attrIdx = e.attrIdx;
-        apT = e.apTable;
-        xnT = e.xnTable;
       } else {
         const lo = Number(e.pte & 0xffff_ffffn);
         ro = ((lo >>> 7) & 1) === 1;
@@ -556,9 +562,10 @@ export class Stage1Mmu implements Mmu {
     ro: boolean,
     xn: boolean,
     attrIdx: number,
+    record = false,
   ): boolean {
     const s = this.#vs;
-    return !walkTables(this.#mem, cfg, va, s) ||
+    return !walkTables(this.#mem, cfg, va, s, record) ||
       s.outPa + (va - s.blockVa) !== e.pa + (va - e.va) ||
       s.ro !== ro || s.xn !== xn ||
       cfg.mairAttrs[s.attrIdx] !== cfg.mairAttrs[attrIdx];
@@ -572,7 +579,7 @@ export class Stage1Mmu implements Mmu {
       e.vGen = mem.generation;
       return;
     }
-    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, e.attrIdx);
+    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, e.attrIdx, true);
     e.vCfg = cfg;
     const s = this.#vs;
     // The walk decides the whole entry only if it ended at or above the

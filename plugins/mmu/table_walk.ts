@@ -66,7 +66,7 @@ export class WalkState {
   xnTable = false;
   /** Leaf: AttrIndx. */
   attrIdx = 0;
-  /** Descriptors read, in order. */
+  /** Descriptors read, in order (when the walk was asked to record them). */
   n = 0;
   /** PAs of the descriptors read. */
   readonly chainPa: Float64Array = new Float64Array(5);
@@ -94,6 +94,7 @@ const TWO32 = 2 ** 32;
  * @param cfg The regime.
  * @param va Virtual address, a non-negative safe integer.
  * @param s Receives the outcome.
+ * @param record Also record the descriptors read in `s.chain*` (for re-verification).
  * @returns True when a leaf was found (`s.fault === WALK_FAULT.NONE`).
  * @example
  * ```ts
@@ -115,12 +116,12 @@ export function walkTables(
   cfg: RegimeConfig,
   va: number,
   s: WalkState,
+  record = false,
 ): boolean {
   s.n = 0;
-  s.level = 0;
-  if (cfg.t0szFault) return stop(s, WALK_FAULT.T0SZ);
-  if (va >= cfg.iaLimit) return stop(s, WALK_FAULT.VA_RANGE);
-  if (cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE);
+  if (cfg.t0szFault) return stop(s, WALK_FAULT.T0SZ, 0, 0, 0, 0);
+  if (va >= cfg.iaLimit) return stop(s, WALK_FAULT.VA_RANGE, 0, 0, 0, 0);
+  if (cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE, 0, 0, 0, 0);
   const vaHi = Math.floor(va / TWO32);
   const vaLo = va >>> 0;
   let level = cfg.startLevel;
@@ -134,27 +135,25 @@ export function walkTables(
     else if (level === 1) idx = ((vaHi & 127) << 2) | (vaLo >>> 30);
     else idx = (vaHi >>> 7) & 511;
     const dpa = table + idx * 8;
-    s.level = level;
-    s.descPa = dpa;
     // A try/catch around the read costs more than this bank check in V8.
-    if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL);
+    if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL, level, dpa, 0, 0);
     mem.read64Parts(dpa, parts);
     const lo = parts[0]!;
     const hi = parts[1]!;
-    const n = s.n;
-    s.chainPa[n] = dpa;
-    s.chainLo[n] = lo;
-    s.chainHi[n] = hi;
-    s.n = n + 1;
-    s.lo = lo;
-    s.hi = hi;
-    if ((lo & 1) === 0) return stop(s, WALK_FAULT.INVALID);
+    if (record) {
+      const n = s.n;
+      s.chainPa[n] = dpa;
+      s.chainLo[n] = lo;
+      s.chainHi[n] = hi;
+      s.n = n + 1;
+    }
+    if ((lo & 1) === 0) return stop(s, WALK_FAULT.INVALID, level, dpa, lo, hi);
     const isTable = (lo & 2) !== 0;
-    if (!isTable && level === 0) return stop(s, WALK_FAULT.BLOCK_L0);
-    if (!isTable && level === 3) return stop(s, WALK_FAULT.RESERVED_L3);
+    if (!isTable && level === 0) return stop(s, WALK_FAULT.BLOCK_L0, level, dpa, lo, hi);
+    if (!isTable && level === 3) return stop(s, WALK_FAULT.RESERVED_L3, level, dpa, lo, hi);
     // Output (or next-level table) address: descriptor bits [47:12].
     const oa = (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
-    if (oa >= cfg.psLimit) return stop(s, WALK_FAULT.OA_RANGE);
+    if (oa >= cfg.psLimit) return stop(s, WALK_FAULT.OA_RANGE, level, dpa, lo, hi);
     if (isTable && level < 3) {
       if (!cfg.hpd) {
         apT |= (hi >>> 30) & 1; // APTable[1], bit 62
@@ -168,19 +167,34 @@ export function walkTables(
     s.size = size;
     s.outPa = level === 3 ? oa : oa - (oa % size);
     s.blockVa = va - (vaLo % size); // size divides 2^32, so vaLo % size = va % size
-    if ((lo & 0x400) === 0) return stop(s, WALK_FAULT.ACCESS_FLAG);
+    if ((lo & 0x400) === 0) return stop(s, WALK_FAULT.ACCESS_FLAG, level, dpa, lo, hi);
     s.apTable = apT === 1;
     s.xnTable = xnT === 1;
     s.ro = ((lo >>> 7) & 1) === 1 || s.apTable;
     s.xn = ((hi >>> 22) & 1) === 1 || s.xnTable;
     s.attrIdx = (lo >>> 2) & 7;
     s.fault = WALK_FAULT.NONE;
+    s.level = level;
+    s.descPa = dpa;
+    s.lo = lo;
+    s.hi = hi;
     return true;
   }
 }
 
-function stop(s: WalkState, fault: number): false {
+function stop(
+  s: WalkState,
+  fault: number,
+  level: number,
+  dpa: number,
+  lo: number,
+  hi: number,
+): false {
   s.fault = fault;
+  s.level = level;
+  s.descPa = dpa;
+  s.lo = lo;
+  s.hi = hi;
   return false;
 }
 

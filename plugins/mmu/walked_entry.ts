@@ -33,7 +33,7 @@ import type { WalkState } from "./table_walk.ts";
  */
 export class WalkedEntry implements TlbEntry {
   /** Regime. */
-  readonly regime = "EL2" as const;
+  readonly regime: "EL2" = "EL2";
   /** Table base walked from (provenance). */
   readonly base: number;
   /** First VA. */
@@ -44,23 +44,16 @@ export class WalkedEntry implements TlbEntry {
   readonly pa: number;
   /** Leaf level. */
   readonly level: number;
+  /** Filled by a speculative walk. */
+  readonly speculative: boolean;
   /** Low half of the leaf descriptor. */
   readonly lo: number;
   /** High half of the leaf descriptor. */
   readonly hi: number;
-  #pte: bigint | undefined = undefined;
-  /** Filled by a speculative walk. */
-  readonly speculative: boolean;
-  /** Read-only (AP[2] or APTable[1]). */
-  readonly ro: boolean;
-  /** Execute-never (XN or XNTable). */
-  readonly xn: boolean;
-  /** Read-only because of an APTable bit (for messages). */
-  readonly apTable: boolean;
-  /** Execute-never because of an XNTable bit (for messages). */
-  readonly xnTable: boolean;
   /** AttrIndx. */
   readonly attrIdx: number;
+  /** Permission bits: 1 read-only, 2 execute-never, 4 via APTable, 8 via XNTable. */
+  readonly perm: number;
   /** Regime of the last verification (identity). */
   vCfg: RegimeConfig;
   /** Memory generation of the last verification; -1: verify on every hit. */
@@ -70,9 +63,10 @@ export class WalkedEntry implements TlbEntry {
    * ...]`; undefined until the first re-verification (a fill records none, to
    * keep the miss path short).
    */
-  vChain: number[] | undefined = undefined;
+  vChain: number[] | undefined;
   /** The verifying walk gave another translation (or a fault). */
-  stale = false;
+  stale: boolean;
+  #pte: bigint | undefined;
 
   /**
    * Creates the entry from a walk that found a leaf.
@@ -87,16 +81,16 @@ export class WalkedEntry implements TlbEntry {
     this.size = s.size;
     this.pa = s.outPa;
     this.level = s.level;
+    this.speculative = speculative;
     this.lo = s.lo;
     this.hi = s.hi;
-    this.speculative = speculative;
-    this.ro = s.ro;
-    this.xn = s.xn;
-    this.apTable = s.apTable;
-    this.xnTable = s.xnTable;
     this.attrIdx = s.attrIdx;
+    this.perm = (s.ro ? 1 : 0) | (s.xn ? 2 : 0) | (s.apTable ? 4 : 0) | (s.xnTable ? 8 : 0);
     this.vCfg = cfg;
     this.vGen = generation;
+    this.vChain = undefined;
+    this.stale = false;
+    this.#pte = undefined;
   }
 
   /** Leaf descriptor (made from its halves on first use). */
@@ -104,22 +98,28 @@ export class WalkedEntry implements TlbEntry {
     return this.#pte ??= (BigInt(this.hi) << 32n) | BigInt(this.lo);
   }
 
+  /** Read-only (AP[2] or APTable[1]). */
+  get ro(): boolean {
+    return (this.perm & 1) !== 0;
+  }
+
+  /** Execute-never (XN or XNTable). */
+  get xn(): boolean {
+    return (this.perm & 2) !== 0;
+  }
+
   /**
-   * Remembers the descriptors a verifying walk read.
+   * Remembers the descriptors a verifying walk read (walked with `record`).
    * @param s The walk.
    */
   recordChain(s: WalkState): void {
-    this.vChain = chainOf(s);
+    const n = s.n;
+    const out = new Array<number>(3 * n);
+    for (let i = 0; i < n; i++) {
+      out[3 * i] = s.chainPa[i]!;
+      out[3 * i + 1] = s.chainLo[i]!;
+      out[3 * i + 2] = s.chainHi[i]!;
+    }
+    this.vChain = out;
   }
-}
-
-function chainOf(s: WalkState): number[] {
-  const n = s.n;
-  const out = new Array<number>(3 * n);
-  for (let i = 0; i < n; i++) {
-    out[3 * i] = s.chainPa[i]!;
-    out[3 * i + 1] = s.chainLo[i]!;
-    out[3 * i + 2] = s.chainHi[i]!;
-  }
-  return out;
 }

@@ -1,17 +1,16 @@
 /**
- * One CPU's EL2 TLB entries: a map per leaf size keyed by VA / size, so a
- * lookup is one `Map.get` on a number for the common page case.
+ * One CPU's EL2 TLB entries: a hash map per leaf size keyed by VA / size, so
+ * a lookup is one probe for the common page case.
  *
  * @module
  */
 
 import type { TlbEntry } from "../../core/mod.ts";
+import { VpnMap } from "./vpn_map.ts";
 
 const PAGE = 4096;
 const BLOCK_2M = 2 ** 21;
 const BLOCK_1G = 2 ** 30;
-/** Slots of the direct-mapped front cache (VA / 4 KiB modulo this). */
-const FAST = 1024;
 
 /** The leaf sizes a 4 KiB-granule TLB entry can have. */
 export const TLB_ENTRY_SIZES: readonly number[] = [PAGE, BLOCK_2M, BLOCK_1G];
@@ -36,18 +35,13 @@ export const TLB_ENTRY_SIZES: readonly number[] = [PAGE, BLOCK_2M, BLOCK_1G];
  */
 export class CpuTlb {
   /** Level-3 entries keyed by VA / 4 KiB. */
-  readonly pages: Map<number, TlbEntry> = new Map();
+  readonly pages: VpnMap<TlbEntry> = new VpnMap();
   /** Level-2 entries keyed by VA / 2 MiB. */
-  readonly blocks2: Map<number, TlbEntry> = new Map();
+  readonly blocks2: VpnMap<TlbEntry> = new VpnMap(16);
   /** Level-1 entries keyed by VA / 1 GiB. */
-  readonly blocks1: Map<number, TlbEntry> = new Map();
+  readonly blocks1: VpnMap<TlbEntry> = new VpnMap(16);
   /** Last SCTLR_EL2 value reported (the optimistic policy flushes on a change). */
   lastSctlr: bigint = 0n;
-  // Direct-mapped front cache of find(): VA / 4 KiB → entry. VA / 4 KiB of a
-  // hyp VA is beyond V8's small-integer range, so a Map.get hashes a heap
-  // number; the front cache answers most lookups with one array compare.
-  #fastKey: Float64Array = new Float64Array(FAST).fill(-1);
-  #fastVal: (TlbEntry | undefined)[] = new Array<TlbEntry | undefined>(FAST).fill(undefined);
 
   /** Number of entries. */
   get size(): number {
@@ -60,20 +54,10 @@ export class CpuTlb {
    * @returns The entry or undefined.
    */
   find(va: number): TlbEntry | undefined {
-    const vpn = Math.floor(va / PAGE);
-    const slot = vpn & (FAST - 1);
-    if (this.#fastKey[slot] === vpn) return this.#fastVal[slot];
-    const e = this.#findSlow(va, vpn);
-    if (e !== undefined) {
-      this.#fastKey[slot] = vpn;
-      this.#fastVal[slot] = e;
+    if (this.pages.size !== 0) {
+      const p = this.pages.get(Math.floor(va / PAGE));
+      if (p !== undefined) return p;
     }
-    return e;
-  }
-
-  #findSlow(va: number, vpn: number): TlbEntry | undefined {
-    const p = this.pages.get(vpn);
-    if (p !== undefined) return p;
     if (this.blocks2.size !== 0) {
       const b = this.blocks2.get(Math.floor(va / BLOCK_2M));
       if (b !== undefined) return b;
@@ -82,26 +66,14 @@ export class CpuTlb {
     return undefined;
   }
 
-  #dropFast(): void {
-    this.#fastKey.fill(-1);
-  }
-
   /**
    * Stores an entry, replacing one of the same size at the same VA.
    * @param e The entry (size already validated).
    */
   put(e: TlbEntry): void {
-    if (e.size === PAGE) {
-      // A page wins over any block: it is now the answer for its VA.
-      const vpn = e.va / PAGE;
-      this.pages.set(vpn, e);
-      this.#fastKey[vpn & (FAST - 1)] = vpn;
-      this.#fastVal[vpn & (FAST - 1)] = e;
-      return;
-    }
-    if (e.size === BLOCK_2M) this.blocks2.set(e.va / BLOCK_2M, e);
+    if (e.size === PAGE) this.pages.set(e.va / PAGE, e);
+    else if (e.size === BLOCK_2M) this.blocks2.set(e.va / BLOCK_2M, e);
     else this.blocks1.set(e.va / BLOCK_1G, e);
-    this.#dropFast();
   }
 
   /**
@@ -111,17 +83,11 @@ export class CpuTlb {
    * @returns Entries removed.
    */
   removeVa(va: number): number {
-    const vpn = Math.floor(va / PAGE);
     let n = 0;
-    if (this.pages.delete(vpn)) {
-      n++;
-      if (this.#fastKey[vpn & (FAST - 1)] === vpn) this.#fastKey[vpn & (FAST - 1)] = -1;
-    }
-    let blocks = 0;
-    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / BLOCK_2M))) blocks++;
-    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / BLOCK_1G))) blocks++;
-    if (blocks !== 0) this.#dropFast();
-    return n + blocks;
+    if (this.pages.size !== 0 && this.pages.delete(Math.floor(va / PAGE))) n++;
+    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / BLOCK_2M))) n++;
+    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / BLOCK_1G))) n++;
+    return n;
   }
 
   /**
@@ -133,7 +99,6 @@ export class CpuTlb {
     this.pages.clear();
     this.blocks2.clear();
     this.blocks1.clear();
-    this.#dropFast();
     return n;
   }
 

@@ -125,3 +125,18 @@ Deno.test("El2Memory with the MMU off is a flat Device-memory view (alignment ch
   assertEquals(memFault(() => el2.read16(0x4100_0001)).fault?.fault, "alignment");
   assertEquals(memFault(() => el2.read8(0x1000)).fault?.fault, "external_abort");
 });
+
+Deno.test("El2Memory.readBytes / writeBytes copy across pages; a faulting page leaves memory unchanged", () => {
+  const { m, t, el2 } = mapped();
+  t.map(HYP + 0x1000, A + 0x10_0000, 4096, PROT.RW); // second page elsewhere in PA
+  const data = Uint8Array.from({ length: 0x1800 }, (_, i) => (i * 7 + 1) & 0xff);
+  el2.writeBytes!(HYP + 0x800, data);
+  assertEquals(el2.readBytes!(HYP + 0x800, data.length), data);
+  assertEquals(m.memory.read8(A + 0x800), data[0]);
+  assertEquals(m.memory.read8(A + 0x10_0000), data[0x800]);
+  assertEquals(el2.readBytes!(HYP + 0x2000, 16), new Uint8Array(16)); // never written
+  const digest = m.memory.digest();
+  assertEquals(memFault(() => el2.writeBytes!(HYP + 0x3800, data)).fault?.fault, "permission");
+  assertEquals(m.memory.digest(), digest);
+  assertEquals(memFault(() => el2.readBytes!(HYP + 0x4800, 0x1000)).fault?.fault, "translation");
+});
