@@ -1,0 +1,75 @@
+/**
+ * The bitmap page allocator as a plugin: a drop-in, non-buddy provider of
+ * {@link PAGE_ALLOCATOR} (see {@link BitmapPool} for its trade-offs).
+ *
+ * @module
+ */
+
+import {
+  PAGE_ALLOCATOR,
+  type PageAllocator,
+  type PagePoolOptions,
+  type Plugin,
+} from "../../core/mod.ts";
+import { BITMAP_RECORD_BYTES, BitmapPool } from "./bitmap_pool.ts";
+
+/** A {@link PageAllocator} whose pools are {@link BitmapPool}s. */
+export interface BitmapPageAllocator extends PageAllocator {
+  /**
+   * Creates a pool (the `hyp_pool_init` counterpart).
+   * @param options Range, reserved pages, memory accessor, vmemmap base.
+   * @returns The pool.
+   */
+  createPool(options: PagePoolOptions): BitmapPool;
+}
+
+/**
+ * The bitmap allocator as a plain {@link PageAllocator}.
+ *
+ * @returns The allocator, named `bitmap`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { bitmapPageAllocator } from "./bitmap_allocator.ts";
+ * assertEquals(bitmapPageAllocator().name, "bitmap");
+ * assertEquals(bitmapPageAllocator().metadataBytesPerPage, 4); // + 1.06 bits of bitmaps
+ * ```
+ */
+export function bitmapPageAllocator(): BitmapPageAllocator {
+  return {
+    name: "bitmap",
+    metadataBytesPerPage: BITMAP_RECORD_BYTES,
+    createPool: (o: PagePoolOptions) => new BitmapPool(o, "bitmap"),
+  };
+}
+
+/**
+ * The bitmap allocator plugin. Pools trace into the machine's trace unless
+ * the options give another.
+ *
+ * @returns A plugin providing `PAGE_ALLOCATOR`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createMachine, PAGE_ALLOCATOR } from "../../core/mod.ts";
+ * import { bitmapAllocator } from "./bitmap_allocator.ts";
+ * const m = createMachine({ plugins: [bitmapAllocator()] });
+ * assertEquals(m.get(PAGE_ALLOCATOR).name, "bitmap");
+ * ```
+ */
+export function bitmapAllocator(): Plugin {
+  const allocator = bitmapPageAllocator();
+  return {
+    name: "bitmap_allocator",
+    provides: [PAGE_ALLOCATOR],
+    setup(ctx) {
+      const trace = ctx.machine.trace;
+      const provided: BitmapPageAllocator = {
+        name: allocator.name,
+        metadataBytesPerPage: allocator.metadataBytesPerPage,
+        createPool: (o) => allocator.createPool(o.trace === undefined ? { ...o, trace } : o),
+      };
+      ctx.provide(PAGE_ALLOCATOR, provided);
+    },
+  };
+}
