@@ -24,3 +24,5 @@ export * from "./plugins/switch_sequence/mod.ts";
 export * from "./plugins/kvm_pgtable/mod.ts";
 export * from "./plugins/pkvm/mod.ts";
 export * from "./plugins/profiles/mod.ts";
+export * from "./plugins/tlb/mod.ts";
+export * from "./plugins/mmu/mod.ts";

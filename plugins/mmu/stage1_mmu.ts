@@ -35,7 +35,7 @@ import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.
 import { WalkedEntry } from "./walked_entry.ts";
 
 /** Access codes used on the hot path. */
-export const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
+const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
 
 const ACCESS_KINDS: readonly AccessKind[] = ["read", "write", "exec"];
 const LEVELLED: ReadonlySet<string> = new Set<FaultKind>([
@@ -259,7 +259,7 @@ export class Stage1Mmu implements Mmu {
    * fault throw {@link MemoryFaultError} (after taking the abort if asked).
    * @param cpu The CPU.
    * @param va Virtual address.
-   * @param access {@link ACCESS} code.
+   * @param access Access code: 0 read, 1 write, 2 exec.
    * @param size Access size for the alignment check.
    * @param abort Take the abort on the CPU.
    * @returns The PA.
