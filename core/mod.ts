@@ -5,6 +5,7 @@
  * @module
  */
 
+export * from "./allocator_metrics.ts";
 export * from "./capabilities/mod.ts";
 export * from "./capability.ts";
 export * from "./errors.ts";
