@@ -137,8 +137,23 @@ export class Host {
     this.caps = caps;
     this.options = options;
     this.image = layoutKernelImage(machine.memory.banks, version, options.image);
+    // arm64_memblock_init(): memory the linear map cannot cover is removed.
+    const banks = machine.memory.banks;
+    const physOffset = Math.floor(banks[0]!.base / 2 ** 30) * 2 ** 30;
+    const limit = Math.max(physOffset + 2 ** (options.vaBits - 1), this.image.end);
+    const memory = banks
+      .filter((b) => b.base < limit)
+      .map((b) => ({ base: b.base, size: Math.min(b.size, limit - b.base) }));
+    if (memory.reduce((n, b) => n + b.size, 0) < machine.memory.totalBytes) {
+      machine.trace.emit("log", {
+        level: "warn",
+        message: `Ignoring memory above ${
+          hex(limit)
+        }: outside the ${options.vaBits}-bit linear map`,
+      });
+    }
     this.memblock = {
-      memory: machine.memory.banks.map((b) => ({ base: b.base, size: b.size })),
+      memory,
       reserved: [{ base: this.image.base, size: this.image.end - this.image.base }],
     };
   }
@@ -188,7 +203,7 @@ export class Host {
     let layout: HypVaLayout;
     try {
       layout = computeHypVaLayout(
-        this.machine.memory.banks,
+        this.memblock.memory,
         this.options.vaBits,
         { start: img.symbols.__hyp_idmap_text_start!, end: img.symbols.__hyp_idmap_text_end! },
         this.version,
@@ -199,8 +214,9 @@ export class Host {
     this.layout = layout;
     this.hypVaBits = layout.hypVaBits;
     // kvm_mmu_init(): the idmap must not sit inside the hyp linear map.
-    const lo = layout.hypVa(this.machine.memory.banks[0]!.base);
-    const last = this.machine.memory.banks[this.machine.memory.banks.length - 1]!;
+    const mem = this.memblock.memory;
+    const lo = layout.hypVa(mem[0]!.base);
+    const last = mem[mem.length - 1]!;
     const hi = layout.hypVa(last.base + last.size - 1);
     if (layout.idmapStart >= lo && layout.idmapStart < hi) {
       throw new BootStepError(

@@ -116,7 +116,8 @@ export function pkvmCreatePrivateMapping(
 
 /**
  * `hyp_vmemmap_range(phys, size)`: the page-aligned vmemmap VA range
- * describing `[phys, phys + size)`.
+ * describing `[phys, phys + size)`, with `sizeof(struct hyp_page)` taken
+ * from the page allocator in use (its metadata bytes per page).
  *
  * @param hyp The hypervisor.
  * @param phys First PA.
@@ -124,10 +125,32 @@ export function pkvmCreatePrivateMapping(
  * @returns `[start, end)` hyp VAs.
  */
 export function hypVmemmapRange(hyp: Hyp, phys: number, size: number): [number, number] {
-  const bytes = hyp.caps.reservedMem.hypPageBytes;
+  const bytes = hyp.caps.pages.metadataBytesPerPage;
   const s = hyp.hypVmemmap + Math.floor(phys / PAGE) * bytes;
   const e = s + Math.floor(size / PAGE) * bytes;
   return [alignDown(s, PAGE), alignUp(e, PAGE)];
+}
+
+/**
+ * The vmemmap pages `divide_memory_pool` carves: v5.13 the range of the pool
+ * itself, mainline the sum over `hyp_memory[]` (`hyp_vmemmap_pages`, a shared
+ * boundary page counted twice).
+ *
+ * @param hyp The hypervisor.
+ * @param pool The pool.
+ * @returns Pages.
+ */
+export function hypVmemmapPages(hyp: Hyp, pool: { base: number; size: number }): number {
+  if (hyp.version === "v5.13") {
+    const [s, e] = hypVmemmapRange(hyp, pool.base, pool.size);
+    return (e - s) / PAGE;
+  }
+  let n = 0;
+  for (const r of hyp.hypMemory) {
+    const [s, e] = hypVmemmapRange(hyp, r.base, r.size);
+    n += (e - s) / PAGE;
+  }
+  return n;
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   hypBackVmemmap,
   hypCreateIdmap,
   hypMapVectors,
+  hypVmemmapPages,
   pkvmCreateMappings,
   pkvmCreateStack,
 } from "./hyp_mm.ts";
@@ -81,7 +82,7 @@ export function pkvmInit(hyp: Hyp, cpu: Cpu, args: PkvmInitArgs): PkvmInitOutcom
   // v4+ uses PAGE_ALIGNED() (the review of v3 15/32 asked for it instead of '%').
   if ((args.phys & 0xfffn) !== 0n || (args.size & 0xfffn) !== 0n) return { ret: ERRNO.EINVAL };
   if (hyp.config.guards) {
-    if (hyp.initCalls > 0) {
+    if (hyp.initialised) {
       return {
         ret: ERRNO.EPERM,
         note:
@@ -189,11 +190,17 @@ export function divideMemoryPool(hyp: Hyp, cpu: Cpu, virt: number, size: number)
   });
   hyp.poolEarly = early;
   hyp.poolRange = { va: virt, size };
-  const terms = hyp.caps.reservedMem.poolLayout(hyp.hypMemory, { base: hyp.pa(virt), size });
+  const pool = { base: hyp.pa(virt), size };
+  // The vmemmap term follows sizeof(struct hyp_page) of the allocator in use,
+  // which may differ from the one the host sized the pool with.
+  const vmemmapPages = hypVmemmapPages(hyp, pool);
+  const terms = hyp.caps.reservedMem.poolLayout(hyp.hypMemory, pool).map((t) =>
+    t.name === "vmemmap" ? { ...t, pages: vmemmapPages } : t
+  );
   hyp.terms = [];
   for (const t of terms) {
-    // Mainline's optional terms (selftest without NVHE_EL2_DEBUG) may be empty.
-    if (t.pages === 0 && t.name === "selftest") {
+    // An empty selftest term (no NVHE_EL2_DEBUG) or an allocator without a vmemmap.
+    if (t.pages === 0 && (t.name === "selftest" || t.name === "vmemmap")) {
       hyp.terms.push({ ...t, va: early.cur });
       continue;
     }

@@ -447,7 +447,7 @@ export class PkvmBoot implements Pkvm {
     }
     if (caps.pages.metadataBytesPerPage !== caps.reservedMem.hypPageBytes) {
       n.push(
-        `The allocator keeps ${caps.pages.metadataBytesPerPage} bytes per page but the vmemmap is sized for sizeof(struct hyp_page) = ${caps.reservedMem.hypPageBytes}.`,
+        `The allocator keeps ${caps.pages.metadataBytesPerPage} bytes per page; the host sized the pool for sizeof(struct hyp_page) = ${caps.reservedMem.hypPageBytes}, EL2 carves and backs the vmemmap for the allocator's size.`,
       );
     }
     const v13 = this.version === "v5.13";

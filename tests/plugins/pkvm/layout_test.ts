@@ -1,0 +1,99 @@
+// Machine layouts: several banks with holes, 1 and 64 CPUs, 39/48-bit VA,
+// and machines too small to carve (a clean failure, not an exception).
+
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { MMU } from "../../../core/mod.ts";
+import { bootMachine } from "./_boot.ts";
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+Deno.test("__pkvm_init over two banks with a hole between them", () => {
+  for (const version of ["v5.13", "mainline"] as const) {
+    const { m, pkvm } = bootMachine(version, {
+      ram: [{ base: 0x4000_0000, size: 2 * GiB }, { base: 0x1_0000_0000, size: 2 * GiB }],
+    });
+    const r = pkvm.boot();
+    assertEquals(r.ok, true, `${version}: ${JSON.stringify(r.failure ?? r.verify)}`);
+    // The pool is carved top-down, so it sits at the end of the upper bank.
+    assertEquals(Number(r.reserve.base) + Number(r.reserve.size) <= 0x1_8000_0000, true);
+    assert(Number(r.reserve.base) >= 0x1_0000_0000);
+    // The hole is never mapped at EL2.
+    const hyp = pkvm.host!.hyp!;
+    const holeVa = hyp.va(0xc000_0000 + 0x1000_0000);
+    const t = m.get(MMU).translate(m.cpu(0), holeVa, "read", { debug: true });
+    assertEquals(t.kind, "fault");
+  }
+});
+
+Deno.test("__pkvm_init with 1 and with 64 CPUs: every CPU gets its per-CPU region and stack", () => {
+  for (const cpus of [1, 64]) {
+    const { m, pkvm } = bootMachine("v5.13", { cpus });
+    const r = pkvm.boot();
+    assertEquals(r.ok, true, JSON.stringify(r.failure));
+    const init = r.hypercalls.find((h) => h.name === "__pkvm_init")!;
+    assertEquals(Number(init.args[2]), cpus);
+    assertEquals(r.hypercalls.filter((h) => h.name === "__pkvm_prot_finalize").length, cpus);
+    const hyp = pkvm.host!.hyp!;
+    for (let i = 0; i < cpus; i++) {
+      assert(hyp.expected.some((e) => e.what === `stack cpu${i}`), `stack of CPU ${i}`);
+      assert(hyp.expected.some((e) => e.what === `percpu cpu${i}`), `per-CPU region of CPU ${i}`);
+      // Each CPU entered EL2 on the hyp's tables.
+      assertEquals(m.cpu(i).sysreg("TTBR0_EL2") & ~1n, BigInt(r.pgtable.pgd));
+    }
+  }
+});
+
+Deno.test("39-bit and 48-bit VA: hyp_va_bits, __io_map_base and __hyp_vmemmap per version", () => {
+  const cases = [
+    ["v5.13", 48, 48, "0x400000000000", "0x600000000000"],
+    ["v5.13", 39, 39, "0x2000000000", "0x3000000000"],
+    ["mainline", 39, 48, "0x400000000000", "0x600000000000"],
+    ["mainline", 48, 48, "0x400000000000", "0x600000000000"],
+  ] as const;
+  for (const [version, vaBits, hypBits, io, vmemmap] of cases) {
+    const { pkvm } = bootMachine(version, { overrides: { pkvm: { vaBits } } });
+    const r = pkvm.boot();
+    assertEquals(r.ok, true, `${version}/${vaBits}: ${JSON.stringify(r.failure)}`);
+    assertEquals(r.layout.hyp_va_bits, hypBits);
+    assertEquals(r.layout.hyp_vmemmap, vmemmap);
+    // __io_map_base has moved up by the private mappings made since hyp_create_idmap.
+    assert(
+      BigInt(r.layout.io_map_base) >= BigInt(io) && BigInt(r.layout.io_map_base) < BigInt(vmemmap),
+    );
+    // The linear map lives in the half the idmap does not use: top bit of VA_BITS set.
+    const text = r.pgtable.mappings.find((m) => m.what?.includes("__hyp_text"))!;
+    assertEquals(BigInt(text.va) >> BigInt(vaBits - 1), 1n);
+  }
+});
+
+Deno.test("memory beyond a 39-bit linear map is left out, and the boot still succeeds", () => {
+  const { m, pkvm } = bootMachine("v5.13", {
+    ram: [{ base: 0x4000_0000, size: GiB }, { base: 0x80_0000_0000, size: GiB }],
+    overrides: { pkvm: { vaBits: 39 } },
+  });
+  const r = pkvm.boot();
+  assertEquals(r.ok, true, JSON.stringify(r.failure));
+  assert(Number(r.reserve.base) < 0x8000_0000, "carved from the bank the kernel keeps");
+  assert(m.trace.filter("log").some((e) => e.data.message.startsWith("Ignoring memory above")));
+});
+
+Deno.test("a machine too small to carve the pool fails cleanly at step 1", () => {
+  for (const version of ["v5.13", "mainline"] as const) {
+    const { pkvm } = bootMachine(version, { ram: [{ base: 0x4000_0000, size: 22 * MiB }] });
+    const r = pkvm.boot();
+    assertEquals(r.ok, false);
+    assertEquals(r.failure?.step, 1);
+    assertMatch(r.failure!.reason, /Failed to reserve hyp memory/);
+    assertEquals(r.steps.map((s) => s.status), ["ok", "fail"]);
+    assertEquals(r.hypercalls, []);
+  }
+});
+
+Deno.test("a machine too small for the kernel image fails cleanly at step 0", () => {
+  const { pkvm } = bootMachine("v5.13", { ram: [{ base: 0x4000_0000, size: 4 * MiB }] });
+  const r = pkvm.boot();
+  assertEquals([r.ok, r.failure?.step], [false, 0]);
+  assertMatch(r.failure!.reason, /Cannot place the kernel image/);
+  assertEquals(r.machine.ram, [{ base: "0x40000000", size: "0x400000" }]);
+});

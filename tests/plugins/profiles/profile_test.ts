@@ -1,0 +1,75 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  createMachine,
+  KVM_PGTABLE,
+  PAGE_ALLOCATOR,
+  PKVM,
+  type Plugin,
+  RESERVED_MEM,
+  SWITCH_SEQUENCE,
+  TLB,
+} from "../../../core/mod.ts";
+import { buddyAllocator } from "../../../plugins/buddy_allocator/mod.ts";
+import { profile, profileDefaults, PROFILES } from "../../../plugins/profiles/mod.ts";
+
+Deno.test("profile() gives one provider per capability, with the profile's variants", () => {
+  for (const name of PROFILES) {
+    const m = createMachine({ cpus: 1, plugins: profile(name) });
+    assertEquals(m.get(PKVM).version, name);
+    assertEquals(m.get(RESERVED_MEM).version, name);
+    assertEquals(m.get(KVM_PGTABLE).version, name);
+    assertEquals(m.get(PAGE_ALLOCATOR).name, `buddy-${name}`);
+    assertEquals(m.get(SWITCH_SEQUENCE).name, name);
+    assertEquals(m.get(TLB).policy, "adversarial");
+  }
+  assertEquals(profileDefaults("v5.13"), {
+    allocator: "buddy-v5.13",
+    switch: "v5.13",
+    tlb: "adversarial",
+    pgtable: "v5.13",
+    reservedMem: "v5.13",
+    earlyAllocator: "v5.13",
+  });
+});
+
+Deno.test("profile() overrides single capabilities by name", () => {
+  const m = createMachine({
+    cpus: 1,
+    plugins: profile("v5.13", {
+      switch: "v3",
+      tlb: "optimistic",
+      allocator: "buddy-mainline",
+      pgtable: "mainline",
+    }),
+  });
+  assertEquals(m.get(SWITCH_SEQUENCE).name, "v3");
+  assertEquals(m.get(TLB).policy, "optimistic");
+  assertEquals(m.get(PAGE_ALLOCATOR).name, "buddy-mainline");
+  assertEquals(m.get(KVM_PGTABLE).version, "mainline");
+  assertEquals(m.get(RESERVED_MEM).version, "v5.13");
+});
+
+Deno.test("profile() takes a plugin for a capability, and extra plugins replace providers", () => {
+  const mine: Plugin = { ...buddyAllocator({ version: "mainline" }), name: "my_allocator" };
+  const a = createMachine({ cpus: 1, plugins: profile("v5.13", { allocator: mine }) });
+  assertEquals(a.providerOf(PAGE_ALLOCATOR), "my_allocator");
+  const b = createMachine({ cpus: 1, plugins: profile("v5.13", { plugins: [mine] }) });
+  assertEquals(b.providerOf(PAGE_ALLOCATOR), "my_allocator");
+  assertEquals(profile("v5.13", { plugins: [mine] }).length, profile("v5.13").length);
+});
+
+Deno.test("profile() names the bad choice", () => {
+  assertThrows(() => profile("v6.1" as "v5.13"), RangeError, 'profile "v6.1"');
+  assertThrows(() => profile("v5.13", { switch: "v4" }), RangeError, 'switch sequence "v4"');
+  assertThrows(() => profile("v5.13", { tlb: "lazy" }), RangeError, 'tlb "lazy"');
+  assertThrows(() => profile("v5.13", { allocator: "slab" }), RangeError, 'allocator "slab"');
+  assertThrows(() => profile("v5.13", { pgtable: "v6" }), RangeError, 'kvm_pgtable "v6"');
+  assertThrows(() => profile("v5.13", { pkvm: { vaBits: 42 } }), RangeError, "VA_BITS = 42");
+});
+
+Deno.test("profile() with the mainline buddy under v5.13 sizing boots, and the report notes the mismatch", () => {
+  const m = createMachine({ cpus: 1, plugins: profile("v5.13", { allocator: "buddy-mainline" }) });
+  const r = m.get(PKVM).boot();
+  assertEquals(r.ok, true, JSON.stringify(r.failure));
+  assertEquals(r.notes.some((n) => n.includes("8 bytes per page")), true);
+});
