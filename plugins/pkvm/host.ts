@@ -105,6 +105,8 @@ export class Host {
   pages: HostPages | undefined;
   /** `hyp_pgtable`: the EL1-built EL2 table. */
   hostPgt: KvmPgtable | undefined;
+  /** Its pgd (kept after it was freed). */
+  hostPgd = 0;
   /** Its table pages before they were freed. */
   hostPgtPages: number[] = [];
   /** Step 6 done. */
@@ -247,6 +249,7 @@ export class Host {
       throw new BootStepError(2, `kvm_pgtable_hyp_init: ${errnoName(pgt)} (no page for the pgd)`);
     }
     this.hostPgt = pgt;
+    this.hostPgd = pgt.pgd;
     this.#mapRaw(
       layout.idmapStart,
       layout.idmapEnd - layout.idmapStart,

@@ -20,10 +20,30 @@
  * @module
  */
 
-export * from "./hypercall_ids.ts";
+export {
+  HYPERCALL_IDS_MAINLINE,
+  HYPERCALL_IDS_V5_13,
+  hypercallIds,
+  hypercallName,
+  KVM_HOST_SMCCC_BASE,
+  SMCCC_RET_NOT_SUPPORTED,
+  SMCCC_RET_SUCCESS,
+  smcccFunctionId,
+} from "./hypercall_ids.ts";
 export { HypPanicError } from "./hyp_state.ts";
-export * from "./hyp_va_layout.ts";
-export * from "./init_params.ts";
-export * from "./kernel_image.ts";
+export { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
+export {
+  type InitParamsField,
+  initParamsFields,
+  initParamsOffset,
+  initParamsSize,
+} from "./init_params.ts";
+export {
+  type ImageSection,
+  type KernelImage,
+  type KernelImageOptions,
+  layoutKernelImage,
+  NR_CPUS,
+} from "./kernel_image.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export * from "./plugin.ts";

@@ -189,7 +189,7 @@ export function buildReport(input: ReportInput): BootReport {
       mappings: pgt ? mappingReports(pgt.maplets(), hyp!.expected) : [],
     },
     host_pgtable: {
-      pgd: hex(host.hostPgt?.pgd ?? 0),
+      pgd: hex(host.hostPgd),
       table_pages: host.hostPgtPages.length,
       freed: host.hostPgtFreed,
     },

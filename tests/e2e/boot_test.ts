@@ -1,0 +1,167 @@
+// End to end: the boot report of both profiles (snapshots), the switch
+// sequences' findings and their effect on the TLB, and examples/boot.ts as
+// a user runs it (no permission flags, exit codes, --json contract).
+
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { assertSnapshot } from "@std/testing/snapshot";
+import { type BootReport, createMachine, PKVM, Trace } from "../../mod.ts";
+import { profile, type ProfileName, type ProfileOverrides } from "../../plugins/profiles/mod.ts";
+import { MAINLINE_S, switchSequence } from "../../plugins/switch_sequence/mod.ts";
+
+function boot(name: ProfileName, overrides: ProfileOverrides = {}, cpus = 4): BootReport {
+  const m = createMachine({
+    cpus,
+    plugins: profile(name, overrides),
+    trace: new Trace({ kinds: ["step", "hypercall", "log", "barrier_finding", "handover"] }),
+  });
+  return m.get(PKVM).boot();
+}
+
+/** The report without the TLB's hit/miss/fill counters, which follow the MMU's internals. */
+function stable(r: BootReport): unknown {
+  return { ...r, tlb: { policy: r.tlb.policy, stale: r.tlb.stale } };
+}
+
+Deno.test("boot report of the default machine, v5.13 profile", async (t) => {
+  const r = boot("v5.13");
+  assertEquals(r.ok, true);
+  await assertSnapshot(t, stable(r));
+});
+
+Deno.test("boot report of the default machine, mainline profile", async (t) => {
+  const r = boot("mainline");
+  assertEquals(r.ok, true);
+  await assertSnapshot(t, stable(r));
+});
+
+Deno.test("the v3 sequence boots, but its findings show R1, R9 and R10", () => {
+  const r = boot("v5.13", { switch: "v3" });
+  assertEquals(r.ok, true);
+  assertEquals(r.switch.verdict, "fail");
+  const rules = new Set(r.switch.findings.map((f) => f.rule));
+  for (const rule of ["R1", "R9", "R10"]) {
+    assert(rules.has(rule), `expected ${rule} in ${[...rules]}`);
+  }
+  assertEquals(r.verify.stale_translations, 0);
+});
+
+Deno.test("a sequence without tlbi leaves stale translations under the adversarial TLB only", () => {
+  const noTlbi = MAINLINE_S.replace(/^\s*tlbi\s+alle2\s*$/m, "");
+  assert(noTlbi !== MAINLINE_S);
+  const seq = () => switchSequence({ name: "no-tlbi", source: noTlbi, abi: "registers" });
+  const adversarial = boot("mainline", { switch: seq(), tlb: "adversarial" });
+  assertEquals(adversarial.switch.findings.some((f) => f.rule === "R5"), true);
+  assert(adversarial.verify.stale_translations > 0);
+  assertEquals(adversarial.ok, false);
+  assertMatch(adversarial.verify.unexpected[0]!, /TLB entry walked from the freed host table/);
+  const optimistic = boot("mainline", { switch: seq(), tlb: "optimistic" });
+  assertEquals([optimistic.ok, optimistic.verify.stale_translations], [true, 0]);
+  // The same machine with the tlbi: nothing stale.
+  const good = boot("mainline", { tlb: "adversarial" });
+  assertEquals([good.ok, good.verify.stale_translations], [true, 0]);
+  assert(good.verify.probed_old_vas > 0);
+});
+
+Deno.test("report contract: hex strings for addresses, numbers for counts, maximal sorted maplets", () => {
+  for (const name of ["v5.13", "mainline"] as const) {
+    const r = boot(name);
+    const isHex = (s: unknown) => typeof s === "string" && /^0x[0-9a-f]+$/.test(s);
+    assert(isHex(r.reserve.base) && isHex(r.reserve.size) && isHex(r.pgtable.pgd));
+    for (const h of r.hypercalls) assert(isHex(h.x0) && isHex(h.x1) && typeof h.id === "number");
+    for (const v of Object.values(r.sysregs)) assert(isHex(v));
+    for (const p of Object.values(r.pools)) {
+      assertEquals(typeof p.pages, "number");
+      assertEquals(p.free_by_order.reduce((s, n, o) => s + n * 2 ** o, 0), p.free);
+    }
+    const maps = r.pgtable.mappings.map((m) => ({
+      va: BigInt(m.va),
+      pa: BigInt(m.pa),
+      size: BigInt(m.size),
+      prot: m.prot,
+    }));
+    for (let i = 1; i < maps.length; i++) {
+      const a = maps[i - 1]!;
+      const b = maps[i]!;
+      assert(a.va + a.size <= b.va, "sorted, disjoint");
+      assert(!(a.va + a.size === b.va && a.pa + a.size === b.pa && a.prot === b.prot), "maximal");
+    }
+    assertEquals(r.switch.findings.every((f) => typeof f.line === "number"), true);
+  }
+});
+
+// --- examples/boot.ts as a user runs it ------------------------------------
+
+async function cli(args: string[], flags: string[] = []) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "examples/boot.ts", ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("examples/boot.ts with no flags boots the default machine, needing no permission", async (t) => {
+  const r = await cli([]);
+  assertEquals(r.stderr, "");
+  assertEquals(r.code, 0);
+  for (const step of [1, 2, 3, 4, 5, 6]) assertStringIncludes(r.stdout, `[${step}] `);
+  assert(!r.stdout.includes("\x1b["), "no colours without a terminal");
+  assert(r.stdout.split("\n").length < 50, "one screen");
+  await assertSnapshot(t, r.stdout);
+});
+
+Deno.test("examples/boot.ts --json prints one report", async () => {
+  const r = await cli(["--json", "--profile", "mainline", "--cpus", "2", "--ram", "0x40000000:1G"]);
+  assertEquals(r.code, 0);
+  const report = JSON.parse(r.stdout) as BootReport;
+  assertEquals([report.profile, report.ok, report.machine.cpus], ["mainline", true, 2]);
+  assertEquals(report.machine.ram, [{ base: "0x40000000", size: "0x40000000" }]);
+});
+
+Deno.test("examples/boot.ts: a failed boot is an account and exit 1, never a stack trace", async () => {
+  const r = await cli(["--ram", "0x40000000:22M"]);
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stdout, "boot failed at step 1");
+  assertStringIncludes(r.stdout, "Failed to reserve hyp memory");
+  assert(!/\n\s+at /.test(r.stdout + r.stderr), "no stack trace");
+});
+
+Deno.test("examples/boot.ts: bad flags print the usage and exit 2", async () => {
+  for (
+    const args of [
+      ["--bogus"],
+      ["--cpus", "0"],
+      ["--va-bits", "42"],
+      ["--profile", "v6"],
+      ["--ram", "0x40000000"],
+      ["--tlb", "lazy"],
+      ["--switch", "v4"],
+      ["--seed", "-1"],
+      ["stray"],
+    ]
+  ) {
+    const r = await cli(args);
+    assertEquals(r.code, 2, args.join(" "));
+    assertStringIncludes(r.stderr, "Usage: deno run examples/boot.ts");
+    assert(!/\n\s+at /.test(r.stderr), "no stack trace");
+  }
+});
+
+Deno.test("examples/boot.ts reads a PATH only with --allow-read", async () => {
+  const path = "plugins/switch_sequence/sequences/v3.S";
+  const denied = await cli(["--switch", path]);
+  assertEquals(denied.code, 2);
+  assertStringIncludes(denied.stderr, "needs --allow-read");
+  const ok = await cli(["--switch", path, "--json"], ["--allow-read"]);
+  assertEquals(ok.code, 0, ok.stderr);
+  const report = JSON.parse(ok.stdout) as BootReport;
+  assertEquals(report.switch.sequence, path);
+  assert(report.switch.findings.some((f) => f.rule === "R9"));
+  const alloc = await cli(["--allocator", "tests/e2e/fixtures/counting_allocator.ts", "--json"], [
+    "--allow-read",
+  ]);
+  assertEquals(alloc.code, 0, alloc.stderr);
+  assertEquals((JSON.parse(alloc.stdout) as BootReport).variants.page_allocator, "counting-buddy");
+});
