@@ -43,7 +43,7 @@ const TWO64 = 1n << 64n;
 const MASK64 = TWO64 - 1n;
 const MMU_REGS = new Set(["SCTLR_EL2", "TTBR0_EL2", "TCR_EL2", "MAIR_EL2"]);
 
-/** Options of {@link execute}. */
+/** Options of {@link executeA64}. */
 export interface A64ExecuteOptions {
   /** The CPU (its x registers, SP and system registers are used and updated). */
   cpu: Cpu;
@@ -152,19 +152,44 @@ function shifted(v: bigint, kind: number, amount: number): bigint {
  * @param program Parsed program.
  * @param options CPU, code address, memory/MMU/TLB, checker, trace.
  * @returns How the run ended.
- * @throws {A64ExecutionError} An instruction the CPU cannot execute as written.
+ * @throws {A64ExecutionError} An instruction the CPU cannot execute as written;
+ *   the CPU and the memory stores of the run are put back as they were (TLB
+ *   maintenance already completed is not undone).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { Cpu } from "../../core/mod.ts";
- * import { execute, parseA64 } from "./mod.ts";
+ * import { executeA64, parseA64 } from "./mod.ts";
  * const cpu = new Cpu(0);
  * const r = executeA64(parseA64("mov x0, #5\nadd x0, x0, #2\nret x1"), { cpu, codeBase: 0x1000 });
  * assertEquals([r.stopped, r.target, cpu.x(0)], ["branch-out", 0, 7n]);
  * ```
  */
 export function executeA64(program: A64Program, options: A64ExecuteOptions): A64ExecuteResult {
-  return new Run(program, options).run();
+  const cpu = options.cpu;
+  // Bad input (an instruction the CPU cannot execute as written) must leave
+  // the CPU and memory as they were: snapshot the CPU, log the stores.
+  const saved = {
+    x: Array.from({ length: 31 }, (_, r) => cpu.x(r)),
+    sp: [...cpu.spEl],
+    pc: cpu.pc,
+    pstate: { ...cpu.pstate },
+    sysregs: cpu.sysregs.snapshot(),
+  };
+  const run = new Run(program, options);
+  try {
+    return run.run();
+  } catch (e) {
+    run.undoStores();
+    saved.x.forEach((v, r) => cpu.setX(r, v));
+    saved.sp.forEach((v, el) => (cpu.spEl[el] = v));
+    cpu.pc = saved.pc;
+    Object.assign(cpu.pstate, saved.pstate);
+    for (const [name, v] of Object.entries(saved.sysregs)) {
+      if (cpu.sysregs.read(name) !== v) cpu.sysregs.set(name, v);
+    }
+    throw e;
+  }
 }
 
 class Run {
@@ -181,6 +206,7 @@ class Run {
   #fetchPage = -1;
   #specDone = new Set<string>();
   #scratch: Map<number, bigint>;
+  #undo: [number, bigint][] = [];
   #result: A64ExecuteResult | null = null;
   #i = 0;
   #line = 0;
@@ -553,8 +579,19 @@ class Run {
 
   #write(pa: number, v: bigint): void {
     const mem = this.#o.memory;
-    if (mem !== undefined) mem.write64(pa, v);
-    else this.#scratch.set(pa, v);
+    if (mem !== undefined) {
+      this.#undo.push([pa, mem.read64(pa)]);
+      mem.write64(pa, v);
+    } else this.#scratch.set(pa, v);
+  }
+
+  /** Puts back every store of this run (newest first). */
+  undoStores(): void {
+    const mem = this.#o.memory;
+    if (mem === undefined) return;
+    for (let k = this.#undo.length - 1; k >= 0; k--) {
+      mem.write64(this.#undo[k]![0], this.#undo[k]![1]);
+    }
   }
 
   #memOp(i: number): boolean {

@@ -95,8 +95,9 @@ export function formatListing(
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
  * import { formatMutations, mutate } from "./mod.ts";
- * const out = formatMutations(mutate("msr sctlr_el2, x0\nisb\nret x2"));
- * assertStringIncludes(out, "caught  drop isb");
+ * const out = formatMutations(mutate("tlbi alle2\ndsb nsh\nisb\nret x2"));
+ * assertStringIncludes(out, "caught  drop isb  [R4]");
+ * assertStringIncludes(out, "MISSED  drop tlbi alle2");
  * ```
  */
 export function formatMutations(report: MutationReport, options: ListingOptions = {}): string {

@@ -53,9 +53,14 @@ export interface MutationReport {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { mutate } from "./mod.ts";
- * const r = mutate("msr sctlr_el2, x0\nisb\nret x2");
- * assertEquals(r.mutants[0]!.description, "drop isb");
- * assertEquals(r.mutants[0]!.rules, ["R1"]);
+ * const r = mutate("tlbi alle2\ndsb nsh\nisb\nret x2");
+ * assertEquals(r.original.verdict, "pass");
+ * const drops = r.mutants.filter((m) => m.kind === "drop");
+ * assertEquals(drops.map((m) => [m.description, m.caught, m.rules]), [
+ *   ["drop tlbi alle2", false, []], // nothing to invalidate here: not needed
+ *   ["drop dsb nsh", true, ["R4"]],
+ *   ["drop isb", true, ["R4"]],
+ * ]);
  * ```
  */
 export function mutate(source: string | A64Program, config: CheckConfig = {}): MutationReport {

@@ -169,8 +169,9 @@ export interface RunProgramOptions {
  * import { Cpu } from "../../core/mod.ts";
  * import { parseA64, runProgram } from "./mod.ts";
  * const cpu = new Cpu(0);
- * const r = runProgram(parseA64("mov sp, x1\nret x2"), {
- *   cpu, codeBase: 0x1000, args: { 1: 0x8000n, 2: 0x9000n },
+ * // A reset CPU has the MMU off; `ret` goes back to the (idmap) caller in x30.
+ * const r = runProgram(parseA64("mov sp, x1\nret"), {
+ *   cpu, codeBase: 0x1000, args: { 1: 0x8000n, 30: 0x9000n },
  * });
  * assertEquals([r.stopped, r.target, r.verdict, cpu.sp], ["branch-out", 0x9000, "pass", 0x8000n]);
  * ```
@@ -178,7 +179,14 @@ export interface RunProgramOptions {
 export function runProgram(program: A64Program, options: RunProgramOptions): A64RunResult {
   const cfg = resolveCheckConfig(options.config ?? {});
   const cpu = options.cpu;
-  for (const [k, v] of Object.entries(options.args ?? {})) cpu.setX(Number(k), v);
+  const args = Object.entries(options.args ?? {}).map(([k, v]) => [Number(k), v] as const);
+  for (const [k] of args) {
+    if (!Number.isInteger(k) || k < 0 || k > 30) {
+      throw new RangeError(`Cannot pass an argument in x${k}: registers are x0-x30`);
+    }
+  }
+  const previous = args.map(([k]) => [k, cpu.x(k)] as const);
+  for (const [k, v] of args) cpu.setX(k, v);
   const abi = options.abi ?? options.config?.abi ?? inferSequenceAbi(program.source);
   const checker = options.check === false ? undefined : new HazardChecker(program, cfg, {
     sctlr: cpu.sysregs.read("SCTLR_EL2"),
@@ -193,7 +201,14 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
   if (options.vectors) e.vectors = options.vectors;
   if (options.maxSteps !== undefined) e.maxSteps = options.maxSteps;
   if (checker) e.checker = checker;
-  const r = executeA64(program, e);
+  let r;
+  try {
+    r = executeA64(program, e);
+  } catch (err) {
+    // executeA64 restored the CPU to its entry state; undo the arguments too.
+    for (const [k, v] of previous) cpu.setX(k, v);
+    throw err;
+  }
   const res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
   const out: A64RunResult = { ...res, stopped: r.stopped, steps: r.steps, line: r.line };
   if (r.target !== undefined) out.target = r.target;

@@ -5,7 +5,7 @@
  *   instructions per second): 100 000 instructions per iteration, so
  *   instructions/s = 100 000 / (time per iteration).
  */
-import { checkProgram, Cpu, executeA64, MAINLINE_S, parseA64 } from "../../mod.ts";
+import { checkProgram, Cpu, executeA64, MAINLINE_S, parseA64 } from "../plugins/a64/deps.ts";
 
 Deno.bench({
   group: "a64 check",

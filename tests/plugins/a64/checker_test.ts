@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { builtinSequence, check, type CheckConfig, type CheckResult } from "../../../mod.ts";
+import { builtinSequence, check, type CheckConfig, type CheckResult } from "./deps.ts";
 
 // Abbreviations of barrier-rules.md §3.
 const OFF = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb";

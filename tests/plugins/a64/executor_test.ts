@@ -10,7 +10,7 @@ import {
   PhysicalMemory,
   Trace,
   VECTOR,
-} from "../../../mod.ts";
+} from "./deps.ts";
 import { FakeMmu, FakeTlb } from "./fake_mmu.ts";
 
 const BASE = 0x4008_0000;
@@ -374,4 +374,57 @@ Deno.test("executeA64() stops at the step limit", () => {
     maxSteps: 10,
   });
   assertEquals(small.steps, 10);
+});
+
+Deno.test("executeA64() on bad input leaves the CPU and memory as they were", () => {
+  const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+  const cpu = new Cpu(0);
+  cpu.setX(0, 0x4000_0100n);
+  cpu.sp = 0x4000_8000n;
+  mem.write64(0x4000_0100, 0xabcdn);
+  const before = {
+    x: Array.from({ length: 31 }, (_, r) => cpu.x(r)),
+    sp: cpu.sp,
+    pc: cpu.pc,
+    sysregs: cpu.sysregs.snapshot(),
+    digest: mem.digest(),
+  };
+  const src = [
+    "mov x1, #0x77",
+    "str x1, [x0]",
+    "stp x1, x1, [sp, #-16]!",
+    "msr tpidr_el2, x1",
+    "isb",
+    "mov x2, #0",
+    "msr sctlr_el2, x2", // RES1 bits clear: cannot execute
+  ].join("\n");
+  const e = assertThrows(
+    () => executeA64(parseA64(src), { cpu, codeBase: BASE, memory: mem }),
+    A64ExecutionError,
+  );
+  assertEquals(e.line, 7);
+  assertEquals(Array.from({ length: 31 }, (_, r) => cpu.x(r)), before.x);
+  assertEquals([cpu.sp, cpu.pc], [before.sp, before.pc]);
+  assertEquals(cpu.sysregs.snapshot(), before.sysregs);
+  assertEquals(mem.digest(), before.digest);
+  assertEquals(mem.read64(0x4000_0100), 0xabcdn);
+});
+
+Deno.test("executeA64() runs ic, dc and the set_sctlr_el1 macro", () => {
+  const trace = new Trace();
+  const cpu = new Cpu(0);
+  cpu.setX(0, 0x4000_0000n);
+  cpu.setX(1, 0x30d00801n); // SCTLR_EL1 with M set
+  const src = "ic iallu\nic ialluis\nic ivau, x0\ndc civac, x0\ndc cvac, x0\nset_sctlr_el1 x1";
+  const r = executeA64(parseA64(src), { cpu, codeBase: BASE, trace });
+  assertEquals([r.stopped, r.steps], ["end", 10]);
+  assertEquals(cpu.sysreg("SCTLR_EL1"), 0x30d00801n);
+  assertEquals(trace.filter("insn").map((x) => x.data.text).slice(5), [
+    "msr sctlr_el1, x1",
+    "isb",
+    "ic iallu",
+    "dsb nsh",
+    "isb",
+  ]);
+  assertEquals(trace.filter("insn").map((x) => x.data.line).slice(5), [6, 6, 6, 6, 6]);
 });

@@ -20,7 +20,7 @@ import {
   type TranslateOptions,
   type Translation,
   type WalkOptions,
-} from "../../../mod.ts";
+} from "./deps.ts";
 
 const PAGE = 4096;
 

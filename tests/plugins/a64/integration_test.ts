@@ -3,16 +3,19 @@
  * hand-built 4-level EL2 tables (4 KiB granule, 48-bit VA) in simulated
  * memory, the switch sequences run from an idmap page.
  */
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import {
   A64_EXECUTOR,
+  A64ConfigError,
+  A64ExecutionError,
   a64Executor,
+  A64SyntaxError,
   builtinSequence,
   createMachine,
   MMU,
   type PhysicalMemory,
   TLB,
-} from "../../../mod.ts";
+} from "./deps.ts";
 import { mmu } from "../../../plugins/mmu/mod.ts";
 import { tlb } from "../../../plugins/tlb/mod.ts";
 
@@ -166,4 +169,32 @@ Deno.test("a64Executor() check() is the static run", () => {
   const { exec } = machine();
   assertEquals(exec.check(builtinSequence("mainline").source).verdict, "pass");
   assertEquals(exec.name, "a64_executor");
+});
+
+Deno.test("run() rejects bad text and configuration before touching the CPU", () => {
+  const { cpu, exec } = machine();
+  const before = cpu.sysregs.snapshot();
+  assertThrows(
+    () => exec.run(cpu, "mov x0, #1\n  frob x1", { codeBase: CODE }),
+    A64SyntaxError,
+    "2:3:",
+  );
+  assertThrows(
+    () => exec.run(cpu, "nop", { codeBase: CODE, config: { features: ["sve"] } }),
+    A64ConfigError,
+    "sve",
+  );
+  assertEquals([cpu.x(0), cpu.sysregs.snapshot()], [0n, before]);
+});
+
+Deno.test("run() that cannot execute an instruction leaves the CPU, arguments included, as it was", () => {
+  const { cpu, exec } = machine();
+  const before = { x: [cpu.x(0), cpu.x(1)], sysregs: cpu.sysregs.snapshot() };
+  assertThrows(
+    () => exec.run(cpu, "msr sctlr_el2, x1", { codeBase: CODE, args: { 0: 5n, 1: 0n } }),
+    A64ExecutionError,
+    "RES1",
+  );
+  assertEquals([[cpu.x(0), cpu.x(1)], cpu.sysregs.snapshot()], [before.x, before.sysregs]);
+  assertThrows(() => exec.run(cpu, "nop", { codeBase: CODE, args: { 31: 1n } }), RangeError, "x31");
 });

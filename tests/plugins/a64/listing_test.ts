@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { builtinSequence, check, formatListing } from "../../../mod.ts";
+import { builtinSequence, check, formatListing } from "./deps.ts";
 
 Deno.test("formatListing() prints findings under the offending lines", () => {
   const src = builtinSequence("v3").source;

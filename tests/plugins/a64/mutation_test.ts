@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { builtinSequence, formatMutations, mutate, parseA64 } from "../../../mod.ts";
+import { builtinSequence, formatMutations, mutate, parseA64 } from "./deps.ts";
 
 Deno.test("mutate() on mainline: every dropped barrier is caught", () => {
   const src = builtinSequence("mainline").source;

@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { type A64Instruction, A64SyntaxError, parseA64 } from "../../../mod.ts";
+import { type A64Instruction, A64SyntaxError, parseA64 } from "./deps.ts";
 import { AddrMode, Domain, Op, SINK, SP, XZR } from "../../../plugins/a64/opcodes.ts";
 
 const one = (text: string): A64Instruction => {

@@ -13,7 +13,7 @@ import {
   switchSequence,
   V3_S,
   V5_13_S,
-} from "../../../mod.ts";
+} from "../a64/deps.ts";
 import { FILES, render } from "./generate_sources.ts";
 
 const DIR = new URL("../../../plugins/switch_sequence/", import.meta.url);
