@@ -8,6 +8,7 @@
 export * from "./allocator_metrics.ts";
 export * from "./capabilities/mod.ts";
 export * from "./capability.ts";
+export * from "./conformance/mod.ts";
 export * from "./errors.ts";
 export * from "./exception_level.ts";
 export * from "./format.ts";

@@ -26,5 +26,13 @@
  */
 
 export * from "./buddy_allocator.ts";
-export * from "./hyp_page_layout.ts";
+export {
+  type BuddyVersion,
+  HYP_PAGE_LAYOUT,
+  HYP_POOL_LAYOUT,
+  type HypPageLayout,
+  type HypPoolLayout,
+  hypPoolMaxOrder,
+  OFF_MACHINE_POOL_VA,
+} from "./hyp_page_layout.ts";
 export { BuddyPool } from "./hyp_pool.ts";

@@ -1,10 +1,7 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { PAGE_SIZE, Trace } from "../../../core/mod.ts";
-import {
-  type BuddyVersion,
-  getOrder,
-  hypPoolMaxOrder,
-} from "../../../plugins/buddy_allocator/mod.ts";
+import { type BuddyVersion, hypPoolMaxOrder } from "../../../plugins/buddy_allocator/mod.ts";
+import { getOrder } from "../../../plugins/buddy_allocator/hyp_page_layout.ts";
 import { lists, makePool, toPa } from "./_fixture.ts";
 import { ReferencePool } from "./_reference_pool.ts";
 

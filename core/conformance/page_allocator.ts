@@ -1,0 +1,401 @@
+/**
+ * The page-allocator conformance suite: what every provider of
+ * `PAGE_ALLOCATOR` must do, whatever its algorithm — aligned blocks inside
+ * the range, zeroed memory, no overlap, refcount semantics, exhaustion that
+ * returns null and changes nothing, frees that restore the capacity, bad
+ * input refused without a trace, and its own invariant checker passing all
+ * along. Run it in one line:
+ * `Deno.test("my allocator", (t) => pageAllocatorConformance(t, myAllocator))`.
+ *
+ * @module
+ */
+
+import type { PageAllocator, PagePool, PagePoolStats } from "../capabilities/page_allocator.ts";
+import { PAGE_ALLOCATOR } from "../capabilities/page_allocator.ts";
+import { type El2Memory, linearEl2Memory } from "../capabilities/el2_memory.ts";
+import { KernelBugError } from "../errors.ts";
+import { createMachine } from "../machine.ts";
+import { PAGE_SIZE, PhysicalMemory } from "../physical_memory.ts";
+import type { Plugin } from "../plugin.ts";
+import { Prng } from "../prng.ts";
+import { expect, expectEqual, expectThrow, runCases, type StepContext } from "./_suite.ts";
+
+/** Where the suite builds its pools. */
+export interface PageAllocatorConformanceOptions {
+  /**
+   * First pfn of the test pools (odd by default, to catch relative alignment).
+   * @default 0x40803
+   */
+  pfn?: number;
+  /**
+   * Pages per test pool.
+   * @default 300
+   */
+  nrPages?: number;
+  /**
+   * Reserved pages at the start of each pool.
+   * @default 3
+   */
+  reservedPages?: number;
+  /**
+   * PRNG seed of the random workloads.
+   * @default 1
+   */
+  seed?: number;
+}
+
+const RAM_BASE = 0x4000_0000;
+const RAM_SIZE = 64 * 2 ** 20;
+const VMEMMAP_PA = 0x4000_0000; // metadata of the pool's pages starts here
+const POOL_STRUCT_PA = 0x4070_0000;
+const HYP_OFF = 2 ** 47; // hyp VA = PA + 2^47
+
+interface Env {
+  mem: PhysicalMemory;
+  el2: El2Memory;
+  pool: PagePool;
+  /** Largest order allocPages may return. */
+  top: number;
+  /** First PA that is not reserved. */
+  freeStart: number;
+}
+
+const toVa = (pa: number) => pa + HYP_OFF;
+const toPa = (va: number) => va - HYP_OFF;
+
+function resolve(allocator: PageAllocator | Plugin): PageAllocator {
+  if ("createPool" in allocator) return allocator;
+  return createMachine({ ram: [{ base: RAM_BASE, size: 2 ** 21 }], plugins: [allocator] })
+    .get(PAGE_ALLOCATOR);
+}
+
+/** Stats without the failed-allocation counter (which a refused allocation bumps). */
+function shape(s: PagePoolStats): string {
+  const { failedAllocs: _f, ...rest } = s;
+  return JSON.stringify(rest);
+}
+
+/**
+ * Runs the page-allocator conformance checks against an allocator (or a
+ * plugin providing `PAGE_ALLOCATOR`).
+ *
+ * @param t Test context (each check becomes a `t.step`), or undefined.
+ * @param allocator The allocator or its plugin.
+ * @param options Pool geometry and seed.
+ * @returns Resolves when every check passed.
+ * @throws {Error} A `ConformanceError` naming the first check that failed.
+ * @example In a test: `Deno.test("mine", (t) => pageAllocatorConformance(t, mine))`
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { bitmapAllocator } from "../../plugins/bitmap_allocator/mod.ts";
+ * import { pageAllocatorConformance } from "./page_allocator.ts";
+ * assertEquals(await pageAllocatorConformance(undefined, bitmapAllocator()), undefined);
+ * ```
+ */
+export function pageAllocatorConformance(
+  t: StepContext | undefined,
+  allocator: PageAllocator | Plugin,
+  options?: PageAllocatorConformanceOptions,
+): Promise<void>;
+/**
+ * The same, with the allocator first (as the other suites take it).
+ *
+ * @param allocator The allocator or its plugin.
+ * @param t Test context, or undefined.
+ * @param options Pool geometry and seed.
+ * @returns Resolves when every check passed.
+ */
+export function pageAllocatorConformance(
+  allocator: PageAllocator | Plugin,
+  t?: StepContext,
+  options?: PageAllocatorConformanceOptions,
+): Promise<void>;
+export function pageAllocatorConformance(
+  a: StepContext | PageAllocator | Plugin | undefined,
+  b?: StepContext | PageAllocator | Plugin,
+  options: PageAllocatorConformanceOptions = {},
+): Promise<void> {
+  const isCtx = (x: unknown): x is StepContext =>
+    typeof x === "object" && x !== null && "step" in x &&
+    typeof (x as { step: unknown }).step === "function";
+  const t = isCtx(a) ? a : isCtx(b) ? b : undefined;
+  const subject = (isCtx(a) || a === undefined ? b : a) as PageAllocator | Plugin | undefined;
+  if (subject === undefined || isCtx(subject)) {
+    return Promise.reject(
+      new TypeError("Cannot run the page-allocator conformance suite: no allocator given"),
+    );
+  }
+  const allocator = resolve(subject);
+  const pfn = options.pfn ?? 0x40803;
+  const nr = options.nrPages ?? 300;
+  const reserved = options.reservedPages ?? 3;
+  const seed = options.seed ?? 1;
+  const stride = Math.ceil(allocator.metadataBytesPerPage);
+
+  const env = (): Env => {
+    const mem = new PhysicalMemory([{ base: RAM_BASE, size: RAM_SIZE }]);
+    const el2 = linearEl2Memory(mem, toPa);
+    const pool = allocator.createPool({
+      name: "conformance",
+      pfn,
+      nrPages: nr,
+      reservedPages: reserved,
+      memory: el2,
+      vmemmap: toVa(VMEMMAP_PA) - pfn * stride,
+      physToVirt: toVa,
+      virtToPhys: toPa,
+      poolVa: toVa(POOL_STRUCT_PA),
+    });
+    return {
+      mem,
+      el2,
+      pool,
+      top: pool.maxAllocOrder ?? pool.maxOrder,
+      freeStart: (pfn + reserved) * PAGE_SIZE,
+    };
+  };
+
+  const invariants = (e: Env, when: string, contents = true) => {
+    const bad = e.pool.checkInvariants({ contents });
+    expect(bad === undefined, `${when}: checkInvariants() reports "${bad}"`);
+  };
+
+  /** Checks one returned block and gives its PA. */
+  const block = (e: Env, va: number, order: number, what: string): number => {
+    expect(Number.isSafeInteger(va), `${what}: returned ${va}, not an address`);
+    const pa = toPa(va);
+    const size = PAGE_SIZE << order;
+    expect(
+      pa % size === 0,
+      `${what}: block 0x${pa.toString(16)} is not aligned to 0x${size.toString(16)}`,
+    );
+    expect(
+      pa >= e.freeStart && pa + size <= e.pool.rangeEnd,
+      `${what}: block [0x${pa.toString(16)}, +0x${size.toString(16)}) is outside the free range ` +
+        `[0x${e.freeStart.toString(16)}, 0x${e.pool.rangeEnd.toString(16)})`,
+    );
+    return pa;
+  };
+
+  /** Allocates random orders until every order fails; returns the blocks. */
+  const fill = (e: Env, prng: Prng): { va: number; order: number }[] => {
+    const out: { va: number; order: number }[] = [];
+    // If no aligned block of order k is free, none of a higher order is.
+    let limit = e.top;
+    while (limit >= 0) {
+      const order = prng.int(limit + 1);
+      const va = e.pool.allocPages(order);
+      if (va === null) limit = order - 1;
+      else out.push({ va, order });
+    }
+    return out;
+  };
+
+  /** Whether a fresh pool has a free aligned block of this order. */
+  const fits = (e: Env, order: number): boolean => {
+    const size = PAGE_SIZE << order;
+    const first = Math.ceil(e.freeStart / size) * size;
+    return first + size <= e.pool.rangeEnd;
+  };
+
+  return runCases(`page_allocator "${allocator.name}"`, t, [
+    ["createPool() covers the range and keeps the reserved pages", () => {
+      const e = env();
+      expectEqual(
+        [e.pool.rangeStart, e.pool.rangeEnd],
+        [pfn * PAGE_SIZE, (pfn + nr) * PAGE_SIZE],
+        "range",
+      );
+      const s = e.pool.stats();
+      expectEqual(
+        [s.nrPages, s.reserved, s.free, s.allocs],
+        [nr, reserved, nr - reserved, 0],
+        "stats",
+      );
+      expect(Number.isInteger(e.top) && e.top >= 0, `maxAllocOrder ${e.top} is not an order`);
+      invariants(e, "after createPool()");
+    }],
+    ["every order that fits is handed out aligned and inside the free range", () => {
+      for (let order = 0; order <= env().top; order++) {
+        const e = env();
+        const va = e.pool.allocPages(order);
+        if (va === null) {
+          expect(
+            !fits(e, order),
+            `allocPages(${order}) returned null on a fresh pool that has room`,
+          );
+          continue;
+        }
+        block(e, va, order, `allocPages(${order})`);
+        expectEqual(e.pool.pageCount(va), 1, `refcount of a fresh order-${order} block`);
+        invariants(e, `after allocPages(${order})`);
+      }
+    }],
+    ["allocated memory is zeroed, also when reused", () => {
+      const e = env();
+      const prng = new Prng(seed);
+      const first = fill(e, prng);
+      for (const { va, order } of first) {
+        const size = PAGE_SIZE << order;
+        expect(
+          e.el2.isZero(va, size),
+          `fresh order-${order} block at 0x${toPa(va).toString(16)} is not zero`,
+        );
+        e.el2.write32(va, 0xdead_beef);
+        e.el2.write32(va + 8, 0x1234_5678);
+        e.el2.write8(va + size - 1, 0xff);
+        e.el2.write8(va + (size >> 1) + 7, 0x5a);
+      }
+      for (const { va } of first) e.pool.putPage(va);
+      invariants(e, "after freeing dirty blocks");
+      for (const { va, order } of fill(e, prng)) {
+        expect(
+          e.el2.isZero(va, PAGE_SIZE << order),
+          `reused order-${order} block at 0x${toPa(va).toString(16)} is not zero`,
+        );
+      }
+    }],
+    ["blocks never overlap and never touch reserved pages", () => {
+      const e = env();
+      const blocks = fill(e, new Prng(seed + 1)).map(({ va, order }) => {
+        const pa = block(e, va, order, `allocPages(${order})`);
+        return [pa, pa + (PAGE_SIZE << order)] as const;
+      }).sort((x, y) => x[0] - y[0]);
+      let pages = 0;
+      for (let i = 0; i < blocks.length; i++) {
+        pages += (blocks[i]![1] - blocks[i]![0]) / PAGE_SIZE;
+        if (i > 0) {
+          expect(
+            blocks[i - 1]![1] <= blocks[i]![0],
+            `blocks at 0x${blocks[i - 1]![0].toString(16)} and 0x${
+              blocks[i]![0].toString(16)
+            } overlap`,
+          );
+        }
+      }
+      expect(pages <= nr - reserved, `${pages} pages handed out from ${nr - reserved} free ones`);
+      expectEqual(e.pool.stats().free, nr - reserved - pages, "free pages after filling");
+      invariants(e, "after filling the pool");
+    }],
+    ["refcounts: 1 on allocation, get and put count, the last put frees", () => {
+      const e = env();
+      const free0 = e.pool.stats().free;
+      const va = e.pool.allocPages(0)!;
+      expect(va !== null, "allocPages(0) failed on a fresh pool");
+      expectEqual(e.pool.pageCount(va), 1, "refcount after allocation");
+      e.pool.getPage(va);
+      e.pool.getPage(va);
+      expectEqual(e.pool.pageCount(va), 3, "refcount after two gets");
+      e.pool.putPage(va);
+      e.pool.putPage(va);
+      expectEqual(e.pool.pageCount(va), 1, "refcount after two puts");
+      expectEqual(e.pool.stats().free, free0 - 1, "free pages while still referenced");
+      e.pool.putPage(va);
+      expectEqual(e.pool.pageCount(va), 0, "refcount after the last put");
+      expectEqual(e.pool.stats().free, free0, "free pages after the last put");
+      const err = expectThrow(() => e.pool.putPage(va), "putPage() at refcount 0");
+      expect(
+        err instanceof KernelBugError,
+        `putPage() at refcount 0 threw ${err}, not a KernelBugError`,
+      );
+      invariants(e, "after the refcount sequence");
+    }],
+    ["exhaustion returns null and changes nothing", () => {
+      const e = env();
+      fill(e, new Prng(seed + 2));
+      const digest = e.mem.digest();
+      const before = e.pool.stats();
+      for (const order of [0, 1, e.top, e.top + 1, 40]) {
+        expectEqual(e.pool.allocPages(order), null, `allocPages(${order}) on an exhausted pool`);
+      }
+      const after = e.pool.stats();
+      expectEqual(e.mem.digest(), digest, "memory digest after failed allocations");
+      expectEqual(shape(after), shape(before), "stats after failed allocations");
+      expectEqual(after.failedAllocs, before.failedAllocs + 5, "failed-allocation counter");
+      invariants(e, "after failed allocations");
+    }],
+    ["freeing everything restores the capacity", () => {
+      const e = env();
+      const s0 = e.pool.stats();
+      const prng = new Prng(seed + 3);
+      for (let round = 0; round < 3; round++) {
+        const blocks = fill(e, prng);
+        for (let i = blocks.length - 1; i > 0; i--) {
+          const j = prng.int(i + 1);
+          [blocks[i], blocks[j]] = [blocks[j]!, blocks[i]!];
+        }
+        for (const { va } of blocks) e.pool.putPage(va);
+        const s = e.pool.stats();
+        expectEqual(s.free, s0.free, `free pages after round ${round}`);
+        expectEqual(
+          s.freeBlocksByOrder,
+          s0.freeBlocksByOrder,
+          `free blocks per order after round ${round}`,
+        );
+      }
+      invariants(e, "after three fill/free rounds");
+    }],
+    ["bad input is refused and changes nothing", () => {
+      const e = env();
+      const held = e.pool.allocPages(0)!;
+      const digest = e.mem.digest();
+      const before = shape(e.pool.stats());
+      const refused = (what: string, fn: () => unknown) => {
+        expectThrow(fn, what);
+        expectEqual(e.mem.digest(), digest, `memory after ${what}`);
+        expectEqual(shape(e.pool.stats()), before, `stats after ${what}`);
+      };
+      refused("allocPages(-1)", () => e.pool.allocPages(-1));
+      refused("allocPages(1.5)", () => e.pool.allocPages(1.5));
+      refused("allocPages(NaN)", () => e.pool.allocPages(NaN));
+      refused("getPage(1.5)", () => e.pool.getPage(1.5));
+      refused("putPage() of a page outside RAM", () => e.pool.putPage(toVa(0)));
+      const freeVa = [e.freeStart, e.pool.rangeEnd - PAGE_SIZE].map(toVa)
+        .find((va) => va !== held && e.pool.pageCount(va) === 0)!;
+      const err = expectThrow(() => e.pool.putPage(freeVa), "putPage() of a free page");
+      expect(
+        err instanceof KernelBugError,
+        `putPage() of a free page threw ${err}, not a KernelBugError`,
+      );
+      expectEqual(e.mem.digest(), digest, "memory after putPage() of a free page");
+      expectThrow(
+        () =>
+          allocator.createPool({
+            name: "bad",
+            pfn,
+            nrPages: 4,
+            reservedPages: 5,
+            memory: e.el2,
+            vmemmap: toVa(VMEMMAP_PA) - pfn * stride,
+            physToVirt: toVa,
+            virtToPhys: toPa,
+          }),
+        "createPool() with more reserved pages than pages",
+      );
+      expectEqual(e.pool.pageCount(held), 1, "the held page after refused calls");
+      invariants(e, "after refused calls");
+    }],
+    ["checkInvariants() holds over 2,000 random operations", () => {
+      const e = env();
+      const prng = new Prng(seed + 4);
+      const held: number[] = [];
+      for (let op = 0; op < 2000; op++) {
+        const r = prng.int(10);
+        if (r < 5 || held.length === 0) {
+          const va = e.pool.allocPages(prng.int(Math.min(e.top, 4) + 1));
+          if (va !== null) held.push(va);
+        } else if (r < 6) {
+          const va = held[prng.int(held.length)]!;
+          e.pool.getPage(va);
+          held.push(va);
+        } else {
+          const k = prng.int(held.length);
+          e.pool.putPage(held[k]!);
+          held[k] = held[held.length - 1]!;
+          held.pop();
+        }
+        invariants(e, `after operation ${op}`, op % 50 === 0);
+      }
+    }],
+  ]);
+}
