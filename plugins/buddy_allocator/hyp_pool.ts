@@ -154,6 +154,9 @@ export class BuddyPool implements PagePool {
   #entVa: number;
   #esz: number;
   #headVa: number;
+  /** Node VA of page 0 and the distance between page nodes. */
+  #nodeBase: number;
+  #nodeStride: number;
   #capOrder: number;
   #lowBits: number;
   #refMax: number;
@@ -256,6 +259,8 @@ export class BuddyPool implements PagePool {
         );
       }
     }
+    this.#nodeBase = this.#v513 ? this.#entVa + 16 : this.#baseVa;
+    this.#nodeStride = this.#v513 ? 32 : PAGE_SIZE;
     if (this.#v513 && this.maxOrder === 0 && o.reservedPages < o.nrPages) {
       // v5.13 initialises free_area[i] for i < max_order only, then attaches
       // the free page to free_area[0]: a NULL dereference at EL2.
@@ -540,10 +545,7 @@ export class BuddyPool implements PagePool {
   }
 
   #nodeVa(id: number): number {
-    if (id < 0) return 0;
-    if (id < this.#nr) {
-      return this.#v513 ? this.#entVa + id * 32 + 16 : this.#baseVa + id * PAGE_SIZE;
-    }
+    if (id < this.#nr) return id < 0 ? 0 : this.#nodeBase + id * this.#nodeStride;
     if (id < this.#extBase) return this.#headVa + (id - this.#nr) * 16;
     return this.#p2v(this.#extPfn[id - this.#extBase]! * PAGE_SIZE);
   }
@@ -559,8 +561,14 @@ export class BuddyPool implements PagePool {
 
   /** Writes node(id).next / .prev (field 0 / 8) unless the node is an off-machine head. */
   #writeLink(id: number, field: 0 | 8, target: number, old: number, force: boolean): void {
+    if (target === old && !force) return;
     if (!this.onMachine && id >= this.#nr && id < this.#extBase) return;
-    this.#writePtr(this.#nodeVa(id) + field, this.#nodeVa(target), this.#nodeVa(old), force);
+    this.#writePtr(
+      this.#nodeVa(id) + field,
+      this.#nodeVa(target),
+      force ? 0 : this.#nodeVa(old),
+      force,
+    );
   }
 
   /** list_add_tail(node(id), &free_area[order]). */
