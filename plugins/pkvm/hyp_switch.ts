@@ -66,6 +66,16 @@ export function runSwitchSequence(hyp: Hyp, cpu: Cpu, params: number): void {
       `"${seq.name}" line ${f.line}: ${f.access} abort at ${hex(f.va)}: ${f.message}`,
     );
   }
+  if (run.stopped === "end") {
+    throw new HypPanicError(
+      "__pkvm_init_switch_pgd",
+      `"${seq.name}" ran off its end at line ${run.line} without branching to __pkvm_init_finalise (${
+        hex(fn)
+      }, in ${
+        seq.abi === "params" ? "x1" : "x2"
+      }): whatever follows it in the idmap page would run`,
+    );
+  }
   if (run.stopped !== "branch-out" || run.target !== fn) {
     const where = run.stopped === "branch-out" ? ` to ${hex(run.target ?? 0)}` : "";
     throw new HypPanicError(

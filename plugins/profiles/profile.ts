@@ -8,6 +8,7 @@
 
 import { type Plugin, withPlugin } from "../../core/mod.ts";
 import { a64Executor } from "../a64/mod.ts";
+import { bitmapAllocator } from "../bitmap_allocator/mod.ts";
 import { buddyAllocator } from "../buddy_allocator/mod.ts";
 import { earlyAllocator } from "../early_alloc/mod.ts";
 import { kvmPgtable } from "../kvm_pgtable/mod.ts";
@@ -112,9 +113,11 @@ function allocatorPlugin(name: string, profileName: ProfileName): Plugin {
       return buddyAllocator({ version: "v5.13" });
     case "buddy-mainline":
       return buddyAllocator({ version: "mainline" });
+    case "bitmap":
+      return bitmapAllocator();
     default:
       throw new RangeError(
-        `Cannot use allocator "${name}": choose buddy, buddy-v5.13, buddy-mainline (or pass a plugin)`,
+        `Cannot use allocator "${name}": choose buddy, buddy-v5.13, buddy-mainline, bitmap (or pass a plugin)`,
       );
   }
 }

@@ -73,3 +73,19 @@ Deno.test("profile() with the mainline buddy under v5.13 sizing boots, and the r
   assertEquals(r.ok, true, JSON.stringify(r.failure));
   assertEquals(r.notes.some((n) => n.includes("8 bytes per page")), true);
 });
+
+Deno.test("profile() with the bitmap allocator boots; the vmemmap follows its metadata size", () => {
+  const m = createMachine({ cpus: 2, plugins: profile("v5.13", { allocator: "bitmap" }) });
+  const r = m.get(PKVM).boot();
+  assertEquals(r.ok, true, JSON.stringify(r.failure));
+  assertEquals(r.pools.hpool!.allocator, m.get(PAGE_ALLOCATOR).name);
+  // hyp_vmemmap_range() over the pool with the allocator's bytes per page.
+  const bytes = m.get(PAGE_ALLOCATOR).metadataBytesPerPage;
+  const base = Number(r.reserve.base);
+  const size = Number(r.reserve.size);
+  const vm = Number(r.layout.hyp_vmemmap);
+  const start = Math.floor((vm + (base / 4096) * bytes) / 4096);
+  const end = Math.ceil((vm + ((base + size) / 4096) * bytes) / 4096);
+  const term = r.reserve.layout.find((t) => t.name === "vmemmap");
+  assertEquals(term?.pages ?? 0, end - start);
+});
