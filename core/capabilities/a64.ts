@@ -134,6 +134,12 @@ export interface A64RunOptions {
    */
   maxSteps?: number;
   /**
+   * Extra or overriding `#NAME` constants, e.g. the mainline
+   * `NVHE_INIT_PGD_PA` (40) when a params-ABI sequence runs against the
+   * mainline `struct kvm_nvhe_init_params`.
+   */
+  symbols?: Readonly<Record<string, bigint>>;
+  /**
    * Trace to record `insn` and `sysreg_write` events in (findings are
    * returned; the caller records them as `barrier_finding`).
    */

@@ -66,7 +66,12 @@ export function a64Executor(options: A64ExecutorOptions = {}): Plugin {
         run(cpu: Cpu, source: string, o: A64RunOptions): A64RunResult {
           const config = o.config ?? defaults;
           const cfg = resolveCheckConfig(config);
-          const program = parseA64(source, { features: cfg.features, errata: cfg.errata });
+          const program = parseA64(
+            source,
+            o.symbols === undefined
+              ? { features: cfg.features, errata: cfg.errata }
+              : { features: cfg.features, errata: cfg.errata, symbols: o.symbols },
+          );
           const r: RunProgramOptions = {
             cpu,
             codeBase: o.codeBase,

@@ -9,7 +9,22 @@
 
 import { type Cpu, hex } from "../../core/mod.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
-import { initParamsOffset } from "./init_params.ts";
+import { initParamsFields, initParamsOffset } from "./init_params.ts";
+import type { PkvmVersion } from "../../core/mod.ts";
+
+/**
+ * The `NVHE_INIT_*` asm-offsets of a version's `struct kvm_nvhe_init_params`.
+ *
+ * @param version Kernel version.
+ * @returns Symbol → offset.
+ */
+export function initParamsSymbols(version: PkvmVersion): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  for (const f of initParamsFields(version)) {
+    out[`NVHE_INIT_${f.toUpperCase()}`] = BigInt(initParamsOffset(version, f)!);
+  }
+  return out;
+}
 
 /**
  * Runs the switch sequence. v3/v5.13 ABI (`params`): x0 = PA of this CPU's
@@ -43,6 +58,7 @@ export function runSwitchSequence(hyp: Hyp, cpu: Cpu, params: number): void {
       args,
       abi: seq.abi,
       trace: hyp.trace,
+      symbols: initParamsSymbols(hyp.version),
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
