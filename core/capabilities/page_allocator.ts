@@ -108,13 +108,16 @@ export interface PagePool {
   /**
    * `hyp_get_page`: takes a reference.
    * @param va Hyp VA of a page in the pool.
-   * @throws {KernelBugError} Refcount would pass 65535, or VA outside the pool.
+   * @throws {KernelBugError} Refcount would pass its maximum (65535 for a
+   *   u16 refcount), or VA outside the pool (where the variant has no
+   *   external pages).
    */
   getPage(va: number): void;
   /**
    * `hyp_put_page`: drops a reference and frees the page at zero.
    * @param va Hyp VA of a page in the pool.
-   * @throws {KernelBugError} Refcount already 0, or VA outside the pool.
+   * @throws {KernelBugError} Refcount already 0 (a double free), or VA
+   *   outside the pool (where the variant has no external pages).
    */
   putPage(va: number): void;
   /**
