@@ -271,8 +271,12 @@ function print(r: BootReport): void {
         break;
       }
       case 3: {
-        const layout = r.reserve.layout.map((t) => `${t.name} ${t.pages} @ ${t.base}`).join(" | ");
-        out.push(`    pool: ${layout}`);
+        const terms = r.reserve.layout.filter((t) => t.pages > 0).map((t) =>
+          `${t.name} ${t.pages} @ ${t.base}`
+        );
+        for (let i = 0; i < terms.length; i += 3) {
+          out.push(`    ${i === 0 ? "pool:" : "     "} ${terms.slice(i, i + 3).join(" | ")}`);
+        }
         out.push(
           `    pkvm_pgtable ${r.pgtable.pgd}: ${r.pgtable.early_table_pages} early table pages; maplets:`,
         );
