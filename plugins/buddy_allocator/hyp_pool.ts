@@ -46,6 +46,8 @@ import { checkBuddyInvariants } from "./invariants.ts";
 /** Shadow encoding of `HYP_NO_ORDER` in the order array. */
 const NO = 0xff;
 const TWO32 = 2 ** 32;
+/** Whether typed-array words are little-endian here, like the arm64 kernel's. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** The kernel computes `nr_pages << PAGE_SHIFT` in 32 bits. */
 const MAX_NR_PAGES = 2 ** 20 - 1;
 
@@ -1004,23 +1006,26 @@ export class BuddyPool implements PagePool {
     if (nr === 0) return;
     const poolLo = this.poolVa >>> 0;
     const poolHi = Math.floor(this.poolVa / TWO32);
-    if (mem.writeBytes !== undefined) {
-      const img = new Uint8Array(nr * 32);
-      const dv = new DataView(img.buffer);
+    if (mem.writeBytes !== undefined && HOST_LITTLE_ENDIAN) {
+      // The 8 words of each entry, built in a host (little-endian) word array.
+      const img = new Uint32Array(nr * 8);
+      const next = this.#next;
+      const prev = this.#prev;
       for (let i = 0; i < nr; i++) {
-        const b = i * 32;
+        const b = i * 8;
         const o = this.#ord[i]!;
-        dv.setUint32(b + 4, o === NO ? 0xffff_ffff : o, true);
-        dv.setUint32(b + 8, poolLo, true);
-        dv.setUint32(b + 12, poolHi, true);
-        const n = this.#nodeVa(this.#next[i]!);
-        const p = this.#nodeVa(this.#prev[i]!);
-        dv.setUint32(b + 16, n >>> 0, true);
-        dv.setUint32(b + 20, Math.floor(n / TWO32), true);
-        dv.setUint32(b + 24, p >>> 0, true);
-        dv.setUint32(b + 28, Math.floor(p / TWO32), true);
+        img[b + 1] = o === NO ? 0xffff_ffff : o;
+        img[b + 2] = poolLo;
+        img[b + 3] = poolHi;
+        const self = this.#nodeBase + i * 32;
+        const n = next[i] === i ? self : this.#nodeVa(next[i]!);
+        const p = prev[i] === i ? self : this.#nodeVa(prev[i]!);
+        img[b + 4] = n >>> 0;
+        img[b + 5] = Math.floor(n / TWO32);
+        img[b + 6] = p >>> 0;
+        img[b + 7] = Math.floor(p / TWO32);
       }
-      mem.writeBytes(this.#entVa, img);
+      mem.writeBytes(this.#entVa, new Uint8Array(img.buffer));
       return;
     }
     // memset(p, 0, sizeof(*p) * nr_pages), then the fields.

@@ -158,3 +158,25 @@ Deno.test("BitmapPool follows a naive first-fit model over 30,000 random operati
   }
   assertEquals(pool.stats().free, free.filter((x) => x).length);
 });
+
+Deno.test("BitmapPool leaves the same bytes through an accessor without bulk reads/writes", () => {
+  const bulk = makePool(0x40401, 200, 3);
+  const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 256 * 2 ** 20 }]);
+  const { readBytes: _r, writeBytes: _w, ...scalar } = linearEl2Memory(mem, toPa);
+  const plain = bitmapPageAllocator().createPool({
+    name: "hpool",
+    pfn: 0x40401,
+    nrPages: 200,
+    reservedPages: 3,
+    memory: scalar,
+    vmemmap: toVa(RECORDS_PA) - 0x40401 * 4,
+    physToVirt: toVa,
+    virtToPhys: toPa,
+  });
+  for (const pool of [bulk.pool, plain]) {
+    const held = [0, 1, 2, 3].map((o) => pool.allocPages(o)!);
+    pool.putPage(held[2]!);
+    assertEquals(pool.checkInvariants(), undefined);
+  }
+  assertEquals(mem.digest(), bulk.mem.digest());
+});

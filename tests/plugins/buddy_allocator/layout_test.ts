@@ -3,9 +3,17 @@
  * from the kernel's structs (not from the plugin's layout constants).
  */
 import { assertEquals, assertThrows } from "@std/assert";
-import { KernelBugError, PAGE_SIZE } from "../../../core/mod.ts";
+import { KernelBugError, linearEl2Memory, PAGE_SIZE, PhysicalMemory } from "../../../core/mod.ts";
 import { OFF_MACHINE_POOL_VA } from "../../../plugins/buddy_allocator/mod.ts";
-import { makePool, POOL_STRUCT_PA, snapshot, toVa, VMEMMAP_PA } from "./_fixture.ts";
+import {
+  makePool,
+  POOL_STRUCT_PA,
+  RAM_BASE,
+  snapshot,
+  toPa,
+  toVa,
+  VMEMMAP_PA,
+} from "./_fixture.ts";
 
 const PFN = 0x40400;
 const POOL_VA = toVa(POOL_STRUCT_PA);
@@ -150,3 +158,31 @@ Deno.test("mainline external pages are queued at their order, never coalesced", 
   // At its own order it is handed out whole.
   assertEquals(pool.allocPages(1), toVa(page(ext2)));
 });
+
+for (const version of ["v5.13", "mainline"] as const) {
+  Deno.test(`an accessor without bulk reads/writes leaves the same bytes (${version})`, () => {
+    const bulkMem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
+    const scalarMem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
+    if (version === "mainline") {
+      // A host-state byte set: the scalar path then reads entry by entry.
+      for (const m of [bulkMem, scalarMem]) m.write8(VMEMMAP_PA + 5 * 8 + 3, 0x21);
+    }
+    const bulk = makePool(version, { pfn: 0x40401, nrPages: 300, reserved: 7, memory: bulkMem });
+    const { readBytes: _r, writeBytes: _w, ...scalar } = linearEl2Memory(scalarMem, toPa);
+    const plain = makePool(version, {
+      pfn: 0x40401,
+      nrPages: 300,
+      reserved: 7,
+      memory: scalarMem,
+      el2: scalar,
+    });
+    assertEquals(scalarMem.digest(), bulk.mem.digest());
+    for (const f of [bulk, plain]) {
+      const held = [0, 1, 2, 3].map((o) => f.pool.allocPages(o)!);
+      f.pool.putPage(held[1]!);
+      f.pool.putPage(held[3]!);
+      assertEquals(f.pool.checkInvariants(), undefined);
+    }
+    assertEquals(scalarMem.digest(), bulk.mem.digest());
+  });
+}
