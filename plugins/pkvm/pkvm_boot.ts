@@ -257,7 +257,16 @@ export class PkvmBoot implements Pkvm {
       }
     }
     try {
-      this.#verify = verifyBoot(hyp, hostOnlyMappings(host.hostExpected, pgt.maplets()), cpus);
+      const hostOnly = hostOnlyMappings(host.hostExpected, pgt.maplets());
+      this.#verify = verifyBoot(hyp, hostOnly, cpus);
+      const tlbRules = run.findings.filter((f) => f.rule === "R4" || f.rule === "R5");
+      if (tlbRules.length > 0 && this.#verify.stale_translations === 0 && hostOnly.length === 0) {
+        this.#notes.push(
+          `The switch sequence has ${
+            [...new Set(tlbRules.map((f) => f.rule))].join("/")
+          } findings, yet no stale translation shows: the host-built and the hyp's tables map every VA they share identically, so an old TLB entry translates as a fresh walk would.`,
+        );
+      }
     } catch (e) {
       this.#fail(7, e);
     }
@@ -284,6 +293,8 @@ export class PkvmBoot implements Pkvm {
         `Cannot issue ${nameOrId}: the boot failed before the hyp vectors were installed`,
       );
     }
+    // After a hyp_panic the machine is dead: say so rather than "CPU at EL2".
+    if (host.hyp.panic) throw host.hyp.panic;
     const record = host.hypercall(nameOrId, args, cpu);
     return { x0: BigInt(record.x0), x1: BigInt(record.x1), record };
   }
@@ -433,7 +444,11 @@ export class PkvmBoot implements Pkvm {
     const n = this.#notes;
     const caps = this.#caps;
     n.push(
-      "Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; __pkvm_mark_hyp records ownership only.",
+      `Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; ${
+        this.version === "v5.13"
+          ? "__pkvm_mark_hyp records ownership only"
+          : "fix_host_ownership() is skipped"
+      }.`,
     );
     n.push(
       `Hypercalls the kernel has but hyplab does not model (${

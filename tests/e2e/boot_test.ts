@@ -165,3 +165,11 @@ Deno.test("examples/boot.ts reads a PATH only with --allow-read", async () => {
   assertEquals(alloc.code, 0, alloc.stderr);
   assertEquals((JSON.parse(alloc.stdout) as BootReport).variants.page_allocator, "counting-buddy");
 });
+
+Deno.test("examples/boot.ts: a switch sequence that faults is an account of where, exit 1", async () => {
+  const r = await cli(["--switch", "tests/e2e/fixtures/faulting_switch.S"], ["--allow-read"]);
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(r.stdout, "boot failed at step 5");
+  assertStringIncludes(r.stdout, "hyp_panic in __pkvm_init_switch_pgd");
+  assert(!/\n\s+at /.test(r.stdout + r.stderr), "no stack trace");
+});
