@@ -164,24 +164,38 @@ function splitOperands(text: string, column: number): Operand[] {
   return out;
 }
 
+function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/**
+ * Whether `value` is an A64 logical immediate: an element of 2–64 bits
+ * holding a rotated run of ones (not all ones), replicated. Works on two
+ * 32-bit halves; a rotated run has exactly two bit transitions around the
+ * element.
+ */
 function isBitmaskImmediate(value: bigint): boolean {
-  const v = BigInt.asUintN(64, value);
-  if (v === 0n || v === (1n << 64n) - 1n) return false;
-  for (let e = 2n; e <= 64n; e *= 2n) {
-    const mask = (1n << e) - 1n;
-    const elem = v & mask;
-    let rep = 0n;
-    for (let i = 0n; i < 64n; i += e) rep |= elem << i;
-    if (rep !== v) continue;
-    if (elem === 0n || elem === mask) return false;
-    // A rotated run of ones: some rotation of the element is 0..01..1.
-    for (let r = 0n; r < e; r++) {
-      const rot = ((elem >> r) | (elem << (e - r))) & mask;
-      if ((rot & (rot + 1n)) === 0n) return true;
-    }
-    return false;
+  const lo = Number(value & 0xffff_ffffn) >>> 0;
+  const hi = Number((value >> 32n) & 0xffff_ffffn) >>> 0;
+  if (hi !== lo) {
+    // 64-bit element: rotate right by one across the halves.
+    const rLo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
+    const rHi = ((hi >>> 1) | ((lo & 1) << 31)) >>> 0;
+    return popcount32((lo ^ rLo) >>> 0) + popcount32((hi ^ rHi) >>> 0) === 2;
   }
-  return false;
+  let e = 32;
+  while (e > 2) {
+    const half = e / 2;
+    const m = half === 32 ? 0xffff_ffff : (1 << half) - 1;
+    if (((lo >>> half) & m) !== (lo & m)) break;
+    e = half;
+  }
+  const mask = e === 32 ? 0xffff_ffff : (1 << e) - 1;
+  const x = (lo & mask) >>> 0;
+  const rot = (((x >>> 1) | ((x & 1) << (e - 1))) & mask) >>> 0;
+  return popcount32((x ^ rot) >>> 0) === 2;
 }
 
 /** Which 16-bit chunk holds the only set bits of `v`, or -1. */
@@ -299,7 +313,7 @@ class Parser {
 
   #statement(s: Stmt, depth: number): void {
     // Leading labels.
-    for (;;) {
+    while (s.text.includes(":")) {
       const m = /^([A-Za-z_.$][\w.$]*|\d+)\s*:/.exec(s.text);
       if (!m) break;
       this.#defineLabel(m[1]!, s);
@@ -308,7 +322,7 @@ class Parser {
       s = { ...s, text: rest.trim(), column: s.column + m[0].length + lead };
       if (s.text === "") return;
     }
-    const sym =
+    const sym = s.text.startsWith("SYM_") &&
       /^(SYM_FUNC_START|SYM_TYPED_FUNC_START|SYM_FUNC_START_LOCAL|SYM_CODE_START|SYM_CODE_START_LOCAL|SYM_FUNC_END|SYM_CODE_END)\s*\(\s*([A-Za-z_.$][\w.$]*)\s*\)$/
         .exec(s.text);
     if (sym) {
@@ -329,7 +343,7 @@ class Parser {
       }
       return;
     }
-    if (/^SYM_[A-Z_]+\s*\(/.test(s.text)) {
+    if (s.text.startsWith("SYM_") && /^SYM_[A-Z_]+\s*\(/.test(s.text)) {
       this.#err(s, s.text, "unsupported SYM_ annotation", SUPPORTED_STATEMENTS);
     }
     const mm = /^[A-Za-z_.][\w.]*/.exec(s.text);
@@ -482,9 +496,12 @@ class Parser {
   #reg(o: Operand | undefined, s: Stmt, role: "dst" | "src", allowSp = false): number {
     if (o === undefined) this.#err(s, s.text, "missing register operand", "x0-x30, xzr");
     const t = o.text.toLowerCase();
+    // Fast path: x0..x30.
+    if (t.length >= 2 && t.length <= 3 && t.charCodeAt(0) === 120) {
+      const n = Number(t.slice(1));
+      if (Number.isInteger(n) && n >= 0 && n <= 30 && String(n) === t.slice(1)) return n;
+    }
     const where = { line: s.line, column: o.column };
-    let m: RegExpExecArray | null;
-    if ((m = /^x([0-9]|[12][0-9]|30)$/.exec(t))) return Number(m[1]);
     if (t === "lr") return 30;
     if (t === "fp") return 29;
     if (t === "xzr") {
