@@ -100,6 +100,13 @@ export interface VerifyReport {
   unexpected: string[];
   /** First buddy (pool) invariant violation, if any. */
   pool_invariants: string | null;
+  /**
+   * First page-table invariant violation, if any: table pages outside the
+   * s1 region, hpool's reserved pages ≠ the early table pages, a
+   * `pkvm_create_mappings` range not at level 3, (mainline) a table page
+   * whose refcount is not 1 + its valid entries.
+   */
+  pgtable_invariants: string | null;
   /** TLB hits that differed from a walk of the tables in memory. */
   stale_translations: number;
   /** Host-only VAs probed after the switch (mapped by the host tables, not by the hyp's). */

@@ -18,8 +18,18 @@ export const NVHE_STACK_SIZE = PAGE;
 const alignDown = (v: number, a: number): number => Math.floor(v / a) * a;
 const alignUp = (v: number, a: number): number => Math.ceil(v / a) * a;
 
-function record(hyp: Hyp, va: number, pa: number, size: number, prot: number, what: string): void {
-  if (size > 0) hyp.expected.push({ va, pa, size, prot, what, step: hyp.step });
+function record(
+  hyp: Hyp,
+  va: number,
+  pa: number,
+  size: number,
+  prot: number,
+  what: string,
+  pages = false,
+): void {
+  if (size === 0) return;
+  const e = { va, pa, size, prot, what, step: hyp.step };
+  hyp.expected.push(pages ? { ...e, pages } : e);
 }
 
 /**
@@ -77,7 +87,7 @@ export function pkvmCreateMappings(
     const err = pgt.map(va, PAGE, hyp.pa(va), prot);
     if (err !== 0) return err;
   }
-  record(hyp, start, hyp.pa(start), end - start, prot, what);
+  record(hyp, start, hyp.pa(start), end - start, prot, what, true);
   return 0;
 }
 

@@ -79,6 +79,8 @@ export interface ExpectedMapping {
   what: string;
   /** Boot step (3 = recreate, 4 = vmemmap, 7 = after boot). */
   step: number;
+  /** Made page by page (`pkvm_create_mappings`): every leaf must be level 3. */
+  pages?: boolean;
 }
 
 /**

@@ -368,6 +368,7 @@ export class PkvmBoot implements Pkvm {
         mismatches: [],
         unexpected: [],
         pool_invariants: null,
+        pgtable_invariants: null,
         stale_translations: tlb.stale,
         probed_old_vas: 0,
       },

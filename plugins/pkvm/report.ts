@@ -221,6 +221,7 @@ export function buildReport(input: ReportInput): BootReport {
       mismatches: [],
       unexpected: [],
       pool_invariants: null,
+      pgtable_invariants: null,
       stale_translations: tlb.stale,
       probed_old_vas: 0,
     },

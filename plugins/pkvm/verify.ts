@@ -7,7 +7,14 @@
  * @module
  */
 
-import { type Cpu, hex, KVM_PGTABLE_PROT, type Maplet, type VerifyReport } from "../../core/mod.ts";
+import {
+  type Cpu,
+  hex,
+  KVM_PGTABLE_PROT,
+  type Maplet,
+  type VerifyReport,
+  WALK,
+} from "../../core/mod.ts";
 import type { ExpectedMapping, Hyp } from "./hyp_state.ts";
 
 const PAGE = 4096;
@@ -185,16 +192,81 @@ export function verifyBoot(
       break;
     }
   }
+  const pgtable = pgtableInvariants(hyp);
   const stale = hyp.caps.tlb.stats().stale;
   return {
-    ok: mismatches.length === 0 && unexpected.length === 0 && pool === null && stale === 0,
+    ok: mismatches.length === 0 && unexpected.length === 0 && pool === null && pgtable === null &&
+      stale === 0,
     checked_pages: checked,
     mismatches,
     unexpected,
     pool_invariants: pool,
+    pgtable_invariants: pgtable,
     stale_translations: stale,
     probed_old_vas: probed,
   };
+}
+
+/**
+ * The page-table invariants of pkvm-facts §9 (9 and 12): every table page
+ * lies in the s1 region; `hpool` reserved exactly the early allocator's
+ * table pages; what `pkvm_create_mappings` made is level 3 only; and, with
+ * mainline refcounting, each table page's count is 1 + its valid entries.
+ *
+ * @param hyp The hypervisor after `__pkvm_init_finalise`.
+ * @returns The first violation, or null.
+ */
+export function pgtableInvariants(hyp: Hyp): string | null {
+  const pgt = hyp.pgt;
+  if (pgt === undefined) return "no pkvm_pgtable";
+  const s1 = hyp.term("hyp_s1");
+  const lo = hyp.pa(s1.va);
+  const hi = lo + s1.pages * PAGE;
+  const tables = pgt.tablePages();
+  for (const pa of tables) {
+    if (pa < lo || pa >= hi) {
+      return `table page ${hex(pa)} lies outside the s1 region [${hex(lo)}, ${hex(hi)})`;
+    }
+  }
+  const reserved = hyp.pools.get("hpool")?.stats().reserved;
+  const early = hyp.pgtEarly?.nrUsedPages();
+  if (reserved !== early) {
+    return `hpool reserved ${reserved} pages, the early allocator used ${early}`;
+  }
+  for (const e of hyp.expected) {
+    if (!e.pages) continue;
+    let bad: string | undefined;
+    pgt.walk(e.va, e.size, {
+      flags: WALK.LEAF,
+      cb: (v) => {
+        if ((v.pte & 1n) === 1n && v.level !== 3) {
+          bad = `${e.what} at ${
+            hex(v.addr)
+          } is a level-${v.level} block; pkvm_create_mappings maps pages`;
+          return -1;
+        }
+        return 0;
+      },
+    });
+    if (bad !== undefined) return bad;
+  }
+  const mm = pgt.mmOps;
+  if (hyp.version === "mainline" && mm.pageCount !== undefined) {
+    const mem = hyp.machine.memory;
+    const buf = new Uint32Array(2);
+    for (const pa of tables) {
+      let valid = 0;
+      for (let i = 0; i < 512; i++) {
+        mem.read64Parts(pa + i * 8, buf);
+        if ((buf[0]! & 1) !== 0) valid++;
+      }
+      const count = mm.pageCount(mm.physToVirt(pa));
+      if (count !== 1 + valid) {
+        return `table page ${hex(pa)} has refcount ${count}, expected 1 + ${valid} valid entries`;
+      }
+    }
+  }
+  return null;
 }
 
 /**

@@ -39,3 +39,30 @@ Deno.test("__pkvm_init boots the default machine with the mainline profile", () 
   const init = r.hypercalls.find((h) => h.name === "__pkvm_init")!;
   assertEquals([init.id, init.x0, init.x1], [1, "0x0", "0x0"]);
 });
+
+Deno.test("verification reports a table page whose refcount is off (mainline) and a block where pages were asked for", async (t) => {
+  const { pkvm } = bootMachine("mainline");
+  assertEquals(pkvm.boot().verify.pgtable_invariants, null);
+  const hyp = pkvm.host!.hyp!;
+  const { pgtableInvariants } = await import("../../../plugins/pkvm/verify.ts");
+  await t.step("refcount", () => {
+    const pgd = hyp.pgt!.pgd;
+    hyp.pools.get("hpool")!.getPage(hyp.va(pgd));
+    assertMatch(pgtableInvariants(hyp)!, /refcount .* expected 1 \+ \d+ valid entries/);
+    hyp.pools.get("hpool")!.putPage(hyp.va(pgd));
+    assertEquals(pgtableInvariants(hyp), null);
+  });
+  await t.step("a level-2 block where pkvm_create_mappings mapped pages", () => {
+    hyp.expected.push({
+      va: 0x5000_0000_0000,
+      pa: 0x4000_0000,
+      size: 0x20_0000,
+      prot: 6,
+      what: "test",
+      step: 7,
+      pages: true,
+    });
+    hyp.pgt!.map(0x5000_0000_0000, 0x20_0000, 0x4000_0000, 6);
+    assertMatch(pgtableInvariants(hyp)!, /test at 0x500000000000 is a level-2 block/);
+  });
+});
