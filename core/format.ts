@@ -79,3 +79,26 @@ export function parseSize(text: string): number {
   if (!Number.isSafeInteger(v)) throw new SyntaxError(`Cannot parse size "${text}": too large`);
   return v;
 }
+
+/**
+ * Parses a RAM bank `BASE:SIZE` (`0x40000000:4G`).
+ *
+ * @param spec The bank.
+ * @returns `{ base, size }`.
+ * @throws {SyntaxError} When it is not `BASE:SIZE`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseRamBank } from "./format.ts";
+ * assertEquals(parseRamBank("0x40000000:4G"), { base: 0x40000000, size: 2 ** 32 });
+ * ```
+ */
+export function parseRamBank(spec: string): { base: number; size: number } {
+  const m = /^([^:]+):([^:]+)$/.exec(spec.trim());
+  if (!m) {
+    throw new SyntaxError(
+      `Cannot parse RAM bank "${spec}": expected BASE:SIZE, e.g. 0x40000000:4G`,
+    );
+  }
+  return { base: parseSize(m[1]!), size: parseSize(m[2]!) };
+}

@@ -122,6 +122,7 @@ export class PhysicalMemory {
    * @returns True when every byte is RAM.
    */
   contains(pa: number, size = 1): boolean {
+    if (pa >= this.#hitStart && pa + size <= this.#hitEnd) return true;
     const starts = this.#bankStarts;
     const ends = this.#bankEnds;
     for (let i = 0; i < starts.length; i++) {
@@ -154,24 +155,65 @@ export class PhysicalMemory {
     return this.#pages.has(Math.floor(pa / PAGE_SIZE));
   }
 
+  // Hot path: the last bank hit and the last page touched are cached, so a
+  // run of accesses to one page costs two compares and no Map lookup.
+  #hitStart = 0;
+  #hitEnd = 0;
+  #lastPfn = -1;
+  #lastView: DataView | undefined = undefined;
+  // Buffers of pages dropped back to the sparse state, zeroed on reuse, so
+  // free/alloc churn does not allocate (and collect) a fresh 4 KiB each time.
+  #spare: ArrayBuffer[] = [];
+
   #check(pa: number, size: number, write: boolean): void {
-    if (!this.contains(pa, size)) {
-      throw new ExternalAbortError({ kind: "external_abort", address: pa, size, write });
+    if (pa >= this.#hitStart && pa + size <= this.#hitEnd) return;
+    const starts = this.#bankStarts;
+    const ends = this.#bankEnds;
+    for (let i = 0; i < starts.length; i++) {
+      if (pa >= starts[i]! && pa + size <= ends[i]!) {
+        this.#hitStart = starts[i]!;
+        this.#hitEnd = ends[i]!;
+        return;
+      }
     }
+    throw new ExternalAbortError({ kind: "external_abort", address: pa, size, write });
   }
 
   #view(pa: number): DataView | undefined {
-    return this.#pages.get(Math.floor(pa / PAGE_SIZE));
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    if (pfn === this.#lastPfn) return this.#lastView;
+    const v = this.#pages.get(pfn);
+    if (v !== undefined) {
+      this.#lastPfn = pfn;
+      this.#lastView = v;
+    }
+    return v;
   }
 
   #viewForWrite(pa: number): DataView {
     const pfn = Math.floor(pa / PAGE_SIZE);
+    if (pfn === this.#lastPfn) return this.#lastView!;
     let v = this.#pages.get(pfn);
     if (v === undefined) {
-      v = new DataView(new ArrayBuffer(PAGE_SIZE));
+      const buf = this.#spare.pop();
+      if (buf !== undefined) new Uint8Array(buf).fill(0);
+      v = new DataView(buf ?? new ArrayBuffer(PAGE_SIZE));
       this.#pages.set(pfn, v);
     }
+    this.#lastPfn = pfn;
+    this.#lastView = v;
     return v;
+  }
+
+  #drop(pfn: number): void {
+    const v = this.#pages.get(pfn);
+    if (v === undefined) return;
+    this.#pages.delete(pfn);
+    if (this.#spare.length < 256) this.#spare.push(v.buffer as ArrayBuffer);
+    if (pfn === this.#lastPfn) {
+      this.#lastPfn = -1;
+      this.#lastView = undefined;
+    }
   }
 
   /**
@@ -353,7 +395,7 @@ export class PhysicalMemory {
       const off = cur % PAGE_SIZE;
       const n = Math.min(PAGE_SIZE - off, end - cur);
       if ((byte & 0xff) === 0) {
-        if (n === PAGE_SIZE) this.#pages.delete(pfn);
+        if (n === PAGE_SIZE) this.#drop(pfn);
         else {
           const v = this.#pages.get(pfn);
           if (v !== undefined) new Uint8Array(v.buffer, off, n).fill(0);
