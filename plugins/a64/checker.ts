@@ -656,6 +656,8 @@ export class HazardChecker {
         `ic ${op} is local to this PE: with other PEs running, their I-caches keep stale lines (use ic ialluis with dsb ish).`,
       );
     }
+    // Only a whole-cache invalidate issued with the MMU certainly on removes
+    // the PoC-sourced lines (R9); `ic ivau` covers one line of one VA.
     const clears = !this.#maybeOff && op !== "ivau";
     if (this.#ic === null) {
       this.#ic = { op, broadcast: d.broadcast, clears, line: this.#p.instructions[index]!.line };
