@@ -10,7 +10,6 @@
 
 import {
   type Cpu,
-  ERRNO,
   errnoName,
   hex,
   hvc,
@@ -509,7 +508,6 @@ export class Host {
   /** `cpu_prepare_hyp_mode(cpu)`: the CPU's `kvm_nvhe_init_params`. */
   #prepareParams(cpu: number, stackVa: number): void {
     const mem = this.machine.memory;
-    const layout = this.layout!;
     const params = this.percpuBase[cpu]! + this.image.percpuOffsets.kvm_init_params!;
     const put = (f: InitParamsField, v: bigint) => {
       const off = initParamsOffset(this.version, f);
@@ -527,7 +525,6 @@ export class Host {
     put("hcr_el2", HCR_HOST_NVHE_PROTECTED_FLAGS);
     put("vttbr", 0n);
     put("vtcr", 0n);
-    void layout;
   }
 }
 
@@ -548,6 +545,3 @@ export function describeResult(x0: bigint, x1: bigint, name: string): string {
   if (name === "__pkvm_create_private_mapping") return hex(x1);
   return s === 0n ? "0" : hex(x1);
 }
-
-/** Errno values the host treats as failures of `__pkvm_init`. */
-export const PKVM_INIT_ERRNOS: readonly number[] = [ERRNO.EINVAL, ERRNO.ENOMEM, ERRNO.ERANGE];
