@@ -173,3 +173,9 @@ Deno.test("examples/boot.ts: a switch sequence that faults is an account of wher
   assertStringIncludes(r.stdout, "hyp_panic in __pkvm_init_switch_pgd");
   assert(!/\n\s+at /.test(r.stdout + r.stderr), "no stack trace");
 });
+
+Deno.test("the same machine and seed give the same report", () => {
+  for (const name of ["v5.13", "mainline"] as const) {
+    assertEquals(JSON.stringify(boot(name, {}, 2)), JSON.stringify(boot(name, {}, 2)));
+  }
+});
