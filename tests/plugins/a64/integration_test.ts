@@ -198,3 +198,17 @@ Deno.test("run() that cannot execute an instruction leaves the CPU, arguments in
   assertEquals([[cpu.x(0), cpu.x(1)], cpu.sysregs.snapshot()], [before.x, before.sysregs]);
   assertThrows(() => exec.run(cpu, "nop", { codeBase: CODE, args: { 31: 1n } }), RangeError, "x31");
 });
+
+Deno.test("run() passes symbols to the parser (a params sequence against another struct layout)", () => {
+  const { cpu, exec, m } = machine();
+  m.memory.write64(PARAMS + 40, 0x4444_0000n);
+  const src = "ldr x3, [x0, #NVHE_INIT_PGD_PA]";
+  exec.run(cpu, src, { codeBase: CODE, args: { 0: BigInt(PARAMS) } });
+  assertEquals(cpu.x(3), BigInt(NEW_PGD)); // v5.13 offset 32
+  exec.run(cpu, src, {
+    codeBase: CODE,
+    args: { 0: BigInt(PARAMS) },
+    symbols: { NVHE_INIT_PGD_PA: 40n },
+  });
+  assertEquals(cpu.x(3), 0x4444_0000n);
+});
