@@ -202,6 +202,7 @@ Deno.test("run() that cannot execute an instruction leaves the CPU, arguments in
 Deno.test("run() passes symbols to the parser (a params sequence against another struct layout)", () => {
   const { cpu, exec, m } = machine();
   m.memory.write64(PARAMS + 40, 0x4444_0000n);
+  cpu.sysregs.write("SCTLR_EL2", 0x30c50830n); // MMU off: the params are read by PA
   const src = "ldr x3, [x0, #NVHE_INIT_PGD_PA]";
   exec.run(cpu, src, { codeBase: CODE, args: { 0: BigInt(PARAMS) } });
   assertEquals(cpu.x(3), BigInt(NEW_PGD)); // v5.13 offset 32
