@@ -15,6 +15,7 @@ import {
   type HypercallResult,
   HyplabError,
   type Machine,
+  PAGE_HYP_EXEC,
   type Pkvm,
   type PkvmVersion,
   type StepReport,
@@ -22,6 +23,7 @@ import {
 } from "../../core/mod.ts";
 import { BootStepError, Host } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
+import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
 import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
 import { buildReport } from "./report.ts";
@@ -403,8 +405,31 @@ export class PkvmBoot implements Pkvm {
         throw new BootStepError(7, `${what} returned ${rec.result}`);
       }
     };
+    // kvm_init_vector_slots(): with ARM64_SPECTRE_V3A, v5.13's host asks EL2 for
+    // an EXEC private mapping of __bp_harden_hyp_vecs (create_hyp_exec_mappings
+    // becomes __pkvm_create_private_mapping once the host no longer owns the
+    // tables), and each CPU selects the indirect slot.
+    let slot = 0;
+    if (this.#options.spectreV3a && this.version === "v5.13") {
+      const rec = host.hypercall("__pkvm_create_private_mapping", [
+        host.image.symbols.__bp_harden_hyp_vecs!,
+        BP_HARDEN_HYP_VECS_SZ,
+        PAGE_HYP_EXEC,
+      ]);
+      const v = asSigned(BigInt(rec.x1));
+      if (rec.x0 !== "0x0" || (v < 0n && v >= -4095n)) {
+        throw new BootStepError(
+          7,
+          `create_hyp_exec_mappings(__bp_harden_hyp_vecs) returned ${rec.result}`,
+        );
+      }
+      slot = 2; // HYP_VECTOR_INDIRECT
+    }
     for (let i = 0; i < nr; i++) {
-      check(`__pkvm_cpu_set_vector on CPU ${i}`, host.hypercall("__pkvm_cpu_set_vector", [0], i));
+      check(
+        `__pkvm_cpu_set_vector on CPU ${i}`,
+        host.hypercall("__pkvm_cpu_set_vector", [slot], i),
+      );
     }
     const img = host.image;
     const s = img.symbols;

@@ -97,3 +97,23 @@ Deno.test("a machine too small for the kernel image fails cleanly at step 0", ()
   assertMatch(r.failure!.reason, /Cannot place the kernel image/);
   assertEquals(r.machine.ram, [{ base: "0x40000000", size: "0x400000" }]);
 });
+
+Deno.test("ARM64_SPECTRE_V3A: EL2 maps the vectors privately (EXEC) and the host gets its own mapping by hypercall", () => {
+  const { m, pkvm } = bootMachine("v5.13", { overrides: { pkvm: { spectreV3a: true } } });
+  const r = pkvm.boot();
+  assertEquals(r.ok, true, JSON.stringify(r.failure ?? r.verify));
+  const hyp = pkvm.host!.hyp!;
+  const vecs = pkvm.host!.image.symbols.__bp_harden_hyp_vecs!;
+  // hyp_map_vectors() took the first private VA, at __io_map_base.
+  assertEquals(hyp.bpVectBase, 0x4000_0000_0000 + (vecs % 4096));
+  const t = m.get(MMU).translate(m.cpu(0), hyp.bpVectBase!, "exec");
+  assertEquals(t.kind === "ok" && [t.pa, t.executable, t.writable], [vecs, true, false]);
+  const priv = r.hypercalls.filter((h) => h.name === "__pkvm_create_private_mapping");
+  assertEquals(priv.length, 1);
+  // Each CPU's kvm_hyp_vector is the indirect slot: __hyp_bp_vect_base + 2 KiB.
+  const host = pkvm.host!;
+  for (let i = 0; i < m.cpus.length; i++) {
+    const at = host.percpuBase[i]! + host.image.percpuOffsets.kvm_hyp_vector!;
+    assertEquals(m.memory.read64(at), BigInt(hyp.bpVectBase! + 0x800));
+  }
+});
