@@ -456,6 +456,10 @@ export class PkvmBoot implements Pkvm {
     for (let i = 0; i < nr; i++) {
       check(`__pkvm_prot_finalize on CPU ${i}`, host.hypercall("__pkvm_prot_finalize", [], i));
     }
+    this.#machine.trace.emit("log", {
+      level: "info",
+      message: "kvm [1]: Protected nVHE mode initialized successfully",
+    });
     const counts = new Map<string, number>();
     for (const r of host.records.slice(-1000)) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
     this.#ok(
@@ -478,7 +482,7 @@ export class PkvmBoot implements Pkvm {
     );
     n.push(
       `Hypercalls the kernel has but hyplab does not model (${
-        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8, 9"
+        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8 and up"
       }) answer NOT_SUPPORTED.`,
     );
     if (this.#options.guards ?? true) {
