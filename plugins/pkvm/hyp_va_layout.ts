@@ -119,10 +119,10 @@ export function computeHypVaLayout(
 
   const idmapStart = Math.floor(idmap.start / 4096) * 4096;
   const idmapEnd = Math.ceil(idmap.end / 4096) * 4096;
-  // head.S: the idmap is extended (T0SZ smaller) when the image sits above VA_BITS.
-  const idmapBits = Math.max(vaBits, fls64(BigInt(idmapEnd - 1)));
-  const extended = idmapBits > vaBits ? 48 : vaBits;
-  const hypVaBits = version === "v5.13" ? extended : Math.max(48, vaBits);
+  // head.S: when the image sits above VA_BITS the idmap is extended, with
+  // T0SZ = clz(__idmap_text_end), i.e. as many bits as its PA needs.
+  const idmapBits = Math.max(vaBits, fls64(BigInt(Math.floor(idmap.end / 4096) * 4096)));
+  const hypVaBits = version === "v5.13" ? idmapBits : Math.max(48, vaBits);
   if (idmapEnd > 2 ** (hypVaBits - 1)) {
     throw new RangeError(
       `Cannot idmap ${hex(idmapStart)}: bit ${
