@@ -123,11 +123,9 @@ export function computeHypVaLayout(
   // T0SZ = clz(__idmap_text_end), i.e. as many bits as its PA needs.
   const idmapBits = Math.max(vaBits, fls64(BigInt(Math.floor(idmap.end / 4096) * 4096)));
   const hypVaBits = version === "v5.13" ? idmapBits : Math.max(48, vaBits);
-  if (idmapEnd > 2 ** (hypVaBits - 1)) {
+  if (idmapEnd > 2 ** hypVaBits) {
     throw new RangeError(
-      `Cannot idmap ${hex(idmapStart)}: bit ${
-        hypVaBits - 1
-      } of its PA must be 0 for a ${hypVaBits}-bit hyp VA space`,
+      `Cannot idmap ${hex(idmapStart)}: it lies above the ${hypVaBits}-bit hyp VA space`,
     );
   }
 
@@ -148,6 +146,26 @@ export function computeHypVaLayout(
   const q = 2 ** (hypVaBits - 2);
   const ioMapBase = Math.floor(idmapStart / q) % 2 === 1 ? 0 : q;
   const hypVmemmap = ioMapBase + 2 ** (hypVaBits - 3);
+  // The layout only works when the three regions stay apart (the kernel
+  // assumes so; with an idmap in the upper half they can meet).
+  const linLo = hypVa(dramStart);
+  const linHi = hypVa(dramEnd - 1) + 1;
+  const overlaps = (a: number, b: number, c: number, d: number) => a < d && c < b;
+  if (overlaps(linLo, linHi, ioMapBase, ioMapBase + q)) {
+    throw new RangeError(
+      `Cannot lay out EL2: the linear map [${hex(linLo)}, ${
+        hex(linHi)
+      }) meets the IO/vmemmap quarter at ${hex(ioMapBase)} (idmap ${hex(idmapStart)})`,
+    );
+  }
+  if (
+    overlaps(linLo, linHi, idmapStart, idmapEnd) ||
+    overlaps(ioMapBase, ioMapBase + q, idmapStart, idmapEnd)
+  ) {
+    throw new RangeError(
+      `Cannot lay out EL2: the idmap ${hex(idmapStart)} meets the linear map or the IO quarter`,
+    );
+  }
   return {
     vaBits,
     hypVaBits,

@@ -177,3 +177,24 @@ Deno.test("mergeMappings() and mapletsMinus(): maximal ranges, later writers win
   ]);
   assertEquals(mapletsMinus(a, a), []);
 });
+
+Deno.test("computeHypVaLayout(): an idmap in the upper half, and v5.13's extended idmap", () => {
+  const upper = computeHypVaLayout([{ base: 0x40_0000_0000, size: 2 ** 32 }], 39, {
+    start: 0x40_00e1_0000,
+    end: 0x40_00e1_0a40,
+  }, "v5.13");
+  // The linear map takes the lower half; IO/vmemmap the quarter of the lower half above it.
+  assertEquals([upper.hypVaBits, upper.hypVa(0x40_0020_0000)], [39, 0x20_0000]);
+  assertEquals([upper.ioMapBase, upper.hypVmemmap], [0x20_0000_0000, 0x30_0000_0000]);
+  // Above 2^39 the idmap is extended to the bits its PA needs (40), and the
+  // IO quarter then lands on the linear map: a clear refusal.
+  assertThrows(
+    () =>
+      computeHypVaLayout([{ base: 0x80_0000_0000, size: 2 ** 32 }], 39, {
+        start: 0x80_00e1_0000,
+        end: 0x80_00e1_0a40,
+      }, "v5.13"),
+    RangeError,
+    "meets the IO/vmemmap quarter",
+  );
+});
