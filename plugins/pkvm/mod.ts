@@ -6,6 +6,21 @@
  * the switch sequence on the A64 executor, `__pkvm_init_finalise`), the
  * post-boot hypercalls, and the JSON boot report with its verification.
  *
+ * `pkvm({ version })` provides the `PKVM` capability: `boot()` runs the six
+ * steps (then the other CPUs' `__kvm_hyp_init`, `__pkvm_cpu_set_vector`,
+ * v5.13's `__pkvm_mark_hyp` and `__pkvm_prot_finalize`) and verifies the
+ * result; `prepare()` stops before `__pkvm_init`; `hypercall(name, args,
+ * cpu)` issues `hvc #0` from EL1 like `kvm_call_hyp_nvhe`; `report()` gives
+ * the JSON report. Hypercalls go through the machine's EL2 vectors, chosen
+ * by VBAR_EL2 (hyp stub, idmap init vector, host vector), and EL2 loads and
+ * stores go through the MMU and TLB, so a missing mapping faults as on
+ * hardware (a `HypPanicError`, reported as a failed step).
+ *
+ * Where the kernel leaves a result undefined (a second `__pkvm_init`,
+ * `nr_cpus` outside the machine, a pool that is not RAM) a guard answers
+ * with an errno and changes nothing; the report's `notes` say so, and what
+ * is not modelled (the host stage-2's contents).
+ *
  * @example Boot the default machine with the v5.13 profile
  * ```ts
  * import { assertEquals } from "@std/assert";
