@@ -28,3 +28,4 @@ export * from "./plugins/pkvm/mod.ts";
 export * from "./plugins/profiles/mod.ts";
 export * from "./plugins/tlb/mod.ts";
 export * from "./plugins/mmu/mod.ts";
+export * from "./plugins/compare/mod.ts";

@@ -10,6 +10,7 @@
  */
 
 import { type Capability, capability } from "../capability.ts";
+import type { PagePool } from "./page_allocator.ts";
 
 /** Kernel version whose hypercall ids and semantics a pKVM variant follows. */
 export type PkvmVersion = "v5.13" | "mainline";
@@ -239,6 +240,13 @@ export interface Pkvm {
   ): HypercallResult;
   /** Returns: The report of the boot so far (rebuilt on each call). */
   report(): BootReport;
+  /**
+   * A hyp pool after `__pkvm_init_finalise` (`hpool`, and the host stage-2
+   * pools), for workloads that allocate as EL2 code would.
+   * @param name Pool name.
+   * @returns The pool, or undefined before finalise or for an unknown name.
+   */
+  pool(name: string): PagePool | undefined;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   HyplabError,
   type Machine,
   PAGE_HYP_EXEC,
+  type PagePool,
   type Pkvm,
   type PkvmVersion,
   type StepReport,
@@ -299,6 +300,17 @@ export class PkvmBoot implements Pkvm {
     if (host.hyp.panic) throw host.hyp.panic;
     const record = host.hypercall(nameOrId, args, cpu);
     return { x0: BigInt(record.x0), x1: BigInt(record.x1), record };
+  }
+
+  /**
+   * A pool of the hypervisor after `__pkvm_init_finalise` (`hpool`,
+   * `host_s2_mem`, `host_s2_dev` in v5.13; `hpool`, `host_s2` in mainline),
+   * for workloads that allocate as EL2 code would.
+   * @param name Pool name.
+   * @returns The pool, or undefined before finalise or for an unknown name.
+   */
+  pool(name: string): PagePool | undefined {
+    return this.#host?.hyp?.pools.get(name);
   }
 
   /**

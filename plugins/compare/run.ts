@@ -1,0 +1,216 @@
+/**
+ * Running one scenario under several variant sets with the same seed, and
+ * collecting what each did: boot result and hypercalls, sizing, pools,
+ * allocator metrics, TLB counters, switch findings, maplets, wall time.
+ *
+ * @module
+ */
+
+import {
+  type AllocatorMetrics,
+  allocatorMetrics,
+  type BootReport,
+  createMachine,
+  DEFAULT_RAM,
+  type FindingReport,
+  type MappingReport,
+  PKVM,
+  type RamBank,
+} from "../../core/mod.ts";
+import { profile } from "../profiles/mod.ts";
+import type { Variant } from "./variant_spec.ts";
+import {
+  type Progress,
+  runChurn,
+  runMapWorkload,
+  type Workload,
+  type WorkloadResult,
+} from "./workloads.ts";
+
+/** The machine and workload every variant runs. */
+export interface Scenario {
+  /**
+   * RAM banks.
+   * @default one 4 GiB bank at 0x40000000
+   */
+  ram?: readonly RamBank[];
+  /**
+   * CPUs.
+   * @default 4
+   */
+  cpus?: number;
+  /**
+   * Kernel VA bits (39 or 48).
+   * @default 48
+   */
+  vaBits?: number;
+  /**
+   * Seed for the machine and the workload.
+   * @default 1
+   */
+  seed?: number;
+  /**
+   * What to run after the boot.
+   * @default { kind: "boot" }
+   */
+  workload?: Workload;
+}
+
+/** What one variant set did. */
+export interface VariantRun {
+  /** Column label. */
+  label: string;
+  /** Choices as given. */
+  choices: Record<string, string>;
+  /** Provider of each capability. */
+  variants: Record<string, string>;
+  /** Boot (and post-boot verification) succeeded. */
+  ok: boolean;
+  /** Where the boot failed. */
+  failure?: string;
+  /** Flat metrics, for the table; numbers where they are numbers. */
+  metrics: Record<string, number | string>;
+  /** `hpool` metrics after the workload (null if the boot failed before finalise). */
+  allocator: AllocatorMetrics | null;
+  /** Switch-sequence findings. */
+  findings: FindingReport[];
+  /** The hyp stage-1 mappings after the workload. */
+  maplets: MappingReport[];
+  /** The workload's result. */
+  workload: WorkloadResult;
+  /** The full boot report (taken after the workload). */
+  report: BootReport;
+  /** Wall time of boot plus workload, in milliseconds (not deterministic). */
+  wallMs: number;
+}
+
+/** Options of {@link runVariant} and {@link compareVariants}. */
+export interface RunOptions {
+  /** Progress of long workloads (called with the variant label). */
+  progress?: (label: string, done: number, total: number) => void;
+}
+
+/**
+ * Boots one variant set on the scenario and runs the workload.
+ *
+ * @param scenario Machine and workload.
+ * @param variant The variant set.
+ * @param options Progress callback.
+ * @returns What it did.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { runVariant } from "./run.ts";
+ * const run = runVariant({ cpus: 1 }, { label: "v5.13", profile: "v5.13", overrides: {}, choices: {} });
+ * assertEquals([run.ok, run.metrics["reserve.total_pages"]], [true, 5199]);
+ * ```
+ */
+export function runVariant(
+  scenario: Scenario,
+  variant: Variant,
+  options: RunOptions = {},
+): VariantRun {
+  const seed = scenario.seed ?? 1;
+  const start = performance.now();
+  const overrides = { ...variant.overrides };
+  if (scenario.vaBits !== undefined) {
+    overrides.pkvm = { ...(overrides.pkvm ?? {}), vaBits: scenario.vaBits };
+  }
+  const machine = createMachine({
+    ram: scenario.ram ?? DEFAULT_RAM,
+    cpus: scenario.cpus ?? 4,
+    seed,
+    plugins: profile(variant.profile, overrides),
+  });
+  machine.trace.enabled = false;
+  const pkvm = machine.get(PKVM);
+  let report = pkvm.boot();
+  const workload = scenario.workload ?? { kind: "boot" };
+  const progress: Progress | undefined = options.progress
+    ? (d, t) => options.progress!(variant.label, d, t)
+    : undefined;
+  let result: WorkloadResult = { kind: workload.kind, ops: 0, counts: {}, samples: [] };
+  const hpool = report.ok
+    ? pkvm.pool(workload.kind === "churn" ? workload.pool ?? "hpool" : "hpool")
+    : undefined;
+  if (report.ok && workload.kind === "churn") {
+    if (hpool === undefined) {
+      throw new RangeError(`Cannot churn pool "${workload.pool}": no such pool`);
+    }
+    const o: { maxOrder?: number; samples?: number; progress?: Progress } = {};
+    if (workload.maxOrder !== undefined) o.maxOrder = workload.maxOrder;
+    if (workload.samples !== undefined) o.samples = workload.samples;
+    if (progress) o.progress = progress;
+    result = runChurn(hpool, workload.ops, machine.prng, o);
+    report = pkvm.report();
+  } else if (report.ok && workload.kind === "map") {
+    result = runMapWorkload(pkvm, workload.ops, machine.prng, machine.memory.banks, progress);
+    report = pkvm.report();
+  }
+  const allocator = hpool ? allocatorMetrics(hpool.stats()) : null;
+  const wallMs = performance.now() - start;
+  const run: VariantRun = {
+    label: variant.label,
+    choices: variant.choices,
+    variants: report.variants,
+    ok: report.ok,
+    metrics: flatMetrics(report, allocator, result),
+    allocator,
+    findings: report.switch.findings,
+    maplets: report.pgtable.mappings,
+    workload: result,
+    report,
+    wallMs,
+  };
+  if (report.failure) {
+    run.failure = `step ${report.failure.step} (${report.failure.name}): ${report.failure.reason}`;
+  }
+  return run;
+}
+
+function flatMetrics(
+  r: BootReport,
+  a: AllocatorMetrics | null,
+  w: WorkloadResult,
+): Record<string, number | string> {
+  const m: Record<string, number | string> = {
+    "boot": r.ok ? "ok" : `fail at step ${r.failure?.step ?? "?"}`,
+    "reserve.total_pages": r.reserve.pages.total,
+    "reserve.hyp_s1": r.reserve.pages.hyp_s1,
+    "reserve.host_s2_mem": r.reserve.pages.host_s2_mem,
+    "reserve.host_s2_dev": r.reserve.pages.host_s2_dev,
+    "reserve.vmemmap": r.reserve.pages.vmemmap,
+    "reserve.size": r.reserve.size,
+    "pgtable.table_pages": r.pgtable.table_pages,
+    "pgtable.early_table_pages": r.pgtable.early_table_pages,
+    "pgtable.maplets": r.pgtable.mappings.length,
+    "switch.sequence": r.switch.sequence,
+    "switch.verdict": r.switch.verdict,
+    "switch.findings": r.switch.findings.length,
+    "switch.rules": [...new Set(r.switch.findings.map((f) => f.rule))].join(" ") || "-",
+    "switch.executed": r.switch.executed,
+    "tlb.hits": r.tlb.hits,
+    "tlb.misses": r.tlb.misses,
+    "tlb.fills": r.tlb.fills,
+    "tlb.invalidated": r.tlb.invalidated,
+    "tlb.stale": r.tlb.stale,
+    "verify": r.verify.ok ? "ok" : "fail",
+    "hypercalls": r.hypercalls.length,
+    "hypercalls.failed":
+      r.hypercalls.filter((h) => h.result !== "0" && !h.result.startsWith("0x")).length,
+  };
+  if (a) {
+    m["hpool.pages"] = a.nrPages;
+    m["hpool.free"] = a.free;
+    m["hpool.largest_free_order"] = a.largestFreeOrder;
+    m["hpool.free_blocks_by_order"] = a.freeBlocksByOrder.join(" ");
+    m["hpool.unusable_index[3]"] = a.unusableIndex[3] ?? 1000;
+    m["hpool.extfrag_index[3]"] = a.extfragIndex[3] ?? 0;
+    m["hpool.metadata_bytes_per_page"] = a.metadataBytesPerPage;
+    m["hpool.allocs"] = a.ops.allocs;
+    m["hpool.failed_allocs"] = a.ops.failedAllocs;
+    m["hpool.frees"] = a.ops.frees;
+  }
+  for (const [k, v] of Object.entries(w.counts)) m[`${w.kind}.${k}`] = v;
+  return m;
+}

@@ -1,0 +1,87 @@
+import { assertEquals, assertStringIncludes } from "@std/assert";
+
+const root = new URL("../../", import.meta.url).pathname;
+
+async function cli(args: string[], flags: string[] = []) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "examples/compare.ts", ...args],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("examples/compare.ts with no flags compares the switch sequences and allocators", async () => {
+  const r = await cli([]);
+  assertEquals([r.code, r.stderr], [0, ""]);
+  const header = r.stdout.split("\n")[0]!.split(/\s+/);
+  assertEquals(header, ["metric", "v3", "v5.13", "mainline", "bitmap"]);
+  assertStringIncludes(r.stdout, "v3: R10 fail");
+  assertStringIncludes(r.stdout, 'mainline: switch sequence "mainline" has no findings');
+});
+
+Deno.test("examples/compare.ts --json is one JSON object with a run per variant", async () => {
+  const r = await cli([
+    "--json",
+    "--cpus",
+    "1",
+    "--variant",
+    "buddy:allocator=buddy",
+    "--variant",
+    "bitmap:allocator=bitmap",
+    "--workload",
+    "churn",
+    "--ops",
+    "500",
+  ]);
+  assertEquals(r.code, 0);
+  const j = JSON.parse(r.stdout);
+  assertEquals(j.runs.map((x: { label: string }) => x.label), ["buddy", "bitmap"]);
+  assertEquals(j.scenario.workload, { kind: "churn", ops: 500 });
+  assertEquals(j.runs[1].metrics["hpool.metadata_bytes_per_page"], 4);
+  assertEquals(j.diffs.length, 1);
+});
+
+Deno.test("examples/compare.ts --markdown prints a Markdown table", async () => {
+  const r = await cli(["--markdown", "--cpus", "1", "--variant", "a:switch=v3"]);
+  assertEquals(r.code, 0);
+  assertEquals(r.stdout.split("\n")[0], "| metric | a |");
+});
+
+Deno.test("examples/compare.ts refuses bad flags with usage and exit 2", async (t) => {
+  for (
+    const [args, msg] of [
+      [["--frobnicate"], "unknown flag --frobnicate"],
+      [["--variant", "nolabel"], "expected LABEL:capability=NAME"],
+      [["--workload", "storm"], "--workload storm: choose boot, churn or map"],
+      [["--cpus", "0"], "--cpus 0: expected an integer in 1..256"],
+      [["--variant", "x:allocator=./nope.ts"], "reading a file needs --allow-read"],
+    ] as const
+  ) {
+    await t.step(args.join(" "), async () => {
+      const r = await cli([...args]);
+      assertEquals(r.code, 2);
+      assertStringIncludes(r.stderr, msg);
+      assertStringIncludes(r.stderr, "Usage: deno run examples/compare.ts");
+    });
+  }
+});
+
+Deno.test("examples/compare.ts loads an allocator module with --allow-read", async () => {
+  const r = await cli(
+    [
+      "--cpus",
+      "1",
+      "--variant",
+      "buddy:allocator=buddy",
+      "--variant",
+      "extent:allocator=examples/custom_allocator.ts",
+    ],
+    ["--allow-read"],
+  );
+  assertEquals([r.code, r.stderr], [0, ""]);
+  assertStringIncludes(r.stdout.split("\n")[0]!, "extent");
+});
