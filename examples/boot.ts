@@ -20,18 +20,14 @@ import {
   createMachine,
   formatSize,
   hex,
-  loadPluginModule,
-  PAGE_ALLOCATOR,
   parseSize,
   PKVM,
-  type Plugin,
   profile,
   type ProfileName,
   type ProfileOverrides,
   type RamBank,
-  resolveSwitchSequence,
+  resolveVariant,
   SWITCH_SEQUENCE,
-  switchSequence,
   Trace,
 } from "../mod.ts";
 
@@ -169,37 +165,29 @@ async function parse(argv: string[]): Promise<Config> {
     }
     o.tlb = a.tlb;
   }
-  if (a.allocator !== undefined) {
-    const v = a.allocator;
-    if (isPath(v)) {
-      const ps = await readable(v, "allocator module", () => loadPluginModule(v, PAGE_ALLOCATOR));
-      o.allocator = ps.find((x) => x.provides.includes(PAGE_ALLOCATOR))!;
-    } else if (["buddy", "buddy-v5.13", "buddy-mainline", "bitmap"].includes(v)) o.allocator = v;
-    else {usageError(
-        `--allocator ${v}: choose buddy, buddy-v5.13, buddy-mainline, bitmap, or a module path`,
-      );}
+  const names: Record<string, readonly string[]> = {
+    allocator: ["buddy", "buddy-v5.13", "buddy-mainline", "bitmap"],
+    switch: ["v3", "v5.13", "mainline", "set_sctlr"],
+  };
+  const choices: Record<string, string> = {};
+  for (const key of ["allocator", "switch"] as const) {
+    const v = a[key];
+    if (v === undefined) continue;
+    if (!isPath(v) && !names[key]!.includes(v)) {
+      usageError(`--${key} ${v}: choose ${names[key]!.join(", ")}, or a path`);
+    }
+    choices[key] = v;
   }
-  if (a.switch !== undefined) {
-    const v = a.switch;
-    if (isPath(v) && /\.(ts|js|mjs)$/.test(v)) {
-      const ps = await readable(v, "switch module", () => loadPluginModule(v, SWITCH_SEQUENCE));
-      o.switch = ps.find((x) => x.provides.includes(SWITCH_SEQUENCE))!;
-    } else if (isPath(v)) {
-      const seq = await readable(v, "switch sequence", () => resolveSwitchSequence(v));
-      o.switch = switchSequence({
-        name: v,
-        source: seq.source,
-        abi: seq.abi,
-        description: seq.description,
-      });
-    } else if (["v3", "v5.13", "mainline", "set_sctlr"].includes(v)) o.switch = v;
-    else usageError(`--switch ${v}: choose v3, v5.13, mainline, set_sctlr, or an assembly file`);
+  if (list(a.plugin).length > 0) choices.plugin = list(a.plugin).join(",");
+  if (Object.keys(choices).length > 0) {
+    const what = Object.entries(choices).map(([k, v]) => `--${k} ${v}`).join(" ");
+    const variant = await readable(
+      what,
+      "module",
+      () => resolveVariant({ label: "boot", choices }, p),
+    );
+    Object.assign(o, variant.overrides);
   }
-  const extra: Plugin[] = [];
-  for (const path of list(a.plugin)) {
-    extra.push(...await readable(path, "plugin module", () => loadPluginModule(path)));
-  }
-  if (extra.length > 0) o.plugins = extra;
   cfg.overrides = o;
   return cfg;
 }
