@@ -109,7 +109,7 @@ export function diffRuns(a: VariantRun, b: VariantRun): RunDiff {
  * import { assertEquals } from "@std/assert";
  * import { compareVariants } from "./compare.ts";
  * const c = compareVariants({ cpus: 1 }, [
- *   { label: "v5.13", profile: "v5.13", overrides: {}, choices: {} },
+ *   { label: "mainline", profile: "v5.13", overrides: { switch: "mainline" }, choices: {} },
  *   { label: "v3", profile: "v5.13", overrides: { switch: "v3" }, choices: { switch: "v3" } },
  * ]);
  * assertEquals(c.runs.map((r) => r.metrics["switch.verdict"]), ["pass", "fail"]);
