@@ -9,3 +9,5 @@ export { ConformanceError, type StepContext } from "./_suite.ts";
 export * from "./kvm_pgtable.ts";
 export * from "./page_allocator.ts";
 export * from "./reserved_mem.ts";
+export * from "./switch_sequence.ts";
+export * from "./tlb.ts";
