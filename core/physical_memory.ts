@@ -42,10 +42,76 @@ const MAX_PA = 2 ** 52;
  * assertEquals(mem.residentBytes, 4096);
  * ```
  */
+/**
+ * One backed page: views over its 4 KiB and the extent `[lo, hi)` stored to
+ * since it was last all zero (every byte outside it is zero), so zeroing a
+ * page, or recycling its buffer, only clears what was actually written.
+ */
+class Page {
+  readonly dv: DataView;
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  /** First byte that may be non-zero (`PAGE_SIZE` when the page is all zero). */
+  lo = PAGE_SIZE;
+  /** One past the last byte that may be non-zero. */
+  hi = 0;
+  constructor() {
+    const buf = new ArrayBuffer(PAGE_SIZE);
+    this.dv = new DataView(buf);
+    this.u8 = new Uint8Array(buf);
+    this.u32 = new Uint32Array(buf);
+  }
+}
+
+/** Zeroes `[off, off + n)` of a page, only where it was written, and shrinks its extent. */
+function zeroIn(p: Page, off: number, n: number): void {
+  const end = off + n;
+  const lo = p.lo > off ? p.lo : off;
+  const hi = p.hi < end ? p.hi : end;
+  if (lo >= hi) return;
+  if (hi - lo <= 64) {
+    const u8 = p.u8;
+    for (let i = lo; i < hi; i++) u8[i] = 0;
+  } else {
+    p.u8.fill(0, lo, hi);
+  }
+  if (off <= p.lo) {
+    if (end >= p.hi) {
+      p.lo = PAGE_SIZE;
+      p.hi = 0;
+    } else {
+      p.lo = end;
+    }
+  } else if (end >= p.hi) {
+    p.hi = off;
+  }
+}
+
+/**
+ * Sparse physical memory over a set of RAM banks.
+ *
+ * @example Writing and reading back
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PhysicalMemory } from "./physical_memory.ts";
+ *
+ * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 32 }]);
+ * mem.write64(0x4000_0008, 0x0040000000000743n);
+ * assertEquals(mem.read64(0x4000_0008), 0x0040000000000743n);
+ * assertEquals(mem.read32(0x4000_000c), 0x0040_0000);
+ * assertEquals(mem.residentBytes, 4096);
+ * ```
+ */
 export class PhysicalMemory {
   /** The banks, sorted by base. */
   readonly banks: readonly RamBank[];
-  #pages = new Map<number, DataView>();
+  // pfn -> page. A page dropped back to the sparse state keeps its key with
+  // an undefined value: deleting and re-adding keys under free/alloc churn
+  // makes V8 rehash the whole table every few operations when it is nearly
+  // full. The holes are purged when they outnumber the backed pages.
+  #pages = new Map<number, Page | undefined>();
+  #resident = 0;
+  #holes = 0;
   #bankStarts: Float64Array;
   #bankEnds: Float64Array;
   #generation = 0;
@@ -106,7 +172,7 @@ export class PhysicalMemory {
 
   /** Host bytes actually backing touched pages. */
   get residentBytes(): number {
-    return this.#pages.size * PAGE_SIZE;
+    return this.#resident * PAGE_SIZE;
   }
 
   /** One past the last byte of the highest bank (`memblock_end_of_DRAM`). */
@@ -152,18 +218,21 @@ export class PhysicalMemory {
    * @returns True if backed.
    */
   isBacked(pa: number): boolean {
-    return this.#pages.has(Math.floor(pa / PAGE_SIZE));
+    return this.#pages.get(Math.floor(pa / PAGE_SIZE)) !== undefined;
   }
 
   // Hot path: the last bank hit and the last page touched are cached, so a
-  // run of accesses to one page costs two compares and no Map lookup.
+  // run of accesses to one page costs two compares and no Map lookup. Page
+  // offsets are computed as `pa - pfn * PAGE_SIZE`: `pa % PAGE_SIZE` on a
+  // double (PAs above 2^31) is a floating-point remainder, several times
+  // slower than the whole access.
   #hitStart = 0;
   #hitEnd = 0;
   #lastPfn = -1;
-  #lastView: DataView | undefined = undefined;
-  // Buffers of pages dropped back to the sparse state, zeroed on reuse, so
-  // free/alloc churn does not allocate (and collect) a fresh 4 KiB each time.
-  #spare: ArrayBuffer[] = [];
+  #lastPage: Page | undefined = undefined;
+  // Pages dropped back to the sparse state (already cleared), so free/alloc
+  // churn does not allocate (and collect) a fresh 4 KiB each time.
+  #spare: Page[] = [];
 
   #check(pa: number, size: number, write: boolean): void {
     if (pa >= this.#hitStart && pa + size <= this.#hitEnd) return;
@@ -179,40 +248,46 @@ export class PhysicalMemory {
     throw new ExternalAbortError({ kind: "external_abort", address: pa, size, write });
   }
 
-  #view(pa: number): DataView | undefined {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    if (pfn === this.#lastPfn) return this.#lastView;
-    const v = this.#pages.get(pfn);
-    if (v !== undefined) {
+  #page(pfn: number): Page | undefined {
+    if (pfn === this.#lastPfn) return this.#lastPage;
+    const p = this.#pages.get(pfn);
+    if (p !== undefined) {
       this.#lastPfn = pfn;
-      this.#lastView = v;
+      this.#lastPage = p;
     }
-    return v;
+    return p;
   }
 
-  #viewForWrite(pa: number): DataView {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    if (pfn === this.#lastPfn) return this.#lastView!;
-    let v = this.#pages.get(pfn);
-    if (v === undefined) {
-      const buf = this.#spare.pop();
-      if (buf !== undefined) new Uint8Array(buf).fill(0);
-      v = new DataView(buf ?? new ArrayBuffer(PAGE_SIZE));
-      this.#pages.set(pfn, v);
+  #pageForWrite(pfn: number): Page {
+    if (pfn === this.#lastPfn) return this.#lastPage!;
+    let p = this.#pages.get(pfn);
+    if (p === undefined) {
+      p = this.#spare.pop() ?? new Page();
+      if (this.#pages.has(pfn)) this.#holes--;
+      this.#pages.set(pfn, p);
+      this.#resident++;
     }
     this.#lastPfn = pfn;
-    this.#lastView = v;
-    return v;
+    this.#lastPage = p;
+    return p;
   }
 
   #drop(pfn: number): void {
-    const v = this.#pages.get(pfn);
-    if (v === undefined) return;
-    this.#pages.delete(pfn);
-    if (this.#spare.length < 256) this.#spare.push(v.buffer as ArrayBuffer);
+    const p = this.#pages.get(pfn);
+    if (p === undefined) return;
+    this.#pages.set(pfn, undefined);
+    this.#resident--;
+    if (++this.#holes > 1024 && this.#holes > this.#resident) {
+      for (const [k, v] of this.#pages) if (v === undefined) this.#pages.delete(k);
+      this.#holes = 0;
+    }
+    if (this.#spare.length < 256) {
+      zeroIn(p, 0, PAGE_SIZE);
+      this.#spare.push(p);
+    }
     if (pfn === this.#lastPfn) {
       this.#lastPfn = -1;
-      this.#lastView = undefined;
+      this.#lastPage = undefined;
     }
   }
 
@@ -224,8 +299,9 @@ export class PhysicalMemory {
    */
   read8(pa: number): number {
     this.#check(pa, 1, false);
-    const v = this.#view(pa);
-    return v === undefined ? 0 : v.getUint8(pa % PAGE_SIZE);
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.#page(pfn);
+    return p === undefined ? 0 : p.u8[(pa - pfn * PAGE_SIZE) | 0]!;
   }
 
   /**
@@ -235,10 +311,12 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   read16(pa: number): number {
-    if (pa % PAGE_SIZE > PAGE_SIZE - 2) return this.read8(pa) | (this.read8(pa + 1) << 8);
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
+    if (off > PAGE_SIZE - 2) return this.read8(pa) | (this.read8(pa + 1) << 8);
     this.#check(pa, 2, false);
-    const v = this.#view(pa);
-    return v === undefined ? 0 : v.getUint16(pa % PAGE_SIZE, true);
+    const p = this.#page(pfn);
+    return p === undefined ? 0 : p.dv.getUint16(off, true);
   }
 
   /**
@@ -248,11 +326,12 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   read32(pa: number): number {
-    const off = pa % PAGE_SIZE;
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
     if (off > PAGE_SIZE - 4) return (this.read16(pa) + this.read16(pa + 2) * 0x10000) >>> 0;
     this.#check(pa, 4, false);
-    const v = this.#view(pa);
-    return v === undefined ? 0 : v.getUint32(off, true);
+    const p = this.#page(pfn);
+    return p === undefined ? 0 : p.dv.getUint32(off, true);
   }
 
   /**
@@ -262,13 +341,14 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   read64(pa: number): bigint {
-    const off = pa % PAGE_SIZE;
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
     if (off > PAGE_SIZE - 8) {
       return BigInt(this.read32(pa)) | (BigInt(this.read32(pa + 4)) << 32n);
     }
     this.#check(pa, 8, false);
-    const v = this.#view(pa);
-    return v === undefined ? 0n : v.getBigUint64(off, true);
+    const p = this.#page(pfn);
+    return p === undefined ? 0n : p.dv.getBigUint64(off, true);
   }
 
   /**
@@ -280,7 +360,12 @@ export class PhysicalMemory {
   write8(pa: number, value: number): void {
     this.#check(pa, 1, true);
     this.#generation++;
-    this.#viewForWrite(pa).setUint8(pa % PAGE_SIZE, value & 0xff);
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const p = this.#pageForWrite(pfn);
+    p.u8[off] = value;
+    if (off < p.lo) p.lo = off;
+    if (off + 1 > p.hi) p.hi = off + 1;
   }
 
   /**
@@ -290,7 +375,8 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   write16(pa: number, value: number): void {
-    const off = pa % PAGE_SIZE;
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
     this.#check(pa, 2, true);
     this.#generation++;
     if (off > PAGE_SIZE - 2) {
@@ -298,7 +384,10 @@ export class PhysicalMemory {
       this.write8(pa + 1, value >>> 8);
       return;
     }
-    this.#viewForWrite(pa).setUint16(off, value & 0xffff, true);
+    const p = this.#pageForWrite(pfn);
+    p.dv.setUint16(off, value & 0xffff, true);
+    if (off < p.lo) p.lo = off;
+    if (off + 2 > p.hi) p.hi = off + 2;
   }
 
   /**
@@ -308,7 +397,8 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   write32(pa: number, value: number): void {
-    const off = pa % PAGE_SIZE;
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
     this.#check(pa, 4, true);
     this.#generation++;
     if (off > PAGE_SIZE - 4) {
@@ -316,7 +406,10 @@ export class PhysicalMemory {
       this.write16(pa + 2, value >>> 16);
       return;
     }
-    this.#viewForWrite(pa).setUint32(off, value >>> 0, true);
+    const p = this.#pageForWrite(pfn);
+    p.dv.setUint32(off, value >>> 0, true);
+    if (off < p.lo) p.lo = off;
+    if (off + 4 > p.hi) p.hi = off + 4;
   }
 
   /**
@@ -326,7 +419,8 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   write64(pa: number, value: bigint): void {
-    const off = pa % PAGE_SIZE;
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
     this.#check(pa, 8, true);
     this.#generation++;
     const v = BigInt.asUintN(64, value);
@@ -335,7 +429,10 @@ export class PhysicalMemory {
       this.write32(pa + 4, Number(v >> 32n));
       return;
     }
-    this.#viewForWrite(pa).setBigUint64(off, v, true);
+    const p = this.#pageForWrite(pfn);
+    p.dv.setBigUint64(off, v, true);
+    if (off < p.lo) p.lo = off;
+    if (off + 8 > p.hi) p.hi = off + 8;
   }
 
   /**
@@ -347,15 +444,16 @@ export class PhysicalMemory {
    */
   read64Parts(pa: number, out: Uint32Array): void {
     this.#check(pa, 8, false);
-    const v = this.#view(pa);
-    if (v === undefined) {
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.#page(pfn);
+    if (p === undefined) {
       out[0] = 0;
       out[1] = 0;
       return;
     }
-    const off = pa % PAGE_SIZE;
-    out[0] = v.getUint32(off, true);
-    out[1] = v.getUint32(off + 4, true);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
+    out[0] = p.dv.getUint32(off, true);
+    out[1] = p.dv.getUint32(off + 4, true);
   }
 
   /**
@@ -369,10 +467,13 @@ export class PhysicalMemory {
   write64Parts(pa: number, lo: number, hi: number): void {
     this.#check(pa, 8, true);
     this.#generation++;
-    const v = this.#viewForWrite(pa);
-    const off = pa % PAGE_SIZE;
-    v.setUint32(off, lo >>> 0, true);
-    v.setUint32(off + 4, hi >>> 0, true);
+    const pfn = Math.floor(pa / PAGE_SIZE);
+    const p = this.#pageForWrite(pfn);
+    const off = (pa - pfn * PAGE_SIZE) | 0;
+    p.dv.setUint32(off, lo >>> 0, true);
+    p.dv.setUint32(off + 4, hi >>> 0, true);
+    if (off < p.lo) p.lo = off;
+    if (off + 8 > p.hi) p.hi = off + 8;
   }
 
   /**
@@ -388,20 +489,24 @@ export class PhysicalMemory {
     if (size === 0) return;
     this.#check(pa, size, true);
     this.#generation++;
+    const b = byte & 0xff;
     let cur = pa;
     const end = pa + size;
     while (cur < end) {
       const pfn = Math.floor(cur / PAGE_SIZE);
-      const off = cur % PAGE_SIZE;
+      const off = (cur - pfn * PAGE_SIZE) | 0;
       const n = Math.min(PAGE_SIZE - off, end - cur);
-      if ((byte & 0xff) === 0) {
+      if (b === 0) {
         if (n === PAGE_SIZE) this.#drop(pfn);
         else {
-          const v = this.#pages.get(pfn);
-          if (v !== undefined) new Uint8Array(v.buffer, off, n).fill(0);
+          const p = this.#page(pfn);
+          if (p !== undefined) zeroIn(p, off, n);
         }
       } else {
-        new Uint8Array(this.#viewForWrite(cur).buffer, off, n).fill(byte & 0xff);
+        const p = this.#pageForWrite(pfn);
+        p.u8.fill(b, off, off + n);
+        if (off < p.lo) p.lo = off;
+        if (off + n > p.hi) p.hi = off + n;
       }
       cur += n;
     }
@@ -442,14 +547,37 @@ export class PhysicalMemory {
     this.#check(pa, size, false);
     const out = new Uint8Array(size);
     let cur = pa;
-    while (cur < pa + size) {
-      const off = cur % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, pa + size - cur);
-      const v = this.#view(cur);
-      if (v !== undefined) out.set(new Uint8Array(v.buffer, off, n), cur - pa);
+    const end = pa + size;
+    while (cur < end) {
+      const pfn = Math.floor(cur / PAGE_SIZE);
+      const off = (cur - pfn * PAGE_SIZE) | 0;
+      const n = Math.min(PAGE_SIZE - off, end - cur);
+      const p = this.#page(pfn);
+      if (p !== undefined) {
+        // Only the written extent can be non-zero.
+        const lo = p.lo > off ? p.lo : off;
+        const hi = p.hi < off + n ? p.hi : off + n;
+        if (lo < hi) out.set(p.u8.subarray(lo, hi), cur - pa + (lo - off));
+      }
       cur += n;
     }
     return out;
+  }
+
+  // A 32-bit view of the buffer small stores last came from (callers reuse
+  // one scratch buffer), so they copy words without allocating a view.
+  #srcBuffer: ArrayBufferLike | undefined = undefined;
+  #srcWords: Uint32Array | undefined = undefined;
+
+  /** The source's buffer as 32-bit words when `bytes` is word-aligned in a fixed-size buffer. */
+  #words(bytes: Uint8Array): Uint32Array | undefined {
+    if ((bytes.byteOffset & 3) !== 0) return undefined;
+    const buf = bytes.buffer;
+    if (buf === this.#srcBuffer) return this.#srcWords;
+    const fixed = !("resizable" in buf && buf.resizable) && !("growable" in buf && buf.growable);
+    this.#srcBuffer = buf;
+    this.#srcWords = fixed && buf.byteLength % 4 === 0 ? new Uint32Array(buf) : undefined;
+    return this.#srcWords;
   }
 
   /**
@@ -459,17 +587,42 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM; nothing is written then.
    */
   writeBytes(pa: number, bytes: Uint8Array): void {
-    this.#check(pa, bytes.length, true);
+    const len = bytes.length;
+    this.#check(pa, len, true);
     this.#generation++;
-    let cur = pa;
-    const end = pa + bytes.length;
-    while (cur < end) {
-      const off = cur % PAGE_SIZE;
-      const n = Math.min(PAGE_SIZE - off, end - cur);
-      new Uint8Array(this.#viewForWrite(cur).buffer, off, n).set(
-        bytes.subarray(cur - pa, cur - pa + n),
-      );
-      cur += n;
+    let pfn = Math.floor(pa / PAGE_SIZE);
+    let off = (pa - pfn * PAGE_SIZE) | 0;
+    if (off + len <= PAGE_SIZE) {
+      // One page (a list node, a descriptor): no views, integer indexes.
+      if (len === 0) return;
+      const p = this.#pageForWrite(pfn);
+      const src32 = len <= 64 && ((off | len) & 3) === 0 ? this.#words(bytes) : undefined;
+      if (src32 !== undefined) {
+        // Whole words: a quarter of the element stores of a byte loop.
+        const dst32 = p.u32;
+        const d = off >> 2;
+        const s = bytes.byteOffset >> 2;
+        for (let i = 0; i < len >> 2; i++) dst32[d + i] = src32[s + i]!;
+      } else if (len <= 32) {
+        const u8 = p.u8;
+        for (let i = 0; i < len; i++) u8[off + i] = bytes[i]!;
+      } else {
+        p.u8.set(bytes, off);
+      }
+      if (off < p.lo) p.lo = off;
+      if (off + len > p.hi) p.hi = off + len;
+      return;
+    }
+    let from = 0;
+    while (from < len) {
+      const n = Math.min(PAGE_SIZE - off, len - from);
+      const p = this.#pageForWrite(pfn);
+      p.u8.set(bytes.subarray(from, from + n), off);
+      if (off < p.lo) p.lo = off;
+      if (off + n > p.hi) p.hi = off + n;
+      from += n;
+      pfn++;
+      off = 0;
     }
   }
 
@@ -480,7 +633,9 @@ export class PhysicalMemory {
    * @returns Sorted backed pfns.
    */
   backedPfns(): number[] {
-    return [...this.#pages.keys()].sort((a, b) => a - b);
+    const out: number[] = [];
+    for (const [pfn, p] of this.#pages) if (p !== undefined) out.push(pfn);
+    return out.sort((a, b) => a - b);
   }
 
   /**
@@ -492,7 +647,9 @@ export class PhysicalMemory {
   digest(): string {
     let h = 0x811c9dc5;
     for (const pfn of this.backedPfns()) {
-      const bytes = new Uint8Array(this.#pages.get(pfn)!.buffer);
+      const page = this.#pages.get(pfn)!;
+      if (page.lo >= page.hi) continue;
+      const bytes = page.u8;
       if (bytes.every((b) => b === 0)) continue;
       h = Math.imul(h ^ (pfn & 0xffff), 0x01000193);
       h = Math.imul(h ^ (pfn >>> 16), 0x01000193);

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { HyplabError } from "../errors.ts";
+import { ExternalAbortError, HyplabError } from "../errors.ts";
 import type { PhysicalMemory } from "../physical_memory.ts";
 import type { MmuFault } from "./mmu.ts";
 
@@ -143,28 +143,98 @@ export function linearEl2Memory(
   memory: PhysicalMemory,
   virtToPhys: (va: number) => number,
 ): El2Memory {
+  const fault = (va: number, size: number, write: boolean): MemoryFaultError =>
+    new MemoryFaultError(
+      va,
+      `${write ? "write" : "read"} of ${size} bytes at PA 0x${
+        virtToPhys(va).toString(16)
+      } is outside RAM`,
+    );
+  // Physical memory checks every access itself and writes nothing when it
+  // aborts, so the hot paths only translate, and turn its external abort
+  // into the accessor's fault (a try block costs nothing until it throws).
+  const outside = (e: unknown, va: number, size: number, write: boolean): unknown =>
+    e instanceof ExternalAbortError ? fault(va, size, write) : e;
+  // Bulk accesses of 0 bytes are checked here: physical memory skips them.
   const pa = (va: number, size: number, write: boolean): number => {
     const p = virtToPhys(va);
-    if (!memory.contains(p, size)) {
-      throw new MemoryFaultError(
-        va,
-        `${write ? "write" : "read"} of ${size} bytes at PA 0x${p.toString(16)} is outside RAM`,
-      );
-    }
+    if (!memory.contains(p, size)) throw fault(va, size, write);
     return p;
   };
   return {
-    read8: (va) => memory.read8(pa(va, 1, false)),
-    read16: (va) => memory.read16(pa(va, 2, false)),
-    read32: (va) => memory.read32(pa(va, 4, false)),
-    read64: (va) => memory.read64(pa(va, 8, false)),
-    write8: (va, v) => memory.write8(pa(va, 1, true), v),
-    write16: (va, v) => memory.write16(pa(va, 2, true), v),
-    write32: (va, v) => memory.write32(pa(va, 4, true), v),
-    write64: (va, v) => memory.write64(pa(va, 8, true), v),
-    zero: (va, size) => memory.zero(pa(va, size, true), size),
+    read8(va) {
+      try {
+        return memory.read8(virtToPhys(va));
+      } catch (e) {
+        throw outside(e, va, 1, false);
+      }
+    },
+    read16(va) {
+      try {
+        return memory.read16(virtToPhys(va));
+      } catch (e) {
+        throw outside(e, va, 2, false);
+      }
+    },
+    read32(va) {
+      try {
+        return memory.read32(virtToPhys(va));
+      } catch (e) {
+        throw outside(e, va, 4, false);
+      }
+    },
+    read64(va) {
+      try {
+        return memory.read64(virtToPhys(va));
+      } catch (e) {
+        throw outside(e, va, 8, false);
+      }
+    },
+    write8(va, v) {
+      try {
+        memory.write8(virtToPhys(va), v);
+      } catch (e) {
+        throw outside(e, va, 1, true);
+      }
+    },
+    write16(va, v) {
+      try {
+        memory.write16(virtToPhys(va), v);
+      } catch (e) {
+        throw outside(e, va, 2, true);
+      }
+    },
+    write32(va, v) {
+      try {
+        memory.write32(virtToPhys(va), v);
+      } catch (e) {
+        throw outside(e, va, 4, true);
+      }
+    },
+    write64(va, v) {
+      try {
+        memory.write64(virtToPhys(va), v);
+      } catch (e) {
+        throw outside(e, va, 8, true);
+      }
+    },
+    zero(va, size) {
+      if (size === 0) return void pa(va, 0, true);
+      try {
+        memory.zero(virtToPhys(va), size);
+      } catch (e) {
+        throw outside(e, va, size, true);
+      }
+    },
     isZero: (va, size) => memory.readBytes(pa(va, size, false), size).every((b) => b === 0),
     readBytes: (va, size) => memory.readBytes(pa(va, size, false), size),
-    writeBytes: (va, bytes) => memory.writeBytes(pa(va, bytes.length, true), bytes),
+    writeBytes(va, bytes) {
+      if (bytes.length === 0) return void pa(va, 0, true);
+      try {
+        memory.writeBytes(virtToPhys(va), bytes);
+      } catch (e) {
+        throw outside(e, va, bytes.length, true);
+      }
+    },
   };
 }

@@ -13,7 +13,9 @@
  * For speed the pool also keeps a shadow of that state in typed arrays
  * (refcounts, orders, list links as page indexes) and decides from it; each
  * operation then writes through exactly the bytes the kernel's version would
- * leave behind (stores that leave a value unchanged are skipped). Reads are
+ * leave behind, in as few accesses as it can: a list node's next and prev go
+ * out as one 16-byte store when the accessor has `writeBytes`, and a node
+ * already holding its links is not stored again. Reads are
  * served from the shadow, so a fault shows at the first store the operation
  * makes. After a fault in the middle of an operation the pool refuses further
  * use: EL2 would have panicked there.
@@ -179,6 +181,11 @@ export class BuddyPool implements PagePool {
   #gets = 0;
   #puts = 0;
   #broken: unknown = undefined;
+  /** Whether the accessor has `writeBytes` (a list node is then one store). */
+  #bulk: boolean;
+  #scratch = new Uint8Array(16);
+  #scratch8 = this.#scratch.subarray(0, 8);
+  #scratchView = new DataView(this.#scratch.buffer);
 
   /**
    * `hyp_pool_init(pool, pfn, nr_pages, reserved_pages)`.
@@ -234,6 +241,7 @@ export class BuddyPool implements PagePool {
     this.onMachine = o.poolVa !== undefined;
     this.poolVa = o.poolVa ?? OFF_MACHINE_POOL_VA;
     this.#mem = o.memory;
+    this.#bulk = o.memory.writeBytes !== undefined;
     this.#p2v = o.physToVirt;
     this.#v2p = o.virtToPhys;
     this.#trace = o.trace;
@@ -573,19 +581,66 @@ export class BuddyPool implements PagePool {
     );
   }
 
+  /** Whether node(id) has bytes in simulated memory (an off-machine head has none). */
+  #inMemory(id: number): boolean {
+    return id < this.#nr || id >= this.#extBase || this.onMachine;
+  }
+
+  /**
+   * Puts a pointer in the node scratch at byte `at` (little-endian halves;
+   * the high half of a VA below 2^53 is exact as `va / 2^32`).
+   */
+  #scratchPtr(at: number, va: number): void {
+    const dv = this.#scratchView;
+    dv.setUint32(at, va >>> 0, true);
+    dv.setUint32(at + 4, (va / TWO32) >>> 0, true);
+  }
+
+  /**
+   * Stores node(id) = { next: node(n), prev: node(p) } as one 16-byte store
+   * (the hot paths' main cost is the number of simulated accesses), or as
+   * four 32-bit stores when the accessor has no bulk store.
+   */
+  #storeNode(id: number, n: number, p: number): void {
+    if (!this.#inMemory(id)) return;
+    const at = this.#nodeVa(id);
+    this.#scratchPtr(0, this.#nodeVa(n));
+    this.#scratchPtr(8, this.#nodeVa(p));
+    if (this.#bulk) {
+      this.#mem.writeBytes!(at, this.#scratch);
+    } else {
+      const dv = this.#scratchView;
+      for (let k = 0; k < 16; k += 4) this.#mem.write32(at + k, dv.getUint32(k, true));
+    }
+  }
+
+  /** Stores node(id).next / .prev (field 0 / 8) = node(target), one 8-byte store. */
+  #storeLink(id: number, field: 0 | 8, target: number): void {
+    if (!this.#inMemory(id)) return;
+    const at = this.#nodeVa(id) + field;
+    this.#scratchPtr(0, this.#nodeVa(target));
+    if (this.#bulk) {
+      this.#mem.writeBytes!(at, this.#scratch8);
+    } else {
+      const dv = this.#scratchView;
+      this.#mem.write32(at, dv.getUint32(0, true));
+      this.#mem.write32(at + 4, dv.getUint32(4, true));
+    }
+  }
+
   /** list_add_tail(node(id), &free_area[order]). */
   #listAddTail(id: number, order: number, force: boolean): void {
     const h = this.#nr + order;
     const next = this.#next;
     const prev = this.#prev;
     const last = prev[h]!;
-    this.#writeLink(id, 0, h, next[id]!, force);
-    this.#writeLink(id, 8, last, prev[id]!, force);
-    this.#writeLink(last, 0, id, next[last]!, false);
+    // The node's own store is skipped when it already holds both links.
+    if (force || next[id] !== h || prev[id] !== last) this.#storeNode(id, h, last);
+    this.#storeLink(last, 0, id);
     next[id] = h;
     prev[id] = last;
     next[last] = id;
-    this.#writeLink(h, 8, id, prev[h]!, false);
+    this.#storeLink(h, 8, id);
     prev[h] = id;
     this.#count[order]!++;
     this.#nonEmpty |= 1 << order;
@@ -598,9 +653,9 @@ export class BuddyPool implements PagePool {
     const prev = this.#prev;
     const n = next[id]!;
     const p = prev[id]!;
-    this.#writeLink(p, 0, n, id, false);
+    this.#storeLink(p, 0, n);
     next[p] = n;
-    this.#writeLink(n, 8, p, id, false);
+    this.#storeLink(n, 8, p);
     prev[n] = p;
     if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
     this.#free -= 1 << order;
@@ -609,8 +664,7 @@ export class BuddyPool implements PagePool {
   /** After unlinking: v5.13 list_del_init (self), mainline memset(node, 0, 16). */
   #clearNode(id: number): void {
     if (this.#v513) {
-      this.#writeLink(id, 0, id, this.#next[id]!, false);
-      this.#writeLink(id, 8, id, this.#prev[id]!, false);
+      if (this.#next[id] !== id || this.#prev[id] !== id) this.#storeNode(id, id, id);
       this.#next[id] = id;
       this.#prev[id] = id;
     } else {
