@@ -223,13 +223,29 @@ function hostHvc(
 const MASK48 = (1n << 48n) - 1n;
 
 /**
+ * The `enum kvm_pgtable_prot` a handler's `DECLARE_REG` reads from a register,
+ * reduced to the bits `hyp_set_prot_attr` looks at, as a hyplab prot number.
+ * v5.13's enum is 32 bits wide (R, W, X, DEVICE); mainline's is 64 bits wide
+ * (SW0..3 = bits 55..58 exist) and `hyp_set_prot_attr` copies SW0..3 into the
+ * PTE. Every other bit (NORMAL_NC, UX, garbage) is ignored by the kernel, so
+ * it is dropped here rather than rejected by the table.
+ */
+function hypProt(hyp: Hyp, prot: bigint): number {
+  const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
+  const low = Number(prot & 0xffffn) & (R | W | X | DEVICE);
+  if (hyp.version === "v5.13") return low;
+  // hyplab keeps SW0..3 at bits 23..26 (the descriptor's high half, shifted down by 32).
+  return low | Number((prot >> 32n) & (0xfn << 23n));
+}
+
+/**
  * `kvm_pgtable_hyp_map` with the kernel's u64 arithmetic: prot checked
  * first (-EINVAL: no R, W with X, X with DEVICE), then the walk range
  * `[ALIGN_DOWN(addr), PAGE_ALIGN(addr + size))` against 2^ia_bits (-ERANGE),
  * then the pgd (-EINVAL); an empty or wrapped range maps nothing and returns 0.
  */
 function hypMapU64(hyp: Hyp, addr: bigint, size: bigint, phys: bigint, prot: bigint): number {
-  const p = Number(BigInt.asUintN(32, prot));
+  const p = hypProt(hyp, prot);
   const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
   if (!(p & R) || ((p & X) && (p & W)) || ((p & X) && (p & DEVICE))) return ERRNO.EINVAL;
   const a = addr & ~0xfffn;
@@ -281,7 +297,10 @@ function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
         note: "simulator guard: the hyp per-CPU state is not set up before __pkvm_init",
       };
     }
-    return { x1: asU64(pkvmCpuSetVector(hyp, cpu, a[0]!, perCpu(cpu))) };
+    // DECLARE_REG(enum arm64_hyp_spectre_vector, slot, ...): a 32-bit enum, so
+    // only the low word of x1 is the slot.
+    const slot = BigInt.asUintN(32, a[0]!);
+    return { x1: asU64(pkvmCpuSetVector(hyp, cpu, slot, perCpu(cpu))) };
   });
 
   m.set(ids.__pkvm_prot_finalize!, (cpu) => protFinalize(hyp, cpu, perCpu(cpu)));
@@ -307,7 +326,7 @@ function recordMapping(
     va: Number(a),
     pa: Number(phys & MASK48 & ~0xfffn),
     size: Number(end - a),
-    prot: Number(BigInt.asUintN(32, prot)),
+    prot: hypProt(hyp, prot),
     what,
     step: 7,
   });
@@ -326,27 +345,30 @@ function privateMapping(hyp: Hyp, a: readonly bigint[]): HcallOutcome {
       note: "simulator guard: __io_map_base is not set before __pkvm_init",
     };
   }
+  // Mainline __pkvm_alloc_private_va_range: `!start` is -EINVAL (a base that
+  // a wrapped size brought back to 0).
+  if (hyp.version === "mainline" && hyp.ioMapBase === 0) return { x1: asU64(ERRNO.EINVAL) };
   const off = phys & 0xfffn;
   const sz = BigInt.asUintN(64, size + off + 0xfffn) & ~0xfffn;
   const addr = BigInt(hyp.ioMapBase);
   const next = BigInt.asUintN(64, addr + sz);
   if (next > BigInt(hyp.hypVmemmap)) return { x1: asU64(ERRNO.ENOMEM) };
-  const before = hyp.ioMapBase;
   hyp.ioMapBase = Number(next);
+  const wrapped = next < addr
+    ? "kernel behaviour: the size wrapped and __io_map_base moved backwards"
+    : undefined;
   const err = hypMapU64(hyp, addr, sz, phys, prot);
   if (err !== 0) {
+    // sz may be close to 2^64 here (a wrapped size): format it as the u64 it is.
     return {
       x1: asU64(err),
-      note: `kernel behaviour: __io_map_base stays advanced by ${
-        hex(Number(sz))
-      } after the map error`,
+      note: wrapped !== undefined
+        ? `${wrapped}, and stays there after the map error`
+        : `kernel behaviour: __io_map_base stays advanced by ${hex(sz)} after the map error`,
     };
   }
   recordMapping(hyp, addr, sz, phys, prot, "__pkvm_create_private_mapping");
-  const note = next < BigInt(before)
-    ? { note: "kernel behaviour: the size wrapped and __io_map_base moved backwards" }
-    : {};
-  return { x1: addr + off, ...note };
+  return wrapped !== undefined ? { x1: addr + off, note: wrapped } : { x1: addr + off };
 }
 
 /**
@@ -380,14 +402,20 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
 }
 
 /**
- * v5.13 `__pkvm_mark_hyp(start, end)`: -EINVAL unless `[start, end)` is
- * memory (inside one `hyp_memory[]` region); the ownership change in the
- * host stage-2 is recorded, not built.
+ * v5.13 `__pkvm_mark_hyp(start, end)`: -EINVAL unless `range_is_memory`:
+ * `start` and `end - 1` (u64) fall in the same `hyp_memory[]` region. This is
+ * the v5.13.12 stable fix facee1be7689 ("Fix off-by-one in range_is_memory");
+ * v5.13 itself tested `end`, refusing every range that ends where its region
+ * does (the hyp pool, carved at the top of memory). `end <= start` inside a
+ * region passes the check and changes nothing (the walk range is empty). The
+ * ownership change in the host stage-2 is recorded, not built.
  */
 function markHyp(hyp: Hyp, start: bigint, end: bigint): HcallOutcome {
-  const inside = hyp.hypMemory.some((r) =>
-    start >= BigInt(r.base) && start < BigInt(r.base + r.size) && end <= BigInt(r.base + r.size)
-  );
+  const last = BigInt.asUintN(64, end - 1n);
+  const inside = hyp.hypMemory.some((r) => {
+    const [lo, hi] = [BigInt(r.base), BigInt(r.base + r.size)];
+    return start >= lo && start < hi && last >= lo && last < hi;
+  });
   if (!inside) return { x1: asU64(ERRNO.EINVAL) };
   if (end > start) hyp.markedHyp.push({ base: Number(start), size: Number(end - start) });
   return { x1: 0n };
