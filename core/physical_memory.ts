@@ -63,6 +63,11 @@ class Page {
   }
 }
 
+/** Page slots of one 2 MiB chunk of a bank, indexed by pfn within the chunk. */
+type Chunk = (Page | undefined)[];
+/** Pages per chunk. */
+const CHUNK_PAGES = 512;
+
 /** Zeroes `[off, off + n)` of a page, only where it was written, and shrinks its extent. */
 function zeroIn(p: Page, off: number, n: number): void {
   const end = off + n;
@@ -105,13 +110,15 @@ function zeroIn(p: Page, off: number, n: number): void {
 export class PhysicalMemory {
   /** The banks, sorted by base. */
   readonly banks: readonly RamBank[];
-  // pfn -> page. A page dropped back to the sparse state keeps its key with
-  // an undefined value: deleting and re-adding keys under free/alloc churn
-  // makes V8 rehash the whole table every few operations when it is nearly
-  // full. The holes are purged when they outnumber the backed pages.
-  #pages = new Map<number, Page | undefined>();
+  // pfn -> page, as a two-level table per bank: 2 MiB chunks of 512 page
+  // slots, created on first write. Cheaper than a Map<pfn, Page> on the hot
+  // path (no hashing; a Map also rehashes itself every few operations under
+  // free/alloc churn when it is nearly full).
+  #bankChunks: (Chunk | undefined)[][];
+  #bankPfns: number[];
+  /** Every chunk created, for walks over the backed pages. */
+  #chunkList: { readonly pfn: number; readonly pages: Chunk }[] = [];
   #resident = 0;
-  #holes = 0;
   #bankStarts: Float64Array;
   #bankEnds: Float64Array;
   #generation = 0;
@@ -152,6 +159,14 @@ export class PhysicalMemory {
     this.banks = sorted.map((b) => ({ base: b.base, size: b.size }));
     this.#bankStarts = Float64Array.from(sorted, (b) => b.base);
     this.#bankEnds = Float64Array.from(sorted, (b) => b.base + b.size);
+    this.#bankPfns = sorted.map((b) => b.base / PAGE_SIZE);
+    this.#bankChunks = sorted.map((b) => {
+      const n = Math.ceil(b.size / (PAGE_SIZE * CHUNK_PAGES));
+      // A huge bank grows its (then sparse) chunk array on demand instead.
+      return n <= 65536 ? new Array<Chunk | undefined>(n).fill(undefined) : [];
+    });
+    this.#hitChunks = this.#bankChunks[0]!;
+    this.#hitPfn = this.#bankPfns[0]!;
   }
 
   /**
@@ -212,13 +227,22 @@ export class PhysicalMemory {
   }
 
   /**
-   * Whether the page holding `pa` has host backing (was ever written).
+   * Whether the page holding `pa` has host backing (written, and not zeroed since).
    *
    * @param pa Physical address.
    * @returns True if backed.
    */
   isBacked(pa: number): boolean {
-    return this.#pages.get(Math.floor(pa / PAGE_SIZE)) !== undefined;
+    const starts = this.#bankStarts;
+    const ends = this.#bankEnds;
+    for (let i = 0; i < starts.length; i++) {
+      if (pa >= starts[i]! && pa < ends[i]!) {
+        const rel = Math.floor(pa / PAGE_SIZE) - this.#bankPfns[i]!;
+        const ci = Math.floor(rel / CHUNK_PAGES);
+        return this.#bankChunks[i]![ci]?.[rel - ci * CHUNK_PAGES] !== undefined;
+      }
+    }
+    return false;
   }
 
   // Hot path: the last bank hit and the last page touched are cached, so a
@@ -228,6 +252,9 @@ export class PhysicalMemory {
   // slower than the whole access.
   #hitStart = 0;
   #hitEnd = 0;
+  /** Chunks and first pfn of the bank of the last hit: every page access follows a #check. */
+  #hitChunks: (Chunk | undefined)[];
+  #hitPfn: number;
   #lastPfn = -1;
   #lastPage: Page | undefined = undefined;
   // Pages dropped back to the sparse state (already cleared), so free/alloc
@@ -242,6 +269,8 @@ export class PhysicalMemory {
       if (pa >= starts[i]! && pa + size <= ends[i]!) {
         this.#hitStart = starts[i]!;
         this.#hitEnd = ends[i]!;
+        this.#hitChunks = this.#bankChunks[i]!;
+        this.#hitPfn = this.#bankPfns[i]!;
         return;
       }
     }
@@ -250,7 +279,11 @@ export class PhysicalMemory {
 
   #page(pfn: number): Page | undefined {
     if (pfn === this.#lastPfn) return this.#lastPage;
-    const p = this.#pages.get(pfn);
+    const rel = pfn - this.#hitPfn;
+    const ci = Math.floor(rel / CHUNK_PAGES);
+    const c = this.#hitChunks[ci];
+    if (c === undefined) return undefined;
+    const p = c[rel - ci * CHUNK_PAGES];
     if (p !== undefined) {
       this.#lastPfn = pfn;
       this.#lastPage = p;
@@ -260,11 +293,19 @@ export class PhysicalMemory {
 
   #pageForWrite(pfn: number): Page {
     if (pfn === this.#lastPfn) return this.#lastPage!;
-    let p = this.#pages.get(pfn);
+    const rel = pfn - this.#hitPfn;
+    const ci = Math.floor(rel / CHUNK_PAGES);
+    let c = this.#hitChunks[ci];
+    if (c === undefined) {
+      c = new Array<Page | undefined>(CHUNK_PAGES).fill(undefined);
+      this.#hitChunks[ci] = c;
+      this.#chunkList.push({ pfn: this.#hitPfn + ci * CHUNK_PAGES, pages: c });
+    }
+    const slot = rel - ci * CHUNK_PAGES;
+    let p = c[slot];
     if (p === undefined) {
       p = this.#spare.pop() ?? new Page();
-      if (this.#pages.has(pfn)) this.#holes--;
-      this.#pages.set(pfn, p);
+      c[slot] = p;
       this.#resident++;
     }
     this.#lastPfn = pfn;
@@ -273,14 +314,15 @@ export class PhysicalMemory {
   }
 
   #drop(pfn: number): void {
-    const p = this.#pages.get(pfn);
+    const rel = pfn - this.#hitPfn;
+    const ci = Math.floor(rel / CHUNK_PAGES);
+    const c = this.#hitChunks[ci];
+    if (c === undefined) return;
+    const slot = rel - ci * CHUNK_PAGES;
+    const p = c[slot];
     if (p === undefined) return;
-    this.#pages.set(pfn, undefined);
+    c[slot] = undefined;
     this.#resident--;
-    if (++this.#holes > 1024 && this.#holes > this.#resident) {
-      for (const [k, v] of this.#pages) if (v === undefined) this.#pages.delete(k);
-      this.#holes = 0;
-    }
     if (this.#spare.length < 256) {
       zeroIn(p, 0, PAGE_SIZE);
       this.#spare.push(p);
@@ -477,8 +519,10 @@ export class PhysicalMemory {
   }
 
   /**
-   * Fills `[pa, pa + size)` with a byte. Filling with zero drops whole
-   * untouched or fully-covered pages back to the sparse state.
+   * Fills `[pa, pa + size)` with a byte. Filling with zero drops back to
+   * the sparse state every page of the range left with no byte written since
+   * it was last all zero (fully-covered pages, and pages whose written bytes
+   * all lie in the range), so freed memory stops costing host memory.
    *
    * @param pa First byte.
    * @param size Length in bytes.
@@ -500,7 +544,11 @@ export class PhysicalMemory {
         if (n === PAGE_SIZE) this.#drop(pfn);
         else {
           const p = this.#page(pfn);
-          if (p !== undefined) zeroIn(p, off, n);
+          if (p !== undefined) {
+            zeroIn(p, off, n);
+            // Nothing written is left: back to sparse, like a whole page.
+            if (p.lo >= p.hi) this.#drop(pfn);
+          }
         }
       } else {
         const p = this.#pageForWrite(pfn);
@@ -633,9 +681,20 @@ export class PhysicalMemory {
    * @returns Sorted backed pfns.
    */
   backedPfns(): number[] {
-    const out: number[] = [];
-    for (const [pfn, p] of this.#pages) if (p !== undefined) out.push(pfn);
-    return out.sort((a, b) => a - b);
+    return this.#backed().map(([pfn]) => pfn);
+  }
+
+  /** The backed pages with their pfns, sorted by pfn. */
+  #backed(): [number, Page][] {
+    const out: [number, Page][] = [];
+    if (this.#resident === 0) return out;
+    for (const { pfn, pages } of this.#chunkList) {
+      for (let i = 0; i < CHUNK_PAGES; i++) {
+        const p = pages[i];
+        if (p !== undefined) out.push([pfn + i, p]);
+      }
+    }
+    return out.sort((a, b) => a[0] - b[0]);
   }
 
   /**
@@ -646,8 +705,7 @@ export class PhysicalMemory {
    */
   digest(): string {
     let h = 0x811c9dc5;
-    for (const pfn of this.backedPfns()) {
-      const page = this.#pages.get(pfn)!;
+    for (const [pfn, page] of this.#backed()) {
       if (page.lo >= page.hi) continue;
       const bytes = page.u8;
       if (bytes.every((b) => b === 0)) continue;
