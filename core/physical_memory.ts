@@ -237,19 +237,21 @@ export class PhysicalMemory {
     const ends = this.#bankEnds;
     for (let i = 0; i < starts.length; i++) {
       if (pa >= starts[i]! && pa < ends[i]!) {
-        const rel = Math.floor(pa / PAGE_SIZE) - this.#bankPfns[i]!;
-        const ci = Math.floor(rel / CHUNK_PAGES);
-        return this.#bankChunks[i]![ci]?.[rel - ci * CHUNK_PAGES] !== undefined;
+        const rel = Math.floor(pa / 4096) - this.#bankPfns[i]!;
+        const ci = Math.floor(rel / 512);
+        return this.#bankChunks[i]![ci]?.[rel - ci * 512] !== undefined;
       }
     }
     return false;
   }
 
   // Hot path: the last bank hit and the last page touched are cached, so a
-  // run of accesses to one page costs two compares and no Map lookup. Page
-  // offsets are computed as `pa - pfn * PAGE_SIZE`: `pa % PAGE_SIZE` on a
-  // double (PAs above 2^31) is a floating-point remainder, several times
-  // slower than the whole access.
+  // run of accesses to one page costs two compares and no table lookup. Page
+  // offsets are computed as `pa - pfn * 4096`: `pa % PAGE_SIZE` on a double
+  // (PAs above 2^31) is a floating-point remainder, several times slower than
+  // the whole access. The page and chunk sizes are written as literals below
+  // (4096, 512): V8 does not fold module constants, and a division by a
+  // literal power of two compiles to a multiply instead of a divide.
   #hitStart = 0;
   #hitEnd = 0;
   /** Chunks and first pfn of the bank of the last hit: every page access follows a #check. */
@@ -280,10 +282,10 @@ export class PhysicalMemory {
   #page(pfn: number): Page | undefined {
     if (pfn === this.#lastPfn) return this.#lastPage;
     const rel = pfn - this.#hitPfn;
-    const ci = Math.floor(rel / CHUNK_PAGES);
+    const ci = Math.floor(rel / 512);
     const c = this.#hitChunks[ci];
     if (c === undefined) return undefined;
-    const p = c[rel - ci * CHUNK_PAGES];
+    const p = c[rel - ci * 512];
     if (p !== undefined) {
       this.#lastPfn = pfn;
       this.#lastPage = p;
@@ -294,14 +296,14 @@ export class PhysicalMemory {
   #pageForWrite(pfn: number): Page {
     if (pfn === this.#lastPfn) return this.#lastPage!;
     const rel = pfn - this.#hitPfn;
-    const ci = Math.floor(rel / CHUNK_PAGES);
+    const ci = Math.floor(rel / 512);
     let c = this.#hitChunks[ci];
     if (c === undefined) {
       c = new Array<Page | undefined>(CHUNK_PAGES).fill(undefined);
       this.#hitChunks[ci] = c;
-      this.#chunkList.push({ pfn: this.#hitPfn + ci * CHUNK_PAGES, pages: c });
+      this.#chunkList.push({ pfn: this.#hitPfn + ci * 512, pages: c });
     }
-    const slot = rel - ci * CHUNK_PAGES;
+    const slot = rel - ci * 512;
     let p = c[slot];
     if (p === undefined) {
       p = this.#spare.pop() ?? new Page();
@@ -315,10 +317,10 @@ export class PhysicalMemory {
 
   #drop(pfn: number): void {
     const rel = pfn - this.#hitPfn;
-    const ci = Math.floor(rel / CHUNK_PAGES);
+    const ci = Math.floor(rel / 512);
     const c = this.#hitChunks[ci];
     if (c === undefined) return;
-    const slot = rel - ci * CHUNK_PAGES;
+    const slot = rel - ci * 512;
     const p = c[slot];
     if (p === undefined) return;
     c[slot] = undefined;
@@ -341,9 +343,9 @@ export class PhysicalMemory {
    */
   read8(pa: number): number {
     this.#check(pa, 1, false);
-    const pfn = Math.floor(pa / PAGE_SIZE);
+    const pfn = Math.floor(pa / 4096);
     const p = this.#page(pfn);
-    return p === undefined ? 0 : p.u8[(pa - pfn * PAGE_SIZE) | 0]!;
+    return p === undefined ? 0 : p.u8[(pa - pfn * 4096) | 0]!;
   }
 
   /**
@@ -353,9 +355,9 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   read16(pa: number): number {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
-    if (off > PAGE_SIZE - 2) return this.read8(pa) | (this.read8(pa + 1) << 8);
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
+    if (off > 4096 - 2) return this.read8(pa) | (this.read8(pa + 1) << 8);
     this.#check(pa, 2, false);
     const p = this.#page(pfn);
     return p === undefined ? 0 : p.dv.getUint16(off, true);
@@ -368,9 +370,9 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   read32(pa: number): number {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
-    if (off > PAGE_SIZE - 4) return (this.read16(pa) + this.read16(pa + 2) * 0x10000) >>> 0;
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
+    if (off > 4096 - 4) return (this.read16(pa) + this.read16(pa + 2) * 0x10000) >>> 0;
     this.#check(pa, 4, false);
     const p = this.#page(pfn);
     return p === undefined ? 0 : p.dv.getUint32(off, true);
@@ -383,9 +385,9 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   read64(pa: number): bigint {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
-    if (off > PAGE_SIZE - 8) {
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
+    if (off > 4096 - 8) {
       return BigInt(this.read32(pa)) | (BigInt(this.read32(pa + 4)) << 32n);
     }
     this.#check(pa, 8, false);
@@ -402,8 +404,8 @@ export class PhysicalMemory {
   write8(pa: number, value: number): void {
     this.#check(pa, 1, true);
     this.#generation++;
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
     const p = this.#pageForWrite(pfn);
     p.u8[off] = value;
     if (off < p.lo) p.lo = off;
@@ -417,11 +419,11 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   write16(pa: number, value: number): void {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
     this.#check(pa, 2, true);
     this.#generation++;
-    if (off > PAGE_SIZE - 2) {
+    if (off > 4096 - 2) {
       this.write8(pa, value);
       this.write8(pa + 1, value >>> 8);
       return;
@@ -439,11 +441,11 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   write32(pa: number, value: number): void {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
     this.#check(pa, 4, true);
     this.#generation++;
-    if (off > PAGE_SIZE - 4) {
+    if (off > 4096 - 4) {
       this.write16(pa, value & 0xffff);
       this.write16(pa + 2, value >>> 16);
       return;
@@ -461,12 +463,12 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} Outside RAM.
    */
   write64(pa: number, value: bigint): void {
-    const pfn = Math.floor(pa / PAGE_SIZE);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
     this.#check(pa, 8, true);
     this.#generation++;
     const v = BigInt.asUintN(64, value);
-    if (off > PAGE_SIZE - 8) {
+    if (off > 4096 - 8) {
       this.write32(pa, Number(v & 0xffff_ffffn));
       this.write32(pa + 4, Number(v >> 32n));
       return;
@@ -486,14 +488,14 @@ export class PhysicalMemory {
    */
   read64Parts(pa: number, out: Uint32Array): void {
     this.#check(pa, 8, false);
-    const pfn = Math.floor(pa / PAGE_SIZE);
+    const pfn = Math.floor(pa / 4096);
     const p = this.#page(pfn);
     if (p === undefined) {
       out[0] = 0;
       out[1] = 0;
       return;
     }
-    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const off = (pa - pfn * 4096) | 0;
     out[0] = p.dv.getUint32(off, true);
     out[1] = p.dv.getUint32(off + 4, true);
   }
@@ -509,9 +511,9 @@ export class PhysicalMemory {
   write64Parts(pa: number, lo: number, hi: number): void {
     this.#check(pa, 8, true);
     this.#generation++;
-    const pfn = Math.floor(pa / PAGE_SIZE);
+    const pfn = Math.floor(pa / 4096);
     const p = this.#pageForWrite(pfn);
-    const off = (pa - pfn * PAGE_SIZE) | 0;
+    const off = (pa - pfn * 4096) | 0;
     p.dv.setUint32(off, lo >>> 0, true);
     p.dv.setUint32(off + 4, hi >>> 0, true);
     if (off < p.lo) p.lo = off;
@@ -537,11 +539,11 @@ export class PhysicalMemory {
     let cur = pa;
     const end = pa + size;
     while (cur < end) {
-      const pfn = Math.floor(cur / PAGE_SIZE);
-      const off = (cur - pfn * PAGE_SIZE) | 0;
-      const n = Math.min(PAGE_SIZE - off, end - cur);
+      const pfn = Math.floor(cur / 4096);
+      const off = (cur - pfn * 4096) | 0;
+      const n = Math.min(4096 - off, end - cur);
       if (b === 0) {
-        if (n === PAGE_SIZE) this.#drop(pfn);
+        if (n === 4096) this.#drop(pfn);
         else {
           const p = this.#page(pfn);
           if (p !== undefined) {
@@ -597,9 +599,9 @@ export class PhysicalMemory {
     let cur = pa;
     const end = pa + size;
     while (cur < end) {
-      const pfn = Math.floor(cur / PAGE_SIZE);
-      const off = (cur - pfn * PAGE_SIZE) | 0;
-      const n = Math.min(PAGE_SIZE - off, end - cur);
+      const pfn = Math.floor(cur / 4096);
+      const off = (cur - pfn * 4096) | 0;
+      const n = Math.min(4096 - off, end - cur);
       const p = this.#page(pfn);
       if (p !== undefined) {
         // Only the written extent can be non-zero.
@@ -638,9 +640,9 @@ export class PhysicalMemory {
     const len = bytes.length;
     this.#check(pa, len, true);
     this.#generation++;
-    let pfn = Math.floor(pa / PAGE_SIZE);
-    let off = (pa - pfn * PAGE_SIZE) | 0;
-    if (off + len <= PAGE_SIZE) {
+    let pfn = Math.floor(pa / 4096);
+    let off = (pa - pfn * 4096) | 0;
+    if (off + len <= 4096) {
       // One page (a list node, a descriptor): no views, integer indexes.
       if (len === 0) return;
       const p = this.#pageForWrite(pfn);
@@ -663,7 +665,7 @@ export class PhysicalMemory {
     }
     let from = 0;
     while (from < len) {
-      const n = Math.min(PAGE_SIZE - off, len - from);
+      const n = Math.min(4096 - off, len - from);
       const p = this.#pageForWrite(pfn);
       p.u8.set(bytes.subarray(from, from + n), off);
       if (off < p.lo) p.lo = off;

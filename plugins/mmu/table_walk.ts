@@ -74,10 +74,26 @@ export class WalkState {
   readonly chainLo: Uint32Array = new Uint32Array(5);
   /** High halves of the descriptors read. */
   readonly chainHi: Uint32Array = new Uint32Array(5);
+  // Walk cache (like a hardware page-walk cache, but exact): the level-3
+  // table the last walk reached for a 2 MiB-aligned VA, valid while the
+  // memory, the regime object and the memory generation (bumped by every
+  // store) are the same, so the upper descriptors still read the same.
+  /** Memory the cached walk read. */
+  wcMem: PhysicalMemory | undefined = undefined;
+  /** Regime it walked. */
+  wcCfg: RegimeConfig | undefined = undefined;
+  /** Memory generation then. */
+  wcGen = -1;
+  /** 2 MiB-aligned VA it covers. */
+  wcVa = -1;
+  /** PA of the level-3 table. */
+  wcTable = 0;
+  /** APTable[1] / XNTable gathered above level 3. */
+  wcApT = 0;
+  wcXnT = 0;
 }
 
 const parts = new Uint32Array(2);
-const TWO32 = 2 ** 32;
 
 /**
  * Walks the tables of `cfg` for `va`, as the hardware walker does
@@ -122,12 +138,26 @@ export function walkTables(
   if (cfg.t0szFault) return stop(s, WALK_FAULT.T0SZ, 0, 0, 0, 0);
   if (va >= cfg.iaLimit) return stop(s, WALK_FAULT.VA_RANGE, 0, 0, 0, 0);
   if (cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE, 0, 0, 0, 0);
-  const vaHi = Math.floor(va / TWO32);
+  // Literal powers of two below: V8 does not fold module constants, and a
+  // division or remainder by a non-constant double is a real divide (or a
+  // floating-point remainder call) on the hot path.
+  const vaHi = Math.floor(va / 4294967296);
   const vaLo = va >>> 0;
   let level = cfg.startLevel;
   let table = cfg.base;
   let apT = 0;
   let xnT = 0;
+  const va2m = va - (vaLo & 0x1fffff);
+  const gen = mem.generation;
+  if (
+    !record && s.wcVa === va2m && s.wcGen === gen && s.wcCfg === cfg && s.wcMem === mem
+  ) {
+    // Same tables, same bytes: the walk reaches the same level-3 table.
+    level = 3;
+    table = s.wcTable;
+    apT = s.wcApT;
+    xnT = s.wcXnT;
+  }
   for (;;) {
     let idx: number;
     if (level === 3) idx = (vaLo >>> 12) & 511;
@@ -152,7 +182,7 @@ export function walkTables(
     if (!isTable && level === 0) return stop(s, WALK_FAULT.BLOCK_L0, level, dpa, lo, hi);
     if (!isTable && level === 3) return stop(s, WALK_FAULT.RESERVED_L3, level, dpa, lo, hi);
     // Output (or next-level table) address: descriptor bits [47:12].
-    const oa = (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    const oa = (hi & 0xffff) * 4294967296 + ((lo & 0xfffff000) >>> 0);
     if (oa >= cfg.psLimit) return stop(s, WALK_FAULT.OA_RANGE, level, dpa, lo, hi);
     if (isTable && level < 3) {
       if (!cfg.hpd) {
@@ -161,12 +191,23 @@ export function walkTables(
       }
       table = oa;
       level++;
+      if (level === 3) {
+        s.wcMem = mem;
+        s.wcCfg = cfg;
+        s.wcGen = gen;
+        s.wcVa = va2m;
+        s.wcTable = oa;
+        s.wcApT = apT;
+        s.wcXnT = xnT;
+      }
       continue;
     }
-    const size = LEVEL_SIZE[level]!;
+    // A leaf is at level 1, 2 or 3: its size is 2^30, 2^21 or 2^12.
+    const size = level === 3 ? 4096 : level === 2 ? 2097152 : 1073741824;
     s.size = size;
-    s.outPa = level === 3 ? oa : oa - (oa % size);
-    s.blockVa = va - (vaLo % size); // size divides 2^32, so vaLo % size = va % size
+    // oa is 4 KiB-aligned below 2^48: drop its bits [size-1:12] (all in lo).
+    s.outPa = level === 3 ? oa : oa - (lo & (size - 1) & 0xfffff000);
+    s.blockVa = va - (vaLo & (size - 1)); // size divides 2^32, so vaLo's low bits are va's
     if ((lo & 0x400) === 0) return stop(s, WALK_FAULT.ACCESS_FLAG, level, dpa, lo, hi);
     s.apTable = apT === 1;
     s.xnTable = xnT === 1;

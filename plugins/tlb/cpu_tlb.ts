@@ -54,15 +54,17 @@ export class CpuTlb {
    * @returns The entry or undefined.
    */
   find(va: number): TlbEntry | undefined {
+    // Literal sizes: V8 does not fold module constants, and dividing by a
+    // literal power of two is a multiply, not a divide.
     if (this.pages.size !== 0) {
-      const p = this.pages.get(Math.floor(va / PAGE));
+      const p = this.pages.get(Math.floor(va / 4096));
       if (p !== undefined) return p;
     }
     if (this.blocks2.size !== 0) {
-      const b = this.blocks2.get(Math.floor(va / BLOCK_2M));
+      const b = this.blocks2.get(Math.floor(va / 2097152));
       if (b !== undefined) return b;
     }
-    if (this.blocks1.size !== 0) return this.blocks1.get(Math.floor(va / BLOCK_1G));
+    if (this.blocks1.size !== 0) return this.blocks1.get(Math.floor(va / 1073741824));
     return undefined;
   }
 
@@ -71,9 +73,9 @@ export class CpuTlb {
    * @param e The entry (size already validated).
    */
   put(e: TlbEntry): void {
-    if (e.size === PAGE) this.pages.set(e.va / PAGE, e);
-    else if (e.size === BLOCK_2M) this.blocks2.set(e.va / BLOCK_2M, e);
-    else this.blocks1.set(e.va / BLOCK_1G, e);
+    if (e.size === 4096) this.pages.set(e.va / 4096, e);
+    else if (e.size === 2097152) this.blocks2.set(e.va / 2097152, e);
+    else this.blocks1.set(e.va / 1073741824, e);
   }
 
   /**
@@ -84,9 +86,9 @@ export class CpuTlb {
    */
   removeVa(va: number): number {
     let n = 0;
-    if (this.pages.size !== 0 && this.pages.delete(Math.floor(va / PAGE))) n++;
-    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / BLOCK_2M))) n++;
-    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / BLOCK_1G))) n++;
+    if (this.pages.size !== 0 && this.pages.delete(Math.floor(va / 4096))) n++;
+    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / 2097152))) n++;
+    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / 1073741824))) n++;
     return n;
   }
 

@@ -253,8 +253,8 @@ function checkEntry(e: TlbEntry): void {
   const size = e.size;
   if (
     e.regime === "EL2" && (size === 4096 || size === 0x20_0000 || size === 0x4000_0000) &&
-    Number.isSafeInteger(e.va) && e.va >= 0 && e.va % size === 0 &&
-    Number.isSafeInteger(e.pa) && e.pa >= 0 && e.pa % size === 0
+    Number.isSafeInteger(e.va) && e.va >= 0 && Math.floor(e.va / size) * size === e.va &&
+    Number.isSafeInteger(e.pa) && e.pa >= 0 && Math.floor(e.pa / size) * size === e.pa
   ) {
     return;
   }

@@ -11,7 +11,6 @@
  */
 
 const EMPTY = -1;
-const TWO32 = 4294967296;
 
 /**
  * Hash map keyed by non-negative safe integers.
@@ -51,7 +50,8 @@ export class VpnMap<T> {
   }
 
   #home(key: number): number {
-    let h = Math.imul((key | 0) ^ Math.imul((key / TWO32) | 0, 0x9e3779b1), 0x85ebca6b);
+    // 2^32 as a literal: a division by a module constant is a real divide.
+    let h = Math.imul((key | 0) ^ Math.imul((key / 4294967296) | 0, 0x9e3779b1), 0x85ebca6b);
     h ^= h >>> 15;
     return h & this.#mask;
   }
