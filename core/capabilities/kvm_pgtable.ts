@@ -13,7 +13,14 @@ import type { Trace } from "../trace.ts";
 /** Kernel version whose kvm_pgtable semantics a variant follows. */
 export type KvmPgtableVersion = "v5.13" | "mainline";
 
-/** Kernel prot bits (`enum kvm_pgtable_prot`). */
+/**
+ * Kernel prot bits (`enum kvm_pgtable_prot`) as v5.13 numbers them. They are
+ * also hyplab's own prot numbering: every {@link KvmPgtable} variant (v5.13
+ * and mainline alike), its maplets and the boot report use them, so swapping
+ * a variant never changes what a prot number means. Where a number crosses
+ * the kernel's ABI (a prot in a hypercall register) it is the profile's own
+ * encoding: see {@link kvmPgtableProt} and {@link toKernelProt}.
+ */
 export const KVM_PGTABLE_PROT = { X: 1, W: 2, R: 4, DEVICE: 8 } as const;
 /** `PAGE_HYP` = R|W. */
 export const PAGE_HYP = 0x6;
@@ -23,6 +30,153 @@ export const PAGE_HYP_EXEC = 0x5;
 export const PAGE_HYP_RO = 0x4;
 /** `PAGE_HYP_DEVICE` = R|W|DEVICE. */
 export const PAGE_HYP_DEVICE = 0xe;
+
+/**
+ * Mainline's `enum kvm_pgtable_prot`, renumbered by 2608563b466b ("KVM: arm64:
+ * Add support for FEAT_XNX stage-2 permissions", v6.19): execute split into
+ * privileged (PX) and unprivileged (UX) with X = PX|UX, then W, R, DEVICE and
+ * NORMAL_NC one bit up each. SW0..3 (bits 55..58) are beyond a safe integer
+ * and are left out here; {@link toKernelProt} places them.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { KVM_PGTABLE_PROT_MAINLINE as P } from "./kvm_pgtable.ts";
+ * assertEquals(P.X, P.PX | P.UX);
+ * assertEquals(P.R | P.X, 0xb); // mainline PAGE_HYP_EXEC
+ * ```
+ */
+export const KVM_PGTABLE_PROT_MAINLINE: {
+  /** `KVM_PGTABLE_PROT_PX`, BIT(0): privileged execute. */
+  readonly PX: 1;
+  /** `KVM_PGTABLE_PROT_UX`, BIT(1): unprivileged execute. */
+  readonly UX: 2;
+  /** `KVM_PGTABLE_PROT_X` = PX|UX. */
+  readonly X: 3;
+  /** `KVM_PGTABLE_PROT_W`, BIT(2). */
+  readonly W: 4;
+  /** `KVM_PGTABLE_PROT_R`, BIT(3). */
+  readonly R: 8;
+  /** `KVM_PGTABLE_PROT_DEVICE`, BIT(4). */
+  readonly DEVICE: 16;
+  /** `KVM_PGTABLE_PROT_NORMAL_NC`, BIT(5) (stage-2 only; hyp stage-1 ignores it). */
+  readonly NORMAL_NC: 32;
+} = { PX: 1, UX: 2, X: 3, W: 4, R: 8, DEVICE: 16, NORMAL_NC: 32 };
+
+/** One kernel version's prot numbers: the flags and the `PAGE_HYP*` macros built from them. */
+export interface KvmPgtableProtEncoding {
+  /** `KVM_PGTABLE_PROT_X` (mainline: PX|UX). */
+  readonly X: number;
+  /** `KVM_PGTABLE_PROT_W`. */
+  readonly W: number;
+  /** `KVM_PGTABLE_PROT_R`. */
+  readonly R: number;
+  /** `KVM_PGTABLE_PROT_DEVICE`. */
+  readonly DEVICE: number;
+  /** `PAGE_HYP` = R|W. */
+  readonly PAGE_HYP: number;
+  /** `PAGE_HYP_EXEC` = R|X. */
+  readonly PAGE_HYP_EXEC: number;
+  /** `PAGE_HYP_RO` = R. */
+  readonly PAGE_HYP_RO: number;
+  /** `PAGE_HYP_DEVICE` = R|W|DEVICE. */
+  readonly PAGE_HYP_DEVICE: number;
+}
+
+const ENCODING_V5_13: KvmPgtableProtEncoding = Object.freeze({
+  ...KVM_PGTABLE_PROT,
+  PAGE_HYP,
+  PAGE_HYP_EXEC,
+  PAGE_HYP_RO,
+  PAGE_HYP_DEVICE,
+});
+
+const ENCODING_MAINLINE: KvmPgtableProtEncoding = (() => {
+  const { X, W, R, DEVICE } = KVM_PGTABLE_PROT_MAINLINE;
+  return Object.freeze({
+    X,
+    W,
+    R,
+    DEVICE,
+    PAGE_HYP: R | W,
+    PAGE_HYP_EXEC: R | X,
+    PAGE_HYP_RO: R,
+    PAGE_HYP_DEVICE: R | W | DEVICE,
+  });
+})();
+
+/**
+ * The prot numbers a host of `version` writes into a hypercall register
+ * (`__pkvm_create_private_mapping(phys, size, prot)`, v5.13's
+ * `__pkvm_create_mappings(start, size, phys, prot)`): v5.13 uses
+ * {@link KVM_PGTABLE_PROT}; mainline, since v6.19 (2608563b466b), uses
+ * {@link KVM_PGTABLE_PROT_MAINLINE}, where PAGE_HYP is 0xc and PAGE_HYP_EXEC
+ * 0xb — and v5.13's PAGE_HYP_EXEC (0x5) is PX|W without R, which mainline's
+ * `hyp_set_prot_attr` refuses with -EINVAL.
+ *
+ * @param version Kernel version of the profile.
+ * @returns That version's flags and `PAGE_HYP*` values.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { kvmPgtableProt } from "./kvm_pgtable.ts";
+ * assertEquals(kvmPgtableProt("v5.13").PAGE_HYP_EXEC, 0x5);
+ * assertEquals(kvmPgtableProt("mainline").PAGE_HYP_EXEC, 0xb);
+ * assertEquals(kvmPgtableProt("mainline").PAGE_HYP_DEVICE, 0x1c);
+ * ```
+ */
+export function kvmPgtableProt(version: KvmPgtableVersion): KvmPgtableProtEncoding {
+  if (version === "v5.13") return ENCODING_V5_13;
+  if (version === "mainline") return ENCODING_MAINLINE;
+  throw new RangeError(`Cannot encode prot for kernel version ${String(version)}`);
+}
+
+/** hyplab's SW0..3 (bits 23..26 of a prot: the kernel's 55..58, 32 lower). */
+const HYPLAB_SW_MASK = 0xf << 23;
+
+/**
+ * A hyplab prot ({@link KVM_PGTABLE_PROT} flags, plus SW0..3 at bits 23..26 in
+ * mainline) as the u64 the kernel's `enum kvm_pgtable_prot` holds for
+ * `version`, i.e. what a host puts in a hypercall register: X becomes
+ * mainline's X (PX|UX), as `PAGE_HYP_EXEC` has it, and SW0..3 move to bits
+ * 55..58.
+ *
+ * @param prot hyplab prot.
+ * @param version Kernel version.
+ * @returns The kernel's value.
+ * @throws {RangeError} For bits outside R, W, X, DEVICE (and SW0..3 in mainline).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { PAGE_HYP, PAGE_HYP_EXEC, toKernelProt } from "./kvm_pgtable.ts";
+ * assertEquals(toKernelProt(PAGE_HYP_EXEC, "v5.13"), 0x5n);
+ * assertEquals(toKernelProt(PAGE_HYP_EXEC, "mainline"), 0xbn);
+ * assertEquals(toKernelProt(PAGE_HYP | (1 << 23), "mainline"), 0x0080_0000_0000_000cn);
+ * ```
+ */
+export function toKernelProt(prot: number, version: KvmPgtableVersion): bigint {
+  const { X, W, R, DEVICE } = KVM_PGTABLE_PROT;
+  const flags = X | W | R | DEVICE;
+  const sw = version === "mainline" ? HYPLAB_SW_MASK : 0;
+  if (
+    !Number.isSafeInteger(prot) || prot < 0 || (prot & ~(flags | sw)) !== 0 || prot > flags + sw
+  ) {
+    throw new RangeError(
+      `Cannot encode prot ${
+        Number.isSafeInteger(prot) && prot >= 0 ? `0x${prot.toString(16)}` : String(prot)
+      } for ${String(version)}: only R, W, X, DEVICE${
+        version === "mainline" ? " and SW0..3 (bits 23..26)" : ""
+      } exist`,
+    );
+  }
+  const enc = kvmPgtableProt(version);
+  let out = 0;
+  if (prot & X) out |= enc.X;
+  if (prot & W) out |= enc.W;
+  if (prot & R) out |= enc.R;
+  if (prot & DEVICE) out |= enc.DEVICE;
+  return BigInt(out) | (BigInt(prot & sw) << 32n);
+}
 
 /** `struct kvm_pgtable_mm_ops`; addresses are hyp VAs unless named `pa`. */
 export interface PgtableMmOps {

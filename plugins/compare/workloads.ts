@@ -8,9 +8,7 @@
 
 import {
   allocatorMetrics,
-  PAGE_HYP,
-  PAGE_HYP_EXEC,
-  PAGE_HYP_RO,
+  kvmPgtableProt,
   PAGE_SIZE,
   type PagePool,
   type Pkvm,
@@ -139,7 +137,9 @@ export function runChurn(
 /**
  * Seeded mapping workload through real hypercalls: `__pkvm_create_mappings`
  * (v5.13; removed in mainline) of random linear ranges of the pool and
- * `__pkvm_create_private_mapping` of random RAM pages, with random prot.
+ * `__pkvm_create_private_mapping` of random RAM pages, with a random
+ * PAGE_HYP, PAGE_HYP_RO or PAGE_HYP_EXEC in the profile's own prot encoding
+ * (mainline's `enum kvm_pgtable_prot` differs from v5.13's since v6.19).
  * Counts every outcome by kernel return (`0`, `-EINVAL`, `-ENOMEM`, ...).
  *
  * @param pkvm The booted pKVM.
@@ -169,7 +169,9 @@ export function runMapWorkload(
   progress?: Progress,
 ): WorkloadResult {
   const counts: Record<string, number> = {};
-  const prots = [PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_EXEC];
+  // The host writes its own kernel's enum kvm_pgtable_prot into the register.
+  const enc = kvmPgtableProt(pkvm.version);
+  const prots = [enc.PAGE_HYP, enc.PAGE_HYP_RO, enc.PAGE_HYP_EXEC];
   const report = pkvm.report();
   const offset = BigInt(report.layout.hyp_physvirt_offset);
   const hasCreateMappings = pkvm.version === "v5.13";

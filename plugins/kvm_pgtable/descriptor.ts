@@ -17,6 +17,8 @@ import {
   ERRNO,
   KernelErrnoError,
   KVM_PGTABLE_PROT,
+  KVM_PGTABLE_PROT_MAINLINE,
+  kvmPgtableProt,
   type KvmPgtableVersion,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
@@ -25,6 +27,8 @@ import {
 } from "../../core/mod.ts";
 import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import {
+  AP_RO,
+  AP_RW,
   deviceAttrIndex,
   HI_GP,
   HI_SW_MASK,
@@ -370,6 +374,45 @@ export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): num
   const parts = new Uint32Array(2);
   splitPte(pte, parts);
   return leafProt(parts[0]!, parts[1]!, options.version ?? "v5.13");
+}
+
+/**
+ * `kvm_pgtable_hyp_pte_prot` as the kernel returns it, in that kernel's own
+ * `enum kvm_pgtable_prot` (a u64), where {@link hypPteProt} gives hyplab's
+ * numbering. Mainline: the software bits 58:55 in place, then for a valid
+ * leaf PX unless XN — without hVHE the decoder sets PX only, not X = PX|UX
+ * (80cbfd7174f3, v7.0; the enum is 2608563b466b's, v6.19), so a leaf mapped
+ * with PAGE_HYP_EXEC (0xb) reads back as R|PX (0x9) — and R or R|W from AP;
+ * never DEVICE. v5.13 has no such decoder; the same rule is applied in its
+ * enum (X = 1, W = 2, R = 4), without software bits.
+ *
+ * @param pte A descriptor (an invalid one gives its software bits only).
+ * @param options Kernel version.
+ * @returns The kernel's prot value.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { kernelPteProt } from "./descriptor.ts";
+ * assertEquals(kernelPteProt(0x7c3n, { version: "mainline" }), 0x9n); // R|PX
+ * assertEquals(kernelPteProt(0x7c3n), 0x5n); // v5.13 R|X
+ * assertEquals(kernelPteProt(0x0040_0000_0000_0743n, { version: "mainline" }), 0xcn);
+ * ```
+ */
+export function kernelPteProt(pte: bigint, options: HypDescriptorOptions = {}): bigint {
+  const version = options.version ?? "v5.13";
+  const parts = new Uint32Array(2);
+  splitPte(pte, parts);
+  const lo = parts[0]!;
+  const hi = parts[1]!;
+  const sw = version === "mainline" ? BigInt(hi & HI_SW_MASK) << 32n : 0n;
+  if ((lo & LO_VALID) === 0) return sw;
+  const enc = kvmPgtableProt(version);
+  let prot = 0;
+  if ((hi & HI_XN) === 0) prot |= version === "mainline" ? KVM_PGTABLE_PROT_MAINLINE.PX : enc.X;
+  const ap = (lo >>> LO_AP_SHIFT) & 3;
+  if (ap === AP_RO) prot |= enc.R;
+  else if (ap === AP_RW) prot |= enc.R | enc.W;
+  return sw | BigInt(prot);
 }
 
 /**

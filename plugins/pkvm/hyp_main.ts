@@ -14,6 +14,7 @@ import {
   type ExceptionInfo,
   hex,
   KVM_PGTABLE_PROT,
+  KVM_PGTABLE_PROT_MAINLINE,
   VECTOR,
 } from "../../core/mod.ts";
 import { asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "./hypercall_ids.ts";
@@ -224,23 +225,42 @@ const MASK48 = (1n << 48n) - 1n;
 
 /**
  * The `enum kvm_pgtable_prot` a handler's `DECLARE_REG` reads from a register,
- * reduced to the bits `hyp_set_prot_attr` looks at, as a hyplab prot number.
- * v5.13's enum is 32 bits wide (R, W, X, DEVICE); mainline's is 64 bits wide
- * (SW0..3 = bits 55..58 exist) and `hyp_set_prot_attr` copies SW0..3 into the
- * PTE. Every other bit (NORMAL_NC, UX, garbage) is ignored by the kernel, so
- * it is dropped here rather than rejected by the table.
+ * reduced to what `hyp_set_prot_attr` acts on, as a hyplab prot number
+ * (`KVM_PGTABLE_PROT` flags, SW0..3 at bits 23..26). Each profile reads its
+ * own kernel's encoding:
+ *
+ * - v5.13: a 32-bit enum, X = 1, W = 2, R = 4, DEVICE = 8. Every other bit is
+ *   ignored by the kernel, so it is dropped here rather than rejected.
+ * - mainline: the 64-bit enum renumbered by 2608563b466b (v6.19): PX = 1,
+ *   UX = 2, X = PX|UX, W = 4, R = 8, DEVICE = 16, NORMAL_NC = 32, SW0..3 =
+ *   bits 55..58. Without hVHE (hyplab models nVHE only) `hyp_set_prot_attr`
+ *   first clears UX (80cbfd7174f3, v7.0), so only PX makes the mapping
+ *   executable: R|UX maps read-only and XN, R|W|UX maps RW. NORMAL_NC and
+ *   the other bits are ignored; SW0..3 go into the PTE. v5.13's numbers mean
+ *   something else here: its PAGE_HYP_EXEC (0x5) is PX|W and its PAGE_HYP
+ *   (0x6) UX|W, both without R (-EINVAL), and its PAGE_HYP_DEVICE (0xe) is
+ *   R|W|UX, a Normal RW mapping.
  */
 function hypProt(hyp: Hyp, prot: bigint): number {
   const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
-  const low = Number(prot & 0xffffn) & (R | W | X | DEVICE);
-  if (hyp.version === "v5.13") return low;
+  if (hyp.version === "v5.13") return Number(prot & 0xffffn) & (R | W | X | DEVICE);
+  const M = KVM_PGTABLE_PROT_MAINLINE;
+  // hyp_set_prot_attr without ARM64_KVM_HVHE: `prot &= ~KVM_PGTABLE_PROT_UX`,
+  // then `prot & KVM_PGTABLE_PROT_X` (PX|UX) is the execute test.
+  const low = Number(prot & 0xffn) & ~M.UX;
+  let p = 0;
+  if (low & M.R) p |= R;
+  if (low & M.W) p |= W;
+  if (low & M.X) p |= X;
+  if (low & M.DEVICE) p |= DEVICE;
   // hyplab keeps SW0..3 at bits 23..26 (the descriptor's high half, shifted down by 32).
-  return low | Number((prot >> 32n) & (0xfn << 23n));
+  return p | Number((prot >> 32n) & (0xfn << 23n));
 }
 
 /**
- * `kvm_pgtable_hyp_map` with the kernel's u64 arithmetic: prot checked
- * first (-EINVAL: no R, W with X, X with DEVICE), then the walk range
+ * `kvm_pgtable_hyp_map` with the kernel's u64 arithmetic: prot read in the
+ * profile's encoding ({@link hypProt}) and checked first (-EINVAL: no R, W
+ * with X, X with DEVICE), then the walk range
  * `[ALIGN_DOWN(addr), PAGE_ALIGN(addr + size))` against 2^ia_bits (-ERANGE),
  * then the pgd (-EINVAL); an empty or wrapped range maps nothing and returns 0.
  */

@@ -14,8 +14,8 @@ import {
   hex,
   type HypercallResult,
   HyplabError,
+  kvmPgtableProt,
   type Machine,
-  PAGE_HYP_EXEC,
   type PagePool,
   type Pkvm,
   type PkvmVersion,
@@ -426,7 +426,8 @@ export class PkvmBoot implements Pkvm {
       const rec = host.hypercall("__pkvm_create_private_mapping", [
         host.image.symbols.__bp_harden_hyp_vecs!,
         BP_HARDEN_HYP_VECS_SZ,
-        PAGE_HYP_EXEC,
+        // The host's PAGE_HYP_EXEC, in its own kernel's enum kvm_pgtable_prot.
+        kvmPgtableProt(this.version).PAGE_HYP_EXEC,
       ]);
       const v = asSigned(BigInt(rec.x1));
       if (rec.x0 !== "0x0" || (v < 0n && v >= -4095n)) {

@@ -15,27 +15,35 @@ import {
   PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
+  type PkvmVersion,
   type PoolReport,
   type StepReport,
+  toKernelProt,
   type VerifyReport,
 } from "../../core/mod.ts";
 import type { Host } from "./host.ts";
 import type { ExpectedMapping } from "./hyp_state.ts";
 
 /**
- * The kernel name of a prot value.
+ * The kernel name of a hyplab prot value; a value with no `PAGE_HYP*` name
+ * is shown as the number the profile's kernel uses for it (mainline's enum
+ * since v6.19 numbers R|DEVICE 0x18, where v5.13 has 0xc).
  *
- * @param prot Kernel prot bits.
+ * @param prot hyplab prot bits (`KVM_PGTABLE_PROT` flags).
+ * @param version Kernel version whose numbers the hex fallback uses.
  * @returns `PAGE_HYP`, `PAGE_HYP_EXEC`, `PAGE_HYP_RO`, `PAGE_HYP_DEVICE` or hex.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { protName } from "./report.ts";
  * assertEquals(protName(0x5), "PAGE_HYP_EXEC");
+ * assertEquals(protName(0x5, "mainline"), "PAGE_HYP_EXEC");
  * assertEquals(protName(0x7), "0x7");
+ * assertEquals(protName(0xc), "0xc");
+ * assertEquals(protName(0xc, "mainline"), "0x18");
  * ```
  */
-export function protName(prot: number): string {
+export function protName(prot: number, version: PkvmVersion = "v5.13"): string {
   switch (prot) {
     case PAGE_HYP:
       return "PAGE_HYP";
@@ -46,7 +54,11 @@ export function protName(prot: number): string {
     case PAGE_HYP_DEVICE:
       return "PAGE_HYP_DEVICE";
     default:
-      return hex(prot);
+      try {
+        return hex(toKernelProt(prot, version));
+      } catch {
+        return hex(prot);
+      }
   }
 }
 
@@ -55,11 +67,13 @@ export function protName(prot: number): string {
  *
  * @param maplets Maximal maplets.
  * @param labels Expected mappings with labels.
+ * @param version Kernel version (for prot values with no name).
  * @returns Report mappings.
  */
 export function mappingReports(
   maplets: readonly Maplet[],
   labels: readonly ExpectedMapping[],
+  version: PkvmVersion = "v5.13",
 ): MappingReport[] {
   const sorted = [...labels].sort((a, b) => a.va - b.va);
   return maplets.map((m) => {
@@ -72,7 +86,7 @@ export function mappingReports(
       va: hex(m.va),
       pa: hex(m.pa),
       size: hex(m.size),
-      prot: protName(m.prot),
+      prot: protName(m.prot, version),
     };
     if (what.length > 0) {
       r.what = what.length > 3 ? `${what.slice(0, 3).join(", ")}, …` : what.join(", ");
@@ -186,7 +200,7 @@ export function buildReport(input: ReportInput): BootReport {
       pgd: hex(pgt?.pgd ?? 0),
       table_pages: pgt?.tablePages().length ?? 0,
       early_table_pages: hyp?.pgtEarly?.nrUsedPages() ?? 0,
-      mappings: pgt ? mappingReports(pgt.maplets(), hyp!.expected) : [],
+      mappings: pgt ? mappingReports(pgt.maplets(), hyp!.expected, hyp!.version) : [],
     },
     host_pgtable: {
       pgd: hex(host.hostPgd),

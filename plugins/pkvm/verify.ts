@@ -16,6 +16,7 @@ import {
   WALK,
 } from "../../core/mod.ts";
 import type { ExpectedMapping, Hyp } from "./hyp_state.ts";
+import { protName } from "./report.ts";
 
 const PAGE = 4096;
 const MAX_LISTED = 8;
@@ -104,8 +105,9 @@ export function mapletsMinus(a: readonly Maplet[], b: readonly Maplet[]): Maplet
   return mergeMappings(out);
 }
 
-function describe(m: Maplet, why: string): string {
-  return `${hex(m.va)}..${hex(m.va + m.size)} -> ${hex(m.pa)} prot ${hex(m.prot)}: ${why}`;
+function describe(hyp: Hyp, m: Maplet, why: string): string {
+  const prot = protName(m.prot, hyp.version);
+  return `${hex(m.va)}..${hex(m.va + m.size)} -> ${hex(m.pa)} prot ${prot}: ${why}`;
 }
 
 /**
@@ -148,11 +150,13 @@ export function verifyBoot(
   const actual = hyp.pgt?.maplets() ?? [];
   for (const m of mapletsMinus(expected, actual)) {
     if (mismatches.length < MAX_LISTED) {
-      mismatches.push(describe(m, "not in pkvm_pgtable as asked"));
+      mismatches.push(describe(hyp, m, "not in pkvm_pgtable as asked"));
     }
   }
   for (const m of mapletsMinus(actual, expected)) {
-    if (unexpected.length < MAX_LISTED) unexpected.push(describe(m, "mapped but never asked for"));
+    if (unexpected.length < MAX_LISTED) {
+      unexpected.push(describe(hyp, m, "mapped but never asked for"));
+    }
   }
   let checked = 0;
   const boot = cpus[0];

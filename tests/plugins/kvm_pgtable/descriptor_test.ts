@@ -3,6 +3,7 @@ import {
   ERRNO,
   KernelErrnoError,
   KVM_PGTABLE_PROT,
+  kvmPgtableProt,
   type KvmPgtableVersion,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
@@ -16,6 +17,7 @@ import {
   hypProtAttr,
   hypProtProblem,
   hypPteProt,
+  kernelPteProt,
   KVM_PGTABLE_PROT_SW,
   KVM_PTE,
   mtDeviceNGnRE,
@@ -197,4 +199,51 @@ Deno.test("protName() names kernel macros and flag sets", () => {
   assertEquals(protName(KVM_PGTABLE_PROT.R | KVM_PGTABLE_PROT.DEVICE), "R|DEVICE");
   assertEquals(protName(PAGE_HYP | KVM_PGTABLE_PROT_SW.SW3), "PAGE_HYP|SW3");
   assertEquals(protName(0), "0");
+});
+
+Deno.test("kernelPteProt() is kvm_pgtable_hyp_pte_prot in each kernel's enum: mainline reads PX back", async (t) => {
+  // The descriptors are the same per prot name in both versions (pkvm-facts §5);
+  // only the numbers the kernel's decoder returns differ. Mainline (enum of
+  // 2608563b466b, v6.19; decoder of 80cbfd7174f3, v7.0) sets PX alone for an
+  // executable leaf without hVHE, and never DEVICE.
+  const cases: [string, number, bigint, bigint][] = [
+    ["PAGE_HYP", PAGE_HYP, 0x6n, 0xcn],
+    ["PAGE_HYP_EXEC", PAGE_HYP_EXEC, 0x5n, 0x9n],
+    ["PAGE_HYP_RO", PAGE_HYP_RO, 0x4n, 0x8n],
+    ["PAGE_HYP_DEVICE", PAGE_HYP_DEVICE, 0x6n, 0xcn],
+  ];
+  for (const [name, prot, v513, main] of cases) {
+    await t.step(name, () => {
+      for (const level of [1, 2, 3]) {
+        const pa = LEVEL_PA[level - 1]![1];
+        assertEquals(
+          kernelPteProt(encodeHypLeaf(pa, prot, level, { version: "v5.13" })),
+          v513,
+        );
+        assertEquals(
+          kernelPteProt(encodeHypLeaf(pa, prot, level, { version: "mainline" }), {
+            version: "mainline",
+          }),
+          main,
+        );
+      }
+    });
+  }
+  await t.step("software bits stay at 58:55, valid or not", () => {
+    const sw = KVM_PGTABLE_PROT_SW.SW0 | KVM_PGTABLE_PROT_SW.SW3;
+    const pte = encodeHypLeaf(0x1000, PAGE_HYP_RO | sw, 3, { version: "mainline" });
+    assertEquals(kernelPteProt(pte, { version: "mainline" }), 0x0480_0000_0000_0008n);
+    assertEquals(kernelPteProt(pte & ~1n, { version: "mainline" }), 0x0480_0000_0000_0000n);
+    assertEquals(kernelPteProt(0n, { version: "mainline" }), 0n);
+    assertEquals(kernelPteProt(pte & ~1n), 0n);
+  });
+  await t.step("what the kernel reads back is not always what was mapped", () => {
+    // R|PX (0x9) is not mainline's PAGE_HYP_EXEC (0xb = R|PX|UX).
+    assertEquals(
+      kernelPteProt(encodeHypLeaf(0, PAGE_HYP_EXEC, 3, { version: "mainline" }), {
+        version: "mainline",
+      }) === BigInt(kvmPgtableProt("mainline").PAGE_HYP_EXEC),
+      false,
+    );
+  });
 });

@@ -14,10 +14,6 @@ import {
   KVM_PGTABLE_PROT,
   type Machine,
   type Maplet,
-  PAGE_HYP,
-  PAGE_HYP_DEVICE,
-  PAGE_HYP_EXEC,
-  PAGE_HYP_RO,
   type Prng,
 } from "../../../core/mod.ts";
 import { hypercallIds, SMCCC_RET_NOT_SUPPORTED } from "../../../plugins/pkvm/hypercall_ids.ts";
@@ -28,6 +24,54 @@ export const NOT_SUPPORTED = SMCCC_RET_NOT_SUPPORTED;
 const PAGE = 4096;
 const PMD = 2 * 1024 * 1024;
 const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
+
+/**
+ * Each kernel's `enum kvm_pgtable_prot`, as the host writes it into a
+ * register. v5.13: X = BIT(0), W = BIT(1), R = BIT(2), DEVICE = BIT(3), a
+ * 32-bit enum. Mainline, since 2608563b466b ("KVM: arm64: Add support for
+ * FEAT_XNX stage-2 permissions", v6.19): PX = BIT(0), UX = BIT(1),
+ * X = PX|UX, W = BIT(2), R = BIT(3), DEVICE = BIT(4), NORMAL_NC = BIT(5),
+ * SW0..3 = BIT(55..58), a 64-bit enum. Written here from the kernel headers,
+ * not taken from the code under test.
+ */
+export const KERNEL_PROT = {
+  "v5.13": { PX: 1, UX: 0, X: 1, W: 2, R: 4, DEVICE: 8, NORMAL_NC: 0 },
+  "mainline": { PX: 1, UX: 2, X: 3, W: 4, R: 8, DEVICE: 16, NORMAL_NC: 32 },
+} as const;
+
+/** The `PAGE_HYP*` macros of a kernel version, from {@link KERNEL_PROT}. */
+export function pageHyp(
+  version: "v5.13" | "mainline",
+): Record<"PAGE_HYP" | "PAGE_HYP_EXEC" | "PAGE_HYP_RO" | "PAGE_HYP_DEVICE", number> {
+  const k = KERNEL_PROT[version];
+  return {
+    PAGE_HYP: k.R | k.W,
+    PAGE_HYP_EXEC: k.R | k.X,
+    PAGE_HYP_RO: k.R,
+    PAGE_HYP_DEVICE: k.R | k.W | k.DEVICE,
+  };
+}
+
+/**
+ * What `hyp_set_prot_attr` makes of a register value: the permissions of the
+ * mapping as hyplab prot flags (R, W, X, DEVICE: what the MMU checks), or
+ * -EINVAL. v5.13 reads the low 32 bits. Mainline without hVHE first clears UX
+ * (80cbfd7174f3, "KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings",
+ * v7.0), so `prot & KVM_PGTABLE_PROT_X` is PX alone. Both then refuse no R,
+ * X with W and X with DEVICE, and ignore every other bit (mainline copies
+ * SW0..3 into the PTE, which the MMU does not read).
+ */
+export function hypSetProtAttr(
+  version: "v5.13" | "mainline",
+  value: bigint,
+): { prot: number } | { errno: number } {
+  const k = KERNEL_PROT[version];
+  let v = Number(value & 0xffn);
+  if (version === "mainline") v &= ~k.UX;
+  const [r, w, x, d] = [(v & k.R) !== 0, (v & k.W) !== 0, (v & k.X) !== 0, (v & k.DEVICE) !== 0];
+  if (!r || (x && w) || (x && d)) return { errno: ERRNO.EINVAL };
+  return { prot: R | (w ? W : 0) | (x ? X : 0) | (d ? DEVICE : 0) };
+}
 
 /** x1 for a negative errno. */
 export const errno = (e: number): bigint => BigInt.asUintN(64, BigInt(e));
@@ -179,7 +223,7 @@ export interface Expectation {
   x1: bigint;
   /** `none`: every structure stays as it was; `may`: a success that may change state. */
   change: "none" | "may";
-  /** A range the call maps: VA, PA of its first page, prot bits hyp_set_prot_attr reads. */
+  /** A range the call maps: VA, PA of its first page, the permissions (hyplab prot flags). */
   maps?: { va: number; size: number; pa: number; prot: number };
   /** A fresh private range taken from __io_map_base (success or a map error). */
   privateRange?: [number, number];
@@ -296,9 +340,8 @@ export class HypercallModel {
         throw new Error("the property tests never issue an aligned __pkvm_init before boot");
       }
       case "__pkvm_create_mappings": {
-        const prot = a(3) & 0xffff_ffffn; // a 32-bit enum in v5.13
-        const bad = this.#protError(prot);
-        if (bad !== 0) return fail(bad);
+        const attr = hypSetProtAttr(this.version, a(3) & 0xffff_ffffn); // a 32-bit enum in v5.13
+        if ("errno" in attr) return fail(attr.errno);
         const walk = this.#walkRange(a(0), a(1));
         if (walk === "erange") return fail(ERRNO.ERANGE);
         if (walk === null) return ret("0 (empty)", 0n, "none");
@@ -307,7 +350,7 @@ export class HypercallModel {
             va: walk[0],
             size: walk[1] - walk[0],
             pa: Number(a(2) & ~0xfffn),
-            prot: Number(prot) & 0xf,
+            prot: attr.prot,
           },
         });
       }
@@ -325,11 +368,11 @@ export class HypercallModel {
         const wrapped = next >= U64;
         this.ioMapBase = Number(next % U64);
         const range: [number, number] = [Number(base), Number(next % U64)];
-        const bad = this.#protError(prot);
-        if (bad !== 0) {
+        const attr = hypSetProtAttr(this.version, prot);
+        if ("errno" in attr) {
           return ret(
-            ERRNAME[bad]!,
-            errno(bad),
+            ERRNAME[attr.errno]!,
+            errno(attr.errno),
             "none",
             wrapped ? { wrapped } : { privateRange: range },
           );
@@ -344,7 +387,7 @@ export class HypercallModel {
             va: Number(base),
             size: Number(sz),
             pa: Number(phys & ~0xfffn),
-            prot: Number(prot & 0xfn),
+            prot: attr.prot,
           },
         });
       }
@@ -377,13 +420,6 @@ export class HypercallModel {
     throw new Error(`unreachable: ${name}`);
   }
 
-  /** hyp_set_prot_attr's checks: R needed, no W with X, no X with DEVICE. */
-  #protError(prot: bigint): number {
-    const p = Number(prot & 0xfn);
-    if (!(p & R) || ((p & X) && (p & W)) || ((p & X) && (p & DEVICE))) return ERRNO.EINVAL;
-    return 0;
-  }
-
   /**
    * kvm_pgtable_walk's range: `[ALIGN_DOWN(addr), PAGE_ALIGN(addr + size))`
    * in u64, -ERANGE past 2^ia_bits, null when empty (or the end wrapped).
@@ -398,16 +434,38 @@ export class HypercallModel {
   }
 }
 
-/** Random prot: the four kernel values, the forbidden mixes, and bits the kernel ignores. */
-export function genProt(p: Prng): bigint {
-  const r = p.int(100);
-  if (r < 50) return BigInt(p.pick([PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_EXEC, PAGE_HYP_DEVICE]));
-  if (r < 62) return BigInt(p.pick([R | W | X, W | X, R | X | DEVICE, X | DEVICE | W | R]));
-  if (r < 74) return BigInt(p.pick([0, W, X, DEVICE, W | DEVICE, X | W]));
+/**
+ * Random prot in `version`'s own encoding: the four kernel values, the
+ * forbidden mixes, values with no R (among them the other version's
+ * PAGE_HYP*), mainline's UX alone (dropped without hVHE) and bits the kernel
+ * ignores.
+ */
+export function genProt(p: Prng, version: "v5.13" | "mainline"): bigint {
+  const k = KERNEL_PROT[version];
+  const own = pageHyp(version);
+  const other = pageHyp(version === "v5.13" ? "mainline" : "v5.13");
+  const { R: r, W: w, X: x, DEVICE: d } = k;
+  const n = p.int(100);
+  if (n < 45) {
+    return BigInt(p.pick([own.PAGE_HYP, own.PAGE_HYP_RO, own.PAGE_HYP_EXEC, own.PAGE_HYP_DEVICE]));
+  }
+  if (n < 55) return BigInt(p.pick([r | w | x, w | x, r | x | d, x | d | w | r, r | w | k.PX]));
+  if (n < 65) return BigInt(p.pick([0, w, x, d, w | d, x | w]));
+  // The other kernel's numbers: v5.13's PAGE_HYP_EXEC (0x5) is PX|W in mainline.
+  if (n < 72) {
+    return BigInt(
+      p.pick([other.PAGE_HYP, other.PAGE_HYP_RO, other.PAGE_HYP_EXEC, other.PAGE_HYP_DEVICE]),
+    );
+  }
+  if (n < 78 && version === "mainline") {
+    // UX without PX: no execute at EL2 without hVHE, and no W+X conflict.
+    return BigInt(p.pick([r | k.UX, r | w | k.UX, r | d | k.UX, r | w | d | k.UX, w | k.UX]));
+  }
   // Bits hyp_set_prot_attr does not look at: NORMAL_NC-like bits, high garbage.
-  const valid = BigInt(p.pick([PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_EXEC]));
-  if (r < 82) return valid | BigInt(p.pick([0x10, 0x20, 0x100, 0x8000_0000]));
-  if (r < 88) return valid | (1n << BigInt(p.range(33, 55)));
+  const valid = BigInt(p.pick([own.PAGE_HYP, own.PAGE_HYP_RO, own.PAGE_HYP_EXEC]));
+  const ignored = version === "mainline" ? [k.NORMAL_NC, 0x40, 0x100] : [0x10, 0x20, 0x100];
+  if (n < 84) return valid | BigInt(p.pick([...ignored, 0x8000_0000]));
+  if (n < 90) return valid | (1n << BigInt(p.range(33, 55)));
   return BigInt(p.nextU32()) | (BigInt(p.nextU32()) << 32n);
 }
 

@@ -26,7 +26,9 @@ import {
   genU64,
   HypercallModel,
   isErrValue,
+  KERNEL_PROT,
   NOT_SUPPORTED,
+  pageHyp,
   type Snapshot,
   StateTracker,
   U64,
@@ -93,7 +95,7 @@ function setup(version: Version, seed: number, afterBoot = true): Ctx {
       va: Number(m.va),
       pa: Number(m.pa),
       size: Number(m.size),
-      prot: protBits(m.prot),
+      prot: protBits(m.prot, version),
     }))
     .filter((m) => m.va >= lo && m.va < hi);
   assert(linear.length > 0, "the boot made linear mappings");
@@ -119,14 +121,22 @@ function linearWindow(offsetHex: string): [number, number] {
   return [va(RAM.base), va(RAM.base + RAM.size)];
 }
 
-function protBits(name: string): number {
+/**
+ * A report's prot back to hyplab flags: a `PAGE_HYP*` name, or the hex of
+ * the profile's own kernel encoding (mainline's enum since v6.19).
+ */
+function protBits(name: string, version: Version): number {
   const known: Record<string, number> = {
     PAGE_HYP,
     PAGE_HYP_EXEC,
     PAGE_HYP_RO,
     PAGE_HYP_DEVICE,
   };
-  return known[name] ?? Number(name);
+  if (known[name] !== undefined) return known[name];
+  const k = KERNEL_PROT[version];
+  const v = Number(BigInt(name) & 0xffn);
+  return (v & k.R ? R : 0) | (v & k.W ? W : 0) | (v & k.X ? X : 0) |
+    (v & k.DEVICE ? DEVICE : 0);
 }
 
 const hx = (v: bigint | number) => hex(BigInt(v));
@@ -142,7 +152,7 @@ function randomArgs(p: Prng): bigint[] {
 function genCreateMappings(ctx: Ctx, cpu: number): Call {
   const p = ctx.prng;
   const id = ctx.model.ids.__pkvm_create_mappings!;
-  const prot = genProt(p);
+  const prot = genProt(p, ctx.version);
   const r = p.int(100);
   if (r < 45) {
     const start = PAGE_WINDOW + p.int(PAGE_WINDOW_PAGES) * PAGE +
@@ -212,7 +222,7 @@ function genPrivate(ctx: Ctx, cpu: number): Call {
   if (BigInt(ctx.model.ioMapBase) + sz >= U64) size = 1n << BigInt(p.range(46, 63));
   return {
     id: ctx.model.ids.__pkvm_create_private_mapping!,
-    args: [phys, size, genProt(p)],
+    args: [phys, size, genProt(p, ctx.version)],
     cpu,
     how: "private mapping",
   };
@@ -432,7 +442,12 @@ function checkTables(ctx: Ctx): void {
   const p = ctx.prng;
   let checked = 0;
   for (const m of rep.pgtable.mappings) {
-    const [va, pa, size, prot] = [Number(m.va), Number(m.pa), Number(m.size), protBits(m.prot)];
+    const [va, pa, size, prot] = [
+      Number(m.va),
+      Number(m.pa),
+      Number(m.size),
+      protBits(m.prot, ctx.version),
+    ];
     const where = `${ctx.version}: maplet ${m.va} -> ${m.pa} +${m.size} ${m.prot}`;
     assert((prot & R) !== 0, `${where}: no R`);
     assert(!((prot & W) && (prot & X)), `${where}: writable and executable`);
@@ -499,11 +514,14 @@ function assertCovered(ctx: Ctx, labels: string[], min = 3): void {
 function exhaustPrivateVa(ctx: Ctx): void {
   const p = ctx.prng;
   const id = ctx.model.ids.__pkvm_create_private_mapping!;
+  const k = KERNEL_PROT[ctx.version];
+  const own = pageHyp(ctx.version);
   const left = p.range(2, 12);
   const size = BigInt(ctx.model.hypVmemmap - ctx.model.ioMapBase - left * PAGE);
   const fill = issue(ctx, {
     id,
-    args: [0x8000_0000n, size, BigInt(R | W | X)],
+    // R|W|X in the profile's own enum kvm_pgtable_prot.
+    args: [0x8000_0000n, size, BigInt(k.R | k.W | k.X)],
     cpu: 0,
     how: "fill",
   });
@@ -512,7 +530,7 @@ function exhaustPrivateVa(ctx: Ctx): void {
   for (let i = 0; i < 40; i++) {
     const phys = genPhys(p, RAM);
     const sz = BigInt(p.int(3) * PAGE + p.int(PAGE));
-    const prot = BigInt(p.pick([PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_DEVICE]));
+    const prot = BigInt(p.pick([own.PAGE_HYP, own.PAGE_HYP_RO, own.PAGE_HYP_DEVICE]));
     const { exp } = issue(ctx, { id, args: [phys, sz, prot], cpu: 0, how: "top of the IO space" });
     if (exp.label.endsWith("-ENOMEM")) enomem++;
   }
@@ -652,7 +670,8 @@ Deno.test("__pkvm_create_private_mapping: a size that wraps 2^64 moves __io_map_
       const base = BigInt(ctx.model.ioMapBase);
       const phys = genPhys(p, RAM);
       const size = U64 - base + d - (phys & 0xfffn) - BigInt(p.int(PAGE));
-      const { exp } = issue(ctx, { id, args: [phys, size, genProt(p)], cpu: 0, how: "wrap" });
+      const prot = genProt(p, version);
+      const { exp } = issue(ctx, { id, args: [phys, size, prot], cpu: 0, how: "wrap" });
       assertEquals(exp.wrapped, true, exp.label);
       assertEquals(ctx.model.ioMapBase, Number(d));
       const rec = ctx.b.pkvm.report().hypercalls.at(-1)!;

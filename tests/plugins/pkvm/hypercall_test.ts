@@ -2,7 +2,16 @@
 // and leaves memory, tables and pools byte-for-byte unchanged.
 
 import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
-import { ERRNO, MMU, PAGE_HYP, PAGE_HYP_EXEC, PAGE_HYP_RO } from "../../../core/mod.ts";
+import {
+  ERRNO,
+  hex,
+  kvmPgtableProt,
+  MMU,
+  PAGE_HYP,
+  PAGE_HYP_EXEC,
+  PAGE_HYP_RO,
+} from "../../../core/mod.ts";
+import { kernelPteProt } from "../../../plugins/kvm_pgtable/mod.ts";
 import { asU64, SMCCC_RET_NOT_SUPPORTED } from "../../../plugins/pkvm/hypercall_ids.ts";
 import { bootMachine, stateHash } from "./_boot.ts";
 
@@ -149,10 +158,12 @@ Deno.test("__pkvm_create_private_mapping (mainline, before finalisation): ERR_PT
   assertEquals(b.pkvm.boot().ok, true);
   const hyp = b.pkvm.host!.hyp!;
   const base = hyp.ioMapBase;
+  // The host passes mainline's enum kvm_pgtable_prot: PAGE_HYP = R|W = 0xc.
+  const { PAGE_HYP: pageHyp, R, W, X } = kvmPgtableProt("mainline");
   expectUnchanged(
     b,
     "__pkvm_create_private_mapping",
-    [0x8000_0000, hyp.hypVmemmap - base + 0x1000, PAGE_HYP],
+    [0x8000_0000, hyp.hypVmemmap - base + 0x1000, pageHyp],
     0n,
     err(ERRNO.ENOMEM),
   );
@@ -160,26 +171,124 @@ Deno.test("__pkvm_create_private_mapping (mainline, before finalisation): ERR_PT
   expectUnchanged(
     b,
     "__pkvm_create_private_mapping",
-    [0x8000_0000, 0x1000, 0x7],
+    [0x8000_0000, 0x1000, R | W | X],
     0n,
     err(ERRNO.EINVAL),
   );
   assertEquals(hyp.ioMapBase, base + 0x1000);
-  const ok = b.pkvm.hypercall("__pkvm_create_private_mapping", [0x8000_0040, 0x10, PAGE_HYP]);
+  const ok = b.pkvm.hypercall("__pkvm_create_private_mapping", [0x8000_0040, 0x10, pageHyp]);
   assertEquals(ok.x1, BigInt(base + 0x1040));
 });
 
-Deno.test("the mainline gate: after finalisation the early hypercalls are NOT_SUPPORTED", () => {
-  const b = booted("mainline");
+Deno.test("__pkvm_create_private_mapping (mainline): prot is mainline's enum kvm_pgtable_prot, not v5.13's", async (t) => {
+  // Mainline renumbered enum kvm_pgtable_prot in v6.19 (2608563b466b, FEAT_XNX):
+  // PX = 1, UX = 2, X = PX|UX, W = 4, R = 8, DEVICE = 16. Without hVHE,
+  // hyp_set_prot_attr drops UX before its checks (80cbfd7174f3, v7.0), and
+  // kvm_pgtable_hyp_pte_prot reads an executable leaf back as PX only.
+  const b = bootMachine("mainline", { overrides: { pkvm: { afterBoot: false } } });
+  assertEquals(b.pkvm.boot().ok, true);
   const hyp = b.pkvm.host!.hyp!;
+  const mmu = b.m.get(MMU);
+  const cpu0 = b.m.cpu(0);
+  const map = (pa: number, prot: number) => {
+    const r = b.pkvm.hypercall("__pkvm_create_private_mapping", [pa, 0x1000, prot]);
+    assertEquals(r.x0, 0n);
+    return Number(r.x1);
+  };
+  const perms = (va: number) => {
+    const tr = mmu.translate(cpu0, va, "read", { debug: true });
+    if (tr.kind !== "ok") throw new Error(`${hex(va)}: ${tr.message}`);
+    return [hex(tr.pa), tr.writable, tr.executable, tr.memType];
+  };
+  const reported = (va: number) =>
+    b.pkvm.report().pgtable.mappings.find((m) => Number(m.va) === va)?.prot;
+
+  await t.step("PAGE_HYP_EXEC is 0xb (R|PX|UX) and maps R-X", () => {
+    assertEquals(kvmPgtableProt("mainline").PAGE_HYP_EXEC, 0xb);
+    const va = map(0x9000_0000, 0xb);
+    assertEquals(perms(va + 0x10), ["0x90000010", false, true, "normal"]);
+    assertEquals(mmu.translate(cpu0, va, "exec", { debug: true }).kind, "ok");
+    assertEquals(mmu.translate(cpu0, va, "write", { debug: true }).kind, "fault");
+    // The descriptor is pkvm-facts §5's PAGE_HYP_EXEC page (0x7c3), the same as v5.13's.
+    const pte = hyp.pgt!.getLeaf(va).pte;
+    assertEquals(pte, 0x9000_07c3n);
+    assertEquals(reported(va), "PAGE_HYP_EXEC");
+    // kvm_pgtable_hyp_pte_prot gives R|PX back, not PAGE_HYP_EXEC.
+    assertEquals(kernelPteProt(pte, { version: "mainline" }), 0x9n);
+  });
+
+  await t.step("v5.13's PAGE_HYP_EXEC (0x5) is PX|W with no R: -EINVAL, nothing mapped", () => {
+    const base = hyp.ioMapBase;
+    const r = expectUnchanged(
+      b,
+      "__pkvm_create_private_mapping",
+      [0x9000_1000, 0x1000, 0x5],
+      0n,
+      err(ERRNO.EINVAL),
+    );
+    // As in the kernel, the private VA range stays allocated after the map error.
+    assertEquals(hyp.ioMapBase, base + 0x1000);
+    assert(r.record.note?.includes("__io_map_base stays advanced"));
+  });
+
+  await t.step("v5.13's PAGE_HYP (0x6) and PAGE_HYP_RO (0x4) have no R either: -EINVAL", () => {
+    for (const prot of [0x6, 0x4]) {
+      expectUnchanged(
+        b,
+        "__pkvm_create_private_mapping",
+        [0x9000_1000, 0x1000, prot],
+        0n,
+        err(ERRNO.EINVAL),
+      );
+    }
+  });
+
+  await t.step(
+    "v5.13's PAGE_HYP_DEVICE (0xe) is R|W|UX: UX is dropped, a Normal RW mapping",
+    () => {
+      const va = map(0x9000_2000, 0xe);
+      assertEquals(perms(va), ["0x90002000", true, false, "normal"]);
+      assertEquals(reported(va), "PAGE_HYP");
+    },
+  );
+
+  await t.step("R|UX (0xa) is read-only and XN: UX alone is not EL2 execute without hVHE", () => {
+    const va = map(0x9000_3000, 0xa);
+    assertEquals(perms(va), ["0x90003000", false, false, "normal"]);
+    assertEquals(mmu.translate(cpu0, va, "exec", { debug: true }).kind, "fault");
+    assertEquals(reported(va), "PAGE_HYP_RO");
+  });
+
+  await t.step("mainline's PAGE_HYP (0xc), PAGE_HYP_RO (0x8), PAGE_HYP_DEVICE (0x1c)", () => {
+    assertEquals(perms(map(0x9000_4000, 0xc)), ["0x90004000", true, false, "normal"]);
+    assertEquals(perms(map(0x9000_5000, 0x8)), ["0x90005000", false, false, "normal"]);
+    const dev = map(0x9000_6000, 0x1c);
+    assertEquals(perms(dev), ["0x90006000", true, false, "device"]);
+    assertEquals(reported(dev), "PAGE_HYP_DEVICE");
+  });
+
+  await t.step("a mapping with no PAGE_HYP* name is reported in mainline's numbers", () => {
+    // R|DEVICE: 0x18 in mainline (0xc would be v5.13's number for it).
+    const va = map(0x9000_7000, 0x18);
+    assertEquals(reported(va), "0x18");
+  });
+});
+
+Deno.test("__pkvm_create_private_mapping (v5.13): the same numbers read in v5.13's enum", () => {
+  const b = booted("v5.13");
+  const mmu = b.m.get(MMU);
+  // 0x5 is v5.13's PAGE_HYP_EXEC: R-X.
+  const r = b.pkvm.hypercall("__pkvm_create_private_mapping", [0x9000_0000, 0x1000, 0x5]);
+  const tr = mmu.translate(b.m.cpu(0), Number(r.x1), "read", { debug: true });
+  assertEquals(tr.kind === "ok" && [tr.writable, tr.executable], [false, true]);
+  // Mainline's PAGE_HYP_EXEC, 0xb, is X|W|DEVICE with no R in v5.13: -EINVAL.
   expectUnchanged(
     b,
     "__pkvm_create_private_mapping",
-    [0x8000_0000, 0x1000, PAGE_HYP],
-    NOT_SUPPORTED,
+    [0x9000_1000, 0x1000, 0xb],
+    0n,
+    err(ERRNO.EINVAL),
   );
-  expectUnchanged(b, "__pkvm_cpu_set_vector", [0], NOT_SUPPORTED);
-  assertEquals(hyp.protectedModeInitialized, true);
 });
 
 Deno.test("the state hash sees a successful mapping (the unchanged checks can fail)", () => {
