@@ -119,15 +119,12 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Replaces block comments by spaces (newlines kept) so columns stay right. */
 function stripBlockComments(source: string): string {
-  let out = "";
+  let start = source.indexOf("/*");
+  if (start < 0) return source;
+  const parts: string[] = [];
   let i = 0;
-  while (i < source.length) {
-    const start = source.indexOf("/*", i);
-    if (start < 0) {
-      out += source.slice(i);
-      break;
-    }
-    out += source.slice(i, start);
+  while (start >= 0) {
+    parts.push(source.slice(i, start));
     const end = source.indexOf("*/", start + 2);
     if (end < 0) {
       const before = source.slice(0, start);
@@ -135,10 +132,77 @@ function stripBlockComments(source: string): string {
       const column = start - before.lastIndexOf("\n");
       throw new A64SyntaxError(line, column, "/*", "unterminated block comment", "/* ... */");
     }
-    out += source.slice(start, end + 2).replace(/[^\n]/g, " ");
+    // Each line of the comment becomes as many spaces (cheaper than a regex).
+    const lines = source.slice(start, end + 2).split("\n");
+    for (let k = 0; k < lines.length; k++) lines[k] = " ".repeat(lines[k]!.length);
+    parts.push(lines.join("\n"));
     i = end + 2;
+    start = source.indexOf("/*", i);
   }
-  return out;
+  parts.push(source.slice(i));
+  return parts.join("");
+}
+
+/**
+ * A statement's text with whitespace runs as one space and commas as ", ":
+ * exactly `text.replace(/\s+/g, " ").replace(/\s*,\s*\/g, ", ")`, done in
+ * one scan for ASCII text (the regular expressions serve the rest).
+ */
+function normalizeText(text: string): string {
+  let out = "";
+  let from = 0; // text[from, i) is copied as is
+  // What ends `out`: 0 other, 1 a collapsed space, 2 the space of a ", ".
+  let tail = 0;
+  let changed = false;
+  for (let i = 0; i < text.length;) {
+    const c = text.charCodeAt(i);
+    if (c >= 127) return normalizeSlow(text); // a character that might be \s
+    if (c === 32 || (c >= 9 && c <= 13)) {
+      let j = i + 1;
+      while (j < text.length) {
+        const d = text.charCodeAt(j);
+        if (d !== 32 && !(d >= 9 && d <= 13)) break;
+        j++;
+      }
+      if (c !== 32 || j > i + 1) changed = true;
+      out += text.slice(from, i);
+      if (tail === 2 && from === i) {
+        // Already the space after a comma (the comma's \s* took this run).
+        changed = true;
+      } else {
+        out += " ";
+        tail = 1;
+      }
+      from = i = j;
+      continue;
+    }
+    if (c === 44) {
+      out += text.slice(from, i);
+      if (from === i && tail === 1) {
+        out = out.slice(0, -1); // the \s* before the comma
+        changed = true;
+      }
+      out += ", ";
+      tail = 2;
+      let j = i + 1;
+      while (j < text.length) {
+        const d = text.charCodeAt(j);
+        if (d !== 32 && !(d >= 9 && d <= 13)) break;
+        j++;
+      }
+      if (j !== i + 2 || text.charCodeAt(i + 1) !== 32) changed = true;
+      from = i = j;
+      continue;
+    }
+    if (from === i) tail = 0;
+    i++;
+  }
+  if (!changed) return text;
+  return out + text.slice(from);
+}
+
+function normalizeSlow(text: string): string {
+  return text.replace(/\s+/g, " ").replace(/\s*,\s*/g, ", ");
 }
 
 /** Splits operands at top-level commas, keeping their columns. */
@@ -259,10 +323,10 @@ class Parser {
     const lines = stripBlockComments(this.#source).split("\n");
     lines.forEach((raw, li) => {
       const line = li + 1;
-      let text = raw.replace(/\r$/, "");
+      let text = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
       const cut = text.indexOf("//");
       if (cut >= 0) text = text.slice(0, cut);
-      if (/^\s*#/.test(text)) {
+      if (text.includes("#") && /^\s*#/.test(text)) {
         const col = text.indexOf("#") + 1;
         throw new A64SyntaxError(
           line,
@@ -273,15 +337,17 @@ class Parser {
         );
       }
       let start = 0;
-      for (let i = 0; i <= text.length; i++) {
-        if (i === text.length || text[i] === ";") {
-          const piece = text.slice(start, i);
+      for (;;) {
+        const semi = text.indexOf(";", start);
+        const i = semi < 0 ? text.length : semi;
+        const piece = text.slice(start, i);
+        const trimmed = piece.trim();
+        if (trimmed !== "") {
           const lead = piece.length - piece.trimStart().length;
-          if (piece.trim() !== "") {
-            this.#statement({ text: piece.trim(), line, column: start + lead + 1 }, 0);
-          }
-          start = i + 1;
+          this.#statement({ text: trimmed, line, column: start + lead + 1 }, 0);
         }
+        if (semi < 0) break;
+        start = i + 1;
       }
     });
     const open = this.#alts[this.#alts.length - 1];
@@ -563,7 +629,7 @@ class Parser {
   }
 
   #emit(s: Stmt, fields: Partial<A64Instruction> & { op: number }, mnemonic: string): number {
-    const text = s.text.replace(/\s+/g, " ").replace(/\s*,\s*/g, ", ");
+    const text = normalizeText(s.text);
     if (!this.#active) {
       const f = this.#alts[this.#alts.length - 1]!;
       if (!f.inElse) f.skipped.push({ line: s.line, column: s.column, text });
