@@ -614,20 +614,31 @@ export class PhysicalMemory {
     return out;
   }
 
-  // A 32-bit view of the buffer small stores last came from (callers reuse
-  // one scratch buffer), so they copy words without allocating a view.
-  #srcBuffer: ArrayBufferLike | undefined = undefined;
-  #srcWords: Uint32Array | undefined = undefined;
+  // 32-bit views of the last four arrays small stores came from (callers
+  // reuse scratch arrays), so they copy words without allocating a view or
+  // asking for `bytes.buffer` (a runtime call in V8).
+  #srcArrays: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  #srcWords: (Uint32Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  #srcNext = 0;
 
-  /** The source's buffer as 32-bit words when `bytes` is word-aligned in a fixed-size buffer. */
+  /**
+   * `bytes` as 32-bit words (`undefined` when it is not word-aligned in a
+   * fixed-size buffer): a view whose index 0 is `bytes[0..3]`.
+   */
   #words(bytes: Uint8Array): Uint32Array | undefined {
-    if ((bytes.byteOffset & 3) !== 0) return undefined;
+    const arrays = this.#srcArrays;
+    for (let k = 0; k < 4; k++) if (arrays[k] === bytes) return this.#srcWords[k];
+    let words: Uint32Array | undefined;
     const buf = bytes.buffer;
-    if (buf === this.#srcBuffer) return this.#srcWords;
     const fixed = !("resizable" in buf && buf.resizable) && !("growable" in buf && buf.growable);
-    this.#srcBuffer = buf;
-    this.#srcWords = fixed && buf.byteLength % 4 === 0 ? new Uint32Array(buf) : undefined;
-    return this.#srcWords;
+    if (fixed && (bytes.byteOffset & 3) === 0 && (bytes.length & 3) === 0) {
+      words = new Uint32Array(buf, bytes.byteOffset, bytes.length >> 2);
+    }
+    const k = this.#srcNext;
+    this.#srcNext = (k + 1) & 3;
+    arrays[k] = bytes;
+    this.#srcWords[k] = words;
+    return words;
   }
 
   /**
@@ -651,8 +662,7 @@ export class PhysicalMemory {
         // Whole words: a quarter of the element stores of a byte loop.
         const dst32 = p.u32;
         const d = off >> 2;
-        const s = bytes.byteOffset >> 2;
-        for (let i = 0; i < len >> 2; i++) dst32[d + i] = src32[s + i]!;
+        for (let i = 0; i < len >> 2; i++) dst32[d + i] = src32[i]!;
       } else if (len <= 32) {
         const u8 = p.u8;
         for (let i = 0; i < len; i++) u8[off + i] = bytes[i]!;

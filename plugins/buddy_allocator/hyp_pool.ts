@@ -45,6 +45,10 @@ import {
 } from "./hyp_page_layout.ts";
 import { checkBuddyInvariants } from "./invariants.ts";
 
+// Hot paths write the page size and 2^32 as literals: V8 does not fold
+// module constants (PAGE_SIZE is one), and a division by a literal power of
+// two compiles to a multiply instead of a divide.
+
 /** Shadow encoding of `HYP_NO_ORDER` in the order array. */
 const NO = 0xff;
 const TWO32 = 2 ** 32;
@@ -363,7 +367,7 @@ export class BuddyPool implements PagePool {
         order,
       });
     }
-    return this.#baseVa + id * PAGE_SIZE;
+    return this.#baseVa + id * 4096;
   }
 
   /**
@@ -537,7 +541,7 @@ export class BuddyPool implements PagePool {
       throw new TypeError(`Cannot use ${va} as a hyp VA in ${fn}: not an integer`);
     }
     const off = va - this.#baseVa;
-    if (off >= 0 && off < this.#nr * PAGE_SIZE) return Math.floor(off / PAGE_SIZE);
+    if (off >= 0 && off < this.#nr * 4096) return Math.floor(off / 4096);
     if (this.#v513) {
       throw new KernelBugError(
         fn,
@@ -593,7 +597,7 @@ export class BuddyPool implements PagePool {
   #scratchPtr(at: number, va: number): void {
     const dv = this.#scratchView;
     dv.setUint32(at, va >>> 0, true);
-    dv.setUint32(at + 4, (va / TWO32) >>> 0, true);
+    dv.setUint32(at + 4, (va / 4294967296) >>> 0, true);
   }
 
   /**
@@ -707,8 +711,8 @@ export class BuddyPool implements PagePool {
       head = Math.min(head, b);
       o++;
     }
-    const size = PAGE_SIZE << order;
-    const va = this.#baseVa + id * PAGE_SIZE;
+    const size = 4096 << order;
+    const va = this.#baseVa + id * 4096;
     // memset(hyp_page_to_virt(p), 0, PAGE_SIZE << p->order). When this page
     // stays the head its first 16 bytes are rewritten by the node below.
     const keepsNode = !v513 && head === id;
