@@ -536,27 +536,46 @@ export class PhysicalMemory {
     this.#check(pa, size, true);
     this.#generation++;
     const b = byte & 0xff;
+    if (b === 0) return this.#zeroFill(pa, size);
     let cur = pa;
     const end = pa + size;
     while (cur < end) {
       const pfn = Math.floor(cur / 4096);
       const off = (cur - pfn * 4096) | 0;
       const n = Math.min(4096 - off, end - cur);
-      if (b === 0) {
-        if (n === 4096) this.#drop(pfn);
-        else {
-          const p = this.#page(pfn);
-          if (p !== undefined) {
-            zeroIn(p, off, n);
-            // Nothing written is left: back to sparse, like a whole page.
-            if (p.lo >= p.hi) this.#drop(pfn);
-          }
-        }
-      } else {
-        const p = this.#pageForWrite(pfn);
-        p.u8.fill(b, off, off + n);
-        if (off < p.lo) p.lo = off;
-        if (off + n > p.hi) p.hi = off + n;
+      const p = this.#pageForWrite(pfn);
+      p.u8.fill(b, off, off + n);
+      if (off < p.lo) p.lo = off;
+      if (off + n > p.hi) p.hi = off + n;
+      cur += n;
+    }
+  }
+
+  /** Zeroes a checked range of the hit bank: chunks never written are skipped whole. */
+  #zeroFill(pa: number, size: number): void {
+    let cur = pa;
+    const end = pa + size;
+    const chunks = this.#hitChunks;
+    const bankPfn = this.#hitPfn;
+    while (cur < end) {
+      const pfn = Math.floor(cur / 4096);
+      const rel = pfn - bankPfn;
+      const ci = Math.floor(rel / 512);
+      const c = chunks[ci];
+      if (c === undefined) {
+        // No page of this 2 MiB chunk is backed: nothing to clear up to its end.
+        cur = (bankPfn + (ci + 1) * 512) * 4096;
+        continue;
+      }
+      const off = (cur - pfn * 4096) | 0;
+      const n = Math.min(4096 - off, end - cur);
+      const slot = rel - ci * 512;
+      const p = c[slot];
+      if (p !== undefined) {
+        // A page left with nothing written goes back to sparse, like a
+        // fully covered one.
+        if (n !== 4096) zeroIn(p, off, n);
+        if (n === 4096 || p.lo >= p.hi) this.#drop(pfn);
       }
       cur += n;
     }
