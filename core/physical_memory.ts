@@ -28,21 +28,6 @@ export interface RamBank {
 const MAX_PA = 2 ** 52;
 
 /**
- * Sparse physical memory over a set of RAM banks.
- *
- * @example Writing and reading back
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { PhysicalMemory } from "./physical_memory.ts";
- *
- * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 32 }]);
- * mem.write64(0x4000_0008, 0x0040000000000743n);
- * assertEquals(mem.read64(0x4000_0008), 0x0040000000000743n);
- * assertEquals(mem.read32(0x4000_000c), 0x0040_0000);
- * assertEquals(mem.residentBytes, 4096);
- * ```
- */
-/**
  * One backed page: views over its 4 KiB and the extent `[lo, hi)` stored to
  * since it was last all zero (every byte outside it is zero), so zeroing a
  * page, or recycling its buffer, only clears what was actually written.
