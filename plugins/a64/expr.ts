@@ -169,7 +169,7 @@ export function evalExpr(text: string, symbols: Readonly<Record<string, bigint>>
       return t.value;
     }
     if (t.kind === "id") {
-      const v = symbols[t.name];
+      const v = Object.hasOwn(symbols, t.name) ? symbols[t.name] : undefined;
       if (v === undefined) {
         throw new ExprError(
           `unknown constant "${t.name}"`,

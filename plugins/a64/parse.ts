@@ -309,7 +309,8 @@ class Parser {
     this.#source = source;
     this.#features = new Set(options.features ?? []);
     this.#errata = new Set(options.errata ?? []);
-    this.#symbols = { ...A64_SYMBOLS };
+    // A null-prototype table, so `#constructor` is an unknown constant, not Object's.
+    this.#symbols = Object.assign(Object.create(null), A64_SYMBOLS);
     for (const [k, v] of Object.entries(options.symbols ?? {})) this.#symbols[k] = BigInt(v);
   }
 
@@ -423,7 +424,8 @@ class Parser {
     if (word.startsWith(".")) {
       this.#err(s, s.text, `unsupported assembler directive "${word}"`, SUPPORTED_STATEMENTS);
     }
-    const macro = A64_MACROS[word];
+    // Own properties only: `constructor` or `toString` must not find Object.prototype.
+    const macro = Object.hasOwn(A64_MACROS, word) ? A64_MACROS[word] : undefined;
     if (macro !== undefined) {
       if (depth > 8) this.#err(s, s.text, "macro expansion too deep", "non-recursive macros");
       let args = rest === "" ? [] : rest.split(",").map((a) => a.trim());
@@ -760,7 +762,7 @@ class Parser {
       case "dmb": {
         this.#count(s, ops, 1, 1, `${mn} <option>`);
         const opt = ops[0]!.text.toLowerCase();
-        const b = BARRIER_OPTIONS[opt];
+        const b = Object.hasOwn(BARRIER_OPTIONS, opt) ? BARRIER_OPTIONS[opt] : undefined;
         if (b === undefined) {
           this.#err(
             at(ops[0]!),
@@ -779,7 +781,7 @@ class Parser {
       case "tlbi": {
         this.#count(s, ops, 1, 2, "tlbi <op>[, xt]");
         const name = ops[0]!.text.toLowerCase();
-        const t = TLBI_OPS[name];
+        const t = Object.hasOwn(TLBI_OPS, name) ? TLBI_OPS[name] : undefined;
         if (t === undefined) {
           this.#err(
             at(ops[0]!),
@@ -806,7 +808,7 @@ class Parser {
       case "ic": {
         this.#count(s, ops, 1, 2, "ic <op>[, xt]");
         const name = ops[0]!.text.toLowerCase();
-        const t = IC_OPS[name];
+        const t = Object.hasOwn(IC_OPS, name) ? IC_OPS[name] : undefined;
         if (t === undefined) {
           this.#err(
             at(ops[0]!),
