@@ -27,7 +27,7 @@ import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
 import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
-import { buildReport } from "./report.ts";
+import { buildReport, unverified } from "./report.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
 
 /** Options of the pKVM plugin. */
@@ -376,16 +376,7 @@ export class PkvmBoot implements Pkvm {
       },
       sysregs: {},
       tlb: { policy: this.#caps.tlb.policy, ...tlb },
-      verify: {
-        ok: false,
-        checked_pages: 0,
-        mismatches: [],
-        unexpected: [],
-        pool_invariants: null,
-        pgtable_invariants: null,
-        stale_translations: tlb.stale,
-        probed_old_vas: 0,
-      },
+      verify: unverified(tlb.stale),
       notes: this.#notes,
     };
     if (this.#failure) r.failure = this.#failure;

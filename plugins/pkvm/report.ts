@@ -128,6 +128,24 @@ const SYSREGS = [
 ];
 
 /**
+ * The verification block of a boot that never reached verification.
+ * @param stale TLB hits that differed from a walk so far.
+ * @returns A failed, empty verification.
+ */
+export function unverified(stale: number): VerifyReport {
+  return {
+    ok: false,
+    checked_pages: 0,
+    mismatches: [],
+    unexpected: [],
+    pool_invariants: null,
+    pgtable_invariants: null,
+    stale_translations: stale,
+    probed_old_vas: 0,
+  };
+}
+
+/**
  * Builds the report.
  *
  * @param input The boot's state.
@@ -229,16 +247,7 @@ export function buildReport(input: ReportInput): BootReport {
       invalidated: tlb.invalidated,
       stale: tlb.stale,
     },
-    verify: input.verify ?? {
-      ok: false,
-      checked_pages: 0,
-      mismatches: [],
-      unexpected: [],
-      pool_invariants: null,
-      pgtable_invariants: null,
-      stale_translations: tlb.stale,
-      probed_old_vas: 0,
-    },
+    verify: input.verify ?? unverified(tlb.stale),
     notes: input.notes,
   };
   if (input.failure !== undefined) report.failure = input.failure;

@@ -3,6 +3,7 @@
 // a user runs it (no permission flags, exit codes, --json contract).
 
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { runExample } from "../_example_cli.ts";
 import { assertSnapshot } from "@std/testing/snapshot";
 import { type BootReport, createMachine, PKVM, Trace } from "../../mod.ts";
 import { profile, type ProfileName, type ProfileOverrides } from "../../plugins/profiles/mod.ts";
@@ -91,15 +92,8 @@ Deno.test("report contract: hex strings for addresses, numbers for counts, maxim
 
 // --- examples/boot.ts as a user runs it ------------------------------------
 
-async function cli(args: string[], flags: string[] = []) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "examples/boot.ts", ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(args: string[], flags: string[] = []) {
+  return runExample("examples/boot.ts", args, flags);
 }
 
 Deno.test("examples/boot.ts with no flags boots the default machine, needing no permission", async (t) => {

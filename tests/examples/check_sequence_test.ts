@@ -1,17 +1,11 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
+import { runExample } from "../_example_cli.ts";
 
 const SCRIPT = new URL("../../examples/check_sequence.ts", import.meta.url).pathname;
 const FIXTURES = new URL("../plugins/switch_sequence/fixtures/", import.meta.url).pathname;
 
-async function cli(args: string[], perms: string[] = []) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--no-prompt", ...perms, SCRIPT, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(args: string[], perms: string[] = []) {
+  return runExample(SCRIPT, args, ["--quiet", "--no-prompt", ...perms]);
 }
 
 Deno.test("check_sequence exits 0 for a passing sequence, needing no permission for built-ins", async () => {

@@ -1,17 +1,8 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
+import { runExample } from "../_example_cli.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-
-async function cli(args: string[], flags: string[] = []) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "examples/compare.ts", ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(args: string[], flags: string[] = []) {
+  return runExample("examples/compare.ts", args, flags);
 }
 
 Deno.test("examples/compare.ts with no flags compares the switch sequences and allocators", async () => {
