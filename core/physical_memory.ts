@@ -308,6 +308,11 @@ export class PhysicalMemory {
     const slot = rel - ci * 512;
     const p = c[slot];
     if (p === undefined) return;
+    this.#release(c, slot, p, pfn);
+  }
+
+  /** Returns page `p` (slot `slot` of chunk `c`, frame `pfn`) to the sparse state. */
+  #release(c: Chunk, slot: number, p: Page, pfn: number): void {
     c[slot] = undefined;
     this.#resident--;
     if (this.#spare.length < 256) {
@@ -573,6 +578,26 @@ export class PhysicalMemory {
    * @throws {ExternalAbortError} If any byte is outside a single bank.
    */
   zero(pa: number, size: number): void {
+    // Fast path: a range inside one page of the last bank hit (a list node,
+    // a freed page), the common case under allocator churn.
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
+    if (size > 0 && off + size <= 4096 && pa >= this.#hitStart && pa + size <= this.#hitEnd) {
+      this.#generation++;
+      const rel = pfn - this.#hitPfn;
+      const ci = Math.floor(rel / 512);
+      const c = this.#hitChunks[ci];
+      if (c === undefined) return;
+      const slot = rel - ci * 512;
+      const p = c[slot];
+      if (p === undefined) return;
+      if (size !== 4096) {
+        zeroIn(p, off, size);
+        if (p.lo < p.hi) return;
+      }
+      this.#release(c, slot, p, pfn);
+      return;
+    }
     this.fill(pa, size, 0);
   }
 

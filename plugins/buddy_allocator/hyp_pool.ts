@@ -185,11 +185,15 @@ export class BuddyPool implements PagePool {
   #gets = 0;
   #puts = 0;
   #broken: unknown = undefined;
-  /** Whether the accessor has `writeBytes` (a list node is then one store). */
+  /** Whether a node or entry image is one `writeBytes` (a little-endian host). */
   #bulk: boolean;
-  #scratch = new Uint8Array(16);
-  #scratch8 = this.#scratch.subarray(0, 8);
-  #scratchView = new DataView(this.#scratch.buffer);
+  /** Image of one node, or of a v5.13 entry, in little-endian words. */
+  #img = new Uint32Array(8);
+  #img32 = new Uint8Array(this.#img.buffer);
+  #img16 = this.#img32.subarray(0, 16);
+  /** The `pool` pointer of every v5.13 entry, in halves. */
+  #poolLo: number;
+  #poolHi: number;
 
   /**
    * `hyp_pool_init(pool, pfn, nr_pages, reserved_pages)`.
@@ -245,7 +249,9 @@ export class BuddyPool implements PagePool {
     this.onMachine = o.poolVa !== undefined;
     this.poolVa = o.poolVa ?? OFF_MACHINE_POOL_VA;
     this.#mem = o.memory;
-    this.#bulk = o.memory.writeBytes !== undefined;
+    this.#bulk = o.memory.writeBytes !== undefined && HOST_LITTLE_ENDIAN;
+    this.#poolLo = this.poolVa >>> 0;
+    this.#poolHi = Math.floor(this.poolVa / TWO32);
     this.#p2v = o.physToVirt;
     this.#v2p = o.virtToPhys;
     this.#trace = o.trace;
@@ -344,15 +350,24 @@ export class BuddyPool implements PagePool {
       // __hyp_extract_page: unlink, then split keeping the lower half.
       this.#listDel(id, i);
       this.#clearNode(id);
+      const ord = this.#ord;
       let cur = i;
       while (cur > order) {
         cur--;
         const b = id + (1 << cur);
-        this.#setOrder(b, cur);
-        this.#listAddTail(b, cur, false);
+        ord[b] = cur;
+        if (!this.#v513) this.#mem.write8(this.#entVa + b * 8 + 2, cur);
+        this.#listAddTail(b, cur);
       }
-      if (i !== order) this.#setOrder(id, order);
-      this.#setRef(id, 1);
+      // hyp_set_page_refcounted(p): v5.13 stores the whole entry once.
+      ord[id] = order;
+      this.#ref[id] = 1;
+      if (this.#v513) {
+        this.#flush(id);
+      } else {
+        if (i !== order) this.#mem.write8(this.#entVa + id * 8 + 2, order);
+        this.#mem.write16(this.#entVa + id * 8, 1);
+      }
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -451,7 +466,9 @@ export class BuddyPool implements PagePool {
       );
     }
     try {
-      this.#setRef(id, 0);
+      // v5.13 stores the refcount with the entry in __hyp_attach_page.
+      if (this.#v513) this.#ref[id] = 0;
+      else this.#setRef(id, 0);
       this.#attach(id, order);
     } catch (e) {
       this.#broken = e;
@@ -558,8 +575,15 @@ export class BuddyPool implements PagePool {
     return n >= 0 && n !== id;
   }
 
+  /** The value a link to node(id) holds: its hyp VA (0 for -1, a zeroed node). */
   #nodeVa(id: number): number {
-    if (id < this.#nr) return id < 0 ? 0 : this.#nodeBase + id * this.#nodeStride;
+    // Pages first and inline: the hot paths call this on every link.
+    if (id < this.#nr && id >= 0) return this.#nodeBase + id * this.#nodeStride;
+    return this.#nodeVaSlow(id);
+  }
+
+  #nodeVaSlow(id: number): number {
+    if (id < 0) return 0;
     if (id < this.#extBase) return this.#headVa + (id - this.#nr) * 16;
     return this.#p2v(this.#extPfn[id - this.#extBase]! * PAGE_SIZE);
   }
@@ -585,67 +609,65 @@ export class BuddyPool implements PagePool {
     );
   }
 
-  /** Whether node(id) has bytes in simulated memory (an off-machine head has none). */
-  #inMemory(id: number): boolean {
-    return id < this.#nr || id >= this.#extBase || this.onMachine;
-  }
-
   /**
-   * Puts a pointer in the node scratch at byte `at` (little-endian halves;
-   * the high half of a VA below 2^53 is exact as `va / 2^32`).
+   * Stores node(id) from the shadow in one access: in v5.13 the whole
+   * 32-byte vmemmap entry of a page (refcount, order, pool, node), else the
+   * 16-byte node. Every other byte stored already holds the value written,
+   * so the memory left is the kernel's, in fewer simulated accesses (the
+   * hot paths' main cost). An off-machine head has no bytes.
    */
-  #scratchPtr(at: number, va: number): void {
-    const dv = this.#scratchView;
-    dv.setUint32(at, va >>> 0, true);
-    dv.setUint32(at + 4, (va / 4294967296) >>> 0, true);
-  }
-
-  /**
-   * Stores node(id) = { next: node(n), prev: node(p) } as one 16-byte store
-   * (the hot paths' main cost is the number of simulated accesses), or as
-   * four 32-bit stores when the accessor has no bulk store.
-   */
-  #storeNode(id: number, n: number, p: number): void {
-    if (!this.#inMemory(id)) return;
-    const at = this.#nodeVa(id);
-    this.#scratchPtr(0, this.#nodeVa(n));
-    this.#scratchPtr(8, this.#nodeVa(p));
-    if (this.#bulk) {
-      this.#mem.writeBytes!(at, this.#scratch);
+  #flush(id: number): void {
+    const inRange = id < this.#nr;
+    let at: number;
+    if (inRange) {
+      at = this.#v513 ? this.#entVa + id * 32 : this.#baseVa + id * 4096;
+    } else if (id < this.#extBase) {
+      if (!this.onMachine) return;
+      at = this.#headVa + (id - this.#nr) * 16;
     } else {
-      const dv = this.#scratchView;
-      for (let k = 0; k < 16; k += 4) this.#mem.write32(at + k, dv.getUint32(k, true));
+      at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
+    }
+    const w = this.#img;
+    const entry = inRange && this.#v513;
+    let k = 0;
+    if (entry) {
+      const o = this.#ord[id]!;
+      w[0] = this.#ref[id]!;
+      w[1] = o === NO ? 0xffff_ffff : o;
+      w[2] = this.#poolLo;
+      w[3] = this.#poolHi;
+      k = 4;
+    }
+    const nv = this.#nodeVa(this.#next[id]!);
+    const pv = this.#nodeVa(this.#prev[id]!);
+    // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
+    w[k] = nv >>> 0;
+    w[k + 1] = (nv / 4294967296) >>> 0;
+    w[k + 2] = pv >>> 0;
+    w[k + 3] = (pv / 4294967296) >>> 0;
+    if (this.#bulk) {
+      this.#mem.writeBytes!(at, entry ? this.#img32 : this.#img16);
+    } else {
+      for (let j = 0; j < k + 4; j++) this.#mem.write32(at + j * 4, w[j]!);
     }
   }
 
-  /** Stores node(id).next / .prev (field 0 / 8) = node(target), one 8-byte store. */
-  #storeLink(id: number, field: 0 | 8, target: number): void {
-    if (!this.#inMemory(id)) return;
-    const at = this.#nodeVa(id) + field;
-    this.#scratchPtr(0, this.#nodeVa(target));
-    if (this.#bulk) {
-      this.#mem.writeBytes!(at, this.#scratch8);
-    } else {
-      const dv = this.#scratchView;
-      this.#mem.write32(at, dv.getUint32(0, true));
-      this.#mem.write32(at + 4, dv.getUint32(4, true));
-    }
-  }
-
-  /** list_add_tail(node(id), &free_area[order]). */
-  #listAddTail(id: number, order: number, force: boolean): void {
+  /**
+   * list_add_tail(node(id), &free_area[order]); `self` false leaves node(id)
+   * for the caller to store.
+   */
+  #listAddTail(id: number, order: number, self = true): void {
     const h = this.#nr + order;
     const next = this.#next;
     const prev = this.#prev;
     const last = prev[h]!;
-    // The node's own store is skipped when it already holds both links.
-    if (force || next[id] !== h || prev[id] !== last) this.#storeNode(id, h, last);
-    this.#storeLink(last, 0, id);
     next[id] = h;
     prev[id] = last;
     next[last] = id;
-    this.#storeLink(h, 8, id);
     prev[h] = id;
+    if (self) this.#flush(id);
+    this.#flush(last);
+    if (last !== h) this.#flush(h);
     this.#count[order]!++;
     this.#nonEmpty |= 1 << order;
     this.#free += 1 << order;
@@ -657,25 +679,34 @@ export class BuddyPool implements PagePool {
     const prev = this.#prev;
     const n = next[id]!;
     const p = prev[id]!;
-    this.#storeLink(p, 0, n);
     next[p] = n;
-    this.#storeLink(n, 8, p);
     prev[n] = p;
+    this.#flush(p);
+    if (n !== p) this.#flush(n);
     if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
     this.#free -= 1 << order;
   }
 
-  /** After unlinking: v5.13 list_del_init (self), mainline memset(node, 0, 16). */
+  /**
+   * After unlinking: v5.13 list_del_init (self links, in the shadow only:
+   * the caller stores the entry), mainline memset(node, 0, 16).
+   */
   #clearNode(id: number): void {
     if (this.#v513) {
-      if (this.#next[id] !== id || this.#prev[id] !== id) this.#storeNode(id, id, id);
       this.#next[id] = id;
       this.#prev[id] = id;
     } else {
-      this.#mem.zero(this.#nodeVa(id), 16);
+      this.#mem.zero(this.#baseVa + id * 4096, 16);
       this.#next[id] = -1;
       this.#prev[id] = -1;
     }
+  }
+
+  /** Sets a page's order: v5.13 stores its whole entry, mainline the `order` byte. */
+  #markOrder(id: number, o: number): void {
+    this.#ord[id] = o;
+    if (this.#v513) this.#flush(id);
+    else this.#mem.write8(this.#entVa + id * 8 + 2, o);
   }
 
   #setRef(id: number, v: number): void {
@@ -724,18 +755,20 @@ export class BuddyPool implements PagePool {
       const low = this.#lowBits + cur;
       const b = cur + ((low ^ (1 << k)) - low);
       this.#listDel(b, k);
-      if (b === head) {
-        // It becomes the head: its node and order are rewritten below, so
-        // keep the shadow equal to the bytes still in memory.
-      } else {
+      if (b !== head) {
+        // (The head keeps its node in memory until list_add_tail rewrites it.)
         this.#clearNode(b);
-        this.#setOrder(b, NO);
+        this.#markOrder(b, NO);
       }
       cur = Math.min(cur, b);
     }
-    if (id !== head) this.#setOrder(id, NO);
-    if (ord[head] !== o) this.#setOrder(head, o);
-    this.#listAddTail(head, o, keepsNode);
+    if (id !== head) this.#markOrder(id, NO);
+    if (ord[head] !== o) {
+      ord[head] = o;
+      if (!v513) mem.write8(this.#entVa + head * 8 + 2, o);
+    }
+    // v5.13: the head's entry (refcount 0 when it is this page) goes with its node.
+    this.#listAddTail(head, o);
     this.#frees += 1 << order;
     const tr = this.#trace;
     if (tr !== undefined && tr.wants("free")) {
@@ -805,7 +838,7 @@ export class BuddyPool implements PagePool {
       const pva = this.#p2v(pfn * PAGE_SIZE);
       mem.zero(pva + 16, (PAGE_SIZE << order) - 16);
       const id = this.#newExtId(pfn);
-      this.#listAddTail(id, order, true);
+      this.#listAddTail(id, order);
     } catch (e) {
       this.#broken = e;
       throw e;

@@ -150,6 +150,7 @@ function faultyEl2(mem: PhysicalMemory, lo: number, hi: number) {
     write16: (va, v) => (guard(va), inner.write16(va, v)),
     write32: (va, v) => (guard(va), inner.write32(va, v)),
     zero: (va, n) => (guard(va), inner.zero(va, n)),
+    writeBytes: (va, b) => (guard(va), inner.writeBytes!(va, b)),
   };
   return { el2, state };
 }
