@@ -244,9 +244,18 @@ export class PhysicalMemory {
   #hitPfn: number;
   #lastPfn = -1;
   #lastPage: Page | undefined = undefined;
+  // The page touched before the last one: allocator metadata and the page it
+  // describes alternate (a vmemmap entry, then a list node in the page).
+  #prevPfn = -1;
+  #prevPage: Page | undefined = undefined;
   // Pages dropped back to the sparse state (already cleared), so free/alloc
   // churn does not allocate (and collect) a fresh 4 KiB each time.
   #spare: Page[] = [];
+  // The one page a small zeroing left all zero, kept backed (see zero()).
+  #emptyPage: Page | undefined = undefined;
+  #emptyChunk: Chunk | undefined = undefined;
+  #emptySlot = 0;
+  #emptyPfn = -1;
 
   #check(pa: number, size: number, write: boolean): void {
     if (pa >= this.#hitStart && pa + size <= this.#hitEnd) return;
@@ -264,22 +273,39 @@ export class PhysicalMemory {
     throw new ExternalAbortError({ kind: "external_abort", address: pa, size, write });
   }
 
+  /** The page before the last one, made the last one. */
+  #toFront(pfn: number): Page {
+    const p = this.#prevPage!;
+    this.#prevPfn = this.#lastPfn;
+    this.#prevPage = this.#lastPage;
+    this.#lastPfn = pfn;
+    this.#lastPage = p;
+    return p;
+  }
+
+  /** Caches page `p` of frame `pfn` as the last one touched. */
+  #remember(pfn: number, p: Page): void {
+    this.#prevPfn = this.#lastPfn;
+    this.#prevPage = this.#lastPage;
+    this.#lastPfn = pfn;
+    this.#lastPage = p;
+  }
+
   #page(pfn: number): Page | undefined {
     if (pfn === this.#lastPfn) return this.#lastPage;
+    if (pfn === this.#prevPfn) return this.#toFront(pfn);
     const rel = pfn - this.#hitPfn;
     const ci = Math.floor(rel / 512);
     const c = this.#hitChunks[ci];
     if (c === undefined) return undefined;
     const p = c[rel - ci * 512];
-    if (p !== undefined) {
-      this.#lastPfn = pfn;
-      this.#lastPage = p;
-    }
+    if (p !== undefined) this.#remember(pfn, p);
     return p;
   }
 
   #pageForWrite(pfn: number): Page {
     if (pfn === this.#lastPfn) return this.#lastPage!;
+    if (pfn === this.#prevPfn) return this.#toFront(pfn);
     const rel = pfn - this.#hitPfn;
     const ci = Math.floor(rel / 512);
     let c = this.#hitChunks[ci];
@@ -295,8 +321,7 @@ export class PhysicalMemory {
       c[slot] = p;
       this.#resident++;
     }
-    this.#lastPfn = pfn;
-    this.#lastPage = p;
+    this.#remember(pfn, p);
     return p;
   }
 
@@ -313,6 +338,11 @@ export class PhysicalMemory {
 
   /** Returns page `p` (slot `slot` of chunk `c`, frame `pfn`) to the sparse state. */
   #release(c: Chunk, slot: number, p: Page, pfn: number): void {
+    if (p === this.#emptyPage) {
+      this.#emptyPage = undefined;
+      this.#emptyChunk = undefined;
+      this.#emptyPfn = -1;
+    }
     c[slot] = undefined;
     this.#resident--;
     if (this.#spare.length < 256) {
@@ -322,6 +352,10 @@ export class PhysicalMemory {
     if (pfn === this.#lastPfn) {
       this.#lastPfn = -1;
       this.#lastPage = undefined;
+    }
+    if (pfn === this.#prevPfn) {
+      this.#prevPfn = -1;
+      this.#prevPage = undefined;
     }
   }
 
@@ -572,7 +606,11 @@ export class PhysicalMemory {
   }
 
   /**
-   * Zeroes `[pa, pa + size)`.
+   * Zeroes `[pa, pa + size)`, dropping pages back to the sparse state as
+   * {@link PhysicalMemory.fill} does, with one exception: the last page a
+   * zeroing within one page (smaller than the page) leaves all zero stays
+   * backed until another page is left so, because a cleared list node is
+   * usually written again at once. At most one such page is kept.
    * @param pa First byte.
    * @param size Length in bytes.
    * @throws {ExternalAbortError} If any byte is outside a single bank.
@@ -594,11 +632,31 @@ export class PhysicalMemory {
       if (size !== 4096) {
         zeroIn(p, off, size);
         if (p.lo < p.hi) return;
+        // Left all zero by a small zeroing (a list node cleared): keep it
+        // backed until the next page is, since it is often written again
+        // at once; release the one kept before.
+        if (pfn !== this.#emptyPfn) this.#keepEmpty(c, slot, p, pfn);
+        return;
       }
       this.#release(c, slot, p, pfn);
       return;
     }
     this.fill(pa, size, 0);
+  }
+
+  /** Makes page `p` the one empty page kept backed, releasing the previous one if still empty. */
+  #keepEmpty(c: Chunk, slot: number, p: Page, pfn: number): void {
+    const prev = this.#emptyPage;
+    const prevChunk = this.#emptyChunk;
+    const prevSlot = this.#emptySlot;
+    const prevPfn = this.#emptyPfn;
+    this.#emptyPage = p;
+    this.#emptyChunk = c;
+    this.#emptySlot = slot;
+    this.#emptyPfn = pfn;
+    if (prev !== undefined && prevChunk![prevSlot] === prev && prev.lo >= prev.hi) {
+      this.#release(prevChunk!, prevSlot, prev, prevPfn);
+    }
   }
 
   /**

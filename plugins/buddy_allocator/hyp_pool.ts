@@ -318,19 +318,15 @@ export class BuddyPool implements PagePool {
    *   need splitting (NULL buddy); the pool is unchanged.
    */
   allocPages(order: number): number | null {
-    this.#usable();
-    if (!Number.isInteger(order) || order < 0) {
-      throw new RangeError(
-        `Cannot allocate order ${order} from pool "${this.name}": order must be a non-negative integer`,
-      );
-    }
+    if (this.#broken !== undefined) this.#usable();
+    if ((order >>> 0) !== order) this.#badOrder(order);
     if (order > this.maxAllocOrder) {
       this.#failed++;
       return null;
     }
-    // Smallest non-empty free_area[i], order <= i <= top (one bit per list).
-    const top = this.maxAllocOrder;
-    const mask = this.#nonEmpty & ((2 << top) - 1) & ~((1 << order) - 1);
+    // Smallest non-empty free_area[i], order <= i <= max (one bit per list;
+    // no list above the largest allocatable order is ever filled).
+    const mask = this.#nonEmpty & (-1 << order);
     if (mask === 0) {
       this.#failed++;
       return null;
@@ -338,14 +334,7 @@ export class BuddyPool implements PagePool {
     const i = 31 - Math.clz32(mask & -mask);
     const id = this.#next[this.#nr + i]!;
     if (id >= this.#extBase) return this.#allocExternal(id, i, order);
-    if (this.#ref[id] !== 0) {
-      throw new KernelBugError(
-        "hyp_set_page_refcounted",
-        `Cannot hand out page ${hex(this.#pa(id))} of pool "${this.name}": refcount is ${
-          this.#ref[id]
-        }, not 0 (a reference was taken on a free page)`,
-      );
-    }
+    if (this.#ref[id] !== 0) this.#refcountedBug(id);
     try {
       // __hyp_extract_page: unlink, then split keeping the lower half.
       this.#listDel(id, i);
@@ -373,15 +362,7 @@ export class BuddyPool implements PagePool {
       throw e;
     }
     this.#allocs++;
-    const tr = this.#trace;
-    if (tr !== undefined && tr.wants("alloc")) {
-      tr.emit("alloc", {
-        allocator: this.allocatorName,
-        pool: this.name,
-        pa: hex(this.#pa(id)),
-        order,
-      });
-    }
+    if (this.#trace !== undefined) this.#emit("alloc", this.#pa(id), order);
     return this.#baseVa + id * 4096;
   }
 
@@ -427,20 +408,12 @@ export class BuddyPool implements PagePool {
    *   The pool is unchanged.
    */
   putPage(va: number): void {
-    this.#usable();
+    if (this.#broken !== undefined) this.#usable();
     const id = this.#pageIndex(va, "hyp_put_page");
     if (id < 0) return this.#putExternal(va);
     const rc = this.#ref[id]!;
-    if (rc === 0) {
-      throw new KernelBugError(
-        "hyp_put_page",
-        `Cannot put page ${
-          hex(this.#pa(id))
-        } of pool "${this.name}": refcount is 0 (double free?)` +
-          (this.#v513 ? `; v5.13 has no BUG_ON here and would wrap the u32, hyplab stops it` : ""),
-      );
-    }
-    if (rc > 1) {
+    if (rc !== 1) {
+      if (rc === 0) this.#doubleFreeBug(id);
       try {
         this.#setRef(id, rc - 1);
       } catch (e) {
@@ -451,20 +424,7 @@ export class BuddyPool implements PagePool {
       return;
     }
     const order = this.#ord[id]!;
-    if (order === NO) {
-      throw new KernelBugError(
-        "__hyp_attach_page",
-        `Cannot free page ${hex(this.#pa(id))} of pool "${this.name}": it is a tail page ` +
-          `(order HYP_NO_ORDER), freeing it would index free_area[] out of bounds`,
-      );
-    }
-    if (this.#listed(id)) {
-      throw new KernelBugError(
-        "__hyp_attach_page",
-        `Cannot free page ${hex(this.#pa(id))} of pool "${this.name}": it is already on ` +
-          `free_area[${order}] (list corruption)`,
-      );
-    }
+    if (order === NO || this.#listed(id)) this.#attachBug(id, order);
     try {
       // v5.13 stores the refcount with the entry in __hyp_attach_page.
       if (this.#v513) this.#ref[id] = 0;
@@ -770,15 +730,52 @@ export class BuddyPool implements PagePool {
     // v5.13: the head's entry (refcount 0 when it is this page) goes with its node.
     this.#listAddTail(head, o);
     this.#frees += 1 << order;
-    const tr = this.#trace;
-    if (tr !== undefined && tr.wants("free")) {
-      tr.emit("free", {
-        allocator: this.allocatorName,
-        pool: this.name,
-        pa: hex(this.#pa(id)),
-        order,
-      });
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+  }
+
+  /** Emits an `alloc` / `free` trace event when the trace wants it. */
+  #emit(kind: "alloc" | "free", pa: number, order: number): void {
+    const tr = this.#trace!;
+    if (!tr.wants(kind)) return;
+    tr.emit(kind, { allocator: this.allocatorName, pool: this.name, pa: hex(pa), order });
+  }
+
+  #badOrder(order: number): never {
+    throw new RangeError(
+      `Cannot allocate order ${order} from pool "${this.name}": order must be a non-negative integer`,
+    );
+  }
+
+  #refcountedBug(id: number): never {
+    throw new KernelBugError(
+      "hyp_set_page_refcounted",
+      `Cannot hand out page ${hex(this.#pa(id))} of pool "${this.name}": refcount is ${
+        this.#ref[id]
+      }, not 0 (a reference was taken on a free page)`,
+    );
+  }
+
+  #doubleFreeBug(id: number): never {
+    throw new KernelBugError(
+      "hyp_put_page",
+      `Cannot put page ${hex(this.#pa(id))} of pool "${this.name}": refcount is 0 (double free?)` +
+        (this.#v513 ? `; v5.13 has no BUG_ON here and would wrap the u32, hyplab stops it` : ""),
+    );
+  }
+
+  #attachBug(id: number, order: number): never {
+    if (order === NO) {
+      throw new KernelBugError(
+        "__hyp_attach_page",
+        `Cannot free page ${hex(this.#pa(id))} of pool "${this.name}": it is a tail page ` +
+          `(order HYP_NO_ORDER), freeing it would index free_area[] out of bounds`,
+      );
     }
+    throw new KernelBugError(
+      "__hyp_attach_page",
+      `Cannot free page ${hex(this.#pa(id))} of pool "${this.name}": it is already on ` +
+        `free_area[${order}] (list corruption)`,
+    );
   }
 
   // ---------------------------------------------------- mainline external
