@@ -336,27 +336,8 @@ export class BuddyPool implements PagePool {
     if (id >= this.#extBase) return this.#allocExternal(id, i, order);
     if (this.#ref[id] !== 0) this.#refcountedBug(id);
     try {
-      // __hyp_extract_page: unlink, then split keeping the lower half.
-      this.#listDel(id, i);
-      this.#clearNode(id);
-      const ord = this.#ord;
-      let cur = i;
-      while (cur > order) {
-        cur--;
-        const b = id + (1 << cur);
-        ord[b] = cur;
-        if (!this.#v513) this.#mem.write8(this.#entVa + b * 8 + 2, cur);
-        this.#listAddTail(b, cur);
-      }
-      // hyp_set_page_refcounted(p): v5.13 stores the whole entry once.
-      ord[id] = order;
-      this.#ref[id] = 1;
-      if (this.#v513) {
-        this.#flush(id);
-      } else {
-        if (i !== order) this.#mem.write8(this.#entVa + id * 8 + 2, order);
-        this.#mem.write16(this.#entVa + id * 8, 1);
-      }
+      if (this.#v513) this.#extract513(id, i, order);
+      else this.#extractMl(id, i, order);
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -426,10 +407,15 @@ export class BuddyPool implements PagePool {
     const order = this.#ord[id]!;
     if (order === NO || this.#listed(id)) this.#attachBug(id, order);
     try {
-      // v5.13 stores the refcount with the entry in __hyp_attach_page.
-      if (this.#v513) this.#ref[id] = 0;
-      else this.#setRef(id, 0);
-      this.#attach(id, order);
+      // hyp_page_ref_dec_and_test(), then __hyp_attach_page. v5.13 stores
+      // the refcount with the rest of the entry.
+      if (this.#v513) {
+        this.#ref[id] = 0;
+        this.#attach513(id, order);
+      } else {
+        this.#setRef(id, 0);
+        this.#attachMl(id, order);
+      }
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -569,35 +555,27 @@ export class BuddyPool implements PagePool {
     );
   }
 
-  /**
-   * Stores node(id) from the shadow in one access: in v5.13 the whole
-   * 32-byte vmemmap entry of a page (refcount, order, pool, node), else the
-   * 16-byte node. Every other byte stored already holds the value written,
-   * so the memory left is the kernel's, in fewer simulated accesses (the
-   * hot paths' main cost). An off-machine head has no bytes.
-   */
-  #flush(id: number): void {
-    const inRange = id < this.#nr;
-    let at: number;
-    if (inRange) {
-      at = this.#v513 ? this.#entVa + id * 32 : this.#baseVa + id * 4096;
-    } else if (id < this.#extBase) {
-      if (!this.onMachine) return;
-      at = this.#headVa + (id - this.#nr) * 16;
-    } else {
-      at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
-    }
+  // ------------------------------------------------------------ hot paths
+  //
+  // One copy per version: the stores differ (v5.13's list node is in the
+  // 32-byte vmemmap entry, mainline's in the free page), and separate code
+  // keeps each version's JIT feedback its own when both run in a process.
+  // Decisions come from the shadow; each touched node (v5.13: its whole
+  // entry) is then stored once from it, in one access where the accessor
+  // allows: every other byte stored already holds the value written, so
+  // the memory left is the kernel's, in fewer simulated accesses (the hot
+  // paths' main cost).
+
+  /** Stores the first `words` words of the image at `at`, in one access when it can. */
+  #store(at: number, bytes: Uint8Array, words: number): void {
+    if (this.#bulk) return this.#mem.writeBytes!(at, bytes);
     const w = this.#img;
-    const entry = inRange && this.#v513;
-    let k = 0;
-    if (entry) {
-      const o = this.#ord[id]!;
-      w[0] = this.#ref[id]!;
-      w[1] = o === NO ? 0xffff_ffff : o;
-      w[2] = this.#poolLo;
-      w[3] = this.#poolHi;
-      k = 4;
-    }
+    for (let j = 0; j < words; j++) this.#mem.write32(at + j * 4, w[j]!);
+  }
+
+  /** Puts node(id)'s next and prev, as stored, in image words k..k+3. */
+  #imageLinks(id: number, k: number): void {
+    const w = this.#img;
     const nv = this.#nodeVa(this.#next[id]!);
     const pv = this.#nodeVa(this.#prev[id]!);
     // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
@@ -605,18 +583,32 @@ export class BuddyPool implements PagePool {
     w[k + 1] = (nv / 4294967296) >>> 0;
     w[k + 2] = pv >>> 0;
     w[k + 3] = (pv / 4294967296) >>> 0;
-    if (this.#bulk) {
-      this.#mem.writeBytes!(at, entry ? this.#img32 : this.#img16);
-    } else {
-      for (let j = 0; j < k + 4; j++) this.#mem.write32(at + j * 4, w[j]!);
-    }
   }
 
-  /**
-   * list_add_tail(node(id), &free_area[order]); `self` false leaves node(id)
-   * for the caller to store.
-   */
-  #listAddTail(id: number, order: number, self = true): void {
+  /** Stores a list head's node, when `struct hyp_pool` is in memory. */
+  #flushHead(id: number): void {
+    if (!this.onMachine) return;
+    this.#imageLinks(id, 0);
+    this.#store(this.#headVa + (id - this.#nr) * 16, this.#img16, 4);
+  }
+
+  // v5.13 ----------------------------------------------------------------
+
+  /** Stores a page's whole vmemmap entry (refcount, order, pool, node), or a head. */
+  #flush513(id: number): void {
+    if (id >= this.#nr) return this.#flushHead(id);
+    const w = this.#img;
+    const o = this.#ord[id]!;
+    w[0] = this.#ref[id]!;
+    w[1] = o === NO ? 0xffff_ffff : o;
+    w[2] = this.#poolLo;
+    w[3] = this.#poolHi;
+    this.#imageLinks(id, 4);
+    this.#store(this.#entVa + id * 32, this.#img32, 8);
+  }
+
+  /** list_add_tail(&p->node, &free_area[order]); node(id) stored unless `self` is false. */
+  #add513(id: number, order: number, self = true): void {
     const h = this.#nr + order;
     const next = this.#next;
     const prev = this.#prev;
@@ -625,48 +617,203 @@ export class BuddyPool implements PagePool {
     prev[id] = last;
     next[last] = id;
     prev[h] = id;
-    if (self) this.#flush(id);
-    this.#flush(last);
-    if (last !== h) this.#flush(h);
+    if (self) this.#flush513(id);
+    this.#flush513(last);
+    if (last !== h) this.#flush513(h);
     this.#count[order]!++;
     this.#nonEmpty |= 1 << order;
     this.#free += 1 << order;
   }
 
-  /** __list_del_entry(node(id)) from free_area[order]: the neighbours only. */
-  #listDel(id: number, order: number): void {
+  /** list_del_init(&p->node): the neighbours stored now, node(id) left to the caller. */
+  #del513(id: number, order: number): void {
     const next = this.#next;
     const prev = this.#prev;
     const n = next[id]!;
     const p = prev[id]!;
     next[p] = n;
     prev[n] = p;
-    this.#flush(p);
-    if (n !== p) this.#flush(n);
+    next[id] = id;
+    prev[id] = id;
+    this.#flush513(p);
+    if (n !== p) this.#flush513(n);
     if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
     this.#free -= 1 << order;
   }
 
   /**
-   * After unlinking: v5.13 list_del_init (self links, in the shadow only:
-   * the caller stores the entry), mainline memset(node, 0, 16).
+   * v5.13 __hyp_extract_page and hyp_set_page_refcounted: unlink, split
+   * keeping the lower half (each upper half to the tail of its list), then
+   * refcount 1. The kernel steps `p->order` down one by one; its final value
+   * is stored with the entry.
    */
-  #clearNode(id: number): void {
-    if (this.#v513) {
-      this.#next[id] = id;
-      this.#prev[id] = id;
-    } else {
-      this.#mem.zero(this.#baseVa + id * 4096, 16);
-      this.#next[id] = -1;
-      this.#prev[id] = -1;
+  #extract513(id: number, i: number, order: number): void {
+    const ord = this.#ord;
+    this.#del513(id, i);
+    let cur = i;
+    while (cur > order) {
+      cur--;
+      const b = id + (1 << cur);
+      ord[b] = cur;
+      this.#add513(b, cur);
     }
+    ord[id] = order;
+    this.#ref[id] = 1;
+    this.#flush513(id);
   }
 
-  /** Sets a page's order: v5.13 stores its whole entry, mainline the `order` byte. */
-  #markOrder(id: number, o: number): void {
+  /**
+   * v5.13 __hyp_attach_page (refcount already 0 in the shadow): zero the
+   * block, coalesce with each free buddy of the same order while
+   * `order + 1 < max_order` (p = min(p, buddy)), buddies NO_ORDER and
+   * self-linked, then the head's order and list_add_tail.
+   */
+  #attach513(id: number, order: number): void {
+    const ord = this.#ord;
+    const next = this.#next;
+    let head = id;
+    let o = order;
+    while (o < this.#capOrder) {
+      const low = this.#lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= this.#nr || ord[b] !== o || next[b] === b) break;
+      head = head < b ? head : b;
+      o++;
+    }
+    this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
+    let cur = id;
+    for (let k = order; k < o; k++) {
+      const low = this.#lowBits + cur;
+      const b = cur + ((low ^ (1 << k)) - low);
+      this.#del513(b, k);
+      if (b !== head) {
+        ord[b] = NO;
+        this.#flush513(b);
+      }
+      cur = cur < b ? cur : b;
+    }
+    if (id !== head) {
+      ord[id] = NO;
+      this.#flush513(id);
+    }
+    ord[head] = o;
+    this.#add513(head, o);
+    this.#frees += 1 << order;
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+  }
+
+  // mainline -------------------------------------------------------------
+
+  /** Stores node(id): the first 16 bytes of a free page, a head, or an external page. */
+  #flushMl(id: number): void {
+    let at: number;
+    if (id < this.#nr) at = this.#baseVa + id * 4096;
+    else if (id < this.#extBase) return this.#flushHead(id);
+    else at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
+    this.#imageLinks(id, 0);
+    this.#store(at, this.#img16, 4);
+  }
+
+  /** page_add_to_list(): list_add_tail(node, &free_area[order]). */
+  #addMl(id: number, order: number): void {
+    const h = this.#nr + order;
+    const next = this.#next;
+    const prev = this.#prev;
+    const last = prev[h]!;
+    next[id] = h;
+    prev[id] = last;
+    next[last] = id;
+    prev[h] = id;
+    this.#flushMl(id);
+    this.#flushMl(last);
+    if (last !== h) this.#flushMl(h);
+    this.#count[order]!++;
+    this.#nonEmpty |= 1 << order;
+    this.#free += 1 << order;
+  }
+
+  /** page_remove_from_list(): __list_del_entry, then memset(node, 0, 16). */
+  #delMl(id: number, order: number, clear = true): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const n = next[id]!;
+    const p = prev[id]!;
+    next[p] = n;
+    prev[n] = p;
+    this.#flushMl(p);
+    if (n !== p) this.#flushMl(n);
+    if (clear) {
+      this.#mem.zero(this.#nodeVa(id), 16);
+      next[id] = -1;
+      prev[id] = -1;
+    }
+    if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
+    this.#free -= 1 << order;
+  }
+
+  /** The `order` byte of a page's entry. */
+  #orderMl(id: number, o: number): void {
     this.#ord[id] = o;
-    if (this.#v513) this.#flush(id);
-    else this.#mem.write8(this.#entVa + id * 8 + 2, o);
+    this.#mem.write8(this.#entVa + id * 8 + 2, o);
+  }
+
+  /**
+   * Mainline __hyp_extract_page and hyp_set_page_refcounted (see
+   * {@link BuddyPool.allocPages}); `p->order` is stored once, at its final
+   * value.
+   */
+  #extractMl(id: number, i: number, order: number): void {
+    this.#delMl(id, i);
+    let cur = i;
+    while (cur > order) {
+      cur--;
+      const b = id + (1 << cur);
+      this.#orderMl(b, cur);
+      this.#addMl(b, cur);
+    }
+    if (i !== order) this.#orderMl(id, order);
+    this.#ref[id] = 1;
+    this.#mem.write16(this.#entVa + id * 8, 1);
+  }
+
+  /**
+   * Mainline __hyp_attach_page for a page of the range: zero the block,
+   * coalesce with each free buddy (refcount 0, same order) while
+   * `order + 1 <= max_order`, buddies NO_ORDER with their nodes cleared,
+   * then the head's order and page_add_to_list. A buddy that ends up the
+   * head keeps its node until it is rewritten.
+   */
+  #attachMl(id: number, order: number): void {
+    const ord = this.#ord;
+    const ref = this.#ref;
+    let head = id;
+    let o = order;
+    while (o < this.#capOrder) {
+      const low = this.#lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= this.#nr || ord[b] !== o || ref[b] !== 0) break;
+      head = head < b ? head : b;
+      o++;
+    }
+    // memset(hyp_page_to_virt(p), 0, PAGE_SIZE << p->order). When this page
+    // stays the head its first 16 bytes (zero: it was allocated) are
+    // rewritten by its node below.
+    const va = this.#baseVa + id * 4096;
+    if (head === id) this.#mem.zero(va + 16, (4096 << order) - 16);
+    else this.#mem.zero(va, 4096 << order);
+    if (id !== head) this.#orderMl(id, NO);
+    let cur = id;
+    for (let k = order; k < o; k++) {
+      const low = this.#lowBits + cur;
+      const b = cur + ((low ^ (1 << k)) - low);
+      this.#delMl(b, k, b !== head);
+      if (b !== head) this.#orderMl(b, NO);
+      cur = cur < b ? cur : b;
+    }
+    if (ord[head] !== o) this.#orderMl(head, o);
+    this.#addMl(head, o);
+    this.#frees += 1 << order;
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
 
   #setRef(id: number, v: number): void {
@@ -681,56 +828,6 @@ export class BuddyPool implements PagePool {
     if (this.#v513) this.#mem.write32(at, o === NO ? 0xffff_ffff : o);
     else this.#mem.write8(at, o);
     this.#ord[id] = o;
-  }
-
-  /**
-   * __hyp_attach_page for a page of the range: zero the block, coalesce with
-   * available buddies (p = min(p, buddy)), append the head to the tail.
-   */
-  #attach(id: number, order: number): void {
-    const mem = this.#mem;
-    const ord = this.#ord;
-    const v513 = this.#v513;
-    // Where the coalescing ends (decided on the shadow, before any store).
-    let head = id;
-    let o = order;
-    while (o < this.#capOrder) {
-      const low = this.#lowBits + head;
-      const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#nr || ord[b] !== o) break;
-      if (v513 ? !this.#listed(b) : this.#ref[b] !== 0) break;
-      head = Math.min(head, b);
-      o++;
-    }
-    const size = 4096 << order;
-    const va = this.#baseVa + id * 4096;
-    // memset(hyp_page_to_virt(p), 0, PAGE_SIZE << p->order). When this page
-    // stays the head its first 16 bytes are rewritten by the node below.
-    const keepsNode = !v513 && head === id;
-    if (keepsNode) mem.zero(va + 16, size - 16);
-    else mem.zero(va, size);
-    // Take each buddy off its list, mark it NO_ORDER, move the head down.
-    let cur = id;
-    for (let k = order; k < o; k++) {
-      const low = this.#lowBits + cur;
-      const b = cur + ((low ^ (1 << k)) - low);
-      this.#listDel(b, k);
-      if (b !== head) {
-        // (The head keeps its node in memory until list_add_tail rewrites it.)
-        this.#clearNode(b);
-        this.#markOrder(b, NO);
-      }
-      cur = Math.min(cur, b);
-    }
-    if (id !== head) this.#markOrder(id, NO);
-    if (ord[head] !== o) {
-      ord[head] = o;
-      if (!v513) mem.write8(this.#entVa + head * 8 + 2, o);
-    }
-    // v5.13: the head's entry (refcount 0 when it is this page) goes with its node.
-    this.#listAddTail(head, o);
-    this.#frees += 1 << order;
-    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
 
   /** Emits an `alloc` / `free` trace event when the trace wants it. */
@@ -835,7 +932,7 @@ export class BuddyPool implements PagePool {
       const pva = this.#p2v(pfn * PAGE_SIZE);
       mem.zero(pva + 16, (PAGE_SIZE << order) - 16);
       const id = this.#newExtId(pfn);
-      this.#listAddTail(id, order);
+      this.#addMl(id, order);
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -897,8 +994,7 @@ export class BuddyPool implements PagePool {
       );
     }
     try {
-      this.#listDel(id, i);
-      this.#clearNode(id);
+      this.#delMl(id, i);
       this.#mem.write16(at, 1);
     } catch (e) {
       this.#broken = e;
