@@ -40,6 +40,8 @@ class Page {
   lo = PAGE_SIZE;
   /** One past the last byte that may be non-zero. */
   hi = 0;
+  /** Handed out by {@link PhysicalMemory.pin}: stays backed, extent the whole page. */
+  pinned = false;
   constructor() {
     const buf = new ArrayBuffer(PAGE_SIZE);
     this.dv = new DataView(buf);
@@ -65,6 +67,8 @@ function zeroIn(p: Page, off: number, n: number): void {
   } else {
     p.u8.fill(0, lo, hi);
   }
+  // A pinned page may be written through its view at any byte.
+  if (p.pinned) return;
   if (off <= p.lo) {
     if (end >= p.hi) {
       p.lo = PAGE_SIZE;
@@ -155,9 +159,11 @@ export class PhysicalMemory {
   }
 
   /**
-   * A counter bumped by every store (`write*`, `fill`, `zero`, `copy`,
-   * `writeBytes`): caches over memory contents (the MMU's stale-TLB check)
-   * compare it to know that nothing was written since they last looked.
+   * A counter bumped by every store through this object's methods
+   * (`write*`, `fill`, `zero`, `copy`, `writeBytes`; not stores through a
+   * {@link PhysicalMemory.pin} view): caches over memory contents (the MMU's
+   * stale-TLB check) compare it to know that nothing was written since they
+   * last looked.
    */
   get generation(): number {
     return this.#generation;
@@ -338,6 +344,11 @@ export class PhysicalMemory {
 
   /** Returns page `p` (slot `slot` of chunk `c`, frame `pfn`) to the sparse state. */
   #release(c: Chunk, slot: number, p: Page, pfn: number): void {
+    if (p.pinned) {
+      // Never dropped: it is only cleared (the callers zero it whole).
+      p.u8.fill(0);
+      return;
+    }
     if (p === this.#emptyPage) {
       this.#emptyPage = undefined;
       this.#emptyChunk = undefined;
@@ -357,6 +368,45 @@ export class PhysicalMemory {
       this.#prevPfn = -1;
       this.#prevPage = undefined;
     }
+  }
+
+  /**
+   * Pins the page holding `pa`: backs it and returns a live view of its
+   * 4096 bytes, so a hot path (allocator metadata) can load and store it
+   * directly; this object's methods see the same bytes. A pinned page stays
+   * backed for the life of the memory. Stores through the view are not
+   * counted by {@link PhysicalMemory.generation}: pin only what no cache is
+   * built over (not page tables).
+   *
+   * @param pa Any address in the page.
+   * @returns The page's bytes (the same view on every call).
+   * @throws {ExternalAbortError} Outside RAM.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * const page = mem.pin(0x4000_1234);
+   * page[0x234] = 7;
+   * assertEquals(mem.read8(0x4000_1234), 7);
+   * mem.write8(0x4000_1000, 9);
+   * assertEquals(page[0], 9);
+   * ```
+   */
+  pin(pa: number): Uint8Array {
+    this.#check(pa, 1, true);
+    const p = this.#pageForWrite(Math.floor(pa / 4096));
+    if (!p.pinned) {
+      p.pinned = true;
+      p.lo = 0;
+      p.hi = PAGE_SIZE;
+      if (p === this.#emptyPage) {
+        this.#emptyPage = undefined;
+        this.#emptyChunk = undefined;
+        this.#emptyPfn = -1;
+      }
+    }
+    return p.u8;
   }
 
   /**

@@ -91,6 +91,16 @@ export interface El2Memory {
    * @param bytes Data to store.
    */
   writeBytes?(va: number, bytes: Uint8Array): void;
+  /**
+   * Optional direct access, a fast path for allocator metadata: a live view
+   * of the 4096 bytes of the page holding `va`, when the accessor maps it
+   * straight onto RAM (a linear map); undefined otherwise, and then every
+   * access goes through the methods above, faulting where EL2 would. Loads
+   * and stores through the view are EL2 accesses to that page.
+   * @param va Any hyp VA in the page.
+   * @returns The page's bytes, or undefined.
+   */
+  pageView?(va: number): Uint8Array | undefined;
 }
 
 /**
@@ -225,6 +235,13 @@ export function linearEl2Memory(
       } catch (e) {
         throw outside(e, va, size, true);
       }
+    },
+    pageView(va) {
+      // The VA page must map onto exactly one RAM page, which is pinned.
+      const vaPage = Math.floor(va / 4096) * 4096;
+      const p = virtToPhys(vaPage);
+      if (p % 4096 !== 0 || virtToPhys(vaPage + 4095) !== p + 4095) return undefined;
+      return memory.contains(p, 4096) ? memory.pin(p) : undefined;
     },
     isZero: (va, size) => memory.readBytes(pa(va, size, false), size).every((b) => b === 0),
     readBytes: (va, size) => memory.readBytes(pa(va, size, false), size),

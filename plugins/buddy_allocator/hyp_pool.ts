@@ -191,6 +191,16 @@ export class BuddyPool implements PagePool {
   #img = new Uint32Array(8);
   #img32 = new Uint8Array(this.#img.buffer);
   #img16 = this.#img32.subarray(0, 16);
+  /**
+   * Live views of the range's vmemmap pages, when the accessor grants them
+   * (`pageView`, a linear map): entry stores are then typed-array stores,
+   * with no call per store. Indexed by page from the first one.
+   */
+  #vm8: Uint8Array[] | undefined = undefined;
+  #vm16: Uint16Array[] | undefined = undefined;
+  #vm32: Uint32Array[] | undefined = undefined;
+  /** Byte offset of the range's first entry in the first viewed page. */
+  #vmOff = 0;
   /** The `pool` pointer of every v5.13 entry, in halves. */
   #poolLo: number;
   #poolHi: number;
@@ -301,6 +311,7 @@ export class BuddyPool implements PagePool {
     if (!this.#v513) vmemmapImage = this.#checkMainlineVmemmap();
     this.#buildInitialShadow();
     this.#writeInitialImage(vmemmapImage);
+    this.#viewVmemmap();
     if (!this.#v513) this.splitPage = (va: number) => this.#splitPage(va);
   }
 
@@ -597,6 +608,24 @@ export class BuddyPool implements PagePool {
   /** Stores a page's whole vmemmap entry (refcount, order, pool, node), or a head. */
   #flush513(id: number): void {
     if (id >= this.#nr) return this.#flushHead(id);
+    const vm = this.#vm32;
+    if (vm !== undefined) {
+      const off = this.#vmOff + id * 32;
+      const w = vm[off >>> 12]!;
+      const k = (off & 4095) >>> 2;
+      const o = this.#ord[id]!;
+      w[k] = this.#ref[id]!;
+      w[k + 1] = o === NO ? 0xffff_ffff : o;
+      w[k + 2] = this.#poolLo;
+      w[k + 3] = this.#poolHi;
+      const nv = this.#nodeVa(this.#next[id]!);
+      const pv = this.#nodeVa(this.#prev[id]!);
+      w[k + 4] = nv >>> 0;
+      w[k + 5] = (nv / 4294967296) >>> 0;
+      w[k + 6] = pv >>> 0;
+      w[k + 7] = (pv / 4294967296) >>> 0;
+      return;
+    }
     const w = this.#img;
     const o = this.#ord[id]!;
     w[0] = this.#ref[id]!;
@@ -754,7 +783,10 @@ export class BuddyPool implements PagePool {
   /** The `order` byte of a page's entry. */
   #orderMl(id: number, o: number): void {
     this.#ord[id] = o;
-    this.#mem.write8(this.#entVa + id * 8 + 2, o);
+    const vm = this.#vm8;
+    if (vm === undefined) return this.#mem.write8(this.#entVa + id * 8 + 2, o);
+    const off = this.#vmOff + id * 8;
+    vm[off >>> 12]![(off & 4095) + 2] = o;
   }
 
   /**
@@ -772,8 +804,7 @@ export class BuddyPool implements PagePool {
       this.#addMl(b, cur);
     }
     if (i !== order) this.#orderMl(id, order);
-    this.#ref[id] = 1;
-    this.#mem.write16(this.#entVa + id * 8, 1);
+    this.#setRef(id, 1);
   }
 
   /**
@@ -817,17 +848,23 @@ export class BuddyPool implements PagePool {
   }
 
   #setRef(id: number, v: number): void {
-    const at = this.#entVa + id * this.#esz;
-    if (this.#v513) this.#mem.write32(at, v);
-    else this.#mem.write16(at, v);
     this.#ref[id] = v;
+    const off = this.#vmOff + id * this.#esz;
+    if (this.#v513) {
+      const vm = this.#vm32;
+      if (vm === undefined) this.#mem.write32(this.#entVa + id * 32, v);
+      else vm[off >>> 12]![(off & 4095) >>> 2] = v;
+    } else {
+      const vm = this.#vm16;
+      if (vm === undefined) this.#mem.write16(this.#entVa + id * 8, v);
+      else vm[off >>> 12]![(off & 4095) >>> 1] = v;
+    }
   }
 
   #setOrder(id: number, o: number): void {
-    const at = this.#entVa + id * this.#esz + this.layout.orderOffset;
-    if (this.#v513) this.#mem.write32(at, o === NO ? 0xffff_ffff : o);
-    else this.#mem.write8(at, o);
+    if (!this.#v513) return this.#orderMl(id, o);
     this.#ord[id] = o;
+    this.#mem.write32(this.#entVa + id * 32 + 4, o === NO ? 0xffff_ffff : o);
   }
 
   /** Emits an `alloc` / `free` trace event when the trace wants it. */
@@ -1222,6 +1259,30 @@ export class BuddyPool implements PagePool {
       this.#writePtr(b + 16, this.#nodeVa(this.#next[i]!), 0, false);
       this.#writePtr(b + 24, this.#nodeVa(this.#prev[i]!), 0, false);
     }
+  }
+
+  /**
+   * Takes live views of the vmemmap pages of the range when the accessor
+   * offers them (a linear map over little-endian words); otherwise every
+   * store goes through the accessor.
+   */
+  #viewVmemmap(): void {
+    const get = this.#mem.pageView;
+    // Entries aligned to their size never straddle a page.
+    if (get === undefined || !HOST_LITTLE_ENDIAN || this.#nr === 0) return;
+    if (this.#entVa % this.#esz !== 0) return;
+    const first = Math.floor(this.#entVa / 4096) * 4096;
+    const end = this.#entVa + this.#nr * this.#esz;
+    const pages: Uint8Array[] = [];
+    for (let va = first; va < end; va += 4096) {
+      const v = get.call(this.#mem, va);
+      if (v === undefined || v.length !== 4096 || v.byteOffset % 4 !== 0) return;
+      pages.push(v);
+    }
+    this.#vmOff = this.#entVa - first;
+    this.#vm8 = pages;
+    this.#vm16 = pages.map((v) => new Uint16Array(v.buffer, v.byteOffset, 2048));
+    this.#vm32 = pages.map((v) => new Uint32Array(v.buffer, v.byteOffset, 1024));
   }
 
   #writePoolStruct(): void {

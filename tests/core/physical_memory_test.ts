@@ -167,8 +167,17 @@ Deno.test("PhysicalMemory matches a flat byte model over random stores, zeroes a
   const m = new PhysicalMemory([{ base: 0x4000_0000, size }]);
   const model = new Uint8Array(size);
   const rng = new Prng(11);
+  // Page 2 pinned: its view takes stores too, and it is never released.
+  const pinned = m.pin(0x4000_0000 + 2 * PAGE_SIZE);
   for (let step = 0; step < 20_000; step++) {
-    const op = rng.int(5);
+    const op = rng.int(6);
+    if (op === 5) {
+      const i = rng.int(PAGE_SIZE);
+      const v = rng.int(256);
+      pinned[i] = v;
+      model[2 * PAGE_SIZE + i] = v;
+      continue;
+    }
     const off = rng.int(size - 8) & ~7;
     const pa = 0x4000_0000 + off;
     if (op === 0) {
@@ -204,6 +213,7 @@ Deno.test("PhysicalMemory matches a flat byte model over random stores, zeroes a
       // Every page with a non-zero byte is backed (an all-zero page may be
       // too: backing follows the written extent, not the content).
       assertEquals(m.residentBytes / PAGE_SIZE >= nonZeroPages, true, `step ${step}: resident`);
+      assertEquals(m.isBacked(0x4000_0000 + 2 * PAGE_SIZE), true, `step ${step}: pinned page`);
     }
   }
 });

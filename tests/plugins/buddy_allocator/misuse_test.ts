@@ -144,8 +144,10 @@ function faultyEl2(mem: PhysicalMemory, lo: number, hi: number) {
       throw new MemoryFaultError(va, "translation fault at level 3 (unmapped vmemmap)");
     }
   };
+  // No page views (direct stores): each store goes through a guard below.
+  const { pageView: _v, ...stores } = inner;
   const el2: El2Memory = {
-    ...inner,
+    ...stores,
     write8: (va, v) => (guard(va), inner.write8(va, v)),
     write16: (va, v) => (guard(va), inner.write16(va, v)),
     write32: (va, v) => (guard(va), inner.write32(va, v)),
