@@ -672,26 +672,28 @@ export class PhysicalMemory {
     const off = (pa - pfn * 4096) | 0;
     if (size > 0 && off + size <= 4096 && pa >= this.#hitStart && pa + size <= this.#hitEnd) {
       this.#generation++;
-      const rel = pfn - this.#hitPfn;
-      const ci = Math.floor(rel / 512);
-      const c = this.#hitChunks[ci];
-      if (c === undefined) return;
-      const slot = rel - ci * 512;
-      const p = c[slot];
+      const p = this.#page(pfn);
       if (p === undefined) return;
       if (size !== 4096) {
         zeroIn(p, off, size);
-        if (p.lo < p.hi) return;
         // Left all zero by a small zeroing (a list node cleared): keep it
         // backed until the next page is, since it is often written again
         // at once; release the one kept before.
-        if (pfn !== this.#emptyPfn) this.#keepEmpty(c, slot, p, pfn);
+        if (p.lo >= p.hi && pfn !== this.#emptyPfn) this.#keepEmptyPfn(pfn);
         return;
       }
-      this.#release(c, slot, p, pfn);
+      this.#drop(pfn);
       return;
     }
     this.fill(pa, size, 0);
+  }
+
+  #keepEmptyPfn(pfn: number): void {
+    const rel = pfn - this.#hitPfn;
+    const ci = Math.floor(rel / 512);
+    const c = this.#hitChunks[ci]!;
+    const slot = rel - ci * 512;
+    this.#keepEmpty(c, slot, c[slot]!, pfn);
   }
 
   /** Makes page `p` the one empty page kept backed, releasing the previous one if still empty. */
