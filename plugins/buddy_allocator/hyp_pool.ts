@@ -197,7 +197,6 @@ export class BuddyPool implements PagePool {
    * with no call per store. Indexed by page from the first one.
    */
   #vm8: Uint8Array[] | undefined = undefined;
-  #vm16: Uint16Array[] | undefined = undefined;
   #vm32: Uint32Array[] | undefined = undefined;
   /** Byte offset of the range's first entry in the first viewed page. */
   #vmOff = 0;
@@ -855,9 +854,12 @@ export class BuddyPool implements PagePool {
       if (vm === undefined) this.#mem.write32(this.#entVa + id * 32, v);
       else vm[off >>> 12]![(off & 4095) >>> 2] = v;
     } else {
-      const vm = this.#vm16;
-      if (vm === undefined) this.#mem.write16(this.#entVa + id * 8, v);
-      else vm[off >>> 12]![(off & 4095) >>> 1] = v;
+      const vm = this.#vm8;
+      if (vm === undefined) return this.#mem.write16(this.#entVa + id * 8, v);
+      const page = vm[off >>> 12]!;
+      const k = off & 4095;
+      page[k] = v;
+      page[k + 1] = v >>> 8;
     }
   }
 
@@ -1281,7 +1283,6 @@ export class BuddyPool implements PagePool {
     }
     this.#vmOff = this.#entVa - first;
     this.#vm8 = pages;
-    this.#vm16 = pages.map((v) => new Uint16Array(v.buffer, v.byteOffset, 2048));
     this.#vm32 = pages.map((v) => new Uint32Array(v.buffer, v.byteOffset, 1024));
   }
 
