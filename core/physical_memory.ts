@@ -781,6 +781,40 @@ export class PhysicalMemory {
   }
 
   /**
+   * Zeroes `[pa, pa + size)`, then writes `head` at `pa`: a freed block
+   * that gets a list node in its first bytes, in one call.
+   *
+   * @param pa First byte.
+   * @param size Bytes to zero (at least `head.length`).
+   * @param head Bytes written at `pa` afterwards.
+   * @throws {RangeError} `head` is longer than `size`.
+   * @throws {ExternalAbortError} Outside RAM; nothing is written then.
+   */
+  zeroThenWrite(pa: number, size: number, head: Uint8Array): void {
+    const len = head.length;
+    if (len > size) {
+      throw new RangeError(`Cannot zero ${size} bytes then write ${len}: the head is longer`);
+    }
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
+    if (len === 0 || off + size > 4096 || pa < this.#hitStart || pa + size > this.#hitEnd) {
+      this.#check(pa, size, true);
+      this.zero(pa, size);
+      if (len > 0) this.writeBytes(pa, head);
+      return;
+    }
+    // One page of the last bank hit: the tail cleared where it was written,
+    // the head stored, no drop and re-back of the page in between.
+    this.#generation++;
+    const p = this.#pageForWrite(pfn);
+    zeroIn(p, off + len, size - len);
+    const u8 = p.u8;
+    for (let i = 0; i < len; i++) u8[off + i] = head[i]!;
+    if (off < p.lo) p.lo = off;
+    if (off + len > p.hi) p.hi = off + len;
+  }
+
+  /**
    * Writes bytes starting at `pa`.
    * @param pa First byte.
    * @param bytes Data to write.

@@ -92,6 +92,15 @@ export interface El2Memory {
    */
   writeBytes?(va: number, bytes: Uint8Array): void;
   /**
+   * Optional fused store, a fast path for freeing into a buddy pool: zeroes
+   * `[va, va + size)`, then stores `head` at `va` (`head.length <= size`),
+   * in one call (callers fall back to `zero`, then their stores).
+   * @param va Hyp VA.
+   * @param size Bytes to zero.
+   * @param head Bytes stored at `va` afterwards.
+   */
+  zeroThenWrite?(va: number, size: number, head: Uint8Array): void;
+  /**
    * Optional direct access, a fast path for allocator metadata: a live view
    * of the 4096 bytes of the page holding `va`, when the accessor maps it
    * straight onto RAM (a linear map); undefined otherwise, and then every
@@ -232,6 +241,13 @@ export function linearEl2Memory(
       if (size === 0) return void pa(va, 0, true);
       try {
         memory.zero(virtToPhys(va), size);
+      } catch (e) {
+        throw outside(e, va, size, true);
+      }
+    },
+    zeroThenWrite(va, size, head) {
+      try {
+        memory.zeroThenWrite(virtToPhys(va), size, head);
       } catch (e) {
         throw outside(e, va, size, true);
       }

@@ -742,8 +742,12 @@ export class BuddyPool implements PagePool {
     this.#store(at, this.#img16, 4);
   }
 
-  /** page_add_to_list(): list_add_tail(node, &free_area[order]). */
-  #addMl(id: number, order: number): void {
+  /**
+   * page_add_to_list(): list_add_tail(node, &free_area[order]). With
+   * `zeroing`, the page's block of that many bytes is first zeroed in the
+   * same store as its node (__hyp_attach_page's memset, fused).
+   */
+  #addMl(id: number, order: number, zeroing = 0): void {
     const h = this.#nr + order;
     const next = this.#next;
     const prev = this.#prev;
@@ -752,7 +756,19 @@ export class BuddyPool implements PagePool {
     prev[id] = last;
     next[last] = id;
     prev[h] = id;
-    this.#flushMl(id);
+    if (zeroing === 0) {
+      this.#flushMl(id);
+    } else {
+      const va = this.#baseVa + id * 4096;
+      this.#imageLinks(id, 0);
+      const mem = this.#mem;
+      if (mem.zeroThenWrite !== undefined) {
+        mem.zeroThenWrite(va, zeroing, this.#img16);
+      } else {
+        mem.zero(va, zeroing);
+        this.#store(va, this.#img16, 4);
+      }
+    }
     this.#flushMl(last);
     if (last !== h) this.#flushMl(h);
     this.#count[order]!++;
@@ -824,6 +840,14 @@ export class BuddyPool implements PagePool {
       if (b < 0 || b >= this.#nr || ord[b] !== o || ref[b] !== 0) break;
       head = head < b ? head : b;
       o++;
+    }
+    if (o === order) {
+      // No buddy to take: the memset and the node go out as one store, then
+      // the neighbours (the order is unchanged).
+      this.#addMl(id, o, 4096 << order);
+      this.#frees += 1 << order;
+      if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+      return;
     }
     // memset(hyp_page_to_virt(p), 0, PAGE_SIZE << p->order). When this page
     // stays the head its first 16 bytes (zero: it was allocated) are
