@@ -795,19 +795,22 @@ export class PhysicalMemory {
     if (len > size) {
       throw new RangeError(`Cannot zero ${size} bytes then write ${len}: the head is longer`);
     }
+    this.#check(pa, size, true);
     const pfn = Math.floor(pa / 4096);
     const off = (pa - pfn * 4096) | 0;
-    if (len === 0 || off + size > 4096 || pa < this.#hitStart || pa + size > this.#hitEnd) {
-      this.#check(pa, size, true);
+    const first = size < 4096 - off ? size : 4096 - off;
+    if (len === 0 || len > first) {
       this.zero(pa, size);
       if (len > 0) this.writeBytes(pa, head);
       return;
     }
-    // One page of the last bank hit: the tail cleared where it was written,
-    // the head stored, no drop and re-back of the page in between.
+    // The pages after the first are zeroed as usual; in the first, the rest
+    // is cleared where it was written and the head stored, with no drop and
+    // re-back of the page in between.
+    if (size > first) this.zero(pa + first, size - first);
     this.#generation++;
     const p = this.#pageForWrite(pfn);
-    zeroIn(p, off + len, size - len);
+    zeroIn(p, off + len, first - len);
     const u8 = p.u8;
     for (let i = 0; i < len; i++) u8[off + i] = head[i]!;
     if (off < p.lo) p.lo = off;

@@ -170,7 +170,18 @@ Deno.test("PhysicalMemory matches a flat byte model over random stores, zeroes a
   // Page 2 pinned: its view takes stores too, and it is never released.
   const pinned = m.pin(0x4000_0000 + 2 * PAGE_SIZE);
   for (let step = 0; step < 20_000; step++) {
-    const op = rng.int(6);
+    const op = rng.int(7);
+    if (op === 6) {
+      // A freed block with a node: zero a range, then a head at its start.
+      const off = rng.int(size - 8);
+      const n = 1 + rng.int(Math.min(3 * PAGE_SIZE, size - off) - 1);
+      const head = new Uint8Array(Math.min(n, 1 + rng.int(24)));
+      for (let i = 0; i < head.length; i++) head[i] = rng.int(256);
+      m.zeroThenWrite(0x4000_0000 + off, n, head);
+      model.fill(0, off, off + n);
+      model.set(head, off);
+      continue;
+    }
     if (op === 5) {
       const i = rng.int(PAGE_SIZE);
       const v = rng.int(256);
@@ -216,4 +227,17 @@ Deno.test("PhysicalMemory matches a flat byte model over random stores, zeroes a
       assertEquals(m.isBacked(0x4000_0000 + 2 * PAGE_SIZE), true, `step ${step}: pinned page`);
     }
   }
+});
+
+Deno.test("PhysicalMemory.zeroThenWrite() checks first and writes nothing on bad input", () => {
+  const m = new PhysicalMemory([{ base: 0, size: 0x4000 }]);
+  m.fill(0x1000, 0x2000, 0x5a);
+  const before = m.digest();
+  assertThrows(() => m.zeroThenWrite(0x3000, 0x2000, new Uint8Array(4)), ExternalAbortError);
+  assertThrows(() => m.zeroThenWrite(0x1000, 8, new Uint8Array(16)), RangeError, "head is longer");
+  assertEquals(m.digest(), before);
+  m.zeroThenWrite(0x1ff8, 0x1010, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9));
+  assertEquals([...m.readBytes(0x1ff6, 12)], [0x5a, 0x5a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0]);
+  assertEquals(m.read8(0x3008), 0);
+  assertEquals(m.read8(0x3009), 0x5a);
 });
