@@ -1,8 +1,11 @@
 /**
- * Page allocators on a 1 GiB pool (262,144 pages) through the linear EL2
- * accessor. Targets (issue 3): order-0 alloc+free pair ≤ 150 ns; random
- * churn over orders 0–3 at ~50% occupancy ≤ 300 ns per operation;
- * hyp_pool_init ≤ 30 ms.
+ * Shared setup of the page-allocator benches: a 1 GiB pool (262,144 pages)
+ * per allocator through the linear EL2 accessor, and the churn workload.
+ *
+ * Each workload has its own bench module, so it runs in its own isolate:
+ * one workload's JIT feedback (say, the full split and merge of a fresh
+ * pool) does not tax another's figures, as a hypervisor process runs one
+ * allocator workload at a time.
  */
 import {
   linearEl2Memory,
@@ -15,18 +18,23 @@ import {
 import { bitmapPageAllocator } from "../../plugins/bitmap_allocator/mod.ts";
 import { buddyPageAllocator } from "../../plugins/buddy_allocator/mod.ts";
 
-const NR_PAGES = 262_144;
+/** Pages in the pool: 1 GiB. */
+export const NR_PAGES = 262_144;
 const POOL_PA = 0x8000_0000; // 1 GiB aligned
 const VMEMMAP_PA = 0x4000_0000; // entries of the pool's pages start here
 const HYP_OFF = 2 ** 47; // hyp VA = PA + 2^47
 
-const allocators: PageAllocator[] = [
-  buddyPageAllocator({ version: "v5.13" }),
-  buddyPageAllocator({ version: "mainline" }),
-  bitmapPageAllocator(),
-];
+/** The allocators compared, in report order. */
+export function allocators(): PageAllocator[] {
+  return [
+    buddyPageAllocator({ version: "v5.13" }),
+    buddyPageAllocator({ version: "mainline" }),
+    bitmapPageAllocator(),
+  ];
+}
 
-function setup(allocator: PageAllocator) {
+/** Fresh memory for one allocator; `create()` is hyp_pool_init over a fresh vmemmap. */
+export function setup(allocator: PageAllocator): { create: () => PagePool } {
   const mem = new PhysicalMemory([{ base: VMEMMAP_PA, size: 2 * 2 ** 30 }]);
   const el2 = linearEl2Memory(mem, (va) => va - HYP_OFF);
   const pfn = POOL_PA / PAGE_SIZE;
@@ -45,48 +53,14 @@ function setup(allocator: PageAllocator) {
     el2.zero(VMEMMAP_PA + HYP_OFF, NR_PAGES * 32);
     return allocator.createPool(options);
   };
-  return { mem, create };
+  return { create };
 }
 
-for (const a of allocators) {
-  const { create } = setup(a);
-  Deno.bench({
-    group: "hyp_pool_init, 1 GiB",
-    name: a.name,
-    fn(b) {
-      b.start();
-      create();
-      b.end();
-    },
-  });
-}
-
-for (const a of allocators) {
-  const pool = setup(a).create();
-  // One page kept, so a pair reuses its buddy instead of splitting 10 orders.
-  pool.allocPages(0);
-  Deno.bench({
-    group: "order-0 alloc+free pair",
-    name: a.name,
-    fn() {
-      pool.putPage(pool.allocPages(0)!);
-    },
-  });
-}
-
-for (const a of allocators) {
-  const pool = setup(a).create();
-  Deno.bench({
-    group: "order-0 alloc+free pair on a fresh pool (full split and merge)",
-    name: a.name,
-    fn() {
-      pool.putPage(pool.allocPages(0)!);
-    },
-  });
-}
-
-/** Churn: ~50% of the pages held; each op frees a random block or allocates order 0-3. */
-function churn(pool: PagePool, seed: number) {
+/**
+ * Churn: fills the pool to ~50% with random orders 0-3, then returns one
+ * step: free a random held block, or allocate a random order 0-3.
+ */
+export function churn(pool: PagePool, seed: number): () => void {
   const prng = new Prng(seed);
   const held: number[] = [];
   const orders: number[] = [];
@@ -113,15 +87,4 @@ function churn(pool: PagePool, seed: number) {
   };
   while (used < half) step();
   return step;
-}
-
-for (const a of allocators) {
-  const step = churn(setup(a).create(), 7);
-  Deno.bench({
-    group: "random churn, orders 0-3, ~50% occupancy (per op)",
-    name: a.name,
-    fn() {
-      step();
-    },
-  });
 }
