@@ -627,31 +627,39 @@ export class PhysicalMemory {
 
   /** Zeroes a checked range of the hit bank: chunks never written are skipped whole. */
   #zeroFill(pa: number, size: number): void {
-    let cur = pa;
     const end = pa + size;
     const chunks = this.#hitChunks;
     const bankPfn = this.#hitPfn;
+    let cur = pa;
     while (cur < end) {
       const pfn = Math.floor(cur / 4096);
       const rel = pfn - bankPfn;
       const ci = Math.floor(rel / 512);
       const c = chunks[ci];
+      const chunkEnd = (bankPfn + (ci + 1) * 512) * 4096;
+      const stop = chunkEnd < end ? chunkEnd : end;
+      // No page of an absent 2 MiB chunk is backed: nothing to clear in it.
       if (c === undefined) {
-        // No page of this 2 MiB chunk is backed: nothing to clear up to its end.
-        cur = (bankPfn + (ci + 1) * 512) * 4096;
+        cur = stop;
         continue;
       }
-      const off = (cur - pfn * 4096) | 0;
-      const n = Math.min(4096 - off, end - cur);
-      const slot = rel - ci * 512;
-      const p = c[slot];
-      if (p !== undefined) {
-        // A page left with nothing written goes back to sparse, like a
-        // fully covered one.
-        if (n !== 4096) zeroIn(p, off, n);
-        if (n === 4096 || p.lo >= p.hi) this.#drop(pfn);
+      // The pages of this chunk in the range, slot by slot.
+      let slot = rel - ci * 512;
+      let page = pfn * 4096;
+      while (cur < stop) {
+        const off = (cur - page) | 0;
+        const n = 4096 - off < stop - cur ? 4096 - off : stop - cur;
+        const p = c[slot];
+        if (p !== undefined) {
+          // A page left with nothing written goes back to sparse, like a
+          // fully covered one.
+          if (n !== 4096) zeroIn(p, off, n);
+          if (n === 4096 || p.lo >= p.hi) this.#release(c, slot, p, page / 4096);
+        }
+        cur += n;
+        page += 4096;
+        slot++;
       }
-      cur += n;
     }
   }
 
