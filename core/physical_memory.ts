@@ -356,7 +356,7 @@ export class PhysicalMemory {
     }
     c[slot] = undefined;
     this.#resident--;
-    if (this.#spare.length < 256) {
+    if (this.#spare.length < 1024) {
       zeroIn(p, 0, PAGE_SIZE);
       this.#spare.push(p);
     }
@@ -819,8 +819,15 @@ export class PhysicalMemory {
     this.#generation++;
     const p = this.#pageForWrite(pfn);
     zeroIn(p, off + len, first - len);
-    const u8 = p.u8;
-    for (let i = 0; i < len; i++) u8[off + i] = head[i]!;
+    const src32 = len <= 64 && ((off | len) & 3) === 0 ? this.#words(head) : undefined;
+    if (src32 !== undefined) {
+      const dst32 = p.u32;
+      const d = off >> 2;
+      for (let i = 0; i < len >> 2; i++) dst32[d + i] = src32[i]!;
+    } else {
+      const u8 = p.u8;
+      for (let i = 0; i < len; i++) u8[off + i] = head[i]!;
+    }
     if (off < p.lo) p.lo = off;
     if (off + len > p.hi) p.hi = off + len;
   }
