@@ -12,13 +12,17 @@
  *
  * For speed the pool also keeps a shadow of that state in typed arrays
  * (refcounts, orders, list links as page indexes) and decides from it; each
- * operation then writes through exactly the bytes the kernel's version would
- * leave behind, in as few accesses as it can: a list node's next and prev go
- * out as one 16-byte store when the accessor has `writeBytes`, and a node
- * already holding its links is not stored again. Reads are
- * served from the shadow, so a fault shows at the first store the operation
- * makes. After a fault in the middle of an operation the pool refuses further
- * use: EL2 would have panicked there.
+ * operation then writes exactly the bytes the kernel's version would leave
+ * behind, in as few accesses as it can. A touched list node goes out whole
+ * in one 16-byte store (in v5.13, with the rest of its 32-byte entry); a
+ * freed mainline block's memset and node go out as one `zeroThenWrite`.
+ * When the accessor offers `pageView` (a linear map), the vmemmap pages of
+ * the range are pinned once and entries are stored straight into them; the
+ * MMU accessor of the boot offers no view, so there every store is an EL2
+ * access that can fault. Reads are served from the shadow, so a fault shows
+ * at the first store the operation makes through the accessor. After a
+ * fault in the middle of an operation the pool refuses further use: EL2
+ * would have panicked there.
  *
  * @module
  */
