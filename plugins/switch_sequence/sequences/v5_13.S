@@ -1,10 +1,10 @@
-// __pkvm_init_switch_pgd as merged for v5.13 (f320bc742bc2, Q. Perret and
-// W. Deacon; the release number is inferred from dates, UNVERIFIED).
-// Calling convention: x0 = PA of struct kvm_nvhe_init_params,
-//   x1 = continuation, __pkvm_init_finalise (hyp VA).
-// Compared with mainline: the pgd and the stack are loaded from the params
-// with the MMU off, and there is no "dsb nsh; isb" between the TTBR0_EL2
-// write and set_sctlr_el2 (that pair came back later; commit UNVERIFIED).
+// __pkvm_init_switch_pgd as merged for v5.13: f320bc742bc2 (Q. Perret and
+// W. Deacon), the body of "[PATCH v6 17/38] KVM: arm64: Prepare the creation
+// of s1 mappings at EL2" (19 Mar 2021). x0 = PA of struct
+// kvm_nvhe_init_params, x1 = continuation, __pkvm_init_finalise (hyp VA).
+// Unlike mainline: the pgd and stack are loaded with the MMU off, and that
+// posting has no "dsb nsh; isb" between the TTBR0_EL2 write and set_sctlr_el2
+// (mainline has it by 2024; the commit that added it is UNVERIFIED).
 SYM_FUNC_START(__pkvm_init_switch_pgd)
 	/* Turn the MMU off. */
 	pre_disable_mmu_workaround
