@@ -62,8 +62,14 @@ function zeroIn(p: Page, off: number, n: number): void {
   const hi = p.hi < end ? p.hi : end;
   if (lo >= hi) return;
   if (hi - lo <= 64) {
-    const u8 = p.u8;
-    for (let i = lo; i < hi; i++) u8[i] = 0;
+    // A list node or an entry: whole words through the view stores use too.
+    if (((lo | hi) & 3) === 0) {
+      const u32 = p.u32;
+      for (let i = lo >> 2; i < hi >> 2; i++) u32[i] = 0;
+    } else {
+      const u8 = p.u8;
+      for (let i = lo; i < hi; i++) u8[i] = 0;
+    }
   } else {
     p.u8.fill(0, lo, hi);
   }
