@@ -29,8 +29,9 @@ export const A64_SYMBOLS: Readonly<Record<string, bigint>> = {
   SCTLR_ELx_WXN: 1n << 19n,
   SCTLR_ELx_IESB: 1n << 21n,
   SCTLR_ELx_EE: 1n << 25n,
-  // INIT_SCTLR_EL2_MMU_OFF is the RES1 set; MMU_ON adds M, C, SA, I, IESB
-  // (WXN and ITFSB left out: whether v5.13 set them is UNVERIFIED).
+  // INIT_SCTLR_EL2_MMU_OFF is the RES1 set; MMU_ON adds M, C, SA, I, IESB,
+  // as the pKVM series defined it (v6, March 2021). WXN and ITFSB came later
+  // (ITFSB with KVM's MTE support, June 2021); see pkvm/hyp_main.ts.
   INIT_SCTLR_EL2_MMU_OFF: 0x30c50830n,
   INIT_SCTLR_EL2_MMU_ON: 0x30e5183dn,
   // TTBR common-not-private bit: TTBR_CNP_BIT (v5.13), TTBRx_EL1_CnP (mainline).

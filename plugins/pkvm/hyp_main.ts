@@ -34,8 +34,19 @@ export const HVC_STUB_HCALL_NR = 4n;
 /** `HVC_STUB_ERR`. */
 export const HVC_STUB_ERR = 0xbadca11n;
 
-/** `INIT_SCTLR_EL2_MMU_ON` = M|C|SA|I|IESB|WXN|ITFSB|RES1 (WXN/ITFSB in v5.13: UNVERIFIED). */
+/**
+ * `INIT_SCTLR_EL2_MMU_ON` (asm/sysreg.h) in mainline: M|C|SA|I|IESB|WXN|ITFSB
+ * and the RES1 bits.
+ */
 export const INIT_SCTLR_EL2_MMU_ON = 0x20_30ed_183dn;
+/**
+ * `INIT_SCTLR_EL2_MMU_ON` in v5.13: no ITFSB, which came with KVM's MTE
+ * support ("[PATCH v17 3/6] KVM: arm64: Save/restore MTE registers", June
+ * 2021, after the v5.13 merge window). WXN is in the tree that patch
+ * applies to, but the pKVM series introduced the macro without it (v6,
+ * March 2021): WXN at the v5.13 tag is UNVERIFIED.
+ */
+export const INIT_SCTLR_EL2_MMU_ON_V5_13 = 0x30ed_183dn;
 /** `MAIR_EL1_SET` of v5.13 (NORMAL, TAGGED, NC, WT, nGnRnE, nGnRE, GRE at 0..6). */
 export const MAIR_V5_13 = 0x000c_0400_bb44_ffffn;
 /** `MAIR_EL1_SET` now (NORMAL, TAGGED, NC, nGnRnE, nGnRE at 0..4). */
@@ -155,7 +166,7 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
   const tcr = (field("tcr_el2") & ~(7n << 16n)) | (parange << 16n);
   write("TCR_EL2", tcr);
   tlb.invalidate(cpu, "alle2");
-  write("SCTLR_EL2", INIT_SCTLR_EL2_MMU_ON);
+  write("SCTLR_EL2", hyp.version === "v5.13" ? INIT_SCTLR_EL2_MMU_ON_V5_13 : INIT_SCTLR_EL2_MMU_ON);
   write("VBAR_EL2", BigInt(hyp.sym("__kvm_hyp_host_vector")));
 }
 
