@@ -825,14 +825,23 @@ export class PhysicalMemory {
     this.#generation++;
     const p = this.#pageForWrite(pfn);
     zeroIn(p, off + len, first - len);
-    const src32 = len <= 64 && ((off | len) & 3) === 0 ? this.#words(head) : undefined;
+    this.#storeIn(p, off, head);
+  }
+
+  /** Stores `bytes` (non-empty, within the page) at byte `off` of page `p`. */
+  #storeIn(p: Page, off: number, bytes: Uint8Array): void {
+    const len = bytes.length;
+    const src32 = len <= 64 && ((off | len) & 3) === 0 ? this.#words(bytes) : undefined;
     if (src32 !== undefined) {
+      // Whole words: a quarter of the element stores of a byte loop.
       const dst32 = p.u32;
       const d = off >> 2;
       for (let i = 0; i < len >> 2; i++) dst32[d + i] = src32[i]!;
-    } else {
+    } else if (len <= 32) {
       const u8 = p.u8;
-      for (let i = 0; i < len; i++) u8[off + i] = head[i]!;
+      for (let i = 0; i < len; i++) u8[off + i] = bytes[i]!;
+    } else {
+      p.u8.set(bytes, off);
     }
     if (off < p.lo) p.lo = off;
     if (off + len > p.hi) p.hi = off + len;
@@ -853,21 +862,7 @@ export class PhysicalMemory {
     if (off + len <= 4096) {
       // One page (a list node, a descriptor): no views, integer indexes.
       if (len === 0) return;
-      const p = this.#pageForWrite(pfn);
-      const src32 = len <= 64 && ((off | len) & 3) === 0 ? this.#words(bytes) : undefined;
-      if (src32 !== undefined) {
-        // Whole words: a quarter of the element stores of a byte loop.
-        const dst32 = p.u32;
-        const d = off >> 2;
-        for (let i = 0; i < len >> 2; i++) dst32[d + i] = src32[i]!;
-      } else if (len <= 32) {
-        const u8 = p.u8;
-        for (let i = 0; i < len; i++) u8[off + i] = bytes[i]!;
-      } else {
-        p.u8.set(bytes, off);
-      }
-      if (off < p.lo) p.lo = off;
-      if (off + len > p.hi) p.hi = off + len;
+      this.#storeIn(this.#pageForWrite(pfn), off, bytes);
       return;
     }
     let from = 0;
