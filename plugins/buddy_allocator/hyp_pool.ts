@@ -587,9 +587,8 @@ export class BuddyPool implements PagePool {
     for (let j = 0; j < words; j++) this.#mem.write32(at + j * 4, w[j]!);
   }
 
-  /** Puts node(id)'s next and prev, as stored, in image words k..k+3. */
-  #imageLinks(id: number, k: number): void {
-    const w = this.#img;
+  /** Puts node(id)'s next and prev, as stored, in words k..k+3 of `w`. */
+  #linkWords(w: Uint32Array, k: number, id: number): void {
     const nv = this.#nodeVa(this.#next[id]!);
     const pv = this.#nodeVa(this.#prev[id]!);
     // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
@@ -602,7 +601,7 @@ export class BuddyPool implements PagePool {
   /** Stores a list head's node, when `struct hyp_pool` is in memory. */
   #flushHead(id: number): void {
     if (!this.onMachine) return;
-    this.#imageLinks(id, 0);
+    this.#linkWords(this.#img, 0, id);
     this.#store(this.#headVa + (id - this.#nr) * 16, this.#img16, 4);
   }
 
@@ -613,30 +612,22 @@ export class BuddyPool implements PagePool {
     if (id >= this.#nr) return this.#flushHead(id);
     const vm = this.#vm32;
     if (vm !== undefined) {
+      // Straight into the pinned vmemmap page.
       const off = this.#vmOff + id * 32;
-      const w = vm[off >>> 12]!;
-      const k = (off & 4095) >>> 2;
-      const o = this.#ord[id]!;
-      w[k] = this.#ref[id]!;
-      w[k + 1] = o === NO ? 0xffff_ffff : o;
-      w[k + 2] = this.#poolLo;
-      w[k + 3] = this.#poolHi;
-      const nv = this.#nodeVa(this.#next[id]!);
-      const pv = this.#nodeVa(this.#prev[id]!);
-      w[k + 4] = nv >>> 0;
-      w[k + 5] = (nv / 4294967296) >>> 0;
-      w[k + 6] = pv >>> 0;
-      w[k + 7] = (pv / 4294967296) >>> 0;
-      return;
+      return this.#entry513(vm[off >>> 12]!, (off & 4095) >>> 2, id);
     }
-    const w = this.#img;
-    const o = this.#ord[id]!;
-    w[0] = this.#ref[id]!;
-    w[1] = o === NO ? 0xffff_ffff : o;
-    w[2] = this.#poolLo;
-    w[3] = this.#poolHi;
-    this.#imageLinks(id, 4);
+    this.#entry513(this.#img, 0, id);
     this.#store(this.#entVa + id * 32, this.#img32, 8);
+  }
+
+  /** Puts page id's v5.13 entry, as stored, in words k..k+7 of `w`. */
+  #entry513(w: Uint32Array, k: number, id: number): void {
+    const o = this.#ord[id]!;
+    w[k] = this.#ref[id]!;
+    w[k + 1] = o === NO ? 0xffff_ffff : o;
+    w[k + 2] = this.#poolLo;
+    w[k + 3] = this.#poolHi;
+    this.#linkWords(w, k + 4, id);
   }
 
   /** list_add_tail(&p->node, &free_area[order]); node(id) stored unless `self` is false. */
@@ -742,7 +733,7 @@ export class BuddyPool implements PagePool {
     if (id < this.#nr) at = this.#baseVa + id * 4096;
     else if (id < this.#extBase) return this.#flushHead(id);
     else at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
-    this.#imageLinks(id, 0);
+    this.#linkWords(this.#img, 0, id);
     this.#store(at, this.#img16, 4);
   }
 
@@ -764,7 +755,7 @@ export class BuddyPool implements PagePool {
       this.#flushMl(id);
     } else {
       const va = this.#baseVa + id * 4096;
-      this.#imageLinks(id, 0);
+      this.#linkWords(this.#img, 0, id);
       const mem = this.#mem;
       if (mem.zeroThenWrite !== undefined) {
         mem.zeroThenWrite(va, zeroing, this.#img16);
