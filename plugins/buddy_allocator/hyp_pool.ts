@@ -630,8 +630,8 @@ export class BuddyPool implements PagePool {
     this.#linkWords(w, k + 4, id);
   }
 
-  /** list_add_tail(&p->node, &free_area[order]); node(id) stored unless `self` is false. */
-  #add513(id: number, order: number, self = true): void {
+  /** list_add_tail(&p->node, &free_area[order]): node(id), the old tail and the head stored. */
+  #add513(id: number, order: number): void {
     const h = this.#nr + order;
     const next = this.#next;
     const prev = this.#prev;
@@ -640,7 +640,7 @@ export class BuddyPool implements PagePool {
     prev[id] = last;
     next[last] = id;
     prev[h] = id;
-    if (self) this.#flush513(id);
+    this.#flush513(id);
     this.#flush513(last);
     if (last !== h) this.#flush513(h);
     this.#count[order]!++;
