@@ -191,10 +191,12 @@ export class BuddyPool implements PagePool {
   #broken: unknown = undefined;
   /** Whether a node or entry image is one `writeBytes` (a little-endian host). */
   #bulk: boolean;
-  /** Image of one node, or of a v5.13 entry, in little-endian words. */
+  /** Image of one node (next, prev) in little-endian words, and byte views of it. */
   #img = new Uint32Array(8);
   #img32 = new Uint8Array(this.#img.buffer);
   #img16 = this.#img32.subarray(0, 16);
+  #img8lo = this.#img32.subarray(0, 8);
+  #img8hi = this.#img32.subarray(8, 16);
   /**
    * Live views of the range's vmemmap pages, when the accessor grants them
    * (`pageView`, a linear map): entry stores are then typed-array stores,
@@ -204,9 +206,6 @@ export class BuddyPool implements PagePool {
   #vm32: Uint32Array[] | undefined = undefined;
   /** Byte offset of the range's first entry in the first viewed page. */
   #vmOff = 0;
-  /** The `pool` pointer of every v5.13 entry, in halves. */
-  #poolLo: number;
-  #poolHi: number;
 
   /**
    * `hyp_pool_init(pool, pfn, nr_pages, reserved_pages)`.
@@ -263,8 +262,6 @@ export class BuddyPool implements PagePool {
     this.poolVa = o.poolVa ?? OFF_MACHINE_POOL_VA;
     this.#mem = o.memory;
     this.#bulk = o.memory.writeBytes !== undefined && HOST_LITTLE_ENDIAN;
-    this.#poolLo = this.poolVa >>> 0;
-    this.#poolHi = Math.floor(this.poolVa / TWO32);
     this.#p2v = o.physToVirt;
     this.#v2p = o.virtToPhys;
     this.#trace = o.trace;
@@ -421,15 +418,11 @@ export class BuddyPool implements PagePool {
     const order = this.#ord[id]!;
     if (order === NO || this.#listed(id)) this.#attachBug(id, order);
     try {
-      // hyp_page_ref_dec_and_test(), then __hyp_attach_page. v5.13 stores
-      // the refcount with the rest of the entry.
-      if (this.#v513) {
-        this.#ref[id] = 0;
-        this.#attach513(id, order);
-      } else {
-        this.#setRef(id, 0);
-        this.#attachMl(id, order);
-      }
+      // hyp_page_ref_dec_and_test() stores the refcount before
+      // __hyp_attach_page's memset.
+      this.#setRef(id, 0);
+      if (this.#v513) this.#attach513(id, order);
+      else this.#attachMl(id, order);
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -574,18 +567,11 @@ export class BuddyPool implements PagePool {
   // One copy per version: the stores differ (v5.13's list node is in the
   // 32-byte vmemmap entry, mainline's in the free page), and separate code
   // keeps each version's JIT feedback its own when both run in a process.
-  // Decisions come from the shadow; each touched node (v5.13: its whole
-  // entry) is then stored once from it, in one access where the accessor
-  // allows: every other byte stored already holds the value written, so
-  // the memory left is the kernel's, in fewer simulated accesses (the hot
-  // paths' main cost).
-
-  /** Stores the first `words` words of the image at `at`, in one access when it can. */
-  #store(at: number, bytes: Uint8Array, words: number): void {
-    if (this.#bulk) return this.#mem.writeBytes!(at, bytes);
-    const w = this.#img;
-    for (let j = 0; j < words; j++) this.#mem.write32(at + j * 4, w[j]!);
-  }
+  // Decisions come from the shadow; then each field the kernel stores is
+  // stored from it, and no other: a list operation writes the links it
+  // changes (one pointer of a neighbour, both of the node itself), so bytes
+  // written behind the pool's back stay for checkInvariants() to report.
+  // Entries in a pinned vmemmap page (pageView) are typed-array stores.
 
   /** Puts node(id)'s next and prev, as stored, in words k..k+3 of `w`. */
   #linkWords(w: Uint32Array, k: number, id: number): void {
@@ -598,271 +584,106 @@ export class BuddyPool implements PagePool {
     w[k + 3] = (pv / 4294967296) >>> 0;
   }
 
-  /** Stores a list head's node, when `struct hyp_pool` is in memory. */
-  #flushHead(id: number): void {
-    if (!this.onMachine) return;
-    this.#linkWords(this.#img, 0, id);
-    this.#store(this.#headVa + (id - this.#nr) * 16, this.#img16, 4);
-  }
-
-  // v5.13 ----------------------------------------------------------------
-
-  /** Stores a page's whole vmemmap entry (refcount, order, pool, node), or a head. */
-  #flush513(id: number): void {
-    if (id >= this.#nr) return this.#flushHead(id);
-    const vm = this.#vm32;
-    if (vm !== undefined) {
-      // Straight into the pinned vmemmap page.
-      const off = this.#vmOff + id * 32;
-      return this.#entry513(vm[off >>> 12]!, (off & 4095) >>> 2, id);
-    }
-    this.#entry513(this.#img, 0, id);
-    this.#store(this.#entVa + id * 32, this.#img32, 8);
-  }
-
-  /** Puts page id's v5.13 entry, as stored, in words k..k+7 of `w`. */
-  #entry513(w: Uint32Array, k: number, id: number): void {
-    const o = this.#ord[id]!;
-    w[k] = this.#ref[id]!;
-    w[k + 1] = o === NO ? 0xffff_ffff : o;
-    w[k + 2] = this.#poolLo;
-    w[k + 3] = this.#poolHi;
-    this.#linkWords(w, k + 4, id);
-  }
-
-  /** list_add_tail(&p->node, &free_area[order]): node(id), the old tail and the head stored. */
-  #add513(id: number, order: number): void {
-    const h = this.#nr + order;
-    const next = this.#next;
-    const prev = this.#prev;
-    const last = prev[h]!;
-    next[id] = h;
-    prev[id] = last;
-    next[last] = id;
-    prev[h] = id;
-    this.#flush513(id);
-    this.#flush513(last);
-    if (last !== h) this.#flush513(h);
-    this.#count[order]!++;
-    this.#nonEmpty |= 1 << order;
-    this.#free += 1 << order;
-  }
-
-  /** list_del_init(&p->node): the neighbours stored now, node(id) left to the caller. */
-  #del513(id: number, order: number): void {
-    const next = this.#next;
-    const prev = this.#prev;
-    const n = next[id]!;
-    const p = prev[id]!;
-    next[p] = n;
-    prev[n] = p;
-    next[id] = id;
-    prev[id] = id;
-    this.#flush513(p);
-    if (n !== p) this.#flush513(n);
-    if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
-    this.#free -= 1 << order;
-  }
-
   /**
-   * v5.13 __hyp_extract_page and hyp_set_page_refcounted: unlink, split
-   * keeping the lower half (each upper half to the tail of its list), then
-   * refcount 1. The kernel steps `p->order` down one by one; its final value
-   * is stored with the entry.
+   * Stores node(id)'s `next` (part 0), `prev` (part 1) or both (part 2)
+   * from the shadow: a v5.13 page's node in its vmemmap entry, a mainline
+   * page's in the page, a list head in `struct hyp_pool` (nothing when that
+   * is off the machine), an external page's in the page.
    */
-  #extract513(id: number, i: number, order: number): void {
-    const ord = this.#ord;
-    this.#del513(id, i);
-    let cur = i;
-    while (cur > order) {
-      cur--;
-      const b = id + (1 << cur);
-      ord[b] = cur;
-      this.#add513(b, cur);
-    }
-    ord[id] = order;
-    this.#ref[id] = 1;
-    this.#flush513(id);
-  }
-
-  /**
-   * v5.13 __hyp_attach_page (refcount already 0 in the shadow): zero the
-   * block, coalesce with each free buddy of the same order while
-   * `order + 1 < max_order` (p = min(p, buddy)), buddies NO_ORDER and
-   * self-linked, then the head's order and list_add_tail.
-   */
-  #attach513(id: number, order: number): void {
-    const ord = this.#ord;
-    const next = this.#next;
-    let head = id;
-    let o = order;
-    while (o < this.#capOrder) {
-      const low = this.#lowBits + head;
-      const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#nr || ord[b] !== o || next[b] === b) break;
-      head = head < b ? head : b;
-      o++;
-    }
-    this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
-    let cur = id;
-    for (let k = order; k < o; k++) {
-      const low = this.#lowBits + cur;
-      const b = cur + ((low ^ (1 << k)) - low);
-      this.#del513(b, k);
-      if (b !== head) {
-        ord[b] = NO;
-        this.#flush513(b);
-      }
-      cur = cur < b ? cur : b;
-    }
-    if (id !== head) {
-      ord[id] = NO;
-      this.#flush513(id);
-    }
-    ord[head] = o;
-    this.#add513(head, o);
-    this.#frees += 1 << order;
-    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
-  }
-
-  // mainline -------------------------------------------------------------
-
-  /** Stores node(id): the first 16 bytes of a free page, a head, or an external page. */
-  #flushMl(id: number): void {
+  #storeLinks(id: number, part: 0 | 1 | 2): void {
+    const w = this.#img;
     let at: number;
-    if (id < this.#nr) at = this.#baseVa + id * 4096;
-    else if (id < this.#extBase) return this.#flushHead(id);
-    else at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
-    this.#linkWords(this.#img, 0, id);
-    this.#store(at, this.#img16, 4);
+    if (id < this.#nr) {
+      if (this.#v513) {
+        const vm = this.#vm32;
+        const off = this.#vmOff + id * 32 + 16;
+        if (vm !== undefined) {
+          const page = vm[off >>> 12]!;
+          const k = (off & 4095) >>> 2;
+          this.#linkWords(w, 0, id);
+          if (part !== 1) {
+            page[k] = w[0]!;
+            page[k + 1] = w[1]!;
+          }
+          if (part !== 0) {
+            page[k + 2] = w[2]!;
+            page[k + 3] = w[3]!;
+          }
+          return;
+        }
+        at = this.#entVa + id * 32 + 16;
+      } else {
+        at = this.#baseVa + id * 4096;
+      }
+    } else if (id < this.#extBase) {
+      if (!this.onMachine) return;
+      at = this.#headVa + (id - this.#nr) * 16;
+    } else {
+      at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
+    }
+    this.#linkWords(w, 0, id);
+    const mem = this.#mem;
+    if (this.#bulk) {
+      if (part === 2) mem.writeBytes!(at, this.#img16);
+      else if (part === 0) mem.writeBytes!(at, this.#img8lo);
+      else mem.writeBytes!(at + 8, this.#img8hi);
+      return;
+    }
+    for (let j = part === 1 ? 2 : 0; j < (part === 0 ? 2 : 4); j++) mem.write32(at + j * 4, w[j]!);
   }
 
   /**
-   * page_add_to_list(): list_add_tail(node, &free_area[order]). With
-   * `zeroing`, the page's block of that many bytes is first zeroed in the
-   * same store as its node (__hyp_attach_page's memset, fused).
+   * list_add_tail(node(id), &free_area[order]), storing as __list_add does:
+   * head->prev, new->next and ->prev, old tail->next. With `zeroing` (a
+   * mainline free), the block's memset and node(id) go out as one store,
+   * first, as the memset precedes the insertion in __hyp_attach_page.
    */
-  #addMl(id: number, order: number, zeroing = 0): void {
+  #listAdd(id: number, order: number, zeroing = 0): void {
     const h = this.#nr + order;
     const next = this.#next;
     const prev = this.#prev;
     const last = prev[h]!;
+    prev[h] = id;
     next[id] = h;
     prev[id] = last;
     next[last] = id;
-    prev[h] = id;
-    if (zeroing === 0) {
-      this.#flushMl(id);
-    } else {
+    if (zeroing !== 0) {
       const va = this.#baseVa + id * 4096;
-      this.#linkWords(this.#img, 0, id);
       const mem = this.#mem;
-      if (mem.zeroThenWrite !== undefined) {
+      if (mem.zeroThenWrite !== undefined && this.#bulk) {
+        this.#linkWords(this.#img, 0, id);
         mem.zeroThenWrite(va, zeroing, this.#img16);
       } else {
         mem.zero(va, zeroing);
-        this.#store(va, this.#img16, 4);
+        this.#storeLinks(id, 2);
       }
+      this.#storeLinks(h, 1);
+    } else {
+      this.#storeLinks(h, 1);
+      this.#storeLinks(id, 2);
     }
-    this.#flushMl(last);
-    if (last !== h) this.#flushMl(h);
+    this.#storeLinks(last, 0);
     this.#count[order]!++;
     this.#nonEmpty |= 1 << order;
     this.#free += 1 << order;
   }
 
-  /** page_remove_from_list(): __list_del_entry, then memset(node, 0, 16). */
-  #delMl(id: number, order: number, clear = true): void {
+  /**
+   * __list_del_entry(node(id)) from free_area[order]: next->prev, then
+   * prev->next. The node itself is the caller's (list_del_init, or
+   * page_remove_from_list's memset).
+   */
+  #listDel(id: number, order: number): void {
     const next = this.#next;
     const prev = this.#prev;
     const n = next[id]!;
     const p = prev[id]!;
-    next[p] = n;
     prev[n] = p;
-    this.#flushMl(p);
-    if (n !== p) this.#flushMl(n);
-    if (clear) {
-      this.#mem.zero(this.#nodeVa(id), 16);
-      next[id] = -1;
-      prev[id] = -1;
-    }
+    this.#storeLinks(n, 1);
+    next[p] = n;
+    this.#storeLinks(p, 0);
     if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
     this.#free -= 1 << order;
-  }
-
-  /** The `order` byte of a page's entry. */
-  #orderMl(id: number, o: number): void {
-    this.#ord[id] = o;
-    const vm = this.#vm8;
-    if (vm === undefined) return this.#mem.write8(this.#entVa + id * 8 + 2, o);
-    const off = this.#vmOff + id * 8;
-    vm[off >>> 12]![(off & 4095) + 2] = o;
-  }
-
-  /**
-   * Mainline __hyp_extract_page and hyp_set_page_refcounted (see
-   * {@link BuddyPool.allocPages}); `p->order` is stored once, at its final
-   * value.
-   */
-  #extractMl(id: number, i: number, order: number): void {
-    this.#delMl(id, i);
-    let cur = i;
-    while (cur > order) {
-      cur--;
-      const b = id + (1 << cur);
-      this.#orderMl(b, cur);
-      this.#addMl(b, cur);
-    }
-    if (i !== order) this.#orderMl(id, order);
-    this.#setRef(id, 1);
-  }
-
-  /**
-   * Mainline __hyp_attach_page for a page of the range: zero the block,
-   * coalesce with each free buddy (refcount 0, same order) while
-   * `order + 1 <= max_order`, buddies NO_ORDER with their nodes cleared,
-   * then the head's order and page_add_to_list. A buddy that ends up the
-   * head keeps its node until it is rewritten.
-   */
-  #attachMl(id: number, order: number): void {
-    const ord = this.#ord;
-    const ref = this.#ref;
-    let head = id;
-    let o = order;
-    while (o < this.#capOrder) {
-      const low = this.#lowBits + head;
-      const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#nr || ord[b] !== o || ref[b] !== 0) break;
-      head = head < b ? head : b;
-      o++;
-    }
-    if (o === order) {
-      // No buddy to take: the memset and the node go out as one store, then
-      // the neighbours (the order is unchanged).
-      this.#addMl(id, o, 4096 << order);
-      this.#frees += 1 << order;
-      if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
-      return;
-    }
-    // memset(hyp_page_to_virt(p), 0, PAGE_SIZE << p->order). When this page
-    // stays the head its first 16 bytes (zero: it was allocated) are
-    // rewritten by its node below.
-    const va = this.#baseVa + id * 4096;
-    if (head === id) this.#mem.zero(va + 16, (4096 << order) - 16);
-    else this.#mem.zero(va, 4096 << order);
-    if (id !== head) this.#orderMl(id, NO);
-    let cur = id;
-    for (let k = order; k < o; k++) {
-      const low = this.#lowBits + cur;
-      const b = cur + ((low ^ (1 << k)) - low);
-      this.#delMl(b, k, b !== head);
-      if (b !== head) this.#orderMl(b, NO);
-      cur = cur < b ? cur : b;
-    }
-    if (ord[head] !== o) this.#orderMl(head, o);
-    this.#addMl(head, o);
-    this.#frees += 1 << order;
-    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
 
   #setRef(id: number, v: number): void {
@@ -886,6 +707,162 @@ export class BuddyPool implements PagePool {
     if (!this.#v513) return this.#orderMl(id, o);
     this.#ord[id] = o;
     this.#mem.write32(this.#entVa + id * 32 + 4, o === NO ? 0xffff_ffff : o);
+  }
+  // v5.13 ----------------------------------------------------------------
+
+  /** list_del_init(&p->node): unlink, then the node points at itself. */
+  #del513(id: number, order: number): void {
+    this.#listDel(id, order);
+    this.#next[id] = id;
+    this.#prev[id] = id;
+    this.#storeLinks(id, 2);
+  }
+
+  /** A page's `unsigned int order`. */
+  #order513(id: number, o: number): void {
+    this.#ord[id] = o;
+    const v = o === NO ? 0xffff_ffff : o;
+    const vm = this.#vm32;
+    if (vm === undefined) return this.#mem.write32(this.#entVa + id * 32 + 4, v);
+    const off = this.#vmOff + id * 32 + 4;
+    vm[off >>> 12]![(off & 4095) >>> 2] = v;
+  }
+
+  /**
+   * v5.13 __hyp_extract_page and hyp_set_page_refcounted: list_del_init,
+   * split keeping the lower half (each upper half's order, then
+   * list_add_tail), then refcount 1. The kernel steps `p->order` down one
+   * by one; its final value is stored once (the same bytes).
+   */
+  #extract513(id: number, i: number, order: number): void {
+    this.#del513(id, i);
+    let cur = i;
+    while (cur > order) {
+      cur--;
+      const b = id + (1 << cur);
+      this.#order513(b, cur);
+      this.#listAdd(b, cur);
+    }
+    if (i !== order) this.#order513(id, order);
+    this.#setRef(id, 1);
+  }
+
+  /**
+   * v5.13 __hyp_attach_page (refcount already 0): zero the block, coalesce
+   * with each free buddy of the same order while `order + 1 < max_order`
+   * (list_del_init, NO_ORDER, p = min(p, buddy)), then the head's order and
+   * list_add_tail. The page's own NO_ORDER is stored only when it does not
+   * end up the head (the head's order is stored last either way).
+   */
+  #attach513(id: number, order: number): void {
+    const ord = this.#ord;
+    const next = this.#next;
+    let head = id;
+    let o = order;
+    while (o < this.#capOrder) {
+      const low = this.#lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= this.#nr || ord[b] !== o || next[b] === b) break;
+      head = head < b ? head : b;
+      o++;
+    }
+    this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
+    if (id !== head) this.#order513(id, NO);
+    let cur = id;
+    for (let k = order; k < o; k++) {
+      const low = this.#lowBits + cur;
+      const b = cur + ((low ^ (1 << k)) - low);
+      this.#del513(b, k);
+      if (b !== head) this.#order513(b, NO);
+      cur = cur < b ? cur : b;
+    }
+    this.#order513(head, o);
+    this.#listAdd(head, o);
+    this.#frees += 1 << order;
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+  }
+
+  // mainline -------------------------------------------------------------
+
+  /** page_remove_from_list(): __list_del_entry, then memset(node, 0, 16). */
+  #delMl(id: number, order: number, clear = true): void {
+    this.#listDel(id, order);
+    if (clear) {
+      this.#mem.zero(this.#nodeVa(id), 16);
+      this.#next[id] = -1;
+      this.#prev[id] = -1;
+    }
+  }
+
+  /** The `order` byte of a page's entry. */
+  #orderMl(id: number, o: number): void {
+    this.#ord[id] = o;
+    const vm = this.#vm8;
+    if (vm === undefined) return this.#mem.write8(this.#entVa + id * 8 + 2, o);
+    const off = this.#vmOff + id * 8;
+    vm[off >>> 12]![(off & 4095) + 2] = o;
+  }
+
+  /**
+   * Mainline __hyp_extract_page and hyp_set_page_refcounted (see
+   * {@link BuddyPool.allocPages}); `p->order` is stored once, at its final
+   * value.
+   */
+  #extractMl(id: number, i: number, order: number): void {
+    this.#delMl(id, i);
+    let cur = i;
+    while (cur > order) {
+      cur--;
+      const b = id + (1 << cur);
+      this.#orderMl(b, cur);
+      this.#listAdd(b, cur);
+    }
+    if (i !== order) this.#orderMl(id, order);
+    this.#setRef(id, 1);
+  }
+
+  /**
+   * Mainline __hyp_attach_page for a page of the range: zero the block,
+   * coalesce with each free buddy (refcount 0, same order) while
+   * `order + 1 <= max_order`, buddies NO_ORDER with their nodes cleared,
+   * then the head's order and page_add_to_list. A buddy that ends up the
+   * head keeps its node until list_add_tail rewrites it.
+   */
+  #attachMl(id: number, order: number): void {
+    const ord = this.#ord;
+    const ref = this.#ref;
+    let head = id;
+    let o = order;
+    while (o < this.#capOrder) {
+      const low = this.#lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= this.#nr || ord[b] !== o || ref[b] !== 0) break;
+      head = head < b ? head : b;
+      o++;
+    }
+    if (o === order) {
+      // No buddy to take: the memset and the node go out as one store, then
+      // the order and the neighbours.
+      this.#orderMl(id, o);
+      this.#listAdd(id, o, 4096 << order);
+      this.#frees += 1 << order;
+      if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+      return;
+    }
+    this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
+    if (id !== head) this.#orderMl(id, NO);
+    let cur = id;
+    for (let k = order; k < o; k++) {
+      const low = this.#lowBits + cur;
+      const b = cur + ((low ^ (1 << k)) - low);
+      this.#delMl(b, k, b !== head);
+      if (b !== head) this.#orderMl(b, NO);
+      cur = cur < b ? cur : b;
+    }
+    this.#orderMl(head, o);
+    this.#listAdd(head, o);
+    this.#frees += 1 << order;
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
 
   /** Emits an `alloc` / `free` trace event when the trace wants it. */
@@ -990,7 +967,7 @@ export class BuddyPool implements PagePool {
       const pva = this.#p2v(pfn * PAGE_SIZE);
       mem.zero(pva + 16, (PAGE_SIZE << order) - 16);
       const id = this.#newExtId(pfn);
-      this.#addMl(id, order);
+      this.#listAdd(id, order);
     } catch (e) {
       this.#broken = e;
       throw e;

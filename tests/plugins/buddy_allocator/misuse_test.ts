@@ -195,3 +195,30 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
     assertThrows(() => f.pool.allocPages(0), HyplabError, "would have panicked");
   });
 }
+
+for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
+  Deno.test(`a list operation stores only the links it changes: corruption stays to be reported (${version})`, () => {
+    const f = makePool(version, { nrPages: 16 });
+    const vas = [0, 1, 2, 3].map(() => f.pool.allocPages(0)!);
+    f.pool.putPage(vas[0]!);
+    // A stray store over page 0's free-list prev pointer.
+    const nodeVa = version === "v5.13" ? f.vmemmap + (0x40400 * 32) + 16 : vas[0]!;
+    f.el2.write32(nodeVa + 8, 0x4141_4141);
+    // Freeing page 2 changes only page 0's next link (page 0 is the old tail).
+    f.pool.putPage(vas[2]!);
+    assertEquals(f.el2.read32(nodeVa + 8), 0x4141_4141);
+    assertEquals(f.pool.checkInvariants() !== undefined, true);
+  });
+
+  Deno.test(`a vmemmap fault on free stops before the memset, as the refcount store comes first (${version})`, () => {
+    const mem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
+    const { el2, state } = faultyEl2(mem, toVa(VMEMMAP_PA), toVa(VMEMMAP_PA + 0x10_0000));
+    const f = makePool(version, { nrPages: 16, memory: mem, el2 });
+    const va = f.pool.allocPages(0)!;
+    el2.write32(va, 0xcafe);
+    state.armed = true;
+    assertThrows(() => f.pool.putPage(va), MemoryFaultError, "translation fault");
+    state.armed = false;
+    assertEquals(el2.read32(va), 0xcafe, "hyp_page_ref_dec_and_test faulted first");
+  });
+}
