@@ -158,6 +158,27 @@ function faultyEl2(mem: PhysicalMemory, lo: number, hi: number) {
   return { el2, state };
 }
 
+/**
+ * A 16-page pool whose stores to [lo, hi) fault while armed: one page is
+ * allocated, `before` runs, then hyp_put_page faults on it.
+ */
+function putUnderFault(
+  version: BuddyVersion,
+  lo: number,
+  hi: number,
+  before: (el2: El2Memory, va: number) => void = () => {},
+) {
+  const mem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
+  const { el2, state } = faultyEl2(mem, lo, hi);
+  const f = makePool(version, { nrPages: 16, memory: mem, el2 });
+  const va = f.pool.allocPages(0)!;
+  before(el2, va);
+  state.armed = true;
+  assertThrows(() => f.pool.putPage(va), MemoryFaultError, "translation fault");
+  state.armed = false;
+  return { f, el2, va };
+}
+
 for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
   Deno.test(`an unbacked vmemmap faults at init (${version})`, () => {
     const mem = new PhysicalMemory([{ base: 0x8000_0000, size: 64 * 2 ** 20 }]);
@@ -169,13 +190,7 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
   });
 
   Deno.test(`a fault in the middle of an operation surfaces, then the pool refuses use (${version})`, () => {
-    const mem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
-    const { el2, state } = faultyEl2(mem, toVa(VMEMMAP_PA), toVa(VMEMMAP_PA + 0x10_0000));
-    const f = makePool(version, { nrPages: 16, memory: mem, el2 });
-    const va = f.pool.allocPages(0)!;
-    state.armed = true;
-    assertThrows(() => f.pool.putPage(va), MemoryFaultError, "translation fault");
-    state.armed = false;
+    const { f } = putUnderFault(version, toVa(VMEMMAP_PA), toVa(VMEMMAP_PA + 0x10_0000));
     assertThrows(() => f.pool.allocPages(0), HyplabError, "would have panicked");
     assertEquals(f.pool.checkInvariants()?.startsWith("pool is unusable"), true);
   });
@@ -185,13 +200,7 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
   Deno.test(`a fault on the freed block's own memory surfaces (${version})`, () => {
     // The pool's pages (pfn 0x40400) fault; its vmemmap does not. v5.13 hits
     // it at the memset, mainline at the fused memset and node store.
-    const mem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
-    const { el2, state } = faultyEl2(mem, toVa(0x4040_0000), toVa(0x4041_0000));
-    const f = makePool(version, { nrPages: 16, memory: mem, el2 });
-    const va = f.pool.allocPages(0)!;
-    state.armed = true;
-    assertThrows(() => f.pool.putPage(va), MemoryFaultError, "translation fault");
-    state.armed = false;
+    const { f } = putUnderFault(version, toVa(0x4040_0000), toVa(0x4041_0000));
     assertThrows(() => f.pool.allocPages(0), HyplabError, "would have panicked");
   });
 }
@@ -211,14 +220,12 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
   });
 
   Deno.test(`a vmemmap fault on free stops before the memset, as the refcount store comes first (${version})`, () => {
-    const mem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
-    const { el2, state } = faultyEl2(mem, toVa(VMEMMAP_PA), toVa(VMEMMAP_PA + 0x10_0000));
-    const f = makePool(version, { nrPages: 16, memory: mem, el2 });
-    const va = f.pool.allocPages(0)!;
-    el2.write32(va, 0xcafe);
-    state.armed = true;
-    assertThrows(() => f.pool.putPage(va), MemoryFaultError, "translation fault");
-    state.armed = false;
+    const { el2, va } = putUnderFault(
+      version,
+      toVa(VMEMMAP_PA),
+      toVa(VMEMMAP_PA + 0x10_0000),
+      (el2, va) => el2.write32(va, 0xcafe),
+    );
     assertEquals(el2.read32(va), 0xcafe, "hyp_page_ref_dec_and_test faulted first");
   });
 }
