@@ -166,7 +166,7 @@ export class PhysicalMemory {
 
   /**
    * A counter bumped by every store through this object's methods
-   * (`write*`, `fill`, `zero`, `copy`, `writeBytes`; not stores through a
+   * (`write*`, `fill`, `zero`, `zeroThenWrite`, `copy`, `writeBytes`; not stores through a
    * {@link PhysicalMemory.pin} view): caches over memory contents (the MMU's
    * stale-TLB check) compare it to know that nothing was written since they
    * last looked.
@@ -224,7 +224,8 @@ export class PhysicalMemory {
   }
 
   /**
-   * Whether the page holding `pa` has host backing (written, and not zeroed since).
+   * Whether the page holding `pa` has host backing: written and not zeroed
+   * since, kept as the one page a small zeroing emptied, or pinned.
    *
    * @param pa Physical address.
    * @returns True if backed.
