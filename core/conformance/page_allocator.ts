@@ -314,6 +314,23 @@ export function pageAllocatorConformance(
       expectEqual(after.failedAllocs, before.failedAllocs + 5, "failed-allocation counter");
       invariants(e, "after failed allocations");
     }],
+    ["an order larger than any block returns null, even 2^32 and above", () => {
+      const e = env();
+      const digest = e.mem.digest();
+      const before = e.pool.stats();
+      const orders = [e.top + 1, 40, 2 ** 32, 2 ** 53 - 1];
+      for (const order of orders) {
+        expectEqual(e.pool.allocPages(order), null, `allocPages(${order}) on a fresh pool`);
+      }
+      const after = e.pool.stats();
+      expectEqual(e.mem.digest(), digest, "memory digest after too-large orders");
+      expectEqual(shape(after), shape(before), "stats after too-large orders");
+      expectEqual(
+        after.failedAllocs,
+        before.failedAllocs + orders.length,
+        "failed-allocation counter",
+      );
+    }],
     ["freeing everything restores the capacity", () => {
       const e = env();
       const s0 = e.pool.stats();

@@ -330,6 +330,7 @@ export class BuddyPool implements PagePool {
    */
   allocPages(order: number): number | null {
     if (this.#broken !== undefined) this.#usable();
+    // A u32 passes the fast check; any other integer order is too big (null).
     if ((order >>> 0) !== order) this.#badOrder(order);
     if (order > this.maxAllocOrder) {
       this.#failed++;
@@ -872,7 +873,9 @@ export class BuddyPool implements PagePool {
     tr.emit(kind, { allocator: this.allocatorName, pool: this.name, pa: hex(pa), order });
   }
 
-  #badOrder(order: number): never {
+  /** Throws for an order that is not a non-negative integer; a larger integer passes. */
+  #badOrder(order: number): void {
+    if (Number.isInteger(order) && order >= 0) return;
     throw new RangeError(
       `Cannot allocate order ${order} from pool "${this.name}": order must be a non-negative integer`,
     );
@@ -1274,6 +1277,10 @@ export class BuddyPool implements PagePool {
     const pages: Uint8Array[] = [];
     for (let va = first; va < end; va += 4096) {
       const v = get.call(this.#mem, va);
+      // No view for one page: every entry goes through the accessor. Pages
+      // already viewed stay pinned (backed), which changes no byte; with the
+      // linear accessor this does not happen, as the image was just written
+      // through it, so each vmemmap page is RAM.
       if (v === undefined || v.length !== 4096 || v.byteOffset % 4 !== 0) return;
       pages.push(v);
     }
