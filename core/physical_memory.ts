@@ -617,7 +617,13 @@ export class PhysicalMemory {
     this.#check(pa, size, true);
     this.#generation++;
     const b = byte & 0xff;
-    if (b === 0) return this.#zeroFill(pa, size);
+    if (b === 0) {
+      const pfn = Math.floor(pa / 4096);
+      // Whole pages (a freed block): each goes back to sparse, no extent test.
+      const n = Math.floor(size / 4096);
+      if (pa === pfn * 4096 && size === n * 4096) return this.#dropPages(pfn, n);
+      return this.#zeroFill(pa, size);
+    }
     let cur = pa;
     const end = pa + size;
     while (cur < end) {
@@ -629,6 +635,26 @@ export class PhysicalMemory {
       if (off < p.lo) p.lo = off;
       if (off + n > p.hi) p.hi = off + n;
       cur += n;
+    }
+  }
+
+  /** Drops `n` whole pages of the hit bank from frame `pfn` back to the sparse state. */
+  #dropPages(pfn: number, n: number): void {
+    const chunks = this.#hitChunks;
+    let rel = pfn - this.#hitPfn;
+    const end = rel + n;
+    while (rel < end) {
+      const ci = Math.floor(rel / 512);
+      const base = ci * 512;
+      const stop = base + 512 < end ? base + 512 : end;
+      const c = chunks[ci];
+      if (c !== undefined) {
+        for (let r = rel; r < stop; r++) {
+          const p = c[r - base];
+          if (p !== undefined) this.#release(c, r - base, p, this.#hitPfn + r);
+        }
+      }
+      rel = stop;
     }
   }
 
@@ -822,8 +848,15 @@ export class PhysicalMemory {
     // The pages after the first are zeroed as usual; in the first, the rest
     // is cleared where it was written and the head stored, with no drop and
     // re-back of the page in between.
-    if (size > first) this.zero(pa + first, size - first);
     this.#generation++;
+    if (size > first) {
+      // The range was checked above (its bank is the hit one): the pages
+      // after the first, slot by slot; whole pages need no extent test.
+      const rest = size - first;
+      const n = Math.floor(rest / 4096);
+      if (rest === n * 4096) this.#dropPages(pfn + 1, n);
+      else this.#zeroFill(pa + first, rest);
+    }
     const p = this.#pageForWrite(pfn);
     zeroIn(p, off + len, first - len);
     this.#storeIn(p, off, head);

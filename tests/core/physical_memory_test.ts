@@ -170,7 +170,24 @@ Deno.test("PhysicalMemory matches a flat byte model over random stores, zeroes a
   // Page 2 pinned: its view takes stores too, and it is never released.
   const pinned = m.pin(0x4000_0000 + 2 * PAGE_SIZE);
   for (let step = 0; step < 20_000; step++) {
-    const op = rng.int(7);
+    const op = rng.int(9);
+    if (op === 7 || op === 8) {
+      // Whole pages, as a freed block is zeroed: the page-at-a-time path
+      // (pinned page and kept empty page included).
+      const first = rng.int(4);
+      const pages = 1 + rng.int(4 - first);
+      const off = first * PAGE_SIZE;
+      if (op === 7) {
+        m.zero(0x4000_0000 + off, pages * PAGE_SIZE);
+        model.fill(0, off, off + pages * PAGE_SIZE);
+      } else {
+        const head = Uint8Array.of(rng.int(256), 0, 0, 0, rng.int(256), 0, 0, 0);
+        m.zeroThenWrite(0x4000_0000 + off, pages * PAGE_SIZE, head);
+        model.fill(0, off, off + pages * PAGE_SIZE);
+        model.set(head, off);
+      }
+      continue;
+    }
     if (op === 6) {
       // A freed block with a node: zero a range, then a head at its start.
       const off = rng.int(size - 8);
@@ -259,8 +276,19 @@ Deno.test("PhysicalMemory matches a flat model across two banks (page cache, pin
     const model = models[bi]!;
     const off = rng.int(b.size - 8) & ~3;
     const pa = b.base + off;
-    const op = rng.int(5);
-    if (op === 0) {
+    const op = rng.int(6);
+    if (op === 5) {
+      // Whole pages of this bank, zeroed or zeroed with a head.
+      const first = rng.int(4);
+      const n = (1 + rng.int(4 - first)) * PAGE_SIZE;
+      const at = first * PAGE_SIZE;
+      const head = Uint8Array.of(rng.int(256), rng.int(256), 0, 0);
+      const withHead = rng.int(2) === 1;
+      if (withHead) m.zeroThenWrite(b.base + at, n, head);
+      else m.zero(b.base + at, n);
+      model.fill(0, at, at + n);
+      if (withHead) model.set(head, at);
+    } else if (op === 0) {
       const v = rng.nextU32();
       m.write32(pa, v);
       for (let k = 0; k < 4; k++) model[off + k] = (v >>> (8 * k)) & 0xff;
