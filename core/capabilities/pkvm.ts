@@ -103,7 +103,8 @@ export interface VerifyReport {
   pool_invariants: string | null;
   /**
    * First page-table invariant violation, if any: table pages outside the
-   * s1 region, hpool's reserved pages ≠ the early table pages, a
+   * s1 region, hpool's reserved pages ≠ the table pages `pkvm_pgtable` had
+   * when its mm_ops went to hpool (counted in the table), a
    * `pkvm_create_mappings` range not at level 3, (mainline) a table page
    * whose refcount is not 1 + its valid entries.
    */

@@ -12,7 +12,10 @@ import type { Hyp } from "./hyp_state.ts";
 const PAGE = 4096;
 /** `__BP_HARDEN_HYP_VECS_SZ`: three 2 KiB vector slots. */
 export const BP_HARDEN_HYP_VECS_SZ = 3 * 0x800;
-/** `NVHE_STACK_SIZE` (one page; UNVERIFIED for every mainline release). */
+/**
+ * `NVHE_STACK_SIZE`: one page (`NVHE_STACK_SHIFT` = `PAGE_SHIFT` in
+ * asm/memory.h of the ≈ v6.16 tree; other releases not checked).
+ */
 export const NVHE_STACK_SIZE = PAGE;
 
 const alignDown = (v: number, a: number): number => Math.floor(v / a) * a;

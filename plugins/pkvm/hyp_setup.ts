@@ -399,6 +399,9 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
     trace: hyp.trace,
   };
   const s1 = hyp.term("hyp_s1");
+  // What the verification checks hpool's reserved pages against: the table
+  // pages as they are in memory now, before any page comes from the buddy.
+  hyp.handoverTablePages = hyp.pgt!.tablePages();
   const reserved = hyp.pgtEarly!.nrUsedPages();
   const hpool = hyp.caps.pages.createPool({
     ...common,

@@ -186,6 +186,12 @@ export class Hyp {
   poolEarly: EarlyAllocator | undefined;
   /** The early allocator of `recreate_hyp_mappings` (over `hyp_pgt_base`). */
   pgtEarly: EarlyAllocator | undefined;
+  /**
+   * The table pages of `pkvm_pgtable` (PAs, read from the table in memory)
+   * when `__pkvm_init_finalise` hands its mm_ops to `hpool`: the pages the
+   * early allocator gave out, which `hyp_pool_init` must keep reserved.
+   */
+  handoverTablePages: number[] | undefined;
   /** Pool terms in carving order, with their hyp VA bases. */
   terms: (PoolTerm & { va: number })[] = [];
   /** The pool's linear range `[va, va + size)` (set by `divide_memory_pool`). */

@@ -1,4 +1,6 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { EARLY_ALLOCATOR, type Plugin } from "../../../core/mod.ts";
+import { createEarlyAllocator } from "../../../plugins/early_alloc/mod.ts";
 import { bootMachine } from "./_boot.ts";
 
 Deno.test("__pkvm_init boots the default machine with the v5.13 profile", () => {
@@ -65,4 +67,42 @@ Deno.test("verification reports a table page whose refcount is off (mainline) an
     hyp.pgt!.map(0x5000_0000_0000, 0x20_0000, 0x4000_0000, 6);
     assertMatch(pgtableInvariants(hyp)!, /test at 0x500000000000 is a level-2 block/);
   });
+});
+
+/**
+ * An early allocator whose `hyp_early_alloc_nr_used_pages()` says one page
+ * more than it handed out: `hyp_pool_init` then reserves a page no table uses.
+ */
+function overcountingEarlyAllocator(version: "v5.13" | "mainline"): Plugin {
+  const real = createEarlyAllocator({ version });
+  return {
+    name: "overcounting_early_alloc",
+    provides: [EARLY_ALLOCATOR],
+    setup(ctx) {
+      ctx.provide(EARLY_ALLOCATOR, {
+        ...real,
+        init: (o) => {
+          const ea = real.init(o);
+          return Object.assign(Object.create(ea), { nrUsedPages: () => ea.nrUsedPages() + 1 });
+        },
+      });
+    },
+  };
+}
+
+Deno.test("verification counts the early table pages in the table itself, not from the early allocator's counter", () => {
+  for (const version of ["v5.13", "mainline"] as const) {
+    const { pkvm } = bootMachine(version, {
+      overrides: { earlyAllocator: overcountingEarlyAllocator(version) },
+    });
+    const r = pkvm.boot();
+    assertEquals(r.failure, undefined);
+    assertEquals(r.ok, false, version);
+    assertMatch(
+      r.verify.pgtable_invariants ?? "",
+      /hpool reserved (\d+) pages; pkvm_pgtable had \d+ table pages, all from the early allocator/,
+    );
+    // The early allocator's own figure agrees with hpool: only the table tells them apart.
+    assertEquals(r.pools.hpool!.reserved, r.pgtable.early_table_pages);
+  }
 });

@@ -1,0 +1,279 @@
+// Golden lists of what __pkvm_init maps in pkvm_pgtable, per version, written
+// from each version's arch/arm64/kvm/hyp/nvhe/setup.c `recreate_hyp_mappings`
+// (region, order, prot) and the mm.c helpers it calls (one map call for a
+// range, or one per page for pkvm_create_mappings), not from the plugin. The
+// ranges are computed here from the machine (image sections, RAM, pool) with
+// the kernel's formulas; what is compared is the stream of kvm_pgtable_hyp_map
+// calls the table saw (its "map" trace events), split at the handover of
+// pkvm_pgtable's mm_ops to hpool in __pkvm_init_finalise.
+
+import { assert, assertEquals } from "@std/assert";
+import { hex, type TraceEvent } from "../../../core/mod.ts";
+import type { BootReport } from "../../../core/mod.ts";
+import { bootMachine } from "./_boot.ts";
+
+const PAGE = 4096;
+const alignDown = (v: number, a: number) => Math.floor(v / a) * a;
+const alignUp = (v: number, a: number) => Math.ceil(v / a) * a;
+
+/** One kvm_pgtable_hyp_map call: VA, PA (page aligned), size, prot name. */
+interface MapCall {
+  va: number;
+  pa: number;
+  size: number;
+  prot: string;
+}
+
+/** A golden region: a label and the map calls setup.c makes for it. */
+interface Region {
+  what: string;
+  calls: MapCall[];
+}
+
+/** `pkvm_create_mappings(from, to, prot)`: one call per page of the linear alias. */
+function perPage(what: string, va: number, size: number, pa: number, prot: string): Region {
+  const calls: MapCall[] = [];
+  for (let off = 0; off < size; off += PAGE) {
+    calls.push({ va: va + off, pa: pa + off, size: PAGE, prot });
+  }
+  return { what, calls };
+}
+
+/** `__pkvm_create_mappings` / `kvm_pgtable_hyp_map`: one call for the range. */
+function oneCall(what: string, va: number, size: number, pa: number, prot: string): Region {
+  return { what, calls: [{ va, pa, size, prot }] };
+}
+
+/** The machine as the golden lists need it, read from the report and the host. */
+interface Machine {
+  version: "v5.13" | "mainline";
+  bits: number;
+  /** hyp VA of a PA in the linear map (`hyp_phys_to_virt`). */
+  hypVa: (pa: number) => number;
+  sections: Record<string, [number, number]>;
+  ram: { base: number; size: number }[];
+  pool: { base: number; size: number };
+  vmemmapBase: number;
+  percpuBase: number[];
+  stackPages: number[];
+  bpHardenHypVecs: number;
+}
+
+function machineOf(
+  r: BootReport,
+  host: { percpuBase: number[]; stackPages: number[] },
+  vecs: number,
+): Machine {
+  const offset = BigInt.asIntN(64, BigInt(r.layout.hyp_physvirt_offset));
+  const sections: Record<string, [number, number]> = {};
+  for (const [name, [s, e]] of Object.entries(r.layout.image)) {
+    sections[name] = [Number(s), Number(e)];
+  }
+  const vm = r.reserve.layout.find((t) => t.name === "vmemmap")!;
+  return {
+    version: r.profile as "v5.13" | "mainline",
+    bits: r.layout.hyp_va_bits,
+    hypVa: (pa) => Number(BigInt(pa) - offset),
+    sections,
+    ram: r.machine.ram.map((b) => ({ base: Number(b.base), size: Number(b.size) })),
+    pool: { base: Number(r.reserve.base), size: Number(r.reserve.size) },
+    vmemmapBase: Number(vm.base),
+    percpuBase: host.percpuBase,
+    stackPages: host.stackPages,
+    bpHardenHypVecs: vecs,
+  };
+}
+
+/** The linear alias of an image section, page-rounded outwards (pkvm_create_mappings). */
+function section(m: Machine, what: string, name: string, prot: string): Region {
+  const [s, e] = m.sections[name]!;
+  const va = alignDown(m.hypVa(s), PAGE);
+  const end = alignUp(m.hypVa(e), PAGE);
+  return perPage(what, va, end - va, alignDown(s, PAGE), prot);
+}
+
+/**
+ * `recreate_hyp_mappings`, as v5.13's and mainline's setup.c list it. Both
+ * also set `__io_map_base` / `__hyp_vmemmap` in hyp_create_idmap (mm.c):
+ * the quarter of the VA space the idmap does not use.
+ */
+function recreateHypMappings(m: Machine, spectreV3a: boolean): Region[] {
+  const [idS, idE] = m.sections[".hyp.idmap.text"]!;
+  const idmap = alignDown(idS, PAGE);
+  const quarter = 2 ** (m.bits - 2);
+  let ioMapBase = Math.floor(idmap / quarter) % 2 === 1 ? 0 : quarter;
+  const hypVmemmap = ioMapBase + 2 ** (m.bits - 3);
+  const out: Region[] = [];
+  // hyp_create_idmap(): one __pkvm_create_mappings, VA == PA, PAGE_HYP_EXEC.
+  out.push(oneCall("idmap", idmap, alignUp(idE, PAGE) - idmap, idmap, "PAGE_HYP_EXEC"));
+  // hyp_map_vectors(): only with ARM64_SPECTRE_V3A (v5.13) / idmapped vectors
+  // (mainline): __pkvm_create_private_mapping(__bp_harden_hyp_vecs,
+  // __BP_HARDEN_HYP_VECS_SZ = 3 × 2 KiB, PAGE_HYP_EXEC) at __io_map_base.
+  if (spectreV3a) {
+    const phys = m.bpHardenHypVecs;
+    const size = alignUp(3 * 0x800 + (phys % PAGE), PAGE);
+    out.push(oneCall("vectors", ioMapBase, size, alignDown(phys, PAGE), "PAGE_HYP_EXEC"));
+    ioMapBase += size;
+  }
+  // hyp_back_vmemmap(): the vmemmap VA range onto the pages carved for it, PAGE_HYP.
+  if (m.version === "v5.13") {
+    // (phys, size, back): the pool's own struct hyp_page (32 bytes) range, one call.
+    const s = alignDown(hypVmemmap + (m.pool.base / PAGE) * 32, PAGE);
+    const e = alignUp(hypVmemmap + (m.pool.base / PAGE) * 32 + (m.pool.size / PAGE) * 32, PAGE);
+    out.push(oneCall("vmemmap", s, e - s, m.vmemmapBase, "PAGE_HYP"));
+  } else {
+    // (back): every hyp_memory region (8-byte struct hyp_page), skipping a
+    // page the previous region already backed, one call per region.
+    let end = 0;
+    let back = m.vmemmapBase;
+    for (const r of m.ram) {
+      const s = Math.max(alignDown(hypVmemmap + (r.base / PAGE) * 8, PAGE), end);
+      end = alignUp(hypVmemmap + ((r.base + r.size) / PAGE) * 8, PAGE);
+      if (s >= end) continue;
+      out.push(oneCall("vmemmap", s, end - s, back, "PAGE_HYP"));
+      back += end - s;
+    }
+  }
+  out.push(section(m, "__hyp_text", ".hyp.text", "PAGE_HYP_EXEC"));
+  if (m.version === "v5.13") {
+    out.push(section(m, "__start_rodata..__end_rodata", ".rodata", "PAGE_HYP_RO"));
+  } else {
+    out.push(section(m, "__hyp_data", ".hyp.data", "PAGE_HYP"));
+  }
+  out.push(section(m, "__hyp_rodata", ".hyp.rodata", "PAGE_HYP_RO"));
+  out.push(section(m, "__hyp_bss", ".hyp.bss", "PAGE_HYP"));
+  if (m.version === "v5.13") {
+    // __hyp_bss_end..__bss_stop: the image's ".bss" section here.
+    out.push(section(m, "__hyp_bss_end..__bss_stop", ".bss", "PAGE_HYP_RO"));
+  }
+  out.push(perPage("pool", m.hypVa(m.pool.base), m.pool.size, m.pool.base, "PAGE_HYP"));
+  const [pcS, pcE] = m.sections[".hyp.data..percpu"]!;
+  const percpu = alignUp(pcE - pcS, PAGE);
+  for (let i = 0; i < m.percpuBase.length; i++) {
+    const base = m.percpuBase[i]!;
+    out.push(perPage(`percpu cpu${i}`, m.hypVa(base), percpu, base, "PAGE_HYP"));
+    const stack = m.stackPages[i]!;
+    if (m.version === "v5.13") {
+      // [stack_hyp_va - PAGE_SIZE, stack_hyp_va): the stack page's linear alias.
+      out.push(perPage(`stack cpu${i}`, m.hypVa(stack), PAGE, stack, "PAGE_HYP"));
+    } else {
+      // pkvm_create_stack(): 2 × NVHE_STACK_SIZE of private VA aligned to its
+      // size, the upper half mapped (NVHE_STACK_SIZE = PAGE_SIZE: memory.h,
+      // NVHE_STACK_SHIFT = PAGE_SHIFT), one kvm_pgtable_hyp_map call.
+      const addr = alignUp(ioMapBase, 2 * PAGE);
+      out.push(oneCall(`stack cpu${i}`, addr + PAGE, PAGE, stack, "PAGE_HYP"));
+      ioMapBase = addr + 2 * PAGE;
+    }
+  }
+  // Mainline ends with pkvm_create_host_sve_mappings(), which maps nothing
+  // without SVE (system_supports_sve(): the simulated CPU has none).
+  return out;
+}
+
+/** The map calls pkvm_pgtable saw before and after the mm_ops handover. */
+function mapCalls(events: TraceEvent[]): { recreate: MapCall[]; finalise: MapCall[] } {
+  const recreate: MapCall[] = [];
+  const finalise: MapCall[] = [];
+  let handedOver = false;
+  for (const e of events) {
+    if (e.kind === "handover") handedOver = true;
+    if (e.kind !== "map") continue;
+    const d = (e as TraceEvent<"map">).data;
+    if (d.table !== "pkvm_pgtable") continue;
+    const call = {
+      va: Number(d.va),
+      pa: alignDown(Number(d.pa), PAGE),
+      size: Number(d.size),
+      prot: d.prot,
+    };
+    (handedOver ? finalise : recreate).push(call);
+  }
+  return { recreate, finalise };
+}
+
+const show = (c: MapCall) => `${hex(c.va)} +${hex(c.size)} -> ${hex(c.pa)} ${c.prot}`;
+
+/** Compares the calls with the golden regions in order; names the region at the first difference. */
+function assertGolden(actual: MapCall[], golden: Region[]): void {
+  const expected = golden.flatMap((g) => g.calls.map((c) => ({ what: g.what, c })));
+  for (let i = 0; i < Math.max(actual.length, expected.length); i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const want = e === undefined ? "nothing more" : `${e.what}: ${show(e.c)}`;
+    const got = a === undefined ? "nothing more" : show(a);
+    assert(
+      a !== undefined && e !== undefined && show(a) === show(e.c),
+      `map call #${i}: expected ${want}, got ${got}`,
+    );
+  }
+}
+
+function boot(
+  version: "v5.13" | "mainline",
+  opts: { cpus?: number; spectreV3a?: boolean; ram?: { base: number; size: number }[] } = {},
+) {
+  const b = bootMachine(version, {
+    cpus: opts.cpus ?? 4,
+    ...(opts.ram ? { ram: opts.ram } : {}),
+    overrides: { pkvm: { afterBoot: false, spectreV3a: opts.spectreV3a ?? false } },
+    fullTrace: true,
+  });
+  const r = b.pkvm.boot();
+  // The boot's own verification is not what this file checks: only that it ran.
+  assertEquals(r.failure, undefined);
+  const host = b.pkvm.host!;
+  const m = machineOf(r, host, host.image.symbols.__bp_harden_hyp_vecs!);
+  return { b, r, m, calls: mapCalls(b.m.trace.events()) };
+}
+
+for (const version of ["v5.13", "mainline"] as const) {
+  Deno.test(`${version}: recreate_hyp_mappings maps setup.c's regions, in setup.c's order, with setup.c's prot`, () => {
+    const { m, calls } = boot(version);
+    assertGolden(calls.recreate, recreateHypMappings(m, false));
+  });
+
+  Deno.test(`${version}: with the Spectre-v3a vectors, over two banks, on 2 CPUs`, () => {
+    const ram = [{ base: 0x4000_0000, size: 2 ** 31 }, { base: 0x1_0000_0000, size: 2 ** 31 }];
+    const { m, calls } = boot(version, { cpus: 2, spectreV3a: true, ram });
+    assertGolden(calls.recreate, recreateHypMappings(m, true));
+  });
+}
+
+Deno.test("the golden region names match setup.c's list (a literal, per version)", () => {
+  const names = (version: "v5.13" | "mainline") => {
+    const { m } = boot(version, { cpus: 2 });
+    return recreateHypMappings(m, false).map((g) => `${g.what} ${g.calls[0]!.prot}`);
+  };
+  assertEquals(names("v5.13"), [
+    "idmap PAGE_HYP_EXEC",
+    "vmemmap PAGE_HYP",
+    "__hyp_text PAGE_HYP_EXEC",
+    "__start_rodata..__end_rodata PAGE_HYP_RO",
+    "__hyp_rodata PAGE_HYP_RO",
+    "__hyp_bss PAGE_HYP",
+    "__hyp_bss_end..__bss_stop PAGE_HYP_RO",
+    "pool PAGE_HYP",
+    "percpu cpu0 PAGE_HYP",
+    "stack cpu0 PAGE_HYP",
+    "percpu cpu1 PAGE_HYP",
+    "stack cpu1 PAGE_HYP",
+  ]);
+  assertEquals(names("mainline"), [
+    "idmap PAGE_HYP_EXEC",
+    "vmemmap PAGE_HYP",
+    "__hyp_text PAGE_HYP_EXEC",
+    "__hyp_data PAGE_HYP",
+    "__hyp_rodata PAGE_HYP_RO",
+    "__hyp_bss PAGE_HYP",
+    "pool PAGE_HYP",
+    "percpu cpu0 PAGE_HYP",
+    "stack cpu0 PAGE_HYP",
+    "percpu cpu1 PAGE_HYP",
+    "stack cpu1 PAGE_HYP",
+  ]);
+});
+
+Deno.test("v5.13: __pkvm_init_finalise maps nothing (setup.c: hyp_pool_init, kvm_host_prepare_stage2, mm_ops)", () => {
+  const { calls } = boot("v5.13");
+  assertEquals(calls.finalise.map(show), []);
+});
