@@ -5,9 +5,16 @@
  * @module
  */
 
-import { type Cpu, ERRNO, PAGE_HYP, PAGE_HYP_EXEC } from "../../core/mod.ts";
+import {
+  type Cpu,
+  ERRNO,
+  type MemblockRegion,
+  PAGE_HYP,
+  PAGE_HYP_EXEC,
+  WALK,
+} from "../../core/mod.ts";
 import { asU64 } from "./hypercall_ids.ts";
-import type { Hyp } from "./hyp_state.ts";
+import type { FixmapSlot, Hyp } from "./hyp_state.ts";
 
 const PAGE = 4096;
 /** `__BP_HARDEN_HYP_VECS_SZ`: three 2 KiB vector slots. */
@@ -311,4 +318,124 @@ export function pkvmCreateStack(
     if (err !== 0) hyp.ioMapBase = prev;
   }
   return { err, top: addr + size };
+}
+
+/** `PMD_SIZE` with 4 KiB pages. */
+export const PMD_SIZE = 2 * 1024 * 1024;
+
+/** `kvm_granule_size(level)` with 4 KiB pages. */
+function granuleSize(level: number): number {
+  return 2 ** (12 + 9 * (3 - level));
+}
+
+/**
+ * Mainline `create_fixmap_slot` / `create_fixblock`'s walk with
+ * `__create_fixmap_slot_cb` (nvhe/mm.c, ≈ v6.16): the one leaf covering
+ * `[addr, addr + size)` must be valid and exactly one granule of its level
+ * (else -EINVAL); the slot remembers its VA and PTE, then
+ * `fixmap_clear_slot` clears the PTE's valid bit, keeping the output address
+ * and attributes and the table page's reference (so the page is never freed
+ * and the PTE can be rewritten without allocating), and invalidates the VA
+ * (`tlbi vale2is`, `dsb ish`, `isb`).
+ *
+ * @param hyp The hypervisor.
+ * @param cpu CPU running the code.
+ * @param addr Slot VA.
+ * @param size `PAGE_SIZE` (fixmap) or `PMD_SIZE` (fixblock).
+ * @returns The slot, or -EINVAL (or a walk error).
+ */
+function createFixmapSlot(hyp: Hyp, cpu: Cpu, addr: number, size: number): FixmapSlot | number {
+  let slot: FixmapSlot | undefined;
+  const ret = hyp.pgt!.walk(addr, size, {
+    flags: WALK.LEAF,
+    cb: (v) => {
+      if ((v.pte & 1n) === 0n || size !== granuleSize(v.level)) return ERRNO.EINVAL;
+      slot = { addr: v.addr, ptep: v.ptep, level: v.level };
+      hyp.mem(cpu).write64(hyp.va(v.ptep), v.pte & ~1n);
+      hyp.caps.tlb.invalidate(cpu, "vale2is", v.addr);
+      return 0;
+    },
+  });
+  if (ret !== 0) return ret;
+  return slot ?? ERRNO.EINVAL;
+}
+
+/**
+ * Mainline `create_fixblock`'s search (nvhe/mm.c, ≈ v6.16): the first
+ * `hyp_memory[]` region whose PMD-aligned base plus `PMD_SIZE` lies strictly
+ * below its end (`phys + PMD_SIZE < base + size`: a region that ends exactly
+ * at the chunk's end does not qualify).
+ *
+ * @param regions `hyp_memory[]`.
+ * @returns The chunk's PA, or undefined (the kernel's -EINVAL).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { fixblockPhys } from "./hyp_mm.ts";
+ * assertEquals(fixblockPhys([{ base: 0x4010_0000, size: 0x40_0000 }]), 0x4020_0000);
+ * assertEquals(fixblockPhys([{ base: 0x4000_0000, size: 0x20_0000 }]), undefined);
+ * ```
+ */
+export function fixblockPhys(regions: readonly MemblockRegion[]): number | undefined {
+  for (const r of regions) {
+    const phys = alignUp(r.base, PMD_SIZE);
+    if (phys + PMD_SIZE < r.base + r.size) return phys;
+  }
+  return undefined;
+}
+
+/**
+ * Mainline `create_fixblock` (nvhe/mm.c, ≈ v6.16): a PMD-aligned 2 MiB
+ * private VA range mapped PAGE_HYP onto the first PMD-aligned RAM chunk
+ * ({@link fixblockPhys}; none: -EINVAL), then made a slot: a level-2 block
+ * PTE with its valid bit clear.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu CPU running the code.
+ * @param regions `hyp_memory[]` (default: the hypervisor's).
+ * @returns 0 or a negative errno.
+ */
+export function createFixblock(
+  hyp: Hyp,
+  cpu: Cpu,
+  regions: readonly MemblockRegion[] = hyp.hypMemory,
+): number {
+  const phys = fixblockPhys(regions);
+  if (phys === undefined) return ERRNO.EINVAL;
+  const addr = alignUp(hyp.ioMapBase, PMD_SIZE);
+  let ret = allocPrivateVaRangeAt(hyp, addr, PMD_SIZE);
+  if (ret !== 0) return ret;
+  ret = hyp.pgt!.map(addr, PMD_SIZE, phys, PAGE_HYP);
+  if (ret !== 0) return ret;
+  const slot = createFixmapSlot(hyp, cpu, addr, PMD_SIZE);
+  if (typeof slot === "number") return slot;
+  hyp.fixblockSlot = slot;
+  return 0;
+}
+
+/**
+ * Mainline `hyp_create_fixmap` (nvhe/mm.c, ≈ v6.16), run by
+ * `__pkvm_init_finalise` after `fix_hyp_pgtable_refcnt`: for each of
+ * `hyp_nr_cpus` CPUs, one private page (`pkvm_alloc_private_va_range`, no
+ * alignment) mapped PAGE_HYP onto `__hyp_pa(__hyp_bss_start)` and made that
+ * CPU's fixmap slot (a level-3 PTE with its valid bit clear, the table
+ * page's reference kept); then {@link createFixblock}.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu CPU running the code.
+ * @returns 0 or the first error.
+ */
+export function hypCreateFixmap(hyp: Hyp, cpu: Cpu): number {
+  const bss = hyp.image.symbols.__hyp_bss_start!;
+  for (let i = 0; i < hyp.nrCpus; i++) {
+    const addr = hyp.ioMapBase;
+    let ret = allocPrivateVaRangeAt(hyp, addr, PAGE);
+    if (ret !== 0) return ret;
+    ret = hyp.pgt!.map(addr, PAGE, bss, PAGE_HYP);
+    if (ret !== 0) return ret;
+    const slot = createFixmapSlot(hyp, cpu, addr, PAGE);
+    if (typeof slot === "number") return slot;
+    hyp.fixmapSlots[i] = slot;
+  }
+  return createFixblock(hyp, cpu);
 }

@@ -19,6 +19,7 @@ import {
 } from "../../core/mod.ts";
 import {
   hypBackVmemmap,
+  hypCreateFixmap,
   hypCreateIdmap,
   hypMapVectors,
   hypVmemmapPages,
@@ -383,7 +384,10 @@ export function updateNvheInitParams(hyp: Hyp, cpu: Cpu, perCpuBase: number): vo
  * the early allocator's pages reserved, the host stage-2 pools, then
  * `pkvm_pgtable_mm_ops` switched to the buddy as one value (the review's
  * request) — from here on table pages come from `hpool`, whose vmemmap is
- * reached through the new tables. Mainline then fixes the table refcounts.
+ * reached through the new tables. Mainline (setup.c, ≈ v6.16) then runs
+ * `fix_hyp_pgtable_refcnt`, `hyp_create_fixmap` (per-CPU fixmap pages and
+ * the fixblock), `hyp_ffa_init` and `pkvm_hyp_vm_table_init`;
+ * `fix_host_ownership` (host stage-2) and the selftest are not modelled.
  *
  * @param hyp The hypervisor.
  * @param cpu CPU running the code (on the new tables).
@@ -455,9 +459,10 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
     to: "hpool",
   });
   if (hyp.version === "mainline") {
+    // fix_host_ownership() is skipped: the host stage-2 is not modelled.
     // fix_hyp_pgtable_refcnt(): one reference per valid entry on its table page.
     const limit = 2 ** hyp.hypVaBits;
-    const ret = hyp.pgt!.walk(0, limit, {
+    let ret = hyp.pgt!.walk(0, limit, {
       flags: WALK.LEAF | WALK.TABLE_POST,
       cb: (v) => {
         if ((v.pte & 1n) === 1n) mmOps.getPage!(hyp.va(v.ptep));
@@ -465,8 +470,32 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
       },
     });
     if (ret !== 0) return ret;
+    ret = hypCreateFixmap(hyp, cpu);
+    if (ret !== 0) return ret;
+    ret = hypFfaInit();
+    if (ret !== 0) return ret;
+    // pkvm_hyp_vm_table_init(vm_table_base) (nvhe/pkvm.c): vm_table points at
+    // the page divide_memory_pool carved (and zeroed) for it.
+    hyp.vmTable = hyp.term("vm_table").va;
+    // pkvm_ownership_selftest(selftest_base) is an empty inline without
+    // CONFIG_NVHE_EL2_DEBUG; with it (a non-empty selftest term) its ownership
+    // transitions are not modelled (the report's notes say so).
   }
   hyp.initialised = true;
+  return 0;
+}
+
+/**
+ * Mainline `hyp_ffa_init(ffa_proxy_pages)` (nvhe/ffa.c, ≈ v6.16): returns 0
+ * at once when the firmware's SMCCC version is below 1.2 or `FFA_VERSION`
+ * answers NOT_SUPPORTED, -EOPNOTSUPP for a major version other than 1, and
+ * otherwise only points hyp globals (TX, RX and the descriptor buffer) into
+ * the `ffa_proxy` pages, writing none of them. hyplab models no EL3
+ * firmware, so it runs as on firmware without FF-A: nothing changes.
+ *
+ * @returns 0.
+ */
+function hypFfaInit(): number {
   return 0;
 }
 

@@ -161,6 +161,19 @@ export class HypPanicError extends HyplabError {
   }
 }
 
+/**
+ * Mainline `struct hyp_fixmap_slot` (nvhe/mm.c): a private VA whose PTE the
+ * hyp rewrites by hand (`hyp_fixmap_map`), invalid when unused.
+ */
+export interface FixmapSlot {
+  /** The slot's VA. */
+  addr: number;
+  /** PA of its PTE (the kernel keeps the PTE's hyp VA). */
+  ptep: number;
+  /** Level of the PTE: 3 for a per-CPU fixmap page, 2 for the fixblock. */
+  level: number;
+}
+
 /** The hypervisor: environment and globals. */
 export class Hyp {
   /** The machine. */
@@ -208,6 +221,12 @@ export class Hyp {
   nrCpus = 0;
   /** `__hyp_bp_vect_base`. */
   bpVectBase: number | undefined;
+  /** Mainline per-CPU `fixmap_slots`, by CPU index (`hyp_create_fixmap`). */
+  fixmapSlots: FixmapSlot[] = [];
+  /** Mainline `hyp_fixblock_slot` (`create_fixblock`). */
+  fixblockSlot: FixmapSlot | undefined;
+  /** Mainline `vm_table` (`pkvm_hyp_vm_table_init`): hyp VA of the table page. */
+  vmTable: number | undefined;
   /** What the mappings should be. */
   expected: ExpectedMapping[] = [];
   /** Boot step whose mappings are being recorded. */

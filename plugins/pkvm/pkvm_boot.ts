@@ -245,7 +245,13 @@ export class PkvmBoot implements Pkvm {
         run.findings.length ? ` (${[...new Set(run.findings.map((f) => f.rule))].join(", ")})` : ""
       }; TTBR0_EL2 ${
         hex(this.#machine.cpu(0).sysreg("TTBR0_EL2"))
-      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free; mm_ops -> hpool`,
+      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free; mm_ops -> hpool${
+        hyp.fixblockSlot === undefined
+          ? ""
+          : `; fixmap: ${hyp.fixmapSlots.length} page slot(s) at ${
+            hex(hyp.fixmapSlots[0]?.addr ?? 0)
+          }, fixblock at ${hex(hyp.fixblockSlot.addr)}`
+      }`,
     );
     const freedBefore = host.hostPgtPages.length;
     host.freeHypPgds();
@@ -484,6 +490,11 @@ export class PkvmBoot implements Pkvm {
           : "fix_host_ownership() is skipped"
       }.`,
     );
+    if (this.version === "mainline") {
+      n.push(
+        "__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): hyp_create_fixmap() is modelled (one private page per CPU onto __hyp_bss_start, then a PMD-aligned 2 MiB fixblock, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (hyplab models no EL3 firmware), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page; pkvm_ownership_selftest() is not modelled (it is empty without CONFIG_NVHE_EL2_DEBUG, the default). recreate_hyp_mappings() maps no host SVE state: the simulated CPU has no SVE.",
+      );
+    }
     n.push(
       `Hypercalls the kernel has but hyplab does not model (${
         this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8 and up"

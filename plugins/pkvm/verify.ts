@@ -215,8 +215,10 @@ export function verifyBoot(
  * The page-table invariants of pkvm-facts §9 (9 and 12): every table page
  * lies in the s1 region; `hpool` reserved exactly the table pages the table
  * had when its mm_ops went to `hpool` (the early allocator's, counted in the
- * table); what `pkvm_create_mappings` made is level 3 only; and, with
- * mainline refcounting, each table page's count is 1 + its valid entries.
+ * table); what `pkvm_create_mappings` made is level 3 only; mainline's
+ * fixmap slots are unused PTEs of their level; and, with mainline
+ * refcounting, each table page's count is 1 + its valid entries + the fixmap
+ * slots it holds (whose reference the kernel keeps on purpose).
  *
  * @param hyp The hypervisor after `__pkvm_init_finalise`.
  * @returns The first violation, or null.
@@ -273,19 +275,40 @@ export function pgtableInvariants(hyp: Hyp): string | null {
     });
     if (bad !== undefined) return bad;
   }
+  // Mainline fixmap slots (hyp_create_fixmap, create_fixblock: nvhe/mm.c):
+  // each PTE is left invalid while its table page keeps the reference its
+  // mapping took, so the page is never freed and the PTE can be rewritten by
+  // hand. A slot counts once whether valid or not; no slot is in use now.
+  const slots = new Set<number>();
+  for (const s of [...hyp.fixmapSlots, ...(hyp.fixblockSlot ? [hyp.fixblockSlot] : [])]) {
+    slots.add(s.ptep);
+    const pte = pgt.getLeaf(s.addr);
+    if (pte.level !== s.level || (pte.pte & 1n) !== 0n) {
+      return `fixmap slot ${hex(s.addr)} is ${
+        (pte.pte & 1n) !== 0n ? "mapped" : `at level ${pte.level}`
+      }; it should be an unused level-${s.level} PTE`;
+    }
+  }
   const mm = pgt.mmOps;
   if (hyp.version === "mainline" && mm.pageCount !== undefined) {
     const mem = hyp.machine.memory;
     const buf = new Uint32Array(2);
     for (const pa of tables) {
       let valid = 0;
+      let pinned = 0;
       for (let i = 0; i < 512; i++) {
+        if (slots.size > 0 && slots.has(pa + i * 8)) {
+          pinned++;
+          continue;
+        }
         mem.read64Parts(pa + i * 8, buf);
         if ((buf[0]! & 1) !== 0) valid++;
       }
       const count = mm.pageCount(mm.physToVirt(pa));
-      if (count !== 1 + valid) {
-        return `table page ${hex(pa)} has refcount ${count}, expected 1 + ${valid} valid entries`;
+      if (count !== 1 + valid + pinned) {
+        return `table page ${hex(pa)} has refcount ${count}, expected 1 + ${valid} valid entries${
+          pinned > 0 ? ` + ${pinned} fixmap slot(s)` : ""
+        }`;
       }
     }
   }

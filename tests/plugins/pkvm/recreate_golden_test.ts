@@ -277,3 +277,49 @@ Deno.test("v5.13: __pkvm_init_finalise maps nothing (setup.c: hyp_pool_init, kvm
   const { calls } = boot("v5.13");
   assertEquals(calls.finalise.map(show), []);
 });
+
+/**
+ * Mainline `__pkvm_init_finalise` (setup.c) after the handover:
+ * fix_host_ownership and fix_hyp_pgtable_refcnt map nothing; then
+ * `hyp_create_fixmap` (mm.c): per CPU, one unaligned private page
+ * (`pkvm_alloc_private_va_range`) mapped PAGE_HYP onto
+ * `__hyp_pa(__hyp_bss_start)`, then `create_fixblock`: 2 MiB at
+ * ALIGN(__io_map_base, PMD_SIZE) mapped PAGE_HYP onto the first
+ * hyp_memory region's PMD-aligned chunk with `phys + PMD_SIZE < end`.
+ * hyp_ffa_init, pkvm_hyp_vm_table_init and the selftest map nothing.
+ */
+function finaliseMainline(m: Machine, ioMapBase: number): Region[] {
+  const PMD = 2 * 1024 * 1024;
+  const out: Region[] = [];
+  let cur = ioMapBase;
+  const bss = m.sections[".hyp.bss"]![0];
+  for (let i = 0; i < m.percpuBase.length; i++) {
+    out.push(oneCall(`fixmap cpu${i}`, cur, PAGE, bss, "PAGE_HYP"));
+    cur += PAGE;
+  }
+  const r = m.ram.find((r) => alignUp(r.base, PMD) + PMD < r.base + r.size)!;
+  out.push(oneCall("fixblock", alignUp(cur, PMD), PMD, alignUp(r.base, PMD), "PAGE_HYP"));
+  return out;
+}
+
+Deno.test("mainline: __pkvm_init_finalise makes the per-CPU fixmap slots and the fixblock (setup.c, mm.c)", () => {
+  const { b, m, r, calls } = boot("mainline");
+  // The private VA cursor after recreate_hyp_mappings: the last stack's range end.
+  const golden = recreateHypMappings(m, false);
+  const lastStack = golden.filter((g) => g.what.startsWith("stack")).at(-1)!.calls[0]!;
+  const fin = finaliseMainline(m, lastStack.va + PAGE);
+  assertGolden(calls.finalise, fin);
+  // Each slot is left as an invalid PTE of its level that keeps its output address.
+  const pgt = b.pkvm.host!.hyp!.pgt!;
+  for (const g of fin) {
+    const c = g.calls[0]!;
+    const leaf = pgt.getLeaf(c.va);
+    assertEquals(
+      [leaf.level, leaf.pte & 1n, Number(leaf.pte & 0xffff_ffff_f000n)],
+      [c.size === PAGE ? 3 : 2, 0n, c.pa],
+      g.what,
+    );
+  }
+  const block = fin.at(-1)!.calls[0]!;
+  assertEquals(r.layout.io_map_base, hex(block.va + block.size));
+});
