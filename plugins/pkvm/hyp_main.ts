@@ -367,17 +367,19 @@ function recordMapping(
  * `__pkvm_create_private_mapping` with u64 arithmetic. v5.13: x1 = address
  * or ERR_PTR; -ENOMEM past `__hyp_vmemmap` undoes the base, a map error does
  * not. Mainline: the same policy through `pkvm_alloc_private_va_range`.
+ *
+ * Before `__pkvm_init` (hyp_create_idmap) both `__io_map_base` and
+ * `__hyp_vmemmap` are 0 (bss), and the same code gives the kernel's answers:
+ * v5.13 (nvhe/mm.c) returns ERR_PTR(-ENOMEM) for any size that page-rounds
+ * above 0 (the base passes `__hyp_vmemmap` and is restored), and for an
+ * empty one reaches `kvm_pgtable_hyp_map` on the zeroed `pkvm_pgtable`
+ * (-EINVAL: a bad prot, or the NULL pgd); mainline's
+ * `__pkvm_alloc_private_va_range` refuses the 0 start with -EINVAL.
  */
 function privateMapping(hyp: Hyp, a: readonly bigint[]): HcallOutcome {
   const [phys, size, prot] = [a[0]!, a[1]!, a[2]!];
-  if (hyp.pgt === undefined) {
-    return {
-      x1: asU64(ERRNO.EINVAL),
-      note: "simulator guard: __io_map_base is not set before __pkvm_init",
-    };
-  }
-  // Mainline __pkvm_alloc_private_va_range: `!start` is -EINVAL (a base that
-  // a wrapped size brought back to 0).
+  // Mainline __pkvm_alloc_private_va_range: `!start` is -EINVAL (before
+  // __pkvm_init, or a base that a wrapped size brought back to 0).
   if (hyp.version === "mainline" && hyp.ioMapBase === 0) return { x1: asU64(ERRNO.EINVAL) };
   const off = phys & 0xfffn;
   const sz = BigInt.asUintN(64, size + off + 0xfffn) & ~0xfffn;
@@ -390,6 +392,8 @@ function privateMapping(hyp: Hyp, a: readonly bigint[]): HcallOutcome {
     : undefined;
   const err = hypMapU64(hyp, addr, sz, phys, prot);
   if (err !== 0) {
+    // An empty range moved nothing (before __pkvm_init only: the NULL pgd).
+    if (sz === 0n) return { x1: asU64(err) };
     // sz may be close to 2^64 here (a wrapped size): format it as the u64 it is.
     return {
       x1: asU64(err),

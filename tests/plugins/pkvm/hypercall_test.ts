@@ -153,6 +153,49 @@ Deno.test("__pkvm_create_private_mapping (v5.13): -ENOMEM past __hyp_vmemmap, th
   });
 });
 
+Deno.test("__pkvm_create_private_mapping before __pkvm_init: the kernel's errno, no simulator guard", async (t) => {
+  // __io_map_base and __hyp_vmemmap are still 0 (bss) before hyp_create_idmap.
+  await t.step("v5.13: -ENOMEM for any size, -EINVAL for an empty one (NULL pgd)", () => {
+    const b = bootMachine("v5.13");
+    b.pkvm.prepare();
+    for (const [phys, size] of [[0x8000_0000, 0x1000], [0x8000_0000, 1], [0x8000_0123, 0]]) {
+      const r = expectUnchanged(
+        b,
+        "__pkvm_create_private_mapping",
+        [phys!, size!, PAGE_HYP],
+        0n,
+        err(ERRNO.ENOMEM),
+      );
+      assertEquals(r.record.note, undefined);
+    }
+    // PAGE_ALIGN(0 + offset_in_page(0x80000000)) = 0: kvm_pgtable_hyp_map on the
+    // zeroed pkvm_pgtable, whose walk fails on the NULL pgd.
+    const r = expectUnchanged(
+      b,
+      "__pkvm_create_private_mapping",
+      [0x8000_0000, 0, PAGE_HYP],
+      0n,
+      err(ERRNO.EINVAL),
+    );
+    assertEquals(r.record.note, undefined);
+    assertEquals(b.pkvm.host!.hyp!.ioMapBase, 0);
+    assertEquals(b.pkvm.boot().ok, true);
+  });
+  await t.step("mainline: -EINVAL (pkvm_alloc_private_va_range refuses a 0 start)", () => {
+    const b = bootMachine("mainline");
+    b.pkvm.prepare();
+    const pageHyp = kvmPgtableProt("mainline").PAGE_HYP;
+    const r = expectUnchanged(
+      b,
+      "__pkvm_create_private_mapping",
+      [0x8000_0000, 0x1000, pageHyp],
+      0n,
+      err(ERRNO.EINVAL),
+    );
+    assertEquals(r.record.note, undefined);
+  });
+});
+
 Deno.test("__pkvm_create_private_mapping (mainline, before finalisation): ERR_PTR values in x1", () => {
   const b = bootMachine("mainline", { overrides: { pkvm: { afterBoot: false } } });
   assertEquals(b.pkvm.boot().ok, true);
