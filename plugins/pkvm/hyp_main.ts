@@ -322,12 +322,10 @@ function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
   m.set(ids.__pkvm_create_private_mapping!, (_cpu, a) => privateMapping(hyp, a));
 
   m.set(ids.__pkvm_cpu_set_vector!, (cpu, a) => {
-    if (!hyp.initialised) {
-      return {
-        x1: asU64(ERRNO.EPERM),
-        note: "simulator guard: the hyp per-CPU state is not set up before __pkvm_init",
-      };
-    }
+    // pkvm_cpu_set_vector (nvhe/mm.c) only stores to this CPU's kvm_hyp_vector
+    // (this_cpu_ptr): once __kvm_hyp_init has run on the CPU that works on the
+    // host-built tables too, so it needs no __pkvm_init. Before __pkvm_init,
+    // __hyp_bp_vect_base is still NULL (slots 2 and 3 store an offset from 0).
     // DECLARE_REG(enum arm64_hyp_spectre_vector, slot, ...): a 32-bit enum, so
     // only the low word of x1 is the slot.
     const slot = BigInt.asUintN(32, a[0]!);
@@ -407,16 +405,22 @@ function privateMapping(hyp: Hyp, a: readonly bigint[]): HcallOutcome {
 }
 
 /**
- * `__pkvm_prot_finalize`: this CPU's params get the host stage-2 VTTBR and
- * VTCR and HCR_EL2.VM, which are then loaded. Mainline refuses a second call
- * with -EPERM. The host stage-2 table itself (its contents, host aborts) is
- * not modelled.
+ * `__pkvm_prot_finalize` (nvhe/mem_protect.c): this CPU's params get the host
+ * stage-2 VTTBR and VTCR and HCR_EL2.VM, which are then loaded. Mainline
+ * refuses a second call with -EPERM. The host stage-2 table itself (its
+ * contents, host aborts) is not modelled.
+ *
+ * Before `__pkvm_init` the kernel has no check: `host_kvm` (v5.13) /
+ * `host_mmu` (mainline) is still zero, so it loads VTTBR 0 (a stage-2 at PA
+ * 0, VMID 0) and VTCR 0 and sets HCR_EL2.VM. With `config.guards` (as for
+ * `__pkvm_init`) the simulator refuses that call with -EPERM instead.
  */
 function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
-  if (hyp.hostStage2 === undefined) {
+  if (hyp.hostStage2 === undefined && hyp.config.guards) {
     return {
       x1: asU64(ERRNO.EPERM),
-      note: "simulator guard: the host stage-2 does not exist before __pkvm_init",
+      note:
+        "simulator guard: before __pkvm_init the kernel would enable a stage-2 at PA 0 (host_kvm is still zero)",
     };
   }
   const mem = hyp.mem(cpu);
@@ -424,14 +428,15 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   const hcrAt = params + initParamsOffset(hyp.version, "hcr_el2")!;
   const hcr = mem.read64(hcrAt);
   if (hyp.version === "mainline" && (hcr & HCR_VM) !== 0n) return { x1: asU64(ERRNO.EPERM) };
-  const vttbr = BigInt(hyp.hostStage2.pgd);
-  const vtcr = hostVtcr();
+  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0);
+  const vtcr = hyp.hostStage2 === undefined ? 0n : hostVtcr();
   mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
   mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
   mem.write64(hcrAt, hcr | HCR_VM);
   cpu.sysregs.write("HCR_EL2", hcr | HCR_VM);
   cpu.sysregs.write("VTTBR_EL2", vttbr);
-  cpu.sysregs.write("VTCR_EL2", vtcr);
+  // VTCR_EL2 bit 31 is RES1: a 0 from the params reads back with it set.
+  cpu.sysregs.write("VTCR_EL2", vtcr | (1n << 31n));
   hyp.protFinalized.add(cpu.id);
   return { x1: 0n };
 }

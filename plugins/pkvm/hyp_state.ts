@@ -60,7 +60,8 @@ export interface HypConfig {
   /**
    * Refuse, with an errno and no state change, hypercalls whose effect the
    * kernel leaves undefined (a second `__pkvm_init`, `nr_cpus` outside the
-   * machine). Default true.
+   * machine, a pool that is not RAM, `__pkvm_prot_finalize` before
+   * `__pkvm_init`). Default true.
    */
   guards: boolean;
 }

@@ -17,7 +17,8 @@
  * hardware (a `HypPanicError`, reported as a failed step).
  *
  * Where the kernel leaves a result undefined (a second `__pkvm_init`,
- * `nr_cpus` outside the machine, a pool that is not RAM) a guard answers
+ * `nr_cpus` outside the machine, a pool that is not RAM,
+ * `__pkvm_prot_finalize` before `__pkvm_init`) a guard answers
  * with an errno and changes nothing; the report's `notes` say so, and what
  * is not modelled (the host stage-2's contents).
  *

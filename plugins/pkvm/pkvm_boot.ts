@@ -51,7 +51,8 @@ export interface PkvmOptions {
   spectreV3a?: boolean;
   /**
    * Refuse hypercalls whose effect the kernel leaves undefined (a second
-   * `__pkvm_init`, `nr_cpus` outside the machine, a pool that is not RAM).
+   * `__pkvm_init`, `nr_cpus` outside the machine, a pool that is not RAM,
+   * `__pkvm_prot_finalize` before `__pkvm_init`).
    * @default true
    */
   guards?: boolean;
@@ -502,7 +503,7 @@ export class PkvmBoot implements Pkvm {
     );
     if (this.#options.guards ?? true) {
       n.push(
-        "Guards: a second __pkvm_init, nr_cpus outside the machine and a pool outside RAM get an errno with no state change; the kernel has no such checks.",
+        "Guards: a second __pkvm_init, nr_cpus outside the machine, a pool outside RAM and __pkvm_prot_finalize before __pkvm_init get an errno with no state change; the kernel has no such checks.",
       );
     }
     if (caps.pages.metadataBytesPerPage !== caps.reservedMem.hypPageBytes) {

@@ -13,6 +13,7 @@ import {
 } from "../../../core/mod.ts";
 import { kernelPteProt } from "../../../plugins/kvm_pgtable/mod.ts";
 import { asU64, SMCCC_RET_NOT_SUPPORTED } from "../../../plugins/pkvm/hypercall_ids.ts";
+import { initParamsOffset } from "../../../plugins/pkvm/init_params.ts";
 import { bootMachine, stateHash } from "./_boot.ts";
 
 const NOT_SUPPORTED = SMCCC_RET_NOT_SUPPORTED;
@@ -432,4 +433,55 @@ Deno.test("hypercall() rejects what the host could not issue", () => {
   assertThrows(() => b.pkvm.hypercall(0x1_0000, []), RangeError, "0..0xffff");
   assertThrows(() => b.pkvm.hypercall(16, [1, 2, 3, 4, 5, 6]), RangeError, "five");
   assertThrows(() => b.pkvm.hypercall(16, [], 9), RangeError, "4 CPUs");
+});
+
+Deno.test("__pkvm_cpu_set_vector before __pkvm_init works on the host-built tables, as in the kernel", () => {
+  for (const version of ["v5.13", "mainline"] as const) {
+    const b = bootMachine(version);
+    b.pkvm.prepare();
+    const host = b.pkvm.host!;
+    const slot = (cpu: number) => host.percpuBase[cpu]! + host.image.percpuOffsets.kvm_hyp_vector!;
+    const r = b.pkvm.hypercall("__pkvm_cpu_set_vector", [1]);
+    assertEquals([r.x0, r.x1, r.record.note], [0n, 0n, undefined], version);
+    assertEquals(b.m.memory.read64(slot(0)), BigInt(host.hyp!.sym("__bp_harden_hyp_vecs")));
+    // Slot 2 before hyp_map_vectors: __hyp_bp_vect_base is still NULL.
+    b.pkvm.hypercall("__pkvm_cpu_set_vector", [2]);
+    assertEquals(b.m.memory.read64(slot(0)), 0x800n);
+    expectUnchanged(b, "__pkvm_cpu_set_vector", [4], 0n, err(ERRNO.EINVAL));
+    // CPU 1 is still on the hyp stub: not a stub call, HVC_STUB_ERR.
+    const stub = b.pkvm.hypercall("__pkvm_cpu_set_vector", [0], 1);
+    assertEquals(stub.x0, 0xbadca11n);
+    assertEquals(b.pkvm.boot().ok, true, version);
+  }
+});
+
+Deno.test("__pkvm_prot_finalize before __pkvm_init: a guard with guards on, the kernel's zero stage-2 with guards off", async (t) => {
+  for (const version of ["v5.13", "mainline"] as const) {
+    await t.step(`${version}, guards on: -EPERM, nothing changed`, () => {
+      const b = bootMachine(version);
+      b.pkvm.prepare();
+      const r = expectUnchanged(b, "__pkvm_prot_finalize", [], 0n, err(ERRNO.EPERM));
+      assert(r.record.note?.startsWith("simulator guard"));
+      assertEquals(b.m.cpu(0).sysreg("HCR_EL2") & 1n, 0n);
+    });
+    await t.step(`${version}, guards off: VTTBR 0, VTCR 0 and HCR_EL2.VM, x1 = 0`, () => {
+      const b = bootMachine(version, { overrides: { pkvm: { guards: false } } });
+      b.pkvm.prepare();
+      const r = b.pkvm.hypercall("__pkvm_prot_finalize", []);
+      assertEquals([r.x0, r.x1, r.record.note], [0n, 0n, undefined]);
+      const cpu = b.m.cpu(0);
+      assertEquals(cpu.sysreg("HCR_EL2") & 1n, 1n);
+      assertEquals(cpu.sysreg("VTTBR_EL2"), 0n);
+      // VTCR 0, read back with its RES1 bit 31.
+      assertEquals(cpu.sysreg("VTCR_EL2"), 1n << 31n);
+      const host = b.pkvm.host!;
+      const params = host.percpuBase[0]! + host.image.percpuOffsets.kvm_init_params!;
+      const at = (f: "vttbr" | "vtcr" | "hcr_el2") => params + initParamsOffset(version, f)!;
+      assertEquals([b.m.memory.read64(at("vttbr")), b.m.memory.read64(at("vtcr"))], [0n, 0n]);
+      assertEquals(b.m.memory.read64(at("hcr_el2")) & 1n, 1n);
+      // Mainline refuses the CPU's second call, as after a real finalisation.
+      const again = b.pkvm.hypercall("__pkvm_prot_finalize", []);
+      assertEquals(again.x1, version === "mainline" ? err(ERRNO.EPERM) : 0n);
+    });
+  }
 });
