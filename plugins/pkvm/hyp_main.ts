@@ -19,7 +19,7 @@ import {
 } from "../../core/mod.ts";
 import { asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "./hypercall_ids.ts";
 import { pkvmCpuSetVector } from "./hyp_mm.ts";
-import { guarded, hostVtcr, hypPerCpuBase, pkvmInit } from "./hyp_setup.ts";
+import { guarded, hypPerCpuBase, pkvmInit } from "./hyp_setup.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
 import { initParamsOffset } from "./init_params.ts";
 
@@ -429,7 +429,7 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   const hcr = mem.read64(hcrAt);
   if (hyp.version === "mainline" && (hcr & HCR_VM) !== 0n) return { x1: asU64(ERRNO.EPERM) };
   const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0);
-  const vtcr = hyp.hostStage2 === undefined ? 0n : hostVtcr();
+  const vtcr = hyp.hostStage2?.vtcr ?? 0n;
   mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
   mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
   mem.write64(hcrAt, hcr | HCR_VM);

@@ -430,11 +430,20 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
       }),
     );
   }
-  // kvm_pgtable_stage2_init(): the host stage-2 pgd (one page: 48-bit IPA, start level 0).
+  // prepare_host_vtcr(), then kvm_pgtable_stage2_init(): the host stage-2
+  // pgd, sized from VTCR (concatenated tables at the start level), comes from
+  // zalloc_pages_exact: hyp_alloc_pages(host_s2_mem (v5.13) / host_s2_pool,
+  // get_order(size)); mainline then splits it into order-0 pages.
+  const vtcr = hostVtcr(
+    sanitisedIdReg(hyp, "ID_AA64MMFR0_EL1"),
+    sanitisedIdReg(hyp, "ID_AA64MMFR1_EL1"),
+  );
+  const pgdPages = stage2PgdPages(vtcr);
   const s2pool = hyp.pools.get(s2Terms[0]!)!;
-  const pgdVa = s2pool.allocPages(0);
+  const pgdVa = s2pool.allocPages(Math.log2(pgdPages));
   if (pgdVa === null) return ERRNO.ENOMEM;
-  hyp.hostStage2 = { pgd: hyp.pa(pgdVa), vtcr: hostVtcr() };
+  if (hyp.version === "mainline" && pgdPages > 1) s2pool.splitPage?.(pgdVa);
+  hyp.hostStage2 = { pgd: hyp.pa(pgdVa), vtcr, pgdPages };
   const mmOps: PgtableMmOps = hyp.version === "v5.13"
     ? {
       zallocPage: () => hpool.allocPages(0),
@@ -499,13 +508,84 @@ function hypFfaInit(): number {
   return 0;
 }
 
+/** `id_aa64mmfr0_parange_to_phys_shift`: PARange → physical address bits. */
+const PARANGE_BITS = [32, 36, 40, 42, 44, 48, 52] as const;
+
 /**
- * `prepare_host_vtcr()` for a 48-bit IPA, 4 KiB granule, start level 0,
- * inner-shareable write-back walks (VTCR_EL2: T0SZ 16, SL0 2, IRGN0/ORGN0 1,
- * SH0 3, PS 5, RES1 bit 31).
+ * The sanitised system value of an ID register as the host hands it to EL2
+ * (`id_aa64mmfr{0,1}_el1_sys_val`): each field the boot reads here
+ * (PARange, VMIDBits) is lower-safe, so it is the smallest over the CPUs.
  *
- * @returns VTCR_EL2.
+ * @param hyp The hypervisor.
+ * @param reg `ID_AA64MMFR0_EL1` or `ID_AA64MMFR1_EL1`.
+ * @returns The value, with the fields the boot reads sanitised.
  */
-export function hostVtcr(): bigint {
-  return (1n << 31n) | (5n << 16n) | (3n << 12n) | (1n << 10n) | (1n << 8n) | (2n << 6n) | 16n;
+export function sanitisedIdReg(hyp: Hyp, reg: "ID_AA64MMFR0_EL1" | "ID_AA64MMFR1_EL1"): bigint {
+  const shift = reg === "ID_AA64MMFR0_EL1" ? 0n : 4n; // PARange [3:0], VMIDBits [7:4]
+  const cpus = hyp.machine.cpus;
+  let v = cpus[0]!.sysreg(reg);
+  for (const c of cpus) {
+    const f = (c.sysreg(reg) >> shift) & 0xfn;
+    if (f < ((v >> shift) & 0xfn)) v = (v & ~(0xfn << shift)) | (f << shift);
+  }
+  return v;
+}
+
+/**
+ * `prepare_host_vtcr()` → `kvm_get_vtcr(mmfr0, mmfr1, phys_shift)`
+ * (v5.13 `hyp/pgtable.c`, kept in mainline), 4 KiB pages: VTCR_EL2_FLAGS
+ * (RES1 bit 31, SH0 inner, ORGN0/IRGN0 write-back, TG0 4K); PS =
+ * `kvm_get_parange` (PARange clamped to 48 bits: v5.13's PARANGE_MAX for 4
+ * KiB pages, and mainline's clamp of 52 without LPA2, which hyplab does not
+ * model); the host stage-2 is an idmap, so the IPA size is that PA size:
+ * T0SZ = 64 − bits and SL0 from `stage2_pgtable_levels(bits)` (at least 2
+ * levels); HA always (v5.13 unconditionally; mainline under
+ * CONFIG_ARM64_HW_AFDBM, on by default, on CPUs without the AmpereOne AC03
+ * erratum); VS when ID_AA64MMFR1_EL1.VMIDBits says 16-bit VMIDs.
+ *
+ * @param mmfr0 `ID_AA64MMFR0_EL1` (sanitised).
+ * @param mmfr1 `ID_AA64MMFR1_EL1` (sanitised).
+ * @returns VTCR_EL2.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { hostVtcr } from "./hyp_setup.ts";
+ * assertEquals(hostVtcr(0x5n, 0n), 0x8025_3590n); // 48-bit PA, 8-bit VMIDs
+ * assertEquals(hostVtcr(0x2n, 0x20n), 0x802a_3558n); // 40-bit PA, 16-bit VMIDs
+ * ```
+ */
+export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
+  const parange = Math.min(Number(mmfr0 & 0xfn), 5);
+  const bits = PARANGE_BITS[parange]!;
+  const levels = Math.max(2, Math.floor((bits - 4 - 4) / 9));
+  const sl0 = BigInt(2 - (4 - levels));
+  let vtcr = (1n << 31n) | (3n << 12n) | (1n << 10n) | (1n << 8n);
+  vtcr |= BigInt(parange) << 16n;
+  vtcr |= BigInt(64 - bits);
+  vtcr |= sl0 << 6n;
+  vtcr |= 1n << 21n; // VTCR_EL2_HA
+  if (((mmfr1 >> 4n) & 0xfn) === 2n) vtcr |= 1n << 19n; // VTCR_EL2_VS_16BIT
+  return vtcr;
+}
+
+/**
+ * `kvm_pgd_pages(ia_bits, start_level)` for a VTCR_EL2 (4 KiB pages): the
+ * pages of the (concatenated) start-level table, with ia_bits = 64 − T0SZ
+ * and start level = 2 − SL0 (`kvm_pgtable_stage2_init`).
+ *
+ * @param vtcr VTCR_EL2.
+ * @returns Pages (a power of two, 1 to 16).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { hostVtcr, stage2PgdPages } from "./hyp_setup.ts";
+ * assertEquals(stage2PgdPages(hostVtcr(0x5n, 0n)), 1); // 48 bits from level 0
+ * assertEquals(stage2PgdPages(hostVtcr(0x2n, 0n)), 2); // 40 bits: two level-1 tables
+ * ```
+ */
+export function stage2PgdPages(vtcr: bigint): number {
+  const iaBits = 64 - Number(vtcr & 0x3fn);
+  const start = 2 - Number((vtcr >> 6n) & 3n);
+  const shift = 9 * (4 - (start - 1)) + 3; // kvm_granule_shift(start - 1)
+  return Number(((1n << BigInt(iaBits)) - 1n) >> BigInt(shift)) + 1;
 }

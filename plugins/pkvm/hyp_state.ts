@@ -246,8 +246,12 @@ export class Hyp {
   protFinalized: Set<number> = new Set();
   /** Ranges `__pkvm_mark_hyp` gave to the hyp (host stage-2 ownership, recorded only). */
   markedHyp: MemblockRegion[] = [];
-  /** The host stage-2 pgd (PA) and VTCR, once `kvm_host_prepare_stage2` ran. */
-  hostStage2: { pgd: number; vtcr: bigint } | undefined;
+  /**
+   * The host stage-2 pgd (PA), its size in pages and VTCR
+   * (`host_kvm.arch.vtcr` / `host_mmu.arch.mmu.vtcr`), once
+   * `kvm_host_prepare_stage2` ran.
+   */
+  hostStage2: { pgd: number; pgdPages: number; vtcr: bigint } | undefined;
   /** Where `__pkvm_init` is (for the report's step of a failure). */
   phase: "idle" | "divide" | "recreate" | "vmemmap" | "params" | "switch" | "finalise" | "done" =
     "idle";
