@@ -491,6 +491,11 @@ export class PkvmBoot implements Pkvm {
           : "fix_host_ownership() is skipped"
       }.`,
     );
+    if (this.version === "v5.13") {
+      n.push(
+        '__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end, which lies outside a range that ends where its memory region ends, as the hyp pool does (memblock carves it top-down, at the end of DRAM): __pkvm_mark_hyp(pool) returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish the default boot.',
+      );
+    }
     if (this.version === "mainline") {
       n.push(
         "__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): hyp_create_fixmap() is modelled (one private page per CPU onto __hyp_bss_start, then a PMD-aligned 2 MiB fixblock, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (hyplab models no EL3 firmware), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page; pkvm_ownership_selftest() is not modelled (it is empty without CONFIG_NVHE_EL2_DEBUG, the default). recreate_hyp_mappings() maps no host SVE state: the simulated CPU has no SVE.",

@@ -106,3 +106,26 @@ Deno.test("verification counts the early table pages in the table itself, not fr
     assertEquals(r.pools.hpool!.reserved, r.pgtable.early_table_pages);
   }
 });
+
+Deno.test("v5.13: the report says __pkvm_mark_hyp follows the v5.13.12 fix, and why the tag would fail", () => {
+  const { pkvm } = bootMachine("v5.13");
+  const r = pkvm.boot();
+  assertEquals(r.ok, true);
+  const note = r.notes.find((n) => n.includes("range_is_memory"));
+  assertMatch(note ?? "", /v5\.13\.12 stable fix facee1be7689/);
+  assertMatch(note!, /Failed to finalize Hyp protection/);
+  // Why: the pool ends where the RAM region ends, so `end` is outside every
+  // hyp_memory region and the tag's find_mem_range(end) fails.
+  const ram = r.machine.ram[0]!;
+  assertEquals(
+    Number(r.reserve.base) + Number(r.reserve.size),
+    Number(ram.base) + Number(ram.size),
+  );
+  const pool = r.hypercalls.find((h) =>
+    h.name === "__pkvm_mark_hyp" && h.args[0] === r.reserve.base
+  )!;
+  assertEquals([pool.x0, pool.result], ["0x0", "0"]);
+  // Mainline has no __pkvm_mark_hyp and no such note.
+  const main = bootMachine("mainline").pkvm.boot();
+  assertEquals(main.notes.some((n) => n.includes("range_is_memory")), false);
+});
