@@ -17,7 +17,7 @@ import {
   KVM_PGTABLE_PROT_MAINLINE,
   VECTOR,
 } from "../../core/mod.ts";
-import { asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "./hypercall_ids.ts";
+import { ARM_SMCCC_CALL_HINTS, asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "./hypercall_ids.ts";
 import { pkvmCpuSetVector } from "./hyp_mm.ts";
 import { guarded, hypPerCpuBase, pkvmInit } from "./hyp_setup.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
@@ -171,10 +171,11 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
 }
 
 /**
- * `handle_host_hcall`: id = x0 − KVM_HOST_SMCCC_ID(0); out of range or an
- * empty slot gives x0 = SMCCC_RET_NOT_SUPPORTED; otherwise x0 = 0 and the
- * handler's result in x1. The host context (x0–x30) is restored on the way
- * out (`__host_enter`), with x0/x1 as set.
+ * `handle_host_hcall`: id = x0 − KVM_HOST_SMCCC_ID(0) (mainline first clears
+ * the SMCCC hint bit, `ARM_SMCCC_CALL_HINTS`); out of range or an empty slot
+ * gives x0 = SMCCC_RET_NOT_SUPPORTED; otherwise x0 = 0 and the handler's
+ * result in x1. The host context (x0–x30) is restored on the way out
+ * (`__host_enter`), with x0/x1 as set.
  */
 function hostHvc(
   hyp: Hyp,
@@ -203,7 +204,9 @@ function hostHvc(
   }
   delete last.note;
   const saved = cpu.xregs.slice();
-  const id = BigInt.asUintN(64, cpu.x(0) - BigInt(KVM_HOST_SMCCC_BASE));
+  // Mainline hyp-main.c: `id &= ~ARM_SMCCC_CALL_HINTS` before the decode.
+  const fn = hyp.version === "mainline" ? cpu.x(0) & ~ARM_SMCCC_CALL_HINTS : cpu.x(0);
+  const id = BigInt.asUintN(64, fn - BigInt(KVM_HOST_SMCCC_BASE));
   const nr = Object.keys(hypercallIds(hyp.version)).length;
   let h = id < BigInt(nr) ? handlers.get(Number(id)) : undefined;
   // Mainline: once pKVM is initialised, the early ids below __pkvm_prot_finalize are refused.

@@ -46,11 +46,15 @@ export const HYPERCALL_IDS_V5_13: Readonly<Record<string, number>> = {
 };
 
 /**
- * Current `enum __kvm_host_smccc_func` (about v6.16): the ids below
- * `__pkvm_prot_finalize` are refused once pKVM is finalised.
+ * Current `enum __kvm_host_smccc_func`, whole (kvm_asm.h of the ≈ v6.16
+ * tree, `Kingxukai/linux` 0291023e7330, matching `host_hcall[]` in
+ * nvhe/hyp-main.c): the ids below `__pkvm_prot_finalize` are refused once
+ * pKVM is finalised. hyplab models 1, 2, 3 and 7; the others answer
+ * NOT_SUPPORTED with a note saying so.
  */
 export const HYPERCALL_IDS_MAINLINE: Readonly<Record<string, number>> = {
   __kvm_hyp_init: 0,
+  // Available only before pKVM is finalised.
   __pkvm_init: 1,
   __pkvm_create_private_mapping: 2,
   __pkvm_cpu_set_vector: 3,
@@ -58,9 +62,40 @@ export const HYPERCALL_IDS_MAINLINE: Readonly<Record<string, number>> = {
   __vgic_v3_init_lrs: 5,
   __vgic_v3_get_gic_config: 6,
   __pkvm_prot_finalize: 7,
+  // Available after pKVM is finalised.
   __pkvm_host_share_hyp: 8,
   __pkvm_host_unshare_hyp: 9,
+  __pkvm_host_share_guest: 10,
+  __pkvm_host_unshare_guest: 11,
+  __pkvm_host_relax_perms_guest: 12,
+  __pkvm_host_wrprotect_guest: 13,
+  __pkvm_host_test_clear_young_guest: 14,
+  __pkvm_host_mkyoung_guest: 15,
+  __kvm_adjust_pc: 16,
+  __kvm_vcpu_run: 17,
+  __kvm_flush_vm_context: 18,
+  __kvm_tlb_flush_vmid_ipa: 19,
+  __kvm_tlb_flush_vmid_ipa_nsh: 20,
+  __kvm_tlb_flush_vmid: 21,
+  __kvm_tlb_flush_vmid_range: 22,
+  __kvm_flush_cpu_context: 23,
+  __kvm_timer_set_cntvoff: 24,
+  __vgic_v3_save_vmcr_aprs: 25,
+  __vgic_v3_restore_vmcr_aprs: 26,
+  __pkvm_init_vm: 27,
+  __pkvm_init_vcpu: 28,
+  __pkvm_teardown_vm: 29,
+  __pkvm_vcpu_load: 30,
+  __pkvm_vcpu_put: 31,
+  __pkvm_tlb_flush_vmid: 32,
 };
+
+/**
+ * `ARM_SMCCC_CALL_HINTS` (= `ARM_SMCCC_1_3_SVE_HINT`, bit 16 of the
+ * function id, include/linux/arm-smccc.h): mainline `handle_host_hcall`
+ * clears it before decoding the id; v5.13 does not.
+ */
+export const ARM_SMCCC_CALL_HINTS = 0x1_0000n;
 
 /**
  * The id table of a version.

@@ -503,7 +503,7 @@ export class PkvmBoot implements Pkvm {
     }
     n.push(
       `Hypercalls the kernel has but hyplab does not model (${
-        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8 and up"
+        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8-32"
       }) answer NOT_SUPPORTED.`,
     );
     if (this.#options.guards ?? true) {

@@ -5,6 +5,7 @@ import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert
 import {
   ERRNO,
   hex,
+  hvc,
   kvmPgtableProt,
   MMU,
   PAGE_HYP,
@@ -12,7 +13,11 @@ import {
   PAGE_HYP_RO,
 } from "../../../core/mod.ts";
 import { kernelPteProt } from "../../../plugins/kvm_pgtable/mod.ts";
-import { asU64, SMCCC_RET_NOT_SUPPORTED } from "../../../plugins/pkvm/hypercall_ids.ts";
+import {
+  asU64,
+  SMCCC_RET_NOT_SUPPORTED,
+  smcccFunctionId,
+} from "../../../plugins/pkvm/hypercall_ids.ts";
 import { initParamsOffset } from "../../../plugins/pkvm/init_params.ts";
 import { bootMachine, stateHash } from "./_boot.ts";
 
@@ -484,4 +489,40 @@ Deno.test("__pkvm_prot_finalize before __pkvm_init: a guard with guards on, the 
       assertEquals(again.x1, version === "mainline" ? err(ERRNO.EPERM) : 0n);
     });
   }
+});
+
+Deno.test("mainline: every __KVM_HOST_SMCCC_FUNC_* id is known; unmodelled ones say so", () => {
+  const b = booted("mainline");
+  // kvm_asm.h (≈ v6.16): __pkvm_host_share_guest = 10 ... __pkvm_tlb_flush_vmid = 32.
+  const named = [[10, "__pkvm_host_share_guest"], [17, "__kvm_vcpu_run"], [
+    32,
+    "__pkvm_tlb_flush_vmid",
+  ]] as const;
+  for (const [id, name] of named) {
+    const r = expectUnchanged(b, id, [], NOT_SUPPORTED);
+    assertEquals(r.record.name, name);
+    assertEquals(r.record.note, "the kernel has this hypercall; hyplab does not model it");
+  }
+  // Past the end of host_hcall[]: unknown, no note.
+  const past = expectUnchanged(b, 33, [], NOT_SUPPORTED);
+  assertEquals([past.record.name, past.record.note], ["unknown", undefined]);
+});
+
+/** `hvc #0` from EL1 with a raw x0, as a host passing SMCCC hint bits would. */
+function rawHvc(b: ReturnType<typeof booted>, x0: bigint): [bigint, bigint] {
+  const cpu = b.m.cpu(0);
+  cpu.setX(0, x0);
+  cpu.setX(1, 0n);
+  hvc(cpu, 0, b.m.vectors, b.m.trace);
+  return [cpu.x(0), cpu.x(1)];
+}
+
+Deno.test("handle_host_hcall: mainline clears the SMCCC hint bit (bit 16) before decoding; v5.13 does not", () => {
+  const main = booted("mainline");
+  // __pkvm_prot_finalize (7) with the SVE hint: decoded as 7, a second call on CPU 0: -EPERM.
+  assertEquals(rawHvc(main, smcccFunctionId(7) | (1n << 16n)), [0n, err(ERRNO.EPERM)]);
+  // v5.13 has no such masking: 0x10000 + 19 is past host_hcall[].
+  const v = booted("v5.13");
+  assertEquals(rawHvc(v, smcccFunctionId(19) | (1n << 16n))[0], NOT_SUPPORTED);
+  assertEquals(rawHvc(v, smcccFunctionId(19)), [0n, 0n]);
 });
