@@ -11,7 +11,14 @@
 /** Payload of each trace event kind. Values are JSON-friendly. */
 export interface TraceEventMap {
   /** A hypercall issued by the host and its result. */
-  hypercall: { name: string; id: number; x0: string; x1: string; args: string[] };
+  hypercall: {
+    name: string;
+    id: number;
+    kind: "hvc" | "stub";
+    x0: string;
+    x1: string;
+    args: string[];
+  };
   /** Pages taken from an allocator. */
   alloc: { allocator: string; pool: string; pa: string; order: number };
   /** Pages returned to an allocator. */

@@ -15,12 +15,27 @@ import type { PagePool } from "./page_allocator.ts";
 /** Kernel version whose hypercall ids and semantics a pKVM variant follows. */
 export type PkvmVersion = "v5.13" | "mainline";
 
+/**
+ * What a recorded `hvc #0` was: `hvc` a KVM host hypercall
+ * (`kvm_call_hyp_nvhe`, x0 = `KVM_HOST_SMCCC_ID(id)`, served by
+ * `__kvm_hyp_init` or `handle_host_hcall`), `stub` a hyp-stub call
+ * (`HVC_SET_VECTORS`, `HVC_SOFT_RESTART`, `HVC_RESET_VECTORS`: x0 below
+ * `HVC_STUB_HCALL_NR`, asm/virt.h). The two number their calls separately.
+ */
+export type HypercallKind = "hvc" | "stub";
+
 /** A hypercall as the host saw it. */
 export interface HypercallRecord {
-  /** Kernel name (`__pkvm_init`), or `unknown` for an id with no name. */
+  /** Kernel name (`__pkvm_init`, `__hyp_set_vectors`), or `unknown` for an id with no name. */
   name: string;
-  /** Function id (the SMCCC function number, without `0xC6000000`). */
+  /**
+   * The call's number in its own space (see `kind`): for `hvc` the SMCCC
+   * function number without `0xC6000000` (`__KVM_HOST_SMCCC_FUNC_*`), for
+   * `stub` the hyp-stub call (`HVC_SET_VECTORS` = 1, ...).
+   */
   id: number;
+  /** `hvc` (KVM host hypercall) or `stub` (hyp-stub call): tells the two id spaces apart. */
+  kind: HypercallKind;
   /** CPU that issued it. */
   cpu: number;
   /** x1..x5 as issued. */

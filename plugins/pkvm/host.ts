@@ -426,6 +426,7 @@ export class Host {
     const rec: HypercallRecord = {
       name,
       id,
+      kind: isHost ? "hvc" : "stub",
       cpu: cpu.id,
       args: args.map((a) => hex(a)),
       x0: hex(r0),
@@ -434,7 +435,7 @@ export class Host {
     };
     if (this.#note.note !== undefined) rec.note = this.#note.note;
     this.records.push(rec);
-    trace.emit("hypercall", { name, id, x0: rec.x0, x1: rec.x1, args: rec.args }, {
+    trace.emit("hypercall", { name, id, kind: rec.kind, x0: rec.x0, x1: rec.x1, args: rec.args }, {
       cpu: cpu.id,
       el: 1,
     });

@@ -90,6 +90,26 @@ Deno.test("report contract: hex strings for addresses, numbers for counts, maxim
   }
 });
 
+Deno.test("report contract: each hypercall says whether it was a KVM hypercall or a hyp-stub call", () => {
+  for (const name of ["v5.13", "mainline"] as const) {
+    const r = boot(name);
+    for (const h of r.hypercalls) assert(h.kind === "hvc" || h.kind === "stub", JSON.stringify(h));
+    // hyp_install_host_vector(): HVC_SET_VECTORS (stub call 1) on the hyp stub, then
+    // __kvm_hyp_init (KVM hypercall 0) on the init vector; the fields kept as they were.
+    const [set, init] = r.hypercalls;
+    assertEquals(
+      [set!.name, set!.kind, set!.id, set!.x0],
+      ["__hyp_set_vectors", "stub", 1, "0x0"],
+    );
+    assertEquals([init!.name, init!.kind, init!.id], ["__kvm_hyp_init", "hvc", 0]);
+    // Filtering on kind and id finds the KVM hypercall only: id 1 is __vcpu_run in
+    // v5.13 and __pkvm_init in mainline, never the stub's HVC_SET_VECTORS.
+    const one = r.hypercalls.filter((h) => h.kind === "hvc" && h.id === 1).map((h) => h.name);
+    assertEquals(one, name === "v5.13" ? [] : ["__pkvm_init"]);
+    assertEquals(r.hypercalls.filter((h) => h.kind === "stub").length, 4); // one per CPU
+  }
+});
+
 // --- examples/boot.ts as a user runs it ------------------------------------
 
 function cli(args: string[], flags: string[] = []) {
