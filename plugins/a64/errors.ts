@@ -81,6 +81,10 @@ export class A64ConfigError extends HyplabError {
 export class A64ExecutionError extends HyplabError {
   /** 1-based source line. */
   readonly line: number;
+  /** The instruction text. */
+  readonly text: string;
+  /** Why it cannot execute. */
+  readonly reason: string;
   /**
    * Creates the error.
    * @param line Source line.
@@ -91,5 +95,7 @@ export class A64ExecutionError extends HyplabError {
     super(`line ${line}: cannot execute "${text}": ${reason}`);
     this.name = "A64ExecutionError";
     this.line = line;
+    this.text = text;
+    this.reason = reason;
   }
 }

@@ -56,6 +56,7 @@ export const A64_STATIC_RUN = {
  * @param config Features, errata, assumptions, ABI.
  * @returns Verdict and findings.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
+ * @throws {A64ExecutionError} An instruction the static run cannot execute (an illegal `eret`).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -105,6 +106,7 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * @returns Verdict and findings.
  * @throws {A64SyntaxError} A parse error, with `line:column`.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
+ * @throws {A64ExecutionError} An instruction the static run cannot execute.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";

@@ -100,6 +100,15 @@ Deno.test("check_sequence exits 2 for bad input", async (t) => {
       `${FIXTURES}parse_error.S:3:2: unknown instruction or macro "ubfx"`,
     );
   });
+  await t.step("an instruction the static run cannot execute names file:line", async () => {
+    const r = await cli([`${FIXTURES}illegal_eret.S`], ["--allow-read"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertStringIncludes(
+      r.stderr,
+      `check_sequence: ${FIXTURES}illegal_eret.S:4: cannot execute "eret": `,
+    );
+    assertEquals(r.stderr.includes("    at "), false, r.stderr); // no stack trace
+  });
   await t.step("a missing file", async () => {
     const r = await cli([`${FIXTURES}missing.S`], ["--allow-read"]);
     assertEquals(r.code, 2);
