@@ -119,7 +119,8 @@ export class HazardChecker {
   #p: A64Program;
   #cfg: ResolvedCheckConfig;
   #findings: Finding[] = [];
-  #seen = new Set<string>();
+  /** Findings by `rule:line`, one per rule and line. */
+  #seen = new Map<string, Finding>();
   #sctlrCur: bigint;
   #sctlrPend: bigint | null = null;
   #ttbrInitial: string;
@@ -202,11 +203,16 @@ export class HazardChecker {
     const ins = this.#p.instructions[index];
     const line = ins?.line ?? 0;
     const k = `${rule}:${line}`;
-    if (this.#seen.has(k)) return;
-    this.#seen.add(k);
+    const old = this.#seen.get(k);
+    // One finding per rule and line (a loop or a macro repeats them), but a
+    // fail must not hide behind an earlier warn of the same rule there (a
+    // loop that runs a line first with the MMU off, then on): it replaces it.
+    if (old !== undefined && (old.severity === "fail" || severity === "warn")) return;
     const f: Finding = { rule, severity, line, message };
     if (ins !== undefined) f.column = ins.column;
-    this.#findings.push(f);
+    this.#seen.set(k, f);
+    if (old === undefined) this.#findings.push(f);
+    else this.#findings[this.#findings.indexOf(old)] = f;
     this.onFinding?.(f);
   }
 

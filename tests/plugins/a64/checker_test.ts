@@ -254,6 +254,29 @@ Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step("exception entry and return are context synchronisation events", () => {
     expect(T1.replace("dsb nsh\nisb\nmsr", "dsb nsh\nhvc #0\nmsr"), {}, "pass", []);
   });
+  await t.step("a later fail of a rule on a line is not hidden by an earlier warn there", () => {
+    // The loop runs the ldr first with the MMU off (R14 is advisory there:
+    // warn), then with it on (fail): one finding per rule and line, the fail.
+    const src = [
+      OFF,
+      "mov x7, #2",
+      "1: msr ttbr0_el2, x0",
+      "ldr x9, [x0]",
+      "isb",
+      "sub x7, x7, #1",
+      "cbz x7, 2f",
+      ON_MSR,
+      "isb",
+      "b 1b",
+      "2: nop",
+    ].join("\n");
+    const r = check(src, { errata: ["tx2-219"] });
+    const ldr = src.split("\n").indexOf("ldr x9, [x0]") + 1;
+    assertEquals(
+      r.findings.filter((f) => f.rule === "R14").map((f) => [f.line, f.severity]),
+      [[ldr, "fail"]],
+    );
+  });
   await t.step("findings carry the line and column of the macro invocation", () => {
     const src = T1.replace(ON, "  set_sctlr_el2 x3").replace(
       "mov sp, x1\ndsb nsh\n",
