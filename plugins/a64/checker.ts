@@ -199,6 +199,25 @@ export class HazardChecker {
     return this.#ttbrCur === this.#ttbrInitial ? "oldVA" : "newVA";
   }
 
+  /**
+   * Why an address tagged `space` is wrong under the regime in force
+   * ("a new-table VA while the MMU is off ..."), or null when it is right or
+   * not an address of the three spaces.
+   */
+  #wrongSpace(space: Space): string | null {
+    const regime = this.#regime();
+    if ((space !== "PA" && space !== "oldVA" && space !== "newVA") || space === regime) return null;
+    return `${
+      space === "newVA" ? "a new-table VA" : space === "oldVA" ? "an old-table VA" : "a PA"
+    } while ${
+      regime === "PA"
+        ? "the MMU is off (PA = VA, Device memory)"
+        : regime === "oldVA"
+        ? "the old tables are in use"
+        : "the new tables are in use"
+    }`;
+  }
+
   #report(rule: string, severity: "fail" | "warn", index: number, message: string): void {
     const ins = this.#p.instructions[index];
     const line = ins?.line ?? 0;
@@ -301,9 +320,24 @@ export class HazardChecker {
       case Op.BLR:
         t[30] = "code";
         break;
-      case Op.HVC:
+      case Op.HVC: {
+        // Exception entry is a context synchronisation event; the handler then
+        // runs under the regime it synchronised, on this SP (R15: "an
+        // exception taken in the window uses the bad SP").
+        this.#cse();
+        const wrong = this.#wrongSpace(this.#tags[SP]!);
+        if (wrong !== null) {
+          this.#report(
+            "R15",
+            "fail",
+            index,
+            `the exception taken here runs its handler with SP holding ${wrong}: its stack accesses hit the wrong memory or fault.`,
+          );
+        }
+        break;
+      }
       case Op.ERET:
-        // Exception entry and exception return are context synchronisation events.
+        // Exception return is a context synchronisation event.
         this.#cse();
         break;
       default:
@@ -698,22 +732,13 @@ export class HazardChecker {
       );
     }
     if (ins.rn === SP) {
-      const space = this.#tags[SP]!;
-      const regime = this.#regime();
-      if ((space === "PA" || space === "oldVA" || space === "newVA") && space !== regime) {
+      const wrong = this.#wrongSpace(this.#tags[SP]!);
+      if (wrong !== null) {
         this.#report(
           "R15",
           "fail",
           index,
-          `stack ${kind} with SP holding ${
-            space === "newVA" ? "a new-table VA" : space === "oldVA" ? "an old-table VA" : "a PA"
-          } while ${
-            regime === "PA"
-              ? "the MMU is off (PA = VA, Device memory)"
-              : regime === "oldVA"
-              ? "the old tables are in use"
-              : "the new tables are in use"
-          }: the access hits the wrong memory or faults.`,
+          `stack ${kind} with SP holding ${wrong}: the access hits the wrong memory or faults.`,
         );
       }
     }
