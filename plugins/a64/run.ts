@@ -111,9 +111,11 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { check } from "./mod.ts";
- * const r = check("msr sctlr_el2, x2\nic iallu\nisb\nret x1", { abi: "params" });
+ * // The v3 tail after an MMU-off: ic before the MMU-on ISB, no dsb after it.
+ * const off = "mrs x2, sctlr_el2\nbic x3, x2, #SCTLR_ELx_M\nmsr sctlr_el2, x3\nisb\n";
+ * const r = check(`${off}msr sctlr_el2, x2\nic iallu\nisb\nret x1`, { abi: "params" });
  * assertEquals(r.verdict, "fail");
- * assertEquals([...new Set(r.findings.map((f) => f.rule))], ["R1", "R9", "R10"]);
+ * assertEquals(r.findings.map((f) => [f.rule, f.line]), [["R1", 6], ["R9", 8], ["R10", 8]]);
  * ```
  */
 export function check(source: string, config: CheckConfig = {}): CheckResult {
