@@ -108,6 +108,15 @@ Deno.test("check() gives the built-in variants the verdicts the rules give them"
     const all = { features: ["cnp", "ets"], errata: ["falkor-e1041", "tx2-219"] };
     expect(builtinSequence("mainline").source, all, "pass", []);
   });
+  await t.step("mainline on Carmel/Hip09 (cnp-local-tlbi-broken): HAS_CNP is off, PASS", () => {
+    // Linux sets ARM64_WORKAROUND_DISABLE_CNP there, so ARM64_HAS_CNP is never
+    // set and the alternative leaves the orr of the CnP bit out.
+    const src = builtinSequence("mainline").source;
+    expect(src, { features: ["cnp"], assume: { "cnp-local-tlbi-broken": true } }, "pass", []);
+    // With CnP other PEs' tables still matter: HAS_CNP is on.
+    const other = { features: ["cnp"], assume: { "cnp-other-pes-diff-tables": true } };
+    expect(src, other, "fail", ["R12"]);
+  });
   await t.step("v3: FAIL R1/R9 (ic before the ISB) and R10 (no DSB after the ic)", () => {
     const r = expect(builtinSequence("v3").source, {}, "fail", ["R1", "R9", "R10"]);
     assertEquals(r.findings.every((f) => f.severity === "fail"), true);
