@@ -73,9 +73,9 @@ export interface SwitchSequence {
 }
 
 /**
- * The calling convention a switch sequence's text implies: `params` when it
- * names an `NVHE_INIT_*` offset (v3/v5.13 load the pgd and stack from the
- * init params), else `registers` (mainline).
+ * The calling convention a switch sequence's text implies: `params` when its
+ * code (not a comment) names an `NVHE_INIT_*` offset (v3/v5.13 load the pgd
+ * and stack from the init params), else `registers` (mainline).
  *
  * @param source Assembly text.
  * @returns The ABI.
@@ -88,7 +88,10 @@ export interface SwitchSequence {
  * ```
  */
 export function inferSequenceAbi(source: string): "params" | "registers" {
-  return /\bNVHE_INIT_[A-Z_]+/.test(source) ? "params" : "registers";
+  // A mainline text that mentions the old offsets in a comment is still
+  // registers-ABI: drop `/* */` and `//` comments (the parser's syntax) first.
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, " ").replace(/\/\/.*$/gm, "");
+  return /\bNVHE_INIT_[A-Z_]+/.test(code) ? "params" : "registers";
 }
 
 /**
