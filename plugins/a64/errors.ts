@@ -26,6 +26,8 @@ export class A64SyntaxError extends SyntaxError {
   readonly column: number;
   /** The offending text. */
   readonly text: string;
+  /** What is wrong with the text. */
+  readonly problem: string;
   /** What is accepted at that place. */
   readonly supported: string;
   /**
@@ -42,6 +44,7 @@ export class A64SyntaxError extends SyntaxError {
     this.line = line;
     this.column = column;
     this.text = text;
+    this.problem = problem;
     this.supported = supported;
   }
 }
