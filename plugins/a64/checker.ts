@@ -95,6 +95,8 @@ const REGISTER_ONLY: ReadonlySet<number> = new Set([
 ]);
 
 const BADDR_MASK = 0x0000_ffff_ffff_fffen;
+/** SCTLR_ELx.M (bit 0), C (bit 2) and I (bit 12): the bits R1 is about. */
+const SCTLR_MCI = 0x1005n;
 const key = (ttbr: bigint) => `0x${(ttbr & BADDR_MASK).toString(16)}`;
 const mBit = (v: bigint) => Number(v & 1n);
 
@@ -183,8 +185,17 @@ export class HazardChecker {
     return mBit(this.#sctlrCur) === 0 || (this.#sctlrPend !== null && mBit(this.#sctlrPend) === 0);
   }
 
-  /** M differs between the committed and the pending value: either may apply. */
+  /**
+   * M, C or I differs between the committed and the pending SCTLR_EL2 value:
+   * either may apply to what runs now (R1 names all three: translation,
+   * data cacheability, instruction cacheability).
+   */
   get #uncertain(): boolean {
+    return this.#sctlrPend !== null && ((this.#sctlrPend ^ this.#sctlrCur) & SCTLR_MCI) !== 0n;
+  }
+
+  /** M alone is uncertain: whether the MMU is off right now is not known. */
+  get #mUncertain(): boolean {
     return this.#sctlrPend !== null && mBit(this.#sctlrPend) !== mBit(this.#sctlrCur);
   }
 
@@ -287,6 +298,16 @@ export class HazardChecker {
         this.#icIssue(index, ins.operation);
         break;
       case Op.DC:
+        // DC by VA is translated (and its effect depends on C): between the
+        // msr and its ISB it may use either setting (R1).
+        if (this.#uncertain) {
+          this.#report(
+            "R1",
+            "fail",
+            index,
+            `dc ${ins.operation} follows the SCTLR_EL2 write with no ISB: its address may be translated with either setting.`,
+          );
+        }
         this.#dc.push({ line: ins.line, addr: regs.get(ins.rn) >> 6n });
         break;
       case Op.LDR:
@@ -677,7 +698,7 @@ export class HazardChecker {
         "R1",
         "fail",
         index,
-        `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before M=1 takes effect.`,
+        `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before the new M/C/I value takes effect.`,
       );
     }
     // No R9 here. §3's model fails R9 at any `ic` issued while `maybeOff &&
@@ -716,11 +737,11 @@ export class HazardChecker {
         "R1",
         "fail",
         index,
-        `this ${kind} follows the SCTLR_EL2 write with no ISB: it may be translated with either MMU setting.`,
+        `this ${kind} follows the SCTLR_EL2 write with no ISB: it may be translated and cached with either setting.`,
       );
     }
     if (this.#ttbrUnsynced && cfg.tx2_219) {
-      const off = mBit(this.#sctlrCur) === 0 && !this.#uncertain;
+      const off = mBit(this.#sctlrCur) === 0 && !this.#mUncertain;
       this.#report(
         "R14",
         off ? "warn" : "fail",
@@ -741,7 +762,7 @@ export class HazardChecker {
         );
       }
     }
-    if (load && !cfg.dataCleanToPoC && mBit(this.#sctlrCur) === 0 && !this.#uncertain) {
+    if (load && !cfg.dataCleanToPoC && mBit(this.#sctlrCur) === 0 && !this.#mUncertain) {
       const addr = (regs.get(ins.rn) + (ins.mode === AddrMode.POST ? 0n : ins.imm)) &
         ((1n << 64n) - 1n);
       if (!this.#cleaned.has(addr >> 6n)) {

@@ -263,6 +263,17 @@ Deno.test("check(): more consequences of the state model", async (t) => {
     const r = expect(only, {}, "fail", ["R9"]);
     assertEquals(r.findings.map((f) => f.line), [only.split("\n").length]);
   });
+  await t.step("R1 covers a C or I change as well as M, and dc by VA", () => {
+    const cOff = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_C\nmsr sctlr_el2, x4";
+    expect(`${cOff}\nldr x9, [x0]\nisb`, {}, "fail", ["R1"]);
+    expect(`${cOff}\nisb\nldr x9, [x0]`, {}, "pass", []);
+    const iOff = cOff.replace("SCTLR_ELx_C", "SCTLR_ELx_I");
+    expect(`${iOff}\nic iallu\ndsb nsh\nisb`, {}, "fail", ["R1"]);
+    expect(`${iOff}\nisb\nic iallu\ndsb nsh\nisb`, {}, "pass", []);
+    // A DC by VA is translated: between the MMU-on msr and its ISB either regime may apply.
+    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\ndc civac, x0\nisb`), {}, "fail", ["R1"]);
+    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\ndc civac, x0`), {}, "pass", []);
+  });
   await t.step("dsb st variants complete no TLB maintenance", () => {
     expect(T1.replace("mov sp, x1\ndsb nsh", "mov sp, x1\ndsb nshst"), {}, "fail", ["R4"]);
   });
