@@ -146,6 +146,8 @@ export class HazardChecker {
   #dc: { line: number; addr: bigint }[] = [];
   #cleaned = new Set<bigint>();
   #tags: Space[] = new Array<Space>(REGFILE_SIZE).fill("unknown");
+  /** Registers holding an SP-derived value (`mov x9, sp`): their accesses are stack accesses (R15). */
+  #stackCopy: boolean[] = new Array<boolean>(REGFILE_SIZE).fill(false);
   #lastIsb = false;
   #ttbrUnsynced = false;
 
@@ -267,6 +269,7 @@ export class HazardChecker {
         break;
       case Op.MRS:
         t[ins.rd] = "unknown";
+        this.#stackCopy[ins.rd] = false;
         break;
       case Op.ISB:
         this.#cse();
@@ -331,15 +334,18 @@ export class HazardChecker {
       case Op.LSR_IMM:
       case Op.LSR_REG:
         t[ins.rd] = t[ins.rn]!;
+        this.#stackCopy[ins.rd] = ins.rn === SP || this.#stackCopy[ins.rn]!;
         break;
       case Op.MOV_IMM:
       case Op.MOVZ:
       case Op.MOVN:
         t[ins.rd] = "imm";
+        this.#stackCopy[ins.rd] = false;
         break;
       case Op.BL:
       case Op.BLR:
         t[30] = "code";
+        this.#stackCopy[30] = false;
         break;
       case Op.HVC: {
         // Exception entry is a context synchronisation event; the handler then
@@ -751,14 +757,17 @@ export class HazardChecker {
         }.`,
       );
     }
-    if (ins.rn === SP) {
-      const wrong = this.#wrongSpace(this.#tags[SP]!);
+    // A stack access: through SP, or through a register copied from it (tags
+    // follow the copy, so the space is the one SP held then).
+    if (ins.rn === SP || this.#stackCopy[ins.rn]) {
+      const wrong = this.#wrongSpace(this.#tags[ins.rn]!);
       if (wrong !== null) {
+        const via = ins.rn === SP ? "SP" : `x${ins.rn} (a copy of SP)`;
         this.#report(
           "R15",
           "fail",
           index,
-          `stack ${kind} with SP holding ${wrong}: the access hits the wrong memory or faults.`,
+          `stack ${kind} with ${via} holding ${wrong}: the access hits the wrong memory or faults.`,
         );
       }
     }
@@ -776,10 +785,12 @@ export class HazardChecker {
     }
     if (!load) this.#ptLine = ins.line;
     if (load) {
+      this.#stackCopy[ins.rd] = false;
       if (ins.op === Op.LDR) this.#tags[ins.rd] = A64_LOAD_TAGS[ins.offsetSymbol] ?? "unknown";
       else {
         this.#tags[ins.rd] = "unknown";
         this.#tags[ins.rm] = "unknown";
+        this.#stackCopy[ins.rm] = false;
       }
     }
   }

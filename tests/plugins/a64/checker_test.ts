@@ -274,6 +274,14 @@ Deno.test("check(): more consequences of the state model", async (t) => {
     expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\ndc civac, x0\nisb`), {}, "fail", ["R1"]);
     expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\ndc civac, x0`), {}, "pass", []);
   });
+  await t.step("R15 follows the stack through a copy of SP", () => {
+    const early = T1.replace("mov sp, x1\n", "mov sp, x1\nadd x9, sp, #16\nstr x8, [x9]\n");
+    const r = expect(early, {}, "fail", ["R15"]);
+    assertEquals(r.findings[0]!.line, early.split("\n").indexOf("str x8, [x9]") + 1);
+    expect(T1.replace("ret x2", "mov x9, sp\nstr x8, [x9, #-8]\nret x2"), {}, "pass", []);
+    // Only SP-derived bases: x0 (the pgd PA) is not a stack address.
+    expect(T1.replace("ret x2", "ldr x8, [x0]\nret x2"), {}, "pass", []);
+  });
   await t.step("dsb st variants complete no TLB maintenance", () => {
     expect(T1.replace("mov sp, x1\ndsb nsh", "mov sp, x1\ndsb nshst"), {}, "fail", ["R4"]);
   });
