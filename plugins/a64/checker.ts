@@ -412,6 +412,17 @@ export class HazardChecker {
         index,
         `${what} targets a virtual address while the MMU is off: it is fetched from PA = VA.`,
       );
+    } else if (tag === "newVA" && this.#regime() === "oldVA" && this.#ttbrPend === null) {
+      // The new tables are not in force: TTBR0_EL2 was never switched (a
+      // pending write is R3 in #leaveChecks). R3 is the rule that puts the new
+      // base in force before anything relies on it; its hazard, walks using
+      // the old base, is what happens to this fetch.
+      this.#report(
+        "R3",
+        "fail",
+        index,
+        `${what} targets a new-table VA while TTBR0_EL2 still holds the old tables: the target is fetched through the old tables.`,
+      );
     }
     this.#leaveChecks(index, `${what}`);
   }

@@ -53,7 +53,7 @@ export interface MutationReport {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { mutate } from "./mod.ts";
- * const r = mutate("tlbi alle2\ndsb nsh\nisb\nret x2");
+ * const r = mutate("tlbi alle2\ndsb nsh\nisb\nret");
  * assertEquals(r.original.verdict, "pass");
  * const drops = r.mutants.filter((m) => m.kind === "drop");
  * assertEquals(drops.map((m) => [m.description, m.caught, m.rules]), [

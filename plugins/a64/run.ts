@@ -111,11 +111,12 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { check } from "./mod.ts";
- * // The v3 tail after an MMU-off: ic before the MMU-on ISB, no dsb after it.
- * const off = "mrs x2, sctlr_el2\nbic x3, x2, #SCTLR_ELx_M\nmsr sctlr_el2, x3\nisb\n";
- * const r = check(`${off}msr sctlr_el2, x2\nic iallu\nisb\nret x1`, { abi: "params" });
+ * // MMU off, switch, then the v3 tail: ic before the MMU-on ISB, no dsb after it.
+ * const off = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb\n";
+ * const sw = "tlbi alle2\nmsr ttbr0_el2, x0\ndsb nsh\nisb\n";
+ * const r = check(`${off}${sw}msr sctlr_el2, x3\nic iallu\nisb\nret x2`);
  * assertEquals(r.verdict, "fail");
- * assertEquals(r.findings.map((f) => [f.rule, f.line]), [["R1", 6], ["R9", 8], ["R10", 8]]);
+ * assertEquals(r.findings.map((f) => [f.rule, f.line]), [["R1", 10], ["R9", 12], ["R10", 12]]);
  * ```
  */
 export function check(source: string, config: CheckConfig = {}): CheckResult {

@@ -288,6 +288,13 @@ Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step("branching to a new-table VA with the MMU still off is R1", () => {
     expect(`${OFF}\nret x2`, {}, "fail", ["R1"]);
   });
+  await t.step("branching to a new-table VA with the old tables in force is R3", () => {
+    // The MMU goes off and on again, but TTBR0_EL2 is never switched: `ret x2`
+    // (a new-table VA) is fetched through the old tables.
+    const noSwitch = T1.replace(`${TTBR}\n`, "");
+    const r = expect(noSwitch, {}, "fail", ["R3"]);
+    assertEquals(r.findings[0]!.line, noSwitch.split("\n").length);
+  });
   await t.step("an unfinished SCTLR write at the end is R1", () => {
     expect(`${T4}\n${ON_MSR}`, {}, "fail", ["R1"]);
   });
