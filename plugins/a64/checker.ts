@@ -279,6 +279,8 @@ export class HazardChecker {
         break;
       case Op.TLBI: {
         const d = TLBI_OPS[ins.operation]!;
+        // Kept on purpose although §3 has no "local op => R11": R11's hazard
+        // is "wrong scope on an SMP path", and multi-pe says this path is one.
         if (cfg.multiPE && !d.broadcast) {
           this.#report(
             "R11",
@@ -725,6 +727,7 @@ export class HazardChecker {
     // certainly off does not clear the pollution (see `clears` below), and
     // R9 is reported where code is left with the pollution still there
     // (#leaveChecks); an IC issued while M is uncertain is R1 above.
+    // As for a local TLBI: R11's "wrong scope on an SMP path" (multi-pe).
     if (this.#cfg.multiPE && !d.broadcast) {
       this.#report(
         "R11",
