@@ -109,14 +109,19 @@ export const SWITCH_SEQUENCE: Capability<SwitchSequence> = capability<SwitchSequ
   "the __pkvm_init_switch_pgd sequence",
 );
 
-/** Why a run of the A64 executor stopped. */
+/**
+ * Why a run of the A64 executor stopped. `loop` only ends a static run that
+ * explores every path: each path came back to a state already explored, so
+ * none ever leaves.
+ */
 export type A64StopReason =
   | "end"
   | "branch-out"
   | "fault"
   | "exception"
   | "max-steps"
-  | "fetch-mismatch";
+  | "fetch-mismatch"
+  | "loop";
 
 /** Options of {@link A64Executor.run}. */
 export interface A64RunOptions {

@@ -120,9 +120,12 @@ export class HazardChecker {
   onFinding: ((f: Finding) => void) | undefined;
   #p: A64Program;
   #cfg: ResolvedCheckConfig;
+  // Shared by every fork(): all paths report into one result.
   #findings: Finding[] = [];
   /** Findings by `rule:line`, one per rule and line. */
   #seen = new Map<string, Finding>();
+  // The abstract state. fork() and stateKey() list every field below: keep
+  // them in step when adding one.
   #sctlrCur: bigint;
   #sctlrPend: bigint | null = null;
   #ttbrInitial: string;
@@ -175,6 +178,90 @@ export class HazardChecker {
       this.#tags[0] = "PA";
       this.#tags[1] = "newVA";
     }
+  }
+
+  /**
+   * A copy of this checker's state that reports into the same findings (and
+   * the same `onFinding`): the static run forks one per successor of a
+   * conditional branch whose direction the program text does not fix.
+   * @returns The copy.
+   */
+  fork(): HazardChecker {
+    const c = new HazardChecker(this.#p, this.#cfg, {
+      sctlr: this.#sctlrCur,
+      ttbr0: 0n,
+      abi: "registers",
+    });
+    c.onFinding = this.onFinding;
+    c.#findings = this.#findings;
+    c.#seen = this.#seen;
+    c.#sctlrCur = this.#sctlrCur;
+    c.#sctlrPend = this.#sctlrPend;
+    c.#ttbrInitial = this.#ttbrInitial;
+    c.#ttbrCur = this.#ttbrCur;
+    c.#ttbrPend = this.#ttbrPend;
+    c.#otherPend = new Set(this.#otherPend);
+    c.#tlb = new Map([...this.#tlb].map(([b, e]) => [b, { ...e }]));
+    c.#step = this.#step;
+    c.#tlbi = this.#tlbi.slice(); // entries are never changed in place
+    c.#tlbiNeedCse = this.#tlbiNeedCse;
+    c.#tlbiLine = this.#tlbiLine;
+    c.#ptLine = this.#ptLine;
+    c.#polluted = this.#polluted;
+    c.#ic = this.#ic === null ? null : { ...this.#ic };
+    c.#icNeedCse = this.#icNeedCse;
+    c.#icLine = this.#icLine;
+    c.#dc = this.#dc.slice();
+    c.#cleaned = new Set(this.#cleaned);
+    c.#tags = this.#tags.slice();
+    c.#stackCopy = this.#stackCopy.slice();
+    c.#lastIsb = this.#lastIsb;
+    c.#ttbrUnsynced = this.#ttbrUnsynced;
+    return c;
+  }
+
+  /**
+   * The abstract state as a string: two checkers with equal keys report the
+   * same findings for the same instructions from here on (the static run
+   * uses it, with the instruction index, to stop exploring a state it has
+   * seen). Step numbers are kept only as far as they matter: whether a TLB
+   * fill came before or after each pending TLBI's issue.
+   * @returns The key.
+   */
+  stateKey(): string {
+    // Pending TLBIs by (op, line): a later one of the same op removes all an
+    // earlier one does, so a loop of TLBIs without a DSB does not grow the key.
+    const groups = new Map<string, number>();
+    for (const t of this.#tlbi) groups.set(`${t.op}@${t.line}`, t.issued);
+    const issued = [...groups.values()];
+    const when = (step: number) =>
+      step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
+    const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
+    const ic = this.#ic;
+    return JSON.stringify([
+      this.#sctlrCur.toString(16),
+      this.#sctlrPend?.toString(16) ?? null,
+      this.#ttbrCur,
+      this.#ttbrPend,
+      [...this.#otherPend].sort(),
+      tlb,
+      [...groups.keys()],
+      this.#tlbiNeedCse,
+      this.#tlbiLine,
+      this.#ptLine,
+      this.#polluted,
+      ic === null ? null : [ic.op, ic.broadcast, ic.clears, ic.line],
+      this.#icNeedCse,
+      this.#icLine,
+      // Cleaned lines only matter for R8, i.e. without data-clean-to-poc.
+      this.#cfg.dataCleanToPoC
+        ? null
+        : [this.#dc.map((d) => `${d.line}:${d.addr}`), [...this.#cleaned].sort().map(String)],
+      this.#tags.join(),
+      this.#stackCopy.map(Number).join(""),
+      this.#lastIsb,
+      this.#ttbrUnsynced,
+    ]);
   }
 
   // ---- views -------------------------------------------------------------

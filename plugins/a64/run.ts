@@ -6,7 +6,9 @@
  * arguments (a physical pgd, a new-table stack and continuation, or a params
  * block holding them) and a sparse memory that never faults; the checker
  * tracks which address space each register holds, so the result does not
- * depend on the synthetic values. Conditional branches follow those values.
+ * depend on the synthetic values. A conditional branch on such a value is
+ * explored both ways (the executor's `explore` mode); one on a value the
+ * text fixes (a loop counter) is followed as the hardware would.
  *
  * @module
  */
@@ -94,6 +96,7 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
     lenientSysregs: true,
     scratch,
     maxSteps: 10_000,
+    explore: true,
   });
   return checker.result();
 }

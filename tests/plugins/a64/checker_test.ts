@@ -242,6 +242,54 @@ Deno.test("check(): every rule has a failing and a passing sequence of its own",
   }
 });
 
+Deno.test("check() explores both successors of a conditional branch", async (t) => {
+  const pre = `isb\n${OFF}\ntlbi alle2\n${TTBR}\nmov sp, x1\ndsb nsh`;
+  await t.step("a path the synthetic values do not take is checked too", () => {
+    // x0 (the pgd PA) is not zero in the static run, so cbz falls through to
+    // the ISB; the path taken when x0 == 0 skips it (R3, R4 at the MMU enable).
+    const skip = (b: string) => `${pre}\n${b} x0, 1f\nisb\n1: ${ON}\nret x2`;
+    const on = skip("cbz").split("\n").indexOf(`1: ${ON_MSR}`) + 1;
+    for (const b of ["cbz", "cbnz"]) {
+      const r = expect(skip(b), {}, "fail", ["R3", "R4"]);
+      assertEquals(r.findings.map((f) => f.line), [on, on], b);
+    }
+  });
+  await t.step("both paths right: PASS", () => {
+    expect(`${pre}\ncbz x0, 1f\nisb\nb 2f\n1: isb\n2: ${ON}\nret x2`, {}, "pass", []);
+  });
+  await t.step("a loop on an input value ends (a state seen before is not explored again)", () => {
+    // Poll a flag at M=0: the back edge comes back to the same state.
+    const poll = T1.replace("tlbi alle2\n", "tlbi alle2\n1: ldr x9, [x0]\ncbz x9, 1b\n");
+    expect(poll, {}, "pass", []);
+  });
+  await t.step("a counted loop runs as written (its counter comes from the text)", () => {
+    // Two passes are needed before the MMU enable is right; with the counter
+    // known, the exit after one pass is not a path the code can take.
+    const twice = `${pre}\nmov x7, #2\n1: sub x7, x7, #1\nisb\ncbnz x7, 1b\n${ON}\nret x2`;
+    expect(twice, {}, "pass", []);
+  });
+  await t.step("one helper called from two places returns to each", () => {
+    // The helper's cbz sees the same checker state on both calls; the return
+    // address differs, so the second call is explored too and reaches the
+    // unsynchronised load after it (R1).
+    const src = [
+      "bl h",
+      "bl h",
+      "mrs x3, sctlr_el2",
+      "bic x4, x3, #SCTLR_ELx_C",
+      "msr sctlr_el2, x4",
+      "ldr x6, [x0]",
+      "isb",
+      "ret",
+      "h: cbz x9, 1f",
+      "nop",
+      "1: ret",
+    ].join("\n");
+    const r = expect(src, {}, "fail", ["R1"]);
+    assertEquals(r.findings[0]!.line, 6);
+  });
+});
+
 Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step(
     "multi-pe: local maintenance fails R11; IS ops under dsb nsh stay pending (R4, R9, R10)",
