@@ -10,7 +10,8 @@
  *
  * Exit status: 0 when the sequence passes (warnings allowed), 1 when a rule
  * fails, 2 for bad input (unreadable file, parse error, bad flag, an
- * instruction the static run cannot execute), printed as `FILE:line: ...`.
+ * instruction the static run cannot execute, a sequence that does not
+ * terminate), printed as `FILE:line: ...`.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import {
   A64_FEATURES,
   A64ConfigError,
   A64ExecutionError,
+  A64NonTerminationError,
   A64SyntaxError,
   BUILTIN_VARIANTS,
   check,
@@ -149,6 +151,9 @@ export async function main(argv: string[]): Promise<number> {
       if (e instanceof A64SyntaxError) return new InputError(`${seq.name}:${e.message}`);
       if (e instanceof A64ExecutionError) {
         return new InputError(`${seq.name}:${e.line}: cannot execute "${e.text}": ${e.reason}`);
+      }
+      if (e instanceof A64NonTerminationError) {
+        return new InputError(`${seq.name}:${e.line}: ${e.reason}`);
       }
       if (e instanceof A64ConfigError) return new InputError(e.message);
       return e;

@@ -194,6 +194,8 @@ export interface A64Executor {
    * @param config Features, errata, assumptions.
    * @returns Verdict and findings.
    * @throws {SyntaxError} A parse error, with `line:column`.
+   * @throws {Error} Input the static run cannot judge, naming the line: an
+   *   instruction it cannot execute, or a sequence no path of which ends.
    */
   check(source: string, config?: CheckConfig): CheckResult;
   /**

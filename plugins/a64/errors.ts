@@ -102,3 +102,38 @@ export class A64ExecutionError extends HyplabError {
     this.reason = reason;
   }
 }
+
+/**
+ * A sequence the static check cannot judge because it does not terminate:
+ * its paths together run past the step limit, or every path loops back to a
+ * state already explored and none leaves. The checks made where a sequence
+ * is left would have no place to run, so this is bad input, not a verdict.
+ *
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { A64NonTerminationError, check } from "./mod.ts";
+ * assertThrows(() => check("nop\n1: b 1b"), A64NonTerminationError, "does not terminate");
+ * ```
+ */
+export class A64NonTerminationError extends HyplabError {
+  /** 1-based line the run was at when it gave up. */
+  readonly line: number;
+  /** Instructions run, all paths together. */
+  readonly steps: number;
+  /** What happened, starting "does not terminate". */
+  readonly reason: string;
+  /**
+   * Creates the error.
+   * @param line Source line.
+   * @param steps Instructions run.
+   * @param reason What happened, starting "does not terminate".
+   */
+  constructor(line: number, steps: number, reason: string) {
+    super(`line ${line}: the sequence ${reason}`);
+    this.name = "A64NonTerminationError";
+    this.line = line;
+    this.steps = steps;
+    this.reason = reason;
+  }
+}

@@ -27,6 +27,7 @@ import {
 } from "../../core/mod.ts";
 import { HazardChecker } from "./checker.ts";
 import { resolveCheckConfig } from "./config.ts";
+import { A64NonTerminationError } from "./errors.ts";
 import { executeA64 } from "./executor.ts";
 import { parseA64 } from "./parse.ts";
 import type { A64Program } from "./program.ts";
@@ -51,6 +52,9 @@ export const A64_STATIC_RUN = {
   sctlrOff: 0x30c50830n,
 } as const;
 
+/** Step limit of the static run, all explored paths together. */
+export const A64_STATIC_MAX_STEPS = 10_000;
+
 /**
  * Checks a parsed program with a static run.
  *
@@ -59,6 +63,7 @@ export const A64_STATIC_RUN = {
  * @returns Verdict and findings.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
  * @throws {A64ExecutionError} An instruction the static run cannot execute (an illegal `eret`).
+ * @throws {A64NonTerminationError} No path leaves the sequence within the step limit.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -88,16 +93,37 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
     scratch.set(s.params + 32, BigInt(s.newPgd));
   }
   const checker = new HazardChecker(program, cfg, { sctlr, ttbr0: BigInt(s.oldPgd), abi });
-  executeA64(program, {
+  const r = executeA64(program, {
     cpu,
     codeBase: s.codeBase,
     checker,
     hvcReturns: true,
     lenientSysregs: true,
     scratch,
-    maxSteps: 10_000,
+    maxSteps: A64_STATIC_MAX_STEPS,
     explore: true,
   });
+  // No verdict for a sequence that never leaves. The design contract has
+  // exit 1 for "a rule fails" and 2 for bad input: running the
+  // end-of-sequence checks at the cut-off would judge a point the code
+  // never leaves from (a long but finite loop, legitimately with
+  // maintenance pending, would get a false FAIL; a spin would get a verdict
+  // for code that is never handed over to), so this is input the static
+  // check cannot judge.
+  if (r.stopped === "max-steps") {
+    throw new A64NonTerminationError(
+      r.line,
+      r.steps,
+      `does not terminate within ${A64_STATIC_MAX_STEPS} steps (all paths together): a loop that never exits, or too many paths through conditional branches`,
+    );
+  }
+  if (r.stopped === "loop") {
+    throw new A64NonTerminationError(
+      r.line,
+      r.steps,
+      "does not terminate: every path loops back to a state already checked and none leaves the sequence",
+    );
+  }
   return checker.result();
 }
 
@@ -110,6 +136,7 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * @throws {A64SyntaxError} A parse error, with `line:column`.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
  * @throws {A64ExecutionError} An instruction the static run cannot execute.
+ * @throws {A64NonTerminationError} No path leaves the sequence within the step limit.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";

@@ -121,6 +121,11 @@ Deno.test("check_sequence exits 2 for bad input", async (t) => {
     );
     assertEquals(r.stderr.includes("    at "), false, r.stderr); // no stack trace
   });
+  await t.step("a sequence that does not terminate names file:line", async () => {
+    const r = await cli([`${FIXTURES}spin.S`], ["--allow-read"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertStringIncludes(r.stderr, `check_sequence: ${FIXTURES}spin.S:14: does not terminate`);
+  });
   await t.step("a missing file", async () => {
     const r = await cli([`${FIXTURES}missing.S`], ["--allow-read"]);
     assertEquals(r.code, 2);

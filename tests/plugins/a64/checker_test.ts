@@ -1,5 +1,11 @@
-import { assertEquals } from "@std/assert";
-import { builtinSequence, check, type CheckConfig, type CheckResult } from "./deps.ts";
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  A64NonTerminationError,
+  builtinSequence,
+  check,
+  type CheckConfig,
+  type CheckResult,
+} from "./deps.ts";
 
 // Abbreviations of barrier-rules.md §3.
 const OFF = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb";
@@ -280,13 +286,33 @@ Deno.test("check() explores both successors of a conditional branch", async (t) 
       "msr sctlr_el2, x4",
       "ldr x6, [x0]",
       "isb",
-      "ret",
+      "b done",
       "h: cbz x9, 1f",
       "nop",
       "1: ret",
+      "done:",
     ].join("\n");
     const r = expect(src, {}, "fail", ["R1"]);
     assertEquals(r.findings[0]!.line, 6);
+  });
+});
+
+Deno.test("check() gives no verdict for a sequence that does not terminate", async (t) => {
+  await t.step("a spin loop in place of the final isb; ret (no path leaves)", () => {
+    // The end-of-sequence checks would be R10 here, but the sequence never
+    // gets there: there is no point at which to judge it.
+    const spin = T1.replace("dsb nsh\nisb\nret x2", "dsb nsh\n1: b 1b");
+    const e = assertThrows(() => check(spin), A64NonTerminationError, "does not terminate");
+    assertEquals(e.line, spin.split("\n").length);
+  });
+  await t.step("a loop longer than the step limit", () => {
+    const long = `mov x9, #0xffff\n1: sub x9, x9, #1\ncbnz x9, 1b\n${T1}`;
+    assertThrows(() => check(long), A64NonTerminationError, "within 10000 steps");
+  });
+  await t.step("a path that spins while another leaves is judged on the one that leaves", () => {
+    // A hang on an error path (x0 == 0) never runs the new-table code.
+    const src = T1.replace("isb\nret x2", "isb\ncbz x0, 2f\nret x2\n2: b 2b");
+    expect(src, {}, "pass", []);
   });
 });
 
