@@ -10,8 +10,12 @@
  * - `msr` writes stay pending until a context synchronisation event (ISB,
  *   exception entry, ERET); `mrs` reads the PE's own pending value. On commit
  *   the TLB is told (`onSysregWrite`).
- * - TLBI stays pending until a DSB whose domain covers it, then
- *   `tlb.invalidate` runs; IC/DC have no cache model here (the checker tracks them).
+ * - A TLBI acts on the TLB entries present when it is issued, and they go at
+ *   its completion, a full DSB (`tlb.invalidate`); entries walked in
+ *   between survive it, as the architecture allows (a TLBI may be performed
+ *   any time from issue to completion: the adversarial choice is the earliest
+ *   for refills and the latest for what was there). IC/DC have no cache model
+ *   here (the checker tracks them).
  * - `ret`/`br`/`blr`/`eret` to an address outside the program stop with
  *   `branch-out` and the target — how `__pkvm_init_switch_pgd` hands over to
  *   `__pkvm_init_finalise`.
@@ -35,6 +39,7 @@ import {
   SYSREG_DEFS,
   takeException,
   type Tlb,
+  type TlbEntry,
   type TlbiOp,
   type Trace,
 } from "../../core/mod.ts";
@@ -120,6 +125,15 @@ export interface A64ExecuteResult {
   paths?: number;
 }
 
+/** A TLBI issued and not yet completed by a DSB. */
+interface PendingTlbi {
+  op: TlbiOp;
+  va?: number;
+  broadcast: boolean;
+  /** This CPU's TLB entries when it was issued (null: the TLB's entries are not stable objects). */
+  before: ReadonlySet<TlbEntry> | null;
+}
+
 /** A path waiting to run (explore mode): everything a run changes. */
 interface Snapshot {
   i: number;
@@ -127,7 +141,7 @@ interface Snapshot {
   x: bigint[];
   known: Uint8Array;
   pending: Map<string, bigint>;
-  tlbi: { op: TlbiOp; va?: number; broadcast: boolean }[];
+  tlbi: PendingTlbi[];
   scratch: Map<number, bigint>;
   sysregs: bigint[];
   pstate: Cpu["pstate"];
@@ -249,7 +263,7 @@ class Run {
   #cpu: Cpu;
   #x: bigint[] = new Array<bigint>(REGFILE_SIZE).fill(0n);
   #pending = new Map<string, bigint>();
-  #tlbi: { op: TlbiOp; va?: number; broadcast: boolean }[] = [];
+  #tlbi: PendingTlbi[] = [];
   #mmuOn = false;
   /** SCTLR_EL2.M may be 1: committed, or a pending write sets it. */
   #maybeOn = false;
@@ -504,13 +518,13 @@ class Run {
           case Op.TLBI: {
             const name = insns[i]!.operation as TlbiOp;
             const d = TLBI_OPS[name]!;
-            const e: { op: TlbiOp; va?: number; broadcast: boolean } = {
-              op: name,
-              broadcast: d.broadcast,
-            };
+            const e: PendingTlbi = { op: name, broadcast: d.broadcast, before: this.#entries() };
             // TLBI VAE2 takes VA[55:12] in Xt[43:0].
             if (d.va) e.va = Number((x[rn[i]!]! & 0xfff_ffff_ffffn) << 12n);
             this.#tlbi.push(e);
+            // Walks from here on make entries the TLBI may miss: let the
+            // speculative walker run again.
+            this.#specDone.clear();
             i++;
             break;
           }
@@ -766,10 +780,41 @@ class Run {
     // Any full DSB completes every pending TLBI here: a broadcast TLBI under
     // DSB NSH is taken as complete for this PE's own view (the checker
     // reports R11 for it).
-    for (const t of this.#tlbi) this.#o.tlb?.invalidate(this.#cpu, t.op, t.va);
+    const tlb = this.#o.tlb;
+    for (const t of this.#tlbi) {
+      if (tlb === undefined) continue;
+      // The TLBI may have been performed as early as its issue: entries this
+      // CPU walked since then survive it (barrier-rules R5, R7; the checker's
+      // model is the same). Those present at issue go now, not at issue: it
+      // may also have been performed as late as now, and until then they
+      // could still be used. The TLB has no "remove all but these", so the
+      // survivors are removed with the rest and put back (counted as fills
+      // again).
+      const since = t.before === null
+        ? []
+        : tlb.entries(this.#cpu).filter((e) => !t.before!.has(e));
+      tlb.invalidate(this.#cpu, t.op, t.va);
+      if (since.length === 0) continue;
+      const left = new Set(tlb.entries(this.#cpu));
+      for (const e of since) if (!left.has(e)) tlb.fill(this.#cpu, e);
+    }
     this.#tlbi = [];
     this.#fetchPage = -1;
     this.#specDone.clear();
+  }
+
+  /**
+   * This CPU's TLB entries now, to tell at a TLBI's completion which were
+   * walked after its issue. Needs a TLB that hands out its own entry objects
+   * (the built-in one keeps the very object it is given); with one that
+   * copies them, null: the TLBI then removes everything at completion.
+   */
+  #entries(): ReadonlySet<TlbEntry> | null {
+    const tlb = this.#o.tlb;
+    if (tlb === undefined) return null;
+    const a = tlb.entries(this.#cpu);
+    if (a.length > 0 && tlb.entries(this.#cpu)[0] !== a[0]) return null;
+    return new Set(a);
   }
 
   #hvc(i: number): number {
