@@ -9,7 +9,9 @@
  *   deno run examples/check_sequence.ts builtin:v5.13 --erratum tx2-219 --json
  *
  * Exit status: 0 when the sequence passes (warnings allowed), 1 when a rule
- * fails, 2 for bad input (unreadable file, parse error, bad flag).
+ * fails, 2 for bad input (unreadable file, parse error, bad flag, an
+ * instruction the static run cannot execute, a sequence that does not
+ * terminate), printed as `FILE:line: ...`.
  *
  * @module
  */
@@ -19,6 +21,9 @@ import {
   A64_ASSUMPTIONS,
   A64_ERRATA,
   A64_FEATURES,
+  A64ConfigError,
+  A64ExecutionError,
+  A64NonTerminationError,
   A64SyntaxError,
   BUILTIN_VARIANTS,
   check,
@@ -140,14 +145,27 @@ export async function main(argv: string[]): Promise<number> {
     }
     const seq = await load(positional[0]!, args.abi as CheckConfig["abi"]);
     config.abi = (args.abi as CheckConfig["abi"]) ?? seq.abi;
+    // Everything the checker rejects as input (not as a rule failure) is exit
+    // 2 with FILE:line, as the design contract says; never a stack trace.
+    const asInput = (e: unknown): unknown => {
+      if (e instanceof A64SyntaxError) return new InputError(`${seq.name}:${e.message}`);
+      if (e instanceof A64ExecutionError) {
+        return new InputError(`${seq.name}:${e.line}: cannot execute "${e.text}": ${e.reason}`);
+      }
+      if (e instanceof A64NonTerminationError) {
+        return new InputError(`${seq.name}:${e.line}: ${e.reason}`);
+      }
+      if (e instanceof A64ConfigError) return new InputError(e.message);
+      return e;
+    };
     let result;
+    let report;
     try {
       result = check(seq.source, config);
+      report = args.mutate ? mutate(seq.source, config) : undefined;
     } catch (e) {
-      if (e instanceof A64SyntaxError) throw new InputError(`${seq.name}:${e.message}`);
-      throw e;
+      throw asInput(e);
     }
-    const report = args.mutate ? mutate(seq.source, config) : undefined;
     if (args.json) {
       const out: Record<string, unknown> = { verdict: result.verdict, findings: result.findings };
       if (report) out.mutation = { caught: report.caught, mutants: report.mutants };

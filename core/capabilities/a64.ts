@@ -73,9 +73,9 @@ export interface SwitchSequence {
 }
 
 /**
- * The calling convention a switch sequence's text implies: `params` when it
- * names an `NVHE_INIT_*` offset (v3/v5.13 load the pgd and stack from the
- * init params), else `registers` (mainline).
+ * The calling convention a switch sequence's text implies: `params` when its
+ * code (not a comment) names an `NVHE_INIT_*` offset (v3/v5.13 load the pgd
+ * and stack from the init params), else `registers` (mainline).
  *
  * @param source Assembly text.
  * @returns The ABI.
@@ -88,7 +88,10 @@ export interface SwitchSequence {
  * ```
  */
 export function inferSequenceAbi(source: string): "params" | "registers" {
-  return /\bNVHE_INIT_[A-Z_]+/.test(source) ? "params" : "registers";
+  // A mainline text that mentions the old offsets in a comment is still
+  // registers-ABI: drop `/* */` and `//` comments (the parser's syntax) first.
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, " ").replace(/\/\/.*$/gm, "");
+  return /\bNVHE_INIT_[A-Z_]+/.test(code) ? "params" : "registers";
 }
 
 /**
@@ -106,14 +109,19 @@ export const SWITCH_SEQUENCE: Capability<SwitchSequence> = capability<SwitchSequ
   "the __pkvm_init_switch_pgd sequence",
 );
 
-/** Why a run of the A64 executor stopped. */
+/**
+ * Why a run of the A64 executor stopped. `loop` only ends a static run that
+ * explores every path: each path came back to a state already explored, so
+ * none ever leaves.
+ */
 export type A64StopReason =
   | "end"
   | "branch-out"
   | "fault"
   | "exception"
   | "max-steps"
-  | "fetch-mismatch";
+  | "fetch-mismatch"
+  | "loop";
 
 /** Options of {@link A64Executor.run}. */
 export interface A64RunOptions {
@@ -186,6 +194,8 @@ export interface A64Executor {
    * @param config Features, errata, assumptions.
    * @returns Verdict and findings.
    * @throws {SyntaxError} A parse error, with `line:column`.
+   * @throws {Error} Input the static run cannot judge, naming the line: an
+   *   instruction it cannot execute, or a sequence no path of which ends.
    */
   check(source: string, config?: CheckConfig): CheckResult;
   /**

@@ -273,7 +273,11 @@ export interface Tlb {
   /**
    * Applies a TLBI whose completion the core (a DSB) has established.
    * Broadcast (`is`) forms act on every CPU; `alle1`/`vmalle1` forms do not
-   * touch EL2 entries.
+   * touch EL2 entries. (The A64 executor then puts back, with
+   * {@link Tlb.fill}, the entries the CPU walked after the TLBI's issue: the
+   * TLBI may have been performed before they were walked. It tells them by
+   * identity among {@link Tlb.entries}, so a TLB that hands out copies gets
+   * the plain removal.)
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of `vae2`/`vale2` forms (any address in the page).

@@ -95,6 +95,8 @@ const REGISTER_ONLY: ReadonlySet<number> = new Set([
 ]);
 
 const BADDR_MASK = 0x0000_ffff_ffff_fffen;
+/** SCTLR_ELx.M (bit 0), C (bit 2) and I (bit 12): the bits R1 is about. */
+const SCTLR_MCI = 0x1005n;
 const key = (ttbr: bigint) => `0x${(ttbr & BADDR_MASK).toString(16)}`;
 const mBit = (v: bigint) => Number(v & 1n);
 
@@ -118,8 +120,12 @@ export class HazardChecker {
   onFinding: ((f: Finding) => void) | undefined;
   #p: A64Program;
   #cfg: ResolvedCheckConfig;
+  // Shared by every fork(): all paths report into one result.
   #findings: Finding[] = [];
-  #seen = new Set<string>();
+  /** Findings by `rule:line`, one per rule and line. */
+  #seen = new Map<string, Finding>();
+  // The abstract state. fork() and stateKey() list every field below: keep
+  // them in step when adding one.
   #sctlrCur: bigint;
   #sctlrPend: bigint | null = null;
   #ttbrInitial: string;
@@ -143,6 +149,8 @@ export class HazardChecker {
   #dc: { line: number; addr: bigint }[] = [];
   #cleaned = new Set<bigint>();
   #tags: Space[] = new Array<Space>(REGFILE_SIZE).fill("unknown");
+  /** Registers holding an SP-derived value (`mov x9, sp`): their accesses are stack accesses (R15). */
+  #stackCopy: boolean[] = new Array<boolean>(REGFILE_SIZE).fill(false);
   #lastIsb = false;
   #ttbrUnsynced = false;
 
@@ -172,6 +180,90 @@ export class HazardChecker {
     }
   }
 
+  /**
+   * A copy of this checker's state that reports into the same findings (and
+   * the same `onFinding`): the static run forks one per successor of a
+   * conditional branch whose direction the program text does not fix.
+   * @returns The copy.
+   */
+  fork(): HazardChecker {
+    const c = new HazardChecker(this.#p, this.#cfg, {
+      sctlr: this.#sctlrCur,
+      ttbr0: 0n,
+      abi: "registers",
+    });
+    c.onFinding = this.onFinding;
+    c.#findings = this.#findings;
+    c.#seen = this.#seen;
+    c.#sctlrCur = this.#sctlrCur;
+    c.#sctlrPend = this.#sctlrPend;
+    c.#ttbrInitial = this.#ttbrInitial;
+    c.#ttbrCur = this.#ttbrCur;
+    c.#ttbrPend = this.#ttbrPend;
+    c.#otherPend = new Set(this.#otherPend);
+    c.#tlb = new Map([...this.#tlb].map(([b, e]) => [b, { ...e }]));
+    c.#step = this.#step;
+    c.#tlbi = this.#tlbi.slice(); // entries are never changed in place
+    c.#tlbiNeedCse = this.#tlbiNeedCse;
+    c.#tlbiLine = this.#tlbiLine;
+    c.#ptLine = this.#ptLine;
+    c.#polluted = this.#polluted;
+    c.#ic = this.#ic === null ? null : { ...this.#ic };
+    c.#icNeedCse = this.#icNeedCse;
+    c.#icLine = this.#icLine;
+    c.#dc = this.#dc.slice();
+    c.#cleaned = new Set(this.#cleaned);
+    c.#tags = this.#tags.slice();
+    c.#stackCopy = this.#stackCopy.slice();
+    c.#lastIsb = this.#lastIsb;
+    c.#ttbrUnsynced = this.#ttbrUnsynced;
+    return c;
+  }
+
+  /**
+   * The abstract state as a string: two checkers with equal keys report the
+   * same findings for the same instructions from here on (the static run
+   * uses it, with the instruction index, to stop exploring a state it has
+   * seen). Step numbers are kept only as far as they matter: whether a TLB
+   * fill came before or after each pending TLBI's issue.
+   * @returns The key.
+   */
+  stateKey(): string {
+    // Pending TLBIs by (op, line): a later one of the same op removes all an
+    // earlier one does, so a loop of TLBIs without a DSB does not grow the key.
+    const groups = new Map<string, number>();
+    for (const t of this.#tlbi) groups.set(`${t.op}@${t.line}`, t.issued);
+    const issued = [...groups.values()];
+    const when = (step: number) =>
+      step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
+    const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
+    const ic = this.#ic;
+    return JSON.stringify([
+      this.#sctlrCur.toString(16),
+      this.#sctlrPend?.toString(16) ?? null,
+      this.#ttbrCur,
+      this.#ttbrPend,
+      [...this.#otherPend].sort(),
+      tlb,
+      [...groups.keys()],
+      this.#tlbiNeedCse,
+      this.#tlbiLine,
+      this.#ptLine,
+      this.#polluted,
+      ic === null ? null : [ic.op, ic.broadcast, ic.clears, ic.line],
+      this.#icNeedCse,
+      this.#icLine,
+      // Cleaned lines only matter for R8, i.e. without data-clean-to-poc.
+      this.#cfg.dataCleanToPoC
+        ? null
+        : [this.#dc.map((d) => `${d.line}:${d.addr}`), [...this.#cleaned].sort().map(String)],
+      this.#tags.join(),
+      this.#stackCopy.map(Number).join(""),
+      this.#lastIsb,
+      this.#ttbrUnsynced,
+    ]);
+  }
+
   // ---- views -------------------------------------------------------------
 
   get #maybeOn(): boolean {
@@ -182,8 +274,17 @@ export class HazardChecker {
     return mBit(this.#sctlrCur) === 0 || (this.#sctlrPend !== null && mBit(this.#sctlrPend) === 0);
   }
 
-  /** M differs between the committed and the pending value: either may apply. */
+  /**
+   * M, C or I differs between the committed and the pending SCTLR_EL2 value:
+   * either may apply to what runs now (R1 names all three: translation,
+   * data cacheability, instruction cacheability).
+   */
   get #uncertain(): boolean {
+    return this.#sctlrPend !== null && ((this.#sctlrPend ^ this.#sctlrCur) & SCTLR_MCI) !== 0n;
+  }
+
+  /** M alone is uncertain: whether the MMU is off right now is not known. */
+  get #mUncertain(): boolean {
     return this.#sctlrPend !== null && mBit(this.#sctlrPend) !== mBit(this.#sctlrCur);
   }
 
@@ -198,15 +299,39 @@ export class HazardChecker {
     return this.#ttbrCur === this.#ttbrInitial ? "oldVA" : "newVA";
   }
 
+  /**
+   * Why an address tagged `space` is wrong under the regime in force
+   * ("a new-table VA while the MMU is off ..."), or null when it is right or
+   * not an address of the three spaces.
+   */
+  #wrongSpace(space: Space): string | null {
+    const regime = this.#regime();
+    if ((space !== "PA" && space !== "oldVA" && space !== "newVA") || space === regime) return null;
+    return `${
+      space === "newVA" ? "a new-table VA" : space === "oldVA" ? "an old-table VA" : "a PA"
+    } while ${
+      regime === "PA"
+        ? "the MMU is off (PA = VA, Device memory)"
+        : regime === "oldVA"
+        ? "the old tables are in use"
+        : "the new tables are in use"
+    }`;
+  }
+
   #report(rule: string, severity: "fail" | "warn", index: number, message: string): void {
     const ins = this.#p.instructions[index];
     const line = ins?.line ?? 0;
     const k = `${rule}:${line}`;
-    if (this.#seen.has(k)) return;
-    this.#seen.add(k);
+    const old = this.#seen.get(k);
+    // One finding per rule and line (a loop or a macro repeats them), but a
+    // fail must not hide behind an earlier warn of the same rule there (a
+    // loop that runs a line first with the MMU off, then on): it replaces it.
+    if (old !== undefined && (old.severity === "fail" || severity === "warn")) return;
     const f: Finding = { rule, severity, line, message };
     if (ins !== undefined) f.column = ins.column;
-    this.#findings.push(f);
+    this.#seen.set(k, f);
+    if (old === undefined) this.#findings.push(f);
+    else this.#findings[this.#findings.indexOf(old)] = f;
     this.onFinding?.(f);
   }
 
@@ -231,6 +356,7 @@ export class HazardChecker {
         break;
       case Op.MRS:
         t[ins.rd] = "unknown";
+        this.#stackCopy[ins.rd] = false;
         break;
       case Op.ISB:
         this.#cse();
@@ -240,6 +366,8 @@ export class HazardChecker {
         break;
       case Op.TLBI: {
         const d = TLBI_OPS[ins.operation]!;
+        // Kept on purpose although §3 has no "local op => R11": R11's hazard
+        // is "wrong scope on an SMP path", and multi-pe says this path is one.
         if (cfg.multiPE && !d.broadcast) {
           this.#report(
             "R11",
@@ -262,6 +390,16 @@ export class HazardChecker {
         this.#icIssue(index, ins.operation);
         break;
       case Op.DC:
+        // DC by VA is translated (and its effect depends on C): between the
+        // msr and its ISB it may use either setting (R1).
+        if (this.#uncertain) {
+          this.#report(
+            "R1",
+            "fail",
+            index,
+            `dc ${ins.operation} follows the SCTLR_EL2 write with no ISB: its address may be translated with either setting.`,
+          );
+        }
         this.#dc.push({ line: ins.line, addr: regs.get(ins.rn) >> 6n });
         break;
       case Op.LDR:
@@ -285,19 +423,37 @@ export class HazardChecker {
       case Op.LSR_IMM:
       case Op.LSR_REG:
         t[ins.rd] = t[ins.rn]!;
+        this.#stackCopy[ins.rd] = ins.rn === SP || this.#stackCopy[ins.rn]!;
         break;
       case Op.MOV_IMM:
       case Op.MOVZ:
       case Op.MOVN:
         t[ins.rd] = "imm";
+        this.#stackCopy[ins.rd] = false;
         break;
       case Op.BL:
       case Op.BLR:
         t[30] = "code";
+        this.#stackCopy[30] = false;
         break;
-      case Op.HVC:
+      case Op.HVC: {
+        // Exception entry is a context synchronisation event; the handler then
+        // runs under the regime it synchronised, on this SP (R15: "an
+        // exception taken in the window uses the bad SP").
+        this.#cse();
+        const wrong = this.#wrongSpace(this.#tags[SP]!);
+        if (wrong !== null) {
+          this.#report(
+            "R15",
+            "fail",
+            index,
+            `the exception taken here runs its handler with SP holding ${wrong}: its stack accesses hit the wrong memory or fault.`,
+          );
+        }
+        break;
+      }
       case Op.ERET:
-        // Exception entry and exception return are context synchronisation events.
+        // Exception return is a context synchronisation event.
         this.#cse();
         break;
       default:
@@ -344,6 +500,17 @@ export class HazardChecker {
         "fail",
         index,
         `${what} targets a virtual address while the MMU is off: it is fetched from PA = VA.`,
+      );
+    } else if (tag === "newVA" && this.#regime() === "oldVA" && this.#ttbrPend === null) {
+      // The new tables are not in force: TTBR0_EL2 was never switched (a
+      // pending write is R3 in #leaveChecks). R3 is the rule that puts the new
+      // base in force before anything relies on it; its hazard, walks using
+      // the old base, is what happens to this fetch.
+      this.#report(
+        "R3",
+        "fail",
+        index,
+        `${what} targets a new-table VA while TTBR0_EL2 still holds the old tables: the target is fetched through the old tables.`,
       );
     }
     this.#leaveChecks(index, `${what}`);
@@ -637,17 +804,17 @@ export class HazardChecker {
         "R1",
         "fail",
         index,
-        `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before M=1 takes effect.`,
+        `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before the new M/C/I value takes effect.`,
       );
     }
-    if (this.#maybeOff && this.#polluted) {
-      this.#report(
-        "R9",
-        "fail",
-        index,
-        `ic ${op} is issued while the MMU may still be off: PoC-sourced speculative fills can repopulate the I-cache after it.`,
-      );
-    }
+    // No R9 here. §3's model fails R9 at any `ic` issued while `maybeOff &&
+    // polluted`, which is stricter than R9's statement in the rule table:
+    // what matters is an `ic iallu; dsb; isb` after M=1 and its ISB, before
+    // patched code runs. hyplab follows the statement: an IC with the MMU
+    // certainly off does not clear the pollution (see `clears` below), and
+    // R9 is reported where code is left with the pollution still there
+    // (#leaveChecks); an IC issued while M is uncertain is R1 above.
+    // As for a local TLBI: R11's "wrong scope on an SMP path" (multi-pe).
     if (this.#cfg.multiPE && !d.broadcast) {
       this.#report(
         "R11",
@@ -677,11 +844,11 @@ export class HazardChecker {
         "R1",
         "fail",
         index,
-        `this ${kind} follows the SCTLR_EL2 write with no ISB: it may be translated with either MMU setting.`,
+        `this ${kind} follows the SCTLR_EL2 write with no ISB: it may be translated and cached with either setting.`,
       );
     }
     if (this.#ttbrUnsynced && cfg.tx2_219) {
-      const off = mBit(this.#sctlrCur) === 0 && !this.#uncertain;
+      const off = mBit(this.#sctlrCur) === 0 && !this.#mUncertain;
       this.#report(
         "R14",
         off ? "warn" : "fail",
@@ -691,27 +858,21 @@ export class HazardChecker {
         }.`,
       );
     }
-    if (ins.rn === SP) {
-      const space = this.#tags[SP]!;
-      const regime = this.#regime();
-      if ((space === "PA" || space === "oldVA" || space === "newVA") && space !== regime) {
+    // A stack access: through SP, or through a register copied from it (tags
+    // follow the copy, so the space is the one SP held then).
+    if (ins.rn === SP || this.#stackCopy[ins.rn]) {
+      const wrong = this.#wrongSpace(this.#tags[ins.rn]!);
+      if (wrong !== null) {
+        const via = ins.rn === SP ? "SP" : `x${ins.rn} (a copy of SP)`;
         this.#report(
           "R15",
           "fail",
           index,
-          `stack ${kind} with SP holding ${
-            space === "newVA" ? "a new-table VA" : space === "oldVA" ? "an old-table VA" : "a PA"
-          } while ${
-            regime === "PA"
-              ? "the MMU is off (PA = VA, Device memory)"
-              : regime === "oldVA"
-              ? "the old tables are in use"
-              : "the new tables are in use"
-          }: the access hits the wrong memory or faults.`,
+          `stack ${kind} with ${via} holding ${wrong}: the access hits the wrong memory or faults.`,
         );
       }
     }
-    if (load && !cfg.dataCleanToPoC && mBit(this.#sctlrCur) === 0 && !this.#uncertain) {
+    if (load && !cfg.dataCleanToPoC && mBit(this.#sctlrCur) === 0 && !this.#mUncertain) {
       const addr = (regs.get(ins.rn) + (ins.mode === AddrMode.POST ? 0n : ins.imm)) &
         ((1n << 64n) - 1n);
       if (!this.#cleaned.has(addr >> 6n)) {
@@ -725,10 +886,12 @@ export class HazardChecker {
     }
     if (!load) this.#ptLine = ins.line;
     if (load) {
+      this.#stackCopy[ins.rd] = false;
       if (ins.op === Op.LDR) this.#tags[ins.rd] = A64_LOAD_TAGS[ins.offsetSymbol] ?? "unknown";
       else {
         this.#tags[ins.rd] = "unknown";
         this.#tags[ins.rm] = "unknown";
+        this.#stackCopy[ins.rm] = false;
       }
     }
   }

@@ -35,7 +35,7 @@ export const A64_ASSUMPTIONS: Readonly<Record<string, boolean>> = {
 
 /** A configuration with every choice made. */
 export interface ResolvedCheckConfig {
-  /** FEAT_TTCNP (the `ARM64_HAS_CNP` alternative). */
+  /** FEAT_TTCNP in hardware (whether `ARM64_HAS_CNP` applies: see `features`). */
   readonly cnp: boolean;
   /** FEAT_ETS: TLBI;DSB orders later translations without a CSE. */
   readonly ets: boolean;
@@ -59,7 +59,11 @@ export interface ResolvedCheckConfig {
   readonly cnpLocalTlbiBroken: boolean;
   /** The static run starts with SCTLR_EL2.M = 1 on the old tables. */
   readonly mmuOnAtEntry: boolean;
-  /** The features, as given (for the parser). */
+  /**
+   * The features the kernel enables, for the parser's `alternative_if`: as
+   * given, less `cnp` when `cnp-local-tlbi-broken` (Linux sets
+   * ARM64_WORKAROUND_DISABLE_CNP there and never ARM64_HAS_CNP).
+   */
   readonly features: readonly string[];
   /** The errata, as given (for the parser). */
   readonly errata: readonly string[];
@@ -108,6 +112,15 @@ export function resolveCheckConfig(config: CheckConfig = {}): ResolvedCheckConfi
     }
     a[k] = v;
   }
+  // Alternatives follow the capabilities Linux sets, not the hardware: on
+  // NVIDIA Carmel and HiSilicon Hip09 (a local TLBI misses entries other
+  // cores installed) Linux sets ARM64_WORKAROUND_DISABLE_CNP, so
+  // ARM64_HAS_CNP is off and `alternative_if ARM64_HAS_CNP` is not applied
+  // (barrier-rules R12, K-kconf). A text that sets CnP unconditionally still
+  // gets R12 from the checker.
+  const kernelFeatures = a["cnp-local-tlbi-broken"]
+    ? features.filter((f) => f !== "cnp")
+    : features;
   return {
     cnp: features.includes("cnp"),
     ets: features.includes("ets"),
@@ -121,7 +134,7 @@ export function resolveCheckConfig(config: CheckConfig = {}): ResolvedCheckConfi
     cnpOtherPEsDiffTables: a["cnp-other-pes-diff-tables"]!,
     cnpLocalTlbiBroken: a["cnp-local-tlbi-broken"]!,
     mmuOnAtEntry: a["mmu-on-at-entry"]!,
-    features,
+    features: kernelFeatures,
     errata,
   };
 }

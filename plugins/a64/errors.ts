@@ -26,6 +26,8 @@ export class A64SyntaxError extends SyntaxError {
   readonly column: number;
   /** The offending text. */
   readonly text: string;
+  /** What is wrong with the text. */
+  readonly problem: string;
   /** What is accepted at that place. */
   readonly supported: string;
   /**
@@ -42,6 +44,7 @@ export class A64SyntaxError extends SyntaxError {
     this.line = line;
     this.column = column;
     this.text = text;
+    this.problem = problem;
     this.supported = supported;
   }
 }
@@ -81,6 +84,10 @@ export class A64ConfigError extends HyplabError {
 export class A64ExecutionError extends HyplabError {
   /** 1-based source line. */
   readonly line: number;
+  /** The instruction text. */
+  readonly text: string;
+  /** Why it cannot execute. */
+  readonly reason: string;
   /**
    * Creates the error.
    * @param line Source line.
@@ -91,5 +98,42 @@ export class A64ExecutionError extends HyplabError {
     super(`line ${line}: cannot execute "${text}": ${reason}`);
     this.name = "A64ExecutionError";
     this.line = line;
+    this.text = text;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A sequence the static check cannot judge because it does not terminate:
+ * its paths together run past the step limit, or every path loops back to a
+ * state already explored and none leaves. The checks made where a sequence
+ * is left would have no place to run, so this is bad input, not a verdict.
+ *
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { A64NonTerminationError, check } from "./mod.ts";
+ * assertThrows(() => check("nop\n1: b 1b"), A64NonTerminationError, "does not terminate");
+ * ```
+ */
+export class A64NonTerminationError extends HyplabError {
+  /** 1-based line the run was at when it gave up. */
+  readonly line: number;
+  /** Instructions run, all paths together. */
+  readonly steps: number;
+  /** What happened, starting "does not terminate". */
+  readonly reason: string;
+  /**
+   * Creates the error.
+   * @param line Source line.
+   * @param steps Instructions run.
+   * @param reason What happened, starting "does not terminate".
+   */
+  constructor(line: number, steps: number, reason: string) {
+    super(`line ${line}: the sequence ${reason}`);
+    this.name = "A64NonTerminationError";
+    this.line = line;
+    this.steps = steps;
+    this.reason = reason;
   }
 }

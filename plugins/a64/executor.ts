@@ -10,11 +10,18 @@
  * - `msr` writes stay pending until a context synchronisation event (ISB,
  *   exception entry, ERET); `mrs` reads the PE's own pending value. On commit
  *   the TLB is told (`onSysregWrite`).
- * - TLBI stays pending until a DSB whose domain covers it, then
- *   `tlb.invalidate` runs; IC/DC have no cache model here (the checker tracks them).
+ * - A TLBI acts on the TLB entries present when it is issued, and they go at
+ *   its completion, a full DSB (`tlb.invalidate`); entries walked in
+ *   between survive it, as the architecture allows (a TLBI may be performed
+ *   any time from issue to completion: the adversarial choice is the earliest
+ *   for refills and the latest for what was there). IC/DC have no cache model
+ *   here (the checker tracks them).
  * - `ret`/`br`/`blr`/`eret` to an address outside the program stop with
  *   `branch-out` and the target — how `__pkvm_init_switch_pgd` hands over to
  *   `__pkvm_init_finalise`.
+ * - With `explore` (static runs), a conditional branch on a value that does
+ *   not come from the program text forks the run: both successors are
+ *   checked (see {@link A64ExecuteOptions.explore}).
  *
  * The hot path works on pre-decoded typed arrays and a plain register array,
  * and allocates nothing per step beyond the BigInt results themselves.
@@ -32,6 +39,7 @@ import {
   SYSREG_DEFS,
   takeException,
   type Tlb,
+  type TlbEntry,
   type TlbiOp,
   type Trace,
 } from "../../core/mod.ts";
@@ -79,12 +87,32 @@ export interface A64ExecuteOptions {
   lenientSysregs?: boolean;
   /** Initial contents of the scratch store (8-byte words by address). */
   scratch?: Map<number, bigint>;
+  /**
+   * Explore every path (static runs, whose register values are synthetic).
+   * A `cbz`/`cbnz` on a register whose value does not follow from the
+   * program text alone (it comes from the arguments, memory or a system
+   * register) forks the run: the executor and checker state are copied, the
+   * successor the synthetic value picks runs first, the other later. A
+   * branch on a value the text fixes (a counter set by `mov #imm`) is
+   * followed as on hardware. A branch target reached again with an equal
+   * state (instruction index, {@link HazardChecker.stateKey}, and the values
+   * of registers the text fixes, such as return addresses) is not explored
+   * again: that is what ends loops on input values. Findings of all paths go
+   * to the one checker's result; `maxSteps` bounds all paths together.
+   * Needs `checker`; not with `memory`, `mmu`, `tlb` or `vectors`.
+   */
+  explore?: boolean;
 }
 
 /** How a run ended. */
 export interface A64ExecuteResult {
-  /** Why it stopped. */
-  stopped: "end" | "branch-out" | "fault" | "exception" | "max-steps" | "fetch-mismatch";
+  /**
+   * Why it stopped. With `explore`, how the first path that did not merge
+   * into an explored one stopped; `max-steps` when the paths together hit
+   * the limit, `loop` when every path came back to an explored state (no
+   * path ever leaves).
+   */
+  stopped: "end" | "branch-out" | "fault" | "exception" | "max-steps" | "fetch-mismatch" | "loop";
   /** Branch target for `branch-out`. */
   target?: number;
   /** The fault for `fault` (and `fetch-mismatch`). */
@@ -93,7 +121,36 @@ export interface A64ExecuteResult {
   steps: number;
   /** Line of the last instruction executed (0 if none). */
   line: number;
+  /** With `explore`: how many paths ran (forks taken plus one). */
+  paths?: number;
 }
+
+/** A TLBI issued and not yet completed by a DSB. */
+interface PendingTlbi {
+  op: TlbiOp;
+  va?: number;
+  broadcast: boolean;
+  /** This CPU's TLB entries when it was issued (null: the TLB's entries are not stable objects). */
+  before: ReadonlySet<TlbEntry> | null;
+}
+
+/** A path waiting to run (explore mode): everything a run changes. */
+interface Snapshot {
+  i: number;
+  line: number;
+  x: bigint[];
+  known: Uint8Array;
+  pending: Map<string, bigint>;
+  tlbi: PendingTlbi[];
+  scratch: Map<number, bigint>;
+  sysregs: bigint[];
+  pstate: Cpu["pstate"];
+  spEl: BigUint64Array;
+  checker: HazardChecker;
+}
+
+/** Marks a path that reached an explored state: it ends without a result of its own. */
+const MERGED: A64ExecuteResult = Object.freeze({ stopped: "end", steps: 0, line: 0 });
 
 interface Compiled {
   n: number;
@@ -206,7 +263,7 @@ class Run {
   #cpu: Cpu;
   #x: bigint[] = new Array<bigint>(REGFILE_SIZE).fill(0n);
   #pending = new Map<string, bigint>();
-  #tlbi: { op: TlbiOp; va?: number; broadcast: boolean }[] = [];
+  #tlbi: PendingTlbi[] = [];
   #mmuOn = false;
   /** SCTLR_EL2.M may be 1: committed, or a pending write sets it. */
   #maybeOn = false;
@@ -217,6 +274,14 @@ class Run {
   #result: A64ExecuteResult | null = null;
   #i = 0;
   #line = 0;
+  #checker: HazardChecker | null;
+  #explore: boolean;
+  /** Explore mode: registers whose value follows from the program text alone (1) or not (0). */
+  #known = new Uint8Array(REGFILE_SIZE);
+  /** Explore mode: states (`index|state`) already reached at a branch target. */
+  #visited = new Set<string>();
+  /** Explore mode: paths waiting to run. */
+  #work: Snapshot[] = [];
 
   constructor(program: A64Program, options: A64ExecuteOptions) {
     this.#p = program;
@@ -224,6 +289,18 @@ class Run {
     this.#o = options;
     this.#cpu = options.cpu;
     this.#scratch = options.scratch ?? new Map();
+    this.#checker = options.checker ?? null;
+    this.#explore = options.explore === true;
+    if (
+      this.#explore &&
+      (this.#checker === null || options.memory !== undefined || options.mmu !== undefined ||
+        options.tlb !== undefined || options.vectors !== undefined)
+    ) {
+      throw new RangeError(
+        "explore is for static runs: it needs a checker, and no memory, MMU, TLB or vectors (their state is not copied at a fork)",
+      );
+    }
+    this.#known[XZR] = 1;
   }
 
   #load(): void {
@@ -257,7 +334,10 @@ class Run {
     const { op, rd, rn, rm, imm, shift, shiftKind, target } = c;
     const n = c.n;
     const maxSteps = o.maxSteps ?? 100_000;
-    const checker = o.checker ?? null;
+    let checker = this.#checker;
+    const explore = this.#explore;
+    let first: A64ExecuteResult | null = null;
+    let paths = 1;
     const trace = o.trace;
     const traceInsn = trace !== undefined && trace.wants("insn");
     const reader: RegisterReader = { get: (r) => x[r]! };
@@ -266,208 +346,229 @@ class Run {
     const speculate = o.mmu !== undefined && typeof o.mmu.prefetch === "function";
     let i = 0;
     let steps = 0;
-    while (this.#result === null) {
-      if (i >= n) {
-        checker?.end();
-        this.#stop({ stopped: "end", steps, line: this.#line });
-        break;
+    // One pass of the inner loop per path; explore mode then resumes the
+    // next queued path (a fork's other successor) until none is left.
+    for (;;) {
+      while (this.#result === null) {
+        if (i >= n) {
+          checker?.end();
+          this.#stop({ stopped: "end", steps, line: this.#line });
+          break;
+        }
+        if (steps >= maxSteps) {
+          this.#stop({ stopped: "max-steps", steps, line: this.#line });
+          break;
+        }
+        this.#i = i;
+        if (fetchChecks && this.#mmuOn && !this.#fetch(i)) break;
+        if (traceInsn) {
+          const ins = insns[i]!;
+          trace!.emit("insn", { line: ins.line, text: ins.text }, {
+            cpu: this.#cpu.id,
+            el: this.#cpu.pstate.el,
+          });
+        }
+        if (checker !== null) {
+          this.#line = insns[i]!.line;
+          checker.step(i, reader);
+        }
+        steps++;
+        if (explore) this.#track(i);
+        switch (op[i]) {
+          case Op.NOP:
+            i++;
+            break;
+          case Op.MOV_REG:
+            x[rd[i]!] = x[rn[i]!]!;
+            i++;
+            break;
+          case Op.MOV_IMM:
+            x[rd[i]!] = imm[i]!;
+            i++;
+            break;
+          case Op.MOVZ:
+            x[rd[i]!] = imm[i]! << BigInt(shift[i]!);
+            i++;
+            break;
+          case Op.MOVN:
+            x[rd[i]!] = ~(imm[i]! << BigInt(shift[i]!)) & MASK64;
+            i++;
+            break;
+          case Op.MOVK: {
+            const s = BigInt(shift[i]!);
+            x[rd[i]!] = (x[rd[i]!]! & ~(0xffffn << s) & MASK64) | (imm[i]! << s);
+            i++;
+            break;
+          }
+          case Op.ORR_IMM:
+            x[rd[i]!] = x[rn[i]!]! | imm[i]!;
+            i++;
+            break;
+          case Op.AND_IMM:
+            x[rd[i]!] = x[rn[i]!]! & imm[i]!;
+            i++;
+            break;
+          case Op.ORR_REG:
+            x[rd[i]!] = x[rn[i]!]! | shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+            i++;
+            break;
+          case Op.AND_REG:
+            x[rd[i]!] = x[rn[i]!]! & shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+            i++;
+            break;
+          case Op.BIC_REG:
+            x[rd[i]!] = x[rn[i]!]! & (~shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!) & MASK64);
+            i++;
+            break;
+          case Op.ADD_IMM: {
+            const v = x[rn[i]!]! + imm[i]!;
+            x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
+            i++;
+            break;
+          }
+          case Op.SUB_IMM: {
+            const v = x[rn[i]!]! - imm[i]!;
+            x[rd[i]!] = v < 0n ? v + TWO64 : v;
+            i++;
+            break;
+          }
+          case Op.ADD_REG: {
+            const v = x[rn[i]!]! + shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+            x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
+            i++;
+            break;
+          }
+          case Op.SUB_REG: {
+            const v = x[rn[i]!]! - shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+            x[rd[i]!] = v < 0n ? v + TWO64 : v;
+            i++;
+            break;
+          }
+          case Op.LSL_IMM:
+            x[rd[i]!] = (x[rn[i]!]! << BigInt(shift[i]!)) & MASK64;
+            i++;
+            break;
+          case Op.LSR_IMM:
+            x[rd[i]!] = x[rn[i]!]! >> BigInt(shift[i]!);
+            i++;
+            break;
+          case Op.LSL_REG:
+            // LSLV/LSRV use the shift amount modulo 64.
+            x[rd[i]!] = (x[rn[i]!]! << (x[rm[i]!]! & 63n)) & MASK64;
+            i++;
+            break;
+          case Op.LSR_REG:
+            x[rd[i]!] = x[rn[i]!]! >> (x[rm[i]!]! & 63n);
+            i++;
+            break;
+          case Op.B:
+            i = explore ? this.#enter(target[i]!) : target[i]!;
+            break;
+          case Op.BL:
+            x[30] = this.#pc(i + 1);
+            i = explore ? this.#enter(target[i]!) : target[i]!;
+            break;
+          case Op.CBZ:
+          case Op.CBNZ: {
+            const taken = (x[rn[i]!]! === 0n) === (op[i] === Op.CBZ);
+            const next = taken ? target[i]! : i + 1;
+            if (!explore) i = next;
+            else if (this.#known[rn[i]!]) i = this.#enter(next);
+            else i = this.#fork(next, taken ? i + 1 : target[i]!);
+            break;
+          }
+          case Op.BR:
+          case Op.BLR:
+          case Op.RET: {
+            const dest = x[rn[i]!]!;
+            if (op[i] === Op.BLR) x[30] = this.#pc(i + 1);
+            i = this.#branch(i, dest, rn[i]!);
+            break;
+          }
+          case Op.LDR:
+          case Op.STR:
+          case Op.LDP:
+          case Op.STP:
+            if (!this.#memOp(i)) break;
+            i++;
+            break;
+          case Op.MRS: {
+            const name = insns[i]!.sysreg;
+            x[rd[i]!] = this.#pending.get(name) ?? this.#cpu.sysregs.read(name);
+            i++;
+            break;
+          }
+          case Op.MSR:
+            this.#msr(i, x[rn[i]!]!);
+            i++;
+            break;
+          case Op.ISB:
+            this.#commit();
+            i++;
+            break;
+          case Op.DSB:
+            this.#dsb(i);
+            i++;
+            break;
+          case Op.DMB:
+          case Op.IC:
+          case Op.DC:
+            i++;
+            break;
+          case Op.TLBI: {
+            const name = insns[i]!.operation as TlbiOp;
+            const d = TLBI_OPS[name]!;
+            const e: PendingTlbi = { op: name, broadcast: d.broadcast, before: this.#entries() };
+            // TLBI VAE2 takes VA[55:12] in Xt[43:0].
+            if (d.va) e.va = Number((x[rn[i]!]! & 0xfff_ffff_ffffn) << 12n);
+            this.#tlbi.push(e);
+            // Walks from here on make entries the TLBI may miss: let the
+            // speculative walker run again.
+            this.#specDone.clear();
+            i++;
+            break;
+          }
+          case Op.HVC:
+            i = this.#hvc(i);
+            break;
+          case Op.ERET:
+            i = this.#eret(i);
+            break;
+          default:
+            throw new A64ExecutionError(insns[i]!.line, insns[i]!.text, `unknown opcode ${op[i]}`);
+        }
+        this.#line = insns[this.#i]!.line;
+        if (speculate && this.#maybeOn && this.#result === null) this.#speculate(i);
       }
-      if (steps >= maxSteps) {
-        this.#stop({ stopped: "max-steps", steps, line: this.#line });
-        break;
-      }
-      this.#i = i;
-      if (fetchChecks && this.#mmuOn && !this.#fetch(i)) break;
-      if (traceInsn) {
-        const ins = insns[i]!;
-        trace!.emit("insn", { line: ins.line, text: ins.text }, {
-          cpu: this.#cpu.id,
-          el: this.#cpu.pstate.el,
-        });
-      }
-      if (checker !== null) {
-        this.#line = insns[i]!.line;
-        checker.step(i, reader);
-      }
-      steps++;
-      switch (op[i]) {
-        case Op.NOP:
-          i++;
-          break;
-        case Op.MOV_REG:
-          x[rd[i]!] = x[rn[i]!]!;
-          i++;
-          break;
-        case Op.MOV_IMM:
-          x[rd[i]!] = imm[i]!;
-          i++;
-          break;
-        case Op.MOVZ:
-          x[rd[i]!] = imm[i]! << BigInt(shift[i]!);
-          i++;
-          break;
-        case Op.MOVN:
-          x[rd[i]!] = ~(imm[i]! << BigInt(shift[i]!)) & MASK64;
-          i++;
-          break;
-        case Op.MOVK: {
-          const s = BigInt(shift[i]!);
-          x[rd[i]!] = (x[rd[i]!]! & ~(0xffffn << s) & MASK64) | (imm[i]! << s);
-          i++;
-          break;
-        }
-        case Op.ORR_IMM:
-          x[rd[i]!] = x[rn[i]!]! | imm[i]!;
-          i++;
-          break;
-        case Op.AND_IMM:
-          x[rd[i]!] = x[rn[i]!]! & imm[i]!;
-          i++;
-          break;
-        case Op.ORR_REG:
-          x[rd[i]!] = x[rn[i]!]! | shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
-          i++;
-          break;
-        case Op.AND_REG:
-          x[rd[i]!] = x[rn[i]!]! & shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
-          i++;
-          break;
-        case Op.BIC_REG:
-          x[rd[i]!] = x[rn[i]!]! & (~shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!) & MASK64);
-          i++;
-          break;
-        case Op.ADD_IMM: {
-          const v = x[rn[i]!]! + imm[i]!;
-          x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
-          i++;
-          break;
-        }
-        case Op.SUB_IMM: {
-          const v = x[rn[i]!]! - imm[i]!;
-          x[rd[i]!] = v < 0n ? v + TWO64 : v;
-          i++;
-          break;
-        }
-        case Op.ADD_REG: {
-          const v = x[rn[i]!]! + shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
-          x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
-          i++;
-          break;
-        }
-        case Op.SUB_REG: {
-          const v = x[rn[i]!]! - shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
-          x[rd[i]!] = v < 0n ? v + TWO64 : v;
-          i++;
-          break;
-        }
-        case Op.LSL_IMM:
-          x[rd[i]!] = (x[rn[i]!]! << BigInt(shift[i]!)) & MASK64;
-          i++;
-          break;
-        case Op.LSR_IMM:
-          x[rd[i]!] = x[rn[i]!]! >> BigInt(shift[i]!);
-          i++;
-          break;
-        case Op.LSL_REG:
-          // LSLV/LSRV use the shift amount modulo 64.
-          x[rd[i]!] = (x[rn[i]!]! << (x[rm[i]!]! & 63n)) & MASK64;
-          i++;
-          break;
-        case Op.LSR_REG:
-          x[rd[i]!] = x[rn[i]!]! >> (x[rm[i]!]! & 63n);
-          i++;
-          break;
-        case Op.B:
-          i = target[i]!;
-          break;
-        case Op.BL:
-          x[30] = this.#pc(i + 1);
-          i = target[i]!;
-          break;
-        case Op.CBZ:
-          i = x[rn[i]!]! === 0n ? target[i]! : i + 1;
-          break;
-        case Op.CBNZ:
-          i = x[rn[i]!]! !== 0n ? target[i]! : i + 1;
-          break;
-        case Op.BR:
-        case Op.BLR:
-        case Op.RET: {
-          const dest = x[rn[i]!]!;
-          if (op[i] === Op.BLR) x[30] = this.#pc(i + 1);
-          i = this.#branch(i, dest, rn[i]!);
-          break;
-        }
-        case Op.LDR:
-        case Op.STR:
-        case Op.LDP:
-        case Op.STP:
-          if (!this.#memOp(i)) break;
-          i++;
-          break;
-        case Op.MRS: {
-          const name = insns[i]!.sysreg;
-          x[rd[i]!] = this.#pending.get(name) ?? this.#cpu.sysregs.read(name);
-          i++;
-          break;
-        }
-        case Op.MSR:
-          this.#msr(i, x[rn[i]!]!);
-          i++;
-          break;
-        case Op.ISB:
-          this.#commit();
-          i++;
-          break;
-        case Op.DSB:
-          this.#dsb(i);
-          i++;
-          break;
-        case Op.DMB:
-        case Op.IC:
-        case Op.DC:
-          i++;
-          break;
-        case Op.TLBI: {
-          const name = insns[i]!.operation as TlbiOp;
-          const d = TLBI_OPS[name]!;
-          const e: { op: TlbiOp; va?: number; broadcast: boolean } = {
-            op: name,
-            broadcast: d.broadcast,
-          };
-          // TLBI VAE2 takes VA[55:12] in Xt[43:0].
-          if (d.va) e.va = Number((x[rn[i]!]! & 0xfff_ffff_ffffn) << 12n);
-          this.#tlbi.push(e);
-          i++;
-          break;
-        }
-        case Op.HVC:
-          i = this.#hvc(i);
-          break;
-        case Op.ERET:
-          i = this.#eret(i);
-          break;
-        default:
-          throw new A64ExecutionError(insns[i]!.line, insns[i]!.text, `unknown opcode ${op[i]}`);
-      }
-      this.#line = insns[this.#i]!.line;
-      if (speculate && this.#maybeOn && this.#result === null) this.#speculate(i);
+      if (!explore || this.#result!.stopped === "max-steps") break;
+      if (this.#result !== MERGED) first ??= { ...this.#result!, line: this.#line };
+      const next = this.#work.pop();
+      if (next === undefined) break;
+      i = this.#resume(next);
+      checker = this.#checker;
+      paths++;
     }
     this.#store();
-    const r = this.#result!;
+    let r = this.#result!;
+    if (explore && r.stopped !== "max-steps") {
+      // Every path merged into an explored state: none ever leaves.
+      r = first ?? { stopped: "loop", steps: 0, line: this.#line };
+    } else r.line = this.#line;
+    if (explore) r.paths = paths;
     r.steps = steps;
     if (r.stopped === "end") this.#cpu.pc = this.#pc(n);
     else if (r.stopped === "branch-out") this.#cpu.pc = BigInt(r.target!);
     else if (r.stopped === "max-steps") this.#cpu.pc = this.#pc(i);
-    r.line = this.#line;
     return r;
   }
 
   /** Resolves a register branch: inside the program → index, outside → branch-out. */
   #branch(i: number, dest: bigint, reg: number): number {
     const off = dest - BigInt(this.#o.codeBase);
-    if (off >= 0n && off % 4n === 0n && off / 4n < BigInt(this.#c.n)) return Number(off / 4n);
-    this.#o.checker?.branchOut(i, reg);
+    if (off >= 0n && off % 4n === 0n && off / 4n < BigInt(this.#c.n)) {
+      return this.#explore ? this.#enter(Number(off / 4n)) : Number(off / 4n);
+    }
+    this.#checker?.branchOut(i, reg);
     this.#stop({ stopped: "branch-out", target: Number(dest), steps: 0, line: 0 });
     return i;
   }
@@ -486,7 +587,7 @@ class Run {
       const message = `instruction fetch at 0x${pc.toString(16)} translates to PA 0x${
         t.pa.toString(16)
       }, not to the code at PA 0x${pc.toString(16)}: the idmap is not VA = PA in the tables in use`;
-      this.#o.checker?.fetchMismatch(i, t.pa);
+      this.#checker?.fetchMismatch(i, t.pa);
       this.#stop({
         stopped: "fetch-mismatch",
         fault: { access: "instruction", va: pc, line, message },
@@ -679,10 +780,41 @@ class Run {
     // Any full DSB completes every pending TLBI here: a broadcast TLBI under
     // DSB NSH is taken as complete for this PE's own view (the checker
     // reports R11 for it).
-    for (const t of this.#tlbi) this.#o.tlb?.invalidate(this.#cpu, t.op, t.va);
+    const tlb = this.#o.tlb;
+    for (const t of this.#tlbi) {
+      if (tlb === undefined) continue;
+      // The TLBI may have been performed as early as its issue: entries this
+      // CPU walked since then survive it (barrier-rules R5, R7; the checker's
+      // model is the same). Those present at issue go now, not at issue: it
+      // may also have been performed as late as now, and until then they
+      // could still be used. The TLB has no "remove all but these", so the
+      // survivors are removed with the rest and put back (counted as fills
+      // again).
+      const since = t.before === null
+        ? []
+        : tlb.entries(this.#cpu).filter((e) => !t.before!.has(e));
+      tlb.invalidate(this.#cpu, t.op, t.va);
+      if (since.length === 0) continue;
+      const left = new Set(tlb.entries(this.#cpu));
+      for (const e of since) if (!left.has(e)) tlb.fill(this.#cpu, e);
+    }
     this.#tlbi = [];
     this.#fetchPage = -1;
     this.#specDone.clear();
+  }
+
+  /**
+   * This CPU's TLB entries now, to tell at a TLBI's completion which were
+   * walked after its issue. Needs a TLB that hands out its own entry objects
+   * (the built-in one keeps the very object it is given); with one that
+   * copies them, null: the TLBI then removes everything at completion.
+   */
+  #entries(): ReadonlySet<TlbEntry> | null {
+    const tlb = this.#o.tlb;
+    if (tlb === undefined) return null;
+    const a = tlb.entries(this.#cpu);
+    if (a.length > 0 && tlb.entries(this.#cpu)[0] !== a[0]) return null;
+    return new Set(a);
   }
 
   #hvc(i: number): number {
@@ -690,7 +822,7 @@ class Run {
     const vectors = this.#o.vectors;
     this.#commit();
     if (vectors === undefined && this.#o.hvcReturns) {
-      this.#o.checker?.exceptionReturn(i);
+      this.#checker?.exceptionReturn(i);
       return i + 1;
     }
     this.#store();
@@ -714,7 +846,7 @@ class Run {
       iss: Number(ins.imm),
     });
     this.#load();
-    this.#o.checker?.exceptionReturn(i);
+    this.#checker?.exceptionReturn(i);
     return this.#branchAfterReturn(i, this.#cpu.pc);
   }
 
@@ -733,5 +865,148 @@ class Run {
 
   #branchAfterReturn(i: number, dest: bigint, reg = -1): number {
     return this.#branch(i, dest, reg);
+  }
+
+  // ---- explore mode --------------------------------------------------------
+
+  /**
+   * Whether each register's value follows from the program text alone:
+   * immediates, arithmetic on such values, return addresses (the code's own
+   * layout). Arguments, loads and system registers do not. Called before
+   * instruction `i` executes.
+   */
+  #track(i: number): void {
+    const c = this.#c;
+    const k = this.#known;
+    const rd = c.rd[i]!;
+    switch (c.op[i]) {
+      case Op.MOV_IMM:
+      case Op.MOVZ:
+      case Op.MOVN:
+        k[rd] = 1;
+        break;
+      case Op.MOV_REG:
+      case Op.ORR_IMM:
+      case Op.AND_IMM:
+      case Op.ADD_IMM:
+      case Op.SUB_IMM:
+      case Op.LSL_IMM:
+      case Op.LSR_IMM:
+        k[rd] = k[c.rn[i]!]!;
+        break;
+      case Op.ORR_REG:
+      case Op.AND_REG:
+      case Op.BIC_REG:
+      case Op.ADD_REG:
+      case Op.SUB_REG:
+      case Op.LSL_REG:
+      case Op.LSR_REG:
+        k[rd] = k[c.rn[i]!]! & k[c.rm[i]!]!;
+        break;
+      case Op.LDR:
+      case Op.MRS:
+        k[rd] = 0;
+        break;
+      case Op.LDP:
+        k[rd] = 0;
+        k[c.rm[i]!] = 0;
+        break;
+      case Op.BL:
+      case Op.BLR:
+        k[30] = 1;
+        break;
+      case Op.ERET:
+        k[SP] = 0; // the SP of the EL returned to
+        break;
+      default:
+        break;
+    }
+    k[XZR] = 1;
+  }
+
+  /**
+   * The state a branch target is reached with: the checker's abstract state
+   * plus the values the text fixes (a return address decides where `ret`
+   * goes; a known counter decides a loop). Values from the arguments or
+   * memory are left out: they are synthetic, and the branches on them fork.
+   */
+  #stateKey(): string {
+    const known: string[] = [];
+    for (let r = 0; r < REGFILE_SIZE; r++) {
+      if (this.#known[r] && r !== XZR) known.push(`${r}=${this.#x[r]!.toString(16)}`);
+    }
+    const ps = this.#cpu.pstate;
+    return `${this.#checker!.stateKey()}|${known.join(",")}|${ps.el}${ps.spsel}`;
+  }
+
+  /** Marks `index` with the current state; false when it was reached so before. */
+  #mark(index: number, key: string): boolean {
+    const k = `${index}|${key}`;
+    if (this.#visited.has(k)) return false;
+    this.#visited.add(k);
+    return true;
+  }
+
+  /** Goes to `index`, or ends this path when that state was explored already. */
+  #enter(index: number): number {
+    if (!this.#mark(index, this.#stateKey())) this.#stop(MERGED);
+    return index;
+  }
+
+  /**
+   * A conditional branch whose direction the text does not fix: continue at
+   * `next`, queue `other` with a copy of the state (unless either was
+   * explored already with this state).
+   */
+  #fork(next: number, other: number): number {
+    const key = this.#stateKey();
+    const a = this.#mark(next, key);
+    const b = other !== next && this.#mark(other, key);
+    if (a && b) this.#work.push(this.#snapshot(other));
+    if (a) return next;
+    if (b) return other;
+    this.#stop(MERGED);
+    return next;
+  }
+
+  #snapshot(i: number): Snapshot {
+    const cpu = this.#cpu;
+    return {
+      i,
+      line: this.#line,
+      x: this.#x.slice(),
+      known: this.#known.slice(),
+      pending: new Map(this.#pending),
+      tlbi: this.#tlbi.slice(),
+      scratch: new Map(this.#scratch),
+      sysregs: SYSREG_NAMES.map((name) => cpu.sysregs.read(name)),
+      pstate: { ...cpu.pstate },
+      spEl: cpu.spEl.slice(),
+      checker: this.#checker!.fork(),
+    };
+  }
+
+  /** Puts a queued path's state back and returns where it continues. */
+  #resume(s: Snapshot): number {
+    const cpu = this.#cpu;
+    SYSREG_NAMES.forEach((name, k) => {
+      const v = s.sysregs[k]!;
+      if (cpu.sysregs.read(name) !== v) cpu.sysregs.set(name, v);
+    });
+    Object.assign(cpu.pstate, s.pstate);
+    cpu.spEl.set(s.spEl);
+    s.x.forEach((v, r) => (this.#x[r] = v));
+    this.#known.set(s.known);
+    this.#pending = s.pending;
+    this.#tlbi = s.tlbi;
+    this.#scratch = s.scratch;
+    this.#checker = s.checker;
+    this.#mmuOn = (cpu.sysregs.read("SCTLR_EL2") & 1n) === 1n;
+    this.#maybeOn = this.#mmuOn || ((this.#pending.get("SCTLR_EL2") ?? 0n) & 1n) === 1n;
+    this.#fetchPage = -1;
+    this.#specDone.clear();
+    this.#line = s.line;
+    this.#result = null;
+    return s.i;
   }
 }

@@ -9,6 +9,7 @@
 
 import type { CheckConfig, CheckResult, Verdict } from "../../core/mod.ts";
 import { resolveCheckConfig } from "./config.ts";
+import { A64ExecutionError, A64NonTerminationError } from "./errors.ts";
 import { isBarrierOrMaintenance } from "./opcodes.ts";
 import { parseA64 } from "./parse.ts";
 import { type A64Program, dropInstruction, swapInstructions } from "./program.ts";
@@ -32,7 +33,10 @@ export interface Mutant {
   readonly rules: readonly string[];
 }
 
-/** The mutation report. */
+/**
+ * The mutation report. Mutants the static check cannot judge (a swap that
+ * moves a branch so the sequence loops forever) are left out.
+ */
 export interface MutationReport {
   /** The original sequence's result. */
   readonly original: CheckResult;
@@ -49,11 +53,13 @@ export interface MutationReport {
  * @param config Features, errata, assumptions, ABI (as for `check`).
  * @returns The report.
  * @throws {A64SyntaxError} A parse error.
+ * @throws {A64NonTerminationError} The original sequence does not terminate
+ *   (a mutant that does not is left out of the report).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { mutate } from "./mod.ts";
- * const r = mutate("tlbi alle2\ndsb nsh\nisb\nret x2");
+ * const r = mutate("tlbi alle2\ndsb nsh\nisb\nret");
  * assertEquals(r.original.verdict, "pass");
  * const drops = r.mutants.filter((m) => m.kind === "drop");
  * assertEquals(drops.map((m) => [m.description, m.caught, m.rules]), [
@@ -73,7 +79,16 @@ export function mutate(source: string | A64Program, config: CheckConfig = {}): M
     original.findings.filter((f) => f.severity === "fail").map((f) => f.rule),
   );
   const judge = (mutant: A64Program) => {
-    const r = checkProgram(mutant, config);
+    let r: CheckResult;
+    try {
+      r = checkProgram(mutant, config);
+    } catch (e) {
+      // A swap that moves a branch can make the sequence loop forever (or
+      // reach an instruction it cannot execute): that mutant tests control
+      // flow, not a barrier, and has no verdict. Leave it out.
+      if (e instanceof A64NonTerminationError || e instanceof A64ExecutionError) return null;
+      throw e;
+    }
     const fails = [
       ...new Set(r.findings.filter((f) => f.severity === "fail").map((f) => f.rule)),
     ];
@@ -85,25 +100,23 @@ export function mutate(source: string | A64Program, config: CheckConfig = {}): M
   const mutants: Mutant[] = [];
   ins.forEach((x, i) => {
     if (!isBarrierOrMaintenance(x.op)) return;
-    mutants.push({
-      kind: "drop",
-      index: i,
-      line: x.line,
-      description: `drop ${x.text}`,
-      ...judge(dropInstruction(program, i)),
-    });
+    const j = judge(dropInstruction(program, i));
+    if (j === null) return;
+    mutants.push({ kind: "drop", index: i, line: x.line, description: `drop ${x.text}`, ...j });
   });
   for (let i = 0; i + 1 < ins.length; i++) {
     const a = ins[i]!;
     const b = ins[i + 1]!;
     if (!isBarrierOrMaintenance(a.op) && !isBarrierOrMaintenance(b.op)) continue;
     if (a.text === b.text) continue;
+    const j = judge(swapInstructions(program, i));
+    if (j === null) continue;
     mutants.push({
       kind: "swap",
       index: i,
       line: a.line,
       description: `swap ${a.text} <-> ${b.text}`,
-      ...judge(swapInstructions(program, i)),
+      ...j,
     });
   }
   return { original, mutants, caught: mutants.filter((m) => m.caught).length };

@@ -228,6 +228,22 @@ function splitOperands(text: string, column: number): Operand[] {
   return out;
 }
 
+/**
+ * The 1-based column of each macro argument in the invocation, split as the
+ * parser splits them: at commas, or (`spaced`) at commas and whitespace.
+ * @param rest The text after the macro name.
+ * @param column Column of `rest`'s first character.
+ * @param spaced Whether the arguments are separated by whitespace.
+ */
+function macroArgColumns(rest: string, column: number, spaced: boolean): number[] {
+  const out: number[] = [];
+  for (const m of rest.matchAll(spaced ? /[^\s,]+/g : /[^,]+/g)) {
+    const lead = m[0].length - m[0].trimStart().length;
+    if (m[0].trim() !== "") out.push(column + m.index + lead);
+  }
+  return out;
+}
+
 function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
@@ -429,9 +445,12 @@ class Parser {
     if (macro !== undefined) {
       if (depth > 8) this.#err(s, s.text, "macro expansion too deep", "non-recursive macros");
       let args = rest === "" ? [] : rest.split(",").map((a) => a.trim());
+      let spaced = false;
       if (args.length < macro.params.length) {
         args = args.flatMap((a) => a.split(/\s+/)).filter((a) => a !== "");
+        spaced = true;
       }
+      const argColumns = macroArgColumns(restRaw, s.column + word.length, spaced);
       if (args.length !== macro.params.length || args.some((a) => a === "")) {
         this.#err(
           s,
@@ -441,22 +460,42 @@ class Parser {
         );
       }
       let body: string[];
+      let evaluating = "";
       try {
         body = macro.expand(args, {
           errata: this.#errata,
-          evaluate: (t) => evalExpr(t, this.#symbols),
+          evaluate: (t) => {
+            evaluating = t;
+            return evalExpr(t, this.#symbols);
+          },
         });
       } catch (e) {
         if (e instanceof ExprError) {
-          this.#err({ line: s.line, column: restCol }, s.text, e.message, e.supported);
+          // Point at the offending token of the argument being evaluated
+          // (`mov_q`'s value, passed without its `#`).
+          const k = args.findIndex((a) => a.includes(evaluating));
+          const column = k >= 0 && evaluating !== ""
+            ? argColumns[k]! + args[k]!.indexOf(evaluating) + e.offset
+            : restCol;
+          this.#err({ line: s.line, column }, s.text, e.message, e.supported);
         }
         throw e;
       }
-      for (const b of body) {
-        this.#statement(
-          { text: b, line: s.line, column: s.column, macro: s.macro ?? word },
-          depth + 1,
-        );
+      try {
+        for (const b of body) {
+          this.#statement(
+            { text: b, line: s.line, column: s.column, macro: s.macro ?? word },
+            depth + 1,
+          );
+        }
+      } catch (e) {
+        // Columns inside the expansion count in the expanded text, not in the
+        // source: point at the invocation's argument the error names, else at
+        // the invocation.
+        if (!(e instanceof A64SyntaxError)) throw e;
+        const k = args.indexOf(e.text);
+        const column = k >= 0 ? argColumns[k] ?? s.column : s.column;
+        throw new A64SyntaxError(e.line, column, e.text, e.problem, e.supported);
       }
       return;
     }

@@ -6,7 +6,9 @@
  * arguments (a physical pgd, a new-table stack and continuation, or a params
  * block holding them) and a sparse memory that never faults; the checker
  * tracks which address space each register holds, so the result does not
- * depend on the synthetic values. Conditional branches follow those values.
+ * depend on the synthetic values. A conditional branch on such a value is
+ * explored both ways (the executor's `explore` mode); one on a value the
+ * text fixes (a loop counter) is followed as the hardware would.
  *
  * @module
  */
@@ -25,6 +27,7 @@ import {
 } from "../../core/mod.ts";
 import { HazardChecker } from "./checker.ts";
 import { resolveCheckConfig } from "./config.ts";
+import { A64NonTerminationError } from "./errors.ts";
 import { executeA64 } from "./executor.ts";
 import { parseA64 } from "./parse.ts";
 import type { A64Program } from "./program.ts";
@@ -49,6 +52,9 @@ export const A64_STATIC_RUN = {
   sctlrOff: 0x30c50830n,
 } as const;
 
+/** Step limit of the static run, all explored paths together. */
+export const A64_STATIC_MAX_STEPS = 10_000;
+
 /**
  * Checks a parsed program with a static run.
  *
@@ -56,6 +62,8 @@ export const A64_STATIC_RUN = {
  * @param config Features, errata, assumptions, ABI.
  * @returns Verdict and findings.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
+ * @throws {A64ExecutionError} An instruction the static run cannot execute (an illegal `eret`).
+ * @throws {A64NonTerminationError} No path leaves the sequence within the step limit.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -85,15 +93,37 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
     scratch.set(s.params + 32, BigInt(s.newPgd));
   }
   const checker = new HazardChecker(program, cfg, { sctlr, ttbr0: BigInt(s.oldPgd), abi });
-  executeA64(program, {
+  const r = executeA64(program, {
     cpu,
     codeBase: s.codeBase,
     checker,
     hvcReturns: true,
     lenientSysregs: true,
     scratch,
-    maxSteps: 10_000,
+    maxSteps: A64_STATIC_MAX_STEPS,
+    explore: true,
   });
+  // No verdict for a sequence that never leaves. The design contract has
+  // exit 1 for "a rule fails" and 2 for bad input: running the
+  // end-of-sequence checks at the cut-off would judge a point the code
+  // never leaves from (a long but finite loop, legitimately with
+  // maintenance pending, would get a false FAIL; a spin would get a verdict
+  // for code that is never handed over to), so this is input the static
+  // check cannot judge.
+  if (r.stopped === "max-steps") {
+    throw new A64NonTerminationError(
+      r.line,
+      r.steps,
+      `does not terminate within ${A64_STATIC_MAX_STEPS} steps (all paths together): a loop that never exits, or too many paths through conditional branches`,
+    );
+  }
+  if (r.stopped === "loop") {
+    throw new A64NonTerminationError(
+      r.line,
+      r.steps,
+      "does not terminate: every path loops back to a state already checked and none leaves the sequence",
+    );
+  }
   return checker.result();
 }
 
@@ -105,13 +135,18 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * @returns Verdict and findings.
  * @throws {A64SyntaxError} A parse error, with `line:column`.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
+ * @throws {A64ExecutionError} An instruction the static run cannot execute.
+ * @throws {A64NonTerminationError} No path leaves the sequence within the step limit.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { check } from "./mod.ts";
- * const r = check("msr sctlr_el2, x2\nic iallu\nisb\nret x1", { abi: "params" });
+ * // MMU off, switch, then the v3 tail: ic before the MMU-on ISB, no dsb after it.
+ * const off = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb\n";
+ * const sw = "tlbi alle2\nmsr ttbr0_el2, x0\ndsb nsh\nisb\n";
+ * const r = check(`${off}${sw}msr sctlr_el2, x3\nic iallu\nisb\nret x2`);
  * assertEquals(r.verdict, "fail");
- * assertEquals([...new Set(r.findings.map((f) => f.rule))], ["R1", "R9", "R10"]);
+ * assertEquals(r.findings.map((f) => [f.rule, f.line]), [["R1", 10], ["R9", 12], ["R10", 12]]);
  * ```
  */
 export function check(source: string, config: CheckConfig = {}): CheckResult {

@@ -56,15 +56,27 @@ Deno.test("check_sequence --json prints { verdict, findings }", async () => {
 });
 
 Deno.test("check_sequence --feature/--erratum/--assume change the verdict", async () => {
-  const cnp = await cli([
+  // Linux never sets ARM64_HAS_CNP on a CPU whose local TLBI is broken
+  // (ARM64_WORKAROUND_DISABLE_CNP): mainline leaves CnP clear there.
+  const broken = ["--json", "--feature", "cnp", "--assume", "cnp-local-tlbi-broken=true"];
+  const cnp = await cli([...broken, "builtin:mainline"]);
+  assertEquals([cnp.code, JSON.parse(cnp.stdout).verdict], [0, "pass"]);
+  // A text that sets CnP without the alternative still fails R12 there.
+  const forced = await cli([...broken, `${FIXTURES}cnp_unconditional.S`], ["--allow-read"]);
+  assertEquals(
+    [forced.code, JSON.parse(forced.stdout).findings[0].rule],
+    [1, "R12"],
+    forced.stderr,
+  );
+  const other = await cli([
     "--json",
     "--feature",
     "cnp",
     "--assume",
-    "cnp-local-tlbi-broken=true",
+    "cnp-other-pes-diff-tables=true",
     "builtin:mainline",
   ]);
-  assertEquals([cnp.code, JSON.parse(cnp.stdout).findings[0].rule], [1, "R12"]);
+  assertEquals([other.code, JSON.parse(other.stdout).findings[0].rule], [1, "R12"]);
   const multi = await cli(["--json", "--assume", "multi-pe=true", "builtin:mainline"]);
   assertEquals(multi.code, 1);
   const ets = await cli([
@@ -99,6 +111,20 @@ Deno.test("check_sequence exits 2 for bad input", async (t) => {
       r.stderr,
       `${FIXTURES}parse_error.S:3:2: unknown instruction or macro "ubfx"`,
     );
+  });
+  await t.step("an instruction the static run cannot execute names file:line", async () => {
+    const r = await cli([`${FIXTURES}illegal_eret.S`], ["--allow-read"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertStringIncludes(
+      r.stderr,
+      `check_sequence: ${FIXTURES}illegal_eret.S:4: cannot execute "eret": `,
+    );
+    assertEquals(r.stderr.includes("    at "), false, r.stderr); // no stack trace
+  });
+  await t.step("a sequence that does not terminate names file:line", async () => {
+    const r = await cli([`${FIXTURES}spin.S`], ["--allow-read"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertStringIncludes(r.stderr, `check_sequence: ${FIXTURES}spin.S:14: does not terminate`);
   });
   await t.step("a missing file", async () => {
     const r = await cli([`${FIXTURES}missing.S`], ["--allow-read"]);

@@ -1,5 +1,11 @@
-import { assertEquals } from "@std/assert";
-import { builtinSequence, check, type CheckConfig, type CheckResult } from "./deps.ts";
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  A64NonTerminationError,
+  builtinSequence,
+  check,
+  type CheckConfig,
+  type CheckResult,
+} from "./deps.ts";
 
 // Abbreviations of barrier-rules.md §3.
 const OFF = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb";
@@ -59,8 +65,14 @@ Deno.test("check() gives the named cases of barrier-rules.md §3 their verdicts"
   );
   await t.step("T3 v3: FAIL R1/R9, R10", () => {
     const r = expect(T3, { abi: "params" }, "fail", ["R1", "R9", "R10"]);
+    // The ic runs before the MMU-on ISB (R1); the I-cache is left polluted and
+    // the IC incomplete where the code is left, at the ret (R9, R10).
     const icLine = T3.split("\n").indexOf("ic iallu") + 1;
-    assertEquals(r.findings.filter((f) => f.line === icLine).map((f) => f.rule), ["R1", "R9"]);
+    const retLine = T3.split("\n").length;
+    assertEquals(
+      r.findings.map((f) => [f.line, f.rule]).sort(),
+      [[icLine, "R1"], [retLine, "R10"], [retLine, "R9"]],
+    );
   });
   await t.step("T4 macro+prep: PASS", () => {
     expect(T4, {}, "pass", []);
@@ -101,6 +113,15 @@ Deno.test("check() gives the built-in variants the verdicts the rules give them"
     expect(builtinSequence("mainline").source, {}, "pass", []);
     const all = { features: ["cnp", "ets"], errata: ["falkor-e1041", "tx2-219"] };
     expect(builtinSequence("mainline").source, all, "pass", []);
+  });
+  await t.step("mainline on Carmel/Hip09 (cnp-local-tlbi-broken): HAS_CNP is off, PASS", () => {
+    // Linux sets ARM64_WORKAROUND_DISABLE_CNP there, so ARM64_HAS_CNP is never
+    // set and the alternative leaves the orr of the CnP bit out.
+    const src = builtinSequence("mainline").source;
+    expect(src, { features: ["cnp"], assume: { "cnp-local-tlbi-broken": true } }, "pass", []);
+    // With CnP other PEs' tables still matter: HAS_CNP is on.
+    const other = { features: ["cnp"], assume: { "cnp-other-pes-diff-tables": true } };
+    expect(src, other, "fail", ["R12"]);
   });
   await t.step("v3: FAIL R1/R9 (ic before the ISB) and R10 (no DSB after the ic)", () => {
     const r = expect(builtinSequence("v3").source, {}, "fail", ["R1", "R9", "R10"]);
@@ -227,6 +248,74 @@ Deno.test("check(): every rule has a failing and a passing sequence of its own",
   }
 });
 
+Deno.test("check() explores both successors of a conditional branch", async (t) => {
+  const pre = `isb\n${OFF}\ntlbi alle2\n${TTBR}\nmov sp, x1\ndsb nsh`;
+  await t.step("a path the synthetic values do not take is checked too", () => {
+    // x0 (the pgd PA) is not zero in the static run, so cbz falls through to
+    // the ISB; the path taken when x0 == 0 skips it (R3, R4 at the MMU enable).
+    const skip = (b: string) => `${pre}\n${b} x0, 1f\nisb\n1: ${ON}\nret x2`;
+    const on = skip("cbz").split("\n").indexOf(`1: ${ON_MSR}`) + 1;
+    for (const b of ["cbz", "cbnz"]) {
+      const r = expect(skip(b), {}, "fail", ["R3", "R4"]);
+      assertEquals(r.findings.map((f) => f.line), [on, on], b);
+    }
+  });
+  await t.step("both paths right: PASS", () => {
+    expect(`${pre}\ncbz x0, 1f\nisb\nb 2f\n1: isb\n2: ${ON}\nret x2`, {}, "pass", []);
+  });
+  await t.step("a loop on an input value ends (a state seen before is not explored again)", () => {
+    // Poll a flag at M=0: the back edge comes back to the same state.
+    const poll = T1.replace("tlbi alle2\n", "tlbi alle2\n1: ldr x9, [x0]\ncbz x9, 1b\n");
+    expect(poll, {}, "pass", []);
+  });
+  await t.step("a counted loop runs as written (its counter comes from the text)", () => {
+    // Two passes are needed before the MMU enable is right; with the counter
+    // known, the exit after one pass is not a path the code can take.
+    const twice = `${pre}\nmov x7, #2\n1: sub x7, x7, #1\nisb\ncbnz x7, 1b\n${ON}\nret x2`;
+    expect(twice, {}, "pass", []);
+  });
+  await t.step("one helper called from two places returns to each", () => {
+    // The helper's cbz sees the same checker state on both calls; the return
+    // address differs, so the second call is explored too and reaches the
+    // unsynchronised load after it (R1).
+    const src = [
+      "bl h",
+      "bl h",
+      "mrs x3, sctlr_el2",
+      "bic x4, x3, #SCTLR_ELx_C",
+      "msr sctlr_el2, x4",
+      "ldr x6, [x0]",
+      "isb",
+      "b done",
+      "h: cbz x9, 1f",
+      "nop",
+      "1: ret",
+      "done:",
+    ].join("\n");
+    const r = expect(src, {}, "fail", ["R1"]);
+    assertEquals(r.findings[0]!.line, 6);
+  });
+});
+
+Deno.test("check() gives no verdict for a sequence that does not terminate", async (t) => {
+  await t.step("a spin loop in place of the final isb; ret (no path leaves)", () => {
+    // The end-of-sequence checks would be R10 here, but the sequence never
+    // gets there: there is no point at which to judge it.
+    const spin = T1.replace("dsb nsh\nisb\nret x2", "dsb nsh\n1: b 1b");
+    const e = assertThrows(() => check(spin), A64NonTerminationError, "does not terminate");
+    assertEquals(e.line, spin.split("\n").length);
+  });
+  await t.step("a loop longer than the step limit", () => {
+    const long = `mov x9, #0xffff\n1: sub x9, x9, #1\ncbnz x9, 1b\n${T1}`;
+    assertThrows(() => check(long), A64NonTerminationError, "within 10000 steps");
+  });
+  await t.step("a path that spins while another leaves is judged on the one that leaves", () => {
+    // A hang on an error path (x0 == 0) never runs the new-table code.
+    const src = T1.replace("isb\nret x2", "isb\ncbz x0, 2f\nret x2\n2: b 2b");
+    expect(src, {}, "pass", []);
+  });
+});
+
 Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step(
     "multi-pe: local maintenance fails R11; IS ops under dsb nsh stay pending (R4, R9, R10)",
@@ -238,11 +327,47 @@ Deno.test("check(): more consequences of the state model", async (t) => {
       expect(ish, { assume: { "multi-pe": true } }, "pass", []);
     },
   );
+  await t.step("R9 looks at the IC after MMU-on, not at an extra one with the MMU off", () => {
+    // R9 asks for `ic iallu; dsb; isb` after M=1 and its ISB, before patched
+    // code runs; an extra invalidate at M=0 before that one is harmless.
+    const extra = T1.replace("tlbi alle2\n", "tlbi alle2\nic iallu\ndsb nsh\nisb\n");
+    expect(extra, {}, "pass", []);
+    // Only the extra one (no IC after MMU-on): R9 where the code is left.
+    const only = T15.replace("tlbi alle2\n", "tlbi alle2\nic iallu\ndsb nsh\nisb\n");
+    const r = expect(only, {}, "fail", ["R9"]);
+    assertEquals(r.findings.map((f) => f.line), [only.split("\n").length]);
+  });
+  await t.step("R1 covers a C or I change as well as M, and dc by VA", () => {
+    const cOff = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_C\nmsr sctlr_el2, x4";
+    expect(`${cOff}\nldr x9, [x0]\nisb`, {}, "fail", ["R1"]);
+    expect(`${cOff}\nisb\nldr x9, [x0]`, {}, "pass", []);
+    const iOff = cOff.replace("SCTLR_ELx_C", "SCTLR_ELx_I");
+    expect(`${iOff}\nic iallu\ndsb nsh\nisb`, {}, "fail", ["R1"]);
+    expect(`${iOff}\nisb\nic iallu\ndsb nsh\nisb`, {}, "pass", []);
+    // A DC by VA is translated: between the MMU-on msr and its ISB either regime may apply.
+    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\ndc civac, x0\nisb`), {}, "fail", ["R1"]);
+    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\ndc civac, x0`), {}, "pass", []);
+  });
+  await t.step("R15 follows the stack through a copy of SP", () => {
+    const early = T1.replace("mov sp, x1\n", "mov sp, x1\nadd x9, sp, #16\nstr x8, [x9]\n");
+    const r = expect(early, {}, "fail", ["R15"]);
+    assertEquals(r.findings[0]!.line, early.split("\n").indexOf("str x8, [x9]") + 1);
+    expect(T1.replace("ret x2", "mov x9, sp\nstr x8, [x9, #-8]\nret x2"), {}, "pass", []);
+    // Only SP-derived bases: x0 (the pgd PA) is not a stack address.
+    expect(T1.replace("ret x2", "ldr x8, [x0]\nret x2"), {}, "pass", []);
+  });
   await t.step("dsb st variants complete no TLB maintenance", () => {
     expect(T1.replace("mov sp, x1\ndsb nsh", "mov sp, x1\ndsb nshst"), {}, "fail", ["R4"]);
   });
   await t.step("branching to a new-table VA with the MMU still off is R1", () => {
     expect(`${OFF}\nret x2`, {}, "fail", ["R1"]);
+  });
+  await t.step("branching to a new-table VA with the old tables in force is R3", () => {
+    // The MMU goes off and on again, but TTBR0_EL2 is never switched: `ret x2`
+    // (a new-table VA) is fetched through the old tables.
+    const noSwitch = T1.replace(`${TTBR}\n`, "");
+    const r = expect(noSwitch, {}, "fail", ["R3"]);
+    assertEquals(r.findings[0]!.line, noSwitch.split("\n").length);
   });
   await t.step("an unfinished SCTLR write at the end is R1", () => {
     expect(`${T4}\n${ON_MSR}`, {}, "fail", ["R1"]);
@@ -252,7 +377,40 @@ Deno.test("check(): more consequences of the state model", async (t) => {
     expect("msr sctlr_el2, x9\nisb", {}, "pass", []);
   });
   await t.step("exception entry and return are context synchronisation events", () => {
-    expect(T1.replace("dsb nsh\nisb\nmsr", "dsb nsh\nhvc #0\nmsr"), {}, "pass", []);
+    // The hvc stands in for the ISB after M=1: the ic after it is not R1.
+    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nhvc #0`), {}, "pass", []);
+  });
+  await t.step("an exception taken while SP holds the other regime's address is R15", () => {
+    // After `mov sp, x1` with the MMU still off, the handler's pushes would use
+    // the new-table VA as a PA (barrier-rules R15: "An exception taken in the
+    // window uses the bad SP").
+    const r = expect(T1.replace("dsb nsh\nisb\nmsr", "dsb nsh\nhvc #0\nmsr"), {}, "fail", [
+      "R15",
+    ]);
+    assertEquals(r.findings[0]!.line, T1.split("\n").indexOf("dsb nsh") + 2);
+  });
+  await t.step("a later fail of a rule on a line is not hidden by an earlier warn there", () => {
+    // The loop runs the ldr first with the MMU off (R14 is advisory there:
+    // warn), then with it on (fail): one finding per rule and line, the fail.
+    const src = [
+      OFF,
+      "mov x7, #2",
+      "1: msr ttbr0_el2, x0",
+      "ldr x9, [x0]",
+      "isb",
+      "sub x7, x7, #1",
+      "cbz x7, 2f",
+      ON_MSR,
+      "isb",
+      "b 1b",
+      "2: nop",
+    ].join("\n");
+    const r = check(src, { errata: ["tx2-219"] });
+    const ldr = src.split("\n").indexOf("ldr x9, [x0]") + 1;
+    assertEquals(
+      r.findings.filter((f) => f.rule === "R14").map((f) => [f.line, f.severity]),
+      [[ldr, "fail"]],
+    );
   });
   await t.step("findings carry the line and column of the macro invocation", () => {
     const src = T1.replace(ON, "  set_sctlr_el2 x3").replace(

@@ -6,8 +6,10 @@ import {
   eret,
   ExceptionVectors,
   executeA64,
+  HazardChecker,
   parseA64,
   PhysicalMemory,
+  resolveCheckConfig,
   Trace,
   VECTOR,
 } from "./deps.ts";
@@ -159,6 +161,70 @@ Deno.test("executeA64() branches: b, bl, cbz, cbnz, br, blr, ret", () => {
   );
   assertEquals([back.r.stopped, back.cpu.x(0)], ["end", 2n]);
   assertEquals(back.cpu.pc, BigInt(BASE + 4 * 6));
+});
+
+Deno.test("executeA64() explore: forks on input values, follows known ones, merges seen states", async (t) => {
+  const explore = (src: string, setup: (cpu: Cpu) => void = () => {}) => {
+    const p = parseA64(src);
+    const cpu = new Cpu(0);
+    setup(cpu);
+    const start = { sctlr: 0x30c50830n, ttbr0: 0n, abi: "registers" as const };
+    const checker = new HazardChecker(p, resolveCheckConfig(), start);
+    return executeA64(p, { cpu, codeBase: BASE, checker, explore: true });
+  };
+  await t.step("a branch on an argument runs both ways; one on a mov #imm only one", () => {
+    // x0 = 5: the fall-through runs first, the taken side after it; both
+    // reach `cbz x1` with the same state, so the second merges there.
+    const src = "cbz x0, 1f\nnop\n1: mov x1, #1\ncbz x1, 2f\nnop\n2: ret x2";
+    const r = explore(src, (c) => c.setX(0, 5n));
+    assertEquals([r.stopped, r.paths], ["branch-out", 2]);
+    // Without explore, only the path the value takes.
+    const one = run(src, (c) => c.setX(0, 5n)).r;
+    assertEquals([one.stopped, one.paths], ["branch-out", undefined]);
+  });
+  await t.step("a loop on an input value ends where its state repeats", () => {
+    const r = explore("1: ldr x9, [x0]\ncbnz x9, 1b\nret x2");
+    assertEquals([r.stopped, r.paths], ["branch-out", 2]);
+  });
+  await t.step("no path leaves: loop", () => {
+    assertEquals(explore("nop\n1: b 1b").stopped, "loop");
+    assertEquals(explore("1: cbz x0, 1b\nb 1b").stopped, "loop");
+  });
+  await t.step("the step limit bounds all paths together", () => {
+    const p = parseA64("mov x9, #20\n1: sub x9, x9, #1\ncbnz x9, 1b\nret x2");
+    const checker = new HazardChecker(p, resolveCheckConfig(), {
+      sctlr: 0x30c50830n,
+      ttbr0: 0n,
+      abi: "registers",
+    });
+    const r = executeA64(p, {
+      cpu: new Cpu(0),
+      codeBase: BASE,
+      checker,
+      explore: true,
+      maxSteps: 30,
+    });
+    assertEquals(r.stopped, "max-steps");
+  });
+  await t.step("only for static runs", () => {
+    const p = parseA64("nop");
+    const checker = new HazardChecker(p, resolveCheckConfig(), {
+      sctlr: 0n,
+      ttbr0: 0n,
+      abi: "registers",
+    });
+    const memory = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+    assertThrows(
+      () => executeA64(p, { cpu: new Cpu(0), codeBase: BASE, checker, memory, explore: true }),
+      RangeError,
+      "static runs",
+    );
+    assertThrows(
+      () => executeA64(p, { cpu: new Cpu(0), codeBase: BASE, explore: true }),
+      RangeError,
+      "checker",
+    );
+  });
 });
 
 Deno.test("executeA64() keeps msr pending until a context synchronisation event", () => {

@@ -165,6 +165,38 @@ Deno.test("dropping the TLBI leaves a stale old-table entry in the adversarial T
   assertEquals(fresh.kind === "ok" && fresh.pa, FN_PA);
 });
 
+Deno.test("adversarial TLB: entries walked after a TLBI's issue survive its completion", async (t) => {
+  // The TLBI is issued while the MMU is still on: before the MMU-off takes
+  // effect the PE may walk the old tables again, and those entries survive
+  // the DSB (R5, R7). The ones present at issue are removed.
+  const src = [
+    "tlbi alle2",
+    "nop",
+    "mrs x3, sctlr_el2",
+    "bic x4, x3, #SCTLR_ELx_M",
+    "msr sctlr_el2, x4",
+    "isb",
+    "dsb nsh",
+  ].join("\n");
+  await t.step("issued with the MMU on: the refilled code page is still there", () => {
+    const { cpu, exec, tlb } = machine();
+    exec.run(cpu, src, { codeBase: CODE });
+    const old = tlb.entries(cpu).filter((e) => e.base === OLD_PGD);
+    assertEquals(old.map((e) => [e.va, e.speculative]), [[CODE, true]]);
+  });
+  await t.step("issued with the MMU off: nothing is walked, nothing survives", () => {
+    const { cpu, exec, tlb } = machine();
+    const off = src.replace("tlbi alle2\n", "").replace("dsb nsh", "tlbi alle2\ndsb nsh");
+    exec.run(cpu, off, { codeBase: CODE });
+    assertEquals(tlb.entries(cpu), []);
+  });
+  await t.step("a TLBI never completed removes nothing (it may not be performed yet)", () => {
+    const { cpu, exec, tlb } = machine();
+    exec.run(cpu, src.replace("\ndsb nsh", ""), { codeBase: CODE });
+    assertEquals(tlb.entries(cpu).filter((e) => e.base === OLD_PGD).length > 0, true);
+  });
+});
+
 Deno.test("a64Executor() check() is the static run", () => {
   const { exec } = machine();
   assertEquals(exec.check(builtinSequence("mainline").source).verdict, "pass");

@@ -69,3 +69,12 @@ Deno.test("mutate() reports a barrier that is not needed", () => {
   assertStringIncludes(text, "MISSED  drop dsb nsh");
   assertStringIncludes(text, `${r.mutants.length} mutant(s), ${r.caught} caught`);
 });
+
+Deno.test("mutate() leaves out a mutant the static check cannot judge", () => {
+  // Swapping `b 1b` with the `isb` at label 2 makes cbnz land on `b 1b`: the
+  // mutant never terminates. That tests control flow, not a barrier.
+  const src = "mov x9, #1\n1: cbnz x9, 2f\nb 1b\n2: isb\nret";
+  const r = mutate(src);
+  assertEquals(r.original.verdict, "pass");
+  assertEquals(r.mutants.map((m) => m.description), ["drop isb", "swap isb <-> ret"]);
+});

@@ -275,6 +275,12 @@ Deno.test("parseA64() rejects anything else with line:column, the text and what 
     ["movn x0, #1", 1, 1, "unknown instruction"],
     ["hvc #0x10000", 1, 5, "16 bits"],
     ["nop\n\n   mov sp, xzr", 3, 12, "xzr is not allowed"],
+    // Inside a macro expansion the column is the argument's in the invocation.
+    ["  set_sctlr_el2 w3", 1, 17, "32-bit registers"],
+    ["  set_sctlr_el2\tw3", 1, 17, "32-bit registers"],
+    ["phys_to_ttbr x5,   w0", 1, 20, "32-bit registers"],
+    ["mov_q x3, BOGUS", 1, 11, 'unknown constant "BOGUS"'],
+    ["  mov_q   x3,   #(1 + BOGUS)", 1, 23, 'unknown constant "BOGUS"'],
   ];
   for (const [src, line, column, problem] of cases) {
     await t.step(src.replaceAll("\n", "\\n"), () => {
