@@ -141,6 +141,11 @@ const HYPLAB_SW_MASK = 0xf << 23;
  * mainline's X (PX|UX), as `PAGE_HYP_EXEC` has it, and SW0..3 move to bits
  * 55..58.
  *
+ * Strict on purpose, unlike the kernel-function models (`kvm_pgtable_hyp_map`,
+ * `hyp_set_prot_attr`), which ignore unknown bits as the kernel does: this
+ * is an encoder into the kernel's ABI, and a hyplab bit it does not know has
+ * no place to go.
+ *
  * @param prot hyplab prot.
  * @param version Kernel version.
  * @returns The kernel's value.

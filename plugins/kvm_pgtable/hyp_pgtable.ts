@@ -209,8 +209,10 @@ export class HypPgtable implements KvmPgtable {
    * @param addr First VA.
    * @param size Bytes.
    * @param phys First PA.
-   * @param prot Prot bits.
-   * @returns 0, or -EINVAL (bad prot, level-3 conflict), -ENOMEM, -ERANGE.
+   * @param prot Prot bits. Only R, W, X, DEVICE (and SW0..3 in mainline)
+   *   are read; any other bit is ignored, as `hyp_set_prot_attr` ignores it.
+   * @returns 0, or -EINVAL (no R, W with X, X with DEVICE; a level-3
+   *   conflict), -ENOMEM, -ERANGE.
    * @throws {RangeError} For a negative or non-integer argument, or `phys` ≥ 2^48.
    */
   map(addr: number, size: number, phys: number, prot: number): number {
@@ -223,7 +225,7 @@ export class HypPgtable implements KvmPgtable {
     if (!Number.isSafeInteger(prot) || prot < 0) {
       throw new RangeError(`Cannot map with prot ${prot}: must be a non-negative integer`);
     }
-    if (protProblem(prot, this.version) !== undefined) return ERRNO.EINVAL;
+    if (protProblem(prot) !== undefined) return ERRNO.EINVAL;
     protAttrParts(prot, this.version, this.#bti, this.#attr);
     const env = {
       store: this.#store,
