@@ -8,6 +8,7 @@
 
 import { type Capability, capability } from "../capability.ts";
 import type { PhysicalMemory } from "../physical_memory.ts";
+import type { TlbiTtl } from "./mmu.ts";
 import type { Trace } from "../trace.ts";
 
 /** Kernel version whose kvm_pgtable semantics a variant follows. */
@@ -299,11 +300,15 @@ export interface KvmPgtableInitOptions {
   /** Trace for `map`/`unmap` events and WARN logs (default: the factory's). */
   trace?: Trace;
   /**
-   * Called for the TLB maintenance `kvm_pgtable_hyp_unmap` issues
-   * (`tlbi vae2is` for a freed table, `tlbi vale2is` for a leaf), so a TLB
-   * model can follow; nothing is invalidated when absent.
+   * Called for the TLB maintenance `kvm_pgtable_hyp_unmap` issues, so a TLB
+   * model can follow: `tlbi vae2is` with no level hint (`"unknown"`) for a
+   * freed table, `tlbi vale2is` hinted with the leaf's level for a leaf
+   * (mainline `hyp_unmap_walker`). Wire it to `Tlb.invalidate` (the
+   * walker's `dsb ish` completes each TLBI before it returns) when unmapping
+   * a table the MMU may be walking. Nothing is invalidated when absent —
+   * and nothing in hyplab unmaps a live table today: the boot only maps.
    */
-  tlbi?(op: "vae2is" | "vale2is", va: number, level: number): void;
+  tlbi?(op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl): void;
 }
 
 /** Makes hyp stage-1 tables for one variant (v5.13 or mainline semantics). */

@@ -196,6 +196,19 @@ export type TlbiOp =
   | "vmalle1"
   | "vmalle1is";
 
+/**
+ * A TLBI level hint (FEAT_TTL; the `level` argument of the kernel's
+ * `__tlbi_level`): the lookup level of the leaf entries to remove — 1, 2 or 3
+ * with the 4 KiB granule — or `"unknown"`, the kernel's `TLBI_TTL_UNKNOWN`:
+ * no hint. Architecturally a hinted TLBI need not remove entries of another
+ * level (`asm/tlbflush.h`: "If the level is wrong, no invalidation may take
+ * place"), which is why the kernel passes no hint after clearing a table
+ * entry (36e008323926, "KVM: arm64: Don't pass a TLBI level hint when
+ * zapping table entries": "The TLBI level hints are for leaf entries only").
+ * Level 0 holds no leaf with the 4 KiB granule and is not a hint here.
+ */
+export type TlbiTtl = 1 | 2 | 3 | "unknown";
+
 /** One TLB entry. */
 export interface TlbEntry {
   /** Translation regime (only EL2 here). */
@@ -274,13 +287,20 @@ export interface Tlb {
    * Applies a TLBI whose completion the core (a DSB) has established.
    * Broadcast (`is`) forms act on every CPU; `alle1`/`vmalle1` forms do not
    * touch EL2 entries.
+   *
+   * A level hint (`ttl`, VA forms only) is guaranteed to remove the entries
+   * of that level; without one (`"unknown"` or omitted) every level goes.
+   * The adversarial policy keeps the entries of other levels, as the
+   * architecture allows; the optimistic one ignores the hint.
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of `vae2`/`vale2` forms (any address in the page).
+   * @param ttl Level hint of the VA forms (default `"unknown"`: no hint).
    * @returns Number of entries removed.
-   * @throws {TypeError} A VA form without a VA.
+   * @throws {TypeError} A VA form without a VA, or a hint on a non-VA form.
+   * @throws {RangeError} A hint other than 1, 2, 3 or `"unknown"`.
    */
-  invalidate(cpu: Cpu, op: TlbiOp, va?: number): number;
+  invalidate(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number;
   /**
    * Told about committed SCTLR_EL2 / TTBR0_EL2 / TCR_EL2 / MAIR_EL2 writes
    * (by the executor; the MMU also reports the changes it observes). The

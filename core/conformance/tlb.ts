@@ -351,6 +351,34 @@ export async function tlbConformance(tlbOrPlugin: Tlb | Plugin, t?: StepContext)
     }],
     ["vae2 removes only the issuing CPU's entries that cover the VA", byVa("vae2")],
     ["vale2 removes only the issuing CPU's entries that cover the VA", byVa("vale2")],
+    [
+      "a level hint removes that level's entries; adversarial keeps the others, optimistic removes them too",
+      () => {
+        const e = env();
+        populate(e);
+        const { tlb, a } = e;
+        // V is covered by a page (level 3), block B (level 2) and block G (level 1).
+        const removed = tlb.invalidate(a, "vae2", V, 2);
+        const left = vas(tlb, a);
+        expect(
+          !left.includes(`${hex(B)}+${hex(M2)}`),
+          `vae2 with level hint 2 left the level-2 block: ${left.join(" ")}`,
+        );
+        // The architecture lets a hinted TLBI keep other levels (hyplab's
+        // adversarial TLB does); removing them too is never wrong, and the
+        // optimistic policy must, as QEMU has no level hints.
+        if (policy === "optimistic") {
+          expectEqual(removed, 3, "entries removed by a level-2 hint (optimistic)");
+        }
+        const e2 = env();
+        populate(e2);
+        expectEqual(
+          e2.tlb.invalidate(e2.a, "vale2", V, "unknown"),
+          3,
+          'entries removed with the hint "unknown" (TLBI_TTL_UNKNOWN)',
+        );
+      },
+    ],
     ["a VA form without a VA is a TypeError and changes nothing", () => {
       const e = env();
       populate(e);

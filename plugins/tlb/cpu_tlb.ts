@@ -79,16 +79,27 @@ export class CpuTlb {
   }
 
   /**
-   * Removes every entry translating `va` (TLBI VAE2 / VALE2: this TLB holds
-   * leaf entries only, so both forms remove the same entries).
+   * Removes the entries translating `va` (TLBI VAE2 / VALE2: this TLB holds
+   * leaf entries only, so both forms remove the same entries): every level,
+   * or only `level`'s for a TLBI that carries that level hint.
    * @param va Any address in the page.
+   * @param level 1, 2 or 3: only that level's entry; 0: every level.
    * @returns Entries removed.
    */
-  removeVa(va: number): number {
+  removeVa(va: number, level = 0): number {
     let n = 0;
-    if (this.pages.size !== 0 && this.pages.delete(Math.floor(va / 4096))) n++;
-    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / 2097152))) n++;
-    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / 1073741824))) n++;
+    if (
+      (level === 0 || level === 3) && this.pages.size !== 0 &&
+      this.pages.delete(Math.floor(va / 4096))
+    ) n++;
+    if (
+      (level === 0 || level === 2) && this.blocks2.size !== 0 &&
+      this.blocks2.delete(Math.floor(va / 2097152))
+    ) n++;
+    if (
+      (level === 0 || level === 1) && this.blocks1.size !== 0 &&
+      this.blocks1.delete(Math.floor(va / 1073741824))
+    ) n++;
     return n;
   }
 

@@ -11,6 +11,7 @@ import {
   type Tlb,
   type TlbEntry,
   type TlbiOp,
+  type TlbiTtl,
   type TlbStats,
   type Trace,
 } from "../../core/mod.ts";
@@ -38,7 +39,8 @@ const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean }
  * The {@link Tlb} implementation behind the `tlb()` plugin.
  *
  * - adversarial: an entry stays until a TLBI removes it; speculative fills
- *   ({@link TlbModel.prefetch}) are kept.
+ *   ({@link TlbModel.prefetch}) are kept; a TLBI with a level hint removes
+ *   only the entries of that level (the architecture does not promise more).
  * - optimistic: like QEMU's softmmu TLB — flushed when SCTLR_EL2 changes or
  *   TTBR0_EL2 is written, never filled speculatively. (QEMU's
  *   `vmsa_tcr_ttbr_el2_write` itself flushes on a TTBR0_EL2 write only when
@@ -156,13 +158,14 @@ export class TlbModel implements Tlb {
   }
 
   /**
-   * Applies a completed TLBI.
+   * Applies a completed TLBI (see {@link Tlb.invalidate}).
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of the VA forms.
+   * @param ttl Level hint of the VA forms (default `"unknown"`: none).
    * @returns Entries removed.
    */
-  invalidate(cpu: Cpu, op: TlbiOp, va?: number): number {
+  invalidate(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number {
     const kind = TLBI_OPS.get(op);
     if (kind === undefined) {
       throw new TypeError(
@@ -175,21 +178,26 @@ export class TlbModel implements Tlb {
         `Cannot apply tlbi ${op}: it needs a VA operand (a non-negative integer), got ${va}`,
       );
     }
+    const hint = ttl === undefined || ttl === "unknown" ? 0 : checkTtl(op, byVa, ttl);
+    // Only the adversarial policy lets the entries of other levels survive
+    // a hinted TLBI; the optimistic one removes every level, hint or not.
+    const level = this.policy === "adversarial" ? hint : 0;
     let removed = 0;
     if (kind.el2) {
       if (kind.is) {
         for (const t of this.#cpus) {
-          if (t !== undefined) removed += byVa ? t.removeVa(va!) : t.clear();
+          if (t !== undefined) removed += byVa ? t.removeVa(va!, level) : t.clear();
         }
       } else {
         const t = this.#cpus[cpu.id];
-        if (t !== undefined) removed = byVa ? t.removeVa(va!) : t.clear();
+        if (t !== undefined) removed = byVa ? t.removeVa(va!, level) : t.clear();
       }
     }
     this.#invalidated += removed;
     if (this.#trace.wants("tlb_invalidate")) {
-      const data: { op: string; va?: string; removed: number } = { op, removed };
+      const data: { op: string; va?: string; ttl?: number; removed: number } = { op, removed };
       if (byVa) data.va = hex(va!);
+      if (hint !== 0) data.ttl = hint;
       this.#trace.emit("tlb_invalidate", data, { cpu: cpu.id, el: cpu.pstate.el });
     }
     return removed;
@@ -247,6 +255,23 @@ export class TlbModel implements Tlb {
   recordStale(): void {
     this.#stale++;
   }
+}
+
+/** The level a TLBI hint names; throws for a hint that is not one. */
+function checkTtl(op: TlbiOp, byVa: boolean, ttl: TlbiTtl): number {
+  if (!byVa) {
+    throw new TypeError(
+      `Cannot apply tlbi ${op} with level hint ${String(ttl)}: only the VA forms take a hint`,
+    );
+  }
+  if (ttl !== 1 && ttl !== 2 && ttl !== 3) {
+    throw new RangeError(
+      `Cannot apply tlbi ${op} with level hint ${
+        String(ttl)
+      }: a hint is a leaf level (1, 2 or 3 with the 4 KiB granule) or "unknown"`,
+    );
+  }
+  return ttl;
 }
 
 function checkEntry(e: TlbEntry): void {

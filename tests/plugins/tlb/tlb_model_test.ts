@@ -90,6 +90,59 @@ Deno.test("tlbi vae2 / vale2 remove every entry translating the VA on the issuin
   assertEquals(t.stats().invalidated, 3);
 });
 
+Deno.test("a TTL hint: adversarial removes only that level's entries; no hint removes every level", () => {
+  const { t, trace, cpus: [c0, c1] } = setup("adversarial");
+  const fillAll = () => {
+    for (const c of [c0!, c1!]) {
+      t.fill(c, entry(0x20_1000, PAGE, 0x5000_0000));
+      t.fill(c, entry(0x20_0000, M2, 0x4800_0000));
+      t.fill(c, entry(0, G1, 0x8000_0000));
+    }
+  };
+  fillAll();
+  // A wrong hint need not remove anything (Arm ARM, FEAT_TTL); this policy keeps it.
+  assertEquals(t.invalidate(c0!, "vale2", 0x20_1000, 2), 1);
+  assertEquals(t.entries(c0!).map((e) => e.level), [1, 3]);
+  assertEquals(t.invalidate(c0!, "vae2", 0x20_1000, 3), 1);
+  assertEquals(t.invalidate(c0!, "vae2", 0x20_1000, 3), 0);
+  assertEquals(t.entries(c0!).map((e) => e.level), [1]);
+  // Broadcast with a hint: level 1 on both CPUs, nothing else.
+  assertEquals(t.invalidate(c0!, "vale2is", 0x20_1000, 1), 2);
+  assertEquals(t.entries(c1!).map((e) => e.level), [2, 3]);
+  // "unknown" (TLBI_TTL_UNKNOWN) and no hint remove every level, as before.
+  fillAll();
+  assertEquals(t.invalidate(c0!, "vae2", 0x20_1000, "unknown"), 3);
+  assertEquals(t.invalidate(c1!, "vale2", 0x20_1000), 3);
+  assertEquals(
+    trace.filter("tlb_invalidate").map((e) => e.data.ttl),
+    [2, 3, 3, 1, undefined, undefined],
+  );
+});
+
+Deno.test("a TTL hint: optimistic (QEMU-like) removes every level whatever the hint", () => {
+  const { t, cpus: [c] } = setup("optimistic", 1);
+  t.fill(c!, entry(0x20_1000, PAGE, 0x5000_0000));
+  t.fill(c!, entry(0x20_0000, M2, 0x4800_0000));
+  t.fill(c!, entry(0, G1, 0x8000_0000));
+  assertEquals(t.invalidate(c!, "vale2", 0x20_1000, 2), 3);
+  assertEquals(t.entries(c!), []);
+});
+
+Deno.test("a TTL hint on a non-VA form, or one that names no leaf level, throws and changes nothing", () => {
+  const { t, cpus: [c] } = setup();
+  t.fill(c!, entry(0x1000, PAGE, 0x5000_0000));
+  const before = t.stats();
+  assertThrows(() => t.invalidate(c!, "alle2", undefined, 3), TypeError, "only the VA forms");
+  for (const bad of [0, 4, -1, 2.5]) {
+    assertThrows(
+      () => t.invalidate(c!, "vae2", 0x1000, bad as 1),
+      RangeError,
+      "a hint is a leaf level (1, 2 or 3",
+    );
+  }
+  assertEquals([t.stats(), t.entries(c!).length], [before, 1]);
+});
+
 Deno.test("broadcast forms (alle2is, vae2is, vale2is) act on every CPU; alle2 only locally", () => {
   const { t, cpus } = setup("adversarial", 3);
   const fillAll = () => {
