@@ -74,6 +74,11 @@ function checkVa(va: number): void {
  * by re-reading the descriptors the last walk read, so a hit costs a map
  * lookup and two counter compares.
  *
+ * With the adversarial TLB a hit uses the SCTLR_EL2.WXN and MAIR_EL2
+ * attribute cached in the entry at its fill (the architecture permits both
+ * to be cached), so changing either without a TLBI shows as a stale hit;
+ * with the optimistic TLB a hit reads the current registers.
+ *
  * @example Translate through a one-block table
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -96,6 +101,8 @@ export class Stage1Mmu implements Mmu {
   readonly name: string = "mmu";
   #mem: PhysicalMemory;
   #tlb: Tlb;
+  /** Hits use the WXN and MAIR attribute cached at fill (adversarial TLB). */
+  #cached: boolean;
   #trace: Trace;
   #states: (CpuRegime | undefined)[] = [];
   #ws = new WalkState();
@@ -124,6 +131,7 @@ export class Stage1Mmu implements Mmu {
   constructor(memory: PhysicalMemory, tlb: Tlb, trace: Trace) {
     this.#mem = memory;
     this.#tlb = tlb;
+    this.#cached = tlb.policy === "adversarial";
     this.#trace = trace;
   }
 
@@ -409,9 +417,12 @@ export class Stage1Mmu implements Mmu {
     let leaf: TlbEntry | undefined = e;
     let ro: boolean;
     let xn: boolean;
-    let attrIdx: number;
     let apT = false;
     let xnT = false;
+    // The WXN and MAIR attribute this access uses: the current registers,
+    // or (adversarial) what the entry cached at its fill.
+    let wxn = cfg.wxn;
+    let attrs: number;
     if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -419,14 +430,18 @@ export class Stage1Mmu implements Mmu {
         xn = (p & 2) !== 0;
         apT = (p & 4) !== 0;
         xnT = (p & 8) !== 0;
-        attrIdx = e.attrIdx;
+        if (this.#cached) {
+          wxn = e.wxn;
+          attrs = e.attrs;
+        } else attrs = cfg.mairAttrs[e.attrIdx]!;
       } else {
+        // A plain TlbEntry carries only its descriptor: current registers.
         const lo = Number(e.pte & 0xffff_ffffn);
         ro = ((lo >>> 7) & 1) === 1;
         xn = ((e.pte >> 54n) & 1n) === 1n;
-        attrIdx = (lo >>> 2) & 7;
+        attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       }
-      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, attrIdx);
+      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
       pa = e.pa + (va - e.va);
       level = e.level;
     } else {
@@ -444,11 +459,10 @@ export class Stage1Mmu implements Mmu {
       level = s.level;
       ro = s.ro;
       xn = s.xn;
-      attrIdx = s.attrIdx;
+      attrs = cfg.mairAttrs[s.attrIdx]!;
       apT = s.apTable;
       xnT = s.xnTable;
     }
-    let attrs = cfg.mairAttrs[attrIdx]!;
     let device = (attrs & 0xf0) === 0;
     if (!data && device) {
       // A fetch from Device memory is treated as Normal Non-cacheable.
@@ -466,12 +480,10 @@ export class Stage1Mmu implements Mmu {
         ),
       );
     }
-    const denied = access === ACCESS.WRITE
-      ? ro
-      : access === ACCESS.EXEC && (xn || (cfg.wxn && !ro));
+    const denied = access === ACCESS.WRITE ? ro : access === ACCESS.EXEC && (xn || (wxn && !ro));
     if (denied) {
       return this.#fail(
-        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, cfg.wxn, [apT, xnT])!,
+        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, wxn, [apT, xnT])!,
       );
     }
     this.#level = level;
@@ -479,7 +491,7 @@ export class Stage1Mmu implements Mmu {
     this.#attrs = attrs;
     this.#device = device;
     this.#writable = !ro;
-    this.#exec = !xn && !(cfg.wxn && !ro);
+    this.#exec = !xn && !(wxn && !ro);
     this.#fromTlb = e !== undefined;
     this.#mmuOff = false;
     return pa;
@@ -525,6 +537,13 @@ export class Stage1Mmu implements Mmu {
   // ---------------------------------------------------------------------
   // Stale check
 
+  /**
+   * Compares a hit with a walk now and records it when they differ.
+   * @param ro Read-only, as the entry has it.
+   * @param xn Execute-never before WXN, as the entry has it.
+   * @param wxn The SCTLR_EL2.WXN the hit used.
+   * @param attrs The MAIR attribute byte the hit used.
+   */
   #checkStale(
     cpu: Cpu,
     cfg: RegimeConfig,
@@ -532,14 +551,15 @@ export class Stage1Mmu implements Mmu {
     va: number,
     ro: boolean,
     xn: boolean,
-    attrIdx: number,
+    wxn: boolean,
+    attrs: number,
   ): void {
     let stale: boolean;
     if (e instanceof WalkedEntry) {
-      if (e.vCfg !== cfg || e.vGen !== this.#mem.generation) this.#reverify(cfg, e, va);
+      if (e.vCfg !== cfg || e.vGen !== this.#mem.generation) this.#reverify(cfg, e, va, wxn, attrs);
       stale = e.stale;
     } else {
-      stale = this.#differs(cfg, e, va, ro, xn, attrIdx);
+      stale = this.#differs(cfg, e, va, ro, xn, wxn, attrs);
     }
     if (!stale) return;
     this.#tlb.recordStale();
@@ -548,30 +568,37 @@ export class Stage1Mmu implements Mmu {
       walkTables(this.#mem, cfg, va, s);
       this.#trace.emit("tlb_stale", {
         va: hex(va),
-        tlb: describeEntry(e, va, ro, xn, cfg.mairAttrs[attrIdx]!),
+        tlb: describeEntry(e, va, ro, xn, attrs, wxn),
         walk: describeWalk(s, cfg, va),
       }, { cpu: cpu.id, el: cpu.pstate.el });
     }
   }
 
-  /** Walks now into `#vs` and says whether the result differs from the entry at `va`. */
+  /**
+   * Walks now into `#vs` and says whether the result differs from the entry
+   * at `va`: PA, AP[2], XN, execute-never after WXN (the entry's `wxn` vs
+   * the current one) and the MAIR attribute byte (the entry's vs the one
+   * the walk's AttrIndx selects now).
+   */
   #differs(
     cfg: RegimeConfig,
     e: TlbEntry,
     va: number,
     ro: boolean,
     xn: boolean,
-    attrIdx: number,
+    wxn: boolean,
+    attrs: number,
     record = false,
   ): boolean {
     const s = this.#vs;
     return !walkTables(this.#mem, cfg, va, s, record) ||
       s.outPa + (va - s.blockVa) !== e.pa + (va - e.va) ||
       s.ro !== ro || s.xn !== xn ||
-      cfg.mairAttrs[s.attrIdx] !== cfg.mairAttrs[attrIdx];
+      (s.xn || (cfg.wxn && !s.ro)) !== (xn || (wxn && !ro)) ||
+      cfg.mairAttrs[s.attrIdx] !== attrs;
   }
 
-  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number): void {
+  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number, wxn: boolean, attrs: number): void {
     const mem = this.#mem;
     if (
       e.vCfg === cfg && e.vGen >= 0 && e.vChain !== undefined && chainUnchanged(mem, e.vChain)
@@ -579,7 +606,7 @@ export class Stage1Mmu implements Mmu {
       e.vGen = mem.generation;
       return;
     }
-    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, e.attrIdx, true);
+    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, wxn, attrs, true);
     e.vCfg = cfg;
     const s = this.#vs;
     // The walk decides the whole entry only if it ended at or above the

@@ -2,7 +2,7 @@
 // walk of memory now is still used, and recorded as `tlb_stale`.
 
 import { assertEquals } from "@std/assert";
-import { D, enable, PROT, Tables } from "../mmu/_tables.ts";
+import { D, enable, MAIR, PROT, Tables } from "../mmu/_tables.ts";
 import { fault, ok, rig } from "../mmu/_machine.ts";
 
 const A = 0x5000_0000;
@@ -164,6 +164,55 @@ Deno.test("the MMU reports direct SCTLR_EL2 / TTBR0_EL2 writes to the TLB (optim
   cpu.sysregs.setField("SCTLR_EL2", "WXN", 0n);
   assertEquals(ok(mmu.translate(cpu, 0x1000, "read", { debug: true })).fromTlb, false);
   assertEquals(tlb.entries(cpu).length, 1);
+});
+
+Deno.test("adversarial: a hit uses the SCTLR_EL2.WXN cached at its fill; a WXN change without TLBI is stale", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RWX);
+  enable(cpu, t.root, { wxn: false });
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "exec")).executable, true);
+  cpu.sysregs.setField("SCTLR_EL2", "WXN", 1n); // no TLBI
+  const r = ok(mmu.translate(cpu, 0x1000, "exec"));
+  assertEquals([r.fromTlb, r.executable, tlb.stats().stale], [true, true, 1]);
+  const ev = m.trace.filter("tlb_stale")[0]!;
+  assertEquals(ev.data.tlb.startsWith("PA 0x50000000 level 3 RW X attrs 0xff"), true);
+  assertEquals(ev.data.walk.startsWith("PA 0x50000000 level 3 RW XN(WXN) attrs 0xff"), true);
+  tlb.invalidate(cpu, "vae2", 0x1000);
+  const f = fault(mmu.translate(cpu, 0x1000, "exec"));
+  assertEquals([f.fault, f.message.includes("WXN = 1")], ["permission", true]);
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("adversarial: a hit uses the MAIR_EL2 attribute cached at its fill; a MAIR change without TLBI is stale", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW); // AttrIndx 0: 0xff, Normal WB
+  enable(cpu, t.root);
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "read")).attrs, 0xff);
+  cpu.sysregs.write("MAIR_EL2", MAIR & ~0xffn); // AttrIndx 0 becomes Device-nGnRnE
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.attrs, r.memType, r.fromTlb, tlb.stats().stale], [0xff, "normal", true, 1]);
+  assertEquals(m.trace.filter("tlb_stale")[0]!.data.walk.includes(" attrs 0x0 "), true);
+  tlb.invalidate(cpu, "vae2", 0x1000);
+  const n = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([n.attrs, n.memType, n.fromTlb], [0x00, "device", false]);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("optimistic: a hit reads the current MAIR_EL2 (no stale hit); a WXN change flushes with SCTLR_EL2", () => {
+  const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RWX);
+  enable(cpu, t.root, { wxn: false });
+  ok(mmu.translate(cpu, 0x1000, "exec"));
+  cpu.sysregs.write("MAIR_EL2", MAIR & ~0xffn);
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.attrs, r.fromTlb, tlb.stats().stale], [0x00, true, 0]);
+  cpu.sysregs.setField("SCTLR_EL2", "WXN", 1n);
+  assertEquals(fault(mmu.translate(cpu, 0x1000, "exec")).fault, "permission");
+  assertEquals(tlb.stats().stale, 0);
 });
 
 Deno.test("2 CPUs: local tlbi vae2 leaves the other CPU stale; vae2is cleans both", () => {
