@@ -248,7 +248,8 @@ export interface Tlb {
   /**
    * `adversarial` (what the architecture allows: entries stay until
    * invalidated, speculative fills happen) or `optimistic` (QEMU-like:
-   * flush on an SCTLR_EL2 change or a TTBR0_EL2 write, no speculation).
+   * flush on an SCTLR_EL2 change or a TTBR0_EL2 or TCR_EL2 write, no
+   * speculation).
    */
   readonly policy: "adversarial" | "optimistic";
   /**
@@ -305,7 +306,8 @@ export interface Tlb {
    * Told about committed SCTLR_EL2 / TTBR0_EL2 / TCR_EL2 / MAIR_EL2 writes
    * (by the executor; the MMU also reports the changes it observes). The
    * optimistic policy flushes the CPU's entries on an SCTLR_EL2 change or
-   * any TTBR0_EL2 write; the adversarial one keeps everything.
+   * any TTBR0_EL2 or TCR_EL2 write (QEMU flushes on every TCR_EL2 write);
+   * the adversarial one keeps everything.
    * @param cpu The CPU.
    * @param reg Register name.
    * @param value New value.

@@ -363,12 +363,12 @@ export class Stage1Mmu implements Mmu {
 
   /**
    * Whether the optimistic TLB will flush before the CPU's next access (an
-   * SCTLR_EL2 or TTBR0_EL2 change the MMU has not reported yet).
+   * SCTLR_EL2, TTBR0_EL2 or TCR_EL2 change the MMU has not reported yet).
    */
   #flushPending(cpu: Cpu, cfg: RegimeConfig): boolean {
     const st = this.#states[cpu.id];
     return this.#tlb.policy === "optimistic" && st !== undefined && st.cpu === cpu &&
-      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr);
+      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr || st.cfg.tcr !== cfg.tcr);
   }
 
   // ---------------------------------------------------------------------

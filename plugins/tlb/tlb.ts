@@ -13,8 +13,8 @@ export interface TlbOptions {
   /**
    * `adversarial`: what the architecture allows — entries stay until a TLBI
    * removes them and speculative fills happen while the MMU may be on.
-   * `optimistic`: QEMU-like — flush on an SCTLR_EL2 change or a TTBR0_EL2
-   * write, no speculation.
+   * `optimistic`: QEMU-like — flush on an SCTLR_EL2 change or a TTBR0_EL2 or
+   * TCR_EL2 write, no speculation.
    * @default "adversarial"
    */
   policy?: TlbPolicy;

@@ -42,10 +42,15 @@ const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean }
  *   ({@link TlbModel.prefetch}) are kept; a TLBI with a level hint removes
  *   only the entries of that level (the architecture does not promise more).
  * - optimistic: like QEMU's softmmu TLB — flushed when SCTLR_EL2 changes or
- *   TTBR0_EL2 is written, never filled speculatively. (QEMU's
- *   `vmsa_tcr_ttbr_el2_write` itself flushes on a TTBR0_EL2 write only when
- *   HCR_EL2.E2H = 1 and the ASID changes; the flush on any TTBR write is the
- *   more forgiving behaviour the optimistic policy stands for.)
+ *   TTBR0_EL2 or TCR_EL2 is written, never filled speculatively, level
+ *   hints ignored. In QEMU (qemu/qemu `target/arm/helper.c`, a 2025 tree):
+ *   `sctlr_write` flushes when the value changes; TCR_EL2's writefn is
+ *   `vmsa_tcr_el12_write`, which flushes on every write (a 2023 patch to
+ *   flush only the EL2&0 regime, "target/arm: Flush only required tlbs for
+ *   TCR_EL[12]", is not in that tree); `vmsa_tcr_ttbr_el2_write` flushes on
+ *   a TTBR0_EL2 write only when HCR_EL2.E2H = 1 and the ASID changes — the
+ *   flush on any TTBR write is the more forgiving behaviour the optimistic
+ *   policy stands for; MAIR_EL2 has no writefn, so no flush.
  *
  * @example A stale entry survives until `tlbi vae2`
  * ```ts
@@ -216,7 +221,7 @@ export class TlbModel implements Tlb {
       const changed = t.lastSctlr !== value;
       t.lastSctlr = value;
       if (changed && this.policy === "optimistic") this.#flush(cpu, t, name);
-    } else if (name === "TTBR0_EL2" && this.policy === "optimistic") {
+    } else if ((name === "TTBR0_EL2" || name === "TCR_EL2") && this.policy === "optimistic") {
       this.#flush(cpu, t, name);
     }
   }

@@ -2,7 +2,7 @@
 // walk of memory now is still used, and recorded as `tlb_stale`.
 
 import { assertEquals } from "@std/assert";
-import { D, enable, MAIR, PROT, Tables } from "../mmu/_tables.ts";
+import { D, enable, MAIR, PROT, Tables, tcr } from "../mmu/_tables.ts";
 import { fault, ok, rig } from "../mmu/_machine.ts";
 
 const A = 0x5000_0000;
@@ -145,6 +145,20 @@ Deno.test("TTBR0_EL2 switch without TLBI: adversarial uses old-table entries, op
     tlb.invalidate(cpu, "alle2");
     assertEquals(ok(mmu.translate(cpu, 0x1000, "exec")).pa, B);
   }
+});
+
+Deno.test("the MMU reports a direct TCR_EL2 write to the TLB: optimistic flushes, as QEMU does", () => {
+  const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  cpu.sysregs.write("TCR_EL2", tcr(16, 5, 1n << 24n)); // HPD = 1: same translation
+  // A debug translation predicts the flush without doing it.
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "read", { debug: true })).fromTlb, false);
+  assertEquals(tlb.entries(cpu).length, 1);
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.fromTlb, tlb.stats().fills], [false, 2]);
 });
 
 Deno.test("the MMU reports direct SCTLR_EL2 / TTBR0_EL2 writes to the TLB (optimistic flush without an executor)", () => {

@@ -227,7 +227,7 @@ Deno.test("adversarial policy keeps entries across SCTLR_EL2 and TTBR0_EL2 write
   assertEquals([t.entries(c!).length, t.stats().fills], [2, 2]);
 });
 
-Deno.test("optimistic policy flushes on an SCTLR_EL2 change or any TTBR0_EL2 write, and drops prefetches", () => {
+Deno.test("optimistic policy flushes on an SCTLR_EL2 change or any TTBR0_EL2 or TCR_EL2 write, and drops prefetches", () => {
   const { t, trace, cpus: [c0, c1] } = setup("optimistic");
   const refill = () => {
     t.fill(c0!, entry(0x1000, PAGE, 0x5000_0000));
@@ -235,17 +235,21 @@ Deno.test("optimistic policy flushes on an SCTLR_EL2 change or any TTBR0_EL2 wri
   };
   refill();
   t.onSysregWrite(c0!, "SCTLR_EL2", c0!.sysreg("SCTLR_EL2")); // same value: no flush
-  t.onSysregWrite(c0!, "TCR_EL2", 0x80803510n);
-  t.onSysregWrite(c0!, "MAIR_EL2", 0xffn);
+  t.onSysregWrite(c0!, "MAIR_EL2", 0xffn); // QEMU's MAIR_EL2 has no writefn: no flush
   assertEquals(t.entries(c0!).length, 1);
   t.onSysregWrite(c0!, "SCTLR_EL2", 0x30c50831n);
   assertEquals([t.entries(c0!).length, t.entries(c1!).length], [0, 1]);
   refill();
   t.onSysregWrite(c0!, "ttbr0_el2", 0n); // any TTBR write, same value or not
   assertEquals(t.entries(c0!).length, 0);
+  refill();
+  // QEMU's vmsa_tcr_el12_write flushes on every TCR_EL2 write, same value or not.
+  t.onSysregWrite(c0!, "TCR_EL2", 0x80803510n);
+  assertEquals([t.entries(c0!).length, t.entries(c1!).length], [0, 1]);
   assertEquals(trace.filter("tlb_invalidate").map((e) => e.data.op), [
     "flush on SCTLR_EL2 write",
     "flush on TTBR0_EL2 write",
+    "flush on TCR_EL2 write",
   ]);
   assertEquals(t.prefetch(c0!, { ...entry(0x2000, PAGE, 0x5000_1000), speculative: true }), false);
   assertEquals(t.entries(c0!), []);
