@@ -318,10 +318,15 @@ export interface KvmPgtableFactory {
   /** Kernel version whose semantics it follows. */
   readonly version: KvmPgtableVersion;
   /**
-   * `kvm_pgtable_hyp_init`.
+   * `kvm_pgtable_hyp_init`. Start levels 0..3 (ia_bits 13..48) are
+   * modelled. Level −1 (49–52 bits, LPA2), which mainline accepts, throws:
+   * LPA2 descriptors are not modelled. Any other start level gives -EINVAL,
+   * as mainline's range check does; v5.13 has no such check (it computes a
+   * wrapped start level and returns 0, and its walks then fail with -EINVAL
+   * in `__kvm_pgtable_walk`), so for v5.13 that -EINVAL is hyplab's.
    * @param options Address bits, mm_ops and the memory the tables live in.
    * @returns The table, or a negative errno (-ENOMEM without a pgd page,
-   *   -EINVAL for a start level outside 0..3).
+   *   -EINVAL for a start level outside -1..3).
    */
   hypInit(options: KvmPgtableInitOptions): KvmPgtable | number;
 }

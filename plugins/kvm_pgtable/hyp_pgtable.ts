@@ -45,9 +45,10 @@ export interface HypPgtableSettings {
  * `kvm_pgtable_hyp_init`: takes one zeroed pgd page from `mm_ops` and derives
  * the start level from `ia_bits`.
  *
- * Start levels outside 0..3 give -EINVAL (mainline checks this; v5.13 does
- * not, and would compute a wrapped-around level, which hyplab refuses the
- * same way). A 49–52-bit table (start level −1) needs LPA2 descriptors,
+ * Start levels outside −1..3 give -EINVAL: mainline checks this; v5.13 does
+ * not (it computes a wrapped-around level and returns 0, its walks then
+ * failing with -EINVAL), so for v5.13 this -EINVAL is hyplab's. A 49–52-bit
+ * table (start level −1), which mainline accepts, needs LPA2 descriptors,
  * which are not modelled: that throws.
  *
  * @param settings Version, BTI, default trace.
@@ -253,8 +254,11 @@ export class HypPgtable implements KvmPgtable {
   }
 
   /**
-   * `kvm_pgtable_hyp_unmap` (mainline): clears covered leaves, frees tables
-   * left empty, and stops at the first invalid entry or partly covered block.
+   * `kvm_pgtable_hyp_unmap` (mainline): clears leaves, frees tables left
+   * empty, and stops at the first invalid entry or at a block with less than
+   * its size left before the end of the range. Like the kernel it checks
+   * only the end: from inside a block with at least its size left, the
+   * whole block goes, the part before `addr` included.
    *
    * @param addr First VA.
    * @param size Bytes.

@@ -39,8 +39,11 @@ export interface HypUnmapWalker extends FastWalker {
  * - a table whose child page count is not 1 (still has entries) is kept;
  *   an empty one is cleared, `tlbi vae2is` with no level hint, and both the
  *   slot and the child page are put (the child is freed);
- * - a leaf not covered by `[addr, end)` stops the walk with -EINVAL (blocks
- *   are not split); a covered one is cleared, `tlbi vale2is`, its slot put.
+ * - a leaf with less than its granule left before `end` (`end - addr <
+ *   granule`) stops the walk with -EINVAL (blocks are not split); any other
+ *   is cleared, `tlbi vale2is`, its slot put. Only the room before `end` is
+ *   checked, as in the kernel: a walk that starts inside a block with at
+ *   least a granule left clears the whole block, bytes before `addr` too.
  * The `dsb ishst` / `dsb ish; isb` around the TLBI are not modelled here.
  *
  * @param env Memory, mm_ops (needs `pageCount`), TLBI hook.
