@@ -39,6 +39,16 @@ export const PAGE_HYP_DEVICE = 0xe;
  * NORMAL_NC one bit up each. SW0..3 (bits 55..58) are beyond a safe integer
  * and are left out here; {@link toKernelProt} places them.
  *
+ * Version note: this is the only place the `mainline` profile follows a
+ * kernel newer than its baseline. Everything else in `mainline` follows
+ * v6.16/6.17 (pkvm-facts' "current"), whose enum is X = 1, W = 2, R = 4,
+ * DEVICE = 8, NORMAL_NC = 16 (Kingxukai/linux v6.17-rc3
+ * `asm/kvm_pgtable.h`) — the same four numbers as {@link KVM_PGTABLE_PROT}.
+ * The hyp-side UX handling built on this enum comes from 80cbfd7174f3
+ * ("KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings"), found in the
+ * "KVM changes for Linux 7.0" pull request; its release (v7.0) is
+ * UNVERIFIED, as no v7.0 tree was read.
+ *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -110,8 +120,9 @@ const ENCODING_MAINLINE: KvmPgtableProtEncoding = (() => {
  * The prot numbers a host of `version` writes into a hypercall register
  * (`__pkvm_create_private_mapping(phys, size, prot)`, v5.13's
  * `__pkvm_create_mappings(start, size, phys, prot)`): v5.13 uses
- * {@link KVM_PGTABLE_PROT}; mainline, since v6.19 (2608563b466b), uses
- * {@link KVM_PGTABLE_PROT_MAINLINE}, where PAGE_HYP is 0xc and PAGE_HYP_EXEC
+ * {@link KVM_PGTABLE_PROT}; mainline uses the v6.19 renumbering
+ * (2608563b466b, newer than the profile's v6.16/6.17 baseline; see
+ * {@link KVM_PGTABLE_PROT_MAINLINE}), where PAGE_HYP is 0xc and PAGE_HYP_EXEC
  * 0xb — and v5.13's PAGE_HYP_EXEC (0x5) is PX|W without R, which mainline's
  * `hyp_set_prot_attr` refuses with -EINVAL.
  *

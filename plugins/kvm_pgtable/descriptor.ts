@@ -388,9 +388,10 @@ export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): num
  * `enum kvm_pgtable_prot` (a u64), where {@link hypPteProt} gives hyplab's
  * numbering. Mainline: the software bits 58:55 in place, then for a valid
  * leaf PX unless XN — without hVHE the decoder sets PX only, not X = PX|UX
- * (80cbfd7174f3, v7.0; the enum is 2608563b466b's, v6.19), so a leaf mapped
- * with PAGE_HYP_EXEC (0xb) reads back as R|PX (0x9) — and R or R|W from AP;
- * never DEVICE. v5.13 has no such decoder; the same rule is applied in its
+ * (80cbfd7174f3, in the KVM pull for Linux 7.0, release UNVERIFIED; the
+ * enum is 2608563b466b's, v6.19 — both newer than the mainline profile's
+ * v6.16/6.17 baseline), so a leaf mapped with PAGE_HYP_EXEC (0xb) reads
+ * back as R|PX (0x9) — and R or R|W from AP; never DEVICE. v5.13 has no such decoder; the same rule is applied in its
  * enum (X = 1, W = 2, R = 4), without software bits.
  *
  * @param pte A descriptor (an invalid one gives its software bits only).
