@@ -52,6 +52,12 @@ export interface Translation {
   readonly executable: boolean;
   /** Served by a TLB entry rather than a walk. */
   readonly fromTlb: boolean;
+  /**
+   * True when the walk started below a walk-cache entry (a cached table
+   * descriptor) instead of at the table base. Optional: an MMU without a
+   * walk cache may leave it out.
+   */
+  readonly viaWalkCache?: boolean;
   /** True when SCTLR_EL2.M = 0 (flat translation). */
   readonly mmuOff: boolean;
 }
@@ -229,6 +235,31 @@ export interface TlbEntry {
   readonly speculative: boolean;
 }
 
+/**
+ * A walk-cache entry: a table descriptor a demand walk read, kept so later
+ * walks of the VAs it translates can start below it. The architecture lets
+ * a TLB hold such non-leaf entries until a TLBI that covers them: `vae2*`
+ * and `alle2*` do, the leaf-only `vale2*` forms need not.
+ */
+export interface TlbWalkEntry {
+  /** Translation regime (only EL2 here). */
+  readonly regime: "EL2";
+  /** Provenance: PA of the table base (TTBR0_EL2.BADDR) the walk started from. */
+  readonly base: number;
+  /** Lookup level of the table descriptor: 0, 1 or 2. */
+  readonly level: number;
+  /** First VA of the region the descriptor translates (aligned to `size`). */
+  readonly va: number;
+  /** Size of that region: 512 GiB (level 0), 1 GiB (level 1) or 2 MiB (level 2). */
+  readonly size: number;
+  /** PA of the next-level table the descriptor points at. */
+  readonly table: number;
+  /** APTable[1] gathered from the walk down to and including this descriptor. */
+  readonly apTable: boolean;
+  /** XNTable gathered from the walk down to and including this descriptor. */
+  readonly xnTable: boolean;
+}
+
 /** TLB counters. */
 export interface TlbStats {
   /** Lookups that hit. */
@@ -293,6 +324,12 @@ export interface Tlb {
    * of that level; without one (`"unknown"` or omitted) every level goes.
    * The adversarial policy keeps the entries of other levels, as the
    * architecture allows; the optimistic one ignores the hint.
+   *
+   * Walk-cache entries ({@link TlbWalkEntry}, if the TLB keeps them):
+   * `alle2*` removes them all; `vae2*` removes those of the VA (with a hint
+   * of level L, at least those above level L); the leaf-only `vale2*` forms
+   * leave them. The return value and the `invalidated` counter count leaf
+   * entries only.
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of `vae2`/`vale2` forms (any address in the page).
@@ -319,6 +356,30 @@ export interface Tlb {
    * @returns Entries (a copy).
    */
   entries(cpu: Cpu): TlbEntry[];
+  /**
+   * Optional walk cache: adds a walk-cache entry, replacing one with the
+   * same level and VA. A TLB without a walk cache omits it (or drops the
+   * entry and returns false).
+   * @param cpu The CPU.
+   * @param entry The entry (kept as is).
+   * @returns True when kept.
+   * @throws {RangeError} A level other than 0..2, or a VA or table not aligned.
+   */
+  fillWalk?(cpu: Cpu, entry: TlbWalkEntry): boolean;
+  /**
+   * Optional walk cache: the deepest walk-cache entry covering `va`
+   * (level 2 first), without counting.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  lookupWalk?(cpu: Cpu, va: number): TlbWalkEntry | undefined;
+  /**
+   * Optional walk cache: the CPU's walk-cache entries, sorted by VA then level.
+   * @param cpu The CPU.
+   * @returns Entries (a copy).
+   */
+  walkEntries?(cpu: Cpu): TlbWalkEntry[];
   /**
    * The counters.
    * @returns A copy of the counters.

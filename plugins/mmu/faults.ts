@@ -11,6 +11,7 @@ import {
   type MmuFaultKind,
   mmuFaultStatusCode,
   type TlbEntry,
+  type TlbWalkEntry,
 } from "../../core/mod.ts";
 import type { RegimeConfig } from "./regime.ts";
 import { WALK_FAULT, type WalkState } from "./table_walk.ts";
@@ -282,6 +283,8 @@ function execName(ro: boolean, xn: boolean, wxn: boolean): string {
  * @param s The walk.
  * @param cfg The regime.
  * @param va The VA.
+ * @param via The walk-cache entry the walk started from, if any: named in
+ *   place of the table base.
  * @returns The description: the translation, or the fault message.
  * @example
  * ```ts
@@ -297,10 +300,23 @@ function execName(ro: boolean, xn: boolean, wxn: boolean): string {
  * assertEquals(describeWalk(s, cfg, 0x5000).startsWith("Translation fault at level 2"), true);
  * ```
  */
-export function describeWalk(s: WalkState, cfg: RegimeConfig, va: number): string {
-  if (s.fault !== WALK_FAULT.NONE) return walkFault(s, cfg, va, "read").message;
+export function describeWalk(
+  s: WalkState,
+  cfg: RegimeConfig,
+  va: number,
+  via?: TlbWalkEntry,
+): string {
+  const from = via === undefined
+    ? `from table ${hex(cfg.base)}`
+    : `via the level-${via.level} walk-cache entry for table ${hex(via.table)}, walked from table ${
+      hex(via.base)
+    }`;
+  if (s.fault !== WALK_FAULT.NONE) {
+    const m = walkFault(s, cfg, va, "read").message;
+    return via === undefined ? m : `${m} (${from})`;
+  }
   const pte = (BigInt(s.hi) << 32n) | BigInt(s.lo);
   return `PA ${hex(s.outPa + (va - s.blockVa))} level ${s.level} ${s.ro ? "RO" : "RW"} ${
     execName(s.ro, s.xn, cfg.wxn)
-  } attrs ${hex(cfg.mairAttrs[s.attrIdx]!)} (pte ${hex(pte)} from table ${hex(cfg.base)})`;
+  } attrs ${hex(cfg.mairAttrs[s.attrIdx]!)} (pte ${hex(pte)} ${from})`;
 }

@@ -89,9 +89,17 @@ export class WalkedEntry implements TlbEntry {
    * @param cfg The regime it walked (its base is the provenance).
    * @param generation Memory generation at the walk.
    * @param speculative Filled speculatively.
+   * @param base Provenance when the walk did not start from `cfg`'s base
+   *   (a walk-cache entry's).
    */
-  constructor(s: WalkState, cfg: RegimeConfig, generation: number, speculative: boolean) {
-    this.base = cfg.base;
+  constructor(
+    s: WalkState,
+    cfg: RegimeConfig,
+    generation: number,
+    speculative: boolean,
+    base: number = cfg.base,
+  ) {
+    this.base = base;
     this.va = s.blockVa;
     this.size = s.size;
     this.pa = s.outPa;

@@ -65,3 +65,49 @@ Deno.test("kvm_pgtable_hyp_unmap() without the hook: the TLB keeps the entries a
   assertEquals(tlb.stats().stale, 1);
   assertEquals(m.trace.filter("tlb_stale")[0]!.data.walk.startsWith("Translation fault"), true);
 });
+
+/**
+ * Maps two pages at VA and a block after them, translates VA (filling the
+ * walk cache), unmaps the pages (their table is freed), then maps two pages
+ * 4 MiB further on: the pool hands the freed table page out again, and
+ * VA's index in it now holds the new mapping. `tableOp` is the TLBI the
+ * hook applies for a freed table.
+ */
+function reusedTable(tableOp: "vae2is" | "vale2is") {
+  const { m, mmu, tlb } = rig();
+  const cpu = m.cpu(0);
+  const pool = testPagePool({ memory: m.memory, base: 0x4800_0000, pages: 64 });
+  const pgt = kvmPgtableFactory({ version: "mainline" }).hypInit({
+    iaBits: 48,
+    mmOps: pool.mmOps,
+    memory: m.memory,
+    tlbi: (op, va, ttl) => tlb.invalidate(cpu, op === "vae2is" ? tableOp : op, va, ttl),
+  });
+  if (typeof pgt === "number") throw new Error(`hypInit returned ${pgt}`);
+  assertEquals(pgt.map(VA, 2 * 4096, PA, PAGE_HYP), 0);
+  assertEquals(pgt.map(VA + M2, M2, PA + M2, PAGE_HYP), 0); // keeps the PMD table alive
+  enable(cpu, pgt.pgd);
+  ok(mmu.translate(cpu, VA, "read"));
+  assertEquals(pgt.unmap(VA, 2 * 4096), 2 * 4096);
+  const frees = pool.frees;
+  assertEquals(pgt.map(VA + 2 * M2, 2 * 4096, PA + 0x80_0000, PAGE_HYP), 0);
+  assertEquals([frees, pool.frees], [1, 1]); // the PTE table page, freed then reused
+  return { m, mmu, tlb, cpu };
+}
+
+Deno.test("a freed table invalidated with vae2is (hyp_unmap_walker) is not walked again", () => {
+  const { mmu, tlb, cpu } = reusedTable("vae2is");
+  assertEquals(fault(mmu.translate(cpu, VA, "read")).level, 2);
+  assertEquals(tlb.stats().stale, 0);
+});
+
+Deno.test("a freed table invalidated with vale2is only: the walk cache reaches the reused page, reported stale", () => {
+  const { m, mmu, tlb, cpu } = reusedTable("vale2is");
+  // The cached level-2 descriptor still names the old page, now another
+  // range's table: VA translates to that range's PA.
+  assertEquals(ok(mmu.translate(cpu, VA, "read")).pa, PA + 0x80_0000);
+  assertEquals(tlb.stats().stale, 1);
+  const ev = m.trace.filter("tlb_stale")[0]!;
+  assertEquals(ev.data.tlb.includes("via the level-2 walk-cache entry"), true);
+  assertEquals(ev.data.walk.startsWith("Translation fault at level 2"), true);
+});
