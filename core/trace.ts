@@ -30,7 +30,7 @@ export interface TraceEventMap {
   /** A TLB entry filled by a walk. */
   tlb_fill: { va: string; pa: string; level: number; base: string; speculative: boolean };
   /** A TLB invalidation took effect. */
-  tlb_invalidate: { op: string; va?: string; removed: number };
+  tlb_invalidate: { op: string; va?: string; ttl?: number; removed: number };
   /** A TLB hit returned a translation that differs from a walk of memory now. */
   tlb_stale: { va: string; tlb: string; walk: string };
   /** A system register write (pending or committed). */

@@ -8,6 +8,7 @@
 
 import { type Capability, capability } from "../capability.ts";
 import type { PhysicalMemory } from "../physical_memory.ts";
+import type { TlbiTtl } from "./mmu.ts";
 import type { Trace } from "../trace.ts";
 
 /** Kernel version whose kvm_pgtable semantics a variant follows. */
@@ -37,6 +38,16 @@ export const PAGE_HYP_DEVICE = 0xe;
  * privileged (PX) and unprivileged (UX) with X = PX|UX, then W, R, DEVICE and
  * NORMAL_NC one bit up each. SW0..3 (bits 55..58) are beyond a safe integer
  * and are left out here; {@link toKernelProt} places them.
+ *
+ * Version note: this is the only place the `mainline` profile follows a
+ * kernel newer than its baseline. Everything else in `mainline` follows
+ * v6.16/6.17 (pkvm-facts' "current"), whose enum is X = 1, W = 2, R = 4,
+ * DEVICE = 8, NORMAL_NC = 16 (Kingxukai/linux v6.17-rc3
+ * `asm/kvm_pgtable.h`) — the same four numbers as {@link KVM_PGTABLE_PROT}.
+ * The hyp-side UX handling built on this enum comes from 80cbfd7174f3
+ * ("KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings"), found in the
+ * "KVM changes for Linux 7.0" pull request; its release (v7.0) is
+ * UNVERIFIED, as no v7.0 tree was read.
  *
  * @example
  * ```ts
@@ -109,8 +120,9 @@ const ENCODING_MAINLINE: KvmPgtableProtEncoding = (() => {
  * The prot numbers a host of `version` writes into a hypercall register
  * (`__pkvm_create_private_mapping(phys, size, prot)`, v5.13's
  * `__pkvm_create_mappings(start, size, phys, prot)`): v5.13 uses
- * {@link KVM_PGTABLE_PROT}; mainline, since v6.19 (2608563b466b), uses
- * {@link KVM_PGTABLE_PROT_MAINLINE}, where PAGE_HYP is 0xc and PAGE_HYP_EXEC
+ * {@link KVM_PGTABLE_PROT}; mainline uses the v6.19 renumbering
+ * (2608563b466b, newer than the profile's v6.16/6.17 baseline; see
+ * {@link KVM_PGTABLE_PROT_MAINLINE}), where PAGE_HYP is 0xc and PAGE_HYP_EXEC
  * 0xb — and v5.13's PAGE_HYP_EXEC (0x5) is PX|W without R, which mainline's
  * `hyp_set_prot_attr` refuses with -EINVAL.
  *
@@ -140,6 +152,11 @@ const HYPLAB_SW_MASK = 0xf << 23;
  * `version`, i.e. what a host puts in a hypercall register: X becomes
  * mainline's X (PX|UX), as `PAGE_HYP_EXEC` has it, and SW0..3 move to bits
  * 55..58.
+ *
+ * Strict on purpose, unlike the kernel-function models (`kvm_pgtable_hyp_map`,
+ * `hyp_set_prot_attr`), which ignore unknown bits as the kernel does: this
+ * is an encoder into the kernel's ABI, and a hyplab bit it does not know has
+ * no place to go.
  *
  * @param prot hyplab prot.
  * @param version Kernel version.
@@ -294,11 +311,15 @@ export interface KvmPgtableInitOptions {
   /** Trace for `map`/`unmap` events and WARN logs (default: the factory's). */
   trace?: Trace;
   /**
-   * Called for the TLB maintenance `kvm_pgtable_hyp_unmap` issues
-   * (`tlbi vae2is` for a freed table, `tlbi vale2is` for a leaf), so a TLB
-   * model can follow; nothing is invalidated when absent.
+   * Called for the TLB maintenance `kvm_pgtable_hyp_unmap` issues, so a TLB
+   * model can follow: `tlbi vae2is` with no level hint (`"unknown"`) for a
+   * freed table, `tlbi vale2is` hinted with the leaf's level for a leaf
+   * (mainline `hyp_unmap_walker`). Wire it to `Tlb.invalidate` (the
+   * walker's `dsb ish` completes each TLBI before it returns) when unmapping
+   * a table the MMU may be walking. Nothing is invalidated when absent —
+   * and nothing in hyplab unmaps a live table today: the boot only maps.
    */
-  tlbi?(op: "vae2is" | "vale2is", va: number, level: number): void;
+  tlbi?(op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl): void;
 }
 
 /** Makes hyp stage-1 tables for one variant (v5.13 or mainline semantics). */
@@ -308,10 +329,15 @@ export interface KvmPgtableFactory {
   /** Kernel version whose semantics it follows. */
   readonly version: KvmPgtableVersion;
   /**
-   * `kvm_pgtable_hyp_init`.
+   * `kvm_pgtable_hyp_init`. Start levels 0..3 (ia_bits 13..48) are
+   * modelled. Level −1 (49–52 bits, LPA2), which mainline accepts, throws:
+   * LPA2 descriptors are not modelled. Any other start level gives -EINVAL,
+   * as mainline's range check does; v5.13 has no such check (it computes a
+   * wrapped start level and returns 0, and its walks then fail with -EINVAL
+   * in `__kvm_pgtable_walk`), so for v5.13 that -EINVAL is hyplab's.
    * @param options Address bits, mm_ops and the memory the tables live in.
    * @returns The table, or a negative errno (-ENOMEM without a pgd page,
-   *   -EINVAL for a start level outside 0..3).
+   *   -EINVAL for a start level outside -1..3).
    */
   hypInit(options: KvmPgtableInitOptions): KvmPgtable | number;
 }

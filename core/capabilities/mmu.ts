@@ -52,6 +52,12 @@ export interface Translation {
   readonly executable: boolean;
   /** Served by a TLB entry rather than a walk. */
   readonly fromTlb: boolean;
+  /**
+   * True when the walk started below a walk-cache entry (a cached table
+   * descriptor) instead of at the table base. Optional: an MMU without a
+   * walk cache may leave it out.
+   */
+  readonly viaWalkCache?: boolean;
   /** True when SCTLR_EL2.M = 0 (flat translation). */
   readonly mmuOff: boolean;
 }
@@ -196,6 +202,19 @@ export type TlbiOp =
   | "vmalle1"
   | "vmalle1is";
 
+/**
+ * A TLBI level hint (FEAT_TTL; the `level` argument of the kernel's
+ * `__tlbi_level`): the lookup level of the leaf entries to remove — 1, 2 or 3
+ * with the 4 KiB granule — or `"unknown"`, the kernel's `TLBI_TTL_UNKNOWN`:
+ * no hint. Architecturally a hinted TLBI need not remove entries of another
+ * level (`asm/tlbflush.h`: "If the level is wrong, no invalidation may take
+ * place"), which is why the kernel passes no hint after clearing a table
+ * entry (36e008323926, "KVM: arm64: Don't pass a TLBI level hint when
+ * zapping table entries": "The TLBI level hints are for leaf entries only").
+ * Level 0 holds no leaf with the 4 KiB granule and is not a hint here.
+ */
+export type TlbiTtl = 1 | 2 | 3 | "unknown";
+
 /** One TLB entry. */
 export interface TlbEntry {
   /** Translation regime (only EL2 here). */
@@ -214,6 +233,31 @@ export interface TlbEntry {
   readonly pte: bigint;
   /** Filled speculatively (not by a demand access). */
   readonly speculative: boolean;
+}
+
+/**
+ * A walk-cache entry: a table descriptor a demand walk read, kept so later
+ * walks of the VAs it translates can start below it. The architecture lets
+ * a TLB hold such non-leaf entries until a TLBI that covers them: `vae2*`
+ * and `alle2*` do, the leaf-only `vale2*` forms need not.
+ */
+export interface TlbWalkEntry {
+  /** Translation regime (only EL2 here). */
+  readonly regime: "EL2";
+  /** Provenance: PA of the table base (TTBR0_EL2.BADDR) the walk started from. */
+  readonly base: number;
+  /** Lookup level of the table descriptor: 0, 1 or 2. */
+  readonly level: number;
+  /** First VA of the region the descriptor translates (aligned to `size`). */
+  readonly va: number;
+  /** Size of that region: 512 GiB (level 0), 1 GiB (level 1) or 2 MiB (level 2). */
+  readonly size: number;
+  /** PA of the next-level table the descriptor points at. */
+  readonly table: number;
+  /** APTable[1] gathered from the walk down to and including this descriptor. */
+  readonly apTable: boolean;
+  /** XNTable gathered from the walk down to and including this descriptor. */
+  readonly xnTable: boolean;
 }
 
 /** TLB counters. */
@@ -235,7 +279,8 @@ export interface Tlb {
   /**
    * `adversarial` (what the architecture allows: entries stay until
    * invalidated, speculative fills happen) or `optimistic` (QEMU-like:
-   * flush on an SCTLR_EL2 change or a TTBR0_EL2 write, no speculation).
+   * flush on an SCTLR_EL2 change or a TTBR0_EL2 or TCR_EL2 write, no
+   * speculation).
    */
   readonly policy: "adversarial" | "optimistic";
   /**
@@ -273,23 +318,39 @@ export interface Tlb {
   /**
    * Applies a TLBI whose completion the core (a DSB) has established.
    * Broadcast (`is`) forms act on every CPU; `alle1`/`vmalle1` forms do not
-   * touch EL2 entries. (The A64 executor then puts back, with
-   * {@link Tlb.fill}, the entries the CPU walked after the TLBI's issue: the
-   * TLBI may have been performed before they were walked. It tells them by
-   * identity among {@link Tlb.entries}, so a TLB that hands out copies gets
-   * the plain removal.)
+   * touch EL2 entries.
+   *
+   * A level hint (`ttl`, VA forms only) is guaranteed to remove the entries
+   * of that level; without one (`"unknown"` or omitted) every level goes.
+   * The adversarial policy keeps the entries of other levels, as the
+   * architecture allows; the optimistic one ignores the hint.
+   *
+   * Walk-cache entries ({@link TlbWalkEntry}, if the TLB keeps them):
+   * `alle2*` removes them all; `vae2*` removes those of the VA (with a hint
+   * of level L, at least those above level L); the leaf-only `vale2*` forms
+   * leave them. The return value and the `invalidated` counter count leaf
+   * entries only.
+   *
+   * (The A64 executor then puts back, with {@link Tlb.fill}, the leaf
+   * entries the CPU walked after the TLBI's issue: the TLBI may have been
+   * performed before they were walked. It tells them by identity among
+   * {@link Tlb.entries}, so a TLB that hands out copies gets the plain
+   * removal.)
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of `vae2`/`vale2` forms (any address in the page).
+   * @param ttl Level hint of the VA forms (default `"unknown"`: no hint).
    * @returns Number of entries removed.
-   * @throws {TypeError} A VA form without a VA.
+   * @throws {TypeError} A VA form without a VA, or a hint on a non-VA form.
+   * @throws {RangeError} A hint other than 1, 2, 3 or `"unknown"`.
    */
-  invalidate(cpu: Cpu, op: TlbiOp, va?: number): number;
+  invalidate(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number;
   /**
    * Told about committed SCTLR_EL2 / TTBR0_EL2 / TCR_EL2 / MAIR_EL2 writes
    * (by the executor; the MMU also reports the changes it observes). The
    * optimistic policy flushes the CPU's entries on an SCTLR_EL2 change or
-   * any TTBR0_EL2 write; the adversarial one keeps everything.
+   * any TTBR0_EL2 or TCR_EL2 write (QEMU flushes on every TCR_EL2 write);
+   * the adversarial one keeps everything.
    * @param cpu The CPU.
    * @param reg Register name.
    * @param value New value.
@@ -301,6 +362,30 @@ export interface Tlb {
    * @returns Entries (a copy).
    */
   entries(cpu: Cpu): TlbEntry[];
+  /**
+   * Optional walk cache: adds a walk-cache entry, replacing one with the
+   * same level and VA. A TLB without a walk cache omits it (or drops the
+   * entry and returns false).
+   * @param cpu The CPU.
+   * @param entry The entry (kept as is).
+   * @returns True when kept.
+   * @throws {RangeError} A level other than 0..2, or a VA or table not aligned.
+   */
+  fillWalk?(cpu: Cpu, entry: TlbWalkEntry): boolean;
+  /**
+   * Optional walk cache: the deepest walk-cache entry covering `va`
+   * (level 2 first), without counting.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  lookupWalk?(cpu: Cpu, va: number): TlbWalkEntry | undefined;
+  /**
+   * Optional walk cache: the CPU's walk-cache entries, sorted by VA then level.
+   * @param cpu The CPU.
+   * @returns Entries (a copy).
+   */
+  walkEntries?(cpu: Cpu): TlbWalkEntry[];
   /**
    * The counters.
    * @returns A copy of the counters.

@@ -4,9 +4,9 @@
  * `tlbi` forms that remove exactly what they name (by VA, per CPU,
  * broadcast, EL1 forms leaving EL2 entries), counters that move as
  * documented, copies out of `entries()`/`stats()` — and the contract of the
- * policy it reports: `adversarial` keeps entries across SCTLR_EL2/TTBR0_EL2
- * writes and keeps speculative fills, `optimistic` flushes on them and drops
- * speculation. It uses only the {@link Tlb} interface (no MMU), so a TLB can
+ * policy it reports: `adversarial` keeps entries across SCTLR_EL2/TTBR0_EL2/
+ * TCR_EL2 writes and keeps speculative fills, `optimistic` flushes on them
+ * (SCTLR_EL2 only when it changes) and drops speculation. It uses only the {@link Tlb} interface (no MMU), so a TLB can
  * be tested alone. Run it in one line:
  * `Deno.test("my tlb", (t) => tlbConformance(myTlbPlugin, t))`.
  *
@@ -214,12 +214,16 @@ export async function tlbConformance(tlbOrPlugin: Tlb | Plugin, t?: StepContext)
 
   const policyCheck: readonly [string, () => void] = policy === "optimistic"
     ? [
-      "optimistic: an SCTLR_EL2 change or a TTBR0_EL2 write flushes that CPU's entries; speculative fills are dropped",
+      "optimistic: an SCTLR_EL2 change or a TTBR0_EL2 or TCR_EL2 write flushes that CPU's entries; speculative fills are dropped",
       () => {
         const e = env();
         const { tlb, a, b } = e;
         for (
-          const [reg, value] of [["TTBR0_EL2", 0x4120_0000n], ["SCTLR_EL2", SCTLR_ON]] as const
+          const [reg, value] of [
+            ["TTBR0_EL2", 0x4120_0000n],
+            ["SCTLR_EL2", SCTLR_ON],
+            ["TCR_EL2", 0x8080_3510n],
+          ] as const
         ) {
           tlb.onSysregWrite(a, "SCTLR_EL2", SCTLR_OFF);
           tlb.invalidate(a, "alle2is");
@@ -485,5 +489,33 @@ export async function tlbConformance(tlbOrPlugin: Tlb | Plugin, t?: StepContext)
       }, "counters after two recordStale()");
     }],
     policyCheck,
+    [
+      "a level hint removes at least that level's entries; optimistic ignores it",
+      () => {
+        const e = env();
+        populate(e);
+        const { tlb, a } = e;
+        // V is covered by a page (level 3), block B (level 2) and block G (level 1).
+        const removed = tlb.invalidate(a, "vae2", V, 2);
+        const left = vas(tlb, a);
+        expect(
+          !left.includes(`${hex(B)}+${hex(M2)}`),
+          `vae2 with level hint 2 left the level-2 block: ${left.join(" ")}`,
+        );
+        // The architecture lets a hinted TLBI keep other levels (hyplab's
+        // adversarial TLB does); removing them too is never wrong, and the
+        // optimistic policy must, as QEMU has no level hints.
+        if (policy === "optimistic") {
+          expectEqual(removed, 3, "entries removed by a level-2 hint (optimistic)");
+        }
+        const e2 = env();
+        populate(e2);
+        expectEqual(
+          e2.tlb.invalidate(e2.a, "vale2", V, "unknown"),
+          3,
+          'entries removed with the hint "unknown" (TLBI_TTL_UNKNOWN)',
+        );
+      },
+    ],
   ]);
 }

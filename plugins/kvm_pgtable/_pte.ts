@@ -57,22 +57,24 @@ export function deviceAttrIndex(version: KvmPgtableVersion): number {
 }
 
 const P = KVM_PGTABLE_PROT;
-const KNOWN_PROT_BITS = P.X | P.W | P.R | P.DEVICE;
 
 /**
  * Why `hyp_set_prot_attr` rejects `prot`, or undefined when it accepts it.
  *
- * @param prot Prot bits.
- * @param version Kernel version (software bits exist in mainline only).
+ * Only the kernel's three -EINVAL rules: no R; X with W; X with DEVICE.
+ * Every other bit is ignored, as the kernel ignores it: v5.13's
+ * `hyp_set_prot_attr` (hindawiai/hinlin) reads R, W, X and DEVICE and
+ * nothing else; mainline's (Kingxukai/linux, v6.17-rc3) reads the same four
+ * and copies the software bits, so `KVM_PGTABLE_PROT_NORMAL_NC` (BIT(4), a
+ * stage-2 attribute) and any unnamed bit map as if absent. The software bits
+ * are copied by {@link protAttrParts} in mainline only; v5.13 has none and
+ * drops them. The caller checks that `prot` is a non-negative integer.
+ *
+ * @param prot Prot bits (hyplab numbering).
  * @returns The rule broken, or undefined.
  */
-export function protProblem(prot: number, version: KvmPgtableVersion): string | undefined {
-  const sw = version === "mainline" ? PROT_SW_MASK : 0;
-  if ((prot & ~(KNOWN_PROT_BITS | sw)) !== 0 || prot < 0 || prot > 0x7fff_ffff) {
-    return version === "v5.13" && (prot & PROT_SW_MASK) !== 0
-      ? "software prot bits do not exist in v5.13"
-      : "unknown prot bits";
-  }
+export function protProblem(prot: number): string | undefined {
+  // `&` reads bits 31:0 of any safe integer: every bit a prot defines is there.
   if ((prot & P.R) === 0) return "no R";
   if ((prot & P.X) !== 0) {
     if ((prot & P.W) !== 0) return "W and X together";
@@ -83,7 +85,9 @@ export function protProblem(prot: number, version: KvmPgtableVersion): string | 
 
 /**
  * `hyp_set_prot_attr`: the leaf attribute halves for a valid prot.
- * Call {@link protProblem} first; this does not validate.
+ * Call {@link protProblem} first; this does not validate. It reads R, W, X
+ * and DEVICE, and in mainline copies SW0..3; every other bit is ignored, as
+ * in the kernel (v5.13 and mainline alike).
  *
  * @param prot Prot bits (already valid).
  * @param version Kernel version.

@@ -159,35 +159,41 @@ export function mtDeviceNGnRE(version: KvmPgtableVersion): number {
 
 /**
  * Why `hyp_set_prot_attr` would return -EINVAL for `prot`: no R, W with X,
- * X with DEVICE, or bits the version does not define.
+ * or X with DEVICE — the kernel's only three rules, in v5.13 and mainline.
+ * Any other bit is ignored, as the kernel ignores it (mainline's
+ * `KVM_PGTABLE_PROT_NORMAL_NC`, software bits in v5.13, unnamed bits).
  *
  * @param prot Prot bits.
- * @param options Kernel version.
+ * @param options Kernel version (the rules are the same in both).
  * @returns The rule broken, or undefined for a valid prot.
+ * @throws {TypeError} For a prot that is not a non-negative safe integer.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { hypProtProblem } from "./descriptor.ts";
  * assertEquals(hypProtProblem(0x7), "W and X together");
  * assertEquals(hypProtProblem(0x6), undefined);
+ * assertEquals(hypProtProblem(0x14), undefined); // R and an ignored bit 4
  * ```
  */
 export function hypProtProblem(
   prot: number,
-  options: HypDescriptorOptions = {},
+  _options: HypDescriptorOptions = {},
 ): string | undefined {
   assertProt(prot);
-  return protProblem(prot, options.version ?? "v5.13");
+  return protProblem(prot);
 }
 
 /**
  * `hyp_set_prot_attr`: the leaf attributes (every field but VALID, TYPE and
- * the output address) for a kernel prot.
+ * the output address) for a kernel prot. Bits other than R, W, X, DEVICE
+ * (and SW0..3, which mainline copies) are ignored, as in the kernel.
  *
  * @param prot Prot bits (`PAGE_HYP`, `PAGE_HYP_EXEC`, ...).
  * @param options Kernel version and BTI.
  * @returns The attribute bits.
- * @throws {KernelErrnoError} -EINVAL for no R, W with X, X with DEVICE, unknown bits.
+ * @throws {KernelErrnoError} -EINVAL for no R, W with X, X with DEVICE.
+ * @throws {TypeError} For a prot that is not a non-negative safe integer.
  * @example
  * ```ts
  * import { assertEquals, assertThrows } from "@std/assert";
@@ -199,7 +205,7 @@ export function hypProtProblem(
  */
 export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): bigint {
   const version = options.version ?? "v5.13";
-  throwIfBadProt(prot, version);
+  throwIfBadProt(prot);
   const out = new Uint32Array(2);
   protAttrParts(prot, version, options.bti ?? false, out);
   return joinPte(out[0]!, out[1]!);
@@ -214,7 +220,8 @@ export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): b
  * @param level 1 (1 GiB block), 2 (2 MiB block) or 3 (4 KiB page).
  * @param options Kernel version and BTI.
  * @returns The descriptor.
- * @throws {KernelErrnoError} -EINVAL for an invalid prot.
+ * @throws {KernelErrnoError} -EINVAL for no R, W with X, X with DEVICE
+ *   (other prot bits are ignored, as `hyp_set_prot_attr` ignores them).
  * @throws {RangeError} For a level without leaves or a misaligned / too-high `pa`.
  * @example Test vectors from pkvm-facts §5
  * ```ts
@@ -249,7 +256,7 @@ export function encodeHypLeaf(
       }: must be ${g}-byte aligned and below 2^48`,
     );
   }
-  throwIfBadProt(prot, version);
+  throwIfBadProt(prot);
   const out = new Uint32Array(2);
   protAttrParts(prot, version, options.bti ?? false, out);
   return joinPte(leafLo(pa, out[0]!, level), leafHi(pa, out[1]!));
@@ -381,9 +388,10 @@ export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): num
  * `enum kvm_pgtable_prot` (a u64), where {@link hypPteProt} gives hyplab's
  * numbering. Mainline: the software bits 58:55 in place, then for a valid
  * leaf PX unless XN — without hVHE the decoder sets PX only, not X = PX|UX
- * (80cbfd7174f3, v7.0; the enum is 2608563b466b's, v6.19), so a leaf mapped
- * with PAGE_HYP_EXEC (0xb) reads back as R|PX (0x9) — and R or R|W from AP;
- * never DEVICE. v5.13 has no such decoder; the same rule is applied in its
+ * (80cbfd7174f3, in the KVM pull for Linux 7.0, release UNVERIFIED; the
+ * enum is 2608563b466b's, v6.19 — both newer than the mainline profile's
+ * v6.16/6.17 baseline), so a leaf mapped with PAGE_HYP_EXEC (0xb) reads
+ * back as R|PX (0x9) — and R or R|W from AP; never DEVICE. v5.13 has no such decoder; the same rule is applied in its
  * enum (X = 1, W = 2, R = 4), without software bits.
  *
  * @param pte A descriptor (an invalid one gives its software bits only).
@@ -462,9 +470,9 @@ function assertProt(prot: number): void {
   }
 }
 
-function throwIfBadProt(prot: number, version: KvmPgtableVersion): void {
+function throwIfBadProt(prot: number): void {
   assertProt(prot);
-  const why = protProblem(prot, version);
+  const why = protProblem(prot);
   if (why !== undefined) {
     throw new KernelErrnoError(
       "hyp_set_prot_attr",

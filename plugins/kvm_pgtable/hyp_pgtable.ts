@@ -45,9 +45,10 @@ export interface HypPgtableSettings {
  * `kvm_pgtable_hyp_init`: takes one zeroed pgd page from `mm_ops` and derives
  * the start level from `ia_bits`.
  *
- * Start levels outside 0..3 give -EINVAL (mainline checks this; v5.13 does
- * not, and would compute a wrapped-around level, which hyplab refuses the
- * same way). A 49–52-bit table (start level −1) needs LPA2 descriptors,
+ * Start levels outside −1..3 give -EINVAL: mainline checks this; v5.13 does
+ * not (it computes a wrapped-around level and returns 0, its walks then
+ * failing with -EINVAL), so for v5.13 this -EINVAL is hyplab's. A 49–52-bit
+ * table (start level −1), which mainline accepts, needs LPA2 descriptors,
  * which are not modelled: that throws.
  *
  * @param settings Version, BTI, default trace.
@@ -209,8 +210,10 @@ export class HypPgtable implements KvmPgtable {
    * @param addr First VA.
    * @param size Bytes.
    * @param phys First PA.
-   * @param prot Prot bits.
-   * @returns 0, or -EINVAL (bad prot, level-3 conflict), -ENOMEM, -ERANGE.
+   * @param prot Prot bits. Only R, W, X, DEVICE (and SW0..3 in mainline)
+   *   are read; any other bit is ignored, as `hyp_set_prot_attr` ignores it.
+   * @returns 0, or -EINVAL (no R, W with X, X with DEVICE; a level-3
+   *   conflict), -ENOMEM, -ERANGE.
    * @throws {RangeError} For a negative or non-integer argument, or `phys` ≥ 2^48.
    */
   map(addr: number, size: number, phys: number, prot: number): number {
@@ -223,7 +226,7 @@ export class HypPgtable implements KvmPgtable {
     if (!Number.isSafeInteger(prot) || prot < 0) {
       throw new RangeError(`Cannot map with prot ${prot}: must be a non-negative integer`);
     }
-    if (protProblem(prot, this.version) !== undefined) return ERRNO.EINVAL;
+    if (protProblem(prot) !== undefined) return ERRNO.EINVAL;
     protAttrParts(prot, this.version, this.#bti, this.#attr);
     const env = {
       store: this.#store,
@@ -251,8 +254,11 @@ export class HypPgtable implements KvmPgtable {
   }
 
   /**
-   * `kvm_pgtable_hyp_unmap` (mainline): clears covered leaves, frees tables
-   * left empty, and stops at the first invalid entry or partly covered block.
+   * `kvm_pgtable_hyp_unmap` (mainline): clears leaves, frees tables left
+   * empty, and stops at the first invalid entry or at a block with less than
+   * its size left before the end of the range. Like the kernel it checks
+   * only the end: from inside a block with at least its size left, the
+   * whole block goes, the part before `addr` included.
    *
    * @param addr First VA.
    * @param size Bytes.

@@ -6,7 +6,13 @@
  * @module
  */
 
-import { ERRNO, type KvmPgtableVersion, type PgtableMmOps, WALK } from "../../core/mod.ts";
+import {
+  ERRNO,
+  type KvmPgtableVersion,
+  type PgtableMmOps,
+  type TlbiTtl,
+  WALK,
+} from "../../core/mod.ts";
 import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import { isTable, LO_VALID, pteToPhys } from "./_pte.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
@@ -18,7 +24,7 @@ export interface UnmapEnv {
   /** The table's mm_ops. */
   readonly mmOps: PgtableMmOps;
   /** TLB maintenance hook (`__tlbi_level`), if a TLB model listens. */
-  tlbi?(op: "vae2is" | "vale2is", va: number, level: number): void;
+  tlbi?(op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl): void;
 }
 
 /** The unmap visitor; `unmapped` counts the bytes of leaves cleared. */
@@ -31,10 +37,13 @@ export interface HypUnmapWalker extends FastWalker {
  * mainline `hyp_unmap_walker` (flags LEAF | TABLE_POST):
  * - an invalid entry stops the walk with -EINVAL;
  * - a table whose child page count is not 1 (still has entries) is kept;
- *   an empty one is cleared, `tlbi vae2is`, and both the slot and the child
- *   page are put (the child is freed);
- * - a leaf not covered by `[addr, end)` stops the walk with -EINVAL (blocks
- *   are not split); a covered one is cleared, `tlbi vale2is`, its slot put.
+ *   an empty one is cleared, `tlbi vae2is` with no level hint, and both the
+ *   slot and the child page are put (the child is freed);
+ * - a leaf with less than its granule left before `end` (`end - addr <
+ *   granule`) stops the walk with -EINVAL (blocks are not split); any other
+ *   is cleared, `tlbi vale2is`, its slot put. Only the room before `end` is
+ *   checked, as in the kernel: a walk that starts inside a block with at
+ *   least a granule left clears the whole block, bytes before `addr` too.
  * The `dsb ishst` / `dsb ish; isb` around the TLBI are not modelled here.
  *
  * @param env Memory, mm_ops (needs `pageCount`), TLBI hook.
@@ -63,12 +72,20 @@ class UnmapWalker implements HypUnmapWalker {
       childVa = mm.physToVirt(pteToPhys(ctx.lo, ctx.hi));
       if (mm.pageCount!(childVa) !== 1) return 0;
       env.store.write(ctx.ptep, 0, 0);
-      env.tlbi?.("vae2is", ctx.addr, 0);
+      // No level hint for a table: hints name leaf levels only, and a wrong
+      // one may leave the walk-cache entries in place. Mainline passes
+      // TLBI_TTL_UNKNOWN (read in Kingxukai/linux v6.17-rc3; changed by
+      // 36e008323926, March 2024, release UNVERIFIED). 82bb02445de5 (v5.17)
+      // passed the table's own level; the 6.6.y backport passes 0, which
+      // meant "no hint" in that kernel's __tlbi_level but is a level-0 hint
+      // in mainline's.
+      env.tlbi?.("vae2is", ctx.addr, "unknown");
     } else {
       const g = KVM_GRANULE_SIZES[ctx.level]!;
       if (ctx.end - ctx.addr < g) return ERRNO.EINVAL;
       env.store.write(ctx.ptep, 0, 0);
-      env.tlbi?.("vale2is", ctx.addr, ctx.level);
+      // A leaf is at level 1, 2 or 3: the hint names its own level.
+      env.tlbi?.("vale2is", ctx.addr, ctx.level as 1 | 2 | 3);
       this.unmapped += g;
     }
     mm.putPage?.(mm.physToVirt(ctx.ptep));

@@ -11,6 +11,7 @@ import {
   type MmuFaultKind,
   mmuFaultStatusCode,
   type TlbEntry,
+  type TlbWalkEntry,
 } from "../../core/mod.ts";
 import type { RegimeConfig } from "./regime.ts";
 import { WALK_FAULT, type WalkState } from "./table_walk.ts";
@@ -237,12 +238,15 @@ export function permissionFault(
 
 /**
  * One line describing what a TLB entry translates `va` to (for `tlb_stale`).
+ * Execute permission is shown after WXN: `XN` (the descriptor or XNTable),
+ * `XN(WXN)` (writable with SCTLR_EL2.WXN = 1) or `X`.
  *
  * @param e The entry.
  * @param va A VA it covers.
  * @param ro Read-only.
- * @param xn Execute-never.
+ * @param xn Execute-never (before WXN).
  * @param attrs MAIR attribute byte.
+ * @param wxn SCTLR_EL2.WXN the entry is used with.
  * @returns The description.
  * @example
  * ```ts
@@ -252,6 +256,8 @@ export function permissionFault(
  *   pte: 0x0040000041000743n, speculative: false } as const;
  * assertEquals(describeEntry(e, 0x1008, false, true, 0xff),
  *   "PA 0x41000008 level 3 RW XN attrs 0xff (pte 0x40000041000743 from table 0x40000000)");
+ * assertEquals(describeEntry(e, 0x1008, false, false, 0xff, true).slice(0, 32),
+ *   "PA 0x41000008 level 3 RW XN(WXN)");
  * ```
  */
 export function describeEntry(
@@ -260,10 +266,15 @@ export function describeEntry(
   ro: boolean,
   xn: boolean,
   attrs: number,
+  wxn = false,
 ): string {
   return `PA ${hex(e.pa + (va - e.va))} level ${e.level} ${ro ? "RO" : "RW"} ${
-    xn ? "XN" : "X"
+    execName(ro, xn, wxn)
   } attrs ${hex(attrs)} (pte ${hex(e.pte)} from table ${hex(e.base)})`;
+}
+
+function execName(ro: boolean, xn: boolean, wxn: boolean): string {
+  return xn ? "XN" : wxn && !ro ? "XN(WXN)" : "X";
 }
 
 /**
@@ -272,6 +283,8 @@ export function describeEntry(
  * @param s The walk.
  * @param cfg The regime.
  * @param va The VA.
+ * @param via The walk-cache entry the walk started from, if any: named in
+ *   place of the table base.
  * @returns The description: the translation, or the fault message.
  * @example
  * ```ts
@@ -287,10 +300,23 @@ export function describeEntry(
  * assertEquals(describeWalk(s, cfg, 0x5000).startsWith("Translation fault at level 2"), true);
  * ```
  */
-export function describeWalk(s: WalkState, cfg: RegimeConfig, va: number): string {
-  if (s.fault !== WALK_FAULT.NONE) return walkFault(s, cfg, va, "read").message;
+export function describeWalk(
+  s: WalkState,
+  cfg: RegimeConfig,
+  va: number,
+  via?: TlbWalkEntry,
+): string {
+  const from = via === undefined
+    ? `from table ${hex(cfg.base)}`
+    : `via the level-${via.level} walk-cache entry for table ${hex(via.table)}, walked from table ${
+      hex(via.base)
+    }`;
+  if (s.fault !== WALK_FAULT.NONE) {
+    const m = walkFault(s, cfg, va, "read").message;
+    return via === undefined ? m : `${m} (${from})`;
+  }
   const pte = (BigInt(s.hi) << 32n) | BigInt(s.lo);
   return `PA ${hex(s.outPa + (va - s.blockVa))} level ${s.level} ${s.ro ? "RO" : "RW"} ${
-    s.xn ? "XN" : "X"
-  } attrs ${hex(cfg.mairAttrs[s.attrIdx]!)} (pte ${hex(pte)} from table ${hex(cfg.base)})`;
+    execName(s.ro, s.xn, cfg.wxn)
+  } attrs ${hex(cfg.mairAttrs[s.attrIdx]!)} (pte ${hex(pte)} ${from})`;
 }

@@ -22,12 +22,14 @@ import {
   takeException,
   type Tlb,
   type TlbEntry,
+  type TlbWalkEntry,
   type Trace,
   type TranslateOptions,
   type Translation,
   UnsupportedMmuConfigError,
   type WalkOptions,
 } from "../../core/mod.ts";
+import { CachedWalk } from "./cached_walk.ts";
 import { describeEntry, describeWalk, mmuFault, permissionFault, walkFault } from "./faults.ts";
 import { MmuEl2Memory } from "./mmu_el2_memory.ts";
 import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
@@ -36,6 +38,13 @@ import { WalkedEntry } from "./walked_entry.ts";
 
 /** Access codes used on the hot path. */
 const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
+
+/**
+ * What a walk that started from a walk-cache entry is worth: EXACT (the
+ * descriptors above it still hold), SAME (they changed, but a full walk
+ * gives the same outcome), STALE (a full walk gives another outcome).
+ */
+const VIA = { EXACT: 0, SAME: 1, STALE: 2 } as const;
 
 const ACCESS_KINDS: readonly AccessKind[] = ["read", "write", "exec"];
 const LEVELLED: ReadonlySet<string> = new Set<FaultKind>([
@@ -74,6 +83,19 @@ function checkVa(va: number): void {
  * by re-reading the descriptors the last walk read, so a hit costs a map
  * lookup and two counter compares.
  *
+ * With the adversarial TLB a hit uses the SCTLR_EL2.WXN and MAIR_EL2
+ * attribute cached in the entry at its fill (the architecture permits both
+ * to be cached), so changing either without a TLBI shows as a stale hit;
+ * with the optimistic TLB a hit reads the current registers.
+ *
+ * Walk cache (adversarial TLB with `fillWalk`/`lookupWalk`): a demand walk
+ * caches the table descriptors it read; a later miss starts below the
+ * deepest one covering its VA, as hardware may, even after the table was
+ * freed if only a leaf-only TLBI (`vale2*`) followed. Such a walk is
+ * checked like a hit: if the descriptors that led to the cached one no
+ * longer hold and a full walk gives another outcome, it is a `tlb_stale`.
+ * Speculative walks ({@link Stage1Mmu.prefetch}) fill leaf entries only.
+ *
  * @example Translate through a one-block table
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -96,6 +118,10 @@ export class Stage1Mmu implements Mmu {
   readonly name: string = "mmu";
   #mem: PhysicalMemory;
   #tlb: Tlb;
+  /** Hits use the WXN and MAIR attribute cached at fill (adversarial TLB). */
+  #cached: boolean;
+  /** Walks use and fill the TLB's walk cache (adversarial TLB that has one). */
+  #walkCache: boolean;
   #trace: Trace;
   #states: (CpuRegime | undefined)[] = [];
   #ws = new WalkState();
@@ -111,6 +137,7 @@ export class Stage1Mmu implements Mmu {
   #writable = true;
   #exec = true;
   #fromTlb = false;
+  #viaWalk = false;
   #mmuOff = true;
   // The last fault.
   #fault: MmuFault | undefined = undefined;
@@ -124,6 +151,9 @@ export class Stage1Mmu implements Mmu {
   constructor(memory: PhysicalMemory, tlb: Tlb, trace: Trace) {
     this.#mem = memory;
     this.#tlb = tlb;
+    this.#cached = tlb.policy === "adversarial";
+    this.#walkCache = tlb.policy === "adversarial" && typeof tlb.lookupWalk === "function" &&
+      typeof tlb.fillWalk === "function";
     this.#trace = trace;
   }
 
@@ -172,6 +202,9 @@ export class Stage1Mmu implements Mmu {
       writable: this.#writable,
       executable: this.#exec,
       fromTlb: this.#fromTlb,
+      // Always set here (one object shape on the hot path); optional in the
+      // interface for other MMUs.
+      viaWalkCache: this.#viaWalk,
       mmuOff: this.#mmuOff,
     };
   }
@@ -355,12 +388,12 @@ export class Stage1Mmu implements Mmu {
 
   /**
    * Whether the optimistic TLB will flush before the CPU's next access (an
-   * SCTLR_EL2 or TTBR0_EL2 change the MMU has not reported yet).
+   * SCTLR_EL2, TTBR0_EL2 or TCR_EL2 change the MMU has not reported yet).
    */
   #flushPending(cpu: Cpu, cfg: RegimeConfig): boolean {
     const st = this.#states[cpu.id];
     return this.#tlb.policy === "optimistic" && st !== undefined && st.cpu === cpu &&
-      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr);
+      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr || st.cfg.tcr !== cfg.tcr);
   }
 
   // ---------------------------------------------------------------------
@@ -409,9 +442,13 @@ export class Stage1Mmu implements Mmu {
     let leaf: TlbEntry | undefined = e;
     let ro: boolean;
     let xn: boolean;
-    let attrIdx: number;
     let apT = false;
     let xnT = false;
+    // The WXN and MAIR attribute this access uses: the current registers,
+    // or (adversarial) what the entry cached at its fill.
+    let wxn = cfg.wxn;
+    let attrs: number;
+    let viaWalk = false;
     if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -419,24 +456,41 @@ export class Stage1Mmu implements Mmu {
         xn = (p & 2) !== 0;
         apT = (p & 4) !== 0;
         xnT = (p & 8) !== 0;
-        attrIdx = e.attrIdx;
+        if (this.#cached) {
+          wxn = e.wxn;
+          attrs = e.attrs;
+        } else attrs = cfg.mairAttrs[e.attrIdx]!;
       } else {
+        // A plain TlbEntry carries only its descriptor: current registers.
         const lo = Number(e.pte & 0xffff_ffffn);
         ro = ((lo >>> 7) & 1) === 1;
         xn = ((e.pte >> 54n) & 1n) === 1n;
-        attrIdx = (lo >>> 2) & 7;
+        attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       }
-      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, attrIdx);
+      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
       pa = e.pa + (va - e.va);
       level = e.level;
     } else {
       const s = this.#ws;
-      if (!walkTables(this.#mem, cfg, va, s)) {
-        return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
-      }
+      // A walk-cache hit: the walk starts below the cached table descriptor,
+      // whatever memory holds above it now.
+      const via = this.#walkCache && !skipTlb ? this.#tlb.lookupWalk!(cpu, va) : undefined;
+      const found = walkTables(this.#mem, cfg, va, s, false, via);
+      viaWalk = via !== undefined;
+      const viaState = via === undefined || debug
+        ? VIA.EXACT
+        : this.#checkWalkEntry(cpu, cfg, via, va, s, found);
+      if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
       if (!debug) {
-        leaf = new WalkedEntry(s, cfg, this.#mem.generation, false);
+        const w = new WalkedEntry(s, cfg, this.#mem.generation, false, via?.base ?? cfg.base);
+        // Filled through a stale walk-cache entry: every hit is stale until
+        // memory changes (then the usual re-verification takes over).
+        if (viaState === VIA.STALE) w.stale = true;
+        leaf = w;
         this.#tlb.fill(cpu, leaf);
+        if (this.#walkCache && viaState === VIA.EXACT && s.tMask !== 0) {
+          this.#fillWalks(cpu, cfg, va, s, via);
+        }
       }
       this.#lo = s.lo;
       this.#hi = s.hi;
@@ -444,11 +498,10 @@ export class Stage1Mmu implements Mmu {
       level = s.level;
       ro = s.ro;
       xn = s.xn;
-      attrIdx = s.attrIdx;
+      attrs = cfg.mairAttrs[s.attrIdx]!;
       apT = s.apTable;
       xnT = s.xnTable;
     }
-    let attrs = cfg.mairAttrs[attrIdx]!;
     let device = (attrs & 0xf0) === 0;
     if (!data && device) {
       // A fetch from Device memory is treated as Normal Non-cacheable.
@@ -466,12 +519,10 @@ export class Stage1Mmu implements Mmu {
         ),
       );
     }
-    const denied = access === ACCESS.WRITE
-      ? ro
-      : access === ACCESS.EXEC && (xn || (cfg.wxn && !ro));
+    const denied = access === ACCESS.WRITE ? ro : access === ACCESS.EXEC && (xn || (wxn && !ro));
     if (denied) {
       return this.#fail(
-        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, cfg.wxn, [apT, xnT])!,
+        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, wxn, [apT, xnT])!,
       );
     }
     this.#level = level;
@@ -479,8 +530,9 @@ export class Stage1Mmu implements Mmu {
     this.#attrs = attrs;
     this.#device = device;
     this.#writable = !ro;
-    this.#exec = !xn && !(cfg.wxn && !ro);
+    this.#exec = !xn && !(wxn && !ro);
     this.#fromTlb = e !== undefined;
+    this.#viaWalk = viaWalk;
     this.#mmuOff = false;
     return pa;
   }
@@ -518,6 +570,7 @@ export class Stage1Mmu implements Mmu {
     this.#writable = true;
     this.#exec = true;
     this.#fromTlb = false;
+    this.#viaWalk = false;
     this.#mmuOff = true;
     return va;
   }
@@ -525,6 +578,13 @@ export class Stage1Mmu implements Mmu {
   // ---------------------------------------------------------------------
   // Stale check
 
+  /**
+   * Compares a hit with a walk now and records it when they differ.
+   * @param ro Read-only, as the entry has it.
+   * @param xn Execute-never before WXN, as the entry has it.
+   * @param wxn The SCTLR_EL2.WXN the hit used.
+   * @param attrs The MAIR attribute byte the hit used.
+   */
   #checkStale(
     cpu: Cpu,
     cfg: RegimeConfig,
@@ -532,14 +592,15 @@ export class Stage1Mmu implements Mmu {
     va: number,
     ro: boolean,
     xn: boolean,
-    attrIdx: number,
+    wxn: boolean,
+    attrs: number,
   ): void {
     let stale: boolean;
     if (e instanceof WalkedEntry) {
-      if (e.vCfg !== cfg || e.vGen !== this.#mem.generation) this.#reverify(cfg, e, va);
+      if (e.vCfg !== cfg || e.vGen !== this.#mem.generation) this.#reverify(cfg, e, va, wxn, attrs);
       stale = e.stale;
     } else {
-      stale = this.#differs(cfg, e, va, ro, xn, attrIdx);
+      stale = this.#differs(cfg, e, va, ro, xn, wxn, attrs);
     }
     if (!stale) return;
     this.#tlb.recordStale();
@@ -548,30 +609,114 @@ export class Stage1Mmu implements Mmu {
       walkTables(this.#mem, cfg, va, s);
       this.#trace.emit("tlb_stale", {
         va: hex(va),
-        tlb: describeEntry(e, va, ro, xn, cfg.mairAttrs[attrIdx]!),
+        tlb: describeEntry(e, va, ro, xn, attrs, wxn),
         walk: describeWalk(s, cfg, va),
       }, { cpu: cpu.id, el: cpu.pstate.el });
     }
   }
 
-  /** Walks now into `#vs` and says whether the result differs from the entry at `va`. */
+  /**
+   * Walks now into `#vs` and says whether the result differs from the entry
+   * at `va`: PA, AP[2], XN, execute-never after WXN (the entry's `wxn` vs
+   * the current one) and the MAIR attribute byte (the entry's vs the one
+   * the walk's AttrIndx selects now).
+   */
   #differs(
     cfg: RegimeConfig,
     e: TlbEntry,
     va: number,
     ro: boolean,
     xn: boolean,
-    attrIdx: number,
+    wxn: boolean,
+    attrs: number,
     record = false,
   ): boolean {
     const s = this.#vs;
     return !walkTables(this.#mem, cfg, va, s, record) ||
       s.outPa + (va - s.blockVa) !== e.pa + (va - e.va) ||
       s.ro !== ro || s.xn !== xn ||
-      cfg.mairAttrs[s.attrIdx] !== cfg.mairAttrs[attrIdx];
+      (s.xn || (cfg.wxn && !s.ro)) !== (xn || (wxn && !ro)) ||
+      cfg.mairAttrs[s.attrIdx] !== attrs;
   }
 
-  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number): void {
+  // ---------------------------------------------------------------------
+  // Walk cache
+
+  /**
+   * Checks a walk that started from walk-cache entry `via` (outcome in
+   * `s`, leaf found or not): EXACT when the descriptors that led to `via`
+   * still hold in memory and the regime walks from the same base; else a
+   * full walk decides SAME or STALE, and STALE is recorded like a stale TLB
+   * hit (`tlb_stale`, the TLB's `stale` counter).
+   */
+  #checkWalkEntry(
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    via: TlbWalkEntry,
+    va: number,
+    s: WalkState,
+    found: boolean,
+  ): number {
+    const mem = this.#mem;
+    if (via instanceof CachedWalk) {
+      if (via.vCfg === cfg && via.vGen === mem.generation) return VIA.EXACT;
+      if (
+        via.base === cfg.base && via.startLevel === cfg.startLevel && via.hpd === cfg.hpd &&
+        via.psLimit === cfg.psLimit && chainUnchanged(mem, via.chain)
+      ) {
+        via.vCfg = cfg;
+        via.vGen = mem.generation;
+        return VIA.EXACT;
+      }
+    }
+    const f = this.#vs;
+    const fresh = walkTables(mem, cfg, va, f);
+    // The outcome decides, as for a TLB hit: the same PA, permissions and
+    // attribute through another path is not stale; two faults are the same
+    // when their kind and level (what ESR_EL2 reports) are.
+    const same = found
+      ? fresh && f.outPa + (va - f.blockVa) === s.outPa + (va - s.blockVa) &&
+        f.ro === s.ro && f.xn === s.xn && cfg.mairAttrs[f.attrIdx] === cfg.mairAttrs[s.attrIdx]
+      : !fresh && f.fault === s.fault && f.level === s.level;
+    if (same) return VIA.SAME;
+    this.#tlb.recordStale();
+    if (this.#trace.wants("tlb_stale")) {
+      this.#trace.emit("tlb_stale", {
+        va: hex(va),
+        tlb: describeWalk(s, cfg, va, via),
+        walk: describeWalk(f, cfg, va),
+      }, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+    return VIA.STALE;
+  }
+
+  /**
+   * Fills the walk cache with the table descriptors a walk read below
+   * `via` (or from the table base), each with the chain that led to it.
+   */
+  #fillWalks(
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    va: number,
+    s: WalkState,
+    via: TlbWalkEntry | undefined,
+  ): void {
+    let above: CachedWalk | undefined;
+    if (via !== undefined) {
+      // Only our own entries carry the chain a deeper entry extends.
+      if (!(via instanceof CachedWalk)) return;
+      above = via;
+    }
+    const gen = this.#mem.generation;
+    for (let l = above === undefined ? cfg.startLevel : above.level + 1; l < 3; l++) {
+      if ((s.tMask & (1 << l)) === 0) return;
+      const w = new CachedWalk(s, cfg, va, l, above, gen);
+      this.#tlb.fillWalk!(cpu, w);
+      above = w;
+    }
+  }
+
+  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number, wxn: boolean, attrs: number): void {
     const mem = this.#mem;
     if (
       e.vCfg === cfg && e.vGen >= 0 && e.vChain !== undefined && chainUnchanged(mem, e.vChain)
@@ -579,7 +724,7 @@ export class Stage1Mmu implements Mmu {
       e.vGen = mem.generation;
       return;
     }
-    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, e.attrIdx, true);
+    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, wxn, attrs, true);
     e.vCfg = cfg;
     const s = this.#vs;
     // The walk decides the whole entry only if it ended at or above the

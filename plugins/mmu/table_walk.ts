@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PhysicalMemory } from "../../core/mod.ts";
+import type { PhysicalMemory, TlbWalkEntry } from "../../core/mod.ts";
 import type { RegimeConfig } from "./regime.ts";
 
 /** Why a walk stopped without a leaf. */
@@ -74,6 +74,22 @@ export class WalkState {
   readonly chainLo: Uint32Array = new Uint32Array(5);
   /** High halves of the descriptors read. */
   readonly chainHi: Uint32Array = new Uint32Array(5);
+  /**
+   * Table descriptors this walk read, by level (0..2): bit L set when level
+   * L's was read (always recorded; a walk the exact cache below shortened
+   * reads none, and one started from a walk-cache entry none above it).
+   */
+  tMask = 0;
+  /** PA of level L's table descriptor. */
+  readonly tDesc: Float64Array = new Float64Array(3);
+  /** Low half of level L's table descriptor. */
+  readonly tLo: Uint32Array = new Uint32Array(3);
+  /** High half of level L's table descriptor. */
+  readonly tHi: Uint32Array = new Uint32Array(3);
+  /** Next-level table level L's descriptor points at. */
+  readonly tNext: Float64Array = new Float64Array(3);
+  /** APTable[1] / XNTable gathered down to and including level L (bit 0 / bit 1). */
+  readonly tPerm: Uint8Array = new Uint8Array(3);
   // Walk cache (like a hardware page-walk cache, but exact): the level-3
   // table the last walk reached for a 2 MiB-aligned VA, valid while the
   // memory, the regime object and the memory generation (bumped by every
@@ -109,8 +125,15 @@ const parts = new Uint32Array(2);
  * @param mem Physical memory holding the tables.
  * @param cfg The regime.
  * @param va Virtual address, a non-negative safe integer.
+ * A walk may start from a walk-cache entry (`via`): at the level below its
+ * table descriptor, in the table it names, with its APTable/XNTable — what
+ * hardware does on a walk-cache hit, stale or not. The TTBR base check is
+ * then skipped (the base is not used) and the exact internal cache is
+ * neither used nor filled.
+ *
  * @param s Receives the outcome.
  * @param record Also record the descriptors read in `s.chain*` (for re-verification).
+ * @param via Walk-cache entry to start below.
  * @returns True when a leaf was found (`s.fault === WALK_FAULT.NONE`).
  * @example
  * ```ts
@@ -133,11 +156,13 @@ export function walkTables(
   va: number,
   s: WalkState,
   record = false,
+  via?: TlbWalkEntry,
 ): boolean {
   s.n = 0;
+  s.tMask = 0;
   if (cfg.t0szFault) return stop(s, WALK_FAULT.T0SZ, 0, 0, 0, 0);
   if (va >= cfg.iaLimit) return stop(s, WALK_FAULT.VA_RANGE, 0, 0, 0, 0);
-  if (cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE, 0, 0, 0, 0);
+  if (via === undefined && cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE, 0, 0, 0, 0);
   // Literal powers of two below: V8 does not fold module constants, and a
   // division or remainder by a non-constant double is a real divide (or a
   // floating-point remainder call) on the hot path.
@@ -149,7 +174,12 @@ export function walkTables(
   let xnT = 0;
   const va2m = va - (vaLo & 0x1fffff);
   const gen = mem.generation;
-  if (
+  if (via !== undefined) {
+    level = via.level + 1;
+    table = via.table;
+    apT = via.apTable ? 1 : 0;
+    xnT = via.xnTable ? 1 : 0;
+  } else if (
     !record && s.wcVa === va2m && s.wcGen === gen && s.wcCfg === cfg && s.wcMem === mem
   ) {
     // Same tables, same bytes: the walk reaches the same level-3 table.
@@ -189,9 +219,15 @@ export function walkTables(
         apT |= (hi >>> 30) & 1; // APTable[1], bit 62
         xnT |= (hi >>> 28) & 1; // XNTable, bit 60
       }
+      s.tMask |= 1 << level;
+      s.tDesc[level] = dpa;
+      s.tLo[level] = lo;
+      s.tHi[level] = hi;
+      s.tNext[level] = oa;
+      s.tPerm[level] = apT | (xnT << 1);
       table = oa;
       level++;
-      if (level === 3) {
+      if (level === 3 && via === undefined) {
         s.wcMem = mem;
         s.wcCfg = cfg;
         s.wcGen = gen;

@@ -1,6 +1,7 @@
 /**
  * The TLB entries the MMU fills: a {@link TlbEntry} plus the decoded
- * permissions and what the MMU last verified it against, so a hit costs no
+ * permissions, the SCTLR_EL2.WXN and MAIR_EL2 attribute in effect at the
+ * fill, and what the MMU last verified it against, so a hit costs no
  * descriptor decoding and the stale check re-walks only after memory or the
  * regime changed.
  *
@@ -29,6 +30,7 @@ import type { WalkState } from "./table_walk.ts";
  * walkTables(mem, cfg, 0x1234, s);
  * const e = new WalkedEntry(s, cfg, mem.generation, false);
  * assertEquals([e.va, e.pa, e.size, e.ro, e.pte], [0, 0x4020_0000, 0x20_0000, true, 0x402007C1n]);
+ * assertEquals([e.wxn, e.attrs], [false, 0xff]); // SCTLR_EL2.WXN and MAIR_EL2[AttrIndx] at the fill
  * ```
  */
 export class WalkedEntry implements TlbEntry {
@@ -54,6 +56,19 @@ export class WalkedEntry implements TlbEntry {
   readonly attrIdx: number;
   /** Permission bits: 1 read-only, 2 execute-never, 4 via APTable, 8 via XNTable. */
   readonly perm: number;
+  /**
+   * SCTLR_EL2.WXN when the entry was filled. The adversarial policy uses it
+   * on a hit instead of the current WXN: the Arm ARM permits WXN to be
+   * cached in a TLB entry (SCTLR_EL2.WXN description; recalled, wording
+   * UNVERIFIED), so a WXN change takes effect only after a TLBI.
+   */
+  readonly wxn: boolean;
+  /**
+   * MAIR_EL2 attribute byte of the entry's AttrIndx when it was filled; the
+   * adversarial policy uses it on a hit, as MAIR_EL2 contents may be cached
+   * in TLB entries (Arm ARM; recalled, UNVERIFIED).
+   */
+  readonly attrs: number;
   /** Regime of the last verification (identity). */
   vCfg: RegimeConfig;
   /** Memory generation of the last verification; -1: verify on every hit. */
@@ -74,9 +89,17 @@ export class WalkedEntry implements TlbEntry {
    * @param cfg The regime it walked (its base is the provenance).
    * @param generation Memory generation at the walk.
    * @param speculative Filled speculatively.
+   * @param base Provenance when the walk did not start from `cfg`'s base
+   *   (a walk-cache entry's).
    */
-  constructor(s: WalkState, cfg: RegimeConfig, generation: number, speculative: boolean) {
-    this.base = cfg.base;
+  constructor(
+    s: WalkState,
+    cfg: RegimeConfig,
+    generation: number,
+    speculative: boolean,
+    base: number = cfg.base,
+  ) {
+    this.base = base;
     this.va = s.blockVa;
     this.size = s.size;
     this.pa = s.outPa;
@@ -86,6 +109,8 @@ export class WalkedEntry implements TlbEntry {
     this.hi = s.hi;
     this.attrIdx = s.attrIdx;
     this.perm = (s.ro ? 1 : 0) | (s.xn ? 2 : 0) | (s.apTable ? 4 : 0) | (s.xnTable ? 8 : 0);
+    this.wxn = cfg.wxn;
+    this.attrs = cfg.mairAttrs[s.attrIdx]!;
     this.vCfg = cfg;
     this.vGen = generation;
     this.vChain = undefined;

@@ -248,8 +248,9 @@ const MASK48 = (1n << 48n) - 1n;
  * - mainline: the 64-bit enum renumbered by 2608563b466b (v6.19): PX = 1,
  *   UX = 2, X = PX|UX, W = 4, R = 8, DEVICE = 16, NORMAL_NC = 32, SW0..3 =
  *   bits 55..58. Without hVHE (hyplab models nVHE only) `hyp_set_prot_attr`
- *   first clears UX (80cbfd7174f3, v7.0), so only PX makes the mapping
- *   executable: R|UX maps read-only and XN, R|W|UX maps RW. NORMAL_NC and
+ *   first clears UX (80cbfd7174f3, in the KVM pull for Linux 7.0; release
+ *   UNVERIFIED), so only PX makes the mapping executable: R|UX maps
+ *   read-only and XN, R|W|UX maps RW. NORMAL_NC and
  *   the other bits are ignored; SW0..3 go into the PTE. v5.13's numbers mean
  *   something else here: its PAGE_HYP_EXEC (0x5) is PX|W and its PAGE_HYP
  *   (0x6) UX|W, both without R (-EINVAL), and its PAGE_HYP_DEVICE (0xe) is

@@ -181,7 +181,11 @@ export function verifyBoot(
         if (t.kind === "ok" && unexpected.length < MAX_LISTED) {
           unexpected.push(
             `${hex(va)} still translates to ${hex(t.pa)} on CPU ${boot.id}${
-              t.fromTlb ? " from a TLB entry walked from the freed host table" : ""
+              t.fromTlb
+                ? " from a TLB entry walked from the freed host table"
+                : t.viaWalkCache
+                ? " through a walk-cache entry (a table descriptor) of the freed host table"
+                : ""
             }`,
           );
         }

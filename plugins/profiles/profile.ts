@@ -3,6 +3,25 @@
  * given kernel did — `v5.13` (the default) and `mainline` — with any single
  * capability overridable by variant name or by a plugin of one's own.
  *
+ * What `mainline` follows: the kernel around v6.16/6.17 (pkvm-facts'
+ * "current"; kvm_pgtable read in Kingxukai/linux at v6.17-rc3) — hypercall
+ * ids, setup.c/mm.c, refcounted hyp stage-1 tables, the buddy allocator,
+ * `kvm_hyp_reserve` and the switch sequence — with one exception: the
+ * numbers of `enum kvm_pgtable_prot`, i.e. the prot a host passes in a
+ * hypercall register and what `kvm_pgtable_hyp_pte_prot` returns in the
+ * kernel's own encoding. Those follow the renumbering of 2608563b466b
+ * ("KVM: arm64: Add support for FEAT_XNX stage-2 permissions", v6.19):
+ * PX = 1, UX = 2, X = PX|UX, W = 4, R = 8, DEVICE = 16, NORMAL_NC = 32, so
+ * PAGE_HYP is 0xc, where v6.16/6.17 have X = 1, W = 2, R = 4, DEVICE = 8,
+ * NORMAL_NC = 16 and PAGE_HYP 0x6. The UX handling at hyp (cleared without
+ * hVHE; the decoder returns PX alone) follows 80cbfd7174f3 ("KVM: arm64:
+ * Honor UX/PX attributes for EL2 S1 mappings"); it is in the "KVM changes
+ * for Linux 7.0" pull request, but a v7.0 tree was not read, so "v7.0" is
+ * UNVERIFIED. A host written against v6.16/6.17 that passes its own prot
+ * numbers is therefore misread by this profile (its PAGE_HYP_DEVICE 0xe
+ * reads as R|W|UX: Normal memory). Descriptors, MT_DEVICE_nGnRE = 4 and
+ * hyplab's own prot numbering are the same either way.
+ *
  * @module
  */
 

@@ -1,11 +1,12 @@
 /**
  * One CPU's EL2 TLB entries: a hash map per leaf size keyed by VA / size, so
- * a lookup is one probe for the common page case.
+ * a lookup is one probe for the common page case, and one per level for the
+ * walk cache (table descriptors).
  *
  * @module
  */
 
-import type { TlbEntry } from "../../core/mod.ts";
+import type { TlbEntry, TlbWalkEntry } from "../../core/mod.ts";
 import { VpnMap } from "./vpn_map.ts";
 
 const PAGE = 4096;
@@ -14,6 +15,9 @@ const BLOCK_1G = 2 ** 30;
 
 /** The leaf sizes a 4 KiB-granule TLB entry can have. */
 export const TLB_ENTRY_SIZES: readonly number[] = [PAGE, BLOCK_2M, BLOCK_1G];
+
+/** The VA region a table descriptor translates, by its lookup level (0..2). */
+export const WALK_ENTRY_SIZES: readonly number[] = [2 ** 39, BLOCK_1G, BLOCK_2M];
 
 /**
  * One CPU's entries. Only EL2 entries exist (no ASID, no VMID), so a VA
@@ -40,6 +44,15 @@ export class CpuTlb {
   readonly blocks2: VpnMap<TlbEntry> = new VpnMap(16);
   /** Level-1 entries keyed by VA / 1 GiB. */
   readonly blocks1: VpnMap<TlbEntry> = new VpnMap(16);
+  /**
+   * Walk-cache entries by the level of their table descriptor (0, 1, 2),
+   * each keyed by VA / region size.
+   */
+  readonly walks: readonly [VpnMap<TlbWalkEntry>, VpnMap<TlbWalkEntry>, VpnMap<TlbWalkEntry>] = [
+    new VpnMap(16),
+    new VpnMap(16),
+    new VpnMap(16),
+  ];
   /** Last SCTLR_EL2 value reported (the optimistic policy flushes on a change). */
   lastSctlr: bigint = 0n;
 
@@ -79,28 +92,87 @@ export class CpuTlb {
   }
 
   /**
-   * Removes every entry translating `va` (TLBI VAE2 / VALE2: this TLB holds
-   * leaf entries only, so both forms remove the same entries).
+   * Removes the leaf entries translating `va` (TLBI VAE2 and VALE2 alike;
+   * the walk cache is {@link CpuTlb.removeWalkVa}'s): every level, or only
+   * `level`'s for a TLBI that carries that level hint.
    * @param va Any address in the page.
+   * @param level 1, 2 or 3: only that level's entry; 0: every level.
    * @returns Entries removed.
    */
-  removeVa(va: number): number {
+  removeVa(va: number, level = 0): number {
     let n = 0;
-    if (this.pages.size !== 0 && this.pages.delete(Math.floor(va / 4096))) n++;
-    if (this.blocks2.size !== 0 && this.blocks2.delete(Math.floor(va / 2097152))) n++;
-    if (this.blocks1.size !== 0 && this.blocks1.delete(Math.floor(va / 1073741824))) n++;
+    if (
+      (level === 0 || level === 3) && this.pages.size !== 0 &&
+      this.pages.delete(Math.floor(va / 4096))
+    ) n++;
+    if (
+      (level === 0 || level === 2) && this.blocks2.size !== 0 &&
+      this.blocks2.delete(Math.floor(va / 2097152))
+    ) n++;
+    if (
+      (level === 0 || level === 1) && this.blocks1.size !== 0 &&
+      this.blocks1.delete(Math.floor(va / 1073741824))
+    ) n++;
     return n;
   }
 
   /**
-   * Removes every entry.
-   * @returns Entries removed.
+   * Stores a walk-cache entry, replacing one of the same level at the same VA.
+   * @param e The entry (level and alignment already validated).
+   */
+  putWalk(e: TlbWalkEntry): void {
+    this.walks[e.level as 0 | 1 | 2].set(e.va / e.size, e);
+  }
+
+  /**
+   * The deepest walk-cache entry covering `va`.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  findWalk(va: number): TlbWalkEntry | undefined {
+    // Indexing, not destructuring: array destructuring runs the iterator
+    // protocol, which costs on the miss path.
+    const w = this.walks;
+    const w2 = w[2];
+    const w1 = w[1];
+    const w0 = w[0];
+    if (w2.size !== 0) {
+      const e = w2.get(Math.floor(va / 2097152));
+      if (e !== undefined) return e;
+    }
+    if (w1.size !== 0) {
+      const e = w1.get(Math.floor(va / 1073741824));
+      if (e !== undefined) return e;
+    }
+    if (w0.size !== 0) return w0.get(Math.floor(va / 549755813888));
+    return undefined;
+  }
+
+  /**
+   * Removes the walk-cache entries covering `va` whose level is below `below`.
+   * @param va Virtual address.
+   * @param below 3 for every level; a TLBI hinted with level L passes L.
+   * @returns Walk-cache entries removed.
+   */
+  removeWalkVa(va: number, below = 3): number {
+    let n = 0;
+    for (let level = 0; level < below && level < 3; level++) {
+      const m = this.walks[level as 0 | 1 | 2];
+      if (m.size !== 0 && m.delete(Math.floor(va / WALK_ENTRY_SIZES[level]!))) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Removes every entry, walk-cache entries included.
+   * @returns Leaf entries removed.
    */
   clear(): number {
     const n = this.size;
     this.pages.clear();
     this.blocks2.clear();
     this.blocks1.clear();
+    for (const m of this.walks) m.clear();
     return n;
   }
 
@@ -108,5 +180,10 @@ export class CpuTlb {
   list(): TlbEntry[] {
     return [...this.pages.values(), ...this.blocks2.values(), ...this.blocks1.values()]
       .sort((a, b) => a.va - b.va || a.size - b.size);
+  }
+
+  /** Returns: Every walk-cache entry, sorted by VA then level. */
+  listWalks(): TlbWalkEntry[] {
+    return this.walks.flatMap((m) => m.values()).sort((a, b) => a.va - b.va || a.level - b.level);
   }
 }

@@ -1,8 +1,10 @@
 /**
  * The EL2 TLB: per-CPU entries tagged with the table base they came from,
- * `tlbi alle2/vae2/vale2` (and the `is` broadcast forms), hit/miss/fill/
- * invalidate/stale counters, and two policies — `adversarial` (entries stay
- * until invalidated, speculative fills) and `optimistic` (QEMU-like flushes).
+ * `tlbi alle2/vae2/vale2` (and the `is` broadcast forms, with level hints),
+ * hit/miss/fill/invalidate/stale counters, and two policies — `adversarial`
+ * (entries stay until invalidated, speculative fills, a walk cache of table
+ * descriptors that leaf-only TLBIs keep) and `optimistic` (QEMU-like
+ * flushes, no walk cache).
  *
  * @example Plug it in next to the MMU
  * ```ts

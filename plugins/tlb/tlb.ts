@@ -12,9 +12,10 @@ import { TlbModel, type TlbPolicy } from "./tlb_model.ts";
 export interface TlbOptions {
   /**
    * `adversarial`: what the architecture allows — entries stay until a TLBI
-   * removes them and speculative fills happen while the MMU may be on.
-   * `optimistic`: QEMU-like — flush on an SCTLR_EL2 change or a TTBR0_EL2
-   * write, no speculation.
+   * removes them, speculative fills happen while the MMU may be on, and a
+   * walk cache keeps table descriptors that leaf-only TLBIs (`vale2*`) leave.
+   * `optimistic`: QEMU-like — flush on an SCTLR_EL2 change or a TTBR0_EL2 or
+   * TCR_EL2 write, no speculation.
    * @default "adversarial"
    */
   policy?: TlbPolicy;

@@ -11,39 +11,56 @@ import {
   type Tlb,
   type TlbEntry,
   type TlbiOp,
+  type TlbiTtl,
   type TlbStats,
+  type TlbWalkEntry,
   type Trace,
 } from "../../core/mod.ts";
-import { CpuTlb, TLB_ENTRY_SIZES } from "./cpu_tlb.ts";
+import { CpuTlb, TLB_ENTRY_SIZES, WALK_ENTRY_SIZES } from "./cpu_tlb.ts";
 
 /** TLB policy: what the architecture allows, or what QEMU does. */
 export type TlbPolicy = "adversarial" | "optimistic";
 
-/** What each TLBI does here: by VA, broadcast, and whether it targets EL2 entries. */
-const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean }> = new Map([
-  ["alle2", { byVa: false, is: false, el2: true }],
-  ["alle2is", { byVa: false, is: true, el2: true }],
-  ["vae2", { byVa: true, is: false, el2: true }],
-  ["vae2is", { byVa: true, is: true, el2: true }],
-  ["vale2", { byVa: true, is: false, el2: true }],
-  ["vale2is", { byVa: true, is: true, el2: true }],
-  // EL1&0-regime operations: this TLB holds only EL2 entries.
-  ["alle1", { byVa: false, is: false, el2: false }],
-  ["alle1is", { byVa: false, is: true, el2: false }],
-  ["vmalle1", { byVa: false, is: false, el2: false }],
-  ["vmalle1is", { byVa: false, is: true, el2: false }],
-]);
+/**
+ * What each TLBI does here: by VA, broadcast, whether it targets EL2
+ * entries, and whether it is a leaf-only (`vale2`) form, which leaves the
+ * walk cache alone.
+ */
+const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean; leaf: boolean }> =
+  new Map([
+    ["alle2", { byVa: false, is: false, el2: true, leaf: false }],
+    ["alle2is", { byVa: false, is: true, el2: true, leaf: false }],
+    ["vae2", { byVa: true, is: false, el2: true, leaf: false }],
+    ["vae2is", { byVa: true, is: true, el2: true, leaf: false }],
+    ["vale2", { byVa: true, is: false, el2: true, leaf: true }],
+    ["vale2is", { byVa: true, is: true, el2: true, leaf: true }],
+    // EL1&0-regime operations: this TLB holds only EL2 entries.
+    ["alle1", { byVa: false, is: false, el2: false, leaf: false }],
+    ["alle1is", { byVa: false, is: true, el2: false, leaf: false }],
+    ["vmalle1", { byVa: false, is: false, el2: false, leaf: false }],
+    ["vmalle1is", { byVa: false, is: true, el2: false, leaf: false }],
+  ]);
 
 /**
  * The {@link Tlb} implementation behind the `tlb()` plugin.
  *
  * - adversarial: an entry stays until a TLBI removes it; speculative fills
- *   ({@link TlbModel.prefetch}) are kept.
+ *   ({@link TlbModel.prefetch}) are kept; a TLBI with a level hint removes
+ *   only the entries of that level (the architecture does not promise more).
+ *   It also keeps a walk cache ({@link TlbModel.fillWalk}): table
+ *   descriptors that only `alle2*` and `vae2*` remove — `vae2*` hinted with
+ *   level L only those above L — and that the leaf-only `vale2*` forms keep,
+ *   so a freed table followed by `tlbi vale2is` stays reachable.
  * - optimistic: like QEMU's softmmu TLB — flushed when SCTLR_EL2 changes or
- *   TTBR0_EL2 is written, never filled speculatively. (QEMU's
- *   `vmsa_tcr_ttbr_el2_write` itself flushes on a TTBR0_EL2 write only when
- *   HCR_EL2.E2H = 1 and the ASID changes; the flush on any TTBR write is the
- *   more forgiving behaviour the optimistic policy stands for.)
+ *   TTBR0_EL2 or TCR_EL2 is written, never filled speculatively, level
+ *   hints ignored. In QEMU (qemu/qemu `target/arm/helper.c`, a 2025 tree):
+ *   `sctlr_write` flushes when the value changes; TCR_EL2's writefn is
+ *   `vmsa_tcr_el12_write`, which flushes on every write (a 2023 patch to
+ *   flush only the EL2&0 regime, "target/arm: Flush only required tlbs for
+ *   TCR_EL[12]", is not in that tree); `vmsa_tcr_ttbr_el2_write` flushes on
+ *   a TTBR0_EL2 write only when HCR_EL2.E2H = 1 and the ASID changes — the
+ *   flush on any TTBR write is the more forgiving behaviour the optimistic
+ *   policy stands for; MAIR_EL2 has no writefn, so no flush.
  *
  * @example A stale entry survives until `tlbi vae2`
  * ```ts
@@ -156,13 +173,14 @@ export class TlbModel implements Tlb {
   }
 
   /**
-   * Applies a completed TLBI.
+   * Applies a completed TLBI (see {@link Tlb.invalidate}).
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of the VA forms.
+   * @param ttl Level hint of the VA forms (default `"unknown"`: none).
    * @returns Entries removed.
    */
-  invalidate(cpu: Cpu, op: TlbiOp, va?: number): number {
+  invalidate(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number {
     const kind = TLBI_OPS.get(op);
     if (kind === undefined) {
       throw new TypeError(
@@ -170,26 +188,44 @@ export class TlbModel implements Tlb {
       );
     }
     const byVa = kind.byVa;
+    // vae2 forms also remove the walk-cache entries of the VA: all levels,
+    // or (adversarial, hinted with level L) only the levels above L, which
+    // are all the architecture promises. vale2 forms keep them.
     if (byVa && (va === undefined || !Number.isSafeInteger(va) || va < 0)) {
       throw new TypeError(
         `Cannot apply tlbi ${op}: it needs a VA operand (a non-negative integer), got ${va}`,
       );
     }
+    const hint = ttl === undefined || ttl === "unknown" ? 0 : checkTtl(op, byVa, ttl);
+    // Only the adversarial policy lets the entries of other levels survive
+    // a hinted TLBI; the optimistic one removes every level, hint or not.
+    const level = this.policy === "adversarial" ? hint : 0;
+    const walksBelow = kind.leaf ? 0 : level === 0 ? 3 : level;
     let removed = 0;
     if (kind.el2) {
       if (kind.is) {
         for (const t of this.#cpus) {
-          if (t !== undefined) removed += byVa ? t.removeVa(va!) : t.clear();
+          if (t === undefined) continue;
+          if (byVa) {
+            removed += t.removeVa(va!, level);
+            t.removeWalkVa(va!, walksBelow);
+          } else removed += t.clear();
         }
       } else {
         const t = this.#cpus[cpu.id];
-        if (t !== undefined) removed = byVa ? t.removeVa(va!) : t.clear();
+        if (t !== undefined) {
+          if (byVa) {
+            removed = t.removeVa(va!, level);
+            t.removeWalkVa(va!, walksBelow);
+          } else removed = t.clear();
+        }
       }
     }
     this.#invalidated += removed;
     if (this.#trace.wants("tlb_invalidate")) {
-      const data: { op: string; va?: string; removed: number } = { op, removed };
+      const data: { op: string; va?: string; ttl?: number; removed: number } = { op, removed };
       if (byVa) data.va = hex(va!);
+      if (hint !== 0) data.ttl = hint;
       this.#trace.emit("tlb_invalidate", data, { cpu: cpu.id, el: cpu.pstate.el });
     }
     return removed;
@@ -208,7 +244,7 @@ export class TlbModel implements Tlb {
       const changed = t.lastSctlr !== value;
       t.lastSctlr = value;
       if (changed && this.policy === "optimistic") this.#flush(cpu, t, name);
-    } else if (name === "TTBR0_EL2" && this.policy === "optimistic") {
+    } else if ((name === "TTBR0_EL2" || name === "TCR_EL2") && this.policy === "optimistic") {
       this.#flush(cpu, t, name);
     }
   }
@@ -232,6 +268,40 @@ export class TlbModel implements Tlb {
     return this.#cpus[cpu.id]?.list() ?? [];
   }
 
+  /**
+   * Adds a walk-cache entry (a table descriptor a demand walk read): kept by
+   * the adversarial policy, dropped by the optimistic one (QEMU has no walk
+   * cache). Not counted in `fills`.
+   * @param cpu The CPU.
+   * @param entry The entry (kept as is).
+   * @returns True when kept.
+   */
+  fillWalk(cpu: Cpu, entry: TlbWalkEntry): boolean {
+    checkWalkEntry(entry);
+    if (this.policy === "optimistic") return false;
+    this.#cpu(cpu).putWalk(entry);
+    return true;
+  }
+
+  /**
+   * The deepest walk-cache entry covering `va`, without counting.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The entry or undefined.
+   */
+  lookupWalk(cpu: Cpu, va: number): TlbWalkEntry | undefined {
+    return this.#cpus[cpu.id]?.findWalk(va);
+  }
+
+  /**
+   * The CPU's walk-cache entries, sorted by VA then level.
+   * @param cpu The CPU.
+   * @returns A copy.
+   */
+  walkEntries(cpu: Cpu): TlbWalkEntry[] {
+    return this.#cpus[cpu.id]?.listWalks() ?? [];
+  }
+
   /** Returns: A copy of the counters. */
   stats(): TlbStats {
     return {
@@ -247,6 +317,23 @@ export class TlbModel implements Tlb {
   recordStale(): void {
     this.#stale++;
   }
+}
+
+/** The level a TLBI hint names; throws for a hint that is not one. */
+function checkTtl(op: TlbiOp, byVa: boolean, ttl: TlbiTtl): number {
+  if (!byVa) {
+    throw new TypeError(
+      `Cannot apply tlbi ${op} with level hint ${String(ttl)}: only the VA forms take a hint`,
+    );
+  }
+  if (ttl !== 1 && ttl !== 2 && ttl !== 3) {
+    throw new RangeError(
+      `Cannot apply tlbi ${op} with level hint ${
+        String(ttl)
+      }: a hint is a leaf level (1, 2 or 3 with the 4 KiB granule) or "unknown"`,
+    );
+  }
+  return ttl;
 }
 
 function checkEntry(e: TlbEntry): void {
@@ -266,6 +353,28 @@ function checkEntry(e: TlbEntry): void {
     throw new RangeError(`Cannot fill ${where}: size must be 4 KiB, 2 MiB or 1 GiB`);
   }
   throw new RangeError(`Cannot fill ${where}: VA and PA ${hexOr(e.pa)} must be size-aligned`);
+}
+
+function checkWalkEntry(e: TlbWalkEntry): void {
+  const size = WALK_ENTRY_SIZES[e.level];
+  const where = `walk-cache entry VA ${hexOr(e.va)} level ${String(e.level)}`;
+  if (e.regime !== "EL2") {
+    throw new RangeError(`Cannot fill ${where}: regime ${String(e.regime)} is not EL2`);
+  }
+  if (size === undefined || !Number.isInteger(e.level)) {
+    throw new RangeError(`Cannot fill ${where}: table descriptors are at levels 0..2`);
+  }
+  if (
+    e.size !== size || !Number.isSafeInteger(e.va) || e.va < 0 ||
+    Math.floor(e.va / size) * size !== e.va
+  ) {
+    throw new RangeError(
+      `Cannot fill ${where}: it must cover the ${hexOr(size)}-byte region its VA starts`,
+    );
+  }
+  if (!Number.isSafeInteger(e.table) || e.table < 0 || e.table % 4096 !== 0) {
+    throw new RangeError(`Cannot fill ${where}: table ${hexOr(e.table)} is not page-aligned`);
+  }
 }
 
 function hexOr(v: number): string {

@@ -42,7 +42,7 @@ function broken(
         peek: p.peek ?? ((cpu, va) => inner.peek(cpu, va)),
         fill: p.fill ?? ((cpu, e) => inner.fill(cpu, e)),
         prefetch: p.prefetch ?? ((cpu, e) => inner.prefetch(cpu, e)),
-        invalidate: p.invalidate ?? ((cpu, op, va) => inner.invalidate(cpu, op, va)),
+        invalidate: p.invalidate ?? ((cpu, op, va, ttl) => inner.invalidate(cpu, op, va, ttl)),
         onSysregWrite: p.onSysregWrite ?? ((cpu, reg, v) => inner.onSysregWrite(cpu, reg, v)),
         entries: p.entries ?? ((cpu) => inner.entries(cpu)),
         stats: p.stats ?? (() => inner.stats()),
@@ -182,7 +182,18 @@ Deno.test("the suite holds each policy to its own contract", async () => {
   await assertRejects(
     () => tlbConformance(sticky),
     ConformanceError,
-    "optimistic: an SCTLR_EL2 change or a TTBR0_EL2 write flushes",
+    "optimistic: an SCTLR_EL2 change or a TTBR0_EL2 or TCR_EL2 write flushes",
+  );
+  // Says optimistic, but keeps its entries across a TCR_EL2 write (QEMU flushes).
+  const tcrKeeping = broken("tcr_keeping", "optimistic", (inner) => ({
+    onSysregWrite: (cpu, reg, v) => {
+      if (reg !== "TCR_EL2") inner.onSysregWrite(cpu, reg, v);
+    },
+  }));
+  await assertRejects(
+    () => tlbConformance(tcrKeeping),
+    ConformanceError,
+    "entries of the CPU after its TCR_EL2 write: expected []",
   );
   // Says adversarial, flushes on a TTBR0_EL2 write.
   const flushing = broken(

@@ -4,7 +4,12 @@
  * @module
  */
 
-import { type KvmPgtableVersion, type PgtableMmOps, Trace } from "../../../core/mod.ts";
+import {
+  type KvmPgtableVersion,
+  type PgtableMmOps,
+  type TlbiTtl,
+  Trace,
+} from "../../../core/mod.ts";
 import { type HypPgtable, kvmPgtableFactory } from "../../../plugins/kvm_pgtable/mod.ts";
 import { type TestPagePool, testPagePool } from "./_page_pool.ts";
 
@@ -25,7 +30,7 @@ export function fixture(
     iaBits?: number;
     pages?: number;
     early?: boolean;
-    tlbi?: (op: "vae2is" | "vale2is", va: number, level: number) => void;
+    tlbi?: (op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl) => void;
   } = {},
 ): Fixture {
   const pool = testPagePool(options.pages === undefined ? {} : { pages: options.pages });

@@ -129,7 +129,10 @@ Deno.test("hypProtAttr() rejects no R, W with X, X with DEVICE with -EINVAL", as
     [P.R | P.W | P.X, "W and X together"],
     [P.R | P.X | P.DEVICE, "X with DEVICE"],
     [P.R | P.W | P.X | P.DEVICE, "W and X together"],
-    [P.R | 0x10, "unknown prot bits"],
+    // Ignored bits do not rescue a rejected prot.
+    [P.W | 0x10, "no R"],
+    [P.R | P.W | P.X | 0x10, "W and X together"],
+    [P.R | P.X | P.DEVICE | 0x10, "X with DEVICE"],
   ];
   for (const version of ["v5.13", "mainline"] as const) {
     for (const [prot, rule] of cases) {
@@ -155,7 +158,30 @@ Deno.test("hypProtAttr() gives every valid prot's attributes", () => {
   assertThrows(() => hypProtAttr(1.5), TypeError);
 });
 
-Deno.test("software prot bits land in 58:55 in mainline and are rejected in v5.13", () => {
+Deno.test("hypProtAttr() ignores the bits hyp_set_prot_attr does not read, in both versions", () => {
+  // v5.13 and mainline (~6.16) read R, W, X, DEVICE (mainline also copies
+  // SW0..3) and ignore the rest: bit 4 is mainline's NORMAL_NC, a stage-2
+  // attribute; bits 5 and 30 are unnamed.
+  const P = KVM_PGTABLE_PROT;
+  for (const version of ["v5.13", "mainline"] as const) {
+    for (const extra of [0x10, 0x20, 1 << 30, 2 ** 40]) {
+      for (const prot of [PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_EXEC, PAGE_HYP_DEVICE]) {
+        const what = `${version} prot 0x${prot.toString(16)} | 0x${extra.toString(16)}`;
+        assertEquals(hypProtProblem(prot + extra, { version }), undefined, what);
+        assertEquals(hypProtAttr(prot + extra, { version }), hypProtAttr(prot, { version }), what);
+        assertEquals(
+          encodeHypLeaf(0x1000, prot + extra, 3, { version }),
+          encodeHypLeaf(0x1000, prot, 3, { version }),
+          what,
+        );
+      }
+    }
+    // R|bit 4 maps read-only and execute-never, like PAGE_HYP_RO.
+    assertEquals(hypPteProt(encodeHypLeaf(0, P.R | 0x10, 3, { version }), { version }), P.R);
+  }
+});
+
+Deno.test("software prot bits land in 58:55 in mainline and are ignored in v5.13", () => {
   const sw = KVM_PGTABLE_PROT_SW;
   const all = sw.SW0 | sw.SW1 | sw.SW2 | sw.SW3;
   assertEquals(
@@ -165,11 +191,12 @@ Deno.test("software prot bits land in 58:55 in mainline and are rejected in v5.1
   assertEquals(KVM_PTE.LEAF_ATTR_HI_SW, 0x0780_0000_0000_0000n);
   assertEquals(hypPteProt(0x07c0_0000_0000_1743n, { version: "mainline" }), PAGE_HYP | all);
   assertEquals(decodeHypPte(0x07c0_0000_0000_1743n, 3).sw, 0xf);
-  assertThrows(
-    () => hypProtAttr(PAGE_HYP | sw.SW0, { version: "v5.13" }),
-    KernelErrnoError,
-    "software prot bits do not exist in v5.13",
+  // v5.13's enum has no software bits and its hyp_set_prot_attr copies none.
+  assertEquals(
+    hypProtAttr(PAGE_HYP | all, { version: "v5.13" }),
+    hypProtAttr(PAGE_HYP, { version: "v5.13" }),
   );
+  assertEquals(encodeHypLeaf(0x1000, PAGE_HYP | all, 3), 0x0040_0000_0000_1743n);
 });
 
 Deno.test("BTI sets GP on executable leaves in mainline only", () => {

@@ -96,7 +96,9 @@ for (const version of VERSIONS) {
     pgt.map(0x4000_0000, K4, 0x8000_0000, PAGE_HYP);
     const digest = pool.memory.digest();
     const allocs = pool.allocs;
-    for (const prot of [0x0, 0x2, 0x3, 0x7, 0xd, 0xf, 0x14]) {
+    // The kernel's three rules only (no R, W with X, X with DEVICE); an
+    // ignored bit (0x10) does not rescue a rejected prot.
+    for (const prot of [0x0, 0x2, 0x3, 0x7, 0xd, 0xf, 0x12, 0x17, 0x1d]) {
       assertEquals(pgt.map(0x5000_0000, M2, 0x8000_0000, prot), ERRNO.EINVAL);
     }
     assertEquals(pool.memory.digest(), digest);
@@ -106,6 +108,32 @@ for (const version of VERSIONS) {
     assertThrows(() => pgt.map(-4096, K4, 0, PAGE_HYP), RangeError, "non-negative");
     assertThrows(() => pgt.map(0, 0.5, 0, PAGE_HYP), RangeError);
     assertEquals(pool.memory.digest(), digest);
+  });
+
+  Deno.test(`kvm_pgtable_hyp_map() (${version}) ignores the prot bits hyp_set_prot_attr does not read`, () => {
+    const { pgt } = fixture(version);
+    const sw0 = KVM_PGTABLE_PROT_SW.SW0;
+    // R | bit 4 (mainline's NORMAL_NC, stage-2 only) maps as PAGE_HYP_RO: read-only, XN.
+    assertEquals(pgt.map(0x4000_0000, K4, 0x8000_0000, PAGE_HYP_RO | 0x10), 0);
+    assertEquals(
+      pgt.getLeaf(0x4000_0000).pte,
+      encodeHypLeaf(0x8000_0000, PAGE_HYP_RO, 3, { version }),
+    );
+    // Unnamed bits, and a 2 MiB block through the same path.
+    assertEquals(pgt.map(0x4020_0000, M2, 0x8020_0000, PAGE_HYP | (1 << 30)), 0);
+    assertEquals(pgt.getLeaf(0x4020_0000), {
+      pte: encodeHypLeaf(0x8020_0000, PAGE_HYP, 2, { version }),
+      level: 2,
+    });
+    // SW0: copied to bit 55 in mainline, dropped by v5.13 (its enum has no software bits).
+    assertEquals(pgt.map(0x4040_0000, K4, 0x8040_0000, PAGE_HYP | sw0), 0);
+    assertEquals(
+      pgt.getLeaf(0x4040_0000).pte,
+      version === "mainline"
+        ? encodeHypLeaf(0x8040_0000, PAGE_HYP | sw0, 3, { version })
+        : encodeHypLeaf(0x8040_0000, PAGE_HYP, 3, { version }),
+    );
+    assertEquals(pgt.warnCount, 0);
   });
 
   Deno.test(`kvm_pgtable_hyp_map() (${version}) returns -ENOMEM when mm_ops runs dry, keeping what it mapped`, () => {

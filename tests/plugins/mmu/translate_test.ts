@@ -167,13 +167,15 @@ Deno.test("permission faults: write to read-only, fetch from XN, at the leaf lev
 });
 
 Deno.test("WXN: a writable mapping is execute-never; read-only executable stays executable", () => {
-  const { m, mmu, t } = rig();
+  const { m, mmu, tlb, t } = rig();
   t.map(0x1000, DATA, 4096, PROT.RWX);
   t.map(0x2000, DATA, 4096, PROT.RX);
   enable(m.cpu(0), t.root, { wxn: false });
   const cpu = m.cpu(0);
   assertEquals(ok(mmu.translate(cpu, 0x1000, "exec")).executable, true);
   cpu.sysregs.setField("SCTLR_EL2", "WXN", 1n);
+  // WXN may be cached in the TLB entry: it applies once the entry is gone.
+  tlb.invalidate(cpu, "alle2");
   const f = fault(mmu.translate(cpu, 0x1000, "exec"));
   assertEquals([f.fault, f.level], ["permission", 3]);
   assertEquals(f.message.includes("WXN = 1"), true);

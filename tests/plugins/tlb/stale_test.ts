@@ -2,7 +2,7 @@
 // walk of memory now is still used, and recorded as `tlb_stale`.
 
 import { assertEquals } from "@std/assert";
-import { D, enable, PROT, Tables } from "../mmu/_tables.ts";
+import { D, enable, MAIR, PROT, Tables, tcr } from "../mmu/_tables.ts";
 import { fault, ok, rig } from "../mmu/_machine.ts";
 
 const A = 0x5000_0000;
@@ -147,6 +147,20 @@ Deno.test("TTBR0_EL2 switch without TLBI: adversarial uses old-table entries, op
   }
 });
 
+Deno.test("the MMU reports a direct TCR_EL2 write to the TLB: optimistic flushes, as QEMU does", () => {
+  const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  cpu.sysregs.write("TCR_EL2", tcr(16, 5, 1n << 24n)); // HPD = 1: same translation
+  // A debug translation predicts the flush without doing it.
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "read", { debug: true })).fromTlb, false);
+  assertEquals(tlb.entries(cpu).length, 1);
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.fromTlb, tlb.stats().fills], [false, 2]);
+});
+
 Deno.test("the MMU reports direct SCTLR_EL2 / TTBR0_EL2 writes to the TLB (optimistic flush without an executor)", () => {
   const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
   const cpu = m.cpu(0);
@@ -164,6 +178,55 @@ Deno.test("the MMU reports direct SCTLR_EL2 / TTBR0_EL2 writes to the TLB (optim
   cpu.sysregs.setField("SCTLR_EL2", "WXN", 0n);
   assertEquals(ok(mmu.translate(cpu, 0x1000, "read", { debug: true })).fromTlb, false);
   assertEquals(tlb.entries(cpu).length, 1);
+});
+
+Deno.test("adversarial: a hit uses the SCTLR_EL2.WXN cached at its fill; a WXN change without TLBI is stale", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RWX);
+  enable(cpu, t.root, { wxn: false });
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "exec")).executable, true);
+  cpu.sysregs.setField("SCTLR_EL2", "WXN", 1n); // no TLBI
+  const r = ok(mmu.translate(cpu, 0x1000, "exec"));
+  assertEquals([r.fromTlb, r.executable, tlb.stats().stale], [true, true, 1]);
+  const ev = m.trace.filter("tlb_stale")[0]!;
+  assertEquals(ev.data.tlb.startsWith("PA 0x50000000 level 3 RW X attrs 0xff"), true);
+  assertEquals(ev.data.walk.startsWith("PA 0x50000000 level 3 RW XN(WXN) attrs 0xff"), true);
+  tlb.invalidate(cpu, "vae2", 0x1000);
+  const f = fault(mmu.translate(cpu, 0x1000, "exec"));
+  assertEquals([f.fault, f.message.includes("WXN = 1")], ["permission", true]);
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("adversarial: a hit uses the MAIR_EL2 attribute cached at its fill; a MAIR change without TLBI is stale", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RW); // AttrIndx 0: 0xff, Normal WB
+  enable(cpu, t.root);
+  assertEquals(ok(mmu.translate(cpu, 0x1000, "read")).attrs, 0xff);
+  cpu.sysregs.write("MAIR_EL2", MAIR & ~0xffn); // AttrIndx 0 becomes Device-nGnRnE
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.attrs, r.memType, r.fromTlb, tlb.stats().stale], [0xff, "normal", true, 1]);
+  assertEquals(m.trace.filter("tlb_stale")[0]!.data.walk.includes(" attrs 0x0 "), true);
+  tlb.invalidate(cpu, "vae2", 0x1000);
+  const n = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([n.attrs, n.memType, n.fromTlb], [0x00, "device", false]);
+  ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals(tlb.stats().stale, 1);
+});
+
+Deno.test("optimistic: a hit reads the current MAIR_EL2 (no stale hit); a WXN change flushes with SCTLR_EL2", () => {
+  const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
+  const cpu = m.cpu(0);
+  t.map(0x1000, A, 4096, PROT.RWX);
+  enable(cpu, t.root, { wxn: false });
+  ok(mmu.translate(cpu, 0x1000, "exec"));
+  cpu.sysregs.write("MAIR_EL2", MAIR & ~0xffn);
+  const r = ok(mmu.translate(cpu, 0x1000, "read"));
+  assertEquals([r.attrs, r.fromTlb, tlb.stats().stale], [0x00, true, 0]);
+  cpu.sysregs.setField("SCTLR_EL2", "WXN", 1n);
+  assertEquals(fault(mmu.translate(cpu, 0x1000, "exec")).fault, "permission");
+  assertEquals(tlb.stats().stale, 0);
 });
 
 Deno.test("2 CPUs: local tlbi vae2 leaves the other CPU stale; vae2is cleans both", () => {
@@ -238,4 +301,82 @@ Deno.test("a hit re-checks memory only after a write: a stale entry detected onc
   t.map(0x1000, A, 4096, PROT.RW);
   ok(mmu.translate(cpu, 0x1000, "read"));
   assertEquals(tlb.stats().stale, 10);
+});
+
+/**
+ * A 2 MiB region of pages behind one level-3 table, translated once (the
+ * leaf and the table descriptors above it are cached); then the table is
+ * unlinked and its page reused as another level-3 table, mapping the VA to
+ * B — what a freed and reallocated table page looks like.
+ */
+function freedTable(op: "vale2" | "vae2") {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  const VA = 0x20_0000;
+  t.mapPages(VA, A, 2 * 4096, PROT.RW);
+  enable(cpu, t.root);
+  assertEquals(ok(mmu.translate(cpu, VA, "read")).pa, A);
+  assertEquals(tlb.walkEntries!(cpu).map((w) => w.level), [0, 1, 2]);
+  const l2 = t.slot(VA, 2);
+  const table = Number(m.memory.read64(l2) & 0xffff_ffff_f000n);
+  m.memory.write64(l2, 0n); // unlink the table
+  tlb.invalidate(cpu, op, VA);
+  m.memory.write64(table, BigInt(B) | PROT.RW | D.TABLE); // the page, reused
+  return { m, mmu, tlb, cpu, VA };
+}
+
+Deno.test("walk cache: a freed table followed by tlbi vale2 stays reachable; the stale check reports the walk", () => {
+  const { m, mmu, tlb, cpu, VA } = freedTable("vale2");
+  // The leaf is gone, but the cached level-2 descriptor still leads to the old table page.
+  const r = ok(mmu.translate(cpu, VA, "read"));
+  assertEquals([r.pa, r.fromTlb, r.viaWalkCache, tlb.stats().stale], [B, false, true, 1]);
+  const ev = m.trace.filter("tlb_stale")[0]!;
+  assertEquals(ev.data.tlb.startsWith("PA 0x58000000 level 3 RW XN"), true);
+  assertEquals(ev.data.tlb.includes("via the level-2 walk-cache entry for table"), true);
+  assertEquals(ev.data.walk.startsWith("Translation fault at level 2"), true);
+  // The leaf it filled is stale on every hit too.
+  assertEquals(ok(mmu.translate(cpu, VA + 8, "read")).fromTlb, true);
+  assertEquals(tlb.stats().stale, 2);
+  // tlbi vae2 removes the walk-cache entries: the access now faults as memory says.
+  tlb.invalidate(cpu, "vae2", VA);
+  assertEquals(fault(mmu.translate(cpu, VA, "read")).level, 2);
+  assertEquals(tlb.stats().stale, 2);
+});
+
+Deno.test("walk cache: a freed table followed by tlbi vae2 (as hyp_unmap_walker does) leaves nothing stale", () => {
+  const { mmu, tlb, cpu, VA } = freedTable("vae2");
+  assertEquals(tlb.walkEntries!(cpu), []);
+  const f = fault(mmu.translate(cpu, VA, "read"));
+  assertEquals([f.fault, f.level, tlb.stats().stale], ["translation", 2, 0]);
+});
+
+Deno.test("walk cache: an exact walk-cache entry changes no result, and stays exact across unrelated stores", () => {
+  const { m, mmu, tlb, t } = rig();
+  const cpu = m.cpu(0);
+  t.mapPages(0x20_0000, A, 4 * 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x20_0000, "read"));
+  const el2 = mmu.el2Memory(cpu);
+  for (let i = 1; i < 4; i++) {
+    // A miss below the cached level-2 descriptor, after a data store moved
+    // the memory generation: the descriptors above still hold.
+    const r = ok(mmu.translate(cpu, 0x20_0000 + i * 4096, "read"));
+    assertEquals([r.pa, r.viaWalkCache], [A + i * 4096, true]);
+    el2.write64(0x20_0000 + i * 4096, BigInt(i));
+  }
+  assertEquals([tlb.stats().misses, tlb.stats().stale], [4, 0]);
+  // A remap of a page below the cached table is a leaf change: the walk sees it.
+  t.map(0x20_3000, B, 4096, PROT.RW);
+  tlb.invalidate(cpu, "vale2", 0x20_3000);
+  assertEquals(ok(mmu.translate(cpu, 0x20_3000, "read")).pa, B);
+  assertEquals(tlb.stats().stale, 0);
+});
+
+Deno.test("walk cache: the optimistic policy has none", () => {
+  const { m, mmu, tlb, t } = rig({ policy: "optimistic" });
+  const cpu = m.cpu(0);
+  t.mapPages(0x20_0000, A, 4096, PROT.RW);
+  enable(cpu, t.root);
+  ok(mmu.translate(cpu, 0x20_0000, "read"));
+  assertEquals(tlb.walkEntries!(cpu), []);
 });
