@@ -779,7 +779,9 @@ class Run {
     if (ins.barrierType !== BarrierType.FULL || this.#tlbi.length === 0) return;
     // Any full DSB completes every pending TLBI here: a broadcast TLBI under
     // DSB NSH is taken as complete for this PE's own view (the checker
-    // reports R11 for it).
+    // reports R11 for it), and, a simplification, on the other PEs too (only
+    // DSB ISH/SY guarantees that): the boot runs the switch one PE at a time
+    // with local TLBIs, so nothing here depends on it.
     const tlb = this.#o.tlb;
     for (const t of this.#tlbi) {
       if (tlb === undefined) continue;
