@@ -60,12 +60,23 @@ Options:
                         names an NVHE_INIT_* offset, else registers)
   --mutate              also drop each barrier/maintenance instruction and swap
                         neighbours, and report which mutants the checker catches
-  --json                print JSON: { verdict, findings } (+ mutation)
+  --json                print JSON: { verdict, findings } (+ mutation); on bad input
+                        { error, line?, column? }
   -h, --help            this text
 
 Exit status: 0 pass or warn, 1 fail, 2 bad input.`;
 
-class InputError extends Error {}
+class InputError extends Error {
+  /** Where in the sequence, when the problem is in it. */
+  at?: { line: number; column?: number };
+}
+
+/** An InputError placed at a line (and column) of the sequence. */
+function inputAt(message: string, line: number, column?: number): InputError {
+  const e = new InputError(message);
+  e.at = column === undefined ? { line } : { line, column };
+  return e;
+}
 
 function parseBool(name: string, text: string): boolean {
   if (/^(true|1|yes|on)$/i.test(text)) return true;
@@ -148,12 +159,14 @@ export async function main(argv: string[]): Promise<number> {
     // Everything the checker rejects as input (not as a rule failure) is exit
     // 2 with FILE:line, as the design contract says; never a stack trace.
     const asInput = (e: unknown): unknown => {
-      if (e instanceof A64SyntaxError) return new InputError(`${seq.name}:${e.message}`);
+      if (e instanceof A64SyntaxError) {
+        return inputAt(`${seq.name}:${e.message}`, e.line, e.column);
+      }
       if (e instanceof A64ExecutionError) {
-        return new InputError(`${seq.name}:${e.line}: cannot execute "${e.text}": ${e.reason}`);
+        return inputAt(`${seq.name}:${e.line}: cannot execute "${e.text}": ${e.reason}`, e.line);
       }
       if (e instanceof A64NonTerminationError) {
-        return new InputError(`${seq.name}:${e.line}: ${e.reason}`);
+        return inputAt(`${seq.name}:${e.line}: ${e.reason}`, e.line);
       }
       if (e instanceof A64ConfigError) return new InputError(e.message);
       return e;
@@ -180,6 +193,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof InputError) {
       console.error(`check_sequence: ${e.message}`);
+      // A tool asking for JSON gets it on bad input too: { error }.
+      if (args.json) console.log(JSON.stringify({ error: e.message, ...e.at }, null, 2));
       return 2;
     }
     throw e;

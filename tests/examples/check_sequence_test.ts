@@ -126,6 +126,22 @@ Deno.test("check_sequence exits 2 for bad input", async (t) => {
     assertEquals(r.code, 2, r.stderr);
     assertStringIncludes(r.stderr, `check_sequence: ${FIXTURES}spin.S:14: does not terminate`);
   });
+  await t.step("with --json, the error is also a JSON object on stdout", async () => {
+    const r = await cli(["--json", `${FIXTURES}parse_error.S`], ["--allow-read"]);
+    assertEquals(r.code, 2);
+    const j = JSON.parse(r.stdout);
+    assertEquals([j.line, j.column], [3, 2]);
+    assertStringIncludes(
+      j.error,
+      `${FIXTURES}parse_error.S:3:2: unknown instruction or macro "ubfx"`,
+    );
+    const spin = await cli(["--json", `${FIXTURES}spin.S`], ["--allow-read"]);
+    assertEquals(spin.code, 2);
+    assertEquals(JSON.parse(spin.stdout).line, 14);
+    const flags = await cli(["--json", "--bogus", "builtin:v3"]);
+    assertEquals(flags.code, 2);
+    assertEquals(JSON.parse(flags.stdout), { error: "unknown option --bogus" });
+  });
   await t.step("a missing file", async () => {
     const r = await cli([`${FIXTURES}missing.S`], ["--allow-read"]);
     assertEquals(r.code, 2);
