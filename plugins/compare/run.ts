@@ -15,6 +15,7 @@ import {
   type FindingReport,
   type MappingReport,
   PKVM,
+  Prng,
   type RamBank,
 } from "../../core/mod.ts";
 import { profile } from "../profiles/mod.ts";
@@ -91,6 +92,24 @@ export interface RunOptions {
 }
 
 /**
+ * The random stream a workload (churn, map) draws from: its own generator,
+ * seeded from the scenario seed only, so it is the same for every variant
+ * whatever the plugins drew from the machine's PRNG during setup and boot.
+ *
+ * @param seed The scenario seed.
+ * @returns A fresh generator.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { workloadPrng } from "./run.ts";
+ * assertEquals(workloadPrng(7).nextU32(), workloadPrng(7).nextU32());
+ * ```
+ */
+export function workloadPrng(seed: number): Prng {
+  return new Prng(seed);
+}
+
+/**
  * Boots one variant set on the scenario and runs the workload.
  *
  * @param scenario Machine and workload.
@@ -141,10 +160,10 @@ export function runVariant(
     if (workload.maxOrder !== undefined) o.maxOrder = workload.maxOrder;
     if (workload.samples !== undefined) o.samples = workload.samples;
     if (progress) o.progress = progress;
-    result = runChurn(hpool, workload.ops, machine.prng, o);
+    result = runChurn(hpool, workload.ops, workloadPrng(seed), o);
     report = pkvm.report();
   } else if (report.ok && workload.kind === "map") {
-    result = runMapWorkload(pkvm, workload.ops, machine.prng, machine.memory.banks, progress);
+    result = runMapWorkload(pkvm, workload.ops, workloadPrng(seed), machine.memory.banks, progress);
     report = pkvm.report();
   }
   const allocator = hpool ? allocatorMetrics(hpool.stats()) : null;

@@ -10,6 +10,7 @@ import {
   formatComparison,
   parseVariantSpec,
   PKVM,
+  type Plugin,
   PluginError,
   PluginLoadError,
   profile,
@@ -17,6 +18,7 @@ import {
   runChurn,
   type Variant,
   type VariantRun,
+  workloadPrng,
 } from "../../../mod.ts";
 
 const v = (label: string, o: Partial<Variant> = {}): Variant => ({
@@ -65,7 +67,7 @@ Deno.test("buddy vs bitmap: reported metrics match each allocator's own stats", 
     const pool = pkvm.pool("hpool")!;
     const run = c.runs[i]!;
     // Replay the churn with the same PRNG stream the runner used.
-    runChurn(pool, 3000, m.prng);
+    runChurn(pool, 3000, workloadPrng(1));
     const own = allocatorMetrics(pool.stats());
     assertEquals(run.allocator, own, `${allocator} metrics`);
     assertEquals(run.metrics["hpool.free"], own.free);
@@ -78,6 +80,28 @@ Deno.test("buddy vs bitmap: reported metrics match each allocator's own stats", 
   assertEquals([meta.a, meta.b, meta.delta, meta.differs], [32, 4, -28, true]);
   assertEquals(d.mapletsOnlyA.map((m) => m.what), ["vmemmap"]);
   assertEquals(d.mapletsOnlyB.map((m) => m.what), ["vmemmap"]);
+});
+
+Deno.test("the workload's random stream does not depend on what plugins draw during boot", () => {
+  // A plugin that, like a randomised allocator or a random-replacement TLB,
+  // draws from the machine PRNG during setup and boot.
+  const eater: Plugin = {
+    name: "prng_eater",
+    provides: [],
+    setup(ctx) {
+      for (let i = 0; i < 3; i++) ctx.machine.prng.nextU32();
+    },
+  };
+  for (const kind of ["churn", "map"] as const) {
+    const c = compareVariants({ cpus: 1, workload: { kind, ops: 1500 } }, [
+      v("plain"),
+      v("eater", { overrides: { plugins: [eater] } }),
+    ]);
+    const [a, b] = c.runs;
+    assertEquals(a!.workload, b!.workload, `${kind}: same sequence of operations`);
+    assertEquals(a!.allocator, b!.allocator, `${kind}: same allocator state afterwards`);
+    assertEquals(c.diffs[0]!.metrics.filter((m) => m.differs).map((m) => m.name), [], kind);
+  }
 });
 
 Deno.test("diffRuns() on hand-made runs", () => {
