@@ -7,9 +7,13 @@
  */
 
 import {
+  type Capability,
+  EARLY_ALLOCATOR,
+  KVM_PGTABLE,
   loadPluginModule,
   PAGE_ALLOCATOR,
   type Plugin,
+  RESERVED_MEM,
   SWITCH_SEQUENCE,
   TLB,
 } from "../../core/mod.ts";
@@ -142,16 +146,15 @@ export async function resolveVariant(
     o.tlb = isPath(c.tlb) ? pluginFor(await loadPluginModule(c.tlb, TLB), TLB) : c.tlb;
   }
   for (
-    const [key, field] of [
-      ["pgtable", "pgtable"],
-      ["reserved_mem", "reservedMem"],
-      ["early_allocator", "earlyAllocator"],
-    ] as const
+    const [key, field, cap] of [
+      ["pgtable", "pgtable", KVM_PGTABLE],
+      ["reserved_mem", "reservedMem", RESERVED_MEM],
+      ["early_allocator", "earlyAllocator", EARLY_ALLOCATOR],
+    ] as const satisfies readonly (readonly [string, string, Capability<unknown>])[]
   ) {
     const v = c[key];
     if (v === undefined) continue;
-    if (isPath(v)) plugins.push(...await loadPluginModule(v));
-    else o[field] = v;
+    o[field] = isPath(v) ? pluginFor(await loadPluginModule(v, cap), cap) : v;
   }
   for (const path of c.plugin?.split(",") ?? []) plugins.push(...await loadPluginModule(path));
   if (plugins.length) o.plugins = plugins;

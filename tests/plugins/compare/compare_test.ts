@@ -225,6 +225,21 @@ Deno.test("custom plugins load by path with clear messages", async (t) => {
       'expected a plugin providing "page_allocator", but "fixture_valid" provides "fixture_greeting"',
     );
   });
+  await t.step("a path for any capability key must provide that capability", async () => {
+    for (
+      const [key, cap] of [
+        ["pgtable", "kvm_pgtable"],
+        ["reserved_mem", "reserved_mem"],
+        ["early_allocator", "early_allocator"],
+      ]
+    ) {
+      await assertRejects(
+        () => resolveVariant(parseVariantSpec(`x:${key}=examples/custom_allocator.ts`)),
+        PluginLoadError,
+        `expected a plugin providing "${cap}", but "extent_allocator" provides "page_allocator"`,
+      );
+    }
+  });
   await t.step("a throwing hook names the file, the plugin and the hook", async () => {
     const variant = await resolveVariant(
       parseVariantSpec(`x:plugin=${fixtures}throwing_plugin.ts`),
