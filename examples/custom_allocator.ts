@@ -40,8 +40,10 @@ function extentPool(o: PagePoolOptions): PagePool {
     );
   }
   let allocs = 0, failed = 0, frees = 0;
+  // Any VA inside a page names that page: the kernel's hyp_virt_to_page
+  // rounds down, and the mainline boot calls hyp_get_page partway into a page.
   const index = (va: number, fn: string): number => {
-    const i = (o.virtToPhys(va) - start) / PAGE_SIZE;
+    const i = Math.floor((o.virtToPhys(va) - start) / PAGE_SIZE);
     if (!Number.isInteger(i) || i < 0 || i >= o.nrPages) {
       throw new KernelBugError(fn, `0x${va.toString(16)} is not a page of pool "${o.name}"`);
     }
