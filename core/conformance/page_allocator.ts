@@ -42,6 +42,16 @@ export interface PageAllocatorConformanceOptions {
    * @default 1
    */
   seed?: number;
+  /**
+   * The allocator's largest refcount (`PagePool.getPage` throws a
+   * `KernelBugError` rather than pass it). When given and at most 2^20, the
+   * suite takes references up to it and expects the next `getPage` to be
+   * refused. Otherwise it only checks that the refcount does not wrap at
+   * 65535 (the mainline u16 maximum): the next reference either is refused
+   * or counts 65536.
+   * @default undefined
+   */
+  refcountMax?: number;
 }
 
 const RAM_BASE = 0x4000_0000;
@@ -132,8 +142,11 @@ export function pageAllocatorConformance(
   const seed = options.seed ?? 1;
   const stride = Math.ceil(allocator.metadataBytesPerPage);
 
-  const env = (): Env => {
+  const env = (dirty = false): Env => {
     const mem = new PhysicalMemory([{ base: RAM_BASE, size: RAM_SIZE }]);
+    // What the pages held before the pool took them over (hyp_pool_init must
+    // not trust them to be zero).
+    if (dirty) mem.fill((pfn + reserved) * PAGE_SIZE, (nr - reserved) * PAGE_SIZE, 0xa5);
     const el2 = linearEl2Memory(mem, toPa);
     const pool = allocator.createPool({
       name: "conformance",
@@ -158,6 +171,13 @@ export function pageAllocatorConformance(
   const invariants = (e: Env, when: string, contents = true) => {
     const bad = e.pool.checkInvariants({ contents });
     expect(bad === undefined, `${when}: checkInvariants() reports "${bad}"`);
+    const s = e.pool.stats();
+    const inBlocks = s.freeBlocksByOrder.reduce((sum, n, order) => sum + n * 2 ** order, 0);
+    expect(
+      inBlocks === s.free,
+      `${when}: stats().freeBlocksByOrder [${s.freeBlocksByOrder}] holds ${inBlocks} pages, ` +
+        `but stats().free is ${s.free}; the free blocks must add up to the free pages`,
+    );
   };
 
   /** Checks one returned block and gives its PA. */
@@ -255,6 +275,16 @@ export function pageAllocatorConformance(
         );
       }
     }],
+    ["a pool over dirty memory hands out zeroed blocks", () => {
+      const e = env(true);
+      for (const { va, order } of fill(e, new Prng(seed + 5))) {
+        expect(
+          e.el2.isZero(va, PAGE_SIZE << order),
+          `order-${order} block at 0x${toPa(va).toString(16)} of a pool created over ` +
+            `non-zero memory is not zero (allocPages returns a zeroed block)`,
+        );
+      }
+    }],
     ["blocks never overlap and never touch reserved pages", () => {
       const e = env();
       const blocks = fill(e, new Prng(seed + 1)).map(({ va, order }) => {
@@ -299,6 +329,61 @@ export function pageAllocatorConformance(
         `putPage() at refcount 0 threw ${err}, not a KernelBugError`,
       );
       invariants(e, "after the refcount sequence");
+    }],
+    ["getPage() at the refcount maximum is refused and changes nothing", () => {
+      const e = env();
+      const va = e.pool.allocPages(0)!;
+      expect(va !== null, "allocPages(0) failed on a fresh pool");
+      const max = options.refcountMax !== undefined && options.refcountMax <= 2 ** 20
+        ? options.refcountMax
+        : 0xffff;
+      for (let n = 1; n < max; n++) e.pool.getPage(va);
+      expectEqual(e.pool.pageCount(va), max, `refcount after ${max - 1} getPage() calls`);
+      const digest = e.mem.digest();
+      const before = shape(e.pool.stats());
+      let err: unknown;
+      try {
+        e.pool.getPage(va);
+      } catch (x) {
+        err = x;
+      }
+      if (err === undefined) {
+        expect(
+          options.refcountMax === undefined || options.refcountMax > 2 ** 20,
+          `getPage() at refcount ${max} (refcountMax) did not throw a KernelBugError`,
+        );
+        expectEqual(e.pool.pageCount(va), max + 1, `refcount after getPage() at ${max}`);
+        e.pool.putPage(va);
+      } else {
+        expect(
+          err instanceof KernelBugError,
+          `getPage() at refcount ${max} threw ${err}, not a KernelBugError`,
+        );
+        expectEqual(e.mem.digest(), digest, `memory after the refused getPage()`);
+        expectEqual(shape(e.pool.stats()), before, `stats after the refused getPage()`);
+      }
+      expectEqual(e.pool.pageCount(va), max, `refcount after getPage() at ${max}`);
+      invariants(e, "after taking references up to the maximum", false);
+    }],
+    ["putPage() of a tail page of an allocated block is refused and changes nothing", () => {
+      const e = env();
+      const order = Math.min(2, e.top);
+      const va = e.pool.allocPages(order)!;
+      expect(va !== null, `allocPages(${order}) failed on a fresh pool`);
+      if (order === 0) return;
+      const tail = va + PAGE_SIZE;
+      expectEqual(e.pool.pageCount(tail), 0, `refcount of a tail page of an order-${order} block`);
+      const digest = e.mem.digest();
+      const before = shape(e.pool.stats());
+      const err = expectThrow(() => e.pool.putPage(tail), "putPage() of a tail page");
+      expect(
+        err instanceof KernelBugError,
+        `putPage() of a tail page threw ${err}, not a KernelBugError`,
+      );
+      expectEqual(e.mem.digest(), digest, "memory after putPage() of a tail page");
+      expectEqual(shape(e.pool.stats()), before, "stats after putPage() of a tail page");
+      expectEqual(e.pool.pageCount(va), 1, "refcount of the block head");
+      invariants(e, "after putPage() of a tail page");
     }],
     ["exhaustion returns null and changes nothing", () => {
       const e = env();

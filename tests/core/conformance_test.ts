@@ -3,9 +3,11 @@ import {
   ConformanceError,
   KernelBugError,
   PAGE_ALLOCATOR,
+  PAGE_SIZE,
   type PageAllocator,
   pageAllocatorConformance,
   type PagePool,
+  type PagePoolOptions,
 } from "../../core/mod.ts";
 import { bitmapAllocator, bitmapPageAllocator } from "../../plugins/bitmap_allocator/mod.ts";
 import { buddyAllocator, buddyPageAllocator } from "../../plugins/buddy_allocator/mod.ts";
@@ -14,10 +16,10 @@ Deno.test("the v5.13 buddy passes the page-allocator conformance suite", (t) =>
   pageAllocatorConformance(t, buddyAllocator({ version: "v5.13" })));
 
 Deno.test("the mainline buddy passes the page-allocator conformance suite", (t) =>
-  pageAllocatorConformance(t, buddyAllocator({ version: "mainline" })));
+  pageAllocatorConformance(t, buddyAllocator({ version: "mainline" }), { refcountMax: 0xffff }));
 
 Deno.test("the bitmap allocator passes the page-allocator conformance suite", (t) =>
-  pageAllocatorConformance(t, bitmapAllocator()));
+  pageAllocatorConformance(t, bitmapAllocator(), { refcountMax: 0xffff }));
 
 Deno.test("the suite runs without a test context, allocator first, on other geometries", async () => {
   await pageAllocatorConformance(buddyPageAllocator({ version: "mainline" }), undefined, {
@@ -30,14 +32,17 @@ Deno.test("the suite runs without a test context, allocator first, on other geom
 });
 
 /** Wraps an allocator's pools, overriding one method, to check the suite catches it. */
-function broken(name: string, patch: (pool: PagePool) => Partial<PagePool>): PageAllocator {
+function broken(
+  name: string,
+  patch: (pool: PagePool, o: PagePoolOptions) => Partial<PagePool>,
+): PageAllocator {
   const inner = buddyPageAllocator({ version: "mainline" });
   return {
     name,
     metadataBytesPerPage: inner.metadataBytesPerPage,
     createPool(o) {
       const pool = inner.createPool(o);
-      const p = patch(pool);
+      const p = patch(pool, o);
       return {
         get name() {
           return pool.name;
@@ -46,10 +51,10 @@ function broken(name: string, patch: (pool: PagePool) => Partial<PagePool>): Pag
         rangeEnd: pool.rangeEnd,
         maxOrder: pool.maxOrder,
         allocPages: p.allocPages ?? ((order) => pool.allocPages(order)),
-        getPage: (va) => pool.getPage(va),
+        getPage: p.getPage ?? ((va) => pool.getPage(va)),
         putPage: p.putPage ?? ((va) => pool.putPage(va)),
         pageCount: (va) => pool.pageCount(va),
-        stats: () => pool.stats(),
+        stats: p.stats ?? (() => pool.stats()),
         checkInvariants: (opts) => pool.checkInvariants(opts),
       };
     },
@@ -89,6 +94,69 @@ Deno.test("the suite fails allocators that break the contract, naming the check"
     },
   }));
   await assertRejects(() => pageAllocatorConformance(lenient), ConformanceError, "refcount 0");
+  // Does not clear the pool at creation, trusting the memory to be zero.
+  const inner = buddyPageAllocator({ version: "mainline" });
+  const noInitZero: PageAllocator = {
+    name: "no-init-zero",
+    metadataBytesPerPage: inner.metadataBytesPerPage,
+    createPool(o) {
+      const from = o.physToVirt((o.pfn + o.reservedPages) * PAGE_SIZE);
+      const words = (o.nrPages - o.reservedPages) * PAGE_SIZE / 4;
+      const old = Array.from({ length: words }, (_, i) => o.memory.read32(from + 4 * i));
+      const pool = inner.createPool(o);
+      // Put back all but the free-list node at the start of each page.
+      old.forEach((w, i) => (4 * i) % PAGE_SIZE >= 16 && o.memory.write32(from + 4 * i, w));
+      return pool;
+    },
+  };
+  await assertRejects(
+    () => pageAllocatorConformance(noInitZero),
+    ConformanceError,
+    "of a pool created over non-zero memory is not zero",
+  );
+  // Lets the refcount pass its u16 maximum.
+  const noRefMax = broken("no-ref-max", (pool) => {
+    const extra = new Map<number, number>();
+    return {
+      getPage: (va) => {
+        if (pool.pageCount(va) === 0xffff) extra.set(va, (extra.get(va) ?? 0) + 1);
+        else pool.getPage(va);
+      },
+    };
+  });
+  await assertRejects(
+    () => pageAllocatorConformance(noRefMax, undefined, { refcountMax: 0xffff }),
+    ConformanceError,
+    "getPage() at refcount 65535 (refcountMax) did not throw a KernelBugError",
+  );
+  // Ignores putPage() of a tail page of an allocated block.
+  const tailIgnored = broken("tail-ignored", (pool) => {
+    const tails = new Set<number>();
+    return {
+      allocPages: (order) => {
+        const va = pool.allocPages(order);
+        for (let i = 1; va !== null && i < 2 ** order; i++) tails.add(va + i * PAGE_SIZE);
+        return va;
+      },
+      putPage: (va) => {
+        if (!tails.has(va)) pool.putPage(va);
+      },
+    };
+  });
+  await assertRejects(
+    () => pageAllocatorConformance(tailIgnored),
+    ConformanceError,
+    "putPage() of a tail page: expected an error",
+  );
+  // Reports no free blocks per order.
+  const noByOrder = broken("no-by-order", (pool) => ({
+    stats: () => ({ ...pool.stats(), freeBlocksByOrder: [] }),
+  }));
+  await assertRejects(
+    () => pageAllocatorConformance(noByOrder),
+    ConformanceError,
+    "the free blocks must add up to the free pages",
+  );
   await assertRejects(
     () => pageAllocatorConformance(undefined, undefined as unknown as PageAllocator),
     TypeError,
