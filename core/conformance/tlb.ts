@@ -6,14 +6,23 @@
  * documented, copies out of `entries()`/`stats()` — and the contract of the
  * policy it reports: `adversarial` keeps entries across SCTLR_EL2/TTBR0_EL2/
  * TCR_EL2 writes and keeps speculative fills, `optimistic` flushes on them
- * (SCTLR_EL2 only when it changes) and drops speculation. It uses only the {@link Tlb} interface (no MMU), so a TLB can
- * be tested alone. Run it in one line:
+ * (SCTLR_EL2 only when it changes; never on MAIR_EL2) and drops speculation;
+ * a walk cache, when the TLB keeps one, is cleared by `alle2` and by `vae2` of
+ * the VA but not by `vale2`. It uses only the {@link Tlb} interface (no MMU),
+ * so a TLB can be tested alone. Run it in one line:
  * `Deno.test("my tlb", (t) => tlbConformance(myTlbPlugin, t))`.
  *
  * @module
  */
 
-import { TLB, type Tlb, type TlbEntry, type TlbiOp, type TlbStats } from "../capabilities/mmu.ts";
+import {
+  TLB,
+  type Tlb,
+  type TlbEntry,
+  type TlbiOp,
+  type TlbStats,
+  type TlbWalkEntry,
+} from "../capabilities/mmu.ts";
 import { createMachine } from "../machine.ts";
 import type { Plugin } from "../plugin.ts";
 import { Prng } from "../prng.ts";
@@ -238,6 +247,27 @@ export async function tlbConformance(tlbOrPlugin: Tlb | Plugin, t?: StepContext)
             `invalidated after the ${reg} flush`,
           );
         }
+        // Neither an SCTLR_EL2 write of the value it already holds nor a
+        // MAIR_EL2 write is a flush trigger.
+        tlb.onSysregWrite(a, "SCTLR_EL2", SCTLR_ON);
+        tlb.invalidate(a, "alle2is");
+        populate(e);
+        const kept = tlb.entries(a);
+        for (const [reg, value] of [["SCTLR_EL2", SCTLR_ON], ["MAIR_EL2", 0xffn]] as const) {
+          const before = counters(tlb);
+          tlb.onSysregWrite(a, reg, value);
+          expectSame(
+            tlb.entries(a),
+            kept,
+            `entries after a ${reg} write of 0x${value.toString(16)} that is no flush trigger`,
+          );
+          expectEqual(
+            delta(counters(tlb), before).invalidated,
+            0,
+            `invalidated after a ${reg} write of 0x${value.toString(16)} (SCTLR_EL2 unchanged)`,
+          );
+        }
+        tlb.invalidate(a, "alle2is");
         const s = counters(tlb);
         expectEqual(
           tlb.prefetch(a, entry(V, K4, PA_BASE, true)),
@@ -282,6 +312,72 @@ export async function tlbConformance(tlbOrPlugin: Tlb | Plugin, t?: StepContext)
         expectEqual(delta(counters(tlb), e.base).fills, 7, "fills (6 demand, 1 speculative)");
       },
     ];
+
+  /** A walk-cache entry: the table descriptor at `level` for the region holding `va`. */
+  const walk = (level: number, va: number, table: number): TlbWalkEntry => {
+    const size = level === 0 ? 2 ** 39 : level === 1 ? G1 : M2;
+    return {
+      regime: "EL2",
+      base: OLD_BASE,
+      level,
+      va: Math.floor(va / size) * size,
+      size,
+      table,
+      apTable: false,
+      xnTable: false,
+    };
+  };
+  const walkCheck: readonly [string, () => void] = [
+    "walk cache (if kept): lookupWalk finds the deepest entry of the VA; alle2 removes all, vae2 those of the VA, vale2 none",
+    () => {
+      const e = env();
+      const { tlb, a, b } = e;
+      if (!tlb.fillWalk || !tlb.lookupWalk || !tlb.walkEntries) return;
+      const l0 = walk(0, V, 0x4200_0000);
+      const l1 = walk(1, V, 0x4200_1000);
+      const l2 = walk(2, V, 0x4200_2000);
+      const other = walk(2, B + M2, 0x4200_3000);
+      const onB = walk(2, V, 0x4200_2000);
+      const load = () => {
+        tlb.invalidate(a, "alle2is");
+        return [l0, l1, l2, other].map((w) => tlb.fillWalk!(a, w)).every((k) => k) &&
+          tlb.fillWalk!(b, onB);
+      };
+      if (!load()) return; // a TLB without a walk cache drops the entries
+      const bWalk = tlb.walkEntries(b);
+      expectEqual(tlb.walkEntries(a).length, 4, "walk entries after four fills");
+      for (
+        const [va, want] of [
+          [V, l2],
+          [B + 0x1234, l2],
+          [B + M2 + 8, other],
+          [B + 2 * M2, l1],
+          [G + 5 * G1, l0],
+          [2 ** 39 + V, undefined],
+        ] as const
+      ) {
+        expectSame(tlb.lookupWalk(a, va), want, `lookupWalk(${hex(va)})`);
+      }
+      const before = counters(tlb);
+      expectEqual(tlb.invalidate(a, "vale2", V), 0, "vale2: leaf entries removed");
+      expectEqual(tlb.walkEntries(a).length, 4, "walk entries after vale2 (leaf-only)");
+      expectEqual(tlb.invalidate(a, "vae2", V), 0, "vae2: leaf entries removed");
+      expectSame(tlb.lookupWalk(a, V), undefined, "lookupWalk of the VA after vae2 of it");
+      expectSame(tlb.lookupWalk(a, B + M2 + 8), other, "lookupWalk of another 2 MiB after vae2");
+      expectSame(tlb.walkEntries(b), bWalk, "walk entries of another CPU after a local vae2");
+      load();
+      expectEqual(
+        tlb.invalidate(a, "alle2"),
+        0,
+        "alle2 with only walk entries: leaf entries removed",
+      );
+      expectSame(tlb.walkEntries(a), [], "walk entries after alle2");
+      expectSame(tlb.walkEntries(b), bWalk, "walk entries of another CPU after a local alle2");
+      expectEqual(delta(counters(tlb), before).invalidated, 0, "invalidated (leaf entries only)");
+      tlb.invalidate(a, "alle2is");
+      expectSame(tlb.walkEntries(b), [], "walk entries of another CPU after alle2is");
+    },
+  ];
 
   return await runCases(`TLB "${name}"`, t, [
     ["policy is adversarial or optimistic", () => {
@@ -489,6 +585,7 @@ export async function tlbConformance(tlbOrPlugin: Tlb | Plugin, t?: StepContext)
       }, "counters after two recordStale()");
     }],
     policyCheck,
+    walkCheck,
     [
       "a level hint removes at least that level's entries; optimistic ignores it",
       () => {

@@ -47,6 +47,9 @@ function broken(
         entries: p.entries ?? ((cpu) => inner.entries(cpu)),
         stats: p.stats ?? (() => inner.stats()),
         recordStale: p.recordStale ?? (() => inner.recordStale()),
+        fillWalk: p.fillWalk ?? ((cpu, e) => inner.fillWalk(cpu, e)),
+        lookupWalk: p.lookupWalk ?? ((cpu, va) => inner.lookupWalk(cpu, va)),
+        walkEntries: p.walkEntries ?? ((cpu) => inner.walkEntries(cpu)),
       };
       ctx.provide(TLB, impl);
     },
@@ -62,6 +65,42 @@ Deno.test("the suite fails a TLB whose vae2 removes everything, naming the vae2 
     ConformanceError,
     `"vae2 removes only the issuing CPU's entries that cover the VA": vae2(0x4000605345): entries removed`,
   );
+});
+
+Deno.test("the suite fails optimistic TLBs that flush on writes their policy ignores", async () => {
+  for (const [reg, value] of [["SCTLR_EL2", "0x30e5183d"], ["MAIR_EL2", "0xff"]]) {
+    const eager = broken(`flush_on_${reg}`, "optimistic", (inner) => ({
+      onSysregWrite: (cpu, r, v) => {
+        if (r === reg) inner.invalidate(cpu, "alle2");
+        inner.onSysregWrite(cpu, r, v);
+      },
+    }));
+    await assertRejects(
+      () => tlbConformance(eager),
+      ConformanceError,
+      `entries after a ${reg} write of ${value} that is no flush trigger`,
+    );
+  }
+});
+
+Deno.test("the suite fails walk caches that TLBIs do not clear or that ignore the VA", async () => {
+  const sticky = broken("sticky_walks", "adversarial", (inner) => ({
+    invalidate: (cpu, op, va, ttl) => {
+      const kept = inner.walkEntries(cpu);
+      const n = inner.invalidate(cpu, op, va, ttl);
+      for (const w of kept) inner.fillWalk(cpu, w);
+      return n;
+    },
+  }));
+  await assertRejects(
+    () => tlbConformance(sticky),
+    ConformanceError,
+    "lookupWalk of the VA after vae2 of it",
+  );
+  const anyVa = broken("any_va_walk", "adversarial", (inner) => ({
+    lookupWalk: (cpu) => inner.walkEntries(cpu)[0],
+  }));
+  await assertRejects(() => tlbConformance(anyVa), ConformanceError, "lookupWalk(0x4000605000)");
 });
 
 Deno.test("the suite fails TLBs that break the per-CPU and EL2-only rules", async () => {
