@@ -8,8 +8,10 @@
 
 import {
   type KvmPgtableFactory,
+  type KvmPgtableVersion,
   type Maplet,
   PAGE_HYP,
+  PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
   type PgtableMmOps,
@@ -78,6 +80,13 @@ function leafPa(pte: bigint): number {
   return Number(pte & 0x0000_ffff_ffff_f000n);
 }
 
+/**
+ * The MAIR index of `MT_DEVICE_nGnRE` (`asm/memory.h`), the AttrIndx of a
+ * `PAGE_HYP_DEVICE` leaf: 5 in v5.13 (MT_NORMAL_WT = 3 and MT_DEVICE_nGnRnE
+ * = 4 were still there), 4 once MT_NORMAL_WT was removed.
+ */
+const DEVICE_ATTR_INDEX: Record<KvmPgtableVersion, number> = { "v5.13": 5, mainline: 4 };
+
 const G = 2 ** 30;
 const M2 = 2 ** 21;
 
@@ -128,8 +137,46 @@ export function kvmPgtableConformance(
       expectEqual(table.map(va, 2 * M2, RAM_BASE, PAGE_HYP_RO), 0, "map blocks");
       expectEqual(table.getLeaf(va).level, 2, "block level");
       expectEqual(Number(table.getLeaf(va + M2).pte & 3n), 1, "block descriptor bits[1:0]");
+      for (const at of [va, va + M2]) {
+        expectEqual(
+          Number((table.getLeaf(at).pte >> 7n) & 1n),
+          1,
+          `AP[2] (read-only) of the PAGE_HYP_RO block at 0x${at.toString(16)}`,
+        );
+      }
+      expectEqual(
+        table.maplets(),
+        [{ va, pa: RAM_BASE, size: 2 * M2, prot: PAGE_HYP_RO }],
+        "maplets of the PAGE_HYP_RO blocks",
+      );
       expectEqual(table.map(va + 4 * M2 + PAGE_SIZE, M2, RAM_BASE + M2, PAGE_HYP), 0, "map pages");
       expectEqual(table.getLeaf(va + 4 * M2 + PAGE_SIZE).level, 3, "misaligned uses pages");
+    }],
+    ["PAGE_HYP is writable and PAGE_HYP_DEVICE is writable, never executable Device-nGnRE", () => {
+      const { table } = fresh(factory);
+      expectEqual(table.map(va, PAGE_SIZE, RAM_BASE, PAGE_HYP), 0, "map PAGE_HYP");
+      expectEqual(Number((table.getLeaf(va).pte >> 7n) & 1n), 0, "AP[2] of a PAGE_HYP page");
+      const dev = va + G;
+      expectEqual(table.map(dev, PAGE_SIZE, RAM_BASE + 0x9000, PAGE_HYP_DEVICE), 0, "map device");
+      const { pte, level } = table.getLeaf(dev);
+      expectEqual(level, 3, "device leaf level");
+      expectEqual(leafPa(pte), RAM_BASE + 0x9000, "device output address");
+      expectEqual(
+        Number((pte >> 2n) & 7n),
+        DEVICE_ATTR_INDEX[factory.version],
+        `AttrIndx of a PAGE_HYP_DEVICE page (MT_DEVICE_nGnRE in ${factory.version})`,
+      );
+      expectEqual(Number((pte >> 54n) & 1n), 1, "XN of a PAGE_HYP_DEVICE page");
+      expectEqual(Number((pte >> 7n) & 1n), 0, "AP[2] of a PAGE_HYP_DEVICE page (writable)");
+      expectEqual(Number((pte >> 10n) & 1n), 1, "AF of a PAGE_HYP_DEVICE page");
+      expectEqual(
+        table.maplets(),
+        [
+          { va, pa: RAM_BASE, size: PAGE_SIZE, prot: PAGE_HYP },
+          { va: dev, pa: RAM_BASE + 0x9000, size: PAGE_SIZE, prot: PAGE_HYP_DEVICE },
+        ],
+        "maplets",
+      );
     }],
     ["maplets are maximal merged ranges sorted by VA", () => {
       const { table } = fresh(factory);
