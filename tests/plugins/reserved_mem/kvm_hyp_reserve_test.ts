@@ -1,10 +1,12 @@
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
+  ConformanceError,
   createMachine,
   type Memblock,
   type MemblockRegion,
   Prng,
   RESERVED_MEM,
+  type ReservedMem,
   Trace,
 } from "../../../core/mod.ts";
 import { reservedMemConformance } from "../../../core/conformance/reserved_mem.ts";
@@ -372,3 +374,27 @@ for (const profile of [V513, MAINLINE]) {
     }
   });
 }
+
+Deno.test("the RESERVED_MEM suite checks the shape of a failed reservation", async () => {
+  const inner = createReservedMem({ version: "v5.13" });
+  const failing = (name: string, patch: object): ReservedMem => ({
+    name,
+    version: inner.version,
+    hypPageBytes: inner.hypPageBytes,
+    kvmHypReserve(m) {
+      const r = inner.kvmHypReserve(m);
+      return r.ok ? r : { ...r, ...patch };
+    },
+    poolLayout: (regions, pool) => inner.poolLayout(regions, pool),
+  });
+  await assertRejects(
+    () => reservedMemConformance(failing("base_on_failure", { base: 0x1000 })),
+    ConformanceError,
+    "base and size after a failed reservation",
+  );
+  await assertRejects(
+    () => reservedMemConformance(failing("no_reason", { reason: "" })),
+    ConformanceError,
+    "a failure gives a reason",
+  );
+});
