@@ -47,7 +47,11 @@ Options:
   --profile NAME              profile of variants that name none (default v5.13)
   --seed N                    PRNG seed (default 1)
   --markdown                  a Markdown table
-  --json                      one JSON object
+  --json                      one JSON object; identical runs give identical
+                              JSON but for each run's wall_ms
+  --no-timing                 leave out wall times (the table's wall time row,
+                              the JSON wall_ms): the output is then the same
+                              on every run of the same command
   -h, --help                  this text
 
 Reading a PATH needs --allow-read, and only then.`;
@@ -96,7 +100,7 @@ async function variants(specs: string[], prof: ProfileName): Promise<Variant[]> 
 }
 
 async function main(argv: string[]): Promise<number> {
-  const flags = ["json", "markdown", "help"];
+  const flags = ["json", "markdown", "help", "no-timing"];
   const strings = [
     "variant",
     "workload",
@@ -167,8 +171,9 @@ async function main(argv: string[]): Promise<number> {
     if (done === total) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
   };
   const c = compareVariants(scenario, vs, { progress });
-  if (a.json) console.log(JSON.stringify(comparisonJson(c), null, 2));
-  else console.log(formatComparison(c, a.markdown ? "markdown" : "text"));
+  const render = { timing: !a["no-timing"] };
+  if (a.json) console.log(JSON.stringify(comparisonJson(c, render), null, 2));
+  else console.log(formatComparison(c, a.markdown ? "markdown" : "text", render));
   return 0;
 }
 

@@ -11,6 +11,16 @@ import type { Comparison } from "./compare.ts";
 /** Output style of {@link formatComparison}. */
 export type TableStyle = "text" | "markdown";
 
+/** Options of {@link formatComparison} and {@link comparisonJson}. */
+export interface RenderOptions {
+  /**
+   * Include each run's wall time (the table's `wall time (ms)` row, the JSON
+   * `wall_ms`): the only value that differs between two identical runs.
+   * @default true
+   */
+  timing?: boolean;
+}
+
 function cell(v: number | string | undefined, name: string): string {
   if (v === undefined) return "-";
   if (typeof v === "number" && name === "reserve.size") return hex(v);
@@ -23,6 +33,7 @@ function cell(v: number | string | undefined, name: string): string {
  *
  * @param c The comparison.
  * @param style `text` (aligned, default) or `markdown`.
+ * @param options `timing: false` leaves out the wall-time row.
  * @returns The rendering.
  * @example
  * ```ts
@@ -36,7 +47,11 @@ function cell(v: number | string | undefined, name: string): string {
  * assertStringIncludes(formatComparison(c), "hpool.metadata_bytes_per_page");
  * ```
  */
-export function formatComparison(c: Comparison, style: TableStyle = "text"): string {
+export function formatComparison(
+  c: Comparison,
+  style: TableStyle = "text",
+  options: RenderOptions = {},
+): string {
   const runs = c.runs;
   const two = runs.length === 2 ? c.diffs[0]! : undefined;
   const names = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))];
@@ -51,11 +66,13 @@ export function formatComparison(c: Comparison, style: TableStyle = "text"): str
     }
     return row;
   });
-  rows.push([
-    "  wall time (ms)",
-    ...runs.map((r) => r.wallMs.toFixed(0)),
-    ...(two ? [""] : []),
-  ]);
+  if (options.timing ?? true) {
+    rows.push([
+      "  wall time (ms)",
+      ...runs.map((r) => r.wallMs.toFixed(0)),
+      ...(two ? [""] : []),
+    ]);
+  }
   const out: string[] = [];
   if (style === "markdown") {
     out.push(`| ${header.join(" | ")} |`);
@@ -102,9 +119,12 @@ export function formatComparison(c: Comparison, style: TableStyle = "text"): str
 /**
  * The comparison as one JSON-ready object: scenario, and per run its label,
  * choices, providers, metrics, allocator metrics, findings, workload result,
- * wall time; and the diffs. Maplets are included per run.
+ * wall time; and the diffs. Maplets are included per run. For a given
+ * scenario and variants it is the same on every run except `wall_ms`, which
+ * `timing: false` leaves out.
  *
  * @param c The comparison.
+ * @param options `timing: false` leaves out each run's `wall_ms`.
  * @returns A plain object.
  * @example
  * ```ts
@@ -115,7 +135,10 @@ export function formatComparison(c: Comparison, style: TableStyle = "text"): str
  * assertEquals((comparisonJson(c).runs as unknown[]).length, 1);
  * ```
  */
-export function comparisonJson(c: Comparison): Record<string, unknown> {
+export function comparisonJson(
+  c: Comparison,
+  options: RenderOptions = {},
+): Record<string, unknown> {
   return {
     scenario: {
       ram: (c.scenario.ram ?? [{ base: 0x4000_0000, size: 2 ** 32 }]).map((b) => ({
@@ -138,7 +161,7 @@ export function comparisonJson(c: Comparison): Record<string, unknown> {
       findings: r.findings,
       workload: r.workload,
       maplets: r.maplets,
-      wall_ms: Math.round(r.wallMs * 10) / 10,
+      ...(options.timing ?? true ? { wall_ms: Math.round(r.wallMs * 10) / 10 } : {}),
     })),
     diffs: c.diffs,
   };

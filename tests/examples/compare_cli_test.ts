@@ -36,6 +36,19 @@ Deno.test("examples/compare.ts --json is one JSON object with a run per variant"
   assertEquals(j.diffs.length, 1);
 });
 
+Deno.test("examples/compare.ts --no-timing: identical runs print identical JSON and tables", async () => {
+  const args = ["--cpus", "1", "--workload", "churn", "--ops", "300", "--variant", "a:switch=v3"];
+  const j1 = await cli(["--json", "--no-timing", ...args]);
+  const j2 = await cli(["--json", "--no-timing", ...args]);
+  assertEquals(j1.code, 0);
+  assertEquals(j1.stdout, j2.stdout);
+  assertEquals(j1.stdout.includes("wall_ms"), false);
+  const t = await cli(["--no-timing", ...args]);
+  assertEquals(t.stdout.includes("wall time"), false);
+  const timed = await cli(["--json", ...args]);
+  assertEquals(typeof JSON.parse(timed.stdout).runs[0].wall_ms, "number");
+});
+
 Deno.test("examples/compare.ts --markdown prints a Markdown table", async () => {
   const r = await cli(["--markdown", "--cpus", "1", "--variant", "a:switch=v3"]);
   assertEquals(r.code, 0);
