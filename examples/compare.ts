@@ -38,7 +38,9 @@ Options:
   --variant LABEL:cap=NAME|PATH[,cap=...]   a variant set (repeatable); cap is one of
                               profile, allocator, switch, tlb, pgtable,
                               reserved_mem, early_allocator, plugin
-  --workload boot|churn|map   what to run after the boot (default boot)
+  --workload boot|churn|map   what to run after the boot (default boot); under
+                              the mainline profile every map hypercall is
+                              refused (init-only once pKVM is finalised)
   --ops N                     operations of churn/map (default 100000 / 200)
   --max-order N               highest order churn allocates (default 3)
   --ram BASE:SIZE             a RAM bank (repeatable; default 0x40000000:4G)

@@ -154,6 +154,14 @@ Deno.test("the map workload counts hypercall outcomes", () => {
   }
 });
 
+Deno.test("the map workload under mainline: every call is refused, as the kernel does once finalised", () => {
+  const c = compareVariants({ cpus: 1, workload: { kind: "map", ops: 20 } }, [
+    v("mainline", { profile: "mainline" }),
+  ]);
+  assertEquals(c.runs[0]!.workload.counts, { "__pkvm_create_private_mapping:NOT_SUPPORTED": 20 });
+  assertEquals(c.runs[0]!.metrics["hypercalls.failed"], 20);
+});
+
 Deno.test("formatComparison() renders text and Markdown tables", () => {
   const c = compareVariants({ cpus: 1 }, [v("v3", { overrides: { switch: "v3" } }), v("v5.13")]);
   const text = formatComparison(c);
