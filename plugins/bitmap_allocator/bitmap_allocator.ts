@@ -31,8 +31,11 @@ export interface BitmapPageAllocator extends PageAllocator {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { bitmapPageAllocator } from "./bitmap_allocator.ts";
+ * import { BITMAP_INDEX_BYTES_PER_PAGE } from "./bitmap_pool.ts";
  * assertEquals(bitmapPageAllocator().name, "bitmap");
- * assertEquals(bitmapPageAllocator().metadataBytesPerPage, 4); // + 1.06 bits of bitmaps
+ * // The 4-byte record only; the bitmaps take about 1.19 bits per page on top.
+ * assertEquals(bitmapPageAllocator().metadataBytesPerPage, 4);
+ * assertEquals((BITMAP_INDEX_BYTES_PER_PAGE * 8).toFixed(2), "1.19");
  * ```
  */
 export function bitmapPageAllocator(): BitmapPageAllocator {
