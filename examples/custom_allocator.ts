@@ -128,9 +128,20 @@ function extentPool(o: PagePoolOptions): PagePool {
         metadataBytesPerPage: 3,
       };
     },
-    checkInvariants() {
-      for (let k = 1; k < free.length; k++) {
-        if (free[k - 1]![1] >= free[k]![0]) return `extents ${k - 1} and ${k} overlap or touch`;
+    checkInvariants(opts) {
+      for (const [k, [s, e]] of free.entries()) {
+        if (!(o.reservedPages <= s && s < e && e <= o.nrPages)) {
+          return `extent ${k} [${s}, ${e}) is empty or outside the free range`;
+        }
+        if (k > 0 && free[k - 1]![1] >= s) return `extents ${k - 1} and ${k} overlap or touch`;
+        for (let i = s; i < e; i++) {
+          if (refs[i] !== 0) return `free page ${i} has refcount ${refs[i]}`;
+        }
+        // Free memory is zero: allocPages hands it out as is.
+        const va = o.physToVirt(start + s * PAGE_SIZE);
+        if ((opts?.contents ?? true) && !mem.isZero(va, (e - s) * PAGE_SIZE)) {
+          return `free extent [${s}, ${e}) is not zero`;
+        }
       }
       return undefined;
     },

@@ -51,3 +51,24 @@ Deno.test("examples/custom_allocator.ts: a VA inside a page names that page (hyp
   pool.putPage(va + PAGE_SIZE - 8);
   assertEquals(pool.stats().free, 64);
 });
+
+Deno.test("examples/custom_allocator.ts: checkInvariants() sees dirty free memory", () => {
+  const memory = linearEl2Memory(
+    new PhysicalMemory([{ base: 0x40000000, size: 0x100000 }]),
+    (va) => va,
+  );
+  const pool = extentAllocator.createPool({
+    name: "t",
+    pfn: 0x40000,
+    nrPages: 64,
+    reservedPages: 0,
+    memory,
+    vmemmap: 0,
+    physToVirt: (pa) => pa,
+    virtToPhys: (va) => va,
+  });
+  assertEquals(pool.checkInvariants(), undefined);
+  memory.write8(0x40000000 + 10 * PAGE_SIZE + 3, 1);
+  assertEquals(pool.checkInvariants(), "free extent [0, 64) is not zero");
+  assertEquals(pool.checkInvariants({ contents: false }), undefined);
+});
