@@ -120,6 +120,9 @@ async function main(argv: string[]): Promise<number> {
     collect: ["variant", "ram"],
     alias: { h: "help" },
     unknown: (arg: string) => {
+      if (/^-\d/.test(arg)) {
+        throw new UsageError(`${arg}: a negative number; flags take non-negative integers`);
+      }
       if (arg.startsWith("-")) throw new UsageError(`unknown flag ${arg}`);
       throw new UsageError(`unexpected argument ${arg}`);
     },
@@ -138,7 +141,14 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--ram: ${(e as Error).message}`);
   }
+  if (a.json && a.markdown) throw new UsageError("--json and --markdown: choose one");
   const kind = a.workload ?? "boot";
+  if (a.ops !== undefined && kind === "boot") {
+    throw new UsageError("--ops: only the churn and map workloads take it");
+  }
+  if (a["max-order"] !== undefined && kind !== "churn") {
+    throw new UsageError("--max-order: only the churn workload takes it");
+  }
   let workload: Workload;
   if (kind === "boot") workload = { kind };
   else if (kind === "churn") {

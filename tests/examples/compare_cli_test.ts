@@ -62,6 +62,10 @@ Deno.test("examples/compare.ts refuses bad flags with usage and exit 2", async (
       [["--variant", "nolabel"], "expected LABEL:capability=NAME"],
       [["--workload", "storm"], "--workload storm: choose boot, churn or map"],
       [["--cpus", "0"], "--cpus 0: expected an integer in 1..256"],
+      [["--seed", "-1"], "-1: a negative number; flags take non-negative integers"],
+      [["--ops", "5"], "--ops: only the churn and map workloads take it"],
+      [["--workload", "map", "--max-order", "2"], "--max-order: only the churn workload takes it"],
+      [["--json", "--markdown"], "--json and --markdown: choose one"],
       [["--variant", "x:allocator=./nope.ts"], "reading a file needs --allow-read"],
     ] as const
   ) {
