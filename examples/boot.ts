@@ -381,4 +381,4 @@ async function main(): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-Deno.exit(await main());
+if (import.meta.main) Deno.exit(await main());

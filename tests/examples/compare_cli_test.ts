@@ -93,3 +93,10 @@ Deno.test("examples/compare.ts loads an allocator module with --allow-read", asy
   assertEquals([r.code, r.stderr], [0, ""]);
   assertStringIncludes(r.stdout.split("\n")[0]!, "extent");
 });
+
+Deno.test("examples/compare.ts: a CLI module given as a plugin is refused, not run", async () => {
+  const r = await cli(["--variant", "x:allocator=examples/boot.ts"], ["--allow-read"]);
+  assertEquals(r.code, 2);
+  assertStringIncludes(r.stderr, 'examples/boot.ts: no export named "plugin" or "plugins"');
+  assertEquals(r.stderr.includes("Usage: deno run examples/boot.ts"), false);
+});
