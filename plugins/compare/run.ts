@@ -69,7 +69,13 @@ export interface VariantRun {
   ok: boolean;
   /** Where the boot failed. */
   failure?: string;
-  /** Flat metrics, for the table; numbers where they are numbers. */
+  /**
+   * Flat metrics, for the table; numbers where they are numbers. `hpool.*`
+   * are the pool's own counters since its creation (`hpool.frees` counts
+   * pages returned to the free lists, boot included); `churn.*` / `map.*`
+   * count the workload's operations (`churn.frees` is one per free call,
+   * whatever the block's order).
+   */
   metrics: Record<string, number | string>;
   /** `hpool` metrics after the workload (null if the boot failed before finalise). */
   allocator: AllocatorMetrics | null;

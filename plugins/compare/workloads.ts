@@ -43,7 +43,7 @@ export interface WorkloadResult {
   kind: Workload["kind"];
   /** Operations run. */
   ops: number;
-  /** Counters (allocs, failed allocs, frees; or hypercall outcomes). */
+  /** Counters of operations (allocs, failed allocs, free calls; or hypercall outcomes). */
   counts: Record<string, number>;
   /** Samples over time (churn). */
   samples: ChurnSample[];
