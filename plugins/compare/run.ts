@@ -72,7 +72,7 @@ export interface VariantRun {
   /**
    * Flat metrics, for the table; numbers where they are numbers. `hpool.*`
    * are the pool's own counters since its creation (`hpool.frees` counts
-   * pages returned to the free lists, boot included); `churn.*` / `map.*`
+   * pages returned to the free lists); `churn.*` / `map.*`
    * count the workload's operations (`churn.frees` is one per free call,
    * whatever the block's order).
    */
