@@ -255,6 +255,9 @@ export function takeException(cpu: Cpu, opts: TakeExceptionOptions): number {
   return offset;
 }
 
+/** The AArch64 SPSR.M[3:0] values an ERET from EL2 may name: EL0t, EL1t, EL1h, EL2t, EL2h. */
+const AARCH64_RETURN_MODES: readonly number[] = [0b0000, 0b0100, 0b0101, 0b1000, 0b1001];
+
 /**
  * Returns from EL2: restores PSTATE from SPSR_EL2 and PC from ELR_EL2.
  *
@@ -280,8 +283,16 @@ export function eret(cpu: Cpu, trace?: Trace): void {
   const spsr = Number(cpu.sysregs.read("SPSR_EL2") & 0xffffffffn) >>> 0;
   const m = spsr & 0xf;
   const el = (m >> 2) as ExceptionLevelNumber;
-  if (el > 2 || (spsr & 0x10) !== 0) {
-    throw new RangeError(`Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state`);
+  // Only EL0t, EL1t, EL1h, EL2t and EL2h exist as AArch64 modes at EL2 and
+  // below; any other M[3:0] (M[1] set, EL0 with SPSel = 1, EL3) is reserved,
+  // and an ERET to a reserved mode is an illegal exception return (Arm ARM D1
+  // "Illegal return events from AArch64 state"). M[4] = 1 would be AArch32.
+  if (!AARCH64_RETURN_MODES.includes(m) || (spsr & 0x10) !== 0) {
+    throw new RangeError(
+      `Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state ` +
+        `(M[4:0] = 0b${(spsr & 0x1f).toString(2).padStart(5, "0")} is not one of ` +
+        `EL0t 0b00000, EL1t 0b00100, EL1h 0b00101, EL2t 0b01000, EL2h 0b01001)`,
+    );
   }
   cpu.pstate.el = el;
   cpu.pstate.spsel = (m & 1) as 0 | 1;
