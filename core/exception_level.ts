@@ -263,7 +263,8 @@ const AARCH64_RETURN_MODES: readonly number[] = [0b0000, 0b0100, 0b0101, 0b1000,
  *
  * @param cpu CPU at EL2.
  * @param trace Optional trace.
- * @throws {RangeError} If not at EL2, or SPSR_EL2 names an illegal mode.
+ * @throws {RangeError} If not at EL2, SPSR_EL2 names a reserved or AArch32
+ * mode, or it names EL1 while HCR_EL2.TGE = 1 (illegal exception returns).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -292,6 +293,15 @@ export function eret(cpu: Cpu, trace?: Trace): void {
       `Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state ` +
         `(M[4:0] = 0b${(spsr & 0x1f).toString(2).padStart(5, "0")} is not one of ` +
         `EL0t 0b00000, EL1t 0b00100, EL1h 0b00101, EL2t 0b01000, EL2h 0b01001)`,
+    );
+  }
+  // With HCR_EL2.{E2H, TGE} = {0, 1} EL1 is not in use (the host runs at EL0
+  // under EL2), so an ERET from EL2 to EL1 is an illegal exception return
+  // (Arm ARM D1 "Illegal return events from AArch64 state").
+  if (el === 1 && cpu.sysregs.field("HCR_EL2", "TGE") === 1n) {
+    throw new RangeError(
+      `Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state ` +
+        `(EL1 while HCR_EL2.TGE = 1)`,
     );
   }
   cpu.pstate.el = el;

@@ -18,6 +18,11 @@ export interface SysregDef {
   readonly res1: bigint;
   /** Bits that must be written as 0 (0n: not checked). */
   readonly res0: bigint;
+  /**
+   * Bits that are RAO/WI in the modelled implementation: they read as 1 and
+   * a write cannot clear them (writing 0 is not an error, unlike RES1).
+   */
+  readonly rao?: bigint;
   /** Value at reset (architecturally UNKNOWN parts are given as 0). */
   readonly reset: bigint;
   /** Read-only (ID registers). */
@@ -43,11 +48,19 @@ const ALL64 = (1n << 64n) - 1n;
 function def(
   name: string,
   fields: Record<string, FieldSpec>,
-  opts: { res1?: bigint; reset?: bigint; strictRes0?: boolean; readOnly?: boolean } = {},
+  opts: {
+    res1?: bigint;
+    rao?: bigint;
+    reset?: bigint;
+    strictRes0?: boolean;
+    readOnly?: boolean;
+  } = {},
 ): SysregDef {
   const res1 = opts.res1 ?? 0n;
   const res0 = opts.strictRes0 ? ALL64 & ~(fieldMask(fields) | res1) : 0n;
-  const d: SysregDef = { name, fields, res1, res0, reset: opts.reset ?? res1 };
+  const rao = opts.rao ?? 0n;
+  let d: SysregDef = { name, fields, res1, res0, reset: (opts.reset ?? res1) | rao };
+  if (rao !== 0n) d = { ...d, rao };
   return opts.readOnly ? { ...d, readOnly: true } : d;
 }
 
@@ -61,6 +74,18 @@ export const SCTLR_EL2_MMU_OFF = 0x30c50830n;
 
 /** TCR_EL2 RES1 bits (E2H = 0): 31 and 23. */
 export const TCR_EL2_RES1: bigint = bits(31, 23);
+
+/**
+ * HCR_EL2.RW (bit 31): RAO/WI because EL1 is modelled as AArch64-only.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HCR_EL2_RW, SYSREG_DEFS } from "./sysreg_defs.ts";
+ * assertEquals(SYSREG_DEFS.HCR_EL2!.reset & HCR_EL2_RW, HCR_EL2_RW);
+ * ```
+ */
+export const HCR_EL2_RW: bigint = bits(31);
 
 /**
  * Every register the simulator knows, by Arm ARM name.
@@ -119,6 +144,12 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       Attr6: [48, 8],
       Attr7: [56, 8],
     }),
+    // EL1 is modelled as AArch64-only (hyplab runs no AArch32 host or guest).
+    // The Arm ARM (DDI0487, HCR_EL2.RW) says that when EL1 cannot use AArch32
+    // (FEAT_AA32EL1 not implemented), RW is RAO/WI: the lower ELs are always
+    // AArch64. So HCR_EL2 resets with RW = 1, a write of 0 is ignored, the
+    // lower-EL AArch64 vector (+0x400) is always right, and an ERET to an
+    // AArch64 EL1 never depends on what software wrote to RW.
     def("HCR_EL2", {
       VM: [0, 1],
       SWIO: [1, 1],
@@ -133,7 +164,7 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       E2H: [34, 1],
       APK: [40, 1],
       API: [41, 1],
-    }),
+    }, { rao: HCR_EL2_RW }),
     def("VBAR_EL2", { VBA: [11, 53] }, { strictRes0: true }),
     def("ESR_EL2", { ISS: [0, 25], IL: [25, 1], EC: [26, 6], ISS2: [32, 24] }, {
       strictRes0: true,

@@ -146,6 +146,21 @@ Deno.test("eret treats every reserved SPSR_EL2.M encoding as an illegal return",
   }
 });
 
+Deno.test("eret from EL2 to EL1 with HCR_EL2.TGE = 1 is an illegal return", () => {
+  const cpu = new Cpu(0);
+  cpu.sysregs.setField("HCR_EL2", "TGE", 1n);
+  cpu.sysregs.set("SPSR_EL2", 0x3c5n); // EL1h
+  assertThrows(() => eret(cpu), RangeError, "HCR_EL2.TGE = 1");
+  assertEquals(cpu.pstate.el, 2);
+  cpu.sysregs.set("SPSR_EL2", 0x3c9n); // EL2h is still a legal return
+  eret(cpu);
+  assertEquals(cpu.pstate.el, 2);
+  cpu.sysregs.setField("HCR_EL2", "TGE", 0n);
+  cpu.sysregs.set("SPSR_EL2", 0x3c5n);
+  eret(cpu);
+  assertEquals(cpu.pstate.el, 1);
+});
+
 Deno.test("ExceptionVectors rejects offsets that are not vector entries", () => {
   const v = new ExceptionVectors();
   assertThrows(() => v.on(0x410, () => {}), RangeError);

@@ -3,6 +3,7 @@ import {
   Cpu,
   depositField,
   extractField,
+  HCR_EL2_RW,
   RegisterError,
   SCTLR_EL2_MMU_OFF,
   SYSREG_DEFS,
@@ -28,11 +29,27 @@ Deno.test("every declared field round-trips", () => {
         assertEquals(extractField(d.name, field, value), v, `${d.name}.${field}`);
         if (!d.readOnly && r.validate(d.name, value) === undefined) {
           r.write(d.name, value);
-          assertEquals(r.field(d.name, field), v, `${d.name}.${field} via write`);
+          // RAO/WI bits (HCR_EL2.RW) keep reading as 1 whatever was written.
+          const want = extractField(d.name, field, value | (d.rao ?? 0n));
+          assertEquals(r.field(d.name, field), want, `${d.name}.${field} via write`);
         }
       }
     }
   }
+});
+
+Deno.test("HCR_EL2.RW is RAO/WI: EL1 is modelled as AArch64-only", () => {
+  const r = new SystemRegisters();
+  assertEquals(r.read("HCR_EL2"), 1n << 31n, "reset has RW = 1");
+  assertEquals(SYSREG_DEFS.HCR_EL2!.reset, HCR_EL2_RW);
+  r.write("HCR_EL2", 0n); // not an error, unlike a RES1 bit
+  assertEquals(r.field("HCR_EL2", "RW"), 1n, "a write cannot clear RW");
+  r.setField("HCR_EL2", "RW", 0n);
+  assertEquals(r.field("HCR_EL2", "RW"), 1n);
+  r.write("HCR_EL2", 1n << 27n);
+  assertEquals(r.read("HCR_EL2"), (1n << 31n) | (1n << 27n), "other bits are stored");
+  r.set("HCR_EL2", 0n);
+  assertEquals(r.field("HCR_EL2", "RW"), 1n, "set keeps RAO bits too");
 });
 
 Deno.test("SCTLR_EL2 fields sit where the Arm ARM puts them", () => {
