@@ -76,6 +76,19 @@ export const SCTLR_EL2_MMU_OFF = 0x30c50830n;
 export const TCR_EL2_RES1: bigint = bits(31, 23);
 
 /**
+ * CPTR_EL2 RES1 bits when HCR_EL2.E2H = 0 and there is no SME: 13, 12 (TSM),
+ * 9 and 7:0, as Linux's `CPTR_NVHE_EL2_RES1`. Also the reset value.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CPTR_NVHE_EL2_RES1, SYSREG_DEFS } from "./sysreg_defs.ts";
+ * assertEquals(SYSREG_DEFS.CPTR_EL2!.reset, CPTR_NVHE_EL2_RES1);
+ * ```
+ */
+export const CPTR_NVHE_EL2_RES1 = 0x32ffn;
+
+/**
  * HCR_EL2.RW (bit 31): RAO/WI because EL1 is modelled as AArch64-only.
  *
  * @example
@@ -183,7 +196,19 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
     def("TPIDR_EL2", ADDR64),
     def("VTTBR_EL2", { CnP: [0, 1], BADDR: [1, 47], VMID: [48, 16] }),
     def("VTCR_EL2", { T0SZ: [0, 6], SL0: [6, 2], PS: [16, 3] }, { res1: bits(31) }),
-    def("CPTR_EL2", { TZ: [8, 1], TFP: [10, 1], TCPAC: [31, 1] }),
+    // nVHE (E2H = 0) layout. Bits 13, 9 and 7:0 are RES1, and TSM (bit 12)
+    // is RES1 without SME, which hyplab does not model: Linux's
+    // CPTR_NVHE_EL2_RES1 = 0x32ff (asm/kvm_arm.h), also KVM's reset value for
+    // a vCPU's CPTR_EL2. TZ (bit 8) is RES1 only without SVE, and Linux keeps
+    // it out of the mask, so it stays a writable field. The RES0 bits left
+    // by the fields are Linux's CPTR_NVHE_EL2_RES0 (63:32, 29:21, 19:14, 11).
+    def("CPTR_EL2", {
+      TZ: [8, 1],
+      TFP: [10, 1],
+      TTA: [20, 1],
+      TAM: [30, 1],
+      TCPAC: [31, 1],
+    }, { res1: CPTR_NVHE_EL2_RES1, strictRes0: true }),
     def("MDCR_EL2", { HPMN: [0, 5] }),
     def("CNTHCTL_EL2", { EL1PCTEN: [0, 1], EL1PCEN: [1, 1] }),
     def("SCTLR_EL1", {

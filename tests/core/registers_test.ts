@@ -38,6 +38,17 @@ Deno.test("every declared field round-trips", () => {
   }
 });
 
+Deno.test("CPTR_EL2 has the nVHE RES1 bits (Linux CPTR_NVHE_EL2_RES1) and resets to them", () => {
+  const r = new SystemRegisters();
+  assertEquals(r.read("CPTR_EL2"), 0x32ffn);
+  assertEquals(SYSREG_DEFS.CPTR_EL2!.res1, 0x32ffn);
+  assertThrows(() => r.write("CPTR_EL2", 0n), RegisterError, "RES1 bits 0x32ff are clear");
+  assertThrows(() => r.write("CPTR_EL2", 0x32ffn | (1n << 11n)), RegisterError, "RES0 bits 0x800");
+  r.setField("CPTR_EL2", "TFP", 1n);
+  r.setField("CPTR_EL2", "TZ", 1n);
+  assertEquals(r.read("CPTR_EL2"), 0x37ffn, "TZ and TFP sit at bits 8 and 10");
+});
+
 Deno.test("HCR_EL2.RW is RAO/WI: EL1 is modelled as AArch64-only", () => {
   const r = new SystemRegisters();
   assertEquals(r.read("HCR_EL2"), 1n << 31n, "reset has RW = 1");
