@@ -190,7 +190,11 @@ export class Machine {
 
 /**
  * Runs a plugin hook, wrapping any exception in a {@link PluginError} that
- * names the plugin and the hook (an existing PluginError passes through).
+ * names the plugin and the hook, with the original as `cause`. Only a
+ * PluginError that already names the same plugin and hook passes through
+ * (so nested calls do not wrap twice); a {@link PluginDependencyError} raised
+ * inside a hook (a `get` of an undeclared capability) is wrapped too, since on
+ * its own it names neither the hook nor, for `machine.get`, the plugin.
  *
  * @param plugin The plugin (or just its name).
  * @param hook The hook name.
@@ -200,7 +204,13 @@ export class Machine {
  * ```ts
  * import { assertThrows } from "@std/assert";
  * import { PluginError, runPluginHook } from "../mod.ts";
- * assertThrows(() => runPluginHook({ name: "p" }, "boot", () => { throw new Error("x"); }), PluginError);
+ * const e = assertThrows(
+ *   () => runPluginHook({ name: "p" }, "boot", () => { throw new Error("x"); }),
+ *   PluginError,
+ *   'Plugin "p" failed in boot: x',
+ * );
+ * // Already wrapped for the same plugin and hook: passed through as is.
+ * assertThrows(() => runPluginHook({ name: "p" }, "boot", () => { throw e; }), PluginError, 'in boot: x');
  * ```
  */
 export function runPluginHook<R>(
@@ -211,7 +221,7 @@ export function runPluginHook<R>(
   try {
     return fn();
   } catch (e) {
-    if (e instanceof PluginError || e instanceof PluginDependencyError) throw e;
+    if (e instanceof PluginError && e.plugin === plugin.name && e.hook === hook) throw e;
     throw new PluginError(plugin.name, hook, e, plugin.source);
   }
 }

@@ -6,6 +6,7 @@ import {
   type Plugin,
   PluginDependencyError,
   PluginError,
+  runPluginHook,
   withPlugin,
 } from "../../mod.ts";
 
@@ -153,11 +154,49 @@ Deno.test("errors escaping hooks are wrapped with plugin and hook", async (t) =>
         ctx.get(COUNTER);
       },
     };
-    assertThrows(
+    // Wrapped like any other error escaping a hook (the design: "every error
+    // thrown inside a plugin hook is wrapped"); the original stays the cause.
+    const e = assertThrows(
       () => createMachine({ plugins: [counter(), sneaky] }),
-      PluginDependencyError,
-      'Plugin "sneaky" cannot get capability "test_counter": not in its requires or optional',
+      PluginError,
+      'Plugin "sneaky" failed in setup: Plugin "sneaky" cannot get capability "test_counter": not in its requires or optional',
     );
+    assertEquals([e.plugin, e.hook], ["sneaky", "setup"]);
+    assertInstanceOf(e.cause, PluginDependencyError);
+  });
+  await t.step("machine.get of an unprovided capability names the plugin and hook", () => {
+    const MISSING = capability<number>("test_missing");
+    const p: Plugin = {
+      name: "p3",
+      provides: [],
+      setup(ctx) {
+        ctx.machine.get(MISSING);
+      },
+    };
+    const e = assertThrows(
+      () => createMachine({ plugins: [p] }),
+      PluginError,
+      'Plugin "p3" failed in setup: Cannot get capability "test_missing": no plugin provides it',
+    );
+    assertInstanceOf(e.cause, PluginDependencyError);
+  });
+  await t.step("a PluginError for the same plugin and hook is not wrapped twice", () => {
+    const inner = new PluginError("q", "setup", new Error("x"));
+    const e = assertThrows(() =>
+      runPluginHook({ name: "q" }, "setup", () => {
+        throw inner;
+      })
+    );
+    assertEquals(e, inner);
+    const other = assertThrows(
+      () =>
+        runPluginHook({ name: "r" }, "setup", () => {
+          throw inner;
+        }),
+      PluginError,
+      'Plugin "r" failed in setup: Plugin "q" failed in setup: x',
+    );
+    assertEquals(other.cause, inner);
   });
   await t.step("dispose hooks are wrapped too", () => {
     const m = createMachine({
