@@ -59,3 +59,16 @@ Deno.test("Prng is deterministic and uniform enough", () => {
   assertEquals(f >= 0 && f < 1, true);
   assertEquals(new Prng(0).nextU32() !== new Prng(1).nextU32(), true);
 });
+
+Deno.test("emit copies the payload: changing it afterwards does not rewrite the trace", () => {
+  const t = new Trace();
+  const data = { level: "info" as const, message: "original" };
+  t.emit("log", data);
+  data.message = "mutated";
+  const args = ["0x1"];
+  t.emit("hypercall", { name: "h", id: 1, kind: "hvc", x0: "0x0", x1: "0x0", args });
+  args[0] = "0x2";
+  assertEquals(t.filter("log")[0]!.data.message, "original");
+  assertEquals(t.filter("hypercall")[0]!.data.args, ["0x1"]);
+  assertEquals(JSON.parse(JSON.stringify(t))[0].data.message, "original");
+});
