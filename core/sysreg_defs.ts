@@ -144,9 +144,21 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       HA: [21, 1],
       HD: [22, 1],
       HPD: [24, 1],
+      // Defined with FEAT_HPDS2, PAuth, MTE and MTE_NO_ADDRESS_TAGS; declared
+      // so that strict RES0 rejects only bits the E2H = 0 layout leaves RES0
+      // (63:34, 19, 7:6), as in Linux's arch/arm64/tools/sysreg.
+      HWU59: [25, 1],
+      HWU60: [26, 1],
+      HWU61: [27, 1],
+      HWU62: [28, 1],
+      TBID: [29, 1],
+      TCMA: [30, 1],
       DS: [32, 1],
+      MTX: [33, 1],
     }, { res1: TCR_EL2_RES1, strictRes0: true }),
-    def("TTBR0_EL2", { CnP: [0, 1], BADDR: [1, 47], ASID: [48, 16] }),
+    // With E2H = 0 TTBR0_EL2 has no ASID (bits 63:48 are RES0): the EL2
+    // regime is not ASID-tagged, so the field is not declared.
+    def("TTBR0_EL2", { CnP: [0, 1], BADDR: [1, 47] }),
     def("MAIR_EL2", {
       Attr0: [0, 8],
       Attr1: [8, 8],

@@ -38,6 +38,25 @@ Deno.test("every declared field round-trips", () => {
   }
 });
 
+Deno.test("TCR_EL2 strict RES0 accepts every field of the E2H = 0 layout", () => {
+  const r = new SystemRegisters();
+  const reset = 0x80800000n;
+  const named = { HWU59: 25, HWU60: 26, HWU61: 27, HWU62: 28, TBID: 29, TCMA: 30, MTX: 33 };
+  for (const [field, bit] of Object.entries(named)) {
+    assertEquals(r.validate("TCR_EL2", reset | (1n << BigInt(bit))), undefined, field);
+    assertEquals(SYSREG_DEFS.TCR_EL2!.fields[field], [bit, 1], field);
+  }
+  for (const bit of [6, 7, 19, 34, 63]) {
+    assertEquals(
+      r.validate("TCR_EL2", reset | (1n << BigInt(bit))),
+      `Cannot write TCR_EL2 = 0x${(reset | (1n << BigInt(bit))).toString(16)}: RES0 bits 0x${
+        (1n << BigInt(bit)).toString(16)
+      } are set`,
+    );
+  }
+  assertEquals(SYSREG_DEFS.TTBR0_EL2!.fields.ASID, undefined, "nVHE TTBR0_EL2 has no ASID");
+});
+
 Deno.test("CPTR_EL2 has the nVHE RES1 bits (Linux CPTR_NVHE_EL2_RES1) and resets to them", () => {
   const r = new SystemRegisters();
   assertEquals(r.read("CPTR_EL2"), 0x32ffn);
