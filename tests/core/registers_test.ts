@@ -19,15 +19,24 @@ Deno.test("SystemRegisters reset values are architectural", () => {
   assertEquals(r.read("sctlr_el2"), 0x30c50830n, "names are case-insensitive");
 });
 
-Deno.test("every declared field round-trips", () => {
+Deno.test("every declared field round-trips, clear of RES1, RES0 and other fields", () => {
   const r = new SystemRegisters();
   for (const d of Object.values(SYSREG_DEFS)) {
-    for (const [field, [, width]] of Object.entries(d.fields)) {
+    let seen = 0n;
+    for (const [field, [lsb, width]] of Object.entries(d.fields)) {
+      const mask = ((1n << BigInt(width)) - 1n) << BigInt(lsb);
+      // A field over RES1 or strict-RES0 bits could never be written freely:
+      // say so here instead of skipping the write as this test used to.
+      assertEquals(mask & d.res1, 0n, `${d.name}.${field} overlaps RES1 bits`);
+      assertEquals(mask & d.res0, 0n, `${d.name}.${field} overlaps RES0 bits`);
+      assertEquals(mask & seen, 0n, `${d.name}.${field} overlaps another field`);
+      seen |= mask;
       const max = (1n << BigInt(width)) - 1n;
       for (const v of [0n, 1n, max]) {
         const value = depositField(d.name, field, d.reset, v);
         assertEquals(extractField(d.name, field, value), v, `${d.name}.${field}`);
-        if (!d.readOnly && r.validate(d.name, value) === undefined) {
+        assertEquals(r.validate(d.name, value), undefined, `${d.name}.${field} = ${v} is valid`);
+        if (!d.readOnly) {
           r.write(d.name, value);
           // RAO/WI bits (HCR_EL2.RW) keep reading as 1 whatever was written.
           const want = extractField(d.name, field, value | (d.rao ?? 0n));
@@ -36,6 +45,51 @@ Deno.test("every declared field round-trips", () => {
       }
     }
   }
+});
+
+Deno.test("every declared register resets to its pinned value", () => {
+  // Architecturally UNKNOWN bits are modelled as 0, so most registers reset
+  // to their RES1 bits (and RAO bits); the rest are hyplab's stated choices.
+  const want: Record<string, bigint> = {
+    SCTLR_EL2: 0x30c50830n, // INIT_SCTLR_EL2_MMU_OFF = RES1
+    TCR_EL2: 0x80800000n, // RES1 {31, 23}
+    TTBR0_EL2: 0n,
+    MAIR_EL2: 0n,
+    HCR_EL2: 0x80000000n, // RW RAO/WI: EL1 is AArch64-only
+    VBAR_EL2: 0n,
+    ESR_EL2: 0n,
+    ELR_EL2: 0n,
+    SPSR_EL2: 0n,
+    FAR_EL2: 0n,
+    TPIDR_EL2: 0n,
+    VTTBR_EL2: 0n,
+    VTCR_EL2: 0x80000000n, // RES1 bit 31
+    CPTR_EL2: 0x32ffn, // CPTR_NVHE_EL2_RES1
+    MDCR_EL2: 0n,
+    CNTHCTL_EL2: 0n,
+    SCTLR_EL1: 0x30d00800n, // RES1 without PAN/ExS/CSV2
+    TCR_EL1: 0n,
+    TTBR0_EL1: 0n,
+    TTBR1_EL1: 0n,
+    MAIR_EL1: 0n,
+    VBAR_EL1: 0n,
+    ESR_EL1: 0n,
+    ELR_EL1: 0n,
+    SPSR_EL1: 0n,
+    FAR_EL1: 0n,
+    TPIDR_EL1: 0n,
+    MPIDR_EL1: 0x80000000n, // RES1 bit 31; Aff0 is set per CPU
+    ID_AA64MMFR0_EL1: 0x5n, // 48-bit PA, 4K granule
+    ID_AA64MMFR1_EL1: 0n,
+    ID_AA64MMFR2_EL1: 0n,
+  };
+  assertEquals(Object.keys(SYSREG_DEFS).sort(), Object.keys(want).sort(), "every register pinned");
+  const r = new SystemRegisters();
+  for (const [name, value] of Object.entries(want)) {
+    assertEquals(SYSREG_DEFS[name]!.reset, value, `${name} reset`);
+    assertEquals(r.read(name), value, `${name} after SystemRegisters()`);
+  }
+  assertEquals(new Cpu(5).sysreg("MPIDR_EL1"), 0x80000005n);
 });
 
 Deno.test("TCR_EL2 strict RES0 accepts every field of the E2H = 0 layout", () => {
