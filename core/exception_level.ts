@@ -334,6 +334,11 @@ export interface AbortOptions {
  * Takes a synchronous abort to EL2 with the fault status code of the fault,
  * FAR_EL2 = the faulting address and ELR_EL2 = the faulting instruction.
  *
+ * From EL2 this is an EL2 stage-1 fault. From EL1 it models a stage-2 fault
+ * (the only EL1 aborts routed to EL2 when HCR_EL2.TGE = 0: stage-1 EL1&0
+ * faults go to EL1, which this EL2-only model does not take). HPFAR_EL2 and
+ * ISS.S1PTW are not modelled.
+ *
  * @param cpu CPU.
  * @param opts The fault.
  * @returns Vector offset used (0x200 from EL2, 0x400 from EL1).
