@@ -255,12 +255,16 @@ export function takeException(cpu: Cpu, opts: TakeExceptionOptions): number {
   return offset;
 }
 
+/** The AArch64 SPSR.M[3:0] values an ERET from EL2 may name: EL0t, EL1t, EL1h, EL2t, EL2h. */
+const AARCH64_RETURN_MODES: readonly number[] = [0b0000, 0b0100, 0b0101, 0b1000, 0b1001];
+
 /**
  * Returns from EL2: restores PSTATE from SPSR_EL2 and PC from ELR_EL2.
  *
  * @param cpu CPU at EL2.
  * @param trace Optional trace.
- * @throws {RangeError} If not at EL2, or SPSR_EL2 names an illegal mode.
+ * @throws {RangeError} If not at EL2, SPSR_EL2 names a reserved or AArch32
+ * mode, or it names EL1 while HCR_EL2.TGE = 1 (illegal exception returns).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -280,8 +284,25 @@ export function eret(cpu: Cpu, trace?: Trace): void {
   const spsr = Number(cpu.sysregs.read("SPSR_EL2") & 0xffffffffn) >>> 0;
   const m = spsr & 0xf;
   const el = (m >> 2) as ExceptionLevelNumber;
-  if (el > 2 || (spsr & 0x10) !== 0) {
-    throw new RangeError(`Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state`);
+  // Only EL0t, EL1t, EL1h, EL2t and EL2h exist as AArch64 modes at EL2 and
+  // below; any other M[3:0] (M[1] set, EL0 with SPSel = 1, EL3) is reserved,
+  // and an ERET to a reserved mode is an illegal exception return (Arm ARM D1
+  // "Illegal return events from AArch64 state"). M[4] = 1 would be AArch32.
+  if (!AARCH64_RETURN_MODES.includes(m) || (spsr & 0x10) !== 0) {
+    throw new RangeError(
+      `Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state ` +
+        `(M[4:0] = 0b${(spsr & 0x1f).toString(2).padStart(5, "0")} is not one of ` +
+        `EL0t 0b00000, EL1t 0b00100, EL1h 0b00101, EL2t 0b01000, EL2h 0b01001)`,
+    );
+  }
+  // With HCR_EL2.{E2H, TGE} = {0, 1} EL1 is not in use (the host runs at EL0
+  // under EL2), so an ERET from EL2 to EL1 is an illegal exception return
+  // (Arm ARM D1 "Illegal return events from AArch64 state").
+  if (el === 1 && cpu.sysregs.field("HCR_EL2", "TGE") === 1n) {
+    throw new RangeError(
+      `Cannot ERET to SPSR_EL2 0x${spsr.toString(16)}: illegal return state ` +
+        `(EL1 while HCR_EL2.TGE = 1)`,
+    );
   }
   cpu.pstate.el = el;
   cpu.pstate.spsel = (m & 1) as 0 | 1;
@@ -312,6 +333,11 @@ export interface AbortOptions {
 /**
  * Takes a synchronous abort to EL2 with the fault status code of the fault,
  * FAR_EL2 = the faulting address and ELR_EL2 = the faulting instruction.
+ *
+ * From EL2 this is an EL2 stage-1 fault. From EL1 it models a stage-2 fault
+ * (the only EL1 aborts routed to EL2 when HCR_EL2.TGE = 0: stage-1 EL1&0
+ * faults go to EL1, which this EL2-only model does not take). HPFAR_EL2 and
+ * ISS.S1PTW are not modelled.
  *
  * @param cpu CPU.
  * @param opts The fault.

@@ -61,6 +61,8 @@ export class Machine {
   readonly plugins: readonly Plugin[];
   #values = new Map<Capability<unknown>, unknown>();
   #providers = new Map<Capability<unknown>, Plugin>();
+  /** Who declares each capability in `provides` (fixed by the checked graph). */
+  #declared = new Map<Capability<unknown>, Plugin>();
 
   /** @internal Use {@link createMachine}. */
   constructor(
@@ -75,6 +77,7 @@ export class Machine {
     this.trace = trace;
     this.prng = prng;
     this.plugins = plugins;
+    for (const p of plugins) for (const cap of p.provides) this.#declared.set(cap, p);
   }
 
   /**
@@ -126,13 +129,35 @@ export class Machine {
     return c;
   }
 
-  /** Runs every plugin's `dispose` hook in reverse order. */
+  /**
+   * Runs every plugin's `dispose` hook in reverse order. Every hook runs even
+   * when an earlier one throws (so one failing plugin does not leak the
+   * others' resources); then the one error is thrown, or an AggregateError
+   * of all of them when several failed.
+   *
+   * @throws {PluginError} One dispose hook failed.
+   * @throws {AggregateError} Several failed (its `errors` are PluginErrors).
+   */
   dispose(): void {
+    const errors: unknown[] = [];
     for (const p of [...this.plugins].reverse()) {
       if (p.dispose) {
         const d = p.dispose.bind(p);
-        runPluginHook(p, "dispose", () => d(this.#context(p)));
+        try {
+          runPluginHook(p, "dispose", () => d(this.#context(p)));
+        } catch (e) {
+          errors.push(e);
+        }
       }
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) {
+      throw new AggregateError(
+        errors,
+        `${errors.length} dispose hooks failed: ${
+          errors.map((e) => (e instanceof Error ? e.message : String(e))).join("; ")
+        }`,
+      );
     }
   }
 
@@ -172,7 +197,19 @@ export class Machine {
         }
         return this.get(cap);
       },
-      has: (cap) => this.#values.has(cap),
+      // From the checked graph, not from what setup has provided so far: the
+      // answer must not depend on registration order. Restricted like get, so
+      // a plugin cannot depend on a capability it did not declare.
+      has: (cap) => {
+        if (!allowed.has(cap)) {
+          throw new PluginDependencyError(
+            `Plugin "${p.name}" cannot ask for capability "${cap.name}": not in its requires or optional`,
+            [p.name],
+            [cap.name],
+          );
+        }
+        return this.#declared.has(cap);
+      },
       provide: <T>(cap: Capability<T>, value: T): void => {
         if (!p.provides.includes(cap)) {
           throw new PluginDependencyError(
@@ -190,7 +227,11 @@ export class Machine {
 
 /**
  * Runs a plugin hook, wrapping any exception in a {@link PluginError} that
- * names the plugin and the hook (an existing PluginError passes through).
+ * names the plugin and the hook, with the original as `cause`. Only a
+ * PluginError that already names the same plugin and hook passes through
+ * (so nested calls do not wrap twice); a {@link PluginDependencyError} raised
+ * inside a hook (a `get` of an undeclared capability) is wrapped too, since on
+ * its own it names neither the hook nor, for `machine.get`, the plugin.
  *
  * @param plugin The plugin (or just its name).
  * @param hook The hook name.
@@ -200,7 +241,13 @@ export class Machine {
  * ```ts
  * import { assertThrows } from "@std/assert";
  * import { PluginError, runPluginHook } from "../mod.ts";
- * assertThrows(() => runPluginHook({ name: "p" }, "boot", () => { throw new Error("x"); }), PluginError);
+ * const e = assertThrows(
+ *   () => runPluginHook({ name: "p" }, "boot", () => { throw new Error("x"); }),
+ *   PluginError,
+ *   'Plugin "p" failed in boot: x',
+ * );
+ * // Already wrapped for the same plugin and hook: passed through as is.
+ * assertThrows(() => runPluginHook({ name: "p" }, "boot", () => { throw e; }), PluginError, 'in boot: x');
  * ```
  */
 export function runPluginHook<R>(
@@ -211,7 +258,7 @@ export function runPluginHook<R>(
   try {
     return fn();
   } catch (e) {
-    if (e instanceof PluginError || e instanceof PluginDependencyError) throw e;
+    if (e instanceof PluginError && e.plugin === plugin.name && e.hook === hook) throw e;
     throw new PluginError(plugin.name, hook, e, plugin.source);
   }
 }
@@ -223,7 +270,9 @@ export function runPluginHook<R>(
  *
  * @param plugins Plugins in registration order.
  * @returns Plugins in setup order.
- * @throws {PluginDependencyError} Missing provider, two providers, unknown capability, cycle.
+ * @throws {PluginDependencyError} Not a plugin (or `requires`/`optional` not
+ * arrays), missing provider, two providers, a plugin depending on its own
+ * capability, two capabilities with one name, unknown capability, cycle.
  * @example
  * ```ts
  * import { assertThrows } from "@std/assert";
@@ -250,6 +299,18 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
         [],
       );
     }
+    for (const key of ["requires", "optional"] as const) {
+      const v: unknown = p[key];
+      if (v !== undefined && !Array.isArray(v)) {
+        throw new PluginDependencyError(
+          `Cannot use plugin "${p.name}": ${key} must be an array of capabilities, got ${
+            v === null ? "null" : typeof v
+          }`,
+          [p.name],
+          [],
+        );
+      }
+    }
     if (names.has(p.name)) {
       throw new PluginDependencyError(
         `Cannot register plugin "${p.name}" twice`,
@@ -260,8 +321,23 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
     names.add(p.name);
   }
   const providers = new Map<Capability<unknown>, Plugin>();
+  // Capabilities are keys by identity; two declared with the same name would
+  // otherwise give "no plugin provides it" for a name some plugin provides.
+  const byName = new Map<string, { cap: Capability<unknown>; plugin: Plugin }>();
   for (const p of plugins) {
     for (const cap of [...p.provides, ...(p.requires ?? []), ...(p.optional ?? [])]) {
+      if (isCapability(cap)) {
+        const seen = byName.get(cap.name);
+        if (seen === undefined) {
+          byName.set(cap.name, { cap, plugin: p });
+        } else if (seen.cap !== cap) {
+          throw new PluginDependencyError(
+            `Plugins "${seen.plugin.name}" and "${p.name}" name two different capabilities called "${cap.name}": declare it once with capability() and share that value`,
+            seen.plugin === p ? [p.name] : [seen.plugin.name, p.name],
+            [cap.name],
+          );
+        }
+      }
       if (!isCapability(cap)) {
         const shown = typeof cap === "object" && cap !== null && "name" in cap
           ? String((cap as { name: unknown }).name)
@@ -297,11 +373,13 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
           [cap.name],
         );
       }
-      if (prov !== p) d.push(prov);
+      if (prov === p) throw selfDependency(p, "requires", cap);
+      d.push(prov);
     }
     for (const cap of p.optional ?? []) {
       const prov = providers.get(cap);
-      if (prov && prov !== p) d.push(prov);
+      if (prov === p) throw selfDependency(p, "optional", cap);
+      if (prov) d.push(prov);
     }
     deps.set(p, d);
   }
@@ -336,6 +414,20 @@ export function orderPlugins(plugins: readonly Plugin[]): Plugin[] {
   };
   for (const p of plugins) visit(p, []);
   return out;
+}
+
+function selfDependency(
+  p: Plugin,
+  key: "requires" | "optional",
+  cap: Capability<unknown>,
+): PluginDependencyError {
+  // A plugin's own capability is not there until its setup calls provide(),
+  // so a get() before that would fail with a misleading "no plugin provides".
+  return new PluginDependencyError(
+    `Plugin "${p.name}" lists capability "${cap.name}" in ${key} but provides it itself: a plugin cannot depend on its own capability`,
+    [p.name],
+    [cap.name],
+  );
 }
 
 /**

@@ -22,9 +22,13 @@ export interface PluginContext {
    */
   get<T>(cap: Capability<T>): T;
   /**
-   * Whether some plugin provides `cap` (for optional capabilities).
+   * Whether some plugin in the machine provides `cap` (for optional
+   * capabilities). Answered from the plugin graph, so it does not depend on
+   * registration order; like `get`, only for capabilities in this plugin's
+   * requires, optional or provides.
    * @param cap Capability key.
    * @returns True if provided.
+   * @throws {PluginDependencyError} `cap` is not declared by this plugin.
    */
   has(cap: Capability<unknown>): boolean;
   /**

@@ -85,6 +85,27 @@ export function pluginShapeError(value: unknown): string | undefined {
 }
 
 /**
+ * A copy of a plugin tagged with its source. A spread would copy own
+ * properties only and drop what a class instance keeps on its prototype
+ * (`setup`, `dispose`, getters), so the plugin members are read through the
+ * original, and the hooks are bound to it so `this` (and `#private` state)
+ * still work.
+ */
+function withSource(p: Plugin, file: string): Plugin {
+  const out: Record<string, unknown> = {
+    ...p,
+    name: p.name,
+    provides: p.provides,
+    setup: p.setup.bind(p),
+    source: file,
+  };
+  if (p.requires !== undefined) out.requires = p.requires;
+  if (p.optional !== undefined) out.optional = p.optional;
+  if (typeof p.dispose === "function") out.dispose = p.dispose.bind(p);
+  return out as unknown as Plugin;
+}
+
+/**
  * Turns a module namespace into plugins, validating each.
  *
  * @param file The module path (for messages).
@@ -122,7 +143,7 @@ export function pluginsFromModule(
   for (const v of list) {
     const why = pluginShapeError(v);
     if (why !== undefined) throw new PluginLoadError(file, why);
-    out.push({ ...(v as Plugin), source: file });
+    out.push(withSource(v as Plugin, file));
   }
   if (want !== undefined && !out.some((p) => p.provides.includes(want))) {
     const got = out.map((p) =>
@@ -136,6 +157,41 @@ export function pluginsFromModule(
     );
   }
   return out;
+}
+
+/**
+ * Converts a file path (absolute, or relative to `cwd`) to a `file:` URL,
+ * percent-encoding what a URL would otherwise read as syntax: `%` (an
+ * escape), `#` (a fragment), `?` (a query) and spaces. Backslashes and a drive
+ * letter (`C:\\dir\\p.ts`) are taken as a Windows path.
+ *
+ * @param path File path.
+ * @param cwd Directory a relative path is resolved against.
+ * @returns The `file:` URL.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { filePathToUrl } from "./plugin_loader.ts";
+ * assertEquals(filePathToUrl("/tmp/dir #1/100%.ts", "/"), "file:///tmp/dir%20%231/100%25.ts");
+ * assertEquals(filePathToUrl("p.ts", "/work/x"), "file:///work/x/p.ts");
+ * assertEquals(filePathToUrl("C:\\a b\\p.ts", "C:\\"), "file:///C:/a%20b/p.ts");
+ * ```
+ */
+export function filePathToUrl(path: string, cwd: string): string {
+  // A backslash is a legal POSIX file-name character: only a drive letter
+  // (in the path or the directory) makes this a Windows path.
+  const windows = /^[a-z]:[\\/]/i.test(path) || /^[a-z]:[\\/]/i.test(cwd);
+  const slashes = (p: string): string => (windows ? p.replaceAll("\\", "/") : p);
+  const isAbs = (p: string): boolean => p.startsWith("/") || /^[a-z]:\//i.test(p);
+  let abs = slashes(path);
+  if (!isAbs(abs)) abs = `${slashes(cwd).replace(/\/+$/, "")}/${abs}`;
+  if (!abs.startsWith("/")) abs = `/${abs}`; // "C:/x" -> "/C:/x"
+  const url = new URL("file:///");
+  // The pathname setter encodes spaces, "#" and "?", and resolves "." and
+  // ".." segments, but leaves "%" alone (it would start an escape) and reads
+  // "\\" as "/" in a file URL (only right for a Windows path, already turned).
+  url.pathname = abs.replaceAll("%", "%25").replaceAll("\\", "%5C");
+  return url.href;
 }
 
 /**
@@ -155,12 +211,8 @@ export async function loadPluginModule(
   path: string,
   want?: Capability<unknown>,
 ): Promise<Plugin[]> {
-  let url: string;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(path)) url = path;
-  else {
-    const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
-    url = new URL(`file://${abs}`).href;
-  }
+  // A scheme has at least two characters, so a Windows drive (`C:\x.ts`) is a path.
+  const url = /^[a-z][a-z0-9+.-]+:/i.test(path) ? path : filePathToUrl(path, Deno.cwd());
   let mod: Record<string, unknown>;
   try {
     mod = await import(url);

@@ -184,7 +184,8 @@ export class SystemRegisters {
   }
 
   /**
-   * Writes a register as software would (`msr`), enforcing the rules.
+   * Writes a register as software would (`msr`), enforcing the rules; RAO/WI
+   * bits ({@link SysregDef.rao}) keep reading as 1 whatever is written.
    * @param name Register name.
    * @param value New value.
    * @throws {RegisterError} Unknown register, read-only, or RES0/RES1 violation.
@@ -195,7 +196,8 @@ export class SystemRegisters {
     const err = this.validate(d.name, value);
     if (err !== undefined) throw new RegisterError(err);
     this.#generation++;
-    this.#values.set(d.name, value);
+    // RAO/WI bits (HCR_EL2.RW for an AArch64-only EL1) ignore the written 0.
+    this.#values.set(d.name, value | (d.rao ?? 0n));
   }
 
   /**
@@ -205,8 +207,10 @@ export class SystemRegisters {
    * @param value New value.
    */
   set(name: string, value: bigint): void {
+    const d = sysregDef(name);
     this.#generation++;
-    this.#values.set(sysregDef(name).name, BigInt.asUintN(64, value));
+    // RAO bits are read-as-one whoever stores the value.
+    this.#values.set(d.name, BigInt.asUintN(64, value) | (d.rao ?? 0n));
   }
 
   /**

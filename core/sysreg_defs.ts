@@ -18,6 +18,11 @@ export interface SysregDef {
   readonly res1: bigint;
   /** Bits that must be written as 0 (0n: not checked). */
   readonly res0: bigint;
+  /**
+   * Bits that are RAO/WI in the modelled implementation: they read as 1 and
+   * a write cannot clear them (writing 0 is not an error, unlike RES1).
+   */
+  readonly rao?: bigint;
   /** Value at reset (architecturally UNKNOWN parts are given as 0). */
   readonly reset: bigint;
   /** Read-only (ID registers). */
@@ -43,11 +48,19 @@ const ALL64 = (1n << 64n) - 1n;
 function def(
   name: string,
   fields: Record<string, FieldSpec>,
-  opts: { res1?: bigint; reset?: bigint; strictRes0?: boolean; readOnly?: boolean } = {},
+  opts: {
+    res1?: bigint;
+    rao?: bigint;
+    reset?: bigint;
+    strictRes0?: boolean;
+    readOnly?: boolean;
+  } = {},
 ): SysregDef {
   const res1 = opts.res1 ?? 0n;
   const res0 = opts.strictRes0 ? ALL64 & ~(fieldMask(fields) | res1) : 0n;
-  const d: SysregDef = { name, fields, res1, res0, reset: opts.reset ?? res1 };
+  const rao = opts.rao ?? 0n;
+  let d: SysregDef = { name, fields, res1, res0, reset: (opts.reset ?? res1) | rao };
+  if (rao !== 0n) d = { ...d, rao };
   return opts.readOnly ? { ...d, readOnly: true } : d;
 }
 
@@ -61,6 +74,31 @@ export const SCTLR_EL2_MMU_OFF = 0x30c50830n;
 
 /** TCR_EL2 RES1 bits (E2H = 0): 31 and 23. */
 export const TCR_EL2_RES1: bigint = bits(31, 23);
+
+/**
+ * CPTR_EL2 RES1 bits when HCR_EL2.E2H = 0 and there is no SME: 13, 12 (TSM),
+ * 9 and 7:0, as Linux's `CPTR_NVHE_EL2_RES1`. Also the reset value.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CPTR_NVHE_EL2_RES1, SYSREG_DEFS } from "./sysreg_defs.ts";
+ * assertEquals(SYSREG_DEFS.CPTR_EL2!.reset, CPTR_NVHE_EL2_RES1);
+ * ```
+ */
+export const CPTR_NVHE_EL2_RES1 = 0x32ffn;
+
+/**
+ * HCR_EL2.RW (bit 31): RAO/WI because EL1 is modelled as AArch64-only.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HCR_EL2_RW, SYSREG_DEFS } from "./sysreg_defs.ts";
+ * assertEquals(SYSREG_DEFS.HCR_EL2!.reset & HCR_EL2_RW, HCR_EL2_RW);
+ * ```
+ */
+export const HCR_EL2_RW: bigint = bits(31);
 
 /**
  * Every register the simulator knows, by Arm ARM name.
@@ -106,9 +144,21 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       HA: [21, 1],
       HD: [22, 1],
       HPD: [24, 1],
+      // Defined with FEAT_HPDS2, PAuth, MTE and MTE_NO_ADDRESS_TAGS; declared
+      // so that strict RES0 rejects only bits the E2H = 0 layout leaves RES0
+      // (63:34, 19, 7:6), as in Linux's arch/arm64/tools/sysreg.
+      HWU59: [25, 1],
+      HWU60: [26, 1],
+      HWU61: [27, 1],
+      HWU62: [28, 1],
+      TBID: [29, 1],
+      TCMA: [30, 1],
       DS: [32, 1],
+      MTX: [33, 1],
     }, { res1: TCR_EL2_RES1, strictRes0: true }),
-    def("TTBR0_EL2", { CnP: [0, 1], BADDR: [1, 47], ASID: [48, 16] }),
+    // With E2H = 0 TTBR0_EL2 has no ASID (bits 63:48 are RES0): the EL2
+    // regime is not ASID-tagged, so the field is not declared.
+    def("TTBR0_EL2", { CnP: [0, 1], BADDR: [1, 47] }),
     def("MAIR_EL2", {
       Attr0: [0, 8],
       Attr1: [8, 8],
@@ -119,6 +169,12 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       Attr6: [48, 8],
       Attr7: [56, 8],
     }),
+    // EL1 is modelled as AArch64-only (hyplab runs no AArch32 host or guest).
+    // The Arm ARM (DDI0487, HCR_EL2.RW) says that when EL1 cannot use AArch32
+    // (FEAT_AA32EL1 not implemented), RW is RAO/WI: the lower ELs are always
+    // AArch64. So HCR_EL2 resets with RW = 1, a write of 0 is ignored, the
+    // lower-EL AArch64 vector (+0x400) is always right, and an ERET to an
+    // AArch64 EL1 never depends on what software wrote to RW.
     def("HCR_EL2", {
       VM: [0, 1],
       SWIO: [1, 1],
@@ -133,7 +189,7 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       E2H: [34, 1],
       APK: [40, 1],
       API: [41, 1],
-    }),
+    }, { rao: HCR_EL2_RW }),
     def("VBAR_EL2", { VBA: [11, 53] }, { strictRes0: true }),
     def("ESR_EL2", { ISS: [0, 25], IL: [25, 1], EC: [26, 6], ISS2: [32, 24] }, {
       strictRes0: true,
@@ -152,7 +208,19 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
     def("TPIDR_EL2", ADDR64),
     def("VTTBR_EL2", { CnP: [0, 1], BADDR: [1, 47], VMID: [48, 16] }),
     def("VTCR_EL2", { T0SZ: [0, 6], SL0: [6, 2], PS: [16, 3] }, { res1: bits(31) }),
-    def("CPTR_EL2", { TZ: [8, 1], TFP: [10, 1], TCPAC: [31, 1] }),
+    // nVHE (E2H = 0) layout. Bits 13, 9 and 7:0 are RES1, and TSM (bit 12)
+    // is RES1 without SME, which hyplab does not model: Linux's
+    // CPTR_NVHE_EL2_RES1 = 0x32ff (asm/kvm_arm.h), also KVM's reset value for
+    // a vCPU's CPTR_EL2. TZ (bit 8) is RES1 only without SVE, and Linux keeps
+    // it out of the mask, so it stays a writable field. The RES0 bits left
+    // by the fields are Linux's CPTR_NVHE_EL2_RES0 (63:32, 29:21, 19:14, 11).
+    def("CPTR_EL2", {
+      TZ: [8, 1],
+      TFP: [10, 1],
+      TTA: [20, 1],
+      TAM: [30, 1],
+      TCPAC: [31, 1],
+    }, { res1: CPTR_NVHE_EL2_RES1, strictRes0: true }),
     def("MDCR_EL2", { HPMN: [0, 5] }),
     def("CNTHCTL_EL2", { EL1PCTEN: [0, 1], EL1PCEN: [1, 1] }),
     def("SCTLR_EL1", {

@@ -123,7 +123,9 @@ export class Trace {
   }
 
   /**
-   * Appends an event.
+   * Appends an event. The payload is copied (payloads are flat: strings,
+   * numbers, booleans and string arrays), so a caller changing its object
+   * afterwards cannot rewrite history.
    * @param kind Event kind.
    * @param data Its payload.
    * @param where Optional CPU / EL overriding the current stamp.
@@ -139,7 +141,7 @@ export class Trace {
       cpu: where?.cpu ?? this.cpu,
       el: where?.el ?? this.el,
       kind,
-      data,
+      data: copyPayload(data),
     } as TraceEvent);
   }
 
@@ -168,4 +170,13 @@ export class Trace {
   toJSON(): TraceEvent[] {
     return this.events();
   }
+}
+
+/** A copy of a flat payload; array members (hypercall `args`) are copied too. */
+function copyPayload<T>(data: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+    out[k] = Array.isArray(v) ? [...v] : v;
+  }
+  return out as T;
 }

@@ -126,6 +126,41 @@ Deno.test("eret refuses an illegal SPSR and a non-EL2 caller", () => {
   assertEquals(cpu.pstate.el, 2);
 });
 
+Deno.test("eret treats every reserved SPSR_EL2.M encoding as an illegal return", () => {
+  const valid = new Map([[0b0000, [0, 0]], [0b0100, [1, 0]], [0b0101, [1, 1]], [0b1000, [2, 0]], [
+    0b1001,
+    [2, 1],
+  ]]);
+  for (let m = 0; m < 32; m++) {
+    const cpu = new Cpu(0);
+    cpu.sysregs.set("SPSR_EL2", BigInt(m) | 0x3c0n);
+    cpu.sysregs.set("ELR_EL2", 0x1000n);
+    const want = valid.get(m);
+    if (want === undefined) {
+      assertThrows(() => eret(cpu), RangeError, "illegal return state", `M = 0b${m.toString(2)}`);
+      assertEquals([cpu.pstate.el, cpu.pstate.spsel, cpu.pc], [2, 1, 0n], "nothing changed");
+    } else {
+      eret(cpu);
+      assertEquals([cpu.pstate.el, cpu.pstate.spsel], want, `M = 0b${m.toString(2)}`);
+    }
+  }
+});
+
+Deno.test("eret from EL2 to EL1 with HCR_EL2.TGE = 1 is an illegal return", () => {
+  const cpu = new Cpu(0);
+  cpu.sysregs.setField("HCR_EL2", "TGE", 1n);
+  cpu.sysregs.set("SPSR_EL2", 0x3c5n); // EL1h
+  assertThrows(() => eret(cpu), RangeError, "HCR_EL2.TGE = 1");
+  assertEquals(cpu.pstate.el, 2);
+  cpu.sysregs.set("SPSR_EL2", 0x3c9n); // EL2h is still a legal return
+  eret(cpu);
+  assertEquals(cpu.pstate.el, 2);
+  cpu.sysregs.setField("HCR_EL2", "TGE", 0n);
+  cpu.sysregs.set("SPSR_EL2", 0x3c5n);
+  eret(cpu);
+  assertEquals(cpu.pstate.el, 1);
+});
+
 Deno.test("ExceptionVectors rejects offsets that are not vector entries", () => {
   const v = new ExceptionVectors();
   assertThrows(() => v.on(0x410, () => {}), RangeError);

@@ -6,6 +6,7 @@ import {
   type Plugin,
   PluginDependencyError,
   PluginError,
+  runPluginHook,
   withPlugin,
 } from "../../mod.ts";
 
@@ -153,11 +154,49 @@ Deno.test("errors escaping hooks are wrapped with plugin and hook", async (t) =>
         ctx.get(COUNTER);
       },
     };
-    assertThrows(
+    // Wrapped like any other error escaping a hook (the design: "every error
+    // thrown inside a plugin hook is wrapped"); the original stays the cause.
+    const e = assertThrows(
       () => createMachine({ plugins: [counter(), sneaky] }),
-      PluginDependencyError,
-      'Plugin "sneaky" cannot get capability "test_counter": not in its requires or optional',
+      PluginError,
+      'Plugin "sneaky" failed in setup: Plugin "sneaky" cannot get capability "test_counter": not in its requires or optional',
     );
+    assertEquals([e.plugin, e.hook], ["sneaky", "setup"]);
+    assertInstanceOf(e.cause, PluginDependencyError);
+  });
+  await t.step("machine.get of an unprovided capability names the plugin and hook", () => {
+    const MISSING = capability<number>("test_missing");
+    const p: Plugin = {
+      name: "p3",
+      provides: [],
+      setup(ctx) {
+        ctx.machine.get(MISSING);
+      },
+    };
+    const e = assertThrows(
+      () => createMachine({ plugins: [p] }),
+      PluginError,
+      'Plugin "p3" failed in setup: Cannot get capability "test_missing": no plugin provides it',
+    );
+    assertInstanceOf(e.cause, PluginDependencyError);
+  });
+  await t.step("a PluginError for the same plugin and hook is not wrapped twice", () => {
+    const inner = new PluginError("q", "setup", new Error("x"));
+    const e = assertThrows(() =>
+      runPluginHook({ name: "q" }, "setup", () => {
+        throw inner;
+      })
+    );
+    assertEquals(e, inner);
+    const other = assertThrows(
+      () =>
+        runPluginHook({ name: "r" }, "setup", () => {
+          throw inner;
+        }),
+      PluginError,
+      'Plugin "r" failed in setup: Plugin "q" failed in setup: x',
+    );
+    assertEquals(other.cause, inner);
   });
   await t.step("dispose hooks are wrapped too", () => {
     const m = createMachine({
@@ -187,6 +226,126 @@ Deno.test("optional capabilities order their providers first when present", () =
   createMachine({ plugins: [user, counter()] });
   createMachine({ plugins: [user] });
   assertEquals(seen, [true, false]);
+});
+
+Deno.test("ctx.has answers from the graph, in any registration order, and only for declared caps", async (t) => {
+  await t.step("order-independent", () => {
+    const seen: boolean[] = [];
+    const early: Plugin = {
+      name: "early",
+      provides: [],
+      optional: [COUNTER],
+      setup(ctx) {
+        seen.push(ctx.has(COUNTER));
+      },
+    };
+    // "early" has no dependency edge problem either way: both orders must agree.
+    createMachine({ plugins: [early, counter()] });
+    createMachine({ plugins: [counter(), early] });
+    assertEquals(seen, [true, true]);
+  });
+  await t.step("own provides before provide()", () => {
+    const seen: boolean[] = [];
+    const self: Plugin = {
+      name: "self",
+      provides: [COUNTER],
+      setup(ctx) {
+        seen.push(ctx.has(COUNTER));
+        ctx.provide(COUNTER, { next: () => 0 });
+      },
+    };
+    createMachine({ plugins: [self] });
+    assertEquals(seen, [true]);
+  });
+  await t.step("undeclared capability is refused like get", () => {
+    const nosy: Plugin = {
+      name: "nosy",
+      provides: [],
+      setup(ctx) {
+        ctx.has(COUNTER);
+      },
+    };
+    for (const plugins of [[counter(), nosy], [nosy, counter()]]) {
+      const e = assertThrows(
+        () => createMachine({ plugins }),
+        PluginError,
+        'Plugin "nosy" cannot ask for capability "test_counter": not in its requires or optional',
+      );
+      assertInstanceOf(e.cause, PluginDependencyError);
+    }
+  });
+});
+
+Deno.test("plugin graph: self-dependency, bad requires/optional, same-named capabilities", async (t) => {
+  await t.step("requires its own capability", () => {
+    const e = assertThrows(
+      () =>
+        orderPlugins([{
+          name: "ouroboros",
+          provides: [COUNTER],
+          requires: [COUNTER],
+          setup() {},
+        }]),
+      PluginDependencyError,
+      'Plugin "ouroboros" lists capability "test_counter" in requires but provides it itself',
+    );
+    assertEquals([e.plugins, e.capabilities], [["ouroboros"], ["test_counter"]]);
+  });
+  await t.step("optional on its own capability", () => {
+    assertThrows(
+      () => orderPlugins([{ name: "o", provides: [COUNTER], optional: [COUNTER], setup() {} }]),
+      PluginDependencyError,
+      'Plugin "o" lists capability "test_counter" in optional but provides it itself',
+    );
+  });
+  for (const key of ["requires", "optional"] as const) {
+    await t.step(`non-array ${key}`, () => {
+      const bad = { name: "bad", provides: [], [key]: COUNTER, setup() {} } as unknown as Plugin;
+      const e = assertThrows(
+        () => orderPlugins([counter(), bad]),
+        PluginDependencyError,
+        `Cannot use plugin "bad": ${key} must be an array of capabilities, got object`,
+      );
+      assertEquals(e.plugins, ["bad"]);
+    });
+  }
+  await t.step("two different capabilities with one name", () => {
+    const a1 = capability<number>("test_same_name");
+    const a2 = capability<number>("test_same_name");
+    const prov: Plugin = { name: "prov", provides: [a1], setup: (c) => c.provide(a1, 1) };
+    const user: Plugin = { name: "user", provides: [], requires: [a2], setup() {} };
+    const e = assertThrows(
+      () => orderPlugins([prov, user]),
+      PluginDependencyError,
+      'Plugins "prov" and "user" name two different capabilities called "test_same_name"',
+    );
+    assertEquals([e.plugins, e.capabilities], [["prov", "user"], ["test_same_name"]]);
+  });
+});
+
+Deno.test("dispose runs every hook, then throws the error (or an AggregateError)", async (t) => {
+  const disposer = (name: string, log: string[], fail: boolean): Plugin => ({
+    name,
+    provides: [],
+    setup() {},
+    dispose() {
+      log.push(name);
+      if (fail) throw new Error(`${name} leaked`);
+    },
+  });
+  await t.step("one failure: every hook ran, the PluginError is thrown", () => {
+    const log: string[] = [];
+    const m = createMachine({ plugins: [disposer("d1", log, false), disposer("d2", log, true)] });
+    assertThrows(() => m.dispose(), PluginError, 'Plugin "d2" failed in dispose: d2 leaked');
+    assertEquals(log, ["d2", "d1"]);
+  });
+  await t.step("two failures: AggregateError of both, in dispose order", () => {
+    const log: string[] = [];
+    const m = createMachine({ plugins: [disposer("d1", log, true), disposer("d2", log, true)] });
+    const e = assertThrows(() => m.dispose(), AggregateError, "2 dispose hooks failed");
+    assertEquals(log, ["d2", "d1"]);
+    assertEquals(e.errors.map((x: PluginError) => x.plugin), ["d2", "d1"]);
+  });
 });
 
 Deno.test("createMachine validates CPUs and RAM", () => {

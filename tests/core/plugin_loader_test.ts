@@ -2,6 +2,7 @@ import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   capability,
   createMachine,
+  filePathToUrl,
   loadPluginModule,
   PluginError,
   PluginLoadError,
@@ -62,6 +63,45 @@ Deno.test("loadPluginModule() explains every way a module can be wrong", async (
       `Plugin "fixture_throwing" (from ${dir}throwing_plugin.ts) failed in setup: cannot find my config`,
     );
   });
+});
+
+Deno.test("loadPluginModule() keeps a class-based plugin's prototype members and state", async () => {
+  const { instance, TALLY } = await import("./fixtures/class_plugin.ts");
+  const plugins = await loadPluginModule(`${dir}class_plugin.ts`, TALLY);
+  assertEquals(plugins.map((p) => [p.name, p.source]), [[
+    "fixture_class",
+    `${dir}class_plugin.ts`,
+  ]]);
+  const m = createMachine({ plugins });
+  const tally = m.get(TALLY);
+  assertEquals([tally.count(), tally.count()], [1, 2], "#private state through the bound hooks");
+  m.dispose();
+  assertEquals(instance.disposed, true, "dispose from the prototype ran on the instance");
+});
+
+Deno.test("loadPluginModule() loads paths with '#', '%' and spaces", async (t) => {
+  const odd = `${decodeURIComponent(dir)}dir #1 %41/odd path plugin.ts`;
+  await t.step("absolute", async () => {
+    const plugins = await loadPluginModule(odd);
+    assertEquals(plugins.map((p) => p.name), ["fixture_odd_path"]);
+  });
+  await t.step({
+    name: "relative to the working directory",
+    ignore: !odd.startsWith(`${Deno.cwd()}/`),
+    fn: async () => {
+      const rel = odd.slice(Deno.cwd().length + 1);
+      const plugins = await loadPluginModule(rel);
+      assertEquals(plugins.map((p) => p.source), [rel]);
+    },
+  });
+});
+
+Deno.test("filePathToUrl() encodes URL syntax and handles Windows drives", () => {
+  assertEquals(filePathToUrl("/a/b c#d%41?.ts", "/"), "file:///a/b%20c%23d%2541%3F.ts");
+  assertEquals(filePathToUrl("../p.ts", "/w/x/"), "file:///w/p.ts");
+  assertEquals(filePathToUrl("a\\b.ts", "/w"), "file:///w/a%5Cb.ts", "POSIX: backslash is a name");
+  assertEquals(filePathToUrl("D:\\x\\p.ts", "/w"), "file:///D:/x/p.ts");
+  assertEquals(filePathToUrl("sub\\p.ts", "C:\\w"), "file:///C:/w/sub/p.ts");
 });
 
 Deno.test("pluginsFromModule() rejects capabilities from another copy of hyplab", () => {

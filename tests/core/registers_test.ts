@@ -3,6 +3,7 @@ import {
   Cpu,
   depositField,
   extractField,
+  HCR_EL2_RW,
   RegisterError,
   SCTLR_EL2_MMU_OFF,
   SYSREG_DEFS,
@@ -18,21 +19,121 @@ Deno.test("SystemRegisters reset values are architectural", () => {
   assertEquals(r.read("sctlr_el2"), 0x30c50830n, "names are case-insensitive");
 });
 
-Deno.test("every declared field round-trips", () => {
+Deno.test("every declared field round-trips, clear of RES1, RES0 and other fields", () => {
   const r = new SystemRegisters();
   for (const d of Object.values(SYSREG_DEFS)) {
-    for (const [field, [, width]] of Object.entries(d.fields)) {
+    let seen = 0n;
+    for (const [field, [lsb, width]] of Object.entries(d.fields)) {
+      const mask = ((1n << BigInt(width)) - 1n) << BigInt(lsb);
+      // A field over RES1 or strict-RES0 bits could never be written freely:
+      // say so here instead of skipping the write as this test used to.
+      assertEquals(mask & d.res1, 0n, `${d.name}.${field} overlaps RES1 bits`);
+      assertEquals(mask & d.res0, 0n, `${d.name}.${field} overlaps RES0 bits`);
+      assertEquals(mask & seen, 0n, `${d.name}.${field} overlaps another field`);
+      seen |= mask;
       const max = (1n << BigInt(width)) - 1n;
       for (const v of [0n, 1n, max]) {
         const value = depositField(d.name, field, d.reset, v);
         assertEquals(extractField(d.name, field, value), v, `${d.name}.${field}`);
-        if (!d.readOnly && r.validate(d.name, value) === undefined) {
+        assertEquals(r.validate(d.name, value), undefined, `${d.name}.${field} = ${v} is valid`);
+        if (!d.readOnly) {
           r.write(d.name, value);
-          assertEquals(r.field(d.name, field), v, `${d.name}.${field} via write`);
+          // RAO/WI bits (HCR_EL2.RW) keep reading as 1 whatever was written.
+          const want = extractField(d.name, field, value | (d.rao ?? 0n));
+          assertEquals(r.field(d.name, field), want, `${d.name}.${field} via write`);
         }
       }
     }
   }
+});
+
+Deno.test("every declared register resets to its pinned value", () => {
+  // Architecturally UNKNOWN bits are modelled as 0, so most registers reset
+  // to their RES1 bits (and RAO bits); the rest are hyplab's stated choices.
+  const want: Record<string, bigint> = {
+    SCTLR_EL2: 0x30c50830n, // INIT_SCTLR_EL2_MMU_OFF = RES1
+    TCR_EL2: 0x80800000n, // RES1 {31, 23}
+    TTBR0_EL2: 0n,
+    MAIR_EL2: 0n,
+    HCR_EL2: 0x80000000n, // RW RAO/WI: EL1 is AArch64-only
+    VBAR_EL2: 0n,
+    ESR_EL2: 0n,
+    ELR_EL2: 0n,
+    SPSR_EL2: 0n,
+    FAR_EL2: 0n,
+    TPIDR_EL2: 0n,
+    VTTBR_EL2: 0n,
+    VTCR_EL2: 0x80000000n, // RES1 bit 31
+    CPTR_EL2: 0x32ffn, // CPTR_NVHE_EL2_RES1
+    MDCR_EL2: 0n,
+    CNTHCTL_EL2: 0n,
+    SCTLR_EL1: 0x30d00800n, // RES1 without PAN/ExS/CSV2
+    TCR_EL1: 0n,
+    TTBR0_EL1: 0n,
+    TTBR1_EL1: 0n,
+    MAIR_EL1: 0n,
+    VBAR_EL1: 0n,
+    ESR_EL1: 0n,
+    ELR_EL1: 0n,
+    SPSR_EL1: 0n,
+    FAR_EL1: 0n,
+    TPIDR_EL1: 0n,
+    MPIDR_EL1: 0x80000000n, // RES1 bit 31; Aff0 is set per CPU
+    ID_AA64MMFR0_EL1: 0x5n, // 48-bit PA, 4K granule
+    ID_AA64MMFR1_EL1: 0n,
+    ID_AA64MMFR2_EL1: 0n,
+  };
+  assertEquals(Object.keys(SYSREG_DEFS).sort(), Object.keys(want).sort(), "every register pinned");
+  const r = new SystemRegisters();
+  for (const [name, value] of Object.entries(want)) {
+    assertEquals(SYSREG_DEFS[name]!.reset, value, `${name} reset`);
+    assertEquals(r.read(name), value, `${name} after SystemRegisters()`);
+  }
+  assertEquals(new Cpu(5).sysreg("MPIDR_EL1"), 0x80000005n);
+});
+
+Deno.test("TCR_EL2 strict RES0 accepts every field of the E2H = 0 layout", () => {
+  const r = new SystemRegisters();
+  const reset = 0x80800000n;
+  const named = { HWU59: 25, HWU60: 26, HWU61: 27, HWU62: 28, TBID: 29, TCMA: 30, MTX: 33 };
+  for (const [field, bit] of Object.entries(named)) {
+    assertEquals(r.validate("TCR_EL2", reset | (1n << BigInt(bit))), undefined, field);
+    assertEquals(SYSREG_DEFS.TCR_EL2!.fields[field], [bit, 1], field);
+  }
+  for (const bit of [6, 7, 19, 34, 63]) {
+    assertEquals(
+      r.validate("TCR_EL2", reset | (1n << BigInt(bit))),
+      `Cannot write TCR_EL2 = 0x${(reset | (1n << BigInt(bit))).toString(16)}: RES0 bits 0x${
+        (1n << BigInt(bit)).toString(16)
+      } are set`,
+    );
+  }
+  assertEquals(SYSREG_DEFS.TTBR0_EL2!.fields.ASID, undefined, "nVHE TTBR0_EL2 has no ASID");
+});
+
+Deno.test("CPTR_EL2 has the nVHE RES1 bits (Linux CPTR_NVHE_EL2_RES1) and resets to them", () => {
+  const r = new SystemRegisters();
+  assertEquals(r.read("CPTR_EL2"), 0x32ffn);
+  assertEquals(SYSREG_DEFS.CPTR_EL2!.res1, 0x32ffn);
+  assertThrows(() => r.write("CPTR_EL2", 0n), RegisterError, "RES1 bits 0x32ff are clear");
+  assertThrows(() => r.write("CPTR_EL2", 0x32ffn | (1n << 11n)), RegisterError, "RES0 bits 0x800");
+  r.setField("CPTR_EL2", "TFP", 1n);
+  r.setField("CPTR_EL2", "TZ", 1n);
+  assertEquals(r.read("CPTR_EL2"), 0x37ffn, "TZ and TFP sit at bits 8 and 10");
+});
+
+Deno.test("HCR_EL2.RW is RAO/WI: EL1 is modelled as AArch64-only", () => {
+  const r = new SystemRegisters();
+  assertEquals(r.read("HCR_EL2"), 1n << 31n, "reset has RW = 1");
+  assertEquals(SYSREG_DEFS.HCR_EL2!.reset, HCR_EL2_RW);
+  r.write("HCR_EL2", 0n); // not an error, unlike a RES1 bit
+  assertEquals(r.field("HCR_EL2", "RW"), 1n, "a write cannot clear RW");
+  r.setField("HCR_EL2", "RW", 0n);
+  assertEquals(r.field("HCR_EL2", "RW"), 1n);
+  r.write("HCR_EL2", 1n << 27n);
+  assertEquals(r.read("HCR_EL2"), (1n << 31n) | (1n << 27n), "other bits are stored");
+  r.set("HCR_EL2", 0n);
+  assertEquals(r.field("HCR_EL2", "RW"), 1n, "set keeps RAO bits too");
 });
 
 Deno.test("SCTLR_EL2 fields sit where the Arm ARM puts them", () => {
