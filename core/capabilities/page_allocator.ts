@@ -107,7 +107,8 @@ export interface PagePool {
   allocPages(order: number): number | null;
   /**
    * `hyp_get_page`: takes a reference.
-   * @param va Hyp VA of a page in the pool.
+   * @param va Hyp VA of a page in the pool; any address inside the page names
+   *   it (`hyp_virt_to_page` rounds down).
    * @throws {KernelBugError} Refcount would pass its maximum (65535 for a
    *   u16 refcount), or VA outside the pool (where the variant has no
    *   external pages).
@@ -115,14 +116,16 @@ export interface PagePool {
   getPage(va: number): void;
   /**
    * `hyp_put_page`: drops a reference and frees the page at zero.
-   * @param va Hyp VA of a page in the pool.
+   * @param va Hyp VA of a page in the pool; any address inside the page names
+   *   it (`hyp_virt_to_page` rounds down).
    * @throws {KernelBugError} Refcount already 0 (a double free), or VA
    *   outside the pool (where the variant has no external pages).
    */
   putPage(va: number): void;
   /**
    * `hyp_page_count`.
-   * @param va Hyp VA of a page in the pool.
+   * @param va Hyp VA of a page in the pool; any address inside the page names
+   *   it (`hyp_virt_to_page` rounds down).
    * @returns The refcount.
    */
   pageCount(va: number): number;

@@ -330,6 +330,26 @@ export function pageAllocatorConformance(
       );
       invariants(e, "after the refcount sequence");
     }],
+    ["an address inside a page names that page (hyp_virt_to_page rounds down)", () => {
+      const e = env();
+      const va = e.pool.allocPages(1)!;
+      expect(va !== null, "allocPages(1) failed on a fresh pool");
+      const inner = va + PAGE_SIZE + 0x80; // inside the block's second page
+      e.pool.getPage(va + 0x10);
+      expectEqual(e.pool.pageCount(va), 2, "refcount after getPage(va + 0x10)");
+      expectEqual(e.pool.pageCount(va + 0xff8), 2, "pageCount(va + 0xff8)");
+      e.pool.putPage(va + 0x7);
+      expectEqual(e.pool.pageCount(va), 1, "refcount after putPage(va + 0x7)");
+      expectEqual(
+        e.pool.pageCount(inner),
+        e.pool.pageCount(va + PAGE_SIZE),
+        "pageCount inside page 2",
+      );
+      const free0 = e.pool.stats().free;
+      e.pool.putPage(va + 0x123);
+      expectEqual(e.pool.stats().free, free0 + 2, "free pages after the last put at va + 0x123");
+      invariants(e, "after gets and puts at addresses inside a page");
+    }],
     ["getPage() at the refcount maximum is refused and changes nothing", () => {
       const e = env();
       const va = e.pool.allocPages(0)!;
