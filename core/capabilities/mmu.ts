@@ -363,6 +363,22 @@ export interface Tlb {
    */
   entries(cpu: Cpu): TlbEntry[];
   /**
+   * Optional: a mark of the CPU's fills so far, for {@link Tlb.fillsSince}.
+   * @param cpu The CPU.
+   * @returns The mark (the CPU's fill count).
+   */
+  fillMark?(cpu: Cpu): number;
+  /**
+   * Optional: the entries the CPU filled after `mark` (demand and kept
+   * speculative fills, oldest first), or undefined when the TLB no longer
+   * remembers that far back. Lets the A64 executor tell which entries were
+   * walked after a TLBI's issue without listing the whole TLB.
+   * @param cpu The CPU.
+   * @param mark A value of {@link Tlb.fillMark}.
+   * @returns The entries, or undefined.
+   */
+  fillsSince?(cpu: Cpu, mark: number): TlbEntry[] | undefined;
+  /**
    * Optional walk cache: adds a walk-cache entry, replacing one with the
    * same level and VA. A TLB without a walk cache omits it (or drops the
    * entry and returns false).

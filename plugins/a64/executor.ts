@@ -130,8 +130,17 @@ interface PendingTlbi {
   op: TlbiOp;
   va?: number;
   broadcast: boolean;
-  /** This CPU's TLB entries when it was issued (null: the TLB's entries are not stable objects). */
-  before: ReadonlySet<TlbEntry> | null;
+  /**
+   * This CPU's TLB entries when it was issued (null: the TLB's entries are
+   * not stable objects). Taken lazily, just before the first MMU call that
+   * may fill the TLB (M may be 1): until then the entries are those of the
+   * issue, and a TLBI completed before any such call needs no snapshot.
+   */
+  before?: ReadonlySet<TlbEntry> | null;
+  /** The TLB's fill count when `before` was taken: unchanged, nothing was walked since. */
+  fillsAtSnap?: number;
+  /** {@link Tlb.fillMark} at issue, when the TLB offers it (then no snapshot is taken). */
+  mark?: number;
 }
 
 /** A path waiting to run (explore mode): everything a run changes. */
@@ -264,6 +273,8 @@ class Run {
   #x: bigint[] = new Array<bigint>(REGFILE_SIZE).fill(0n);
   #pending = new Map<string, bigint>();
   #tlbi: PendingTlbi[] = [];
+  /** Whether {@link Tlb.entries} returns the TLB's own objects (asked once). */
+  #stableEntries: boolean | undefined = undefined;
   #mmuOn = false;
   /** SCTLR_EL2.M may be 1: committed, or a pending write sets it. */
   #maybeOn = false;
@@ -518,7 +529,9 @@ class Run {
           case Op.TLBI: {
             const name = insns[i]!.operation as TlbiOp;
             const d = TLBI_OPS[name]!;
-            const e: PendingTlbi = { op: name, broadcast: d.broadcast, before: this.#entries() };
+            const e: PendingTlbi = { op: name, broadcast: d.broadcast };
+            const tlb = this.#o.tlb;
+            if (tlb?.fillMark !== undefined) e.mark = tlb.fillMark(this.#cpu);
             // TLBI VAE2 takes VA[55:12] in Xt[43:0].
             if (d.va) e.va = Number((x[rn[i]!]! & 0xfff_ffff_ffffn) << 12n);
             this.#tlbi.push(e);
@@ -577,6 +590,7 @@ class Run {
     const pc = this.#o.codeBase + 4 * i;
     const page = Math.floor(pc / 4096);
     if (page === this.#fetchPage) return true;
+    this.#snapTlbis();
     const t = this.#o.mmu!.translate(this.#cpu, pc, "exec");
     const line = this.#p.instructions[i]!.line;
     if (t.kind === "fault") {
@@ -646,6 +660,7 @@ class Run {
       const k = `${page}:${base}`;
       if (this.#specDone.has(k)) continue;
       this.#specDone.add(k);
+      this.#snapTlbis();
       this.#o.mmu!.prefetch(this.#cpu, page, { base });
     }
   }
@@ -662,6 +677,7 @@ class Run {
     const vaNum = Number(va);
     let pa = vaNum;
     if (mmu !== undefined) {
+      this.#snapTlbis();
       const t = mmu.translate(this.#cpu, vaNum, write ? "write" : "read", { size: 8 });
       if (t.kind === "fault") {
         this.#abort(i, "data", va, t.fsc, write, line, t.message);
@@ -792,17 +808,52 @@ class Run {
       // could still be used. The TLB has no "remove all but these", so the
       // survivors are removed with the rest and put back (counted as fills
       // again).
-      const since = t.before === null
-        ? []
-        : tlb.entries(this.#cpu).filter((e) => !t.before!.has(e));
+      const since = this.#walkedSince(tlb, t);
       tlb.invalidate(this.#cpu, t.op, t.va);
-      if (since.length === 0) continue;
-      const left = new Set(tlb.entries(this.#cpu));
-      for (const e of since) if (!left.has(e)) tlb.fill(this.#cpu, e);
+      // Put back the survivors the invalidation took (few: the pages walked
+      // between issue and completion), found without listing the TLB again.
+      for (const e of since) if (tlb.peek(this.#cpu, e.va) !== e) tlb.fill(this.#cpu, e);
     }
     this.#tlbi = [];
     this.#fetchPage = -1;
     this.#specDone.clear();
+  }
+
+  /** The entries this CPU walked since TLBI `t` was issued that are still in the TLB. */
+  #walkedSince(tlb: Tlb, t: PendingTlbi): TlbEntry[] {
+    const cpu = this.#cpu;
+    if (t.mark !== undefined) {
+      const log = tlb.fillsSince?.(cpu, t.mark);
+      if (log !== undefined) {
+        const out = new Set<TlbEntry>();
+        for (const e of log) if (tlb.peek(cpu, e.va) === e) out.add(e);
+        return [...out];
+      }
+    }
+    const before = t.before;
+    if (before === null || before === undefined || tlb.stats().fills === t.fillsAtSnap) {
+      return [];
+    }
+    return tlb.entries(cpu).filter((e) => !before.has(e));
+  }
+
+  /**
+   * Before an MMU call that may fill the TLB: snapshots this CPU's entries
+   * for the pending TLBIs that have none yet (see {@link PendingTlbi.before}).
+   * With M = 0 (committed, and none pending) nothing can fill.
+   */
+  #snapTlbis(): void {
+    const tlb = this.#o.tlb;
+    if (tlb === undefined || this.#tlbi.length === 0 || !(this.#maybeOn || this.#mmuOn)) return;
+    // A TLB that logs its fills needs no snapshot (see #walkedSince).
+    if (tlb.fillMark !== undefined && tlb.fillsSince !== undefined) return;
+    let snap: ReadonlySet<TlbEntry> | null | undefined;
+    for (const t of this.#tlbi) {
+      if (t.before !== undefined) continue;
+      if (snap === undefined) snap = this.#entries();
+      t.before = snap;
+      t.fillsAtSnap = tlb.stats().fills;
+    }
   }
 
   /**
@@ -815,7 +866,11 @@ class Run {
     const tlb = this.#o.tlb;
     if (tlb === undefined) return null;
     const a = tlb.entries(this.#cpu);
-    if (a.length > 0 && tlb.entries(this.#cpu)[0] !== a[0]) return null;
+    // Whether the TLB hands out its own entry objects is asked once.
+    if (this.#stableEntries === undefined && a.length > 0) {
+      this.#stableEntries = tlb.entries(this.#cpu)[0] === a[0];
+    }
+    if (this.#stableEntries === false) return null;
     return new Set(a);
   }
 
@@ -979,7 +1034,8 @@ class Run {
       x: this.#x.slice(),
       known: this.#known.slice(),
       pending: new Map(this.#pending),
-      tlbi: this.#tlbi.slice(),
+      // Copies: a path fills in `before` lazily, for itself only.
+      tlbi: this.#tlbi.map((t) => ({ ...t })),
       scratch: new Map(this.#scratch),
       sysregs: SYSREG_NAMES.map((name) => cpu.sysregs.read(name)),
       pstate: { ...cpu.pstate },
@@ -1000,7 +1056,7 @@ class Run {
     s.x.forEach((v, r) => (this.#x[r] = v));
     this.#known.set(s.known);
     this.#pending = s.pending;
-    this.#tlbi = s.tlbi;
+    this.#tlbi = s.tlbi.map((t) => ({ ...t }));
     this.#scratch = s.scratch;
     this.#checker = s.checker;
     this.#mmuOn = (cpu.sysregs.read("SCTLR_EL2") & 1n) === 1n;

@@ -55,6 +55,18 @@ export class CpuTlb {
   ];
   /** Last SCTLR_EL2 value reported (the optimistic policy flushes on a change). */
   lastSctlr: bigint = 0n;
+  /** Fills so far (the {@link TlbModel.fillMark} of this CPU). */
+  fillCount = 0;
+  /** The most recent fills, oldest first; `fillLog[0]` is fill number `fillCount - fillLog.length`. */
+  fillLog: TlbEntry[] = [];
+
+  /** Records a fill in the bounded log. */
+  logFill(entry: TlbEntry): void {
+    this.fillCount++;
+    // Bounded: a TLBI pending across more fills than this falls back to a listing.
+    if (this.fillLog.length >= 1024) this.fillLog.splice(0, 512);
+    this.fillLog.push(entry);
+  }
 
   /** Number of entries. */
   get size(): number {

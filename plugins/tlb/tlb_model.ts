@@ -147,7 +147,9 @@ export class TlbModel implements Tlb {
    */
   fill(cpu: Cpu, entry: TlbEntry): void {
     checkEntry(entry);
-    this.#cpu(cpu).put(entry);
+    const t = this.#cpu(cpu);
+    t.put(entry);
+    t.logFill(entry);
     this.#fills++;
     if (this.#trace.wants("tlb_fill")) {
       this.#trace.emit("tlb_fill", {
@@ -266,6 +268,30 @@ export class TlbModel implements Tlb {
    */
   entries(cpu: Cpu): TlbEntry[] {
     return this.#cpus[cpu.id]?.list() ?? [];
+  }
+
+  /**
+   * A mark of the CPU's fills so far (see {@link Tlb.fillMark}).
+   * @param cpu The CPU.
+   * @returns The CPU's fill count.
+   */
+  fillMark(cpu: Cpu): number {
+    return this.#cpus[cpu.id]?.fillCount ?? 0;
+  }
+
+  /**
+   * The entries the CPU filled after `mark`, oldest first, or undefined when
+   * the log no longer reaches back that far (see {@link Tlb.fillsSince}).
+   * @param cpu The CPU.
+   * @param mark A value of {@link TlbModel.fillMark}.
+   * @returns The entries, or undefined.
+   */
+  fillsSince(cpu: Cpu, mark: number): TlbEntry[] | undefined {
+    const t = this.#cpus[cpu.id];
+    if (t === undefined) return mark === 0 ? [] : undefined;
+    const first = t.fillCount - t.fillLog.length;
+    if (mark < first || mark > t.fillCount) return undefined;
+    return t.fillLog.slice(mark - first);
   }
 
   /**

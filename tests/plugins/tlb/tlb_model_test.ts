@@ -351,3 +351,30 @@ Deno.test("walk cache: the optimistic policy keeps none; bad entries throw", () 
   assertThrows(() => t.fillWalk(c!, walkEntry(0, 1, 0x4100_0010)), RangeError, "page-aligned");
   assertEquals(t.walkEntries(c!), []);
 });
+
+Deno.test("fillMark/fillsSince: the fills after a mark, per CPU, oldest first; undefined past the log", () => {
+  const t = new TlbModel("adversarial", new Trace());
+  const c0 = new Cpu(0);
+  const c1 = new Cpu(1);
+  assertEquals(t.fillMark(c0), 0);
+  assertEquals(t.fillsSince(c0, 0), []);
+  const a = entry(0x1000, PAGE, 0x8000_1000);
+  t.fill(c0, a);
+  const mark = t.fillMark(c0);
+  assertEquals(mark, 1);
+  const b = entry(0x2000, PAGE, 0x8000_2000);
+  const c = entry(0x20_0000, M2, 0x8020_0000);
+  t.fill(c0, b);
+  t.fill(c1, entry(0x3000, PAGE, 0x8000_3000)); // another CPU's fill is not this CPU's
+  t.prefetch(c0, { ...c, speculative: true });
+  assertEquals(t.fillsSince(c0, mark)!.map((e) => e.va), [0x2000, 0x20_0000]);
+  assertEquals(t.fillsSince(c0, 0)!.map((e) => e.va), [0x1000, 0x2000, 0x20_0000]);
+  assertEquals(t.fillsSince(c1, 0)!.map((e) => e.va), [0x3000]);
+  assertEquals(t.fillsSince(c0, 4), undefined, "a mark from the future");
+  // The log is bounded: a mark older than what it keeps gives undefined.
+  for (let i = 0; i < 2000; i++) t.fill(c0, entry(0x100_0000 + i * PAGE, PAGE, 0x9000_0000));
+  assertEquals(t.fillsSince(c0, mark), undefined);
+  const late = t.fillMark(c0);
+  t.fill(c0, b);
+  assertEquals(t.fillsSince(c0, late), [b]);
+});
