@@ -207,7 +207,10 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
     def("FAR_EL2", ADDR64),
     def("TPIDR_EL2", ADDR64),
     def("VTTBR_EL2", { CnP: [0, 1], BADDR: [1, 47], VMID: [48, 16] }),
-    def("VTCR_EL2", { T0SZ: [0, 6], SL0: [6, 2], PS: [16, 3] }, { res1: bits(31) }),
+    // Bit 31 is RES1, modelled as read-as-one/write-ignored: the kernel loads
+    // `params->vtcr` = 0 before any host stage-2 (___kvm_hyp_init) and the
+    // hardware does not fault, so a 0 written reads back with bit 31 set.
+    def("VTCR_EL2", { T0SZ: [0, 6], SL0: [6, 2], PS: [16, 3] }, { rao: bits(31) }),
     // nVHE (E2H = 0) layout. Bits 13, 9 and 7:0 are RES1, and TSM (bit 12)
     // is RES1 without SME, which hyplab does not model: Linux's
     // CPTR_NVHE_EL2_RES1 = 0x32ff (asm/kvm_arm.h), also KVM's reset value for

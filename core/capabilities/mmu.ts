@@ -333,9 +333,10 @@ export interface Tlb {
    *
    * (The A64 executor then puts back, with {@link Tlb.fill}, the leaf
    * entries the CPU walked after the TLBI's issue: the TLBI may have been
-   * performed before they were walked. It tells them by identity among
-   * {@link Tlb.entries}, so a TLB that hands out copies gets the plain
-   * removal.)
+   * performed before they were walked. It finds them with
+   * {@link Tlb.fillsSince} when the TLB offers it, else by identity among
+   * {@link Tlb.entries}; a TLB that offers neither, or hands out copies, gets
+   * the plain removal.)
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of `vae2`/`vale2` forms (any address in the page).

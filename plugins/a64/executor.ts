@@ -129,7 +129,6 @@ export interface A64ExecuteResult {
 interface PendingTlbi {
   op: TlbiOp;
   va?: number;
-  broadcast: boolean;
   /**
    * This CPU's TLB entries when it was issued (null: the TLB's entries are
    * not stable objects). Taken lazily, just before the first MMU call that
@@ -529,7 +528,7 @@ class Run {
           case Op.TLBI: {
             const name = insns[i]!.operation as TlbiOp;
             const d = TLBI_OPS[name]!;
-            const e: PendingTlbi = { op: name, broadcast: d.broadcast };
+            const e: PendingTlbi = { op: name };
             const tlb = this.#o.tlb;
             if (tlb?.fillMark !== undefined) e.mark = tlb.fillMark(this.#cpu);
             // TLBI VAE2 takes VA[55:12] in Xt[43:0].

@@ -13,9 +13,9 @@
  * For speed the pool also keeps a shadow of that state in typed arrays
  * (refcounts, orders, list links as page indexes) and decides from it; each
  * operation then writes exactly the bytes the kernel's version would leave
- * behind, in as few accesses as it can. A touched list node goes out whole
- * in one 16-byte store (in v5.13, with the rest of its 32-byte entry); a
- * freed mainline block's memset and node go out as one `zeroThenWrite`.
+ * behind, and only those: a list operation stores the links it changes (one
+ * pointer of a neighbour, both of the node itself); a freed mainline
+ * block's memset and node go out as one `zeroThenWrite`.
  * When the accessor offers `pageView` (a linear map), the vmemmap pages of
  * the range are pinned once and entries are stored straight into them; the
  * MMU accessor of the boot offers no view, so there every store is an EL2
@@ -705,9 +705,8 @@ export class BuddyPool implements PagePool {
   }
 
   #setOrder(id: number, o: number): void {
-    if (!this.#v513) return this.#orderMl(id, o);
-    this.#ord[id] = o;
-    this.#mem.write32(this.#entVa + id * 32 + 4, o === NO ? 0xffff_ffff : o);
+    if (this.#v513) this.#order513(id, o);
+    else this.#orderMl(id, o);
   }
   // v5.13 ----------------------------------------------------------------
 

@@ -159,8 +159,8 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
   write("MAIR_EL2", field("mair_el2"));
   write("HCR_EL2", field("hcr_el2"));
   write("VTTBR_EL2", field("vttbr"));
-  // VTCR_EL2 bit 31 is RES1: the params' 0 (no host stage-2 yet) reads back with it set.
-  write("VTCR_EL2", field("vtcr") | (1n << 31n));
+  // The params' 0 (no host stage-2 yet) reads back with bit 31 (RAO) set.
+  write("VTCR_EL2", field("vtcr"));
   write("TTBR0_EL2", field("pgd_pa"));
   const parange = cpu.sysregs.field("ID_AA64MMFR0_EL1", "PARange");
   const tcr = (field("tcr_el2") & ~(7n << 16n)) | (parange << 16n);
@@ -439,8 +439,7 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   mem.write64(hcrAt, hcr | HCR_VM);
   cpu.sysregs.write("HCR_EL2", hcr | HCR_VM);
   cpu.sysregs.write("VTTBR_EL2", vttbr);
-  // VTCR_EL2 bit 31 is RES1: a 0 from the params reads back with it set.
-  cpu.sysregs.write("VTCR_EL2", vtcr | (1n << 31n));
+  cpu.sysregs.write("VTCR_EL2", vtcr);
   hyp.protFinalized.add(cpu.id);
   return { x1: 0n };
 }

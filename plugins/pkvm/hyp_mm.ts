@@ -352,7 +352,8 @@ function createFixmapSlot(hyp: Hyp, cpu: Cpu, addr: number, size: number): Fixma
       if ((v.pte & 1n) === 0n || size !== granuleSize(v.level)) return ERRNO.EINVAL;
       slot = { addr: v.addr, ptep: v.ptep, level: v.level };
       hyp.mem(cpu).write64(hyp.va(v.ptep), v.pte & ~1n);
-      hyp.caps.tlb.invalidate(cpu, "vale2is", v.addr);
+      // fixmap_clear_slot: __tlbi_level(vale2is, addr, slot->level).
+      hyp.caps.tlb.invalidate(cpu, "vale2is", v.addr, v.level as 1 | 2 | 3);
       return 0;
     },
   });

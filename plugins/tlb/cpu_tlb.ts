@@ -63,7 +63,8 @@ export class CpuTlb {
   /** Records a fill in the bounded log. */
   logFill(entry: TlbEntry): void {
     this.fillCount++;
-    // Bounded: a TLBI pending across more fills than this falls back to a listing.
+    // Bounded: for a TLBI pending across more fills than this, the A64
+    // executor cannot tell the survivors and removes every matching entry.
     if (this.fillLog.length >= 1024) this.fillLog.splice(0, 512);
     this.fillLog.push(entry);
   }
