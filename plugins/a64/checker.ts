@@ -120,9 +120,11 @@ export class HazardChecker {
   onFinding: ((f: Finding) => void) | undefined;
   #p: A64Program;
   #cfg: ResolvedCheckConfig;
-  // Shared by every fork(): all paths report into one result.
-  #findings: Finding[] = [];
-  /** Findings by `rule:line`, one per rule and line. */
+  /**
+   * Findings by `rule:line`, one per rule and line, in report order (a
+   * replaced value keeps its key's place). Shared by every fork(): all paths
+   * report into one result.
+   */
   #seen = new Map<string, Finding>();
   // The abstract state. fork() and stateKey() list every field below: keep
   // them in step when adding one.
@@ -193,7 +195,6 @@ export class HazardChecker {
       abi: "registers",
     });
     c.onFinding = this.onFinding;
-    c.#findings = this.#findings;
     c.#seen = this.#seen;
     c.#sctlrCur = this.#sctlrCur;
     c.#sctlrPend = this.#sctlrPend;
@@ -330,8 +331,6 @@ export class HazardChecker {
     const f: Finding = { rule, severity, line, message };
     if (ins !== undefined) f.column = ins.column;
     this.#seen.set(k, f);
-    if (old === undefined) this.#findings.push(f);
-    else this.#findings[this.#findings.indexOf(old)] = f;
     this.onFinding?.(f);
   }
 
@@ -553,7 +552,7 @@ export class HazardChecker {
    * @returns The result.
    */
   result(): CheckResult {
-    const findings = [...this.#findings].sort((a, b) => a.line - b.line);
+    const findings = [...this.#seen.values()].sort((a, b) => a.line - b.line);
     let verdict: Verdict = "pass";
     for (const f of findings) {
       if (f.severity === "fail") verdict = "fail";

@@ -841,8 +841,9 @@ export class BuddyPool implements PagePool {
       o++;
     }
     if (o === order) {
-      // No buddy to take: the memset and the node go out as one store, then
-      // the order and the neighbours.
+      // No buddy to take: the order byte (in the vmemmap, and unchanged: the
+      // kernel's `p->order = order` rewrites the same value), then the
+      // memset and the node as one store, then the neighbours' links.
       this.#orderMl(id, o);
       this.#listAdd(id, o, 4096 << order);
       this.#frees += 1 << order;
