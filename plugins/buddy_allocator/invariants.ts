@@ -29,8 +29,9 @@ export function checkBuddyInvariants(
   const L = pool.layout;
   const mem = v.memory;
   const nr = pool.nrPages;
-  const v513 = pool.version === "v5.13";
+  const v513 = L.nodeOffset >= 0;
   const esz = L.size;
+  const ow = L.orderBytes;
   const entVa = pool.vmemmap + pool.pfn * esz;
   const pa = (i: number) => hex(pool.rangeStart + i * PAGE_SIZE);
   const ptr = (at: number) => mem.read32(at) + mem.read32(at + 4) * TWO32;
@@ -40,9 +41,12 @@ export function checkBuddyInvariants(
     const P = HYP_POOL_LAYOUT;
     const rs = ptr(pool.poolVa + P.rangeStartOffset);
     const re = ptr(pool.poolVa + P.rangeEndOffset);
-    const mo = v513
-      ? mem.read32(pool.poolVa + P.maxOrderOffset)
-      : mem.read8(pool.poolVa + P.maxOrderOffset);
+    const at = pool.poolVa + P.maxOrderOffset;
+    const mo = L.maxOrderBytes === 4
+      ? mem.read32(at)
+      : L.maxOrderBytes === 2
+      ? mem.read16(at)
+      : mem.read8(at);
     if (rs !== pool.rangeStart || re !== pool.rangeEnd || mo !== pool.maxOrder) {
       return `struct hyp_pool at ${hex(pool.poolVa)} holds range [${hex(rs)}, ${hex(re)}) ` +
         `max_order ${mo}, expected [${hex(pool.rangeStart)}, ${
@@ -61,10 +65,16 @@ export function checkBuddyInvariants(
     let order: number;
     if (bulk !== undefined) {
       rc = v513 ? bulk.getUint32(at, true) : bulk.getUint16(at, true);
-      order = v513 ? bulk.getUint32(at + 4, true) : bulk.getUint8(at + 2);
+      const oa = at + L.orderOffset;
+      order = ow === 4
+        ? bulk.getUint32(oa, true)
+        : ow === 2
+        ? bulk.getUint16(oa, true)
+        : bulk.getUint8(oa);
     } else {
       rc = v513 ? mem.read32(entVa + at) : mem.read16(entVa + at);
-      order = v513 ? mem.read32(entVa + at + 4) : mem.read8(entVa + at + 2);
+      const oa = entVa + at + L.orderOffset;
+      order = ow === 4 ? mem.read32(oa) : ow === 2 ? mem.read16(oa) : mem.read8(oa);
     }
     const so = v.ord[i] === NO ? L.noOrder : v.ord[i]!;
     if (rc !== v.ref[i] || order !== so) {
@@ -149,7 +159,7 @@ export function checkBuddyInvariants(
         const pfn = v.extPfn[id - v.extBase]!;
         const at = pool.vmemmap + pfn * esz;
         const rc = mem.read16(at);
-        const order = mem.read8(at + 2);
+        const order = ow === 2 ? mem.read16(at + 2) : mem.read8(at + 2);
         if (rc !== 0 || order !== k) {
           return `external free page ${
             hex(pfn * PAGE_SIZE)

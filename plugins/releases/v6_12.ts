@@ -1,0 +1,146 @@
+/**
+ * Linux 6.12 as Debian builds it (trixie, `linux-source-6.12` 6.12.117-1;
+ * image `linux-image-6.12.117+deb13-arm64-unsigned`), read from that source:
+ * arch/arm64/kvm/{pkvm.c,arm.c,mmu.c,va_layout.c}, kvm/hyp/nvhe/{setup.c,
+ * mm.c,page_alloc.c,mem_protect.c,hyp-main.c,hyp-init.S},
+ * include/asm/{kvm_pkvm.h,kvm_asm.h,kvm_pgtable.h,sysreg.h,kvm_arm.h}.
+ *
+ * Against 6.1: the pgtable helpers provision five levels (-1..3, LPA2); the
+ * vmemmap covers every memblock region (`hyp_vmemmap_pages()`), and the pool
+ * also holds the VM table and the FF-A proxy buffers; the buddy follows
+ * MAX_PAGE_ORDER (10, inclusive) and queues external pages without
+ * coalescing; `recreate_hyp_mappings()` maps the host's SVE state and
+ * `kvm_vgic_global_state` (read-only, PKVM_PAGE_SHARED_OWNED) instead of the
+ * kernel's .rodata and .bss; `__pkvm_init_finalise()` fixes the table
+ * refcounts, creates one fixmap page per CPU and fixes the host stage-2
+ * ownership; `hyp_va_bits` is `max(48, vabits_actual)`; stacks come from
+ * `pkvm_create_stack()`; the switch sequence has the `dsb nsh; isb` pair of
+ * 040113fa32f2 and takes pgd/sp/fn in registers (ea9d7c83d14e).
+ *
+ * @module
+ */
+
+import type { KernelRelease } from "./types.ts";
+
+/** Linux 6.12 (Debian 6.12.117-1). */
+export const V6_12: KernelRelease = {
+  name: "v6.12",
+  kernel: "6.12",
+  source: "Debian linux-source-6.12 6.12.117-1",
+  validated: true,
+  reserve: {
+    pgtableLevels: 5,
+    hypPageBytes: 4,
+    vmemmap: "memory",
+    hostS2: "combined",
+    vmTablePages: 1,
+    // 2 mailbox pages + DIV_ROUND_UP(48 + 32 + 16 + SG_MAX_SEGMENTS (2048) * 16, 4096).
+    ffaProxyPages: 11,
+    selftestPages: 0,
+    sortRegions: true,
+    poolOrder: ["vmemmap", "vm_table", "hyp_s1", "host_s2", "ffa_proxy"],
+  },
+  buddy: {
+    size: 4,
+    refcountBytes: 2,
+    orderBytes: 2,
+    orderOffset: 2,
+    noOrder: 0xffff,
+    listNode: "free_page",
+    maxOrderCap: 10,
+    maxOrderPlusOne: false,
+    inclusiveMaxOrder: true,
+    externalPages: "skip-coalesce",
+  },
+  earlyGetPutNoops: true,
+  pgtable: {
+    remap: "sw-bits",
+    refcounted: true,
+    swBits: true,
+    mtDeviceNGnRE: 4,
+    gpWithBti: true,
+    prot: { X: 1, W: 2, R: 4, DEVICE: 8 },
+    protSwShift: 55,
+  },
+  setup: {
+    recreate: [
+      "idmap",
+      "vectors",
+      "vmemmap",
+      "hyp_text",
+      "hyp_rodata",
+      "hyp_bss",
+      "pool",
+      "percpu_and_stacks",
+      "host_sve",
+      "vgic_global_state_shared",
+    ],
+    finalise: ["pgtable_refcnt", "pcpu_fixmap", "host_ownership", "ffa_init", "vm_table_init"],
+    stack: "guarded",
+    backVmemmap: "memory",
+    privateVaAligned: false,
+    initTakesNrCpus: true,
+  },
+  host: {
+    initParams: [
+      "mair_el2",
+      "tcr_el2",
+      "tpidr_el2",
+      "stack_hyp_va",
+      "stack_pa",
+      "pgd_pa",
+      "hcr_el2",
+      "vttbr",
+      "vtcr",
+      "tmp",
+    ],
+    hypVaBits: "max48",
+    randomTag: true,
+    hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
+  },
+  hypercalls: {
+    ids: {
+      __kvm_hyp_init: 0,
+      __kvm_get_mdcr_el2: 1,
+      __pkvm_init: 2,
+      __pkvm_create_private_mapping: 3,
+      __pkvm_cpu_set_vector: 4,
+      __kvm_enable_ssbs: 5,
+      __vgic_v3_init_lrs: 6,
+      __vgic_v3_get_gic_config: 7,
+      __pkvm_prot_finalize: 8,
+      __pkvm_host_share_hyp: 9,
+      __pkvm_host_unshare_hyp: 10,
+      __kvm_adjust_pc: 11,
+      __kvm_vcpu_run: 12,
+      __kvm_flush_vm_context: 13,
+      __kvm_tlb_flush_vmid_ipa: 14,
+      __kvm_tlb_flush_vmid_ipa_nsh: 15,
+      __kvm_tlb_flush_vmid: 16,
+      __kvm_tlb_flush_vmid_range: 17,
+      __kvm_flush_cpu_context: 18,
+      __kvm_timer_set_cntvoff: 19,
+      __vgic_v3_save_vmcr_aprs: 20,
+      __vgic_v3_restore_vmcr_aprs: 21,
+      __pkvm_vcpu_init_traps: 22,
+      __pkvm_init_vm: 23,
+      __pkvm_init_vcpu: 24,
+      __pkvm_teardown_vm: 25,
+    },
+    minAfterInit: "__pkvm_prot_finalize",
+    maxBeforeInit: null,
+    stubHcallNr: 4,
+    stubAfterInit: "reject",
+    masksHint: false,
+  },
+  sysregs: {
+    // M|C|SA|I|IESB|WXN|ITFSB|RES1 (ENDIAN_SET_EL2 is 0 on little-endian).
+    sctlrMmuOn: 0x20_30ed_183dn,
+    // RW | API | APK | ATA | TSC.
+    hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n) | (1n << 19n),
+    // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
+    // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
+    mair: 0x0000_0004_0044_ffffn,
+  },
+  switchSequence: "v6.12",
+};
