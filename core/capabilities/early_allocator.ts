@@ -36,7 +36,7 @@ export interface EarlyAllocatorFactory {
   /** Variant name. */
   readonly name: string;
   /** Kernel version whose `hyp_early_alloc_mm_ops` it fills (v5.13: no get/put_page). */
-  readonly version: "v5.13" | "mainline";
+  readonly version: string;
   /**
    * `hyp_early_alloc_init(virt, size)`.
    * @param options Range, memory accessor and address conversions.

@@ -12,8 +12,8 @@
 import { type Capability, capability } from "../capability.ts";
 import type { PagePool } from "./page_allocator.ts";
 
-/** Kernel version whose hypercall ids and semantics a pKVM variant follows. */
-export type PkvmVersion = "v5.13" | "mainline";
+/** The kernel release (`v5.13`, `v6.1`, `v6.12`, `v7.2`, `mainline`) whose hypercall ids and semantics a pKVM variant follows. */
+export type PkvmVersion = string;
 
 /**
  * What a recorded `hvc #0` was: `hvc` a KVM host hypercall

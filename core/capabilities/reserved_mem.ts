@@ -94,7 +94,7 @@ export interface ReservedMem {
   /** Variant name. */
   readonly name: string;
   /** Kernel version whose formulas it follows. */
-  readonly version: "v5.13" | "mainline";
+  readonly version: string;
   /** `sizeof(struct hyp_page)` the vmemmap term assumes. */
   readonly hypPageBytes: number;
   /**

@@ -41,9 +41,9 @@ import {
 } from "../../core/mod.ts";
 import {
   type BuddyVersion,
-  hypPageLayout,
   HYP_POOL_LAYOUT,
   type HypPageLayout,
+  hypPageLayout,
   hypPoolMaxOrder,
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";

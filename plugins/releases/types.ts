@@ -51,6 +51,13 @@ export interface ReserveFacts {
   readonly ffaProxyPages: number;
   /** `pkvm_selftest_pages()` as built (0 without `CONFIG_NVHE_EL2_DEBUG`). */
   readonly selftestPages: number;
+  /**
+   * How the pool is carved: `find_in_range` (v5.13:
+   * `memblock_find_in_range(0, memblock_end_of_DRAM())` then
+   * `memblock_reserve`) or `phys_alloc` (`memblock_phys_alloc`); both search
+   * top-down, the first at PMD alignment, then at page alignment.
+   */
+  readonly carve: "find_in_range" | "phys_alloc";
   /** `register_memblock_regions()` sorts `hyp_memory[]` by base. */
   readonly sortRegions: boolean;
   /** `divide_memory_pool()`: the terms in carving order. */
@@ -120,6 +127,14 @@ export interface PgtableFacts {
   readonly gpWithBti: boolean;
   /** `enum kvm_pgtable_prot` as the release numbers it. */
   readonly prot: ProtEncoding;
+  /**
+   * The walker reworked around `struct kvm_pgtable_visit_ctx` (v6.2): it
+   * re-reads an entry after TABLE_PRE as after LEAF, carries on past
+   * -EAGAIN outside fault handling (`kvm_pgtable_walk_continue()`), and
+   * `kvm_pgtable_walk_begin()` refuses a `KVM_PGTABLE_WALK_SHARED` walk of a
+   * hyp table with -EPERM.
+   */
+  readonly visitCtxWalker: boolean;
   /** Where the software bits of a prot sit (bit 55 in every release so far). */
   readonly protSwShift: number;
 }
@@ -238,9 +253,17 @@ export interface SysregFacts {
   readonly mair: bigint;
 }
 
-/** A kernel release's built-in image layout (boot.ts; predict reads System.map). */
+/**
+ * A kernel release's built-in image layout: where Debian's build of it puts
+ * the symbols the boot uses (boot.ts places the image at RAM base + 2 MiB,
+ * as QEMU's `-kernel` loader does; the oracle's predict reads the real
+ * System.map instead).
+ */
 export interface ImageFacts {
-  /** Bytes from `_text` of each symbol the boot uses, from the release's System.map. */
+  /**
+   * Bytes from `_text` of each symbol the boot uses, read from the release's
+   * System.map (`__kvm_nvhe_`-prefixed names for the nVHE objects).
+   */
   readonly symbols: Readonly<Record<string, number>>;
   /** Bytes of the nVHE per-CPU template (`__per_cpu_end - __per_cpu_start` at EL2). */
   readonly hypPercpuSize: number;
@@ -274,6 +297,8 @@ export interface KernelRelease {
   readonly hypercalls: HypercallFacts;
   /** EL2 register init values. */
   readonly sysregs: SysregFacts;
+  /** The built-in image layout (none: a synthetic layout, for v5.13). */
+  readonly image?: ImageFacts;
   /** The built-in switch sequence (`__pkvm_init_switch_pgd` as shipped). */
   readonly switchSequence: string;
 }

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux v5.13 (reconstructed). */
@@ -33,6 +34,7 @@ export const V5_13: KernelRelease = {
     vmTablePages: 0,
     ffaProxyPages: 0,
     selftestPages: 0,
+    carve: "find_in_range",
     sortRegions: true,
     poolOrder: ["vmemmap", "hyp_s1", "host_s2_mem", "host_s2_dev"],
   },
@@ -57,7 +59,8 @@ export const V5_13: KernelRelease = {
     // MAIR layout.
     mtDeviceNGnRE: 5,
     gpWithBti: false,
-    prot: { X: 1, W: 2, R: 4, DEVICE: 8 },
+    prot: PROT_NUMBERING_CLASSIC,
+    visitCtxWalker: false,
     protSwShift: 55,
   },
   setup: {

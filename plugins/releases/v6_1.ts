@@ -17,6 +17,7 @@
  * @module
  */
 
+import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux 6.1 (Debian 6.1.176-1). */
@@ -33,6 +34,7 @@ export const V6_1: KernelRelease = {
     vmTablePages: 0,
     ffaProxyPages: 0,
     selftestPages: 0,
+    carve: "phys_alloc",
     sortRegions: true,
     poolOrder: ["vmemmap", "hyp_s1", "host_s2"],
   },
@@ -57,7 +59,8 @@ export const V6_1: KernelRelease = {
     swBits: true,
     mtDeviceNGnRE: 4,
     gpWithBti: false,
-    prot: { X: 1, W: 2, R: 4, DEVICE: 8 },
+    prot: PROT_NUMBERING_CLASSIC,
+    visitCtxWalker: false,
     protSwShift: 55,
   },
   setup: {
@@ -135,6 +138,51 @@ export const V6_1: KernelRelease = {
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
+  },
+  // From the System.map of Debian's linux-image-6.1.0-50-arm64 6.1.176-1.
+  image: {
+    symbols: {
+      _text: 0x0,
+      _stext: 0x10000,
+      __hyp_stub_vectors: 0xce1000,
+      __hyp_idmap_text_start: 0xce0000,
+      __hyp_idmap_text_end: 0xce0ae4,
+      __kvm_hyp_init: 0xce0000,
+      ___kvm_hyp_init: 0xce07bc,
+      __pkvm_init_switch_pgd: 0xce0a58,
+      __hyp_text_start: 0xce0ae4,
+      __hyp_text_end: 0xcf0000,
+      __kvm_hyp_host_vector: 0xce4800,
+      __kvm_hyp_vector: 0xceb800,
+      __bp_harden_hyp_vecs: 0xcec000,
+      __pkvm_init_finalise: 0xce67d0,
+      __host_enter: 0xce40b0,
+      __hyp_panic: 0xce3950,
+      _etext: 0xd00000,
+      __start_rodata: 0xd00000,
+      __end_rodata: 0x1648000,
+      __hyp_rodata_start: 0x1648000,
+      __hyp_rodata_end: 0x164c000,
+      hyp_cpu_logical_map: 0x1648000,
+      kvm_vgic_global_state: 0x111b620,
+      __init_begin: 0x1660000,
+      __per_cpu_start: 0x1819000,
+      __per_cpu_end: 0x181aee0,
+      __init_end: 0x1cb0000,
+      _sdata: 0x1cb0000,
+      kvm_arm_hyp_percpu_base: 0x1f7b990,
+      __bss_start: 0x1f6e000,
+      __hyp_bss_start: 0x1f6e000,
+      __hyp_bss_end: 0x1f70000,
+      __bss_stop: 0x200add8,
+      _end: 0x2010000,
+    },
+    hypPercpuSize: 0x1ee0,
+    percpuOffsets: {
+      kvm_hyp_vector: 0xe40,
+      kvm_init_params: 0xe48,
+      kvm_host_data: 0x720,
+    },
   },
   switchSequence: "v6.1",
 };

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux 6.12 (Debian 6.12.117-1). */
@@ -37,6 +38,7 @@ export const V6_12: KernelRelease = {
     // 2 mailbox pages + DIV_ROUND_UP(48 + 32 + 16 + SG_MAX_SEGMENTS (2048) * 16, 4096).
     ffaProxyPages: 11,
     selftestPages: 0,
+    carve: "phys_alloc",
     sortRegions: true,
     poolOrder: ["vmemmap", "vm_table", "hyp_s1", "host_s2", "ffa_proxy"],
   },
@@ -59,7 +61,8 @@ export const V6_12: KernelRelease = {
     swBits: true,
     mtDeviceNGnRE: 4,
     gpWithBti: true,
-    prot: { X: 1, W: 2, R: 4, DEVICE: 8 },
+    prot: PROT_NUMBERING_CLASSIC,
+    visitCtxWalker: true,
     protSwShift: 55,
   },
   setup: {
@@ -141,6 +144,51 @@ export const V6_12: KernelRelease = {
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
+  },
+  // From the System.map of Debian's linux-image-6.12.117+deb13-arm64 6.12.117-1.
+  image: {
+    symbols: {
+      _text: 0x0,
+      _stext: 0x10000,
+      __hyp_stub_vectors: 0xf5a000,
+      __hyp_idmap_text_start: 0xf59000,
+      __hyp_idmap_text_end: 0xf59d04,
+      __kvm_hyp_init: 0xf59000,
+      ___kvm_hyp_init: 0xf59ab0,
+      __pkvm_init_switch_pgd: 0xf59c78,
+      __hyp_text_start: 0xf59d04,
+      __hyp_text_end: 0xf6e000,
+      __kvm_hyp_host_vector: 0xf5e800,
+      __kvm_hyp_vector: 0xf69000,
+      __bp_harden_hyp_vecs: 0xf69800,
+      __pkvm_init_finalise: 0xf60ce8,
+      __host_enter: 0xf5e190,
+      __hyp_panic: 0xf5d2a0,
+      _etext: 0xf70000,
+      __start_rodata: 0xf70000,
+      __end_rodata: 0x1d19000,
+      __hyp_rodata_start: 0x1d19000,
+      __hyp_rodata_end: 0x1d1f000,
+      hyp_cpu_logical_map: 0x1d1a000,
+      kvm_vgic_global_state: 0x16f2278,
+      __init_begin: 0x1d30000,
+      __per_cpu_start: 0x1f8b000,
+      __per_cpu_end: 0x1f8db40,
+      __init_end: 0x2040000,
+      _sdata: 0x2040000,
+      kvm_arm_hyp_percpu_base: 0x1d19000,
+      __bss_start: 0x23fc000,
+      __hyp_bss_start: 0x23fc000,
+      __hyp_bss_end: 0x23fe000,
+      __bss_stop: 0x24e6a10,
+      _end: 0x2500000,
+    },
+    hypPercpuSize: 0x2b40,
+    percpuOffsets: {
+      kvm_hyp_vector: 0xe50,
+      kvm_init_params: 0x1a80,
+      kvm_host_data: 0x0,
+    },
   },
   switchSequence: "v6.12",
 };

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { PROT_NUMBERING_XNX } from "../../core/mod.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux 7.2 (Debian 7.2.13-1). */
@@ -36,6 +37,7 @@ export const V7_2: KernelRelease = {
     // 2 mailbox pages + DIV_ROUND_UP(48 + 32 + 16 + SG_MAX_SEGMENTS (2048) * 16, 4096).
     ffaProxyPages: 11,
     selftestPages: 0,
+    carve: "phys_alloc",
     sortRegions: false,
     poolOrder: ["selftest", "vmemmap", "vm_table", "hyp_s1", "host_s2", "ffa_proxy"],
   },
@@ -58,7 +60,8 @@ export const V7_2: KernelRelease = {
     swBits: true,
     mtDeviceNGnRE: 4,
     gpWithBti: true,
-    prot: { X: 3, W: 4, R: 8, DEVICE: 16 },
+    prot: PROT_NUMBERING_XNX,
+    visitCtxWalker: true,
     protSwShift: 55,
   },
   setup: {
@@ -173,6 +176,53 @@ export const V7_2: KernelRelease = {
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
+  },
+  // From the System.map of Debian's linux-image-7.2.13+deb14-arm64 7.2.13-1.
+  image: {
+    symbols: {
+      _text: 0x0,
+      _stext: 0x10000,
+      __hyp_stub_vectors: 0x12a1000,
+      __hyp_idmap_text_start: 0x12a0000,
+      __hyp_idmap_text_end: 0x12a0e38,
+      __kvm_hyp_init: 0x12a0000,
+      ___kvm_hyp_init: 0x12a0c00,
+      __pkvm_init_switch_pgd: 0x12a0db8,
+      __hyp_text_start: 0x12a0e38,
+      __hyp_text_end: 0x12bb000,
+      __kvm_hyp_host_vector: 0x12a6000,
+      __kvm_hyp_vector: 0x12b5000,
+      __bp_harden_hyp_vecs: 0x12b5800,
+      __pkvm_init_finalise: 0x12a9130,
+      __host_enter: 0x12a5990,
+      __hyp_panic: 0x12a4968,
+      _etext: 0x12c0000,
+      __start_rodata: 0x12c0000,
+      __end_rodata: 0x24f2000,
+      __hyp_rodata_start: 0x24f2000,
+      __hyp_rodata_end: 0x24fa000,
+      hyp_cpu_logical_map: 0x24f3000,
+      kvm_vgic_global_state: 0x1de01a8,
+      __init_begin: 0x2510000,
+      __per_cpu_start: 0x2808000,
+      __per_cpu_end: 0x280b8b0,
+      __init_end: 0x28e0000,
+      _sdata: 0x28e0000,
+      __hyp_data_start: 0x2e08000,
+      __hyp_data_end: 0x2e08000,
+      kvm_arm_hyp_percpu_base: 0x24f2000,
+      __bss_start: 0x2e09000,
+      __hyp_bss_start: 0x2e09000,
+      __hyp_bss_end: 0x2e0b000,
+      __bss_stop: 0x2ee6000,
+      _end: 0x2f00000,
+    },
+    hypPercpuSize: 0x38b0,
+    percpuOffsets: {
+      kvm_hyp_vector: 0x0,
+      kvm_init_params: 0x27f0,
+      kvm_host_data: 0x12c0,
+    },
   },
   switchSequence: "v7.2",
 };
