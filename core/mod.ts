@@ -11,6 +11,7 @@ export * from "./capabilities/mod.ts";
 export * from "./capability.ts";
 export * from "./conformance/mod.ts";
 export * from "./cpu_model.ts";
+export * from "./cpu_model_masks.ts";
 export * from "./errors.ts";
 export * from "./exception_level.ts";
 export * from "./format.ts";
