@@ -107,6 +107,7 @@ export function inferSequenceAbi(source: string): "params" | "registers" {
 export const SWITCH_SEQUENCE: Capability<SwitchSequence> = capability<SwitchSequence>(
   "switch_sequence",
   "the __pkvm_init_switch_pgd sequence",
+  { name: "string", description: "string", source: "string", abi: "string" },
 );
 
 /**
@@ -224,4 +225,5 @@ export interface A64Executor {
 export const A64_EXECUTOR: Capability<A64Executor> = capability<A64Executor>(
   "a64_executor",
   "runs and checks EL2 system-subset A64 assembly",
+  { name: "string", check: "function", run: "function" },
 );

@@ -235,7 +235,7 @@ export interface Pkvm {
    */
   prepare(): bigint[] | null;
   /**
-   * Runs the six boot steps, then post-boot verification. A kernel-level
+   * Runs the boot, steps 0 to 7, then post-boot verification. A kernel-level
    * failure (no room to carve, -ENOMEM, a faulting switch sequence) gives a
    * report with `ok: false` and `failure`; it does not throw.
    * @returns The report.
@@ -278,4 +278,13 @@ export interface Pkvm {
 export const PKVM: Capability<Pkvm> = capability<Pkvm>(
   "pkvm",
   "the protected-mode boot: host side, hypercalls, hyp side",
+  {
+    name: "string",
+    version: "string",
+    prepare: "function",
+    boot: "function",
+    hypercall: "function",
+    report: "function",
+    pool: "function",
+  },
 );
