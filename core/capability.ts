@@ -30,8 +30,11 @@ export interface Capability<T> {
 /** What `typeof` must say of a member (`object` also admits `null`). */
 export type MemberKind = "function" | "string" | "number" | "boolean" | "bigint" | "object";
 
-/** The kind of a member's type; `object` for anything else (arrays, records, classes). */
-type KindOf<V> = [V] extends [(...args: never[]) => unknown] ? "function"
+/**
+ * The {@link MemberKind} of a member's type: `object` for anything that is
+ * not a function or a primitive (arrays, records, class instances).
+ */
+export type KindOf<V> = [V] extends [(...args: never[]) => unknown] ? "function"
   : [V] extends [string] ? "string"
   : [V] extends [number] ? "number"
   : [V] extends [boolean] ? "boolean"
