@@ -41,7 +41,7 @@ export const PAGE_HYP_DEVICE = 0xe;
  *
  * Version note: this is the only place the `mainline` profile follows a
  * kernel newer than its baseline. Everything else in `mainline` follows
- * v6.16/6.17, whose enum is X = 1, W = 2, R = 4,
+ * v6.16/6.17 (pkvm-facts' "current"), whose enum is X = 1, W = 2, R = 4,
  * DEVICE = 8, NORMAL_NC = 16 (Kingxukai/linux v6.17-rc3
  * `asm/kvm_pgtable.h`) — the same four numbers as {@link KVM_PGTABLE_PROT}.
  * The hyp-side UX handling built on this enum comes from 80cbfd7174f3
