@@ -11,7 +11,7 @@ import type { Trace } from "../trace.ts";
 
 /** A barrier-rule finding. */
 export interface Finding {
-  /** Rule id from barrier-rules.md (`R1` ... `R16`). */
+  /** Rule id (`R1` ... `R16`), as the A64 checker's rules name them. */
   rule: string;
   /** `fail` for architectural rules, `warn` for errata and UNVERIFIED items. */
   severity: "fail" | "warn";
@@ -26,7 +26,10 @@ export interface Finding {
 /** Overall verdict: pass (no finding), warn (warnings only), fail. */
 export type Verdict = "pass" | "warn" | "fail";
 
-/** Checker configuration (defaults per barrier-rules.md §3). */
+/**
+ * Checker configuration. By default: no optional CPU feature, no erratum, and
+ * the assumptions listed under `assume` at their stated defaults.
+ */
 export interface CheckConfig {
   /** CPU features: `cnp`, `ets`. */
   features?: readonly string[];
@@ -107,6 +110,7 @@ export function inferSequenceAbi(source: string): "params" | "registers" {
 export const SWITCH_SEQUENCE: Capability<SwitchSequence> = capability<SwitchSequence>(
   "switch_sequence",
   "the __pkvm_init_switch_pgd sequence",
+  { name: "string", description: "string", source: "string", abi: "string" },
 );
 
 /**
@@ -224,4 +228,5 @@ export interface A64Executor {
 export const A64_EXECUTOR: Capability<A64Executor> = capability<A64Executor>(
   "a64_executor",
   "runs and checks EL2 system-subset A64 assembly",
+  { name: "string", check: "function", run: "function" },
 );

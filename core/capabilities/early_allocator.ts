@@ -80,4 +80,5 @@ export interface EarlyAllocInitOptions {
 export const EARLY_ALLOCATOR: Capability<EarlyAllocatorFactory> = capability<EarlyAllocatorFactory>(
   "early_allocator",
   "hyp_early_alloc bump allocator",
+  { name: "string", version: "string", init: "function" },
 );

@@ -371,4 +371,5 @@ export interface KvmPgtableFactory {
 export const KVM_PGTABLE: Capability<KvmPgtableFactory> = capability<KvmPgtableFactory>(
   "kvm_pgtable",
   "hyp stage-1 page tables",
+  { name: "string", version: "string", hypInit: "function" },
 );

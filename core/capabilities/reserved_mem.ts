@@ -131,4 +131,11 @@ export interface ReservedMem {
 export const RESERVED_MEM: Capability<ReservedMem> = capability<ReservedMem>(
   "reserved_mem",
   "memblock carving for the hyp pool (kvm_hyp_reserve)",
+  {
+    name: "string",
+    version: "string",
+    hypPageBytes: "number",
+    kvmHypReserve: "function",
+    poolLayout: "function",
+  },
 );

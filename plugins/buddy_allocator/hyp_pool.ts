@@ -480,7 +480,8 @@ export class BuddyPool implements PagePool {
   }
 
   /**
-   * pkvm-facts §9 invariants 4–8 over the kernel's bytes in memory, and
+   * The pool's invariants (free blocks, page coverage, refcounts, zeroed
+   * free memory; see invariants.ts) over the kernel's bytes in memory, and
    * their agreement with the shadow.
    *
    * @param options `contents: false` skips the zeroed-memory check.

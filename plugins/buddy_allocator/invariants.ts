@@ -1,8 +1,16 @@
 /**
- * The buddy pool's invariant checker: pkvm-facts §9 invariants 4–8, read
- * from the kernel's bytes in simulated memory (vmemmap entries, list nodes,
- * `struct hyp_pool`) and compared with the pool's shadow, so it also catches
- * anything that wrote the pool's metadata or free pages behind its back.
+ * The buddy pool's invariant checker (nvhe/page_alloc.c, v5.13 and
+ * mainline). Every page is either in exactly one free block or not on any
+ * free list (mainline: then with refcount >= 1, reserved pages at 1; v5.13:
+ * reserved pages at 0); a free block's head is aligned to its order, inside
+ * the range, of a valid order and refcount 0, its tail pages are
+ * HYP_NO_ORDER, blocks never overlap, and no two free buddies of one order
+ * stay unmerged below the top order; free pages are zero (but for mainline's
+ * 16-byte list node in a free head); refcounts stay within 0..65535. All of
+ * it is read from the kernel's bytes in simulated memory (vmemmap entries,
+ * list nodes, `struct hyp_pool`) and compared with the pool's shadow, so it
+ * also catches anything that wrote the pool's metadata or free pages behind
+ * its back.
  *
  * @module
  */
@@ -55,7 +63,7 @@ export function checkBuddyInvariants(
     }
   }
 
-  // Invariant 8 and shadow agreement: every vmemmap entry of the range.
+  // Refcounts in range, and agreement with the shadow: every vmemmap entry of the range.
   const bulk = mem.readBytes !== undefined && nr > 0
     ? new DataView(mem.readBytes(entVa, nr * esz).buffer)
     : undefined;
@@ -98,7 +106,7 @@ export function checkBuddyInvariants(
     }
   }
 
-  // Invariants 5 and 4: walk every free list in memory.
+  // Free blocks well-formed, and page coverage: walk every free list in memory.
   const cov = new Uint8Array(nr); // order + 1 of the free block covering a page
   const freeHead = new Uint8Array(nr); // order + 1 for free block heads
   let inRangeFree = 0;
@@ -183,7 +191,7 @@ export function checkBuddyInvariants(
     return `free lists hold ${inRangeFree + extFree} pages, the pool counts ${v.free}`;
   }
 
-  // Invariant 4: pages not on a free list are allocated blocks (head + tails)
+  // Pages not on a free list are allocated blocks (head + tails)
   // or reserved pages.
   for (let i = 0; i < nr;) {
     if (cov[i] !== 0) {
@@ -213,7 +221,7 @@ export function checkBuddyInvariants(
     i += n;
   }
 
-  // Invariant 5, last part: no two free buddies below the coalescing limit.
+  // No two free buddies below the coalescing limit.
   for (let i = 0; i < nr; i++) {
     const k = freeHead[i]! - 1;
     if (k < 0 || k >= v.capOrder) continue;
@@ -224,7 +232,7 @@ export function checkBuddyInvariants(
     }
   }
 
-  // Invariant 6: free memory is zero (but the mainline list node).
+  // Free memory is zero (but the mainline list node).
   if (options.contents !== false) {
     const skip = v513 ? 0 : 16;
     const checkBlock = (va: number, k: number, where: string): string | undefined => {

@@ -49,8 +49,15 @@ export interface WorkloadResult {
   samples: ChurnSample[];
 }
 
-/** Called with progress, so a CLI can show it. */
+/**
+ * Called with progress, so a CLI can show it: about every half percent of a
+ * workload's operations (at least every {@link PROGRESS_STEPS}th), and once
+ * with `done === total` at the end.
+ */
 export type Progress = (done: number, total: number) => void;
+
+/** How many progress calls a workload makes, at most, besides the last. */
+export const PROGRESS_STEPS = 200;
 
 function sample(pool: PagePool, op: number, held: number): ChurnSample {
   const m = allocatorMetrics(pool.stats());
@@ -95,6 +102,7 @@ export function runChurn(
   const maxOrder = options.maxOrder ?? 3;
   const nSamples = options.samples ?? 10;
   const every = Math.max(1, Math.floor(ops / nSamples));
+  const tick = Math.max(1, Math.floor(ops / PROGRESS_STEPS));
   const target = pool.stats().free / 2;
   const held: number[] = [];
   const heldPages: number[] = [];
@@ -126,10 +134,8 @@ export function runChurn(
       pool.putPage(va);
       counts.frees++;
     }
-    if (i % every === 0) {
-      samples.push(sample(pool, i, held.length));
-      options.progress?.(i, ops);
-    }
+    if (i % every === 0) samples.push(sample(pool, i, held.length));
+    if (i % tick === 0 || i === ops) options.progress?.(i, ops);
   }
   return { kind: "churn", ops, counts, samples };
 }
@@ -175,7 +181,7 @@ export function runMapWorkload(
   const report = pkvm.report();
   const offset = BigInt(report.layout.hyp_physvirt_offset);
   const hasCreateMappings = pkvm.version === "v5.13";
-  const every = Math.max(1, Math.floor(ops / 10));
+  const tick = Math.max(1, Math.floor(ops / PROGRESS_STEPS));
   for (let i = 1; i <= ops; i++) {
     const bank = ram[prng.int(ram.length)]!;
     const pages = 1 + prng.int(16);
@@ -196,7 +202,7 @@ export function runMapWorkload(
     const outcome = r.record.result.startsWith("0x") ? "addr" : r.record.result;
     const key = `${name}:${outcome}`;
     counts[key] = (counts[key] ?? 0) + 1;
-    if (i % every === 0) progress?.(i, ops);
+    if (i % tick === 0 || i === ops) progress?.(i, ops);
   }
   return { kind: "map", ops, counts, samples: [] };
 }

@@ -223,7 +223,7 @@ export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): b
  * @throws {KernelErrnoError} -EINVAL for no R, W with X, X with DEVICE
  *   (other prot bits are ignored, as `hyp_set_prot_attr` ignores them).
  * @throws {RangeError} For a level without leaves or a misaligned / too-high `pa`.
- * @example Test vectors from pkvm-facts §5
+ * @example The kernel's PAGE_HYP family at PA 0 (page and block)
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { encodeHypLeaf } from "./descriptor.ts";

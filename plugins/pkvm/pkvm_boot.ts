@@ -20,6 +20,7 @@ import {
   type Pkvm,
   type PkvmVersion,
   type StepReport,
+  TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
 import { BootStepError, Host } from "./host.ts";
@@ -392,13 +393,18 @@ export class PkvmBoot implements Pkvm {
 
   #variants(): Record<string, string> {
     const c = this.#caps;
+    // A TLB has no required name: shown by its own name, else by its
+    // plugin's, so a user's TLB is not listed under the built-in's policy.
+    const tlbPlugin = this.#machine.providerOf(TLB);
+    const tlb = c.tlb.name ??
+      (tlbPlugin === undefined || tlbPlugin === "tlb" ? `tlb-${c.tlb.policy}` : tlbPlugin);
     return {
       reserved_mem: c.reservedMem.name,
       early_allocator: c.early.name,
       page_allocator: c.pages.name,
       kvm_pgtable: c.pgtable.name,
       mmu: c.mmu.name,
-      tlb: `tlb-${c.tlb.policy}`,
+      tlb,
       a64_executor: c.a64.name,
       switch_sequence: c.switchSeq.name,
       pkvm: this.name,

@@ -60,10 +60,21 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
       SWITCH_SEQUENCE,
     ],
     setup(ctx) {
+      // The host sizes the pool (kvm_hyp_reserve) and the hypervisor divides
+      // it (divide_memory_pool) with one kernel's terms: v5.13's host_s2_mem
+      // and host_s2_dev are mainline's single host_s2, and mainline adds
+      // vm_table and ffa_proxy. Halves from two releases cannot boot at all,
+      // so say so here rather than fail at a missing term half-way through.
+      const reserved = ctx.get(RESERVED_MEM);
+      if (reserved.version !== version) {
+        throw new RangeError(
+          `reserved_mem "${reserved.name}" follows ${reserved.version}'s kvm_hyp_reserve, but this pKVM boots as ${version}: the host and the hypervisor size and divide the pool with one release's terms, so choose a ${version} reserved_mem`,
+        );
+      }
       ctx.provide(
         PKVM,
         new PkvmBoot(ctx.machine, {
-          reservedMem: ctx.get(RESERVED_MEM),
+          reservedMem: reserved,
           early: ctx.get(EARLY_ALLOCATOR),
           pages: ctx.get(PAGE_ALLOCATOR),
           pgtable: ctx.get(KVM_PGTABLE),

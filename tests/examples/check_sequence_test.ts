@@ -140,7 +140,10 @@ Deno.test("check_sequence exits 2 for bad input", async (t) => {
     assertEquals(JSON.parse(spin.stdout).line, 14);
     const flags = await cli(["--json", "--bogus", "builtin:v3"]);
     assertEquals(flags.code, 2);
-    assertEquals(JSON.parse(flags.stdout), { error: "unknown option --bogus" });
+    assertEquals(JSON.parse(flags.stdout), {
+      error: "unknown flag --bogus (--help lists the flags)",
+      flag: "--bogus",
+    });
   });
   await t.step("a missing file", async () => {
     const r = await cli([`${FIXTURES}missing.S`], ["--allow-read"]);

@@ -170,7 +170,7 @@ for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
     const before = pool.stats().freeBlocksByOrder;
     const va = pool.allocPages(0)!;
     const after = pool.stats().freeBlocksByOrder;
-    // Invariant 7: exactly one new block at each order below the one split.
+    // A split (__hyp_extract_page) leaves exactly one new block at each order below the one split.
     for (let o = 0; o < top; o++) assertEquals(after[o], before[o]! + 1, `order ${o}`);
     assertEquals(after[top], before[top]! - 1);
     // Dirty every page we own, free, reallocate: memory comes back zeroed.

@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assertEquals, assertInstanceOf, assertRejects, assertThrows } from "@std/assert";
 import {
   allocatorMetrics,
   builtinSequence,
@@ -17,6 +17,7 @@ import {
   resolveVariant,
   runChurn,
   type Variant,
+  VariantError,
   type VariantRun,
   workloadPrng,
 } from "../../../mod.ts";
@@ -188,11 +189,12 @@ Deno.test("parseVariantSpec() and resolveVariant() explain bad specs", async (t)
   });
   await t.step("unknown names fail when the profile is built", async () => {
     const bad = await resolveVariant(parseVariantSpec("x:allocator=slab"));
-    assertThrows(
+    const e = assertThrows(
       () => compareVariants({ cpus: 1 }, [bad]),
-      RangeError,
-      'Cannot use allocator "slab"',
+      VariantError,
+      'variant "x": Cannot use allocator "slab"',
     );
+    assertInstanceOf(e.cause, RangeError);
     await assertRejects(
       () => resolveVariant(parseVariantSpec("x:profile=v4.19")),
       RangeError,
@@ -253,10 +255,11 @@ Deno.test("custom plugins load by path with clear messages", async (t) => {
     const variant = await resolveVariant(
       parseVariantSpec(`x:plugin=${fixtures}throwing_plugin.ts`),
     );
-    const e = assertThrows(() => compareVariants({ cpus: 1 }, [variant]), PluginError);
+    const e = assertThrows(() => compareVariants({ cpus: 1 }, [variant]), VariantError);
+    assertInstanceOf(e.cause, PluginError);
     assertEquals(
       e.message,
-      `Plugin "fixture_throwing" (from ${fixtures}throwing_plugin.ts) failed in setup: cannot find my config`,
+      `variant "x": Plugin "fixture_throwing" (from ${fixtures}throwing_plugin.ts) failed in setup: cannot find my config`,
     );
   });
 });

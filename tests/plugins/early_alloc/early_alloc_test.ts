@@ -198,9 +198,12 @@ Deno.test("the early_alloc plugin provides EARLY_ALLOCATOR per version", () => {
   assertEquals(createEarlyAllocator().name, "early_alloc_v5_13");
 });
 
-// Invariant 3 of pkvm-facts §9 over seeded random operations.
+// What hyp_early_alloc_contig() keeps (nvhe/early_alloc.c, v5.13 and
+// mainline), over seeded random operations: base <= cur <= end; cur moves
+// forward in whole pages; what it returns is zeroed; a NULL return changes
+// nothing.
 for (const version of ["v5.13", "mainline"] as const) {
-  Deno.test(`invariant 3 (${version}): 20,000 random contig() calls over 400 pools`, () => {
+  Deno.test(`early allocator (${version}): 20,000 random contig() calls over 400 pools keep base <= cur <= end`, () => {
     const prng = new Prng(version === "v5.13" ? 3 : 33);
     const mem = new PhysicalMemory([{ base: RAM, size: 2 ** 26 }]);
     let ops = 0;

@@ -24,7 +24,12 @@ import {
   protName,
 } from "../../../plugins/kvm_pgtable/mod.ts";
 
-/** Page-level vectors (PA 0) per version, from pkvm-facts §5. */
+/**
+ * Page-level descriptors (PA 0) per version, as kvm_pgtable_hyp_map writes
+ * them (hyp/pgtable.c): AF, SH = inner shareable, AP, XN on every
+ * non-executable mapping, AttrIndx MT_NORMAL or MT_DEVICE_nGnRE, bit 1 set
+ * for a level-3 page.
+ */
 const PAGE_VECTORS: Record<KvmPgtableVersion, [number, bigint][]> = {
   "v5.13": [
     [PAGE_HYP, 0x0040_0000_0000_0743n],
@@ -42,7 +47,7 @@ const PAGE_VECTORS: Record<KvmPgtableVersion, [number, bigint][]> = {
 
 const LEVEL_PA: [number, number][] = [[1, 0x1_4000_0000], [2, 0x8060_0000], [3, 0xfedc_b000]];
 
-Deno.test("encodeHypLeaf() matches the pkvm-facts vectors for every prot, level and version", async (t) => {
+Deno.test("encodeHypLeaf() matches the kernel's descriptors for every prot, level and version", async (t) => {
   for (const version of ["v5.13", "mainline"] as const) {
     for (const [prot, page] of PAGE_VECTORS[version]) {
       await t.step(`${version} ${protName(prot)}`, () => {
@@ -229,7 +234,7 @@ Deno.test("protName() names kernel macros and flag sets", () => {
 });
 
 Deno.test("kernelPteProt() is kvm_pgtable_hyp_pte_prot in each kernel's enum: mainline reads PX back", async (t) => {
-  // The descriptors are the same per prot name in both versions (pkvm-facts §5);
+  // The descriptors are the same per prot name in both versions;
   // only the numbers the kernel's decoder returns differ. Mainline (enum of
   // 2608563b466b, v6.19; decoder of 80cbfd7174f3, v7.0) sets PX alone for an
   // executable leaf without hVHE, and never DEVICE.

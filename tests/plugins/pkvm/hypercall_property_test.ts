@@ -1,7 +1,12 @@
 // Seeded property tests over the host hypercall ABI after (and before) the
 // boot, for both profiles: thousands of random hypercalls, each checked
-// against a model of the kernel (_hypercall_model.ts), with the pkvm-facts §9
-// invariants 2, 10, 11, 12 and 14 and "bad input changes nothing".
+// against a model of the kernel (_hypercall_model.ts) and against what the
+// kernel guarantees: an unaligned __pkvm_init phys or size is -EINVAL; every
+// recorded mapping translates with its PA and attributes; __io_map_base only
+// grows and private ranges stay disjoint (nvhe/mm.c); pkvm_create_mappings
+// maps level-3 pages only; the host reads x0 = SUCCESS with x1 = 0 or -errno,
+// or NOT_SUPPORTED for an id it may not call (handle_host_hcall,
+// nvhe/hyp-main.c); and bad input changes nothing.
 
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import {
@@ -354,7 +359,8 @@ function issue(ctx: Ctx, call: Call): { exp: Expectation; before: Snapshot; afte
   const what = `${ctx.version} #${ctx.n} (${call.how}): id ${call.id}(${
     call.args.map(hx).join(", ")
   }) on CPU ${call.cpu}`;
-  // Invariant 14: x0 is SUCCESS or NOT_SUPPORTED, and x1 what the kernel returns.
+  // The SMCCC return (handle_host_hcall): x0 is SUCCESS or NOT_SUPPORTED, and
+  // x1 what the kernel returns.
   assert(r.x0 === 0n || r.x0 === NOT_SUPPORTED, `${what}: x0 = ${hx(r.x0)}`);
   assertEquals([hx(r.x0), hx(r.x1)], [hx(exp.x0), hx(exp.x1)], `${what}: x0/x1 (${exp.label})`);
   if (r.x0 === 0n) {
@@ -378,8 +384,8 @@ function issue(ctx: Ctx, call: Call): { exp: Expectation; before: Snapshot; afte
     );
   }
 
-  // Invariant 11: __io_map_base follows the kernel, only increases, stays
-  // below __hyp_vmemmap; private ranges are disjoint.
+  // The private VA range (nvhe/mm.c): __io_map_base follows the kernel, only
+  // increases, stays below __hyp_vmemmap; private ranges are disjoint.
   assertEquals(hyp.ioMapBase, ctx.model.ioMapBase, `${what}: __io_map_base`);
   assert(hyp.ioMapBase <= ctx.model.hypVmemmap, `${what}: __io_map_base past __hyp_vmemmap`);
   if (!exp.wrapped) assert(hyp.ioMapBase >= baseBefore, `${what}: __io_map_base went down`);
@@ -428,7 +434,7 @@ function issue(ctx: Ctx, call: Call): { exp: Expectation; before: Snapshot; afte
 }
 
 /**
- * Invariants 10 and 12 over the whole table: every maplet of the report
+ * Over the whole table: every maplet of the report
  * (every page, or 258 of a large one) translates through the MMU (CPU 0, debug) to its PA with its
  * permissions,
  * nothing is writable and executable, the idmap is VA == PA, and every page
@@ -540,7 +546,7 @@ function exhaustPrivateVa(ctx: Ctx): void {
 // ---------------------------------------------------------------------------
 // Tests
 
-Deno.test("__pkvm_init before the boot: an unaligned phys or size is -EINVAL and changes nothing (invariant 2)", () => {
+Deno.test("__pkvm_init before the boot: an unaligned phys or size is -EINVAL and changes nothing", () => {
   for (const [version, seed] of [["v5.13", 0x2001], ["mainline", 0x2002]] as const) {
     const b = bootMachine(version, { ram: [RAM], cpus: 2 });
     const args = b.pkvm.prepare()!;
@@ -575,7 +581,7 @@ Deno.test("__pkvm_init before the boot: an unaligned phys or size is -EINVAL and
   }
 });
 
-Deno.test("v5.13 after the boot: 1600 random hypercalls follow the kernel; errors change nothing; tables stay sound (invariants 10, 11, 12, 14)", () => {
+Deno.test("v5.13 after the boot: 1600 random hypercalls follow the kernel; errors change nothing; tables stay sound", () => {
   const ctx = setup("v5.13", 0x513);
   for (let i = 0; i < 1600; i++) issue(ctx, genCall(ctx));
   assertCovered(ctx, [
@@ -606,7 +612,7 @@ Deno.test("v5.13 after the boot: 1600 random hypercalls follow the kernel; error
   assert(ctx.privateRanges.length > 100, `${ctx.privateRanges.length} private ranges`);
 });
 
-Deno.test("mainline before finalize_pkvm: 1200 random hypercalls, then the gate refuses the early ids (invariants 10, 11, 14)", () => {
+Deno.test("mainline before finalize_pkvm: 1200 random hypercalls, then the gate refuses the early ids", () => {
   const ctx = setup("mainline", 0x6a11, false);
   const hyp = ctx.b.pkvm.host!.hyp!;
   for (let i = 0; i < 1200; i++) issue(ctx, genCall(ctx));
@@ -639,7 +645,7 @@ Deno.test("mainline before finalize_pkvm: 1200 random hypercalls, then the gate 
   checkTables(ctx);
 });
 
-Deno.test("mainline after a full boot: 500 random hypercalls on both CPUs change nothing (the gate, invariant 14)", () => {
+Deno.test("mainline after a full boot: 500 random hypercalls on both CPUs change nothing (the gate)", () => {
   const ctx = setup("mainline", 0x6a12);
   const start = ctx.tracker.take();
   for (let i = 0; i < 500; i++) {
@@ -659,7 +665,7 @@ Deno.test("mainline after a full boot: 500 random hypercalls on both CPUs change
 Deno.test("__pkvm_create_private_mapping: a size that wraps 2^64 moves __io_map_base backwards and maps nothing (kernel behaviour)", () => {
   // mm.c adds the page-rounded size to __io_map_base in u64 and only checks
   // the sum against __hyp_vmemmap; the map walk of a wrapped range is empty.
-  // So invariant 11 holds only for a host that sends no such size. Mainline
+  // So __io_map_base grows only for a host that sends no such size. Mainline
   // then refuses a base of 0 (`!start` in __pkvm_alloc_private_va_range).
   for (const [version, seed] of [["v5.13", 0x3001], ["mainline", 0x3002]] as const) {
     const ctx = setup(version, seed, false);

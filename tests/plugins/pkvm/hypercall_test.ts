@@ -258,7 +258,8 @@ Deno.test("__pkvm_create_private_mapping (mainline): prot is mainline's enum kvm
     assertEquals(perms(va + 0x10), ["0x90000010", false, true, "normal"]);
     assertEquals(mmu.translate(cpu0, va, "exec", { debug: true }).kind, "ok");
     assertEquals(mmu.translate(cpu0, va, "write", { debug: true }).kind, "fault");
-    // The descriptor is pkvm-facts §5's PAGE_HYP_EXEC page (0x7c3), the same as v5.13's.
+    // The descriptor is the PAGE_HYP_EXEC page (0x7c3: AF, inner shareable, AP read-only,
+    // no XN, MT_NORMAL, valid page), the same as v5.13's.
     const pte = hyp.pgt!.getLeaf(va).pte;
     assertEquals(pte, 0x9000_07c3n);
     assertEquals(reported(va), "PAGE_HYP_EXEC");

@@ -233,7 +233,8 @@ Deno.test("reserved_mem mainline passes the RESERVED_MEM conformance suite", (t)
   reservedMemConformance(createReservedMem({ version: "mainline", nvheEl2Debug: true }), t));
 
 // ---------------------------------------------------------------------------
-// Property test: pkvm-facts §9 invariant 1 over seeded random layouts, with
+// Property test over seeded random layouts: the pool kvm_hyp_reserve() carves
+// lies in RAM, clear of other reservations, aligned and large enough, with
 // the carve position checked against a brute-force reference.
 
 function randomLayout(prng: Prng): Memblock {
@@ -304,7 +305,7 @@ function referenceTopDown(free: [number, number][], size: number, align: number)
 }
 
 for (const profile of [V513, MAINLINE]) {
-  Deno.test(`invariant 1 (${profile.version}): 4,000 seeded layouts, position matches a reference`, () => {
+  Deno.test(`kvm_hyp_reserve (${profile.version}): 4,000 seeded layouts, the carve is sound and where a reference puts it`, () => {
     const prng = new Prng(profile.version === "v5.13" ? 0x513 : 0x6e6);
     const rm = createReservedMem({ version: profile.version });
     const seen = { pmd: 0, page: 0, noRoom: 0, tooMany: 0 };
@@ -349,7 +350,7 @@ for (const profile of [V513, MAINLINE]) {
         seen.page++;
         assertEquals([r.base, r.size, r.align], [page, total * PAGE, PAGE], ctx);
       }
-      // Invariant 1: inside DRAM (one usable memory region), disjoint from the other
+      // Inside DRAM (one usable memory region), disjoint from the other
       // reservations, page-aligned, at least the computed size.
       const end = r.base + r.size;
       const bank = before.memory.find((m) => r.base >= m.base && end <= m.base + m.size);
