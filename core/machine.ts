@@ -5,6 +5,7 @@
  * @module
  */
 
+import { cpuModel, type CpuModel } from "./cpu_model.ts";
 import { type Capability, capabilityValueProblem, isCapability } from "./capability.ts";
 import { CapabilityValueError, PluginDependencyError, PluginError } from "./errors.ts";
 import { ExceptionVectors } from "./exception_level.ts";
@@ -38,6 +39,13 @@ export interface MachineOptions {
   seed?: number;
   /** Trace to record into (a fresh one by default). */
   trace?: Trace;
+  /**
+   * The CPU model, by QEMU name (`cortex-a57`, `neoverse-n1`, `max`) or as a
+   * {@link CpuModel}: its identification registers decide what the kernel
+   * does (PA range, VHE, LPA2, SVE, CnP, PAuth, Spectre-v3a).
+   * @default "cortex-a57"
+   */
+  cpu?: string | CpuModel;
 }
 
 /** The default RAM: one 4 GiB bank at 0x4000_0000, as on QEMU `virt`. */
@@ -491,7 +499,8 @@ export function createMachine(options: MachineOptions = {}): Machine {
   }
   const memory = new PhysicalMemory(options.ram ?? DEFAULT_RAM);
   const ordered = orderPlugins(options.plugins ?? []);
-  const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i));
+  const model = typeof options.cpu === "object" ? options.cpu : cpuModel(options.cpu ?? "cortex-a57");
+  const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i, model));
   const m = new Machine(
     memory,
     cpus,

@@ -8,6 +8,8 @@
 /** A field: `[lsb, width]`. */
 export type FieldSpec = readonly [lsb: number, width: number];
 
+import { ID_REGISTER_FIELDS, ID_REGISTER_NAMES } from "./cpu_model.ts";
+
 /** One system register's declaration. */
 export interface SysregDef {
   /** Arm ARM name, e.g. `SCTLR_EL2`. */
@@ -249,11 +251,10 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       res1: bits(31),
       readOnly: true,
     }),
-    def("ID_AA64MMFR0_EL1", { PARange: [0, 4], TGran4: [28, 4] }, {
-      reset: 0x5n,
-      readOnly: true,
-    }),
-    def("ID_AA64MMFR1_EL1", { VH: [8, 4], ETS: [36, 4] }, { readOnly: true }),
-    def("ID_AA64MMFR2_EL1", { CnP: [0, 4] }, { readOnly: true }),
+    // The identification registers: read-only, with the value of the
+    // machine's CPU model (core/cpu_model.ts), set when the CPU is created.
+    ...ID_REGISTER_NAMES.map((n) =>
+      def(n, { ...(ID_REGISTER_FIELDS[n] ?? {}) }, { reset: 0n, readOnly: true })
+    ),
   ].map((d) => [d.name, d]),
 );

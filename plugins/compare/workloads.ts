@@ -14,6 +14,7 @@ import {
   type Pkvm,
   Prng,
 } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 
 /** A workload: what to run after the boot. */
 export type Workload =
@@ -176,11 +177,12 @@ export function runMapWorkload(
 ): WorkloadResult {
   const counts: Record<string, number> = {};
   // The host writes its own kernel's enum kvm_pgtable_prot into the register.
-  const enc = kvmPgtableProt(pkvm.version);
+  const enc = kvmPgtableProt(release(pkvm.version).pgtable.prot);
   const prots = [enc.PAGE_HYP, enc.PAGE_HYP_RO, enc.PAGE_HYP_EXEC];
   const report = pkvm.report();
   const offset = BigInt(report.layout.hyp_physvirt_offset);
-  const hasCreateMappings = pkvm.version === "v5.13";
+  // v5.13 has __pkvm_create_mappings; later releases map privately only.
+  const hasCreateMappings = release(pkvm.version).hypercalls.ids.__pkvm_create_mappings !== undefined;
   const tick = Math.max(1, Math.floor(ops / PROGRESS_STEPS));
   for (let i = 1; i <= ops; i++) {
     const bank = ram[prng.int(ram.length)]!;

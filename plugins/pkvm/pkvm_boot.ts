@@ -27,6 +27,7 @@ import { BootStepError, Host } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
+import { release } from "../releases/mod.ts";
 import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
 import { buildReport, unverified } from "./report.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
@@ -140,7 +141,8 @@ export class PkvmBoot implements Pkvm {
         vaBits: this.#options.vaBits ?? 48,
         image: this.#options.image ?? {},
         config: {
-          spectreV3a: this.#options.spectreV3a ?? false,
+          // ARM64_SPECTRE_V3A: the CPU model's MIDR says (Cortex-A57/A72).
+          spectreV3a: this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a,
           guards: this.#options.guards ?? true,
         },
       });
@@ -426,12 +428,14 @@ export class PkvmBoot implements Pkvm {
     // becomes __pkvm_create_private_mapping once the host no longer owns the
     // tables), and each CPU selects the indirect slot.
     let slot = 0;
-    if (this.#options.spectreV3a && this.version === "v5.13") {
+    // (From 5.16 the hyp maps them itself in hyp_map_vectors().)
+    const spectreV3a = this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a;
+    if (spectreV3a && hyp.release.setup.hostMapsVectorsAfterInit) {
       const rec = host.hypercall("__pkvm_create_private_mapping", [
         host.image.symbols.__bp_harden_hyp_vecs!,
         BP_HARDEN_HYP_VECS_SZ,
         // The host's PAGE_HYP_EXEC, in its own kernel's enum kvm_pgtable_prot.
-        kvmPgtableProt(this.version).PAGE_HYP_EXEC,
+        kvmPgtableProt(hyp.release.pgtable.prot).PAGE_HYP_EXEC,
       ]);
       const v = asSigned(BigInt(rec.x1));
       if (rec.x0 !== "0x0" || (v < 0n && v >= -4095n)) {
@@ -450,7 +454,9 @@ export class PkvmBoot implements Pkvm {
     }
     const img = host.image;
     const s = img.symbols;
-    if (this.version === "v5.13") {
+    if (hyp.release.hypercalls.ids.__pkvm_mark_hyp !== undefined) {
+      // v5.13 finalize_hyp_mode(): __pkvm_mark_hyp for every hyp section, then
+      // __pkvm_prot_finalize on each CPU.
       const ranges: [string, number, number][] = [
         ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
         ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
@@ -482,7 +488,7 @@ export class PkvmBoot implements Pkvm {
     this.#ok(
       7,
       `${nr - 1} secondary CPU(s) entered EL2 on the new pgd; __pkvm_cpu_set_vector x${nr}${
-        this.version === "v5.13" ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp") ?? 0}` : ""
+        counts.has("__pkvm_mark_hyp") ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp")}` : ""
       }, __pkvm_prot_finalize x${nr}`,
     );
   }
@@ -490,26 +496,42 @@ export class PkvmBoot implements Pkvm {
   #addNotes(): void {
     const n = this.#notes;
     const caps = this.#caps;
+    const rel = release(this.version);
+    const v513 = rel.hypercalls.ids.__pkvm_mark_hyp !== undefined;
     n.push(
       `Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; ${
-        this.version === "v5.13"
+        v513
           ? "__pkvm_mark_hyp records ownership only"
-          : "fix_host_ownership() is skipped"
+          : rel.setup.finalise.includes("host_ownership")
+          ? "fix_host_ownership() is skipped"
+          : "finalize_host_mappings() counts the table references but changes no host stage-2 entry"
       }.`,
     );
-    if (this.version === "v5.13") {
+    if (v513) {
       n.push(
         '__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end, which lies outside a range that ends where its memory region ends, as the hyp pool does (memblock carves it top-down, at the end of DRAM): __pkvm_mark_hyp(pool) returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish the default boot.',
       );
     }
-    if (this.version === "mainline") {
+    if (rel.setup.finalise.includes("pcpu_fixmap") || rel.setup.finalise.includes("fixmap_and_fixblock")) {
       n.push(
-        "__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): hyp_create_fixmap() is modelled (one private page per CPU onto __hyp_bss_start, then a PMD-aligned 2 MiB fixblock, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (hyplab models no EL3 firmware), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page; pkvm_ownership_selftest() is not modelled (it is empty without CONFIG_NVHE_EL2_DEBUG, the default). recreate_hyp_mappings() maps no host SVE state: the simulated CPU has no SVE.",
+        `__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): the fixmap is modelled (one private page per CPU onto __hyp_bss_start${
+          rel.setup.finalise.includes("fixmap_and_fixblock") ? ", then a PMD-aligned 2 MiB fixblock" : ""
+        }, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (QEMU's virt machine has none), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page.`,
       );
     }
+    const modelled = new Set([
+      "__kvm_hyp_init",
+      "__pkvm_init",
+      "__pkvm_create_mappings",
+      "__pkvm_create_private_mapping",
+      "__pkvm_cpu_set_vector",
+      "__pkvm_prot_finalize",
+      "__pkvm_mark_hyp",
+    ]);
+    const unmodelled = Object.entries(rel.hypercalls.ids).filter(([k]) => !modelled.has(k));
     n.push(
-      `Hypercalls the kernel has but hyplab does not model (${
-        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8-32"
+      `Hypercalls ${rel.name} has but hyplab does not model (${unmodelled.length} of them, e.g. ${
+        unmodelled.slice(0, 3).map(([k, v]) => `${k} = ${v}`).join(", ")
       }) answer NOT_SUPPORTED.`,
     );
     if (this.#options.guards ?? true) {
@@ -522,12 +544,10 @@ export class PkvmBoot implements Pkvm {
         `The allocator keeps ${caps.pages.metadataBytesPerPage} bytes per page; the host sized the pool for sizeof(struct hyp_page) = ${caps.reservedMem.hypPageBytes}, EL2 carves and backs the vmemmap for the allocator's size.`,
       );
     }
-    const v13 = this.version === "v5.13";
-    if ((caps.switchSeq.abi === "params") !== v13) {
+    const abi = rel.setup.switchAbi;
+    if (caps.switchSeq.abi !== abi) {
       n.push(
-        `The switch sequence "${caps.switchSeq.name}" uses the ${caps.switchSeq.abi} ABI; __pkvm_init calls it that way (the ${this.version} kernel calls it with the ${
-          v13 ? "params" : "registers"
-        } ABI).`,
+        `The switch sequence "${caps.switchSeq.name}" uses the ${caps.switchSeq.abi} ABI; __pkvm_init calls it that way (the ${this.version} kernel calls it with the ${abi} ABI).`,
       );
     }
   }

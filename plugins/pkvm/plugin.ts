@@ -17,6 +17,7 @@ import {
   SWITCH_SEQUENCE,
   TLB,
 } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 import { PkvmBoot, type PkvmOptions } from "./pkvm_boot.ts";
 
 /**
@@ -35,10 +36,10 @@ import { PkvmBoot, type PkvmOptions } from "./pkvm_boot.ts";
  */
 export function pkvm(options: PkvmOptions = {}): Plugin {
   const version = options.version ?? "v5.13";
-  if (version !== "v5.13" && version !== "mainline") {
-    throw new RangeError(
-      `Cannot create the pkvm plugin for version "${String(version)}": use v5.13 or mainline`,
-    );
+  try {
+    release(version);
+  } catch (e) {
+    throw new RangeError(`Cannot create the pkvm plugin: ${(e as Error).message}`);
   }
   const vaBits = options.vaBits ?? 48;
   if (vaBits !== 39 && vaBits !== 48) {
@@ -47,7 +48,7 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
     );
   }
   return {
-    name: version === "v5.13" ? "pkvm_v5_13" : "pkvm_mainline",
+    name: `pkvm_${version.replaceAll(".", "_")}`,
     provides: [PKVM],
     requires: [
       RESERVED_MEM,

@@ -190,6 +190,32 @@ export interface SetupFacts {
    * size (6.1); later releases leave alignment to the callers that need it.
    */
   readonly privateVaAligned: boolean;
+  /**
+   * A private VA range asked for at a zero `__io_map_base` (before
+   * `__pkvm_init`): `allowed` (v5.13 does not check), `enomem` (6.1
+   * `pkvm_alloc_private_va_range()`), `einval` (6.2+
+   * `__pkvm_alloc_private_va_range()`).
+   */
+  readonly privateVaAtZero: "allowed" | "enomem" | "einval";
+  /**
+   * After init, the host asks EL2 for an executable private mapping of the
+   * vectors on a Spectre-v3a CPU (`kvm_init_vector_slots()` →
+   * `create_hyp_exec_mappings()` → `__pkvm_create_private_mapping`, v5.13);
+   * from 5.16 it skips this in protected mode.
+   */
+  readonly hostMapsVectorsAfterInit: boolean;
+  /**
+   * Without Spectre-v3a, `hyp_map_vectors()` points `__hyp_bp_vect_base` at
+   * `__bp_harden_hyp_vecs` (5.16 on); v5.13 leaves it NULL.
+   */
+  readonly bpVectBaseDefault: boolean;
+  /**
+   * How `__pkvm_init` calls `__pkvm_init_switch_pgd`: `params` (x0 = PA of
+   * `kvm_nvhe_init_params`, x1 = continuation) until ea9d7c83d14e "KVM:
+   * arm64: Fix __pkvm_init_switch_pgd call ABI" (v6.11), `registers` (pgd,
+   * sp, fn) after.
+   */
+  readonly switchAbi: "params" | "registers";
   /** `__pkvm_init` takes `nr_cpus` (before 7.x: x3; 7.2 passes 4 arguments). */
   readonly initTakesNrCpus: boolean;
 }
@@ -205,6 +231,12 @@ export interface HostFacts {
   readonly hypVaBits: "idmap" | "max48";
   /** `kvm_compute_layout()` ORs a random tag (`CONFIG_RANDOMIZE_BASE=y`). */
   readonly randomTag: boolean;
+  /**
+   * Which VA size `kvm_compute_layout()` takes the hyp linear map's top bit
+   * and the random tag's width from: `vabits_actual` (up to 6.x), or
+   * `kvm_hyp_va_bits()` (7.x, which can be wider when VA_BITS < 48).
+   */
+  readonly tagBits: "vabits_actual" | "hyp_va_bits";
   /**
    * The host-built table maps these kernel sections (`init_hyp_mode()`),
    * in order, beside the stacks, per-CPU regions and the pool.
@@ -251,6 +283,8 @@ export interface SysregFacts {
   readonly hcrProtected: bigint;
   /** The host's MAIR_EL1, copied into `params->mair_el2`. */
   readonly mair: bigint;
+  /** `cpu_prepare_hyp_mode()` adds `HCR_TID5` when the system has no MTE (7.x). */
+  readonly hcrTid5WithoutMte: boolean;
 }
 
 /**
@@ -271,6 +305,20 @@ export interface ImageFacts {
   readonly percpuOffsets: Readonly<Record<string, number>>;
 }
 
+/** The kernel configuration the release was built with (Debian's arm64 config). */
+export interface ConfigFacts {
+  /** `CONFIG_ARM64_VA_BITS`: 48, or 52 (with LPA2 on 4 KiB pages; 48 on CPUs without it). */
+  readonly vaBits: 48 | 52;
+  /** `CONFIG_ARM64_PA_BITS`: the largest PA range the kernel uses. */
+  readonly paBits: 48 | 52;
+  /** `CONFIG_NR_CPUS`. */
+  readonly nrCpus: number;
+  /** `CONFIG_ARM64_PTR_AUTH_KERNEL`: EL2 enables PAuth keys when the CPU has them. */
+  readonly ptrAuthKernel: boolean;
+  /** `CONFIG_ARM64_BTI_KERNEL`. */
+  readonly btiKernel: boolean;
+}
+
 /** One kernel release, as data. */
 export interface KernelRelease {
   /** Profile name: `v5.13`, `v6.1`, `v6.12`, `v7.2`. */
@@ -279,6 +327,8 @@ export interface KernelRelease {
   readonly kernel: string;
   /** What the descriptor was read from. */
   readonly source: string;
+  /** Build configuration. */
+  readonly config: ConfigFacts;
   /** Checked against the real kernel by the oracle. */
   readonly validated: boolean;
   /** `kvm_hyp_reserve()` sizing. */

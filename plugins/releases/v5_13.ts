@@ -25,6 +25,7 @@ export const V5_13: KernelRelease = {
   name: "v5.13",
   kernel: "5.13",
   source: "torvalds/linux v5.13 (arch/arm64/kvm, reserved_mem.c)",
+  config: { vaBits: 48, paBits: 48, nrCpus: 256, ptrAuthKernel: true, btiKernel: false },
   validated: false,
   reserve: {
     pgtableLevels: 4,
@@ -80,6 +81,10 @@ export const V5_13: KernelRelease = {
     stack: "linear",
     backVmemmap: "pool",
     privateVaAligned: false,
+    privateVaAtZero: "allowed",
+    hostMapsVectorsAfterInit: true,
+    bpVectBaseDefault: false,
+    switchAbi: "params",
     initTakesNrCpus: true,
   },
   host: {
@@ -94,6 +99,7 @@ export const V5_13: KernelRelease = {
       "vtcr",
     ],
     hypVaBits: "idmap",
+    tagBits: "vabits_actual",
     randomTag: false,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
   },
@@ -135,6 +141,7 @@ export const V5_13: KernelRelease = {
     hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n) | (1n << 19n),
     // v5.13's MAIR_EL1_SET, with the pre-5.14 MT_ numbering.
     mair: 0x000c_0400_bb44_ffffn,
+    hcrTid5WithoutMte: false,
   },
   switchSequence: "v5.13",
 };

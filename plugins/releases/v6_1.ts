@@ -25,6 +25,7 @@ export const V6_1: KernelRelease = {
   name: "v6.1",
   kernel: "6.1",
   source: "Debian linux-source-6.1 6.1.176-1",
+  config: { vaBits: 48, paBits: 48, nrCpus: 256, ptrAuthKernel: true, btiKernel: false },
   validated: true,
   reserve: {
     pgtableLevels: 4,
@@ -80,6 +81,10 @@ export const V6_1: KernelRelease = {
     stack: "guarded",
     backVmemmap: "pool",
     privateVaAligned: true,
+    privateVaAtZero: "enomem",
+    hostMapsVectorsAfterInit: false,
+    bpVectBaseDefault: true,
+    switchAbi: "params",
     initTakesNrCpus: true,
   },
   host: {
@@ -95,6 +100,7 @@ export const V6_1: KernelRelease = {
       "vtcr",
     ],
     hypVaBits: "idmap",
+    tagBits: "vabits_actual",
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
   },
@@ -138,6 +144,7 @@ export const V6_1: KernelRelease = {
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
+    hcrTid5WithoutMte: false,
   },
   // From the System.map of Debian's linux-image-6.1.0-50-arm64 6.1.176-1.
   image: {

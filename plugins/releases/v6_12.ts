@@ -28,6 +28,7 @@ export const V6_12: KernelRelease = {
   name: "v6.12",
   kernel: "6.12",
   source: "Debian linux-source-6.12 6.12.117-1",
+  config: { vaBits: 52, paBits: 52, nrCpus: 512, ptrAuthKernel: true, btiKernel: false },
   validated: true,
   reserve: {
     pgtableLevels: 5,
@@ -82,6 +83,10 @@ export const V6_12: KernelRelease = {
     stack: "guarded",
     backVmemmap: "memory",
     privateVaAligned: false,
+    privateVaAtZero: "einval",
+    hostMapsVectorsAfterInit: false,
+    bpVectBaseDefault: true,
+    switchAbi: "registers",
     initTakesNrCpus: true,
   },
   host: {
@@ -98,6 +103,7 @@ export const V6_12: KernelRelease = {
       "tmp",
     ],
     hypVaBits: "max48",
+    tagBits: "vabits_actual",
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
   },
@@ -144,6 +150,7 @@ export const V6_12: KernelRelease = {
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
+    hcrTid5WithoutMte: false,
   },
   // From the System.map of Debian's linux-image-6.12.117+deb13-arm64 6.12.117-1.
   image: {

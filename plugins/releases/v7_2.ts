@@ -27,6 +27,7 @@ export const V7_2: KernelRelease = {
   name: "v7.2",
   kernel: "7.2",
   source: "Debian linux-source-7.2 7.2.13-1",
+  config: { vaBits: 52, paBits: 52, nrCpus: 512, ptrAuthKernel: true, btiKernel: false },
   validated: true,
   reserve: {
     pgtableLevels: 5,
@@ -87,6 +88,10 @@ export const V7_2: KernelRelease = {
     stack: "guarded",
     backVmemmap: "memory",
     privateVaAligned: false,
+    privateVaAtZero: "einval",
+    hostMapsVectorsAfterInit: false,
+    bpVectBaseDefault: true,
+    switchAbi: "registers",
     initTakesNrCpus: false,
   },
   host: {
@@ -103,6 +108,7 @@ export const V7_2: KernelRelease = {
       "tmp",
     ],
     hypVaBits: "max48",
+    tagBits: "hyp_va_bits",
     randomTag: true,
     hostSections: ["hyp_text", "hyp_data", "hyp_rodata", "hyp_bss"],
   },
@@ -176,6 +182,7 @@ export const V7_2: KernelRelease = {
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
+    hcrTid5WithoutMte: true,
   },
   // From the System.map of Debian's linux-image-7.2.13+deb14-arm64 7.2.13-1.
   image: {

@@ -7,6 +7,7 @@ import {
   hex,
   hvc,
   kvmPgtableProt,
+  PROT_NUMBERING_XNX,
   MMU,
   PAGE_HYP,
   PAGE_HYP_EXEC,
@@ -190,7 +191,7 @@ Deno.test("__pkvm_create_private_mapping before __pkvm_init: the kernel's errno,
   await t.step("mainline: -EINVAL (pkvm_alloc_private_va_range refuses a 0 start)", () => {
     const b = bootMachine("mainline");
     b.pkvm.prepare();
-    const pageHyp = kvmPgtableProt("mainline").PAGE_HYP;
+    const pageHyp = kvmPgtableProt(PROT_NUMBERING_XNX).PAGE_HYP;
     const r = expectUnchanged(
       b,
       "__pkvm_create_private_mapping",
@@ -208,7 +209,7 @@ Deno.test("__pkvm_create_private_mapping (mainline, before finalisation): ERR_PT
   const hyp = b.pkvm.host!.hyp!;
   const base = hyp.ioMapBase;
   // The host passes mainline's enum kvm_pgtable_prot: PAGE_HYP = R|W = 0xc.
-  const { PAGE_HYP: pageHyp, R, W, X } = kvmPgtableProt("mainline");
+  const { PAGE_HYP: pageHyp, R, W, X } = kvmPgtableProt(PROT_NUMBERING_XNX);
   expectUnchanged(
     b,
     "__pkvm_create_private_mapping",
@@ -253,7 +254,7 @@ Deno.test("__pkvm_create_private_mapping (mainline): prot is mainline's enum kvm
     b.pkvm.report().pgtable.mappings.find((m) => Number(m.va) === va)?.prot;
 
   await t.step("PAGE_HYP_EXEC is 0xb (R|PX|UX) and maps R-X", () => {
-    assertEquals(kvmPgtableProt("mainline").PAGE_HYP_EXEC, 0xb);
+    assertEquals(kvmPgtableProt(PROT_NUMBERING_XNX).PAGE_HYP_EXEC, 0xb);
     const va = map(0x9000_0000, 0xb);
     assertEquals(perms(va + 0x10), ["0x90000010", false, true, "normal"]);
     assertEquals(mmu.translate(cpu0, va, "exec", { debug: true }).kind, "ok");

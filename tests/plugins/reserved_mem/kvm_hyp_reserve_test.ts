@@ -198,16 +198,16 @@ Deno.test("kvm_hyp_reserve() rejects a malformed memblock and changes nothing", 
   assertEquals(mb, before);
 });
 
-Deno.test("register_memblock_regions(): v5.13 sorts hyp_memory[] by base, mainline keeps order", () => {
+Deno.test("register_memblock_regions(): sorting hyp_memory[] by base is a release fact (v5.13..6.12 sort, 7.x does not)", () => {
   const unsorted: MemblockRegion[] = [
     { base: 0x1_0000_0000, size: GiB },
     { base: 0x4000_0000, size: GiB, flags: MEMBLOCK_FLAGS.NOMAP },
   ];
-  assertEquals(registerMemblockRegions(unsorted, "v5.13"), [unsorted[1], unsorted[0]]);
-  assertEquals(registerMemblockRegions(unsorted, "mainline"), unsorted);
+  assertEquals(registerMemblockRegions(unsorted, true), [unsorted[1], unsorted[0]]);
+  assertEquals(registerMemblockRegions(unsorted, false), unsorted);
   const many = Array.from({ length: 129 }, (_, i) => ({ base: i * 2 * PAGE, size: PAGE }));
-  assertEquals(registerMemblockRegions(many, "v5.13"), -12);
-  assertEquals(registerMemblockRegions(many.slice(0, 128), "mainline"), many.slice(0, 128));
+  assertEquals(registerMemblockRegions(many, true), -12);
+  assertEquals(registerMemblockRegions(many.slice(0, 128), false), many.slice(0, 128));
 });
 
 Deno.test("the reserved_mem plugin logs to the machine's trace and names its version", () => {
