@@ -5,7 +5,7 @@
  * @module
  */
 
-import { cpuModel, type CpuModel } from "./cpu_model.ts";
+import { type CpuModel, cpuModel } from "./cpu_model.ts";
 import { type Capability, capabilityValueProblem, isCapability } from "./capability.ts";
 import { CapabilityValueError, PluginDependencyError, PluginError } from "./errors.ts";
 import { ExceptionVectors } from "./exception_level.ts";
@@ -499,7 +499,9 @@ export function createMachine(options: MachineOptions = {}): Machine {
   }
   const memory = new PhysicalMemory(options.ram ?? DEFAULT_RAM);
   const ordered = orderPlugins(options.plugins ?? []);
-  const model = typeof options.cpu === "object" ? options.cpu : cpuModel(options.cpu ?? "cortex-a57");
+  const model = typeof options.cpu === "object"
+    ? options.cpu
+    : cpuModel(options.cpu ?? "cortex-a57");
   const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i, model));
   const m = new Machine(
     memory,

@@ -330,7 +330,10 @@ export class Cpu {
       return this.sysregs.read(d.name);
     }
     const e2h = (this.sysregs.read("HCR_EL2") >> 34n & 1n) === 1n && this.model.features.vhe;
-    this.sysregs.set(d.name, qemuSysregWrite(this.model, d.name, BigInt.asUintN(64, value), { e2h }));
+    this.sysregs.set(
+      d.name,
+      qemuSysregWrite(this.model, d.name, BigInt.asUintN(64, value), { e2h }),
+    );
     return this.sysregs.read(d.name);
   }
 

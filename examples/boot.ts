@@ -18,6 +18,7 @@ import {
   A64_EXECUTOR,
   type BootReport,
   BUILTIN_VARIANTS,
+  CPU_MODEL_NAMES,
   createMachine,
   formatSize,
   hex,
@@ -27,6 +28,7 @@ import {
   profile,
   type ProfileName,
   type ProfileOverrides,
+  PROFILES,
   type RamBank,
   resolveVariant,
   SWITCH_SEQUENCE,
@@ -45,7 +47,7 @@ import {
 } from "./_cli.ts";
 
 /** The page allocators `--allocator` names (the profile's `buddy`, a release's, or the bitmap). */
-const ALLOCATORS = ["buddy", "buddy-v5.13", "buddy-mainline", "bitmap"] as const;
+const ALLOCATORS = ["buddy", ...PROFILES.map((p) => `buddy-${p}`), "bitmap"] as const;
 
 const USAGE = `Usage: deno run examples/boot.ts [options]
 
@@ -60,7 +62,11 @@ Options:
                               default 0x40000000:4G)
   --cpus N                    CPUs, 1..256 (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              v5.13 (default) or mainline
+  --profile NAME              ${PROFILES.join(", ")} (default v5.13;
+                              mainline is the newest release checked against
+                              a real kernel)
+  --cpu MODEL                 ${CPU_MODEL_NAMES.join(", ")} (default
+                              cortex-a57): the CPU model QEMU 7.2 emulates
   --allocator NAME|PATH       ${ALLOCATORS.join(", ")}, or a plugin module
   --switch NAME|PATH          ${BUILTIN_VARIANTS.join(", ")}, or an assembly file
   --tlb POLICY                adversarial (default) or optimistic
@@ -89,6 +95,7 @@ interface Config {
   json: boolean;
   ram: RamBank[];
   cpus: number;
+  cpu: string;
   vaBits: number;
   profile: ProfileName;
   overrides: ProfileOverrides;
@@ -98,7 +105,7 @@ interface Config {
 async function parse(argv: readonly string[]): Promise<Config | "help"> {
   const a = parseFlags(argv, {
     boolean: ["json", "help"],
-    string: ["cpus", "va-bits", "profile", "allocator", "switch", "tlb", "seed"],
+    string: ["cpus", "cpu", "va-bits", "profile", "allocator", "switch", "tlb", "seed"],
     collect: ["ram", "plugin"],
     alias: { h: "help" },
   });
@@ -109,6 +116,7 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
     json: a.json,
     ram: ram.length > 0 ? ram : [{ base: 0x4000_0000, size: 2 ** 32 }],
     cpus: a.cpus === undefined ? 4 : integerFlag("--cpus", a.cpus, 1, 256),
+    cpu: a.cpu ?? "cortex-a57",
     vaBits: a["va-bits"] === undefined ? 48 : integerFlag("--va-bits", a["va-bits"], 0, 64),
     profile: "v5.13",
     overrides: {},
@@ -120,8 +128,11 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
     });
   }
   const p = a.profile ?? "v5.13";
-  if (p !== "v5.13" && p !== "mainline") {
-    throw new BadInput(`--profile ${p}: choose v5.13 or mainline`, { flag: "--profile" });
+  if (!PROFILES.includes(p)) {
+    throw new BadInput(`--profile ${p}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
+  }
+  if (!(CPU_MODEL_NAMES as readonly string[]).includes(cfg.cpu)) {
+    throw new BadInput(`--cpu ${cfg.cpu}: choose ${CPU_MODEL_NAMES.join(", ")}`, { flag: "--cpu" });
   }
   cfg.profile = p;
   const choices: Record<string, string> = {};
@@ -220,13 +231,14 @@ function print(r: BootReport): void {
         out.push(`    ${s.detail}`);
         const init = r.hypercalls.find((h) => h.name === "__pkvm_init");
         if (init) {
-          const [phys, size, nr, base, bits] = init.args;
+          // 7.x passes no nr_cpus (the host sets hyp_nr_cpus itself).
+          const withNr = init.args.length === 5;
+          const [phys, size] = init.args;
+          const [nr, base, bits] = withNr ? init.args.slice(2) : [undefined, ...init.args.slice(2)];
           out.push(
-            `    hvc #0 x0=${
-              hex(0xc600_0000 + init.id)
-            } __pkvm_init(phys ${phys}, size ${size}, nr_cpus ${
-              Number(nr)
-            }, per_cpu_base ${base}, hyp_va_bits ${Number(bits)}) -> x0 ${init.x0}, x1 ${init.x1}`,
+            `    hvc #0 x0=${hex(0xc600_0000 + init.id)} __pkvm_init(phys ${phys}, size ${size}, ${
+              withNr ? `nr_cpus ${Number(nr)}, ` : ""
+            }per_cpu_base ${base}, hyp_va_bits ${Number(bits)}) -> x0 ${init.x0}, x1 ${init.x1}`,
           );
         }
         break;
@@ -325,6 +337,7 @@ async function main(argv: readonly string[]): Promise<number> {
     m = createMachine({
       ram: cfg.ram,
       cpus: cfg.cpus,
+      cpu: cfg.cpu,
       seed: cfg.seed,
       plugins: profile(cfg.profile, cfg.overrides),
       trace: new Trace({ kinds: ["step", "hypercall", "log", "barrier_finding", "handover"] }),

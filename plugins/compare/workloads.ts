@@ -182,7 +182,8 @@ export function runMapWorkload(
   const report = pkvm.report();
   const offset = BigInt(report.layout.hyp_physvirt_offset);
   // v5.13 has __pkvm_create_mappings; later releases map privately only.
-  const hasCreateMappings = release(pkvm.version).hypercalls.ids.__pkvm_create_mappings !== undefined;
+  const hasCreateMappings =
+    release(pkvm.version).hypercalls.ids.__pkvm_create_mappings !== undefined;
   const tick = Math.max(1, Math.floor(ops / PROGRESS_STEPS));
   for (let i = 1; i <= ops; i++) {
     const bank = ram[prng.int(ram.length)]!;

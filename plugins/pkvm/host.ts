@@ -36,11 +36,7 @@ import {
   SMCCC_RET_NOT_SUPPORTED,
   smcccFunctionId,
 } from "./hypercall_ids.ts";
-import {
-  type DispatchNote,
-  HVC_SET_VECTORS,
-  installVectors,
-} from "./hyp_main.ts";
+import { type DispatchNote, HVC_SET_VECTORS, installVectors } from "./hyp_main.ts";
 import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
 import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
 import { type InitParamsField, initParamsOffset } from "./init_params.ts";
@@ -180,7 +176,10 @@ export class Host {
     }
     const given = options.inputs?.memblock;
     this.memblock = given !== undefined
-      ? { memory: given.memory.map((r) => ({ ...r })), reserved: given.reserved.map((r) => ({ ...r })) }
+      ? {
+        memory: given.memory.map((r) => ({ ...r })),
+        reserved: given.reserved.map((r) => ({ ...r })),
+      }
       : {
         memory,
         reserved: [{ base: this.image.base, size: this.image.end - this.image.base }],
@@ -264,6 +263,8 @@ export class Host {
       config: this.options.config,
     });
     this.hyp = hyp;
+    // 7.x: the host writes hyp_nr_cpus before __pkvm_init (no nr_cpus argument).
+    if (!this.release.setup.initTakesNrCpus) hyp.nrCpus = this.machine.cpus.length;
     installVectors(hyp, this.#note);
 
     const pgt = this.caps.pgtable.hypInit({
@@ -361,11 +362,17 @@ export class Host {
    */
   pkvmInitArgs(): bigint[] {
     const r = this.reservation!;
+    const perCpu = BigInt(this.layout!.hypVa(this.image.symbols.kvm_arm_hyp_percpu_base!));
+    // 7.x: do_pkvm_init() sets kvm_nvhe_sym(hyp_nr_cpus) itself and passes
+    // (phys, size, per_cpu_base, hyp_va_bits).
+    if (!this.release.setup.initTakesNrCpus) {
+      return [BigInt(r.base), BigInt(r.size), perCpu, BigInt(this.hypVaBits)];
+    }
     return [
       BigInt(r.base),
       BigInt(r.size),
       BigInt(this.machine.cpus.length),
-      BigInt(this.layout!.hypVa(this.image.symbols.kvm_arm_hyp_percpu_base!)),
+      perCpu,
       BigInt(this.hypVaBits),
     ];
   }

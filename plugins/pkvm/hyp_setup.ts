@@ -293,7 +293,11 @@ const SHARED_STEPS: Partial<Record<RecreateStep, [string, string | number, strin
   kernel_rodata_shared: ["__start_rodata", "__end_rodata", ".rodata"],
   bss_tail_shared: ["__hyp_bss_end", "__bss_stop", ".bss"],
   // &kvm_vgic_global_state .. &kvm_vgic_global_state + 1: the struct's size.
-  vgic_global_state_shared: ["kvm_vgic_global_state", VGIC_GLOBAL_STATE_BYTES, "kvm_vgic_global_state"],
+  vgic_global_state_shared: [
+    "kvm_vgic_global_state",
+    VGIC_GLOBAL_STATE_BYTES,
+    "kvm_vgic_global_state",
+  ],
 };
 
 /** One step of `recreate_hyp_mappings()`. */

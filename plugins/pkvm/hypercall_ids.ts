@@ -27,7 +27,8 @@ export const SMCCC_RET_SUCCESS = 0n;
  * assertEquals(HYPERCALL_IDS_V5_13.__pkvm_init, 15);
  * ```
  */
-export const HYPERCALL_IDS_V5_13: Readonly<Record<string, number>> = release("v5.13").hypercalls.ids;
+export const HYPERCALL_IDS_V5_13: Readonly<Record<string, number>> =
+  release("v5.13").hypercalls.ids;
 
 /**
  * The newest checked release's numbers (what `mainline` names).

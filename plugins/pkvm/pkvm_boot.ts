@@ -160,12 +160,13 @@ export class PkvmBoot implements Pkvm {
     );
     try {
       const r = host.reserve();
-      const p = r.pages;
+      // The release's own terms, in carving order, so they add up to the total.
+      const terms = r.layout.filter((t) => t.pages > 0).map((t) => `${t.name} ${t.pages}`);
       this.#ok(
         1,
-        `${formatSize(r.size)} at ${hex(r.base)} (${
-          formatSize(r.align)
-        } aligned): hyp_s1 ${p.hyp_s1} + host_s2_mem ${p.host_s2_mem} + host_s2_dev ${p.host_s2_dev} + vmemmap ${p.vmemmap} = ${p.total} pages`,
+        `${formatSize(r.size)} at ${hex(r.base)} (${formatSize(r.align)} aligned): ${
+          terms.join(" + ")
+        } = ${r.pages.total} pages`,
       );
     } catch (e) {
       this.#fail(1, e);
@@ -512,10 +513,15 @@ export class PkvmBoot implements Pkvm {
         '__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end, which lies outside a range that ends where its memory region ends, as the hyp pool does (memblock carves it top-down, at the end of DRAM): __pkvm_mark_hyp(pool) returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish the default boot.',
       );
     }
-    if (rel.setup.finalise.includes("pcpu_fixmap") || rel.setup.finalise.includes("fixmap_and_fixblock")) {
+    if (
+      rel.setup.finalise.includes("pcpu_fixmap") ||
+      rel.setup.finalise.includes("fixmap_and_fixblock")
+    ) {
       n.push(
         `__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): the fixmap is modelled (one private page per CPU onto __hyp_bss_start${
-          rel.setup.finalise.includes("fixmap_and_fixblock") ? ", then a PMD-aligned 2 MiB fixblock" : ""
+          rel.setup.finalise.includes("fixmap_and_fixblock")
+            ? ", then a PMD-aligned 2 MiB fixblock"
+            : ""
         }, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (QEMU's virt machine has none), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page.`,
       );
     }

@@ -174,9 +174,11 @@ export const V7_2: KernelRelease = {
     masksHint: true,
   },
   sysregs: {
-    // M|C|SA|I|IESB|WXN|ITFSB|EIS|EOS|RES1 (ENDIAN_SET_EL2 is 0 on
-    // little-endian); EIS (22) and EOS (11) are RES1 bits before FEAT_ExS.
-    sctlrMmuOn: 0x20_30ed_183dn,
+    // M|C|SA|I|IESB|WXN|ITFSB|EIS|EOS|SCTLR_EL2_RES1, where SCTLR_EL2_RES1
+    // is now generated from arch/arm64/tools/sysreg, whose SCTLR_EL2 has no
+    // Res1 field: 0. So the E2H=0 RES1 bits 4, 5, 16, 18, 23, 28, 29 are
+    // written as 0 (a real 7.2 boot on cortex-a57 reads back 0x68180d).
+    sctlrMmuOn: 0x20_0068_180dn,
     // RW | API | APK | TSC: HCR_ATA left HCR_HOST_NVHE_FLAGS.
     hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 19n),
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff

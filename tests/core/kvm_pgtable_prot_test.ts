@@ -63,7 +63,11 @@ Deno.test("kvmPgtableProt(): the classic numbering is hyplab's, the FEAT_XNX one
 Deno.test("toKernelProt(): every flag combination lands on the numbering's bits", () => {
   const { X, W, R, DEVICE } = KVM_PGTABLE_PROT;
   for (let prot = 0; prot < 16; prot++) {
-    assertEquals(toKernelProt(prot, PROT_NUMBERING_CLASSIC), BigInt(prot), `classic 0x${prot.toString(16)}`);
+    assertEquals(
+      toKernelProt(prot, PROT_NUMBERING_CLASSIC),
+      BigInt(prot),
+      `classic 0x${prot.toString(16)}`,
+    );
     const expected = (prot & X ? 0x3 : 0) | (prot & W ? 0x4 : 0) | (prot & R ? 0x8 : 0) |
       (prot & DEVICE ? 0x10 : 0);
     assertEquals(

@@ -4,12 +4,12 @@ import {
   KernelErrnoError,
   KVM_PGTABLE_PROT,
   kvmPgtableProt,
-  PROT_NUMBERING_XNX,
   type KvmPgtableVersion,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
+  PROT_NUMBERING_XNX,
 } from "../../../core/mod.ts";
 import {
   decodeHypPte,

@@ -7,11 +7,11 @@ import {
   hex,
   hvc,
   kvmPgtableProt,
-  PROT_NUMBERING_XNX,
   MMU,
   PAGE_HYP,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
+  PROT_NUMBERING_XNX,
 } from "../../../core/mod.ts";
 import { kernelPteProt } from "../../../plugins/kvm_pgtable/mod.ts";
 import {
