@@ -86,18 +86,20 @@ function octal(b: Uint8Array, from: number, len: number): number {
 }
 
 /**
- * Walks a tar stream and copies out the first regular file `want` accepts.
+ * Walks a tar stream and hands the contents of the first regular file `want`
+ * accepts to `sink`, chunk by chunk; the rest of the stream is not read.
+ * Handles ustar prefixes, GNU long names (`L`) and pax `path=` records.
  *
  * @param stream The tar bytes.
  * @param want Predicate on a member (path, size).
- * @param dest Destination file path.
+ * @param sink Receives the member's bytes.
  * @returns The member's header, or null when none matched.
  * @throws {OracleError} On a malformed tar.
  */
 export async function extractFirstFromTar(
   stream: ReadableStream<Uint8Array>,
   want: (h: TarHeader) => boolean,
-  dest: string,
+  sink: (chunk: Uint8Array) => Promise<void>,
 ): Promise<TarHeader | null> {
   const s = new ByteStream(stream);
   let longName: string | null = null;
@@ -126,15 +128,7 @@ export async function extractFirstFromTar(
       }
       const header = { path, size, type };
       if (type === "0" && want(header)) {
-        const f = await Deno.open(dest, { write: true, create: true, truncate: true });
-        try {
-          await s.pipe(size, async (chunk) => {
-            let off = 0;
-            while (off < chunk.length) off += await f.write(chunk.subarray(off));
-          });
-        } finally {
-          f.close();
-        }
+        await s.pipe(size, sink);
         return header;
       }
       await s.pipe(padded, () => Promise.resolve());
@@ -175,9 +169,14 @@ export async function extractFromDeb(
   }
   const errText = new Response(child.stderr).text();
   let found: TarHeader | null;
+  const f = await Deno.open(dest, { write: true, create: true, truncate: true });
   try {
-    found = await extractFirstFromTar(child.stdout, want, dest);
+    found = await extractFirstFromTar(child.stdout, want, async (chunk) => {
+      let off = 0;
+      while (off < chunk.length) off += await f.write(chunk.subarray(off));
+    });
   } finally {
+    f.close();
     // Dropping the stream early makes dpkg-deb die of SIGPIPE: expected.
     try {
       child.kill("SIGTERM");

@@ -150,9 +150,9 @@ export type RspEvent =
  * const p = new RspStreamParser();
  * p.push(new TextEncoder().encode("+$O"));
  * p.push(new TextEncoder().encode("K#9a"));
- * const ev = p.take();
- * assertEquals(ev[0], { kind: "ack" });
- * assertEquals(ev[1]!.kind === "packet" && new TextDecoder().decode(ev[1].payload), "OK");
+ * const [ack, reply] = p.take();
+ * assertEquals(ack, { kind: "ack" });
+ * assertEquals(reply?.kind === "packet" && new TextDecoder().decode(reply.payload), "OK");
  * ```
  */
 export class RspStreamParser {
