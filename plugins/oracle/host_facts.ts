@@ -11,6 +11,7 @@
  */
 
 import { hex } from "../../core/mod.ts";
+import { IMAGE_SYMBOL_SOURCES, PERCPU_SYMBOL_SOURCES } from "../pkvm/mod.ts";
 import { OracleError } from "./errors.ts";
 import type { SystemMap } from "./system_map.ts";
 
@@ -83,42 +84,15 @@ export const RESERVE_FACTS: readonly HostFactSpec[] = [
  * has them (the hyp sections' bounds, the vectors, the per-CPU templates).
  */
 export const IMAGE_SYMBOLS: readonly string[] = [
-  "_text",
-  "_stext",
-  "_etext",
-  "_end",
-  "__start_rodata",
-  "__end_rodata",
-  "__bss_start",
-  "__bss_stop",
-  "__init_begin",
-  "__init_end",
-  "__hyp_idmap_text_start",
-  "__hyp_idmap_text_end",
-  "__hyp_text_start",
-  "__hyp_text_end",
-  "__hyp_rodata_start",
-  "__hyp_rodata_end",
-  "__hyp_data_start",
-  "__hyp_data_end",
-  "__hyp_bss_start",
-  "__hyp_bss_end",
-  "__hyp_reloc_begin",
-  "__hyp_reloc_end",
-  "__kvm_nvhe___per_cpu_start",
-  "__kvm_nvhe___per_cpu_end",
-  "__per_cpu_start",
-  "__per_cpu_end",
-  "__bp_harden_hyp_vecs",
-  "__kvm_hyp_vector",
-  "__hyp_stub_vectors",
-  "__kvm_hyp_init",
-  "__kvm_nvhe___kvm_hyp_init",
-  "__kvm_hyp_host_vector",
-  "__kvm_nvhe___kvm_hyp_host_vector",
-  "__kvm_nvhe_kvm_init_params",
-  "__kvm_nvhe_kvm_host_data",
-  "__hyp_section_.hyp.data..percpu",
+  ...new Set([
+    // Every System.map name the prediction's image may take a symbol from.
+    ...Object.values(IMAGE_SYMBOL_SOURCES).flat(),
+    ...Object.values(PERCPU_SYMBOL_SOURCES),
+    "__per_cpu_start",
+    "__per_cpu_end",
+    "__hyp_reloc_begin",
+    "__hyp_reloc_end",
+  ]),
 ];
 
 /**

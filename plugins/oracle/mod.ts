@@ -37,3 +37,4 @@ export * from "./rsp_packet.ts";
 export * from "./setup.ts";
 export * from "./system_map.ts";
 export * from "./target_description.ts";
+export * from "./predict.ts";

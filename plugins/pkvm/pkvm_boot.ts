@@ -23,7 +23,7 @@ import {
   TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
-import { BootStepError, Host } from "./host.ts";
+import { BootStepError, Host, type HostInputs } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
@@ -67,6 +67,12 @@ export interface PkvmOptions {
   afterBoot?: boolean;
   /** Profile name shown in the report (default: the version). */
   profile?: string;
+  /**
+   * Host facts a real boot decided (the oracle's predict): the image from
+   * System.map, memblock at `kvm_hyp_reserve()`, the hyp VA tag's random
+   * bits, and where the host put each CPU's per-CPU region and stack.
+   */
+  hostInputs?: HostInputs;
 }
 
 const STEP_NAMES: Record<number, string> = {
@@ -140,6 +146,7 @@ export class PkvmBoot implements Pkvm {
       this.#host = new Host(this.#machine, this.version, this.#caps, {
         vaBits: this.#options.vaBits ?? 48,
         image: this.#options.image ?? {},
+        ...(this.#options.hostInputs === undefined ? {} : { inputs: this.#options.hostInputs }),
         config: {
           // ARM64_SPECTRE_V3A: the CPU model's MIDR says (Cortex-A57/A72).
           spectreV3a: this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a,

@@ -229,6 +229,11 @@ export interface HostFacts {
    * least VA_BITS); `max48` is `max(IDMAP_VA_BITS = 48, vabits_actual)`.
    */
   readonly hypVaBits: "idmap" | "max48";
+  /**
+   * In protected mode on a VHE CPU, the hypervisor runs in the EL2&0 regime
+   * (`ARM64_KVM_HVHE`, hVHE, from 6.6); before, always nVHE.
+   */
+  readonly hvheOnVhe: boolean;
   /** `kvm_compute_layout()` ORs a random tag (`CONFIG_RANDOMIZE_BASE=y`). */
   readonly randomTag: boolean;
   /**

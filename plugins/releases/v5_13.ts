@@ -100,6 +100,7 @@ export const V5_13: KernelRelease = {
     ],
     hypVaBits: "idmap",
     tagBits: "vabits_actual",
+    hvheOnVhe: false,
     randomTag: false,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
   },

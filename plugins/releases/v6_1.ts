@@ -101,6 +101,7 @@ export const V6_1: KernelRelease = {
     ],
     hypVaBits: "idmap",
     tagBits: "vabits_actual",
+    hvheOnVhe: false,
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
   },

@@ -104,6 +104,7 @@ export const V6_12: KernelRelease = {
     ],
     hypVaBits: "max48",
     tagBits: "vabits_actual",
+    hvheOnVhe: true,
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
   },

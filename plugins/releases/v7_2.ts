@@ -109,6 +109,7 @@ export const V7_2: KernelRelease = {
     ],
     hypVaBits: "max48",
     tagBits: "hyp_va_bits",
+    hvheOnVhe: true,
     randomTag: true,
     hostSections: ["hyp_text", "hyp_data", "hyp_rodata", "hyp_bss"],
   },
