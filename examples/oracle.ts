@@ -4,28 +4,37 @@
  *
  *   deno run -A examples/oracle.ts setup
  *   deno run -A examples/oracle.ts observe --kernel 6.1 --cpu cortex-a57 --ram 4G --cpus 4 --out obs.json
+ *   deno run --allow-read examples/oracle.ts diff obs.json
  *
- * Exit status: 0 done, 2 bad input or a failed run (one line on stderr; with
- * `--json` also `{ "error": "..." }` on stdout), 130 interrupted.
+ * Exit status: 0 done (diff: everything agrees), 1 diff: a difference, 2 bad
+ * input or a failed run (one line on stderr; with `--json` also
+ * `{ "error": "..." }` on stdout), 130 interrupted.
  *
  * @module
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { parseSize } from "../core/mod.ts";
+import { formatSize, parseSize } from "../core/mod.ts";
 import {
   cacheDir,
   CPU_MODELS,
   type CpuModel,
+  diffObserved,
   formatObservation,
+  formatOracleDiff,
   isKernelName,
   KERNEL_NAMES,
   type KernelName,
+  type Observation,
   observe,
   ObserveInterrupted,
   type ObserveOptions,
+  type OracleDiff,
   OracleError,
+  parseObservation,
+  predict,
   setup,
+  UnsupportedPrediction,
 } from "../plugins/oracle/mod.ts";
 
 const USAGE = `Usage: deno run -A examples/oracle.ts <command> [options]
@@ -36,6 +45,8 @@ qemu-system-aarch64, to check hyplab against it.
 Commands:
   setup      install QEMU if missing (as root) and fetch the kernels into the cache
   observe    boot a kernel, halt it after boot and record one observation (JSON)
+  predict    hyplab's prediction of an observation, from its inputs only
+  diff       compare an observation with hyplab's prediction, field by field
 
 Run "deno run -A examples/oracle.ts <command> --help" for a command's options.
 The cache is $HYPLAB_CACHE, else $XDG_CACHE_HOME/hyplab, else ~/.cache/hyplab.`;
@@ -75,7 +86,39 @@ Options:
   --json               errors as { "error": ... }; with --out, a JSON summary
   -h, --help           this text`;
 
+const PREDICT_USAGE = `Usage: deno run --allow-read examples/oracle.ts predict FILE [--json]
+
+Prints hyplab's prediction of the observation in FILE, computed from its
+"inputs" only, in the shape of its "observed" section (JSON).
+
+Options:
+  --json          errors as { "error": ... } too
+  -h, --help      this text`;
+
+const DIFF_USAGE = `Usage: deno run --allow-read examples/oracle.ts diff FILE... [--json]
+
+Compares each observation with hyplab's prediction, field by field: the pool,
+each EL2 register (the differing fields by name), the number of table pages
+and every EL2 mapping (which one, which attribute bits). Exit 0 when every
+field of every file agrees, 1 for a difference, 2 for bad input.
+
+Options:
+  --json          print { "files": [{ file, agree, differences }] }
+  -h, --help      this text`;
+
 class UsageError extends OracleError {}
+
+async function readObservation(file: string): Promise<Observation> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new UsageError(
+      `${file}: ${e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message}`,
+    );
+  }
+  return parseObservation(text, file);
+}
 
 /** One subcommand: its usage text and its body. */
 interface Subcommand {
@@ -90,7 +133,7 @@ interface Parsed {
 
 function parse(
   argv: string[],
-  spec: { boolean: string[]; string: string[]; collect?: string[] },
+  spec: { boolean: string[]; string: string[]; collect?: string[]; positional?: boolean },
 ): Parsed {
   return parseArgs(argv, {
     boolean: ["help", "json", ...spec.boolean],
@@ -99,6 +142,7 @@ function parse(
     alias: { h: "help" },
     unknown: (arg: string) => {
       if (arg.startsWith("-")) throw new UsageError(`unknown flag ${arg}`);
+      if (spec.positional) return true;
       throw new UsageError(`unexpected argument ${arg}`);
     },
   }) as Parsed;
@@ -123,6 +167,73 @@ function integer(flag: string, v: string, lo: number, hi: number): number {
 let jsonMode = false;
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
+  predict: {
+    usage: PREDICT_USAGE,
+    async run(argv) {
+      const a = parse(argv, { boolean: [], string: [], positional: true });
+      jsonMode = a.json === true;
+      if (a.help) {
+        console.log(PREDICT_USAGE);
+        return 0;
+      }
+      if (a._.length !== 1) throw new UsageError("predict: expected one observation FILE");
+      const file = String(a._[0]);
+      const obs = await readObservation(file);
+      let p;
+      try {
+        p = await predict(obs);
+      } catch (e) {
+        if (e instanceof UnsupportedPrediction) throw new UsageError(`${file}: ${e.message}`);
+        throw e;
+      }
+      console.log(JSON.stringify(p.observed, null, 2));
+      return 0;
+    },
+  },
+  diff: {
+    usage: DIFF_USAGE,
+    async run(argv) {
+      const a = parse(argv, { boolean: [], string: [], positional: true });
+      jsonMode = a.json === true;
+      if (a.help) {
+        console.log(DIFF_USAGE);
+        return 0;
+      }
+      if (a._.length === 0) throw new UsageError("diff: expected one or more observation FILEs");
+      const files = a._.map(String);
+      // Every file is read and checked before any prediction runs.
+      const all = [];
+      for (const f of files) all.push(await readObservation(f));
+      const results = [];
+      let agree = true;
+      for (let i = 0; i < files.length; i++) {
+        const obs = all[i]!;
+        const title = `${files[i]} (${obs.inputs.profile}, ${obs.inputs.machine.cpu}, ${
+          formatSize(Number(obs.inputs.machine.ram.reduce((n, r) => n + BigInt(r.size), 0n)))
+        }, ${obs.inputs.machine.cpus} CPUs; ${obs.provenance.kernel_release})`;
+        let d: OracleDiff;
+        try {
+          d = diffObserved(obs.observed, (await predict(obs)).observed);
+        } catch (e) {
+          if (!(e instanceof UnsupportedPrediction)) throw e;
+          d = {
+            agree: false,
+            compared: 0,
+            differences: [{
+              path: "prediction",
+              observed: obs.observed.mode,
+              predicted: e.message,
+            }],
+          };
+        }
+        agree &&= d.agree;
+        results.push({ file: files[i]!, ...d });
+        if (!jsonMode) Deno.stdout.writeSync(new TextEncoder().encode(formatOracleDiff(d, title)));
+      }
+      if (jsonMode) console.log(JSON.stringify({ agree, files: results }, null, 2));
+      return agree ? 0 : 1;
+    },
+  },
   setup: {
     usage: SETUP_USAGE,
     async run(argv) {

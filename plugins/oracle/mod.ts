@@ -38,3 +38,4 @@ export * from "./setup.ts";
 export * from "./system_map.ts";
 export * from "./target_description.ts";
 export * from "./predict.ts";
+export * from "./diff.ts";

@@ -139,7 +139,7 @@ export function hostInputsOf(obs: Observation, rel: KernelRelease): HostInputs {
  * @param vhe The CPU has FEAT_VHE.
  * @returns The mode.
  */
-export function pkvmMode(rel: KernelRelease, vhe: boolean): "nVHE" | "hVHE" {
+export function predictedMode(rel: KernelRelease, vhe: boolean): "nVHE" | "hVHE" {
   return rel.host.hvheOnVhe && vhe ? "hVHE" : "nVHE";
 }
 
@@ -176,7 +176,7 @@ export async function predict(obs: Observation): Promise<Prediction> {
     throw new OracleError(`inputs.machine: ${(e as Error).message}`);
   }
   const model = m.cpu(0).model;
-  const mode = pkvmMode(rel, model.features.vhe);
+  const mode = predictedMode(rel, model.features.vhe);
   if (mode === "hVHE") {
     throw new UnsupportedPrediction(
       `${rel.name} runs pKVM in hVHE on ${model.name} (a VHE CPU); hyplab models nVHE only so far`,
