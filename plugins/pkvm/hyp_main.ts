@@ -20,6 +20,7 @@ import { ARM_SMCCC_CALL_HINTS, asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "
 import { pkvmCpuSetVector } from "./hyp_mm.ts";
 import { guarded, hypPerCpuBase, pkvmInit } from "./hyp_setup.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
+import { hasCnp } from "./hyp_switch.ts";
 import { initParamsOffset } from "./init_params.ts";
 
 /** `HVC_SET_VECTORS` (asm/virt.h). */
@@ -138,7 +139,8 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
   write("VTTBR_EL2", field("vttbr"));
   // The params' 0 (no host stage-2 yet) reads back with bit 31 (RAO) set.
   write("VTCR_EL2", field("vtcr"));
-  write("TTBR0_EL2", field("pgd_pa"));
+  // phys_to_ttbr, then `orr x2, x2, #TTBR_CNP_BIT` under ARM64_HAS_CNP.
+  write("TTBR0_EL2", field("pgd_pa") | (hasCnp(hyp) ? 1n : 0n));
   // PS is in the params already (the host caps PARange as tcr_compute_pa_size does).
   write("TCR_EL2", field("tcr_el2"));
   tlb.invalidate(cpu, "alle2");
@@ -427,7 +429,8 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   if (hyp.release.hypercalls.minAfterInit !== null && (hcr & HCR_VM) !== 0n) {
     return { x1: asU64(ERRNO.EPERM) };
   }
-  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0);
+  // kvm_get_vttbr(): pgd | VMID 0 | CnP under ARM64_HAS_CNP.
+  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0) | (hasCnp(hyp) ? 1n : 0n);
   const vtcr = hyp.hostStage2?.vtcr ?? 0n;
   mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
   mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
