@@ -14,14 +14,14 @@
  */
 
 import { parseArgs } from "@std/cli/parse-args";
-import { formatSize, parseSize } from "../core/mod.ts";
 import {
   cacheDir,
-  CPU_MODELS,
-  type CpuModel,
+  CPU_MODEL_NAMES,
+  type CpuModelName,
   diffObserved,
   formatObservation,
   formatOracleDiff,
+  formatSize,
   isKernelName,
   KERNEL_NAMES,
   type KernelName,
@@ -32,10 +32,12 @@ import {
   type OracleDiff,
   OracleError,
   parseObservation,
+  parseSize,
   predict,
+  release,
   setup,
   UnsupportedPrediction,
-} from "../plugins/oracle/mod.ts";
+} from "../mod.ts";
 
 const USAGE = `Usage: deno run -A examples/oracle.ts <command> [options]
 
@@ -47,6 +49,7 @@ Commands:
   observe    boot a kernel, halt it after boot and record one observation (JSON)
   predict    hyplab's prediction of an observation, from its inputs only
   diff       compare an observation with hyplab's prediction, field by field
+  refresh    re-observe each recorded observation's machine and report what changed
 
 Run "deno run -A examples/oracle.ts <command> --help" for a command's options.
 The cache is $HYPLAB_CACHE, else $XDG_CACHE_HOME/hyplab, else ~/.cache/hyplab.`;
@@ -105,6 +108,20 @@ field of every file agrees, 1 for a difference, 2 for bad input.
 Options:
   --json          print { "files": [{ file, agree, differences }] }
   -h, --help      this text`;
+
+const REFRESH_USAGE = `Usage: deno run -A examples/oracle.ts refresh [DIR|FILE...] [--json]
+
+Re-observes the machine of every recorded observation (default: the fixture
+set, tests/fixtures/oracle/*.json): the same kernel, CPU model, RAM and CPU
+count, under the kernel now in the cache. Each file is rewritten with the new
+observation, and the report says, per file, whether the kernel package
+changed and whether hyplab still agrees with the new boot (the diff when not).
+Exit 0 when every new observation agrees with hyplab, 1 otherwise.
+
+Options:
+  --timeout SECONDS   longest wait for each boot (default 1500)
+  --json              print { "files": [{ file, package, agree, differences }] }
+  -h, --help          this text`;
 
 class UsageError extends OracleError {}
 
@@ -166,7 +183,95 @@ function integer(flag: string, v: string, lo: number, hi: number): number {
 
 let jsonMode = false;
 
+/** The observation files under a directory or given directly. */
+async function observationFiles(args: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const a of args.length ? args : ["tests/fixtures/oracle"]) {
+    let info;
+    try {
+      info = await Deno.stat(a);
+    } catch {
+      throw new UsageError(`${a}: no such file or directory`);
+    }
+    if (!info.isDirectory) {
+      out.push(a);
+      continue;
+    }
+    const names = [];
+    for await (const e of Deno.readDir(a)) {
+      if (e.isFile && e.name.endsWith(".json")) names.push(e.name);
+    }
+    out.push(...names.sort().map((n) => `${a.replace(/\/$/, "")}/${n}`));
+  }
+  if (out.length === 0) throw new UsageError(`no observation files in ${args.join(" ")}`);
+  return out;
+}
+
 const SUBCOMMANDS: Record<string, Subcommand> = {
+  refresh: {
+    usage: REFRESH_USAGE,
+    async run(argv) {
+      const a = parse(argv, { boolean: [], string: ["timeout"], positional: true });
+      jsonMode = a.json === true;
+      if (a.help) {
+        console.log(REFRESH_USAGE);
+        return 0;
+      }
+      const timeout = integer("--timeout", one(a, "timeout") ?? "1500", 1, 86400);
+      const files = await observationFiles(a._.map(String));
+      const old = [];
+      for (const f of files) old.push(await readObservation(f));
+      const results = [];
+      let agree = true;
+      for (let i = 0; i < files.length; i++) {
+        const prev = old[i]!;
+        const m = prev.inputs.machine;
+        const kernel = release(prev.inputs.profile).kernel;
+        if (!isKernelName(kernel)) {
+          throw new UsageError(`${files[i]}: profile ${prev.inputs.profile} has no cached kernel`);
+        }
+        const ramBytes = Number(m.ram.reduce((n, r) => n + BigInt(r.size), 0n));
+        if (!jsonMode) {
+          console.log(
+            `${files[i]}: observing ${kernel} on ${m.cpu}, ${formatSize(ramBytes)}, ${m.cpus} CPUs`,
+          );
+        }
+        const obs = await observe({
+          kernel,
+          cpu: m.cpu,
+          ramBytes,
+          cpus: m.cpus,
+          timeoutMs: timeout * 1000,
+        });
+        await Deno.writeTextFile(files[i]!, formatObservation(obs));
+        let d: OracleDiff;
+        try {
+          d = diffObserved(obs.observed, (await predict(obs)).observed);
+        } catch (e) {
+          if (!(e instanceof UnsupportedPrediction)) throw e;
+          d = {
+            agree: false,
+            compared: 0,
+            differences: [{
+              path: "prediction",
+              observed: obs.observed.mode,
+              predicted: e.message,
+            }],
+          };
+        }
+        agree &&= d.agree;
+        const pkg = prev.provenance.kernel_package === obs.provenance.kernel_package
+          ? obs.provenance.kernel_package
+          : `${prev.provenance.kernel_package} -> ${obs.provenance.kernel_package}`;
+        results.push({ file: files[i]!, package: pkg, ...d });
+        if (!jsonMode) {
+          Deno.stdout.writeSync(new TextEncoder().encode(formatOracleDiff(d, `  ${pkg}`)));
+        }
+      }
+      if (jsonMode) console.log(JSON.stringify({ agree, files: results }, null, 2));
+      return agree ? 0 : 1;
+    },
+  },
   predict: {
     usage: PREDICT_USAGE,
     async run(argv) {
@@ -330,8 +435,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         kernel = { image: kernelArg, systemMap, profile };
       }
       const cpu = one(a, "cpu") ?? "cortex-a57";
-      if (!(CPU_MODELS as readonly string[]).includes(cpu)) {
-        throw new UsageError(`--cpu ${cpu}: choose ${CPU_MODELS.join(", ")}`);
+      if (!(CPU_MODEL_NAMES as readonly string[]).includes(cpu)) {
+        throw new UsageError(`--cpu ${cpu}: choose ${CPU_MODEL_NAMES.join(", ")}`);
       }
       const ramText = one(a, "ram") ?? "4G";
       let ramBytes: number;
@@ -370,7 +475,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       try {
         obs = await observe({
           kernel,
-          cpu: cpu as CpuModel,
+          cpu: cpu as CpuModelName,
           ramBytes,
           cpus,
           timeoutMs: timeout * 1000,

@@ -277,7 +277,11 @@ export function formatOracleDiff(d: OracleDiff, title: string): string {
       : `only in hyplab: ${x.predicted}`;
     lines.push(`  ${x.path}: ${sides}`);
     for (const f of x.fields ?? []) {
-      const bits = f.bits === "-" ? "" : f.bits.includes(":") ? ` (bits ${f.bits})` : ` (bit ${f.bits})`;
+      const bits = f.bits === "-"
+        ? ""
+        : f.bits.includes(":")
+        ? ` (bits ${f.bits})`
+        : ` (bit ${f.bits})`;
       lines.push(`      ${f.field}${bits}: real ${f.observed}, hyplab ${f.predicted}`);
     }
   }

@@ -9,12 +9,8 @@
  * @module
  */
 
+import { CPU_MODEL_NAMES, type CpuModelName } from "../../core/mod.ts";
 import { OracleError } from "./errors.ts";
-
-/** CPU models the oracle boots (QEMU `-cpu`). */
-export const CPU_MODELS = ["cortex-a57", "neoverse-n1", "max"] as const;
-/** A CPU model. */
-export type CpuModel = typeof CPU_MODELS[number];
 
 /** The EL2 registers every observation records, in this order. */
 export const OBSERVED_SYSREGS = [
@@ -77,7 +73,7 @@ export interface Observation {
     /** hyplab profile, e.g. `v6.1`. */
     profile: string;
     /** The QEMU machine. */
-    machine: { cpu: CpuModel; ram: HexRange[]; cpus: number };
+    machine: { cpu: CpuModelName; ram: HexRange[]; cpus: number };
     /** memblock when `kvm_hyp_reserve()` allocated. */
     memblock: { memory: HexMemoryRegion[]; reserved: HexRange[] };
     /** Kernel-image symbols from System.map. */
@@ -215,8 +211,8 @@ export function parseObservation(text: string, path: string): Observation {
   const inp = c.object(top.inputs, "inputs", ["profile", "machine", "memblock", "symbols", "host"]);
   const mach = c.object(inp.machine, "inputs.machine", ["cpu", "ram", "cpus"]);
   const cpu = c.string(mach.cpu, "inputs.machine.cpu");
-  if (!(CPU_MODELS as readonly string[]).includes(cpu)) {
-    c.fail("inputs.machine.cpu", `expected one of ${CPU_MODELS.join(", ")}, got "${cpu}"`);
+  if (!(CPU_MODEL_NAMES as readonly string[]).includes(cpu)) {
+    c.fail("inputs.machine.cpu", `expected one of ${CPU_MODEL_NAMES.join(", ")}, got "${cpu}"`);
   }
   const ram = c.array(mach.ram, "inputs.machine.ram", 1).map((r, i) =>
     c.range(r, `inputs.machine.ram[${i}]`)
@@ -248,7 +244,7 @@ export function parseObservation(text: string, path: string): Observation {
   const inputs = {
     profile: c.string(inp.profile, "inputs.profile"),
     machine: {
-      cpu: cpu as CpuModel,
+      cpu: cpu as CpuModelName,
       ram,
       cpus: c.int(mach.cpus, "inputs.machine.cpus", 1, 8),
     },

@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { CpuModelName as CpuModel } from "../../core/mod.ts";
 import { hex } from "../../core/mod.ts";
 import {
   consoleLines,
@@ -31,7 +32,6 @@ import {
 import { cacheDir, cachedKernel, type KernelName, KERNELS } from "./kernel_cache.ts";
 import { memblockAtKvmReserve } from "./memblock_log.ts";
 import {
-  type CpuModel,
   type HexMapping,
   type Observation,
   OBSERVED_SYSREGS,

@@ -10,7 +10,7 @@
  */
 
 import { OracleError } from "./errors.ts";
-import type { CpuModel } from "./observation.ts";
+import type { CpuModelName as CpuModel } from "../../core/mod.ts";
 
 /** QEMU's binary name. */
 export const QEMU_BINARY = "qemu-system-aarch64";
