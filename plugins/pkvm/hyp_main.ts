@@ -97,11 +97,7 @@ function stubHvc(hyp: Hyp, cpu: Cpu): void {
 function initHvc(hyp: Hyp, cpu: Cpu): void {
   const x0 = cpu.x(0);
   if (x0 < BigInt(hyp.release.hypercalls.stubHcallNr)) {
-    // __kvm_handle_stub_hvc: only the reset calls are meaningful here.
-    if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
-      cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
-      cpu.setX(0, 0n);
-    } else cpu.setX(0, HVC_STUB_ERR);
+    handleStubHvc(hyp, cpu);
     return;
   }
   if (x0 !== BigInt(KVM_HOST_SMCCC_BASE)) {
@@ -110,6 +106,25 @@ function initHvc(hyp: Hyp, cpu: Cpu): void {
   }
   kvmHypInit(hyp, cpu, Number(cpu.x(1)));
   cpu.setX(0, 0n);
+}
+
+/**
+ * `__kvm_handle_stub_hvc` (hyp-init.S): HVC_SOFT_RESTART and
+ * HVC_RESET_VECTORS turn the EL2 MMU off (`INIT_SCTLR_EL2_MMU_OFF`) and put
+ * the hyp stub's vectors back (x0 = 0 for a reset); any other stub call is
+ * HVC_STUB_ERR.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu The CPU.
+ */
+function handleStubHvc(hyp: Hyp, cpu: Cpu): void {
+  const x0 = cpu.x(0);
+  if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
+    cpu.msr("SCTLR_EL2", hyp.release.sysregs.sctlrMmuOff);
+    hyp.caps.tlb.onSysregWrite(cpu, "SCTLR_EL2", cpu.sysreg("SCTLR_EL2"));
+    cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
+    cpu.setX(0, 0n);
+  } else cpu.setX(0, HVC_STUB_ERR);
 }
 
 /**
@@ -181,6 +196,19 @@ function hostHvc(
     throw p;
   }
   delete last.note;
+  // A stub call on the host vector: v5.13's __host_hvc hands it to
+  // __kvm_handle_stub_hvc even in protected mode (tearing EL2 down on this
+  // CPU); from 5.16 ("KVM: arm64: Reject stub hypercalls after pKVM has been
+  // initialised") protected mode goes to handle_host_hcall, where the id is
+  // out of range: NOT_SUPPORTED (below).
+  if (
+    cpu.x(0) < BigInt(hyp.release.hypercalls.stubHcallNr) &&
+    hyp.release.hypercalls.stubAfterInit === "forward"
+  ) {
+    handleStubHvc(hyp, cpu);
+    last.note = "forwarded to __kvm_handle_stub_hvc (v5.13 has no protected-mode check)";
+    return;
+  }
   const saved = cpu.xregs.slice();
   const hc = hyp.release.hypercalls;
   // 7.x hyp-main.c: `id &= ~ARM_SMCCC_CALL_HINTS` before the decode.

@@ -284,6 +284,8 @@ export interface HypercallFacts {
 export interface SysregFacts {
   /** `INIT_SCTLR_EL2_MMU_ON`. */
   readonly sctlrMmuOn: bigint;
+  /** `INIT_SCTLR_EL2_MMU_OFF` (`SCTLR_EL2_RES1 | ENDIAN_SET_EL2`). */
+  readonly sctlrMmuOff: bigint;
   /** `HCR_HOST_NVHE_PROTECTED_FLAGS`. */
   readonly hcrProtected: bigint;
   /** The host's MAIR_EL1, copied into `params->mair_el2`. */

@@ -138,6 +138,7 @@ export const V5_13: KernelRelease = {
   sysregs: {
     // M|C|SA|I|IESB|WXN|RES1: no ITFSB, which came with KVM's MTE support.
     sctlrMmuOn: 0x30ed_183dn,
+    sctlrMmuOff: 0x30c5_0830n,
     // RW | API | APK | ATA | TSC.
     hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n) | (1n << 19n),
     // v5.13's MAIR_EL1_SET, with the pre-5.14 MT_ numbering.

@@ -146,6 +146,7 @@ export const V6_12: KernelRelease = {
   sysregs: {
     // M|C|SA|I|IESB|WXN|ITFSB|RES1 (ENDIAN_SET_EL2 is 0 on little-endian).
     sctlrMmuOn: 0x20_30ed_183dn,
+    sctlrMmuOff: 0x30c5_0830n,
     // RW | API | APK | ATA | TSC.
     hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n) | (1n << 19n),
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff

@@ -180,6 +180,7 @@ export const V7_2: KernelRelease = {
     // Res1 field: 0. So the E2H=0 RES1 bits 4, 5, 16, 18, 23, 28, 29 are
     // written as 0 (a real 7.2 boot on cortex-a57 reads back 0x68180d).
     sctlrMmuOn: 0x20_0068_180dn,
+    sctlrMmuOff: 0n,
     // RW | API | APK | TSC: HCR_ATA left HCR_HOST_NVHE_FLAGS.
     hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 19n),
     // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
