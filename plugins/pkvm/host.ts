@@ -26,6 +26,7 @@ import {
   type PkvmVersion,
 } from "../../core/mod.ts";
 import { type KernelRelease, release } from "../releases/mod.ts";
+import { earlyMemblockReserved } from "./early_memblock.ts";
 import { HostPages } from "./host_pages.ts";
 import {
   asSigned,
@@ -175,15 +176,21 @@ export class Host {
       });
     }
     const given = options.inputs?.memblock;
-    this.memblock = given !== undefined
-      ? {
+    if (given !== undefined) {
+      this.memblock = {
         memory: given.memory.map((r) => ({ ...r })),
         reserved: given.reserved.map((r) => ({ ...r })),
-      }
-      : {
-        memory,
-        reserved: [{ base: this.image.base, size: this.image.end - this.image.base }],
       };
+    } else {
+      // The image, then an approximation of what the kernel allocated before
+      // kvm_hyp_reserve() (the DTB, the linear map's page tables, the
+      // unflattened device tree): see early_memblock.ts.
+      const image = { base: this.image.base, size: this.image.end - this.image.base };
+      const early = earlyMemblockReserved(memory).filter((r) =>
+        r.base + r.size <= image.base || r.base >= image.base + image.size
+      );
+      this.memblock = { memory, reserved: [image, ...early].sort((a, b) => a.base - b.base) };
+    }
   }
 
   /** Step 0: firmware hands over at EL2; head.S installs the hyp stub and drops to EL1. */
