@@ -272,7 +272,13 @@ export async function observeBooted(
     await run.waitFor(PKVM_MODE_LINE, {
       ...wait,
       what: 'the pKVM line ("Protected ... mode initialized successfully")',
-      failOn: [{ pattern: PANIC_LINE, message: "the kernel panicked before pKVM initialised" }],
+      failOn: [
+        { pattern: PANIC_LINE, message: "the kernel panicked before pKVM initialised" },
+        {
+          pattern: /kvm \[\d+\]: (?!Protected )[^\n]*mode initialized successfully/,
+          message: "KVM started without protected mode (no pKVM)",
+        },
+      ],
     });
     await run.waitFor(PANIC_END_LINE, { ...wait, what: "the final panic (no root file system)" });
 
@@ -375,6 +381,7 @@ export async function observeBooted(
     );
     await rsp.setPhysicalMemoryMode(false);
     await rsp.detach();
+    step("detached");
 
     const mappings: HexMapping[] = walk.mappings.map((m) => ({
       va: hex(m.va),
