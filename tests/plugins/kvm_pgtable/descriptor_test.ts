@@ -4,7 +4,6 @@ import {
   KernelErrnoError,
   KVM_PGTABLE_PROT,
   kvmPgtableProt,
-  type KvmPgtableVersion,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
