@@ -6,13 +6,7 @@
  * @module
  */
 
-import {
-  ERRNO,
-  type KvmPgtableVersion,
-  type PgtableMmOps,
-  type TlbiTtl,
-  WALK,
-} from "../../core/mod.ts";
+import { ERRNO, type PgtableMmOps, type TlbiTtl, WALK } from "../../core/mod.ts";
 import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import { isTable, LO_VALID, pteToPhys } from "./_pte.ts";
 import type { PgtableFacts } from "../releases/mod.ts";
