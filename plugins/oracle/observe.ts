@@ -326,7 +326,14 @@ export async function observeBooted(
       }
       step("asking the gdb stub whether pKVM is finalised");
       const client = await RspClient.connect({ port, timeoutMs: opts.stubTimeoutMs ?? 10_000 });
-      if (panicked || await finalised(client, machine.cpus)) {
+      if (panicked) {
+        await client.stopReason();
+        // Reading the target description makes QEMU answer `p` for system registers.
+        await client.registers();
+        rsp = client;
+        break;
+      }
+      if (await finalised(client, machine.cpus)) {
         rsp = client;
         break;
       }
