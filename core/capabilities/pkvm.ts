@@ -195,6 +195,11 @@ export interface BootReport {
       vmemmap: number;
       total: number;
     };
+    /**
+     * The terms `kvm_hyp_reserve()` sized the pool by, as the release names
+     * them, in its order; they add up to `pages.total`.
+     */
+    terms: { name: string; pages: number }[];
     /** `divide_memory_pool` pieces, in carving order. */
     layout: { name: string; base: string; pages: number }[];
   };

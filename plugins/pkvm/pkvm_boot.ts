@@ -370,6 +370,7 @@ export class PkvmBoot implements Pkvm {
         size: "0x0",
         align: "0x0",
         pages: { hyp_s1: 0, host_s2_mem: 0, host_s2_dev: 0, vmemmap: 0, total: 0 },
+        terms: [],
         layout: [],
       },
       layout: {

@@ -208,6 +208,10 @@ export function buildReport(input: ReportInput): BootReport {
       size: hex(r?.size ?? 0),
       align: hex(r?.align ?? 0),
       pages: r?.pages ?? { hyp_s1: 0, host_s2_mem: 0, host_s2_dev: 0, vmemmap: 0, total: 0 },
+      terms: (r?.layout ?? []).filter((t) => t.pages > 0).map((t) => ({
+        name: t.name,
+        pages: t.pages,
+      })),
       layout: (hyp?.terms ?? []).map((t) => ({
         name: t.name,
         base: hex(hyp!.pa(t.va)),
