@@ -23,9 +23,9 @@ export const PAGE_WIDTH = 1200;
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { createMachine, PKVM } from "../../mod.ts";
+ * import { createMachine, PKVM, profile } from "../../mod.ts";
  * import { machineLine } from "./boot_page.ts";
- * const r = createMachine({ cpus: 1 }).get(PKVM).boot();
+ * const r = createMachine({ cpus: 1, plugins: profile("v5.13") }).get(PKVM).boot();
  * assertStringIncludes(machineLine(r), "1 CPU");
  * ```
  */
@@ -76,9 +76,9 @@ export function bootSections(r: BootReport, width: number): string {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { createMachine, PKVM } from "../../mod.ts";
+ * import { createMachine, PKVM, profile } from "../../mod.ts";
  * import { bootHtml } from "./boot_page.ts";
- * const r = createMachine({ cpus: 2 }).get(PKVM).boot();
+ * const r = createMachine({ cpus: 2, plugins: profile("v5.13") }).get(PKVM).boot();
  * const page = bootHtml(r);
  * assertEquals(page.match(/class="maplet /g)?.length, r.pgtable.mappings.length);
  * ```

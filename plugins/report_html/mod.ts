@@ -9,9 +9,9 @@
  * @example A boot's page
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { createMachine, PKVM } from "../../mod.ts";
+ * import { createMachine, PKVM, profile } from "../../mod.ts";
  * import { bootHtml } from "./mod.ts";
- * const page = bootHtml(createMachine({ cpus: 1 }).get(PKVM).boot());
+ * const page = bootHtml(createMachine({ cpus: 1, plugins: profile("v5.13") }).get(PKVM).boot());
  * assertStringIncludes(page, "<svg");
  * ```
  *

@@ -256,8 +256,9 @@ export interface LogScale {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { logScale } from "./svg.ts";
- * const s = logScale([0, 4096, 2 ** 48], 38);
- * assertEquals([s.x(0), s.x(4096), s.x(2 ** 48)], [0, 1, 38]);
+ * // 4 KiB is 1 unit, 1 MiB 9 units: 10 units over 100 pixels.
+ * const s = logScale([0, 4096, 4096 + 2 ** 20], 100);
+ * assertEquals([s.x(0), s.x(4096), s.x(4096 + 2 ** 20)], [0, 10, 100]);
  * ```
  */
 export function logScale(

@@ -94,7 +94,7 @@ const BAR = 24;
  * import { vaItems, vaSpaceSvg } from "./va_panel.ts";
  * const items = vaItems([{ va: "0x1000", pa: "0x1000", size: "0x1000", prot: "PAGE_HYP" }]);
  * const s = vaSpaceSvg([{ name: "", items }], 48, 600);
- * assertEquals(s.match(/class="maplet"/g)?.length, 1);
+ * assertEquals(s.match(/class="maplet /g)?.length, 1);
  * ```
  */
 export function vaSpaceSvg(rows: readonly VaRow[], vaBits: number, width: number): string {
@@ -154,16 +154,19 @@ export function vaSpaceSvg(rows: readonly VaRow[], vaBits: number, width: number
           "rect",
           `class="maplet p-${m.cls}" data-va="${hex(m.va)}" data-size="${
             hex(m.size)
-          }" data-index="${i}"${m.attrs ? ` ${m.attrs}` : ""} x="${n(x0)}" y="${n(barY)}" width="${
-            n(w)
-          }" height="${BAR}" fill="url(#${PROT_FILLS[m.cls].id})" stroke="#333" stroke-width="0.6"`,
+          }" data-index="${i}"${row.name ? ` data-row="${esc(row.name)}"` : ""}${
+            m.attrs ? ` ${m.attrs}` : ""
+          } x="${n(x0)}" y="${n(barY)}" width="${n(w)}" height="${BAR}" fill="url(#${
+            PROT_FILLS[m.cls].id
+          })" stroke="#333" stroke-width="0.6"`,
           hover,
         ),
       );
     });
     for (const i of spacedIndexes(centres, 12)) {
       const m = row.items[i]!;
-      const text = clip(m.label || `#${i + 1}`, 24);
+      // 22 characters at 40° stay inside the label band.
+      const text = clip(m.label || `#${i + 1}`, 22);
       // Up and to the right; near the right edge, up and to the left.
       out.push(
         centres[i]! > width - 7 * text.length
