@@ -48,6 +48,14 @@ export function machineLine(r: BootReport): string {
  * @param r The report.
  * @param width Picture width.
  * @returns HTML, one `<section>` per panel.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { createMachine, PKVM, profile } from "../../mod.ts";
+ * import { bootSections } from "./boot_page.ts";
+ * const r = createMachine({ cpus: 1, plugins: profile("v5.13") }).get(PKVM).boot();
+ * assertEquals(bootSections(r, 800).match(/<section /g)?.length, 8);
+ * ```
  */
 export function bootSections(r: BootReport, width: number): string {
   const sec = (id: string, title: string, body: string) =>

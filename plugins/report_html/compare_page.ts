@@ -33,6 +33,17 @@ function cell(v: number | string | undefined, name: string): string {
  * @param c The comparison.
  * @param options `timing: false` leaves out the wall-time row.
  * @returns HTML.
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { compareVariants } from "../compare/mod.ts";
+ * import { metricsTable } from "./compare_page.ts";
+ * const c = compareVariants({ cpus: 1 }, [
+ *   { label: "v5.13", profile: "v5.13", overrides: {}, choices: {} },
+ *   { label: "v3", profile: "v5.13", overrides: { switch: "v3" }, choices: {} },
+ * ]);
+ * assertStringIncludes(metricsTable(c), '<tr data-metric="switch.rules" class="diff">');
+ * ```
  */
 export function metricsTable(c: Comparison, options: RenderOptions = {}): string {
   const runs = c.runs;

@@ -37,7 +37,18 @@ export interface OracleDiffEntry {
 
 const WIDTH = 1200;
 
-/** The diff path of a mapping, as `diffObserved` names it. */
+/**
+ * The diff path of a mapping, as `diffObserved` names it.
+ *
+ * @param va The mapping's first VA (hex).
+ * @returns `el2.mappings[0x…]`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mappingPath } from "./oracle_page.ts";
+ * assertEquals(mappingPath("0x400000003000"), "el2.mappings[0x400000003000]");
+ * ```
+ */
 export function mappingPath(va: string): string {
   return `el2.mappings[0x${BigInt(va).toString(16)}]`;
 }
