@@ -6,6 +6,7 @@
  *   deno run examples/boot.ts --profile mainline --cpus 8 --ram 0x40000000:16G
  *   deno run examples/boot.ts --switch v3 --tlb optimistic --json
  *   deno run --allow-read examples/boot.ts --switch my_switch.S
+ *   deno run --allow-read --allow-write examples/boot.ts --html boot.html
  *
  * Exit status: 0 when the boot and its verification succeed, 1 when the
  * boot fails (the account says where and why), 2 for bad input (a flag, a
@@ -16,6 +17,7 @@
 
 import {
   A64_EXECUTOR,
+  bootHtml,
   type BootReport,
   BUILTIN_VARIANTS,
   CPU_MODEL_NAMES,
@@ -38,12 +40,14 @@ import {
 import {
   BadInput,
   badInputFrom,
+  checkHtmlFlag,
   integerFlag,
   noArguments,
   parseFlags,
   runCli,
   sequenceInputError,
   wantsJson,
+  writeHtmlFlag,
 } from "./_cli.ts";
 
 /** The page allocators `--allocator` names (the profile's `buddy`, a release's, or the bitmap). */
@@ -58,6 +62,10 @@ CPUs and finalisation; then the post-boot verification.
 
 Options:
   --json                      print the JSON boot report instead
+  --html FILE                 also write the boot as one self-contained HTML
+                              page (pictures of memory, VA space, tables,
+                              pools, switch findings, hypercalls); needs
+                              --allow-read and --allow-write
   --ram BASE:SIZE             a RAM bank (repeatable; sizes take K/M/G;
                               default 0x40000000:4G)
   --cpus N                    CPUs, 1..256 (default 4)
@@ -74,8 +82,9 @@ Options:
   --seed N                    PRNG seed (default 1)
   -h, --help                  this text
 
-Reading a PATH needs --allow-read, and only then. Bad input is one line on
-stderr (with --json also {"error": ...} on stdout) and exit status 2.`;
+Reading a PATH needs --allow-read, and only then; --html needs --allow-read
+and --allow-write (the page is written beside FILE, then renamed over it).
+Bad input is one line on stderr (with --json also {"error": ...} on stdout) and exit status 2.`;
 
 const isPath = (s: string) => /[\\/]/.test(s) || /\.(ts|js|mjs|S|s|asm|txt)$/.test(s);
 
@@ -93,6 +102,7 @@ function parseRam(spec: string): RamBank {
 
 interface Config {
   json: boolean;
+  html: string | undefined;
   ram: RamBank[];
   cpus: number;
   cpu: string;
@@ -105,7 +115,7 @@ interface Config {
 async function parse(argv: readonly string[]): Promise<Config | "help"> {
   const a = parseFlags(argv, {
     boolean: ["json", "help"],
-    string: ["cpus", "cpu", "va-bits", "profile", "allocator", "switch", "tlb", "seed"],
+    string: ["cpus", "cpu", "va-bits", "profile", "allocator", "switch", "tlb", "seed", "html"],
     collect: ["ram", "plugin"],
     alias: { h: "help" },
   });
@@ -114,6 +124,7 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
   const ram = a.ram.map(parseRam);
   const cfg: Config = {
     json: a.json,
+    html: a.html,
     ram: ram.length > 0 ? ram : [{ base: 0x4000_0000, size: 2 ** 32 }],
     cpus: a.cpus === undefined ? 4 : integerFlag("--cpus", a.cpus, 1, 256),
     cpu: a.cpu ?? "cortex-a57",
@@ -157,6 +168,9 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
     choices[key] = v;
   }
   if (a.plugin.length > 0) choices.plugin = a.plugin.join(",");
+  // An --html FILE that cannot be written is refused before any file is
+  // read, any plugin loaded or the boot started.
+  if (cfg.html !== undefined) await checkHtmlFlag(cfg.html, "boot.ts");
   // One resolution for every choice, so a --plugin that provides what
   // --tlb, --allocator or --switch also chose is refused, not settled by order.
   let variant;
@@ -372,6 +386,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (cfg.json) console.log(JSON.stringify(report, null, 2));
   else print(report);
+  if (cfg.html !== undefined) {
+    const bytes = await writeHtmlFlag(cfg.html, bootHtml(report), "boot.ts");
+    if (!cfg.json) console.log(dim(`page: ${cfg.html} (${formatSize(bytes)})`));
+  }
   return report.ok ? 0 : 1;
 }
 

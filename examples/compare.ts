@@ -6,6 +6,7 @@
  *   deno run examples/compare.ts --variant v3:switch=v3 --variant mainline:switch=mainline --json
  *   deno run examples/compare.ts --workload churn --ops 100000 --markdown
  *   deno run --allow-read examples/compare.ts --variant mine:allocator=examples/custom_allocator.ts
+ *   deno run --allow-read --allow-write examples/compare.ts --html compare.html
  *
  * With no `--variant` it compares the built-in switch sequences and the two
  * page allocators on the default machine. Exit status: 0 when every run ran
@@ -18,6 +19,7 @@
 
 import {
   compareVariants,
+  comparisonHtml,
   comparisonJson,
   formatComparison,
   parseRamBank,
@@ -32,11 +34,13 @@ import {
 import {
   BadInput,
   badInputFrom,
+  checkHtmlFlag,
   integerFlag,
   noArguments,
   parseFlags,
   progressLine,
   runCli,
+  writeHtmlFlag,
 } from "./_cli.ts";
 
 const USAGE = `Usage: deno run examples/compare.ts [options]
@@ -61,13 +65,17 @@ Options:
   --markdown                  a Markdown table
   --json                      one JSON object; identical runs give identical
                               JSON but for each run's wall_ms
+  --html FILE                 also write the comparison as one self-contained
+                              HTML page (variants side by side, differences
+                              highlighted); needs --allow-read and --allow-write
   --no-timing                 leave out wall times (the table's wall time row,
                               the JSON wall_ms): the output is then the same
                               on every run of the same command
   -h, --help                  this text
 
-Reading a PATH needs --allow-read, and only then. Bad input is one line on
-stderr (with --json also {"error": ...} on stdout) and exit status 2; a long
+Reading a PATH needs --allow-read, and only then; --html needs --allow-read
+and --allow-write (the page is written beside FILE, then renamed over it).
+Bad input is one line on stderr (with --json also {"error": ...} on stdout) and exit status 2; a long
 workload shows its progress on a terminal's stderr (not with --json).`;
 
 /** The default comparison: three switch sequences and two allocators. */
@@ -96,7 +104,7 @@ async function variants(specs: readonly string[], prof: ProfileName): Promise<Va
 async function main(argv: readonly string[]): Promise<number> {
   const a = parseFlags(argv, {
     boolean: ["json", "markdown", "help", "no-timing"],
-    string: ["workload", "ops", "max-order", "cpus", "va-bits", "profile", "seed"],
+    string: ["workload", "ops", "max-order", "cpus", "va-bits", "profile", "seed", "html"],
     collect: ["variant", "ram"],
     alias: { h: "help" },
   });
@@ -151,6 +159,9 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   if (a.seed !== undefined) scenario.seed = integerFlag("--seed", a.seed, 0, 2 ** 32 - 1);
+  // An --html FILE that cannot be written is refused before any variant is
+  // loaded or run.
+  if (a.html !== undefined) await checkHtmlFlag(a.html, "compare.ts");
   const vs = await variants(a.variant.length ? a.variant : DEFAULT_VARIANTS, prof);
 
   // Progress of long workloads on a terminal only: never into --json, a pipe
@@ -172,6 +183,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const render = { timing: !a["no-timing"] };
   if (a.json) console.log(JSON.stringify(comparisonJson(c, render), null, 2));
   else console.log(formatComparison(c, a.markdown ? "markdown" : "text", render));
+  if (a.html !== undefined) await writeHtmlFlag(a.html, comparisonHtml(c, render), "compare.ts");
   return 0;
 }
 

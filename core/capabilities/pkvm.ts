@@ -80,6 +80,65 @@ export interface MappingReport {
   what?: string;
 }
 
+/** A memblock region in the report. */
+export interface MemblockRegionReport {
+  /** First PA. */
+  base: string;
+  /** Bytes. */
+  size: string;
+  /** `enum memblock_flags` bits when not `MEMBLOCK_NONE` (0x4 `MEMBLOCK_NOMAP`). */
+  flags?: number;
+  /**
+   * What a reserved region holds: `kernel image`, `hyp pool
+   * (kvm_hyp_reserve)`, `device tree blob`, `early allocations` (what the
+   * kernel took from memblock before `kvm_hyp_reserve()`), several joined by
+   * `, ` when memblock merged them. Absent for `memory` regions.
+   */
+  what?: string;
+}
+
+/**
+ * One run of table pages of the hyp stage-1 tree: pages at one level, next
+ * to each other in VA, whose entries lead to the same maplets. A tree of
+ * thousands of table pages (a 1 TiB machine's pool mapped page by page)
+ * comes out as a few runs.
+ */
+export interface TableRunReport {
+  /** Lookup level of the table pages (the start level for the pgd). */
+  level: number;
+  /** First VA the first page's entries translate. */
+  va: string;
+  /** VA bytes the run's pages translate together (pages × 512 × the level's entry size). */
+  span: string;
+  /** Table pages in the run. */
+  tables: number;
+  /** Indexes into `pgtable.mappings` of the maplets the pages' entries lead to. */
+  maplets: number[];
+  /** Valid block descriptors in these pages. */
+  blocks: number;
+  /** Valid page descriptors in these pages (level 3). */
+  pages: number;
+}
+
+/** The hyp stage-1 table tree, counted per level and in runs of table pages. */
+export interface PgtableTreeReport {
+  /** Start level (0 for 48-bit, 1 for 39-bit, -1 for 52-bit LPA2 input addresses). */
+  start_level: number;
+  /** Per level, from the start level down to 3. */
+  levels: {
+    /** Lookup level. */
+    level: number;
+    /** Table pages at this level. */
+    tables: number;
+    /** Valid block descriptors at this level. */
+    blocks: number;
+    /** Valid page descriptors at this level (level 3 only). */
+    pages: number;
+  }[];
+  /** The table pages in VA order within each level, grouped into runs. */
+  runs: TableRunReport[];
+}
+
 /** A barrier-rule finding of the switch sequence. */
 export interface FindingReport {
   /** Rule id (`R1`...`R16`). */
@@ -183,6 +242,12 @@ export interface BootReport {
   variants: Record<string, string>;
   /** The six steps. */
   steps: StepReport[];
+  /**
+   * memblock after `kvm_hyp_reserve()`: `memory` (RAM the kernel uses, cut
+   * where the linear map ends) and `reserved`, each region labelled, the
+   * hyp pool apart from any neighbour memblock merged it with.
+   */
+  memblock: { memory: MemblockRegionReport[]; reserved: MemblockRegionReport[] };
   /** `kvm_hyp_reserve()` result. */
   reserve: {
     base: string;
@@ -224,6 +289,8 @@ export interface BootReport {
     /** Table pages taken from the early allocator, and from the buddy after finalise. */
     early_table_pages: number;
     mappings: MappingReport[];
+    /** The tree: table pages per level, which maplets each run of them serves, block and page leaves. */
+    tree: PgtableTreeReport;
   };
   /** The host-built EL2 table (steps 2 and 6). */
   host_pgtable: { pgd: string; table_pages: number; freed: boolean };
@@ -237,6 +304,8 @@ export interface BootReport {
     executed: number;
     /** Where execution ended (the continuation's VA on success). */
     pc: string;
+    /** The sequence's assembly text, whose 1-based lines the findings name. */
+    source: string;
   };
   /** EL2 system registers of the boot CPU after the boot. */
   sysregs: Record<string, string>;

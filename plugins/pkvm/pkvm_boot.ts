@@ -365,6 +365,7 @@ export class PkvmBoot implements Pkvm {
       },
       variants: this.#variants(),
       steps: this.#steps,
+      memblock: { memory: [], reserved: [] },
       reserve: {
         base: "0x0",
         size: "0x0",
@@ -383,7 +384,13 @@ export class PkvmBoot implements Pkvm {
       },
       hypercalls: [],
       pools: {},
-      pgtable: { pgd: "0x0", table_pages: 0, early_table_pages: 0, mappings: [] },
+      pgtable: {
+        pgd: "0x0",
+        table_pages: 0,
+        early_table_pages: 0,
+        mappings: [],
+        tree: { start_level: 0, levels: [], runs: [] },
+      },
       host_pgtable: { pgd: "0x0", table_pages: 0, freed: false },
       switch: {
         sequence: this.#caps.switchSeq.name,
@@ -392,6 +399,7 @@ export class PkvmBoot implements Pkvm {
         findings: [],
         executed: 0,
         pc: "0x0",
+        source: this.#caps.switchSeq.source,
       },
       sysregs: {},
       tlb: { policy: this.#caps.tlb.policy, ...tlb },
