@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { CheckResult, Finding, Verdict } from "../../core/mod.ts";
+import { type CheckResult, type Finding, SCTLR_EL2_RES1, type Verdict } from "../../core/mod.ts";
 import type { ResolvedCheckConfig } from "./config.ts";
 import {
   AddrMode,
@@ -25,6 +25,7 @@ import {
   REGFILE_SIZE,
   SP,
   TLBI_OPS,
+  XZR,
 } from "./opcodes.ts";
 import type { A64Program } from "./program.ts";
 import { A64_LOAD_TAGS } from "./symbols.ts";
@@ -47,10 +48,20 @@ export interface CheckerStart {
   readonly ttbr0: bigint;
   /** How x0–x2 are passed. */
   readonly abi: "params" | "registers";
+  /**
+   * What the registers hold at entry, overriding `abi` (a routine the
+   * kernel enters some other way: an exception vector, a PSCI entry point).
+   */
+  readonly tags?: Readonly<Record<number, Space>>;
 }
 
-/** Address-space tag of a register value. */
-type Space = "PA" | "oldVA" | "newVA" | "code" | "imm" | "unknown";
+/**
+ * Address-space tag of a register value: a physical address, a VA of the
+ * old or the new tables, a code address (the idmap: valid in every
+ * regime), a number from the text (`imm`) or from a system register
+ * (`sysreg`), or unknown.
+ */
+export type Space = "PA" | "oldVA" | "newVA" | "code" | "imm" | "sysreg" | "unknown";
 
 interface PendingTlbi {
   /** Step it was issued at: entries refilled from then on survive it. */
@@ -92,6 +103,35 @@ const REGISTER_ONLY: ReadonlySet<number> = new Set([
   Op.LSL_REG,
   Op.LSR_IMM,
   Op.LSR_REG,
+  Op.ASR_IMM,
+  Op.ASR_REG,
+  Op.EOR_IMM,
+  Op.EOR_REG,
+  Op.ORN_REG,
+  Op.SUBS_IMM,
+  Op.SUBS_REG,
+  Op.ADDS_IMM,
+  Op.ADDS_REG,
+  Op.ANDS_IMM,
+  Op.ANDS_REG,
+  Op.CCMP_IMM,
+  Op.CCMP_REG,
+  Op.CCMN_IMM,
+  Op.CCMN_REG,
+  Op.CSEL,
+  Op.CSINC,
+  Op.CSINV,
+  Op.CSNEG,
+  Op.UBFX,
+  Op.SBFX,
+  Op.UBFIZ,
+  Op.SBFIZ,
+  Op.BFI,
+  Op.BFXIL,
+  Op.ADR,
+  Op.ADRP,
+  Op.LDR_LIT,
+  Op.HINT,
 ]);
 
 const BADDR_MASK = 0x0000_ffff_ffff_fffen;
@@ -155,6 +195,12 @@ export class HazardChecker {
   #stackCopy: boolean[] = new Array<boolean>(REGFILE_SIZE).fill(false);
   #lastIsb = false;
   #ttbrUnsynced = false;
+  /** The DSB that completed the last EL2 TLBI ran with the MMU certainly off (R4). */
+  #tlbiDoneOff = false;
+  /** Address space of the value written to ELR_EL2 (where an `eret` to EL2 goes). */
+  #elrTag: Space = "unknown";
+  /** Shared by every fork: whether some path changed SCTLR_EL2.M or wrote TTBR0_EL2. */
+  #shared = { switches: false };
 
   /**
    * Creates a checker at the entry of a sequence.
@@ -172,7 +218,10 @@ export class HazardChecker {
     if (mBit(start.sctlr) === 1) this.#tlb.set(this.#ttbrCur, { on: 0, off: -1 });
     this.#tags[SP] = mBit(start.sctlr) === 1 ? "oldVA" : "PA";
     this.#tags[30] = "code";
-    if (start.abi === "registers") {
+    this.#tags[XZR] = "imm";
+    if (start.tags !== undefined) {
+      for (const [r, tag] of Object.entries(start.tags)) this.#tags[Number(r)] = tag;
+    } else if (start.abi === "registers") {
       this.#tags[0] = "PA";
       this.#tags[1] = "newVA";
       this.#tags[2] = "newVA";
@@ -196,6 +245,9 @@ export class HazardChecker {
     });
     c.onFinding = this.onFinding;
     c.#seen = this.#seen;
+    c.#shared = this.#shared;
+    c.#tlbiDoneOff = this.#tlbiDoneOff;
+    c.#elrTag = this.#elrTag;
     c.#sctlrCur = this.#sctlrCur;
     c.#sctlrPend = this.#sctlrPend;
     c.#ttbrInitial = this.#ttbrInitial;
@@ -227,9 +279,11 @@ export class HazardChecker {
    * uses it, with the instruction index, to stop exploring a state it has
    * seen). Step numbers are kept only as far as they matter: whether a TLB
    * fill came before or after each pending TLBI's issue.
+   * @param live Which registers a later instruction may read (default:
+   *   all); the tags of the others cannot change a finding.
    * @returns The key.
    */
-  stateKey(): string {
+  stateKey(live: (r: number) => boolean = () => true): string {
     // Pending TLBIs by (op, line): a later one of the same op removes all an
     // earlier one does, so a loop of TLBIs without a DSB does not grow the key.
     const groups = new Map<string, number>();
@@ -258,11 +312,35 @@ export class HazardChecker {
       this.#cfg.dataCleanToPoC
         ? null
         : [this.#dc.map((d) => `${d.line}:${d.addr}`), [...this.#cleaned].sort().map(String)],
-      this.#tags.join(),
-      this.#stackCopy.map(Number).join(""),
+      this.#tags.map((t, r) => (live(r) ? t : "-")).join(),
+      this.#stackCopy.map((c, r) => (live(r) && c ? "1" : "0")).join(""),
       this.#lastIsb,
       this.#ttbrUnsynced,
+      this.#tlbiDoneOff,
+      this.#elrTag,
     ]);
+  }
+
+  /**
+   * Sets a register's address-space tag (a routine entered by a call
+   * returns to a code address).
+   * @param reg Register number.
+   * @param tag `PA`, `oldVA`, `newVA`, `code`, `imm`, `sysreg` or `unknown`.
+   */
+  setTag(reg: number, tag: Space): void {
+    this.#tags[reg] = tag;
+    this.#stackCopy[reg] = false;
+  }
+
+  /** SCTLR_EL2.M now: `on`, `off`, or `pending` (a write not yet synchronised changes it). */
+  get mmu(): "on" | "off" | "pending" {
+    if (this.#mUncertain) return "pending";
+    return mBit(this.#sctlrCur) === 1 ? "on" : "off";
+  }
+
+  /** Whether some explored path changed SCTLR_EL2.M or wrote TTBR0_EL2. */
+  get switches(): boolean {
+    return this.#shared.switches;
   }
 
   // ---- views -------------------------------------------------------------
@@ -351,11 +429,36 @@ export class HazardChecker {
     const t = this.#tags;
     switch (ins.op) {
       case Op.MSR:
-        this.#msr(index, ins.sysreg, regs.get(ins.rn));
+        this.#msr(index, ins.sysreg, regs.get(ins.rn), t[ins.rn]!);
         break;
       case Op.MRS:
-        t[ins.rd] = "unknown";
+        t[ins.rd] = "sysreg";
         this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.ADR:
+      case Op.ADRP:
+        // PC-relative from the idmap: a label of the text is code, anything else a PA.
+        t[ins.rd] = ins.target >= 0 ? "code" : "PA";
+        this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.LDR_LIT:
+        // The literal holds a link-time address (the hyp VA, relocated) or a number.
+        t[ins.rd] = ins.target >= 0 || ins.symbol !== "" ? "newVA" : "imm";
+        this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.CSEL:
+      case Op.CSINC:
+      case Op.CSINV:
+      case Op.CSNEG:
+        t[ins.rd] = t[ins.rn] === t[ins.rm] ? t[ins.rn]! : "unknown";
+        this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.MSR_IMM:
+        if (ins.operation === "spsel") {
+          // The other stack pointer: whatever it holds.
+          t[SP] = "unknown";
+          this.#stackCopy[SP] = false;
+        }
         break;
       case Op.ISB:
         this.#cse();
@@ -421,6 +524,22 @@ export class HazardChecker {
       case Op.LSL_REG:
       case Op.LSR_IMM:
       case Op.LSR_REG:
+      case Op.ASR_IMM:
+      case Op.ASR_REG:
+      case Op.EOR_IMM:
+      case Op.EOR_REG:
+      case Op.ORN_REG:
+      case Op.SUBS_IMM:
+      case Op.SUBS_REG:
+      case Op.ADDS_IMM:
+      case Op.ADDS_REG:
+      case Op.ANDS_IMM:
+      case Op.ANDS_REG:
+      case Op.UBFX:
+      case Op.SBFX:
+      case Op.UBFIZ:
+      case Op.SBFIZ:
+      case Op.BFXIL:
         t[ins.rd] = t[ins.rn]!;
         this.#stackCopy[ins.rd] = ins.rn === SP || this.#stackCopy[ins.rn]!;
         break;
@@ -440,6 +559,7 @@ export class HazardChecker {
         // runs under the regime it synchronised, on this SP (R15: "an
         // exception taken in the window uses the bad SP").
         this.#cse();
+        this.#elrTag = "code";
         const wrong = this.#wrongSpace(this.#tags[SP]!);
         if (wrong !== null) {
           this.#report(
@@ -482,10 +602,12 @@ export class HazardChecker {
    * at the target must see everything synchronised.
    * @param index The branch instruction.
    * @param reg Register holding the target (-1 for `eret`).
+   * @param el For `eret`: the exception level returned to (EL1 code does
+   *   not run in the EL2 translation regime).
    */
-  branchOut(index: number, reg: number): void {
-    const tag = reg >= 0 ? this.#tags[reg]! : "unknown";
-    const what = reg >= 0 ? `the branch to x${reg}` : "the exception return";
+  branchOut(index: number, reg: number, el = 2): void {
+    const tag = reg >= 0 ? this.#tags[reg]! : el < 2 ? "unknown" : this.#elrTag;
+    const what = reg >= 0 ? `the branch to x${reg}` : `the exception return to EL${el}`;
     if (this.#sctlrPend !== null) {
       this.#report(
         "R1",
@@ -493,7 +615,7 @@ export class HazardChecker {
         index,
         `${what} follows an SCTLR_EL2 write with no ISB: the target may be fetched with either MMU setting.`,
       );
-    } else if (mBit(this.#sctlrCur) === 0 && tag !== "PA" && tag !== "code") {
+    } else if (mBit(this.#sctlrCur) === 0 && (tag === "newVA" || tag === "oldVA")) {
       this.#report(
         "R1",
         "fail",
@@ -512,7 +634,7 @@ export class HazardChecker {
         `${what} targets a new-table VA while TTBR0_EL2 still holds the old tables: the target is fetched through the old tables.`,
       );
     }
-    this.#leaveChecks(index, `${what}`);
+    this.#leaveChecks(index, `${what}`, reg >= 0 || el === 2);
   }
 
   /**
@@ -532,10 +654,19 @@ export class HazardChecker {
     );
   }
 
-  /** The sequence ran off its end: nothing may be left pending. */
+  /**
+   * The sequence ran off its end: it hands over to whatever follows it in
+   * memory (R17), and nothing may be left pending.
+   */
   end(): void {
     const index = this.#p.instructions.length - 1;
     if (index < 0) return;
+    this.#report(
+      "R17",
+      "fail",
+      index,
+      "the sequence runs off its end without branching away (ret, br, eret or b): whatever follows it in memory executes next, so no hand-over point exists.",
+    );
     if (this.#sctlrPend !== null) {
       this.#report(
         "R1",
@@ -563,7 +694,7 @@ export class HazardChecker {
 
   // ---- effects -------------------------------------------------------------
 
-  #leaveChecks(index: number, what: string): void {
+  #leaveChecks(index: number, what: string, toEl2 = true): void {
     if (this.#ttbrPend !== null || this.#otherPend.size > 0) {
       const regs = [...(this.#ttbrPend !== null ? ["TTBR0_EL2"] : []), ...this.#otherPend];
       this.#report(
@@ -592,8 +723,9 @@ export class HazardChecker {
         `no ISB after the DSB that completed the TLBI at line ${this.#tlbiLine} before ${what}: without FEAT_ETS, fetches may still use old translations.`,
       );
     }
-    // PoC-sourced I-cache lines only matter once fetches are cacheable again.
-    if (this.#polluted && mBit(this.#sctlrCur) === 1) {
+    // PoC-sourced I-cache lines only matter once fetches are cacheable again,
+    // and to EL2 code: an exception return to EL1 runs the host's own text.
+    if (this.#polluted && mBit(this.#sctlrCur) === 1 && toEl2) {
       this.#report(
         "R9",
         "fail",
@@ -618,11 +750,30 @@ export class HazardChecker {
     }
   }
 
-  #msr(index: number, reg: string, value: bigint): void {
+  #msr(index: number, reg: string, value: bigint, tag: Space): void {
     const cfg = this.#cfg;
+    if (reg === "ELR_EL2") this.#elrTag = tag;
     if (reg === "SCTLR_EL2") {
       const prev = mBit(this.#sctlrPend ?? this.#sctlrCur);
       const next = mBit(value);
+      // R18: only a value the text itself builds (immediates, or what a
+      // system register read returned) can be judged; one loaded from memory
+      // is the caller's.
+      if ((tag === "imm" || tag === "sysreg") && (value & SCTLR_EL2_RES1) !== SCTLR_EL2_RES1) {
+        // Every one of these bits has a function when HCR_EL2.E2H = 1: the
+        // Arm ARM's rule for a bit RES1 only in some contexts gives it no
+        // effect on the PE here, so this is advice (write 1), not a hazard.
+        const clear = SCTLR_EL2_RES1 & ~value;
+        this.#report(
+          "R18",
+          "warn",
+          index,
+          `SCTLR_EL2 is written as 0x${value.toString(16)}, with bits 0x${
+            clear.toString(16)
+          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state, but software should write them as 1 (hyplab's CPU model refuses the write at boot).`,
+        );
+      }
+      if (prev !== next) this.#shared.switches = true;
       if (prev !== next && !cfg.codeIdmapped) {
         this.#report(
           "R2",
@@ -664,6 +815,7 @@ export class HazardChecker {
       }
       this.#ttbrPend = key(value);
       this.#ttbrUnsynced = true;
+      this.#shared.switches = true;
       return;
     }
     if (reg === "TCR_EL2" || reg === "MAIR_EL2") this.#otherPend.add(reg);
@@ -681,7 +833,10 @@ export class HazardChecker {
           el2[0]!.line
         } has not completed (no DSB of its scope): old translations may still be used after MMU-on.`,
       );
-    } else if (this.#tlbiNeedCse && !cfg.ets) {
+    } else if (this.#tlbiNeedCse && !cfg.ets && !this.#tlbiDoneOff) {
+      // With the MMU off from that DSB to here, the ISB that synchronises
+      // this enable is the context synchronisation R4 asks for: nothing was
+      // translated before it, everything after it sees the invalidation.
       this.#report(
         "R4",
         "fail",
@@ -783,6 +938,7 @@ export class HazardChecker {
         }
         this.#tlbiNeedCse = true;
         this.#tlbiLine = t.line;
+        this.#tlbiDoneOff = !this.#maybeOn;
       }
     }
     this.#tlbi = left;

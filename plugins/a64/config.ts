@@ -8,8 +8,12 @@
 import type { CheckConfig } from "../../core/mod.ts";
 import { A64ConfigError } from "./errors.ts";
 
-/** Known CPU features. */
-export const A64_FEATURES: readonly string[] = ["cnp", "ets"];
+/**
+ * Known features: CPU features (`cnp` FEAT_TTCNP, `ets` FEAT_ETS, `pauth`
+ * pointer authentication, `bti` FEAT_BTI) and `kvm-protected-mode` (KVM in
+ * protected mode), each deciding the alternatives that test it.
+ */
+export const A64_FEATURES: readonly string[] = ["cnp", "ets", "pauth", "bti", "kvm-protected-mode"];
 /** Known errata. */
 export const A64_ERRATA: readonly string[] = ["falkor-e1041", "tx2-219"];
 /**

@@ -7,6 +7,20 @@
 import { HyplabError } from "../../core/mod.ts";
 
 /**
+ * The text with control characters written as `\xNN` escapes, so a message
+ * quoting binary input cannot drive the terminal.
+ * @param text Any text.
+ * @returns Printable text.
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(
+    /[\x00-\x08\x0a-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/**
  * A line the parser cannot accept: an unknown mnemonic, operand, macro,
  * constant or directive. The message starts with `line:column`, quotes the
  * text and says what is supported; nothing is ever skipped silently.
@@ -39,7 +53,7 @@ export class A64SyntaxError extends SyntaxError {
    * @param supported What is accepted instead.
    */
   constructor(line: number, column: number, text: string, problem: string, supported: string) {
-    super(`${line}:${column}: ${problem} in "${text}"; supported: ${supported}`);
+    super(`${line}:${column}: ${problem} in "${printable(text)}"; supported: ${supported}`);
     this.name = "A64SyntaxError";
     this.line = line;
     this.column = column;

@@ -15,16 +15,26 @@
  * @module
  */
 
+export * from "./assembler.ts";
 export * from "./checker.ts";
 export * from "./config.ts";
+export * from "./cpp.ts";
+export * from "./decode.ts";
 export * from "./errors.ts";
 export * from "./executor.ts";
+export * from "./gas.ts";
+export * from "./kernel/entries.ts";
+export * from "./kernel/releases.ts";
+export * from "./kernel/source_tree.ts";
+export * from "./liveness.ts";
 export * from "./macros.ts";
 export * from "./parse.ts";
 export * from "./program.ts";
+export * from "./routines.ts";
 export * from "./rules.ts";
 export * from "./run.ts";
 export * from "./symbols.ts";
+export * from "./sysregs.ts";
 export * from "./listing.ts";
 export * from "./mutation.ts";
 export * from "./plugin.ts";
