@@ -293,9 +293,10 @@ export class HazardChecker {
       step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
     const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
     const ic = this.#ic;
+    // Of SCTLR_EL2 only M, C and I enter a rule (the value an msr writes is the register's).
     return JSON.stringify([
-      this.#sctlrCur.toString(16),
-      this.#sctlrPend?.toString(16) ?? null,
+      (this.#sctlrCur & SCTLR_MCI).toString(16),
+      this.#sctlrPend === null ? null : (this.#sctlrPend & SCTLR_MCI).toString(16),
       this.#ttbrCur,
       this.#ttbrPend,
       [...this.#otherPend].sort(),

@@ -13,8 +13,8 @@ import { HyplabError } from "../../core/mod.ts";
  * @returns Printable text.
  */
 export function printable(text: string): string {
-  // deno-lint-ignore no-control-regex
   return text.replace(
+    // deno-lint-ignore no-control-regex
     /[\x00-\x08\x0a-\x1f\x7f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );

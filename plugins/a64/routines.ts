@@ -329,9 +329,6 @@ export function checkRoutines(program: A64Program, config: CheckConfig = {}): Fi
       checker = new HazardChecker(program, cfg, { sctlr, ttbr0: BigInt(s.oldPgd), abi, tags });
       res = executeA64(program, { ...common, cpu, checker, scratch, start: how.start });
     }
-    if (Deno.env.get("A64_DEBUG")) {
-      console.error(r.name, entry.how.slice(0, 40), res.steps, res.paths);
-    }
     if (res.stopped === "max-steps") {
       throw new A64NonTerminationError(
         res.line,

@@ -56,7 +56,7 @@ Deno.test("the suite fails a sequence that never sets TTBR0_EL2", async () => {
   await assertRejects(
     () => switchSequenceConformance(seq, undefined, { plugins: plugins() }),
     ConformanceError,
-    `"TTBR0_EL2.BADDR is the new pgd after the switch (§9 invariant 13)": TTBR0_EL2 is 0x41000000 ` +
+    `"TTBR0_EL2.BADDR is the new pgd after the switch (what __pkvm_init_finalise relies on)": TTBR0_EL2 is 0x41000000 ` +
       "after the switch: BADDR is not the new pgd 0x41200000 (still the old tables)",
   );
 });
@@ -66,7 +66,7 @@ Deno.test("the suite fails a sequence that never turns the MMU back on", async (
   await assertRejects(
     () => switchSequenceConformance(off, undefined, { plugins: plugins("optimistic") }),
     ConformanceError,
-    `"SCTLR_EL2.M is 1 after the switch (§9 invariant 13)": SCTLR_EL2 is 0x30e5183c after the ` +
+    `"SCTLR_EL2.M is 1 after the switch (what __pkvm_init_finalise relies on)": SCTLR_EL2 is 0x30e5183c after the ` +
       "switch: the MMU is off",
   );
   // Writing M = 1 is not enough: without an ISB the write never takes effect.
@@ -86,13 +86,14 @@ Deno.test("the suite fails a sequence that keeps the old stack", async () => {
   await assertRejects(
     () => switchSequenceConformance(seq, undefined, { plugins: plugins() }),
     ConformanceError,
-    `"SP is the new stack after the switch (§9 invariant 13)": SP after the switch (old SP ` +
+    `"SP is the new stack after the switch (what __pkvm_init_finalise relies on)": SP after the switch (old SP ` +
       `0x800000300000): expected "0x800000100000", got "0x800000300000"`,
   );
 });
 
 Deno.test("the suite fails a sequence whose TLBI is missing or runs with the MMU on", async () => {
-  const check = `"tlbi alle2 is executed while SCTLR_EL2.M is 0 (§9 invariant 13)"`;
+  const check =
+    `"tlbi alle2 is executed while SCTLR_EL2.M is 0 (what __pkvm_init_finalise relies on)"`;
   const none = edited("no TLBI", (s) => s.replace("\ttlbi\talle2\n", ""));
   await assertRejects(
     () => switchSequenceConformance(none, undefined, { plugins: plugins() }),
@@ -187,7 +188,7 @@ Deno.test("the suite fails malformed sequences before running them", async () =>
   await assertRejects(
     () => switchSequenceConformance(garbled, undefined, { plugins: plugins() }),
     ConformanceError,
-    `"the text parses and the static check gives well-formed R1–R16 findings"`,
+    `"the text parses and the static check gives well-formed R1–R18 findings"`,
   );
 });
 
@@ -221,16 +222,16 @@ function rewriting(patch: (f: { rule: string; line: number }) => void): Plugin {
   };
 }
 
-Deno.test("the suite checks that findings name a rule R1..R16 and a line of the source", async () => {
+Deno.test("the suite checks that findings name a rule R1..R18 and a line of the source", async () => {
   const v3 = switchSequence({ variant: "v3" });
   await assertRejects(
     () =>
       switchSequenceConformance(v3, undefined, {
-        plugins: [rewriting((f) => (f.rule = "R17")), mmu(), tlb()],
+        plugins: [rewriting((f) => (f.rule = "R19")), mmu(), tlb()],
       }),
     ConformanceError,
-    `"the text parses and the static check gives well-formed R1–R16 findings": static check: ` +
-      `finding {"rule":"R17"`,
+    `"the text parses and the static check gives well-formed R1–R18 findings": static check: ` +
+      `finding {"rule":"R19"`,
   );
   const e = await assertRejects(
     () =>
@@ -238,7 +239,7 @@ Deno.test("the suite checks that findings name a rule R1..R16 and a line of the 
         plugins: [rewriting((f) => (f.line = 999)), mmu(), tlb()],
       }),
     ConformanceError,
-    `"the text parses and the static check gives well-formed R1–R16 findings": static check:`,
+    `"the text parses and the static check gives well-formed R1–R18 findings": static check:`,
   );
   const lines = builtinSequence("v3").source.split("\n").length;
   assertStringIncludes(e.message, `"line":999,`);
