@@ -1,17 +1,22 @@
 /**
- * Checks an MMU-off / switch / MMU-on sequence against the barrier rules
- * R1–R16 and prints the listing with each finding under its line (or, with
- * `--json`, `{ verdict, findings }`).
+ * Checks code that turns the EL2 MMU off, switches TTBR0_EL2 and turns the
+ * MMU on — a sequence, or a whole kernel file such as hyp-init.S, routine by
+ * routine — against the rules R1–R18 (the documentation of
+ * plugins/a64/rules.ts) and prints the listing with each finding under its
+ * line (or, with `--json`, `{ verdict, findings, routines }`).
  *
- *   deno run --allow-read examples/check_sequence.ts my_switch.S
+ *   deno run --allow-read examples/check_sequence.ts examples/sequences/switch_fixed.S
+ *   deno run --allow-read examples/check_sequence.ts --release v6.1 hyp-init.S
+ *   deno run --allow-read examples/check_sequence.ts --kernel-src /usr/src/linux-source-6.12
  *   deno run examples/check_sequence.ts --builtin v3
  *   deno run examples/check_sequence.ts builtin:mainline --mutate
  *   deno run examples/check_sequence.ts builtin:v5.13 --erratum tx2-219 --json
  *
- * Exit status: 0 when the sequence passes (warnings allowed), 1 when a rule
- * fails, 2 for bad input (unreadable file, parse error, bad flag, an
- * instruction the static run cannot execute, a sequence that does not
- * terminate), printed as `FILE:line: ...`.
+ * Exit status: 0 when the code passes (warnings allowed), 1 when a rule
+ * fails, 2 for bad input (unreadable file, empty file, parse error, a macro
+ * or header the checker does not model, a conditional it cannot decide, bad
+ * flag, an instruction the static run cannot execute, a routine that does
+ * not terminate), printed as `FILE:line: ...`.
  *
  * @module
  */
@@ -24,13 +29,20 @@ import {
   A64ConfigError,
   A64ExecutionError,
   A64NonTerminationError,
+  type A64ParseOptions,
   A64SyntaxError,
   BUILTIN_VARIANTS,
   check,
   type CheckConfig,
+  DEFAULT_RELEASE,
   formatListing,
   formatMutations,
+  formatRoutines,
+  KERNEL_RELEASES,
+  kernelRelease,
+  kernelTreeResolver,
   mutate,
+  openKernelTree,
   resolveCheckConfig,
   resolveSwitchSequence,
   type SwitchSequence,
@@ -39,8 +51,11 @@ import {
 const USAGE =
   `Usage: deno run [--allow-read] examples/check_sequence.ts [options] FILE | builtin:NAME
 
-Checks an EL2 "MMU off, switch tables, MMU on" sequence (A64 assembly in the
-kernel's spelling) against the barrier rules R1-R16 of barrier-rules.md.
+Checks EL2 code that turns the MMU off, switches tables and turns it on (A64
+assembly in the kernel's spelling: a sequence, or a whole file such as
+arch/arm64/kvm/hyp/nvhe/hyp-init.S, checked routine by routine from the
+state the kernel enters each in) against the rules R1-R18 (their statements,
+reasons and examples: \`deno doc plugins/a64/rules.ts\`).
 
 Arguments:
   FILE                  an assembly file (needs --allow-read)
@@ -48,6 +63,14 @@ Arguments:
 
 Options:
   --builtin NAME        same as builtin:NAME
+  --release NAME        the kernel release whose header models read the text:
+                        ${KERNEL_RELEASES.join(", ")} (default: none for a text without
+                        #include, ${DEFAULT_RELEASE} for one with, the tree's with --kernel-src)
+  --kernel-src DIR      read #include'd headers from an extracted kernel tree
+                        instead of the models (needs --allow-read for DIR); without
+                        FILE, checks DIR/arch/arm64/kvm/hyp/nvhe/hyp-init.S
+  --config NAME=VALUE   a CONFIG_* value over the release's (y, n, or a value),
+                        repeatable
   --feature NAME        CPU feature, repeatable: ${A64_FEATURES.join(", ")}
   --erratum NAME        erratum, repeatable: ${A64_ERRATA.join(", ")}
   --assume NAME=BOOL    state-model assumption, repeatable:
@@ -60,8 +83,8 @@ Options:
                         names an NVHE_INIT_* offset, else registers)
   --mutate              also drop each barrier/maintenance instruction and swap
                         neighbours, and report which mutants the checker catches
-  --json                print JSON: { verdict, findings } (+ mutation); on bad input
-                        { error, line?, column? }
+  --json                print JSON: { verdict, findings, routines, release? }
+                        (+ mutation); on bad input { error, line?, column? }
   -h, --help            this text
 
 Exit status: 0 pass or warn, 1 fail, 2 bad input.`;
@@ -109,8 +132,8 @@ export async function main(argv: string[]): Promise<number> {
   const unknown: string[] = [];
   const args = parseArgs(argv, {
     boolean: ["json", "mutate", "help"],
-    string: ["builtin", "feature", "erratum", "assume", "abi"],
-    collect: ["feature", "erratum", "assume"],
+    string: ["builtin", "feature", "erratum", "assume", "abi", "release", "kernel-src", "config"],
+    collect: ["feature", "erratum", "assume", "config"],
     alias: { h: "help" },
     unknown: (a: string) => {
       if (a.startsWith("-")) {
@@ -128,6 +151,41 @@ export async function main(argv: string[]): Promise<number> {
     if (unknown.length) throw new InputError(`unknown option ${unknown.join(", ")}`);
     const positional = args._.map(String);
     if (args.builtin !== undefined) positional.unshift(`builtin:${args.builtin}`);
+    const parse: Omit<A64ParseOptions, "features" | "errata"> = {};
+    const kernelSrc = args["kernel-src"] as string | undefined;
+    if (kernelSrc !== undefined) {
+      let tree;
+      try {
+        tree = openKernelTree(kernelSrc);
+      } catch (e) {
+        const why = (e as Error)?.name === "NotCapable" ||
+            e instanceof Deno.errors.PermissionDenied
+          ? "read permission denied (run with --allow-read)"
+          : (e as Error).message;
+        throw new InputError(`--kernel-src ${kernelSrc}: ${why}`);
+      }
+      parse.include = kernelTreeResolver(tree);
+      parse.release = tree.release;
+      if (positional.length === 0) {
+        positional.push(`${tree.dir}/arch/arm64/kvm/hyp/nvhe/hyp-init.S`);
+      }
+    }
+    if (args.release !== undefined) {
+      try {
+        parse.release = kernelRelease(args.release as string).name;
+      } catch (e) {
+        throw new InputError(`--release ${args.release}: ${(e as Error).message}`);
+      }
+    }
+    const configs: Record<string, string> = {};
+    for (const c of args.config as string[]) {
+      const m = /^(CONFIG_\w+)=(.+)$/.exec(c);
+      if (!m) {
+        throw new InputError(`--config ${c}: expected CONFIG_NAME=VALUE (y, n, m or a number)`);
+      }
+      configs[m[1]!] = m[2]!;
+    }
+    if (Object.keys(configs).length > 0) parse.config = configs;
     if (positional.length !== 1) {
       throw new InputError(
         positional.length === 0
@@ -156,6 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const seq = await load(positional[0]!, args.abi as CheckConfig["abi"]);
     config.abi = (args.abi as CheckConfig["abi"]) ?? seq.abi;
+    parse.file = seq.name;
     // Everything the checker rejects as input (not as a rule failure) is exit
     // 2 with FILE:line, as the design contract says; never a stack trace.
     const asInput = (e: unknown): unknown => {
@@ -174,18 +233,30 @@ export async function main(argv: string[]): Promise<number> {
     let result;
     let report;
     try {
-      result = check(seq.source, config);
-      report = args.mutate ? mutate(seq.source, config) : undefined;
+      result = check(seq.source, config, parse);
+      report = args.mutate ? mutate(seq.source, config, parse) : undefined;
     } catch (e) {
       throw asInput(e);
     }
     if (args.json) {
-      const out: Record<string, unknown> = { verdict: result.verdict, findings: result.findings };
+      const out: Record<string, unknown> = {
+        verdict: result.verdict,
+        findings: result.findings,
+        routines: result.routines,
+      };
+      if (result.release !== undefined) out.release = result.release;
       if (report) out.mutation = { caught: report.caught, mutants: report.mutants };
       console.log(JSON.stringify(out, null, 2));
     } else {
       const color = Deno.stdout.isTerminal();
-      console.log(`${seq.name} — ${seq.description} (${config.abi} ABI)\n`);
+      const models = result.release === undefined
+        ? ""
+        : parse.include !== undefined
+        ? `, headers from ${kernelSrc} (${result.release} configuration)`
+        : `, headers read as the ${result.release} models`;
+      console.log(`${seq.name} — ${seq.description} (${config.abi} ABI${models})\n`);
+      const named = result.routines.length > 1 || result.routines[0]?.name !== "(text)";
+      if (named) console.log(`${formatRoutines(result, { color })}\n`);
       console.log(formatListing(seq.source, result, { color }));
       if (report) console.log(`\n${formatMutations(report, { color })}`);
     }

@@ -1013,15 +1013,12 @@ export class Assembler {
         "alternative_endif or alternative_else_nop_endif",
       );
     }
-    const sym = this.#open[this.#open.length - 1];
-    if (sym !== undefined) {
-      this.#err(
-        { line: sym.line, column: 1 },
-        sym.name,
-        `${sym.name} never ends`,
-        "SYM_FUNC_END/SYM_CODE_END",
-      );
+    // A routine with no SYM_*_END (a truncated text) runs to the end of the
+    // text: the check reports what happens there (R17), not a parse error.
+    for (const top of this.#open.reverse()) {
+      this.#symbolsOut.push({ ...top, end: this.#out.length });
     }
+    this.#open = [];
     this.#resolve();
     // Inner labels end with their enclosing symbol; `.globl` labels become routines.
     const symbols = this.#symbolsOut.map((x) => {

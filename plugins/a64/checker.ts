@@ -274,6 +274,19 @@ export class HazardChecker {
   }
 
   /**
+   * A copy of this checker's state that reports into findings of its own:
+   * the start of another check (a routine entered from here).
+   * @returns The copy.
+   */
+  detach(): HazardChecker {
+    const c = this.fork();
+    c.onFinding = undefined;
+    c.#seen = new Map();
+    c.#shared = { switches: false };
+    return c;
+  }
+
+  /**
    * The abstract state as a string: two checkers with equal keys report the
    * same findings for the same instructions from here on (the static run
    * uses it, with the instruction index, to stop exploring a state it has
@@ -771,7 +784,7 @@ export class HazardChecker {
           index,
           `SCTLR_EL2 is written as 0x${value.toString(16)}, with bits 0x${
             clear.toString(16)
-          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state, but software should write them as 1 (hyplab's CPU model refuses the write at boot).`,
+          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state (with FEAT_ExS, EIS and EOS clear make exception entry and return not synchronise), but software should write them as 1 (hyplab's CPU model refuses the write at boot).`,
         );
       }
       if (prev !== next) this.#shared.switches = true;

@@ -53,7 +53,11 @@ export class A64SyntaxError extends SyntaxError {
    * @param supported What is accepted instead.
    */
   constructor(line: number, column: number, text: string, problem: string, supported: string) {
-    super(`${line}:${column}: ${problem} in "${printable(text)}"; supported: ${supported}`);
+    super(
+      `${line}:${column}: ${problem}${
+        text === "" ? "" : ` in "${printable(text)}"`
+      }; supported: ${supported}`,
+    );
     this.name = "A64SyntaxError";
     this.line = line;
     this.column = column;

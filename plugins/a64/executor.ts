@@ -126,8 +126,9 @@ export interface A64ExecuteOptions {
      * @param index The start.
      * @param via `call` (bl, blr) or `jump`.
      * @param state The state there (a copy).
+     * @param from The branch instruction's index.
      */
-    record(index: number, via: "call" | "jump", state: A64EntryState): void;
+    record(index: number, via: "call" | "jump", state: A64EntryState, from: number): void;
   };
   /** Explore mode: start from a recorded state instead of the CPU's (its checker is used). */
   resume?: A64EntryState;
@@ -205,9 +206,19 @@ export function asCalledRoutine(state: A64EntryState, returnAddress: bigint): A6
   x[30] = returnAddress;
   const known = state.known.slice();
   known[30] = 1;
-  const checker = state.checker.fork();
+  const checker = state.checker.detach();
   checker.setTag(30, "code");
   return { ...state, x, known, checker };
+}
+
+/**
+ * A recorded state as the start of a check of its own (its findings are
+ * not the recording run's).
+ * @param state The state.
+ * @returns A copy to start from.
+ */
+export function asOwnCheck(state: A64EntryState): A64EntryState {
+  return { ...state, checker: state.checker.detach() };
 }
 
 /**
@@ -1418,7 +1429,7 @@ class Run {
   #recordEntry(index: number, via: "call" | "jump"): void {
     const hook = this.#o.onRoutineEntry;
     if (hook === undefined || !hook.starts.has(index)) return;
-    hook.record(index, via, this.#snapshot(index));
+    hook.record(index, via, this.#snapshot(index), this.#i);
   }
 
   /** Goes to `index`, or ends this path when that state was explored already. */

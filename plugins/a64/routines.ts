@@ -34,6 +34,7 @@ import { A64NonTerminationError, A64SyntaxError } from "./errors.ts";
 import {
   type A64EntryState,
   asCalledRoutine,
+  asOwnCheck,
   entryStateKey,
   entryStateLine,
   executeA64,
@@ -245,19 +246,32 @@ export function checkRoutines(program: A64Program, config: CheckConfig = {}): Fi
   const referenced = new Set<number>();
   for (const x of ins) if (x.target >= 0 && starts.has(x.target)) referenced.add(x.target);
 
-  const record = (index: number, via: "call" | "jump", state: A64EntryState, from: Routine) => {
+  const within = (i: number) =>
+    routines.filter((x) => x.start <= i && i < x.end).sort((a, b) =>
+      (a.end - a.start) - (b.end - b.start)
+    )[0];
+  const record = (
+    index: number,
+    via: "call" | "jump",
+    state: A64EntryState,
+    from: Routine,
+    at: number,
+  ) => {
     const r = starts.get(index);
     if (r === undefined || r === from) return;
-    const start = via === "call" ? asCalledRoutine(state, s.returnAddress) : state;
+    const start = via === "call" ? asCalledRoutine(state, s.returnAddress) : asOwnCheck(state);
     const key = entryStateKey(start, program);
     const seen = seenStates.get(r) ?? new Set<string>();
     seenStates.set(r, seen);
     if (seen.has(key) || seen.size >= MAX_CALL_SITES) return;
     seen.add(key);
-    const line = entryStateLine(state);
+    const line = ins[at]?.line ?? entryStateLine(state);
+    const caller = within(at) ?? from;
     const entry: RoutineEntry = {
       mmu: start.checker.mmu,
-      how: `${via === "call" ? "called" : "jumped to"} from ${from.name} (line ${line})`,
+      how: `${via === "call" ? "called" : "jumped to"} from ${caller.name} (line ${line})${
+        caller === from ? "" : `, reached from ${from.name}`
+      }`,
       from: "text",
     };
     queue.push({ routine: r, run: () => explore(r, entry, { resume: start }) });
@@ -270,8 +284,8 @@ export function checkRoutines(program: A64Program, config: CheckConfig = {}): Fi
   ): Check => {
     const hook = {
       starts: new Set(starts.keys()),
-      record: (index: number, via: "call" | "jump", state: A64EntryState) =>
-        record(index, via, state, r),
+      record: (index: number, via: "call" | "jump", state: A64EntryState, at: number) =>
+        record(index, via, state, r, at),
     };
     const common = {
       codeBase: s.codeBase,

@@ -263,9 +263,13 @@
  * Why: every one of those bits has a function when E2H is 1, and the Arm
  * ARM's definition of a bit that is RES1 only in some contexts gives it no
  * effect on the PE while it is RES1, other than the value read back; so
- * clearing it is no hazard, but software is expected to write 1. hyplab's
- * CPU model refuses such a write at boot. v7.2's INIT_SCTLR_EL2_MMU_OFF and
- * _MMU_ON leave them clear: its SCTLR_EL2 is described in
+ * clearing it is no hazard, but software is expected to write 1. Two of
+ * them are more than that with FEAT_ExS: bit 22 (EIS) and bit 11 (EOS)
+ * then decide whether taking an exception to EL2 and returning from it are
+ * context synchronisation events, which the checker takes them to be.
+ * hyplab's CPU model refuses such a write at boot. v7.2's
+ * INIT_SCTLR_EL2_MMU_OFF (0) and INIT_SCTLR_EL2_MMU_ON (which sets EIS and
+ * EOS explicitly) leave the others clear: its SCTLR_EL2 is described in
  * arch/arm64/tools/sysreg with the E2H = 1 layout, so SCTLR_EL2_RES1 is 0.
  *
  * Example: `mov x3, #1; msr sctlr_el2, x3` warns; `mov_q x3,
