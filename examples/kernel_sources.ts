@@ -18,8 +18,9 @@
  * - the cache is `$HYPLAB_CACHE`, else `$XDG_CACHE_HOME/hyplab`, else
  *   `~/.cache/hyplab`: `apt/` for apt's state, `debs/` for the packages,
  *   `sources/<release>/` for the extracted part of each tree (its Makefile,
- *   arch/arm64/include, arch/arm64/tools, the asm-offsets source, hyp-init.S
- *   and the generic headers it includes), usable as `--kernel-src`.
+ *   arch/arm64/include, arch/arm64/tools with the header generators, the
+ *   asm-offsets source, hyp-init.S and the generic headers it includes),
+ *   usable as `--kernel-src`.
  *
  * Needs `--allow-read --allow-write --allow-run --allow-env` and, the first
  * time, the network.
@@ -67,8 +68,7 @@ export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
 export const TREE_PARTS: readonly string[] = [
   "Makefile",
   "arch/arm64/include/*",
-  "arch/arm64/tools/sysreg",
-  "arch/arm64/tools/cpucaps",
+  "arch/arm64/tools/*",
   "arch/arm64/kernel/asm-offsets.c",
   "arch/arm64/kvm/hyp/nvhe/hyp-init.S",
   "include/linux/*",
@@ -188,40 +188,62 @@ async function run(cmd: string, args: readonly string[], cwd?: string): Promise<
 }
 
 /**
- * apt with a private configuration under `dir` (sources list, lists, cache,
- * an empty status file), never the system's.
+ * The private apt configuration under `dir`: the files to write (a sources
+ * list of the suites bookworm, trixie and sid signed by the Debian archive
+ * keyring, an empty status file) and the options that make apt use only
+ * them.
+ * @param dir Where apt keeps its state.
+ * @param mirror The archive URI.
+ * @returns File path → text, and the `-o` options.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { privateAptConfig } from "./kernel_sources.ts";
+ * const c = privateAptConfig("/c/apt", "http://mirror.example/debian");
+ * assertEquals(c.options.includes("Dir::Etc::SourceParts=/dev/null"), true);
+ * ```
+ */
+export function privateAptConfig(
+  dir: string,
+  mirror: string,
+): { files: Readonly<Record<string, string>>; options: readonly string[] } {
+  const list = DEBIAN_SUITES.map((s) => `deb [signed-by=${DEBIAN_KEYRING}] ${mirror} ${s} main`);
+  return {
+    files: { [`${dir}/etc/sources.list`]: `${list.join("\n")}\n`, [`${dir}/etc/status`]: "" },
+    options: [
+      "-o",
+      `Dir::Etc::SourceList=${dir}/etc/sources.list`,
+      "-o",
+      "Dir::Etc::SourceParts=/dev/null",
+      "-o",
+      `Dir::State::Lists=${dir}/lists`,
+      "-o",
+      `Dir::Cache=${dir}/cache`,
+      "-o",
+      `Dir::State::Status=${dir}/etc/status`,
+      "-o",
+      "Debug::NoLocking=1",
+    ],
+  };
+}
+
+/**
+ * apt with the private configuration of {@link privateAptConfig} (written
+ * under `dir`), never the system's.
  * @param dir Where apt keeps its state (created).
  * @param mirror The archive URI.
  * @returns `update()` and `download()`.
  */
 export function privateApt(dir: string, mirror: string): {
-  options: readonly string[];
   update(): Promise<void>;
   download(pkg: string, version: string, dest: string): Promise<string>;
 } {
   for (const d of ["etc", "lists/partial", "cache/archives/partial"]) {
     Deno.mkdirSync(`${dir}/${d}`, { recursive: true });
   }
-  const list = DEBIAN_SUITES.map((s) => `deb [signed-by=${DEBIAN_KEYRING}] ${mirror} ${s} main`)
-    .join("\n");
-  Deno.writeTextFileSync(`${dir}/etc/sources.list`, `${list}\n`);
-  Deno.writeTextFileSync(`${dir}/etc/status`, "");
-  const options = [
-    "-o",
-    `Dir::Etc::SourceList=${dir}/etc/sources.list`,
-    "-o",
-    "Dir::Etc::SourceParts=/dev/null",
-    "-o",
-    `Dir::State::Lists=${dir}/lists`,
-    "-o",
-    `Dir::Cache=${dir}/cache`,
-    "-o",
-    `Dir::State::Status=${dir}/etc/status`,
-    "-o",
-    "Debug::NoLocking=1",
-  ];
+  const { files, options } = privateAptConfig(dir, mirror);
+  for (const [path, text] of Object.entries(files)) Deno.writeTextFileSync(path, text);
   return {
-    options,
     async update() {
       await run("apt-get", [...options, "-q", "update"]);
     },

@@ -402,7 +402,7 @@ export class Decoder {
     if (m[2] !== undefined) {
       const offCol = o.column + o.text.indexOf(m[2]);
       const off = { text: m[2], column: offCol };
-      const lo = /^:lo12:\s*([A-Za-z_.$][\w.$]*)$/.exec(m[2]);
+      const lo = /^:lo12:\s*([A-Za-z_.$][\w.$]*|\d+[bf])$/.exec(m[2]);
       if (lo) {
         lo12 = { kind: "lo12", operand: off, name: lo[1]! };
       } else {
@@ -930,7 +930,7 @@ export class Decoder {
     const rest = compare ? ops : ops.slice(1);
     const flags = compare || mn === "adds" || mn === "subs";
     const add = mn === "add" || mn === "adds" || mn === "cmn";
-    const lo12 = /^#?:lo12:\s*([A-Za-z_.$][\w.$]*)$/.exec(rest[1]?.text ?? "");
+    const lo12 = /^#?:lo12:\s*([A-Za-z_.$][\w.$]*|\d+[bf])$/.exec(rest[1]?.text ?? "");
     if (lo12 && add && !flags) {
       const rd = this.#reg(ops[0], s, "dst", ops[0]!.text.toLowerCase() === "sp");
       const rn = this.#reg(rest[0], s, "src", rest[0]!.text.toLowerCase() === "sp");

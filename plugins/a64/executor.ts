@@ -133,6 +133,12 @@ export interface A64ExecuteOptions {
   /** Explore mode: start from a recorded state instead of the CPU's (its checker is used). */
   resume?: A64EntryState;
   /**
+   * Explore mode: merge states only when they are equal in every register,
+   * not only in those that can still matter (see `liveness.ts`): slower, and
+   * the reference the merge is tested against.
+   */
+  exactMerge?: boolean;
+  /**
    * Explore every path (static runs, whose register values are synthetic).
    * A `cbz`/`cbnz` on a register whose value does not follow from the
    * program text alone (it comes from the arguments, memory or a system
@@ -225,10 +231,12 @@ export function asOwnCheck(state: A64EntryState): A64EntryState {
  * A key telling recorded states apart: two states with equal keys give the
  * same findings from there on.
  * @param state A recorded state.
+ * @param program The program it is a state of.
+ * @param exact Count every register, not only those that can still matter.
  * @returns The key.
  */
-export function entryStateKey(state: A64EntryState, program: A64Program): string {
-  const live = liveness(program);
+export function entryStateKey(state: A64EntryState, program: A64Program, exact = false): string {
+  const live = exact ? ALL_LIVE : liveness(program);
   const at = state.i;
   const regs = state.x.map((v, r) =>
     !live.live(at, r) ? "-" : state.known[r] ? v.toString(16) : "?"
@@ -246,6 +254,9 @@ export function entryStateKey(state: A64EntryState, program: A64Program): string
 export function entryStateLine(state: A64EntryState): number {
   return state.line;
 }
+
+/** Every register matters everywhere (`exactMerge`). */
+const ALL_LIVE: Liveness = { live: () => true };
 
 /** A path waiting to run (explore mode): everything a run changes. */
 interface Snapshot {
@@ -1404,7 +1415,7 @@ class Run {
    * memory are left out: they are synthetic, and the branches on them fork.
    */
   #stateKey(at: number): string {
-    const live = this.#live!;
+    const live = this.#o.exactMerge ? ALL_LIVE : this.#live!;
     const known: string[] = [];
     for (let r = 0; r < REGFILE_SIZE; r++) {
       if (this.#known[r] && r !== XZR && live.live(at, r)) {

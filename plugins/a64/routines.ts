@@ -204,6 +204,8 @@ function vectorSlots(program: A64Program, r: Routine): number[] {
  *
  * @param program The program.
  * @param config Features, errata, assumptions, ABI of unknown routines.
+ * @param options `exactMerge`: merge explored states only when every
+ *   register is equal (the reference the faster merge is tested against).
  * @returns The file's verdict and findings, and each routine's.
  * @throws {A64SyntaxError} A text with no instruction.
  * @throws {A64NonTerminationError} A routine the check cannot judge: its
@@ -218,7 +220,11 @@ function vectorSlots(program: A64Program, r: Routine): number[] {
  * assertEquals(r.routines.map((x) => [x.name, x.verdict, x.entries[0]!.from]), [["f", "fail", "assumed"], ["g", "fail", "text"]]);
  * ```
  */
-export function checkRoutines(program: A64Program, config: CheckConfig = {}): FileCheckResult {
+export function checkRoutines(
+  program: A64Program,
+  config: CheckConfig = {},
+  options: { exactMerge?: boolean } = {},
+): FileCheckResult {
   const ins = program.instructions;
   if (!ins.some((i) => !i.padding)) {
     throw new A64SyntaxError(
@@ -260,7 +266,7 @@ export function checkRoutines(program: A64Program, config: CheckConfig = {}): Fi
     const r = starts.get(index);
     if (r === undefined || r === from) return;
     const start = via === "call" ? asCalledRoutine(state, s.returnAddress) : asOwnCheck(state);
-    const key = entryStateKey(start, program);
+    const key = entryStateKey(start, program, options.exactMerge === true);
     const seen = seenStates.get(r) ?? new Set<string>();
     seenStates.set(r, seen);
     if (seen.has(key) || seen.size >= MAX_CALL_SITES) return;
@@ -295,6 +301,7 @@ export function checkRoutines(program: A64Program, config: CheckConfig = {}): Fi
       explore: true,
       symbolAddress,
       onRoutineEntry: hook,
+      ...(options.exactMerge ? { exactMerge: true } : {}),
     };
     let checker: HazardChecker;
     let res;

@@ -71,6 +71,7 @@ export function openKernelTree(dir: string): KernelTree {
 /**
  * `asm/sysreg-defs.h` as gen-sysreg.awk writes it from `arch/arm64/tools/sysreg`.
  * @param text The sysreg description.
+ * @param options `unkn`: emit the `_UNKN` masks, as the gen-sysreg.awk of trees whose format has `Unkn` does (v6.1 has not; default true).
  * @returns The header text.
  * @example
  * ```ts
@@ -81,7 +82,7 @@ export function openKernelTree(dir: string): KernelTree {
  * assertStringIncludes(h, "#define FOO_EL2_BAR_SHIFT 0");
  * ```
  */
-export function generateSysregDefs(text: string): string {
+export function generateSysregDefs(text: string, options: { unkn?: boolean } = {}): string {
   const out: string[] = ["#ifndef __ASM_SYSREG_DEFS_H", "#define __ASM_SYSREG_DEFS_H"];
   const def = (name: string, val: string | number) => out.push(`#define ${name} ${val}`);
   let reg = "";
@@ -107,7 +108,7 @@ export function generateSysregDefs(text: string): string {
     const m = (l: string[]) => `(UL(0)${l.map((x) => ` | ${x}`).join("")})`;
     def(`${prefix}${reg}_RES0`, m(res0));
     def(`${prefix}${reg}_RES1`, m(res1));
-    def(`${prefix}${reg}_UNKN`, m(unkn));
+    if (options.unkn !== false) def(`${prefix}${reg}_UNKN`, m(unkn));
   };
   let resOn = false;
   const open = (kind: string) => {
@@ -272,7 +273,10 @@ export function kernelTreeResolver(tree: KernelTree): IncludeResolver {
   const dir = tree.dir;
   const generated: Record<string, () => string> = {
     "asm/sysreg-defs.h": () =>
-      generateSysregDefs(Deno.readTextFileSync(join(dir, "arch/arm64/tools/sysreg"))),
+      generateSysregDefs(Deno.readTextFileSync(join(dir, "arch/arm64/tools/sysreg")), {
+        // The tree's own generator decides whether the _UNKN masks exist.
+        unkn: readIf(join(dir, "arch/arm64/tools/gen-sysreg.awk"))?.includes("Unkn") ?? true,
+      }),
     "asm/cpucap-defs.h": () =>
       generateCpucapDefs(Deno.readTextFileSync(join(dir, "arch/arm64/tools/cpucaps"))),
     "generated/asm-offsets.h": () =>
