@@ -265,6 +265,16 @@ export class Assembler {
       this.#captureLine(text);
       return;
     }
+    if (!text.includes(";")) {
+      // The common case: one statement (or none) on the line.
+      const trimmed = text.trim();
+      if (trimmed === "") return;
+      const col = macro === undefined ? column + text.length - text.trimStart().length : column;
+      const s: Stmt = { text: trimmed, line, column: col };
+      if (macro !== undefined) s.macro = macro;
+      this.#statement(s, depth);
+      return;
+    }
     let start = 0;
     let quote = false;
     for (let i = 0; i <= text.length; i++) {

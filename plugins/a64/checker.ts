@@ -297,42 +297,40 @@ export class HazardChecker {
    * @returns The key.
    */
   stateKey(live: (r: number) => boolean = () => true): string {
+    // Built as one string (this runs at every merge point of the static run).
+    let k = `${this.#sctlrCur & SCTLR_MCI}|${
+      this.#sctlrPend === null ? "-" : this.#sctlrPend & SCTLR_MCI
+    }|${this.#ttbrCur}|${this.#ttbrPend}|`;
+    if (this.#otherPend.size > 0) k += [...this.#otherPend].sort().join("+");
     // Pending TLBIs by (op, line): a later one of the same op removes all an
     // earlier one does, so a loop of TLBIs without a DSB does not grow the key.
-    const groups = new Map<string, number>();
-    for (const t of this.#tlbi) groups.set(`${t.op}@${t.line}`, t.issued);
-    const issued = [...groups.values()];
-    const when = (step: number) =>
-      step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
-    const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
+    if (this.#tlbi.length > 0 || this.#tlb.size > 0) {
+      const groups = new Map<string, number>();
+      for (const t of this.#tlbi) groups.set(`${t.op}@${t.line}`, t.issued);
+      const issued = [...groups.values()];
+      const when = (step: number) =>
+        step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
+      const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
+      k += `|${tlb.join(";")}|${[...groups.keys()].join(";")}`;
+    }
     const ic = this.#ic;
-    // Of SCTLR_EL2 only M, C and I enter a rule (the value an msr writes is the register's).
-    return JSON.stringify([
-      (this.#sctlrCur & SCTLR_MCI).toString(16),
-      this.#sctlrPend === null ? null : (this.#sctlrPend & SCTLR_MCI).toString(16),
-      this.#ttbrCur,
-      this.#ttbrPend,
-      [...this.#otherPend].sort(),
-      tlb,
-      [...groups.keys()],
-      this.#tlbiNeedCse,
-      this.#tlbiLine,
-      this.#ptLine,
-      this.#polluted,
-      ic === null ? null : [ic.op, ic.broadcast, ic.clears, ic.line],
-      this.#icNeedCse,
-      this.#icLine,
-      // Cleaned lines only matter for R8, i.e. without data-clean-to-poc.
-      this.#cfg.dataCleanToPoC
-        ? null
-        : [this.#dc.map((d) => `${d.line}:${d.addr}`), [...this.#cleaned].sort().map(String)],
-      this.#tags.map((t, r) => (live(r) ? t : "-")).join(),
-      this.#stackCopy.map((c, r) => (live(r) && c ? "1" : "0")).join(""),
-      this.#lastIsb,
-      this.#ttbrUnsynced,
-      this.#tlbiDoneOff,
-      this.#elrTag,
-    ]);
+    k += `|${+this.#tlbiNeedCse}${+this.#polluted}${+this.#icNeedCse}${+this.#lastIsb}${+this
+      .#ttbrUnsynced}${+this
+      .#tlbiDoneOff}|${this.#tlbiLine}|${this.#ptLine}|${this.#icLine}|${this.#elrTag}|`;
+    if (ic !== null) k += `${ic.op}:${+ic.broadcast}${+ic.clears}:${ic.line}`;
+    // Cleaned lines only matter for R8, i.e. without data-clean-to-poc.
+    if (!this.#cfg.dataCleanToPoC) {
+      k += `|${this.#dc.map((d) => `${d.line}:${d.addr}`).join(",")}|${
+        [...this.#cleaned].sort().join(",")
+      }`;
+    }
+    k += "|";
+    const tags = this.#tags;
+    const copies = this.#stackCopy;
+    for (let r = 0; r < tags.length; r++) {
+      k += live(r) ? `${tags[r]}${copies[r] ? "*" : ""},` : "-,";
+    }
+    return k;
   }
 
   /**
