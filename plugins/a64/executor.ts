@@ -1175,7 +1175,7 @@ class Run {
     for (const t of this.#tlbi) {
       if (tlb === undefined) continue;
       // The TLBI may have been performed as early as its issue: entries this
-      // CPU walked since then survive it (barrier-rules R5, R7; the checker's
+      // CPU walked since then survive it (rules R5, R7; the checker's
       // model is the same). Those present at issue go now, not at issue: it
       // may also have been performed as late as now, and until then they
       // could still be used. The TLB has no "remove all but these", so the

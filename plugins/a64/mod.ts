@@ -2,7 +2,7 @@
  * The A64 executor plugin: a parser for the EL2 system subset of A64 in the
  * kernel's own spelling, an executor that runs it on a CPU through the MMU
  * and TLB with pending system-register writes and maintenance, the barrier
- * hazard checker (rules R1–R16 of barrier-rules.md) and mutation mode.
+ * hazard checker (rules R1–R18, documented in `rules.ts`) and mutation mode.
  *
  * @example Check the v3 tail Will Deacon reviewed
  * ```ts

@@ -54,7 +54,7 @@ const TABLE: Readonly<Record<BuiltinVariant, SwitchSequence>> = {
   "v3": {
     name: "v3",
     description:
-      "__pkvm_init_switch_pgd from [PATCH v3 15/32] (Mar 2021): params ABI, two loads at M=0, open-coded MMU enable (tail ret x1 UNVERIFIED)",
+      "__pkvm_init_switch_pgd from [PATCH v3 15/32] (Mar 2021): params ABI, two loads at M=0, open-coded MMU enable (the tail ret x1 is not in the reviewed quote)",
     source: V3_S,
     abi: "params",
   },

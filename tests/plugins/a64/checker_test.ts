@@ -13,9 +13,9 @@ const OFF = "mrs x3, sctlr_el2\nbic x4, x3, #SCTLR_ELx_M\nmsr sctlr_el2, x4\nisb
 const ON_MSR = "msr sctlr_el2, x3";
 const ON = `${ON_MSR}\nisb\nic iallu\ndsb nsh\nisb`;
 const TTBR = "phys_to_ttbr x5, x0\nmsr ttbr0_el2, x5";
-const T1 = `isb\n${OFF}\ntlbi alle2\n${TTBR}\nmov sp, x1\ndsb nsh\nisb\n${ON}\nret x2`;
-// T2, T3: the params ABI (x0 = params PA, x1 = continuation) with the two loads at M=0.
-const T2 = [
+const FINAL = `isb\n${OFF}\ntlbi alle2\n${TTBR}\nmov sp, x1\ndsb nsh\nisb\n${ON}\nret x2`;
+// LOADS, V3: the params ABI (x0 = params PA, x1 = continuation) with the two loads at M=0.
+const LOADS = [
   "isb",
   OFF,
   "tlbi alle2",
@@ -29,13 +29,13 @@ const T2 = [
   ON,
   "ret x1",
 ].join("\n");
-const T3 = T2.replace(ON, "msr sctlr_el2, x3\nic iallu\nisb");
-const T4 = `${OFF}\ntlbi alle2\ndsb nsh\n${TTBR}\nisb\n${ON}\nret x2`;
-const T5 = T1.replace("\ndsb nsh\nisb\nmsr", "\nisb\nmsr");
-const T8 = `${OFF}\ntlbi alle2\n${TTBR}\ndsb nsh\n${ON}\nret x2`;
-const T10 = T1.replace("dsb nsh\nisb\nret x2", "dsb nsh\nret x2");
-const T11 = T1.replace(/^isb\n/, "");
-const T15 = T1.replace("ic iallu\ndsb nsh\n", "");
+const V3 = LOADS.replace(ON, "msr sctlr_el2, x3\nic iallu\nisb");
+const PREP = `${OFF}\ntlbi alle2\ndsb nsh\n${TTBR}\nisb\n${ON}\nret x2`;
+const NO_DSB = FINAL.replace("\ndsb nsh\nisb\nmsr", "\nisb\nmsr");
+const UNSYNCED = `${OFF}\ntlbi alle2\n${TTBR}\ndsb nsh\n${ON}\nret x2`;
+const NO_FINAL_ISB = FINAL.replace("dsb nsh\nisb\nret x2", "dsb nsh\nret x2");
+const NO_LEADING_ISB = FINAL.replace(/^isb\n/, "");
+const NO_IC = FINAL.replace("ic iallu\ndsb nsh\n", "");
 
 /** The distinct rule ids of a result, in first-seen order. */
 const rules = (r: CheckResult) => [...new Set(r.findings.map((f) => f.rule))];
@@ -50,43 +50,43 @@ const expect = (src: string, config: CheckConfig, verdict: string, ids: string[]
 };
 
 Deno.test("check() gives the reference sequences their verdicts", async (t) => {
-  // The mutated texts really differ from T1.
-  for (const s of [T5, T10, T11, T15]) assertEquals(s !== T1, true);
-  await t.step("T1 upstream-final: PASS", () => {
-    expect(T1, {}, "pass", []);
+  // The mutated texts really differ from FINAL.
+  for (const s of [NO_DSB, NO_FINAL_ISB, NO_LEADING_ISB, NO_IC]) assertEquals(s !== FINAL, true);
+  await t.step("the final upstream order: PASS", () => {
+    expect(FINAL, {}, "pass", []);
   });
   await t.step(
-    "T2 upstream-5.13 loads: PASS; WARN R14 with tx2-219; FAIL R8 without data-clean-to-poc",
+    "v5.13's two loads at M=0: PASS; WARN R14 with tx2-219; FAIL R8 without data-clean-to-poc",
     () => {
-      expect(T2, { abi: "params" }, "pass", []);
-      const w = expect(T2, { abi: "params", errata: ["tx2-219"] }, "warn", ["R14"]);
+      expect(LOADS, { abi: "params" }, "pass", []);
+      const w = expect(LOADS, { abi: "params", errata: ["tx2-219"] }, "warn", ["R14"]);
       assertEquals(w.findings[0]!.line, 10); // the load between the TTBR write and its ISB
-      expect(T2, { abi: "params", assume: { "data-clean-to-poc": false } }, "fail", ["R8"]);
+      expect(LOADS, { abi: "params", assume: { "data-clean-to-poc": false } }, "fail", ["R8"]);
     },
   );
-  await t.step("T3 v3: FAIL R1/R9, R10", () => {
-    const r = expect(T3, { abi: "params" }, "fail", ["R1", "R9", "R10"]);
+  await t.step("v3's open-coded enable: FAIL R1/R9, R10", () => {
+    const r = expect(V3, { abi: "params" }, "fail", ["R1", "R9", "R10"]);
     // The ic runs before the MMU-on ISB (R1); the I-cache is left polluted and
     // the IC incomplete where the code is left, at the ret (R9, R10).
-    const icLine = T3.split("\n").indexOf("ic iallu") + 1;
-    const retLine = T3.split("\n").length;
+    const icLine = V3.split("\n").indexOf("ic iallu") + 1;
+    const retLine = V3.split("\n").length;
     assertEquals(
       r.findings.map((f) => [f.line, f.rule]).sort(),
       [[icLine, "R1"], [retLine, "R10"], [retLine, "R9"]],
     );
   });
-  await t.step("T4 macro+prep: PASS", () => {
-    expect(T4, {}, "pass", []);
+  await t.step("DSB and ISB before the enable macro: PASS", () => {
+    expect(PREP, {}, "pass", []);
   });
-  await t.step("T5 no DSB after the TLBI: FAIL R4", () => {
-    expect(T5, {}, "fail", ["R4"]);
+  await t.step("no DSB after the TLBI: FAIL R4", () => {
+    expect(NO_DSB, {}, "fail", ["R4"]);
   });
-  await t.step("T8 TTBR not synchronised: FAIL R3 (the TLBI completed at M=0: not R4)", () => {
+  await t.step("TTBR not synchronised: FAIL R3 (the TLBI completed at M=0: not R4)", () => {
     // The DSB completes the TLBI while the MMU is off; the enable's own ISB is
     // the context synchronisation R4 asks for. The TTBR write, though, can
     // still be in flight when M=1 lands.
-    expect(T8, {}, "fail", ["R3"]);
-    expect(T8, { features: ["ets"] }, "fail", ["R3"]);
+    expect(UNSYNCED, {}, "fail", ["R3"]);
+    expect(UNSYNCED, { features: ["ets"] }, "fail", ["R3"]);
   });
   await t.step("isb; dsb nsh; set_sctlr_el2 (DSB after the ISB, MMU off): PASS", () => {
     // The disputed order: TTBR synchronised by the ISB, TLBI completed by the
@@ -101,17 +101,17 @@ Deno.test("check() gives the reference sequences their verdicts", async (t) => {
     // And a load between the enable and its ISB is R1, whatever R4 says.
     expect(order.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nldr x6, [x0]\nisb`), {}, "fail", ["R1"]);
   });
-  await t.step("T10 no final ISB: FAIL R10 at the ret", () => {
-    const r = expect(T10, {}, "fail", ["R10"]);
-    assertEquals(r.findings[0]!.line, T10.split("\n").length);
+  await t.step("no final ISB: FAIL R10 at the ret", () => {
+    const r = expect(NO_FINAL_ISB, {}, "fail", ["R10"]);
+    assertEquals(r.findings[0]!.line, NO_FINAL_ISB.split("\n").length);
   });
-  await t.step("T11 Falkor without the leading ISB: FAIL R13, PASS without the erratum", () => {
-    expect(T11, { errata: ["falkor-e1041"] }, "fail", ["R13"]);
-    expect(T11, {}, "pass", []);
-    expect(T1, { errata: ["falkor-e1041"] }, "pass", []);
+  await t.step("Falkor without the leading ISB: FAIL R13, PASS without the erratum", () => {
+    expect(NO_LEADING_ISB, { errata: ["falkor-e1041"] }, "fail", ["R13"]);
+    expect(NO_LEADING_ISB, {}, "pass", []);
+    expect(FINAL, { errata: ["falkor-e1041"] }, "pass", []);
   });
-  await t.step("T13 CnP with other PEs on other tables, or a broken local TLBI: FAIL R12", () => {
-    const cnp = T1.replace(
+  await t.step("CnP with other PEs on other tables, or a broken local TLBI: FAIL R12", () => {
+    const cnp = FINAL.replace(
       TTBR,
       "phys_to_ttbr x5, x0\norr x5, x5, #TTBRx_EL1_CnP\nmsr ttbr0_el2, x5",
     );
@@ -119,9 +119,9 @@ Deno.test("check() gives the reference sequences their verdicts", async (t) => {
     expect(cnp, { assume: { "cnp-local-tlbi-broken": true } }, "fail", ["R12"]);
     expect(cnp, {}, "pass", []);
   });
-  await t.step("T15 no IC: PASS when code is not patched at the PoU, FAIL R9 otherwise", () => {
-    expect(T15, { assume: { "code-patched-at-pou": false } }, "pass", []);
-    expect(T15, {}, "fail", ["R9"]);
+  await t.step("no IC: PASS when code is not patched at the PoU, FAIL R9 otherwise", () => {
+    expect(NO_IC, { assume: { "code-patched-at-pou": false } }, "pass", []);
+    expect(NO_IC, {}, "fail", ["R9"]);
   });
 });
 
@@ -180,20 +180,20 @@ Deno.test("check(): every rule has a failing and a passing sequence of its own",
     // [rule, failing, config, verdict, passing, config, verdict]
     [
       "R1",
-      T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nldr x6, [x0]\nisb`),
+      FINAL.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nldr x6, [x0]\nisb`),
       {},
       "fail",
-      T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\nldr x6, [x0]`),
+      FINAL.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\nldr x6, [x0]`),
       {},
       "pass",
     ],
-    ["R2", T1, { assume: { "code-idmapped": false } }, "fail", T1, {}, "pass"],
-    ["R3", T8, { features: ["ets"] }, "fail", T4, { features: ["ets"] }, "pass"],
-    ["R4", T5, {}, "fail", T1, {}, "pass"],
-    ["R5", T1.replace("tlbi alle2\n", ""), {}, "fail", T1, {}, "pass"],
+    ["R2", FINAL, { assume: { "code-idmapped": false } }, "fail", FINAL, {}, "pass"],
+    ["R3", UNSYNCED, { features: ["ets"] }, "fail", PREP, { features: ["ets"] }, "pass"],
+    ["R4", NO_DSB, {}, "fail", FINAL, {}, "pass"],
+    ["R5", FINAL.replace("tlbi alle2\n", ""), {}, "fail", FINAL, {}, "pass"],
     [
       "R6",
-      T1,
+      FINAL,
       { assume: { "alloc-when-off": true } },
       "warn",
       // ___kvm_hyp_init order: TTBR; ISB; TLBI; DSB; ISB — nothing relies on R6.
@@ -201,24 +201,24 @@ Deno.test("check(): every rule has a failing and a passing sequence of its own",
       { assume: { "alloc-when-off": true } },
       "pass",
     ],
-    ["R7", `tlbi alle2\ndsb nsh\nisb\n${TTBR}\nisb\nret x2`, {}, "fail", T1, {}, "pass"],
+    ["R7", `tlbi alle2\ndsb nsh\nisb\n${TTBR}\nisb\nret x2`, {}, "fail", FINAL, {}, "pass"],
     [
       "R8",
-      T2,
+      LOADS,
       { abi: "params", assume: { "data-clean-to-poc": false } },
       "fail",
-      T2.replace("tlbi alle2\n", "tlbi alle2\ndc civac, x0\ndsb nsh\n"),
+      LOADS.replace("tlbi alle2\n", "tlbi alle2\ndc civac, x0\ndsb nsh\n"),
       { abi: "params", assume: { "data-clean-to-poc": false } },
       "pass",
     ],
-    ["R9", T15, {}, "fail", T1, {}, "pass"],
-    ["R10", T10, {}, "fail", T1, {}, "pass"],
+    ["R9", NO_IC, {}, "fail", FINAL, {}, "pass"],
+    ["R10", NO_FINAL_ISB, {}, "fail", FINAL, {}, "pass"],
     [
       "R11",
-      T1.replace("tlbi alle2", "tlbi alle2is"),
+      FINAL.replace("tlbi alle2", "tlbi alle2is"),
       {},
       "warn",
-      T1.replace("tlbi alle2", "tlbi alle2is").replace(
+      FINAL.replace("tlbi alle2", "tlbi alle2is").replace(
         "mov sp, x1\ndsb nsh",
         "mov sp, x1\ndsb ish",
       ),
@@ -227,48 +227,50 @@ Deno.test("check(): every rule has a failing and a passing sequence of its own",
     ],
     [
       "R12",
-      T1.replace(TTBR, "phys_to_ttbr x5, x0\norr x5, x5, #TTBRx_EL1_CnP\nmsr ttbr0_el2, x5"),
+      FINAL.replace(TTBR, "phys_to_ttbr x5, x0\norr x5, x5, #TTBRx_EL1_CnP\nmsr ttbr0_el2, x5"),
       { assume: { "cnp-other-pes-diff-tables": true } },
       "fail",
-      T1,
+      FINAL,
       { assume: { "cnp-other-pes-diff-tables": true } },
       "pass",
     ],
-    ["R13", T11, { errata: ["falkor-e1041"] }, "fail", T1, { errata: ["falkor-e1041"] }, "pass"],
+    ["R13", NO_LEADING_ISB, { errata: ["falkor-e1041"] }, "fail", FINAL, {
+      errata: ["falkor-e1041"],
+    }, "pass"],
     [
       "R14",
-      T2,
+      LOADS,
       { abi: "params", errata: ["tx2-219"] },
       "warn",
-      T1,
+      FINAL,
       { errata: ["tx2-219"] },
       "pass",
     ],
     [
       "R15",
-      T1.replace("mov sp, x1\n", "mov sp, x1\nstp x29, x30, [sp, #-16]!\n"),
+      FINAL.replace("mov sp, x1\n", "mov sp, x1\nstp x29, x30, [sp, #-16]!\n"),
       {},
       "fail",
-      T1.replace("ret x2", "stp x29, x30, [sp, #-16]!\nret x2"),
+      FINAL.replace("ret x2", "stp x29, x30, [sp, #-16]!\nret x2"),
       {},
       "pass",
     ],
     [
       "R16",
-      T4.replace(`isb\n${ON}`, `isb\nstr x6, [x0]\n${ON}`),
+      PREP.replace(`isb\n${ON}`, `isb\nstr x6, [x0]\n${ON}`),
       {},
       "fail",
-      T4.replace(`isb\n${ON}`, `isb\nstr x6, [x0]\ndsb nsh\n${ON}`),
+      PREP.replace(`isb\n${ON}`, `isb\nstr x6, [x0]\ndsb nsh\n${ON}`),
       {},
       "pass",
     ],
-    ["R17", T1.replace("\nret x2", ""), {}, "fail", T1, {}, "pass"],
+    ["R17", FINAL.replace("\nret x2", ""), {}, "fail", FINAL, {}, "pass"],
     [
       "R18",
-      T1.replace(`${ON_MSR}\n`, `mov x3, #1\n${ON_MSR}\n`),
+      FINAL.replace(`${ON_MSR}\n`, `mov x3, #1\n${ON_MSR}\n`),
       {},
       "warn",
-      T1.replace(`${ON_MSR}\n`, `mov_q x3, INIT_SCTLR_EL2_MMU_ON\n${ON_MSR}\n`),
+      FINAL.replace(`${ON_MSR}\n`, `mov_q x3, INIT_SCTLR_EL2_MMU_ON\n${ON_MSR}\n`),
       {},
       "pass",
     ],
@@ -300,7 +302,7 @@ Deno.test("check() explores both successors of a conditional branch", async (t) 
   });
   await t.step("a loop on an input value ends (a state seen before is not explored again)", () => {
     // Poll a flag at M=0: the back edge comes back to the same state.
-    const poll = T1.replace("tlbi alle2\n", "tlbi alle2\n1: ldr x9, [x0]\ncbz x9, 1b\n");
+    const poll = FINAL.replace("tlbi alle2\n", "tlbi alle2\n1: ldr x9, [x0]\ncbz x9, 1b\n");
     expect(poll, {}, "pass", []);
   });
   await t.step("a counted loop runs as written (its counter comes from the text)", () => {
@@ -336,12 +338,12 @@ Deno.test("check() gives no verdict for a sequence that does not terminate", asy
   await t.step("a spin loop in place of the final isb; ret (no path leaves)", () => {
     // The end-of-sequence checks would be R10 here, but the sequence never
     // gets there: there is no point at which to judge it.
-    const spin = T1.replace("dsb nsh\nisb\nret x2", "dsb nsh\n1: b 1b");
+    const spin = FINAL.replace("dsb nsh\nisb\nret x2", "dsb nsh\n1: b 1b");
     const e = assertThrows(() => check(spin), A64NonTerminationError, "does not terminate");
     assertEquals(e.line, spin.split("\n").length);
   });
   await t.step("a loop longer than the step limit", () => {
-    const long = `mov x9, #0xffff\n1: sub x9, x9, #1\ncbnz x9, 1b\n${T1}`;
+    const long = `mov x9, #0xffff\n1: sub x9, x9, #1\ncbnz x9, 1b\n${FINAL}`;
     const e = assertThrows(() => check(long), A64NonTerminationError, "does not terminate within");
     // The limit grows with the text (10 000 plus 64 per instruction), so long
     // straight-line code is not taken for a loop.
@@ -350,7 +352,7 @@ Deno.test("check() gives no verdict for a sequence that does not terminate", asy
   });
   await t.step("a path that spins while another leaves is judged on the one that leaves", () => {
     // A hang on an error path (x0 == 0) never runs the new-table code.
-    const src = T1.replace("isb\nret x2", "isb\ncbz x0, 2f\nret x2\n2: b 2b");
+    const src = FINAL.replace("isb\nret x2", "isb\ncbz x0, 2f\nret x2\n2: b 2b");
     expect(src, {}, "pass", []);
   });
 });
@@ -359,8 +361,8 @@ Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step(
     "multi-pe: local maintenance fails R11; IS ops under dsb nsh stay pending (R4, R9, R10)",
     () => {
-      expect(T1, { assume: { "multi-pe": true } }, "fail", ["R11"]);
-      const is = T1.replace("tlbi alle2", "tlbi alle2is").replace("ic iallu", "ic ialluis");
+      expect(FINAL, { assume: { "multi-pe": true } }, "fail", ["R11"]);
+      const is = FINAL.replace("tlbi alle2", "tlbi alle2is").replace("ic iallu", "ic ialluis");
       expect(is, { assume: { "multi-pe": true } }, "fail", ["R4", "R9", "R10"]);
       const ish = is.replaceAll("dsb nsh", "dsb ish");
       expect(ish, { assume: { "multi-pe": true } }, "pass", []);
@@ -369,10 +371,10 @@ Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step("R9 looks at the IC after MMU-on, not at an extra one with the MMU off", () => {
     // R9 asks for `ic iallu; dsb; isb` after M=1 and its ISB, before patched
     // code runs; an extra invalidate at M=0 before that one is harmless.
-    const extra = T1.replace("tlbi alle2\n", "tlbi alle2\nic iallu\ndsb nsh\nisb\n");
+    const extra = FINAL.replace("tlbi alle2\n", "tlbi alle2\nic iallu\ndsb nsh\nisb\n");
     expect(extra, {}, "pass", []);
     // Only the extra one (no IC after MMU-on): R9 where the code is left.
-    const only = T15.replace("tlbi alle2\n", "tlbi alle2\nic iallu\ndsb nsh\nisb\n");
+    const only = NO_IC.replace("tlbi alle2\n", "tlbi alle2\nic iallu\ndsb nsh\nisb\n");
     const r = expect(only, {}, "fail", ["R9"]);
     assertEquals(r.findings.map((f) => f.line), [only.split("\n").length]);
   });
@@ -384,19 +386,19 @@ Deno.test("check(): more consequences of the state model", async (t) => {
     expect(`${iOff}\nic iallu\ndsb nsh\nisb\nret`, {}, "fail", ["R1"]);
     expect(`${iOff}\nisb\nic iallu\ndsb nsh\nisb\nret`, {}, "pass", []);
     // A DC by VA is translated: between the MMU-on msr and its ISB either regime may apply.
-    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\ndc civac, x0\nisb`), {}, "fail", ["R1"]);
-    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\ndc civac, x0`), {}, "pass", []);
+    expect(FINAL.replace(`${ON_MSR}\nisb`, `${ON_MSR}\ndc civac, x0\nisb`), {}, "fail", ["R1"]);
+    expect(FINAL.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nisb\ndc civac, x0`), {}, "pass", []);
   });
   await t.step("R15 follows the stack through a copy of SP", () => {
-    const early = T1.replace("mov sp, x1\n", "mov sp, x1\nadd x9, sp, #16\nstr x8, [x9]\n");
+    const early = FINAL.replace("mov sp, x1\n", "mov sp, x1\nadd x9, sp, #16\nstr x8, [x9]\n");
     const r = expect(early, {}, "fail", ["R15"]);
     assertEquals(r.findings[0]!.line, early.split("\n").indexOf("str x8, [x9]") + 1);
-    expect(T1.replace("ret x2", "mov x9, sp\nstr x8, [x9, #-8]\nret x2"), {}, "pass", []);
+    expect(FINAL.replace("ret x2", "mov x9, sp\nstr x8, [x9, #-8]\nret x2"), {}, "pass", []);
     // Only SP-derived bases: x0 (the pgd PA) is not a stack address.
-    expect(T1.replace("ret x2", "ldr x8, [x0]\nret x2"), {}, "pass", []);
+    expect(FINAL.replace("ret x2", "ldr x8, [x0]\nret x2"), {}, "pass", []);
   });
   await t.step("dsb st variants complete no TLB maintenance", () => {
-    expect(T1.replace("mov sp, x1\ndsb nsh", "mov sp, x1\ndsb nshst"), {}, "fail", ["R4"]);
+    expect(FINAL.replace("mov sp, x1\ndsb nsh", "mov sp, x1\ndsb nshst"), {}, "fail", ["R4"]);
   });
   await t.step("branching to a new-table VA with the MMU still off is R1", () => {
     expect(`${OFF}\nret x2`, {}, "fail", ["R1"]);
@@ -404,12 +406,12 @@ Deno.test("check(): more consequences of the state model", async (t) => {
   await t.step("branching to a new-table VA with the old tables in force is R3", () => {
     // The MMU goes off and on again, but TTBR0_EL2 is never switched: `ret x2`
     // (a new-table VA) is fetched through the old tables.
-    const noSwitch = T1.replace(`${TTBR}\n`, "");
+    const noSwitch = FINAL.replace(`${TTBR}\n`, "");
     const r = expect(noSwitch, {}, "fail", ["R3"]);
     assertEquals(r.findings[0]!.line, noSwitch.split("\n").length);
   });
   await t.step("an unfinished SCTLR write at the end is R1 (and running off the end R17)", () => {
-    expect(T4.replace("\nret x2", `\n${ON_MSR}`), {}, "fail", ["R1", "R17"]);
+    expect(PREP.replace("\nret x2", `\n${ON_MSR}`), {}, "fail", ["R1", "R17"]);
   });
   await t.step("the static run does not reject synthetic register values", () => {
     // x9 is 0 in the static run: RES1 bits clear, M = 0. Not an error there.
@@ -417,16 +419,15 @@ Deno.test("check(): more consequences of the state model", async (t) => {
   });
   await t.step("exception entry and return are context synchronisation events", () => {
     // The hvc stands in for the ISB after M=1: the ic after it is not R1.
-    expect(T1.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nhvc #0`), {}, "pass", []);
+    expect(FINAL.replace(`${ON_MSR}\nisb`, `${ON_MSR}\nhvc #0`), {}, "pass", []);
   });
   await t.step("an exception taken while SP holds the other regime's address is R15", () => {
     // After `mov sp, x1` with the MMU still off, the handler's pushes would use
-    // the new-table VA as a PA (barrier-rules R15: "An exception taken in the
-    // window uses the bad SP").
-    const r = expect(T1.replace("dsb nsh\nisb\nmsr", "dsb nsh\nhvc #0\nmsr"), {}, "fail", [
+    // the new-table VA as a PA: an exception taken in that window uses the bad SP.
+    const r = expect(FINAL.replace("dsb nsh\nisb\nmsr", "dsb nsh\nhvc #0\nmsr"), {}, "fail", [
       "R15",
     ]);
-    assertEquals(r.findings[0]!.line, T1.split("\n").indexOf("dsb nsh") + 2);
+    assertEquals(r.findings[0]!.line, FINAL.split("\n").indexOf("dsb nsh") + 2);
   });
   await t.step("a later fail of a rule on a line is not hidden by an earlier warn there", () => {
     // The loop runs the ldr first with the MMU off (R14 is advisory there:
@@ -452,7 +453,7 @@ Deno.test("check(): more consequences of the state model", async (t) => {
     );
   });
   await t.step("findings carry the line and column of the macro invocation", () => {
-    const src = T1.replace(ON, "  set_sctlr_el2 x3").replace(
+    const src = FINAL.replace(ON, "  set_sctlr_el2 x3").replace(
       "mov sp, x1\ndsb nsh\n",
       "mov sp, x1\n",
     );
