@@ -19,7 +19,19 @@
  * @module
  */
 
-/** Where a problem is: file, 1-based line and column. */
+/**
+ * Where a problem is: file, 1-based line and column.
+ * @example A conditional on an option the configuration does not list
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { CppError, Preprocessor } from "./mod.ts";
+ * const e = assertThrows(
+ *   () => new Preprocessor().run("#ifdef CONFIG_X\nnop\n#endif", "a.S"),
+ *   CppError,
+ * );
+ * assertEquals([e.file, e.line, e.text], ["a.S", 1, "#ifdef CONFIG_X"]);
+ * ```
+ */
 export class CppError extends Error {
   /** File name as given to the preprocessor (or the header's include name). */
   readonly file: string;
@@ -108,6 +120,14 @@ const DIRECTIVES = `#include, #define, #undef, ${CONDITIONALS}, #error, #warning
  * @param source Text.
  * @param file File name for the error.
  * @returns The text without comments.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { stripComments } from "./mod.ts";
+ * assertEquals(stripComments("isb // done"), "isb        ");
+ * const [open, close] = ["/" + "*", "*" + "/"]; // a block comment
+ * assertEquals(stripComments(`a ${open} x\ny ${close} b`), "a     \n     b");
+ * ```
  */
 export function stripComments(source: string, file = "input"): string {
   if (!source.includes("/")) return source;
@@ -634,7 +654,17 @@ function substitute(
   return out.join("");
 }
 
-/** Evaluates a C integer constant expression (64-bit two's complement). */
+/**
+ * Evaluates a C integer constant expression (64-bit two's complement).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { evalC } from "./mod.ts";
+ * assertEquals(evalC("(1 << 12) | 0x4"), 0x1004n);
+ * assertEquals(evalC("~0 >> 60"), -1n); // signed: an arithmetic shift
+ * assertEquals(evalC("3 > 2 ? 10 : 20"), 10n);
+ * ```
+ */
 export function evalC(text: string): bigint {
   const toks = text.match(
     /0[xX][0-9a-fA-F]+[uUlL]*|\d+[uUlL]*|'.'|<<|>>|<=|>=|==|!=|&&|\|\||[-+*/%&|^~!<>?:()]/g,

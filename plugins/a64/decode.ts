@@ -66,7 +66,15 @@ export interface Decoded {
   ref?: SymbolRef;
 }
 
-/** The mnemonics the decoder accepts, as listed in error messages. */
+/**
+ * The mnemonics the decoder accepts, as listed in error messages.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { A64_MNEMONICS } from "./mod.ts";
+ * assertEquals(["msr", "tlbi", "b.<cond>"].every((m) => A64_MNEMONICS.includes(m)), true);
+ * ```
+ */
 export const A64_MNEMONICS: readonly string[] = [
   "mrs",
   "msr",
@@ -154,6 +162,15 @@ function popcount32(x: number): number {
  * holding a rotated run of ones (not all ones), replicated. Works on two
  * 32-bit halves; a rotated run has exactly two bit transitions around the
  * element.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { isBitmaskImmediate } from "./mod.ts";
+ * assertEquals(isBitmaskImmediate(0xff00n), true); // a run of ones in a 64-bit element
+ * assertEquals(isBitmaskImmediate(0x5555_5555_5555_5555n), true); // "01" replicated
+ * assertEquals(isBitmaskImmediate(0x1234n), false);
+ * assertEquals(isBitmaskImmediate(0xffff_ffff_ffff_ffffn), false);
+ * ```
  */
 export function isBitmaskImmediate(value: bigint): boolean {
   const lo = Number(value & 0xffff_ffffn) >>> 0;
@@ -185,7 +202,18 @@ function singleChunk(v: bigint): number {
   return -1;
 }
 
-/** Splits operands at top-level commas, keeping their columns. */
+/**
+ * Splits operands at top-level commas, keeping their columns.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { splitOperands } from "./mod.ts";
+ * assertEquals(splitOperands("x0, [x1, #8]", 5), [
+ *   { text: "x0", column: 5 },
+ *   { text: "[x1, #8]", column: 9 },
+ * ]);
+ * ```
+ */
 export function splitOperands(text: string, column: number): Operand[] {
   const out: Operand[] = [];
   let depth = 0;
@@ -211,6 +239,12 @@ export function splitOperands(text: string, column: number): Operand[] {
 /**
  * A statement's text with whitespace runs as one space and commas as ", "
  * (what instruction texts look like in listings and traces).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { normalizeText } from "./mod.ts";
+ * assertEquals(normalizeText("msr\tsctlr_el2,x0"), "msr sctlr_el2, x0");
+ * ```
  */
 export function normalizeText(text: string): string {
   if (!/\s\s|[\t\n\r\f\v]|\s,|,(?! )|, \s/.test(text)) return text;

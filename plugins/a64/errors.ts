@@ -11,6 +11,12 @@ import { HyplabError } from "../../core/mod.ts";
  * quoting binary input cannot drive the terminal.
  * @param text Any text.
  * @returns Printable text.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { printable } from "./mod.ts";
+ * assertEquals(printable("a\x1b[2Jb"), "a\\x1b[2Jb");
+ * ```
  */
 export function printable(text: string): string {
   return text.replace(
@@ -29,7 +35,7 @@ export function printable(text: string): string {
  * ```ts
  * import { assertEquals, assertThrows } from "@std/assert";
  * import { A64SyntaxError, parseA64 } from "./mod.ts";
- * const e = assertThrows(() => parseA64("isb\n  ubfx x0, x1, #0, #4"), A64SyntaxError);
+ * const e = assertThrows(() => parseA64("isb\n  udiv x0, x1, x2"), A64SyntaxError);
  * assertEquals([e.line, e.column], [2, 3]);
  * ```
  */

@@ -206,6 +206,26 @@ export type A64EntryState = Snapshot;
  * @param state The state at the call.
  * @param returnAddress Where the routine returns to.
  * @returns A copy to start from.
+ * @example f checked on its own: its `ret` leaves for 0x9000
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * const start = asCalledRoutine(states[0]!, 0x9000n);
+ * const r = executeA64(p, { cpu: new Cpu(0), codeBase: 0x1000, explore: true, resume: start });
+ * assertEquals([r.stopped, r.target, r.line], ["branch-out", 0x9000, 5]);
+ * ```
  */
 export function asCalledRoutine(state: A64EntryState, returnAddress: bigint): A64EntryState {
   const x = state.x.slice();
@@ -222,6 +242,25 @@ export function asCalledRoutine(state: A64EntryState, returnAddress: bigint): A6
  * not the recording run's).
  * @param state The state.
  * @returns A copy to start from.
+ * @example The copy's checker is its own
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * const own = asOwnCheck(states[0]!);
+ * assertEquals([own.i, own.checker === states[0]!.checker], [3, false]);
+ * ```
  */
 export function asOwnCheck(state: A64EntryState): A64EntryState {
   return { ...state, checker: state.checker.detach() };
@@ -234,6 +273,29 @@ export function asOwnCheck(state: A64EntryState): A64EntryState {
  * @param program The program it is a state of.
  * @param exact Count every register, not only those that can still matter.
  * @returns The key.
+ * @example x1 is written before it is read: its value does not tell states apart
+ * ```ts
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * const a = asOwnCheck(states[0]!);
+ * const b = { ...a, x: a.x.slice(), known: a.known.slice() };
+ * b.x[1] = 42n;
+ * b.known[1] = 1; // a value the text fixes
+ * assertEquals(entryStateKey(a, p), entryStateKey(b, p));
+ * assertNotEquals(entryStateKey(a, p, true), entryStateKey(b, p, true));
+ * ```
  */
 export function entryStateKey(state: A64EntryState, program: A64Program, exact = false): string {
   const live = exact ? ALL_LIVE : liveness(program);
@@ -250,6 +312,24 @@ export function entryStateKey(state: A64EntryState, program: A64Program, exact =
  * The source line of the branch a state was recorded at.
  * @param state A recorded state.
  * @returns The line.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * assertEquals(entryStateLine(states[0]!), 1);
+ * ```
  */
 export function entryStateLine(state: A64EntryState): number {
   return state.line;

@@ -37,6 +37,17 @@ export interface GasMacro {
  * commas or spaces.
  * @param rest Text after `.macro`.
  * @returns Name and parameters, or a message.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { parseMacroHead } from "./mod.ts";
+ * const h = parseMacroHead("set_sctlr, sreg, reg:req");
+ * assertEquals(typeof h === "string" ? h : [h.name, h.params.map((p) => p.name), h.params[1]!.req], [
+ *   "set_sctlr",
+ *   ["sreg", "reg"],
+ *   true,
+ * ]);
+ * ```
  */
 export function parseMacroHead(rest: string): { name: string; params: GasParam[] } | string {
   const m = /^\s*([A-Za-z_.$][\w.$]*)\s*,?\s*(.*)$/.exec(rest);
@@ -63,6 +74,13 @@ export function parseMacroHead(rest: string): { name: string; params: GasParam[]
  * @param text Argument text.
  * @param want Number of parameters.
  * @returns The arguments with their offsets in `text`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { splitMacroArgs } from "./mod.ts";
+ * assertEquals(splitMacroArgs("x0, (1 << 2)", 2).map((a) => a.text), ["x0", "(1 << 2)"]);
+ * assertEquals(splitMacroArgs("sctlr_el2 x3", 2).map((a) => a.text), ["sctlr_el2", "x3"]);
+ * ```
  */
 export function splitMacroArgs(text: string, want: number): { text: string; at: number }[] {
   const split = (blanks: boolean) => {
@@ -115,6 +133,16 @@ export function splitMacroArgs(text: string, want: number): { text: string; at: 
  * @param mac The macro.
  * @param args Arguments as split.
  * @returns Parameter name → text, or a message.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { bindMacroArgs, parseMacroHead, splitMacroArgs } from "./mod.ts";
+ * const head = parseMacroHead("m, a, b=7");
+ * if (typeof head === "string") throw new Error(head);
+ * const mac = { ...head, body: [] };
+ * const bound = bindMacroArgs(mac, splitMacroArgs("x1", 2));
+ * assertEquals(typeof bound === "string" ? bound : [...bound], [["a", "x1"], ["b", "7"]]);
+ * ```
  */
 export function bindMacroArgs(
   mac: GasMacro,
@@ -156,6 +184,14 @@ export function bindMacroArgs(
  * @param args Parameter values.
  * @param counter The expansion's number (`\@`).
  * @returns The line to assemble.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { substituteMacroLine } from "./mod.ts";
+ * const args = new Map([["reg", "x3"]]);
+ * assertEquals(substituteMacroLine("msr sctlr_el2, \\reg", args, 0), "msr sctlr_el2, x3");
+ * assertEquals(substituteMacroLine("9\\@: b 9\\@b", args, 4), "94: b 94b");
+ * ```
  */
 export function substituteMacroLine(
   line: string,

@@ -23,7 +23,16 @@
 import { AddrMode, Op, SINK, SP, XZR } from "./opcodes.ts";
 import type { A64Program } from "./program.ts";
 
-/** Bit index of the condition flags in a liveness set. */
+/**
+ * Bit index of the condition flags in a liveness set.
+ * @example `cmp` makes the flags matter until `b.eq` reads them
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { FLAGS, liveness, parseA64 } from "./mod.ts";
+ * const live = liveness(parseA64("cmp x0, #1\nb.eq 1f\nnop\n1: ret"));
+ * assertEquals([live.live(0, FLAGS), live.live(1, FLAGS), live.live(2, FLAGS)], [false, true, false]);
+ * ```
+ */
 export const FLAGS = 34;
 
 /** For each instruction, the registers whose value matters from there on. */

@@ -147,7 +147,7 @@ export const CONDITIONS: Readonly<Record<string, number>> = {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { conditionHolds, CONDITIONS } from "./opcodes.ts";
- * assertEquals(conditionHolds(CONDITIONS.eq, 0b0100), true); // Z set
+ * assertEquals(conditionHolds(CONDITIONS.eq!, 0b0100), true); // Z set
  * ```
  */
 export function conditionHolds(cond: number, nzcv: number): boolean {

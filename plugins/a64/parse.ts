@@ -102,6 +102,13 @@ const KEEP = new Set([
  * than tab, newline, carriage return, form feed, vertical tab, escape).
  * @param source The input.
  * @throws {A64SyntaxError} Naming the byte and its position.
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { A64SyntaxError, checkText } from "./mod.ts";
+ * checkText("isb\n\tret\n");
+ * assertThrows(() => checkText("isb\n\x00"), A64SyntaxError, "binary input (control byte 0x00)");
+ * ```
  */
 export function checkText(source: string): void {
   // deno-lint-ignore no-control-regex

@@ -81,7 +81,17 @@ export interface FileCheckResult extends CheckResult {
   release?: string;
 }
 
-/** Synthetic values of the static runs. */
+/**
+ * Synthetic values of the static runs.
+ * @example x2 of the registers ABI is the continuation, a new-table VA
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { A64_STATIC_RUN, check } from "./mod.ts";
+ * // Branching there before the switch fetches through the old tables.
+ * assertEquals(check("ret x2").findings.map((f) => f.rule), ["R3"]);
+ * assertEquals(A64_STATIC_RUN.sctlrOn & 1n, 1n); // M
+ * ```
+ */
 export const A64_STATIC_RUN = {
   /** Where the code sits (an idmap page, VA = PA). */
   codeBase: 0x4008_0000,
@@ -105,7 +115,20 @@ export const A64_STATIC_RUN = {
   hostPc: 0xffff_8000_0810_0000n,
 } as const;
 
-/** Step limit of one check, all explored paths together: this plus 64 per instruction. */
+/**
+ * Step limit of one check, all explored paths together: this plus 64 per instruction.
+ * @example A loop with no way out
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { A64NonTerminationError, A64_STATIC_MAX_STEPS, check } from "./mod.ts";
+ * // x0 is known, grows and decides a branch: no state repeats, so only the limit ends it.
+ * assertThrows(
+ *   () => check("mov x0, #1\n1: add x0, x0, #1\ncbz x0, 2f\nb 1b\n2: ret x2"),
+ *   A64NonTerminationError,
+ *   `within ${A64_STATIC_MAX_STEPS + 5 * 64} steps`,
+ * );
+ * ```
+ */
 export const A64_STATIC_MAX_STEPS = 10_000;
 
 /** Checks from recorded call sites, at most, per routine. */
@@ -217,7 +240,8 @@ function vectorSlots(program: A64Program, r: Routine): number[] {
  * import { checkRoutines, parseA64 } from "./mod.ts";
  * const p = parseA64("SYM_FUNC_START(f)\n\tbl g\n\tret\nSYM_FUNC_END(f)\nSYM_FUNC_START_LOCAL(g)\n\tmrs x0, sctlr_el2\n\tmsr sctlr_el2, x0\n\tret\nSYM_FUNC_END(g)");
  * const r = checkRoutines(p);
- * assertEquals(r.routines.map((x) => [x.name, x.verdict, x.entries[0]!.from]), [["f", "fail", "assumed"], ["g", "fail", "text"]]);
+ * assertEquals(r.routines.map((x) => [x.name, x.verdict, x.entries[0]!.from]), [["f", "pass", "assumed"], ["g", "fail", "text"]]);
+ * // g's finding (R1 at its ret, line 8) is g's, though f's run found it too.
  * ```
  */
 export function checkRoutines(

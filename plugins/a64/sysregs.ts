@@ -243,7 +243,15 @@ export const A64_SYSREG_SYMBOLS: Readonly<Record<string, bigint>> = Object.fromE
   [...BY_NAME.values()].map((r) => [`SYS_${r.name}`, BigInt(r.encoding)]),
 );
 
-/** Every named register, for messages. */
+/**
+ * Every named register, for messages.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { A64_SYSREG_NAMES } from "./mod.ts";
+ * assertEquals(A64_SYSREG_NAMES.includes("sctlr_el2"), true);
+ * ```
+ */
 export const A64_SYSREG_NAMES: readonly string[] = [...BY_NAME.keys()].map((n) =>
   n === "CURRENTEL" ? "CurrentEL" : n === "SPSEL" ? "SPSel" : n.toLowerCase()
 );

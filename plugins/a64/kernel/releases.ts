@@ -16,10 +16,27 @@ export type { EntryArg, KernelEntry, KernelRelease } from "./types.ts";
 
 const RELEASES: Record<string, KernelRelease> = { "v6.1": V6_1, "v6.12": V6_12, "v7.2": V7_2 };
 
-/** Every release with models, oldest first. */
+/**
+ * Every release with models, oldest first.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { KERNEL_RELEASES } from "../mod.ts";
+ * assertEquals(KERNEL_RELEASES, ["v6.1", "v6.12", "v7.2"]);
+ * ```
+ */
 export const KERNEL_RELEASES: readonly string[] = Object.keys(RELEASES);
 
-/** The release used when a text needs models and none is named: the newest. */
+/**
+ * The release used when a text needs models and none is named: the newest.
+ * @example A text that includes headers gets the newest models
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { DEFAULT_RELEASE, parseA64 } from "../mod.ts";
+ * const p = parseA64("#include <asm/assembler.h>\nisb");
+ * assertEquals(p.release, DEFAULT_RELEASE);
+ * ```
+ */
 export const DEFAULT_RELEASE = "v7.2";
 
 /**
@@ -27,6 +44,13 @@ export const DEFAULT_RELEASE = "v7.2";
  * @param name `v6.1`, `v6.12` or `v7.2` (the `v` is optional).
  * @returns The models.
  * @throws {RangeError} An unknown release, listing the known ones.
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { kernelRelease } from "../mod.ts";
+ * assertEquals(kernelRelease("6.12").name, "v6.12");
+ * assertThrows(() => kernelRelease("v5.4"), RangeError, "v6.1, v6.12, v7.2");
+ * ```
  */
 export function kernelRelease(name: string): KernelRelease {
   const key = name.startsWith("v") ? name : `v${name}`;

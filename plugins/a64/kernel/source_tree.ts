@@ -212,6 +212,13 @@ export function generateSysregDefs(text: string, options: { unkn?: boolean } = {
  * `asm/cpucap-defs.h` as gen-cpucaps.awk writes it from `arch/arm64/tools/cpucaps`.
  * @param text The cpucaps list.
  * @returns The header text.
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { generateCpucapDefs } from "../mod.ts";
+ * const h = generateCpucapDefs("# comment\nALWAYS_BOOT\nHAS_CNP\n");
+ * assertStringIncludes(h, "#define ARM64_HAS_CNP 1");
+ * ```
  */
 export function generateCpucapDefs(text: string): string {
   const names = text.split("\n").map((l) => l.trim()).filter((l) => /^[vA-Z0-9_]+$/.test(l));
