@@ -8,6 +8,7 @@
 import type { CheckResult, Finding } from "../../core/mod.ts";
 import type { MutationReport } from "./mutation.ts";
 import type { FileCheckResult } from "./routines.ts";
+import { printable } from "./errors.ts";
 import { BARRIER_RULES } from "./rules.ts";
 
 /** Options of {@link formatListing} and {@link formatMutations}. */
@@ -60,13 +61,14 @@ export function formatListing(
   const out: string[] = [];
   lines.forEach((raw, i) => {
     const n = i + 1;
-    const text = expandTabs(raw.replace(/\r$/, ""));
+    // Control bytes (an escape in a comment) are shown, not sent to the terminal.
+    const text = printable(expandTabs(raw.replace(/\r$/, "")));
     const fs = byLine.get(n) ?? [];
     const num = String(n).padStart(width);
     out.push(`${fs.length ? paint(color, "1", num) : paint(color, "2", num)} | ${text}`);
     for (const f of fs) {
       const col = f.column ?? 1;
-      const caret = expandTabs(raw.slice(0, col - 1)).length;
+      const caret = printable(expandTabs(raw.slice(0, col - 1))).length;
       const name = BARRIER_RULES[f.rule]?.name ?? "";
       out.push(
         `${" ".repeat(width)} | ${" ".repeat(caret)}^ ${label(f, color)} ${f.rule}${
