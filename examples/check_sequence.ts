@@ -254,7 +254,12 @@ export async function main(argv: string[]): Promise<number> {
         : parse.include !== undefined
         ? `, headers from ${kernelSrc} (${result.release} configuration)`
         : `, headers read as the ${result.release} models`;
-      console.log(`${seq.name} — ${seq.description} (${config.abi} ABI${models})\n`);
+      // With a release, the routines the kernel enters have its entry states
+      // (and their ABIs); the ABI option covers the others.
+      const abi = result.release === undefined
+        ? `${config.abi} ABI`
+        : `${result.release}'s entry states, ${config.abi} ABI for other routines`;
+      console.log(`${seq.name} — ${seq.description} (${abi}${models})\n`);
       const named = result.routines.length > 1 || result.routines[0]?.name !== "(text)";
       if (named) console.log(`${formatRoutines(result, { color })}\n`);
       console.log(formatListing(seq.source, result, { color }));
