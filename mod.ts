@@ -29,3 +29,5 @@ export * from "./plugins/profiles/mod.ts";
 export * from "./plugins/tlb/mod.ts";
 export * from "./plugins/mmu/mod.ts";
 export * from "./plugins/compare/mod.ts";
+export * from "./plugins/releases/mod.ts";
+export * from "./plugins/oracle/mod.ts";

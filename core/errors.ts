@@ -74,6 +74,8 @@ export class PluginError extends HyplabError {
   readonly plugin: string;
   /** Name of the hook that failed. */
   readonly hook: string;
+  /** Module path the plugin was loaded from, when it was loaded from one. */
+  readonly source: string | undefined;
   /**
    * Creates the value.
    * @param plugin Plugin name.
@@ -88,6 +90,58 @@ export class PluginError extends HyplabError {
     this.name = "PluginError";
     this.plugin = plugin;
     this.hook = hook;
+    this.source = source;
+  }
+}
+
+/**
+ * A plugin provided a value that does not fit its capability: not an object,
+ * or a member missing or of the wrong kind. Raised by `provide`, so before
+ * anything uses the value; a {@link PluginError} of the `setup` hook that
+ * also names the capability and the member.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CapabilityValueError } from "./errors.ts";
+ * const e = new CapabilityValueError("mine", "page_allocator", "createPool", "a function", "undefined");
+ * assertEquals(
+ *   e.message,
+ *   'Plugin "mine" failed in setup: it provides "page_allocator" without createPool (expected a function, got undefined)',
+ * );
+ * ```
+ */
+export class CapabilityValueError extends PluginError {
+  /** The capability the value was provided for. */
+  readonly capability: string;
+  /** The member at fault, or undefined when the value itself is not an object. */
+  readonly member: string | undefined;
+  /**
+   * Creates the error.
+   * @param plugin Plugin name.
+   * @param capability Capability name.
+   * @param member The member missing or of the wrong kind (undefined: the value itself).
+   * @param expected What the capability wants (`a function`).
+   * @param got What the value holds (`undefined`, `a number`).
+   * @param source Module path the plugin was loaded from, if any.
+   */
+  constructor(
+    plugin: string,
+    capability: string,
+    member: string | undefined,
+    expected: string,
+    got: string,
+    source?: string,
+  ) {
+    const what = member === undefined
+      ? `it provides "${capability}" as ${got}, expected ${expected}`
+      : got === "undefined"
+      ? `it provides "${capability}" without ${member} (expected ${expected}, got undefined)`
+      : `it provides "${capability}" with ${member} of the wrong kind (expected ${expected}, got ${got})`;
+    super(plugin, "setup", new TypeError(what), source);
+    this.name = "CapabilityValueError";
+    this.capability = capability;
+    this.member = member;
   }
 }
 

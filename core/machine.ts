@@ -5,8 +5,9 @@
  * @module
  */
 
-import { type Capability, isCapability } from "./capability.ts";
-import { PluginDependencyError, PluginError } from "./errors.ts";
+import { type CpuModel, cpuModel } from "./cpu_model.ts";
+import { type Capability, capabilityValueProblem, isCapability } from "./capability.ts";
+import { CapabilityValueError, PluginDependencyError, PluginError } from "./errors.ts";
 import { ExceptionVectors } from "./exception_level.ts";
 import { PhysicalMemory, type RamBank } from "./physical_memory.ts";
 import type { Plugin, PluginContext } from "./plugin.ts";
@@ -38,6 +39,13 @@ export interface MachineOptions {
   seed?: number;
   /** Trace to record into (a fresh one by default). */
   trace?: Trace;
+  /**
+   * The CPU model, by QEMU name (`cortex-a57`, `neoverse-n1`, `max`) or as a
+   * {@link CpuModel}: its identification registers decide what the kernel
+   * does (PA range, VHE, LPA2, SVE, CnP, PAuth, Spectre-v3a).
+   * @default "cortex-a57"
+   */
+  cpu?: string | CpuModel;
 }
 
 /** The default RAM: one 4 GiB bank at 0x4000_0000, as on QEMU `virt`. */
@@ -144,7 +152,7 @@ export class Machine {
       if (p.dispose) {
         const d = p.dispose.bind(p);
         try {
-          runPluginHook(p, "dispose", () => d(this.#context(p)));
+          runPluginHook(p, "dispose", () => refuseAsync(p, "dispose", d(this.#context(p))));
         } catch (e) {
           errors.push(e);
         }
@@ -165,7 +173,7 @@ export class Machine {
   _setup(): void {
     for (const p of this.plugins) {
       const s = p.setup.bind(p);
-      runPluginHook(p, "setup", () => s(this.#context(p)));
+      runPluginHook(p, "setup", () => refuseAsync(p, "setup", s(this.#context(p))));
       for (const cap of p.provides) {
         if (!this.#values.has(cap)) {
           throw new PluginError(
@@ -218,11 +226,47 @@ export class Machine {
             [cap.name],
           );
         }
+        // Checked here, before anything uses the value, so a missing or
+        // mistyped member names this plugin, not whoever calls it first.
+        const bad = capabilityValueProblem(cap, value);
+        if (bad !== undefined) {
+          throw new CapabilityValueError(
+            p.name,
+            cap.name,
+            bad.member,
+            bad.expected,
+            bad.got,
+            p.source,
+          );
+        }
         this.#values.set(cap, value);
         this.#providers.set(cap, p);
       },
     };
   }
+}
+
+/**
+ * Hooks run synchronously, in dependency order: a hook that returns a
+ * promise (an `async setup`) would provide its capabilities, or fail, after
+ * the machine has moved on. Refused with the reason, whatever it provided
+ * before its first `await`; the promise's own outcome is dropped so that a
+ * later rejection is not reported a second time as unhandled.
+ */
+function refuseAsync(p: Plugin, hook: string, returned: unknown): void {
+  const then = (returned as { then?: unknown } | null | undefined)?.then;
+  if (typeof then !== "function") return;
+  (returned as Promise<unknown>).then(undefined, () => {});
+  throw new PluginError(
+    p.name,
+    hook,
+    new Error(
+      hook === "setup"
+        ? "setup returned a promise (an async setup?): hooks run synchronously, so call provide() before setup returns and do asynchronous work (reading files, fetching) before createMachine, for example at the top level of the plugin's module"
+        : `${hook} returned a promise (an async ${hook}?): hooks run synchronously, so finish the work before ${hook} returns`,
+    ),
+    p.source,
+  );
 }
 
 /**
@@ -455,7 +499,10 @@ export function createMachine(options: MachineOptions = {}): Machine {
   }
   const memory = new PhysicalMemory(options.ram ?? DEFAULT_RAM);
   const ordered = orderPlugins(options.plugins ?? []);
-  const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i));
+  const model = typeof options.cpu === "object"
+    ? options.cpu
+    : cpuModel(options.cpu ?? "cortex-a57");
+  const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i, model));
   const m = new Machine(
     memory,
     cpus,

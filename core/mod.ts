@@ -1,6 +1,7 @@
 /**
  * The hyplab core: physical memory, CPU registers, exception levels, the
- * plugin host, the trace, the PRNG and the capability interfaces.
+ * CPU models, the plugin host, the trace, the PRNG and the capability
+ * interfaces.
  *
  * @module
  */
@@ -9,6 +10,8 @@ export * from "./allocator_metrics.ts";
 export * from "./capabilities/mod.ts";
 export * from "./capability.ts";
 export * from "./conformance/mod.ts";
+export * from "./cpu_model.ts";
+export * from "./cpu_model_masks.ts";
 export * from "./errors.ts";
 export * from "./exception_level.ts";
 export * from "./format.ts";

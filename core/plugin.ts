@@ -35,6 +35,8 @@ export interface PluginContext {
    * Supplies the value of a capability this plugin declared in `provides`.
    * @param cap Capability key.
    * @param value The implementation.
+   * @throws {CapabilityValueError} The value lacks a member of the
+   *   capability's interface, or holds the wrong kind of value there.
    */
   provide<T>(cap: Capability<T>, value: T): void;
 }
@@ -68,9 +70,14 @@ export interface Plugin {
   readonly requires?: readonly Capability<unknown>[];
   /** Capabilities used if present; when present, their providers are set up first. */
   readonly optional?: readonly Capability<unknown>[];
-  /** Sequential hook, run once per machine in dependency order. */
+  /**
+   * Sequential hook, run once per machine in dependency order. It is
+   * synchronous: a setup that returns a promise (`async setup`) is refused,
+   * and each value given to `provide` is checked against the capability's
+   * member list there and then.
+   */
   setup(ctx: PluginContext): void;
-  /** Optional hook run by {@link Machine.dispose}, in reverse order. */
+  /** Optional hook run by {@link Machine.dispose}, in reverse order; synchronous too. */
   dispose?(ctx: PluginContext): void;
 }
 

@@ -7,6 +7,8 @@
 
 import { HyplabError } from "./errors.ts";
 import { SYSREG_DEFS, type SysregDef } from "./sysreg_defs.ts";
+import { CPU_CORTEX_A57, type CpuModel, ID_REGISTER_NAMES } from "./cpu_model.ts";
+import { QEMU_EL2_REGISTERS, qemuSysregWrite } from "./cpu_model_masks.ts";
 
 /**
  * A register access that the architecture forbids or the simulator does not
@@ -288,14 +290,51 @@ export class Cpu {
   readonly pstate: Pstate = { el: 2, spsel: 1, daif: 0xf, nzcv: 0 };
   /** System registers. */
   readonly sysregs: SystemRegisters = new SystemRegisters();
+  /** The CPU model: its identification registers and what its registers implement. */
+  readonly model: CpuModel;
 
   /**
    * Creates a CPU in its reset state.
    * @param id CPU index.
+   * @param model CPU model (default cortex-a57, as QEMU 7.2 emulates it).
    */
-  constructor(id: number) {
+  constructor(id: number, model: CpuModel = CPU_CORTEX_A57) {
     this.id = id;
+    this.model = model;
     this.sysregs.set("MPIDR_EL1", (1n << 31n) | BigInt(id & 0xff));
+    for (const n of ID_REGISTER_NAMES) this.sysregs.set(n, model.idRegs[n]);
+  }
+
+  /**
+   * `MSR <name>, value` at EL2 as the CPU model executes it (QEMU 7.2): the
+   * bits of features the model lacks read back as 0, and RES0/RES1 bits are
+   * stored as written (the emulator does not police them; hyplab's checker
+   * reports them). Registers outside the EL2 set QEMU's rules describe are
+   * written with {@link SystemRegisters.write}'s checks.
+   *
+   * @param name Register name.
+   * @param value Value written.
+   * @returns The value stored.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { Cpu } from "./registers.ts";
+   * const cpu = new Cpu(0); // cortex-a57: no MTE, so ITFSB (bit 37) is dropped
+   * assertEquals(cpu.msr("SCTLR_EL2", 0x20_30ed_183dn), 0x30ed_183dn);
+   * ```
+   */
+  msr(name: string, value: bigint): bigint {
+    const d = sysregDef(name);
+    if (!(QEMU_EL2_REGISTERS as readonly string[]).includes(d.name)) {
+      this.sysregs.write(d.name, value);
+      return this.sysregs.read(d.name);
+    }
+    const e2h = (this.sysregs.read("HCR_EL2") >> 34n & 1n) === 1n && this.model.features.vhe;
+    this.sysregs.set(
+      d.name,
+      qemuSysregWrite(this.model, d.name, BigInt.asUintN(64, value), { e2h }),
+    );
+    return this.sysregs.read(d.name);
   }
 
   /**

@@ -8,6 +8,8 @@
 /** A field: `[lsb, width]`. */
 export type FieldSpec = readonly [lsb: number, width: number];
 
+import { ID_REGISTER_FIELDS, ID_REGISTER_NAMES } from "./cpu_model.ts";
+
 /** One system register's declaration. */
 export interface SysregDef {
   /** Arm ARM name, e.g. `SCTLR_EL2`. */
@@ -182,13 +184,22 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       FMO: [3, 1],
       IMO: [4, 1],
       AMO: [5, 1],
+      TWI: [13, 1],
+      TWE: [14, 1],
+      TID3: [18, 1],
       TSC: [19, 1],
       TVM: [26, 1],
       TGE: [27, 1],
       RW: [31, 1],
       E2H: [34, 1],
+      TLOR: [35, 1],
+      TERR: [36, 1],
+      TEA: [37, 1],
       APK: [40, 1],
       API: [41, 1],
+      FWB: [46, 1],
+      ATA: [56, 1],
+      TID5: [58, 1],
     }, { rao: HCR_EL2_RW }),
     def("VBAR_EL2", { VBA: [11, 53] }, { strictRes0: true }),
     def("ESR_EL2", { ISS: [0, 25], IL: [25, 1], EC: [26, 6], ISS2: [32, 24] }, {
@@ -210,7 +221,19 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
     // Bit 31 is RES1, modelled as read-as-one/write-ignored: the kernel loads
     // `params->vtcr` = 0 before any host stage-2 (___kvm_hyp_init) and the
     // hardware does not fault, so a 0 written reads back with bit 31 set.
-    def("VTCR_EL2", { T0SZ: [0, 6], SL0: [6, 2], PS: [16, 3] }, { rao: bits(31) }),
+    def("VTCR_EL2", {
+      T0SZ: [0, 6],
+      SL0: [6, 2],
+      IRGN0: [8, 2],
+      ORGN0: [10, 2],
+      SH0: [12, 2],
+      TG0: [14, 2],
+      PS: [16, 3],
+      VS: [19, 1],
+      HA: [21, 1],
+      HD: [22, 1],
+      DS: [32, 1],
+    }, { rao: bits(31) }),
     // nVHE (E2H = 0) layout. Bits 13, 9 and 7:0 are RES1, and TSM (bit 12)
     // is RES1 without SME, which hyplab does not model: Linux's
     // CPTR_NVHE_EL2_RES1 = 0x32ff (asm/kvm_arm.h), also KVM's reset value for
@@ -249,11 +272,10 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       res1: bits(31),
       readOnly: true,
     }),
-    def("ID_AA64MMFR0_EL1", { PARange: [0, 4], TGran4: [28, 4] }, {
-      reset: 0x5n,
-      readOnly: true,
-    }),
-    def("ID_AA64MMFR1_EL1", { VH: [8, 4], ETS: [36, 4] }, { readOnly: true }),
-    def("ID_AA64MMFR2_EL1", { CnP: [0, 4] }, { readOnly: true }),
+    // The identification registers: read-only, with the value of the
+    // machine's CPU model (core/cpu_model.ts), set when the CPU is created.
+    ...ID_REGISTER_NAMES.map((n) =>
+      def(n, { ...(ID_REGISTER_FIELDS[n] ?? {}) }, { reset: 0n, readOnly: true })
+    ),
   ].map((d) => [d.name, d]),
 );

@@ -1,6 +1,6 @@
 /**
- * Boots a simulated machine in pKVM protected mode and prints the six steps
- * of the boot (or, with `--json`, the JSON boot report).
+ * Boots a simulated machine in pKVM protected mode and prints the boot step
+ * by step, steps 0 to 7 (or, with `--json`, the JSON boot report).
  *
  *   deno run examples/boot.ts
  *   deno run examples/boot.ts --profile mainline --cpus 8 --ram 0x40000000:16G
@@ -8,34 +8,53 @@
  *   deno run --allow-read examples/boot.ts --switch my_switch.S
  *
  * Exit status: 0 when the boot and its verification succeed, 1 when the
- * boot fails (the account says where and why), 2 for bad flags.
+ * boot fails (the account says where and why), 2 for bad input (a flag, a
+ * file, a plugin that cannot be set up), printed as one line.
  *
  * @module
  */
 
-import { parseArgs } from "@std/cli/parse-args";
 import {
   A64_EXECUTOR,
   type BootReport,
+  BUILTIN_VARIANTS,
+  CPU_MODEL_NAMES,
   createMachine,
   formatSize,
   hex,
+  type Machine,
   parseSize,
   PKVM,
   profile,
   type ProfileName,
   type ProfileOverrides,
+  PROFILES,
   type RamBank,
   resolveVariant,
   SWITCH_SEQUENCE,
   Trace,
+  verifyFailures,
 } from "../mod.ts";
+import {
+  BadInput,
+  badInputFrom,
+  integerFlag,
+  noArguments,
+  parseFlags,
+  runCli,
+  sequenceInputError,
+  wantsJson,
+} from "./_cli.ts";
+
+/** The page allocators `--allocator` names (the profile's `buddy`, a release's, or the bitmap). */
+const ALLOCATORS = ["buddy", ...PROFILES.map((p) => `buddy-${p}`), "bitmap"] as const;
 
 const USAGE = `Usage: deno run examples/boot.ts [options]
 
 Boots a simulated arm64 machine in pKVM protected mode (nVHE) and prints the
-six boot steps: carving, host EL2 tables, __pkvm_init, vmemmap, switch +
-finalise, free_hyp_pgds.
+boot step by step: 0 firmware hand-over, 1 carving, 2 host EL2 tables,
+3 __pkvm_init, 4 vmemmap, 5 switch + finalise, 6 free_hyp_pgds, 7 secondary
+CPUs and finalisation; then the post-boot verification.
 
 Options:
   --json                      print the JSON boot report instead
@@ -43,62 +62,32 @@ Options:
                               default 0x40000000:4G)
   --cpus N                    CPUs, 1..256 (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              v5.13 (default) or mainline
-  --allocator NAME|PATH       buddy, buddy-v5.13, buddy-mainline, or a plugin module
-  --switch NAME|PATH          v3, v5.13, mainline, set_sctlr, or an assembly file
+  --profile NAME              ${PROFILES.join(", ")} (default v5.13;
+                              mainline is the newest release checked against
+                              a real kernel)
+  --cpu MODEL                 ${CPU_MODEL_NAMES.join(", ")} (default
+                              cortex-a57): the CPU model QEMU 7.2 emulates
+  --allocator NAME|PATH       ${ALLOCATORS.join(", ")}, or a plugin module
+  --switch NAME|PATH          ${BUILTIN_VARIANTS.join(", ")}, or an assembly file
   --tlb POLICY                adversarial (default) or optimistic
   --plugin PATH               a plugin module replacing providers (repeatable)
   --seed N                    PRNG seed (default 1)
   -h, --help                  this text
 
-Reading a PATH needs --allow-read, and only then.`;
-
-class UsageError extends Error {}
-
-function usageError(msg: string): never {
-  throw new UsageError(msg);
-}
+Reading a PATH needs --allow-read, and only then. Bad input is one line on
+stderr (with --json also {"error": ...} on stdout) and exit status 2.`;
 
 const isPath = (s: string) => /[\\/]/.test(s) || /\.(ts|js|mjs|S|s|asm|txt)$/.test(s);
 
 function parseRam(spec: string): RamBank {
   const m = /^([^:]+):([^:]+)$/.exec(spec);
-  if (!m) usageError(`--ram ${spec}: expected BASE:SIZE, e.g. 0x40000000:4G`);
+  if (!m) {
+    throw new BadInput(`--ram ${spec}: expected BASE:SIZE, e.g. 0x40000000:4G`, { flag: "--ram" });
+  }
   try {
     return { base: parseSize(m[1]!), size: parseSize(m[2]!) };
   } catch (e) {
-    usageError(`--ram ${spec}: ${(e as Error).message}`);
-  }
-}
-
-function parseInteger(flag: string, v: unknown, lo: number, hi: number): number {
-  const s = String(v);
-  const n = /^(0x[0-9a-f]+|\d+)$/i.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < lo || n > hi) {
-    usageError(`${flag} ${s}: expected an integer in ${lo}..${hi}`);
-  }
-  return n;
-}
-
-function list(v: unknown): string[] {
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).map(String);
-}
-
-async function readable<T>(path: string, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    const name = (e as Error).name;
-    const text = (e as Error).message ?? "";
-    if (
-      name === "NotCapable" || name === "PermissionDenied" || /--allow-read|read access/.test(text)
-    ) {
-      usageError(
-        `reading ${what} ${path} needs --allow-read: deno run --allow-read examples/boot.ts ...`,
-      );
-    }
-    usageError(`cannot use ${what} ${path}: ${(e as Error).message.split("\n")[0]}`);
+    throw new BadInput(`--ram ${spec}: ${(e as Error).message}`, { flag: "--ram" });
   }
 }
 
@@ -106,89 +95,85 @@ interface Config {
   json: boolean;
   ram: RamBank[];
   cpus: number;
+  cpu: string;
   vaBits: number;
   profile: ProfileName;
   overrides: ProfileOverrides;
   seed: number;
 }
 
-async function parse(argv: string[]): Promise<Config> {
-  const known = [
-    "json",
-    "help",
-    "ram",
-    "cpus",
-    "va-bits",
-    "profile",
-    "allocator",
-    "switch",
-    "tlb",
-    "plugin",
-    "seed",
-  ];
-  const a = parseArgs(argv, {
+async function parse(argv: readonly string[]): Promise<Config | "help"> {
+  const a = parseFlags(argv, {
     boolean: ["json", "help"],
-    string: ["ram", "cpus", "va-bits", "profile", "allocator", "switch", "tlb", "plugin", "seed"],
+    string: ["cpus", "cpu", "va-bits", "profile", "allocator", "switch", "tlb", "seed"],
     collect: ["ram", "plugin"],
     alias: { h: "help" },
-    unknown: (arg: string) => {
-      if (!arg.startsWith("-")) usageError(`unexpected argument ${arg}`);
-      const name = arg.replace(/^-+/, "").split("=")[0]!;
-      if (!known.includes(name) && name !== "h") usageError(`unknown flag ${arg}`);
-      return true;
-    },
   });
-  if (a.help) throw new UsageError("");
-  for (const f of ["cpus", "va-bits", "profile", "allocator", "switch", "tlb", "seed"] as const) {
-    if (Array.isArray(a[f])) usageError(`--${f} given more than once`);
-  }
-  const ram = list(a.ram).map(parseRam);
+  if (a.help) return "help";
+  noArguments(a._);
+  const ram = a.ram.map(parseRam);
   const cfg: Config = {
     json: a.json,
     ram: ram.length > 0 ? ram : [{ base: 0x4000_0000, size: 2 ** 32 }],
-    cpus: a.cpus === undefined ? 4 : parseInteger("--cpus", a.cpus, 1, 256),
-    vaBits: a["va-bits"] === undefined ? 48 : parseInteger("--va-bits", a["va-bits"], 0, 64),
+    cpus: a.cpus === undefined ? 4 : integerFlag("--cpus", a.cpus, 1, 256),
+    cpu: a.cpu ?? "cortex-a57",
+    vaBits: a["va-bits"] === undefined ? 48 : integerFlag("--va-bits", a["va-bits"], 0, 64),
     profile: "v5.13",
     overrides: {},
-    seed: a.seed === undefined ? 1 : parseInteger("--seed", a.seed, 0, 2 ** 32 - 1),
+    seed: a.seed === undefined ? 1 : integerFlag("--seed", a.seed, 0, 2 ** 32 - 1),
   };
   if (cfg.vaBits !== 39 && cfg.vaBits !== 48) {
-    usageError(`--va-bits ${cfg.vaBits}: 4 KiB pages give 39 or 48`);
+    throw new BadInput(`--va-bits ${cfg.vaBits}: 4 KiB pages give 39 or 48`, {
+      flag: "--va-bits",
+    });
   }
   const p = a.profile ?? "v5.13";
-  if (p !== "v5.13" && p !== "mainline") usageError(`--profile ${p}: choose v5.13 or mainline`);
+  if (!PROFILES.includes(p)) {
+    throw new BadInput(`--profile ${p}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
+  }
+  if (!(CPU_MODEL_NAMES as readonly string[]).includes(cfg.cpu)) {
+    throw new BadInput(`--cpu ${cfg.cpu}: choose ${CPU_MODEL_NAMES.join(", ")}`, { flag: "--cpu" });
+  }
   cfg.profile = p;
-  const o: ProfileOverrides = { pkvm: { vaBits: cfg.vaBits } };
+  const choices: Record<string, string> = {};
   if (a.tlb !== undefined) {
     if (a.tlb !== "adversarial" && a.tlb !== "optimistic") {
-      usageError(`--tlb ${a.tlb}: choose adversarial or optimistic`);
+      throw new BadInput(`--tlb ${a.tlb}: choose adversarial or optimistic`, { flag: "--tlb" });
     }
-    o.tlb = a.tlb;
+    choices.tlb = a.tlb;
   }
-  const names: Record<string, readonly string[]> = {
-    allocator: ["buddy", "buddy-v5.13", "buddy-mainline", "bitmap"],
-    switch: ["v3", "v5.13", "mainline", "set_sctlr"],
+  const names: Record<"allocator" | "switch", readonly string[]> = {
+    allocator: ALLOCATORS,
+    switch: BUILTIN_VARIANTS,
   };
-  const choices: Record<string, string> = {};
   for (const key of ["allocator", "switch"] as const) {
     const v = a[key];
     if (v === undefined) continue;
-    if (!isPath(v) && !names[key]!.includes(v)) {
-      usageError(`--${key} ${v}: choose ${names[key]!.join(", ")}, or a path`);
+    if (!isPath(v) && !names[key].includes(v)) {
+      throw new BadInput(`--${key} ${v}: choose ${names[key].join(", ")}, or a path`, {
+        flag: `--${key}`,
+      });
     }
     choices[key] = v;
   }
-  if (list(a.plugin).length > 0) choices.plugin = list(a.plugin).join(",");
-  if (Object.keys(choices).length > 0) {
+  if (a.plugin.length > 0) choices.plugin = a.plugin.join(",");
+  // One resolution for every choice, so a --plugin that provides what
+  // --tlb, --allocator or --switch also chose is refused, not settled by order.
+  let variant;
+  try {
+    variant = await resolveVariant({ label: "boot", choices }, p, {
+      spell: (k, v) => `--${k} ${v}`,
+    });
+  } catch (e) {
+    const bad = badInputFrom(e, "boot.ts");
+    if (bad !== undefined) throw bad;
     const what = Object.entries(choices).map(([k, v]) => `--${k} ${v}`).join(" ");
-    const variant = await readable(
-      what,
-      "module",
-      () => resolveVariant({ label: "boot", choices }, p),
-    );
-    Object.assign(o, variant.overrides);
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (e as Error).message.split("\n")[0]!;
+    throw new BadInput(e instanceof RangeError ? why : `${what}: ${why}`);
   }
-  cfg.overrides = o;
+  cfg.overrides = { ...variant.overrides, pkvm: { vaBits: cfg.vaBits } };
   return cfg;
 }
 
@@ -235,7 +220,6 @@ function print(r: BootReport): void {
     ),
   );
   for (const s of r.steps) {
-    if (s.step === 0) continue;
     out.push(`${cyan(`[${s.step}]`)} ${bold(s.name)}  ${status(s.status)}`);
     if (s.status !== "ok") continue; // the account follows
 
@@ -247,13 +231,14 @@ function print(r: BootReport): void {
         out.push(`    ${s.detail}`);
         const init = r.hypercalls.find((h) => h.name === "__pkvm_init");
         if (init) {
-          const [phys, size, nr, base, bits] = init.args;
+          // 7.x passes no nr_cpus (the host sets hyp_nr_cpus itself).
+          const withNr = init.args.length === 5;
+          const [phys, size] = init.args;
+          const [nr, base, bits] = withNr ? init.args.slice(2) : [undefined, ...init.args.slice(2)];
           out.push(
-            `    hvc #0 x0=${
-              hex(0xc600_0000 + init.id)
-            } __pkvm_init(phys ${phys}, size ${size}, nr_cpus ${
-              Number(nr)
-            }, per_cpu_base ${base}, hyp_va_bits ${Number(bits)}) -> x0 ${init.x0}, x1 ${init.x1}`,
+            `    hvc #0 x0=${hex(0xc600_0000 + init.id)} __pkvm_init(phys ${phys}, size ${size}, ${
+              withNr ? `nr_cpus ${Number(nr)}, ` : ""
+            }per_cpu_base ${base}, hyp_va_bits ${Number(bits)}) -> x0 ${init.x0}, x1 ${init.x1}`,
           );
         }
         break;
@@ -320,8 +305,7 @@ function print(r: BootReport): void {
     const what =
       `${vr.checked_pages} page translations checked, ${vr.probed_old_vas} old host VAs probed, ${vr.stale_translations} stale TLB hits`;
     out.push(`${bold("verify")}  ${vr.ok ? green("ok") : red("FAIL")}  ${what}`);
-    for (const m of [...vr.mismatches, ...vr.unexpected]) out.push(`    ${red(m)}`);
-    if (vr.pool_invariants) out.push(`    ${red(`pool invariant: ${vr.pool_invariants}`)}`);
+    for (const m of verifyFailures(vr)) out.push(`    ${red(m)}`);
   } else {
     out.push(
       `${
@@ -334,46 +318,56 @@ function print(r: BootReport): void {
 
 // --- main -------------------------------------------------------------------
 
-async function main(): Promise<number> {
-  let cfg: Config;
-  try {
-    cfg = await parse(Deno.args);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      if (e.message === "") {
-        console.log(USAGE);
-        return 0;
-      }
-      console.error(`boot.ts: ${e.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw e;
+/** Plugins the command line loaded from files, for a message about a crash. */
+function loaded(m: Machine): string {
+  const from = m.plugins.filter((p) => p.source !== undefined).map((p) =>
+    `"${p.name}" from ${p.source}`
+  );
+  return from.length ? ` (plugins loaded from files: ${from.join(", ")})` : "";
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const cfg = await parse(argv);
+  if (cfg === "help") {
+    console.log(USAGE);
+    return 0;
   }
-  let report: BootReport;
+  let m: Machine;
   try {
-    const m = createMachine({
+    m = createMachine({
       ram: cfg.ram,
       cpus: cfg.cpus,
+      cpu: cfg.cpu,
       seed: cfg.seed,
       plugins: profile(cfg.profile, cfg.overrides),
       trace: new Trace({ kinds: ["step", "hypercall", "log", "barrier_finding", "handover"] }),
     });
-    // A user sequence that does not parse is bad input, not a failed boot.
-    const seq = m.get(SWITCH_SEQUENCE);
-    try {
-      m.get(A64_EXECUTOR).check(seq.source);
-    } catch (e) {
-      console.error(`boot.ts: switch sequence ${seq.name}: ${(e as Error).message}`);
-      return 2;
-    }
+  } catch (e) {
+    // Bad RAM banks or CPUs (RangeError); a plugin that cannot be set up is
+    // a PluginError, answered by runCli naming the plugin.
+    if (e instanceof RangeError) throw new BadInput(e.message);
+    throw e;
+  }
+  // A sequence that does not parse is bad input, not a failed boot.
+  const seq = m.get(SWITCH_SEQUENCE);
+  try {
+    m.get(A64_EXECUTOR).check(seq.source);
+  } catch (e) {
+    const bad = sequenceInputError(seq.name, e);
+    throw new BadInput(
+      `switch sequence ${bad?.message ?? `${seq.name}: ${(e as Error).message}`}`,
+      bad?.details ?? {},
+    );
+  }
+  let report: BootReport;
+  try {
     report = m.get(PKVM).boot();
   } catch (e) {
-    if (e instanceof RangeError || e instanceof TypeError) {
-      console.error(`boot.ts: ${e.message}\n\n${USAGE}`);
-      return 2;
-    }
+    // Not an account of a failed boot: something threw out of it.
     const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    console.error(`boot.ts: the boot could not run: ${msg}`);
+    const line = `the boot stopped on an error: ${msg.split("\n")[0]}${loaded(m)}`;
+    console.error(`boot: ${line}`);
+    if (wantsJson(argv)) console.log(JSON.stringify({ error: line }, null, 2));
     return 1;
   }
   if (cfg.json) console.log(JSON.stringify(report, null, 2));
@@ -381,4 +375,4 @@ async function main(): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await runCli("boot.ts", Deno.args, main));

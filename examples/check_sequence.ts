@@ -21,16 +21,11 @@
  * @module
  */
 
-import { parseArgs } from "@std/cli/parse-args";
 import {
   A64_ASSUMPTIONS,
   A64_ERRATA,
   A64_FEATURES,
-  A64ConfigError,
-  A64ExecutionError,
-  A64NonTerminationError,
   type A64ParseOptions,
-  A64SyntaxError,
   BUILTIN_VARIANTS,
   check,
   type CheckConfig,
@@ -47,6 +42,7 @@ import {
   resolveSwitchSequence,
   type SwitchSequence,
 } from "../mod.ts";
+import { BadInput, parseFlags, runCli, sequenceInputError } from "./_cli.ts";
 
 const USAGE =
   `Usage: deno run [--allow-read] examples/check_sequence.ts [options] FILE | builtin:NAME
@@ -87,31 +83,22 @@ Options:
                         (+ mutation); on bad input { error, line?, column? }
   -h, --help            this text
 
-Exit status: 0 pass or warn, 1 fail, 2 bad input.`;
-
-class InputError extends Error {
-  /** Where in the sequence, when the problem is in it. */
-  at?: { line: number; column?: number };
-}
-
-/** An InputError placed at a line (and column) of the sequence. */
-function inputAt(message: string, line: number, column?: number): InputError {
-  const e = new InputError(message);
-  e.at = column === undefined ? { line } : { line, column };
-  return e;
-}
+Exit status: 0 pass or warn, 1 fail, 2 bad input (one line on stderr; with
+--json also { error, line?, column? } on stdout).`;
 
 function parseBool(name: string, text: string): boolean {
   if (/^(true|1|yes|on)$/i.test(text)) return true;
   if (/^(false|0|no|off)$/i.test(text)) return false;
-  throw new InputError(`--assume ${name}=${text}: the value must be true or false`);
+  throw new BadInput(`--assume ${name}=${text}: the value must be true or false`, {
+    flag: "--assume",
+  });
 }
 
 async function load(spec: string, abi: CheckConfig["abi"]): Promise<SwitchSequence> {
   try {
     return await resolveSwitchSequence(spec, abi ? { abi } : {});
   } catch (e) {
-    if (e instanceof RangeError) throw new InputError(e.message);
+    if (e instanceof RangeError) throw new BadInput(e.message);
     const why = e instanceof Deno.errors.NotFound
       ? "no such file"
       : e instanceof Deno.errors.PermissionDenied || (e as Error)?.name === "NotCapable"
@@ -119,7 +106,7 @@ async function load(spec: string, abi: CheckConfig["abi"]): Promise<SwitchSequen
       : e instanceof Error
       ? e.message
       : String(e);
-    throw new InputError(`cannot read ${spec}: ${why}`);
+    throw new BadInput(`cannot read ${spec}: ${why}`, { file: spec });
   }
 }
 
@@ -128,153 +115,129 @@ async function load(spec: string, abi: CheckConfig["abi"]): Promise<SwitchSequen
  * @param argv Command-line arguments.
  * @returns The exit status.
  */
-export async function main(argv: string[]): Promise<number> {
-  const unknown: string[] = [];
-  const args = parseArgs(argv, {
+export function main(argv: readonly string[]): Promise<number> {
+  return runCli("check_sequence.ts", argv, run);
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const args = parseFlags(argv, {
     boolean: ["json", "mutate", "help"],
-    string: ["builtin", "feature", "erratum", "assume", "abi", "release", "kernel-src", "config"],
+    string: ["builtin", "abi", "release", "kernel-src"],
     collect: ["feature", "erratum", "assume", "config"],
     alias: { h: "help" },
-    unknown: (a: string) => {
-      if (a.startsWith("-")) {
-        unknown.push(a);
-        return false;
-      }
-      return true;
-    },
   });
-  try {
-    if (args.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (unknown.length) throw new InputError(`unknown option ${unknown.join(", ")}`);
-    const positional = args._.map(String);
-    if (args.builtin !== undefined) positional.unshift(`builtin:${args.builtin}`);
-    const parse: Omit<A64ParseOptions, "features" | "errata"> = {};
-    const kernelSrc = args["kernel-src"] as string | undefined;
-    if (kernelSrc !== undefined) {
-      let tree;
-      try {
-        tree = openKernelTree(kernelSrc);
-      } catch (e) {
-        const why = (e as Error)?.name === "NotCapable" ||
-            e instanceof Deno.errors.PermissionDenied
-          ? "read permission denied (run with --allow-read)"
-          : (e as Error).message;
-        throw new InputError(`--kernel-src ${kernelSrc}: ${why}`);
-      }
-      parse.include = kernelTreeResolver(tree);
-      parse.release = tree.release;
-      if (positional.length === 0) {
-        positional.push(`${tree.dir}/arch/arm64/kvm/hyp/nvhe/hyp-init.S`);
-      }
-    }
-    if (args.release !== undefined) {
-      try {
-        parse.release = kernelRelease(args.release as string).name;
-      } catch (e) {
-        throw new InputError(`--release ${args.release}: ${(e as Error).message}`);
-      }
-    }
-    const configs: Record<string, string> = {};
-    for (const c of args.config as string[]) {
-      const m = /^(CONFIG_\w+)=(.+)$/.exec(c);
-      if (!m) {
-        throw new InputError(`--config ${c}: expected CONFIG_NAME=VALUE (y, n, m or a number)`);
-      }
-      configs[m[1]!] = m[2]!;
-    }
-    if (Object.keys(configs).length > 0) parse.config = configs;
-    if (positional.length !== 1) {
-      throw new InputError(
-        positional.length === 0
-          ? "no sequence given"
-          : `one sequence at a time, got ${positional.join(" ")}`,
-      );
-    }
-    const assume: Record<string, boolean> = {};
-    for (const a of args.assume as string[]) {
-      const m = /^([\w-]+)=(.*)$/.exec(a);
-      if (!m) throw new InputError(`--assume ${a}: expected NAME=BOOL`);
-      assume[m[1]!] = parseBool(m[1]!, m[2]!);
-    }
-    if (args.abi !== undefined && args.abi !== "params" && args.abi !== "registers") {
-      throw new InputError(`--abi ${args.abi}: expected params or registers`);
-    }
-    const config: CheckConfig = {
-      features: args.feature as string[],
-      errata: args.erratum as string[],
-      assume,
-    };
-    try {
-      resolveCheckConfig(config);
-    } catch (e) {
-      throw new InputError((e as Error).message);
-    }
-    const seq = await load(positional[0]!, args.abi as CheckConfig["abi"]);
-    config.abi = (args.abi as CheckConfig["abi"]) ?? seq.abi;
-    parse.file = seq.name;
-    // Everything the checker rejects as input (not as a rule failure) is exit
-    // 2 with FILE:line, as the design contract says; never a stack trace.
-    const asInput = (e: unknown): unknown => {
-      if (e instanceof A64SyntaxError) {
-        return inputAt(`${seq.name}:${e.message}`, e.line, e.column);
-      }
-      if (e instanceof A64ExecutionError) {
-        return inputAt(`${seq.name}:${e.line}: cannot execute "${e.text}": ${e.reason}`, e.line);
-      }
-      if (e instanceof A64NonTerminationError) {
-        return inputAt(`${seq.name}:${e.line}: ${e.reason}`, e.line);
-      }
-      if (e instanceof A64ConfigError) return new InputError(e.message);
-      return e;
-    };
-    let result;
-    let report;
-    try {
-      result = check(seq.source, config, parse);
-      report = args.mutate ? mutate(seq.source, config, parse) : undefined;
-    } catch (e) {
-      throw asInput(e);
-    }
-    if (args.json) {
-      const out: Record<string, unknown> = {
-        verdict: result.verdict,
-        findings: result.findings,
-        routines: result.routines,
-      };
-      if (result.release !== undefined) out.release = result.release;
-      if (report) out.mutation = { caught: report.caught, mutants: report.mutants };
-      console.log(JSON.stringify(out, null, 2));
-    } else {
-      const color = Deno.stdout.isTerminal();
-      const models = result.release === undefined
-        ? ""
-        : parse.include !== undefined
-        ? `, headers from ${kernelSrc} (${result.release} configuration)`
-        : `, headers read as the ${result.release} models`;
-      // With a release, the routines the kernel enters have its entry states
-      // (and their ABIs); the ABI option covers the others.
-      const abi = result.release === undefined
-        ? `${config.abi} ABI`
-        : `${result.release}'s entry states, ${config.abi} ABI for other routines`;
-      console.log(`${seq.name} — ${seq.description} (${abi}${models})\n`);
-      const named = result.routines.length > 1 || result.routines[0]?.name !== "(text)";
-      if (named) console.log(`${formatRoutines(result, { color })}\n`);
-      console.log(formatListing(seq.source, result, { color }));
-      if (report) console.log(`\n${formatMutations(report, { color })}`);
-    }
-    return result.verdict === "fail" ? 1 : 0;
-  } catch (e) {
-    if (e instanceof InputError) {
-      console.error(`check_sequence: ${e.message}`);
-      // A tool asking for JSON gets it on bad input too: { error }.
-      if (args.json) console.log(JSON.stringify({ error: e.message, ...e.at }, null, 2));
-      return 2;
-    }
-    throw e;
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
   }
+  const positional = [...args._];
+  if (args.builtin !== undefined) positional.unshift(`builtin:${args.builtin}`);
+  const parse: Omit<A64ParseOptions, "features" | "errata"> = {};
+  const kernelSrc = args["kernel-src"];
+  if (kernelSrc !== undefined) {
+    let tree;
+    try {
+      tree = openKernelTree(kernelSrc);
+    } catch (e) {
+      const why = (e as Error)?.name === "NotCapable" ||
+          e instanceof Deno.errors.PermissionDenied
+        ? "read permission denied (run with --allow-read)"
+        : (e as Error).message;
+      throw new BadInput(`--kernel-src ${kernelSrc}: ${why}`, { flag: "--kernel-src" });
+    }
+    parse.include = kernelTreeResolver(tree);
+    parse.release = tree.release;
+    if (positional.length === 0) {
+      positional.push(`${tree.dir}/arch/arm64/kvm/hyp/nvhe/hyp-init.S`);
+    }
+  }
+  if (args.release !== undefined) {
+    try {
+      parse.release = kernelRelease(args.release).name;
+    } catch (e) {
+      throw new BadInput(`--release ${args.release}: ${(e as Error).message}`, {
+        flag: "--release",
+      });
+    }
+  }
+  const configs: Record<string, string> = {};
+  for (const c of args.config) {
+    const m = /^(CONFIG_\w+)=(.+)$/.exec(c);
+    if (!m) {
+      throw new BadInput(`--config ${c}: expected CONFIG_NAME=VALUE (y, n, m or a number)`, {
+        flag: "--config",
+      });
+    }
+    configs[m[1]!] = m[2]!;
+  }
+  if (Object.keys(configs).length > 0) parse.config = configs;
+  if (positional.length !== 1) {
+    throw new BadInput(
+      positional.length === 0
+        ? "no sequence given"
+        : `one sequence at a time, got ${positional.join(" ")}`,
+    );
+  }
+  const assume: Record<string, boolean> = {};
+  for (const a of args.assume) {
+    const m = /^([\w-]+)=(.*)$/.exec(a);
+    if (!m) throw new BadInput(`--assume ${a}: expected NAME=BOOL`, { flag: "--assume" });
+    assume[m[1]!] = parseBool(m[1]!, m[2]!);
+  }
+  if (args.abi !== undefined && args.abi !== "params" && args.abi !== "registers") {
+    throw new BadInput(`--abi ${args.abi}: expected params or registers`, { flag: "--abi" });
+  }
+  const config: CheckConfig = {
+    features: args.feature,
+    errata: args.erratum,
+    assume,
+  };
+  try {
+    resolveCheckConfig(config);
+  } catch (e) {
+    throw new BadInput((e as Error).message);
+  }
+  const seq = await load(positional[0]!, args.abi as CheckConfig["abi"]);
+  config.abi = (args.abi as CheckConfig["abi"]) ?? seq.abi;
+  parse.file = seq.name;
+  // Everything the checker rejects as input (not as a rule failure) is exit
+  // 2 with FILE:line, never a stack trace.
+  let result;
+  let report;
+  try {
+    result = check(seq.source, config, parse);
+    report = args.mutate ? mutate(seq.source, config, parse) : undefined;
+  } catch (e) {
+    throw sequenceInputError(seq.name, e) ?? e;
+  }
+  if (args.json) {
+    const out: Record<string, unknown> = {
+      verdict: result.verdict,
+      findings: result.findings,
+      routines: result.routines,
+    };
+    if (result.release !== undefined) out.release = result.release;
+    if (report) out.mutation = { caught: report.caught, mutants: report.mutants };
+    console.log(JSON.stringify(out, null, 2));
+  } else {
+    const color = Deno.stdout.isTerminal();
+    const models = result.release === undefined
+      ? ""
+      : parse.include !== undefined
+      ? `, headers from ${kernelSrc} (${result.release} configuration)`
+      : `, headers read as the ${result.release} models`;
+    // With a release, the routines the kernel enters have its entry states
+    // (and their ABIs); the ABI option covers the others.
+    const abi = result.release === undefined
+      ? `${config.abi} ABI`
+      : `${result.release}'s entry states, ${config.abi} ABI for other routines`;
+    console.log(`${seq.name} — ${seq.description} (${abi}${models})\n`);
+    const named = result.routines.length > 1 || result.routines[0]?.name !== "(text)";
+    if (named) console.log(`${formatRoutines(result, { color })}\n`);
+    console.log(formatListing(seq.source, result, { color }));
+    if (report) console.log(`\n${formatMutations(report, { color })}`);
+  }
+  return result.verdict === "fail" ? 1 : 0;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -9,12 +9,13 @@
  *
  * With no `--variant` it compares the built-in switch sequences and the two
  * page allocators on the default machine. Exit status: 0 when every run ran
- * (a failed boot is a result, not an error), 2 for bad flags.
+ * (a failed boot is a result, not an error), 2 for bad input (a flag, a
+ * variant that cannot run: a plugin that cannot be set up, a switch file
+ * that does not parse), printed as one line.
  *
  * @module
  */
 
-import { parseArgs } from "@std/cli/parse-args";
 import {
   compareVariants,
   comparisonJson,
@@ -28,6 +29,15 @@ import {
   type Variant,
   type Workload,
 } from "../mod.ts";
+import {
+  BadInput,
+  badInputFrom,
+  integerFlag,
+  noArguments,
+  parseFlags,
+  progressLine,
+  runCli,
+} from "./_cli.ts";
 
 const USAGE = `Usage: deno run examples/compare.ts [options]
 
@@ -56,7 +66,9 @@ Options:
                               on every run of the same command
   -h, --help                  this text
 
-Reading a PATH needs --allow-read, and only then.`;
+Reading a PATH needs --allow-read, and only then. Bad input is one line on
+stderr (with --json also {"error": ...} on stdout) and exit status 2; a long
+workload shows its progress on a terminal's stderr (not with --json).`;
 
 /** The default comparison: three switch sequences and two allocators. */
 const DEFAULT_VARIANTS = [
@@ -66,138 +78,101 @@ const DEFAULT_VARIANTS = [
   "bitmap:allocator=bitmap",
 ];
 
-class UsageError extends Error {}
-
-function integer(flag: string, v: unknown, lo: number, hi: number): number {
-  const s = String(v);
-  const n = /^(0x[0-9a-f]+|\d+)$/i.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < lo || n > hi) {
-    throw new UsageError(`${flag} ${s}: expected an integer in ${lo}..${hi}`);
-  }
-  return n;
-}
-
-function list(v: unknown): string[] {
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).map(String);
-}
-
-async function variants(specs: string[], prof: ProfileName): Promise<Variant[]> {
+async function variants(specs: readonly string[], prof: ProfileName): Promise<Variant[]> {
   const out: Variant[] = [];
   for (const s of specs) {
     try {
       out.push(await resolveVariant(parseVariantSpec(s), prof));
     } catch (e) {
-      const err = e as Error;
-      if (
-        err.name === "NotCapable" || err.name === "PermissionDenied" ||
-        /--allow-read/.test(err.message)
-      ) {
-        throw new UsageError(`--variant ${s}: reading a file needs --allow-read`);
-      }
-      throw new UsageError(`--variant ${s}: ${err.message.split("\n")[0]}`);
+      const bad = badInputFrom(e, "compare.ts");
+      const why = bad?.message ??
+        (e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message.split("\n")[0]!);
+      throw new BadInput(`--variant ${s}: ${why}`, { flag: "--variant", ...bad?.details });
     }
   }
   return out;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const flags = ["json", "markdown", "help", "no-timing"];
-  const strings = [
-    "variant",
-    "workload",
-    "ops",
-    "max-order",
-    "ram",
-    "cpus",
-    "va-bits",
-    "profile",
-    "seed",
-  ];
-  const a = parseArgs(argv, {
-    boolean: flags,
-    string: strings,
+async function main(argv: readonly string[]): Promise<number> {
+  const a = parseFlags(argv, {
+    boolean: ["json", "markdown", "help", "no-timing"],
+    string: ["workload", "ops", "max-order", "cpus", "va-bits", "profile", "seed"],
     collect: ["variant", "ram"],
     alias: { h: "help" },
-    unknown: (arg: string) => {
-      if (/^-\d/.test(arg)) {
-        throw new UsageError(`${arg}: a negative number; flags take non-negative integers`);
-      }
-      if (arg.startsWith("-")) throw new UsageError(`unknown flag ${arg}`);
-      throw new UsageError(`unexpected argument ${arg}`);
-    },
   });
   if (a.help) {
     console.log(USAGE);
     return 0;
   }
+  noArguments(a._);
   const prof = (a.profile ?? "v5.13") as ProfileName;
   if (prof !== "v5.13" && prof !== "mainline") {
-    throw new UsageError(`--profile ${prof}: choose v5.13 or mainline`);
+    throw new BadInput(`--profile ${prof}: choose v5.13 or mainline`, { flag: "--profile" });
   }
   let ram: RamBank[] | undefined;
   try {
-    ram = list(a.ram).map(parseRamBank);
+    ram = a.ram.map(parseRamBank);
   } catch (e) {
-    throw new UsageError(`--ram: ${(e as Error).message}`);
+    throw new BadInput(`--ram: ${(e as Error).message}`, { flag: "--ram" });
   }
-  if (a.json && a.markdown) throw new UsageError("--json and --markdown: choose one");
+  if (a.json && a.markdown) throw new BadInput("--json and --markdown: choose one");
   const kind = a.workload ?? "boot";
   if (a.ops !== undefined && kind === "boot") {
-    throw new UsageError("--ops: only the churn and map workloads take it");
+    throw new BadInput("--ops: only the churn and map workloads take it", { flag: "--ops" });
   }
   if (a["max-order"] !== undefined && kind !== "churn") {
-    throw new UsageError("--max-order: only the churn workload takes it");
+    throw new BadInput("--max-order: only the churn workload takes it", { flag: "--max-order" });
   }
   let workload: Workload;
   if (kind === "boot") workload = { kind };
   else if (kind === "churn") {
     const churn: Workload & { kind: "churn" } = {
       kind,
-      ops: a.ops ? integer("--ops", a.ops, 1, 1e9) : 100_000,
+      ops: a.ops !== undefined ? integerFlag("--ops", a.ops, 1, 1e9) : 100_000,
     };
     if (a["max-order"] !== undefined) {
-      churn.maxOrder = integer("--max-order", a["max-order"], 0, 10);
+      churn.maxOrder = integerFlag("--max-order", a["max-order"], 0, 10);
     }
     workload = churn;
   } else if (kind === "map") {
-    workload = { kind, ops: a.ops ? integer("--ops", a.ops, 1, 1e7) : 200 };
-  } else throw new UsageError(`--workload ${kind}: choose boot, churn or map`);
+    workload = { kind, ops: a.ops !== undefined ? integerFlag("--ops", a.ops, 1, 1e7) : 200 };
+  } else {
+    throw new BadInput(`--workload ${kind}: choose boot, churn or map`, { flag: "--workload" });
+  }
   const scenario: Scenario = { workload };
   if (ram.length) scenario.ram = ram;
-  if (a.cpus !== undefined) scenario.cpus = integer("--cpus", a.cpus, 1, 256);
-  if (a["va-bits"] !== undefined) scenario.vaBits = integer("--va-bits", a["va-bits"], 39, 48);
-  if (a.seed !== undefined) scenario.seed = integer("--seed", a.seed, 0, 2 ** 32 - 1);
-  const specs = list(a.variant);
-  const vs = await variants(
-    specs.length ? specs : DEFAULT_VARIANTS,
-    prof,
-  );
+  if (a.cpus !== undefined) scenario.cpus = integerFlag("--cpus", a.cpus, 1, 256);
+  if (a["va-bits"] !== undefined) {
+    scenario.vaBits = integerFlag("--va-bits", a["va-bits"], 39, 48);
+    if (scenario.vaBits !== 39 && scenario.vaBits !== 48) {
+      throw new BadInput(`--va-bits ${scenario.vaBits}: 4 KiB pages give 39 or 48`, {
+        flag: "--va-bits",
+      });
+    }
+  }
+  if (a.seed !== undefined) scenario.seed = integerFlag("--seed", a.seed, 0, 2 ** 32 - 1);
+  const vs = await variants(a.variant.length ? a.variant : DEFAULT_VARIANTS, prof);
 
-  const tty = Deno.stderr.isTerminal();
-  const started = performance.now();
-  const progress = (label: string, done: number, total: number) => {
-    if (!tty || performance.now() - started < 1000) return;
-    const pct = Math.floor((done / total) * 100);
-    Deno.stderr.writeSync(new TextEncoder().encode(`\r${label}: ${pct}% of ${total} ops `));
-    if (done === total) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));
-  };
-  const c = compareVariants(scenario, vs, { progress });
+  // Progress of long workloads on a terminal only: never into --json, a pipe
+  // or a file.
+  const enc = new TextEncoder();
+  const progress = progressLine({
+    enabled: !a.json && Deno.stderr.isTerminal(),
+    write: (text) => Deno.stderr.writeSync(enc.encode(text)),
+  });
+  let c;
+  try {
+    c = compareVariants(scenario, vs, { progress });
+  } catch (e) {
+    // A variant that cannot run (VariantError), two variants with one label,
+    // a machine the scenario cannot build: bad input, not a result.
+    if (e instanceof RangeError) throw new BadInput(e.message);
+    throw e;
+  }
   const render = { timing: !a["no-timing"] };
   if (a.json) console.log(JSON.stringify(comparisonJson(c, render), null, 2));
   else console.log(formatComparison(c, a.markdown ? "markdown" : "text", render));
   return 0;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof SyntaxError || e instanceof RangeError) {
-      console.error(`compare: ${e.message}\n\n${USAGE}`);
-      Deno.exit(2);
-    }
-    console.error(`compare: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) Deno.exit(await runCli("compare.ts", Deno.args, main));

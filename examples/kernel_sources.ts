@@ -9,8 +9,9 @@
  * - the archive address is the one the system's apt sources already use
  *   for Debian (`/etc/apt/sources.list`, `/etc/apt/sources.list.d/*.list`
  *   and `*.sources`), or `HYPLAB_DEBIAN_MIRROR`; no host is built in;
- * - apt runs with its own sources list (the suites bookworm, trixie and
- *   sid, `signed-by=/usr/share/keyrings/debian-archive-keyring.gpg`), its
+ * - apt runs with the oracle's private configuration
+ *   (plugins/oracle/private_apt.ts): its own sources list (here the suites
+ *   bookworm, trixie and sid, signed by the Debian archive keyring), its
  *   own lists, cache and an empty status file, and without locking:
  *   `apt-get -o Dir::Etc::SourceList=… -o Dir::Etc::SourceParts=/dev/null
  *   -o Dir::State::Lists=… -o Dir::Cache=… -o Dir::State::Status=…
@@ -38,6 +39,13 @@ import {
   openKernelTree,
   parseA64,
 } from "../mod.ts";
+import {
+  cacheDir,
+  chooseDebianArchive,
+  extractFromDeb,
+  PrivateApt,
+  systemAptSources,
+} from "../plugins/oracle/mod.ts";
 
 /** One Debian source package of a kernel release. */
 export interface DebianKernelSource {
@@ -61,9 +69,6 @@ export const DEBIAN_KERNEL_SOURCES: readonly DebianKernelSource[] = [
 /** The suites the private sources list names. */
 export const DEBIAN_SUITES: readonly string[] = ["bookworm", "trixie", "sid"];
 
-/** The keyring the private sources list trusts. */
-export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
-
 /** The parts of a tree the checker reads (a tar member pattern each). */
 export const TREE_PARTS: readonly string[] = [
   "Makefile",
@@ -78,187 +83,41 @@ export const TREE_PARTS: readonly string[] = [
 ];
 
 /**
- * hyplab's cache directory.
- * @param env Environment lookup (default: `Deno.env.get`).
- * @returns `$HYPLAB_CACHE`, `$XDG_CACHE_HOME/hyplab` or `$HOME/.cache/hyplab`.
- * @throws {Error} When none of the three variables is set.
+ * The private apt configuration the sources are fetched with: the oracle's
+ * (plugins/oracle/private_apt.ts), with the suites of the three releases,
+ * under `<cache>/apt`.
+ * @param cache hyplab's cache directory.
+ * @param mirror The Debian archive URI.
+ * @returns The configuration (nothing is written until `init()`).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { hyplabCache } from "./kernel_sources.ts";
- * assertEquals(hyplabCache((k) => ({ HOME: "/home/u" } as Record<string, string>)[k]), "/home/u/.cache/hyplab");
+ * import { kernelSourceApt } from "./kernel_sources.ts";
+ * const apt = kernelSourceApt("/c", "http://mirror.example/debian");
+ * assertEquals([apt.root, apt.suites], ["/c/apt", ["bookworm", "trixie", "sid"]]);
+ * assertEquals(apt.options().includes("Dir::Etc::SourceParts=/dev/null"), true);
  * ```
  */
-export function hyplabCache(
-  env: (name: string) => string | undefined = (k) => Deno.env.get(k),
-): string {
-  const own = env("HYPLAB_CACHE");
-  if (own) return own;
-  const xdg = env("XDG_CACHE_HOME");
-  if (xdg) return `${xdg}/hyplab`;
-  const home = env("HOME");
-  if (home) return `${home}/.cache/hyplab`;
-  throw new Error("no cache directory: set HYPLAB_CACHE (or XDG_CACHE_HOME or HOME)");
-}
-
-/**
- * The Debian archive address among apt sources: the first `deb` source
- * whose suites include a Debian release name (not `-security` or
- * `-updates`) and whose components include `main`.
- * @param files The text of each sources file, by path (`.list` one-line
- *   format, or deb822 `.sources`).
- * @returns The URI, or undefined.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { debianMirrorIn } from "./kernel_sources.ts";
- * const deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n";
- * assertEquals(debianMirrorIn({ "/etc/apt/sources.list.d/debian.sources": deb822 }), "http://mirror.example/debian");
- * ```
- */
-export function debianMirrorIn(files: Readonly<Record<string, string>>): string | undefined {
-  const release = (suite: string) =>
-    /^(buster|bullseye|bookworm|trixie|forky|sid|unstable|testing|stable)$/.test(suite);
-  for (const [path, text] of Object.entries(files)) {
-    if (path.endsWith(".sources")) {
-      for (const stanza of text.split(/\n\s*\n/)) {
-        const field = (name: string) =>
-          new RegExp(`^${name}:\\s*(.*)$`, "mi").exec(stanza)?.[1]?.trim().split(/\s+/) ?? [];
-        if (/^enabled:\s*no/mi.test(stanza)) continue;
-        if (!field("Types").includes("deb") || !field("Components").includes("main")) continue;
-        if (!field("Suites").some(release)) continue;
-        const uri = field("URIs")[0];
-        if (uri !== undefined) return uri.replace(/\/+$/, "");
-      }
-    } else {
-      for (const line of text.split("\n")) {
-        const m = /^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$/.exec(line);
-        if (m && release(m[2]!) && m[3]!.split(/\s+/).includes("main")) {
-          return m[1]!.replace(/\/+$/, "");
-        }
-      }
-    }
-  }
-  return undefined;
+export function kernelSourceApt(cache: string, mirror: string): PrivateApt {
+  return new PrivateApt(`${cache}/apt`, mirror.replace(/\/+$/, ""), DEBIAN_SUITES);
 }
 
 /**
  * The Debian archive the system's apt uses (or `HYPLAB_DEBIAN_MIRROR`).
  * @returns The URI.
- * @throws {Error} When no apt source names a Debian release.
+ * @throws {OracleError} When no apt source names a Debian release.
  */
-export function systemDebianMirror(): string {
-  const own = Deno.env.get("HYPLAB_DEBIAN_MIRROR");
-  if (own) return own;
-  const files: Record<string, string> = {};
-  const read = (p: string) => {
-    try {
-      files[p] = Deno.readTextFileSync(p);
-    } catch { /* not there */ }
-  };
-  read("/etc/apt/sources.list");
-  try {
-    for (const e of Deno.readDirSync("/etc/apt/sources.list.d")) {
-      if (e.isFile && /\.(list|sources)$/.test(e.name)) read(`/etc/apt/sources.list.d/${e.name}`);
-    }
-  } catch { /* no directory */ }
-  const uri = debianMirrorIn(files);
-  if (uri === undefined) {
-    throw new Error(
-      "the system's apt sources name no Debian archive (a deb source for a Debian release with main); set HYPLAB_DEBIAN_MIRROR",
-    );
-  }
-  return uri;
+export async function systemDebianMirror(): Promise<string> {
+  return Deno.env.get("HYPLAB_DEBIAN_MIRROR") ?? chooseDebianArchive(await systemAptSources());
 }
 
-async function run(cmd: string, args: readonly string[], cwd?: string): Promise<string> {
-  const out = await new Deno.Command(cmd, {
-    args: [...args],
-    stdout: "piped",
-    stderr: "piped",
-    ...(cwd ? { cwd } : {}),
-  })
+async function run(cmd: string, args: readonly string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args: [...args], stdout: "null", stderr: "piped" })
     .output();
-  const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" / ");
     throw new Error(`${cmd} ${args.join(" ")} failed: ${err}`);
   }
-  return text;
-}
-
-/**
- * The private apt configuration under `dir`: the files to write (a sources
- * list of the suites bookworm, trixie and sid signed by the Debian archive
- * keyring, an empty status file) and the options that make apt use only
- * them.
- * @param dir Where apt keeps its state.
- * @param mirror The archive URI.
- * @returns File path → text, and the `-o` options.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { privateAptConfig } from "./kernel_sources.ts";
- * const c = privateAptConfig("/c/apt", "http://mirror.example/debian");
- * assertEquals(c.options.includes("Dir::Etc::SourceParts=/dev/null"), true);
- * ```
- */
-export function privateAptConfig(
-  dir: string,
-  mirror: string,
-): { files: Readonly<Record<string, string>>; options: readonly string[] } {
-  const list = DEBIAN_SUITES.map((s) => `deb [signed-by=${DEBIAN_KEYRING}] ${mirror} ${s} main`);
-  return {
-    files: { [`${dir}/etc/sources.list`]: `${list.join("\n")}\n`, [`${dir}/etc/status`]: "" },
-    options: [
-      "-o",
-      `Dir::Etc::SourceList=${dir}/etc/sources.list`,
-      "-o",
-      "Dir::Etc::SourceParts=/dev/null",
-      "-o",
-      `Dir::State::Lists=${dir}/lists`,
-      "-o",
-      `Dir::Cache=${dir}/cache`,
-      "-o",
-      `Dir::State::Status=${dir}/etc/status`,
-      "-o",
-      "Debug::NoLocking=1",
-    ],
-  };
-}
-
-/**
- * apt with the private configuration of {@link privateAptConfig} (written
- * under `dir`), never the system's.
- * @param dir Where apt keeps its state (created).
- * @param mirror The archive URI.
- * @returns `update()` and `download()`.
- */
-export function privateApt(dir: string, mirror: string): {
-  update(): Promise<void>;
-  download(pkg: string, version: string, dest: string): Promise<string>;
-} {
-  for (const d of ["etc", "lists/partial", "cache/archives/partial"]) {
-    Deno.mkdirSync(`${dir}/${d}`, { recursive: true });
-  }
-  const { files, options } = privateAptConfig(dir, mirror);
-  for (const [path, text] of Object.entries(files)) Deno.writeTextFileSync(path, text);
-  return {
-    async update() {
-      await run("apt-get", [...options, "-q", "update"]);
-    },
-    async download(pkg, version, dest) {
-      Deno.mkdirSync(dest, { recursive: true });
-      await run("apt-get", [...options, "-q", "download", `${pkg}=${version}`], dest);
-      const file = [...Deno.readDirSync(dest)].find((e) =>
-        e.name.startsWith(`${pkg}_${version.replace(/:/g, "%3a")}_`)
-      );
-      if (file === undefined) {
-        throw new Error(`apt-get download ${pkg}=${version} left no .deb in ${dest}`);
-      }
-      return `${dest}/${file.name}`;
-    },
-  };
 }
 
 const updated = new Set<string>();
@@ -274,7 +133,7 @@ export async function ensureKernelSource(
   src: DebianKernelSource,
   log: (msg: string) => void = () => {},
 ): Promise<string> {
-  const cache = hyplabCache();
+  const cache = cacheDir();
   const name = src.package.replace(/^linux-source-/, "linux-source-");
   const dest = `${cache}/sources/${src.release.replace(/^v/, "")}`;
   const tree = `${dest}/${name}`;
@@ -289,34 +148,28 @@ export async function ensureKernelSource(
     } catch { /* none */ }
   })()].find((e) => e.name.startsWith(`${src.package}_${src.version}_`))?.name;
   if (deb === undefined) {
-    const mirror = systemDebianMirror();
+    const mirror = await systemDebianMirror();
     log(
       `fetching ${src.package}=${src.version} from ${mirror} (private apt state in ${cache}/apt)`,
     );
-    const apt = privateApt(`${cache}/apt`, mirror);
+    const apt = kernelSourceApt(cache, mirror);
     // One `apt-get update` per run is enough for all three packages.
     if (!updated.has(cache)) {
+      await apt.init();
       await apt.update();
       updated.add(cache);
     }
+    Deno.mkdirSync(debs, { recursive: true });
     deb = (await apt.download(src.package, src.version, debs)).split("/").pop()!;
   }
   log(`extracting ${deb}`);
   Deno.mkdirSync(dest, { recursive: true });
-  const inner = `usr/src/${name}.tar.xz`;
   const tarball = `${dest}/${name}.tar.xz`;
-  const data = await new Deno.Command("dpkg-deb", {
-    args: ["--fsys-tarfile", `${debs}/${deb}`],
-    stdout: "piped",
-  })
-    .output();
-  if (!data.success) throw new Error(`dpkg-deb --fsys-tarfile ${debs}/${deb} failed`);
-  const tmp = `${dest}/data.tar`;
-  Deno.writeFileSync(tmp, data.stdout);
-  await run("tar", ["-xf", tmp, "-C", dest, `./${inner}`]);
-  Deno.renameSync(`${dest}/${inner}`, tarball);
-  Deno.removeSync(tmp);
-  Deno.removeSync(`${dest}/usr`, { recursive: true });
+  await extractFromDeb(
+    `${debs}/${deb}`,
+    (h) => h.path.replace(/^\.\//, "") === `usr/src/${name}.tar.xz`,
+    tarball,
+  );
   await run("tar", [
     "-xJf",
     tarball,

@@ -30,7 +30,10 @@ export interface Finding {
 /** Overall verdict: pass (no finding), warn (warnings only), fail. */
 export type Verdict = "pass" | "warn" | "fail";
 
-/** Checker configuration (each field's default is given with it). */
+/**
+ * Checker configuration. By default: no optional CPU feature, no erratum, and
+ * the assumptions listed under `assume` at their stated defaults.
+ */
 export interface CheckConfig {
   /** CPU features: `cnp`, `ets`. */
   features?: readonly string[];
@@ -111,6 +114,7 @@ export function inferSequenceAbi(source: string): "params" | "registers" {
 export const SWITCH_SEQUENCE: Capability<SwitchSequence> = capability<SwitchSequence>(
   "switch_sequence",
   "the __pkvm_init_switch_pgd sequence",
+  { name: "string", description: "string", source: "string", abi: "string" },
 );
 
 /**
@@ -228,4 +232,5 @@ export interface A64Executor {
 export const A64_EXECUTOR: Capability<A64Executor> = capability<A64Executor>(
   "a64_executor",
   "runs and checks EL2 system-subset A64 assembly",
+  { name: "string", check: "function", run: "function" },
 );

@@ -36,7 +36,7 @@ export interface EarlyAllocatorFactory {
   /** Variant name. */
   readonly name: string;
   /** Kernel version whose `hyp_early_alloc_mm_ops` it fills (v5.13: no get/put_page). */
-  readonly version: "v5.13" | "mainline";
+  readonly version: string;
   /**
    * `hyp_early_alloc_init(virt, size)`.
    * @param options Range, memory accessor and address conversions.
@@ -80,4 +80,5 @@ export interface EarlyAllocInitOptions {
 export const EARLY_ALLOCATOR: Capability<EarlyAllocatorFactory> = capability<EarlyAllocatorFactory>(
   "early_allocator",
   "hyp_early_alloc bump allocator",
+  { name: "string", version: "string", init: "function" },
 );

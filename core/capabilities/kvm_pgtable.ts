@@ -11,8 +11,8 @@ import type { PhysicalMemory } from "../physical_memory.ts";
 import type { TlbiTtl } from "./mmu.ts";
 import type { Trace } from "../trace.ts";
 
-/** Kernel version whose kvm_pgtable semantics a variant follows. */
-export type KvmPgtableVersion = "v5.13" | "mainline";
+/** The kernel release (`v5.13`, `v6.1`, `v6.12`, `v7.2`, `mainline`) whose kvm_pgtable semantics a variant follows. */
+export type KvmPgtableVersion = string;
 
 /**
  * Kernel prot bits (`enum kvm_pgtable_prot`) as v5.13 numbers them. They are
@@ -33,21 +33,18 @@ export const PAGE_HYP_RO = 0x4;
 export const PAGE_HYP_DEVICE = 0xe;
 
 /**
- * Mainline's `enum kvm_pgtable_prot`, renumbered by 2608563b466b ("KVM: arm64:
+ * `enum kvm_pgtable_prot` as renumbered by 2608563b466b ("KVM: arm64:
  * Add support for FEAT_XNX stage-2 permissions", v6.19): execute split into
  * privileged (PX) and unprivileged (UX) with X = PX|UX, then W, R, DEVICE and
  * NORMAL_NC one bit up each. SW0..3 (bits 55..58) are beyond a safe integer
  * and are left out here; {@link toKernelProt} places them.
  *
- * Version note: this is the only place the `mainline` profile follows a
- * kernel newer than its baseline. Everything else in `mainline` follows
- * v6.16/6.17 (pkvm-facts' "current"), whose enum is X = 1, W = 2, R = 4,
- * DEVICE = 8, NORMAL_NC = 16 (Kingxukai/linux v6.17-rc3
- * `asm/kvm_pgtable.h`) — the same four numbers as {@link KVM_PGTABLE_PROT}.
- * The hyp-side UX handling built on this enum comes from 80cbfd7174f3
- * ("KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings"), found in the
- * "KVM changes for Linux 7.0" pull request; its release (v7.0) is
- * UNVERIFIED, as no v7.0 tree was read.
+ * The releases before it (up to v6.18) number X = 1, W = 2, R = 4,
+ * DEVICE = 8, NORMAL_NC = 16 — the same four numbers as
+ * {@link KVM_PGTABLE_PROT}. Linux 7.2 (Debian's linux-source-7.2, 7.2.13)
+ * has this enum, and the hyp-side UX handling built on it from 80cbfd7174f3
+ * ("KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings"): without hVHE,
+ * `hyp_set_prot_attr` clears UX and only PX decides XN.
  *
  * @example
  * ```ts
@@ -94,16 +91,57 @@ export interface KvmPgtableProtEncoding {
   readonly PAGE_HYP_DEVICE: number;
 }
 
-const ENCODING_V5_13: KvmPgtableProtEncoding = Object.freeze({
-  ...KVM_PGTABLE_PROT,
-  PAGE_HYP,
-  PAGE_HYP_EXEC,
-  PAGE_HYP_RO,
-  PAGE_HYP_DEVICE,
+/** The four flags of `enum kvm_pgtable_prot` a release numbers (its `PAGE_HYP*` follow). */
+export interface KvmPgtableProtNumbers {
+  /** `KVM_PGTABLE_PROT_X`. */
+  readonly X: number;
+  /** `KVM_PGTABLE_PROT_W`. */
+  readonly W: number;
+  /** `KVM_PGTABLE_PROT_R`. */
+  readonly R: number;
+  /** `KVM_PGTABLE_PROT_DEVICE`. */
+  readonly DEVICE: number;
+}
+
+/**
+ * `enum kvm_pgtable_prot` from the hyp stage-1 code's start (v5.10) until
+ * v6.18: X = 1, W = 2, R = 4, DEVICE = 8 — {@link KVM_PGTABLE_PROT}.
+ */
+export const PROT_NUMBERING_CLASSIC: KvmPgtableProtNumbers = Object.freeze({ ...KVM_PGTABLE_PROT });
+
+/**
+ * `enum kvm_pgtable_prot` from 2608563b466b (v6.19): X split into PX|UX, the
+ * rest one bit up — {@link KVM_PGTABLE_PROT_MAINLINE}.
+ */
+export const PROT_NUMBERING_XNX: KvmPgtableProtNumbers = Object.freeze({
+  X: KVM_PGTABLE_PROT_MAINLINE.X,
+  W: KVM_PGTABLE_PROT_MAINLINE.W,
+  R: KVM_PGTABLE_PROT_MAINLINE.R,
+  DEVICE: KVM_PGTABLE_PROT_MAINLINE.DEVICE,
 });
 
-const ENCODING_MAINLINE: KvmPgtableProtEncoding = (() => {
-  const { X, W, R, DEVICE } = KVM_PGTABLE_PROT_MAINLINE;
+/**
+ * The prot numbers a host writes into a hypercall register
+ * (`__pkvm_create_private_mapping(phys, size, prot)`, v5.13's
+ * `__pkvm_create_mappings(start, size, phys, prot)`) under a release's
+ * numbering: {@link PROT_NUMBERING_CLASSIC} up to v6.18, and
+ * {@link PROT_NUMBERING_XNX} from v6.19, where PAGE_HYP is 0xc and
+ * PAGE_HYP_EXEC 0xb — and the classic PAGE_HYP_EXEC (0x5) is PX|W without
+ * R, which `hyp_set_prot_attr` refuses with -EINVAL.
+ *
+ * @param numbering The release's flags (a release descriptor's `pgtable.prot`).
+ * @returns The flags and the `PAGE_HYP*` values built from them.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { kvmPgtableProt, PROT_NUMBERING_CLASSIC, PROT_NUMBERING_XNX } from "./kvm_pgtable.ts";
+ * assertEquals(kvmPgtableProt(PROT_NUMBERING_CLASSIC).PAGE_HYP_EXEC, 0x5);
+ * assertEquals(kvmPgtableProt(PROT_NUMBERING_XNX).PAGE_HYP_EXEC, 0xb);
+ * assertEquals(kvmPgtableProt(PROT_NUMBERING_XNX).PAGE_HYP_DEVICE, 0x1c);
+ * ```
+ */
+export function kvmPgtableProt(numbering: KvmPgtableProtNumbers): KvmPgtableProtEncoding {
+  const { X, W, R, DEVICE } = numbering;
   return Object.freeze({
     X,
     W,
@@ -114,44 +152,17 @@ const ENCODING_MAINLINE: KvmPgtableProtEncoding = (() => {
     PAGE_HYP_RO: R,
     PAGE_HYP_DEVICE: R | W | DEVICE,
   });
-})();
-
-/**
- * The prot numbers a host of `version` writes into a hypercall register
- * (`__pkvm_create_private_mapping(phys, size, prot)`, v5.13's
- * `__pkvm_create_mappings(start, size, phys, prot)`): v5.13 uses
- * {@link KVM_PGTABLE_PROT}; mainline uses the v6.19 renumbering
- * (2608563b466b, newer than the profile's v6.16/6.17 baseline; see
- * {@link KVM_PGTABLE_PROT_MAINLINE}), where PAGE_HYP is 0xc and PAGE_HYP_EXEC
- * 0xb — and v5.13's PAGE_HYP_EXEC (0x5) is PX|W without R, which mainline's
- * `hyp_set_prot_attr` refuses with -EINVAL.
- *
- * @param version Kernel version of the profile.
- * @returns That version's flags and `PAGE_HYP*` values.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { kvmPgtableProt } from "./kvm_pgtable.ts";
- * assertEquals(kvmPgtableProt("v5.13").PAGE_HYP_EXEC, 0x5);
- * assertEquals(kvmPgtableProt("mainline").PAGE_HYP_EXEC, 0xb);
- * assertEquals(kvmPgtableProt("mainline").PAGE_HYP_DEVICE, 0x1c);
- * ```
- */
-export function kvmPgtableProt(version: KvmPgtableVersion): KvmPgtableProtEncoding {
-  if (version === "v5.13") return ENCODING_V5_13;
-  if (version === "mainline") return ENCODING_MAINLINE;
-  throw new RangeError(`Cannot encode prot for kernel version ${String(version)}`);
 }
 
 /** hyplab's SW0..3 (bits 23..26 of a prot: the kernel's 55..58, 32 lower). */
 const HYPLAB_SW_MASK = 0xf << 23;
 
 /**
- * A hyplab prot ({@link KVM_PGTABLE_PROT} flags, plus SW0..3 at bits 23..26 in
- * mainline) as the u64 the kernel's `enum kvm_pgtable_prot` holds for
- * `version`, i.e. what a host puts in a hypercall register: X becomes
- * mainline's X (PX|UX), as `PAGE_HYP_EXEC` has it, and SW0..3 move to bits
- * 55..58.
+ * A hyplab prot ({@link KVM_PGTABLE_PROT} flags, plus SW0..3 at bits 23..26
+ * where the release has software bits) as the u64 the kernel's
+ * `enum kvm_pgtable_prot` holds under a release's numbering, i.e. what a
+ * host puts in a hypercall register: X becomes the release's X (PX|UX from
+ * v6.19), as `PAGE_HYP_EXEC` has it, and SW0..3 move to bits 55..58.
  *
  * Strict on purpose, unlike the kernel-function models (`kvm_pgtable_hyp_map`,
  * `hyp_set_prot_attr`), which ignore unknown bits as the kernel does: this
@@ -159,34 +170,39 @@ const HYPLAB_SW_MASK = 0xf << 23;
  * no place to go.
  *
  * @param prot hyplab prot.
- * @param version Kernel version.
+ * @param numbering The release's flags.
+ * @param swBits The release's enum has SW0..3 (bits 55..58; not in v5.13).
  * @returns The kernel's value.
- * @throws {RangeError} For bits outside R, W, X, DEVICE (and SW0..3 in mainline).
+ * @throws {RangeError} For bits outside R, W, X, DEVICE (and SW0..3 where allowed).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { PAGE_HYP, PAGE_HYP_EXEC, toKernelProt } from "./kvm_pgtable.ts";
- * assertEquals(toKernelProt(PAGE_HYP_EXEC, "v5.13"), 0x5n);
- * assertEquals(toKernelProt(PAGE_HYP_EXEC, "mainline"), 0xbn);
- * assertEquals(toKernelProt(PAGE_HYP | (1 << 23), "mainline"), 0x0080_0000_0000_000cn);
+ * import { PAGE_HYP, PAGE_HYP_EXEC, PROT_NUMBERING_CLASSIC, PROT_NUMBERING_XNX, toKernelProt } from "./kvm_pgtable.ts";
+ * assertEquals(toKernelProt(PAGE_HYP_EXEC, PROT_NUMBERING_CLASSIC), 0x5n);
+ * assertEquals(toKernelProt(PAGE_HYP_EXEC, PROT_NUMBERING_XNX, true), 0xbn);
+ * assertEquals(toKernelProt(PAGE_HYP | (1 << 23), PROT_NUMBERING_XNX, true), 0x0080_0000_0000_000cn);
  * ```
  */
-export function toKernelProt(prot: number, version: KvmPgtableVersion): bigint {
+export function toKernelProt(
+  prot: number,
+  numbering: KvmPgtableProtNumbers,
+  swBits = false,
+): bigint {
   const { X, W, R, DEVICE } = KVM_PGTABLE_PROT;
   const flags = X | W | R | DEVICE;
-  const sw = version === "mainline" ? HYPLAB_SW_MASK : 0;
+  const sw = swBits ? HYPLAB_SW_MASK : 0;
   if (
     !Number.isSafeInteger(prot) || prot < 0 || (prot & ~(flags | sw)) !== 0 || prot > flags + sw
   ) {
     throw new RangeError(
       `Cannot encode prot ${
         Number.isSafeInteger(prot) && prot >= 0 ? `0x${prot.toString(16)}` : String(prot)
-      } for ${String(version)}: only R, W, X, DEVICE${
-        version === "mainline" ? " and SW0..3 (bits 23..26)" : ""
-      } exist`,
+      }: only R, W, X, DEVICE${swBits ? " and SW0..3 (bits 23..26)" : ""} exist${
+        swBits ? "" : " in a release without software bits"
+      }`,
     );
   }
-  const enc = kvmPgtableProt(version);
+  const enc = kvmPgtableProt(numbering);
   let out = 0;
   if (prot & X) out |= enc.X;
   if (prot & W) out |= enc.W;
@@ -355,4 +371,5 @@ export interface KvmPgtableFactory {
 export const KVM_PGTABLE: Capability<KvmPgtableFactory> = capability<KvmPgtableFactory>(
   "kvm_pgtable",
   "hyp stage-1 page tables",
+  { name: "string", version: "string", hypInit: "function" },
 );

@@ -277,6 +277,12 @@ export interface TlbStats {
 /** The TLB, per CPU. */
 export interface Tlb {
   /**
+   * Variant name, shown in reports. When absent the report shows the name of
+   * the plugin that provides the TLB (the built-in one shows
+   * `tlb-adversarial` or `tlb-optimistic`).
+   */
+  readonly name?: string;
+  /**
    * `adversarial` (what the architecture allows: entries stay until
    * invalidated, speculative fills happen) or `optimistic` (QEMU-like:
    * flush on an SCTLR_EL2 change or a TTBR0_EL2 or TCR_EL2 write, no
@@ -482,7 +488,13 @@ export function mmuFaultStatusCode(kind: MmuFaultKind, level: number): number {
  * assertEquals(MMU.name, "mmu");
  * ```
  */
-export const MMU: Capability<Mmu> = capability<Mmu>("mmu", "EL2 stage-1 translation");
+export const MMU: Capability<Mmu> = capability<Mmu>("mmu", "EL2 stage-1 translation", {
+  name: "string",
+  translate: "function",
+  walk: "function",
+  prefetch: "function",
+  el2Memory: "function",
+});
 
 /**
  * The TLB capability.
@@ -494,4 +506,21 @@ export const MMU: Capability<Mmu> = capability<Mmu>("mmu", "EL2 stage-1 translat
  * assertEquals(TLB.name, "tlb");
  * ```
  */
-export const TLB: Capability<Tlb> = capability<Tlb>("tlb", "EL2 TLB with stale entries");
+export const TLB: Capability<Tlb> = capability<Tlb>("tlb", "EL2 TLB with stale entries", {
+  name: "string?",
+  policy: "string",
+  lookup: "function",
+  peek: "function",
+  fill: "function",
+  prefetch: "function",
+  invalidate: "function",
+  onSysregWrite: "function",
+  entries: "function",
+  fillMark: "function?",
+  fillsSince: "function?",
+  fillWalk: "function?",
+  lookupWalk: "function?",
+  walkEntries: "function?",
+  stats: "function",
+  recordStale: "function",
+});

@@ -172,4 +172,5 @@ export interface PageAllocator {
 export const PAGE_ALLOCATOR: Capability<PageAllocator> = capability<PageAllocator>(
   "page_allocator",
   "the hyp page allocator (hyp_pool)",
+  { name: "string", metadataBytesPerPage: "number", createPool: "function" },
 );

@@ -12,8 +12,8 @@
 import { type Capability, capability } from "../capability.ts";
 import type { PagePool } from "./page_allocator.ts";
 
-/** Kernel version whose hypercall ids and semantics a pKVM variant follows. */
-export type PkvmVersion = "v5.13" | "mainline";
+/** The kernel release (`v5.13`, `v6.1`, `v6.12`, `v7.2`, `mainline`) whose hypercall ids and semantics a pKVM variant follows. */
+export type PkvmVersion = string;
 
 /**
  * What a recorded `hvc #0` was: `hvc` a KVM host hypercall
@@ -130,6 +130,45 @@ export interface VerifyReport {
   probed_old_vas: number;
 }
 
+/**
+ * Why a post-boot verification failed, one line per reason, in the order of
+ * the report's fields; empty when it passed. What `examples/boot.ts` prints
+ * under `verify FAIL` and `compare.ts` under a failed run.
+ *
+ * @param v The verification.
+ * @returns The reasons.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { verifyFailures } from "./pkvm.ts";
+ * assertEquals(
+ *   verifyFailures({
+ *     ok: false,
+ *     checked_pages: 88,
+ *     mismatches: [],
+ *     unexpected: [],
+ *     pool_invariants: null,
+ *     pgtable_invariants: "table page 0x13ea1e000 has refcount 2, expected 1 + 1 valid entries",
+ *     stale_translations: 0,
+ *     probed_old_vas: 0,
+ *   }),
+ *   ["page-table invariant: table page 0x13ea1e000 has refcount 2, expected 1 + 1 valid entries"],
+ * );
+ * ```
+ */
+export function verifyFailures(v: VerifyReport): string[] {
+  const out = [...v.mismatches, ...v.unexpected];
+  if (v.pool_invariants !== null) out.push(`pool invariant: ${v.pool_invariants}`);
+  if (v.pgtable_invariants !== null) out.push(`page-table invariant: ${v.pgtable_invariants}`);
+  if (v.stale_translations > 0) {
+    out.push(
+      `${v.stale_translations} stale TLB hit(s): the TLB served translations the tables in memory no longer give`,
+    );
+  }
+  if (!v.ok && out.length === 0) out.push("not verified: the boot did not complete");
+  return out;
+}
+
 /** The JSON boot report (contract of `examples/boot.ts --json`). */
 export interface BootReport {
   /** Profile name (`v5.13`, `mainline`). */
@@ -235,7 +274,7 @@ export interface Pkvm {
    */
   prepare(): bigint[] | null;
   /**
-   * Runs the six boot steps, then post-boot verification. A kernel-level
+   * Runs the boot, steps 0 to 7, then post-boot verification. A kernel-level
    * failure (no room to carve, -ENOMEM, a faulting switch sequence) gives a
    * report with `ok: false` and `failure`; it does not throw.
    * @returns The report.
@@ -278,4 +317,13 @@ export interface Pkvm {
 export const PKVM: Capability<Pkvm> = capability<Pkvm>(
   "pkvm",
   "the protected-mode boot: host side, hypercalls, hyp side",
+  {
+    name: "string",
+    version: "string",
+    prepare: "function",
+    boot: "function",
+    hypercall: "function",
+    report: "function",
+    pool: "function",
+  },
 );

@@ -94,7 +94,7 @@ export interface ReservedMem {
   /** Variant name. */
   readonly name: string;
   /** Kernel version whose formulas it follows. */
-  readonly version: "v5.13" | "mainline";
+  readonly version: string;
   /** `sizeof(struct hyp_page)` the vmemmap term assumes. */
   readonly hypPageBytes: number;
   /**
@@ -131,4 +131,11 @@ export interface ReservedMem {
 export const RESERVED_MEM: Capability<ReservedMem> = capability<ReservedMem>(
   "reserved_mem",
   "memblock carving for the hyp pool (kvm_hyp_reserve)",
+  {
+    name: "string",
+    version: "string",
+    hypPageBytes: "number",
+    kvmHypReserve: "function",
+    poolLayout: "function",
+  },
 );

@@ -783,7 +783,7 @@ export class HazardChecker {
           index,
           `SCTLR_EL2 is written as 0x${value.toString(16)}, with bits 0x${
             clear.toString(16)
-          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state (with FEAT_ExS, EIS and EOS clear make exception entry and return not synchronise), but software should write them as 1 (hyplab's CPU model refuses the write at boot).`,
+          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state (with FEAT_ExS, EIS and EOS clear make exception entry and return not synchronise), but software should write them as 1.`,
         );
       }
       if (prev !== next) this.#shared.switches = true;

@@ -99,8 +99,10 @@ export interface A64ExecuteOptions {
   /** Treat an `hvc` with no handler as taken and returned (static runs). */
   hvcReturns?: boolean;
   /**
-   * Accept any 64-bit value in `msr` (static runs, whose register values are
-   * synthetic); otherwise RES0/RES1 violations are an {@link A64ExecutionError}.
+   * Store an `msr` value as written (static runs, whose register values are
+   * synthetic); otherwise the CPU model stores it as QEMU 7.2 does (bits of
+   * absent features read back as 0, RES0/RES1 bits as written: the
+   * architecture leaves such writes CONSTRAINED UNPREDICTABLE, not faulting).
    */
   lenientSysregs?: boolean;
   /** Initial contents of the scratch store (8-byte words by address). */
@@ -1129,10 +1131,8 @@ class Run {
 
   #msr(i: number, value: bigint): void {
     const ins = this.#p.instructions[i]!;
-    if (!this.#o.lenientSysregs && MODELLED.has(ins.sysreg)) {
-      const err = this.#cpu.sysregs.validate(ins.sysreg, value);
-      if (err !== undefined) throw new A64ExecutionError(ins.line, ins.text, err);
-    }
+    // A write against the RES0/RES1 rules is not refused: the CPU stores it
+    // (QEMU does; Linux 7.x writes SCTLR_EL2 with the E2H=0 RES1 bits clear).
     if (PSTATE_REGS.has(ins.sysreg)) {
       this.#setPstate(ins.sysreg, value);
       return;
@@ -1155,9 +1155,12 @@ class Run {
     if (this.#pending.size === 0) return;
     const cpu = this.#cpu;
     for (const [reg, value] of this.#pending) {
+      // The CPU model stores the write as QEMU 7.2 does (bits of absent
+      // features read back as 0; RES0/RES1 as written); lenient runs store
+      // the value as it is; registers it does not hold go to the side map.
       if (!MODELLED.has(reg)) this.#extra.set(reg, value);
       else if (this.#o.lenientSysregs) cpu.sysregs.set(reg, value);
-      else cpu.sysregs.write(reg, value);
+      else cpu.msr(reg, value);
       this.#o.trace?.emit(
         "sysreg_write",
         { reg, value: `0x${value.toString(16)}`, pending: false },

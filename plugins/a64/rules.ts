@@ -267,7 +267,7 @@
  * them are more than that with FEAT_ExS: bit 22 (EIS) and bit 11 (EOS)
  * then decide whether taking an exception to EL2 and returning from it are
  * context synchronisation events, which the checker takes them to be.
- * hyplab's CPU model refuses such a write at boot. v7.2's
+ * The CPU model stores such a write as written, as QEMU does. v7.2's
  * INIT_SCTLR_EL2_MMU_OFF (0) and INIT_SCTLR_EL2_MMU_ON (which sets EIS and
  * EOS explicitly) leave the others clear: its SCTLR_EL2 is described in
  * arch/arm64/tools/sysreg with the E2H = 1 layout, so SCTLR_EL2_RES1 is 0.

@@ -153,6 +153,10 @@ const TABLE: Record<string, readonly [number, number, number, number, number, bo
   MPAMIDR_EL1: [3, 0, 10, 4, 4, true],
   SMIDR_EL1: [3, 1, 0, 0, 6, true],
   CTR_EL0: [3, 3, 0, 0, 1, true],
+  DCZID_EL0: [3, 3, 0, 0, 7, true],
+  CLIDR_EL1: [3, 1, 0, 0, 1, true],
+  ID_AA64AFR0_EL1: [3, 0, 0, 5, 4, true],
+  ID_AA64AFR1_EL1: [3, 0, 0, 5, 5, true],
 };
 
 const BY_NAME = new Map<string, A64Sysreg>();

@@ -12,13 +12,14 @@ import {
   type PagePoolOptions,
   type Plugin,
 } from "../../core/mod.ts";
-import { type BuddyVersion, HYP_PAGE_LAYOUT } from "./hyp_page_layout.ts";
+import { type BuddyVersion, hypPageLayout } from "./hyp_page_layout.ts";
 import { BuddyPool } from "./hyp_pool.ts";
 
 /** Options of {@link buddyAllocator} and {@link buddyPageAllocator}. */
 export interface BuddyAllocatorOptions {
   /**
-   * Which kernel's `hyp_pool` to follow.
+   * Which kernel release's `hyp_pool` to follow (`v5.13`, `v6.1`, `v6.12`,
+   * `v7.2`, `mainline`).
    * @default "v5.13"
    */
   version?: BuddyVersion;
@@ -59,18 +60,20 @@ export interface BuddyPageAllocator extends PageAllocator {
  * ```
  */
 export function buddyPageAllocator(options: BuddyAllocatorOptions = {}): BuddyPageAllocator {
-  const version = options.version ?? "v5.13";
-  if (version !== "v5.13" && version !== "mainline") {
-    throw new RangeError(
-      `Cannot create a buddy allocator for version "${version}": use v5.13 or mainline`,
-    );
+  const requested = options.version ?? "v5.13";
+  let layout;
+  try {
+    layout = hypPageLayout(requested);
+  } catch (e) {
+    throw new RangeError(`Cannot create a buddy allocator: ${(e as Error).message}`);
   }
-  const name = `buddy-${version}`;
+  const version = layout.version;
+  const name = `buddy-${requested}`;
   return {
     name,
     version,
-    metadataBytesPerPage: HYP_PAGE_LAYOUT[version].size,
-    createPool: (o: PagePoolOptions) => new BuddyPool(version, o, name),
+    metadataBytesPerPage: layout.size,
+    createPool: (o: PagePoolOptions) => new BuddyPool(layout, o, name),
   };
 }
 

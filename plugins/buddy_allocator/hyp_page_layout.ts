@@ -1,61 +1,108 @@
 /**
  * The kernel's byte layouts of `struct hyp_page` and `struct hyp_pool`, and
- * the `max_order` rules, per version (arch/arm64/kvm/hyp/include/nvhe/memory.h
- * and gfp.h, arm64 with 4 KiB pages, little-endian).
+ * the `max_order` rules, per kernel release (arch/arm64/kvm/hyp/include/nvhe/
+ * memory.h and gfp.h, arm64 with 4 KiB pages, little-endian), built from the
+ * release descriptors' buddy facts.
  *
  * v5.13 `struct hyp_page` is 32 bytes: `unsigned int refcount` at 0,
  * `unsigned int order` at 4, `struct hyp_pool *pool` at 8 and the free-list
- * `struct list_head node` (next at 16, prev at 24). Mainline's is 8 bytes:
- * `u16 refcount` at 0, `u8 order` at 2, the host-state / inverted hyp-state
- * nibbles at 3 and `u32 host_share_guest_count` at 4; its list node lives in
- * the first 16 bytes of the free page itself.
+ * `struct list_head node` (next at 16, prev at 24). From v5.14 the list node
+ * lives in the first 16 bytes of the free page itself, and the entry is
+ * `unsigned short refcount; unsigned short order` (4 bytes, 6.1 and 6.12),
+ * then `u16 refcount` at 0, `u8 order` at 2, the host-state / inverted
+ * hyp-state nibbles at 3 and `u32 host_share_guest_count` at 4 (8 bytes,
+ * 7.x).
  *
  * @module
  */
 
 import { PAGE_SHIFT } from "../../core/mod.ts";
+import { type KernelRelease, release, RELEASE_NAMES } from "../releases/mod.ts";
 
-/** The two buddy variants: the v5.13 merge and current mainline. */
-export type BuddyVersion = "v5.13" | "mainline";
+/** A kernel release name (`v5.13`, `v6.1`, `v6.12`, `v7.2`, `mainline`). */
+export type BuddyVersion = string;
 
 /** Where each field of `struct hyp_page` sits, and the limits that follow. */
 export interface HypPageLayout {
-  /** Variant. */
-  readonly version: BuddyVersion;
+  /** The release it follows. */
+  readonly version: string;
   /** `sizeof(struct hyp_page)`. */
   readonly size: number;
   /** Byte offset of `refcount`. */
   readonly refcountOffset: number;
-  /** Width of `refcount` in bytes (4 in v5.13, 2 in mainline). */
+  /** Width of `refcount` in bytes (4 in v5.13, 2 later). */
   readonly refcountBytes: 2 | 4;
   /** Largest refcount the field holds. */
   readonly refcountMax: number;
   /** Byte offset of `order`. */
   readonly orderOffset: number;
-  /** Width of `order` in bytes (4 in v5.13, 1 in mainline). */
-  readonly orderBytes: 1 | 4;
-  /** `HYP_NO_ORDER` as stored (`UINT_MAX` in v5.13, `(u8)~0` in mainline). */
+  /** Width of `order` in bytes (4 in v5.13, 2 in 6.1 and 6.12, 1 in 7.x). */
+  readonly orderBytes: 1 | 2 | 4;
+  /** `HYP_NO_ORDER` as stored (`UINT_MAX`, `USHRT_MAX`, `(u8)~0`). */
   readonly noOrder: number;
   /** Byte offset of the `pool` pointer (v5.13), or -1 when there is none. */
   readonly poolOffset: number;
   /**
    * Byte offset of the list node inside the vmemmap entry (v5.13), or -1
-   * when the node is the first 16 bytes of the free page (mainline).
+   * when the node is the first 16 bytes of the free page.
    */
   readonly nodeOffset: number;
-  /** The cap on `max_order`: v5.13 `MAX_ORDER` (11), mainline `MAX_PAGE_ORDER` (10). */
+  /** The cap on `max_order`: `MAX_ORDER` (11) or `MAX_PAGE_ORDER` (10). */
   readonly maxOrderCap: number;
-  /** Whether `max_order` itself is a valid order (mainline) or one past the last (v5.13). */
+  /** `max_order` comes from `get_order((nr_pages + 1) << PAGE_SHIFT)` (6.1). */
+  readonly maxOrderPlusOne: boolean;
+  /** Whether `max_order` itself is a valid order (from 6.9) or one past the last. */
   readonly inclusiveMaxOrder: boolean;
+  /** What freeing a page from outside the range does (see `BuddyFacts.externalPages`). */
+  readonly externalPages: "none" | "skip-coalesce" | "order-0";
+  /** Width of `struct hyp_pool`'s `max_order` (unsigned int, unsigned short, u8). */
+  readonly maxOrderBytes: 1 | 2 | 4;
   /** Number of `free_area[]` list heads in `struct hyp_pool`. */
   readonly nrFreeAreas: number;
 }
 
 /**
- * `struct hyp_pool` offsets (the same bytes in both versions): a 4-byte
- * `hyp_spinlock_t`, the 16-byte `free_area[11]` list heads from offset 8,
- * `range_start`, `range_end`, then `max_order` (`unsigned int` in v5.13,
- * `u8` in mainline).
+ * The `struct hyp_page` layout and `hyp_pool` rules of a release.
+ *
+ * @param r Release name or descriptor.
+ * @returns The layout.
+ * @throws {RangeError} An unknown release.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { hypPageLayout } from "./hyp_page_layout.ts";
+ * assertEquals(hypPageLayout("v6.1").size, 4);
+ * assertEquals(hypPageLayout("v6.1").noOrder, 0xffff);
+ * ```
+ */
+export function hypPageLayout(r: string | KernelRelease): HypPageLayout {
+  const rel = release(r);
+  const b = rel.buddy;
+  const v513 = b.listNode === "hyp_page";
+  return Object.freeze({
+    version: rel.name,
+    size: b.size,
+    refcountOffset: 0,
+    refcountBytes: b.refcountBytes,
+    refcountMax: b.refcountBytes === 4 ? 0xffff_ffff : 0xffff,
+    orderOffset: b.orderOffset,
+    orderBytes: b.orderBytes,
+    noOrder: b.noOrder,
+    poolOffset: v513 ? 8 : -1,
+    nodeOffset: v513 ? 16 : -1,
+    maxOrderCap: b.maxOrderCap,
+    maxOrderPlusOne: b.maxOrderPlusOne,
+    inclusiveMaxOrder: b.inclusiveMaxOrder,
+    externalPages: b.externalPages,
+    maxOrderBytes: b.orderBytes === 4 ? 4 : b.orderBytes === 2 ? 2 : 1,
+    // free_area[MAX_ORDER] (11) or free_area[NR_PAGE_ORDERS] (MAX_PAGE_ORDER + 1).
+    nrFreeAreas: 11,
+  });
+}
+
+/**
+ * Byte offsets and size of `struct hyp_pool` (nvhe/gfp.h), as
+ * {@link HYP_POOL_LAYOUT} gives them.
  */
 export interface HypPoolLayout {
   /** Offset of `lock`. */
@@ -75,48 +122,20 @@ export interface HypPoolLayout {
 }
 
 /**
- * The layouts of `struct hyp_page`, per version.
+ * The layouts of `struct hyp_page`, per release name (`mainline` included).
  *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { HYP_PAGE_LAYOUT } from "./hyp_page_layout.ts";
- * assertEquals(HYP_PAGE_LAYOUT["v5.13"].size, 32);
- * assertEquals(HYP_PAGE_LAYOUT.mainline.noOrder, 0xff);
+ * assertEquals(HYP_PAGE_LAYOUT["v5.13"]!.size, 32);
+ * assertEquals(HYP_PAGE_LAYOUT["v6.12"]!.size, 4);
+ * assertEquals(HYP_PAGE_LAYOUT["mainline"]!.size, 8);
  * ```
  */
-export const HYP_PAGE_LAYOUT: Readonly<Record<BuddyVersion, HypPageLayout>> = Object.freeze({
-  "v5.13": Object.freeze({
-    version: "v5.13",
-    size: 32,
-    refcountOffset: 0,
-    refcountBytes: 4,
-    refcountMax: 0xffff_ffff,
-    orderOffset: 4,
-    orderBytes: 4,
-    noOrder: 0xffff_ffff,
-    poolOffset: 8,
-    nodeOffset: 16,
-    maxOrderCap: 11,
-    inclusiveMaxOrder: false,
-    nrFreeAreas: 11,
-  }),
-  mainline: Object.freeze({
-    version: "mainline",
-    size: 8,
-    refcountOffset: 0,
-    refcountBytes: 2,
-    refcountMax: 0xffff,
-    orderOffset: 2,
-    orderBytes: 1,
-    noOrder: 0xff,
-    poolOffset: -1,
-    nodeOffset: -1,
-    maxOrderCap: 10,
-    inclusiveMaxOrder: true,
-    nrFreeAreas: 11,
-  }),
-});
+export const HYP_PAGE_LAYOUT: Readonly<Record<string, HypPageLayout>> = Object.freeze(
+  Object.fromEntries(RELEASE_NAMES.map((n) => [n, hypPageLayout(n)])),
+);
 
 /**
  * The layout of `struct hyp_pool`.
@@ -191,10 +210,11 @@ function fls64(n: number): number {
  * `pool->max_order` as `hyp_pool_init` computes it: v5.13
  * `min(MAX_ORDER, get_order(nr_pages << PAGE_SHIFT))` with `MAX_ORDER` 11,
  * where valid orders are `< max_order` (so a power-of-two pool of 2^k pages
- * cannot hold one block of order k); mainline the same with
- * `MAX_PAGE_ORDER` 10 and valid orders `<= max_order`.
+ * cannot hold one block of order k); 6.1 `get_order((nr_pages + 1) <<
+ * PAGE_SHIFT)`, still exclusive; from 6.9 `MAX_PAGE_ORDER` 10 and valid
+ * orders `<= max_order`.
  *
- * @param version Variant.
+ * @param version Release name, descriptor or layout.
  * @param nrPages Pages in the pool (below 2^20: the kernel shifts an
  *   `unsigned int`, which wraps at 4 GiB).
  * @returns `max_order`.
@@ -205,9 +225,16 @@ function fls64(n: number): number {
  * assertEquals(hypPoolMaxOrder("v5.13", 4), 2); // orders 0 and 1 only
  * assertEquals(hypPoolMaxOrder("mainline", 4), 2); // orders 0, 1 and 2
  * assertEquals(hypPoolMaxOrder("mainline", 262144), 10);
+ * assertEquals(hypPoolMaxOrder("v6.1", 4), 3); // get_order(5 pages)
  * ```
  */
-export function hypPoolMaxOrder(version: BuddyVersion, nrPages: number): number {
-  const layout = HYP_PAGE_LAYOUT[version];
-  return Math.min(layout.maxOrderCap, getOrder(nrPages * 2 ** PAGE_SHIFT));
+export function hypPoolMaxOrder(
+  version: BuddyVersion | KernelRelease | HypPageLayout,
+  nrPages: number,
+): number {
+  const layout = typeof version === "object" && "maxOrderCap" in version
+    ? version
+    : hypPageLayout(version);
+  const n = layout.maxOrderPlusOne ? nrPages + 1 : nrPages;
+  return Math.min(layout.maxOrderCap, getOrder(n * 2 ** PAGE_SHIFT));
 }

@@ -41,9 +41,9 @@ import {
 } from "../../core/mod.ts";
 import {
   type BuddyVersion,
-  HYP_PAGE_LAYOUT,
   HYP_POOL_LAYOUT,
   type HypPageLayout,
+  hypPageLayout,
   hypPoolMaxOrder,
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";
@@ -161,6 +161,8 @@ export class BuddyPool implements PagePool {
   #v2p: (va: number) => number;
   #trace: Trace | undefined;
   #v513: boolean;
+  /** `HYP_NO_ORDER` as the release stores it. */
+  #noOrder: number;
   #nr: number;
   #baseVa: number;
   #entVa: number;
@@ -220,13 +222,13 @@ export class BuddyPool implements PagePool {
    *   (`free_area[0]` is used uninitialised).
    * @throws {MemoryFaultError} The vmemmap or pool is not mapped.
    */
-  constructor(version: BuddyVersion, options: PagePoolOptions, allocatorName?: string) {
+  constructor(
+    version: BuddyVersion | HypPageLayout,
+    options: PagePoolOptions,
+    allocatorName?: string,
+  ) {
     const o = options;
-    if (version !== "v5.13" && version !== "mainline") {
-      throw new RangeError(
-        `Cannot create a buddy pool for version "${version}": use v5.13 or mainline`,
-      );
-    }
+    const layout = typeof version === "string" ? hypPageLayout(version) : version;
     const what = `pool "${o.name}"`;
     if (!Number.isSafeInteger(o.pfn) || o.pfn < 0) {
       throw new RangeError(`Cannot init ${what}: pfn ${o.pfn} is not a non-negative integer`);
@@ -248,9 +250,9 @@ export class BuddyPool implements PagePool {
     if (o.poolVa !== undefined && (!Number.isSafeInteger(o.poolVa) || o.poolVa < 0)) {
       throw new RangeError(`Cannot init ${what}: poolVa ${o.poolVa} is not an address`);
     }
-    this.version = version;
-    this.layout = HYP_PAGE_LAYOUT[version];
-    this.allocatorName = allocatorName ?? `buddy-${version}`;
+    this.version = layout.version;
+    this.layout = layout;
+    this.allocatorName = allocatorName ?? `buddy-${layout.version}`;
     this.name = o.name;
     this.pfn = o.pfn;
     this.nrPages = o.nrPages;
@@ -265,14 +267,15 @@ export class BuddyPool implements PagePool {
     this.#p2v = o.physToVirt;
     this.#v2p = o.virtToPhys;
     this.#trace = o.trace;
-    this.#v513 = version === "v5.13";
+    this.#v513 = layout.nodeOffset >= 0;
+    this.#noOrder = layout.noOrder;
     this.#nr = o.nrPages;
     this.#esz = this.layout.size;
     this.#entVa = o.vmemmap + o.pfn * this.#esz;
     this.#headVa = this.poolVa + HYP_POOL_LAYOUT.freeAreaOffset;
     this.#refMax = this.layout.refcountMax;
     this.#lowBits = o.pfn % 4096;
-    this.maxOrder = hypPoolMaxOrder(version, o.nrPages);
+    this.maxOrder = hypPoolMaxOrder(layout, o.nrPages);
     this.maxAllocOrder = this.layout.inclusiveMaxOrder ? this.maxOrder : this.maxOrder - 1;
     // __hyp_attach_page coalesces while (order + 1) < max_order (v5.13) or <= (mainline).
     this.#capOrder = Math.max(this.maxAllocOrder, 0);
@@ -477,7 +480,8 @@ export class BuddyPool implements PagePool {
   }
 
   /**
-   * pkvm-facts §9 invariants 4–8 over the kernel's bytes in memory, and
+   * The pool's invariants (free blocks, page coverage, refcounts, zeroed
+   * free memory; see invariants.ts) over the kernel's bytes in memory, and
    * their agreement with the shadow.
    *
    * @param options `contents: false` skips the zeroed-memory check.
@@ -696,7 +700,7 @@ export class BuddyPool implements PagePool {
       else vm[off >>> 12]![(off & 4095) >>> 2] = v;
     } else {
       const vm = this.#vm8;
-      if (vm === undefined) return this.#mem.write16(this.#entVa + id * 8, v);
+      if (vm === undefined) return this.#mem.write16(this.#entVa + id * this.#esz, v);
       const page = vm[off >>> 12]!;
       const k = off & 4095;
       page[k] = v;
@@ -794,13 +798,23 @@ export class BuddyPool implements PagePool {
     }
   }
 
-  /** The `order` byte of a page's entry. */
+  /**
+   * The `order` field of a page's entry: a u16 at offset 2 in 6.1 and 6.12
+   * (`HYP_NO_ORDER` is USHRT_MAX), a u8 at offset 2 from 7.x.
+   */
   #orderMl(id: number, o: number): void {
     this.#ord[id] = o;
+    const v = o === NO ? this.#noOrder : o;
     const vm = this.#vm8;
-    if (vm === undefined) return this.#mem.write8(this.#entVa + id * 8 + 2, o);
-    const off = this.#vmOff + id * 8;
-    vm[off >>> 12]![(off & 4095) + 2] = o;
+    if (vm === undefined) {
+      const at = this.#entVa + id * this.#esz + 2;
+      return this.#esz === 8 ? this.#mem.write8(at, v) : this.#mem.write16(at, v);
+    }
+    const off = this.#vmOff + id * this.#esz;
+    const page = vm[off >>> 12]!;
+    const k = (off & 4095) + 2;
+    page[k] = v;
+    if (this.#esz !== 8) page[k + 1] = v >>> 8;
   }
 
   /**
@@ -950,12 +964,15 @@ export class BuddyPool implements PagePool {
       this.#puts++;
       return;
     }
-    const order = mem.read8(at + 2);
-    if (order === NO || order > this.maxOrder) {
+    // 7.x treats an external page's order field as untrusted and forces
+    // order 0; 6.9..6.x queue it at the order its entry holds.
+    const stored = this.#esz === 8 ? mem.read8(at + 2) : mem.read16(at + 2);
+    const order = this.layout.externalPages === "order-0" ? 0 : stored;
+    if (order === this.#noOrder || order > this.maxOrder) {
       throw new KernelBugError(
         "__hyp_attach_page",
         `Cannot free external page ${hex(pfn * PAGE_SIZE)} into pool "${this.name}": order ${
-          order === NO ? "HYP_NO_ORDER" : order
+          order === this.#noOrder ? "HYP_NO_ORDER" : order
         } has no initialised free_area[] (max_order ${this.maxOrder})`,
       );
     }
@@ -967,6 +984,11 @@ export class BuddyPool implements PagePool {
     }
     try {
       mem.write16(at, 0);
+      // 7.x: `p->order = order` (0) at the insert label.
+      if (order !== stored) {
+        if (this.#esz === 8) mem.write8(at + 2, order);
+        else mem.write16(at + 2, order);
+      }
       const pva = this.#p2v(pfn * PAGE_SIZE);
       mem.zero(pva + 16, (PAGE_SIZE << order) - 16);
       const id = this.#newExtId(pfn);
@@ -1125,20 +1147,23 @@ export class BuddyPool implements PagePool {
           `order ${order}; mainline hyp_pool_init expects it zeroed (as hyp_back_vmemmap leaves it)`,
       );
     };
+    const esz = this.#esz;
+    const wide = esz !== 8;
     if (mem.readBytes !== undefined && mem.writeBytes !== undefined) {
-      const bytes = mem.readBytes(this.#entVa, nr * 8);
+      const bytes = mem.readBytes(this.#entVa, nr * esz);
       for (let i = 0; i < nr; i++) {
-        const rc = bytes[i * 8]! | (bytes[i * 8 + 1]! << 8);
-        const order = bytes[i * 8 + 2]!;
+        const b = i * esz;
+        const rc = bytes[b]! | (bytes[b + 1]! << 8);
+        const order = bytes[b + 2]! | (wide ? bytes[b + 3]! << 8 : 0);
         if (rc !== 0 || order !== 0) bad(i, rc, order);
       }
       return bytes;
     }
-    if (mem.isZero(this.#entVa, nr * 8)) return undefined;
+    if (mem.isZero(this.#entVa, nr * esz)) return undefined;
     for (let i = 0; i < nr; i++) {
-      const at = this.#entVa + i * 8;
+      const at = this.#entVa + i * esz;
       const rc = mem.read16(at);
-      const order = mem.read8(at + 2);
+      const order = wide ? mem.read16(at + 2) : mem.read8(at + 2);
       if (rc !== 0 || order !== 0) bad(i, rc, order);
     }
     return undefined;
@@ -1195,15 +1220,18 @@ export class BuddyPool implements PagePool {
     if (this.#v513) {
       this.#writeV513Vmemmap();
     } else if (vmemmapImage !== undefined && mem.writeBytes !== undefined) {
+      const esz = this.#esz;
       for (let i = 0; i < nr; i++) {
-        if (i < r) vmemmapImage[i * 8] = 1;
-        vmemmapImage[i * 8 + 2] = ord[i]!;
+        if (i < r) vmemmapImage[i * esz] = 1;
+        const o = ord[i] === NO ? this.#noOrder : ord[i]!;
+        vmemmapImage[i * esz + 2] = o & 0xff;
+        if (esz !== 8) vmemmapImage[i * esz + 3] = o >>> 8;
       }
       if (nr > 0) mem.writeBytes(this.#entVa, vmemmapImage);
     } else {
       for (let i = 0; i < nr; i++) {
-        if (i < r) mem.write16(this.#entVa + i * 8, 1);
-        if (ord[i] !== 0) mem.write8(this.#entVa + i * 8 + 2, ord[i]!);
+        if (i < r) mem.write16(this.#entVa + i * this.#esz, 1);
+        if (ord[i] !== 0) this.#orderMl(i, ord[i]!);
       }
     }
     // Each attached page was zeroed by __hyp_attach_page.
@@ -1306,7 +1334,9 @@ export class BuddyPool implements PagePool {
     }
     this.#writePtr(base + L.rangeStartOffset, this.rangeStart, 0, true);
     this.#writePtr(base + L.rangeEndOffset, this.rangeEnd, 0, true);
-    if (this.#v513) mem.write32(base + L.maxOrderOffset, this.maxOrder);
+    const w = this.layout.maxOrderBytes;
+    if (w === 4) mem.write32(base + L.maxOrderOffset, this.maxOrder);
+    else if (w === 2) mem.write16(base + L.maxOrderOffset, this.maxOrder);
     else mem.write8(base + L.maxOrderOffset, this.maxOrder);
   }
 

@@ -1,8 +1,16 @@
 /**
- * The buddy pool's invariant checker: pkvm-facts §9 invariants 4–8, read
- * from the kernel's bytes in simulated memory (vmemmap entries, list nodes,
- * `struct hyp_pool`) and compared with the pool's shadow, so it also catches
- * anything that wrote the pool's metadata or free pages behind its back.
+ * The buddy pool's invariant checker (nvhe/page_alloc.c, v5.13 and
+ * mainline). Every page is either in exactly one free block or not on any
+ * free list (mainline: then with refcount >= 1, reserved pages at 1; v5.13:
+ * reserved pages at 0); a free block's head is aligned to its order, inside
+ * the range, of a valid order and refcount 0, its tail pages are
+ * HYP_NO_ORDER, blocks never overlap, and no two free buddies of one order
+ * stay unmerged below the top order; free pages are zero (but for mainline's
+ * 16-byte list node in a free head); refcounts stay within 0..65535. All of
+ * it is read from the kernel's bytes in simulated memory (vmemmap entries,
+ * list nodes, `struct hyp_pool`) and compared with the pool's shadow, so it
+ * also catches anything that wrote the pool's metadata or free pages behind
+ * its back.
  *
  * @module
  */
@@ -29,8 +37,9 @@ export function checkBuddyInvariants(
   const L = pool.layout;
   const mem = v.memory;
   const nr = pool.nrPages;
-  const v513 = pool.version === "v5.13";
+  const v513 = L.nodeOffset >= 0;
   const esz = L.size;
+  const ow = L.orderBytes;
   const entVa = pool.vmemmap + pool.pfn * esz;
   const pa = (i: number) => hex(pool.rangeStart + i * PAGE_SIZE);
   const ptr = (at: number) => mem.read32(at) + mem.read32(at + 4) * TWO32;
@@ -40,9 +49,12 @@ export function checkBuddyInvariants(
     const P = HYP_POOL_LAYOUT;
     const rs = ptr(pool.poolVa + P.rangeStartOffset);
     const re = ptr(pool.poolVa + P.rangeEndOffset);
-    const mo = v513
-      ? mem.read32(pool.poolVa + P.maxOrderOffset)
-      : mem.read8(pool.poolVa + P.maxOrderOffset);
+    const at = pool.poolVa + P.maxOrderOffset;
+    const mo = L.maxOrderBytes === 4
+      ? mem.read32(at)
+      : L.maxOrderBytes === 2
+      ? mem.read16(at)
+      : mem.read8(at);
     if (rs !== pool.rangeStart || re !== pool.rangeEnd || mo !== pool.maxOrder) {
       return `struct hyp_pool at ${hex(pool.poolVa)} holds range [${hex(rs)}, ${hex(re)}) ` +
         `max_order ${mo}, expected [${hex(pool.rangeStart)}, ${
@@ -51,7 +63,7 @@ export function checkBuddyInvariants(
     }
   }
 
-  // Invariant 8 and shadow agreement: every vmemmap entry of the range.
+  // Refcounts in range, and agreement with the shadow: every vmemmap entry of the range.
   const bulk = mem.readBytes !== undefined && nr > 0
     ? new DataView(mem.readBytes(entVa, nr * esz).buffer)
     : undefined;
@@ -61,10 +73,16 @@ export function checkBuddyInvariants(
     let order: number;
     if (bulk !== undefined) {
       rc = v513 ? bulk.getUint32(at, true) : bulk.getUint16(at, true);
-      order = v513 ? bulk.getUint32(at + 4, true) : bulk.getUint8(at + 2);
+      const oa = at + L.orderOffset;
+      order = ow === 4
+        ? bulk.getUint32(oa, true)
+        : ow === 2
+        ? bulk.getUint16(oa, true)
+        : bulk.getUint8(oa);
     } else {
       rc = v513 ? mem.read32(entVa + at) : mem.read16(entVa + at);
-      order = v513 ? mem.read32(entVa + at + 4) : mem.read8(entVa + at + 2);
+      const oa = entVa + at + L.orderOffset;
+      order = ow === 4 ? mem.read32(oa) : ow === 2 ? mem.read16(oa) : mem.read8(oa);
     }
     const so = v.ord[i] === NO ? L.noOrder : v.ord[i]!;
     if (rc !== v.ref[i] || order !== so) {
@@ -88,7 +106,7 @@ export function checkBuddyInvariants(
     }
   }
 
-  // Invariants 5 and 4: walk every free list in memory.
+  // Free blocks well-formed, and page coverage: walk every free list in memory.
   const cov = new Uint8Array(nr); // order + 1 of the free block covering a page
   const freeHead = new Uint8Array(nr); // order + 1 for free block heads
   let inRangeFree = 0;
@@ -149,7 +167,7 @@ export function checkBuddyInvariants(
         const pfn = v.extPfn[id - v.extBase]!;
         const at = pool.vmemmap + pfn * esz;
         const rc = mem.read16(at);
-        const order = mem.read8(at + 2);
+        const order = ow === 2 ? mem.read16(at + 2) : mem.read8(at + 2);
         if (rc !== 0 || order !== k) {
           return `external free page ${
             hex(pfn * PAGE_SIZE)
@@ -173,7 +191,7 @@ export function checkBuddyInvariants(
     return `free lists hold ${inRangeFree + extFree} pages, the pool counts ${v.free}`;
   }
 
-  // Invariant 4: pages not on a free list are allocated blocks (head + tails)
+  // Pages not on a free list are allocated blocks (head + tails)
   // or reserved pages.
   for (let i = 0; i < nr;) {
     if (cov[i] !== 0) {
@@ -203,7 +221,7 @@ export function checkBuddyInvariants(
     i += n;
   }
 
-  // Invariant 5, last part: no two free buddies below the coalescing limit.
+  // No two free buddies below the coalescing limit.
   for (let i = 0; i < nr; i++) {
     const k = freeHead[i]! - 1;
     if (k < 0 || k >= v.capOrder) continue;
@@ -214,7 +232,7 @@ export function checkBuddyInvariants(
     }
   }
 
-  // Invariant 6: free memory is zero (but the mainline list node).
+  // Free memory is zero (but the mainline list node).
   if (options.contents !== false) {
     const skip = v513 ? 0 : 16;
     const checkBlock = (va: number, k: number, where: string): string | undefined => {

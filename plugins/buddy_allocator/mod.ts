@@ -31,6 +31,7 @@ export {
   HYP_PAGE_LAYOUT,
   HYP_POOL_LAYOUT,
   type HypPageLayout,
+  hypPageLayout,
   type HypPoolLayout,
   hypPoolMaxOrder,
   OFF_MACHINE_POOL_VA,

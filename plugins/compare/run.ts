@@ -7,16 +7,21 @@
  */
 
 import {
+  A64_EXECUTOR,
   type AllocatorMetrics,
   allocatorMetrics,
   type BootReport,
   createMachine,
   DEFAULT_RAM,
   type FindingReport,
+  HyplabError,
+  type Machine,
   type MappingReport,
   PKVM,
   Prng,
   type RamBank,
+  SWITCH_SEQUENCE,
+  verifyFailures,
 } from "../../core/mod.ts";
 import { profile } from "../profiles/mod.ts";
 import type { Variant } from "./variant_spec.ts";
@@ -57,6 +62,46 @@ export interface Scenario {
   workload?: Workload;
 }
 
+/**
+ * A variant set that cannot run at all: its plugins do not form a machine
+ * (a plugin failing in setup, providing a value that does not fit its
+ * capability, a missing or doubled provider, releases that cannot be mixed),
+ * or its switch sequence is not a sequence the A64 checker can read. Bad
+ * input, unlike a boot that fails, which is a result. The original error is
+ * the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { VariantError } from "./run.ts";
+ * const e = new VariantError("mine", new Error("no such allocator"));
+ * assertEquals([e.variant, e.message], ["mine", 'variant "mine": no such allocator']);
+ * ```
+ */
+export class VariantError extends HyplabError {
+  /** The variant's label. */
+  readonly variant: string;
+  /** The switch sequence's name, when the sequence is what could not be read. */
+  readonly sequence: string | undefined;
+  /**
+   * Creates the error.
+   * @param variant The variant's label.
+   * @param cause What went wrong.
+   * @param sequence The switch sequence's name, when it is the culprit.
+   */
+  constructor(variant: string, cause: unknown, sequence?: string) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    // An A64SyntaxError's message starts "line:column:": FILE:line:column.
+    const what = sequence === undefined
+      ? why
+      : `switch sequence ${sequence}${cause instanceof SyntaxError ? ":" : ": "}${why}`;
+    super(`variant "${variant}": ${what}`, { cause });
+    this.name = "VariantError";
+    this.variant = variant;
+    this.sequence = sequence;
+  }
+}
+
 /** What one variant set did. */
 export interface VariantRun {
   /** Column label. */
@@ -67,7 +112,11 @@ export interface VariantRun {
   variants: Record<string, string>;
   /** Boot (and post-boot verification) succeeded. */
   ok: boolean;
-  /** Where the boot failed. */
+  /**
+   * Why the run is not ok: where the boot failed (`step N (name): reason`),
+   * or, for a boot that completed but failed its verification,
+   * `verify: reason; reason`.
+   */
   failure?: string;
   /**
    * Flat metrics, for the table; numbers where they are numbers. `hpool.*`
@@ -122,6 +171,8 @@ export function workloadPrng(seed: number): Prng {
  * @param variant The variant set.
  * @param options Progress callback.
  * @returns What it did.
+ * @throws {VariantError} The variant cannot run: its plugins do not form a
+ *   machine, or its switch sequence cannot be read.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -141,13 +192,26 @@ export function runVariant(
   if (scenario.vaBits !== undefined) {
     overrides.pkvm = { ...(overrides.pkvm ?? {}), vaBits: scenario.vaBits };
   }
-  const machine = createMachine({
-    ram: scenario.ram ?? DEFAULT_RAM,
-    cpus: scenario.cpus ?? 4,
-    seed,
-    plugins: profile(variant.profile, overrides),
-  });
+  let machine: Machine;
+  try {
+    machine = createMachine({
+      ram: scenario.ram ?? DEFAULT_RAM,
+      cpus: scenario.cpus ?? 4,
+      seed,
+      plugins: profile(variant.profile, overrides),
+    });
+  } catch (e) {
+    throw new VariantError(variant.label, e);
+  }
   machine.trace.enabled = false;
+  // A sequence that does not parse is bad input, as for examples/boot.ts,
+  // not a boot that fails at step 5.
+  const seq = machine.get(SWITCH_SEQUENCE);
+  try {
+    machine.get(A64_EXECUTOR).check(seq.source);
+  } catch (e) {
+    throw new VariantError(variant.label, e, seq.name);
+  }
   const pkvm = machine.get(PKVM);
   let report = pkvm.boot();
   const workload = scenario.workload ?? { kind: "boot" };
@@ -155,7 +219,9 @@ export function runVariant(
     ? (d, t) => options.progress!(variant.label, d, t)
     : undefined;
   let result: WorkloadResult = { kind: workload.kind, ops: 0, counts: {}, samples: [] };
-  const hpool = report.ok
+  // The pool's metrics are there once the boot completed, even when its
+  // verification failed; the workload runs only on a boot that verified.
+  const hpool = report.failure === undefined
     ? pkvm.pool(workload.kind === "churn" ? workload.pool ?? "hpool" : "hpool")
     : undefined;
   if (report.ok && workload.kind === "churn") {
@@ -189,6 +255,8 @@ export function runVariant(
   };
   if (report.failure) {
     run.failure = `step ${report.failure.step} (${report.failure.name}): ${report.failure.reason}`;
+  } else if (!report.ok) {
+    run.failure = `verify: ${verifyFailures(report.verify).join("; ")}`;
   }
   return run;
 }
@@ -199,7 +267,9 @@ function flatMetrics(
   w: WorkloadResult,
 ): Record<string, number | string> {
   const m: Record<string, number | string> = {
-    "boot": r.ok ? "ok" : `fail at step ${r.failure?.step ?? "?"}`,
+    // The boot's own outcome; a completed boot whose verification failed is
+    // "ok" here and "fail" in the verify row.
+    "boot": r.failure ? `fail at step ${r.failure.step}` : "ok",
     "reserve.total_pages": r.reserve.pages.total,
     "reserve.hyp_s1": r.reserve.pages.hyp_s1,
     "reserve.host_s2_mem": r.reserve.pages.host_s2_mem,

@@ -90,7 +90,13 @@ export function formatComparison(
   }
   out.push("");
   for (const r of runs) {
-    if (r.failure) out.push(`${r.label}: boot failed at ${r.failure}`);
+    if (r.failure) {
+      out.push(
+        r.report.failure
+          ? `${r.label}: boot failed at ${r.failure}`
+          : `${r.label}: verification failed: ${r.failure.replace(/^verify: /, "")}`,
+      );
+    }
     if (r.findings.length === 0) {
       out.push(`${r.label}: switch sequence "${r.metrics["switch.sequence"]}" has no findings`);
     }

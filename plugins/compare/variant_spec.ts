@@ -57,7 +57,8 @@ export interface Variant {
  *
  * @param text The flag value.
  * @returns The spec.
- * @throws {SyntaxError} For a missing label, an unknown capability key or an empty value.
+ * @throws {SyntaxError} For a missing label, an unknown capability key, an
+ *   empty value, or a capability given twice (only `plugin` may repeat).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -89,6 +90,13 @@ export function parseVariantSpec(text: string): VariantSpec {
       );
     }
     if (value === "") throw new SyntaxError(`Cannot parse variant "${text}": ${key} has no value`);
+    if (key !== "plugin" && choices[key] !== undefined) {
+      throw new SyntaxError(
+        `Cannot parse variant "${text}": ${key} is given twice (${key}=${
+          choices[key]
+        }, then ${key}=${value}); a variant takes one ${key}`,
+      );
+    }
     choices[key] = key === "plugin" && choices.plugin ? `${choices.plugin},${value}` : value;
   }
   return { label, choices };
@@ -99,15 +107,37 @@ function isPath(value: string): boolean {
   return value.includes("/") || /\.(ts|js|mjs|S|s)$/.test(value);
 }
 
+/** Options of {@link resolveVariant}. */
+export interface ResolveOptions {
+  /**
+   * How a choice is written where it came from, for messages: `tlb=optimistic`
+   * by default (the `--variant` syntax); `examples/boot.ts` says `--tlb optimistic`.
+   */
+  spell?: (key: string, value: string) => string;
+}
+
+/** The capability each `--variant` key chooses the provider of. */
+const KEY_CAPABILITY: readonly (readonly [string, Capability<unknown>])[] = [
+  ["allocator", PAGE_ALLOCATOR],
+  ["switch", SWITCH_SEQUENCE],
+  ["tlb", TLB],
+  ["pgtable", KVM_PGTABLE],
+  ["reserved_mem", RESERVED_MEM],
+  ["early_allocator", EARLY_ALLOCATOR],
+];
+
 /**
  * Resolves a spec's choices: names stay names (the profile checks them),
  * paths are loaded — a module must export a plugin for that capability, a
- * `.S` file is a switch sequence.
+ * `.S` file is a switch sequence. Two choices of one capability's provider
+ * (`tlb=optimistic` and a `plugin=` module providing the TLB, or two such
+ * modules) are refused rather than settled by order.
  *
  * @param spec The parsed spec.
  * @param defaultProfile Profile when the spec names none.
+ * @param options How choices are spelled in messages.
  * @returns The variant.
- * @throws {RangeError} An unknown profile.
+ * @throws {RangeError} An unknown profile, or two choices of one provider.
  * @throws {PluginLoadError} A module that does not follow the plugin convention.
  * @example
  * ```ts
@@ -120,6 +150,7 @@ function isPath(value: string): boolean {
 export async function resolveVariant(
   spec: VariantSpec,
   defaultProfile: ProfileName = "v5.13",
+  options: ResolveOptions = {},
 ): Promise<Variant> {
   const c = spec.choices;
   const prof = (c.profile ?? defaultProfile) as ProfileName;
@@ -156,7 +187,26 @@ export async function resolveVariant(
     if (v === undefined) continue;
     o[field] = isPath(v) ? pluginFor(await loadPluginModule(v, cap), cap) : v;
   }
-  for (const path of c.plugin?.split(",") ?? []) plugins.push(...await loadPluginModule(path));
+  const spell = options.spell ?? ((k: string, v: string) => `${k}=${v}`);
+  const chosenBy = new Map<Capability<unknown>, string>();
+  for (const [key, cap] of KEY_CAPABILITY) {
+    if (c[key] !== undefined) chosenBy.set(cap, spell(key, c[key]!));
+  }
+  for (const path of c.plugin?.split(",") ?? []) {
+    for (const p of await loadPluginModule(path)) {
+      const by = `${spell("plugin", path)} (plugin "${p.name}")`;
+      for (const cap of p.provides) {
+        const other = chosenBy.get(cap);
+        if (other !== undefined) {
+          throw new RangeError(
+            `${other} and ${by} both choose the provider of "${cap.name}": give one`,
+          );
+        }
+        chosenBy.set(cap, by);
+      }
+      plugins.push(p);
+    }
+  }
   if (plugins.length) o.plugins = plugins;
   return { label: spec.label, profile: prof, overrides: o, choices: { ...c } };
 }

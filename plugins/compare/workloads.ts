@@ -14,6 +14,7 @@ import {
   type Pkvm,
   Prng,
 } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 
 /** A workload: what to run after the boot. */
 export type Workload =
@@ -49,8 +50,15 @@ export interface WorkloadResult {
   samples: ChurnSample[];
 }
 
-/** Called with progress, so a CLI can show it. */
+/**
+ * Called with progress, so a CLI can show it: about every half percent of a
+ * workload's operations (at least every {@link PROGRESS_STEPS}th), and once
+ * with `done === total` at the end.
+ */
 export type Progress = (done: number, total: number) => void;
+
+/** How many progress calls a workload makes, at most, besides the last. */
+export const PROGRESS_STEPS = 200;
 
 function sample(pool: PagePool, op: number, held: number): ChurnSample {
   const m = allocatorMetrics(pool.stats());
@@ -95,6 +103,7 @@ export function runChurn(
   const maxOrder = options.maxOrder ?? 3;
   const nSamples = options.samples ?? 10;
   const every = Math.max(1, Math.floor(ops / nSamples));
+  const tick = Math.max(1, Math.floor(ops / PROGRESS_STEPS));
   const target = pool.stats().free / 2;
   const held: number[] = [];
   const heldPages: number[] = [];
@@ -126,10 +135,8 @@ export function runChurn(
       pool.putPage(va);
       counts.frees++;
     }
-    if (i % every === 0) {
-      samples.push(sample(pool, i, held.length));
-      options.progress?.(i, ops);
-    }
+    if (i % every === 0) samples.push(sample(pool, i, held.length));
+    if (i % tick === 0 || i === ops) options.progress?.(i, ops);
   }
   return { kind: "churn", ops, counts, samples };
 }
@@ -170,12 +177,14 @@ export function runMapWorkload(
 ): WorkloadResult {
   const counts: Record<string, number> = {};
   // The host writes its own kernel's enum kvm_pgtable_prot into the register.
-  const enc = kvmPgtableProt(pkvm.version);
+  const enc = kvmPgtableProt(release(pkvm.version).pgtable.prot);
   const prots = [enc.PAGE_HYP, enc.PAGE_HYP_RO, enc.PAGE_HYP_EXEC];
   const report = pkvm.report();
   const offset = BigInt(report.layout.hyp_physvirt_offset);
-  const hasCreateMappings = pkvm.version === "v5.13";
-  const every = Math.max(1, Math.floor(ops / 10));
+  // v5.13 has __pkvm_create_mappings; later releases map privately only.
+  const hasCreateMappings =
+    release(pkvm.version).hypercalls.ids.__pkvm_create_mappings !== undefined;
+  const tick = Math.max(1, Math.floor(ops / PROGRESS_STEPS));
   for (let i = 1; i <= ops; i++) {
     const bank = ram[prng.int(ram.length)]!;
     const pages = 1 + prng.int(16);
@@ -196,7 +205,7 @@ export function runMapWorkload(
     const outcome = r.record.result.startsWith("0x") ? "addr" : r.record.result;
     const key = `${name}:${outcome}`;
     counts[key] = (counts[key] ?? 0) + 1;
-    if (i % every === 0) progress?.(i, ops);
+    if (i % tick === 0 || i === ops) progress?.(i, ops);
   }
   return { kind: "map", ops, counts, samples: [] };
 }

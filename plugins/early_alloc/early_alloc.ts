@@ -8,10 +8,11 @@
  */
 
 import { hex, PAGE_SHIFT, PAGE_SIZE } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 import type { EarlyAllocator, EarlyAllocInitOptions, PgtableMmOps } from "../../core/mod.ts";
 
 /** Which kernel's `hyp_early_alloc_mm_ops` to fill. */
-export type EarlyAllocVersion = "v5.13" | "mainline";
+export type EarlyAllocVersion = string;
 
 const U32 = 0x1_0000_0000;
 
@@ -97,7 +98,9 @@ export function hypEarlyAllocInit(
     physToVirt: options.physToVirt,
     virtToPhys: options.virtToPhys,
   };
-  if (version === "mainline") {
+  // From v5.17 hyp_early_alloc_mm_ops has no-op get_page/put_page (the
+  // refcounted map walker calls them); v5.13 leaves them NULL.
+  if (release(version).earlyGetPutNoops) {
     mmOps.getPage = () => {};
     mmOps.putPage = () => {};
   }

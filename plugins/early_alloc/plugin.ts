@@ -5,6 +5,7 @@
  */
 
 import { EARLY_ALLOCATOR, type EarlyAllocatorFactory, type Plugin } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 import { type EarlyAllocVersion, hypEarlyAllocInit } from "./early_alloc.ts";
 
 /**
@@ -29,9 +30,10 @@ export function createEarlyAllocator(
   options: { version?: EarlyAllocVersion } = {},
 ): EarlyAllocatorFactory {
   const version = options.version ?? "v5.13";
+  const rel = release(version);
   return {
-    name: `early_alloc_${version === "v5.13" ? "v5_13" : "mainline"}`,
-    version,
+    name: `early_alloc_${version.replaceAll(".", "_")}`,
+    version: rel.name,
     init: (init) => hypEarlyAllocInit(init, version),
   };
 }

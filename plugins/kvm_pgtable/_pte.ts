@@ -8,6 +8,7 @@
  */
 
 import { KVM_PGTABLE_PROT, type KvmPgtableVersion } from "../../core/mod.ts";
+import { type PgtableFacts, release } from "../releases/mod.ts";
 
 /** `KVM_PTE_VALID`, bit 0. */
 export const LO_VALID = 1;
@@ -49,11 +50,22 @@ export const PROT_SW_MASK = HI_SW_MASK;
 export const MT_NORMAL_IDX = 0;
 
 /**
- * `MT_DEVICE_nGnRE` per version: 5 in v5.13 (`asm/memory.h` still had
+ * The kvm_pgtable facts of a release (its descriptor's `pgtable`), looked up
+ * once per table or call site, never on a hot path.
+ *
+ * @param version Release name.
+ * @returns The facts.
+ */
+export function pgtableFacts(version: KvmPgtableVersion): PgtableFacts {
+  return release(version).pgtable;
+}
+
+/**
+ * `MT_DEVICE_nGnRE` per release: 5 in v5.13 (`asm/memory.h` still had
  * MT_NORMAL_WT at 3 and MT_DEVICE_nGnRnE at 4), 4 once MT_NORMAL_WT was removed.
  */
 export function deviceAttrIndex(version: KvmPgtableVersion): number {
-  return version === "v5.13" ? 5 : 4;
+  return pgtableFacts(version).mtDeviceNGnRE;
 }
 
 const P = KVM_PGTABLE_PROT;
@@ -90,26 +102,26 @@ export function protProblem(prot: number): string | undefined {
  * in the kernel (v5.13 and mainline alike).
  *
  * @param prot Prot bits (already valid).
- * @param version Kernel version.
- * @param bti Whether the kernel uses BTI (GP on executable mappings, mainline only).
+ * @param facts The release's kvm_pgtable facts.
+ * @param bti Whether the kernel uses BTI (GP on executable mappings, from 6.2).
  * @param out Receives `[attrLo, attrHi]`.
  */
 export function protAttrParts(
   prot: number,
-  version: KvmPgtableVersion,
+  facts: PgtableFacts,
   bti: boolean,
   out: Uint32Array,
 ): void {
   const device = (prot & P.DEVICE) !== 0;
-  const mtype = device ? deviceAttrIndex(version) : MT_NORMAL_IDX;
+  const mtype = device ? facts.mtDeviceNGnRE : MT_NORMAL_IDX;
   const ap = (prot & P.W) !== 0 ? AP_RW : AP_RO;
   let hi = 0;
   if ((prot & P.X) !== 0) {
-    if (bti && version === "mainline") hi |= HI_GP;
+    if (bti && facts.gpWithBti) hi |= HI_GP;
   } else {
     hi |= HI_XN;
   }
-  if (version === "mainline") hi |= prot & PROT_SW_MASK;
+  if (facts.swBits) hi |= prot & PROT_SW_MASK;
   out[0] = (mtype << LO_ATTRIDX_SHIFT) | (ap << LO_AP_SHIFT) | (SH_IS << LO_SH_SHIFT) | LO_AF;
   out[1] = hi >>> 0;
 }
@@ -167,17 +179,17 @@ export function isTable(lo: number, level: number): boolean {
  *
  * @param lo Bits 31:0.
  * @param hi Bits 63:32.
- * @param version Kernel version (device AttrIndx).
+ * @param mtDevice The release's `MT_DEVICE_nGnRE` (device AttrIndx).
  * @returns Prot bits.
  */
-export function leafProt(lo: number, hi: number, version: KvmPgtableVersion): number {
+export function leafProt(lo: number, hi: number, mtDevice: number): number {
   let prot = hi & PROT_SW_MASK;
   if ((lo & LO_VALID) === 0) return prot;
   if ((hi & HI_XN) === 0) prot |= P.X;
   const ap = (lo >>> LO_AP_SHIFT) & 3;
   if (ap === AP_RO) prot |= P.R;
   else if (ap === AP_RW) prot |= P.R | P.W;
-  if (((lo >>> LO_ATTRIDX_SHIFT) & 7) === deviceAttrIndex(version)) prot |= P.DEVICE;
+  if (((lo >>> LO_ATTRIDX_SHIFT) & 7) === mtDevice) prot |= P.DEVICE;
   return prot;
 }
 

@@ -17,7 +17,6 @@ import {
   ERRNO,
   KernelErrnoError,
   KVM_PGTABLE_PROT,
-  KVM_PGTABLE_PROT_MAINLINE,
   kvmPgtableProt,
   type KvmPgtableVersion,
   PAGE_HYP,
@@ -44,6 +43,7 @@ import {
   LO_SH_SHIFT,
   LO_TYPE,
   LO_VALID,
+  pgtableFacts,
   PROT_SW_MASK,
   protAttrParts,
   protProblem,
@@ -207,7 +207,7 @@ export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): b
   const version = options.version ?? "v5.13";
   throwIfBadProt(prot);
   const out = new Uint32Array(2);
-  protAttrParts(prot, version, options.bti ?? false, out);
+  protAttrParts(prot, pgtableFacts(version), options.bti ?? false, out);
   return joinPte(out[0]!, out[1]!);
 }
 
@@ -223,7 +223,7 @@ export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): b
  * @throws {KernelErrnoError} -EINVAL for no R, W with X, X with DEVICE
  *   (other prot bits are ignored, as `hyp_set_prot_attr` ignores them).
  * @throws {RangeError} For a level without leaves or a misaligned / too-high `pa`.
- * @example Test vectors from pkvm-facts §5
+ * @example The kernel's PAGE_HYP family at PA 0 (page and block)
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { encodeHypLeaf } from "./descriptor.ts";
@@ -258,7 +258,7 @@ export function encodeHypLeaf(
   }
   throwIfBadProt(prot);
   const out = new Uint32Array(2);
-  protAttrParts(prot, version, options.bti ?? false, out);
+  protAttrParts(prot, pgtableFacts(version), options.bti ?? false, out);
   return joinPte(leafLo(pa, out[0]!, level), leafHi(pa, out[1]!));
 }
 
@@ -356,7 +356,7 @@ export function decodeHypPte(
     gp: (hi & HI_GP) !== 0,
     xn: (hi & HI_XN) !== 0,
     sw: (hi & HI_SW_MASK) >>> 23,
-    prot: leaf ? leafProt(lo, hi, version) : valid ? 0 : hi & PROT_SW_MASK,
+    prot: leaf ? leafProt(lo, hi, deviceAttrIndex(version)) : valid ? 0 : hi & PROT_SW_MASK,
   };
 }
 
@@ -380,7 +380,7 @@ export function decodeHypPte(
 export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): number {
   const parts = new Uint32Array(2);
   splitPte(pte, parts);
-  return leafProt(parts[0]!, parts[1]!, options.version ?? "v5.13");
+  return leafProt(parts[0]!, parts[1]!, deviceAttrIndex(options.version ?? "v5.13"));
 }
 
 /**
@@ -407,16 +407,18 @@ export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): num
  * ```
  */
 export function kernelPteProt(pte: bigint, options: HypDescriptorOptions = {}): bigint {
-  const version = options.version ?? "v5.13";
+  const facts = pgtableFacts(options.version ?? "v5.13");
   const parts = new Uint32Array(2);
   splitPte(pte, parts);
   const lo = parts[0]!;
   const hi = parts[1]!;
-  const sw = version === "mainline" ? BigInt(hi & HI_SW_MASK) << 32n : 0n;
+  const sw = facts.swBits ? BigInt(hi & HI_SW_MASK) << 32n : 0n;
   if ((lo & LO_VALID) === 0) return sw;
-  const enc = kvmPgtableProt(version);
+  const enc = kvmPgtableProt(facts.prot);
   let prot = 0;
-  if ((hi & HI_XN) === 0) prot |= version === "mainline" ? KVM_PGTABLE_PROT_MAINLINE.PX : enc.X;
+  // Without hVHE the decoder grants PX alone: the lowest bit of X (X itself
+  // before the v6.19 split into PX|UX).
+  if ((hi & HI_XN) === 0) prot |= enc.X & -enc.X;
   const ap = (lo >>> LO_AP_SHIFT) & 3;
   if (ap === AP_RO) prot |= enc.R;
   else if (ap === AP_RW) prot |= enc.R | enc.W;

@@ -25,7 +25,8 @@ import {
 } from "../../core/mod.ts";
 import { protName } from "./descriptor.ts";
 import { kvmPgtableStartLevel } from "./geometry.ts";
-import { joinPte, protAttrParts, protProblem } from "./_pte.ts";
+import { joinPte, pgtableFacts, protAttrParts, protProblem } from "./_pte.ts";
+import type { PgtableFacts } from "../releases/mod.ts";
 import { hypMapWalker } from "./map_walker.ts";
 import { hypFreeWalker, hypUnmapWalker } from "./unmap_walker.ts";
 import { collectMaplets, collectTablePages, dumpTable } from "./views.ts";
@@ -137,6 +138,8 @@ export class HypPgtable implements KvmPgtable {
   #target: WalkTarget;
   #pgdPa: number | null;
   #bti: boolean;
+  /** The release's kvm_pgtable facts. */
+  #facts: PgtableFacts;
   #trace: Trace | undefined;
   #tlbi: KvmPgtableInitOptions["tlbi"];
   #warnCount = 0;
@@ -158,6 +161,7 @@ export class HypPgtable implements KvmPgtable {
     this.iaBits = options.iaBits;
     this.startLevel = start;
     this.version = settings.version;
+    this.#facts = pgtableFacts(settings.version);
     this.memory = options.memory;
     this.#store = new PteStore(options.memory);
     // What the walker sees: this table, with a live view of the pgd.
@@ -227,7 +231,7 @@ export class HypPgtable implements KvmPgtable {
       throw new RangeError(`Cannot map with prot ${prot}: must be a non-negative integer`);
     }
     if (protProblem(prot) !== undefined) return ERRNO.EINVAL;
-    protAttrParts(prot, this.version, this.#bti, this.#attr);
+    protAttrParts(prot, this.#facts, this.#bti, this.#attr);
     const env = {
       store: this.#store,
       mmOps: this.mmOps,
@@ -235,7 +239,7 @@ export class HypPgtable implements KvmPgtable {
     };
     const walker = hypMapWalker(
       env,
-      this.version,
+      this.#facts,
       phys - (phys % 4096),
       this.#attr[0]!,
       this.#attr[1]!,
@@ -269,11 +273,11 @@ export class HypPgtable implements KvmPgtable {
   unmap(addr: number, size: number): number {
     checkNumber("unmap", "VA", addr);
     checkNumber("unmap", "size", size);
-    if (this.version === "v5.13") {
+    if (!this.#facts.refcounted) {
       throw new KernelErrnoError(
         "kvm_pgtable_hyp_unmap",
         ERRNO.ENOTSUPP,
-        `Cannot unmap ${hex(addr)}: v5.13 has no hyp stage-1 unmap (added in v5.17)`,
+        `Cannot unmap ${hex(addr)}: ${this.version} has no hyp stage-1 unmap (added in v5.17)`,
       );
     }
     if (this.mmOps.pageCount === undefined) return 0;
@@ -375,7 +379,7 @@ export class HypPgtable implements KvmPgtable {
       this.#target,
       0,
       2 ** this.iaBits,
-      hypFreeWalker({ store: this.#store, mmOps: mm }, this.version),
+      hypFreeWalker({ store: this.#store, mmOps: mm }, this.#facts),
     );
     if (ret !== 0) this.warn("kvm_pgtable_hyp_destroy", `walk returned ${errnoName(ret)}`);
     mm.putPage(mm.physToVirt(pgd));

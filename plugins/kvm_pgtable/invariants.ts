@@ -1,5 +1,5 @@
 /**
- * Checks of the table invariants (pkvm-facts §9).
+ * Checks of the hyp stage-1 table invariants (refcounting, hyp/pgtable.c).
  *
  * @module
  */
@@ -8,7 +8,7 @@ import type { KvmPgtable, PhysicalMemory } from "../../core/mod.ts";
 import { PTRS_PER_PTE } from "./geometry.ts";
 
 /**
- * Mainline invariant 9: every table page's refcount (`mm_ops.page_count`)
+ * Mainline's table refcounting: every table page's refcount (`mm_ops.page_count`)
  * is 1 + its valid entries, pgd included. v5.13 keeps no hyp stage-1
  * refcounts, so this applies to mainline tables only.
  *

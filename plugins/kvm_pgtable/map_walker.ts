@@ -5,7 +5,8 @@
  * @module
  */
 
-import { ERRNO, type KvmPgtableVersion, type PgtableMmOps, WALK } from "../../core/mod.ts";
+import { ERRNO, type PgtableMmOps, WALK } from "../../core/mod.ts";
+import type { PgtableFacts } from "../releases/mod.ts";
 import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import { HI_SW_MASK, leafHi, leafLo, LO_VALID } from "./_pte.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
@@ -59,12 +60,15 @@ function blockMappingSupported(addr: number, end: number, phys: number, level: n
  */
 export function hypMapWalker(
   env: MapEnv,
-  version: KvmPgtableVersion,
+  facts: PgtableFacts,
   phys: number,
   attrLo: number,
   attrHi: number,
 ): FastWalker {
-  return version === "v5.13"
+  // v5.13 keeps a different valid leaf with a WARN and counts nothing; from
+  // v5.17 every valid entry holds a reference and only the software bits may
+  // change in place.
+  return facts.remap === "warn-keep"
     ? new HypMapWalkerV513(env, phys, attrLo, attrHi)
     : new HypMapWalkerMainline(env, phys, attrLo, attrHi);
 }

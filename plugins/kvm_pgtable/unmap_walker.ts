@@ -6,15 +6,10 @@
  * @module
  */
 
-import {
-  ERRNO,
-  type KvmPgtableVersion,
-  type PgtableMmOps,
-  type TlbiTtl,
-  WALK,
-} from "../../core/mod.ts";
+import { ERRNO, type PgtableMmOps, type TlbiTtl, WALK } from "../../core/mod.ts";
 import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import { isTable, LO_VALID, pteToPhys } from "./_pte.ts";
+import type { PgtableFacts } from "../releases/mod.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
 
 /** What the unmap and free visitors need from their table. */
@@ -101,12 +96,12 @@ class UnmapWalker implements HypUnmapWalker {
  * - v5.13 (TABLE_POST only): each table entry puts its child page.
  *
  * @param env mm_ops (needs `putPage`).
- * @param version Kernel version.
+ * @param facts The release's kvm_pgtable facts (refcounted tables or not).
  * @returns The walker.
  */
-export function hypFreeWalker(env: UnmapEnv, version: KvmPgtableVersion): FastWalker {
+export function hypFreeWalker(env: UnmapEnv, facts: PgtableFacts): FastWalker {
   const mm = env.mmOps;
-  if (version === "v5.13") {
+  if (!facts.refcounted) {
     return {
       flags: WALK.TABLE_POST,
       trusted: true,

@@ -66,7 +66,7 @@ export function collectMaplets(target: WalkTarget): Maplet[] {
     leaf(va, level, lo, hi) {
       const g = KVM_GRANULE_SIZES[level]!;
       const pa = pteToPhys(lo, hi);
-      const prot = leafProt(lo, hi, version);
+      const prot = leafProt(lo, hi, deviceAttrIndex(version));
       if (
         cur !== undefined && cur.va + cur.size === va && cur.pa + cur.size === pa &&
         cur.prot === prot

@@ -21,7 +21,7 @@ import {
   kvmGranuleShift,
   PTRS_PER_PTE,
 } from "./geometry.ts";
-import { isTable, pteToPhys } from "./_pte.ts";
+import { isTable, pgtableFacts, pteToPhys } from "./_pte.ts";
 
 /** `-EAGAIN`: mainline walkers outside fault handling ignore it. */
 export const EAGAIN = -11;
@@ -138,6 +138,7 @@ interface WalkData {
   addr: number;
   readonly end: number;
   readonly buf: Uint32Array;
+  /** The v6.2 visit-ctx walker (release fact `visitCtxWalker`). */
   readonly mainline: boolean;
   /** One context per level, reused entry after entry (the kernel's is on the stack). */
   readonly ctxs: readonly Ctx[];
@@ -167,8 +168,8 @@ export function kvmPgtableWalk(
 ): number {
   const start = addr - (addr % PAGE_SIZE);
   const end = pageAlign(start + size);
-  const mainline = target.version === "mainline";
-  // kvm_pgtable_walk_begin(): a hyp walk may not be SHARED (mainline only).
+  const mainline = pgtableFacts(target.version).visitCtxWalker;
+  // kvm_pgtable_walk_begin(): a hyp walk may not be SHARED (from v6.2).
   if (mainline && (walker.flags & WALK.SHARED) !== 0) return ERRNO.EPERM;
   const data: WalkData = {
     target,

@@ -10,6 +10,7 @@
 
 import {
   type Cpu,
+  type CpuModel,
   errnoName,
   hex,
   hvc,
@@ -24,6 +25,8 @@ import {
   type PgtableMmOps,
   type PkvmVersion,
 } from "../../core/mod.ts";
+import { type KernelRelease, release } from "../releases/mod.ts";
+import { earlyMemblockReserved } from "./early_memblock.ts";
 import { HostPages } from "./host_pages.ts";
 import {
   asSigned,
@@ -34,14 +37,7 @@ import {
   SMCCC_RET_NOT_SUPPORTED,
   smcccFunctionId,
 } from "./hypercall_ids.ts";
-import {
-  type DispatchNote,
-  HCR_HOST_NVHE_PROTECTED_FLAGS,
-  HVC_SET_VECTORS,
-  installVectors,
-  MAIR_MAINLINE,
-  MAIR_V5_13,
-} from "./hyp_main.ts";
+import { type DispatchNote, HVC_SET_VECTORS, installVectors } from "./hyp_main.ts";
 import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
 import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
 import { type InitParamsField, initParamsOffset } from "./init_params.ts";
@@ -70,6 +66,26 @@ export class BootStepError extends Error {
   }
 }
 
+/**
+ * What a real boot's host decided that hyplab cannot predict: the host's page
+ * allocator and RNG choose them. The oracle reads them from kernel memory and
+ * the console log of a real boot; without them hyplab's own host model
+ * decides (its page allocator, its seeded PRNG, an approximation of the
+ * early memblock allocations).
+ */
+export interface HostInputs {
+  /** The kernel image as System.map lays it out. */
+  image?: KernelImage;
+  /** memblock when `kvm_hyp_reserve()` runs (memory and reserved regions). */
+  memblock?: Memblock;
+  /** The random long `kvm_compute_layout()` ORs into the hyp VA tag. */
+  hypVaRandom?: bigint;
+  /** `kvm_arm_hyp_percpu_base[cpu]` as PAs. */
+  percpuBase?: readonly number[];
+  /** Each CPU's hyp stack page (`kvm_arm_hyp_stack_page` / `_base`) as a PA. */
+  stackPages?: readonly number[];
+}
+
 /** Options of the host kernel. */
 export interface HostOptions {
   /** Kernel VA_BITS (39 or 48). */
@@ -78,14 +94,18 @@ export interface HostOptions {
   image: KernelImageOptions;
   /** Simulated kernel configuration. */
   config: HypConfig;
+  /** Host facts from a real boot (the oracle's predict). */
+  inputs?: HostInputs;
 }
 
 /** The host kernel and the hypervisor it boots. */
 export class Host {
   /** The machine. */
   readonly machine: Machine;
-  /** Kernel version. */
+  /** Kernel release name. */
   readonly version: PkvmVersion;
+  /** The release's facts. */
+  readonly release: KernelRelease;
   /** Capabilities. */
   readonly caps: PkvmCaps;
   /** Options. */
@@ -134,10 +154,12 @@ export class Host {
    */
   constructor(machine: Machine, version: PkvmVersion, caps: PkvmCaps, options: HostOptions) {
     this.machine = machine;
-    this.version = version;
+    this.release = release(version);
+    this.version = this.release.name;
     this.caps = caps;
     this.options = options;
-    this.image = layoutKernelImage(machine.memory.banks, version, options.image);
+    this.image = options.inputs?.image ??
+      layoutKernelImage(machine.memory.banks, version, options.image);
     // arm64_memblock_init(): memory the linear map cannot cover is removed.
     const banks = machine.memory.banks;
     const physOffset = Math.floor(banks[0]!.base / 2 ** 30) * 2 ** 30;
@@ -153,10 +175,22 @@ export class Host {
         }: outside the ${options.vaBits}-bit linear map`,
       });
     }
-    this.memblock = {
-      memory,
-      reserved: [{ base: this.image.base, size: this.image.end - this.image.base }],
-    };
+    const given = options.inputs?.memblock;
+    if (given !== undefined) {
+      this.memblock = {
+        memory: given.memory.map((r) => ({ ...r })),
+        reserved: given.reserved.map((r) => ({ ...r })),
+      };
+    } else {
+      // The image, then an approximation of what the kernel allocated before
+      // kvm_hyp_reserve() (the DTB, the linear map's page tables, the
+      // unflattened device tree): see early_memblock.ts.
+      const image = { base: this.image.base, size: this.image.end - this.image.base };
+      const early = earlyMemblockReserved(memory).filter((r) =>
+        r.base + r.size <= image.base || r.base >= image.base + image.size
+      );
+      this.memblock = { memory, reserved: [image, ...early].sort((a, b) => a.base - b.base) };
+    }
   }
 
   /** Step 0: firmware hands over at EL2; head.S installs the hyp stub and drops to EL1. */
@@ -208,6 +242,7 @@ export class Host {
         this.options.vaBits,
         { start: img.symbols.__hyp_idmap_text_start!, end: img.symbols.__hyp_idmap_text_end! },
         this.version,
+        { random: this.options.inputs?.hypVaRandom ?? this.#randomLong() },
       );
     } catch (e) {
       throw new BootStepError(2, `kvm_mmu_init: ${(e as Error).message}`);
@@ -235,6 +270,8 @@ export class Host {
       config: this.options.config,
     });
     this.hyp = hyp;
+    // 7.x: the host writes hyp_nr_cpus before __pkvm_init (no nr_cpus argument).
+    if (!this.release.setup.initTakesNrCpus) hyp.nrCpus = this.machine.cpus.length;
     installVectors(hyp, this.#note);
 
     const pgt = this.caps.pgtable.hypInit({
@@ -259,41 +296,31 @@ export class Host {
     this.ioMapBase = layout.idmapStart;
 
     const nr = this.machine.cpus.length;
+    const given = this.options.inputs;
     for (let cpu = 0; cpu < nr; cpu++) {
-      const p = this.pages!.allocPages(0);
+      const p = given?.stackPages?.[cpu] ?? this.pages!.allocPages(0);
       if (p === null) throw new BootStepError(2, "init_hyp_mode: no stack page (-ENOMEM)");
       this.stackPages.push(p);
     }
     const order = getOrder(img.percpuSize);
     for (let cpu = 0; cpu < nr; cpu++) {
-      const p = this.pages!.allocPages(order);
+      const p = given?.percpuBase?.[cpu] ?? this.pages!.allocPages(order);
       if (p === null) throw new BootStepError(2, "init_hyp_mode: no per-CPU pages (-ENOMEM)");
       this.machine.memory.copy(p, img.symbols.__per_cpu_start!, img.percpuSize);
       this.machine.memory.write64(img.symbols.kvm_arm_hyp_percpu_base! + 8 * cpu, layout.kernVa(p));
       this.percpuBase.push(p);
     }
+    // init_hyp_mode(): the kernel sections the host-built table maps, in the
+    // release's order and protections.
     const s = img.symbols;
-    this.#createHypMappings(s.__hyp_text_start!, s.__hyp_text_end!, PAGE_HYP_EXEC, "__hyp_text");
-    if (this.version === "mainline") {
-      this.#createHypMappings(s.__hyp_data_start!, s.__hyp_data_end!, PAGE_HYP, "__hyp_data");
-    }
-    this.#createHypMappings(
-      s.__hyp_rodata_start!,
-      s.__hyp_rodata_end!,
-      PAGE_HYP_RO,
-      "__hyp_rodata",
-    );
-    if (this.version === "v5.13") {
-      this.#createHypMappings(s.__start_rodata!, s.__end_rodata!, PAGE_HYP_RO, ".rodata");
-    }
-    this.#createHypMappings(s.__hyp_bss_start!, s.__hyp_bss_end!, PAGE_HYP, "__hyp_bss");
-    if (this.version === "v5.13") {
-      this.#createHypMappings(s.__hyp_bss_end!, s.__bss_stop!, PAGE_HYP_RO, ".bss");
+    for (const sec of this.release.host.hostSections) {
+      const [from, to, prot, what] = HOST_SECTIONS[sec];
+      this.#createHypMappings(s[from]!, s[to]!, prot, what);
     }
     const stackVa: number[] = [];
     for (let cpu = 0; cpu < nr; cpu++) {
       const page = this.stackPages[cpu]!;
-      if (this.version === "v5.13") {
+      if (this.release.setup.stack === "linear") {
         this.#createHypMappings(page, page + PAGE, PAGE_HYP, `stack cpu${cpu}`);
         stackVa.push(layout.hypVa(page) + PAGE);
       } else {
@@ -342,11 +369,17 @@ export class Host {
    */
   pkvmInitArgs(): bigint[] {
     const r = this.reservation!;
+    const perCpu = BigInt(this.layout!.hypVa(this.image.symbols.kvm_arm_hyp_percpu_base!));
+    // 7.x: do_pkvm_init() sets kvm_nvhe_sym(hyp_nr_cpus) itself and passes
+    // (phys, size, per_cpu_base, hyp_va_bits).
+    if (!this.release.setup.initTakesNrCpus) {
+      return [BigInt(r.base), BigInt(r.size), perCpu, BigInt(this.hypVaBits)];
+    }
     return [
       BigInt(r.base),
       BigInt(r.size),
       BigInt(this.machine.cpus.length),
-      BigInt(this.layout!.hypVa(this.image.symbols.kvm_arm_hyp_percpu_base!)),
+      perCpu,
       BigInt(this.hypVaBits),
     ];
   }
@@ -506,6 +539,16 @@ export class Host {
     });
   }
 
+  /**
+   * `get_random_long()` for `kvm_compute_layout()`'s tag: drawn from the
+   * machine's seeded PRNG (so `--seed` picks the tag), as the kernel draws it
+   * from its RNG even under `nokaslr`.
+   */
+  #randomLong(): bigint {
+    const p = this.machine.prng;
+    return (BigInt(p.nextU32()) << 32n) | BigInt(p.nextU32());
+  }
+
   /** `cpu_prepare_hyp_mode(cpu)`: the CPU's `kvm_nvhe_init_params`. */
   #prepareParams(cpu: number, stackVa: number): void {
     const mem = this.machine.memory;
@@ -516,17 +559,73 @@ export class Host {
     };
     // tpidr_el2: the raw per-CPU offset from the template's linear alias.
     put("tpidr_el2", asU64(this.percpuBase[cpu]! - this.image.symbols.__per_cpu_start!));
-    put("mair_el2", this.version === "v5.13" ? MAIR_V5_13 : MAIR_MAINLINE);
-    // TCR_EL2: T0SZ from the idmap, IRGN0/ORGN0 write-back, inner shareable, 4 KiB, RES1.
-    const t0sz = BigInt(64 - this.hypVaBits);
-    put("tcr_el2", (1n << 31n) | (1n << 23n) | (3n << 12n) | (1n << 10n) | (1n << 8n) | t0sz);
+    // The host's MAIR_EL1 (proc.S MAIR_EL1_SET, as __cpu_setup leaves it).
+    put("mair_el2", this.release.sysregs.mair);
+    put("tcr_el2", hostTcrEl2(this.release, this.machine.cpu(cpu).model, this.hypVaBits));
     put("stack_hyp_va", BigInt(stackVa));
     put("stack_pa", BigInt(this.stackPages[cpu]!));
     put("pgd_pa", BigInt(this.hostPgt!.pgd));
-    put("hcr_el2", HCR_HOST_NVHE_PROTECTED_FLAGS);
+    put("hcr_el2", hostHcrEl2(this.release, this.machine.cpu(cpu).model));
     put("vttbr", 0n);
     put("vtcr", 0n);
   }
+}
+
+/** A kernel section the host-built table maps: its symbols, prot and label. */
+const HOST_SECTIONS: Record<
+  KernelRelease["host"]["hostSections"][number],
+  [string, string, number, string]
+> = {
+  hyp_text: ["__hyp_text_start", "__hyp_text_end", PAGE_HYP_EXEC, "__hyp_text"],
+  hyp_data: ["__hyp_data_start", "__hyp_data_end", PAGE_HYP, "__hyp_data"],
+  hyp_rodata: ["__hyp_rodata_start", "__hyp_rodata_end", PAGE_HYP_RO, "__hyp_rodata"],
+  kernel_rodata: ["__start_rodata", "__end_rodata", PAGE_HYP_RO, ".rodata"],
+  hyp_bss: ["__hyp_bss_start", "__hyp_bss_end", PAGE_HYP, "__hyp_bss"],
+  bss_tail: ["__hyp_bss_end", "__bss_stop", PAGE_HYP_RO, ".bss"],
+};
+
+/**
+ * `params->tcr_el2` for nVHE, as `cpu_prepare_hyp_mode()` builds it from the
+ * host's TCR_EL1 (4 KiB granule, inner-shareable write-back walks: TG0 0,
+ * SH0 3, ORGN0/IRGN0 1), with `TCR_EL2_RES1` (bits 31 and 23) and T0SZ from
+ * `hyp_va_bits`; PS is the CPU's PARange capped at the kernel's PA size
+ * (`tcr_compute_pa_size`: in `___kvm_hyp_init` up to 6.1, from TCR_EL1.IPS
+ * since; the same value).
+ *
+ * @param rel The release.
+ * @param model The CPU model.
+ * @param hypVaBits `hyp_va_bits`.
+ * @returns TCR_EL2.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CPU_CORTEX_A57, CPU_NEOVERSE_N1 } from "../../core/mod.ts";
+ * import { V6_1 } from "../releases/mod.ts";
+ * import { hostTcrEl2 } from "./host.ts";
+ * assertEquals(hostTcrEl2(V6_1, CPU_CORTEX_A57, 48), 0x8084_3510n); // a real 6.1 boot's value
+ * assertEquals(hostTcrEl2(V6_1, CPU_NEOVERSE_N1, 48), 0x8085_3510n);
+ * ```
+ */
+export function hostTcrEl2(rel: KernelRelease, model: CpuModel, hypVaBits: number): bigint {
+  const parange = Number(model.idRegs.ID_AA64MMFR0_EL1 & 0xfn);
+  const ps = BigInt(Math.min(parange, rel.config.paBits === 52 ? 6 : 5));
+  return (1n << 31n) | (1n << 23n) | (ps << 16n) | (3n << 12n) | (1n << 10n) | (1n << 8n) |
+    BigInt(64 - hypVaBits);
+}
+
+/**
+ * `params->hcr_el2` for protected nVHE: `HCR_HOST_NVHE_PROTECTED_FLAGS`, and
+ * from 7.x `HCR_TID5` when the system has no MTE (`HCR_ATA` otherwise).
+ *
+ * @param rel The release.
+ * @param model The CPU model.
+ * @returns HCR_EL2 as the host asks for it (the CPU keeps what it implements).
+ */
+export function hostHcrEl2(rel: KernelRelease, model: CpuModel): bigint {
+  let hcr = rel.sysregs.hcrProtected;
+  // system_supports_mte(): FEAT_MTE2 or later.
+  if (rel.sysregs.hcrTid5WithoutMte && model.features.mte < 2) hcr |= 1n << 58n;
+  return hcr;
 }
 
 /**

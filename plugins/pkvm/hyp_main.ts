@@ -14,46 +14,23 @@ import {
   type ExceptionInfo,
   hex,
   KVM_PGTABLE_PROT,
-  KVM_PGTABLE_PROT_MAINLINE,
   VECTOR,
 } from "../../core/mod.ts";
 import { ARM_SMCCC_CALL_HINTS, asU64, hypercallIds, KVM_HOST_SMCCC_BASE } from "./hypercall_ids.ts";
 import { pkvmCpuSetVector } from "./hyp_mm.ts";
 import { guarded, hypPerCpuBase, pkvmInit } from "./hyp_setup.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
+import { hasCnp } from "./hyp_switch.ts";
 import { initParamsOffset } from "./init_params.ts";
 
 /** `HVC_SET_VECTORS` (asm/virt.h). */
-export const HVC_SET_VECTORS = 1n;
+export const HVC_SET_VECTORS = 0n;
 /** `HVC_SOFT_RESTART`. */
-export const HVC_SOFT_RESTART = 2n;
+export const HVC_SOFT_RESTART = 1n;
 /** `HVC_RESET_VECTORS`. */
-export const HVC_RESET_VECTORS = 3n;
-/** `HVC_STUB_HCALL_NR`: stub calls are below this. */
-export const HVC_STUB_HCALL_NR = 4n;
+export const HVC_RESET_VECTORS = 2n;
 /** `HVC_STUB_ERR`. */
 export const HVC_STUB_ERR = 0xbadca11n;
-
-/**
- * `INIT_SCTLR_EL2_MMU_ON` (asm/sysreg.h) in mainline: M|C|SA|I|IESB|WXN|ITFSB
- * and the RES1 bits.
- */
-export const INIT_SCTLR_EL2_MMU_ON = 0x20_30ed_183dn;
-/**
- * `INIT_SCTLR_EL2_MMU_ON` in v5.13: no ITFSB, which came with KVM's MTE
- * support ("[PATCH v17 3/6] KVM: arm64: Save/restore MTE registers", June
- * 2021, after the v5.13 merge window). WXN is in the tree that patch
- * applies to, but the pKVM series introduced the macro without it (v6,
- * March 2021): WXN at the v5.13 tag is UNVERIFIED.
- */
-export const INIT_SCTLR_EL2_MMU_ON_V5_13 = 0x30ed_183dn;
-/** `MAIR_EL1_SET` of v5.13 (NORMAL, TAGGED, NC, WT, nGnRnE, nGnRE, GRE at 0..6). */
-export const MAIR_V5_13 = 0x000c_0400_bb44_ffffn;
-/** `MAIR_EL1_SET` now (NORMAL, TAGGED, NC, nGnRnE, nGnRE at 0..4). */
-export const MAIR_MAINLINE = 0x0000_0004_0044_ffffn;
-/** `HCR_HOST_NVHE_PROTECTED_FLAGS` = RW | API | APK | ATA | TSC. */
-export const HCR_HOST_NVHE_PROTECTED_FLAGS: bigint = (1n << 31n) | (1n << 41n) | (1n << 40n) |
-  (1n << 56n) | (1n << 19n);
 /** `HCR_VM`. */
 export const HCR_VM = 1n;
 
@@ -119,12 +96,8 @@ function stubHvc(hyp: Hyp, cpu: Cpu): void {
  */
 function initHvc(hyp: Hyp, cpu: Cpu): void {
   const x0 = cpu.x(0);
-  if (x0 < HVC_STUB_HCALL_NR) {
-    // __kvm_handle_stub_hvc: only the reset calls are meaningful here.
-    if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
-      cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
-      cpu.setX(0, 0n);
-    } else cpu.setX(0, HVC_STUB_ERR);
+  if (x0 < BigInt(hyp.release.hypercalls.stubHcallNr)) {
+    handleStubHvc(hyp, cpu);
     return;
   }
   if (x0 !== BigInt(KVM_HOST_SMCCC_BASE)) {
@@ -133,6 +106,25 @@ function initHvc(hyp: Hyp, cpu: Cpu): void {
   }
   kvmHypInit(hyp, cpu, Number(cpu.x(1)));
   cpu.setX(0, 0n);
+}
+
+/**
+ * `__kvm_handle_stub_hvc` (hyp-init.S): HVC_SOFT_RESTART and
+ * HVC_RESET_VECTORS turn the EL2 MMU off (`INIT_SCTLR_EL2_MMU_OFF`) and put
+ * the hyp stub's vectors back (x0 = 0 for a reset); any other stub call is
+ * HVC_STUB_ERR.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu The CPU.
+ */
+function handleStubHvc(hyp: Hyp, cpu: Cpu): void {
+  const x0 = cpu.x(0);
+  if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
+    cpu.msr("SCTLR_EL2", hyp.release.sysregs.sctlrMmuOff);
+    hyp.caps.tlb.onSysregWrite(cpu, "SCTLR_EL2", cpu.sysreg("SCTLR_EL2"));
+    cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
+    cpu.setX(0, 0n);
+  } else cpu.setX(0, HVC_STUB_ERR);
 }
 
 /**
@@ -150,9 +142,10 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
   const field = (f: Parameters<typeof initParamsOffset>[1]) =>
     mem.read64(paramsPa + initParamsOffset(hyp.version, f)!);
   const tlb = hyp.caps.tlb;
+  // MSRs as the CPU model executes them: bits of absent features read back as 0.
   const write = (reg: string, v: bigint) => {
-    cpu.sysregs.write(reg, v);
-    tlb.onSysregWrite(cpu, reg, v);
+    const stored = cpu.msr(reg, v);
+    tlb.onSysregWrite(cpu, reg, stored);
   };
   write("TPIDR_EL2", field("tpidr_el2"));
   cpu.spEl[2] = field("stack_hyp_va");
@@ -161,12 +154,12 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
   write("VTTBR_EL2", field("vttbr"));
   // The params' 0 (no host stage-2 yet) reads back with bit 31 (RAO) set.
   write("VTCR_EL2", field("vtcr"));
-  write("TTBR0_EL2", field("pgd_pa"));
-  const parange = cpu.sysregs.field("ID_AA64MMFR0_EL1", "PARange");
-  const tcr = (field("tcr_el2") & ~(7n << 16n)) | (parange << 16n);
-  write("TCR_EL2", tcr);
+  // phys_to_ttbr, then `orr x2, x2, #TTBR_CNP_BIT` under ARM64_HAS_CNP.
+  write("TTBR0_EL2", field("pgd_pa") | (hasCnp(hyp) ? 1n : 0n));
+  // PS is in the params already (the host caps PARange as tcr_compute_pa_size does).
+  write("TCR_EL2", field("tcr_el2"));
   tlb.invalidate(cpu, "alle2");
-  write("SCTLR_EL2", hyp.version === "v5.13" ? INIT_SCTLR_EL2_MMU_ON_V5_13 : INIT_SCTLR_EL2_MMU_ON);
+  write("SCTLR_EL2", initSctlrEl2(hyp, cpu));
   write("VBAR_EL2", BigInt(hyp.sym("__kvm_hyp_host_vector")));
 }
 
@@ -203,19 +196,39 @@ function hostHvc(
     throw p;
   }
   delete last.note;
-  const saved = cpu.xregs.slice();
-  // Mainline hyp-main.c: `id &= ~ARM_SMCCC_CALL_HINTS` before the decode.
-  const fn = hyp.version === "mainline" ? cpu.x(0) & ~ARM_SMCCC_CALL_HINTS : cpu.x(0);
-  const id = BigInt.asUintN(64, fn - BigInt(KVM_HOST_SMCCC_BASE));
-  const nr = Object.keys(hypercallIds(hyp.version)).length;
-  let h = id < BigInt(nr) ? handlers.get(Number(id)) : undefined;
-  // Mainline: once pKVM is initialised, the early ids below __pkvm_prot_finalize are refused.
+  // A stub call on the host vector: v5.13's __host_hvc hands it to
+  // __kvm_handle_stub_hvc even in protected mode (tearing EL2 down on this
+  // CPU); from 5.16 ("KVM: arm64: Reject stub hypercalls after pKVM has been
+  // initialised") protected mode goes to handle_host_hcall, where the id is
+  // out of range: NOT_SUPPORTED (below).
   if (
-    h !== undefined && hyp.version === "mainline" && hyp.protectedModeInitialized &&
-    id < BigInt(hypercallIds("mainline").__pkvm_prot_finalize!)
+    cpu.x(0) < BigInt(hyp.release.hypercalls.stubHcallNr) &&
+    hyp.release.hypercalls.stubAfterInit === "forward"
   ) {
-    h = undefined;
-    last.note = "refused: pKVM is finalised (kvm_protected_mode_initialized)";
+    handleStubHvc(hyp, cpu);
+    last.note = "forwarded to __kvm_handle_stub_hvc (v5.13 has no protected-mode check)";
+    return;
+  }
+  const saved = cpu.xregs.slice();
+  const hc = hyp.release.hypercalls;
+  // 7.x hyp-main.c: `id &= ~ARM_SMCCC_CALL_HINTS` before the decode.
+  const fn = hc.masksHint ? cpu.x(0) & ~ARM_SMCCC_CALL_HINTS : cpu.x(0);
+  const id = BigInt.asUintN(64, fn - BigInt(KVM_HOST_SMCCC_BASE));
+  let h = handlers.get(Number(BigInt.asUintN(32, id)));
+  if (id > 0xffffn) h = undefined;
+  // Once pKVM is initialised, the early ids below __pkvm_prot_finalize are
+  // refused (5.16 on); 7.x also refuses pKVM-only ids before that.
+  if (h !== undefined && hyp.protectedModeInitialized && hc.minAfterInit !== null) {
+    if (id < BigInt(hc.ids[hc.minAfterInit]!)) {
+      h = undefined;
+      last.note = "refused: pKVM is finalised (kvm_protected_mode_initialized)";
+    }
+  }
+  if (h !== undefined && !hyp.protectedModeInitialized && hc.maxBeforeInit !== null) {
+    if (id >= BigInt(hc.ids[hc.maxBeforeInit]!)) {
+      h = undefined;
+      last.note = "refused: a pKVM-only hypercall before pKVM is finalised";
+    }
   }
   let x0 = 0n;
   let x1 = saved[1]!;
@@ -258,18 +271,21 @@ const MASK48 = (1n << 48n) - 1n;
  */
 function hypProt(hyp: Hyp, prot: bigint): number {
   const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
-  if (hyp.version === "v5.13") return Number(prot & 0xffffn) & (R | W | X | DEVICE);
-  const M = KVM_PGTABLE_PROT_MAINLINE;
-  // hyp_set_prot_attr without ARM64_KVM_HVHE: `prot &= ~KVM_PGTABLE_PROT_UX`,
-  // then `prot & KVM_PGTABLE_PROT_X` (PX|UX) is the execute test.
-  const low = Number(prot & 0xffn) & ~M.UX;
+  const rel = hyp.release.pgtable;
+  const M = rel.prot;
+  // hyp_set_prot_attr without ARM64_KVM_HVHE (7.x): `prot &= ~KVM_PGTABLE_PROT_UX`,
+  // then `prot & KVM_PGTABLE_PROT_X` (PX|UX) is the execute test; before the
+  // split X is one bit.
+  const ux = M.X & ~(M.X & -M.X);
+  const low = Number(prot & 0xffffn) & ~ux;
   let p = 0;
   if (low & M.R) p |= R;
   if (low & M.W) p |= W;
   if (low & M.X) p |= X;
   if (low & M.DEVICE) p |= DEVICE;
-  // hyplab keeps SW0..3 at bits 23..26 (the descriptor's high half, shifted down by 32).
-  return p | Number((prot >> 32n) & (0xfn << 23n));
+  // hyplab keeps SW0..3 at bits 23..26 (the descriptor's high half, shifted
+  // down by 32); v5.13 has no software bits.
+  return rel.swBits ? p | Number((prot >> 32n) & (0xfn << 23n)) : p;
 }
 
 /**
@@ -301,12 +317,14 @@ function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
   const perCpu = (cpu: Cpu) => hypPerCpuBase(hyp, cpu, hyp.sym("kvm_arm_hyp_percpu_base"), cpu.id);
 
   m.set(ids.__pkvm_init!, (cpu, a) => {
+    // 7.x dropped nr_cpus (the host sets hyp_nr_cpus itself): 4 arguments.
+    const withNr = hyp.release.setup.initTakesNrCpus;
     const r = pkvmInit(hyp, cpu, {
       phys: a[0]!,
       size: a[1]!,
-      nrCpus: a[2]!,
-      perCpuBase: a[3]!,
-      hypVaBits: a[4]!,
+      nrCpus: withNr ? a[2]! : BigInt(hyp.nrCpus),
+      perCpuBase: withNr ? a[3]! : a[2]!,
+      hypVaBits: withNr ? a[4]! : a[3]!,
     });
     return r.note === undefined ? { x1: asU64(r.ret) } : { x1: asU64(r.ret), note: r.note };
   });
@@ -380,9 +398,13 @@ function recordMapping(
  */
 function privateMapping(hyp: Hyp, a: readonly bigint[]): HcallOutcome {
   const [phys, size, prot] = [a[0]!, a[1]!, a[2]!];
-  // Mainline __pkvm_alloc_private_va_range: `!start` is -EINVAL (before
-  // __pkvm_init, or a base that a wrapped size brought back to 0).
-  if (hyp.version === "mainline" && hyp.ioMapBase === 0) return { x1: asU64(ERRNO.EINVAL) };
+  // A zero base (before __pkvm_init, or one a wrapped size brought back to
+  // 0): 6.1's pkvm_alloc_private_va_range() says -ENOMEM, 6.2+'s
+  // __pkvm_alloc_private_va_range() -EINVAL; v5.13 does not check.
+  const zero = hyp.release.setup.privateVaAtZero;
+  if (zero !== "allowed" && hyp.ioMapBase === 0) {
+    return { x1: asU64(zero === "einval" ? ERRNO.EINVAL : ERRNO.ENOMEM) };
+  }
   const off = phys & 0xfffn;
   const sz = BigInt.asUintN(64, size + off + 0xfffn) & ~0xfffn;
   const addr = BigInt(hyp.ioMapBase);
@@ -431,15 +453,19 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   const params = perCpu + hyp.image.percpuOffsets.kvm_init_params!;
   const hcrAt = params + initParamsOffset(hyp.version, "hcr_el2")!;
   const hcr = mem.read64(hcrAt);
-  if (hyp.version === "mainline" && (hcr & HCR_VM) !== 0n) return { x1: asU64(ERRNO.EPERM) };
-  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0);
+  // From 5.16 a second __pkvm_prot_finalize on a CPU is -EPERM.
+  if (hyp.release.hypercalls.minAfterInit !== null && (hcr & HCR_VM) !== 0n) {
+    return { x1: asU64(ERRNO.EPERM) };
+  }
+  // kvm_get_vttbr(): pgd | VMID 0 | CnP under ARM64_HAS_CNP.
+  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0) | (hasCnp(hyp) ? 1n : 0n);
   const vtcr = hyp.hostStage2?.vtcr ?? 0n;
   mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
   mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
   mem.write64(hcrAt, hcr | HCR_VM);
-  cpu.sysregs.write("HCR_EL2", hcr | HCR_VM);
-  cpu.sysregs.write("VTTBR_EL2", vttbr);
-  cpu.sysregs.write("VTCR_EL2", vtcr);
+  cpu.msr("HCR_EL2", hcr | HCR_VM);
+  cpu.msr("VTTBR_EL2", vttbr);
+  cpu.msr("VTCR_EL2", vtcr);
   hyp.protFinalized.add(cpu.id);
   return { x1: 0n };
 }
@@ -462,4 +488,25 @@ function markHyp(hyp: Hyp, start: bigint, end: bigint): HcallOutcome {
   if (!inside) return { x1: asU64(ERRNO.EINVAL) };
   if (end > start) hyp.markedHyp.push({ base: Number(start), size: Number(end - start) });
   return { x1: 0n };
+}
+
+/**
+ * `INIT_SCTLR_EL2_MMU_ON` as `___kvm_hyp_init` writes it: the release's value,
+ * plus EnIA|EnIB|EnDA|EnDB (bits 31, 30, 27, 13) when the CPU has address
+ * authentication and the kernel uses it (`ARM64_HAS_ADDRESS_AUTH`), and BT
+ * (bit 36) with `CONFIG_ARM64_BTI_KERNEL` on a BTI CPU.
+ *
+ * @param hyp The hypervisor.
+ * @param cpu The CPU.
+ * @returns The value written (the CPU keeps the bits it implements).
+ */
+function initSctlrEl2(hyp: Hyp, cpu: Cpu): bigint {
+  const rel = hyp.release;
+  let v = rel.sysregs.sctlrMmuOn;
+  const pa = cpu.model.features.pauth;
+  if (rel.config.ptrAuthKernel && pa.address) {
+    v |= (1n << 31n) | (1n << 30n) | (1n << 27n) | (1n << 13n);
+  }
+  if (rel.config.btiKernel && cpu.model.features.bti) v |= 1n << 36n;
+  return v;
 }

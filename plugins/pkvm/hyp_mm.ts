@@ -14,6 +14,7 @@ import {
   WALK,
 } from "../../core/mod.ts";
 import { asU64 } from "./hypercall_ids.ts";
+import { getOrder } from "./kernel_image.ts";
 import type { FixmapSlot, Hyp } from "./hyp_state.ts";
 
 const PAGE = 4096;
@@ -126,7 +127,11 @@ export function pkvmCreatePrivateMapping(
 ): bigint {
   const offset = phys % PAGE;
   const sz = alignUp(size + offset, PAGE);
-  const addr = hyp.ioMapBase;
+  // 6.1's pkvm_alloc_private_va_range() aligns the range to the order of its
+  // size; v5.13 and 6.2+ take __io_map_base as it is.
+  const addr = hyp.release.setup.privateVaAligned
+    ? alignUp(hyp.ioMapBase, PAGE * 2 ** getOrder(sz))
+    : hyp.ioMapBase;
   if (addr + sz > hyp.hypVmemmap) return asU64(ERRNO.ENOMEM);
   hyp.ioMapBase = addr + sz;
   const err = pkvmCreateMappingsRaw(hyp, addr, sz, phys, prot, what);
@@ -161,7 +166,7 @@ export function hypVmemmapRange(hyp: Hyp, phys: number, size: number): [number, 
  * @returns Pages.
  */
 export function hypVmemmapPages(hyp: Hyp, pool: { base: number; size: number }): number {
-  if (hyp.version === "v5.13") {
+  if (hyp.release.setup.backVmemmap === "pool") {
     const [s, e] = hypVmemmapRange(hyp, pool.base, pool.size);
     return (e - s) / PAGE;
   }
@@ -193,7 +198,7 @@ export function hypBackVmemmap(
   size: number,
   back: number,
 ): number {
-  if (hyp.version === "v5.13") {
+  if (hyp.release.setup.backVmemmap === "pool") {
     const [s, e] = hypVmemmapRange(hyp, phys, size);
     return pkvmCreateMappingsRaw(hyp, s, e - s, back, PAGE_HYP, "vmemmap");
   }
@@ -240,7 +245,8 @@ export function hypCreateIdmap(hyp: Hyp, hypVaBits: number): number {
  */
 export function hypMapVectors(hyp: Hyp): number {
   if (!hyp.config.spectreV3a) {
-    if (hyp.version === "mainline") hyp.bpVectBase = hyp.sym("__bp_harden_hyp_vecs");
+    // v5.13 leaves __hyp_bp_vect_base NULL; from 5.16 it is the vectors themselves.
+    if (hyp.release.setup.bpVectBaseDefault) hyp.bpVectBase = hyp.sym("__bp_harden_hyp_vecs");
     return 0;
   }
   const phys = hyp.image.symbols.__bp_harden_hyp_vecs!;
@@ -415,8 +421,9 @@ export function createFixblock(
 }
 
 /**
- * Mainline `hyp_create_fixmap` (nvhe/mm.c, ≈ v6.16), run by
- * `__pkvm_init_finalise` after `fix_hyp_pgtable_refcnt`: for each of
+ * `hyp_create_fixmap` (nvhe/mm.c, 7.x; 6.12's `hyp_create_pcpu_fixmap` is
+ * the same without the fixblock), run by `__pkvm_init_finalise` after
+ * `fix_hyp_pgtable_refcnt`: for each of
  * `hyp_nr_cpus` CPUs, one private page (`pkvm_alloc_private_va_range`, no
  * alignment) mapped PAGE_HYP onto `__hyp_pa(__hyp_bss_start)` and made that
  * CPU's fixmap slot (a level-3 PTE with its valid bit clear, the table
@@ -424,9 +431,10 @@ export function createFixblock(
  *
  * @param hyp The hypervisor.
  * @param cpu CPU running the code.
+ * @param fixblock Also create the PMD fixblock (`create_fixblock()`, 7.x).
  * @returns 0 or the first error.
  */
-export function hypCreateFixmap(hyp: Hyp, cpu: Cpu): number {
+export function hypCreateFixmap(hyp: Hyp, cpu: Cpu, fixblock = true): number {
   const bss = hyp.image.symbols.__hyp_bss_start!;
   for (let i = 0; i < hyp.nrCpus; i++) {
     const addr = hyp.ioMapBase;
@@ -438,5 +446,6 @@ export function hypCreateFixmap(hyp: Hyp, cpu: Cpu): number {
     if (typeof slot === "number") return slot;
     hyp.fixmapSlots[i] = slot;
   }
-  return createFixblock(hyp, cpu);
+  // 6.12's hyp_create_pcpu_fixmap() stops here; 7.x adds the fixblock.
+  return fixblock ? createFixblock(hyp, cpu) : 0;
 }

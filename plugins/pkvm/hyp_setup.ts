@@ -26,6 +26,7 @@ import {
   pkvmCreateMappings,
   pkvmCreateStack,
 } from "./hyp_mm.ts";
+import type { FinaliseStep, RecreateStep } from "../releases/mod.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
 import { initParamsOffset } from "./init_params.ts";
 import { runSwitchSequence } from "./hyp_switch.ts";
@@ -88,9 +89,9 @@ export function pkvmInit(hyp: Hyp, cpu: Cpu, args: PkvmInitArgs): PkvmInitOutcom
         ret: ERRNO.EPERM,
         note:
           `simulator guard: a second __pkvm_init would re-divide the live pool (zeroing the vmemmap and the page tables in use); ${
-            hyp.version === "v5.13"
-              ? "v5.13 has no check"
-              : "mainline refuses it only once pKVM is finalised"
+            hyp.release.hypercalls.minAfterInit === null
+              ? `${hyp.version} has no check`
+              : `${hyp.version} refuses it only once pKVM is finalised`
           }`,
       };
     }
@@ -256,88 +257,108 @@ export function recreateHypMappings(
   hyp.mmOpsKind = "early";
   hyp.expected = [];
   hyp.step = 3;
-  const steps: [string, () => number][] = [
-    ["hyp_create_idmap", () => hypCreateIdmap(hyp, hypVaBits)],
-    ["hyp_map_vectors", () => hypMapVectors(hyp)],
-    ["hyp_back_vmemmap", () => {
+  for (const step of hyp.release.setup.recreate) {
+    const err = recreateStep(hyp, cpu, step, phys, size, perCpuBase, hypVaBits);
+    if (err !== 0) {
+      hyp.log("error", `recreate_hyp_mappings: ${step} failed with ${err}`);
+      return err;
+    }
+  }
+  return 0;
+}
+
+/** The symbols, prot and label of a kernel section `recreate_hyp_mappings()` maps. */
+const SECTION_STEPS: Partial<Record<RecreateStep, [string, string, number, string]>> = {
+  hyp_text: ["__hyp_text_start", "__hyp_text_end", PAGE_HYP_EXEC, "__hyp_text"],
+  hyp_data: ["__hyp_data_start", "__hyp_data_end", PAGE_HYP, "__hyp_data"],
+  hyp_rodata: ["__hyp_rodata_start", "__hyp_rodata_end", PAGE_HYP_RO, "__hyp_rodata"],
+  hyp_bss: ["__hyp_bss_start", "__hyp_bss_end", PAGE_HYP, "__hyp_bss"],
+  // v5.13: the kernel's whole .rodata and the .bss after .hyp.bss, read-only.
+  kernel_rodata: ["__start_rodata", "__end_rodata", PAGE_HYP_RO, ".rodata"],
+  bss_tail: ["__hyp_bss_end", "__bss_stop", PAGE_HYP_RO, ".bss"],
+};
+
+/**
+ * `pkvm_mkstate(PAGE_HYP_RO, PKVM_PAGE_SHARED_OWNED)`: read-only, with the
+ * page state in the software bits (SW0 = bit 55: SHARED_OWNED is 1 << 55 in
+ * `enum pkvm_page_state`), which the host stage-2 ownership pass mirrors.
+ */
+const PAGE_HYP_RO_SHARED_OWNED = PAGE_HYP_RO | (1 << 23); // hyplab keeps SW0 at bit 23
+
+/** `sizeof(struct vgic_global)` in Debian's 6.12.117 build (its DWARF). */
+const VGIC_GLOBAL_STATE_BYTES = 88;
+
+/** Kernel objects mapped read-only and shared by the host (6.1: .rodata, .bss; 6.12: the vgic state). */
+const SHARED_STEPS: Partial<Record<RecreateStep, [string, string | number, string]>> = {
+  kernel_rodata_shared: ["__start_rodata", "__end_rodata", ".rodata"],
+  bss_tail_shared: ["__hyp_bss_end", "__bss_stop", ".bss"],
+  // &kvm_vgic_global_state .. &kvm_vgic_global_state + 1: the struct's size.
+  vgic_global_state_shared: [
+    "kvm_vgic_global_state",
+    VGIC_GLOBAL_STATE_BYTES,
+    "kvm_vgic_global_state",
+  ],
+};
+
+/** One step of `recreate_hyp_mappings()`. */
+function recreateStep(
+  hyp: Hyp,
+  cpu: Cpu,
+  step: RecreateStep,
+  phys: number,
+  size: number,
+  perCpuBase: number,
+  hypVaBits: number,
+): number {
+  const sec = SECTION_STEPS[step];
+  if (sec !== undefined) {
+    const [from, to, prot, what] = sec;
+    return pkvmCreateMappings(hyp, hyp.sym(from), hyp.sym(to), prot, what);
+  }
+  const shared = SHARED_STEPS[step];
+  if (shared !== undefined) {
+    const [from, to, what] = shared;
+    const start = hyp.sym(from);
+    const end = typeof to === "number" ? start + to : hyp.sym(to);
+    return pkvmCreateMappings(hyp, start, end, PAGE_HYP_RO_SHARED_OWNED, what);
+  }
+  switch (step) {
+    case "idmap":
+      return hypCreateIdmap(hyp, hypVaBits);
+    case "vectors":
+      return hypMapVectors(hyp);
+    case "vmemmap": {
       hyp.step = 4;
       hyp.phase = "vmemmap";
       const r = hypBackVmemmap(hyp, cpu, phys, size, hyp.pa(hyp.term("vmemmap").va));
       hyp.step = 3;
       if (r === 0) hyp.phase = "recreate";
       return r;
-    }],
-    ["__hyp_text", () =>
-      pkvmCreateMappings(
-        hyp,
-        hyp.sym("__hyp_text_start"),
-        hyp.sym("__hyp_text_end"),
-        PAGE_HYP_EXEC,
-        "__hyp_text",
-      )],
-  ];
-  if (hyp.version === "v5.13") {
-    steps.push(
-      ["__start_rodata", () =>
-        pkvmCreateMappings(
-          hyp,
-          hyp.sym("__start_rodata"),
-          hyp.sym("__end_rodata"),
-          PAGE_HYP_RO,
-          ".rodata",
-        )],
-    );
-  } else {
-    steps.push(
-      ["__hyp_data", () =>
-        pkvmCreateMappings(
-          hyp,
-          hyp.sym("__hyp_data_start"),
-          hyp.sym("__hyp_data_end"),
-          PAGE_HYP,
-          "__hyp_data",
-        )],
-    );
-  }
-  steps.push(
-    ["__hyp_rodata", () =>
-      pkvmCreateMappings(
-        hyp,
-        hyp.sym("__hyp_rodata_start"),
-        hyp.sym("__hyp_rodata_end"),
-        PAGE_HYP_RO,
-        "__hyp_rodata",
-      )],
-    ["__hyp_bss", () =>
-      pkvmCreateMappings(
-        hyp,
-        hyp.sym("__hyp_bss_start"),
-        hyp.sym("__hyp_bss_end"),
-        PAGE_HYP,
-        "__hyp_bss",
-      )],
-  );
-  if (hyp.version === "v5.13") {
-    steps.push(["__bss_stop", () =>
-      pkvmCreateMappings(
-        hyp,
-        hyp.sym("__hyp_bss_end"),
-        hyp.sym("__bss_stop"),
-        PAGE_HYP_RO,
-        ".bss",
-      )]);
-  }
-  steps.push([
-    "pool",
-    () => pkvmCreateMappings(hyp, hyp.va(phys), hyp.va(phys) + size, PAGE_HYP, "pool"),
-  ]);
-  for (const [name, fn] of steps) {
-    const err = fn();
-    if (err !== 0) {
-      hyp.log("error", `recreate_hyp_mappings: ${name} failed with ${err}`);
-      return err;
     }
+    case "pool":
+      return pkvmCreateMappings(hyp, hyp.va(phys), hyp.va(phys) + size, PAGE_HYP, "pool");
+    case "percpu_and_stacks":
+      return mapPercpuAndStacks(hyp, cpu, perCpuBase);
+    case "host_sve":
+      // pkvm_create_host_sve_mappings(): nothing without SVE.
+      return hyp.machine.cpu(0).model.features.sve ? hypHostSveUnmodelled(hyp) : 0;
+    default:
+      throw new RangeError(`Cannot run recreate_hyp_mappings step "${step}"`);
   }
+}
+
+/**
+ * The host's SVE state (`kvm_host_data.sve_state`, one per CPU) is mapped by
+ * 6.12 and later when the CPU has SVE; hyplab does not model the host's SVE
+ * buffers yet, so such a machine is refused rather than mis-predicted.
+ */
+function hypHostSveUnmodelled(hyp: Hyp): number {
+  hyp.log("error", "pkvm_create_host_sve_mappings: the host's SVE state is not modelled");
+  return ERRNO.ENOTSUPP;
+}
+
+/** Per CPU: its per-CPU region, then its stack (the release's way). */
+function mapPercpuAndStacks(hyp: Hyp, cpu: Cpu, perCpuBase: number): number {
   const percpuBytes = Math.ceil(hyp.image.percpuSize / PAGE) * PAGE;
   const stackOff = initParamsOffset(hyp.version, "stack_hyp_va")!;
   for (let i = 0; i < hyp.nrCpus; i++) {
@@ -345,13 +366,13 @@ export function recreateHypMappings(
     let err = pkvmCreateMappings(hyp, start, start + percpuBytes, PAGE_HYP, `percpu cpu${i}`);
     if (err !== 0) return err;
     const params = start + hyp.image.percpuOffsets.kvm_init_params!;
-    if (hyp.version === "v5.13") {
-      // A single page below stack_hyp_va, at its linear VA, no guard page.
+    if (hyp.release.setup.stack === "linear") {
+      // v5.13: a single page below stack_hyp_va, at its linear VA, no guard page.
       const end = Number(hyp.mem(cpu).read64(params + stackOff));
       err = pkvmCreateMappings(hyp, end - PAGE, end, PAGE_HYP, `stack cpu${i}`);
     } else {
       const stackPa = Number(
-        hyp.mem(cpu).read64(params + initParamsOffset("mainline", "stack_pa")!),
+        hyp.mem(cpu).read64(params + initParamsOffset(hyp.version, "stack_pa")!),
       );
       const r = pkvmCreateStack(hyp, stackPa, `stack cpu${i}`);
       err = r.err;
@@ -416,7 +437,9 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   });
   hyp.pools.set("hpool", hpool);
   // kvm_host_prepare_stage2(): the host stage-2 pools, nothing reserved.
-  const s2Terms = hyp.version === "v5.13" ? ["host_s2_mem", "host_s2_dev"] : ["host_s2"];
+  const s2Terms = hyp.release.reserve.hostS2 === "split" ? ["host_s2_mem", "host_s2_dev"] : [
+    "host_s2",
+  ];
   for (const name of s2Terms) {
     const t = hyp.term(name);
     hyp.pools.set(
@@ -433,7 +456,7 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   // prepare_host_vtcr(), then kvm_pgtable_stage2_init(): the host stage-2
   // pgd, sized from VTCR (concatenated tables at the start level), comes from
   // zalloc_pages_exact: hyp_alloc_pages(host_s2_mem (v5.13) / host_s2_pool,
-  // get_order(size)); mainline then splits it into order-0 pages.
+  // get_order(size)); from v5.14 it is then split into order-0 pages.
   const vtcr = hostVtcr(
     sanitisedIdReg(hyp, "ID_AA64MMFR0_EL1"),
     sanitisedIdReg(hyp, "ID_AA64MMFR1_EL1"),
@@ -442,24 +465,17 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   const s2pool = hyp.pools.get(s2Terms[0]!)!;
   const pgdVa = s2pool.allocPages(Math.log2(pgdPages));
   if (pgdVa === null) return ERRNO.ENOMEM;
-  if (hyp.version === "mainline" && pgdPages > 1) s2pool.splitPage?.(pgdVa);
+  if (hyp.release.buddy.listNode === "free_page" && pgdPages > 1) s2pool.splitPage?.(pgdVa);
   hyp.hostStage2 = { pgd: hyp.pa(pgdVa), vtcr, pgdPages };
-  const mmOps: PgtableMmOps = hyp.version === "v5.13"
-    ? {
-      zallocPage: () => hpool.allocPages(0),
-      physToVirt: (pa) => hyp.va(pa),
-      virtToPhys: (va) => hyp.pa(va),
-      getPage: (va) => hpool.getPage(va),
-      putPage: (va) => hpool.putPage(va),
-    }
-    : {
-      zallocPage: () => hpool.allocPages(0),
-      physToVirt: (pa) => hyp.va(pa),
-      virtToPhys: (va) => hyp.pa(va),
-      getPage: (va) => hpool.getPage(va),
-      putPage: (va) => hpool.putPage(va),
-      pageCount: (va) => hpool.pageCount(va),
-    };
+  const mmOps: PgtableMmOps = {
+    zallocPage: () => hpool.allocPages(0),
+    physToVirt: (pa) => hyp.va(pa),
+    virtToPhys: (va) => hyp.pa(va),
+    getPage: (va) => hpool.getPage(va),
+    putPage: (va) => hpool.putPage(va),
+  };
+  // page_count arrived with hyp stage-1 refcounting (v5.17).
+  if (hyp.release.pgtable.refcounted) mmOps.pageCount = (va) => hpool.pageCount(va);
   hyp.pgt!.mmOps = mmOps;
   hyp.mmOpsKind = "buddy";
   hyp.trace.emit("handover", {
@@ -467,31 +483,61 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
     from: "early_alloc",
     to: "hpool",
   });
-  if (hyp.version === "mainline") {
-    // fix_host_ownership() is skipped: the host stage-2 is not modelled.
-    // fix_hyp_pgtable_refcnt(): one reference per valid entry on its table page.
-    const limit = 2 ** hyp.hypVaBits;
-    let ret = hyp.pgt!.walk(0, limit, {
-      flags: WALK.LEAF | WALK.TABLE_POST,
-      cb: (v) => {
-        if ((v.pte & 1n) === 1n) mmOps.getPage!(hyp.va(v.ptep));
-        return 0;
-      },
-    });
+  for (const step of hyp.release.setup.finalise) {
+    const ret = finaliseStep(hyp, cpu, step, mmOps);
     if (ret !== 0) return ret;
-    ret = hypCreateFixmap(hyp, cpu);
-    if (ret !== 0) return ret;
-    ret = hypFfaInit();
-    if (ret !== 0) return ret;
-    // pkvm_hyp_vm_table_init(vm_table_base) (nvhe/pkvm.c): vm_table points at
-    // the page divide_memory_pool carved (and zeroed) for it.
-    hyp.vmTable = hyp.term("vm_table").va;
-    // pkvm_ownership_selftest(selftest_base) is an empty inline without
-    // CONFIG_NVHE_EL2_DEBUG; with it (a non-empty selftest term) its ownership
-    // transitions are not modelled (the report's notes say so).
   }
   hyp.initialised = true;
   return 0;
+}
+
+/** One step of `__pkvm_init_finalise()` after the allocator handover. */
+function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOps): number {
+  switch (step) {
+    case "host_mappings": {
+      // 6.1 finalize_host_mappings(): over each memory region's linear range,
+      // LEAF|TABLE_POST: a reference per valid entry (the early allocator
+      // could not take them), and every leaf must be a level-3 page of
+      // memory (its host stage-2 ownership, not modelled, follows its state).
+      for (const r of hyp.hypMemory) {
+        const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, {
+          flags: WALK.LEAF | WALK.TABLE_POST,
+          cb: (v) => {
+            if ((v.pte & 1n) === 0n) return 0;
+            mmOps.getPage!(hyp.va(v.ptep));
+            if (v.flag !== WALK.LEAF) return 0;
+            return v.level === 3 ? 0 : ERRNO.EINVAL;
+          },
+        });
+        if (ret !== 0) return ret;
+      }
+      return 0;
+    }
+    case "pgtable_refcnt": {
+      // fix_hyp_pgtable_refcnt(): one reference per valid entry on its table page.
+      return hyp.pgt!.walk(0, 2 ** hyp.hypVaBits, {
+        flags: WALK.LEAF | WALK.TABLE_POST,
+        cb: (v) => {
+          if ((v.pte & 1n) === 1n) mmOps.getPage!(hyp.va(v.ptep));
+          return 0;
+        },
+      });
+    }
+    case "pcpu_fixmap":
+      return hypCreateFixmap(hyp, cpu, false);
+    case "fixmap_and_fixblock":
+      return hypCreateFixmap(hyp, cpu, true);
+    case "host_ownership":
+      // fix_host_ownership(): the host stage-2 annotations are not modelled.
+      return 0;
+    case "ffa_init":
+      return hypFfaInit();
+    case "vm_table_init":
+      // pkvm_hyp_vm_table_init(vm_table_base) (nvhe/pkvm.c): vm_table points
+      // at the page divide_memory_pool carved (and zeroed) for it.
+      hyp.vmTable = hyp.term("vm_table").va;
+      return 0;
+  }
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   type Tlb,
   type Trace,
 } from "../../core/mod.ts";
+import { type KernelRelease, release } from "../releases/mod.ts";
 import type { HypVaLayout } from "./hyp_va_layout.ts";
 import type { KernelImage } from "./kernel_image.ts";
 
@@ -179,8 +180,10 @@ export interface FixmapSlot {
 export class Hyp {
   /** The machine. */
   readonly machine: Machine;
-  /** Kernel version. */
+  /** Kernel release name. */
   readonly version: PkvmVersion;
+  /** The release's facts. */
+  readonly release: KernelRelease;
   /** Capabilities. */
   readonly caps: PkvmCaps;
   /** The kernel image. */
@@ -273,7 +276,8 @@ export class Hyp {
     config: HypConfig;
   }) {
     this.machine = init.machine;
-    this.version = init.version;
+    this.release = release(init.version);
+    this.version = this.release.name;
     this.caps = init.caps;
     this.image = init.image;
     this.layout = init.layout;

@@ -59,6 +59,9 @@ export function runSwitchSequence(hyp: Hyp, cpu: Cpu, params: number): void {
       abi: seq.abi,
       trace: hyp.trace,
       symbols: initParamsSymbols(hyp.version),
+      // The kernel's alternatives follow the CPU: `orr ..., #TTBR_CNP_BIT`
+      // runs under ARM64_HAS_CNP.
+      config: { features: hasCnp(hyp) ? ["cnp"] : [] },
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -110,4 +113,16 @@ export function runSwitchSequence(hyp: Hyp, cpu: Cpu, params: number): void {
     );
   }
   cpu.pc = BigInt(fn);
+}
+
+/**
+ * `ARM64_HAS_CNP` (`has_useable_cnp()`): FEAT_TTCNP on the CPU, with
+ * `CONFIG_ARM64_CNP` (on in every Debian build hyplab follows) and no erratum
+ * that disables it (hyplab's CPU models have none).
+ *
+ * @param hyp The hypervisor.
+ * @returns Whether the kernel sets CnP in TTBR0_EL2 and VTTBR_EL2.
+ */
+export function hasCnp(hyp: Hyp): boolean {
+  return hyp.machine.cpu(0).model.features.cnp;
 }

@@ -9,6 +9,7 @@
  */
 
 import { hex, type PkvmVersion, type RamBank } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 
 /** The computed layout. */
 export interface HypVaLayout {
@@ -79,7 +80,11 @@ function fls64(v: bigint): number {
  * @param banks RAM banks (memblock.memory).
  * @param vaBits Kernel VA_BITS: 39 or 48.
  * @param idmap `[__hyp_idmap_text_start, __hyp_idmap_text_end)` PA.
- * @param version Which `hyp_va_bits` rule applies.
+ * @param version The release: which `hyp_va_bits` rule applies, and whether
+ *   `kvm_compute_layout()` ORs a random tag in (`CONFIG_RANDOMIZE_BASE`).
+ * @param options `random`: the `get_random_long()` value the tag's free bits
+ *   come from (its bits in `GENMASK(hyp_va_bits - 2, tag_lsb)` are used; 0
+ *   gives no random bits).
  * @returns The layout.
  * @throws {RangeError} RAM wider than the linear map, or an idmap the hyp VA space cannot hold.
  * @example
@@ -90,6 +95,10 @@ function fls64(v: bigint): number {
  *   { start: 0x40e1_0000, end: 0x40e1_0a40 }, "v5.13");
  * assertEquals(l.hypVa(0x4020_0000), 0x8000_0020_0000);
  * assertEquals([l.ioMapBase, l.hypVmemmap], [0x4000_0000_0000, 0x6000_0000_0000]);
+ * // Linux 6.1 with the tag a real boot drew (tag_val 0xd231, tag_lsb 32):
+ * const r = computeHypVaLayout([{ base: 0x4000_0000, size: 2 ** 32 }], 48,
+ *   { start: 0x40ee_0000, end: 0x40ee_0ae4 }, "v6.1", { random: 0xd231n << 32n });
+ * assertEquals(r.hypVa(0x40ee_0000), 0xd231_00ee_0000);
  * ```
  */
 export function computeHypVaLayout(
@@ -97,7 +106,9 @@ export function computeHypVaLayout(
   vaBits: number,
   idmap: { start: number; end: number },
   version: PkvmVersion,
+  options: { random?: bigint } = {},
 ): HypVaLayout {
+  const rel = release(version);
   if (vaBits !== 39 && vaBits !== 48) {
     throw new RangeError(`Cannot use VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48`);
   }
@@ -122,7 +133,9 @@ export function computeHypVaLayout(
   // head.S: when the image sits above VA_BITS the idmap is extended, with
   // T0SZ = clz(__idmap_text_end), i.e. as many bits as its PA needs.
   const idmapBits = Math.max(vaBits, fls64(BigInt(Math.floor(idmap.end / 4096) * 4096)));
-  const hypVaBits = version === "v5.13" ? idmapBits : Math.max(48, vaBits);
+  // v5.13/6.1: 64 - idmap_t0sz (the idmap's own VA size, at least VA_BITS);
+  // from 6.6: max(IDMAP_VA_BITS = 48, vabits_actual).
+  const hypVaBits = rel.host.hypVaBits === "idmap" ? idmapBits : Math.max(48, vaBits);
   if (idmapEnd > 2 ** hypVaBits) {
     throw new RangeError(
       `Cannot idmap ${hex(idmapStart)}: it lies above the ${hypVaBits}-bit hyp VA space`,
@@ -130,12 +143,21 @@ export function computeHypVaLayout(
   }
 
   // kvm_compute_layout(): the hyp linear map lives in the half of the VA space
-  // the idmap does not use; no KASLR tag (CONFIG_RANDOMIZE_BASE off).
-  const msbBit = 1n << BigInt(vaBits - 1);
+  // the idmap does not use (bit vabits_actual - 1 up to 6.x; 7.x takes
+  // hyp_va_bits, the same number unless the kernel has fewer VA bits than
+  // the idmap); with CONFIG_RANDOMIZE_BASE, random bits fill the tag between
+  // that bit and the linear map's own bits (even under nokaslr).
+  const msbBits = rel.host.tagBits === "hyp_va_bits" ? hypVaBits : vaBits;
+  const msbBit = 1n << BigInt(msbBits - 1);
   const hypVaMsb = (BigInt(idmapStart) & msbBit) ^ msbBit;
   const tagLsb = fls64(kernVa(dramStart) ^ (kernVa(dramEnd - 1)));
   const vaMask = (1n << BigInt(tagLsb)) - 1n;
-  const tag = (hypVaMsb >> BigInt(tagLsb)) << BigInt(tagLsb);
+  let tagVal = hypVaMsb;
+  if (rel.host.randomTag && tagLsb !== msbBits - 1) {
+    const free = ((1n << BigInt(msbBits - 1)) - 1n) & ~vaMask; // GENMASK(bits - 2, tag_lsb)
+    tagVal |= BigInt.asUintN(64, options.random ?? 0n) & free;
+  }
+  const tag = (tagVal >> BigInt(tagLsb)) << BigInt(tagLsb);
   const kernHypVa = (kva: bigint): number => Number((kva & vaMask) | tag);
   // init_hyp_physvirt_offset(): from a random symbol's PA and hyp VA.
   const hypPhysvirtOffset = BigInt(idmapStart) - BigInt(kernHypVa(kernVa(idmapStart)));

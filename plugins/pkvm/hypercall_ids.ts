@@ -6,6 +6,7 @@
  */
 
 import type { PkvmVersion } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 
 /** `ARM_SMCCC_CALL_VAL(FAST_CALL, SMC_64, OWNER_VENDOR_HYP, 0)`. */
 export const KVM_HOST_SMCCC_BASE = 0xc600_0000;
@@ -17,78 +18,30 @@ export const SMCCC_RET_NOT_SUPPORTED: bigint = (1n << 64n) - 1n;
 export const SMCCC_RET_SUCCESS = 0n;
 
 /**
- * v5.13 `__KVM_HOST_SMCCC_FUNC_*` (kvm_asm.h at f320bc742bc2..v5.13).
- * 1–14 are the vcpu, TLB and vgic calls, 21 is `__kvm_adjust_pc`.
+ * The v5.13 `__kvm_host_smccc_func` numbers (the v5.13 release's table).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HYPERCALL_IDS_V5_13 } from "./hypercall_ids.ts";
+ * assertEquals(HYPERCALL_IDS_V5_13.__pkvm_init, 15);
+ * ```
  */
-export const HYPERCALL_IDS_V5_13: Readonly<Record<string, number>> = {
-  __kvm_hyp_init: 0,
-  __kvm_vcpu_run: 1,
-  __kvm_flush_vm_context: 2,
-  __kvm_tlb_flush_vmid_ipa: 3,
-  __kvm_tlb_flush_vmid: 4,
-  __kvm_flush_cpu_context: 5,
-  __kvm_timer_set_cntvoff: 6,
-  __kvm_enable_ssbs: 7,
-  __vgic_v3_get_gic_config: 8,
-  __vgic_v3_read_vmcr: 9,
-  __vgic_v3_write_vmcr: 10,
-  __vgic_v3_init_lrs: 11,
-  __kvm_get_mdcr_el2: 12,
-  __vgic_v3_save_aprs: 13,
-  __vgic_v3_restore_aprs: 14,
-  __pkvm_init: 15,
-  __pkvm_create_mappings: 16,
-  __pkvm_create_private_mapping: 17,
-  __pkvm_cpu_set_vector: 18,
-  __pkvm_prot_finalize: 19,
-  __pkvm_mark_hyp: 20,
-  __kvm_adjust_pc: 21,
-};
+export const HYPERCALL_IDS_V5_13: Readonly<Record<string, number>> =
+  release("v5.13").hypercalls.ids;
 
 /**
- * Current `enum __kvm_host_smccc_func`, whole (kvm_asm.h of the ≈ v6.16
- * tree, `Kingxukai/linux` 0291023e7330, matching `host_hcall[]` in
- * nvhe/hyp-main.c): the ids below `__pkvm_prot_finalize` are refused once
- * pKVM is finalised. hyplab models 1, 2, 3 and 7; the others answer
- * NOT_SUPPORTED with a note saying so.
+ * The newest checked release's numbers (what `mainline` names).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { HYPERCALL_IDS_MAINLINE } from "./hypercall_ids.ts";
+ * assertEquals(HYPERCALL_IDS_MAINLINE.__pkvm_init, 1);
+ * ```
  */
-export const HYPERCALL_IDS_MAINLINE: Readonly<Record<string, number>> = {
-  __kvm_hyp_init: 0,
-  // Available only before pKVM is finalised.
-  __pkvm_init: 1,
-  __pkvm_create_private_mapping: 2,
-  __pkvm_cpu_set_vector: 3,
-  __kvm_enable_ssbs: 4,
-  __vgic_v3_init_lrs: 5,
-  __vgic_v3_get_gic_config: 6,
-  __pkvm_prot_finalize: 7,
-  // Available after pKVM is finalised.
-  __pkvm_host_share_hyp: 8,
-  __pkvm_host_unshare_hyp: 9,
-  __pkvm_host_share_guest: 10,
-  __pkvm_host_unshare_guest: 11,
-  __pkvm_host_relax_perms_guest: 12,
-  __pkvm_host_wrprotect_guest: 13,
-  __pkvm_host_test_clear_young_guest: 14,
-  __pkvm_host_mkyoung_guest: 15,
-  __kvm_adjust_pc: 16,
-  __kvm_vcpu_run: 17,
-  __kvm_flush_vm_context: 18,
-  __kvm_tlb_flush_vmid_ipa: 19,
-  __kvm_tlb_flush_vmid_ipa_nsh: 20,
-  __kvm_tlb_flush_vmid: 21,
-  __kvm_tlb_flush_vmid_range: 22,
-  __kvm_flush_cpu_context: 23,
-  __kvm_timer_set_cntvoff: 24,
-  __vgic_v3_save_vmcr_aprs: 25,
-  __vgic_v3_restore_vmcr_aprs: 26,
-  __pkvm_init_vm: 27,
-  __pkvm_init_vcpu: 28,
-  __pkvm_teardown_vm: 29,
-  __pkvm_vcpu_load: 30,
-  __pkvm_vcpu_put: 31,
-  __pkvm_tlb_flush_vmid: 32,
-};
+export const HYPERCALL_IDS_MAINLINE: Readonly<Record<string, number>> =
+  release("mainline").hypercalls.ids;
 
 /**
  * `ARM_SMCCC_CALL_HINTS` (= `ARM_SMCCC_1_3_SVE_HINT`, bit 16 of the
@@ -111,7 +64,7 @@ export const ARM_SMCCC_CALL_HINTS = 0x1_0000n;
  * ```
  */
 export function hypercallIds(version: PkvmVersion): Readonly<Record<string, number>> {
-  return version === "v5.13" ? HYPERCALL_IDS_V5_13 : HYPERCALL_IDS_MAINLINE;
+  return release(version).hypercalls.ids;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 
 import type { PkvmVersion } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 
 /** A field name of `struct kvm_nvhe_init_params`. */
 export type InitParamsField =
@@ -21,29 +22,6 @@ export type InitParamsField =
   | "vtcr"
   | "tmp";
 
-const V5_13: readonly InitParamsField[] = [
-  "mair_el2",
-  "tcr_el2",
-  "tpidr_el2",
-  "stack_hyp_va",
-  "pgd_pa",
-  "hcr_el2",
-  "vttbr",
-  "vtcr",
-];
-const MAINLINE: readonly InitParamsField[] = [
-  "mair_el2",
-  "tcr_el2",
-  "tpidr_el2",
-  "stack_hyp_va",
-  "stack_pa",
-  "pgd_pa",
-  "hcr_el2",
-  "vttbr",
-  "vtcr",
-  "tmp",
-];
-
 /**
  * The field list of a version, in memory order.
  *
@@ -57,7 +35,7 @@ const MAINLINE: readonly InitParamsField[] = [
  * ```
  */
 export function initParamsFields(version: PkvmVersion): readonly InitParamsField[] {
-  return version === "v5.13" ? V5_13 : MAINLINE;
+  return release(version).host.initParams as readonly InitParamsField[];
 }
 
 /**

@@ -1,8 +1,12 @@
 /**
- * A simulated arm64 kernel image: the sections and symbols the pKVM boot
- * maps, laid out in RAM the way `arch/arm64/kernel/vmlinux.lds.S` orders
- * them (v5.13: `.hyp.bss` first in `.bss`, the rest of `.bss` mapped RO at
- * EL2; mainline: a separate `.hyp.data`).
+ * An arm64 kernel image: the sections and symbols the pKVM boot maps. For a
+ * release hyplab follows against a real kernel (6.1, 6.12, 7.2), the layout
+ * is that of Debian's build (its System.map, as the release descriptor
+ * records it), placed where QEMU's `-kernel` loader puts it; the oracle's
+ * predict reads a real System.map instead ({@link kernelImageFromSystemMap}).
+ * For v5.13, which has no build here, it is laid out the way
+ * `arch/arm64/kernel/vmlinux.lds.S` orders the sections (`.hyp.bss` first in
+ * `.bss`, the rest of `.bss` mapped RO at EL2), with sizes one can set.
  *
  * Addresses are physical. The hyp per-CPU section is the template the host
  * copies into each CPU's pages (`kvm_arm_hyp_percpu_base[cpu]`).
@@ -11,6 +15,7 @@
  */
 
 import { hex, type PkvmVersion, type RamBank } from "../../core/mod.ts";
+import { type ImageFacts, release } from "../releases/mod.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -110,6 +115,17 @@ export function layoutKernelImage(
   version: PkvmVersion,
   options: KernelImageOptions = {},
 ): KernelImage {
+  const facts = release(version).image;
+  if (facts !== undefined) return placeReleaseImage(banks, facts, options);
+  return layoutSyntheticImage(banks, version, options);
+}
+
+/** The v5.13 layout: sections in vmlinux.lds.S order, with settable sizes. */
+function layoutSyntheticImage(
+  banks: readonly RamBank[],
+  version: PkvmVersion,
+  options: KernelImageOptions,
+): KernelImage {
   const low = [...banks].sort((a, b) => a.base - b.base)[0];
   if (low === undefined) throw new RangeError("Cannot lay out the kernel image: no RAM bank");
   const base = options.base ?? low.base + 2 * MiB;
@@ -184,7 +200,7 @@ export function layoutKernelImage(
   sym.__init_end = alignUp(sym.__per_cpu_end + 0x1_0000, SEGMENT_ALIGN);
   p = sym.__init_end;
   sym._sdata = p;
-  if (version === "mainline") {
+  if (release(version).host.hostSections.includes("hyp_data")) {
     sym.__hyp_data_start = alignUp(p, PAGE);
     sym.__hyp_data_end = alignUp(sym.__hyp_data_start + hypDataSize, PAGE);
     sections[".hyp.data"] = { start: sym.__hyp_data_start, end: sym.__hyp_data_end };
@@ -199,7 +215,7 @@ export function layoutKernelImage(
   sym.__hyp_bss_start = p;
   sym.__hyp_bss_end = alignUp(p + hypBssSize, PAGE);
   sections[".hyp.bss"] = { start: sym.__hyp_bss_start, end: sym.__hyp_bss_end };
-  if (version === "v5.13") {
+  if (sym.kvm_arm_hyp_percpu_base === undefined) {
     // arm.c: `unsigned long kvm_arm_hyp_percpu_base[NR_CPUS]` in the kernel .bss,
     // which v5.13 maps RO at EL2 (`__hyp_bss_end..__bss_stop`).
     sym.kvm_arm_hyp_percpu_base = sym.__hyp_bss_end + 0x100;
@@ -242,4 +258,227 @@ export function getOrder(bytes: number): number {
   let order = 0;
   while (4096 * 2 ** order < bytes) order++;
   return order;
+}
+
+/** Where a section starts and ends, by its symbols. */
+const SECTION_SYMBOLS: readonly [string, string, string][] = [
+  [".hyp.idmap.text", "__hyp_idmap_text_start", "__hyp_idmap_text_end"],
+  [".hyp.text", "__hyp_text_start", "__hyp_text_end"],
+  [".text", "_stext", "_etext"],
+  [".rodata", "__start_rodata", "__end_rodata"],
+  [".hyp.rodata", "__hyp_rodata_start", "__hyp_rodata_end"],
+  [".hyp.data..percpu", "__per_cpu_start", "__per_cpu_end"],
+  [".hyp.data", "__hyp_data_start", "__hyp_data_end"],
+  [".hyp.bss", "__hyp_bss_start", "__hyp_bss_end"],
+  [".bss", "__hyp_bss_end", "__bss_stop"],
+];
+
+/** The symbols every image must have for the boot to run. */
+const REQUIRED_SYMBOLS = [
+  "_text",
+  "_stext",
+  "_end",
+  "__hyp_stub_vectors",
+  "__hyp_idmap_text_start",
+  "__hyp_idmap_text_end",
+  "__kvm_hyp_init",
+  "__pkvm_init_switch_pgd",
+  "__hyp_text_start",
+  "__hyp_text_end",
+  "__kvm_hyp_host_vector",
+  "__kvm_hyp_vector",
+  "__bp_harden_hyp_vecs",
+  "__pkvm_init_finalise",
+  "__start_rodata",
+  "__end_rodata",
+  "__hyp_rodata_start",
+  "__hyp_rodata_end",
+  "__per_cpu_start",
+  "__per_cpu_end",
+  "__hyp_bss_start",
+  "__hyp_bss_end",
+  "__bss_stop",
+  "kvm_arm_hyp_percpu_base",
+] as const;
+
+/**
+ * An image from symbol offsets (bytes from `_text`) placed with `_text` at
+ * `base`.
+ *
+ * @param base PA of `_text`.
+ * @param offsets Offsets from `_text`.
+ * @param percpuSize The nVHE per-CPU template's size.
+ * @param percpuOffsets Offsets inside it.
+ * @param what What the offsets come from (for errors).
+ * @returns The image.
+ */
+function imageFromOffsets(
+  base: number,
+  offsets: Readonly<Record<string, number>>,
+  percpuSize: number,
+  percpuOffsets: Readonly<Record<string, number>>,
+  what: string,
+): KernelImage {
+  const missing = REQUIRED_SYMBOLS.filter((n) => offsets[n] === undefined);
+  if (missing.length > 0) {
+    throw new RangeError(`Cannot lay out the kernel image from ${what}: no ${missing.join(", ")}`);
+  }
+  for (const n of ["kvm_init_params", "kvm_hyp_vector"]) {
+    if (percpuOffsets[n] === undefined) {
+      throw new RangeError(`Cannot lay out the kernel image from ${what}: no per-CPU ${n}`);
+    }
+  }
+  const sym: Record<string, number> = {};
+  for (const [n, off] of Object.entries(offsets)) sym[n] = base + off;
+  const sections: Record<string, ImageSection> = {};
+  for (const [name, a, b] of SECTION_SYMBOLS) {
+    if (sym[a] !== undefined && sym[b] !== undefined) {
+      sections[name] = { start: sym[a], end: sym[b] };
+    }
+  }
+  return {
+    base,
+    end: sym._end!,
+    sections,
+    symbols: sym,
+    percpuOffsets,
+    percpuSize,
+    nrCpusMax: NR_CPUS,
+    switchSlotBytes: sym.__hyp_idmap_text_end! - sym.__pkvm_init_switch_pgd!,
+  };
+}
+
+/** A release's own image layout at its load address, checked against the RAM. */
+function placeReleaseImage(
+  banks: readonly RamBank[],
+  facts: ImageFacts,
+  options: KernelImageOptions,
+): KernelImage {
+  const low = [...banks].sort((a, b) => a.base - b.base)[0];
+  if (low === undefined) throw new RangeError("Cannot lay out the kernel image: no RAM bank");
+  const base = options.base ?? low.base + 2 * MiB;
+  // arm64's boot protocol: Image at a 2 MiB-aligned base (text_offset 0).
+  if (base % (2 * MiB) !== 0) {
+    throw new RangeError(
+      `Cannot place the kernel image at ${hex(base)}: Image must be loaded 2 MiB aligned`,
+    );
+  }
+  const img = imageFromOffsets(
+    base,
+    facts.symbols,
+    facts.hypPercpuSize,
+    facts.percpuOffsets,
+    "the release",
+  );
+  const bank = banks.find((b) => base >= b.base && img.end <= b.base + b.size);
+  if (bank === undefined) {
+    throw new RangeError(
+      `Cannot place the kernel image [${hex(base)}, ${hex(img.end)}): it must lie in one RAM bank`,
+    );
+  }
+  return img;
+}
+
+/**
+ * Where hyplab's image symbols come from in a real System.map: the first of
+ * each list that is present. Symbols of the nVHE objects carry the
+ * `__kvm_nvhe_` prefix; some have a host-visible alias too.
+ */
+export const IMAGE_SYMBOL_SOURCES: Readonly<Record<string, readonly string[]>> = {
+  _text: ["_text"],
+  _stext: ["_stext"],
+  _etext: ["_etext"],
+  _end: ["_end"],
+  _sdata: ["_sdata"],
+  __init_begin: ["__init_begin"],
+  __init_end: ["__init_end"],
+  __hyp_stub_vectors: ["__hyp_stub_vectors", "__kvm_nvhe___hyp_stub_vectors"],
+  __hyp_idmap_text_start: ["__hyp_idmap_text_start"],
+  __hyp_idmap_text_end: ["__hyp_idmap_text_end"],
+  __kvm_hyp_init: ["__kvm_nvhe___kvm_hyp_init"],
+  ___kvm_hyp_init: ["__kvm_nvhe____kvm_hyp_init"],
+  __pkvm_init_switch_pgd: ["__kvm_nvhe___pkvm_init_switch_pgd"],
+  __hyp_text_start: ["__hyp_text_start"],
+  __hyp_text_end: ["__hyp_text_end"],
+  __kvm_hyp_host_vector: ["__kvm_nvhe___kvm_hyp_host_vector"],
+  __kvm_hyp_vector: ["__kvm_nvhe___kvm_hyp_vector"],
+  __bp_harden_hyp_vecs: ["__kvm_nvhe___bp_harden_hyp_vecs"],
+  __pkvm_init_finalise: ["__kvm_nvhe___pkvm_init_finalise"],
+  __host_enter: ["__kvm_nvhe___host_enter"],
+  __hyp_panic: ["__kvm_nvhe___hyp_panic", "__kvm_nvhe_hyp_panic"],
+  __start_rodata: ["__start_rodata"],
+  __end_rodata: ["__end_rodata"],
+  __hyp_rodata_start: ["__hyp_rodata_start"],
+  __hyp_rodata_end: ["__hyp_rodata_end"],
+  hyp_cpu_logical_map: ["__kvm_nvhe_hyp_cpu_logical_map"],
+  kvm_vgic_global_state: ["kvm_vgic_global_state"],
+  __per_cpu_start: ["__kvm_nvhe___per_cpu_start"],
+  __per_cpu_end: ["__kvm_nvhe___per_cpu_end"],
+  __hyp_data_start: ["__hyp_data_start"],
+  __hyp_data_end: ["__hyp_data_end"],
+  kvm_arm_hyp_percpu_base: ["__kvm_nvhe_kvm_arm_hyp_percpu_base", "kvm_arm_hyp_percpu_base"],
+  __bss_start: ["__bss_start"],
+  __hyp_bss_start: ["__hyp_bss_start"],
+  __hyp_bss_end: ["__hyp_bss_end"],
+  __bss_stop: ["__bss_stop"],
+};
+
+/** The nVHE per-CPU variables whose offsets the boot needs, by System.map name. */
+export const PERCPU_SYMBOL_SOURCES: Readonly<Record<string, string>> = {
+  kvm_hyp_vector: "__kvm_nvhe_kvm_hyp_vector",
+  kvm_init_params: "__kvm_nvhe_kvm_init_params",
+  kvm_host_data: "__kvm_nvhe_kvm_host_data",
+};
+
+/**
+ * The image of a real kernel: hyplab's symbols from System.map addresses
+ * (kernel VAs), turned into PAs with `kimage_voffset` (the VA − PA offset of
+ * the kernel image, which the host computes from where the loader put it).
+ *
+ * @param systemMap System.map names to kernel VAs (at least the names of
+ *   {@link IMAGE_SYMBOL_SOURCES} and {@link PERCPU_SYMBOL_SOURCES} it has).
+ * @param kimageVoffset `kimage_voffset`.
+ * @returns The image.
+ * @throws {RangeError} A symbol the boot needs is missing.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { kernelImageFromSystemMap, layoutKernelImage } from "./kernel_image.ts";
+ * import { V6_1 } from "../releases/mod.ts";
+ * const text = 0xffff_8000_0800_0000n;
+ * const map: Record<string, bigint> = {};
+ * for (const [n, off] of Object.entries(V6_1.image!.symbols)) map[n] = text + BigInt(off);
+ * map.__kvm_nvhe___kvm_hyp_init = map.__kvm_hyp_init!; // System.map spells nVHE ones with a prefix
+ * const img = layoutKernelImage([{ base: 0x4000_0000, size: 2 ** 32 }], "v6.1");
+ * assertEquals(img.symbols.__hyp_idmap_text_start, 0x40ee_0000);
+ * ```
+ */
+export function kernelImageFromSystemMap(
+  systemMap: Readonly<Record<string, bigint>>,
+  kimageVoffset: bigint,
+): KernelImage {
+  const text = systemMap._text;
+  if (text === undefined) throw new RangeError("Cannot lay out the kernel image: no _text");
+  const offsets: Record<string, number> = {};
+  for (const [name, sources] of Object.entries(IMAGE_SYMBOL_SOURCES)) {
+    const src = sources.find((s) => systemMap[s] !== undefined);
+    if (src !== undefined) offsets[name] = Number(systemMap[src]! - text);
+  }
+  const pcpu = systemMap.__kvm_nvhe___per_cpu_start;
+  const pcpuEnd = systemMap.__kvm_nvhe___per_cpu_end;
+  const percpuOffsets: Record<string, number> = {};
+  if (pcpu !== undefined) {
+    for (const [name, src] of Object.entries(PERCPU_SYMBOL_SOURCES)) {
+      const v = systemMap[src];
+      if (v !== undefined) percpuOffsets[name] = Number(v - pcpu);
+    }
+  }
+  const base = Number(BigInt.asUintN(64, text - kimageVoffset));
+  return imageFromOffsets(
+    base,
+    offsets,
+    pcpu !== undefined && pcpuEnd !== undefined ? Number(pcpuEnd - pcpu) : 0,
+    percpuOffsets,
+    "System.map",
+  );
 }

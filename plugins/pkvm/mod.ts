@@ -55,11 +55,15 @@ export {
   initParamsSize,
 } from "./init_params.ts";
 export {
+  IMAGE_SYMBOL_SOURCES,
   type ImageSection,
   type KernelImage,
+  kernelImageFromSystemMap,
   type KernelImageOptions,
   layoutKernelImage,
   NR_CPUS,
+  PERCPU_SYMBOL_SOURCES,
 } from "./kernel_image.ts";
+export { hostHcrEl2, type HostInputs, hostTcrEl2 } from "./host.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export * from "./plugin.ts";

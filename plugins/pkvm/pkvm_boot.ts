@@ -20,12 +20,14 @@ import {
   type Pkvm,
   type PkvmVersion,
   type StepReport,
+  TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
-import { BootStepError, Host } from "./host.ts";
+import { BootStepError, Host, type HostInputs } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
+import { release } from "../releases/mod.ts";
 import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
 import { buildReport, unverified } from "./report.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
@@ -65,6 +67,12 @@ export interface PkvmOptions {
   afterBoot?: boolean;
   /** Profile name shown in the report (default: the version). */
   profile?: string;
+  /**
+   * Host facts a real boot decided (the oracle's predict): the image from
+   * System.map, memblock at `kvm_hyp_reserve()`, the hyp VA tag's random
+   * bits, and where the host put each CPU's per-CPU region and stack.
+   */
+  hostInputs?: HostInputs;
 }
 
 const STEP_NAMES: Record<number, string> = {
@@ -138,8 +146,10 @@ export class PkvmBoot implements Pkvm {
       this.#host = new Host(this.#machine, this.version, this.#caps, {
         vaBits: this.#options.vaBits ?? 48,
         image: this.#options.image ?? {},
+        ...(this.#options.hostInputs === undefined ? {} : { inputs: this.#options.hostInputs }),
         config: {
-          spectreV3a: this.#options.spectreV3a ?? false,
+          // ARM64_SPECTRE_V3A: the CPU model's MIDR says (Cortex-A57/A72).
+          spectreV3a: this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a,
           guards: this.#options.guards ?? true,
         },
       });
@@ -157,12 +167,13 @@ export class PkvmBoot implements Pkvm {
     );
     try {
       const r = host.reserve();
-      const p = r.pages;
+      // The release's own terms, in carving order, so they add up to the total.
+      const terms = r.layout.filter((t) => t.pages > 0).map((t) => `${t.name} ${t.pages}`);
       this.#ok(
         1,
-        `${formatSize(r.size)} at ${hex(r.base)} (${
-          formatSize(r.align)
-        } aligned): hyp_s1 ${p.hyp_s1} + host_s2_mem ${p.host_s2_mem} + host_s2_dev ${p.host_s2_dev} + vmemmap ${p.vmemmap} = ${p.total} pages`,
+        `${formatSize(r.size)} at ${hex(r.base)} (${formatSize(r.align)} aligned): ${
+          terms.join(" + ")
+        } = ${r.pages.total} pages`,
       );
     } catch (e) {
       this.#fail(1, e);
@@ -392,13 +403,18 @@ export class PkvmBoot implements Pkvm {
 
   #variants(): Record<string, string> {
     const c = this.#caps;
+    // A TLB has no required name: shown by its own name, else by its
+    // plugin's, so a user's TLB is not listed under the built-in's policy.
+    const tlbPlugin = this.#machine.providerOf(TLB);
+    const tlb = c.tlb.name ??
+      (tlbPlugin === undefined || tlbPlugin === "tlb" ? `tlb-${c.tlb.policy}` : tlbPlugin);
     return {
       reserved_mem: c.reservedMem.name,
       early_allocator: c.early.name,
       page_allocator: c.pages.name,
       kvm_pgtable: c.pgtable.name,
       mmu: c.mmu.name,
-      tlb: `tlb-${c.tlb.policy}`,
+      tlb,
       a64_executor: c.a64.name,
       switch_sequence: c.switchSeq.name,
       pkvm: this.name,
@@ -420,12 +436,14 @@ export class PkvmBoot implements Pkvm {
     // becomes __pkvm_create_private_mapping once the host no longer owns the
     // tables), and each CPU selects the indirect slot.
     let slot = 0;
-    if (this.#options.spectreV3a && this.version === "v5.13") {
+    // (From 5.16 the hyp maps them itself in hyp_map_vectors().)
+    const spectreV3a = this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a;
+    if (spectreV3a && hyp.release.setup.hostMapsVectorsAfterInit) {
       const rec = host.hypercall("__pkvm_create_private_mapping", [
         host.image.symbols.__bp_harden_hyp_vecs!,
         BP_HARDEN_HYP_VECS_SZ,
         // The host's PAGE_HYP_EXEC, in its own kernel's enum kvm_pgtable_prot.
-        kvmPgtableProt(this.version).PAGE_HYP_EXEC,
+        kvmPgtableProt(hyp.release.pgtable.prot).PAGE_HYP_EXEC,
       ]);
       const v = asSigned(BigInt(rec.x1));
       if (rec.x0 !== "0x0" || (v < 0n && v >= -4095n)) {
@@ -442,22 +460,10 @@ export class PkvmBoot implements Pkvm {
         host.hypercall("__pkvm_cpu_set_vector", [slot], i),
       );
     }
-    const img = host.image;
-    const s = img.symbols;
-    if (this.version === "v5.13") {
-      const ranges: [string, number, number][] = [
-        ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
-        ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
-        ["__hyp_rodata", s.__hyp_rodata_start!, s.__hyp_rodata_end!],
-        ["__hyp_bss", s.__hyp_bss_start!, s.__hyp_bss_end!],
-        ["pool", host.reservation!.base, host.reservation!.base + host.reservation!.size],
-      ];
-      const pcpu = 4096 * 2 ** getOrder(img.percpuSize);
-      for (let i = 0; i < nr; i++) {
-        ranges.push([`percpu cpu${i}`, host.percpuBase[i]!, host.percpuBase[i]! + pcpu]);
-        ranges.push([`stack cpu${i}`, host.stackPages[i]!, host.stackPages[i]! + 4096]);
-      }
-      for (const [what, a, b] of ranges) {
+    if (hyp.release.hypercalls.ids.__pkvm_mark_hyp !== undefined) {
+      // v5.13 finalize_hyp_mode(): __pkvm_mark_hyp for every hyp section, then
+      // __pkvm_prot_finalize on each CPU.
+      for (const [what, a, b] of this.#markHypRanges()) {
         check(`__pkvm_mark_hyp(${what})`, host.hypercall("__pkvm_mark_hyp", [a, b]));
       }
     } else {
@@ -476,34 +482,95 @@ export class PkvmBoot implements Pkvm {
     this.#ok(
       7,
       `${nr - 1} secondary CPU(s) entered EL2 on the new pgd; __pkvm_cpu_set_vector x${nr}${
-        this.version === "v5.13" ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp") ?? 0}` : ""
+        counts.has("__pkvm_mark_hyp") ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp")}` : ""
       }, __pkvm_prot_finalize x${nr}`,
     );
+  }
+
+  /** The ranges v5.13's finalize_hyp_mode() passes to `__pkvm_mark_hyp`, in its order. */
+  #markHypRanges(): [string, number, number][] {
+    const host = this.#host!;
+    const img = host.image;
+    const s = img.symbols;
+    const ranges: [string, number, number][] = [
+      ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
+      ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
+      ["__hyp_rodata", s.__hyp_rodata_start!, s.__hyp_rodata_end!],
+      ["__hyp_bss", s.__hyp_bss_start!, s.__hyp_bss_end!],
+      ["pool", host.reservation!.base, host.reservation!.base + host.reservation!.size],
+    ];
+    const pcpu = 4096 * 2 ** getOrder(img.percpuSize);
+    for (let i = 0; i < this.#machine.cpus.length; i++) {
+      ranges.push([`percpu cpu${i}`, host.percpuBase[i]!, host.percpuBase[i]! + pcpu]);
+      ranges.push([`stack cpu${i}`, host.stackPages[i]!, host.stackPages[i]! + 4096]);
+    }
+    return ranges;
+  }
+
+  /**
+   * The first `__pkvm_mark_hyp` range the v5.13 tag refuses: its
+   * range_is_memory() looks up `end` (the v5.13.12 fix looks up `end - 1`),
+   * so a range ending where its hyp_memory region ends is -EINVAL.
+   */
+  #markHypTagFailure(): [string, number, number] | undefined {
+    const regions = this.#host!.hyp!.hypMemory;
+    const region = (pa: number) => regions.findIndex((r) => pa >= r.base && pa < r.base + r.size);
+    return this.#markHypRanges().find(([, a, b]) => region(b) !== region(a));
   }
 
   #addNotes(): void {
     const n = this.#notes;
     const caps = this.#caps;
+    const rel = release(this.version);
+    const v513 = rel.hypercalls.ids.__pkvm_mark_hyp !== undefined;
     n.push(
       `Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; ${
-        this.version === "v5.13"
+        v513
           ? "__pkvm_mark_hyp records ownership only"
-          : "fix_host_ownership() is skipped"
+          : rel.setup.finalise.includes("host_ownership")
+          ? "fix_host_ownership() is skipped"
+          : "finalize_host_mappings() counts the table references but changes no host stage-2 entry"
       }.`,
     );
-    if (this.version === "v5.13") {
+    if (v513) {
+      const fix =
+        "__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end";
+      const fails = this.#markHypTagFailure();
       n.push(
-        '__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end, which lies outside a range that ends where its memory region ends, as the hyp pool does (memblock carves it top-down, at the end of DRAM): __pkvm_mark_hyp(pool) returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish the default boot.',
+        fails === undefined
+          ? `${fix}; no range marked here ends where its memory region ends, so the tag would finish this boot too.`
+          : `${fix}, which lies outside the memory region of a range that ends where its region ends, as __pkvm_mark_hyp(${
+            fails[0]
+          }) [${hex(fails[1])}, ${
+            hex(fails[2])
+          }) does here: it returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish this boot.`,
       );
     }
-    if (this.version === "mainline") {
+    if (
+      rel.setup.finalise.includes("pcpu_fixmap") ||
+      rel.setup.finalise.includes("fixmap_and_fixblock")
+    ) {
       n.push(
-        "__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): hyp_create_fixmap() is modelled (one private page per CPU onto __hyp_bss_start, then a PMD-aligned 2 MiB fixblock, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (hyplab models no EL3 firmware), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page; pkvm_ownership_selftest() is not modelled (it is empty without CONFIG_NVHE_EL2_DEBUG, the default). recreate_hyp_mappings() maps no host SVE state: the simulated CPU has no SVE.",
+        `__pkvm_init_finalise after fix_hyp_pgtable_refcnt(): the fixmap is modelled (one private page per CPU onto __hyp_bss_start${
+          rel.setup.finalise.includes("fixmap_and_fixblock")
+            ? ", then a PMD-aligned 2 MiB fixblock"
+            : ""
+        }, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (QEMU's virt machine has none), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page.`,
       );
     }
+    const modelled = new Set([
+      "__kvm_hyp_init",
+      "__pkvm_init",
+      "__pkvm_create_mappings",
+      "__pkvm_create_private_mapping",
+      "__pkvm_cpu_set_vector",
+      "__pkvm_prot_finalize",
+      "__pkvm_mark_hyp",
+    ]);
+    const unmodelled = Object.entries(rel.hypercalls.ids).filter(([k]) => !modelled.has(k));
     n.push(
-      `Hypercalls the kernel has but hyplab does not model (${
-        this.version === "v5.13" ? "ids 1-14, 21" : "ids 4-6, 8-32"
+      `Hypercalls ${rel.name} has but hyplab does not model (${unmodelled.length} of them, e.g. ${
+        unmodelled.slice(0, 3).map(([k, v]) => `${k} = ${v}`).join(", ")
       }) answer NOT_SUPPORTED.`,
     );
     if (this.#options.guards ?? true) {
@@ -516,12 +583,10 @@ export class PkvmBoot implements Pkvm {
         `The allocator keeps ${caps.pages.metadataBytesPerPage} bytes per page; the host sized the pool for sizeof(struct hyp_page) = ${caps.reservedMem.hypPageBytes}, EL2 carves and backs the vmemmap for the allocator's size.`,
       );
     }
-    const v13 = this.version === "v5.13";
-    if ((caps.switchSeq.abi === "params") !== v13) {
+    const abi = rel.setup.switchAbi;
+    if (caps.switchSeq.abi !== abi) {
       n.push(
-        `The switch sequence "${caps.switchSeq.name}" uses the ${caps.switchSeq.abi} ABI; __pkvm_init calls it that way (the ${this.version} kernel calls it with the ${
-          v13 ? "params" : "registers"
-        } ABI).`,
+        `The switch sequence "${caps.switchSeq.name}" uses the ${caps.switchSeq.abi} ABI; __pkvm_init calls it that way (the ${this.version} kernel calls it with the ${abi} ABI).`,
       );
     }
   }

@@ -17,6 +17,7 @@ import {
   SWITCH_SEQUENCE,
   TLB,
 } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 import { PkvmBoot, type PkvmOptions } from "./pkvm_boot.ts";
 
 /**
@@ -35,10 +36,10 @@ import { PkvmBoot, type PkvmOptions } from "./pkvm_boot.ts";
  */
 export function pkvm(options: PkvmOptions = {}): Plugin {
   const version = options.version ?? "v5.13";
-  if (version !== "v5.13" && version !== "mainline") {
-    throw new RangeError(
-      `Cannot create the pkvm plugin for version "${String(version)}": use v5.13 or mainline`,
-    );
+  try {
+    release(version);
+  } catch (e) {
+    throw new RangeError(`Cannot create the pkvm plugin: ${(e as Error).message}`);
   }
   const vaBits = options.vaBits ?? 48;
   if (vaBits !== 39 && vaBits !== 48) {
@@ -47,7 +48,7 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
     );
   }
   return {
-    name: version === "v5.13" ? "pkvm_v5_13" : "pkvm_mainline",
+    name: `pkvm_${version.replaceAll(".", "_")}`,
     provides: [PKVM],
     requires: [
       RESERVED_MEM,
@@ -60,10 +61,25 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
       SWITCH_SEQUENCE,
     ],
     setup(ctx) {
+      // The host sizes the pool (kvm_hyp_reserve) and the hypervisor divides
+      // it (divide_memory_pool) with one kernel's terms: v5.13's host_s2_mem
+      // and host_s2_dev are mainline's single host_s2, and mainline adds
+      // vm_table and ffa_proxy. Halves from two releases cannot boot at all,
+      // so say so here rather than fail at a missing term half-way through.
+      // Compare releases, not names: `mainline` is an alias (a mainline
+      // reserved_mem reports the release it follows, e.g. v7.2).
+      const reserved = ctx.get(RESERVED_MEM);
+      const own = release(version).name;
+      if (releaseName(reserved.version) !== own) {
+        const as = own === version ? own : `${version} (${own})`;
+        throw new RangeError(
+          `reserved_mem "${reserved.name}" follows ${reserved.version}'s kvm_hyp_reserve, but this pKVM boots as ${as}: the host and the hypervisor size and divide the pool with one release's terms, so choose a ${own} reserved_mem`,
+        );
+      }
       ctx.provide(
         PKVM,
         new PkvmBoot(ctx.machine, {
-          reservedMem: ctx.get(RESERVED_MEM),
+          reservedMem: reserved,
           early: ctx.get(EARLY_ALLOCATOR),
           pages: ctx.get(PAGE_ALLOCATOR),
           pgtable: ctx.get(KVM_PGTABLE),
@@ -75,4 +91,13 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
       );
     },
   };
+}
+
+/** The release a version string names, or the string itself when it names none. */
+function releaseName(version: string): string {
+  try {
+    return release(version).name;
+  } catch {
+    return version;
+  }
 }

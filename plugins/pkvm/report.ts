@@ -21,6 +21,7 @@ import {
   toKernelProt,
   type VerifyReport,
 } from "../../core/mod.ts";
+import { release } from "../releases/mod.ts";
 import type { Host } from "./host.ts";
 import type { ExpectedMapping } from "./hyp_state.ts";
 
@@ -44,23 +45,32 @@ import type { ExpectedMapping } from "./hyp_state.ts";
  * ```
  */
 export function protName(prot: number, version: PkvmVersion = "v5.13"): string {
-  switch (prot) {
-    case PAGE_HYP:
-      return "PAGE_HYP";
-    case PAGE_HYP_EXEC:
-      return "PAGE_HYP_EXEC";
-    case PAGE_HYP_RO:
-      return "PAGE_HYP_RO";
-    case PAGE_HYP_DEVICE:
-      return "PAGE_HYP_DEVICE";
-    default:
-      try {
-        return hex(toKernelProt(prot, version));
-      } catch {
-        return hex(prot);
-      }
+  const base = prot & ~SW_BITS;
+  const sw = prot & SW_BITS;
+  const named = PROT_NAMES[base];
+  if (named !== undefined) {
+    if (sw === 0) return named;
+    // enum pkvm_page_state in the software bits: SW0 SHARED_OWNED, SW1 SHARED_BORROWED.
+    const state = sw === SW0 ? "SHARED_OWNED" : sw === SW0 * 2 ? "SHARED_BORROWED" : undefined;
+    if (state !== undefined) return `${named}|${state}`;
+  }
+  const rel = release(version);
+  try {
+    return hex(toKernelProt(prot, rel.pgtable.prot, rel.pgtable.swBits));
+  } catch {
+    return hex(prot);
   }
 }
+
+/** hyplab's SW0 (the kernel's bit 55, kept at bit 23 of a prot). */
+const SW0 = 1 << 23;
+const SW_BITS = 0xf << 23;
+const PROT_NAMES: Record<number, string> = {
+  [PAGE_HYP]: "PAGE_HYP",
+  [PAGE_HYP_EXEC]: "PAGE_HYP_EXEC",
+  [PAGE_HYP_RO]: "PAGE_HYP_RO",
+  [PAGE_HYP_DEVICE]: "PAGE_HYP_DEVICE",
+};
 
 /**
  * Maplets in report form, each labelled with what asked for it.

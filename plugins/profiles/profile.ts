@@ -1,26 +1,11 @@
 /**
  * Profiles: a named set of variants, one per capability, that boots as a
- * given kernel did — `v5.13` (the default) and `mainline` — with any single
- * capability overridable by variant name or by a plugin of one's own.
- *
- * What `mainline` follows: the kernel around v6.16/6.17 (pkvm-facts'
- * "current"; kvm_pgtable read in Kingxukai/linux at v6.17-rc3) — hypercall
- * ids, setup.c/mm.c, refcounted hyp stage-1 tables, the buddy allocator,
- * `kvm_hyp_reserve` and the switch sequence — with one exception: the
- * numbers of `enum kvm_pgtable_prot`, i.e. the prot a host passes in a
- * hypercall register and what `kvm_pgtable_hyp_pte_prot` returns in the
- * kernel's own encoding. Those follow the renumbering of 2608563b466b
- * ("KVM: arm64: Add support for FEAT_XNX stage-2 permissions", v6.19):
- * PX = 1, UX = 2, X = PX|UX, W = 4, R = 8, DEVICE = 16, NORMAL_NC = 32, so
- * PAGE_HYP is 0xc, where v6.16/6.17 have X = 1, W = 2, R = 4, DEVICE = 8,
- * NORMAL_NC = 16 and PAGE_HYP 0x6. The UX handling at hyp (cleared without
- * hVHE; the decoder returns PX alone) follows 80cbfd7174f3 ("KVM: arm64:
- * Honor UX/PX attributes for EL2 S1 mappings"); it is in the "KVM changes
- * for Linux 7.0" pull request, but a v7.0 tree was not read, so "v7.0" is
- * UNVERIFIED. A host written against v6.16/6.17 that passes its own prot
- * numbers is therefore misread by this profile (its PAGE_HYP_DEVICE 0xe
- * reads as R|W|UX: Normal memory). Descriptors, MT_DEVICE_nGnRE = 4 and
- * hyplab's own prot numbering are the same either way.
+ * given kernel release does — `v5.13` (the default, reconstructed from its
+ * sources), `v6.1`, `v6.12` and `v7.2` (each checked against Debian's build
+ * of that release booting under QEMU), and `mainline`, the newest checked
+ * release — with any single capability overridable by variant name or by a
+ * plugin of one's own. What each release does is data: its descriptor in
+ * `plugins/releases/`.
  *
  * @module
  */
@@ -34,31 +19,32 @@ import { kvmPgtable } from "../kvm_pgtable/mod.ts";
 import { mmu } from "../mmu/mod.ts";
 import { pkvm, type PkvmOptions } from "../pkvm/mod.ts";
 import { reservedMem } from "../reserved_mem/mod.ts";
-import { switchSequence } from "../switch_sequence/mod.ts";
+import { type KernelRelease, release, RELEASE_NAMES } from "../releases/mod.ts";
+import { BUILTIN_VARIANTS, isBuiltinVariant, switchSequence } from "../switch_sequence/mod.ts";
 import { tlb } from "../tlb/mod.ts";
 
-/** A profile name. */
-export type ProfileName = "v5.13" | "mainline";
+/** A profile name: a release name (`v5.13`, `v6.1`, `v6.12`, `v7.2`) or `mainline`. */
+export type ProfileName = string;
 
 /** Every profile name. */
-export const PROFILES: readonly ProfileName[] = ["v5.13", "mainline"];
+export const PROFILES: readonly ProfileName[] = RELEASE_NAMES;
 
 /** A variant by name, or a plugin providing the capability. */
 export type VariantChoice = string | Plugin;
 
 /** Per-capability overrides of a profile. */
 export interface ProfileOverrides {
-  /** Page allocator: `buddy` (the profile's), `buddy-v5.13`, `buddy-mainline`, `bitmap`. */
+  /** Page allocator: `buddy` (the profile's), `buddy-<release>` (e.g. `buddy-v6.1`), `bitmap`. */
   allocator?: VariantChoice;
-  /** Switch sequence: `v3`, `v5.13`, `mainline`, `set_sctlr`. */
+  /** Switch sequence: a built-in (`v3`, `v5.13`, `v6.1`, ... , `mainline`, `set_sctlr`). */
   switch?: VariantChoice;
   /** TLB policy: `adversarial` (default) or `optimistic`. */
   tlb?: VariantChoice;
-  /** kvm_pgtable semantics: `v5.13` or `mainline`. */
+  /** kvm_pgtable semantics: a release name. */
   pgtable?: VariantChoice;
-  /** kvm_hyp_reserve formulas: `v5.13` or `mainline`. */
+  /** kvm_hyp_reserve formulas: a release name. */
   reservedMem?: VariantChoice;
-  /** Early allocator mm_ops: `v5.13` or `mainline`. */
+  /** Early allocator mm_ops: a release name. */
   earlyAllocator?: VariantChoice;
   /** Another MMU plugin. */
   mmu?: Plugin;
@@ -100,10 +86,10 @@ export interface ProfileDefaults {
  * ```
  */
 export function profileDefaults(name: ProfileName): ProfileDefaults {
-  checkName(name);
+  const rel = checkName(name);
   return {
     allocator: `buddy-${name}`,
-    switch: name,
+    switch: switchFor(rel.switchSequence),
     tlb: "adversarial",
     pgtable: name,
     reservedMem: name,
@@ -111,34 +97,45 @@ export function profileDefaults(name: ProfileName): ProfileDefaults {
   };
 }
 
-function checkName(name: string): asserts name is ProfileName {
-  if (name !== "v5.13" && name !== "mainline") {
+/**
+ * The built-in switch sequence that carries a release's own text, or the
+ * nearest one while a release's text is not built in yet: 6.1's routine is
+ * the v5.13 merge's (params ABI, no `dsb nsh; isb` before `set_sctlr_el2`),
+ * and 6.12's and 7.2's are the registers-ABI routine with the pair
+ * (040113fa32f2, ea9d7c83d14e).
+ */
+function switchFor(name: string): string {
+  if (isBuiltinVariant(name)) return name;
+  return name === "v6.1" ? "v5.13" : "mainline";
+}
+
+function checkName(name: string): KernelRelease {
+  try {
+    return release(name);
+  } catch {
     throw new RangeError(`Cannot use profile "${name}": profiles are ${PROFILES.join(", ")}`);
   }
 }
 
-const VERSIONS = ["v5.13", "mainline"] as const;
-
-function version(key: string, v: string): "v5.13" | "mainline" {
-  if (v === "v5.13" || v === "mainline") return v;
-  throw new RangeError(`Cannot use ${key} "${v}": choose ${VERSIONS.join(" or ")}`);
+function version(key: string, v: string): string {
+  try {
+    release(v);
+    return v;
+  } catch {
+    throw new RangeError(`Cannot use ${key} "${v}": choose ${RELEASE_NAMES.join(", ")}`);
+  }
 }
 
 function allocatorPlugin(name: string, profileName: ProfileName): Plugin {
-  switch (name) {
-    case "buddy":
-      return buddyAllocator({ version: profileName });
-    case "buddy-v5.13":
-      return buddyAllocator({ version: "v5.13" });
-    case "buddy-mainline":
-      return buddyAllocator({ version: "mainline" });
-    case "bitmap":
-      return bitmapAllocator();
-    default:
-      throw new RangeError(
-        `Cannot use allocator "${name}": choose buddy, buddy-v5.13, buddy-mainline, bitmap (or pass a plugin)`,
-      );
-  }
+  if (name === "buddy") return buddyAllocator({ version: profileName });
+  if (name === "bitmap") return bitmapAllocator();
+  const m = /^buddy-(.+)$/.exec(name);
+  if (m !== null && RELEASE_NAMES.includes(m[1]!)) return buddyAllocator({ version: m[1]! });
+  throw new RangeError(
+    `Cannot use allocator "${name}": choose buddy, ${
+      RELEASE_NAMES.map((r) => `buddy-${r}`).join(", ")
+    }, bitmap (or pass a plugin)`,
+  );
 }
 
 function pick(
@@ -154,7 +151,7 @@ function pick(
  * The plugin list of a profile: one provider per capability, the pKVM plugin
  * last. Overrides swap single capabilities, by variant name or plugin.
  *
- * @param name `v5.13` (default) or `mainline`.
+ * @param name A release (`v5.13`, the default, `v6.1`, `v6.12`, `v7.2`) or `mainline`.
  * @param overrides Per-capability choices.
  * @returns Plugins for `createMachine`.
  * @throws {RangeError} An unknown profile or variant name.
@@ -194,9 +191,9 @@ export function profile(name: ProfileName = "v5.13", overrides: ProfileOverrides
     overrides.mmu ?? mmu(),
     overrides.a64 ?? a64Executor(),
     pick(overrides.switch, d.switch, (v) => {
-      if (v !== "v3" && v !== "v5.13" && v !== "mainline" && v !== "set_sctlr") {
+      if (!isBuiltinVariant(v)) {
         throw new RangeError(
-          `Cannot use switch sequence "${v}": choose v3, v5.13, mainline, set_sctlr`,
+          `Cannot use switch sequence "${v}": choose ${BUILTIN_VARIANTS.join(", ")}`,
         );
       }
       return switchSequence({ variant: v });

@@ -17,7 +17,7 @@ import {
   memblockReserve,
 } from "./memblock.ts";
 import { PMD_SIZE } from "./constants.ts";
-import { HYP_MEMBLOCK_REGIONS, type ReservedMemVersion, type SizingProfile } from "./sizing.ts";
+import { HYP_MEMBLOCK_REGIONS, type SizingProfile } from "./sizing.ts";
 
 /**
  * `register_memblock_regions()`: copies `memblock.memory` into
@@ -26,20 +26,20 @@ import { HYP_MEMBLOCK_REGIONS, type ReservedMemVersion, type SizingProfile } fro
  * (`sort_memblock_regions`); mainline keeps memblock's order.
  *
  * @param memory `memblock.memory`.
- * @param version Kernel version.
+ * @param sortRegions Sort `hyp_memory[]` by base (`sort_memblock_regions()`).
  * @returns `hyp_memory[]`, or -ENOMEM.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { registerMemblockRegions } from "./kvm_hyp_reserve.ts";
  * const unsorted = [{ base: 0x8000_0000, size: 4096 }, { base: 0x4000_0000, size: 4096 }];
- * assertEquals(registerMemblockRegions(unsorted, "v5.13"), [unsorted[1], unsorted[0]]);
- * assertEquals(registerMemblockRegions(unsorted, "mainline"), unsorted);
+ * assertEquals(registerMemblockRegions(unsorted, true), [unsorted[1], unsorted[0]]);
+ * assertEquals(registerMemblockRegions(unsorted, false), unsorted);
  * ```
  */
 export function registerMemblockRegions(
   memory: readonly MemblockRegion[],
-  version: ReservedMemVersion,
+  sortRegions: boolean,
 ): MemblockRegion[] | typeof ERRNO.ENOMEM {
   const hypMemory: MemblockRegion[] = [];
   for (const reg of memory) {
@@ -48,7 +48,7 @@ export function registerMemblockRegions(
   }
   // sort() is stable and regions never share a base, so this matches the
   // kernel's heap sort with cmp_hyp_memblock.
-  if (version === "v5.13") hypMemory.sort((a, b) => a.base - b.base);
+  if (sortRegions) hypMemory.sort((a, b) => a.base - b.base);
   return hypMemory;
 }
 
@@ -93,7 +93,7 @@ export function kvmHypReserve(
   trace?: Trace,
 ): HypReservation {
   checkMemblock(memblock);
-  const hypMemory = registerMemblockRegions(memblock.memory, profile.version);
+  const hypMemory = registerMemblockRegions(memblock.memory, profile.sortRegions);
   if (typeof hypMemory === "number") {
     const reason = `Failed to register hyp memblocks: ${hypMemory}`;
     log(trace, "error", reason);
@@ -116,7 +116,7 @@ export function kvmHypReserve(
   const pmdSize = Math.ceil(size / PMD_SIZE) * PMD_SIZE;
   let base: number;
   let align: number;
-  if (profile.version === "v5.13") {
+  if (profile.carve === "find_in_range") {
     const end = memblockEndOfDram(memblock);
     base = memblockFindInRange(memblock, 0, end, pmdSize, PMD_SIZE);
     align = PMD_SIZE;

@@ -7,15 +7,14 @@
  */
 
 import type { HypReservation, MemblockRegion, PoolTerm } from "../../core/mod.ts";
+import type { PoolTermName } from "../releases/mod.ts";
 import {
   hostS2DevPgtablePages,
   hostS2MemPgtablePages,
   hostS2PgtablePages,
-  hypFfaProxyPages,
   hypS1PgtablePages,
   hypVmemmapPages,
   hypVmemmapSpan,
-  hypVmTablePages,
   type SizingProfile,
   vmemmapFixedPointPages,
 } from "./sizing.ts";
@@ -58,27 +57,36 @@ export function hypReserveTerms(
   profile: SizingProfile,
 ): PoolTerm[] {
   const levels = profile.pgtableLevels;
-  const s1 = hypS1PgtablePages(regions, levels);
-  if (profile.version === "v5.13") {
-    const mem = hostS2MemPgtablePages(regions, levels);
-    const dev = hostS2DevPgtablePages(levels);
-    const vmemmap = vmemmapFixedPointPages(s1 + mem + dev, profile.hypPageBytes, levels);
-    return withOffsets([
-      ["vmemmap", "vmemmap_base", vmemmap],
-      ["hyp_s1", "hyp_pgt_base", s1],
-      ["host_s2_mem", "host_s2_mem_pgt_base", mem],
-      ["host_s2_dev", "host_s2_dev_pgt_base", dev],
-    ]);
-  }
-  return withOffsets([
-    ["selftest", "selftest_base", profile.selftestPages],
-    ["vmemmap", "vmemmap_base", hypVmemmapPages(regions, profile.hypPageBytes)],
-    ["vm_table", "vm_table_base", hypVmTablePages()],
-    ["hyp_s1", "hyp_pgt_base", s1],
-    ["host_s2", "host_s2_pgt_base", hostS2PgtablePages(regions, levels)],
-    ["ffa_proxy", "ffa_proxy_pages", hypFfaProxyPages()],
-  ]);
+  const pages: Record<PoolTermName, number> = {
+    selftest: profile.selftestPages,
+    vmemmap: 0,
+    vm_table: profile.vmTablePages,
+    hyp_s1: hypS1PgtablePages(regions, levels),
+    host_s2: profile.hostS2 === "combined" ? hostS2PgtablePages(regions, levels) : 0,
+    host_s2_mem: profile.hostS2 === "split" ? hostS2MemPgtablePages(regions, levels) : 0,
+    host_s2_dev: profile.hostS2 === "split" ? hostS2DevPgtablePages(levels) : 0,
+    ffa_proxy: profile.ffaProxyPages,
+  };
+  const others = profile.poolOrder.reduce((n, t) => (t === "vmemmap" ? n : n + pages[t]), 0);
+  // v5.13 and 6.1 size the vmemmap of the pool alone, as a fixed point (its
+  // pages need entries and table pages too); 6.2+ cover every memblock region.
+  pages.vmemmap = profile.vmemmap === "pool"
+    ? vmemmapFixedPointPages(others, profile.hypPageBytes, levels)
+    : hypVmemmapPages(regions, profile.hypPageBytes);
+  return withOffsets(profile.poolOrder.map((t): Term => [t, TERM_SYMBOL[t], pages[t]]));
 }
+
+/** The kernel variable each pool term's base is stored in. */
+const TERM_SYMBOL: Readonly<Record<PoolTermName, string>> = {
+  selftest: "selftest_base",
+  vmemmap: "vmemmap_base",
+  vm_table: "vm_table_base",
+  hyp_s1: "hyp_pgt_base",
+  host_s2: "host_s2_pgt_base",
+  host_s2_mem: "host_s2_mem_pgt_base",
+  host_s2_dev: "host_s2_dev_pgt_base",
+  ffa_proxy: "ffa_proxy_pages",
+};
 
 /**
  * The terms EL2 carves in `divide_memory_pool()`. Identical to
@@ -106,7 +114,7 @@ export function dividePoolLayout(
   profile: SizingProfile,
 ): PoolTerm[] {
   const terms = hypReserveTerms(regions, profile);
-  if (profile.version !== "v5.13") return terms;
+  if (profile.vmemmap !== "pool") return terms;
   const r = hypVmemmapSpan(pool.base, pool.size, profile.hypPageBytes);
   const vmemmapPages = (r.end - r.start) / 4096;
   return withOffsets(

@@ -45,8 +45,8 @@ export function createReservedMem(options: ReservedMemOptions = {}): ReservedMem
   const profile = sizingProfile(version, { nvheEl2Debug: options.nvheEl2Debug ?? false });
   const defaultTrace = options.trace;
   return {
-    name: `reserved_mem_${version === "v5.13" ? "v5_13" : "mainline"}`,
-    version,
+    name: reservedMemName(version),
+    version: profile.version,
     hypPageBytes: profile.hypPageBytes,
     kvmHypReserve: (memblock, trace) => kvmHypReserve(memblock, profile, trace ?? defaultTrace),
     poolLayout: (regions, pool) => dividePoolLayout(regions, pool, profile),
@@ -72,11 +72,17 @@ export function createReservedMem(options: ReservedMemOptions = {}): ReservedMem
  */
 export function reservedMem(options: Omit<ReservedMemOptions, "trace"> = {}): Plugin {
   const version = options.version ?? "v5.13";
+  sizingProfile(version); // an unknown release fails here, before setup
   return {
-    name: `reserved_mem_${version === "v5.13" ? "v5_13" : "mainline"}`,
+    name: reservedMemName(version),
     provides: [RESERVED_MEM],
     setup(ctx) {
       ctx.provide(RESERVED_MEM, createReservedMem({ ...options, trace: ctx.machine.trace }));
     },
   };
+}
+
+/** `reserved_mem_v6_1`, `reserved_mem_mainline`, ... */
+function reservedMemName(version: string): string {
+  return `reserved_mem_${version.replace(/^v/, "v").replaceAll(".", "_")}`;
 }

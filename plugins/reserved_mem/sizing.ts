@@ -11,16 +11,18 @@
 
 import { PAGE_SHIFT, PAGE_SIZE } from "../../core/mod.ts";
 import type { MemblockRegion } from "../../core/mod.ts";
+import { type KernelRelease, release, type ReserveFacts } from "../releases/mod.ts";
 import { PTRS_PER_PTE, SZ_1G } from "./constants.ts";
 
-/** Which kernel's formulas to follow. */
-export type ReservedMemVersion = "v5.13" | "mainline";
+/** A kernel release name whose formulas to follow (`v5.13`, `v6.1`, `v6.12`, `v7.2`, `mainline`). */
+export type ReservedMemVersion = string;
 
 /** `HYP_MEMBLOCK_REGIONS`: the size of `hyp_memory[]`. */
 export const HYP_MEMBLOCK_REGIONS = 128;
-/** `KVM_MAX_PVMS` (mainline): VMs the hyp VM table can hold. */
+/** `KVM_MAX_PVMS` (6.x): VMs the hyp VM table can hold. */
 export const KVM_MAX_PVMS = 255;
-/** `KVM_FFA_MBOX_NR_PAGES` (mainline): pages per FF-A mailbox (RX or TX). */
+
+/** `KVM_FFA_MBOX_NR_PAGES` (6.x): pages per FF-A mailbox (RX or TX). */
 export const KVM_FFA_MBOX_NR_PAGES = 1;
 /**
  * `SG_MAX_SEGMENTS` on arm64: 2048, because arm64 does not select
@@ -30,9 +32,8 @@ export const SG_MAX_SEGMENTS = 2048;
 
 /**
  * `sizeof` the FF-A structures `hyp_ffa_proxy_pages()` adds up
- * (`include/linux/arm_ffa.h`). `struct ffa_mem_region` is 48 bytes since the
- * FF-A v1.1 descriptor layout (`ep_mem_size`, `ep_mem_offset`,
- * `reserved[3]`), 32 before; both give the same page count.
+ * (`include/linux/arm_ffa.h`), as the DWARF of Debian's 6.12.117 and 7.2.13
+ * kernels gives them (the FF-A v1.1 layouts).
  */
 export const FFA_STRUCT_BYTES: {
   readonly ffa_mem_region: number;
@@ -41,54 +42,45 @@ export const FFA_STRUCT_BYTES: {
   readonly ffa_mem_region_addr_range: number;
 } = {
   ffa_mem_region: 48,
-  ffa_mem_region_attributes: 16,
+  ffa_mem_region_attributes: 32,
   ffa_composite_mem_region: 16,
   ffa_mem_region_addr_range: 16,
 };
 
-/** The constants one profile's formulas depend on. */
-export interface SizingProfile {
-  /** Kernel version. */
-  readonly version: ReservedMemVersion;
-  /** `KVM_PGTABLE_MAX_LEVELS`: 4 in v5.13; 5 in mainline (levels -1..3, LPA2). */
-  readonly pgtableLevels: number;
-  /** `sizeof(struct hyp_page)`: 32 in v5.13; 8 in mainline. */
-  readonly hypPageBytes: number;
-  /** `pkvm_selftest_pages()` (mainline): 32 with `CONFIG_NVHE_EL2_DEBUG`, else 0. */
-  readonly selftestPages: number;
+/** The constants one release's formulas depend on: its reserve facts, named. */
+export interface SizingProfile extends ReserveFacts {
+  /** The release. */
+  readonly version: string;
 }
 
 /**
- * The sizing constants of a profile.
+ * The sizing constants of a release.
  *
- * @param version `v5.13` or `mainline`.
- * @param options `nvheEl2Debug`: build with `CONFIG_NVHE_EL2_DEBUG` (mainline
- *   reserves 32 selftest pages; ignored for v5.13, which has no selftest).
+ * @param version Release name or descriptor.
+ * @param options `nvheEl2Debug`: build with `CONFIG_NVHE_EL2_DEBUG` (releases
+ *   with a selftest term reserve 32 pages for it; ignored for the others).
  * @returns The profile.
+ * @throws {RangeError} An unknown release.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { sizingProfile } from "./sizing.ts";
  * assertEquals(sizingProfile("v5.13").pgtableLevels, 4);
+ * assertEquals(sizingProfile("v6.1").hypPageBytes, 4);
  * assertEquals(sizingProfile("mainline", { nvheEl2Debug: true }).selftestPages, 32);
  * ```
  */
 export function sizingProfile(
-  version: ReservedMemVersion,
+  version: ReservedMemVersion | KernelRelease,
   options: { nvheEl2Debug?: boolean } = {},
 ): SizingProfile {
-  if (version === "v5.13") {
-    return { version, pgtableLevels: 4, hypPageBytes: 32, selftestPages: 0 };
-  }
-  if (version === "mainline") {
-    return {
-      version,
-      pgtableLevels: 5,
-      hypPageBytes: 8,
-      selftestPages: options.nvheEl2Debug ? 32 : 0,
-    };
-  }
-  throw new RangeError(`Cannot size for version "${version}": expected "v5.13" or "mainline"`);
+  const rel = release(version);
+  const hasSelftest = rel.reserve.poolOrder.includes("selftest");
+  return Object.freeze({
+    ...rel.reserve,
+    version: rel.name,
+    selftestPages: hasSelftest && options.nvheEl2Debug ? 32 : rel.reserve.selftestPages,
+  });
 }
 
 function divRoundUp(n: number, d: number): number {
@@ -305,7 +297,7 @@ export function vmemmapFixedPointPages(
 }
 
 /**
- * Mainline `hyp_vm_table_pages()`: `PAGE_ALIGN(KVM_MAX_PVMS × sizeof(void *))`.
+ * 6.x `hyp_vm_table_pages()`: `PAGE_ALIGN(KVM_MAX_PVMS × sizeof(void *))`.
  *
  * @returns Pages (1).
  * @example
@@ -320,11 +312,11 @@ export function hypVmTablePages(): number {
 }
 
 /**
- * Mainline `hyp_ffa_proxy_pages()`: an RX and a TX mailbox page plus a
+ * 6.x `hyp_ffa_proxy_pages()`: an RX and a TX mailbox page plus a
  * buffer for the largest fragmented descriptor EL3 may return to
  * `FFA_MEM_RETRIEVE_REQ` —
  * `ffa_mem_region + ffa_mem_region_attributes + ffa_composite_mem_region + SG_MAX_SEGMENTS × ffa_mem_region_addr_range`
- * = 48 + 16 + 16 + 2048 × 16 = 32848 bytes, 9 pages.
+ * = 48 + 32 + 16 + 2048 × 16 = 32864 bytes, 9 pages.
  *
  * @returns Pages (2 + 9 = 11).
  * @example

@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { hyplabCache } from "../../examples/kernel_sources.ts";
+import { cacheDir } from "../../plugins/oracle/mod.ts";
 import { runExample } from "../_example_cli.ts";
 
 const SCRIPT = new URL("../../examples/check_sequence.ts", import.meta.url).pathname;
@@ -149,7 +149,10 @@ Deno.test("check_sequence exits 2 for bad input", async (t) => {
     assertEquals(JSON.parse(spin.stdout).line, 14);
     const flags = await cli(["--json", "--bogus", "builtin:v3"]);
     assertEquals(flags.code, 2);
-    assertEquals(JSON.parse(flags.stdout), { error: "unknown option --bogus" });
+    assertEquals(JSON.parse(flags.stdout), {
+      error: "unknown flag --bogus (--help lists the flags)",
+      flag: "--bogus",
+    });
   });
   await t.step("a missing file", async () => {
     const r = await cli([`${FIXTURES}missing.S`], ["--allow-read"]);
@@ -315,7 +318,7 @@ Deno.test({
 /** The cached extracted tree of a release (see examples/kernel_sources.ts), if there is one. */
 function cachedTree(version: string): string | undefined {
   try {
-    const cache = hyplabCache();
+    const cache = cacheDir();
     const dir = `${cache}/sources/${version}/linux-source-${version}`;
     Deno.statSync(`${dir}/arch/arm64/kvm/hyp/nvhe/hyp-init.S`);
     return dir;

@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { KernelRelease } from "./types.ts";
+import type { A64ReleaseModels } from "./types.ts";
 import { V6_1 } from "./v6_1.ts";
 import { V6_12 } from "./v6_12.ts";
 import { V7_2 } from "./v7_2.ts";
 
-export type { EntryArg, KernelEntry, KernelRelease } from "./types.ts";
+export type { A64ReleaseModels, EntryArg, KernelEntry } from "./types.ts";
 
-const RELEASES: Record<string, KernelRelease> = { "v6.1": V6_1, "v6.12": V6_12, "v7.2": V7_2 };
+const RELEASES: Record<string, A64ReleaseModels> = { "v6.1": V6_1, "v6.12": V6_12, "v7.2": V7_2 };
 
 /**
  * Every release with models, oldest first.
@@ -52,7 +52,7 @@ export const DEFAULT_RELEASE = "v7.2";
  * assertThrows(() => kernelRelease("v5.4"), RangeError, "v6.1, v6.12, v7.2");
  * ```
  */
-export function kernelRelease(name: string): KernelRelease {
+export function kernelRelease(name: string): A64ReleaseModels {
   const key = name.startsWith("v") ? name : `v${name}`;
   const r = RELEASES[key];
   if (r === undefined) {

@@ -26,8 +26,12 @@ export interface KernelEntry {
  */
 export type EntryArg = "pgd" | "params" | "stack" | "fn" | "pa" | "value";
 
-/** One release's models. */
-export interface KernelRelease {
+/**
+ * What the A64 checker knows of one release: its header models, Kconfig
+ * values and how the kernel enters each routine of hyp-init.S (the
+ * release's other facts are `KernelRelease` of the releases plugin).
+ */
+export interface A64ReleaseModels {
   /** `v6.1`, `v6.12`, `v7.2`. */
   readonly name: string;
   /** Which sources the models follow. */

@@ -7,10 +7,10 @@
 import { hypInitEntries } from "./entries.ts";
 import { ASSEMBLER_H, KVM_ASM_H, NO_MACROS, TCR_COMPUTE_PA_SIZE_V6_1 } from "./model_common.ts";
 import { EL2_SETUP_H_V6_1 } from "./model_el2_v6_1.ts";
-import type { KernelRelease } from "./types.ts";
+import type { A64ReleaseModels } from "./types.ts";
 
 /** The v6.1 release models. */
-export const V6_1: KernelRelease = {
+export const V6_1: A64ReleaseModels = {
   name: "v6.1",
   description: "",
   config: {

@@ -7,10 +7,10 @@
 import { hypInitEntries } from "./entries.ts";
 import { ASSEMBLER_H, KVM_ASM_H, NO_MACROS } from "./model_common.ts";
 import { EL2_SETUP_H_V6_12 } from "./model_el2_v6_12.ts";
-import type { KernelRelease } from "./types.ts";
+import type { A64ReleaseModels } from "./types.ts";
 
 /** The v6.12 release models. */
-export const V6_12: KernelRelease = {
+export const V6_12: A64ReleaseModels = {
   name: "v6.12",
   description: "",
   config: {

@@ -7,10 +7,10 @@
 import { hypInitEntries } from "./entries.ts";
 import { ASSEMBLER_H, KVM_ASM_H, MSR_HCR_EL2_V7_2, NO_MACROS } from "./model_common.ts";
 import { EL2_SETUP_H_V7_2 } from "./model_el2_v7_2.ts";
-import type { KernelRelease } from "./types.ts";
+import type { A64ReleaseModels } from "./types.ts";
 
 /** The v7.2 release models. */
-export const V7_2: KernelRelease = {
+export const V7_2: A64ReleaseModels = {
   name: "v7.2",
   description: "",
   config: {

@@ -3,8 +3,8 @@ import {
   checkKernelTree,
   EXPECTED_HYP_INIT,
   hypInitMismatches,
-  hyplabCache,
 } from "../../../examples/kernel_sources.ts";
+import { cacheDir } from "../../../plugins/oracle/mod.ts";
 import { builtinSequence, check, parseA64 } from "./deps.ts";
 
 const FIXTURES = new URL("../../fixtures/hyp_init/", import.meta.url).pathname;
@@ -98,7 +98,7 @@ Deno.test("the expectations cover every routine of every release", () => {
 /** The cached extracted tree of a release (deno task kernel-sources), if there is one. */
 function cachedTree(version: string): string | undefined {
   try {
-    const dir = `${hyplabCache()}/sources/${version}/linux-source-${version}`;
+    const dir = `${cacheDir()}/sources/${version}/linux-source-${version}`;
     Deno.statSync(`${dir}/arch/arm64/kvm/hyp/nvhe/hyp-init.S`);
     return dir;
   } catch {

@@ -14,6 +14,7 @@ import {
   buddyPageAllocator,
   type BuddyPool,
   type BuddyVersion,
+  hypPageLayout,
 } from "../../../plugins/buddy_allocator/mod.ts";
 
 /** hyp VA = PA + HYP_OFF (bit 47 set, as a 48-bit hyp linear map would). */
@@ -51,7 +52,7 @@ export function makePool(version: BuddyVersion, o: FixtureOptions): Fixture {
   const pfn = o.pfn ?? 0x40400;
   const mem = o.memory ?? new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
   const el2 = o.el2 ?? linearEl2Memory(mem, toPa);
-  const esz = version === "v5.13" ? 32 : 8;
+  const esz = hypPageLayout(version).size;
   const vmemmap = toVa(VMEMMAP_PA) - pfn * esz;
   const trace = o.trace ?? new Trace();
   const pool = buddyPageAllocator({ version }).createPool({

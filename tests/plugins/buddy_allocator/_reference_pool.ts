@@ -5,7 +5,7 @@
  * shift = first entry), orders use -1 for HYP_NO_ORDER. The tests compare
  * the plugin against it operation by operation.
  */
-import type { BuddyVersion } from "../../../plugins/buddy_allocator/mod.ts";
+import { type BuddyVersion, hypPageLayout } from "../../../plugins/buddy_allocator/mod.ts";
 
 export class ReferencePool {
   readonly ref: number[];
@@ -13,6 +13,7 @@ export class ReferencePool {
   readonly lists: number[][] = Array.from({ length: 11 }, () => []);
   readonly maxOrder: number;
   readonly v513: boolean;
+  readonly inclusive: boolean;
 
   constructor(
     version: BuddyVersion,
@@ -20,10 +21,15 @@ export class ReferencePool {
     readonly nr: number,
     reserved: number,
   ) {
-    this.v513 = version === "v5.13";
-    const cap = this.v513 ? 11 : 10;
-    let getOrder = nr === 0 ? 52 : 0; // get_order(0) is 52
-    while (nr > 0 && 2 ** getOrder < nr) getOrder++;
+    // The release's rules: MAX_ORDER 11 or MAX_PAGE_ORDER 10, 6.1's
+    // get_order(nr + 1), exclusive (< max_order) or inclusive (<=).
+    const l = hypPageLayout(version);
+    this.v513 = l.nodeOffset >= 0;
+    this.inclusive = l.inclusiveMaxOrder;
+    const cap = l.maxOrderCap;
+    const n = l.maxOrderPlusOne ? nr + 1 : nr;
+    let getOrder = n === 0 ? 52 : 0; // get_order(0) is 52
+    while (n > 0 && 2 ** getOrder < n) getOrder++;
     this.maxOrder = Math.min(cap, getOrder);
     this.ord = new Array(nr).fill(0);
     if (this.v513) {
@@ -38,7 +44,7 @@ export class ReferencePool {
   }
 
   #canMergeAbove(order: number): boolean {
-    return this.v513 ? order + 1 < this.maxOrder : order + 1 <= this.maxOrder;
+    return this.inclusive ? order + 1 <= this.maxOrder : order + 1 < this.maxOrder;
   }
 
   #listed(i: number): boolean {
@@ -68,7 +74,7 @@ export class ReferencePool {
   }
 
   alloc(order: number): number | null {
-    const top = this.v513 ? this.maxOrder - 1 : this.maxOrder;
+    const top = this.inclusive ? this.maxOrder : this.maxOrder - 1;
     let i = order;
     while (i <= top && this.lists[i]!.length === 0) i++;
     if (i > top) return null;

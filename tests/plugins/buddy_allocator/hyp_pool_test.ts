@@ -100,7 +100,7 @@ Deno.test("v5.13 power-of-two pool: 4 pages can only hold orders 0 and 1", () =>
   assertEquals(shape(lists(v5)), [[0, [4]], [2, [0]]]);
 });
 
-for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
   Deno.test(`hyp_pool_init() keeps reserved pages out (${version})`, () => {
     const { pool } = makePool(version, { nrPages: 16, reserved: 3 });
     // Free pages 3..15 split greedily at absolute alignment: 3 (order 0),
@@ -170,7 +170,7 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
     const before = pool.stats().freeBlocksByOrder;
     const va = pool.allocPages(0)!;
     const after = pool.stats().freeBlocksByOrder;
-    // Invariant 7: exactly one new block at each order below the one split.
+    // A split (__hyp_extract_page) leaves exactly one new block at each order below the one split.
     for (let o = 0; o < top; o++) assertEquals(after[o], before[o]! + 1, `order ${o}`);
     assertEquals(after[top], before[top]! - 1);
     // Dirty every page we own, free, reallocate: memory comes back zeroed.

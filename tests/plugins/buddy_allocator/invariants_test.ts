@@ -1,13 +1,13 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { PAGE_SIZE } from "../../../core/mod.ts";
-import type { BuddyVersion } from "../../../plugins/buddy_allocator/mod.ts";
+import { type BuddyVersion, hypPageLayout } from "../../../plugins/buddy_allocator/mod.ts";
 import { makePool, POOL_STRUCT_PA, VMEMMAP_PA } from "./_fixture.ts";
 
 const PFN = 0x40400;
 const page = (i: number) => (PFN + i) * PAGE_SIZE;
 
-for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
-  const esz = version === "v5.13" ? 32 : 8;
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
+  const esz = hypPageLayout(version).size;
   const orderAt = (i: number) => VMEMMAP_PA + i * esz + (version === "v5.13" ? 4 : 2);
 
   Deno.test(`checkInvariants() names a vmemmap entry changed behind the pool's back (${version})`, () => {

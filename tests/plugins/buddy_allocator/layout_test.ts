@@ -131,14 +131,14 @@ Deno.test("without poolVa, list heads are off-machine at OFF_MACHINE_POOL_VA", (
   assertEquals(pool.checkInvariants(), undefined);
 });
 
-Deno.test("mainline external pages are queued at their order, never coalesced", () => {
-  const f = makePool("mainline", { nrPages: 16 });
+Deno.test("v6.12 external pages are queued at their order, never coalesced", () => {
+  const f = makePool("v6.12", { nrPages: 16 });
   const { mem, pool } = f;
   const ext = 64; // page index past the pool's 16 pages
-  const ent = VMEMMAP_PA + ext * 8;
+  const ent = VMEMMAP_PA + ext * 4; // struct hyp_page is 4 bytes: u16 refcount, u16 order
   // What a caller like guest_s2_zalloc_page does: refcount 1, order 0.
   mem.write16(ent, 1);
-  mem.write8(ent + 2, 0);
+  mem.write16(ent + 2, 0);
   mem.write32(page(ext) + 16, 0xabcd);
   pool.putPage(toVa(page(ext)));
   assertEquals(pool.freeList(0), [page(ext)]);
@@ -153,8 +153,8 @@ Deno.test("mainline external pages are queued at their order, never coalesced", 
   assertEquals(pool.stats().free, 16);
   // An order-1 external page would need a split with a NULL buddy.
   const ext2 = 66;
-  mem.write16(VMEMMAP_PA + ext2 * 8, 1);
-  mem.write8(VMEMMAP_PA + ext2 * 8 + 2, 1);
+  mem.write16(VMEMMAP_PA + ext2 * 4, 1);
+  mem.write16(VMEMMAP_PA + ext2 * 4 + 2, 1);
   pool.putPage(toVa(page(ext2)));
   assertEquals(pool.freeList(1), [page(ext2)]);
   const before = snapshot(f);
@@ -165,11 +165,27 @@ Deno.test("mainline external pages are queued at their order, never coalesced", 
   assertEquals(pool.allocPages(1), toVa(page(ext2)));
 });
 
+Deno.test("v7.2 external pages are forced to order 0 (their order field is untrusted)", () => {
+  const f = makePool("v7.2", { nrPages: 16 });
+  const { mem, pool } = f;
+  const ext = 66;
+  const ent = VMEMMAP_PA + ext * 8;
+  mem.write16(ent, 1);
+  mem.write8(ent + 2, 1); // a stale order: 7.x __hyp_attach_page ignores it
+  mem.write32(page(ext) + 4096 + 16, 0xabcd); // the next page: not part of an order-0 free
+  pool.putPage(toVa(page(ext)));
+  assertEquals(pool.freeList(0), [page(ext)]);
+  assertEquals(pool.freeList(1), []);
+  assertEquals(mem.read32(page(ext) + 4096 + 16), 0xabcd);
+  assertEquals(pool.stats().free, 17);
+  assertEquals(pool.allocPages(0), toVa(page(ext)));
+});
+
 for (const version of ["v5.13", "mainline"] as const) {
   Deno.test(`an accessor without bulk or direct access leaves the same bytes (${version})`, () => {
     const bulkMem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
     const scalarMem = new PhysicalMemory([{ base: RAM_BASE, size: 64 * 2 ** 20 }]);
-    if (version === "mainline") {
+    if (version !== "v5.13") {
       // A host-state byte set: the scalar path then reads entry by entry.
       for (const m of [bulkMem, scalarMem]) m.write8(VMEMMAP_PA + 5 * 8 + 3, 0x21);
     }

@@ -21,7 +21,7 @@ function refused(f: Fixture, fnName: string, text: string, fn: () => unknown): v
   assertEquals(f.pool.checkInvariants(), verdict);
 }
 
-for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
   Deno.test(`hyp_put_page() at refcount 0 is a BUG and changes nothing (${version})`, () => {
     const f = makePool(version, { nrPages: 16 });
     const free = toVa(f.pool.freeList(f.pool.maxAllocOrder)[0]!);
@@ -179,7 +179,7 @@ function putUnderFault(
   return { f, el2, va };
 }
 
-for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
   Deno.test(`an unbacked vmemmap faults at init (${version})`, () => {
     const mem = new PhysicalMemory([{ base: 0x8000_0000, size: 64 * 2 ** 20 }]);
     // The fixture's vmemmap is at 0x40000000: outside this machine's RAM.
@@ -196,7 +196,7 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
   });
 }
 
-for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
   Deno.test(`a fault on the freed block's own memory surfaces (${version})`, () => {
     // The pool's pages (pfn 0x40400) fault; its vmemmap does not. v5.13 hits
     // it at the memset, mainline at the fused memset and node store.
@@ -205,7 +205,7 @@ for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
   });
 }
 
-for (const version of ["v5.13", "mainline"] as BuddyVersion[]) {
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as BuddyVersion[]) {
   Deno.test(`a list operation stores only the links it changes: corruption stays to be reported (${version})`, () => {
     const f = makePool(version, { nrPages: 16 });
     const vas = [0, 1, 2, 3].map(() => f.pool.allocPages(0)!);

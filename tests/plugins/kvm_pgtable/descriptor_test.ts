@@ -4,11 +4,11 @@ import {
   KernelErrnoError,
   KVM_PGTABLE_PROT,
   kvmPgtableProt,
-  type KvmPgtableVersion,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
+  PROT_NUMBERING_XNX,
 } from "../../../core/mod.ts";
 import {
   decodeHypPte,
@@ -24,8 +24,13 @@ import {
   protName,
 } from "../../../plugins/kvm_pgtable/mod.ts";
 
-/** Page-level vectors (PA 0) per version, from pkvm-facts §5. */
-const PAGE_VECTORS: Record<KvmPgtableVersion, [number, bigint][]> = {
+/**
+ * Page-level descriptors (PA 0) per version, as kvm_pgtable_hyp_map writes
+ * them (hyp/pgtable.c): AF, SH = inner shareable, AP, XN on every
+ * non-executable mapping, AttrIndx MT_NORMAL or MT_DEVICE_nGnRE, bit 1 set
+ * for a level-3 page.
+ */
+const PAGE_VECTORS: Record<string, [number, bigint][]> = {
   "v5.13": [
     [PAGE_HYP, 0x0040_0000_0000_0743n],
     [PAGE_HYP_EXEC, 0x0000_0000_0000_07c3n],
@@ -42,9 +47,9 @@ const PAGE_VECTORS: Record<KvmPgtableVersion, [number, bigint][]> = {
 
 const LEVEL_PA: [number, number][] = [[1, 0x1_4000_0000], [2, 0x8060_0000], [3, 0xfedc_b000]];
 
-Deno.test("encodeHypLeaf() matches the pkvm-facts vectors for every prot, level and version", async (t) => {
+Deno.test("encodeHypLeaf() matches the kernel's descriptors for every prot, level and version", async (t) => {
   for (const version of ["v5.13", "mainline"] as const) {
-    for (const [prot, page] of PAGE_VECTORS[version]) {
+    for (const [prot, page] of PAGE_VECTORS[version]!) {
       await t.step(`${version} ${protName(prot)}`, () => {
         assertEquals(encodeHypLeaf(0, prot, 3, { version }), page);
         // A block is the same value with bit 1 clear, at both block levels.
@@ -158,12 +163,12 @@ Deno.test("hypProtAttr() gives every valid prot's attributes", () => {
   assertThrows(() => hypProtAttr(1.5), TypeError);
 });
 
-Deno.test("hypProtAttr() ignores the bits hyp_set_prot_attr does not read, in both versions", () => {
-  // v5.13 and mainline (~6.16) read R, W, X, DEVICE (mainline also copies
-  // SW0..3) and ignore the rest: bit 4 is mainline's NORMAL_NC, a stage-2
+Deno.test("hypProtAttr() ignores the bits hyp_set_prot_attr does not read, in every release", () => {
+  // Every release reads R, W, X, DEVICE of hyplab's prot (6.1 on also copy
+  // SW0..3) and ignores the rest: bit 4 is NORMAL_NC (6.9 on), a stage-2
   // attribute; bits 5 and 30 are unnamed.
   const P = KVM_PGTABLE_PROT;
-  for (const version of ["v5.13", "mainline"] as const) {
+  for (const version of ["v5.13", "v6.1", "v6.12", "v7.2", "mainline"] as const) {
     for (const extra of [0x10, 0x20, 1 << 30, 2 ** 40]) {
       for (const prot of [PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_EXEC, PAGE_HYP_DEVICE]) {
         const what = `${version} prot 0x${prot.toString(16)} | 0x${extra.toString(16)}`;
@@ -229,7 +234,7 @@ Deno.test("protName() names kernel macros and flag sets", () => {
 });
 
 Deno.test("kernelPteProt() is kvm_pgtable_hyp_pte_prot in each kernel's enum: mainline reads PX back", async (t) => {
-  // The descriptors are the same per prot name in both versions (pkvm-facts §5);
+  // The descriptors are the same per prot name in both versions;
   // only the numbers the kernel's decoder returns differ. Mainline (enum of
   // 2608563b466b, v6.19; decoder of 80cbfd7174f3, v7.0) sets PX alone for an
   // executable leaf without hVHE, and never DEVICE.
@@ -269,7 +274,7 @@ Deno.test("kernelPteProt() is kvm_pgtable_hyp_pte_prot in each kernel's enum: ma
     assertEquals(
       kernelPteProt(encodeHypLeaf(0, PAGE_HYP_EXEC, 3, { version: "mainline" }), {
         version: "mainline",
-      }) === BigInt(kvmPgtableProt("mainline").PAGE_HYP_EXEC),
+      }) === BigInt(kvmPgtableProt(PROT_NUMBERING_XNX).PAGE_HYP_EXEC),
       false,
     );
   });

@@ -238,7 +238,7 @@ Deno.test("kvm_pgtable_hyp_map() (mainline) silently puts a table over a block t
   assertEquals(pgt.warnCount, 0);
   assertEquals(pgt.maplets(), [{ va: 0x4000_1000, pa: 0x9000_0000, size: K4, prot: PAGE_HYP_RO }]);
   // The kernel's get_page(ptep) on a slot that was already valid leaves the
-  // level-2 table one reference high: invariant 9 no longer holds.
+  // level-2 table one reference high: its refcount is no longer 1 + its valid entries.
   const pmd = pgt.tablePages()[2]!;
   assertEquals(pool.refcount(pmd), 3);
   assertEquals(checkTableRefcounts(pgt, pool.memory)?.includes("refcount 3, expected 1 + 1"), true);

@@ -19,7 +19,7 @@ export const D = {
   attr: (i: number): bigint => BigInt(i) << 2n,
 } as const;
 
-/** Leaf attributes (no type bits): the kernel's PAGE_HYP family, §5 of pkvm-facts. */
+/** Leaf attributes (no type bits): the kernel's PAGE_HYP family, as kvm_pgtable_hyp_map writes them. */
 export const PROT = {
   /** PAGE_HYP: RW, XN, Normal. Page PTE at PA 0 = 0x0040000000000743. */
   RW: D.AF | D.SH_IS | D.AP_RW | D.XN | D.attr(0),

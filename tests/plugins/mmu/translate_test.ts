@@ -73,7 +73,8 @@ Deno.test("PAGE_HYP / PAGE_HYP_EXEC / PAGE_HYP_RO / PAGE_HYP_DEVICE decode to th
   ] as const;
   cases.forEach(([prot], i) => t.map(0x1000 * (i + 1), DATA + 0x1000 * i, 4096, prot));
   enable(m.cpu(0), t.root);
-  assertEquals(BigInt(0) | PROT.RW | 3n, 0x0040000000000743n); // pkvm-facts §5 vector
+  // kvm_pgtable_hyp_map's PAGE_HYP page at PA 0 (XN, AF, inner shareable, AP RW, valid page).
+  assertEquals(BigInt(0) | PROT.RW | 3n, 0x0040000000000743n);
   cases.forEach(([, w, x, mt, attrs], i) => {
     const r = ok(mmu.translate(m.cpu(0), 0x1000 * (i + 1), "read"));
     assertEquals([r.writable, r.executable, r.memType, r.attrs], [w, x, mt, attrs]);

@@ -198,22 +198,24 @@ Deno.test("kvm_hyp_reserve() rejects a malformed memblock and changes nothing", 
   assertEquals(mb, before);
 });
 
-Deno.test("register_memblock_regions(): v5.13 sorts hyp_memory[] by base, mainline keeps order", () => {
+Deno.test("register_memblock_regions(): sorting hyp_memory[] by base is a release fact (v5.13..6.12 sort, 7.x does not)", () => {
   const unsorted: MemblockRegion[] = [
     { base: 0x1_0000_0000, size: GiB },
     { base: 0x4000_0000, size: GiB, flags: MEMBLOCK_FLAGS.NOMAP },
   ];
-  assertEquals(registerMemblockRegions(unsorted, "v5.13"), [unsorted[1], unsorted[0]]);
-  assertEquals(registerMemblockRegions(unsorted, "mainline"), unsorted);
+  assertEquals(registerMemblockRegions(unsorted, true), [unsorted[1], unsorted[0]]);
+  assertEquals(registerMemblockRegions(unsorted, false), unsorted);
   const many = Array.from({ length: 129 }, (_, i) => ({ base: i * 2 * PAGE, size: PAGE }));
-  assertEquals(registerMemblockRegions(many, "v5.13"), -12);
-  assertEquals(registerMemblockRegions(many.slice(0, 128), "mainline"), many.slice(0, 128));
+  assertEquals(registerMemblockRegions(many, true), -12);
+  assertEquals(registerMemblockRegions(many.slice(0, 128), false), many.slice(0, 128));
 });
 
 Deno.test("the reserved_mem plugin logs to the machine's trace and names its version", () => {
   const m = createMachine({ plugins: [reservedMem({ version: "mainline" })] });
   const rm = m.get(RESERVED_MEM);
-  assertEquals([rm.name, rm.version, rm.hypPageBytes], ["reserved_mem_mainline", "mainline", 8]);
+  // mainline is v7.2: the plugin keeps the name it was given and reports
+  // the release whose kvm_hyp_reserve() it follows (8-byte struct hyp_page).
+  assertEquals([rm.name, rm.version, rm.hypPageBytes], ["reserved_mem_mainline", "v7.2", 8]);
   assertEquals(m.providerOf(RESERVED_MEM), "reserved_mem_mainline");
   rm.kvmHypReserve(memblockFromRam(m.memory.banks));
   assertEquals(logs(m.trace), ["info: Reserved 30 MiB at 0x13e200000"]);
@@ -233,7 +235,8 @@ Deno.test("reserved_mem mainline passes the RESERVED_MEM conformance suite", (t)
   reservedMemConformance(createReservedMem({ version: "mainline", nvheEl2Debug: true }), t));
 
 // ---------------------------------------------------------------------------
-// Property test: pkvm-facts §9 invariant 1 over seeded random layouts, with
+// Property test over seeded random layouts: the pool kvm_hyp_reserve() carves
+// lies in RAM, clear of other reservations, aligned and large enough, with
 // the carve position checked against a brute-force reference.
 
 function randomLayout(prng: Prng): Memblock {
@@ -304,7 +307,7 @@ function referenceTopDown(free: [number, number][], size: number, align: number)
 }
 
 for (const profile of [V513, MAINLINE]) {
-  Deno.test(`invariant 1 (${profile.version}): 4,000 seeded layouts, position matches a reference`, () => {
+  Deno.test(`kvm_hyp_reserve (${profile.version}): 4,000 seeded layouts, the carve is sound and where a reference puts it`, () => {
     const prng = new Prng(profile.version === "v5.13" ? 0x513 : 0x6e6);
     const rm = createReservedMem({ version: profile.version });
     const seen = { pmd: 0, page: 0, noRoom: 0, tooMany: 0 };
@@ -349,7 +352,7 @@ for (const profile of [V513, MAINLINE]) {
         seen.page++;
         assertEquals([r.base, r.size, r.align], [page, total * PAGE, PAGE], ctx);
       }
-      // Invariant 1: inside DRAM (one usable memory region), disjoint from the other
+      // Inside DRAM (one usable memory region), disjoint from the other
       // reservations, page-aligned, at least the computed size.
       const end = r.base + r.size;
       const bank = before.memory.find((m) => r.base >= m.base && end <= m.base + m.size);

@@ -1,0 +1,290 @@
+/**
+ * The field-by-field comparison of a real kernel's observed EL2 state with
+ * hyplab's prediction: the pool, each EL2 register (the differing fields by
+ * their Arm ARM names), the table page count and every maplet (which one,
+ * and which attribute bits differ, decoded).
+ *
+ * @module
+ */
+
+import { hex, SYSREG_DEFS } from "../../core/mod.ts";
+import type { HexMapping, Observation, ObservedSysreg } from "./observation.ts";
+import { OBSERVED_SYSREGS } from "./observation.ts";
+
+/** One field that differs inside a register or a descriptor. */
+export interface FieldDifference {
+  /** Field name (`PS`, `AttrIndx`, `bit 37`). */
+  field: string;
+  /** Bits it occupies, `hi:lo` or `n`. */
+  bits: string;
+  /** The real kernel's value. */
+  observed: string;
+  /** hyplab's value. */
+  predicted: string;
+}
+
+/** One disagreement. */
+export interface Difference {
+  /**
+   * Where: `mode`, `reserve.base`, `sysregs.TCR_EL2`, `el2.table_pages`,
+   * `el2.mappings[0x400000000000]`, ...
+   */
+  path: string;
+  /** The real kernel's value (absent: hyplab has something the kernel has not). */
+  observed?: string;
+  /** hyplab's value (absent: the kernel has something hyplab has not). */
+  predicted?: string;
+  /** For registers and descriptors: the fields that differ. */
+  fields?: FieldDifference[];
+}
+
+/** The comparison. */
+export interface OracleDiff {
+  /** Every compared field agrees. */
+  agree: boolean;
+  /** The disagreements, in report order. */
+  differences: Difference[];
+  /** Fields compared (registers count once each, maplets once each). */
+  compared: number;
+}
+
+/** Named bit fields of a register: name → `[lsb, width]`. */
+export type Fields = Readonly<Record<string, readonly [number, number]>>;
+
+/** Stage-1 leaf descriptor fields (attr: the descriptor with its output address cleared). */
+const LEAF_FIELDS: Fields = {
+  valid: [0, 1],
+  type: [1, 1],
+  AttrIndx: [2, 3],
+  NS: [5, 1],
+  AP: [6, 2],
+  SH: [8, 2],
+  AF: [10, 1],
+  nG: [11, 1],
+  GP: [50, 1],
+  DBM: [51, 1],
+  Contiguous: [52, 1],
+  PXN: [53, 1],
+  "XN/UXN": [54, 1],
+  SW: [55, 4],
+};
+
+function fieldsOf(name: string): Fields {
+  return (SYSREG_DEFS[name]?.fields ?? {}) as Fields;
+}
+
+function bitsText(lo: number, width: number): string {
+  return width === 1 ? `${lo}` : `${lo + width - 1}:${lo}`;
+}
+
+/**
+ * The fields in which two values differ: each named field that covers a
+ * differing bit, then each remaining bit on its own.
+ *
+ * @param a The real kernel's value.
+ * @param b hyplab's value.
+ * @param fields Field layout.
+ * @returns The differing fields, lowest first.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { differingFields } from "./diff.ts";
+ * assertEquals(differingFields(0x8085_3510n, 0x8084_3510n, { PS: [16, 3] }), [
+ *   { field: "PS", bits: "18:16", observed: "5", predicted: "4" },
+ * ]);
+ * ```
+ */
+export function differingFields(a: bigint, b: bigint, fields: Fields): FieldDifference[] {
+  let x = a ^ b;
+  const out: FieldDifference[] = [];
+  const named = Object.entries(fields).sort((p, q) => p[1][0] - q[1][0]);
+  for (const [name, [lo, width]] of named) {
+    const mask = ((1n << BigInt(width)) - 1n) << BigInt(lo);
+    if ((x & mask) === 0n) continue;
+    x &= ~mask;
+    const get = (v: bigint) => (v & mask) >> BigInt(lo);
+    out.push({
+      field: name,
+      bits: bitsText(lo, width),
+      observed: width > 4 ? hex(get(a)) : `${get(a)}`,
+      predicted: width > 4 ? hex(get(b)) : `${get(b)}`,
+    });
+  }
+  for (let i = 0; i < 64 && x !== 0n; i++) {
+    const bit = 1n << BigInt(i);
+    if ((x & bit) === 0n) continue;
+    x &= ~bit;
+    out.push({
+      field: `bit ${i}`,
+      bits: `${i}`,
+      observed: `${(a >> BigInt(i)) & 1n}`,
+      predicted: `${(b >> BigInt(i)) & 1n}`,
+    });
+  }
+  return out.sort((p, q) => Number.parseInt(p.bits) - Number.parseInt(q.bits));
+}
+
+/**
+ * Compares a real kernel's observed state with hyplab's prediction.
+ *
+ * @param observed The observation's `observed` section.
+ * @param predicted hyplab's, in the same shape.
+ * @returns Every difference.
+ * @example
+ * ```ts ignore
+ * import { diffObserved, parseObservation, predict } from "./mod.ts";
+ * const obs = parseObservation(await Deno.readTextFile("obs.json"), "obs.json");
+ * const d = diffObserved(obs.observed, (await predict(obs)).observed);
+ * console.log(d.agree);
+ * ```
+ */
+export function diffObserved(
+  observed: Observation["observed"],
+  predicted: Observation["observed"],
+): OracleDiff {
+  const out: Difference[] = [];
+  let compared = 0;
+  const scalar = (path: string, a: string | number, b: string | number) => {
+    compared++;
+    if (String(a) !== String(b)) out.push({ path, observed: String(a), predicted: String(b) });
+  };
+  scalar("mode", observed.mode, predicted.mode);
+  scalar("reserve.base", observed.reserve.base, predicted.reserve.base);
+  scalar("reserve.size", observed.reserve.size, predicted.reserve.size);
+  scalar("reserve.request.size", observed.reserve.request.size, predicted.reserve.request.size);
+  scalar("reserve.request.align", observed.reserve.request.align, predicted.reserve.request.align);
+  for (const name of OBSERVED_SYSREGS) {
+    compared++;
+    const a = observed.sysregs[name];
+    const b = predicted.sysregs[name];
+    if (BigInt(a) === BigInt(b)) continue;
+    out.push({
+      path: `sysregs.${name}`,
+      observed: a,
+      predicted: b,
+      fields: differingFields(BigInt(a), BigInt(b), fieldsOf(name)),
+    });
+  }
+  diffPerCpu(observed, predicted, out);
+  scalar("el2.va_bits", observed.el2.va_bits, predicted.el2.va_bits);
+  scalar("el2.start_level", observed.el2.start_level, predicted.el2.start_level);
+  scalar("el2.table_pages", observed.el2.table_pages, predicted.el2.table_pages);
+  compared += diffMappings(observed.el2.mappings, predicted.el2.mappings, out);
+  return { agree: out.length === 0, differences: out, compared };
+}
+
+function diffPerCpu(
+  observed: Observation["observed"],
+  predicted: Observation["observed"],
+  out: Difference[],
+): void {
+  const a = observed.sysregs_per_cpu;
+  const b = predicted.sysregs_per_cpu;
+  if (a === undefined && b === undefined) return;
+  const nr = Math.max(a?.length ?? 0, b?.length ?? 0);
+  for (let cpu = 1; cpu < nr; cpu++) {
+    for (const name of OBSERVED_SYSREGS as readonly ObservedSysreg[]) {
+      const x = a?.[cpu]?.[name] ?? observed.sysregs[name];
+      const y = b?.[cpu]?.[name] ?? predicted.sysregs[name];
+      if (BigInt(x) === BigInt(y)) continue;
+      out.push({
+        path: `sysregs_per_cpu[${cpu}].${name}`,
+        observed: x,
+        predicted: y,
+        fields: differingFields(BigInt(x), BigInt(y), fieldsOf(name)),
+      });
+    }
+  }
+}
+
+function mappingText(m: HexMapping): string {
+  return `-> ${m.pa} size ${m.size} attr ${m.attr}`;
+}
+
+/** Maplets by VA: each only on one side, or differing in PA, size or attribute bits. */
+function diffMappings(
+  observed: readonly HexMapping[],
+  predicted: readonly HexMapping[],
+  out: Difference[],
+): number {
+  const byVa = new Map<string, [HexMapping | undefined, HexMapping | undefined]>();
+  for (const m of observed) byVa.set(BigInt(m.va).toString(16), [m, undefined]);
+  for (const m of predicted) {
+    const k = BigInt(m.va).toString(16);
+    byVa.set(k, [byVa.get(k)?.[0], m]);
+  }
+  const keys = [...byVa.keys()].sort((x, y) => {
+    const a = BigInt(`0x${x}`);
+    const b = BigInt(`0x${y}`);
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+  for (const k of keys) {
+    const [a, b] = byVa.get(k)!;
+    const path = `el2.mappings[0x${k}]`;
+    if (a === undefined) {
+      out.push({ path, predicted: mappingText(b!) });
+      continue;
+    }
+    if (b === undefined) {
+      out.push({ path, observed: mappingText(a) });
+      continue;
+    }
+    if (
+      BigInt(a.pa) === BigInt(b.pa) && BigInt(a.size) === BigInt(b.size) &&
+      BigInt(a.attr) === BigInt(b.attr)
+    ) continue;
+    const fields = differingFields(BigInt(a.attr), BigInt(b.attr), LEAF_FIELDS);
+    if (BigInt(a.pa) !== BigInt(b.pa)) {
+      fields.unshift({ field: "pa", bits: "-", observed: a.pa, predicted: b.pa });
+    }
+    if (BigInt(a.size) !== BigInt(b.size)) {
+      fields.unshift({ field: "size", bits: "-", observed: a.size, predicted: b.size });
+    }
+    out.push({ path, observed: mappingText(a), predicted: mappingText(b), fields });
+  }
+  return keys.length;
+}
+
+/**
+ * The comparison as text: one line per difference, the fields indented
+ * below it, or one line saying everything agrees.
+ *
+ * @param d The comparison.
+ * @param title What was compared (kernel, machine).
+ * @returns Text, newline-terminated.
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { formatOracleDiff } from "./diff.ts";
+ * const t = formatOracleDiff({ agree: false, compared: 9, differences: [
+ *   { path: "sysregs.TCR_EL2", observed: "0x80853510", predicted: "0x80843510",
+ *     fields: [{ field: "PS", bits: "18:16", observed: "5", predicted: "4" }] },
+ * ] }, "v6.1 on neoverse-n1");
+ * assertStringIncludes(t, "PS (bits 18:16): real 5, hyplab 4");
+ * ```
+ */
+export function formatOracleDiff(d: OracleDiff, title: string): string {
+  if (d.agree) return `${title}: all ${d.compared} compared fields agree\n`;
+  const lines = [
+    `${title}: ${d.differences.length} difference${
+      d.differences.length === 1 ? "" : "s"
+    } (of ${d.compared} compared fields)`,
+  ];
+  for (const x of d.differences) {
+    const sides = x.observed !== undefined && x.predicted !== undefined
+      ? `real ${x.observed}, hyplab ${x.predicted}`
+      : x.observed !== undefined
+      ? `only in the real kernel: ${x.observed}`
+      : `only in hyplab: ${x.predicted}`;
+    lines.push(`  ${x.path}: ${sides}`);
+    for (const f of x.fields ?? []) {
+      const bits = f.bits === "-"
+        ? ""
+        : f.bits.includes(":")
+        ? ` (bits ${f.bits})`
+        : ` (bit ${f.bits})`;
+      lines.push(`      ${f.field}${bits}: real ${f.observed}, hyplab ${f.predicted}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}

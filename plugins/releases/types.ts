@@ -1,0 +1,361 @@
+/**
+ * The shape of a kernel release descriptor: what one Linux release does in
+ * the pKVM boot, as data. Capability plugins read the facts they need from
+ * it (`release.reserve`, `release.buddy`, `release.pgtable`, ...) and never
+ * compare release names; where two releases share a behaviour they share its
+ * value and the code that acts on it.
+ *
+ * Every fact names the kernel function it comes from. The values of each
+ * release are in its own file (`v5_13.ts`, `v6_1.ts`, `v6_12.ts`, `v7_2.ts`),
+ * read from that release's source (Debian's `linux-source-*` package for the
+ * three releases checked against a real kernel).
+ *
+ * @module
+ */
+
+/** A pool term of `divide_memory_pool()`, in carving order. */
+export type PoolTermName =
+  | "selftest"
+  | "vmemmap"
+  | "vm_table"
+  | "hyp_s1"
+  | "host_s2"
+  | "host_s2_mem"
+  | "host_s2_dev"
+  | "ffa_proxy";
+
+/** `kvm_hyp_reserve()` and the `kvm_pkvm.h` sizing helpers. */
+export interface ReserveFacts {
+  /**
+   * Rounds of `__hyp_pgtable_max_pages()`: 4 while `KVM_PGTABLE_MAX_LEVELS`
+   * is 4, 5 once the loop runs from `KVM_PGTABLE_FIRST_LEVEL` (-1, LPA2) to
+   * `KVM_PGTABLE_LAST_LEVEL`.
+   */
+  readonly pgtableLevels: 4 | 5;
+  /** `sizeof(struct hyp_page)`. */
+  readonly hypPageBytes: number;
+  /**
+   * How the vmemmap is sized: `pool` is the fixed point over the pool's own
+   * pages (each vmemmap page needs an entry and table pages); `memory` is
+   * `hyp_vmemmap_pages()` over every memblock region.
+   */
+  readonly vmemmap: "pool" | "memory";
+  /**
+   * `host_s2`: one `host_s2_pgtable_pages()` term (memory + 16 + 1 GiB of
+   * MMIO); `split`: v5.13's `host_s2_mem` and `host_s2_dev` terms.
+   */
+  readonly hostS2: "split" | "combined";
+  /** `hyp_vm_table_pages()`: 0 before the VM table existed. */
+  readonly vmTablePages: number;
+  /** `hyp_ffa_proxy_pages()`: 0 before the FF-A proxy existed. */
+  readonly ffaProxyPages: number;
+  /** `pkvm_selftest_pages()` as built (0 without `CONFIG_NVHE_EL2_DEBUG`). */
+  readonly selftestPages: number;
+  /**
+   * How the pool is carved: `find_in_range` (v5.13:
+   * `memblock_find_in_range(0, memblock_end_of_DRAM())` then
+   * `memblock_reserve`) or `phys_alloc` (`memblock_phys_alloc`); both search
+   * top-down, the first at PMD alignment, then at page alignment.
+   */
+  readonly carve: "find_in_range" | "phys_alloc";
+  /** `register_memblock_regions()` sorts `hyp_memory[]` by base. */
+  readonly sortRegions: boolean;
+  /** `divide_memory_pool()`: the terms in carving order. */
+  readonly poolOrder: readonly PoolTermName[];
+}
+
+/** `struct hyp_page` and `hyp_pool` (nvhe/memory.h, gfp.h, page_alloc.c). */
+export interface BuddyFacts {
+  /** `sizeof(struct hyp_page)`. */
+  readonly size: number;
+  /** Width of `refcount` in bytes. */
+  readonly refcountBytes: 2 | 4;
+  /** Width of `order` in bytes. */
+  readonly orderBytes: 1 | 2 | 4;
+  /** Byte offset of `order`. */
+  readonly orderOffset: number;
+  /** `HYP_NO_ORDER` as stored. */
+  readonly noOrder: number;
+  /**
+   * Where a free block's list node lives: in the vmemmap entry (v5.13's
+   * `struct hyp_page` has `node` and `pool`), or in the first 16 bytes of
+   * the free page itself.
+   */
+  readonly listNode: "hyp_page" | "free_page";
+  /** The `MAX_ORDER` / `MAX_PAGE_ORDER` cap on `max_order`. */
+  readonly maxOrderCap: number;
+  /** `get_order((nr_pages + 1) << PAGE_SHIFT)` (6.1) instead of `get_order(nr_pages << PAGE_SHIFT)`. */
+  readonly maxOrderPlusOne: boolean;
+  /** Valid orders are `<= max_order` (else `< max_order`). */
+  readonly inclusiveMaxOrder: boolean;
+  /**
+   * A page outside `[range_start, range_end)` freed into the pool: `none`
+   * (no such path), `skip-coalesce` (queued at its order), `order-0`
+   * (queued at order 0, its order field untrusted).
+   */
+  readonly externalPages: "none" | "skip-coalesce" | "order-0";
+}
+
+/** `enum kvm_pgtable_prot` as numbers. */
+export interface ProtEncoding {
+  /** Execute (`KVM_PGTABLE_PROT_X`, or `PX | UX` once split). */
+  readonly X: number;
+  /** Write. */
+  readonly W: number;
+  /** Read. */
+  readonly R: number;
+  /** Device attributes. */
+  readonly DEVICE: number;
+}
+
+/** `kvm_pgtable_hyp_*` (arch/arm64/kvm/hyp/pgtable.c). */
+export interface PgtableFacts {
+  /**
+   * Remapping a valid leaf: `warn-keep` (v5.13: WARN, keep the old entry,
+   * succeed), or `sw-bits` (identical is a no-op, a difference only in the
+   * software bits 58:55 is overwritten, anything else WARNs and fails at
+   * level 3 or gets a table below).
+   */
+  readonly remap: "warn-keep" | "sw-bits";
+  /** Table pages are refcounted (`get_page` per valid entry). */
+  readonly refcounted: boolean;
+  /** Leaves carry the prot's software bits 58:55. */
+  readonly swBits: boolean;
+  /** `MT_DEVICE_nGnRE`, the AttrIndx of device mappings. */
+  readonly mtDeviceNGnRE: number;
+  /** GP (bit 50) on executable leaves when BTI is on. */
+  readonly gpWithBti: boolean;
+  /** `enum kvm_pgtable_prot` as the release numbers it. */
+  readonly prot: ProtEncoding;
+  /**
+   * The walker reworked around `struct kvm_pgtable_visit_ctx` (v6.2): it
+   * re-reads an entry after TABLE_PRE as after LEAF, carries on past
+   * -EAGAIN outside fault handling (`kvm_pgtable_walk_continue()`), and
+   * `kvm_pgtable_walk_begin()` refuses a `KVM_PGTABLE_WALK_SHARED` walk of a
+   * hyp table with -EPERM.
+   */
+  readonly visitCtxWalker: boolean;
+  /** Where the software bits of a prot sit (bit 55 in every release so far). */
+  readonly protSwShift: number;
+}
+
+/** The mapping steps of `recreate_hyp_mappings()`, in order. */
+export type RecreateStep =
+  | "idmap"
+  | "vectors"
+  | "vmemmap"
+  | "hyp_text"
+  | "hyp_data"
+  | "kernel_rodata"
+  | "hyp_rodata"
+  | "hyp_bss"
+  | "bss_tail"
+  | "pool"
+  | "percpu_and_stacks"
+  | "host_sve"
+  | "kernel_rodata_shared"
+  | "bss_tail_shared"
+  | "vgic_global_state_shared";
+
+/** The steps of `__pkvm_init_finalise()` after the allocator handover. */
+export type FinaliseStep =
+  | "host_mappings"
+  | "pgtable_refcnt"
+  | "pcpu_fixmap"
+  | "fixmap_and_fixblock"
+  | "host_ownership"
+  | "ffa_init"
+  | "vm_table_init";
+
+/** The hypervisor's side: `__pkvm_init`, setup.c and mm.c. */
+export interface SetupFacts {
+  /** `recreate_hyp_mappings()` steps in order. */
+  readonly recreate: readonly RecreateStep[];
+  /** `__pkvm_init_finalise()` steps after `hyp_pool_init` and the host stage-2. */
+  readonly finalise: readonly FinaliseStep[];
+  /**
+   * The per-CPU stack: `linear` (v5.13: one page at its linear VA), or
+   * `guarded` (a 2-page private range aligned to its size, the upper page
+   * mapped, the lower left as a guard).
+   */
+  readonly stack: "linear" | "guarded";
+  /**
+   * `hyp_back_vmemmap()`: `pool` maps the pool's own vmemmap slice; `memory`
+   * maps every region's slice, skipping a page already backed by the
+   * previous region, and zeroes it.
+   */
+  readonly backVmemmap: "pool" | "memory";
+  /**
+   * `pkvm_alloc_private_va_range()` aligns the base to the order of the
+   * size (6.1); later releases leave alignment to the callers that need it.
+   */
+  readonly privateVaAligned: boolean;
+  /**
+   * A private VA range asked for at a zero `__io_map_base` (before
+   * `__pkvm_init`): `allowed` (v5.13 does not check), `enomem` (6.1
+   * `pkvm_alloc_private_va_range()`), `einval` (6.2+
+   * `__pkvm_alloc_private_va_range()`).
+   */
+  readonly privateVaAtZero: "allowed" | "enomem" | "einval";
+  /**
+   * After init, the host asks EL2 for an executable private mapping of the
+   * vectors on a Spectre-v3a CPU (`kvm_init_vector_slots()` →
+   * `create_hyp_exec_mappings()` → `__pkvm_create_private_mapping`, v5.13);
+   * from 5.16 it skips this in protected mode.
+   */
+  readonly hostMapsVectorsAfterInit: boolean;
+  /**
+   * Without Spectre-v3a, `hyp_map_vectors()` points `__hyp_bp_vect_base` at
+   * `__bp_harden_hyp_vecs` (5.16 on); v5.13 leaves it NULL.
+   */
+  readonly bpVectBaseDefault: boolean;
+  /**
+   * How `__pkvm_init` calls `__pkvm_init_switch_pgd`: `params` (x0 = PA of
+   * `kvm_nvhe_init_params`, x1 = continuation) until ea9d7c83d14e "KVM:
+   * arm64: Fix __pkvm_init_switch_pgd call ABI" (v6.11), `registers` (pgd,
+   * sp, fn) after.
+   */
+  readonly switchAbi: "params" | "registers";
+  /** `__pkvm_init` takes `nr_cpus` (before 7.x: x3; 7.2 passes 4 arguments). */
+  readonly initTakesNrCpus: boolean;
+}
+
+/** How the host kernel at EL1 builds its EL2 table and `kvm_nvhe_init_params`. */
+export interface HostFacts {
+  /** `kvm_nvhe_init_params` fields in order, 8 bytes each. */
+  readonly initParams: readonly string[];
+  /**
+   * `hyp_va_bits`: `idmap` is `64 - idmap_t0sz` (the idmap's VA size, at
+   * least VA_BITS); `max48` is `max(IDMAP_VA_BITS = 48, vabits_actual)`.
+   */
+  readonly hypVaBits: "idmap" | "max48";
+  /**
+   * In protected mode on a VHE CPU, the hypervisor runs in the EL2&0 regime
+   * (`ARM64_KVM_HVHE`, hVHE, from 6.6); before, always nVHE.
+   */
+  readonly hvheOnVhe: boolean;
+  /** `kvm_compute_layout()` ORs a random tag (`CONFIG_RANDOMIZE_BASE=y`). */
+  readonly randomTag: boolean;
+  /**
+   * Which VA size `kvm_compute_layout()` takes the hyp linear map's top bit
+   * and the random tag's width from: `vabits_actual` (up to 6.x), or
+   * `kvm_hyp_va_bits()` (7.x, which can be wider when VA_BITS < 48).
+   */
+  readonly tagBits: "vabits_actual" | "hyp_va_bits";
+  /**
+   * The host-built table maps these kernel sections (`init_hyp_mode()`),
+   * in order, beside the stacks, per-CPU regions and the pool.
+   */
+  readonly hostSections:
+    readonly ("hyp_text" | "hyp_data" | "hyp_rodata" | "kernel_rodata" | "hyp_bss" | "bss_tail")[];
+}
+
+/** `__kvm_host_smccc_func` and how the host vector dispatches it. */
+export interface HypercallFacts {
+  /** Function numbers (`__KVM_HOST_SMCCC_FUNC_*`). */
+  readonly ids: Readonly<Record<string, number>>;
+  /**
+   * Once `kvm_protected_mode_initialized` is set, `handle_host_hcall()`
+   * refuses ids below this one (`__pkvm_prot_finalize`, or 7.x's
+   * `__KVM_HOST_SMCCC_FUNC_MIN_PKVM`, its value), or null when the release
+   * has no such gate (v5.13).
+   */
+  readonly minAfterInit: string | null;
+  /**
+   * Before `kvm_protected_mode_initialized`, ids from this one up are refused
+   * (7.x's `__KVM_HOST_SMCCC_FUNC_PKVM_ONLY`: the first pKVM-only call), or
+   * null when every id is accepted before finalisation.
+   */
+  readonly maxBeforeInit: string | null;
+  /** `HVC_STUB_HCALL_NR` (asm/virt.h): stub calls are the function ids below it. */
+  readonly stubHcallNr: number;
+  /**
+   * What the host vector does with a stub HVC (x0 < `HVC_STUB_HCALL_NR`)
+   * once `__pkvm_init` has run: `forward` to `__kvm_handle_stub_hvc`
+   * (v5.13), or `reject` ("KVM: arm64: Reject stub hypercalls after pKVM
+   * has been initialised", v5.16).
+   */
+  readonly stubAfterInit: "forward" | "reject";
+  /** The SMCCC hint bit (bit 16) is masked off the function id. */
+  readonly masksHint: boolean;
+}
+
+/** Init values of the EL2 system registers. */
+export interface SysregFacts {
+  /** `INIT_SCTLR_EL2_MMU_ON`. */
+  readonly sctlrMmuOn: bigint;
+  /** `INIT_SCTLR_EL2_MMU_OFF` (`SCTLR_EL2_RES1 | ENDIAN_SET_EL2`). */
+  readonly sctlrMmuOff: bigint;
+  /** `HCR_HOST_NVHE_PROTECTED_FLAGS`. */
+  readonly hcrProtected: bigint;
+  /** The host's MAIR_EL1, copied into `params->mair_el2`. */
+  readonly mair: bigint;
+  /** `cpu_prepare_hyp_mode()` adds `HCR_TID5` when the system has no MTE (7.x). */
+  readonly hcrTid5WithoutMte: boolean;
+}
+
+/**
+ * A kernel release's built-in image layout: where Debian's build of it puts
+ * the symbols the boot uses (boot.ts places the image at RAM base + 2 MiB,
+ * as QEMU's `-kernel` loader does; the oracle's predict reads the real
+ * System.map instead).
+ */
+export interface ImageFacts {
+  /**
+   * Bytes from `_text` of each symbol the boot uses, read from the release's
+   * System.map (`__kvm_nvhe_`-prefixed names for the nVHE objects).
+   */
+  readonly symbols: Readonly<Record<string, number>>;
+  /** Bytes of the nVHE per-CPU template (`__per_cpu_end - __per_cpu_start` at EL2). */
+  readonly hypPercpuSize: number;
+  /** Offsets inside the nVHE per-CPU template. */
+  readonly percpuOffsets: Readonly<Record<string, number>>;
+}
+
+/** The kernel configuration the release was built with (Debian's arm64 config). */
+export interface ConfigFacts {
+  /** `CONFIG_ARM64_VA_BITS`: 48, or 52 (with LPA2 on 4 KiB pages; 48 on CPUs without it). */
+  readonly vaBits: 48 | 52;
+  /** `CONFIG_ARM64_PA_BITS`: the largest PA range the kernel uses. */
+  readonly paBits: 48 | 52;
+  /** `CONFIG_NR_CPUS`. */
+  readonly nrCpus: number;
+  /** `CONFIG_ARM64_PTR_AUTH_KERNEL`: EL2 enables PAuth keys when the CPU has them. */
+  readonly ptrAuthKernel: boolean;
+  /** `CONFIG_ARM64_BTI_KERNEL`. */
+  readonly btiKernel: boolean;
+}
+
+/** One kernel release, as data. */
+export interface KernelRelease {
+  /** Profile name: `v5.13`, `v6.1`, `v6.12`, `v7.2`. */
+  readonly name: string;
+  /** The kernel series (`5.13`, `6.1`, ...). */
+  readonly kernel: string;
+  /** What the descriptor was read from. */
+  readonly source: string;
+  /** Build configuration. */
+  readonly config: ConfigFacts;
+  /** Checked against the real kernel by the oracle. */
+  readonly validated: boolean;
+  /** `kvm_hyp_reserve()` sizing. */
+  readonly reserve: ReserveFacts;
+  /** `struct hyp_page` and the buddy. */
+  readonly buddy: BuddyFacts;
+  /** `hyp_early_alloc_mm_ops` has no-op `get_page`/`put_page` (v5.17+). */
+  readonly earlyGetPutNoops: boolean;
+  /** kvm_pgtable. */
+  readonly pgtable: PgtableFacts;
+  /** EL2 setup. */
+  readonly setup: SetupFacts;
+  /** The host side. */
+  readonly host: HostFacts;
+  /** Hypercalls. */
+  readonly hypercalls: HypercallFacts;
+  /** EL2 register init values. */
+  readonly sysregs: SysregFacts;
+  /** The built-in image layout (none: a synthetic layout, for v5.13). */
+  readonly image?: ImageFacts;
+  /** The built-in switch sequence (`__pkvm_init_switch_pgd` as shipped). */
+  readonly switchSequence: string;
+}

@@ -1,0 +1,204 @@
+/**
+ * Linux 6.12 as Debian builds it (trixie, `linux-source-6.12` 6.12.117-1;
+ * image `linux-image-6.12.117+deb13-arm64-unsigned`), read from that source:
+ * arch/arm64/kvm/{pkvm.c,arm.c,mmu.c,va_layout.c}, kvm/hyp/nvhe/{setup.c,
+ * mm.c,page_alloc.c,mem_protect.c,hyp-main.c,hyp-init.S},
+ * include/asm/{kvm_pkvm.h,kvm_asm.h,kvm_pgtable.h,sysreg.h,kvm_arm.h}.
+ *
+ * Against 6.1: the pgtable helpers provision five levels (-1..3, LPA2); the
+ * vmemmap covers every memblock region (`hyp_vmemmap_pages()`), and the pool
+ * also holds the VM table and the FF-A proxy buffers; the buddy follows
+ * MAX_PAGE_ORDER (10, inclusive) and queues external pages without
+ * coalescing; `recreate_hyp_mappings()` maps the host's SVE state and
+ * `kvm_vgic_global_state` (read-only, PKVM_PAGE_SHARED_OWNED) instead of the
+ * kernel's .rodata and .bss; `__pkvm_init_finalise()` fixes the table
+ * refcounts, creates one fixmap page per CPU and fixes the host stage-2
+ * ownership; `hyp_va_bits` is `max(48, vabits_actual)`; stacks come from
+ * `pkvm_create_stack()`; the switch sequence has the `dsb nsh; isb` pair of
+ * 040113fa32f2 and takes pgd/sp/fn in registers (ea9d7c83d14e).
+ *
+ * @module
+ */
+
+import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
+import type { KernelRelease } from "./types.ts";
+
+/** Linux 6.12 (Debian 6.12.117-1). */
+export const V6_12: KernelRelease = {
+  name: "v6.12",
+  kernel: "6.12",
+  source: "Debian linux-source-6.12 6.12.117-1",
+  config: { vaBits: 52, paBits: 52, nrCpus: 512, ptrAuthKernel: true, btiKernel: false },
+  validated: true,
+  reserve: {
+    pgtableLevels: 5,
+    hypPageBytes: 4,
+    vmemmap: "memory",
+    hostS2: "combined",
+    vmTablePages: 1,
+    // 2 mailbox pages + DIV_ROUND_UP(48 + 32 + 16 + SG_MAX_SEGMENTS (2048) * 16, 4096).
+    ffaProxyPages: 11,
+    selftestPages: 0,
+    carve: "phys_alloc",
+    sortRegions: true,
+    poolOrder: ["vmemmap", "vm_table", "hyp_s1", "host_s2", "ffa_proxy"],
+  },
+  buddy: {
+    size: 4,
+    refcountBytes: 2,
+    orderBytes: 2,
+    orderOffset: 2,
+    noOrder: 0xffff,
+    listNode: "free_page",
+    maxOrderCap: 10,
+    maxOrderPlusOne: false,
+    inclusiveMaxOrder: true,
+    externalPages: "skip-coalesce",
+  },
+  earlyGetPutNoops: true,
+  pgtable: {
+    remap: "sw-bits",
+    refcounted: true,
+    swBits: true,
+    mtDeviceNGnRE: 4,
+    gpWithBti: true,
+    prot: PROT_NUMBERING_CLASSIC,
+    visitCtxWalker: true,
+    protSwShift: 55,
+  },
+  setup: {
+    recreate: [
+      "idmap",
+      "vectors",
+      "vmemmap",
+      "hyp_text",
+      "hyp_rodata",
+      "hyp_bss",
+      "pool",
+      "percpu_and_stacks",
+      "host_sve",
+      "vgic_global_state_shared",
+    ],
+    finalise: ["pgtable_refcnt", "pcpu_fixmap", "host_ownership", "ffa_init", "vm_table_init"],
+    stack: "guarded",
+    backVmemmap: "memory",
+    privateVaAligned: false,
+    privateVaAtZero: "einval",
+    hostMapsVectorsAfterInit: false,
+    bpVectBaseDefault: true,
+    switchAbi: "registers",
+    initTakesNrCpus: true,
+  },
+  host: {
+    initParams: [
+      "mair_el2",
+      "tcr_el2",
+      "tpidr_el2",
+      "stack_hyp_va",
+      "stack_pa",
+      "pgd_pa",
+      "hcr_el2",
+      "vttbr",
+      "vtcr",
+      "tmp",
+    ],
+    hypVaBits: "max48",
+    tagBits: "vabits_actual",
+    hvheOnVhe: true,
+    randomTag: true,
+    hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
+  },
+  hypercalls: {
+    ids: {
+      __kvm_hyp_init: 0,
+      __kvm_get_mdcr_el2: 1,
+      __pkvm_init: 2,
+      __pkvm_create_private_mapping: 3,
+      __pkvm_cpu_set_vector: 4,
+      __kvm_enable_ssbs: 5,
+      __vgic_v3_init_lrs: 6,
+      __vgic_v3_get_gic_config: 7,
+      __pkvm_prot_finalize: 8,
+      __pkvm_host_share_hyp: 9,
+      __pkvm_host_unshare_hyp: 10,
+      __kvm_adjust_pc: 11,
+      __kvm_vcpu_run: 12,
+      __kvm_flush_vm_context: 13,
+      __kvm_tlb_flush_vmid_ipa: 14,
+      __kvm_tlb_flush_vmid_ipa_nsh: 15,
+      __kvm_tlb_flush_vmid: 16,
+      __kvm_tlb_flush_vmid_range: 17,
+      __kvm_flush_cpu_context: 18,
+      __kvm_timer_set_cntvoff: 19,
+      __vgic_v3_save_vmcr_aprs: 20,
+      __vgic_v3_restore_vmcr_aprs: 21,
+      __pkvm_vcpu_init_traps: 22,
+      __pkvm_init_vm: 23,
+      __pkvm_init_vcpu: 24,
+      __pkvm_teardown_vm: 25,
+    },
+    minAfterInit: "__pkvm_prot_finalize",
+    maxBeforeInit: null,
+    stubHcallNr: 4,
+    stubAfterInit: "reject",
+    // handle_host_hcall(): `id &= ~ARM_SMCCC_CALL_HINTS` (nvhe/hyp-main.c).
+    masksHint: true,
+  },
+  sysregs: {
+    // M|C|SA|I|IESB|WXN|ITFSB|RES1 (ENDIAN_SET_EL2 is 0 on little-endian).
+    sctlrMmuOn: 0x20_30ed_183dn,
+    sctlrMmuOff: 0x30c5_0830n,
+    // RW | API | APK | ATA | TSC.
+    hcrProtected: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n) | (1n << 19n),
+    // MAIR_EL1_SET: nGnRnE 0x00, nGnRE 0x04, Normal-NC 0x44, Normal 0xff, Normal-tagged 0xff
+    // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
+    mair: 0x0000_0004_0044_ffffn,
+    hcrTid5WithoutMte: false,
+  },
+  // From the System.map of Debian's linux-image-6.12.117+deb13-arm64 6.12.117-1.
+  image: {
+    symbols: {
+      _text: 0x0,
+      _stext: 0x10000,
+      __hyp_stub_vectors: 0xf5a000,
+      __hyp_idmap_text_start: 0xf59000,
+      __hyp_idmap_text_end: 0xf59d04,
+      __kvm_hyp_init: 0xf59000,
+      ___kvm_hyp_init: 0xf59ab0,
+      __pkvm_init_switch_pgd: 0xf59c78,
+      __hyp_text_start: 0xf59d04,
+      __hyp_text_end: 0xf6e000,
+      __kvm_hyp_host_vector: 0xf5e800,
+      __kvm_hyp_vector: 0xf69000,
+      __bp_harden_hyp_vecs: 0xf69800,
+      __pkvm_init_finalise: 0xf60ce8,
+      __host_enter: 0xf5e190,
+      __hyp_panic: 0xf5d2a0,
+      _etext: 0xf70000,
+      __start_rodata: 0xf70000,
+      __end_rodata: 0x1d19000,
+      __hyp_rodata_start: 0x1d19000,
+      __hyp_rodata_end: 0x1d1f000,
+      hyp_cpu_logical_map: 0x1d1a000,
+      kvm_vgic_global_state: 0x16f2278,
+      __init_begin: 0x1d30000,
+      __per_cpu_start: 0x1f8b000,
+      __per_cpu_end: 0x1f8db40,
+      __init_end: 0x2040000,
+      _sdata: 0x2040000,
+      kvm_arm_hyp_percpu_base: 0x1d19000,
+      __bss_start: 0x23fc000,
+      __hyp_bss_start: 0x23fc000,
+      __hyp_bss_end: 0x23fe000,
+      __bss_stop: 0x24e6a10,
+      _end: 0x2500000,
+    },
+    hypPercpuSize: 0x2b40,
+    percpuOffsets: {
+      kvm_hyp_vector: 0xe50,
+      kvm_init_params: 0x1a80,
+      kvm_host_data: 0x0,
+    },
+  },
+  switchSequence: "v6.12",
+};
