@@ -95,7 +95,6 @@ export const TREE_PARTS: readonly string[] = [
  * import { kernelSourceApt } from "./kernel_sources.ts";
  * const apt = kernelSourceApt("/c", "http://mirror.example/debian");
  * assertEquals([apt.root, apt.suites], ["/c/apt", ["bookworm", "trixie", "sid"]]);
- * assertEquals(apt.options().includes("Dir::Etc::SourceParts=/dev/null"), true);
  * ```
  */
 export function kernelSourceApt(cache: string, mirror: string): PrivateApt {

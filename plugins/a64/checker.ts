@@ -137,6 +137,8 @@ const REGISTER_ONLY: ReadonlySet<number> = new Set([
 const BADDR_MASK = 0x0000_ffff_ffff_fffen;
 /** SCTLR_ELx.M (bit 0), C (bit 2) and I (bit 12): the bits R1 is about. */
 const SCTLR_MCI = 0x1005n;
+/** SCTLR_EL2.EIS (bit 22) and EOS (bit 11), which FEAT_ExS gives a function. */
+const SCTLR_EXS = (1n << 22n) | (1n << 11n);
 const key = (ttbr: bigint) => `0x${(ttbr & BADDR_MASK).toString(16)}`;
 const mBit = (v: bigint) => Number(v & 1n);
 
@@ -299,8 +301,10 @@ export class HazardChecker {
    */
   stateKey(live: (r: number) => boolean = () => true): string {
     // Built as one string (this runs at every merge point of the static run).
-    let k = `${this.#sctlrCur & SCTLR_MCI}|${
-      this.#sctlrPend === null ? "-" : this.#sctlrPend & SCTLR_MCI
+    // Of SCTLR_EL2, M, C and I enter R1-R17, the RES1 bits R18.
+    const bits = SCTLR_MCI | SCTLR_EL2_RES1;
+    let k = `${this.#sctlrCur & bits}|${
+      this.#sctlrPend === null ? "-" : this.#sctlrPend & bits
     }|${this.#ttbrCur}|${this.#ttbrPend}|`;
     if (this.#otherPend.size > 0) k += [...this.#otherPend].sort().join("+");
     // Pending TLBIs by (op, line): a later one of the same op removes all an
@@ -772,18 +776,25 @@ export class HazardChecker {
       // R18: only a value the text itself builds (immediates, or what a
       // system register read returned) can be judged; one loaded from memory
       // is the caller's.
-      if ((tag === "imm" || tag === "sysreg") && (value & SCTLR_EL2_RES1) !== SCTLR_EL2_RES1) {
+      // A value read from SCTLR_EL2 and modified answers only for the bits
+      // it clears: a read-modify-write keeps what the register held (the
+      // code that put it there is the one to warn).
+      const held = tag === "sysreg" ? (this.#sctlrPend ?? this.#sctlrCur) : SCTLR_EL2_RES1;
+      const clear = (tag === "imm" || tag === "sysreg") ? SCTLR_EL2_RES1 & ~value & held : 0n;
+      if (clear !== 0n) {
         // Every one of these bits has a function when HCR_EL2.E2H = 1: the
         // Arm ARM's rule for a bit RES1 only in some contexts gives it no
         // effect on the PE here, so this is advice (write 1), not a hazard.
-        const clear = SCTLR_EL2_RES1 & ~value;
+        const exs = (clear & SCTLR_EXS) !== 0n
+          ? " (with FEAT_ExS, a clear EIS or EOS makes exception entry or return not synchronise)"
+          : "";
         this.#report(
           "R18",
           "warn",
           index,
           `SCTLR_EL2 is written as 0x${value.toString(16)}, with bits 0x${
             clear.toString(16)
-          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state (with FEAT_ExS, EIS and EOS clear make exception entry and return not synchronise), but software should write them as 1.`,
+          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state${exs}, but software should write them as 1.`,
         );
       }
       if (prev !== next) this.#shared.switches = true;

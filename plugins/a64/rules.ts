@@ -258,7 +258,10 @@
  *
  * ## R18 SCTLR-RES1 (warn)
  * A value the code builds for SCTLR_EL2 keeps the bits that are RES1 while
- * HCR_EL2.E2H is 0 (4, 5, 11, 16, 18, 22, 23, 28, 29) set.
+ * HCR_EL2.E2H is 0 (4, 5, 11, 16, 18, 22, 23, 28, 29) set. A value read
+ * from SCTLR_EL2 and modified answers only for the bits the code clears:
+ * writing back what the register held is the concern of the code that put
+ * it there.
  *
  * Why: every one of those bits has a function when E2H is 1, and the Arm
  * ARM's definition of a bit that is RES1 only in some contexts gives it no

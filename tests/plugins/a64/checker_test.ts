@@ -5,7 +5,9 @@ import {
   check,
   type CheckConfig,
   type CheckResult,
+  HazardChecker,
   parseA64,
+  resolveCheckConfig,
 } from "./deps.ts";
 
 // Abbreviations: MMU off, and MMU on the way set_sctlr_el2 does it.
@@ -472,4 +474,31 @@ Deno.test("check(): more consequences of the state model", async (t) => {
     );
     expect(hypInit, { assume: { "mmu-on-at-entry": false } }, "fail", ["R9"]);
   });
+});
+
+Deno.test("R18 warns the code that clears a RES1 bit, not a read-modify-write of what it found", () => {
+  const r18 = (src: string, sctlr: bigint) => {
+    const p = parseA64(src);
+    const c = new HazardChecker(p, resolveCheckConfig(), { sctlr, ttbr0: 0n, abi: "registers" });
+    // x3 holds what the mrs read, then what the bic/orr made of it.
+    let x3 = 0n;
+    const regs = { get: (n: number) => (n === 3 ? x3 : 0n) };
+    p.instructions.forEach((ins, i) => {
+      if (ins.text.startsWith("mrs")) x3 = sctlr;
+      if (ins.text.startsWith("bic")) x3 &= ins.imm; // decoded as an AND with the complement
+      if (ins.text.startsWith("orr")) x3 |= ins.imm;
+      c.step(i, regs);
+    });
+    c.end();
+    return c.result().findings.filter((f) => f.rule === "R18").map((f) => f.line);
+  };
+  // v7.2's INIT_SCTLR_EL2_MMU_ON (RES1 bits 4, 5, 16, 18, 23, 28, 29 clear) in the
+  // register: __pkvm_init_switch_pgd's `bic`/`orr` of M keeps it as it was.
+  const rmw =
+    "mrs x3, sctlr_el2\nbic x3, x3, #1\nmsr sctlr_el2, x3\nisb\norr x3, x3, #1\nmsr sctlr_el2, x3\nisb";
+  assertEquals(r18(rmw, 0x68180dn), []);
+  // Clearing a RES1 bit the register had set is the code's own doing.
+  assertEquals(r18("mrs x3, sctlr_el2\nbic x3, x3, #0x10\nmsr sctlr_el2, x3\nisb", 0x30e5183dn), [
+    3,
+  ]);
 });

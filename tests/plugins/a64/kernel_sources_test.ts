@@ -17,18 +17,8 @@ Deno.test("apt runs with its own sources, lists, cache and status, never the sys
     "http://mirror.example/debian",
     ["bookworm", "trixie", "sid"],
   ]);
-  const options = apt.options();
-  for (
-    const o of [
-      "Dir::Etc::SourceList=/c/apt/sources.list",
-      "Dir::Etc::SourceParts=/dev/null",
-      "Dir::State::Lists=/c/apt/lists",
-      "Dir::Cache=/c/apt/cache",
-      "Dir::State::Status=/c/apt/status",
-      "Debug::NoLocking=1",
-    ]
-  ) assertEquals(options.includes(o), true, o);
-  assertEquals(options.filter((_, k) => k % 2 === 0).every((o) => o === "-o"), true);
+  // Its -o options (own sources list, SourceParts=/dev/null, own lists,
+  // cache and status, no locking) are the oracle's, tested with it.
   assertEquals(DEBIAN_KERNEL_SOURCES.map((s) => `${s.package}=${s.version}`), [
     "linux-source-6.1=6.1.176-1",
     "linux-source-6.12=6.12.117-1",
