@@ -9,7 +9,7 @@ import {
 } from "./deps.ts";
 
 // Where the archive address and the cache come from is the oracle's
-// (apt_source.ts, kernel_cache.ts, tested with it); here, what the sources use.
+// (apt_source.ts, kernel_cache.ts); here, what the sources use.
 Deno.test("apt runs with its own sources, lists, cache and status, never the system's", () => {
   const apt = kernelSourceApt("/c", "http://mirror.example/debian/");
   assertEquals([apt.root, apt.mirror, apt.suites], [
@@ -18,7 +18,8 @@ Deno.test("apt runs with its own sources, lists, cache and status, never the sys
     ["bookworm", "trixie", "sid"],
   ]);
   // Its -o options (own sources list, SourceParts=/dev/null, own lists,
-  // cache and status, no locking) are the oracle's, tested with it.
+  // cache and status, no locking) are the oracle's PrivateApt's; options()
+  // reads the uid, which these tests are not allowed to.
   assertEquals(DEBIAN_KERNEL_SOURCES.map((s) => `${s.package}=${s.version}`), [
     "linux-source-6.1=6.1.176-1",
     "linux-source-6.12=6.12.117-1",
