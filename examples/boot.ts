@@ -70,9 +70,10 @@ Options:
                               default 0x40000000:4G)
   --cpus N                    CPUs, 1..256 (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              ${PROFILES.join(", ")} (default v5.13;
-                              mainline is the newest release checked against
-                              a real kernel)
+  --profile NAME              ${PROFILES.join(", ")} (default v6.1,
+                              the oldest release checked against a real
+                              kernel; mainline is v7.2; v5.13 has no real
+                              kernel to check it against)
   --cpu MODEL                 ${CPU_MODEL_NAMES.join(", ")} (default
                               cortex-a57): the CPU model QEMU 7.2 emulates
   --allocator NAME|PATH       ${ALLOCATORS.join(", ")}, or a plugin module
@@ -138,7 +139,7 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
       flag: "--va-bits",
     });
   }
-  const p = a.profile ?? "v5.13";
+  const p = a.profile ?? "v6.1";
   if (!PROFILES.includes(p)) {
     throw new BadInput(`--profile ${p}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }

@@ -25,6 +25,7 @@ import {
   parseRamBank,
   parseVariantSpec,
   type ProfileName,
+  PROFILES,
   type RamBank,
   resolveVariant,
   type Scenario,
@@ -60,7 +61,7 @@ Options:
   --ram BASE:SIZE             a RAM bank (repeatable; default 0x40000000:4G)
   --cpus N                    CPUs (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              profile of variants that name none (default v5.13)
+  --profile NAME              profile of variants that name none (default v6.1)
   --seed N                    PRNG seed (default 1)
   --markdown                  a Markdown table
   --json                      one JSON object; identical runs give identical
@@ -78,11 +79,14 @@ and --allow-write (the page is written beside FILE, then renamed over it).
 Bad input is one line on stderr (with --json also {"error": ...} on stdout) and exit status 2; a long
 workload shows its progress on a terminal's stderr (not with --json).`;
 
-/** The default comparison: three switch sequences and two allocators. */
+/**
+ * The default comparison: the switch sequence Will Deacon reviewed (v3), the
+ * one 6.1 shipped and 7.2's, and the bitmap allocator beside the buddy.
+ */
 const DEFAULT_VARIANTS = [
   "v3:switch=v3",
-  "v5.13:switch=v5.13",
-  "mainline:switch=mainline",
+  "v6.1:switch=v6.1",
+  "v7.2:switch=v7.2",
   "bitmap:allocator=bitmap",
 ];
 
@@ -113,9 +117,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   noArguments(a._);
-  const prof = (a.profile ?? "v5.13") as ProfileName;
-  if (prof !== "v5.13" && prof !== "mainline") {
-    throw new BadInput(`--profile ${prof}: choose v5.13 or mainline`, { flag: "--profile" });
+  const prof = (a.profile ?? "v6.1") as ProfileName;
+  if (!PROFILES.includes(prof)) {
+    throw new BadInput(`--profile ${prof}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }
   let ram: RamBank[] | undefined;
   try {
