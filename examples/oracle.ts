@@ -79,8 +79,10 @@ const OBSERVE_USAGE = `Usage: deno run -A examples/oracle.ts observe --kernel 6.
 
 Boots the kernel under qemu-system-aarch64 (virt machine, EL2, GICv3, RAM at
 0x40000000, kvm-arm.mode=protected nokaslr memblock=debug), waits for the
-pKVM line and the final panic (there is no root file system), halts it
-through the gdb stub and prints one observation as JSON (or writes it).
+pKVM line, then until every CPU has run __pkvm_prot_finalize (asked through
+the gdb stub every few seconds) or the final panic (there is no root file
+system), halts it and prints one observation as JSON (or writes it). Most
+boots take 15-60 s; a busy machine takes longer.
 
 Options:
   --kernel NAME|PATH   a cached kernel (see setup) or an arm64 Image file
