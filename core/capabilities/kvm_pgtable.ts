@@ -336,6 +336,18 @@ export interface KvmPgtableInitOptions {
    * and nothing in hyplab unmaps a live table today: the boot only maps.
    */
   tlbi?(op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl): void;
+  /**
+   * `ARM64_KVM_HVHE`: the hypervisor runs in the EL2&0 regime, so leaves
+   * take that regime's AP encoding (RW 0, RO 2) and its execute-never bits
+   * (UXN, and from 7.x PXN). Default: the factory's (nVHE).
+   */
+  hvhe?: boolean;
+  /**
+   * `kvm_lpa2_is_enabled()`: FEAT_LPA2 descriptors (output-address bits
+   * 51:50 in bits 9:8, no shareability in leaves), which 49–52-bit tables
+   * from level −1 need. Default: the factory's (off).
+   */
+  lpa2?: boolean;
 }
 
 /** Makes hyp stage-1 tables for one variant (v5.13 or mainline semantics). */
@@ -345,12 +357,12 @@ export interface KvmPgtableFactory {
   /** Kernel version whose semantics it follows. */
   readonly version: KvmPgtableVersion;
   /**
-   * `kvm_pgtable_hyp_init`. Start levels 0..3 (ia_bits 13..48) are
-   * modelled. Level −1 (49–52 bits, LPA2), which mainline accepts, throws:
-   * LPA2 descriptors are not modelled. Any other start level gives -EINVAL,
-   * as mainline's range check does; v5.13 has no such check (it computes a
-   * wrapped start level and returns 0, and its walks then fail with -EINVAL
-   * in `__kvm_pgtable_walk`), so for v5.13 that -EINVAL is hyplab's.
+   * `kvm_pgtable_hyp_init`. Start levels 0..3 (ia_bits 13..48), and −1
+   * (49–52 bits, with LPA2 descriptors) in a release whose walker has it,
+   * are modelled. Any other start level gives -EINVAL, as mainline's range
+   * check does; v5.13 has no such check (it computes a wrapped start level
+   * and returns 0, and its walks then fail with -EINVAL in
+   * `__kvm_pgtable_walk`), so for v5.13 that -EINVAL is hyplab's.
    * @param options Address bits, mm_ops and the memory the tables live in.
    * @returns The table, or a negative errno (-ENOMEM without a pgd page,
    *   -EINVAL for a start level outside -1..3).

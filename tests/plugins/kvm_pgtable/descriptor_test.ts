@@ -4,7 +4,6 @@ import {
   KernelErrnoError,
   KVM_PGTABLE_PROT,
   kvmPgtableProt,
-  type KvmPgtableVersion,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
@@ -82,6 +81,7 @@ Deno.test("decodeHypPte() splits every field of PAGE_HYP_DEVICE", () => {
     af: true,
     gp: false,
     xn: true,
+    pxn: false,
     sw: 0,
     prot: PAGE_HYP_DEVICE,
   });
