@@ -22,8 +22,10 @@ import {
 } from "./console_log.ts";
 import { walkEl2Stage1 } from "./el2_walk.ts";
 import { OracleError } from "./errors.ts";
+import { type KernelRelease, release } from "../releases/mod.ts";
 import {
   HOST_FACTS,
+  type HostFactEnv,
   IMAGE_SYMBOLS,
   imageSymbols,
   readHostFacts,
@@ -88,6 +90,24 @@ export class ObserveInterrupted extends OracleError {
     super(`interrupted by ${signal}: QEMU stopped`);
     this.name = "ObserveInterrupted";
   }
+}
+
+/**
+ * The release facts the host-fact reader needs: the struct field offsets
+ * (from the release's DWARF) and the build's `PAGE_OFFSET`.
+ */
+function hostFactEnv(profile: string): HostFactEnv {
+  let rel: KernelRelease;
+  try {
+    rel = release(profile);
+  } catch {
+    return {};
+  }
+  const sve = rel.host.sveState;
+  return {
+    fields: sve === null ? {} : { "kvm_host_data.sve_state": sve.field },
+    pageOffset: BigInt.asUintN(64, -(1n << BigInt(rel.config.vaBits))),
+  };
 }
 
 /** CPSR.M[3:2]: the exception level a halted CPU was at. */
@@ -340,7 +360,7 @@ export async function observeBooted(
       );
     }
     step("reading host facts");
-    const host = await readHostFacts(HOST_FACTS, map, mem, machine.cpus);
+    const host = await readHostFacts(HOST_FACTS, map, mem, machine.cpus, hostFactEnv(k.profile));
     const pool = await readHostFacts(RESERVE_FACTS, map, mem, machine.cpus);
     const base = BigInt(pool.hyp_mem_base as string);
     const size = BigInt(pool.hyp_mem_size as string);

@@ -30,6 +30,7 @@ import type { FinaliseStep, RecreateStep } from "../releases/mod.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
 import { initParamsOffset } from "./init_params.ts";
 import { runSwitchSequence } from "./hyp_switch.ts";
+import { pkvmHostSveStateSize } from "./host_regs.ts";
 
 const PAGE = 4096;
 
@@ -251,6 +252,8 @@ export function recreateHypMappings(
     memory: hyp.machine.memory,
     name: "pkvm_pgtable",
     trace: hyp.trace,
+    hvhe: hyp.config.hvhe,
+    lpa2: hyp.config.lpa2,
   });
   if (typeof pgt === "number") return pgt;
   hyp.pgt = pgt;
@@ -340,21 +343,32 @@ function recreateStep(
     case "percpu_and_stacks":
       return mapPercpuAndStacks(hyp, cpu, perCpuBase);
     case "host_sve":
-      // pkvm_create_host_sve_mappings(): nothing without SVE.
-      return hyp.machine.cpu(0).model.features.sve ? hypHostSveUnmodelled(hyp) : 0;
+      return pkvmCreateHostSveMappings(hyp, cpu);
     default:
       throw new RangeError(`Cannot run recreate_hyp_mappings step "${step}"`);
   }
 }
 
 /**
- * The host's SVE state (`kvm_host_data.sve_state`, one per CPU) is mapped by
- * 6.12 and later when the CPU has SVE; hyplab does not model the host's SVE
- * buffers yet, so such a machine is refused rather than mis-predicted.
+ * `pkvm_create_host_sve_mappings()` (6.12+): without SVE nothing; else for
+ * each of `hyp_nr_cpus` CPUs, the buffer its `kvm_host_data` points at
+ * (`sve_state`, 7.x `sve_regs`: a kernel VA, `kern_hyp_va()`'d here),
+ * `PAGE_ALIGN(pkvm_host_sve_state_size())` bytes, PAGE_HYP, page by page.
  */
-function hypHostSveUnmodelled(hyp: Hyp): number {
-  hyp.log("error", "pkvm_create_host_sve_mappings: the host's SVE state is not modelled");
-  return ERRNO.ENOTSUPP;
+function pkvmCreateHostSveMappings(hyp: Hyp, cpu: Cpu): number {
+  const size = pkvmHostSveStateSize(hyp.release, hyp.machine.cpu(0).model);
+  const sve = hyp.release.host.sveState;
+  if (size === 0 || sve === null) return 0;
+  const hostData = hyp.image.percpuOffsets.kvm_host_data!;
+  const perCpuBase = hyp.sym("kvm_arm_hyp_percpu_base");
+  for (let i = 0; i < hyp.nrCpus; i++) {
+    const at = hypPerCpuBase(hyp, cpu, perCpuBase, i) + hostData + sve.field;
+    const start = hyp.layout.kernHypVa(hyp.mem(cpu).read64(at));
+    const end = start + Math.ceil(size / PAGE) * PAGE;
+    const err = pkvmCreateMappings(hyp, start, end, PAGE_HYP, `host sve cpu${i}`);
+    if (err !== 0) return err;
+  }
+  return 0;
 }
 
 /** Per CPU: its per-CPU region, then its stack (the release's way). */
@@ -460,6 +474,7 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   const vtcr = hostVtcr(
     sanitisedIdReg(hyp, "ID_AA64MMFR0_EL1"),
     sanitisedIdReg(hyp, "ID_AA64MMFR1_EL1"),
+    hyp.config.lpa2,
   );
   const pgdPages = stage2PgdPages(vtcr);
   const s2pool = hyp.pools.get(s2Terms[0]!)!;
@@ -582,15 +597,18 @@ export function sanitisedIdReg(hyp: Hyp, reg: "ID_AA64MMFR0_EL1" | "ID_AA64MMFR1
  * (v5.13 `hyp/pgtable.c`, kept in mainline), 4 KiB pages: VTCR_EL2_FLAGS
  * (RES1 bit 31, SH0 inner, ORGN0/IRGN0 write-back, TG0 4K); PS =
  * `kvm_get_parange` (PARange clamped to 48 bits: v5.13's PARANGE_MAX for 4
- * KiB pages, and mainline's clamp of 52 without LPA2, which hyplab does not
- * model); the host stage-2 is an idmap, so the IPA size is that PA size:
+ * KiB pages, and mainline's `kvm_get_parange_max()` without LPA2; 52 bits
+ * with LPA2); the host stage-2 is an idmap, so the IPA size is that PA size:
  * T0SZ = 64 − bits and SL0 from `stage2_pgtable_levels(bits)` (at least 2
- * levels); HA always (v5.13 unconditionally; mainline under
- * CONFIG_ARM64_HW_AFDBM, on by default, on CPUs without the AmpereOne AC03
- * erratum); VS when ID_AA64MMFR1_EL1.VMIDBits says 16-bit VMIDs.
+ * levels; at 52 bits 4 levels from level 0, whose 16 tables are
+ * concatenated, so SL2 stays 0); HA always (v5.13 unconditionally; mainline
+ * under CONFIG_ARM64_HW_AFDBM, on by default, on CPUs without the AmpereOne
+ * AC03 erratum); DS with LPA2; VS when ID_AA64MMFR1_EL1.VMIDBits says
+ * 16-bit VMIDs.
  *
  * @param mmfr0 `ID_AA64MMFR0_EL1` (sanitised).
  * @param mmfr1 `ID_AA64MMFR1_EL1` (sanitised).
+ * @param lpa2 `kvm_lpa2_is_enabled()`.
  * @returns VTCR_EL2.
  * @example
  * ```ts
@@ -598,10 +616,11 @@ export function sanitisedIdReg(hyp: Hyp, reg: "ID_AA64MMFR0_EL1" | "ID_AA64MMFR1
  * import { hostVtcr } from "./hyp_setup.ts";
  * assertEquals(hostVtcr(0x5n, 0n), 0x8025_3590n); // 48-bit PA, 8-bit VMIDs
  * assertEquals(hostVtcr(0x2n, 0x20n), 0x802a_3558n); // 40-bit PA, 16-bit VMIDs
+ * assertEquals(hostVtcr(0x6n, 0x20n, true), 0x1_802e_358cn); // a real 7.2 boot on max
  * ```
  */
-export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
-  const parange = Math.min(Number(mmfr0 & 0xfn), 5);
+export function hostVtcr(mmfr0: bigint, mmfr1: bigint, lpa2 = false): bigint {
+  const parange = Math.min(Number(mmfr0 & 0xfn), lpa2 ? 6 : 5);
   const bits = PARANGE_BITS[parange]!;
   const levels = Math.max(2, Math.floor((bits - 4 - 4) / 9));
   const sl0 = BigInt(2 - (4 - levels));
@@ -610,6 +629,7 @@ export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
   vtcr |= BigInt(64 - bits);
   vtcr |= sl0 << 6n;
   vtcr |= 1n << 21n; // VTCR_EL2_HA
+  if (lpa2) vtcr |= 1n << 32n; // VTCR_EL2_DS
   if (((mmfr1 >> 4n) & 0xfn) === 2n) vtcr |= 1n << 19n; // VTCR_EL2_VS_16BIT
   return vtcr;
 }
@@ -617,7 +637,8 @@ export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
 /**
  * `kvm_pgd_pages(ia_bits, start_level)` for a VTCR_EL2 (4 KiB pages): the
  * pages of the (concatenated) start-level table, with ia_bits = 64 − T0SZ
- * and start level = 2 − SL0 (`kvm_pgtable_stage2_init`).
+ * and start level = 2 − SL0 (`kvm_pgtable_stage2_init`); with DS and 52
+ * bits from level 0 that is 16 concatenated pages.
  *
  * @param vtcr VTCR_EL2.
  * @returns Pages (a power of two, 1 to 16).
@@ -627,6 +648,7 @@ export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
  * import { hostVtcr, stage2PgdPages } from "./hyp_setup.ts";
  * assertEquals(stage2PgdPages(hostVtcr(0x5n, 0n)), 1); // 48 bits from level 0
  * assertEquals(stage2PgdPages(hostVtcr(0x2n, 0n)), 2); // 40 bits: two level-1 tables
+ * assertEquals(stage2PgdPages(hostVtcr(0x6n, 0n, true)), 16); // 52 bits: sixteen level-0 tables
  * ```
  */
 export function stage2PgdPages(vtcr: bigint): number {

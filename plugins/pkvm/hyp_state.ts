@@ -59,6 +59,14 @@ export interface HypConfig {
   /** `ARM64_SPECTRE_V3A`: the vectors get an EXEC private mapping. */
   spectreV3a: boolean;
   /**
+   * `ARM64_KVM_HVHE`: the hypervisor runs in the EL2&0 regime (HCR_EL2.E2H
+   * = 1, TGE = 0), with TCR_EL2 in TCR_EL1's layout and the EL2&0
+   * descriptor attributes.
+   */
+  hvhe: boolean;
+  /** `kvm_lpa2_is_enabled()`: LPA2 descriptors in the hyp stage-1 and the host stage-2. */
+  lpa2: boolean;
+  /**
    * Refuse, with an errno and no state change, hypercalls whose effect the
    * kernel leaves undefined (a second `__pkvm_init`, `nr_cpus` outside the
    * machine, a pool that is not RAM, `__pkvm_prot_finalize` before

@@ -23,6 +23,7 @@ import {
   TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
+import { type KvmCpuCaps, kvmCpuCaps } from "./cpu_caps.ts";
 import { BootStepError, Host, type HostInputs } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
@@ -40,8 +41,9 @@ export interface PkvmOptions {
    */
   version?: PkvmVersion;
   /**
-   * Kernel VA_BITS (39 or 48).
-   * @default 48
+   * Kernel VA_BITS (`vabits_actual`): 39, 48, or 52 (FEAT_LPA2 on a release
+   * built with 52-bit VAs). Default: what the kernel picks on the CPU model
+   * (52 on an LPA2 CPU with a 52-bit build, else 48).
    */
   vaBits?: number;
   /** Kernel image placement and section sizes. */
@@ -113,6 +115,7 @@ export class PkvmBoot implements Pkvm {
   #prepared = false;
   #booted = false;
   #notes: string[] = [];
+  #caps2: KvmCpuCaps | undefined;
 
   /**
    * Creates the boot.
@@ -133,6 +136,15 @@ export class PkvmBoot implements Pkvm {
     return this.#host;
   }
 
+  /** hVHE, `vabits_actual` and LPA2 as the kernel picks them on the machine's CPU model. */
+  get cpuCaps(): KvmCpuCaps {
+    return this.#caps2 ??= kvmCpuCaps(
+      this.version,
+      this.#machine.cpu(0).model,
+      this.#options.vaBits,
+    );
+  }
+
   /**
    * Steps 0–2: firmware hand-over, carving, the host-built EL2 tables and
    * `__kvm_hyp_init` on the boot CPU. Leaves the host about to issue
@@ -143,14 +155,17 @@ export class PkvmBoot implements Pkvm {
     if (this.#prepared) return this.#failure ? null : this.#host!.pkvmInitArgs();
     this.#prepared = true;
     try {
+      const kc = this.cpuCaps;
       this.#host = new Host(this.#machine, this.version, this.#caps, {
-        vaBits: this.#options.vaBits ?? 48,
+        vaBits: kc.vaBits,
         image: this.#options.image ?? {},
         ...(this.#options.hostInputs === undefined ? {} : { inputs: this.#options.hostInputs }),
         config: {
           // ARM64_SPECTRE_V3A: the CPU model's MIDR says (Cortex-A57/A72).
           spectreV3a: this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a,
           guards: this.#options.guards ?? true,
+          hvhe: kc.hvhe,
+          lpa2: kc.lpa2,
         },
       });
     } catch (e) {
@@ -230,6 +245,8 @@ export class PkvmBoot implements Pkvm {
       );
       return this.report();
     }
+    // kvm_arm_init() → finalize_init_hyp_mode() once init_hyp_mode() is done.
+    host.finalizeInitHypMode();
     const pgt = hyp.pgt!;
     const early = hyp.pgtEarly!.nrUsedPages();
     this.#ok(
@@ -360,7 +377,7 @@ export class PkvmBoot implements Pkvm {
       machine: {
         ram: m.memory.banks.map((b) => ({ base: hex(b.base), size: hex(b.size) })),
         cpus: m.cpus.length,
-        va_bits: this.#options.vaBits ?? 48,
+        va_bits: this.#caps2?.vaBits ?? this.#options.vaBits ?? 48,
         seed: m.prng.seed,
       },
       variants: this.#variants(),
@@ -489,7 +506,9 @@ export class PkvmBoot implements Pkvm {
     }
     this.#machine.trace.emit("log", {
       level: "info",
-      message: "kvm [1]: Protected nVHE mode initialized successfully",
+      message: `kvm [1]: Protected ${
+        hyp.config.hvhe ? "hVHE" : "nVHE"
+      } mode initialized successfully`,
     });
     const counts = new Map<string, number>();
     for (const r of host.records.slice(-1000)) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
