@@ -350,6 +350,49 @@ export interface KvmPgtableInitOptions {
   lpa2?: boolean;
 }
 
+/** Options of {@link KvmPgtableFactory.stage2Init}: a host stage-2 over an allocated pgd. */
+export interface KvmStage2InitOptions {
+  /** Input (IPA) bits: 64 − VTCR_EL2.T0SZ. */
+  iaBits: number;
+  /** Start level (from VTCR_EL2.SL0, and SL2 with LPA2). */
+  startLevel: number;
+  /** PA of the first (concatenated) pgd page, zeroed. */
+  pgd: number;
+  /** Concatenated pgd pages (`kvm_pgd_pages()`). */
+  pgdPages: number;
+  /** The host stage-2 pool's hooks (table pages and their references). */
+  mmOps: PgtableMmOps;
+  /** The memory the tables live in. */
+  memory: PhysicalMemory;
+  /** LPA2 table descriptors (VTCR_EL2.DS). */
+  lpa2?: boolean;
+}
+
+/** A host stage-2 table as the boot writes it: ownership annotations only. */
+export interface KvmStage2Pgtable {
+  /** PA of the first pgd page. */
+  readonly pgd: number;
+  /** Concatenated pgd pages. */
+  readonly pgdPages: number;
+  /** Input bits. */
+  readonly iaBits: number;
+  /** Start level. */
+  readonly startLevel: number;
+  /**
+   * `kvm_pgtable_stage2_set_owner()` / `kvm_pgtable_stage2_annotate()`:
+   * the invalid descriptor `pte` on every page of the range, at level 3.
+   * @param addr First IPA.
+   * @param size Bytes.
+   * @param pte The invalid descriptor.
+   * @returns 0 or a negative errno.
+   */
+  annotate(addr: number, size: number, pte: bigint): number;
+  /** Returns: The annotations, merged into runs of equal value, by IPA. */
+  annotations(): { ipa: number; size: number; pte: bigint }[];
+  /** Returns: PAs of every table page, the pgd pages first. */
+  tablePages(): number[];
+}
+
 /** Makes hyp stage-1 tables for one variant (v5.13 or mainline semantics). */
 export interface KvmPgtableFactory {
   /** Variant name. */
@@ -368,6 +411,13 @@ export interface KvmPgtableFactory {
    *   -EINVAL for a start level outside -1..3).
    */
   hypInit(options: KvmPgtableInitOptions): KvmPgtable | number;
+  /**
+   * A host stage-2 table over a pgd the caller allocated (optional: a
+   * factory without it leaves the host stage-2 as only its pgd).
+   * @param options Geometry, pgd, mm_ops, memory.
+   * @returns The table.
+   */
+  stage2Init?(options: KvmStage2InitOptions): KvmStage2Pgtable;
 }
 
 /**
@@ -383,5 +433,5 @@ export interface KvmPgtableFactory {
 export const KVM_PGTABLE: Capability<KvmPgtableFactory> = capability<KvmPgtableFactory>(
   "kvm_pgtable",
   "hyp stage-1 page tables",
-  { name: "string", version: "string", hypInit: "function" },
+  { name: "string", version: "string", hypInit: "function", stage2Init: "function?" },
 );

@@ -21,6 +21,7 @@ import {
   pkvmMode,
 } from "./console_log.ts";
 import { walkEl2Stage1 } from "./el2_walk.ts";
+import { hostStage2Observed, walkHostStage2 } from "./s2_walk.ts";
 import { OracleError } from "./errors.ts";
 import { type KernelRelease, release } from "../releases/mod.ts";
 import {
@@ -393,6 +394,17 @@ export async function observeBooted(
       (pa, n) => client.readMemory(pa, n),
       { ram: [{ base: BigInt(VIRT_RAM_BASE), size: BigInt(machine.ramBytes) }] },
     );
+    // The host stage-2, once __pkvm_prot_finalize turned it on (HCR_EL2.VM).
+    let hostS2: Observation["observed"]["host_s2"];
+    if ((BigInt(cpu0.HCR_EL2) & 1n) === 1n) {
+      step("walking the host stage-2 tables");
+      const s2 = await walkHostStage2(
+        { vttbr: BigInt(cpu0.VTTBR_EL2), vtcr: BigInt(cpu0.VTCR_EL2) },
+        (pa, n) => client.readMemory(pa, n),
+        { ram: [{ base: BigInt(VIRT_RAM_BASE), size: BigInt(machine.ramBytes) }] },
+      );
+      hostS2 = hostStage2Observed(s2);
+    }
     await rsp.setPhysicalMemoryMode(false);
     await rsp.detach();
 
@@ -418,6 +430,7 @@ export async function observeBooted(
       },
     };
     if (differ) observed.sysregs_per_cpu = perCpu;
+    if (hostS2 !== undefined) observed.host_s2 = hostS2;
     return {
       provenance: {
         kernel_package: k.kernelPackage,

@@ -26,6 +26,7 @@ import { type HostInputs, kernelImageFromSystemMap, kvmCpuCaps } from "../pkvm/m
 import { profile } from "../profiles/mod.ts";
 import { type KernelRelease, release } from "../releases/mod.ts";
 import { walkEl2Stage1 } from "./el2_walk.ts";
+import { hostStage2Observed, walkHostStage2 } from "./s2_walk.ts";
 import { OracleError } from "./errors.ts";
 import {
   type HexMapping,
@@ -268,6 +269,16 @@ export async function predict(obs: Observation): Promise<Prediction> {
   };
   if (perCpu.some((p) => OBSERVED_SYSREGS.some((n) => p[n] !== sysregs[n]))) {
     observed.sysregs_per_cpu = perCpu;
+  }
+  // The host stage-2 as __pkvm_prot_finalize left it on (HCR_EL2.VM), read
+  // with the walker the oracle uses on the real machine.
+  if ((cpu0.sysreg("HCR_EL2") & 1n) === 1n) {
+    const s2 = await walkHostStage2(
+      { vttbr: cpu0.sysreg("VTTBR_EL2"), vtcr: cpu0.sysreg("VTCR_EL2") },
+      (pa, len) => mem.readBytes(Number(pa), len),
+      { ram: mem.banks.map((b) => ({ base: BigInt(b.base), size: BigInt(b.size) })) },
+    );
+    observed.host_s2 = hostStage2Observed(s2);
   }
   return { observed, report };
 }

@@ -482,6 +482,22 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   if (pgdVa === null) return ERRNO.ENOMEM;
   if (hyp.release.buddy.listNode === "free_page" && pgdPages > 1) s2pool.splitPage?.(pgdVa);
   hyp.hostStage2 = { pgd: hyp.pa(pgdVa), vtcr, pgdPages };
+  // host_s2_mm_ops: table pages from the host stage-2 pool, refcounted there.
+  hyp.hostS2Pgt = hyp.caps.pgtable.stage2Init?.({
+    iaBits: 64 - Number(vtcr & 0x3fn),
+    startLevel: 2 - Number((vtcr >> 6n) & 3n),
+    pgd: hyp.pa(pgdVa),
+    pgdPages,
+    mmOps: {
+      zallocPage: () => s2pool.allocPages(0),
+      physToVirt: (pa) => hyp.va(pa),
+      virtToPhys: (va) => hyp.pa(va),
+      getPage: (va) => s2pool.getPage(va),
+      putPage: (va) => s2pool.putPage(va),
+    },
+    memory: hyp.machine.memory,
+    lpa2: hyp.config.lpa2,
+  });
   const mmOps: PgtableMmOps = {
     zallocPage: () => hpool.allocPages(0),
     physToVirt: (pa) => hyp.va(pa),
@@ -513,7 +529,7 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
       // 6.1 finalize_host_mappings(): over each memory region's linear range,
       // LEAF|TABLE_POST: a reference per valid entry (the early allocator
       // could not take them), and every leaf must be a level-3 page of
-      // memory (its host stage-2 ownership, not modelled, follows its state).
+      // memory whose host stage-2 entry then follows its state.
       for (const r of hyp.hypMemory) {
         const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, {
           flags: WALK.LEAF | WALK.TABLE_POST,
@@ -521,7 +537,7 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
             if ((v.pte & 1n) === 0n) return 0;
             mmOps.getPage!(hyp.va(v.ptep));
             if (v.flag !== WALK.LEAF) return 0;
-            return v.level === 3 ? 0 : ERRNO.EINVAL;
+            return hostOwnershipOf(hyp, v.level, v.pte);
           },
         });
         if (ret !== 0) return ret;
@@ -543,8 +559,7 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
     case "fixmap_and_fixblock":
       return hypCreateFixmap(hyp, cpu, true);
     case "host_ownership":
-      // fix_host_ownership(): the host stage-2 annotations are not modelled.
-      return 0;
+      return fixHostOwnership(hyp, cpu);
     case "ffa_init":
       return hypFfaInit();
     case "vm_table_init":
@@ -553,6 +568,81 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
       hyp.vmTable = hyp.term("vm_table").va;
       return 0;
   }
+}
+
+/** `pkvm_getstate()`: the page state in software bits 56:55 of a hyp leaf. */
+const PKVM_PAGE_STATE = { OWNED: 0n, SHARED_OWNED: 1n, SHARED_BORROWED: 2n } as const;
+
+/**
+ * What `fix_host_ownership_walker()` (6.12, 7.2) and
+ * `finalize_host_mappings_walker()` (6.1) do with one hyp stage-1 leaf: it
+ * must be a level-3 page of memory (else -EINVAL); a page the hypervisor
+ * owns gets the release's owner annotation in the host stage-2
+ * (`host_stage2_set_owner_locked(phys, PAGE_SIZE, PKVM_ID_HYP)`), except
+ * 7.x's `__hyp_text`, which stays mapped read-only for the host. A shared
+ * page (SHARED_OWNED / SHARED_BORROWED) gets a valid host mapping with the
+ * mirrored state in 6.1 and 6.12 (`host_stage2_idmap_locked()`), in 7.x
+ * only its vmemmap state: valid host stage-2 entries, like the hyp text's,
+ * are not written here (only the annotations are modelled).
+ *
+ * @param hyp The hypervisor.
+ * @param level The leaf's level.
+ * @param pte The leaf.
+ * @returns 0 or a negative errno.
+ */
+function hostOwnershipOf(hyp: Hyp, level: number, pte: bigint): number {
+  const owner = hyp.release.setup.hostOwner;
+  if (level !== 3) return ERRNO.EINVAL;
+  const lpa2 = hyp.config.lpa2;
+  const phys = Number(
+    lpa2
+      ? (pte & 0x0003_ffff_ffff_f000n) | (((pte >> 8n) & 3n) << 50n)
+      : pte & 0x0000_ffff_ffff_f000n,
+  );
+  if (!hyp.hypMemory.some((r) => phys >= r.base && phys < r.base + r.size)) return ERRNO.EINVAL;
+  const state = (pte >> 55n) & 3n;
+  if (state === 3n) return ERRNO.EINVAL;
+  if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return 0;
+  if (owner.hypText === "read-only") {
+    const s = hyp.image.symbols;
+    const start = Math.floor(s.__hyp_text_start! / PAGE) * PAGE;
+    const end = Math.ceil(s.__hyp_text_end! / PAGE) * PAGE;
+    if (phys >= start && phys < end) return 0;
+  }
+  // Without a stage-2 model the host stage-2 stays a bare pgd.
+  return hyp.hostS2Pgt?.annotate(phys, PAGE, owner.pte) ?? 0;
+}
+
+/**
+ * `fix_host_ownership()` (6.12, 7.2): {@link hostOwnershipOf} for every
+ * valid leaf of the hyp's linear map of each `hyp_memory[]` region, then of
+ * each CPU's stack page (`params->stack_hyp_va - NVHE_STACK_SIZE`, in the
+ * private range).
+ *
+ * @param hyp The hypervisor.
+ * @param cpu CPU running the code.
+ * @returns 0 or the first error.
+ */
+function fixHostOwnership(hyp: Hyp, cpu: Cpu): number {
+  const walker = {
+    flags: WALK.LEAF,
+    cb: (v: { level: number; pte: bigint }) =>
+      (v.pte & 1n) === 0n ? 0 : hostOwnershipOf(hyp, v.level, v.pte),
+  };
+  for (const r of hyp.hypMemory) {
+    const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, walker);
+    if (ret !== 0) return ret;
+  }
+  const perCpuBase = hyp.sym("kvm_arm_hyp_percpu_base");
+  const off = initParamsOffset(hyp.version, "stack_hyp_va")!;
+  for (let i = 0; i < hyp.nrCpus; i++) {
+    const params = hypPerCpuBase(hyp, cpu, perCpuBase, i) +
+      hyp.image.percpuOffsets.kvm_init_params!;
+    const top = Number(hyp.mem(cpu).read64(params + off));
+    const ret = hyp.pgt!.walk(top - PAGE, PAGE, walker);
+    if (ret !== 0) return ret;
+  }
+  return 0;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   HyplabError,
   type KvmPgtable,
   type KvmPgtableFactory,
+  type KvmStage2Pgtable,
   type Machine,
   type MemblockRegion,
   MemoryFaultError,
@@ -263,6 +264,12 @@ export class Hyp {
    * `kvm_host_prepare_stage2` ran.
    */
   hostStage2: { pgd: number; pgdPages: number; vtcr: bigint } | undefined;
+  /**
+   * The host stage-2 table over that pgd (`host_mmu.pgt`), when the
+   * kvm_pgtable variant models stage 2: the ownership annotations the
+   * finalisation writes.
+   */
+  hostS2Pgt: KvmStage2Pgtable | undefined;
   /** Where `__pkvm_init` is (for the report's step of a failure). */
   phase: "idle" | "divide" | "recreate" | "vmemmap" | "params" | "switch" | "finalise" | "done" =
     "idle";
