@@ -525,15 +525,42 @@ export class PkvmBoot implements Pkvm {
     const caps = this.#caps;
     const rel = release(this.version);
     const v513 = rel.hypercalls.ids.__pkvm_mark_hyp !== undefined;
+    const s2 = caps.pgtable.stage2Init !== undefined;
     n.push(
-      `Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; ${
-        v513
-          ? "__pkvm_mark_hyp records ownership only"
-          : rel.setup.finalise.includes("host_ownership")
-          ? "fix_host_ownership() is skipped"
-          : "finalize_host_mappings() counts the table references but changes no host stage-2 entry"
-      }.`,
+      v513
+        ? "Host stage-2: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; __pkvm_mark_hyp records ownership only."
+        : !s2
+        ? `Host stage-2: the kvm_pgtable variant "${caps.pgtable.name}" models no stage 2, so the host stage-2 is its pgd only (no ownership annotations).`
+        : `Host stage-2: ${
+          rel.setup.finalise.includes("host_ownership")
+            ? "fix_host_ownership()"
+            : "finalize_host_mappings()"
+        } writes the hypervisor's owner annotation (${
+          hex(rel.setup.hostOwner?.pte ?? 0n)
+        }) on every page it owns${
+          rel.setup.hostOwner?.hypText === "read-only" ? " but __hyp_text" : ""
+        }; the valid entries it makes for shared pages${
+          rel.setup.hostOwner?.hypText === "read-only" ? " and the read-only hyp text" : ""
+        }, and those the host's faults fill later, are not modelled.`,
     );
+    const kc = this.cpuCaps;
+    if (kc.hvhe) {
+      n.push(
+        `hVHE (ARM64_KVM_HVHE: ${
+          this.#machine.cpu(0).model.name
+        } has FEAT_VHE): EL2 runs in the EL2&0 regime (HCR_EL2.E2H = 1), TCR_EL2 is the host's TCR_EL1 as cpu_prepare_hyp_mode() turns it, leaves use that regime's AP and execute-never bits, and ___kvm_hyp_init replays __kvm_init_el2_state (modelled for SCTLR_EL2, CNTHCTL_EL2, VTTBR_EL2 and CPTR_EL2).`,
+      );
+      if (rel.pgtable.hvheExec === "uxn") {
+        n.push(
+          `${rel.name}'s hyp_set_prot_attr() marks non-executable hVHE leaves with bit 54 only, which is UXN in the EL2&0 regime: at EL2 (PXN governs) read-only hyp mappings stay executable, and only SCTLR_EL2.WXN keeps writable ones from being so; the verification expects exactly that.`,
+        );
+      }
+    }
+    if (kc.lpa2) {
+      n.push(
+        `52-bit VAs (vabits_actual = 52 on a FEAT_LPA2 CPU): hyp_va_bits ${kc.vaBits}, tables from level -1 with LPA2 descriptors (TCR.DS, VTCR_EL2.DS).`,
+      );
+    }
     if (v513) {
       n.push(
         '__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end, which lies outside a range that ends where its memory region ends, as the hyp pool does (memblock carves it top-down, at the end of DRAM): __pkvm_mark_hyp(pool) returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish the default boot.',
