@@ -240,13 +240,9 @@ function describeS2(s: ObservedHostStage2): string {
   return `${s.ia_bits}-bit IPA from level ${s.start_level}, pgd ${s.pgd} (${s.pgd_pages} pages), ${s.annotations.length} annotation runs`;
 }
 
-/** Invalid descriptor fields of an owner annotation (6.1/6.12 and 7.x encodings). */
-const ANNOTATION_FIELDS: Fields = {
-  "owner (7.x)": [1, 3],
-  "owner id (6.x)": [4, 6],
-  "meta (7.x)": [10, 50],
-  "type (7.x)": [60, 4],
-};
+/** An owner annotation's fields: 7.x's (type 63:60, owner 3:1), and 6.x's owner in 9:2. */
+const ANNOTATION_FIELDS_7: Fields = { owner: [1, 3], meta: [4, 56], type: [60, 4] };
+const ANNOTATION_FIELDS_6: Fields = { owner: [2, 8] };
 
 /** Annotation runs by IPA: each only on one side, or differing in size or descriptor. */
 function diffAnnotations(
@@ -271,12 +267,13 @@ function diffAnnotations(
       continue;
     }
     if (BigInt(a.size) === BigInt(b.size) && BigInt(a.desc) === BigInt(b.desc)) continue;
-    // The owner id sits in 9:2 in 6.x and 3:1 in 7.x: name the fields generically.
-    const fields = differingFields(BigInt(a.desc), BigInt(b.desc), {
-      ...(BigInt(a.desc) >> 60n !== 0n || BigInt(b.desc) >> 60n !== 0n
-        ? { owner: ANNOTATION_FIELDS["owner (7.x)"]!, type: ANNOTATION_FIELDS["type (7.x)"]! }
-        : { owner: [2, 8] as const }),
-    });
+    // A type in bits 63:60 is 7.x's encoding; otherwise 6.x's owner id in 9:2.
+    const typed = BigInt(a.desc) >> 60n !== 0n || BigInt(b.desc) >> 60n !== 0n;
+    const fields = differingFields(
+      BigInt(a.desc),
+      BigInt(b.desc),
+      typed ? ANNOTATION_FIELDS_7 : ANNOTATION_FIELDS_6,
+    );
     if (BigInt(a.size) !== BigInt(b.size)) {
       fields.unshift({ field: "size", bits: "-", observed: a.size, predicted: b.size });
     }

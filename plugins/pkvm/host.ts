@@ -10,7 +10,6 @@
 
 import {
   type Cpu,
-  type CpuModel,
   errnoName,
   hex,
   hvc,

@@ -127,7 +127,7 @@ function describe(hyp: Hyp, m: Maplet, why: string): string {
  * @returns A problem, or undefined.
  */
 function checkPage(hyp: Hyp, cpu: Cpu, va: number, pa: number, prot: number): string | undefined {
-  const { W, X, DEVICE } = KVM_PGTABLE_PROT;
+  const { W, DEVICE } = KVM_PGTABLE_PROT;
   const t = hyp.caps.mmu.translate(cpu, va, "read");
   if (t.kind === "fault") return `does not translate on CPU ${cpu.id}: ${t.message}`;
   if (t.pa !== pa) return `translates to ${hex(t.pa)} on CPU ${cpu.id}, expected ${hex(pa)}`;
