@@ -17,6 +17,7 @@
 
 export * from "./checker.ts";
 export * from "./config.ts";
+export * from "./e2h.ts";
 export * from "./errors.ts";
 export * from "./executor.ts";
 export * from "./macros.ts";
