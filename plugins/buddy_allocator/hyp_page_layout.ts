@@ -100,6 +100,7 @@ export function hypPageLayout(r: string | KernelRelease): HypPageLayout {
   });
 }
 
+/** Byte offsets inside `struct hyp_pool` (nvhe/gfp.h) as one release lays it out. */
 export interface HypPoolLayout {
   /** Offset of `lock`. */
   readonly lockOffset: number;

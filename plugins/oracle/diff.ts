@@ -56,7 +56,8 @@ export interface OracleDiff {
   compared: number;
 }
 
-type Fields = Readonly<Record<string, readonly [number, number]>>;
+/** Named fields of a register or descriptor: name → `[lsb, width]`. */
+export type Fields = Readonly<Record<string, readonly [number, number]>>;
 
 /** Stage-1 leaf descriptor fields (attr: the descriptor with its output address cleared). */
 const LEAF_FIELDS: Fields = {
