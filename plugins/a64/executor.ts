@@ -81,8 +81,10 @@ export interface A64ExecuteOptions {
   /** Treat an `hvc` with no handler as taken and returned (static runs). */
   hvcReturns?: boolean;
   /**
-   * Accept any 64-bit value in `msr` (static runs, whose register values are
-   * synthetic); otherwise RES0/RES1 violations are an {@link A64ExecutionError}.
+   * Store an `msr` value as written (static runs, whose register values are
+   * synthetic); otherwise the CPU model stores it as QEMU 7.2 does (bits of
+   * absent features read back as 0, RES0/RES1 bits as written: the
+   * architecture leaves such writes CONSTRAINED UNPREDICTABLE, not faulting).
    */
   lenientSysregs?: boolean;
   /** Initial contents of the scratch store (8-byte words by address). */

@@ -100,7 +100,10 @@ export function hypPageLayout(r: string | KernelRelease): HypPageLayout {
   });
 }
 
-/** Byte offsets inside `struct hyp_pool` (nvhe/gfp.h) as one release lays it out. */
+/**
+ * Byte offsets and size of `struct hyp_pool` (nvhe/gfp.h), as
+ * {@link HYP_POOL_LAYOUT} gives them.
+ */
 export interface HypPoolLayout {
   /** Offset of `lock`. */
   readonly lockOffset: number;

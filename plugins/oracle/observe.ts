@@ -42,6 +42,7 @@ import {
 } from "./observation.ts";
 import { freeLoopbackPort, type QemuMachine, QemuRun, qemuVersion, shellQuote } from "./qemu.ts";
 import { RspClient } from "./rsp.ts";
+import { readKernelVa } from "./el1_translate.ts";
 import { parseSystemMap, type SystemMap } from "./system_map.ts";
 
 /** Where QEMU's virt machine puts RAM. */
@@ -262,6 +263,33 @@ export interface ObserveBootedOptions {
   progress?: (what: string, elapsedMs: number) => void;
   /** Called with each step. */
   step?: (what: string) => void;
+  /** How often to ask the gdb stub whether pKVM is finalised, in ms (default 8 s). */
+  pollMs?: number;
+}
+
+/**
+ * Whether pKVM is finalised: every CPU has run `__pkvm_prot_finalize`
+ * (HCR_EL2.VM set, VTTBR_EL2 loaded). pkvm_drop_host_privileges() (6.1
+ * arch/arm64/kvm/arm.c, 7.2 pkvm.c) flips `kvm_protected_mode_initialized`
+ * before the first CPU's, so the static key needs no separate read. Leaves the client connected, the VM halted, and the target
+ * description read (QEMU then answers `p` for system registers).
+ *
+ * @param rsp A fresh connection to the stub.
+ * @param cpus CPUs in the machine.
+ * @returns Whether the EL2 state is final.
+ */
+async function finalised(rsp: RspClient, cpus: number): Promise<boolean> {
+  await rsp.stopReason();
+  await rsp.registers();
+  const threads = await rsp.threads();
+  if (threads.length !== cpus) return false;
+  for (const t of threads) {
+    await rsp.selectThread(t);
+    const hcr = await rsp.readRegister("HCR_EL2");
+    const vttbr = await rsp.readRegister("VTTBR_EL2");
+    if ((hcr & 1n) === 0n || vttbr === 0n) return false;
+  }
+  return true;
 }
 
 /**
@@ -293,9 +321,46 @@ export async function observeBooted(
     await run.waitFor(PKVM_MODE_LINE, {
       ...wait,
       what: 'the pKVM line ("Protected ... mode initialized successfully")',
-      failOn: [{ pattern: PANIC_LINE, message: "the kernel panicked before pKVM initialised" }],
+      failOn: [
+        { pattern: PANIC_LINE, message: "the kernel panicked before pKVM initialised" },
+        {
+          pattern: /kvm \[\d+\]: (?!Protected )[^\n]*mode initialized successfully/,
+          message: "KVM started without protected mode (no pKVM)",
+        },
+      ],
     });
-    await run.waitFor(PANIC_END_LINE, { ...wait, what: "the final panic (no root file system)" });
+    // The EL2 state is final once finalize_pkvm() has run __pkvm_prot_finalize
+    // on every CPU (the host stage-2 on: HCR_EL2.VM and VTTBR_EL2 set). The
+    // final panic (no root file system) comes after that, sometimes minutes
+    // later (7.2 in nVHE idles for minutes after its last initcall), so the
+    // stub is asked every few seconds too, and the first of the two wins.
+    const what = "pKVM's finalisation (every CPU's host stage-2 on) or the final panic";
+    const pollMs = opts.pollMs ?? 8_000;
+    while (rsp === null) {
+      const until = Date.now() + pollMs;
+      let panicked = false;
+      try {
+        await run.waitFor(PANIC_END_LINE, { ...wait, deadline: Math.min(deadline, until), what });
+        panicked = true;
+      } catch (e) {
+        if (Date.now() >= deadline || Date.now() < until) throw e;
+      }
+      step("asking the gdb stub whether pKVM is finalised");
+      const client = await RspClient.connect({ port, timeoutMs: opts.stubTimeoutMs ?? 10_000 });
+      if (panicked) {
+        await client.stopReason();
+        // Reading the target description makes QEMU answer `p` for system registers.
+        await client.registers();
+        rsp = client;
+        break;
+      }
+      if (await finalised(client, machine.cpus)) {
+        rsp = client;
+        break;
+      }
+      await client.detach(); // the VM runs on
+      await client.close();
+    }
 
     const log = run.console;
     const mode = pkvmMode(log);
@@ -309,11 +374,6 @@ export async function observeBooted(
       );
     }
 
-    step("connecting to the gdb stub");
-    rsp = await RspClient.connect({ port, timeoutMs: opts.stubTimeoutMs ?? 10_000 });
-    await rsp.stopReason();
-    // Reading the target description also makes QEMU answer `p` for system registers.
-    await rsp.registers();
     const threads = await rsp.threads();
     if (threads.length !== machine.cpus) {
       throw new OracleError(`the gdb stub lists ${threads.length} CPUs, expected ${machine.cpus}`);
@@ -331,24 +391,40 @@ export async function observeBooted(
     const differ = perCpu.some((r) => OBSERVED_SYSREGS.some((n) => r[n] !== perCpu[0]![n]));
 
     // Kernel VAs mean something only through a CPU in the kernel's regime.
+    // When every CPU is at EL2 (7.2 idles in PSCI CPU_SUSPEND, which pKVM
+    // handles at EL2), the host's stage 1 is walked from its EL1 registers,
+    // which keep the host's values while the hyp runs.
     const el1 = els.indexOf(1);
-    if (el1 < 0) {
-      throw new OracleError(`no CPU is halted at EL1 (exception levels ${els.join(", ")})`);
-    }
-    await rsp.selectThread(threads[el1]!);
+    await rsp.selectThread(threads[Math.max(0, el1)]!);
     await rsp.setPhysicalMemoryMode(false);
     const client = rsp;
-    const readVirt = (va: bigint, n: number) => client.readMemory(va, n);
+    // The stub translates a VA through the host's stage 2 too, which pKVM
+    // fills on the host's faults: a page the host has not touched since
+    // finalisation reads as E14. Then the host's stage 1 is walked instead.
+    const el1Regs = {
+      ttbr1: await rsp.readRegister("TTBR1_EL1"),
+      tcr: await rsp.readRegister("TCR_EL1"),
+    };
+    const readPhys = async (pa: bigint, n: number) => {
+      await client.setPhysicalMemoryMode(true);
+      try {
+        return await client.readMemory(pa, n);
+      } finally {
+        await client.setPhysicalMemoryMode(false);
+      }
+    };
+    const readVirt = async (va: bigint, n: number) => {
+      if (el1 < 0) return await readKernelVa(va, n, el1Regs, readPhys);
+      try {
+        return await client.readMemory(va, n);
+      } catch (e) {
+        if (!(e instanceof OracleError)) throw e;
+        return await readKernelVa(va, n, el1Regs, readPhys);
+      }
+    };
     const mem = {
       readVirtual: readVirt,
-      readPhysical: async (pa: bigint, n: number) => {
-        await client.setPhysicalMemoryMode(true);
-        try {
-          return await client.readMemory(pa, n);
-        } finally {
-          await client.setPhysicalMemoryMode(false);
-        }
-      },
+      readPhysical: readPhys,
     };
     const bannerVa = map.require("linux_banner");
     const want = `Linux version ${release} `;
@@ -407,6 +483,7 @@ export async function observeBooted(
     }
     await rsp.setPhysicalMemoryMode(false);
     await rsp.detach();
+    step("detached");
 
     const mappings: HexMapping[] = walk.mappings.map((m) => ({
       va: hex(m.va),

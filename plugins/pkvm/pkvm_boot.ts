@@ -477,24 +477,10 @@ export class PkvmBoot implements Pkvm {
         host.hypercall("__pkvm_cpu_set_vector", [slot], i),
       );
     }
-    const img = host.image;
-    const s = img.symbols;
     if (hyp.release.hypercalls.ids.__pkvm_mark_hyp !== undefined) {
       // v5.13 finalize_hyp_mode(): __pkvm_mark_hyp for every hyp section, then
       // __pkvm_prot_finalize on each CPU.
-      const ranges: [string, number, number][] = [
-        ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
-        ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
-        ["__hyp_rodata", s.__hyp_rodata_start!, s.__hyp_rodata_end!],
-        ["__hyp_bss", s.__hyp_bss_start!, s.__hyp_bss_end!],
-        ["pool", host.reservation!.base, host.reservation!.base + host.reservation!.size],
-      ];
-      const pcpu = 4096 * 2 ** getOrder(img.percpuSize);
-      for (let i = 0; i < nr; i++) {
-        ranges.push([`percpu cpu${i}`, host.percpuBase[i]!, host.percpuBase[i]! + pcpu]);
-        ranges.push([`stack cpu${i}`, host.stackPages[i]!, host.stackPages[i]! + 4096]);
-      }
-      for (const [what, a, b] of ranges) {
+      for (const [what, a, b] of this.#markHypRanges()) {
         check(`__pkvm_mark_hyp(${what})`, host.hypercall("__pkvm_mark_hyp", [a, b]));
       }
     } else {
@@ -518,6 +504,37 @@ export class PkvmBoot implements Pkvm {
         counts.has("__pkvm_mark_hyp") ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp")}` : ""
       }, __pkvm_prot_finalize x${nr}`,
     );
+  }
+
+  /** The ranges v5.13's finalize_hyp_mode() passes to `__pkvm_mark_hyp`, in its order. */
+  #markHypRanges(): [string, number, number][] {
+    const host = this.#host!;
+    const img = host.image;
+    const s = img.symbols;
+    const ranges: [string, number, number][] = [
+      ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
+      ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
+      ["__hyp_rodata", s.__hyp_rodata_start!, s.__hyp_rodata_end!],
+      ["__hyp_bss", s.__hyp_bss_start!, s.__hyp_bss_end!],
+      ["pool", host.reservation!.base, host.reservation!.base + host.reservation!.size],
+    ];
+    const pcpu = 4096 * 2 ** getOrder(img.percpuSize);
+    for (let i = 0; i < this.#machine.cpus.length; i++) {
+      ranges.push([`percpu cpu${i}`, host.percpuBase[i]!, host.percpuBase[i]! + pcpu]);
+      ranges.push([`stack cpu${i}`, host.stackPages[i]!, host.stackPages[i]! + 4096]);
+    }
+    return ranges;
+  }
+
+  /**
+   * The first `__pkvm_mark_hyp` range the v5.13 tag refuses: its
+   * range_is_memory() looks up `end` (the v5.13.12 fix looks up `end - 1`),
+   * so a range ending where its hyp_memory region ends is -EINVAL.
+   */
+  #markHypTagFailure(): [string, number, number] | undefined {
+    const regions = this.#host!.hyp!.hypMemory;
+    const region = (pa: number) => regions.findIndex((r) => pa >= r.base && pa < r.base + r.size);
+    return this.#markHypRanges().find(([, a, b]) => region(b) !== region(a));
   }
 
   #addNotes(): void {
@@ -562,8 +579,17 @@ export class PkvmBoot implements Pkvm {
       );
     }
     if (v513) {
+      const fix =
+        "__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end";
+      const fails = this.#markHypTagFailure();
       n.push(
-        '__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end, which lies outside a range that ends where its memory region ends, as the hyp pool does (memblock carves it top-down, at the end of DRAM): __pkvm_mark_hyp(pool) returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish the default boot.',
+        fails === undefined
+          ? `${fix}; no range marked here ends where its memory region ends, so the tag would finish this boot too.`
+          : `${fix}, which lies outside the memory region of a range that ends where its region ends, as __pkvm_mark_hyp(${
+            fails[0]
+          }) [${hex(fails[1])}, ${
+            hex(fails[2])
+          }) does here: it returns -EINVAL and finalize_hyp_mode() fails ("Failed to finalize Hyp protection"), so the tag cannot finish this boot.`,
       );
     }
     if (

@@ -67,10 +67,14 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
       // and host_s2_dev are mainline's single host_s2, and mainline adds
       // vm_table and ffa_proxy. Halves from two releases cannot boot at all,
       // so say so here rather than fail at a missing term half-way through.
+      // Compare releases, not names: `mainline` is an alias (a mainline
+      // reserved_mem reports the release it follows, e.g. v7.2).
       const reserved = ctx.get(RESERVED_MEM);
-      if (reserved.version !== version) {
+      const own = release(version).name;
+      if (releaseName(reserved.version) !== own) {
+        const as = own === version ? own : `${version} (${own})`;
         throw new RangeError(
-          `reserved_mem "${reserved.name}" follows ${reserved.version}'s kvm_hyp_reserve, but this pKVM boots as ${version}: the host and the hypervisor size and divide the pool with one release's terms, so choose a ${version} reserved_mem`,
+          `reserved_mem "${reserved.name}" follows ${reserved.version}'s kvm_hyp_reserve, but this pKVM boots as ${as}: the host and the hypervisor size and divide the pool with one release's terms, so choose a ${own} reserved_mem`,
         );
       }
       // vabits_actual and hVHE follow the CPU model (a 52-bit VA_BITS the
@@ -91,4 +95,13 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
       );
     },
   };
+}
+
+/** The release a version string names, or the string itself when it names none. */
+function releaseName(version: string): string {
+  try {
+    return release(version).name;
+  } catch {
+    return version;
+  }
 }

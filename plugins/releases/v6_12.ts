@@ -150,7 +150,8 @@ export const V6_12: KernelRelease = {
     maxBeforeInit: null,
     stubHcallNr: 4,
     stubAfterInit: "reject",
-    masksHint: false,
+    // handle_host_hcall(): `id &= ~ARM_SMCCC_CALL_HINTS` (nvhe/hyp-main.c).
+    masksHint: true,
   },
   sysregs: {
     // M|C|SA|I|IESB|WXN|ITFSB|RES1 (ENDIAN_SET_EL2 is 0 on little-endian).

@@ -1,9 +1,13 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import {
   Cpu,
+  CPU_CORTEX_A57,
+  CPU_MAX,
+  CPU_NEOVERSE_N1,
   depositField,
   extractField,
   HCR_EL2_RW,
+  ID_REGISTER_NAMES,
   RegisterError,
   SCTLR_EL2_MMU_OFF,
   SYSREG_DEFS,
@@ -79,9 +83,9 @@ Deno.test("every declared register resets to its pinned value", () => {
     FAR_EL1: 0n,
     TPIDR_EL1: 0n,
     MPIDR_EL1: 0x80000000n, // RES1 bit 31; Aff0 is set per CPU
-    ID_AA64MMFR0_EL1: 0x5n, // 48-bit PA, 4K granule
-    ID_AA64MMFR1_EL1: 0n,
-    ID_AA64MMFR2_EL1: 0n,
+    // The identification registers read as 0 in a bare register file; a
+    // Cpu gives them its CPU model's values (checked below).
+    ...Object.fromEntries(ID_REGISTER_NAMES.map((n) => [n, 0n])),
   };
   assertEquals(Object.keys(SYSREG_DEFS).sort(), Object.keys(want).sort(), "every register pinned");
   const r = new SystemRegisters();
@@ -90,6 +94,17 @@ Deno.test("every declared register resets to its pinned value", () => {
     assertEquals(r.read(name), value, `${name} after SystemRegisters()`);
   }
   assertEquals(new Cpu(5).sysreg("MPIDR_EL1"), 0x80000005n);
+  // A Cpu reads its model's ID registers: cortex-a57 (the default) and
+  // neoverse-n1 as QEMU 7.2's aarch64_a57_initfn()/aarch64_neoverse_n1_initfn()
+  // set ID_AA64MMFR0_EL1 (PARange 4 = 44 bits, and 5 = 48 bits).
+  assertEquals(new Cpu(0).sysreg("ID_AA64MMFR0_EL1"), 0x1124n);
+  assertEquals(new Cpu(0, CPU_NEOVERSE_N1).sysreg("ID_AA64MMFR0_EL1"), 0x101125n);
+  for (const model of [CPU_CORTEX_A57, CPU_NEOVERSE_N1, CPU_MAX]) {
+    const cpu = new Cpu(1, model);
+    for (const n of ID_REGISTER_NAMES) {
+      assertEquals(cpu.sysreg(n), model.idRegs[n], `${model.name} ${n}`);
+    }
+  }
 });
 
 Deno.test("TCR_EL2 strict RES0 accepts every field of the E2H = 0 layout", () => {

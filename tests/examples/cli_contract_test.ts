@@ -165,7 +165,8 @@ Deno.test("compare.ts: a setup error is exit 2, and releases that cannot be mixe
   assertBadInput(
     r,
     "compare",
-    `variant "mix": Plugin "pkvm_v5_13" failed in setup: reserved_mem "reserved_mem_mainline" follows mainline's kvm_hyp_reserve, but this pKVM boots as v5.13`,
+    // mainline is v7.2: the reserved_mem names the release it follows.
+    `variant "mix": Plugin "pkvm_v5_13" failed in setup: reserved_mem "reserved_mem_mainline" follows v7.2's kvm_hyp_reserve, but this pKVM boots as v5.13`,
   );
   assertEquals(r.stderr.includes("RangeError"), false);
   const twice = await runExample("examples/compare.ts", [

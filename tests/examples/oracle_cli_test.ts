@@ -53,15 +53,19 @@ async function fakeQemuAlive(stdout: string): Promise<boolean> {
 Deno.test("oracle CLI: --help prints usage; no command or a bad one is one line", async () => {
   const help = await cli(["--help"]);
   assertEquals(help.code, 0);
-  assertStringIncludes(help.stdout, "setup ");
-  assertStringIncludes(help.stdout, "observe ");
+  for (const command of ["setup", "observe", "predict", "diff", "refresh"]) {
+    assertStringIncludes(help.stdout, `  ${command} `);
+  }
   const sub = await cli(["observe", "--help"]);
   assertEquals(sub.code, 0);
   assertStringIncludes(sub.stdout, "--system-map PATH");
-  oneLine(await cli([]), "a command is needed: setup, observe (--help for usage)");
   oneLine(
-    await cli(["predict"]),
-    "unknown command predict: choose setup, observe (--help for usage)",
+    await cli([]),
+    "a command is needed: refresh, predict, diff, setup, observe (--help for usage)",
+  );
+  oneLine(
+    await cli(["bogus"]),
+    "unknown command bogus: choose refresh, predict, diff, setup, observe (--help for usage)",
   );
 });
 

@@ -223,9 +223,10 @@ Deno.test("run() that cannot execute an instruction leaves the CPU, arguments in
   const { cpu, exec } = machine();
   const before = { x: [cpu.x(0), cpu.x(1)], sysregs: cpu.sysregs.snapshot() };
   assertThrows(
-    () => exec.run(cpu, "msr sctlr_el2, x1", { codeBase: CODE, args: { 0: 5n, 1: 0n } }),
+    // SPSR_EL2.M = 0b01101 names EL3h: an illegal return from EL2.
+    () => exec.run(cpu, "msr spsr_el2, x1\neret", { codeBase: CODE, args: { 0: 5n, 1: 0xdn } }),
     A64ExecutionError,
-    "RES1",
+    "illegal return state",
   );
   assertEquals([[cpu.x(0), cpu.x(1)], cpu.sysregs.snapshot()], [before.x, before.sysregs]);
   assertThrows(() => exec.run(cpu, "nop", { codeBase: CODE, args: { 31: 1n } }), RangeError, "x31");

@@ -155,12 +155,18 @@ Deno.test("the map workload counts hypercall outcomes", () => {
   }
 });
 
-Deno.test("the map workload under mainline: every call is refused, as the kernel does once finalised", () => {
+Deno.test("the map workload under 6.1, 6.12 and mainline: every call is refused, as the kernel does once finalised", () => {
+  // handle_host_hcall() (v5.16 on) refuses __pkvm_create_private_mapping, an
+  // id below __pkvm_prot_finalize, once kvm_protected_mode_initialized is set.
   const c = compareVariants({ cpus: 1, workload: { kind: "map", ops: 20 } }, [
+    v("v6.1", { profile: "v6.1" }),
+    v("v6.12", { profile: "v6.12" }),
     v("mainline", { profile: "mainline" }),
   ]);
-  assertEquals(c.runs[0]!.workload.counts, { "__pkvm_create_private_mapping:NOT_SUPPORTED": 20 });
-  assertEquals(c.runs[0]!.metrics["hypercalls.failed"], 20);
+  for (const run of c.runs) {
+    assertEquals(run.workload.counts, { "__pkvm_create_private_mapping:NOT_SUPPORTED": 20 });
+    assertEquals(run.metrics["hypercalls.failed"], 20);
+  }
 });
 
 Deno.test("formatComparison() renders text and Markdown tables", () => {

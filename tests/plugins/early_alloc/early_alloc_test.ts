@@ -182,9 +182,10 @@ Deno.test("hyp_early_alloc_init() twice gives independent allocators (pool, then
 Deno.test("the early_alloc plugin provides EARLY_ALLOCATOR per version", () => {
   const m = createMachine({ plugins: [earlyAllocator({ version: "mainline" })] });
   const f = m.get(EARLY_ALLOCATOR);
+  // mainline is v7.2: the name is the one asked for, the version the release.
   assertEquals([f.name, f.version, m.providerOf(EARLY_ALLOCATOR)], [
     "early_alloc_mainline",
-    "mainline",
+    "v7.2",
     "early_alloc_mainline",
   ]);
   const ea = f.init({
@@ -196,6 +197,27 @@ Deno.test("the early_alloc plugin provides EARLY_ALLOCATOR per version", () => {
   });
   assertEquals([ea.page(), typeof ea.mmOps.getPage], [RAM, "function"]);
   assertEquals(createEarlyAllocator().name, "early_alloc_v5_13");
+  // Per release: v5.13 leaves hyp_early_alloc_mm_ops.get_page/put_page NULL;
+  // 6.1, 6.12 and 7.2 (nvhe/early_alloc.c, hyp_early_alloc_init()) set them
+  // to no-ops.
+  const getPut = {
+    "v5.13": "undefined",
+    "v6.1": "function",
+    "v6.12": "function",
+    "v7.2": "function",
+  };
+  for (const [version, kind] of Object.entries(getPut)) {
+    const g = createEarlyAllocator({ version });
+    assertEquals([g.name, g.version], [`early_alloc_${version.replace(".", "_")}`, version]);
+    const mm = g.init({
+      virt: RAM,
+      size: 2 * PAGE,
+      memory: linearEl2Memory(m.memory, (va) => va),
+      physToVirt: (pa) => pa,
+      virtToPhys: (va) => va,
+    }).mmOps;
+    assertEquals([typeof mm.getPage, typeof mm.putPage], [kind, kind], version);
+  }
 });
 
 // What hyp_early_alloc_contig() keeps (nvhe/early_alloc.c, v5.13 and

@@ -164,12 +164,12 @@ Deno.test("hypProtAttr() gives every valid prot's attributes", () => {
   assertThrows(() => hypProtAttr(1.5), TypeError);
 });
 
-Deno.test("hypProtAttr() ignores the bits hyp_set_prot_attr does not read, in both versions", () => {
-  // v5.13 and mainline (~6.16) read R, W, X, DEVICE (mainline also copies
-  // SW0..3) and ignore the rest: bit 4 is mainline's NORMAL_NC, a stage-2
+Deno.test("hypProtAttr() ignores the bits hyp_set_prot_attr does not read, in every release", () => {
+  // Every release reads R, W, X, DEVICE of hyplab's prot (6.1 on also copy
+  // SW0..3) and ignores the rest: bit 4 is NORMAL_NC (6.9 on), a stage-2
   // attribute; bits 5 and 30 are unnamed.
   const P = KVM_PGTABLE_PROT;
-  for (const version of ["v5.13", "mainline"] as const) {
+  for (const version of ["v5.13", "v6.1", "v6.12", "v7.2", "mainline"] as const) {
     for (const extra of [0x10, 0x20, 1 << 30, 2 ** 40]) {
       for (const prot of [PAGE_HYP, PAGE_HYP_RO, PAGE_HYP_EXEC, PAGE_HYP_DEVICE]) {
         const what = `${version} prot 0x${prot.toString(16)} | 0x${extra.toString(16)}`;

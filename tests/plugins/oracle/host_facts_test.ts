@@ -142,6 +142,8 @@ Deno.test("host facts: the declared lists, and image symbols the map has", () =>
   // hyp_mem_base/hyp_mem_size are observed, never inputs.
   assertEquals(HOST_FACTS.some((s) => /hyp_mem/.test(s.name)), false);
   assertEquals(imageSymbols(MAP, IMAGE_SYMBOLS), {
+    // The hyp's own copy of kvm_arm_hyp_percpu_base (6.1+) places the hyp data section.
+    __kvm_nvhe_kvm_arm_hyp_percpu_base: "0xffff800009100000",
     _text: "0xffff800008000000",
     _end: "0xffff80000a000000",
   });

@@ -1,7 +1,14 @@
 // Shared helpers for the pKVM tests: machines built from profiles, and a
 // hash of the state a hypercall must leave untouched on bad input.
 
-import { createMachine, type Machine, PKVM, type RamBank, Trace } from "../../../core/mod.ts";
+import {
+  type CpuModelName,
+  createMachine,
+  type Machine,
+  PKVM,
+  type RamBank,
+  Trace,
+} from "../../../core/mod.ts";
 import { profile, type ProfileName, type ProfileOverrides } from "../../../plugins/profiles/mod.ts";
 import type { PkvmBoot } from "../../../plugins/pkvm/pkvm_boot.ts";
 
@@ -17,6 +24,8 @@ export const LEAN_TRACE_KINDS = [
 export interface BootMachineOptions {
   ram?: RamBank[];
   cpus?: number;
+  /** CPU model (default: the machine's, cortex-a57). */
+  cpu?: CpuModelName;
   overrides?: ProfileOverrides;
   fullTrace?: boolean;
 }
@@ -28,6 +37,7 @@ export function bootMachine(name: ProfileName = "v5.13", o: BootMachineOptions =
   const m = createMachine({
     ram: o.ram ?? [{ base: 0x4000_0000, size: 2 ** 32 }],
     cpus: o.cpus ?? 4,
+    ...(o.cpu === undefined ? {} : { cpu: o.cpu }),
     plugins: profile(name, o.overrides ?? {}),
     trace: o.fullTrace ? new Trace() : new Trace({ kinds: [...LEAN_TRACE_KINDS] }),
   });

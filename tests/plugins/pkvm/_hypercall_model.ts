@@ -26,22 +26,32 @@ const PMD = 2 * 1024 * 1024;
 const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
 
 /**
+ * The releases the model follows: v5.13, 6.12 and mainline (7.2). 6.1 is
+ * left out: its pkvm_alloc_private_va_range() aligns the base to the order
+ * of the size and answers -ENOMEM for a 0 base, which this model does not
+ * follow.
+ */
+export type ModelVersion = "v5.13" | "v6.12" | "mainline";
+
+/**
  * Each kernel's `enum kvm_pgtable_prot`, as the host writes it into a
  * register. v5.13: X = BIT(0), W = BIT(1), R = BIT(2), DEVICE = BIT(3), a
- * 32-bit enum. Mainline, since 2608563b466b ("KVM: arm64: Add support for
- * FEAT_XNX stage-2 permissions", v6.19): PX = BIT(0), UX = BIT(1),
- * X = PX|UX, W = BIT(2), R = BIT(3), DEVICE = BIT(4), NORMAL_NC = BIT(5),
- * SW0..3 = BIT(55..58), a 64-bit enum. Written here from the kernel headers,
- * not taken from the code under test.
+ * 32-bit enum. 6.12 (asm/kvm_pgtable.h): the same four, NORMAL_NC = BIT(4),
+ * SW0..3 = BIT(55..58), a 64-bit enum. Mainline, since 2608563b466b ("KVM:
+ * arm64: Add support for FEAT_XNX stage-2 permissions", v6.19; so in 7.2):
+ * PX = BIT(0), UX = BIT(1), X = PX|UX, W = BIT(2), R = BIT(3), DEVICE =
+ * BIT(4), NORMAL_NC = BIT(5), SW0..3 = BIT(55..58). Written here from the
+ * kernel headers, not taken from the code under test.
  */
 export const KERNEL_PROT = {
   "v5.13": { PX: 1, UX: 0, X: 1, W: 2, R: 4, DEVICE: 8, NORMAL_NC: 0 },
+  "v6.12": { PX: 1, UX: 0, X: 1, W: 2, R: 4, DEVICE: 8, NORMAL_NC: 16 },
   "mainline": { PX: 1, UX: 2, X: 3, W: 4, R: 8, DEVICE: 16, NORMAL_NC: 32 },
 } as const;
 
 /** The `PAGE_HYP*` macros of a kernel version, from {@link KERNEL_PROT}. */
 export function pageHyp(
-  version: "v5.13" | "mainline",
+  version: ModelVersion,
 ): Record<"PAGE_HYP" | "PAGE_HYP_EXEC" | "PAGE_HYP_RO" | "PAGE_HYP_DEVICE", number> {
   const k = KERNEL_PROT[version];
   return {
@@ -57,12 +67,12 @@ export function pageHyp(
  * mapping as hyplab prot flags (R, W, X, DEVICE: what the MMU checks), or
  * -EINVAL. v5.13 reads the low 32 bits. Mainline without hVHE first clears UX
  * (80cbfd7174f3, "KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings",
- * v7.0), so `prot & KVM_PGTABLE_PROT_X` is PX alone. Both then refuse no R,
- * X with W and X with DEVICE, and ignore every other bit (mainline copies
- * SW0..3 into the PTE, which the MMU does not read).
+ * v7.0), so `prot & KVM_PGTABLE_PROT_X` is PX alone. All then refuse no R,
+ * X with W and X with DEVICE, and ignore every other bit (6.12 and mainline
+ * copy SW0..3 into the PTE, which the MMU does not read).
  */
 export function hypSetProtAttr(
-  version: "v5.13" | "mainline",
+  version: ModelVersion,
   value: bigint,
 ): { prot: number } | { errno: number } {
   const k = KERNEL_PROT[version];
@@ -236,7 +246,7 @@ export interface Expectation {
 /** The hyp's memory regions and VA layout the model needs (from the boot report). */
 export interface ModelInit {
   /** Kernel version. */
-  version: "v5.13" | "mainline";
+  version: ModelVersion;
   /** `hyp_memory[]`. */
   ram: { base: number; size: number }[];
   /** `__io_map_base` now. */
@@ -247,9 +257,9 @@ export interface ModelInit {
   iaBits: number;
   /** `__pkvm_init` has completed. */
   initialised: boolean;
-  /** Mainline: kvm_protected_mode_initialized. */
+  /** 6.12 and mainline: kvm_protected_mode_initialized. */
   gate: boolean;
-  /** Mainline: CPUs whose params already have HCR_EL2.VM. */
+  /** 6.12 and mainline: CPUs whose params already have HCR_EL2.VM. */
   finalized: number[];
 }
 
@@ -262,7 +272,7 @@ const ERRNAME: Record<number, string> = {
 
 /** The kernel's answer to each host hypercall, with its own copy of the hyp globals. */
 export class HypercallModel {
-  readonly version: "v5.13" | "mainline";
+  readonly version: ModelVersion;
   readonly ids: Readonly<Record<string, number>>;
   readonly names: Map<number, string>;
   readonly ram: { base: number; size: number }[];
@@ -314,9 +324,9 @@ export class HypercallModel {
       change: "none",
       label: `NOT_SUPPORTED:${why}`,
     });
-    // Mainline handle_host_hcall: once kvm_protected_mode_initialized, ids
-    // below __pkvm_prot_finalize are refused.
-    if (this.version === "mainline" && this.gate && call.id < this.ids.__pkvm_prot_finalize!) {
+    // handle_host_hcall (since v5.16, so 6.12 and mainline): once
+    // kvm_protected_mode_initialized, ids below __pkvm_prot_finalize are refused.
+    if (this.version !== "v5.13" && this.gate && call.id < this.ids.__pkvm_prot_finalize!) {
       return unsupported("gate");
     }
     // host_hcall[] has no __kvm_hyp_init slot: the init vector serves it.
@@ -360,8 +370,8 @@ export class HypercallModel {
         const off = phys & 0xfffn;
         const sz = BigInt.asUintN(64, size + off + 0xfffn) & ~0xfffn;
         const base = BigInt(this.ioMapBase);
-        // Mainline __pkvm_alloc_private_va_range: -EINVAL for a 0 start.
-        if (this.version === "mainline" && base === 0n) return fail(ERRNO.EINVAL);
+        // __pkvm_alloc_private_va_range (6.12, mainline): -EINVAL for a 0 start.
+        if (this.version !== "v5.13" && base === 0n) return fail(ERRNO.EINVAL);
         const next = base + sz;
         if (next < U64 && next > BigInt(this.hypVmemmap)) return fail(ERRNO.ENOMEM);
         // __io_map_base += size, kept on a map error; a wrapped sum moves it back.
@@ -398,9 +408,9 @@ export class HypercallModel {
         return ret("0", 0n, "may");
       }
       case "__pkvm_prot_finalize": {
-        // v5.13 reloads the same values every time; mainline refuses a CPU
-        // whose params already have HCR_EL2.VM.
-        if (this.version === "mainline") {
+        // v5.13 reloads the same values every time; 6.12 and mainline refuse
+        // a CPU whose params already have HCR_EL2.VM.
+        if (this.version !== "v5.13") {
           if (this.finalized.has(call.cpu)) return fail(ERRNO.EPERM);
           this.finalized.add(call.cpu);
         }
@@ -440,10 +450,10 @@ export class HypercallModel {
  * PAGE_HYP*), mainline's UX alone (dropped without hVHE) and bits the kernel
  * ignores.
  */
-export function genProt(p: Prng, version: "v5.13" | "mainline"): bigint {
+export function genProt(p: Prng, version: ModelVersion): bigint {
   const k = KERNEL_PROT[version];
   const own = pageHyp(version);
-  const other = pageHyp(version === "v5.13" ? "mainline" : "v5.13");
+  const other = pageHyp(version === "mainline" ? "v5.13" : "mainline");
   const { R: r, W: w, X: x, DEVICE: d } = k;
   const n = p.int(100);
   if (n < 45) {
@@ -451,7 +461,8 @@ export function genProt(p: Prng, version: "v5.13" | "mainline"): bigint {
   }
   if (n < 55) return BigInt(p.pick([r | w | x, w | x, r | x | d, x | d | w | r, r | w | k.PX]));
   if (n < 65) return BigInt(p.pick([0, w, x, d, w | d, x | w]));
-  // The other kernel's numbers: v5.13's PAGE_HYP_EXEC (0x5) is PX|W in mainline.
+  // The other numbering: v5.13's PAGE_HYP_EXEC (0x5) is PX|W in mainline, and
+  // mainline's PAGE_HYP_EXEC (0xb) is X|W|DEVICE in v5.13 and 6.12.
   if (n < 72) {
     return BigInt(
       p.pick([other.PAGE_HYP, other.PAGE_HYP_RO, other.PAGE_HYP_EXEC, other.PAGE_HYP_DEVICE]),
@@ -463,7 +474,7 @@ export function genProt(p: Prng, version: "v5.13" | "mainline"): bigint {
   }
   // Bits hyp_set_prot_attr does not look at: NORMAL_NC-like bits, high garbage.
   const valid = BigInt(p.pick([own.PAGE_HYP, own.PAGE_HYP_RO, own.PAGE_HYP_EXEC]));
-  const ignored = version === "mainline" ? [k.NORMAL_NC, 0x40, 0x100] : [0x10, 0x20, 0x100];
+  const ignored = version === "v5.13" ? [0x10, 0x20, 0x100] : [k.NORMAL_NC, 0x40, 0x100];
   if (n < 84) return valid | BigInt(p.pick([...ignored, 0x8000_0000]));
   if (n < 90) return valid | (1n << BigInt(p.range(33, 55)));
   return BigInt(p.nextU32()) | (BigInt(p.nextU32()) << 32n);

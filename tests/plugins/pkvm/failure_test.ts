@@ -66,12 +66,29 @@ function starvedReservedMem(pages: number): Plugin {
 }
 
 Deno.test("-ENOMEM from recreate_hyp_mappings ends the boot at step 3 with the errno", () => {
-  const { pkvm } = bootMachine("v5.13", { overrides: { reservedMem: starvedReservedMem(8) } });
+  // neoverse-n1 has no Spectre-v3a: the idmap takes 4 of the 8 table pages,
+  // the vmemmap fits, and the kernel-image regions run out.
+  const { pkvm } = bootMachine("v5.13", {
+    cpu: "neoverse-n1",
+    overrides: { reservedMem: starvedReservedMem(8) },
+  });
   const r = pkvm.boot();
   assertEquals([r.ok, r.failure?.step], [false, 3]);
   assertMatch(r.failure!.reason, /__pkvm_init returned -ENOMEM in recreate_hyp_mappings/);
   const init = r.hypercalls.find((h) => h.name === "__pkvm_init")!;
   assertEquals([init.x0, init.result], ["0x0", "-ENOMEM"]);
   // The host keeps its EL2 tables when __pkvm_init fails (no free_hyp_pgds).
+  assertEquals(r.host_pgtable.freed, false);
+});
+
+Deno.test("-ENOMEM in hyp_back_vmemmap ends the boot at step 4 (Spectre-v3a vectors took the pages)", () => {
+  // On the default cortex-a57 (Spectre-v3a), hyp_map_vectors() maps
+  // __bp_harden_hyp_vecs in the private VA range right after the idmap: its
+  // three new table levels leave no page for the vmemmap, which follows.
+  const { pkvm } = bootMachine("v5.13", { overrides: { reservedMem: starvedReservedMem(8) } });
+  const r = pkvm.boot();
+  assertEquals([r.ok, r.failure?.step], [false, 4]);
+  assertMatch(r.failure!.reason, /__pkvm_init returned -ENOMEM in hyp_back_vmemmap/);
+  assertEquals(r.hypercalls.find((h) => h.name === "__pkvm_init")!.result, "-ENOMEM");
   assertEquals(r.host_pgtable.freed, false);
 });

@@ -1,5 +1,5 @@
-// Mainline __pkvm_init_finalise after fix_hyp_pgtable_refcnt (nvhe/setup.c,
-// ≈ v6.16): hyp_create_fixmap / create_fixblock (nvhe/mm.c), the refcount
+// Mainline (7.2) __pkvm_init_finalise after fix_hyp_pgtable_refcnt
+// (nvhe/setup.c): hyp_create_fixmap / create_fixblock (nvhe/mm.c), the refcount
 // the kernel keeps on each slot's table page, create_fixblock's -EINVAL, and
 // pkvm_hyp_vm_table_init.
 

@@ -2,9 +2,12 @@
 // (kvm_host_prepare_stage2 → prepare_host_vtcr → kvm_get_vtcr, then
 // kvm_pgtable_stage2_init) and __pkvm_prot_finalize loads. Expected values
 // are worked out from VTCR_EL2's fields (Arm ARM) and kvm_get_vtcr (v5.13
-// hyp/pgtable.c, kept in mainline), not taken from the plugin.
+// hyp/pgtable.c, the same in 6.1, 6.12 and 7.2 for 4 KiB pages without LPA2),
+// not taken from the plugin. The CPU models' ID registers are QEMU 7.2's
+// (core/cpu_model.ts).
 
 import { assertEquals } from "@std/assert";
+import type { CpuModelName } from "../../../core/mod.ts";
 import { bootMachine } from "./_boot.ts";
 
 /** VTCR_EL2 fields: T0SZ [5:0], SL0 [7:6], IRGN0 [9:8], ORGN0 [11:10], SH0 [13:12], PS [18:16], VS 19, HA 21, RES1 31. */
@@ -14,11 +17,11 @@ function vtcr(f: { t0sz: number; sl0: number; ps: number; vs?: boolean }): bigin
 }
 
 function boot(
-  version: "v5.13" | "mainline",
-  id: { mmfr0?: bigint; mmfr1?: bigint } = {},
+  version: Release,
+  id: { mmfr0?: bigint; mmfr1?: bigint; cpu?: CpuModelName } = {},
   ram = [{ base: 0x4000_0000, size: 2 ** 32 }],
 ) {
-  const b = bootMachine(version, { ram, cpus: 2 });
+  const b = bootMachine(version, { ram, cpus: 2, ...(id.cpu ? { cpu: id.cpu } : {}) });
   for (const cpu of b.m.cpus) {
     if (id.mmfr0 !== undefined) cpu.sysregs.set("ID_AA64MMFR0_EL1", id.mmfr0);
     if (id.mmfr1 !== undefined) cpu.sysregs.set("ID_AA64MMFR1_EL1", id.mmfr1);
@@ -30,14 +33,34 @@ function boot(
   return { r, hyp, m: b.m, pool };
 }
 
-for (const version of ["v5.13", "mainline"] as const) {
-  Deno.test(`${version}: VTCR_EL2 of the default machine has HA (0x80253590), one pgd page`, () => {
+type Release = "v5.13" | "v6.1" | "v6.12" | "v7.2";
+
+for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as const) {
+  Deno.test(`${version}: VTCR_EL2 of the default machine (cortex-a57) has HA (0x80243594), one pgd page`, () => {
     const { r, hyp, m, pool } = boot(version);
-    // 48-bit PA: T0SZ 16, 4 levels from level 0 (SL0 2), PS 0b101; 8-bit VMIDs.
-    const want = vtcr({ t0sz: 16, sl0: 2, ps: 5 });
-    assertEquals(want, 0x8025_3590n);
-    assertEquals(r.sysregs.VTCR_EL2, "0x80253590");
+    // cortex-a57: PARange 4, 44-bit PA: T0SZ 20; stage2_pgtable_levels(44) =
+    // ARM64_HW_PGTABLE_LEVELS(40) = 4 levels from level 0 (SL0 2), whose
+    // 2^(44-39) = 32 entries fit one page; PS 0b100; 8-bit VMIDs (no VS).
+    const want = vtcr({ t0sz: 20, sl0: 2, ps: 4 });
+    assertEquals(want, 0x8024_3594n);
+    assertEquals(r.sysregs.VTCR_EL2, "0x80243594");
     for (const cpu of m.cpus) assertEquals(cpu.sysreg("VTCR_EL2"), want);
+    assertEquals([hyp.hostStage2!.vtcr, hyp.hostStage2!.pgdPages], [want, 1]);
+    assertEquals(pool.stats().free, pool.stats().nrPages - 1);
+  });
+
+  Deno.test(`${version}: neoverse-n1 (48-bit PA, 16-bit VMIDs): T0SZ 16, PS 0b101 and VS (0x802d3590)`, () => {
+    const { r, hyp, m, pool } = boot(version, { cpu: "neoverse-n1" });
+    // neoverse-n1: PARange 5, 48-bit PA: 4 levels from level 0, 2^(48-39) =
+    // 512 entries, one page; MMFR1.VMIDBits 2: get_vmid_bits() is 16, so VS.
+    const want = vtcr({ t0sz: 16, sl0: 2, ps: 5, vs: true });
+    assertEquals(want, 0x802d_3590n);
+    assertEquals(r.sysregs.VTCR_EL2, "0x802d3590");
+    for (const cpu of m.cpus) assertEquals(cpu.sysreg("VTCR_EL2"), want);
+    // MMFR2.CnP 1 (ARM64_HAS_CNP): kvm_get_vttbr() ORs VTTBR_CNP_BIT (bit 0).
+    for (const cpu of m.cpus) {
+      assertEquals(cpu.sysreg("VTTBR_EL2"), BigInt(hyp.hostStage2!.pgd) | 1n);
+    }
     assertEquals([hyp.hostStage2!.vtcr, hyp.hostStage2!.pgdPages], [want, 1]);
     assertEquals(pool.stats().free, pool.stats().nrPages - 1);
   });
@@ -50,14 +73,19 @@ for (const version of ["v5.13", "mainline"] as const) {
     assertEquals(hyp.hostStage2!.pgdPages, 2);
     assertEquals(hyp.hostStage2!.pgd % 8192, 0);
     assertEquals(pool.stats().free, pool.stats().nrPages - 2);
+    // cortex-a57 has no CnP: VTTBR_EL2 is the pgd alone (VMID 0).
     assertEquals(m.cpu(0).sysreg("VTTBR_EL2"), BigInt(hyp.hostStage2!.pgd));
   });
 
   Deno.test(`${version}: 16-bit VMIDs set VS; a 52-bit PARange is used as 48 bits`, () => {
+    // MMFR1.VMIDBits = 2 on the cortex-a57 (44-bit PA) machine.
     assertEquals(
       boot(version, { mmfr1: 2n << 4n }).r.sysregs.VTCR_EL2,
-      `0x${vtcr({ t0sz: 16, sl0: 2, ps: 5, vs: true }).toString(16)}`,
+      `0x${vtcr({ t0sz: 20, sl0: 2, ps: 4, vs: true }).toString(16)}`,
     );
+    // kvm_get_parange(): 48 bits is the cap without LPA2 (PARANGE_MAX for 4 KiB
+    // pages in v5.13 and 6.1; kvm_get_parange_max() in 6.12 and 7.2, 52 only
+    // with kvm_lpa2_is_enabled(), and MMFR0.TGran4 = 0 here means no LPA2).
     assertEquals(boot(version, { mmfr0: 6n }).r.sysregs.VTCR_EL2, "0x80253590");
   });
 

@@ -3,6 +3,7 @@
 
 import { assert, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
 import {
+  type CpuModelName,
   ERRNO,
   hex,
   hvc,
@@ -20,13 +21,18 @@ import {
   smcccFunctionId,
 } from "../../../plugins/pkvm/hypercall_ids.ts";
 import { initParamsOffset } from "../../../plugins/pkvm/init_params.ts";
+import { release } from "../../../plugins/releases/mod.ts";
 import { bootMachine, stateHash } from "./_boot.ts";
 
 const NOT_SUPPORTED = SMCCC_RET_NOT_SUPPORTED;
 const err = (e: number) => asU64(e);
 
-function booted(name: "v5.13" | "mainline" = "v5.13") {
-  const b = bootMachine(name);
+type Release = "v5.13" | "v6.1" | "v6.12" | "v7.2" | "mainline";
+/** The releases with the handle_host_hcall gate and the per-CPU -EPERM (v5.16 on). */
+const GATED = ["v6.1", "v6.12", "mainline"] as const;
+
+function booted(name: Release = "v5.13", cpu?: CpuModelName) {
+  const b = bootMachine(name, cpu === undefined ? {} : { cpu });
   const r = b.pkvm.boot();
   assertEquals(r.ok, true, JSON.stringify(r.failure));
   return b;
@@ -106,7 +112,10 @@ Deno.test("__pkvm_create_mappings: bad prot, range and size leave every structur
 });
 
 Deno.test("__pkvm_create_private_mapping (v5.13): -ENOMEM past __hyp_vmemmap, the VA leak on a map error", async (t) => {
-  const b = booted("v5.13");
+  // neoverse-n1 has no Spectre-v3a: the private range starts empty (on the
+  // default cortex-a57 it holds __bp_harden_hyp_vecs, mapped by the hyp and,
+  // in v5.13, again by the host's kvm_init_vector_slots()).
+  const b = booted("v5.13", "neoverse-n1");
   const hyp = b.pkvm.host!.hyp!;
   const base = hyp.ioMapBase;
   assertEquals(base, 0x4000_0000_0000);
@@ -188,47 +197,61 @@ Deno.test("__pkvm_create_private_mapping before __pkvm_init: the kernel's errno,
     assertEquals(b.pkvm.host!.hyp!.ioMapBase, 0);
     assertEquals(b.pkvm.boot().ok, true);
   });
-  await t.step("mainline: -EINVAL (pkvm_alloc_private_va_range refuses a 0 start)", () => {
-    const b = bootMachine("mainline");
-    b.pkvm.prepare();
-    const pageHyp = kvmPgtableProt(PROT_NUMBERING_XNX).PAGE_HYP;
-    const r = expectUnchanged(
+  // 6.1 pkvm_alloc_private_va_range(): `!addr` is -ENOMEM; 6.12 and 7.2
+  // __pkvm_alloc_private_va_range(): `!start` is -EINVAL.
+  for (
+    const [version, errno, why] of [
+      ["v6.1", ERRNO.ENOMEM, "pkvm_alloc_private_va_range: !addr"],
+      ["v6.12", ERRNO.EINVAL, "__pkvm_alloc_private_va_range: !start"],
+      ["mainline", ERRNO.EINVAL, "__pkvm_alloc_private_va_range: !start"],
+    ] as const
+  ) {
+    await t.step(`${version}: ${errno === ERRNO.EINVAL ? "-EINVAL" : "-ENOMEM"} (${why})`, () => {
+      const b = bootMachine(version);
+      b.pkvm.prepare();
+      const pageHyp = kvmPgtableProt(release(version).pgtable.prot).PAGE_HYP;
+      const r = expectUnchanged(
+        b,
+        "__pkvm_create_private_mapping",
+        [0x8000_0000, 0x1000, pageHyp],
+        0n,
+        err(errno),
+      );
+      assertEquals(r.record.note, undefined);
+    });
+  }
+});
+
+for (const version of GATED) {
+  Deno.test(`__pkvm_create_private_mapping (${version}, before finalisation): ERR_PTR values in x1`, () => {
+    const b = bootMachine(version, { overrides: { pkvm: { afterBoot: false } } });
+    assertEquals(b.pkvm.boot().ok, true);
+    const hyp = b.pkvm.host!.hyp!;
+    const base = hyp.ioMapBase;
+    // The host passes its own enum kvm_pgtable_prot: PAGE_HYP = R|W, 0x6 in 6.1
+    // and 6.12, 0xc in mainline (7.2).
+    const { PAGE_HYP: pageHyp, R, W, X } = kvmPgtableProt(release(version).pgtable.prot);
+    assertEquals(pageHyp, version === "mainline" ? 0xc : 0x6);
+    expectUnchanged(
       b,
       "__pkvm_create_private_mapping",
-      [0x8000_0000, 0x1000, pageHyp],
+      [0x8000_0000, hyp.hypVmemmap - base + 0x1000, pageHyp],
+      0n,
+      err(ERRNO.ENOMEM),
+    );
+    assertEquals(hyp.ioMapBase, base);
+    expectUnchanged(
+      b,
+      "__pkvm_create_private_mapping",
+      [0x8000_0000, 0x1000, R | W | X],
       0n,
       err(ERRNO.EINVAL),
     );
-    assertEquals(r.record.note, undefined);
+    assertEquals(hyp.ioMapBase, base + 0x1000);
+    const ok = b.pkvm.hypercall("__pkvm_create_private_mapping", [0x8000_0040, 0x10, pageHyp]);
+    assertEquals(ok.x1, BigInt(base + 0x1040));
   });
-});
-
-Deno.test("__pkvm_create_private_mapping (mainline, before finalisation): ERR_PTR values in x1", () => {
-  const b = bootMachine("mainline", { overrides: { pkvm: { afterBoot: false } } });
-  assertEquals(b.pkvm.boot().ok, true);
-  const hyp = b.pkvm.host!.hyp!;
-  const base = hyp.ioMapBase;
-  // The host passes mainline's enum kvm_pgtable_prot: PAGE_HYP = R|W = 0xc.
-  const { PAGE_HYP: pageHyp, R, W, X } = kvmPgtableProt(PROT_NUMBERING_XNX);
-  expectUnchanged(
-    b,
-    "__pkvm_create_private_mapping",
-    [0x8000_0000, hyp.hypVmemmap - base + 0x1000, pageHyp],
-    0n,
-    err(ERRNO.ENOMEM),
-  );
-  assertEquals(hyp.ioMapBase, base);
-  expectUnchanged(
-    b,
-    "__pkvm_create_private_mapping",
-    [0x8000_0000, 0x1000, R | W | X],
-    0n,
-    err(ERRNO.EINVAL),
-  );
-  assertEquals(hyp.ioMapBase, base + 0x1000);
-  const ok = b.pkvm.hypercall("__pkvm_create_private_mapping", [0x8000_0040, 0x10, pageHyp]);
-  assertEquals(ok.x1, BigInt(base + 0x1040));
-});
+}
 
 Deno.test("__pkvm_create_private_mapping (mainline): prot is mainline's enum kvm_pgtable_prot, not v5.13's", async (t) => {
   // Mainline renumbered enum kvm_pgtable_prot in v6.19 (2608563b466b, FEAT_XNX):
@@ -356,42 +379,43 @@ Deno.test("__pkvm_init: a second call, refused with no state change", async (t) 
     const r = expectUnchanged(b, "__pkvm_init", args, 0n, err(ERRNO.EPERM));
     assert(r.record.note?.startsWith("simulator guard"));
   });
-  await t.step("mainline refuses it once pKVM is finalised: NOT_SUPPORTED", () => {
-    const b = booted("mainline");
-    expectUnchanged(b, "__pkvm_init", b.pkvm.host!.pkvmInitArgs(), NOT_SUPPORTED);
-  });
+  for (const version of GATED) {
+    await t.step(`${version} refuses it once pKVM is finalised: NOT_SUPPORTED`, () => {
+      const b = booted(version);
+      const r = expectUnchanged(b, "__pkvm_init", b.pkvm.host!.pkvmInitArgs(), NOT_SUPPORTED);
+      assertEquals(r.record.note, "refused: pKVM is finalised (kvm_protected_mode_initialized)");
+    });
+  }
 });
 
 Deno.test("__pkvm_init: unaligned, empty, nr_cpus 0 or beyond the machine, before the boot", async (t) => {
-  for (const version of ["v5.13", "mainline"] as const) {
+  for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as const) {
     const b = bootMachine(version);
     const args = b.pkvm.prepare()!;
-    const [phys, size, , base, bits] = args as [bigint, bigint, bigint, bigint, bigint];
+    // __pkvm_init(phys, size, nr_cpus, per_cpu_base, hyp_va_bits) until 6.x;
+    // 7.2's handle___pkvm_init takes (phys, size, per_cpu_base, hyp_va_bits),
+    // the host having set hyp_nr_cpus itself (kvm_hyp_init_symbols(), arm.c).
+    const takesNrCpus = version !== "v7.2";
+    assertEquals(args.length, takesNrCpus ? 5 : 4, version);
+    const [phys, size] = args as [bigint, bigint];
+    const rest = args.slice(takesNrCpus ? 3 : 2);
+    const call = (p: bigint, s: bigint | number, nr = 4) =>
+      takesNrCpus ? [p, s, nr, ...rest] : [p, s, ...rest];
     await t.step(`${version}: unaligned phys or size: -EINVAL (PAGE_ALIGNED)`, () => {
-      expectUnchanged(
-        b,
-        "__pkvm_init",
-        [phys + 0x800n, size, 4, base, bits],
-        0n,
-        err(ERRNO.EINVAL),
-      );
-      expectUnchanged(b, "__pkvm_init", [phys, size - 1n, 4, base, bits], 0n, err(ERRNO.EINVAL));
+      expectUnchanged(b, "__pkvm_init", call(phys + 0x800n, size), 0n, err(ERRNO.EINVAL));
+      expectUnchanged(b, "__pkvm_init", call(phys, size - 1n), 0n, err(ERRNO.EINVAL));
     });
     await t.step(`${version}: size 0: -ENOMEM from divide_memory_pool`, () => {
-      expectUnchanged(b, "__pkvm_init", [phys, 0, 4, base, bits], 0n, err(ERRNO.ENOMEM));
+      expectUnchanged(b, "__pkvm_init", call(phys, 0), 0n, err(ERRNO.ENOMEM));
     });
-    await t.step(`${version}: nr_cpus 0 or 5 on a 4-CPU machine: -EINVAL (guard)`, () => {
-      expectUnchanged(b, "__pkvm_init", [phys, size, 0, base, bits], 0n, err(ERRNO.EINVAL));
-      expectUnchanged(b, "__pkvm_init", [phys, size, 5, base, bits], 0n, err(ERRNO.EINVAL));
-    });
+    if (takesNrCpus) {
+      await t.step(`${version}: nr_cpus 0 or 5 on a 4-CPU machine: -EINVAL (guard)`, () => {
+        expectUnchanged(b, "__pkvm_init", call(phys, size, 0), 0n, err(ERRNO.EINVAL));
+        expectUnchanged(b, "__pkvm_init", call(phys, size, 5), 0n, err(ERRNO.EINVAL));
+      });
+    }
     await t.step(`${version}: a pool outside RAM: -EINVAL (guard)`, () => {
-      expectUnchanged(
-        b,
-        "__pkvm_init",
-        [0x1_0000_0000_0000n, size, 4, base, bits],
-        0n,
-        err(ERRNO.EINVAL),
-      );
+      expectUnchanged(b, "__pkvm_init", call(0x1_0000_0000_0000n, size), 0n, err(ERRNO.EINVAL));
     });
     await t.step(`${version}: then the real call boots`, () => {
       const r = b.pkvm.boot();
@@ -401,15 +425,19 @@ Deno.test("__pkvm_init: unaligned, empty, nr_cpus 0 or beyond the machine, befor
 });
 
 Deno.test("unknown and empty ids answer NOT_SUPPORTED with nothing changed", () => {
-  for (const version of ["v5.13", "mainline"] as const) {
-    const b = booted(version);
+  // __KVM_HOST_SMCCC_FUNC___kvm_vcpu_run in each kvm_asm.h: a slot the kernel
+  // has (and no gate refuses after finalisation) but the simulator does not model.
+  const vcpuRun = { "v5.13": 1, "v6.1": 12, "v6.12": 12, "v7.2": 9 };
+  for (const [version, id] of Object.entries(vcpuRun)) {
+    const b = booted(version as Release);
     expectUnchanged(b, 0xffff, [], NOT_SUPPORTED);
-    expectUnchanged(b, 99, [1, 2, 3], NOT_SUPPORTED);
+    const unknown = expectUnchanged(b, 99, [1, 2, 3], NOT_SUPPORTED);
+    assertEquals(unknown.record.name, "unknown", version);
     // __kvm_hyp_init (0) is served by the idmap init vector only.
     expectUnchanged(b, 0, [0x1234], NOT_SUPPORTED);
-    // A slot the kernel has but the simulator does not model (__kvm_vcpu_run / enable_ssbs).
-    const r = expectUnchanged(b, version === "v5.13" ? 1 : 4, [], NOT_SUPPORTED);
-    assertNotEquals(r.record.note, undefined);
+    const r = expectUnchanged(b, id, [], NOT_SUPPORTED);
+    assertEquals(r.record.name, "__kvm_vcpu_run", version);
+    assertEquals(r.record.note, "the kernel has this hypercall; hyplab does not model it");
   }
 });
 
@@ -424,9 +452,11 @@ Deno.test("__pkvm_cpu_set_vector: a bad slot is -EINVAL with nothing changed; sl
   assertEquals(b.m.memory.read64(slot), BigInt(host.hyp!.sym("__bp_harden_hyp_vecs")));
 });
 
-Deno.test("__pkvm_prot_finalize: mainline refuses a second call with -EPERM; __pkvm_mark_hyp outside memory is -EINVAL", () => {
-  const main = booted("mainline");
-  expectUnchanged(main, "__pkvm_prot_finalize", [], 0n, err(ERRNO.EPERM));
+Deno.test("__pkvm_prot_finalize: 6.1 on refuse a second call with -EPERM; __pkvm_mark_hyp outside memory is -EINVAL", () => {
+  // __pkvm_prot_finalize (mem_protect.c, v5.16 on): `params->hcr_el2 & HCR_VM` is -EPERM.
+  for (const version of GATED) {
+    expectUnchanged(booted(version), "__pkvm_prot_finalize", [], 0n, err(ERRNO.EPERM));
+  }
   const v = booted("v5.13");
   expectUnchanged(v, "__pkvm_mark_hyp", [0x1000, 0x2000], 0n, err(ERRNO.EINVAL));
   expectUnchanged(v, "__pkvm_mark_hyp", [0x4000_0000, 0x2_0000_0000], 0n, err(ERRNO.EINVAL));
@@ -443,7 +473,7 @@ Deno.test("hypercall() rejects what the host could not issue", () => {
 });
 
 Deno.test("__pkvm_cpu_set_vector before __pkvm_init works on the host-built tables, as in the kernel", () => {
-  for (const version of ["v5.13", "mainline"] as const) {
+  for (const version of ["v5.13", "v6.1", "v6.12", "mainline"] as const) {
     const b = bootMachine(version);
     b.pkvm.prepare();
     const host = b.pkvm.host!;
@@ -463,7 +493,7 @@ Deno.test("__pkvm_cpu_set_vector before __pkvm_init works on the host-built tabl
 });
 
 Deno.test("__pkvm_prot_finalize before __pkvm_init: a guard with guards on, the kernel's zero stage-2 with guards off", async (t) => {
-  for (const version of ["v5.13", "mainline"] as const) {
+  for (const version of ["v5.13", "v6.1", "v6.12", "mainline"] as const) {
     await t.step(`${version}, guards on: -EPERM, nothing changed`, () => {
       const b = bootMachine(version);
       b.pkvm.prepare();
@@ -486,18 +516,19 @@ Deno.test("__pkvm_prot_finalize before __pkvm_init: a guard with guards on, the 
       const at = (f: "vttbr" | "vtcr" | "hcr_el2") => params + initParamsOffset(version, f)!;
       assertEquals([b.m.memory.read64(at("vttbr")), b.m.memory.read64(at("vtcr"))], [0n, 0n]);
       assertEquals(b.m.memory.read64(at("hcr_el2")) & 1n, 1n);
-      // Mainline refuses the CPU's second call, as after a real finalisation.
+      // From v5.16 the CPU's second call is refused, as after a real finalisation.
       const again = b.pkvm.hypercall("__pkvm_prot_finalize", []);
-      assertEquals(again.x1, version === "mainline" ? err(ERRNO.EPERM) : 0n);
+      assertEquals(again.x1, version === "v5.13" ? 0n : err(ERRNO.EPERM));
     });
   }
 });
 
 Deno.test("mainline: every __KVM_HOST_SMCCC_FUNC_* id is known; unmodelled ones say so", () => {
   const b = booted("mainline");
-  // kvm_asm.h (≈ v6.16): __pkvm_host_share_guest = 10 ... __pkvm_tlb_flush_vmid = 32.
-  const named = [[10, "__pkvm_host_share_guest"], [17, "__kvm_vcpu_run"], [
-    32,
+  // 7.2 kvm_asm.h: __kvm_vcpu_run = 9, __pkvm_host_share_guest = 32, and the
+  // last, __pkvm_tlb_flush_vmid = 49 (__KVM_HOST_SMCCC_FUNC_MAX = 50).
+  const named = [[9, "__kvm_vcpu_run"], [32, "__pkvm_host_share_guest"], [
+    49,
     "__pkvm_tlb_flush_vmid",
   ]] as const;
   for (const [id, name] of named) {
@@ -506,8 +537,30 @@ Deno.test("mainline: every __KVM_HOST_SMCCC_FUNC_* id is known; unmodelled ones 
     assertEquals(r.record.note, "the kernel has this hypercall; hyplab does not model it");
   }
   // Past the end of host_hcall[]: unknown, no note.
-  const past = expectUnchanged(b, 33, [], NOT_SUPPORTED);
+  const past = expectUnchanged(b, 50, [], NOT_SUPPORTED);
   assertEquals([past.record.name, past.record.note], ["unknown", undefined]);
+});
+
+Deno.test("mainline: before finalisation, the pKVM-only ids are refused (__KVM_HOST_SMCCC_FUNC_PKVM_ONLY)", () => {
+  // 7.2 handle_host_hcall(): until kvm_protected_mode_initialized, hcall_max is
+  // __KVM_HOST_SMCCC_FUNC_PKVM_ONLY (29, __pkvm_host_share_hyp's number).
+  const b = bootMachine("mainline", { overrides: { pkvm: { afterBoot: false } } });
+  assertEquals(b.pkvm.boot().ok, true);
+  for (
+    const [id, name] of [[29, "__pkvm_host_share_hyp"], [49, "__pkvm_tlb_flush_vmid"]] as const
+  ) {
+    const r = expectUnchanged(b, id, [], NOT_SUPPORTED);
+    assertEquals([r.record.name, r.record.note], [
+      name,
+      "refused: a pKVM-only hypercall before pKVM is finalised",
+    ]);
+  }
+  // The id below it is an ordinary unmodelled one.
+  const r = expectUnchanged(b, 28, [], NOT_SUPPORTED);
+  assertEquals([r.record.name, r.record.note], [
+    "__vgic_v5_restore_vmcr_apr",
+    "the kernel has this hypercall; hyplab does not model it",
+  ]);
 });
 
 /** `hvc #0` from EL1 with a raw x0, as a host passing SMCCC hint bits would. */
@@ -519,12 +572,20 @@ function rawHvc(b: ReturnType<typeof booted>, x0: bigint): [bigint, bigint] {
   return [cpu.x(0), cpu.x(1)];
 }
 
-Deno.test("handle_host_hcall: mainline clears the SMCCC hint bit (bit 16) before decoding; v5.13 does not", () => {
-  const main = booted("mainline");
-  // __pkvm_prot_finalize (7) with the SVE hint: decoded as 7, a second call on CPU 0: -EPERM.
-  assertEquals(rawHvc(main, smcccFunctionId(7) | (1n << 16n)), [0n, err(ERRNO.EPERM)]);
-  // v5.13 has no such masking: 0x10000 + 19 is past host_hcall[].
-  const v = booted("v5.13");
-  assertEquals(rawHvc(v, smcccFunctionId(19) | (1n << 16n))[0], NOT_SUPPORTED);
-  assertEquals(rawHvc(v, smcccFunctionId(19)), [0n, 0n]);
+Deno.test("handle_host_hcall: 6.12 and mainline clear the SMCCC hint bit (bit 16) before decoding; v5.13 and 6.1 do not", () => {
+  // `id &= ~ARM_SMCCC_CALL_HINTS` is in 6.12's and 7.2's nvhe/hyp-main.c, not
+  // in 6.1's. __pkvm_prot_finalize is 19 (v5.13), 8 (6.1, 6.12), 7 (7.2).
+  for (const version of ["v6.12", "mainline"] as const) {
+    const b = booted(version);
+    const id = version === "mainline" ? 7 : 8;
+    // Decoded as __pkvm_prot_finalize: a second call on CPU 0, -EPERM.
+    assertEquals(rawHvc(b, smcccFunctionId(id) | (1n << 16n)), [0n, err(ERRNO.EPERM)], version);
+  }
+  // Without the masking, 0x10000 + id is past host_hcall[].
+  for (const [version, id] of [["v5.13", 19], ["v6.1", 8]] as const) {
+    const v = booted(version);
+    assertEquals(rawHvc(v, smcccFunctionId(id) | (1n << 16n))[0], NOT_SUPPORTED, version);
+    const plain = rawHvc(v, smcccFunctionId(id));
+    assertEquals(plain, [0n, version === "v5.13" ? 0n : err(ERRNO.EPERM)], version);
+  }
 });

@@ -3,13 +3,14 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { MMU } from "../../../core/mod.ts";
+import { release } from "../../../plugins/releases/mod.ts";
 import { bootMachine } from "./_boot.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
 Deno.test("__pkvm_init over two banks with a hole between them", () => {
-  for (const version of ["v5.13", "mainline"] as const) {
+  for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as const) {
     const { m, pkvm } = bootMachine(version, {
       ram: [{ base: 0x4000_0000, size: 2 * GiB }, { base: 0x1_0000_0000, size: 2 * GiB }],
     });
@@ -45,25 +46,34 @@ Deno.test("__pkvm_init with 1 and with 64 CPUs: every CPU gets its per-CPU regio
 });
 
 Deno.test("39-bit and 48-bit VA: hyp_va_bits, __io_map_base and __hyp_vmemmap per version", () => {
+  // hyp_va_bits: v5.13 and 6.1 take the idmap's VA size (64 - idmap_t0sz: 39
+  // bits while the image ends below 2^39); 6.12 and 7.2 take max(IDMAP_VA_BITS
+  // = 48, vabits_actual). The linear map's top bit (kvm_compute_layout's
+  // hyp_va_msb) is bit vabits_actual - 1 up to 6.12, and bit hyp_va_bits - 1
+  // in 7.2, which asks kvm_hyp_va_bits().
   const cases = [
-    ["v5.13", 48, 48, "0x400000000000", "0x600000000000"],
-    ["v5.13", 39, 39, "0x2000000000", "0x3000000000"],
-    ["mainline", 39, 48, "0x400000000000", "0x600000000000"],
-    ["mainline", 48, 48, "0x400000000000", "0x600000000000"],
+    ["v5.13", 48, 48, "0x400000000000", "0x600000000000", 48],
+    ["v5.13", 39, 39, "0x2000000000", "0x3000000000", 39],
+    ["v6.1", 48, 48, "0x400000000000", "0x600000000000", 48],
+    ["v6.1", 39, 39, "0x2000000000", "0x3000000000", 39],
+    ["v6.12", 48, 48, "0x400000000000", "0x600000000000", 48],
+    ["v6.12", 39, 48, "0x400000000000", "0x600000000000", 39],
+    ["v7.2", 48, 48, "0x400000000000", "0x600000000000", 48],
+    ["v7.2", 39, 48, "0x400000000000", "0x600000000000", 48],
   ] as const;
-  for (const [version, vaBits, hypBits, io, vmemmap] of cases) {
+  for (const [version, vaBits, hypBits, io, vmemmap, msbBits] of cases) {
     const { pkvm } = bootMachine(version, { overrides: { pkvm: { vaBits } } });
     const r = pkvm.boot();
     assertEquals(r.ok, true, `${version}/${vaBits}: ${JSON.stringify(r.failure)}`);
-    assertEquals(r.layout.hyp_va_bits, hypBits);
-    assertEquals(r.layout.hyp_vmemmap, vmemmap);
+    assertEquals(r.layout.hyp_va_bits, hypBits, `${version}/${vaBits}`);
+    assertEquals(r.layout.hyp_vmemmap, vmemmap, `${version}/${vaBits}`);
     // __io_map_base has moved up by the private mappings made since hyp_create_idmap.
     assert(
       BigInt(r.layout.io_map_base) >= BigInt(io) && BigInt(r.layout.io_map_base) < BigInt(vmemmap),
     );
-    // The linear map lives in the half the idmap does not use: top bit of VA_BITS set.
+    // The linear map lives in the half the idmap does not use: its top bit set.
     const text = r.pgtable.mappings.find((m) => m.what?.includes("__hyp_text"))!;
-    assertEquals(BigInt(text.va) >> BigInt(vaBits - 1), 1n);
+    assertEquals(BigInt(text.va) >> BigInt(msbBits - 1), 1n, `${version}/${vaBits}`);
   }
 });
 
@@ -79,8 +89,17 @@ Deno.test("memory beyond a 39-bit linear map is left out, and the boot still suc
 });
 
 Deno.test("a machine too small to carve the pool fails cleanly at step 1", () => {
-  for (const version of ["v5.13", "mainline"] as const) {
-    const { pkvm } = bootMachine(version, { ram: [{ base: 0x4000_0000, size: 22 * MiB }] });
+  // The bank holds the kernel image (placed at RAM + 2 MiB; Debian's images
+  // for 6.1, 6.12 and 7.2 are 32 to 47 MiB, System.map's _end) and 2 MiB
+  // more, short of the pool's ~4.3 MiB. v5.13's synthetic image is smaller.
+  const bank = (v: string) => {
+    const end = release(v).image?.symbols._end;
+    return end === undefined
+      ? 22 * MiB
+      : Math.ceil((2 * MiB + end) / (2 * MiB)) * 2 * MiB + 2 * MiB;
+  };
+  for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as const) {
+    const { pkvm } = bootMachine(version, { ram: [{ base: 0x4000_0000, size: bank(version) }] });
     const r = pkvm.boot();
     assertEquals(r.ok, false);
     assertEquals(r.failure?.step, 1);

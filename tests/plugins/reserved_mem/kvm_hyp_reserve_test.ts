@@ -213,7 +213,9 @@ Deno.test("register_memblock_regions(): sorting hyp_memory[] by base is a releas
 Deno.test("the reserved_mem plugin logs to the machine's trace and names its version", () => {
   const m = createMachine({ plugins: [reservedMem({ version: "mainline" })] });
   const rm = m.get(RESERVED_MEM);
-  assertEquals([rm.name, rm.version, rm.hypPageBytes], ["reserved_mem_mainline", "mainline", 8]);
+  // mainline is v7.2: the plugin keeps the name it was given and reports
+  // the release whose kvm_hyp_reserve() it follows (8-byte struct hyp_page).
+  assertEquals([rm.name, rm.version, rm.hypPageBytes], ["reserved_mem_mainline", "v7.2", 8]);
   assertEquals(m.providerOf(RESERVED_MEM), "reserved_mem_mainline");
   rm.kvmHypReserve(memblockFromRam(m.memory.banks));
   assertEquals(logs(m.trace), ["info: Reserved 30 MiB at 0x13e200000"]);

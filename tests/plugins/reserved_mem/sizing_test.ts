@@ -186,8 +186,8 @@ Deno.test("divide_memory_pool(): v5.13 sizes the vmemmap from the pool, mainline
 
 Deno.test("sizingProfile() rejects an unknown version", () => {
   assertThrows(
-    () => sizingProfile("v6.1" as "v5.13"),
+    () => sizingProfile("v6.6" as "v5.13"),
     RangeError,
-    `Cannot size for version "v6.1"`,
+    `Unknown kernel release "v6.6": choose v5.13, v6.1, v6.12, v7.2, mainline`,
   );
 });
