@@ -51,6 +51,7 @@ export class VaBitsError extends RangeError {
  * @returns The capabilities.
  * @throws {VaBitsError} 52 bits on a CPU without FEAT_LPA2 or with a
  *   release built for 48; a size the 4 KiB granule cannot give.
+ * @throws {RangeError} A CPU model without EL2.
  * @example
  * ```ts
  * import { assertEquals, assertThrows } from "@std/assert";
@@ -69,6 +70,11 @@ export function kvmCpuCaps(
   vaBits?: number,
 ): KvmCpuCaps {
   const r = release(rel);
+  if (!model.features.el2) {
+    throw new RangeError(
+      `Cannot run pKVM on ${model.name}: it has no EL2 (ID_AA64PFR0_EL1.EL2 = 0)`,
+    );
+  }
   const hvhe = r.host.hvheOnVhe && model.features.vhe;
   const va52 = r.config.vaBits === 52 && model.features.lpa2;
   if (vaBits === undefined) {
