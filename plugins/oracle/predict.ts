@@ -21,6 +21,7 @@ import {
   type Machine,
   type MemblockRegion,
   PKVM,
+  Trace,
 } from "../../core/mod.ts";
 import { type HostInputs, kernelImageFromSystemMap, kvmCpuCaps } from "../pkvm/mod.ts";
 import { profile } from "../profiles/mod.ts";
@@ -216,6 +217,9 @@ export async function predict(obs: Observation): Promise<Prediction> {
     cpus: inp.machine.cpus,
     cpu: inp.machine.cpu,
     plugins: profile(inp.profile, { pkvm: { vaBits, hostInputs } }),
+    // The report needs these kinds; the per-map and per-access events of a
+    // full trace are most of a prediction's time.
+    trace: new Trace({ kinds: ["step", "hypercall", "log", "barrier_finding", "handover"] }),
   });
   const pkvm = m2.get(PKVM);
   const report = pkvm.boot();
