@@ -21,9 +21,11 @@ import {
   type BootReport,
   BUILTIN_VARIANTS,
   CPU_MODEL_NAMES,
+  cpuModel,
   createMachine,
   formatSize,
   hex,
+  kvmCpuCaps,
   type Machine,
   parseSize,
   PKVM,
@@ -69,7 +71,9 @@ Options:
   --ram BASE:SIZE             a RAM bank (repeatable; sizes take K/M/G;
                               default 0x40000000:4G)
   --cpus N                    CPUs, 1..256 (default 4)
-  --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
+  --va-bits N                 kernel VA_BITS: 39, 48, or 52 on a FEAT_LPA2 CPU
+                              with a 52-bit release (default: what the
+                              release picks on the CPU model, 52 or 48)
   --profile NAME              ${PROFILES.join(", ")} (default v6.1,
                               the oldest release checked against a real
                               kernel; mainline is v7.2; v5.13 has no real
@@ -107,7 +111,7 @@ interface Config {
   ram: RamBank[];
   cpus: number;
   cpu: string;
-  vaBits: number;
+  vaBits: number | undefined;
   profile: ProfileName;
   overrides: ProfileOverrides;
   seed: number;
@@ -129,22 +133,24 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
     ram: ram.length > 0 ? ram : [{ base: 0x4000_0000, size: 2 ** 32 }],
     cpus: a.cpus === undefined ? 4 : integerFlag("--cpus", a.cpus, 1, 256),
     cpu: a.cpu ?? "cortex-a57",
-    vaBits: a["va-bits"] === undefined ? 48 : integerFlag("--va-bits", a["va-bits"], 0, 64),
+    vaBits: a["va-bits"] === undefined ? undefined : integerFlag("--va-bits", a["va-bits"], 0, 64),
     profile: "v5.13",
     overrides: {},
     seed: a.seed === undefined ? 1 : integerFlag("--seed", a.seed, 0, 2 ** 32 - 1),
   };
-  if (cfg.vaBits !== 39 && cfg.vaBits !== 48) {
-    throw new BadInput(`--va-bits ${cfg.vaBits}: 4 KiB pages give 39 or 48`, {
-      flag: "--va-bits",
-    });
-  }
   const p = a.profile ?? "v6.1";
   if (!PROFILES.includes(p)) {
     throw new BadInput(`--profile ${p}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }
   if (!(CPU_MODEL_NAMES as readonly string[]).includes(cfg.cpu)) {
     throw new BadInput(`--cpu ${cfg.cpu}: choose ${CPU_MODEL_NAMES.join(", ")}`, { flag: "--cpu" });
+  }
+  // The VA size the release picks on the CPU model, or the one asked for if
+  // the CPU and the build can give it (52 bits need FEAT_LPA2 and a 52-bit build).
+  try {
+    cfg.vaBits = kvmCpuCaps(p, cpuModel(cfg.cpu), cfg.vaBits).vaBits;
+  } catch (e) {
+    throw new BadInput(`--va-bits ${cfg.vaBits}: ${(e as Error).message}`, { flag: "--va-bits" });
   }
   cfg.profile = p;
   const choices: Record<string, string> = {};

@@ -20,6 +20,7 @@ export * from "./checker.ts";
 export * from "./config.ts";
 export * from "./cpp.ts";
 export * from "./decode.ts";
+export * from "./e2h.ts";
 export * from "./errors.ts";
 export * from "./executor.ts";
 export * from "./gas.ts";

@@ -27,6 +27,7 @@ import {
 } from "../../core/mod.ts";
 import { HazardChecker } from "./checker.ts";
 import { resolveCheckConfig } from "./config.ts";
+import { E2hWatch } from "./e2h.ts";
 import { executeA64 } from "./executor.ts";
 import { type A64ParseOptions, parseA64 } from "./parse.ts";
 import type { A64Program } from "./program.ts";
@@ -166,6 +167,11 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
   if (options.mmu) e.mmu = options.mmu;
   if (options.tlb) e.tlb = options.tlb;
   if (options.trace) e.trace = options.trace;
+  // On a VHE CPU, writes in the E2H = 0 layouts under HCR_EL2.E2H = 1 are findings.
+  const e2h = cpu.model.features.vhe
+    ? new E2hWatch(cpu.sysregs.read("HCR_EL2"), options.trace)
+    : undefined;
+  if (e2h) e.trace = e2h;
   if (options.vectors) e.vectors = options.vectors;
   if (options.maxSteps !== undefined) e.maxSteps = options.maxSteps;
   if (checker) e.checker = checker;
@@ -177,7 +183,10 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
     for (const [k, v] of previous) cpu.setX(k, v);
     throw err;
   }
-  const res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
+  let res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
+  if (e2h !== undefined && e2h.findings.length > 0) {
+    res = { ...res, verdict: "fail", findings: [...res.findings, ...e2h.findings] };
+  }
   const out: A64RunResult = { ...res, stopped: r.stopped, steps: r.steps, line: r.line };
   if (r.target !== undefined) out.target = r.target;
   if (r.fault !== undefined) out.fault = r.fault;

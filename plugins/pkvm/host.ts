@@ -10,7 +10,6 @@
 
 import {
   type Cpu,
-  type CpuModel,
   errnoName,
   hex,
   hvc,
@@ -40,6 +39,7 @@ import {
 import { type DispatchNote, HVC_SET_VECTORS, installVectors } from "./hyp_main.ts";
 import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
 import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
+import { hostHcrEl2, hostTcrEl2, hostTcrEl2Hvhe, pkvmHostSveStateSize } from "./host_regs.ts";
 import { type InitParamsField, initParamsOffset } from "./init_params.ts";
 import {
   getOrder,
@@ -84,6 +84,11 @@ export interface HostInputs {
   percpuBase?: readonly number[];
   /** Each CPU's hyp stack page (`kvm_arm_hyp_stack_page` / `_base`) as a PA. */
   stackPages?: readonly number[];
+  /**
+   * Each CPU's host SVE state buffer for protected mode
+   * (`kvm_host_data.sve_state` / `.sve_regs`, 6.12+ on an SVE CPU) as a PA.
+   */
+  sveState?: readonly number[];
 }
 
 /** Options of the host kernel. */
@@ -110,6 +115,8 @@ export class Host {
   readonly caps: PkvmCaps;
   /** Options. */
   readonly options: HostOptions;
+  /** The host's SVE state buffer per CPU (PA), when the release and CPU have one. */
+  sveState: number[] = [];
   /** The kernel image. */
   readonly image: KernelImage;
   /** memblock. */
@@ -280,6 +287,8 @@ export class Host {
       memory: this.machine.memory,
       name: "hyp_pgtable",
       trace: this.machine.trace,
+      hvhe: this.options.config.hvhe,
+      lpa2: this.options.config.lpa2,
     });
     if (typeof pgt === "number") {
       throw new BootStepError(2, `kvm_pgtable_hyp_init: ${errnoName(pgt)} (no page for the pgd)`);
@@ -336,6 +345,7 @@ export class Host {
       this.#createHypMappings(base, base + img.percpuSize, PAGE_HYP, `percpu cpu${cpu}`);
       this.#prepareParams(cpu, stackVa[cpu]!);
     }
+    this.#initPkvmHostSveState();
     // kvm_hyp_init_protection(): the pool, PAGE_HYP, in the EL1-built table.
     this.#createHypMappings(r.base, r.base + r.size, PAGE_HYP, "pool");
     this.hostPgtPages = pgt.tablePages();
@@ -360,6 +370,48 @@ export class Host {
     const rec = this.#hvc(cpu, smcccFunctionId(0), [BigInt(params)], "__kvm_hyp_init");
     if (rec.x0 !== "0x0") {
       throw new BootStepError(2, `__kvm_hyp_init on CPU ${cpu.id} returned x0 = ${rec.x0}`);
+    }
+  }
+
+  /**
+   * `init_pkvm_host_sve_state()` (6.12+, protected mode, an SVE CPU): one
+   * `alloc_pages(pkvm_host_sve_state_order())` per CPU, its linear VA stored
+   * in that CPU's `kvm_host_data` (the field the release names), not mapped
+   * at EL2 by the host (the hypervisor maps it in `recreate_hyp_mappings()`).
+   */
+  #initPkvmHostSveState(): void {
+    const sve = this.release.host.sveState;
+    const size = pkvmHostSveStateSize(this.release, this.machine.cpu(0).model);
+    if (sve === null || size === 0) return;
+    const hostData = this.image.percpuOffsets.kvm_host_data;
+    if (hostData === undefined) {
+      throw new BootStepError(2, "init_pkvm_host_sve_state: the image has no kvm_host_data");
+    }
+    const given = this.options.inputs?.sveState;
+    const order = getOrder(size);
+    for (let cpu = 0; cpu < this.machine.cpus.length; cpu++) {
+      const p = given?.[cpu] ?? this.pages!.allocPages(order);
+      if (p === null) throw new BootStepError(2, "init_pkvm_host_sve_state: -ENOMEM");
+      this.sveState.push(p);
+      this.machine.memory.write64(
+        this.percpuBase[cpu]! + hostData + sve.field,
+        this.layout!.kernVa(p),
+      );
+    }
+  }
+
+  /**
+   * `finalize_init_hyp_mode()` after `__pkvm_init` (6.12+): each CPU's
+   * `kvm_host_data` SVE pointer becomes its `kern_hyp_va()`.
+   */
+  finalizeInitHypMode(): void {
+    const sve = this.release.host.sveState;
+    const hostData = this.image.percpuOffsets.kvm_host_data;
+    if (sve === null || hostData === undefined || this.sveState.length === 0) return;
+    const layout = this.layout!;
+    for (let cpu = 0; cpu < this.sveState.length; cpu++) {
+      const at = this.percpuBase[cpu]! + hostData + sve.field;
+      this.machine.memory.write64(at, BigInt(layout.kernHypVa(this.machine.memory.read64(at))));
     }
   }
 
@@ -561,11 +613,18 @@ export class Host {
     put("tpidr_el2", asU64(this.percpuBase[cpu]! - this.image.symbols.__per_cpu_start!));
     // The host's MAIR_EL1 (proc.S MAIR_EL1_SET, as __cpu_setup leaves it).
     put("mair_el2", this.release.sysregs.mair);
-    put("tcr_el2", hostTcrEl2(this.release, this.machine.cpu(cpu).model, this.hypVaBits));
+    const model = this.machine.cpu(cpu).model;
+    const { hvhe, lpa2 } = this.options.config;
+    put(
+      "tcr_el2",
+      hvhe
+        ? hostTcrEl2Hvhe(this.release, model, this.options.vaBits, this.hypVaBits)
+        : hostTcrEl2(this.release, model, this.hypVaBits, lpa2),
+    );
     put("stack_hyp_va", BigInt(stackVa));
     put("stack_pa", BigInt(this.stackPages[cpu]!));
     put("pgd_pa", BigInt(this.hostPgt!.pgd));
-    put("hcr_el2", hostHcrEl2(this.release, this.machine.cpu(cpu).model));
+    put("hcr_el2", hostHcrEl2(this.release, model, hvhe));
     put("vttbr", 0n);
     put("vtcr", 0n);
   }
@@ -583,50 +642,6 @@ const HOST_SECTIONS: Record<
   hyp_bss: ["__hyp_bss_start", "__hyp_bss_end", PAGE_HYP, "__hyp_bss"],
   bss_tail: ["__hyp_bss_end", "__bss_stop", PAGE_HYP_RO, ".bss"],
 };
-
-/**
- * `params->tcr_el2` for nVHE, as `cpu_prepare_hyp_mode()` builds it from the
- * host's TCR_EL1 (4 KiB granule, inner-shareable write-back walks: TG0 0,
- * SH0 3, ORGN0/IRGN0 1), with `TCR_EL2_RES1` (bits 31 and 23) and T0SZ from
- * `hyp_va_bits`; PS is the CPU's PARange capped at the kernel's PA size
- * (`tcr_compute_pa_size`: in `___kvm_hyp_init` up to 6.1, from TCR_EL1.IPS
- * since; the same value).
- *
- * @param rel The release.
- * @param model The CPU model.
- * @param hypVaBits `hyp_va_bits`.
- * @returns TCR_EL2.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { CPU_CORTEX_A57, CPU_NEOVERSE_N1 } from "../../core/mod.ts";
- * import { V6_1 } from "../releases/mod.ts";
- * import { hostTcrEl2 } from "./host.ts";
- * assertEquals(hostTcrEl2(V6_1, CPU_CORTEX_A57, 48), 0x8084_3510n); // a real 6.1 boot's value
- * assertEquals(hostTcrEl2(V6_1, CPU_NEOVERSE_N1, 48), 0x8085_3510n);
- * ```
- */
-export function hostTcrEl2(rel: KernelRelease, model: CpuModel, hypVaBits: number): bigint {
-  const parange = Number(model.idRegs.ID_AA64MMFR0_EL1 & 0xfn);
-  const ps = BigInt(Math.min(parange, rel.config.paBits === 52 ? 6 : 5));
-  return (1n << 31n) | (1n << 23n) | (ps << 16n) | (3n << 12n) | (1n << 10n) | (1n << 8n) |
-    BigInt(64 - hypVaBits);
-}
-
-/**
- * `params->hcr_el2` for protected nVHE: `HCR_HOST_NVHE_PROTECTED_FLAGS`, and
- * from 7.x `HCR_TID5` when the system has no MTE (`HCR_ATA` otherwise).
- *
- * @param rel The release.
- * @param model The CPU model.
- * @returns HCR_EL2 as the host asks for it (the CPU keeps what it implements).
- */
-export function hostHcrEl2(rel: KernelRelease, model: CpuModel): bigint {
-  let hcr = rel.sysregs.hcrProtected;
-  // system_supports_mte(): FEAT_MTE2 or later.
-  if (rel.sysregs.hcrTid5WithoutMte && model.features.mte < 2) hcr |= 1n << 58n;
-  return hcr;
-}
 
 /**
  * The host's reading of x0/x1: NOT_SUPPORTED, an errno, an address or 0.

@@ -33,6 +33,8 @@ export const HVC_RESET_VECTORS = 2n;
 export const HVC_STUB_ERR = 0xbadca11n;
 /** `HCR_VM`. */
 export const HCR_VM = 1n;
+/** `HCR_FWB`, bit 46. */
+export const HCR_FWB = 1n << 46n;
 
 /** What a hypercall handler returns. */
 interface HcallOutcome {
@@ -128,10 +130,11 @@ function handleStubHvc(hyp: Hyp, cpu: Cpu): void {
 }
 
 /**
- * `___kvm_hyp_init`: loads TPIDR, SP, MAIR, HCR, VTTBR, VTCR, TTBR0 (the
- * params' pgd) and TCR (PS from ID_AA64MMFR0_EL1.PARange), `isb`,
- * `tlbi alle2`, `dsb sy`, SCTLR_EL2 = INIT_SCTLR_EL2_MMU_ON, `isb`, and
- * VBAR_EL2 = `__kvm_hyp_host_vector`.
+ * `___kvm_hyp_init`: loads SP, MAIR, HCR — and with HCR_EL2.E2H (hVHE)
+ * replays the EL2 setup for the E2H layouts ({@link kvmInitEl2StateHvhe}) —
+ * then TPIDR, VTTBR, VTCR, TTBR0 (the params' pgd) and TCR (the params',
+ * whose PS/IPS the host computed), `isb`, `tlbi alle2`, `dsb sy`, SCTLR_EL2
+ * = INIT_SCTLR_EL2_MMU_ON, `isb`, and VBAR_EL2 = `__kvm_hyp_host_vector`.
  *
  * @param hyp The hypervisor.
  * @param cpu The CPU.
@@ -147,10 +150,12 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
     const stored = cpu.msr(reg, v);
     tlb.onSysregWrite(cpu, reg, stored);
   };
-  write("TPIDR_EL2", field("tpidr_el2"));
   cpu.spEl[2] = field("stack_hyp_va");
   write("MAIR_EL2", field("mair_el2"));
   write("HCR_EL2", field("hcr_el2"));
+  // `cbz` on HCR_E2H in the value loaded (not in what the CPU kept).
+  if ((field("hcr_el2") & HCR_E2H) !== 0n) kvmInitEl2StateHvhe(hyp, cpu, write);
+  write("TPIDR_EL2", field("tpidr_el2"));
   write("VTTBR_EL2", field("vttbr"));
   // The params' 0 (no host stage-2 yet) reads back with bit 31 (RAO) set.
   write("VTCR_EL2", field("vtcr"));
@@ -250,6 +255,44 @@ function hostHvc(
 
 const MASK48 = (1n << 48n) - 1n;
 
+/** `HCR_E2H`, bit 34. */
+const HCR_E2H = 1n << 34n;
+
+/**
+ * `__kvm_init_el2_state` as `___kvm_hyp_init` replays it under hVHE
+ * (hyp-init.S, 6.12 and 7.2: `init_el2_state` then `finalise_el2_state`,
+ * now that HCR_EL2.E2H = 1 gives CPTR_EL2 CPACR_EL1's layout and CNTHCTL_EL2
+ * the VHE one), for the registers hyplab keeps: SCTLR_EL2 =
+ * `INIT_SCTLR_EL2_MMU_OFF` (`__init_el2_sctlr`); CNTHCTL_EL2 = EL1PCTEN |
+ * EL1PCEN, shifted by 10 for the E2H layout (`__init_el2_timers`);
+ * VTTBR_EL2 = 0 (`__init_el2_stage2`); CPTR_EL2 = FPEN (`__init_el2_cptr`,
+ * written as `cpacr_el1`), then ZEN with SVE and SMEN with SME
+ * (`finalise_el2_state`, no ID override on these machines). SCTLR_EL2's
+ * ENTP2 (SME) is set too, and overwritten by the MMU-on value right after.
+ * The rest of the macros (HCRX, MDCR, GIC, HSTR, FGT, ZCR/SMCR) writes
+ * registers hyplab does not keep.
+ */
+function kvmInitEl2StateHvhe(
+  hyp: Hyp,
+  cpu: Cpu,
+  write: (reg: string, v: bigint) => void,
+): void {
+  const f = cpu.model.features;
+  write("SCTLR_EL2", hyp.release.sysregs.sctlrMmuOff);
+  cpu.sysregs.write("CNTHCTL_EL2", 3n << 10n);
+  write("VTTBR_EL2", 0n);
+  const FPEN = 3n << 20n;
+  const ZEN = 3n << 16n;
+  const SMEN = 3n << 24n;
+  let cpacr = FPEN;
+  write("CPTR_EL2", cpacr);
+  if (f.sve) write("CPTR_EL2", cpacr |= ZEN);
+  if (f.sme) {
+    write("CPTR_EL2", cpacr |= SMEN);
+    write("SCTLR_EL2", cpu.sysreg("SCTLR_EL2") | (1n << 60n)); // SCTLR_ELx_ENTP2
+  }
+}
+
 /**
  * The `enum kvm_pgtable_prot` a handler's `DECLARE_REG` reads from a register,
  * reduced to what `hyp_set_prot_attr` acts on, as a hyplab prot number
@@ -275,13 +318,16 @@ function hypProt(hyp: Hyp, prot: bigint): number {
   const M = rel.prot;
   // hyp_set_prot_attr without ARM64_KVM_HVHE (7.x): `prot &= ~KVM_PGTABLE_PROT_UX`,
   // then `prot & KVM_PGTABLE_PROT_X` (PX|UX) is the execute test; before the
-  // split X is one bit.
-  const ux = M.X & ~(M.X & -M.X);
-  const low = Number(prot & 0xffffn) & ~ux;
+  // split X is one bit. Under hVHE UX stays; hyplab's X is EL2 execution,
+  // i.e. PX (a UX-only prot maps non-executable at EL2 with UXN set too,
+  // where 7.x would leave UXN clear: EL0 never runs in this regime here).
+  const px = M.X & -M.X;
+  const ux = M.X & ~px;
+  const low = Number(prot & 0xffffn) & (hyp.config.hvhe ? ~0 : ~ux);
   let p = 0;
   if (low & M.R) p |= R;
   if (low & M.W) p |= W;
-  if (low & M.X) p |= X;
+  if (low & (hyp.config.hvhe ? px : M.X)) p |= X;
   if (low & M.DEVICE) p |= DEVICE;
   // hyplab keeps SW0..3 at bits 23..26 (the descriptor's high half, shifted
   // down by 32); v5.13 has no software bits.
@@ -299,6 +345,10 @@ function hypMapU64(hyp: Hyp, addr: bigint, size: bigint, phys: bigint, prot: big
   const p = hypProt(hyp, prot);
   const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
   if (!(p & R) || ((p & X) && (p & W)) || ((p & X) && (p & DEVICE))) return ERRNO.EINVAL;
+  // Under hVHE the kernel tests `prot & KVM_PGTABLE_PROT_X`, UX included.
+  const M = hyp.release.pgtable.prot;
+  const low = Number(prot & 0xffffn);
+  if (hyp.config.hvhe && (low & M.X) && (low & (M.W | M.DEVICE))) return ERRNO.EINVAL;
   const a = addr & ~0xfffn;
   const end = BigInt.asUintN(64, a + size + 0xfffn) & ~0xfffn;
   const limit = 1n << BigInt(hyp.pgt?.iaBits ?? 0);
@@ -457,13 +507,18 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   if (hyp.release.hypercalls.minAfterInit !== null && (hcr & HCR_VM) !== 0n) {
     return { x1: asU64(ERRNO.EPERM) };
   }
-  // kvm_get_vttbr(): pgd | VMID 0 | CnP under ARM64_HAS_CNP.
-  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0) | (hasCnp(hyp) ? 1n : 0n);
+  // kvm_get_vttbr(): pgd | VMID 0 | CnP under ARM64_HAS_CNP
+  // (kvm_phys_to_vttbr(): under LPA2 BADDR[51:48] go to bits 5:2).
+  const pgd = BigInt(hyp.hostStage2?.pgd ?? 0);
+  const baddr = hyp.config.lpa2 ? (pgd & MASK48) | ((pgd >> 48n) << 2n) : pgd;
+  const vttbr = baddr | (hasCnp(hyp) ? 1n : 0n);
   const vtcr = hyp.hostStage2?.vtcr ?? 0n;
+  // 7.x: HCR_FWB with ARM64_HAS_STAGE2_FWB.
+  const fwb = hyp.release.setup.protFinalizeFwb && cpu.model.features.s2fwb ? HCR_FWB : 0n;
   mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
   mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
-  mem.write64(hcrAt, hcr | HCR_VM);
-  cpu.msr("HCR_EL2", hcr | HCR_VM);
+  mem.write64(hcrAt, hcr | HCR_VM | fwb);
+  cpu.msr("HCR_EL2", hcr | HCR_VM | fwb);
   cpu.msr("VTTBR_EL2", vttbr);
   cpu.msr("VTCR_EL2", vtcr);
   hyp.protFinalized.add(cpu.id);

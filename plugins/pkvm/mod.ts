@@ -64,6 +64,14 @@ export {
   NR_CPUS,
   PERCPU_SYMBOL_SOURCES,
 } from "./kernel_image.ts";
-export { hostHcrEl2, type HostInputs, hostTcrEl2 } from "./host.ts";
+export type { HostInputs } from "./host.ts";
+export {
+  hostHcrEl2,
+  hostTcrEl1,
+  hostTcrEl2,
+  hostTcrEl2Hvhe,
+  pkvmHostSveStateSize,
+} from "./host_regs.ts";
+export { type KvmCpuCaps, kvmCpuCaps, VaBitsError } from "./cpu_caps.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export * from "./plugin.ts";

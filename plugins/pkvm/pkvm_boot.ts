@@ -23,6 +23,7 @@ import {
   TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
+import { type KvmCpuCaps, kvmCpuCaps } from "./cpu_caps.ts";
 import { BootStepError, Host, type HostInputs } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
@@ -40,8 +41,9 @@ export interface PkvmOptions {
    */
   version?: PkvmVersion;
   /**
-   * Kernel VA_BITS (39 or 48).
-   * @default 48
+   * Kernel VA_BITS (`vabits_actual`): 39, 48, or 52 (FEAT_LPA2 on a release
+   * built with 52-bit VAs). Default: what the kernel picks on the CPU model
+   * (52 on an LPA2 CPU with a 52-bit build, else 48).
    */
   vaBits?: number;
   /** Kernel image placement and section sizes. */
@@ -113,6 +115,7 @@ export class PkvmBoot implements Pkvm {
   #prepared = false;
   #booted = false;
   #notes: string[] = [];
+  #caps2: KvmCpuCaps | undefined;
 
   /**
    * Creates the boot.
@@ -133,6 +136,15 @@ export class PkvmBoot implements Pkvm {
     return this.#host;
   }
 
+  /** hVHE, `vabits_actual` and LPA2 as the kernel picks them on the machine's CPU model. */
+  get cpuCaps(): KvmCpuCaps {
+    return this.#caps2 ??= kvmCpuCaps(
+      this.version,
+      this.#machine.cpu(0).model,
+      this.#options.vaBits,
+    );
+  }
+
   /**
    * Steps 0–2: firmware hand-over, carving, the host-built EL2 tables and
    * `__kvm_hyp_init` on the boot CPU. Leaves the host about to issue
@@ -143,14 +155,17 @@ export class PkvmBoot implements Pkvm {
     if (this.#prepared) return this.#failure ? null : this.#host!.pkvmInitArgs();
     this.#prepared = true;
     try {
+      const kc = this.cpuCaps;
       this.#host = new Host(this.#machine, this.version, this.#caps, {
-        vaBits: this.#options.vaBits ?? 48,
+        vaBits: kc.vaBits,
         image: this.#options.image ?? {},
         ...(this.#options.hostInputs === undefined ? {} : { inputs: this.#options.hostInputs }),
         config: {
           // ARM64_SPECTRE_V3A: the CPU model's MIDR says (Cortex-A57/A72).
           spectreV3a: this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a,
           guards: this.#options.guards ?? true,
+          hvhe: kc.hvhe,
+          lpa2: kc.lpa2,
         },
       });
     } catch (e) {
@@ -230,6 +245,8 @@ export class PkvmBoot implements Pkvm {
       );
       return this.report();
     }
+    // kvm_arm_init() → finalize_init_hyp_mode() once init_hyp_mode() is done.
+    host.finalizeInitHypMode();
     const pgt = hyp.pgt!;
     const early = hyp.pgtEarly!.nrUsedPages();
     this.#ok(
@@ -360,7 +377,7 @@ export class PkvmBoot implements Pkvm {
       machine: {
         ram: m.memory.banks.map((b) => ({ base: hex(b.base), size: hex(b.size) })),
         cpus: m.cpus.length,
-        va_bits: this.#options.vaBits ?? 48,
+        va_bits: this.#caps2?.vaBits ?? this.#options.vaBits ?? 48,
         seed: m.prng.seed,
       },
       variants: this.#variants(),
@@ -484,7 +501,9 @@ export class PkvmBoot implements Pkvm {
     }
     this.#machine.trace.emit("log", {
       level: "info",
-      message: "kvm [1]: Protected nVHE mode initialized successfully",
+      message: `kvm [1]: Protected ${
+        hyp.config.hvhe ? "hVHE" : "nVHE"
+      } mode initialized successfully`,
     });
     const counts = new Map<string, number>();
     for (const r of host.records.slice(-1000)) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
@@ -532,15 +551,42 @@ export class PkvmBoot implements Pkvm {
     const caps = this.#caps;
     const rel = release(this.version);
     const v513 = rel.hypercalls.ids.__pkvm_mark_hyp !== undefined;
+    const s2 = caps.pgtable.stage2Init !== undefined;
     n.push(
-      `Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; ${
-        v513
-          ? "__pkvm_mark_hyp records ownership only"
-          : rel.setup.finalise.includes("host_ownership")
-          ? "fix_host_ownership() is skipped"
-          : "finalize_host_mappings() counts the table references but changes no host stage-2 entry"
-      }.`,
+      v513
+        ? "Host stage-2: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; __pkvm_mark_hyp records ownership only."
+        : !s2
+        ? `Host stage-2: the kvm_pgtable variant "${caps.pgtable.name}" models no stage 2, so the host stage-2 is its pgd only (no ownership annotations).`
+        : `Host stage-2: ${
+          rel.setup.finalise.includes("host_ownership")
+            ? "fix_host_ownership()"
+            : "finalize_host_mappings()"
+        } writes the hypervisor's owner annotation (${
+          hex(rel.setup.hostOwner?.pte ?? 0n)
+        }) on every page it owns${
+          rel.setup.hostOwner?.hypText === "read-only" ? " but __hyp_text" : ""
+        }; the valid entries it makes for shared pages${
+          rel.setup.hostOwner?.hypText === "read-only" ? " and the read-only hyp text" : ""
+        }, and those the host's faults fill later, are not modelled.`,
     );
+    const kc = this.cpuCaps;
+    if (kc.hvhe) {
+      n.push(
+        `hVHE (ARM64_KVM_HVHE: ${
+          this.#machine.cpu(0).model.name
+        } has FEAT_VHE): EL2 runs in the EL2&0 regime (HCR_EL2.E2H = 1), TCR_EL2 is the host's TCR_EL1 as cpu_prepare_hyp_mode() turns it, leaves use that regime's AP and execute-never bits, and ___kvm_hyp_init replays __kvm_init_el2_state (modelled for SCTLR_EL2, CNTHCTL_EL2, VTTBR_EL2 and CPTR_EL2).`,
+      );
+      if (rel.pgtable.hvheExec === "uxn") {
+        n.push(
+          `${rel.name}'s hyp_set_prot_attr() marks non-executable hVHE leaves with bit 54 only, which is UXN in the EL2&0 regime: at EL2 (PXN governs) read-only hyp mappings stay executable, and only SCTLR_EL2.WXN keeps writable ones from being so; the verification expects exactly that.`,
+        );
+      }
+    }
+    if (kc.lpa2) {
+      n.push(
+        `52-bit VAs (vabits_actual = 52 on a FEAT_LPA2 CPU): hyp_va_bits ${kc.vaBits}, tables from level -1 with LPA2 descriptors (TCR.DS, VTCR_EL2.DS).`,
+      );
+    }
     if (v513) {
       const fix =
         "__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end";

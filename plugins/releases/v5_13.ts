@@ -63,6 +63,8 @@ export const V5_13: KernelRelease = {
     prot: PROT_NUMBERING_CLASSIC,
     visitCtxWalker: false,
     protSwShift: 55,
+    hvheExec: "uxn",
+    firstLevel: 0,
   },
   setup: {
     recreate: [
@@ -86,6 +88,9 @@ export const V5_13: KernelRelease = {
     bpVectBaseDefault: false,
     switchAbi: "params",
     initTakesNrCpus: true,
+    protFinalizeFwb: false,
+    // v5.13 records ownership through __pkvm_mark_hyp from the host instead.
+    hostOwner: null,
   },
   host: {
     initParams: [
@@ -101,6 +106,7 @@ export const V5_13: KernelRelease = {
     hypVaBits: "idmap",
     tagBits: "vabits_actual",
     hvheOnVhe: false,
+    sveState: null,
     randomTag: false,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
   },

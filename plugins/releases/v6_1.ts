@@ -63,6 +63,8 @@ export const V6_1: KernelRelease = {
     prot: PROT_NUMBERING_CLASSIC,
     visitCtxWalker: false,
     protSwShift: 55,
+    hvheExec: "uxn",
+    firstLevel: 0,
   },
   setup: {
     recreate: [
@@ -86,6 +88,10 @@ export const V6_1: KernelRelease = {
     bpVectBaseDefault: true,
     switchAbi: "params",
     initTakesNrCpus: true,
+    protFinalizeFwb: false,
+    // finalize_host_mappings(): host_stage2_set_owner_locked(phys, PAGE_SIZE,
+    // pkvm_hyp_id = 1), kvm_init_invalid_leaf_owner(): the id in bits 9:2.
+    hostOwner: { pte: 1n << 2n, hypText: "owned" },
   },
   host: {
     initParams: [
@@ -102,6 +108,7 @@ export const V6_1: KernelRelease = {
     hypVaBits: "idmap",
     tagBits: "vabits_actual",
     hvheOnVhe: false,
+    sveState: null,
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
   },

@@ -65,6 +65,8 @@ export const V6_12: KernelRelease = {
     prot: PROT_NUMBERING_CLASSIC,
     visitCtxWalker: true,
     protSwShift: 55,
+    hvheExec: "uxn",
+    firstLevel: -1,
   },
   setup: {
     recreate: [
@@ -88,6 +90,10 @@ export const V6_12: KernelRelease = {
     bpVectBaseDefault: true,
     switchAbi: "registers",
     initTakesNrCpus: true,
+    protFinalizeFwb: false,
+    // fix_host_ownership(): host_stage2_set_owner_locked(phys, PAGE_SIZE,
+    // PKVM_ID_HYP = 1), kvm_init_invalid_leaf_owner(): the id in bits 9:2.
+    hostOwner: { pte: 1n << 2n, hypText: "owned" },
   },
   host: {
     initParams: [
@@ -105,6 +111,9 @@ export const V6_12: KernelRelease = {
     hypVaBits: "max48",
     tagBits: "vabits_actual",
     hvheOnVhe: true,
+    // struct kvm_host_data.sve_state at byte 3104 (Debian's 6.12.117 DWARF);
+    // pkvm_host_sve_state_size() adds sizeof(struct cpu_sve_state) = 16.
+    sveState: { field: 3104, header: 16 },
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
   },
@@ -154,6 +163,15 @@ export const V6_12: KernelRelease = {
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
     hcrTid5WithoutMte: false,
+  },
+  hvhe: {
+    // __cpu_setup: IRGN/ORGN WBWA and SH inner for both halves, TG1 4K,
+    // NFD1 (RANDOMIZE_BASE), AS (ASID16), TBI0, A1, and CONFIG_ARM64_MTE's
+    // TBI1 | TBID1 (no KASAN_HW_TAGS, so no TCMA1).
+    tcrEl1: (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 22n) | (1n << 24n) | (1n << 26n) |
+      (3n << 28n) | (2n << 30n) | (1n << 36n) | (1n << 37n) | (1n << 38n) | (1n << 52n) |
+      (1n << 54n),
+    tcr: "el2-ps-ds",
   },
   // From the System.map of Debian's linux-image-6.12.117+deb13-arm64 6.12.117-1.
   image: {

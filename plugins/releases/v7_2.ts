@@ -64,6 +64,8 @@ export const V7_2: KernelRelease = {
     prot: PROT_NUMBERING_XNX,
     visitCtxWalker: true,
     protSwShift: 55,
+    hvheExec: "pxn-uxn",
+    firstLevel: -1,
   },
   setup: {
     recreate: [
@@ -93,6 +95,13 @@ export const V7_2: KernelRelease = {
     bpVectBaseDefault: true,
     switchAbi: "registers",
     initTakesNrCpus: false,
+    protFinalizeFwb: true,
+    // fix_host_ownership(): host_stage2_set_owner_locked(phys, PAGE_SIZE,
+    // PKVM_ID_HYP = 1) -> host_stage2_set_owner_metadata_locked():
+    // KVM_HOST_INVALID_PTE_TYPE_DONATION (2) in bits 63:60, the id in bits
+    // 3:1 (KVM_HOST_DONATION_PTE_OWNER_MASK); __hyp_text stays mapped
+    // read-only for the host instead (addr_is_hyp_text()).
+    hostOwner: { pte: (2n << 60n) | (1n << 1n), hypText: "read-only" },
   },
   host: {
     initParams: [
@@ -110,6 +119,9 @@ export const V7_2: KernelRelease = {
     hypVaBits: "max48",
     tagBits: "hyp_va_bits",
     hvheOnVhe: true,
+    // struct kvm_host_data.sve_regs at byte 4800 (Debian's 7.2.13 DWARF);
+    // pkvm_host_sve_state_size() is SVE_SIG_REGS_SIZE alone.
+    sveState: { field: 4800, header: 0 },
     randomTag: true,
     hostSections: ["hyp_text", "hyp_data", "hyp_rodata", "hyp_bss"],
   },
@@ -187,6 +199,15 @@ export const V7_2: KernelRelease = {
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
     hcrTid5WithoutMte: true,
+  },
+  hvhe: {
+    // __cpu_setup: IRGN/ORGN WBWA and SH inner for both halves, TG1 4K,
+    // NFD1 (RANDOMIZE_BASE), AS (ASID16), TBI0, A1, and CONFIG_ARM64_MTE's
+    // TCMA1 | TBI1 | TBID1.
+    tcrEl1: (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 22n) | (1n << 24n) | (1n << 26n) |
+      (3n << 28n) | (2n << 30n) | (1n << 36n) | (1n << 37n) | (1n << 38n) | (1n << 52n) |
+      (1n << 54n) | (1n << 58n),
+    tcr: "el1",
   },
   // From the System.map of Debian's linux-image-7.2.13+deb14-arm64 7.2.13-1.
   image: {

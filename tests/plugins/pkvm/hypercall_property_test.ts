@@ -23,6 +23,7 @@ import { bootMachine } from "./_boot.ts";
 import {
   type Call,
   comparable,
+  executableAtEl2,
   type Expectation,
   gaps,
   genPhys,
@@ -91,6 +92,8 @@ function setup(version: Version, seed: number, afterBoot = true): Ctx {
   const cpus = afterBoot ? 2 : 1;
   const model = new HypercallModel({
     version,
+    // 6.12 and 7.2 run pKVM in hVHE on neoverse-n1 (it has FEAT_VHE).
+    hvhe: version !== "v5.13",
     ram: rep.machine.ram.map((r) => ({ base: Number(r.base), size: Number(r.size) })),
     ioMapBase: Number(rep.layout.io_map_base),
     hypVmemmap: Number(rep.layout.hyp_vmemmap),
@@ -439,7 +442,7 @@ function issue(ctx: Ctx, call: Call): { exp: Expectation; before: Snapshot; afte
           [
             hx(m.pa + (page - m.va) + off),
             (m.prot & W) !== 0,
-            (m.prot & X) !== 0,
+            executableAtEl2(ctx.version, m.prot, ctx.model.hvhe),
             (m.prot & DEVICE) !== 0 ? "device" : "normal",
           ],
           `${what}: ${hx(page + off)}`,
@@ -489,7 +492,7 @@ function checkTables(ctx: Ctx): void {
         [
           hx(pa + i * PAGE + off),
           (prot & W) !== 0,
-          (prot & X) !== 0,
+          executableAtEl2(ctx.version, prot, ctx.model.hvhe),
           (prot & DEVICE) !== 0 ? "device" : "normal",
         ],
         `${where}: page ${i}`,
