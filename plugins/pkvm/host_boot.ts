@@ -257,20 +257,21 @@ export class HostBoot {
   }
 
   /**
-   * The slot `__pkvm_cpu_set_vector` gets: HYP_VECTOR_INDIRECT on a
-   * Spectre-v3a CPU where the host itself mapped the vectors
-   * (kvm_init_vector_slots() in v5.13), else HYP_VECTOR_DIRECT.
+   * `bp_hardening_data.slot` of a CPU, which `cpu_set_hyp_vector()` passes
+   * to `__pkvm_cpu_set_vector`: HYP_VECTOR_INDIRECT on a Spectre-v3a CPU
+   * (spectre_v3a_enable_mitigation(), in every release; from 5.16 the hyp
+   * maps the indirect vectors itself), else HYP_VECTOR_DIRECT.
+   *
+   * Not modelled: the Spectre-v2 firmware slot needs SMCCC 1.1, which QEMU's
+   * built-in PSCI does not offer (so it never applies here); the Spectre-BHB
+   * mitigations (5.17 on) can also select HYP_VECTOR_INDIRECT, e.g. the
+   * branchy-loop one on a Neoverse N1.
    *
    * @param cpuId The CPU.
    * @returns The slot.
    */
   vectorSlot(cpuId: number): number {
-    const maps = this.release.hostBoot.some((p) =>
-      p.calls.some((c) => c.args === "bp_harden_hyp_vecs")
-    );
-    return maps && this.#spectreV3a(this.#machine.cpu(cpuId))
-      ? HYP_VECTOR_INDIRECT
-      : HYP_VECTOR_DIRECT;
+    return this.#spectreV3a(this.#machine.cpu(cpuId)) ? HYP_VECTOR_INDIRECT : HYP_VECTOR_DIRECT;
   }
 
   /**
