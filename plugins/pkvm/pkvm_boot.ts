@@ -589,6 +589,11 @@ export class PkvmBoot implements Pkvm {
         }, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (QEMU's virt machine has none), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page.`,
       );
     }
+    n.push(
+      `The hypercalls are ${rel.name}'s host boot, from the start of kvm_arch_init() / kvm_arm_init() to the end of finalize_hyp_mode() / finalize_pkvm(), as its descriptor lists them (hostBoot): the boot CPU is CPU 0, and what on_each_cpu() runs on every CPU is listed CPU 0 to ${
+        this.#machine.cpus.length - 1
+      } in turn (the kernel only waits for all of them). The host's SMCs (PSCI, SMCCC firmware calls) are not hypercalls and are not listed.`,
+    );
     const modelled = new Set(modelledHypercalls(this.#host!.hyp!));
     const unmodelled = Object.entries(rel.hypercalls.ids).filter(([k]) => !modelled.has(k));
     n.push(
