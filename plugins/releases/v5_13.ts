@@ -153,7 +153,8 @@ export const V5_13: KernelRelease = {
   hostBoot: [
     {
       // Only the host vector and __pkvm_init: the boot CPU is not marked
-      // initialised, so init_subsystems() re-initialises it like the others.
+      // initialised (that came in v5.16), so init_subsystems() re-initialises
+      // it like the others.
       fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
       on: "boot-cpu",
       calls: [

@@ -202,8 +202,9 @@ export const V6_1: KernelRelease = {
     {
       // Installs the hyp on the boot CPU, hands it the pool, then does the
       // rest of cpu_hyp_reinit() there and marks the CPU initialised, so
-      // init_subsystems() leaves it alone (a re-init would be a stub call,
-      // which the hyp now refuses).
+      // init_subsystems() leaves it alone: a re-init would be a stub call,
+      // which the hyp now refuses ("KVM: arm64: Reject stub hypercalls after
+      // pKVM has been initialised", v5.16, did both).
       fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
       on: "boot-cpu",
       sets: "initialised",
