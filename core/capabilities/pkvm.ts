@@ -31,7 +31,7 @@ export interface HypercallRecord {
   /**
    * The call's number in its own space (see `kind`): for `hvc` the SMCCC
    * function number without `0xC6000000` (`__KVM_HOST_SMCCC_FUNC_*`), for
-   * `stub` the hyp-stub call (`HVC_SET_VECTORS` = 1, ...).
+   * `stub` the hyp-stub call (`HVC_SET_VECTORS` = 0, `HVC_RESET_VECTORS` = 2, ...).
    */
   id: number;
   /** `hvc` (KVM host hypercall) or `stub` (hyp-stub call): tells the two id spaces apart. */
@@ -48,6 +48,11 @@ export interface HypercallRecord {
   result: string;
   /** Why the simulator answered as it did where the kernel has no check (guard) or a quirk. */
   note?: string;
+  /**
+   * The host function that issued it during the boot (`hyp_install_host_vector`,
+   * `cpu_hyp_reset`, `vgic_v3_probe`, ...); absent for calls issued through the API.
+   */
+  caller?: string;
 }
 
 /** One pool's shape after `__pkvm_init_finalise`. */

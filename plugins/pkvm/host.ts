@@ -36,7 +36,8 @@ import {
   SMCCC_RET_NOT_SUPPORTED,
   smcccFunctionId,
 } from "./hypercall_ids.ts";
-import { type DispatchNote, HVC_SET_VECTORS, installVectors } from "./hyp_main.ts";
+import { initEl2Mdcr } from "./el2_setup.ts";
+import { type DispatchNote, installVectors } from "./hyp_main.ts";
 import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
 import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
 import { hostHcrEl2, hostTcrEl2, hostTcrEl2Hvhe, pkvmHostSveStateSize } from "./host_regs.ts";
@@ -200,9 +201,14 @@ export class Host {
     }
   }
 
-  /** Step 0: firmware hands over at EL2; head.S installs the hyp stub and drops to EL1. */
+  /**
+   * Step 0: firmware hands over at EL2; head.S sets EL2 up (`init_el2_state`:
+   * of what it writes, MDCR_EL2 is read back later, by `__kvm_get_mdcr_el2`),
+   * installs the hyp stub and drops to EL1.
+   */
   firmware(): void {
     for (const cpu of this.machine.cpus) {
+      cpu.msr("MDCR_EL2", initEl2Mdcr(this.release, cpu.model));
       cpu.sysregs.write("VBAR_EL2", BigInt(this.image.symbols.__hyp_stub_vectors!));
       cpu.pstate.el = 1;
       cpu.pstate.spsel = 1;
@@ -347,30 +353,46 @@ export class Host {
     }
     this.#initPkvmHostSveState();
     // kvm_hyp_init_protection(): the pool, PAGE_HYP, in the EL1-built table.
+    // do_pkvm_init() comes next: the release's host boot (host_boot.ts).
     this.#createHypMappings(r.base, r.base + r.size, PAGE_HYP, "pool");
     this.hostPgtPages = pgt.tablePages();
-    // do_pkvm_init() → hyp_install_host_vector() on the boot CPU.
-    this.installHostVector(this.machine.cpu(0));
   }
 
   /**
-   * `hyp_install_host_vector()`: the stub points VBAR_EL2 at the idmap init
-   * vector, then `__kvm_hyp_init` with the PA of this CPU's params.
-   * @param cpu The CPU (at EL1, on the hyp stub).
-   * @throws {BootStepError} When EL2 does not answer SMCCC_RET_SUCCESS.
+   * The PA of a CPU's `kvm_nvhe_init_params`, which `__kvm_hyp_init` gets
+   * in x1 (`virt_to_phys(this_cpu_ptr_nvhe_sym(kvm_init_params))`).
+   * @param cpuId The CPU.
+   * @returns The PA.
    */
-  installHostVector(cpu: Cpu): void {
-    this.#hvc(
-      cpu,
-      HVC_SET_VECTORS,
-      [BigInt(this.image.symbols.__kvm_hyp_init!)],
-      "__hyp_set_vectors",
-    );
-    const params = this.percpuBase[cpu.id]! + this.image.percpuOffsets.kvm_init_params!;
-    const rec = this.#hvc(cpu, smcccFunctionId(0), [BigInt(params)], "__kvm_hyp_init");
-    if (rec.x0 !== "0x0") {
-      throw new BootStepError(2, `__kvm_hyp_init on CPU ${cpu.id} returned x0 = ${rec.x0}`);
+  initParamsPa(cpuId: number): number {
+    return this.percpuBase[cpuId]! + this.image.percpuOffsets.kvm_init_params!;
+  }
+
+  /**
+   * A hyp-stub call (arch/arm64/kernel/hyp-stub.S): `hvc #0` with x0 = the
+   * release's `HVC_*` number and the arguments in x1...
+   * @param cpuId Issuing CPU.
+   * @param hvc The asm/virt.h name (`HVC_SET_VECTORS`, `HVC_RESET_VECTORS`, ...).
+   * @param args Arguments.
+   * @param label The record's name (the wrapper, e.g. `__hyp_set_vectors`) and caller.
+   * @returns The record.
+   * @throws {RangeError} For a stub call the release does not have.
+   */
+  stubCall(
+    cpuId: number,
+    hvc: string,
+    args: readonly bigint[],
+    label: { name: string; caller?: string },
+  ): HypercallRecord {
+    const nr = this.release.hypercalls.stubs[hvc];
+    if (nr === undefined) {
+      throw new RangeError(
+        `Cannot issue ${hvc}: not a ${this.version} hyp-stub call (known: ${
+          Object.keys(this.release.hypercalls.stubs).join(", ")
+        })`,
+      );
     }
+    return this.#hvc(this.machine.cpu(cpuId), BigInt(nr), args, label.name, label.caller);
   }
 
   /**
@@ -450,12 +472,14 @@ export class Host {
    * @param nameOrId Kernel name or id.
    * @param args Arguments.
    * @param cpuId Issuing CPU.
+   * @param caller The kernel function issuing it, recorded with the call.
    * @returns The record.
    */
   hypercall(
     nameOrId: string | number,
     args: readonly (bigint | number)[],
     cpuId = 0,
+    caller?: string,
   ): HypercallRecord {
     const ids = hypercallIds(this.version);
     let id: number;
@@ -483,10 +507,17 @@ export class Host {
       smcccFunctionId(id),
       args.map((a) => asU64(a)),
       hypercallName(this.version, id) ?? "unknown",
+      caller,
     );
   }
 
-  #hvc(cpu: Cpu, x0: bigint, args: readonly bigint[], name: string): HypercallRecord {
+  #hvc(
+    cpu: Cpu,
+    x0: bigint,
+    args: readonly bigint[],
+    name: string,
+    caller?: string,
+  ): HypercallRecord {
     if (cpu.pstate.el !== 1) {
       throw new RangeError(
         `Cannot issue ${name} from CPU ${cpu.id}: it is at EL${cpu.pstate.el}, not EL1`,
@@ -518,6 +549,7 @@ export class Host {
       x1: hex(r1),
       result: describeResult(r0, r1, name),
     };
+    if (caller !== undefined) rec.caller = caller;
     if (this.#note.note !== undefined) rec.note = this.#note.note;
     this.records.push(rec);
     trace.emit("hypercall", { name, id, kind: rec.kind, x0: rec.x0, x1: rec.x1, args: rec.args }, {
@@ -654,7 +686,10 @@ const HOST_SECTIONS: Record<
 export function describeResult(x0: bigint, x1: bigint, name: string): string {
   if (x0 === SMCCC_RET_NOT_SUPPORTED) return "NOT_SUPPORTED";
   if (x0 !== 0n) return `x0 = ${hex(x0)}`;
-  if (name === "__kvm_hyp_init" || name === "__hyp_set_vectors") return "0";
+  // SMCCC_RET_SUCCESS, or a stub call's 0: nothing in x1.
+  if (name === "__kvm_hyp_init" || name === "__hyp_set_vectors" || name === "__hyp_reset_vectors") {
+    return "0";
+  }
   const s = asSigned(x1);
   if (s < 0n && s >= -4095n) return errnoName(Number(s));
   if (name === "__pkvm_create_private_mapping") return hex(x1);

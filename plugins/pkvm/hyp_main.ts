@@ -13,6 +13,7 @@ import {
   ERRNO,
   type ExceptionInfo,
   hex,
+  ichVtrEl2,
   KVM_PGTABLE_PROT,
   VECTOR,
 } from "../../core/mod.ts";
@@ -124,6 +125,10 @@ function handleStubHvc(hyp: Hyp, cpu: Cpu): void {
   if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
     cpu.msr("SCTLR_EL2", hyp.release.sysregs.sctlrMmuOff);
     hyp.caps.tlb.onSysregWrite(cpu, "SCTLR_EL2", cpu.sysreg("SCTLR_EL2"));
+    // alternative_if ARM64_KVM_PROTECTED_MODE: back to HCR_HOST_NVHE_FLAGS
+    // (up to 6.12), so the stub does not trap the host's SMCs.
+    const hcr = hyp.release.hypercalls.stubResetHcr;
+    if (hcr !== null) hyp.caps.tlb.onSysregWrite(cpu, "HCR_EL2", cpu.msr("HCR_EL2", hcr));
     cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
     cpu.setX(0, 0n);
   } else cpu.setX(0, HVC_STUB_ERR);
@@ -358,6 +363,21 @@ function hypMapU64(hyp: Hyp, addr: bigint, size: bigint, phys: bigint, prot: big
   return hyp.pgt.map(Number(a), Number(end - a), Number(phys & MASK48), p);
 }
 
+/**
+ * The hypercalls of the hyp's release that hyplab models (answered as the
+ * release's `handle___*` would, `__kvm_hyp_init` by the init vector); the
+ * release's other ids answer NOT_SUPPORTED with a note.
+ *
+ * @param hyp The hypervisor.
+ * @returns Their names.
+ */
+export function modelledHypercalls(hyp: Hyp): string[] {
+  const handlers = hostHandlers(hyp);
+  return Object.entries(hypercallIds(hyp.version))
+    .filter(([name, id]) => name === "__kvm_hyp_init" || typeof handlers.get(id) === "function")
+    .map(([name]) => name);
+}
+
 function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
   const ids = hypercallIds(hyp.version);
   const m = new Map<number, Handler | "unmodelled">();
@@ -405,6 +425,21 @@ function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
   });
 
   m.set(ids.__pkvm_prot_finalize!, (cpu) => protFinalize(hyp, cpu, perCpu(cpu)));
+
+  // handle___kvm_get_mdcr_el2 → __kvm_get_mdcr_el2() (nvhe/debug-sr.c):
+  // read_sysreg(mdcr_el2), as init_el2_state left it. Gone in 7.x.
+  if (ids.__kvm_get_mdcr_el2 !== undefined) {
+    m.set(ids.__kvm_get_mdcr_el2, (cpu) => ({ x1: cpu.sysreg("MDCR_EL2") }));
+  }
+
+  m.set(ids.__vgic_v3_get_gic_config!, (cpu) => vgicV3GetGicConfig(hyp, cpu));
+
+  // handle___kvm_enable_ssbs: SCTLR_EL2.DSSBS (bit 44) set; x1 is left alone.
+  m.set(ids.__kvm_enable_ssbs!, (cpu, a) => {
+    const v = cpu.msr("SCTLR_EL2", cpu.sysreg("SCTLR_EL2") | SCTLR_ELX_DSSBS);
+    hyp.caps.tlb.onSysregWrite(cpu, "SCTLR_EL2", v);
+    return { x1: a[0]! };
+  });
 
   if (ids.__pkvm_mark_hyp !== undefined) {
     m.set(ids.__pkvm_mark_hyp, (_cpu, a) => markHyp(hyp, a[0]!, a[1]!));
@@ -523,6 +558,52 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   cpu.msr("VTCR_EL2", vtcr);
   hyp.protFinalized.add(cpu.id);
   return { x1: 0n };
+}
+
+/** `SCTLR_ELx_DSSBS`: the SSBS value taken on an exception to EL2. */
+const SCTLR_ELX_DSSBS = 1n << 44n;
+
+/** HCR_EL2.AMO | FMO | IMO: the interrupt overrides ICC_SRE_EL1.SRE = 0 needs. */
+const HCR_XMO = (1n << 5n) | (1n << 4n) | (1n << 3n);
+
+/** QEMU 7.2's ICC_SRE_EL1: SRE, DFB, DIB RAO/WI (`ARM_CP_CONST` 0x7, arm_gicv3_cpuif.c). */
+const QEMU_ICC_SRE_EL1 = 0x7n;
+
+/**
+ * `__vgic_v3_get_gic_config()` (vgic-v3-sr.c): with the interrupt overrides
+ * set, try to clear ICC_SRE_EL1.SRE; if it stays set there is no
+ * GICv2-compatible MMIO CPU interface (bit 63 clear), else bit 63 is set.
+ * The low 32 bits are ICH_VTR_EL2. QEMU's SRE bits are RAO/WI, so bit 63
+ * is always clear there. 7.2 first returns ICH_VTR_EL2 alone on a GICv5
+ * (ARM64_HAS_GICV5_CPUIF), which QEMU 7.2 does not emulate.
+ *
+ * Without a GICv3 CPU interface (`gic-version=2`) the first `mrs` of
+ * ICC_SRE_EL1 is UNDEFINED at EL2: the hyp panics.
+ */
+function vgicV3GetGicConfig(hyp: Hyp, cpu: Cpu): HcallOutcome {
+  if (cpu.model.gicVersion < 3) {
+    const p = new HypPanicError(
+      "__vgic_v3_get_gic_config",
+      `mrs ICC_SRE_EL1 on CPU ${cpu.id}: UNDEFINED, the machine has a GICv2 (no GICv3 CPU interface)`,
+    );
+    hyp.panic = p;
+    throw p;
+  }
+  const tlb = hyp.caps.tlb;
+  const hcr = cpu.sysreg("HCR_EL2");
+  // sysreg_clear_set(hcr_el2, 0, HCR_AMO | HCR_FMO | HCR_IMO); isb
+  tlb.onSysregWrite(cpu, "HCR_EL2", cpu.msr("HCR_EL2", hcr | HCR_XMO));
+  // write_gicreg(0, ICC_SRE_EL1); isb; val = read_gicreg(ICC_SRE_EL1): RAO/WI.
+  const sre = QEMU_ICC_SRE_EL1;
+  // write_gicreg(sre, ICC_SRE_EL1); sysreg_clear_set(hcr_el2, xMO, 0); isb
+  tlb.onSysregWrite(cpu, "HCR_EL2", cpu.msr("HCR_EL2", cpu.sysreg("HCR_EL2") & ~HCR_XMO));
+  const vtr = ichVtrEl2(cpu.model);
+  const val = ((sre & 1n) !== 0n ? 0n : 1n << 63n) | vtr;
+  return {
+    x1: val,
+    note: `ICH_VTR_EL2 = ${hex(vtr)}: ${Number(vtr & 0x1fn) + 1} list registers (nr_lr); ` +
+      `ICC_SRE_EL1.SRE stays set, so no GICv2-compatible CPU interface (bit 63 clear)`,
+  };
 }
 
 /**

@@ -13,6 +13,8 @@
  * @module
  */
 
+import type { HostBootPhase } from "./host_boot.ts";
+
 /** A pool term of `divide_memory_pool()`, in carving order. */
 export type PoolTermName =
   | "selftest"
@@ -213,13 +215,6 @@ export interface SetupFacts {
    */
   readonly privateVaAtZero: "allowed" | "enomem" | "einval";
   /**
-   * After init, the host asks EL2 for an executable private mapping of the
-   * vectors on a Spectre-v3a CPU (`kvm_init_vector_slots()` →
-   * `create_hyp_exec_mappings()` → `__pkvm_create_private_mapping`, v5.13);
-   * from 5.16 it skips this in protected mode.
-   */
-  readonly hostMapsVectorsAfterInit: boolean;
-  /**
    * Without Spectre-v3a, `hyp_map_vectors()` points `__hyp_bp_vect_base` at
    * `__bp_harden_hyp_vecs` (5.16 on); v5.13 leaves it NULL.
    */
@@ -290,6 +285,13 @@ export interface HostFacts {
    */
   readonly hostSections:
     readonly ("hyp_text" | "hyp_data" | "hyp_rodata" | "kernel_rodata" | "hyp_bss" | "bss_tail")[];
+  /**
+   * How `__init_el2_debug` (asm/el2_setup.h, run by head.S at EL2) decides
+   * there is a PMU before it copies PMCR_EL0.N into MDCR_EL2.HPMN: `signed`
+   * (`sbfx` of ID_AA64DFR0_EL1.PMUVer, `b.lt` 1: 0 and 8..15 skip, v5.13 and
+   * 6.1) or `ni-or-impdef` (only 0 and 0xf skip, 6.12 and 7.2).
+   */
+  readonly el2PmuCheck: "signed" | "ni-or-impdef";
 }
 
 /** `__kvm_host_smccc_func` and how the host vector dispatches it. */
@@ -312,12 +314,25 @@ export interface HypercallFacts {
   /** `HVC_STUB_HCALL_NR` (asm/virt.h): stub calls are the function ids below it. */
   readonly stubHcallNr: number;
   /**
+   * The hyp-stub calls by their asm/virt.h names (`HVC_SET_VECTORS`,
+   * `HVC_RESET_VECTORS`, ...): what x0 holds when `__hyp_set_vectors` or
+   * `__hyp_reset_vectors` (arch/arm64/kernel/hyp-stub.S) issue `hvc #0`.
+   */
+  readonly stubs: Readonly<Record<string, number>>;
+  /**
    * What the host vector does with a stub HVC (x0 < `HVC_STUB_HCALL_NR`)
    * once `__pkvm_init` has run: `forward` to `__kvm_handle_stub_hvc`
    * (v5.13), or `reject` ("KVM: arm64: Reject stub hypercalls after pKVM
    * has been initialised", v5.16).
    */
   readonly stubAfterInit: "forward" | "reject";
+  /**
+   * What `__kvm_handle_stub_hvc`'s reset path (hyp-init.S) writes to HCR_EL2
+   * in protected mode (`HCR_HOST_NVHE_FLAGS`, from "kvm: arm64: Trap host
+   * SMCs in protected mode", v5.11), or null when it leaves HCR_EL2 alone
+   * (7.2).
+   */
+  readonly stubResetHcr: bigint | null;
   /** The SMCCC hint bit (bit 16) is masked off the function id. */
   readonly masksHint: boolean;
 }
@@ -428,4 +443,10 @@ export interface KernelRelease {
   readonly image?: ImageFacts;
   /** The built-in switch sequence (`__pkvm_init_switch_pgd` as shipped). */
   readonly switchSequence: string;
+  /**
+   * Every hypercall and hyp-stub call the host issues from the start of
+   * `kvm_arm_init()` to the end of `finalize_pkvm()`, phase by phase, in the
+   * kernel's order (see `host_boot.ts`).
+   */
+  readonly hostBoot: readonly HostBootPhase[];
 }

@@ -91,7 +91,6 @@ export const V7_2: KernelRelease = {
     backVmemmap: "memory",
     privateVaAligned: false,
     privateVaAtZero: "einval",
-    hostMapsVectorsAfterInit: false,
     bpVectBaseDefault: true,
     switchAbi: "registers",
     initTakesNrCpus: false,
@@ -124,6 +123,7 @@ export const V7_2: KernelRelease = {
     sveState: { field: 4800, header: 0 },
     randomTag: true,
     hostSections: ["hyp_text", "hyp_data", "hyp_rodata", "hyp_bss"],
+    el2PmuCheck: "ni-or-impdef",
   },
   hypercalls: {
     ids: {
@@ -183,7 +183,16 @@ export const V7_2: KernelRelease = {
     minAfterInit: "__pkvm_prot_finalize",
     maxBeforeInit: "__pkvm_host_share_hyp",
     stubHcallNr: 5,
+    stubs: {
+      HVC_SET_VECTORS: 0,
+      HVC_SOFT_RESTART: 1,
+      HVC_RESET_VECTORS: 2,
+      HVC_FINALISE_EL2: 3,
+      HVC_GET_ICH_VTR_EL2: 4,
+    },
     stubAfterInit: "reject",
+    // __kvm_handle_stub_hvc no longer touches HCR_EL2.
+    stubResetHcr: null,
     masksHint: true,
   },
   sysregs: {
@@ -257,4 +266,90 @@ export const V7_2: KernelRelease = {
     },
   },
   switchSequence: "v7.2",
+  // kvm_arm_init() (arch/arm64/kvm/arm.c) in protected nVHE mode, then
+  // finalize_pkvm() (arch/arm64/kvm/pkvm.c, device_initcall_sync). The
+  // host no longer asks EL2 for MDCR_EL2: kvm_init_host_debug_data() reads
+  // the ID registers and PMCR_EL0 itself.
+  hostBoot: [
+    {
+      fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
+      on: "boot-cpu",
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_init", from: "do_pkvm_init", fatal: true },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    // kvm_init_vector_slots() maps nothing in protected mode.
+    {
+      fn: "init_subsystems → on_each_cpu(cpu_hyp_init) → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v3_probe",
+      on: "boot-cpu",
+      when: "gicv3",
+      otherwise: "init_subsystems: kvm_vgic_hyp_init() returned -ENXIO (vgic_v2_probe(): " +
+        '"GICv2 not supported in protected mode"), and protected mode needs a vgic ' +
+        '("No VGIC? No pKVM for you."): kvm_arm_init() fails',
+      sets: "vgic-present",
+      calls: [{ call: "__vgic_v3_get_gic_config", from: "vgic_v3_probe" }],
+    },
+    {
+      // enable_virt_at_load: cpuhp_setup_state() runs kvm_online_cpu() on
+      // each online CPU in turn, waiting for each; every CPU is initialised
+      // by now, so cpu_hyp_init() does nothing.
+      fn: "kvm_init → kvm_enable_virtualization → cpuhp_setup_state(kvm_online_cpu) → " +
+        "kvm_arch_enable_virtualization_cpu → cpu_hyp_init → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      fn: "finalize_pkvm → pkvm_drop_host_privileges: " +
+        "static_branch_enable(&kvm_protected_mode_initialized)",
+      on: "boot-cpu",
+      sets: "protected-mode-initialized",
+      calls: [],
+    },
+    {
+      fn: "pkvm_drop_host_privileges → on_each_cpu(_kvm_host_prot_finalize)",
+      on: "each-cpu",
+      calls: [{ call: "__pkvm_prot_finalize", from: "_kvm_host_prot_finalize", fatal: true }],
+    },
+  ],
 };

@@ -254,6 +254,8 @@ export interface Expectation {
   privateRange?: [number, number];
   /** The size wrapped 2^64 and __io_map_base moved backwards (kernel behaviour). */
   wrapped?: boolean;
+  /** x1 is a value the handler reads (a register), not 0, an errno or an address. */
+  value?: boolean;
   /** Outcome label for coverage counts (`__pkvm_create_mappings:-EINVAL`). */
   label: string;
 }
@@ -278,6 +280,10 @@ export interface ModelInit {
   gate: boolean;
   /** 6.12 and mainline: CPUs whose params already have HCR_EL2.VM. */
   finalized: number[];
+  /** MDCR_EL2 as head.S's `__init_el2_debug` left it: `__kvm_get_mdcr_el2`'s x1. */
+  mdcrEl2: bigint;
+  /** `__vgic_v3_get_gic_config`'s x1: bit 63 (GICv2-compatible interface) | ICH_VTR_EL2. */
+  gicConfig: bigint;
 }
 
 const ERRNAME: Record<number, string> = {
@@ -301,6 +307,8 @@ export class HypercallModel {
   initialised: boolean;
   gate: boolean;
   finalized: Set<number>;
+  readonly mdcrEl2: bigint;
+  readonly gicConfig: bigint;
 
   constructor(init: ModelInit) {
     this.version = init.version;
@@ -314,6 +322,8 @@ export class HypercallModel {
     this.initialised = init.initialised;
     this.gate = init.gate;
     this.finalized = new Set(init.finalized);
+    this.mdcrEl2 = init.mdcrEl2;
+    this.gicConfig = init.gicConfig;
   }
 
   /** Handled ids: handle_host_hcall's table (ids the simulator does not model answer NOT_SUPPORTED). */
@@ -325,6 +335,9 @@ export class HypercallModel {
       "__pkvm_cpu_set_vector",
       "__pkvm_prot_finalize",
       "__pkvm_mark_hyp",
+      "__kvm_get_mdcr_el2",
+      "__vgic_v3_get_gic_config",
+      "__kvm_enable_ssbs",
     ].includes(name);
   }
 
@@ -426,6 +439,15 @@ export class HypercallModel {
         if (slot > 3n) return fail(ERRNO.EINVAL);
         return ret("0", 0n, "may");
       }
+      // handle___kvm_get_mdcr_el2: cpu_reg(host_ctxt, 1) = read_sysreg(mdcr_el2).
+      case "__kvm_get_mdcr_el2":
+        return ret("mdcr", this.mdcrEl2, "none", { value: true });
+      // handle___vgic_v3_get_gic_config: cpu_reg(host_ctxt, 1) = __vgic_v3_get_gic_config().
+      case "__vgic_v3_get_gic_config":
+        return ret("gic config", this.gicConfig, "none", { value: true });
+      // handle___kvm_enable_ssbs sets SCTLR_EL2.DSSBS and writes no register back.
+      case "__kvm_enable_ssbs":
+        return ret("x1 kept", a(0), "none", { value: true });
       case "__pkvm_prot_finalize": {
         // v5.13 reloads the same values every time; 6.12 and mainline refuse
         // a CPU whose params already have HCR_EL2.VM.
