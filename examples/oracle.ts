@@ -274,6 +274,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
           d = {
             agree: false,
             compared: 0,
+            notRecorded: [],
             differences: [{
               path: "prediction",
               observed: obs.observed.mode,
@@ -354,6 +355,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
           d = {
             agree: false,
             compared: 0,
+            notRecorded: [],
             differences: [{
               path: "prediction",
               observed: obs.observed.mode,
