@@ -4,8 +4,10 @@
  * through the gdb stub and records one {@link Observation}: the memblock
  * state `kvm_hyp_reserve()` saw (from the console), kernel-image symbols
  * (System.map), host facts (kernel memory, read in virtual mode through a
- * CPU at EL1), the pool, the EL2 registers of every CPU, and the EL2
- * stage-1 tables walked in physical memory from TTBR0_EL2. QEMU is stopped
+ * CPU at EL1), the pool, the EL2 registers of every CPU (`OBSERVED_SYSREGS`,
+ * each checked against the stub's target description first), each CPU's
+ * `kvm_hyp_vector` (hyp per-CPU memory), and the EL2 stage-1 tables walked
+ * in physical memory from TTBR0_EL2. QEMU is stopped
  * on every path out, Ctrl-C included.
  *
  * @module
