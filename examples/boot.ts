@@ -229,9 +229,9 @@ function print(r: BootReport): void {
   const out: string[] = [];
   const ram = r.machine.ram.map((b) => `${formatSize(Number(b.size))} @ ${b.base}`).join(", ");
   out.push(
-    `${bold("hyplab pKVM boot")}  profile ${
-      bold(r.profile)
-    } · RAM ${ram} · ${r.machine.cpus} CPUs · VA_BITS ${r.machine.va_bits} · ${
+    `${bold("hyplab pKVM boot")}  profile ${bold(r.profile)} · RAM ${ram} · ${r.machine.cpus} × ${
+      r.machine.cpu ?? "?"
+    }${r.machine.mode ? ` · ${r.machine.mode}` : ""} · VA_BITS ${r.machine.va_bits} · ${
       r.variants.tlb ?? ""
     }`,
   );
