@@ -297,7 +297,7 @@ export const SYSREG_DEFS: Readonly<Record<string, SysregDef>> = Object.fromEntri
       MT: [24, 1],
       U: [30, 1],
       Aff3: [32, 8],
-    }),
+    }, { res1: bits(31) }),
     def("SCTLR_EL1", {
       M: [0, 1],
       A: [1, 1],
