@@ -178,7 +178,17 @@ export interface BootReport {
   /** Where and why the boot failed (absent on success). */
   failure?: { step: number; name: string; reason: string };
   /** The machine. */
-  machine: { ram: { base: string; size: string }[]; cpus: number; va_bits: number; seed: number };
+  machine: {
+    ram: { base: string; size: string }[];
+    cpus: number;
+    va_bits: number;
+    seed: number;
+    /**
+     * RAM the host kernel's `arm64_memblock_init()` removed (above its PA
+     * size or its linear map), with the reason; absent when it kept all.
+     */
+    memblock_removed?: { base: string; size: string; reason: string }[];
+  };
   /** Provider plugin of each capability. */
   variants: Record<string, string>;
   /** The six steps. */

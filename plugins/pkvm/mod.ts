@@ -55,6 +55,7 @@ export {
   initParamsSize,
 } from "./init_params.ts";
 export {
+  checkImageFits,
   IMAGE_SYMBOL_SOURCES,
   type ImageSection,
   type KernelImage,
@@ -65,5 +66,15 @@ export {
   PERCPU_SYMBOL_SOURCES,
 } from "./kernel_image.ts";
 export { hostHcrEl2, type HostInputs, hostTcrEl2 } from "./host.ts";
+export {
+  ARM64_MEMSTART_ALIGN,
+  arm64MemblockInit,
+  describeRemovedMemory,
+  type KernelLogLine,
+  type MemblockInitInput,
+  type MemblockInitResult,
+  type MemblockRemoval,
+  type RemovedMemory,
+} from "./memblock_init.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export * from "./plugin.ts";

@@ -29,6 +29,7 @@ import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
 import { release } from "../releases/mod.ts";
 import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
+import { describeRemovedMemory } from "./memblock_init.ts";
 import { buildReport, unverified } from "./report.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
 
@@ -165,6 +166,7 @@ export class PkvmBoot implements Pkvm {
         hex(host.image.base)
       }..${hex(host.image.end)}`,
     );
+    const removed = describeRemovedMemory(host.memblockInit?.removed ?? []);
     try {
       const r = host.reserve();
       // The release's own terms, in carving order, so they add up to the total.
@@ -173,10 +175,21 @@ export class PkvmBoot implements Pkvm {
         1,
         `${formatSize(r.size)} at ${hex(r.base)} (${formatSize(r.align)} aligned): ${
           terms.join(" + ")
-        } = ${r.pages.total} pages`,
+        } = ${r.pages.total} pages${removed === "" ? "" : `; ${removed}`}${
+          host.earlyWarnings.map((w) => `; ${w}`).join("")
+        }${
+          host.poolForecast.map((p) => p.verdict?.warn === undefined ? "" : `; ${p.verdict.warn}`)
+            .join("")
+        }`,
       );
     } catch (e) {
-      this.#fail(1, e);
+      // RAM arm64_memblock_init() removed may be why nothing fits: say so.
+      this.#fail(
+        1,
+        removed === "" || !(e instanceof BootStepError)
+          ? e
+          : new BootStepError(1, `${e.message}; ${removed}`),
+      );
       return null;
     }
     try {
@@ -257,7 +270,7 @@ export class PkvmBoot implements Pkvm {
         run.findings.length ? ` (${[...new Set(run.findings.map((f) => f.rule))].join(", ")})` : ""
       }; TTBR0_EL2 ${
         hex(this.#machine.cpu(0).sysreg("TTBR0_EL2"))
-      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free; mm_ops -> hpool${
+      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free${this.#wrapNotes()}; mm_ops -> hpool${
         hyp.fixblockSlot === undefined
           ? ""
           : `; fixmap: ${hyp.fixmapSlots.length} page slot(s) at ${
@@ -589,6 +602,19 @@ export class PkvmBoot implements Pkvm {
         `The switch sequence "${caps.switchSeq.name}" uses the ${caps.switchSeq.abi} ABI; __pkvm_init calls it that way (the ${this.version} kernel calls it with the ${abi} ABI).`,
       );
     }
+  }
+
+  /** Step 5 says again what step 1 warned of: pools whose range_end wrapped. */
+  #wrapNotes(): string {
+    const hyp = this.#host!.hyp!;
+    return this.#host!.poolForecast.filter((p) => p.verdict?.warn !== undefined).map((p) => {
+      const s = hyp.pools.get(p.name)?.stats();
+      return s === undefined
+        ? ""
+        : `; ${p.name}: ${s.freeBlocksByOrder[0]} free order-0 blocks, free blocks by order [${
+          s.freeBlocksByOrder.join(" ")
+        }] (hyp_pool_init's range_end wrapped, step 1)`;
+    }).join("");
   }
 
   #ok(step: number, detail: string): void {

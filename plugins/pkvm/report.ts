@@ -200,6 +200,13 @@ export function buildReport(input: ReportInput): BootReport {
       cpus: m.cpus.length,
       va_bits: host.options.vaBits,
       seed: input.seed,
+      ...(host.memblockInit === undefined || host.memblockInit.removed.length === 0 ? {} : {
+        memblock_removed: host.memblockInit.removed.map((x) => ({
+          base: hex(x.base),
+          size: hex(x.size),
+          reason: x.why,
+        })),
+      }),
     },
     variants: input.variants,
     steps: input.steps,
