@@ -31,3 +31,4 @@ export * from "./plugins/mmu/mod.ts";
 export * from "./plugins/compare/mod.ts";
 export * from "./plugins/releases/mod.ts";
 export * from "./plugins/oracle/mod.ts";
+export * from "./plugins/report_html/mod.ts";

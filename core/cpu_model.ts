@@ -233,6 +233,8 @@ interface QemuInit {
   readonly regs: MutableIdRegs;
   /** PMCR_EL0.N of `reset_pmcr_el0`: MDCR_EL2.HPMN resets to it. */
   readonly pmuCounters: number;
+  /** `gic_num_lrs`, `gic_vpribits`, `gic_vprebits`: what ICH_VTR_EL2 reports. */
+  readonly gicVirt: GicVirtSizes;
   readonly sveMaxVectorBits: number;
   readonly smeMaxVectorBits: number;
 }
@@ -252,6 +254,7 @@ function a57Init(): QemuInit {
       ID_AA64MMFR0_EL1: 0x00001124n,
     },
     pmuCounters: 6, // reset_pmcr_el0 = 0x41013000
+    gicVirt: { listRegs: 4, priBits: 5, preBits: 5 },
     sveMaxVectorBits: 0,
     smeMaxVectorBits: 0,
   };
@@ -276,6 +279,7 @@ function n1Init(): QemuInit {
       ID_AA64MMFR2_EL1: 0x0000000000001011n,
     },
     pmuCounters: 6, // reset_pmcr_el0 = 0x410c3000
+    gicVirt: { listRegs: 4, priBits: 5, preBits: 5 }, // "From B4.23 ICH_VTR_EL2"
     sveMaxVectorBits: 0,
     smeMaxVectorBits: 0,
   };
@@ -645,6 +649,23 @@ export interface CpuModel {
   readonly smeMaxVectorBits: number;
   /** PMCR_EL0.N: event counters, and the value MDCR_EL2.HPMN resets to. */
   readonly pmuCounters: number;
+  /**
+   * The GICv3 CPU interface's virtualisation sizes the model's init function
+   * gives QEMU's `gicv3_init_cpuif()`, which ICH_VTR_EL2 reports (see
+   * {@link ichVtrEl2}). Without a GICv3 (`gic-version=2`) there is no such
+   * interface.
+   */
+  readonly gicVirt: GicVirtSizes;
+}
+
+/** The virtual CPU interface sizes of a QEMU CPU model (`target/arm/cpu64.c`). */
+export interface GicVirtSizes {
+  /** `gic_num_lrs`: list registers. */
+  readonly listRegs: number;
+  /** `gic_vpribits`: virtual priority bits. */
+  readonly priBits: number;
+  /** `gic_vprebits`: virtual preemption bits. */
+  readonly preBits: number;
 }
 
 const SUMMARIES: Readonly<Record<CpuModelName, string>> = {
@@ -676,6 +697,7 @@ function build(name: CpuModelName, gicVersion: GicVersion): CpuModel {
     sveMaxVectorBits: init.sveMaxVectorBits,
     smeMaxVectorBits: init.smeMaxVectorBits,
     pmuCounters: init.pmuCounters,
+    gicVirt: Object.freeze({ ...init.gicVirt }),
   });
 }
 
@@ -789,4 +811,38 @@ export function cpuModel(name: string, options: CpuModelOptions = {}): CpuModel 
     OTHER_GIC_MODELS.set(key, m);
   }
   return m;
+}
+
+/**
+ * ICH_VTR_EL2 as QEMU 7.2's GICv3 CPU interface answers an `MRS` at EL2
+ * (`ich_vtr_read()`, hw/intc/arm_gicv3_cpuif.c): ListRegs = `gic_num_lrs`
+ * − 1, TDS, A3V, IDbits = 1 (24-bit), PREbits = `gic_vprebits` − 1,
+ * PRIbits = `gic_vpribits` − 1, and NV4 (no direct vLPI injection) on a
+ * GICv3 (`gic-version=3`), not on a GICv4. SEIS is 0.
+ *
+ * @param model The CPU model.
+ * @returns The register.
+ * @throws {RangeError} On a model without a GICv3 CPU interface (`gic-version=2`):
+ *   the register does not exist there.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CPU_CORTEX_A57, cpuModel, ichVtrEl2 } from "./cpu_model.ts";
+ * assertEquals(ichVtrEl2(CPU_CORTEX_A57), 0x90b8_0003n); // 4 LRs, 5 pri/pre bits, NV4
+ * assertEquals(ichVtrEl2(cpuModel("max", { gicVersion: 4 })), 0x90a8_0003n);
+ * ```
+ */
+export function ichVtrEl2(model: CpuModel): bigint {
+  if (model.gicVersion < 3) {
+    throw new RangeError(
+      `ICH_VTR_EL2 on ${model.name} with gic-version=${model.gicVersion}: ` +
+        "there is no GICv3 CPU interface",
+    );
+  }
+  const v = model.gicVirt;
+  const TDS = 1n << 19n;
+  const NV4 = 1n << 20n;
+  const A3V = 1n << 21n;
+  return BigInt(v.listRegs - 1) | TDS | A3V | (1n << 23n) | (BigInt(v.preBits - 1) << 26n) |
+    (BigInt(v.priBits - 1) << 29n) | (model.gicVersion < 4 ? NV4 : 0n);
 }

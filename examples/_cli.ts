@@ -30,10 +30,13 @@ import {
   A64NonTerminationError,
   A64SyntaxError,
   CapabilityValueError,
+  checkHtmlPath,
+  HtmlPathError,
   PluginDependencyError,
   PluginError,
   PluginLoadError,
   VariantError,
+  writeHtmlFile,
 } from "../mod.ts";
 
 /**
@@ -297,6 +300,50 @@ export function sequenceInputError(name: string, e: unknown): BadInput | undefin
 export function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
   return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+}
+
+/** Bad input from a page that cannot be written where `--html` says. */
+function htmlInput(e: unknown, path: string, prog: string): unknown {
+  if (!(e instanceof HtmlPathError)) return e;
+  const message = e.permission
+    ? `--html ${path}: writing the page needs --allow-read and --allow-write: deno run --allow-read --allow-write examples/${prog} ...`
+    : `--html ${e.message}`;
+  return new BadInput(message, { flag: "--html", file: path }, { cause: e });
+}
+
+/**
+ * Checks an `--html FILE` before any work starts: the file can be written
+ * (its directory exists and takes a new file; it is not a directory).
+ * Nothing is created or changed.
+ *
+ * @param path The flag's value.
+ * @param prog The CLI's script, for the `--allow-write` hint (`boot.ts`).
+ * @throws {BadInput} Naming `--html` and the path.
+ */
+export async function checkHtmlFlag(path: string, prog: string): Promise<void> {
+  try {
+    await checkHtmlPath(path);
+  } catch (e) {
+    throw htmlInput(e, path, prog);
+  }
+}
+
+/**
+ * Writes the page of `--html FILE` whole (a temporary file renamed over
+ * FILE), so a failure leaves no partial file.
+ *
+ * @param path The flag's value.
+ * @param html The page.
+ * @param prog The CLI's script.
+ * @returns Bytes written.
+ * @throws {BadInput} When it cannot be written.
+ */
+export async function writeHtmlFlag(path: string, html: string, prog: string): Promise<number> {
+  try {
+    return await writeHtmlFile(path, html);
+  } catch (e) {
+    throw htmlInput(e, path, prog);
+  }
 }
 
 /** Where {@link runCli} writes (the console by default; tests pass their own). */

@@ -6,6 +6,7 @@
  *   deno run examples/boot.ts --profile mainline --cpus 8 --ram 0x40000000:16G
  *   deno run examples/boot.ts --switch v3 --tlb optimistic --json
  *   deno run --allow-read examples/boot.ts --switch my_switch.S
+ *   deno run --allow-read --allow-write examples/boot.ts --html boot.html
  *
  * Exit status: 0 when the boot and its verification succeed, 1 when the
  * boot fails (the account says where and why), 2 for bad input (a flag, a
@@ -16,12 +17,15 @@
 
 import {
   A64_EXECUTOR,
+  bootHtml,
   type BootReport,
   BUILTIN_VARIANTS,
   CPU_MODEL_NAMES,
+  cpuModel,
   createMachine,
   formatSize,
   hex,
+  kvmCpuCaps,
   type Machine,
   parseSize,
   PKVM,
@@ -38,12 +42,14 @@ import {
 import {
   BadInput,
   badInputFrom,
+  checkHtmlFlag,
   integerFlag,
   noArguments,
   parseFlags,
   runCli,
   sequenceInputError,
   wantsJson,
+  writeHtmlFlag,
 } from "./_cli.ts";
 
 /** The page allocators `--allocator` names (the profile's `buddy`, a release's, or the bitmap). */
@@ -51,20 +57,28 @@ const ALLOCATORS = ["buddy", ...PROFILES.map((p) => `buddy-${p}`), "bitmap"] as 
 
 const USAGE = `Usage: deno run examples/boot.ts [options]
 
-Boots a simulated arm64 machine in pKVM protected mode (nVHE) and prints the
-boot step by step: 0 firmware hand-over, 1 carving, 2 host EL2 tables,
-3 __pkvm_init, 4 vmemmap, 5 switch + finalise, 6 free_hyp_pgds, 7 secondary
-CPUs and finalisation; then the post-boot verification.
+Boots a simulated arm64 machine in pKVM protected mode (nVHE, or hVHE where
+the release picks it on the CPU model) and prints the boot step by step:
+0 firmware hand-over, 1 carving, 2 host EL2 tables, 3 __pkvm_init, 4 vmemmap,
+5 switch + finalise, 6 free_hyp_pgds, 7 the rest of the release's host boot
+(the other CPUs, the vgic, finalisation); then the post-boot verification.
 
 Options:
   --json                      print the JSON boot report instead
+  --html FILE                 also write the boot as one self-contained HTML
+                              page (pictures of memory, VA space, tables,
+                              pools, switch findings, hypercalls); needs
+                              --allow-read and --allow-write
   --ram BASE:SIZE             a RAM bank (repeatable; sizes take K/M/G;
                               default 0x40000000:4G)
   --cpus N                    CPUs, 1..256 (default 4)
-  --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              ${PROFILES.join(", ")} (default v5.13;
-                              mainline is the newest release checked against
-                              a real kernel)
+  --va-bits N                 kernel VA_BITS: 39, 48, or 52 on a FEAT_LPA2 CPU
+                              with a 52-bit release (default: what the
+                              release picks on the CPU model, 52 or 48)
+  --profile NAME              ${PROFILES.join(", ")} (default v6.1,
+                              the oldest release checked against a real
+                              kernel; mainline is v7.2; v5.13 has no real
+                              kernel to check it against)
   --cpu MODEL                 ${CPU_MODEL_NAMES.join(", ")} (default
                               cortex-a57): the CPU model QEMU 7.2 emulates
   --allocator NAME|PATH       ${ALLOCATORS.join(", ")}, or a plugin module
@@ -78,8 +92,9 @@ Options:
                               layout, nothing else
   -h, --help                  this text
 
-Reading a PATH needs --allow-read, and only then. Bad input is one line on
-stderr (with --json also {"error": ...} on stdout) and exit status 2.`;
+Reading a PATH needs --allow-read, and only then; --html needs --allow-read
+and --allow-write (the page is written beside FILE, then renamed over it).
+Bad input is one line on stderr (with --json also {"error": ...} on stdout) and exit status 2.`;
 
 const isPath = (s: string) => /[\\/]/.test(s) || /\.(ts|js|mjs|S|s|asm|txt)$/.test(s);
 
@@ -97,10 +112,11 @@ function parseRam(spec: string): RamBank {
 
 interface Config {
   json: boolean;
+  html: string | undefined;
   ram: RamBank[];
   cpus: number;
   cpu: string;
-  vaBits: number;
+  vaBits: number | undefined;
   profile: ProfileName;
   overrides: ProfileOverrides;
   seed: number;
@@ -109,7 +125,7 @@ interface Config {
 async function parse(argv: readonly string[]): Promise<Config | "help"> {
   const a = parseFlags(argv, {
     boolean: ["json", "help"],
-    string: ["cpus", "cpu", "va-bits", "profile", "allocator", "switch", "tlb", "seed"],
+    string: ["cpus", "cpu", "va-bits", "profile", "allocator", "switch", "tlb", "seed", "html"],
     collect: ["ram", "plugin"],
     alias: { h: "help" },
   });
@@ -118,25 +134,28 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
   const ram = a.ram.map(parseRam);
   const cfg: Config = {
     json: a.json,
+    html: a.html,
     ram: ram.length > 0 ? ram : [{ base: 0x4000_0000, size: 2 ** 32 }],
     cpus: a.cpus === undefined ? 4 : integerFlag("--cpus", a.cpus, 1, 256),
     cpu: a.cpu ?? "cortex-a57",
-    vaBits: a["va-bits"] === undefined ? 48 : integerFlag("--va-bits", a["va-bits"], 0, 64),
+    vaBits: a["va-bits"] === undefined ? undefined : integerFlag("--va-bits", a["va-bits"], 0, 64),
     profile: "v5.13",
     overrides: {},
     seed: a.seed === undefined ? 1 : integerFlag("--seed", a.seed, 0, 2 ** 32 - 1),
   };
-  if (cfg.vaBits !== 39 && cfg.vaBits !== 48) {
-    throw new BadInput(`--va-bits ${cfg.vaBits}: 4 KiB pages give 39 or 48`, {
-      flag: "--va-bits",
-    });
-  }
-  const p = a.profile ?? "v5.13";
+  const p = a.profile ?? "v6.1";
   if (!PROFILES.includes(p)) {
     throw new BadInput(`--profile ${p}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }
   if (!(CPU_MODEL_NAMES as readonly string[]).includes(cfg.cpu)) {
     throw new BadInput(`--cpu ${cfg.cpu}: choose ${CPU_MODEL_NAMES.join(", ")}`, { flag: "--cpu" });
+  }
+  // The VA size the release picks on the CPU model, or the one asked for if
+  // the CPU and the build can give it (52 bits need FEAT_LPA2 and a 52-bit build).
+  try {
+    cfg.vaBits = kvmCpuCaps(p, cpuModel(cfg.cpu), cfg.vaBits).vaBits;
+  } catch (e) {
+    throw new BadInput(`--va-bits ${cfg.vaBits}: ${(e as Error).message}`, { flag: "--va-bits" });
   }
   cfg.profile = p;
   const choices: Record<string, string> = {};
@@ -161,6 +180,9 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
     choices[key] = v;
   }
   if (a.plugin.length > 0) choices.plugin = a.plugin.join(",");
+  // An --html FILE that cannot be written is refused before any file is
+  // read, any plugin loaded or the boot started.
+  if (cfg.html !== undefined) await checkHtmlFlag(cfg.html, "boot.ts");
   // One resolution for every choice, so a --plugin that provides what
   // --tlb, --allocator or --switch also chose is refused, not settled by order.
   let variant;
@@ -211,9 +233,9 @@ function print(r: BootReport): void {
   const out: string[] = [];
   const ram = r.machine.ram.map((b) => `${formatSize(Number(b.size))} @ ${b.base}`).join(", ");
   out.push(
-    `${bold("hyplab pKVM boot")}  profile ${
-      bold(r.profile)
-    } · RAM ${ram} · ${r.machine.cpus} CPUs · VA_BITS ${r.machine.va_bits} · ${
+    `${bold("hyplab pKVM boot")}  profile ${bold(r.profile)} · RAM ${ram} · ${r.machine.cpus} × ${
+      r.machine.cpu ?? "?"
+    }${r.machine.mode ? ` · ${r.machine.mode}` : ""} · VA_BITS ${r.machine.va_bits} · ${
       r.variants.tlb ?? ""
     }`,
   );
@@ -376,6 +398,10 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (cfg.json) console.log(JSON.stringify(report, null, 2));
   else print(report);
+  if (cfg.html !== undefined) {
+    const bytes = await writeHtmlFlag(cfg.html, bootHtml(report), "boot.ts");
+    if (!cfg.json) console.log(dim(`page: ${cfg.html} (${formatSize(bytes)})`));
+  }
   return report.ok ? 0 : 1;
 }
 

@@ -6,6 +6,7 @@
  *   deno run examples/compare.ts --variant v3:switch=v3 --variant mainline:switch=mainline --json
  *   deno run examples/compare.ts --workload churn --ops 100000 --markdown
  *   deno run --allow-read examples/compare.ts --variant mine:allocator=examples/custom_allocator.ts
+ *   deno run --allow-read --allow-write examples/compare.ts --html compare.html
  *
  * With no `--variant` it compares the built-in switch sequences and the two
  * page allocators on the default machine. Exit status: 0 when every run ran
@@ -18,11 +19,13 @@
 
 import {
   compareVariants,
+  comparisonHtml,
   comparisonJson,
   formatComparison,
   parseRamBank,
   parseVariantSpec,
   type ProfileName,
+  PROFILES,
   type RamBank,
   resolveVariant,
   type Scenario,
@@ -32,11 +35,13 @@ import {
 import {
   BadInput,
   badInputFrom,
+  checkHtmlFlag,
   integerFlag,
   noArguments,
   parseFlags,
   progressLine,
   runCli,
+  writeHtmlFlag,
 } from "./_cli.ts";
 
 const USAGE = `Usage: deno run examples/compare.ts [options]
@@ -56,7 +61,7 @@ Options:
   --ram BASE:SIZE             a RAM bank (repeatable; default 0x40000000:4G)
   --cpus N                    CPUs (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              profile of variants that name none (default v5.13)
+  --profile NAME              profile of variants that name none (default v6.1)
   --seed N                    seeds (default 1) the machine PRNG, whose only
                               draw is get_random_long() for the hyp VA random
                               tag (kvm_compute_layout()), and the churn/map
@@ -64,20 +69,27 @@ Options:
   --markdown                  a Markdown table
   --json                      one JSON object; identical runs give identical
                               JSON but for each run's wall_ms
+  --html FILE                 also write the comparison as one self-contained
+                              HTML page (variants side by side, differences
+                              highlighted); needs --allow-read and --allow-write
   --no-timing                 leave out wall times (the table's wall time row,
                               the JSON wall_ms): the output is then the same
                               on every run of the same command
   -h, --help                  this text
 
-Reading a PATH needs --allow-read, and only then. Bad input is one line on
-stderr (with --json also {"error": ...} on stdout) and exit status 2; a long
+Reading a PATH needs --allow-read, and only then; --html needs --allow-read
+and --allow-write (the page is written beside FILE, then renamed over it).
+Bad input is one line on stderr (with --json also {"error": ...} on stdout) and exit status 2; a long
 workload shows its progress on a terminal's stderr (not with --json).`;
 
-/** The default comparison: three switch sequences and two allocators. */
+/**
+ * The default comparison: the switch sequence Will Deacon reviewed (v3), the
+ * one 6.1 shipped and 7.2's, and the bitmap allocator beside the buddy.
+ */
 const DEFAULT_VARIANTS = [
   "v3:switch=v3",
-  "v5.13:switch=v5.13",
-  "mainline:switch=mainline",
+  "v6.1:switch=v6.1",
+  "v7.2:switch=v7.2",
   "bitmap:allocator=bitmap",
 ];
 
@@ -99,7 +111,7 @@ async function variants(specs: readonly string[], prof: ProfileName): Promise<Va
 async function main(argv: readonly string[]): Promise<number> {
   const a = parseFlags(argv, {
     boolean: ["json", "markdown", "help", "no-timing"],
-    string: ["workload", "ops", "max-order", "cpus", "va-bits", "profile", "seed"],
+    string: ["workload", "ops", "max-order", "cpus", "va-bits", "profile", "seed", "html"],
     collect: ["variant", "ram"],
     alias: { h: "help" },
   });
@@ -108,9 +120,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   noArguments(a._);
-  const prof = (a.profile ?? "v5.13") as ProfileName;
-  if (prof !== "v5.13" && prof !== "mainline") {
-    throw new BadInput(`--profile ${prof}: choose v5.13 or mainline`, { flag: "--profile" });
+  const prof = (a.profile ?? "v6.1") as ProfileName;
+  if (!PROFILES.includes(prof)) {
+    throw new BadInput(`--profile ${prof}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }
   let ram: RamBank[] | undefined;
   try {
@@ -154,6 +166,9 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   if (a.seed !== undefined) scenario.seed = integerFlag("--seed", a.seed, 0, 2 ** 32 - 1);
+  // An --html FILE that cannot be written is refused before any variant is
+  // loaded or run.
+  if (a.html !== undefined) await checkHtmlFlag(a.html, "compare.ts");
   const vs = await variants(a.variant.length ? a.variant : DEFAULT_VARIANTS, prof);
 
   // Progress of long workloads on a terminal only: never into --json, a pipe
@@ -175,6 +190,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const render = { timing: !a["no-timing"] };
   if (a.json) console.log(JSON.stringify(comparisonJson(c, render), null, 2));
   else console.log(formatComparison(c, a.markdown ? "markdown" : "text", render));
+  if (a.html !== undefined) await writeHtmlFlag(a.html, comparisonHtml(c, render), "compare.ts");
   return 0;
 }
 

@@ -5,6 +5,7 @@
  *   deno run -A examples/oracle.ts setup
  *   deno run -A examples/oracle.ts observe --kernel 6.1 --cpu cortex-a57 --ram 4G --cpus 4 --out obs.json
  *   deno run --allow-read examples/oracle.ts diff obs.json
+ *   deno run --allow-read --allow-write examples/oracle.ts diff obs.json --html diff.html
  *
  * Exit status: 0 done (diff: everything agrees), 1 diff: a difference, 2 bad
  * input or a failed run (one line on stderr; with `--json` also
@@ -16,12 +17,14 @@
 import { parseArgs } from "@std/cli/parse-args";
 import {
   cacheDir,
+  checkHtmlPath,
   CPU_MODEL_NAMES,
   type CpuModelName,
   diffObserved,
   formatObservation,
   formatOracleDiff,
   formatSize,
+  HtmlPathError,
   isKernelName,
   KERNEL_NAMES,
   type KernelName,
@@ -30,6 +33,8 @@ import {
   ObserveInterrupted,
   type ObserveOptions,
   type OracleDiff,
+  type OracleDiffEntry,
+  oracleDiffHtml,
   OracleError,
   parseObservation,
   parseSize,
@@ -37,6 +42,7 @@ import {
   release,
   setup,
   UnsupportedPrediction,
+  writeHtmlFile,
 } from "../mod.ts";
 
 const USAGE = `Usage: deno run -A examples/oracle.ts <command> [options]
@@ -73,8 +79,10 @@ const OBSERVE_USAGE = `Usage: deno run -A examples/oracle.ts observe --kernel 6.
 
 Boots the kernel under qemu-system-aarch64 (virt machine, EL2, GICv3, RAM at
 0x40000000, kvm-arm.mode=protected nokaslr memblock=debug), waits for the
-pKVM line and the final panic (there is no root file system), halts it
-through the gdb stub and prints one observation as JSON (or writes it).
+pKVM line, then until every CPU has run __pkvm_prot_finalize (asked through
+the gdb stub every few seconds) or the final panic (there is no root file
+system), halts it and prints one observation as JSON (or writes it). Most
+boots take 15-60 s; a busy machine takes longer.
 
 Options:
   --kernel NAME|PATH   a cached kernel (see setup) or an arm64 Image file
@@ -98,7 +106,8 @@ Options:
   --json          errors as { "error": ... } too
   -h, --help      this text`;
 
-const DIFF_USAGE = `Usage: deno run --allow-read examples/oracle.ts diff FILE... [--json]
+const DIFF_USAGE =
+  `Usage: deno run --allow-read examples/oracle.ts diff FILE... [--json] [--html PAGE]
 
 Compares each observation with hyplab's prediction, field by field: the pool,
 each EL2 register (the differing fields by name), the number of table pages
@@ -107,6 +116,9 @@ field of every file agrees, 1 for a difference, 2 for bad input.
 
 Options:
   --json          print { "files": [{ file, agree, differences }] }
+  --html PAGE     also write one self-contained HTML page, a section per
+                  FILE: the real kernel beside hyplab, every difference
+                  highlighted (needs --allow-write too)
   -h, --help      this text`;
 
 const REFRESH_USAGE = `Usage: deno run -A examples/oracle.ts refresh [DIR|FILE...] [--json]
@@ -124,6 +136,16 @@ Options:
   -h, --help          this text`;
 
 class UsageError extends OracleError {}
+
+/** An --html path that cannot be written, as bad input (one line, exit 2). */
+function htmlUsage(e: unknown, path: string): unknown {
+  if (!(e instanceof HtmlPathError)) return e;
+  return new UsageError(
+    e.permission
+      ? `--html ${path}: writing the page needs --allow-read and --allow-write: deno run --allow-read --allow-write examples/oracle.ts diff ...`
+      : `--html ${e.message}`,
+  );
+}
 
 async function readObservation(file: string): Promise<Observation> {
   let text: string;
@@ -298,7 +320,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   diff: {
     usage: DIFF_USAGE,
     async run(argv) {
-      const a = parse(argv, { boolean: [], string: [], positional: true });
+      const a = parse(argv, { boolean: [], string: ["html"], positional: true });
       jsonMode = a.json === true;
       if (a.help) {
         console.log(DIFF_USAGE);
@@ -306,19 +328,29 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       }
       if (a._.length === 0) throw new UsageError("diff: expected one or more observation FILEs");
       const files = a._.map(String);
+      const html = one(a, "html");
+      // A page that cannot be written is refused before any prediction boots.
+      if (html !== undefined) {
+        await checkHtmlPath(html).catch((e) => Promise.reject(htmlUsage(e, html)));
+      }
       // Every file is read and checked before any prediction runs.
       const all = [];
       for (const f of files) all.push(await readObservation(f));
       const results = [];
+      const pages: OracleDiffEntry[] = [];
       let agree = true;
       for (let i = 0; i < files.length; i++) {
         const obs = all[i]!;
         const title = `${files[i]} (${obs.inputs.profile}, ${obs.inputs.machine.cpu}, ${
           formatSize(Number(obs.inputs.machine.ram.reduce((n, r) => n + BigInt(r.size), 0n)))
-        }, ${obs.inputs.machine.cpus} CPUs; ${obs.provenance.kernel_release})`;
+        }, ${obs.inputs.machine.cpus} CPU${
+          obs.inputs.machine.cpus === 1 ? "" : "s"
+        }; ${obs.provenance.kernel_release})`;
         let d: OracleDiff;
+        let prediction;
         try {
-          d = diffObserved(obs.observed, (await predict(obs)).observed);
+          prediction = await predict(obs);
+          d = diffObserved(obs.observed, prediction.observed);
         } catch (e) {
           if (!(e instanceof UnsupportedPrediction)) throw e;
           d = {
@@ -333,9 +365,21 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         }
         agree &&= d.agree;
         results.push({ file: files[i]!, ...d });
+        pages.push({
+          file: files[i]!,
+          observation: obs,
+          diff: d,
+          ...(prediction ? { prediction } : {}),
+        });
         if (!jsonMode) Deno.stdout.writeSync(new TextEncoder().encode(formatOracleDiff(d, title)));
       }
       if (jsonMode) console.log(JSON.stringify({ agree, files: results }, null, 2));
+      if (html !== undefined) {
+        await writeHtmlFile(html, oracleDiffHtml(pages)).catch((e) =>
+          Promise.reject(htmlUsage(e, html))
+        );
+        if (!jsonMode) console.log(`page: ${html}`);
+      }
       return agree ? 0 : 1;
     },
   },

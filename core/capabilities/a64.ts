@@ -1,6 +1,7 @@
 /**
  * The A64 executor and switch-sequence capabilities: run EL2 system-subset
- * assembly on a CPU and check it against the barrier rules R1–R16.
+ * assembly on a CPU and check it against the barrier rules R1–R18 (stated,
+ * with the reason and an example each, in plugins/a64/rules.ts).
  *
  * @module
  */
@@ -11,9 +12,12 @@ import type { Trace } from "../trace.ts";
 
 /** A barrier-rule finding. */
 export interface Finding {
-  /** Rule id (`R1` ... `R16`), as the A64 checker's rules name them. */
+  /** Rule id, `R1` ... `R18` (see `BARRIER_RULES` of the A64 plugin). */
   rule: string;
-  /** `fail` for architectural rules, `warn` for errata and UNVERIFIED items. */
+  /**
+   * `fail` for what the architecture allows to go wrong; `warn` for errata
+   * and for what rests on an assumption the Arm ARM does not settle.
+   */
   severity: "fail" | "warn";
   /** 1-based source line. */
   line: number;
@@ -187,7 +191,7 @@ export interface A64RunResult extends CheckResult {
 /**
  * The A64 executor: parses EL2 system-subset assembly in kernel spelling,
  * runs it on a CPU through the MMU and TLB, and checks it against the barrier
- * rules R1–R16.
+ * rules R1–R18.
  */
 export interface A64Executor {
   /** Provider name. */

@@ -336,6 +336,61 @@ export interface KvmPgtableInitOptions {
    * and nothing in hyplab unmaps a live table today: the boot only maps.
    */
   tlbi?(op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl): void;
+  /**
+   * `ARM64_KVM_HVHE`: the hypervisor runs in the EL2&0 regime, so leaves
+   * take that regime's AP encoding (RW 0, RO 2) and its execute-never bits
+   * (UXN, and from 7.x PXN). Default: the factory's (nVHE).
+   */
+  hvhe?: boolean;
+  /**
+   * `kvm_lpa2_is_enabled()`: FEAT_LPA2 descriptors (output-address bits
+   * 51:50 in bits 9:8, no shareability in leaves), which 49–52-bit tables
+   * from level −1 need. Default: the factory's (off).
+   */
+  lpa2?: boolean;
+}
+
+/** Options of {@link KvmPgtableFactory.stage2Init}: a host stage-2 over an allocated pgd. */
+export interface KvmStage2InitOptions {
+  /** Input (IPA) bits: 64 − VTCR_EL2.T0SZ. */
+  iaBits: number;
+  /** Start level (from VTCR_EL2.SL0, and SL2 with LPA2). */
+  startLevel: number;
+  /** PA of the first (concatenated) pgd page, zeroed. */
+  pgd: number;
+  /** Concatenated pgd pages (`kvm_pgd_pages()`). */
+  pgdPages: number;
+  /** The host stage-2 pool's hooks (table pages and their references). */
+  mmOps: PgtableMmOps;
+  /** The memory the tables live in. */
+  memory: PhysicalMemory;
+  /** LPA2 table descriptors (VTCR_EL2.DS). */
+  lpa2?: boolean;
+}
+
+/** A host stage-2 table as the boot writes it: ownership annotations only. */
+export interface KvmStage2Pgtable {
+  /** PA of the first pgd page. */
+  readonly pgd: number;
+  /** Concatenated pgd pages. */
+  readonly pgdPages: number;
+  /** Input bits. */
+  readonly iaBits: number;
+  /** Start level. */
+  readonly startLevel: number;
+  /**
+   * `kvm_pgtable_stage2_set_owner()` / `kvm_pgtable_stage2_annotate()`:
+   * the invalid descriptor `pte` on every page of the range, at level 3.
+   * @param addr First IPA.
+   * @param size Bytes.
+   * @param pte The invalid descriptor.
+   * @returns 0 or a negative errno.
+   */
+  annotate(addr: number, size: number, pte: bigint): number;
+  /** Returns: The annotations, merged into runs of equal value, by IPA. */
+  annotations(): { ipa: number; size: number; pte: bigint }[];
+  /** Returns: PAs of every table page, the pgd pages first. */
+  tablePages(): number[];
 }
 
 /** Makes hyp stage-1 tables for one variant (v5.13 or mainline semantics). */
@@ -345,17 +400,24 @@ export interface KvmPgtableFactory {
   /** Kernel version whose semantics it follows. */
   readonly version: KvmPgtableVersion;
   /**
-   * `kvm_pgtable_hyp_init`. Start levels 0..3 (ia_bits 13..48) are
-   * modelled. Level −1 (49–52 bits, LPA2), which mainline accepts, throws:
-   * LPA2 descriptors are not modelled. Any other start level gives -EINVAL,
-   * as mainline's range check does; v5.13 has no such check (it computes a
-   * wrapped start level and returns 0, and its walks then fail with -EINVAL
-   * in `__kvm_pgtable_walk`), so for v5.13 that -EINVAL is hyplab's.
+   * `kvm_pgtable_hyp_init`. Start levels 0..3 (ia_bits 13..48), and −1
+   * (49–52 bits, with LPA2 descriptors) in a release whose walker has it,
+   * are modelled. Any other start level gives -EINVAL, as mainline's range
+   * check does; v5.13 has no such check (it computes a wrapped start level
+   * and returns 0, and its walks then fail with -EINVAL in
+   * `__kvm_pgtable_walk`), so for v5.13 that -EINVAL is hyplab's.
    * @param options Address bits, mm_ops and the memory the tables live in.
    * @returns The table, or a negative errno (-ENOMEM without a pgd page,
    *   -EINVAL for a start level outside -1..3).
    */
   hypInit(options: KvmPgtableInitOptions): KvmPgtable | number;
+  /**
+   * A host stage-2 table over a pgd the caller allocated (optional: a
+   * factory without it leaves the host stage-2 as only its pgd).
+   * @param options Geometry, pgd, mm_ops, memory.
+   * @returns The table.
+   */
+  stage2Init?(options: KvmStage2InitOptions): KvmStage2Pgtable;
 }
 
 /**
@@ -371,5 +433,5 @@ export interface KvmPgtableFactory {
 export const KVM_PGTABLE: Capability<KvmPgtableFactory> = capability<KvmPgtableFactory>(
   "kvm_pgtable",
   "hyp stage-1 page tables",
-  { name: "string", version: "string", hypInit: "function" },
+  { name: "string", version: "string", hypInit: "function", stage2Init: "function?" },
 );

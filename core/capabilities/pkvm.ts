@@ -31,7 +31,7 @@ export interface HypercallRecord {
   /**
    * The call's number in its own space (see `kind`): for `hvc` the SMCCC
    * function number without `0xC6000000` (`__KVM_HOST_SMCCC_FUNC_*`), for
-   * `stub` the hyp-stub call (`HVC_SET_VECTORS` = 1, ...).
+   * `stub` the hyp-stub call (`HVC_SET_VECTORS` = 0, `HVC_RESET_VECTORS` = 2, ...).
    */
   id: number;
   /** `hvc` (KVM host hypercall) or `stub` (hyp-stub call): tells the two id spaces apart. */
@@ -48,6 +48,11 @@ export interface HypercallRecord {
   result: string;
   /** Why the simulator answered as it did where the kernel has no check (guard) or a quirk. */
   note?: string;
+  /**
+   * The host function that issued it during the boot (`hyp_install_host_vector`,
+   * `cpu_hyp_reset`, `vgic_v3_probe`, ...); absent for calls issued through the API.
+   */
+  caller?: string;
 }
 
 /** One pool's shape after `__pkvm_init_finalise`. */
@@ -78,6 +83,65 @@ export interface MappingReport {
   prot: string;
   /** What the range is (`idmap`, `__hyp_text`, `pool`, `vmemmap`, `stack cpu0`, ...). */
   what?: string;
+}
+
+/** A memblock region in the report. */
+export interface MemblockRegionReport {
+  /** First PA. */
+  base: string;
+  /** Bytes. */
+  size: string;
+  /** `enum memblock_flags` bits when not `MEMBLOCK_NONE` (0x4 `MEMBLOCK_NOMAP`). */
+  flags?: number;
+  /**
+   * What a reserved region holds: `kernel image`, `hyp pool
+   * (kvm_hyp_reserve)`, `device tree blob`, `early allocations` (what the
+   * kernel took from memblock before `kvm_hyp_reserve()`), several joined by
+   * `, ` when memblock merged them. Absent for `memory` regions.
+   */
+  what?: string;
+}
+
+/**
+ * One run of table pages of the hyp stage-1 tree: pages at one level, next
+ * to each other in VA, whose entries lead to the same maplets. A tree of
+ * thousands of table pages (a 1 TiB machine's pool mapped page by page)
+ * comes out as a few runs.
+ */
+export interface TableRunReport {
+  /** Lookup level of the table pages (the start level for the pgd). */
+  level: number;
+  /** First VA the first page's entries translate. */
+  va: string;
+  /** VA bytes the run's pages translate together (pages × 512 × the level's entry size). */
+  span: string;
+  /** Table pages in the run. */
+  tables: number;
+  /** Indexes into `pgtable.mappings` of the maplets the pages' entries lead to. */
+  maplets: number[];
+  /** Valid block descriptors in these pages. */
+  blocks: number;
+  /** Valid page descriptors in these pages (level 3). */
+  pages: number;
+}
+
+/** The hyp stage-1 table tree, counted per level and in runs of table pages. */
+export interface PgtableTreeReport {
+  /** Start level (0 for 48-bit, 1 for 39-bit, -1 for 52-bit LPA2 input addresses). */
+  start_level: number;
+  /** Per level, from the start level down to 3. */
+  levels: {
+    /** Lookup level. */
+    level: number;
+    /** Table pages at this level. */
+    tables: number;
+    /** Valid block descriptors at this level. */
+    blocks: number;
+    /** Valid page descriptors at this level (level 3 only). */
+    pages: number;
+  }[];
+  /** The table pages in VA order within each level, grouped into runs. */
+  runs: TableRunReport[];
 }
 
 /** A barrier-rule finding of the switch sequence. */
@@ -183,6 +247,10 @@ export interface BootReport {
     cpus: number;
     va_bits: number;
     seed: number;
+    /** The CPU model (`cortex-a57`, `neoverse-n1`, `max`, or a user's). */
+    cpu?: string;
+    /** How the hypervisor runs: `nVHE`, or `hVHE` (HCR_EL2.E2H = 1) where the release picks it. */
+    mode?: "nVHE" | "hVHE";
     /**
      * RAM the host kernel's `arm64_memblock_init()` removed (above its PA
      * size or its linear map), with the reason; absent when it kept all.
@@ -193,6 +261,12 @@ export interface BootReport {
   variants: Record<string, string>;
   /** The six steps. */
   steps: StepReport[];
+  /**
+   * memblock after `kvm_hyp_reserve()`: `memory` (RAM the kernel uses, cut
+   * where the linear map ends) and `reserved`, each region labelled, the
+   * hyp pool apart from any neighbour memblock merged it with.
+   */
+  memblock: { memory: MemblockRegionReport[]; reserved: MemblockRegionReport[] };
   /** `kvm_hyp_reserve()` result. */
   reserve: {
     base: string;
@@ -205,6 +279,11 @@ export interface BootReport {
       vmemmap: number;
       total: number;
     };
+    /**
+     * The terms `kvm_hyp_reserve()` sized the pool by, as the release names
+     * them, in its order; they add up to `pages.total`.
+     */
+    terms: { name: string; pages: number }[];
     /** `divide_memory_pool` pieces, in carving order. */
     layout: { name: string; base: string; pages: number }[];
   };
@@ -229,6 +308,8 @@ export interface BootReport {
     /** Table pages taken from the early allocator, and from the buddy after finalise. */
     early_table_pages: number;
     mappings: MappingReport[];
+    /** The tree: table pages per level, which maplets each run of them serves, block and page leaves. */
+    tree: PgtableTreeReport;
   };
   /** The host-built EL2 table (steps 2 and 6). */
   host_pgtable: { pgd: string; table_pages: number; freed: boolean };
@@ -242,6 +323,8 @@ export interface BootReport {
     executed: number;
     /** Where execution ended (the continuation's VA on success). */
     pc: string;
+    /** The sequence's assembly text, whose 1-based lines the findings name. */
+    source: string;
   };
   /** EL2 system registers of the boot CPU after the boot. */
   sysregs: Record<string, string>;

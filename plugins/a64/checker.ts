@@ -1,6 +1,6 @@
 /**
- * The hazard checker: the abstract state machine of barrier-rules.md §3,
- * fed one instruction at a time (by the static run or by a concrete run of
+ * The hazard checker: an abstract state machine of what the EL2 translation
+ * regime, its TLB and the caches hold (rules R1–R18 in `rules.ts`), fed one instruction at a time (by the static run or by a concrete run of
  * the executor), reporting each broken rule with its line.
  *
  * State: SCTLR_EL2 and TTBR0_EL2 as committed value plus pending write
@@ -14,7 +14,7 @@
  * @module
  */
 
-import type { CheckResult, Finding, Verdict } from "../../core/mod.ts";
+import { type CheckResult, type Finding, SCTLR_EL2_RES1, type Verdict } from "../../core/mod.ts";
 import type { ResolvedCheckConfig } from "./config.ts";
 import {
   AddrMode,
@@ -25,6 +25,7 @@ import {
   REGFILE_SIZE,
   SP,
   TLBI_OPS,
+  XZR,
 } from "./opcodes.ts";
 import type { A64Program } from "./program.ts";
 import { A64_LOAD_TAGS } from "./symbols.ts";
@@ -47,10 +48,20 @@ export interface CheckerStart {
   readonly ttbr0: bigint;
   /** How x0–x2 are passed. */
   readonly abi: "params" | "registers";
+  /**
+   * What the registers hold at entry, overriding `abi` (a routine the
+   * kernel enters some other way: an exception vector, a PSCI entry point).
+   */
+  readonly tags?: Readonly<Record<number, Space>>;
 }
 
-/** Address-space tag of a register value. */
-type Space = "PA" | "oldVA" | "newVA" | "code" | "imm" | "unknown";
+/**
+ * Address-space tag of a register value: a physical address, a VA of the
+ * old or the new tables, a code address (the idmap: valid in every
+ * regime), a number from the text (`imm`) or from a system register
+ * (`sysreg`), or unknown.
+ */
+export type Space = "PA" | "oldVA" | "newVA" | "code" | "imm" | "sysreg" | "unknown";
 
 interface PendingTlbi {
   /** Step it was issued at: entries refilled from then on survive it. */
@@ -92,11 +103,42 @@ const REGISTER_ONLY: ReadonlySet<number> = new Set([
   Op.LSL_REG,
   Op.LSR_IMM,
   Op.LSR_REG,
+  Op.ASR_IMM,
+  Op.ASR_REG,
+  Op.EOR_IMM,
+  Op.EOR_REG,
+  Op.ORN_REG,
+  Op.SUBS_IMM,
+  Op.SUBS_REG,
+  Op.ADDS_IMM,
+  Op.ADDS_REG,
+  Op.ANDS_IMM,
+  Op.ANDS_REG,
+  Op.CCMP_IMM,
+  Op.CCMP_REG,
+  Op.CCMN_IMM,
+  Op.CCMN_REG,
+  Op.CSEL,
+  Op.CSINC,
+  Op.CSINV,
+  Op.CSNEG,
+  Op.UBFX,
+  Op.SBFX,
+  Op.UBFIZ,
+  Op.SBFIZ,
+  Op.BFI,
+  Op.BFXIL,
+  Op.ADR,
+  Op.ADRP,
+  Op.LDR_LIT,
+  Op.HINT,
 ]);
 
 const BADDR_MASK = 0x0000_ffff_ffff_fffen;
 /** SCTLR_ELx.M (bit 0), C (bit 2) and I (bit 12): the bits R1 is about. */
 const SCTLR_MCI = 0x1005n;
+/** SCTLR_EL2.EIS (bit 22) and EOS (bit 11), which FEAT_ExS gives a function. */
+const SCTLR_EXS = (1n << 22n) | (1n << 11n);
 const key = (ttbr: bigint) => `0x${(ttbr & BADDR_MASK).toString(16)}`;
 const mBit = (v: bigint) => Number(v & 1n);
 
@@ -112,7 +154,8 @@ const mBit = (v: bigint) => Number(v & 1n);
  * const regs = { get: (n: number) => (n === 0 ? 0x30e5183dn : 0n) };
  * for (let i = 0; i < 3; i++) c.step(i, regs);
  * c.end();
- * assertEquals([...new Set(c.result().findings.map((f) => f.rule))], ["R1", "R9", "R10"]);
+ * // R17: nothing branches away at the end.
+ * assertEquals([...new Set(c.result().findings.map((f) => f.rule))], ["R1", "R17", "R9", "R10"]);
  * ```
  */
 export class HazardChecker {
@@ -155,6 +198,12 @@ export class HazardChecker {
   #stackCopy: boolean[] = new Array<boolean>(REGFILE_SIZE).fill(false);
   #lastIsb = false;
   #ttbrUnsynced = false;
+  /** The DSB that completed the last EL2 TLBI ran with the MMU certainly off (R4). */
+  #tlbiDoneOff = false;
+  /** Address space of the value written to ELR_EL2 (where an `eret` to EL2 goes). */
+  #elrTag: Space = "unknown";
+  /** Shared by every fork: whether some path changed SCTLR_EL2.M or wrote TTBR0_EL2. */
+  #shared = { switches: false };
 
   /**
    * Creates a checker at the entry of a sequence.
@@ -172,7 +221,10 @@ export class HazardChecker {
     if (mBit(start.sctlr) === 1) this.#tlb.set(this.#ttbrCur, { on: 0, off: -1 });
     this.#tags[SP] = mBit(start.sctlr) === 1 ? "oldVA" : "PA";
     this.#tags[30] = "code";
-    if (start.abi === "registers") {
+    this.#tags[XZR] = "imm";
+    if (start.tags !== undefined) {
+      for (const [r, tag] of Object.entries(start.tags)) this.#tags[Number(r)] = tag;
+    } else if (start.abi === "registers") {
       this.#tags[0] = "PA";
       this.#tags[1] = "newVA";
       this.#tags[2] = "newVA";
@@ -196,6 +248,9 @@ export class HazardChecker {
     });
     c.onFinding = this.onFinding;
     c.#seen = this.#seen;
+    c.#shared = this.#shared;
+    c.#tlbiDoneOff = this.#tlbiDoneOff;
+    c.#elrTag = this.#elrTag;
     c.#sctlrCur = this.#sctlrCur;
     c.#sctlrPend = this.#sctlrPend;
     c.#ttbrInitial = this.#ttbrInitial;
@@ -222,47 +277,87 @@ export class HazardChecker {
   }
 
   /**
+   * A copy of this checker's state that reports into findings of its own:
+   * the start of another check (a routine entered from here).
+   * @returns The copy.
+   */
+  detach(): HazardChecker {
+    const c = this.fork();
+    c.onFinding = undefined;
+    c.#seen = new Map();
+    c.#shared = { switches: false };
+    return c;
+  }
+
+  /**
    * The abstract state as a string: two checkers with equal keys report the
    * same findings for the same instructions from here on (the static run
    * uses it, with the instruction index, to stop exploring a state it has
    * seen). Step numbers are kept only as far as they matter: whether a TLB
    * fill came before or after each pending TLBI's issue.
+   * @param live Which registers a later instruction may read (default:
+   *   all); the tags of the others cannot change a finding.
    * @returns The key.
    */
-  stateKey(): string {
+  stateKey(live: (r: number) => boolean = () => true): string {
+    // Built as one string (this runs at every merge point of the static run).
+    // Of SCTLR_EL2, M, C and I enter R1-R17, the RES1 bits R18.
+    const bits = SCTLR_MCI | SCTLR_EL2_RES1;
+    let k = `${this.#sctlrCur & bits}|${
+      this.#sctlrPend === null ? "-" : this.#sctlrPend & bits
+    }|${this.#ttbrCur}|${this.#ttbrPend}|`;
+    if (this.#otherPend.size > 0) k += [...this.#otherPend].sort().join("+");
     // Pending TLBIs by (op, line): a later one of the same op removes all an
     // earlier one does, so a loop of TLBIs without a DSB does not grow the key.
-    const groups = new Map<string, number>();
-    for (const t of this.#tlbi) groups.set(`${t.op}@${t.line}`, t.issued);
-    const issued = [...groups.values()];
-    const when = (step: number) =>
-      step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
-    const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
+    if (this.#tlbi.length > 0 || this.#tlb.size > 0) {
+      const groups = new Map<string, number>();
+      for (const t of this.#tlbi) groups.set(`${t.op}@${t.line}`, t.issued);
+      const issued = [...groups.values()];
+      const when = (step: number) =>
+        step < 0 ? "-" : issued.map((s) => (step >= s ? "1" : "0")).join("");
+      const tlb = [...this.#tlb].map(([b, e]) => `${b}:${when(e.on)}:${when(e.off)}`).sort();
+      k += `|${tlb.join(";")}|${[...groups.keys()].join(";")}`;
+    }
     const ic = this.#ic;
-    return JSON.stringify([
-      this.#sctlrCur.toString(16),
-      this.#sctlrPend?.toString(16) ?? null,
-      this.#ttbrCur,
-      this.#ttbrPend,
-      [...this.#otherPend].sort(),
-      tlb,
-      [...groups.keys()],
-      this.#tlbiNeedCse,
-      this.#tlbiLine,
-      this.#ptLine,
-      this.#polluted,
-      ic === null ? null : [ic.op, ic.broadcast, ic.clears, ic.line],
-      this.#icNeedCse,
-      this.#icLine,
-      // Cleaned lines only matter for R8, i.e. without data-clean-to-poc.
-      this.#cfg.dataCleanToPoC
-        ? null
-        : [this.#dc.map((d) => `${d.line}:${d.addr}`), [...this.#cleaned].sort().map(String)],
-      this.#tags.join(),
-      this.#stackCopy.map(Number).join(""),
-      this.#lastIsb,
-      this.#ttbrUnsynced,
-    ]);
+    k += `|${+this.#tlbiNeedCse}${+this.#polluted}${+this.#icNeedCse}${+this.#lastIsb}${+this
+      .#ttbrUnsynced}${+this
+      .#tlbiDoneOff}|${this.#tlbiLine}|${this.#ptLine}|${this.#icLine}|${this.#elrTag}|`;
+    if (ic !== null) k += `${ic.op}:${+ic.broadcast}${+ic.clears}:${ic.line}`;
+    // Cleaned lines only matter for R8, i.e. without data-clean-to-poc.
+    if (!this.#cfg.dataCleanToPoC) {
+      k += `|${this.#dc.map((d) => `${d.line}:${d.addr}`).join(",")}|${
+        [...this.#cleaned].sort().join(",")
+      }`;
+    }
+    k += "|";
+    const tags = this.#tags;
+    const copies = this.#stackCopy;
+    for (let r = 0; r < tags.length; r++) {
+      k += live(r) ? `${tags[r]}${copies[r] ? "*" : ""},` : "-,";
+    }
+    return k;
+  }
+
+  /**
+   * Sets a register's address-space tag (a routine entered by a call
+   * returns to a code address).
+   * @param reg Register number.
+   * @param tag `PA`, `oldVA`, `newVA`, `code`, `imm`, `sysreg` or `unknown`.
+   */
+  setTag(reg: number, tag: Space): void {
+    this.#tags[reg] = tag;
+    this.#stackCopy[reg] = false;
+  }
+
+  /** SCTLR_EL2.M now: `on`, `off`, or `pending` (a write not yet synchronised changes it). */
+  get mmu(): "on" | "off" | "pending" {
+    if (this.#mUncertain) return "pending";
+    return mBit(this.#sctlrCur) === 1 ? "on" : "off";
+  }
+
+  /** Whether some explored path changed SCTLR_EL2.M or wrote TTBR0_EL2. */
+  get switches(): boolean {
+    return this.#shared.switches;
   }
 
   // ---- views -------------------------------------------------------------
@@ -351,11 +446,36 @@ export class HazardChecker {
     const t = this.#tags;
     switch (ins.op) {
       case Op.MSR:
-        this.#msr(index, ins.sysreg, regs.get(ins.rn));
+        this.#msr(index, ins.sysreg, regs.get(ins.rn), t[ins.rn]!);
         break;
       case Op.MRS:
-        t[ins.rd] = "unknown";
+        t[ins.rd] = "sysreg";
         this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.ADR:
+      case Op.ADRP:
+        // PC-relative from the idmap: a label of the text is code, anything else a PA.
+        t[ins.rd] = ins.target >= 0 ? "code" : "PA";
+        this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.LDR_LIT:
+        // The literal holds a link-time address (the hyp VA, relocated) or a number.
+        t[ins.rd] = ins.target >= 0 || ins.symbol !== "" ? "newVA" : "imm";
+        this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.CSEL:
+      case Op.CSINC:
+      case Op.CSINV:
+      case Op.CSNEG:
+        t[ins.rd] = t[ins.rn] === t[ins.rm] ? t[ins.rn]! : "unknown";
+        this.#stackCopy[ins.rd] = false;
+        break;
+      case Op.MSR_IMM:
+        if (ins.operation === "spsel") {
+          // The other stack pointer: whatever it holds.
+          t[SP] = "unknown";
+          this.#stackCopy[SP] = false;
+        }
         break;
       case Op.ISB:
         this.#cse();
@@ -365,8 +485,8 @@ export class HazardChecker {
         break;
       case Op.TLBI: {
         const d = TLBI_OPS[ins.operation]!;
-        // Kept on purpose although §3 has no "local op => R11": R11's hazard
-        // is "wrong scope on an SMP path", and multi-pe says this path is one.
+        // R11's hazard is a maintenance scope too narrow for the PEs that
+        // share the tables, and multi-pe says other PEs do.
         if (cfg.multiPE && !d.broadcast) {
           this.#report(
             "R11",
@@ -421,6 +541,22 @@ export class HazardChecker {
       case Op.LSL_REG:
       case Op.LSR_IMM:
       case Op.LSR_REG:
+      case Op.ASR_IMM:
+      case Op.ASR_REG:
+      case Op.EOR_IMM:
+      case Op.EOR_REG:
+      case Op.ORN_REG:
+      case Op.SUBS_IMM:
+      case Op.SUBS_REG:
+      case Op.ADDS_IMM:
+      case Op.ADDS_REG:
+      case Op.ANDS_IMM:
+      case Op.ANDS_REG:
+      case Op.UBFX:
+      case Op.SBFX:
+      case Op.UBFIZ:
+      case Op.SBFIZ:
+      case Op.BFXIL:
         t[ins.rd] = t[ins.rn]!;
         this.#stackCopy[ins.rd] = ins.rn === SP || this.#stackCopy[ins.rn]!;
         break;
@@ -440,6 +576,7 @@ export class HazardChecker {
         // runs under the regime it synchronised, on this SP (R15: "an
         // exception taken in the window uses the bad SP").
         this.#cse();
+        this.#elrTag = "code";
         const wrong = this.#wrongSpace(this.#tags[SP]!);
         if (wrong !== null) {
           this.#report(
@@ -482,10 +619,12 @@ export class HazardChecker {
    * at the target must see everything synchronised.
    * @param index The branch instruction.
    * @param reg Register holding the target (-1 for `eret`).
+   * @param el For `eret`: the exception level returned to (EL1 code does
+   *   not run in the EL2 translation regime).
    */
-  branchOut(index: number, reg: number): void {
-    const tag = reg >= 0 ? this.#tags[reg]! : "unknown";
-    const what = reg >= 0 ? `the branch to x${reg}` : "the exception return";
+  branchOut(index: number, reg: number, el = 2): void {
+    const tag = reg >= 0 ? this.#tags[reg]! : el < 2 ? "unknown" : this.#elrTag;
+    const what = reg >= 0 ? `the branch to x${reg}` : `the exception return to EL${el}`;
     if (this.#sctlrPend !== null) {
       this.#report(
         "R1",
@@ -493,7 +632,7 @@ export class HazardChecker {
         index,
         `${what} follows an SCTLR_EL2 write with no ISB: the target may be fetched with either MMU setting.`,
       );
-    } else if (mBit(this.#sctlrCur) === 0 && tag !== "PA" && tag !== "code") {
+    } else if (mBit(this.#sctlrCur) === 0 && (tag === "newVA" || tag === "oldVA")) {
       this.#report(
         "R1",
         "fail",
@@ -512,7 +651,7 @@ export class HazardChecker {
         `${what} targets a new-table VA while TTBR0_EL2 still holds the old tables: the target is fetched through the old tables.`,
       );
     }
-    this.#leaveChecks(index, `${what}`);
+    this.#leaveChecks(index, `${what}`, reg >= 0 || el === 2);
   }
 
   /**
@@ -532,10 +671,19 @@ export class HazardChecker {
     );
   }
 
-  /** The sequence ran off its end: nothing may be left pending. */
+  /**
+   * The sequence ran off its end: it hands over to whatever follows it in
+   * memory (R17), and nothing may be left pending.
+   */
   end(): void {
     const index = this.#p.instructions.length - 1;
     if (index < 0) return;
+    this.#report(
+      "R17",
+      "fail",
+      index,
+      "the sequence runs off its end without branching away (ret, br, eret or b): whatever follows it in memory executes next, so no hand-over point exists.",
+    );
     if (this.#sctlrPend !== null) {
       this.#report(
         "R1",
@@ -563,7 +711,7 @@ export class HazardChecker {
 
   // ---- effects -------------------------------------------------------------
 
-  #leaveChecks(index: number, what: string): void {
+  #leaveChecks(index: number, what: string, toEl2 = true): void {
     if (this.#ttbrPend !== null || this.#otherPend.size > 0) {
       const regs = [...(this.#ttbrPend !== null ? ["TTBR0_EL2"] : []), ...this.#otherPend];
       this.#report(
@@ -592,8 +740,9 @@ export class HazardChecker {
         `no ISB after the DSB that completed the TLBI at line ${this.#tlbiLine} before ${what}: without FEAT_ETS, fetches may still use old translations.`,
       );
     }
-    // PoC-sourced I-cache lines only matter once fetches are cacheable again.
-    if (this.#polluted && mBit(this.#sctlrCur) === 1) {
+    // PoC-sourced I-cache lines only matter once fetches are cacheable again,
+    // and to EL2 code: an exception return to EL1 runs the host's own text.
+    if (this.#polluted && mBit(this.#sctlrCur) === 1 && toEl2) {
       this.#report(
         "R9",
         "fail",
@@ -618,11 +767,37 @@ export class HazardChecker {
     }
   }
 
-  #msr(index: number, reg: string, value: bigint): void {
+  #msr(index: number, reg: string, value: bigint, tag: Space): void {
     const cfg = this.#cfg;
+    if (reg === "ELR_EL2") this.#elrTag = tag;
     if (reg === "SCTLR_EL2") {
       const prev = mBit(this.#sctlrPend ?? this.#sctlrCur);
       const next = mBit(value);
+      // R18: only a value the text itself builds (immediates, or what a
+      // system register read returned) can be judged; one loaded from memory
+      // is the caller's.
+      // A value read from SCTLR_EL2 and modified answers only for the bits
+      // it clears: a read-modify-write keeps what the register held (the
+      // code that put it there is the one to warn).
+      const held = tag === "sysreg" ? (this.#sctlrPend ?? this.#sctlrCur) : SCTLR_EL2_RES1;
+      const clear = (tag === "imm" || tag === "sysreg") ? SCTLR_EL2_RES1 & ~value & held : 0n;
+      if (clear !== 0n) {
+        // Every one of these bits has a function when HCR_EL2.E2H = 1: the
+        // Arm ARM's rule for a bit RES1 only in some contexts gives it no
+        // effect on the PE here, so this is advice (write 1), not a hazard.
+        const exs = (clear & SCTLR_EXS) !== 0n
+          ? " (with FEAT_ExS, a clear EIS or EOS makes exception entry or return not synchronise)"
+          : "";
+        this.#report(
+          "R18",
+          "warn",
+          index,
+          `SCTLR_EL2 is written as 0x${value.toString(16)}, with bits 0x${
+            clear.toString(16)
+          } clear that are RES1 while HCR_EL2.E2H = 0: they have no effect on the PE in that state${exs}, but software should write them as 1.`,
+        );
+      }
+      if (prev !== next) this.#shared.switches = true;
       if (prev !== next && !cfg.codeIdmapped) {
         this.#report(
           "R2",
@@ -664,6 +839,7 @@ export class HazardChecker {
       }
       this.#ttbrPend = key(value);
       this.#ttbrUnsynced = true;
+      this.#shared.switches = true;
       return;
     }
     if (reg === "TCR_EL2" || reg === "MAIR_EL2") this.#otherPend.add(reg);
@@ -681,7 +857,10 @@ export class HazardChecker {
           el2[0]!.line
         } has not completed (no DSB of its scope): old translations may still be used after MMU-on.`,
       );
-    } else if (this.#tlbiNeedCse && !cfg.ets) {
+    } else if (this.#tlbiNeedCse && !cfg.ets && !this.#tlbiDoneOff) {
+      // With the MMU off from that DSB to here, the ISB that synchronises
+      // this enable is the context synchronisation R4 asks for: nothing was
+      // translated before it, everything after it sees the invalidation.
       this.#report(
         "R4",
         "fail",
@@ -710,7 +889,7 @@ export class HazardChecker {
             "R6",
             "warn",
             index,
-            `this order relies on no EL2 TLB allocation while M=0 (UNVERIFIED): entries walked from the old tables (${base}) after the TLBI would survive into MMU-on.`,
+            `this order relies on no EL2 TLB allocation while M=0, which the Arm ARM does not promise: entries walked from the old tables (${base}) after the TLBI would survive into MMU-on.`,
           );
         } else {
           this.#report(
@@ -749,7 +928,8 @@ export class HazardChecker {
 
   #dsb(index: number, domain: number, type: number): void {
     // A DSB ST waits for stores (table writes), not for maintenance; a DSB LD
-    // for loads only (that ST/LD forms do not complete TLBI/IC: UNVERIFIED).
+    // for loads only (the ST/LD forms are not taken to complete TLBI/IC: the
+    // Arm ARM ties completion of maintenance to the full DSB).
     if (type === BarrierType.LD) return;
     this.#ptLine = 0;
     if (type === BarrierType.ST) return;
@@ -761,7 +941,7 @@ export class HazardChecker {
         "R11",
         "warn",
         index,
-        `dsb nsh after the broadcast ${what}: it completes for this PE only, which suffices on one PE (UNVERIFIED) but leaves other PEs stale.`,
+        `dsb nsh after the broadcast ${what}: it completes for this PE only, which suffices on one PE (an assumption: the Arm ARM asks for the Inner Shareable domain) but leaves other PEs stale.`,
       );
       return true;
     };
@@ -783,6 +963,7 @@ export class HazardChecker {
         }
         this.#tlbiNeedCse = true;
         this.#tlbiLine = t.line;
+        this.#tlbiDoneOff = !this.#maybeOn;
       }
     }
     this.#tlbi = left;
@@ -806,9 +987,9 @@ export class HazardChecker {
         `ic ${op} follows the SCTLR_EL2 write with no ISB: it may run before the new M/C/I value takes effect.`,
       );
     }
-    // No R9 here. §3's model fails R9 at any `ic` issued while `maybeOff &&
-    // polluted`, which is stricter than R9's statement in the rule table:
-    // what matters is an `ic iallu; dsb; isb` after M=1 and its ISB, before
+    // No R9 here. Failing R9 at any `ic` issued while the MMU may be off and
+    // the I-cache polluted would be stricter than R9's statement: what
+    // matters is an `ic iallu; dsb; isb` after M=1 and its ISB, before
     // patched code runs. hyplab follows the statement: an IC with the MMU
     // certainly off does not clear the pollution (see `clears` below), and
     // R9 is reported where code is left with the pollution still there
@@ -853,7 +1034,7 @@ export class HazardChecker {
         off ? "warn" : "fail",
         index,
         `a ${kind} between the TTBR0_EL2 write and its ISB: ThunderX2 (erratum 219) may take a spurious Data Abort${
-          off ? " (whether it applies with the MMU off is UNVERIFIED)" : ""
+          off ? " (the erratum notice does not say whether it applies with the MMU off)" : ""
         }.`,
       );
     }

@@ -1,6 +1,6 @@
 /**
  * Checker configuration: CPU features, errata and the state model's
- * assumptions, with the defaults of barrier-rules.md §3.
+ * assumptions, with their defaults (see `A64_ASSUMPTIONS`).
  *
  * @module
  */
@@ -8,8 +8,12 @@
 import type { CheckConfig } from "../../core/mod.ts";
 import { A64ConfigError } from "./errors.ts";
 
-/** Known CPU features. */
-export const A64_FEATURES: readonly string[] = ["cnp", "ets"];
+/**
+ * Known features: CPU features (`cnp` FEAT_TTCNP, `ets` FEAT_ETS, `pauth`
+ * pointer authentication, `bti` FEAT_BTI) and `kvm-protected-mode` (KVM in
+ * protected mode), each deciding the alternatives that test it.
+ */
+export const A64_FEATURES: readonly string[] = ["cnp", "ets", "pauth", "bti", "kvm-protected-mode"];
 /** Known errata. */
 export const A64_ERRATA: readonly string[] = ["falkor-e1041", "tx2-219"];
 /**
@@ -116,8 +120,9 @@ export function resolveCheckConfig(config: CheckConfig = {}): ResolvedCheckConfi
   // NVIDIA Carmel and HiSilicon Hip09 (a local TLBI misses entries other
   // cores installed) Linux sets ARM64_WORKAROUND_DISABLE_CNP, so
   // ARM64_HAS_CNP is off and `alternative_if ARM64_HAS_CNP` is not applied
-  // (barrier-rules R12, K-kconf). A text that sets CnP unconditionally still
-  // gets R12 from the checker.
+  // (rule R12; has_useable_cnp() in arch/arm64/kernel/cpufeature.c, v7.2; in
+  // v6.1 and v6.12 the capability was ARM64_WORKAROUND_NVIDIA_CARMEL_CNP).
+  // A text that sets CnP unconditionally still gets R12 from the checker.
   const kernelFeatures = a["cnp-local-tlbi-broken"]
     ? features.filter((f) => f !== "cnp")
     : features;

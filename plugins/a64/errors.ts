@@ -7,6 +7,26 @@
 import { HyplabError } from "../../core/mod.ts";
 
 /**
+ * The text with control characters written as `\xNN` escapes, so a message
+ * quoting binary input cannot drive the terminal.
+ * @param text Any text.
+ * @returns Printable text.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { printable } from "./mod.ts";
+ * assertEquals(printable("a\x1b[2Jb"), "a\\x1b[2Jb");
+ * ```
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0a-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/**
  * A line the parser cannot accept: an unknown mnemonic, operand, macro,
  * constant or directive. The message starts with `line:column`, quotes the
  * text and says what is supported; nothing is ever skipped silently.
@@ -15,7 +35,7 @@ import { HyplabError } from "../../core/mod.ts";
  * ```ts
  * import { assertEquals, assertThrows } from "@std/assert";
  * import { A64SyntaxError, parseA64 } from "./mod.ts";
- * const e = assertThrows(() => parseA64("isb\n  ubfx x0, x1, #0, #4"), A64SyntaxError);
+ * const e = assertThrows(() => parseA64("isb\n  udiv x0, x1, x2"), A64SyntaxError);
  * assertEquals([e.line, e.column], [2, 3]);
  * ```
  */
@@ -39,7 +59,11 @@ export class A64SyntaxError extends SyntaxError {
    * @param supported What is accepted instead.
    */
   constructor(line: number, column: number, text: string, problem: string, supported: string) {
-    super(`${line}:${column}: ${problem} in "${text}"; supported: ${supported}`);
+    super(
+      `${line}:${column}: ${problem}${
+        text === "" ? "" : ` in "${printable(text)}"`
+      }; supported: ${supported}`,
+    );
     this.name = "A64SyntaxError";
     this.line = line;
     this.column = column;

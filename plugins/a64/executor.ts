@@ -45,12 +45,30 @@ import {
 } from "../../core/mod.ts";
 import type { HazardChecker, RegisterReader } from "./checker.ts";
 import { A64ExecutionError } from "./errors.ts";
-import { AddrMode, BarrierType, Op, REGFILE_SIZE, Shift, SP, TLBI_OPS, XZR } from "./opcodes.ts";
+import { FLAGS, type Liveness, liveness } from "./liveness.ts";
+import {
+  AddrMode,
+  BarrierType,
+  conditionHolds,
+  Op,
+  REGFILE_SIZE,
+  Shift,
+  SP,
+  TLBI_OPS,
+  XZR,
+} from "./opcodes.ts";
 import type { A64Program } from "./program.ts";
 
 const TWO64 = 1n << 64n;
 const MASK64 = TWO64 - 1n;
 const MMU_REGS = new Set(["SCTLR_EL2", "TTBR0_EL2", "TCR_EL2", "MAIR_EL2"]);
+/** PSTATE views written by `msr` take effect at once (no context synchronisation). */
+const PSTATE_REGS = new Set(["SPSEL", "NZCV", "DAIF"]);
+/** EL1 TLBIs the TLB capability has no name for, by the operation that covers the same EL2 entries (none). */
+const TLBI_ALIAS: Readonly<Record<string, TlbiOp>> = {
+  vmalls12e1: "vmalle1",
+  vmalls12e1is: "vmalle1is",
+};
 
 /** Options of {@link executeA64}. */
 export interface A64ExecuteOptions {
@@ -89,6 +107,39 @@ export interface A64ExecuteOptions {
   lenientSysregs?: boolean;
   /** Initial contents of the scratch store (8-byte words by address). */
   scratch?: Map<number, bigint>;
+  /** Index of the first instruction (a routine's entry). @default 0 */
+  start?: number;
+  /**
+   * The address of a symbol the text does not define (`ldr x0, =sym` is
+   * `va`, the link-time address; `adr`/`adrp`, PC-relative from the idmap,
+   * is `pa`). Without it such an instruction cannot execute.
+   */
+  symbolAddress?: (name: string, kind: "va" | "pa") => bigint;
+  /**
+   * Explore mode: report every branch to one of `starts` (a routine's first
+   * instruction) with the state it is reached in, so that routine can be
+   * checked from each state the text calls or jumps to it in.
+   */
+  onRoutineEntry?: {
+    /** Instruction indices of routine starts. */
+    readonly starts: ReadonlySet<number>;
+    /**
+     * Called at each branch to a start.
+     * @param index The start.
+     * @param via `call` (bl, blr) or `jump`.
+     * @param state The state there (a copy).
+     * @param from The branch instruction's index.
+     */
+    record(index: number, via: "call" | "jump", state: A64EntryState, from: number): void;
+  };
+  /** Explore mode: start from a recorded state instead of the CPU's (its checker is used). */
+  resume?: A64EntryState;
+  /**
+   * Explore mode: merge states only when they are equal in every register,
+   * not only in those that can still matter (see `liveness.ts`): slower, and
+   * the reference the merge is tested against.
+   */
+  exactMerge?: boolean;
   /**
    * Explore every path (static runs, whose register values are synthetic).
    * A `cbz`/`cbnz` on a register whose value does not follow from the
@@ -144,6 +195,151 @@ interface PendingTlbi {
   mark?: number;
 }
 
+/**
+ * A state of an explored run at an instruction (explore mode): registers,
+ * pending writes and maintenance, memory, the checker. Opaque outside the
+ * executor; see {@link A64ExecuteOptions.onRoutineEntry}.
+ */
+export type A64EntryState = Snapshot;
+
+/**
+ * A recorded call-site state, as the called routine's own entry: `ret`
+ * goes to `returnAddress` (outside the text, so returning leaves it).
+ * @param state The state at the call.
+ * @param returnAddress Where the routine returns to.
+ * @returns A copy to start from.
+ * @example f checked on its own: its `ret` leaves for 0x9000
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * const start = asCalledRoutine(states[0]!, 0x9000n);
+ * const r = executeA64(p, { cpu: new Cpu(0), codeBase: 0x1000, explore: true, resume: start });
+ * assertEquals([r.stopped, r.target, r.line], ["branch-out", 0x9000, 5]);
+ * ```
+ */
+export function asCalledRoutine(state: A64EntryState, returnAddress: bigint): A64EntryState {
+  const x = state.x.slice();
+  x[30] = returnAddress;
+  const known = state.known.slice();
+  known[30] = 1;
+  const checker = state.checker.detach();
+  checker.setTag(30, "code");
+  return { ...state, x, known, checker };
+}
+
+/**
+ * A recorded state as the start of a check of its own (its findings are
+ * not the recording run's).
+ * @param state The state.
+ * @returns A copy to start from.
+ * @example The copy's checker is its own
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * const own = asOwnCheck(states[0]!);
+ * assertEquals([own.i, own.checker === states[0]!.checker], [3, false]);
+ * ```
+ */
+export function asOwnCheck(state: A64EntryState): A64EntryState {
+  return { ...state, checker: state.checker.detach() };
+}
+
+/**
+ * A key telling recorded states apart: two states with equal keys give the
+ * same findings from there on.
+ * @param state A recorded state.
+ * @param program The program it is a state of.
+ * @param exact Count every register, not only those that can still matter.
+ * @returns The key.
+ * @example x1 is written before it is read: its value does not tell states apart
+ * ```ts
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * const a = asOwnCheck(states[0]!);
+ * const b = { ...a, x: a.x.slice(), known: a.known.slice() };
+ * b.x[1] = 42n;
+ * b.known[1] = 1; // a value the text fixes
+ * assertEquals(entryStateKey(a, p), entryStateKey(b, p));
+ * assertNotEquals(entryStateKey(a, p, true), entryStateKey(b, p, true));
+ * ```
+ */
+export function entryStateKey(state: A64EntryState, program: A64Program, exact = false): string {
+  const live = exact ? ALL_LIVE : liveness(program);
+  const at = state.i;
+  const regs = state.x.map((v, r) =>
+    !live.live(at, r) ? "-" : state.known[r] ? v.toString(16) : "?"
+  ).join(",");
+  const flags = live.live(at, FLAGS) ? (state.flagsKnown ? `f${state.pstate.nzcv}` : "f?") : "";
+  const key = state.checker.stateKey((r) => live.live(at, r));
+  return `${at}|${key}|${regs}|${flags}|${state.pstate.el}${state.pstate.spsel}`;
+}
+
+/**
+ * The source line of the branch a state was recorded at.
+ * @param state A recorded state.
+ * @returns The line.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { Cpu } from "../../core/mod.ts";
+ * import {
+ *   type A64EntryState, asCalledRoutine, asOwnCheck, entryStateKey, entryStateLine,
+ *   executeA64, HazardChecker, parseA64, resolveCheckConfig,
+ * } from "./mod.ts";
+ * // `bl f` at line 1 reaches the routine f (instruction 3): record the state there.
+ * const p = parseA64("bl f\nisb\nret\nf: mov x1, #1\nret");
+ * const states: A64EntryState[] = [];
+ * const checker = new HazardChecker(p, resolveCheckConfig(), { sctlr: 0x30c5183dn, ttbr0: 0n, abi: "registers" });
+ * executeA64(p, {
+ *   cpu: new Cpu(0), checker, codeBase: 0x1000, explore: true,
+ *   onRoutineEntry: { starts: new Set([3]), record: (_i, _via, s) => states.push(s) },
+ * });
+ * assertEquals(entryStateLine(states[0]!), 1);
+ * ```
+ */
+export function entryStateLine(state: A64EntryState): number {
+  return state.line;
+}
+
+/** Every register matters everywhere (`exactMerge`). */
+const ALL_LIVE: Liveness = { live: () => true };
+
 /** A path waiting to run (explore mode): everything a run changes. */
 interface Snapshot {
   i: number;
@@ -157,6 +353,8 @@ interface Snapshot {
   pstate: Cpu["pstate"];
   spEl: BigUint64Array;
   checker: HazardChecker;
+  extra: Map<string, bigint>;
+  flagsKnown: boolean;
 }
 
 /** Marks a path that reached an explored state: it ends without a result of its own. */
@@ -172,12 +370,15 @@ interface Compiled {
   shift: Uint8Array;
   shiftKind: Uint8Array;
   target: Int32Array;
+  cond: Uint8Array;
+  imm2: Uint8Array;
 }
 
 const compiledCache = new WeakMap<A64Program, Compiled>();
 
 /** Every system register's name: the registers a CPU holds (SystemRegisters.reset). */
 const SYSREG_NAMES: readonly string[] = Object.values(SYSREG_DEFS).map((d) => d.name);
+const MODELLED: ReadonlySet<string> = new Set(SYSREG_NAMES);
 
 function compile(p: A64Program): Compiled {
   const cached = compiledCache.get(p);
@@ -193,6 +394,8 @@ function compile(p: A64Program): Compiled {
     shift: new Uint8Array(n),
     shiftKind: new Uint8Array(n),
     target: new Int32Array(n),
+    cond: new Uint8Array(n),
+    imm2: new Uint8Array(n),
   };
   p.instructions.forEach((ins, i) => {
     c.op[i] = ins.op;
@@ -203,10 +406,32 @@ function compile(p: A64Program): Compiled {
     c.shift[i] = ins.shift;
     c.shiftKind[i] = ins.shiftKind;
     c.target[i] = ins.target;
+    c.cond[i] = ins.cond;
+    c.imm2[i] = ins.imm2;
   });
   compiledCache.set(p, c);
   return c;
 }
+
+/** NZCV of `a + b + carry` on 64-bit values (N = bit 3 ... V = bit 0). */
+function addFlags(a: bigint, b: bigint, carry: bigint): { result: bigint; nzcv: number } {
+  const full = a + b + carry;
+  const result = full & MASK64;
+  const n = result >> 63n;
+  const z = result === 0n ? 1 : 0;
+  const c = full >> 64n !== 0n ? 1 : 0;
+  const sa = a >> 63n;
+  const sb = b >> 63n;
+  const v = sa === sb && n !== sa ? 1 : 0;
+  return { result, nzcv: (Number(n) << 3) | (z << 2) | (c << 1) | v };
+}
+
+/** NZCV of a logical result (C = V = 0). */
+function logicFlags(result: bigint): number {
+  return (Number(result >> 63n) << 3) | (result === 0n ? 4 : 0);
+}
+
+const mask = (width: number) => (1n << BigInt(width)) - 1n;
 
 function shifted(v: bigint, kind: number, amount: number): bigint {
   if (amount === 0) return v;
@@ -294,6 +519,12 @@ class Run {
   #visited = new Set<string>();
   /** Explore mode: paths waiting to run. */
   #work: Snapshot[] = [];
+  /** Explore mode: whether the flags follow from the program text. */
+  #flagsKnown = true;
+  /** Explore mode: which registers each instruction may still read. */
+  #live: Liveness | null = null;
+  /** System registers the CPU model does not hold (trap controls, GIC, ID registers). */
+  #extra = new Map<string, bigint>();
 
   constructor(program: A64Program, options: A64ExecuteOptions) {
     this.#p = program;
@@ -301,7 +532,7 @@ class Run {
     this.#o = options;
     this.#cpu = options.cpu;
     this.#scratch = options.scratch ?? new Map();
-    this.#checker = options.checker ?? null;
+    this.#checker = options.checker ?? options.resume?.checker ?? null;
     this.#explore = options.explore === true;
     if (
       this.#explore &&
@@ -313,6 +544,7 @@ class Run {
       );
     }
     this.#known[XZR] = 1;
+    if (this.#explore) this.#live = liveness(program);
   }
 
   #load(): void {
@@ -339,8 +571,10 @@ class Run {
   }
 
   run(): A64ExecuteResult {
-    this.#load();
     const o = this.#o;
+    let start = o.start ?? 0;
+    if (o.resume !== undefined) start = this.#resume(o.resume);
+    else this.#load();
     const c = this.#c;
     const x = this.#x;
     const { op, rd, rn, rm, imm, shift, shiftKind, target } = c;
@@ -356,7 +590,7 @@ class Run {
     const insns = this.#p.instructions;
     const fetchChecks = o.mmu !== undefined;
     const speculate = o.mmu !== undefined && typeof o.mmu.prefetch === "function";
-    let i = 0;
+    let i = start;
     let steps = 0;
     // One pass of the inner loop per path; explore mode then resumes the
     // next queued path (a fork's other successor) until none is left.
@@ -433,7 +667,10 @@ class Run {
             i++;
             break;
           case Op.ADD_IMM: {
-            const v = x[rn[i]!]! + imm[i]!;
+            const v = x[rn[i]!]! +
+              (insns[i]!.symbol !== "" || insns[i]!.target >= 0
+                ? this.#symbolValue(i) & 0xfffn
+                : imm[i]!);
             x[rd[i]!] = v >= TWO64 ? v - TWO64 : v;
             i++;
             break;
@@ -473,11 +710,153 @@ class Run {
             x[rd[i]!] = x[rn[i]!]! >> (x[rm[i]!]! & 63n);
             i++;
             break;
+          case Op.ASR_IMM:
+            x[rd[i]!] = shifted(x[rn[i]!]!, Shift.ASR, shift[i]!);
+            i++;
+            break;
+          case Op.ASR_REG:
+            x[rd[i]!] = shifted(x[rn[i]!]!, Shift.ASR, Number(x[rm[i]!]! & 63n));
+            i++;
+            break;
+          case Op.EOR_IMM:
+            x[rd[i]!] = x[rn[i]!]! ^ imm[i]!;
+            i++;
+            break;
+          case Op.EOR_REG:
+            x[rd[i]!] = x[rn[i]!]! ^ shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+            i++;
+            break;
+          case Op.ORN_REG:
+            x[rd[i]!] = x[rn[i]!]! | (~shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!) & MASK64);
+            i++;
+            break;
+          case Op.SUBS_IMM:
+          case Op.SUBS_REG:
+          case Op.ADDS_IMM:
+          case Op.ADDS_REG: {
+            const a = x[rn[i]!]!;
+            const b = op[i] === Op.SUBS_IMM || op[i] === Op.ADDS_IMM
+              ? imm[i]!
+              : shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!);
+            const sub = op[i] === Op.SUBS_IMM || op[i] === Op.SUBS_REG;
+            const f = sub ? addFlags(a, ~b & MASK64, 1n) : addFlags(a, b, 0n);
+            x[rd[i]!] = f.result;
+            this.#cpu.pstate.nzcv = f.nzcv;
+            i++;
+            break;
+          }
+          case Op.ANDS_IMM:
+          case Op.ANDS_REG: {
+            const r = x[rn[i]!]! &
+              (op[i] === Op.ANDS_IMM ? imm[i]! : shifted(x[rm[i]!]!, shiftKind[i]!, shift[i]!));
+            x[rd[i]!] = r;
+            this.#cpu.pstate.nzcv = logicFlags(r);
+            i++;
+            break;
+          }
+          case Op.CCMP_IMM:
+          case Op.CCMP_REG:
+          case Op.CCMN_IMM:
+          case Op.CCMN_REG: {
+            if (conditionHolds(c.cond[i]!, this.#cpu.pstate.nzcv)) {
+              const a = x[rn[i]!]!;
+              const b = op[i] === Op.CCMP_IMM || op[i] === Op.CCMN_IMM ? imm[i]! : x[rm[i]!]!;
+              const cmp = op[i] === Op.CCMP_IMM || op[i] === Op.CCMP_REG;
+              this.#cpu.pstate.nzcv =
+                (cmp ? addFlags(a, ~b & MASK64, 1n) : addFlags(a, b, 0n)).nzcv;
+            } else this.#cpu.pstate.nzcv = c.imm2[i]!;
+            i++;
+            break;
+          }
+          case Op.CSEL:
+          case Op.CSINC:
+          case Op.CSINV:
+          case Op.CSNEG: {
+            if (conditionHolds(c.cond[i]!, this.#cpu.pstate.nzcv)) x[rd[i]!] = x[rn[i]!]!;
+            else {
+              const v = x[rm[i]!]!;
+              x[rd[i]!] = op[i] === Op.CSEL
+                ? v
+                : op[i] === Op.CSINC
+                ? (v + 1n) & MASK64
+                : op[i] === Op.CSINV
+                ? ~v & MASK64
+                : (TWO64 - v) & MASK64;
+            }
+            i++;
+            break;
+          }
+          case Op.UBFX:
+          case Op.SBFX: {
+            const w = c.imm2[i]!;
+            let v = (x[rn[i]!]! >> BigInt(shift[i]!)) & mask(w);
+            if (op[i] === Op.SBFX) v = BigInt.asUintN(64, BigInt.asIntN(w, v));
+            x[rd[i]!] = v;
+            i++;
+            break;
+          }
+          case Op.UBFIZ:
+          case Op.SBFIZ: {
+            const w = c.imm2[i]!;
+            let v = x[rn[i]!]! & mask(w);
+            if (op[i] === Op.SBFIZ) v = BigInt.asUintN(64, BigInt.asIntN(w, v));
+            x[rd[i]!] = (v << BigInt(shift[i]!)) & MASK64;
+            i++;
+            break;
+          }
+          case Op.BFI:
+          case Op.BFXIL: {
+            const w = c.imm2[i]!;
+            const lsb = BigInt(shift[i]!);
+            const src = x[rn[i]!]!;
+            const old = x[rd[i]!]!;
+            x[rd[i]!] = op[i] === Op.BFI
+              ? (old & ~(mask(w) << lsb) & MASK64) | ((src & mask(w)) << lsb)
+              : (old & ~mask(w) & MASK64) | ((src >> lsb) & mask(w));
+            i++;
+            break;
+          }
+          case Op.ADR:
+          case Op.ADRP:
+          case Op.LDR_LIT:
+            x[rd[i]!] = this.#symbolValue(i);
+            i++;
+            break;
+          case Op.HINT:
+            i++;
+            break;
+          case Op.MSR_IMM:
+            this.#pstateImm(i);
+            i++;
+            break;
+          case Op.BCOND: {
+            const taken = conditionHolds(c.cond[i]!, this.#cpu.pstate.nzcv);
+            const next = taken ? target[i]! : i + 1;
+            if (!explore) i = next;
+            else if (this.#flagsKnown) i = this.#enter(next);
+            else i = this.#fork(next, taken ? i + 1 : target[i]!);
+            break;
+          }
+          case Op.TBZ:
+          case Op.TBNZ: {
+            const bit = (x[rn[i]!]! >> BigInt(c.imm2[i]!)) & 1n;
+            const taken = (bit === 0n) === (op[i] === Op.TBZ);
+            const next = taken ? target[i]! : i + 1;
+            if (!explore) i = next;
+            else if (this.#known[rn[i]!]) i = this.#enter(next);
+            else i = this.#fork(next, taken ? i + 1 : target[i]!);
+            break;
+          }
           case Op.B:
+            if (explore) this.#recordEntry(target[i]!, "jump");
             i = explore ? this.#enter(target[i]!) : target[i]!;
             break;
           case Op.BL:
             x[30] = this.#pc(i + 1);
+            if (explore) {
+              this.#known[30] = 1;
+              this.#recordEntry(target[i]!, "call");
+            }
             i = explore ? this.#enter(target[i]!) : target[i]!;
             break;
           case Op.CBZ:
@@ -504,12 +883,10 @@ class Run {
             if (!this.#memOp(i)) break;
             i++;
             break;
-          case Op.MRS: {
-            const name = insns[i]!.sysreg;
-            x[rd[i]!] = this.#pending.get(name) ?? this.#cpu.sysregs.read(name);
+          case Op.MRS:
+            x[rd[i]!] = this.#mrs(insns[i]!.sysreg);
             i++;
             break;
-          }
           case Op.MSR:
             this.#msr(i, x[rn[i]!]!);
             i++;
@@ -528,8 +905,9 @@ class Run {
             i++;
             break;
           case Op.TLBI: {
-            const name = insns[i]!.operation as TlbiOp;
-            const d = TLBI_OPS[name]!;
+            const written = insns[i]!.operation;
+            const name = (TLBI_ALIAS[written] ?? written) as TlbiOp;
+            const d = TLBI_OPS[written]!;
             const e: PendingTlbi = { op: name };
             const tlb = this.#o.tlb;
             if (tlb?.fillMark !== undefined) e.mark = tlb.fillMark(this.#cpu);
@@ -580,9 +958,12 @@ class Run {
   #branch(i: number, dest: bigint, reg: number): number {
     const off = dest - BigInt(this.#o.codeBase);
     if (off >= 0n && off % 4n === 0n && off / 4n < BigInt(this.#c.n)) {
+      if (this.#explore) {
+        this.#recordEntry(Number(off / 4n), this.#c.op[i] === Op.BLR ? "call" : "jump");
+      }
       return this.#explore ? this.#enter(Number(off / 4n)) : Number(off / 4n);
     }
-    this.#checker?.branchOut(i, reg);
+    this.#checker?.branchOut(i, reg, reg < 0 ? this.#cpu.pstate.el : 2);
     this.#stop({ stopped: "branch-out", target: Number(dest), steps: 0, line: 0 });
     return i;
   }
@@ -723,7 +1104,7 @@ class Run {
     const ins = this.#p.instructions[i]!;
     const x = this.#x;
     const base = x[ins.rn]!;
-    const off = ins.imm;
+    const off = ins.symbol !== "" || ins.target >= 0 ? this.#symbolValue(i) & 0xfffn : ins.imm;
     const addr = ins.mode === AddrMode.POST ? base : (base + off) & MASK64;
     const pair = ins.op === Op.LDP || ins.op === Op.STP;
     const write = ins.op === Op.STR || ins.op === Op.STP;
@@ -752,6 +1133,10 @@ class Run {
     const ins = this.#p.instructions[i]!;
     // A write against the RES0/RES1 rules is not refused: the CPU stores it
     // (QEMU does; Linux 7.x writes SCTLR_EL2 with the E2H=0 RES1 bits clear).
+    if (PSTATE_REGS.has(ins.sysreg)) {
+      this.#setPstate(ins.sysreg, value);
+      return;
+    }
     this.#pending.set(ins.sysreg, value);
     if (ins.sysreg === "SCTLR_EL2") this.#maybeOn = this.#mmuOn || (value & 1n) === 1n;
     if (ins.sysreg === "TTBR0_EL2") this.#specDone.clear();
@@ -772,8 +1157,9 @@ class Run {
     for (const [reg, value] of this.#pending) {
       // The CPU model stores the write as QEMU 7.2 does (bits of absent
       // features read back as 0; RES0/RES1 as written); lenient runs store
-      // the value as it is.
-      if (this.#o.lenientSysregs) cpu.sysregs.set(reg, value);
+      // the value as it is; registers it does not hold go to the side map.
+      if (!MODELLED.has(reg)) this.#extra.set(reg, value);
+      else if (this.#o.lenientSysregs) cpu.sysregs.set(reg, value);
       else cpu.msr(reg, value);
       this.#o.trace?.emit(
         "sysreg_write",
@@ -792,6 +1178,74 @@ class Run {
     this.#specDone.clear();
   }
 
+  /** A system register read: this PE sees its own pending write. */
+  #mrs(name: string): bigint {
+    const pending = this.#pending.get(name);
+    if (pending !== undefined) return pending;
+    if (MODELLED.has(name)) return this.#cpu.sysregs.read(name);
+    const ps = this.#cpu.pstate;
+    switch (name) {
+      case "CURRENTEL":
+        return BigInt(ps.el << 2);
+      case "SPSEL":
+        return BigInt(ps.spsel);
+      case "NZCV":
+        return BigInt(ps.nzcv) << 28n;
+      case "DAIF":
+        return BigInt(ps.daif) << 6n;
+      default:
+        return this.#extra.get(name) ?? 0n;
+    }
+  }
+
+  /** `msr` to a PSTATE view (SPSel, NZCV, DAIF): it takes effect at once. */
+  #setPstate(name: string, value: bigint): void {
+    const ps = this.#cpu.pstate;
+    if (name === "SPSEL") this.#selectSp(Number(value & 1n) as 0 | 1);
+    else if (name === "NZCV") ps.nzcv = Number((value >> 28n) & 0xfn);
+    else ps.daif = Number((value >> 6n) & 0xfn);
+  }
+
+  #selectSp(sel: 0 | 1): void {
+    const cpu = this.#cpu;
+    cpu.sp = this.#x[SP]!;
+    cpu.pstate.spsel = sel;
+    this.#x[SP] = cpu.sp;
+  }
+
+  /** `msr <pstatefield>, #imm`. */
+  #pstateImm(i: number): void {
+    const ins = this.#p.instructions[i]!;
+    const ps = this.#cpu.pstate;
+    if (ins.operation === "spsel") this.#selectSp((ins.imm2 & 1) as 0 | 1);
+    else if (ins.operation === "daifset") ps.daif |= ins.imm2;
+    else if (ins.operation === "daifclr") ps.daif &= ~ins.imm2 & 0xf;
+  }
+
+  /**
+   * The address an `adr`/`adrp`/`ldr =`/`:lo12:` instruction refers to: a
+   * label of the text (where the code sits), or an external symbol (from
+   * the run's `symbolAddress`), or the literal's value.
+   */
+  #symbolValue(i: number): bigint {
+    const ins = this.#p.instructions[i]!;
+    let addr: bigint;
+    if (ins.target >= 0) addr = this.#pc(ins.target);
+    else if (ins.symbol !== "") {
+      const kind = ins.op === Op.LDR_LIT ? "va" : "pa";
+      const resolve = this.#o.symbolAddress;
+      if (resolve === undefined) {
+        throw new A64ExecutionError(
+          ins.line,
+          ins.text,
+          `the address of ${ins.symbol} is not known to this run (a symbol outside the text)`,
+        );
+      }
+      addr = resolve(ins.symbol, kind);
+    } else return ins.imm;
+    return ins.op === Op.ADRP ? addr & ~0xfffn : addr;
+  }
+
   #dsb(i: number): void {
     const ins = this.#p.instructions[i]!;
     if (ins.barrierType !== BarrierType.FULL || this.#tlbi.length === 0) return;
@@ -804,7 +1258,7 @@ class Run {
     for (const t of this.#tlbi) {
       if (tlb === undefined) continue;
       // The TLBI may have been performed as early as its issue: entries this
-      // CPU walked since then survive it (barrier-rules R5, R7; the checker's
+      // CPU walked since then survive it (rules R5, R7; the checker's
       // model is the same). Those present at issue go now, not at issue: it
       // may also have been performed as late as now, and until then they
       // could still be used. The TLB has no "remove all but these", so the
@@ -963,8 +1417,62 @@ class Run {
         k[rd] = k[c.rn[i]!]! & k[c.rm[i]!]!;
         break;
       case Op.LDR:
-      case Op.MRS:
         k[rd] = 0;
+        break;
+      case Op.MRS:
+        // CurrentEL follows from how the routine is entered.
+        k[rd] = this.#p.instructions[i]!.sysreg === "CURRENTEL" ? 1 : 0;
+        break;
+      case Op.ADR:
+      case Op.ADRP:
+      case Op.LDR_LIT:
+        k[rd] = 1;
+        break;
+      case Op.EOR_IMM:
+      case Op.ASR_IMM:
+      case Op.UBFX:
+      case Op.SBFX:
+      case Op.UBFIZ:
+      case Op.SBFIZ:
+        k[rd] = k[c.rn[i]!]!;
+        break;
+      case Op.EOR_REG:
+      case Op.ORN_REG:
+      case Op.ASR_REG:
+        k[rd] = k[c.rn[i]!]! & k[c.rm[i]!]!;
+        break;
+      case Op.BFI:
+      case Op.BFXIL:
+        k[rd] = k[rd]! & k[c.rn[i]!]!;
+        break;
+      case Op.SUBS_IMM:
+      case Op.ADDS_IMM:
+      case Op.ANDS_IMM:
+        k[rd] = k[c.rn[i]!]!;
+        this.#flagsKnown = k[c.rn[i]!] === 1;
+        break;
+      case Op.SUBS_REG:
+      case Op.ADDS_REG:
+      case Op.ANDS_REG:
+        k[rd] = k[c.rn[i]!]! & k[c.rm[i]!]!;
+        this.#flagsKnown = k[rd] === 1 || (k[c.rn[i]!]! & k[c.rm[i]!]!) === 1;
+        break;
+      case Op.CCMP_IMM:
+      case Op.CCMN_IMM:
+        this.#flagsKnown &&= k[c.rn[i]!] === 1;
+        break;
+      case Op.CCMP_REG:
+      case Op.CCMN_REG:
+        this.#flagsKnown &&= k[c.rn[i]!] === 1 && k[c.rm[i]!] === 1;
+        break;
+      case Op.CSEL:
+      case Op.CSINC:
+      case Op.CSINV:
+      case Op.CSNEG:
+        k[rd] = this.#flagsKnown ? k[c.rn[i]!]! & k[c.rm[i]!]! : 0;
+        break;
+      case Op.MSR_IMM:
+        if (this.#p.instructions[i]!.operation === "spsel") k[SP] = 0;
         break;
       case Op.LDP:
         k[rd] = 0;
@@ -989,13 +1497,18 @@ class Run {
    * goes; a known counter decides a loop). Values from the arguments or
    * memory are left out: they are synthetic, and the branches on them fork.
    */
-  #stateKey(): string {
+  #stateKey(at: number): string {
+    const live = this.#o.exactMerge ? ALL_LIVE : this.#live!;
     const known: string[] = [];
     for (let r = 0; r < REGFILE_SIZE; r++) {
-      if (this.#known[r] && r !== XZR) known.push(`${r}=${this.#x[r]!.toString(16)}`);
+      if (this.#known[r] && r !== XZR && live.live(at, r)) {
+        known.push(`${r}=${this.#x[r]!.toString(16)}`);
+      }
     }
     const ps = this.#cpu.pstate;
-    return `${this.#checker!.stateKey()}|${known.join(",")}|${ps.el}${ps.spsel}`;
+    const flags = live.live(at, FLAGS) ? (this.#flagsKnown ? `f${ps.nzcv}` : "f?") : "";
+    const key = this.#checker!.stateKey((r) => live.live(at, r));
+    return `${key}|${known.join(",")}|${flags}|${ps.el}${ps.spsel}`;
   }
 
   /** Marks `index` with the current state; false when it was reached so before. */
@@ -1006,9 +1519,16 @@ class Run {
     return true;
   }
 
+  /** Reports a branch to a routine start (see `onRoutineEntry`). */
+  #recordEntry(index: number, via: "call" | "jump"): void {
+    const hook = this.#o.onRoutineEntry;
+    if (hook === undefined || !hook.starts.has(index)) return;
+    hook.record(index, via, this.#snapshot(index), this.#i);
+  }
+
   /** Goes to `index`, or ends this path when that state was explored already. */
   #enter(index: number): number {
-    if (!this.#mark(index, this.#stateKey())) this.#stop(MERGED);
+    if (!this.#mark(index, this.#stateKey(index))) this.#stop(MERGED);
     return index;
   }
 
@@ -1018,9 +1538,10 @@ class Run {
    * explored already with this state).
    */
   #fork(next: number, other: number): number {
-    const key = this.#stateKey();
-    const a = this.#mark(next, key);
-    const b = other !== next && this.#mark(other, key);
+    this.#recordEntry(next, "jump");
+    this.#recordEntry(other, "jump");
+    const a = this.#mark(next, this.#stateKey(next));
+    const b = other !== next && this.#mark(other, this.#stateKey(other));
     if (a && b) this.#work.push(this.#snapshot(other));
     if (a) return next;
     if (b) return other;
@@ -1043,6 +1564,8 @@ class Run {
       pstate: { ...cpu.pstate },
       spEl: cpu.spEl.slice(),
       checker: this.#checker!.fork(),
+      extra: new Map(this.#extra),
+      flagsKnown: this.#flagsKnown,
     };
   }
 
@@ -1061,6 +1584,8 @@ class Run {
     this.#tlbi = s.tlbi.map((t) => ({ ...t }));
     this.#scratch = s.scratch;
     this.#checker = s.checker;
+    this.#extra = s.extra;
+    this.#flagsKnown = s.flagsKnown;
     this.#mmuOn = (cpu.sysregs.read("SCTLR_EL2") & 1n) === 1n;
     this.#maybeOn = this.#mmuOn || ((this.#pending.get("SCTLR_EL2") ?? 0n) & 1n) === 1n;
     this.#fetchPage = -1;

@@ -1,6 +1,10 @@
 /**
- * Immediate expressions of `#...` operands: numbers, constants and the
- * operators gas accepts in the kernel's text (`+ - * / % << >> & | ^ ~`, parentheses).
+ * Immediate expressions of `#...` operands and of gas directives: numbers,
+ * constants and the operators gas accepts in the kernel's text
+ * (`+ - * / % << >> & | ^ ~ !`, the comparisons `== != <> < <= > >=`, `&&`,
+ * `||`, parentheses). As in gas, values are 64-bit, `>>` shifts in zeros,
+ * and a comparison is -1 when true and 0 when false (`mov_q` in
+ * asm/assembler.h relies on both).
  *
  * @module
  */
@@ -32,7 +36,32 @@ type Tok = { kind: "num"; value: bigint; at: number } | { kind: "id"; name: stri
   at: number;
 };
 
-const OPS = ["<<", ">>", "+", "-", "*", "/", "%", "&", "|", "^", "~", "(", ")"];
+const OPS = [
+  "<<",
+  ">>",
+  "==",
+  "!=",
+  "<>",
+  "<=",
+  ">=",
+  "&&",
+  "||",
+  "<",
+  ">",
+  "+",
+  "-",
+  "*",
+  "/",
+  "%",
+  "&",
+  "|",
+  "^",
+  "~",
+  "!",
+  "(",
+  ")",
+];
+const SUPPORTED = "numbers, constants, + - * / % << >> & | ^ ~ ! == != < <= > >= && || ( )";
 
 function tokenize(text: string): Tok[] {
   const out: Tok[] = [];
@@ -68,13 +97,27 @@ function tokenize(text: string): Tok[] {
       throw new ExprError(
         `unexpected character "${c}"`,
         i,
-        "numbers, constants, + - * / % << >> & | ^ ~ ( )",
+        SUPPORTED,
       );
     }
     out.push({ kind: "op", op, at: i });
     i += op.length;
   }
   return out;
+}
+
+/** Up to eight known constants that share the unknown name's longest prefix, as a hint. */
+function nearest(name: string, symbols: Readonly<Record<string, bigint>>): string {
+  const keys = Object.keys(symbols).filter((k) => !k.startsWith(".") && !k.startsWith("SYS_"));
+  for (let n = Math.min(name.length, 12); n >= 0; n--) {
+    const near = keys.filter((k) => k.startsWith(name.slice(0, n)));
+    if (near.length > 0 && (near.length <= 8 || n === 0)) {
+      return near.length <= 8
+        ? near.join(", ")
+        : `${near.slice(0, 8).join(", ")} and ${near.length - 8} more`;
+    }
+  }
+  return "none";
 }
 
 /**
@@ -90,18 +133,27 @@ export function evalExpr(text: string, symbols: Readonly<Record<string, bigint>>
   let p = 0;
   const peek = () => toks[p];
   const fail = (msg: string): never => {
-    throw new ExprError(
-      msg,
-      peek()?.at ?? text.length,
-      "numbers, constants, + - * / % << >> & | ^ ~ ( )",
-    );
+    throw new ExprError(msg, peek()?.at ?? text.length, SUPPORTED);
   };
   const isOp = (o: string) => {
     const t = peek();
     return t !== undefined && t.kind === "op" && t.op === o;
   };
-  // Precedence (gas): | ^ lowest, then &, then << >>, then + -, then * / %.
-  const levels: string[][] = [["|", "^"], ["&"], ["<<", ">>"], ["+", "-"], ["*", "/", "%"]];
+  // Precedence, lowest first: || and &&, the comparisons, | ^, &, << >>,
+  // + -, * / % (the kernel's expressions are parenthesised so that C's and
+  // gas's orders agree).
+  const levels: string[][] = [
+    ["||"],
+    ["&&"],
+    ["==", "!=", "<>", "<", "<=", ">", ">="],
+    ["|", "^"],
+    ["&"],
+    ["<<", ">>"],
+    ["+", "-"],
+    ["*", "/", "%"],
+  ];
+  const u64 = (x: bigint) => BigInt.asUintN(64, x);
+  const truth = (b: boolean) => (b ? -1n : 0n);
   const binary = (level: number): bigint => {
     if (level === levels.length) return unary();
     let v = binary(level + 1);
@@ -124,7 +176,32 @@ export function evalExpr(text: string, symbols: Readonly<Record<string, bigint>>
           v = v << r;
           break;
         case ">>":
-          v = v >> r;
+          v = u64(v) >> r;
+          break;
+        case "||":
+          v = truth(v !== 0n || r !== 0n);
+          break;
+        case "&&":
+          v = truth(v !== 0n && r !== 0n);
+          break;
+        case "==":
+          v = truth(u64(v) === u64(r));
+          break;
+        case "!=":
+        case "<>":
+          v = truth(u64(v) !== u64(r));
+          break;
+        case "<":
+          v = truth(BigInt.asIntN(64, v) < BigInt.asIntN(64, r));
+          break;
+        case "<=":
+          v = truth(BigInt.asIntN(64, v) <= BigInt.asIntN(64, r));
+          break;
+        case ">":
+          v = truth(BigInt.asIntN(64, v) > BigInt.asIntN(64, r));
+          break;
+        case ">=":
+          v = truth(BigInt.asIntN(64, v) >= BigInt.asIntN(64, r));
           break;
         case "+":
           v = v + r;
@@ -139,7 +216,7 @@ export function evalExpr(text: string, symbols: Readonly<Record<string, bigint>>
           if (r === 0n) throw new ExprError("division by zero", t.at, "a non-zero divisor");
           v = t.op === "/" ? v / r : v % r;
       }
-      v = BigInt.asIntN(128, v);
+      v = BigInt.asIntN(64, v);
     }
   };
   const unary = (): bigint => {
@@ -154,6 +231,10 @@ export function evalExpr(text: string, symbols: Readonly<Record<string, bigint>>
     if (isOp("~")) {
       p++;
       return ~unary();
+    }
+    if (isOp("!")) {
+      p++;
+      return unary() === 0n ? 1n : 0n;
     }
     if (isOp("(")) {
       p++;
@@ -174,7 +255,9 @@ export function evalExpr(text: string, symbols: Readonly<Record<string, bigint>>
         throw new ExprError(
           `unknown constant "${t.name}"`,
           t.at,
-          `the constants ${Object.keys(symbols).join(", ")}`,
+          `the constants of the headers in use (${
+            nearest(t.name, symbols)
+          }), numbers, or expressions`,
         );
       }
       p++;

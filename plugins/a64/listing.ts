@@ -7,6 +7,8 @@
 
 import type { CheckResult, Finding } from "../../core/mod.ts";
 import type { MutationReport } from "./mutation.ts";
+import type { FileCheckResult } from "./routines.ts";
+import { printable } from "./errors.ts";
 import { BARRIER_RULES } from "./rules.ts";
 
 /** Options of {@link formatListing} and {@link formatMutations}. */
@@ -59,13 +61,14 @@ export function formatListing(
   const out: string[] = [];
   lines.forEach((raw, i) => {
     const n = i + 1;
-    const text = expandTabs(raw.replace(/\r$/, ""));
+    // Control bytes (an escape in a comment) are shown, not sent to the terminal.
+    const text = printable(expandTabs(raw.replace(/\r$/, "")));
     const fs = byLine.get(n) ?? [];
     const num = String(n).padStart(width);
     out.push(`${fs.length ? paint(color, "1", num) : paint(color, "2", num)} | ${text}`);
     for (const f of fs) {
       const col = f.column ?? 1;
-      const caret = expandTabs(raw.slice(0, col - 1)).length;
+      const caret = printable(expandTabs(raw.slice(0, col - 1))).length;
       const name = BARRIER_RULES[f.rule]?.name ?? "";
       out.push(
         `${" ".repeat(width)} | ${" ".repeat(caret)}^ ${label(f, color)} ${f.rule}${
@@ -115,6 +118,56 @@ export function formatMutations(report: MutationReport, options: ListingOptions 
         m.rules.length ? `  [${m.rules.join(", ")}]` : ""
       }`,
     );
+  }
+  return out.join("\n");
+}
+
+/**
+ * The routines of a file: each one's verdict, whether it turns the EL2 MMU
+ * on or off or switches tables, how it is entered (the MMU state and who
+ * calls it), and its findings by rule and line.
+ *
+ * @param result A whole-file check.
+ * @param options Colours.
+ * @returns Multi-line text.
+ * @example
+ * ```ts
+ * import { assertStringIncludes } from "@std/assert";
+ * import { check, formatRoutines } from "./mod.ts";
+ * const out = formatRoutines(check("SYM_FUNC_START(f)\n\tmsr sctlr_el2, x0\n\tret\nSYM_FUNC_END(f)"));
+ * assertStringIncludes(out, "FAIL  f (line 1)");
+ * ```
+ */
+export function formatRoutines(result: FileCheckResult, options: ListingOptions = {}): string {
+  const color = options.color ?? false;
+  const tag = (v: string) =>
+    v === "pass"
+      ? paint(color, "1;32", "PASS")
+      : v === "warn"
+      ? paint(color, "1;33", "WARN")
+      : paint(color, "1;31", "FAIL");
+  const out = ["routines (verdict, entry state, findings):"];
+  for (const r of result.routines) {
+    out.push(
+      `  ${tag(r.verdict)}  ${r.name} (line ${r.line})${
+        r.switches ? ": turns the EL2 MMU on/off or switches TTBR0_EL2" : ""
+      }`,
+    );
+    const seen = new Map<string, number>();
+    for (const e of r.entries) {
+      const k = `MMU ${e.mmu} at entry${e.from === "assumed" ? " (assumed)" : ""}: ${e.how}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+    for (const [k, n] of seen) out.push(`        ${k}${n > 1 ? ` (${n} states)` : ""}`);
+    if (r.note) out.push(`        ${r.note}`);
+    if (r.findings.length > 0) {
+      out.push(
+        `        ${
+          r.findings.map((f) => `${f.severity === "fail" ? "" : "warn "}${f.rule} line ${f.line}`)
+            .join(", ")
+        }`,
+      );
+    }
   }
   return out.join("\n");
 }

@@ -1,5 +1,6 @@
 /**
- * The kernel assembler macros hyplab expands, from a built-in table.
+ * The kernel assembler macros hyplab expands from a built-in table (the
+ * release models of `kernel/` define the others as gas `.macro`s).
  *
  * Bodies follow arch/arm64/include/asm/assembler.h (checked against the
  * mainline file and the v4 patch "arm64: asm: Provide set_sctlr_el2 macro",
@@ -12,9 +13,13 @@
  * - `mov_q reg, val`: 2–4 `movz`/`movk` depending on the magnitude and sign of
  *   `val` (the kernel's `:abs_g*_s:` relocations turn a negative first chunk
  *   into `movn`).
+ * - `mrs_s rt, sreg` / `msr_s sreg, rt` (asm/sysreg.h): the kernel emits the
+ *   encoding with `.inst`; here the `SYS_*` value names the register.
  *
  * @module
  */
+
+import { sysregByEncoding } from "./sysregs.ts";
 
 /** How a macro expands: statements (text) given its arguments, or an error message. */
 export interface A64MacroDef {
@@ -71,8 +76,42 @@ function movQ(reg: string, value: bigint): string[] {
   return out;
 }
 
+function sysregName(value: bigint): string {
+  if (value < 0n || value > 0x1fffffn || (value & 0x1fn) !== 0n || (value >> 19n) < 2n) {
+    throw new Error(`0x${value.toString(16)} is not a sys_reg() encoding`);
+  }
+  return sysregByEncoding(Number(value)).name.toLowerCase();
+}
+
 /**
- * The built-in macro table.
+ * The macros every configuration has: `mov_q`, `mrs_s`, `msr_s`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { A64_CORE_MACROS } from "./mod.ts";
+ * const ctx = { errata: new Set<string>(), evaluate: (t: string) => BigInt(t) };
+ * assertEquals(A64_CORE_MACROS.msr_s!.expand(["0x1c2000", "x5"], ctx), ["msr ttbr0_el2, x5"]);
+ * ```
+ */
+export const A64_CORE_MACROS: Readonly<Record<string, A64MacroDef>> = {
+  mov_q: {
+    params: ["reg", "val"],
+    expand: ([reg, val], ctx) => movQ(reg!, ctx.evaluate(val!.replace(/^#/, ""))),
+  },
+  mrs_s: {
+    params: ["rt", "sreg"],
+    expand: ([rt, sreg], ctx) => [`mrs ${rt}, ${sysregName(ctx.evaluate(sreg!))}`],
+  },
+  msr_s: {
+    params: ["sreg", "rt"],
+    expand: ([sreg, rt], ctx) => [`msr ${sysregName(ctx.evaluate(sreg!))}, ${rt}`],
+  },
+};
+
+/**
+ * The built-in macro table of a text read without release models: the core
+ * macros and the assembler.h macros a switch sequence uses.
  *
  * @example
  * ```ts
@@ -103,8 +142,5 @@ export const A64_MACROS: Readonly<Record<string, A64MacroDef>> = {
     params: ["reg"],
     expand: ([reg]) => [`set_sctlr sctlr_el2, ${reg}`],
   },
-  mov_q: {
-    params: ["reg", "val"],
-    expand: ([reg, val], ctx) => movQ(reg!, ctx.evaluate(val!.replace(/^#/, ""))),
-  },
+  ...A64_CORE_MACROS,
 };

@@ -11,7 +11,7 @@ import type { CheckConfig, CheckResult, Verdict } from "../../core/mod.ts";
 import { resolveCheckConfig } from "./config.ts";
 import { A64ExecutionError, A64NonTerminationError } from "./errors.ts";
 import { isBarrierOrMaintenance } from "./opcodes.ts";
-import { parseA64 } from "./parse.ts";
+import { type A64ParseOptions, parseA64 } from "./parse.ts";
 import { type A64Program, dropInstruction, swapInstructions } from "./program.ts";
 import { checkProgram } from "./run.ts";
 
@@ -51,6 +51,7 @@ export interface MutationReport {
  *
  * @param source Assembly text, or a parsed program.
  * @param config Features, errata, assumptions, ABI (as for `check`).
+ * @param parse Release models, configuration, a header reader (as for `check`).
  * @returns The report.
  * @throws {A64SyntaxError} A parse error.
  * @throws {A64NonTerminationError} The original sequence does not terminate
@@ -69,10 +70,14 @@ export interface MutationReport {
  * ]);
  * ```
  */
-export function mutate(source: string | A64Program, config: CheckConfig = {}): MutationReport {
+export function mutate(
+  source: string | A64Program,
+  config: CheckConfig = {},
+  parse: Omit<A64ParseOptions, "features" | "errata"> = {},
+): MutationReport {
   const cfg = resolveCheckConfig(config);
   const program = typeof source === "string"
-    ? parseA64(source, { features: cfg.features, errata: cfg.errata })
+    ? parseA64(source, { ...parse, features: cfg.features, errata: cfg.errata })
     : source;
   const original = checkProgram(program, config);
   const origFails = new Set(

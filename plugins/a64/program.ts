@@ -48,6 +48,39 @@ export interface A64Instruction {
   readonly barrierType: number;
   /** The constant named in a load/store offset (`#NVHE_INIT_PGD_PA`), if any. */
   readonly offsetSymbol: string;
+  /** Condition code (`CONDITIONS`) of b.cond, csel, ccmp. */
+  readonly cond: number;
+  /** Second immediate: bitfield width, tbz bit, ccmp #nzcv, PSTATE field value. */
+  readonly imm2: number;
+  /**
+   * An external symbol the instruction refers to (`ldr x0, =sym`, `adrp`,
+   * `:lo12:sym`): its address comes from the run; "" when none (a label of
+   * the text is in `target` instead).
+   */
+  readonly symbol: string;
+  /** A NOP the assembler inserted to honour `.align` (never written by the author). */
+  readonly padding?: boolean;
+}
+
+/**
+ * A routine boundary: a `SYM_*_START` ... `SYM_*_END` pair, a
+ * `SYM_INNER_LABEL`, or a label declared `.globl`.
+ */
+export interface A64Symbol {
+  /** Symbol name. */
+  readonly name: string;
+  /** `func` (SYM_FUNC_*), `code` (SYM_CODE_*), `inner` (SYM_INNER_LABEL), `label` (.globl). */
+  readonly kind: "func" | "code" | "inner" | "label";
+  /** Reachable from outside the file (not a `_LOCAL` / `SYM_L_LOCAL` symbol). */
+  readonly global: boolean;
+  /** First instruction index. */
+  readonly start: number;
+  /** One past the last instruction (the `_END`), or the end of the enclosing symbol. */
+  readonly end: number;
+  /** Source line of the start annotation. */
+  readonly line: number;
+  /** Alignment in bytes in force at the start (`.align 11` before a vector table: 2048). */
+  readonly align: number;
 }
 
 /** A parsed program. */
@@ -58,6 +91,10 @@ export interface A64Program {
   readonly instructions: readonly A64Instruction[];
   /** Named labels → instruction index. */
   readonly labels: ReadonlyMap<string, number>;
+  /** Routine boundaries, in text order. */
+  readonly symbols?: readonly A64Symbol[];
+  /** The preprocessed configuration the text was read with (release models, when any). */
+  readonly release?: string;
 }
 
 /** Field defaults, so each decoder sets only what its form uses. */
@@ -78,6 +115,9 @@ export const BLANK_INSTRUCTION: Omit<
   domain: 0,
   barrierType: 0,
   offsetSymbol: "",
+  cond: 0,
+  imm2: 0,
+  symbol: "",
 };
 
 /**
@@ -94,7 +134,10 @@ export function dropInstruction(program: A64Program, index: number): A64Program 
     ins.target >= 0 ? { ...ins, target: fix(ins.target) } : ins
   );
   const labels = new Map([...program.labels].map(([k, v]) => [k, fix(v)]));
-  return { source: program.source, instructions, labels };
+  const out: A64Program = { source: program.source, instructions, labels };
+  if (program.symbols === undefined) return out;
+  const symbols = program.symbols.map((s) => ({ ...s, start: fix(s.start), end: fix(s.end) }));
+  return { ...out, symbols };
 }
 
 /**
@@ -110,5 +153,5 @@ export function swapInstructions(program: A64Program, index: number): A64Program
   const a = instructions[index]!;
   instructions[index] = instructions[index + 1]!;
   instructions[index + 1] = a;
-  return { source: program.source, instructions, labels: program.labels };
+  return { ...program, instructions };
 }

@@ -1,8 +1,9 @@
 /**
- * Checking and running sequences: the static run (`check`) and the concrete
- * run on a machine's CPU (`runProgram`), both feeding the hazard checker.
+ * Checking and running sequences: the static runs (`check`, see
+ * `routines.ts`) and the concrete run on a machine's CPU (`runProgram`),
+ * both feeding the hazard checker.
  *
- * The static run executes the program on a scratch CPU with synthetic
+ * A static run executes the program on a scratch CPU with synthetic
  * arguments (a physical pgd, a new-table stack and continuation, or a params
  * block holding them) and a sparse memory that never faults; the checker
  * tracks which address space each register holds, so the result does not
@@ -16,8 +17,7 @@
 import {
   type A64RunResult,
   type CheckConfig,
-  type CheckResult,
-  Cpu,
+  type Cpu,
   type ExceptionVectors,
   inferSequenceAbi,
   type Mmu,
@@ -27,40 +27,20 @@ import {
 } from "../../core/mod.ts";
 import { HazardChecker } from "./checker.ts";
 import { resolveCheckConfig } from "./config.ts";
-import { A64NonTerminationError } from "./errors.ts";
+import { E2hWatch } from "./e2h.ts";
 import { executeA64 } from "./executor.ts";
-import { parseA64 } from "./parse.ts";
+import { type A64ParseOptions, parseA64 } from "./parse.ts";
 import type { A64Program } from "./program.ts";
-
-/** Synthetic values of the static run. */
-export const A64_STATIC_RUN = {
-  /** Where the code sits (an idmap page, VA = PA). */
-  codeBase: 0x4008_0000,
-  /** TTBR0_EL2 at entry: the host-built tables. */
-  oldPgd: 0x4100_0000,
-  /** The new pgd (x0 of the mainline ABI, `params->pgd_pa` of v3/v5.13). */
-  newPgd: 0x4120_0000,
-  /** PA of the init params block (x0 of the v3/v5.13 ABI). */
-  params: 0x4130_0000,
-  /** New-table stack top VA. */
-  stack: 0x8000_0010_0000,
-  /** Continuation VA (`__pkvm_init_finalise`). */
-  finalise: 0x8000_0000_4000,
-  /** SCTLR_EL2 with the MMU on: M, C, SA, I, IESB and the RES1 bits. */
-  sctlrOn: 0x30e5183dn,
-  /** SCTLR_EL2 with the MMU off (the RES1 bits). */
-  sctlrOff: 0x30c50830n,
-} as const;
-
-/** Step limit of the static run, all explored paths together. */
-export const A64_STATIC_MAX_STEPS = 10_000;
+import { checkRoutines, type FileCheckResult } from "./routines.ts";
 
 /**
- * Checks a parsed program with a static run.
+ * Checks a parsed program with static runs: every routine from every state
+ * it is entered in (see `routines.ts`).
  *
  * @param program Parsed program.
  * @param config Features, errata, assumptions, ABI.
- * @returns Verdict and findings.
+ * @returns Verdict and findings, and each routine's.
+ * @throws {A64SyntaxError} A text with no instruction.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
  * @throws {A64ExecutionError} An instruction the static run cannot execute (an illegal `eret`).
  * @throws {A64NonTerminationError} No path leaves the sequence within the step limit.
@@ -68,71 +48,21 @@ export const A64_STATIC_MAX_STEPS = 10_000;
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { checkProgram, parseA64 } from "./mod.ts";
- * const r = checkProgram(parseA64("msr sctlr_el2, x0\nisb"), {});
+ * const r = checkProgram(parseA64("msr sctlr_el2, x0\nisb\nret"), {});
  * assertEquals(r.verdict, "pass");
  * ```
  */
-export function checkProgram(program: A64Program, config: CheckConfig = {}): CheckResult {
-  const cfg = resolveCheckConfig(config);
-  const abi = config.abi ?? inferSequenceAbi(program.source);
-  const s = A64_STATIC_RUN;
-  const cpu = new Cpu(0);
-  const sctlr = cfg.mmuOnAtEntry ? s.sctlrOn : s.sctlrOff;
-  cpu.sysregs.set("SCTLR_EL2", sctlr);
-  cpu.sysregs.set("TTBR0_EL2", BigInt(s.oldPgd));
-  cpu.sp = 0x8000_0020_0000n;
-  const scratch = new Map<number, bigint>();
-  if (abi === "registers") {
-    cpu.setX(0, BigInt(s.newPgd));
-    cpu.setX(1, BigInt(s.stack));
-    cpu.setX(2, BigInt(s.finalise));
-  } else {
-    cpu.setX(0, BigInt(s.params));
-    cpu.setX(1, BigInt(s.finalise));
-    scratch.set(s.params + 24, BigInt(s.stack));
-    scratch.set(s.params + 32, BigInt(s.newPgd));
-  }
-  const checker = new HazardChecker(program, cfg, { sctlr, ttbr0: BigInt(s.oldPgd), abi });
-  const r = executeA64(program, {
-    cpu,
-    codeBase: s.codeBase,
-    checker,
-    hvcReturns: true,
-    lenientSysregs: true,
-    scratch,
-    maxSteps: A64_STATIC_MAX_STEPS,
-    explore: true,
-  });
-  // No verdict for a sequence that never leaves. The design contract has
-  // exit 1 for "a rule fails" and 2 for bad input: running the
-  // end-of-sequence checks at the cut-off would judge a point the code
-  // never leaves from (a long but finite loop, legitimately with
-  // maintenance pending, would get a false FAIL; a spin would get a verdict
-  // for code that is never handed over to), so this is input the static
-  // check cannot judge.
-  if (r.stopped === "max-steps") {
-    throw new A64NonTerminationError(
-      r.line,
-      r.steps,
-      `does not terminate within ${A64_STATIC_MAX_STEPS} steps (all paths together): a loop that never exits, or too many paths through conditional branches`,
-    );
-  }
-  if (r.stopped === "loop") {
-    throw new A64NonTerminationError(
-      r.line,
-      r.steps,
-      "does not terminate: every path loops back to a state already checked and none leaves the sequence",
-    );
-  }
-  return checker.result();
+export function checkProgram(program: A64Program, config: CheckConfig = {}): FileCheckResult {
+  return checkRoutines(program, config);
 }
 
 /**
- * Parses and checks a sequence (static run).
+ * Parses and checks a sequence or a whole file (static runs).
  *
  * @param source Assembly text, kernel spelling.
  * @param config Features, errata, assumptions, ABI.
- * @returns Verdict and findings.
+ * @param parse Release models, configuration, a header reader (see {@link parseA64}).
+ * @returns Verdict and findings, and each routine's.
  * @throws {A64SyntaxError} A parse error, with `line:column`.
  * @throws {A64ConfigError} Unknown feature, erratum or assumption.
  * @throws {A64ExecutionError} An instruction the static run cannot execute.
@@ -149,9 +79,13 @@ export function checkProgram(program: A64Program, config: CheckConfig = {}): Che
  * assertEquals(r.findings.map((f) => [f.rule, f.line]), [["R1", 10], ["R9", 12], ["R10", 12]]);
  * ```
  */
-export function check(source: string, config: CheckConfig = {}): CheckResult {
+export function check(
+  source: string,
+  config: CheckConfig = {},
+  parse: Omit<A64ParseOptions, "features" | "errata"> = {},
+): FileCheckResult {
   const cfg = resolveCheckConfig(config);
-  const program = parseA64(source, { features: cfg.features, errata: cfg.errata });
+  const program = parseA64(source, { ...parse, features: cfg.features, errata: cfg.errata });
   return checkProgram(program, config);
 }
 
@@ -233,6 +167,11 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
   if (options.mmu) e.mmu = options.mmu;
   if (options.tlb) e.tlb = options.tlb;
   if (options.trace) e.trace = options.trace;
+  // On a VHE CPU, writes in the E2H = 0 layouts under HCR_EL2.E2H = 1 are findings.
+  const e2h = cpu.model.features.vhe
+    ? new E2hWatch(cpu.sysregs.read("HCR_EL2"), options.trace)
+    : undefined;
+  if (e2h) e.trace = e2h;
   if (options.vectors) e.vectors = options.vectors;
   if (options.maxSteps !== undefined) e.maxSteps = options.maxSteps;
   if (checker) e.checker = checker;
@@ -244,7 +183,10 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
     for (const [k, v] of previous) cpu.setX(k, v);
     throw err;
   }
-  const res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
+  let res = checker?.result() ?? { verdict: "pass" as const, findings: [] };
+  if (e2h !== undefined && e2h.findings.length > 0) {
+    res = { ...res, verdict: "fail", findings: [...res.findings, ...e2h.findings] };
+  }
   const out: A64RunResult = { ...res, stopped: r.stopped, steps: r.steps, line: r.line };
   if (r.target !== undefined) out.target = r.target;
   if (r.fault !== undefined) out.fault = r.fault;

@@ -83,6 +83,10 @@ export const ALTERNATIVE_CAPS: Readonly<
 > = {
   ARM64_HAS_CNP: { feature: "cnp" },
   ARM64_HAS_ETS: { feature: "ets" },
+  ARM64_HAS_ADDRESS_AUTH: { feature: "pauth" },
+  ARM64_BTI: { feature: "bti" },
+  // Not a CPU feature: KVM runs in protected mode (kvm-arm.mode=protected).
+  ARM64_KVM_PROTECTED_MODE: { feature: "kvm-protected-mode" },
   ARM64_WORKAROUND_CAVIUM_TX2_219_TVM: { erratum: "tx2-219" },
   ARM64_WORKAROUND_CAVIUM_TX2_219_PRFM: { erratum: "tx2-219" },
   ARM64_WORKAROUND_QCOM_FALKOR_E1041: { erratum: "falkor-e1041" },

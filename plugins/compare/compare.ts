@@ -53,6 +53,44 @@ export interface Comparison {
 }
 
 /**
+ * The union of the runs' metric names, each run's order kept: a name only
+ * some runs have goes just before the next name of its run that is already
+ * placed (a release's own reserve terms sit among the reserve rows, not at
+ * the end), or at the end when none follows.
+ *
+ * @param lists Metric names of each run, in order.
+ * @returns The merged order.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { mergeMetricNames } from "./compare.ts";
+ * assertEquals(
+ *   mergeMetricNames([["total", "host_s2_mem", "host_s2_dev", "size"], ["total", "host_s2", "ffa_proxy", "size"]]),
+ *   ["total", "host_s2_mem", "host_s2_dev", "host_s2", "ffa_proxy", "size"],
+ * );
+ * ```
+ */
+export function mergeMetricNames(lists: readonly (readonly string[])[]): string[] {
+  const names: string[] = [];
+  for (const list of lists) {
+    // New names wait for the next name already placed and go just before
+    // it; those after the run's last shared name go at the end.
+    let pending: string[] = [];
+    for (const k of list) {
+      const i = names.indexOf(k);
+      if (i < 0) {
+        pending.push(k);
+        continue;
+      }
+      names.splice(i, 0, ...pending);
+      pending = [];
+    }
+    names.push(...pending);
+  }
+  return names;
+}
+
+/**
  * How two runs differ.
  *
  * @param a First run (the baseline).
@@ -70,7 +108,7 @@ export interface Comparison {
  * ```
  */
 export function diffRuns(a: VariantRun, b: VariantRun): RunDiff {
-  const names = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])];
+  const names = mergeMetricNames([Object.keys(a.metrics), Object.keys(b.metrics)]);
   const metrics = names.map((name): MetricDiff => {
     const x = a.metrics[name];
     const y = b.metrics[name];

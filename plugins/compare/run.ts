@@ -271,10 +271,10 @@ function flatMetrics(
     // "ok" here and "fail" in the verify row.
     "boot": r.failure ? `fail at step ${r.failure.step}` : "ok",
     "reserve.total_pages": r.reserve.pages.total,
-    "reserve.hyp_s1": r.reserve.pages.hyp_s1,
-    "reserve.host_s2_mem": r.reserve.pages.host_s2_mem,
-    "reserve.host_s2_dev": r.reserve.pages.host_s2_dev,
-    "reserve.vmemmap": r.reserve.pages.vmemmap,
+    // The release's own kvm_hyp_reserve() terms, in its order (v5.13's
+    // host_s2_mem/host_s2_dev, later releases' single host_s2, vm_table
+    // and ffa_proxy): they add up to total_pages.
+    ...Object.fromEntries(r.reserve.terms.map((t) => [`reserve.${t.name}`, t.pages])),
     "reserve.size": r.reserve.size,
     "pgtable.table_pages": r.pgtable.table_pages,
     "pgtable.early_table_pages": r.pgtable.early_table_pages,

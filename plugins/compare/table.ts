@@ -6,7 +6,7 @@
  */
 
 import { hex } from "../../core/mod.ts";
-import type { Comparison } from "./compare.ts";
+import { type Comparison, mergeMetricNames } from "./compare.ts";
 
 /** Output style of {@link formatComparison}. */
 export type TableStyle = "text" | "markdown";
@@ -54,7 +54,7 @@ export function formatComparison(
 ): string {
   const runs = c.runs;
   const two = runs.length === 2 ? c.diffs[0]! : undefined;
-  const names = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))];
+  const names = mergeMetricNames(runs.map((r) => Object.keys(r.metrics)));
   const header = ["metric", ...runs.map((r) => r.label), ...(two ? ["Δ"] : [])];
   const rows = names.map((name) => {
     const vals = runs.map((r) => r.metrics[name]);

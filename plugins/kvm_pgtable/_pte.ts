@@ -95,71 +95,158 @@ export function protProblem(prot: number): string | undefined {
   return undefined;
 }
 
+/** `KVM_PTE_LEAF_ATTR_HI_S1_PXN`, bit 53 (the EL2&0 regime's privileged execute-never). */
+export const HI_PXN = 1 << (53 - 32);
+/** `KVM_PTE_LEAF_ATTR_HI_S1_UXN`, bit 54: the nVHE XN bit is UXN in the EL2&0 regime. */
+export const HI_UXN = HI_XN;
+/** `KVM_PTE_ADDR_51_50_LPA2`, bits 9:8: output-address bits 51:50 under FEAT_LPA2. */
+export const LO_OA_51_50_SHIFT = 8;
+/** Output address bits 49:32 in the high half under FEAT_LPA2 (`KVM_PTE_ADDR_MASK_LPA2`). */
+export const HI_ADDR_MASK_LPA2 = 0x3ffff;
+
+/**
+ * How one table encodes its descriptors: the release's facts, resolved for
+ * the CPU capabilities the kernel tests at run time (`ARM64_KVM_HVHE`,
+ * `kvm_lpa2_is_enabled()`, `system_supports_bti_kernel()`). Built once per
+ * table; the hot paths read plain numbers from it.
+ */
+export interface PteFormat {
+  /** The release's kvm_pgtable facts. */
+  readonly facts: PgtableFacts;
+  /** `ARM64_KVM_HVHE`: the EL2&0 regime's AP and execute-never bits. */
+  readonly hvhe: boolean;
+  /** `kvm_lpa2_is_enabled()`: OA bits 51:50 in 9:8, no SH in leaves. */
+  readonly lpa2: boolean;
+  /** GP on executable leaves (BTI kernel, and the release sets it). */
+  readonly gp: boolean;
+  /** `KVM_PTE_LEAF_ATTR_LO_S1_AP_RW`: 1, or 0 under hVHE. */
+  readonly apRw: number;
+  /** `KVM_PTE_LEAF_ATTR_LO_S1_AP_RO`: 3, or 2 under hVHE. */
+  readonly apRo: number;
+  /** SH as leaves carry it: inner shareable, or 0 under LPA2 (TCR_ELx.SH0 says). */
+  readonly sh: number;
+  /** High-half bits a leaf without execute permission gets. */
+  readonly noExecHi: number;
+  /** High-half bit whose clear state grants execution at EL2 to the decoder. */
+  readonly execHi: number;
+  /** The output-address mask of the high half (bits 47:32, or 49:32 under LPA2). */
+  readonly hiAddrMask: number;
+}
+
+const FORMATS = new Map<string, PteFormat>();
+
+/**
+ * The descriptor format of a table (cached per combination).
+ *
+ * @param version Release name.
+ * @param regime `hvhe`, `lpa2`, `bti` as the kernel found them.
+ * @returns The format.
+ */
+export function pteFormat(
+  version: KvmPgtableVersion,
+  regime: { hvhe?: boolean; lpa2?: boolean; bti?: boolean } = {},
+): PteFormat {
+  const hvhe = regime.hvhe === true;
+  const lpa2 = regime.lpa2 === true;
+  const bti = regime.bti === true;
+  const key = `${version}|${hvhe}|${lpa2}|${bti}`;
+  let f = FORMATS.get(key);
+  if (f === undefined) {
+    const facts = pgtableFacts(version);
+    // Without hVHE, bit 54 is the single XN of the EL2 regime. Under hVHE,
+    // 6.12 still sets only bit 54 (now UXN) and its decoder reads X from it;
+    // 7.x sets PXN and UXN and reads PX from PXN, which governs EL2.
+    const pxn = hvhe && facts.hvheExec === "pxn-uxn";
+    f = Object.freeze({
+      facts,
+      hvhe,
+      lpa2,
+      gp: bti && facts.gpWithBti,
+      apRw: hvhe ? 0 : AP_RW,
+      apRo: hvhe ? 2 : AP_RO,
+      sh: lpa2 ? 0 : SH_IS,
+      noExecHi: pxn ? HI_PXN | HI_UXN : HI_XN,
+      execHi: pxn ? HI_PXN : HI_XN,
+      hiAddrMask: lpa2 ? HI_ADDR_MASK_LPA2 : HI_ADDR_MASK,
+    });
+    FORMATS.set(key, f);
+  }
+  return f;
+}
+
 /**
  * `hyp_set_prot_attr`: the leaf attribute halves for a valid prot.
  * Call {@link protProblem} first; this does not validate. It reads R, W, X
  * and DEVICE, and in mainline copies SW0..3; every other bit is ignored, as
- * in the kernel (v5.13 and mainline alike).
+ * in the kernel (v5.13 and mainline alike). Under hVHE the AP encodings
+ * are the EL2&0 regime's (RW 0, RO 2) and a non-executable leaf gets the
+ * release's execute-never bits; under LPA2 SH is left 0.
  *
  * @param prot Prot bits (already valid).
- * @param facts The release's kvm_pgtable facts.
- * @param bti Whether the kernel uses BTI (GP on executable mappings, from 6.2).
+ * @param fmt The table's descriptor format.
  * @param out Receives `[attrLo, attrHi]`.
  */
-export function protAttrParts(
-  prot: number,
-  facts: PgtableFacts,
-  bti: boolean,
-  out: Uint32Array,
-): void {
+export function protAttrParts(prot: number, fmt: PteFormat, out: Uint32Array): void {
+  const facts = fmt.facts;
   const device = (prot & P.DEVICE) !== 0;
   const mtype = device ? facts.mtDeviceNGnRE : MT_NORMAL_IDX;
-  const ap = (prot & P.W) !== 0 ? AP_RW : AP_RO;
+  const ap = (prot & P.W) !== 0 ? fmt.apRw : fmt.apRo;
   let hi = 0;
   if ((prot & P.X) !== 0) {
-    if (bti && facts.gpWithBti) hi |= HI_GP;
+    if (fmt.gp) hi |= HI_GP;
   } else {
-    hi |= HI_XN;
+    hi |= fmt.noExecHi;
   }
   if (facts.swBits) hi |= prot & PROT_SW_MASK;
-  out[0] = (mtype << LO_ATTRIDX_SHIFT) | (ap << LO_AP_SHIFT) | (SH_IS << LO_SH_SHIFT) | LO_AF;
+  out[0] = (mtype << LO_ATTRIDX_SHIFT) | (ap << LO_AP_SHIFT) | (fmt.sh << LO_SH_SHIFT) | LO_AF;
   out[1] = hi >>> 0;
 }
 
 /**
- * The low half of a valid leaf (`kvm_init_valid_leaf_pte`).
+ * The low half of a valid leaf or table entry (`kvm_init_valid_leaf_pte`,
+ * `kvm_phys_to_pte`).
  *
  * @param pa Output address (granule-aligned).
  * @param attrLo Low attribute half.
  * @param level Leaf level (3 = page, else block).
+ * @param lpa2 LPA2 format: OA bits 51:50 go to bits 9:8.
  * @returns Bits 31:0.
  */
-export function leafLo(pa: number, attrLo: number, level: number): number {
+export function leafLo(pa: number, attrLo: number, level: number, lpa2 = false): number {
   // `&` takes its operand modulo 2^32, exactly, for any safe integer.
   const addr = pa & LO_ADDR_MASK;
-  return (addr | attrLo | (level === 3 ? LO_TYPE : 0) | LO_VALID) >>> 0;
+  const hi5150 = lpa2 && pa >= 0x4_0000_0000_0000
+    ? (Math.floor(pa / 0x4_0000_0000_0000) & 3) << LO_OA_51_50_SHIFT
+    : 0;
+  return (addr | hi5150 | attrLo | (level === 3 ? LO_TYPE : 0) | LO_VALID) >>> 0;
 }
 
 /**
- * The high half of a valid leaf.
+ * The high half of a valid leaf or table entry.
  *
  * @param pa Output address.
  * @param attrHi High attribute half.
+ * @param lpa2 LPA2 format: OA bits 49:48 stay in place.
  * @returns Bits 63:32.
  */
-export function leafHi(pa: number, attrHi: number): number {
-  return ((Math.floor(pa / 0x1_0000_0000) & HI_ADDR_MASK) | attrHi) >>> 0;
+export function leafHi(pa: number, attrHi: number, lpa2 = false): number {
+  const mask = lpa2 ? HI_ADDR_MASK_LPA2 : HI_ADDR_MASK;
+  return ((Math.floor(pa / 0x1_0000_0000) & mask) | attrHi) >>> 0;
 }
 
 /**
- * `kvm_pte_to_phys` over halves: the output address in bits 47:12.
+ * `kvm_pte_to_phys` over halves: the output address in bits 47:12, or
+ * under LPA2 bits 49:12 with bits 51:50 from descriptor bits 9:8.
  *
  * @param lo Bits 31:0.
  * @param hi Bits 63:32.
+ * @param lpa2 LPA2 format.
  * @returns The output address.
  */
-export function pteToPhys(lo: number, hi: number): number {
-  return (hi & HI_ADDR_MASK) * 0x1_0000_0000 + ((lo & LO_ADDR_MASK) >>> 0);
+export function pteToPhys(lo: number, hi: number, lpa2 = false): number {
+  if (!lpa2) return (hi & HI_ADDR_MASK) * 0x1_0000_0000 + ((lo & LO_ADDR_MASK) >>> 0);
+  return ((lo >>> LO_OA_51_50_SHIFT) & 3) * 0x4_0000_0000_0000 +
+    (hi & HI_ADDR_MASK_LPA2) * 0x1_0000_0000 + ((lo & LO_ADDR_MASK) >>> 0);
 }
 
 /**
@@ -175,21 +262,22 @@ export function isTable(lo: number, level: number): boolean {
 
 /**
  * The prot a valid leaf grants (`kvm_pgtable_hyp_pte_prot`, plus DEVICE read
- * back from AttrIndx, which the kernel's decoder leaves out).
+ * back from AttrIndx, which the kernel's decoder leaves out). Under hVHE the
+ * AP values are the EL2&0 regime's and X follows the release's execute bit.
  *
  * @param lo Bits 31:0.
  * @param hi Bits 63:32.
- * @param mtDevice The release's `MT_DEVICE_nGnRE` (device AttrIndx).
+ * @param fmt The table's descriptor format.
  * @returns Prot bits.
  */
-export function leafProt(lo: number, hi: number, mtDevice: number): number {
+export function leafProt(lo: number, hi: number, fmt: PteFormat): number {
   let prot = hi & PROT_SW_MASK;
   if ((lo & LO_VALID) === 0) return prot;
-  if ((hi & HI_XN) === 0) prot |= P.X;
+  if ((hi & fmt.execHi) === 0) prot |= P.X;
   const ap = (lo >>> LO_AP_SHIFT) & 3;
-  if (ap === AP_RO) prot |= P.R;
-  else if (ap === AP_RW) prot |= P.R | P.W;
-  if (((lo >>> LO_ATTRIDX_SHIFT) & 7) === mtDevice) prot |= P.DEVICE;
+  if (ap === fmt.apRo) prot |= P.R;
+  else if (ap === fmt.apRw) prot |= P.R | P.W;
+  if (((lo >>> LO_ATTRIDX_SHIFT) & 7) === fmt.facts.mtDeviceNGnRE) prot |= P.DEVICE;
   return prot;
 }
 

@@ -26,11 +26,11 @@ import {
 } from "../../core/mod.ts";
 import { KVM_GRANULE_SIZES } from "./geometry.ts";
 import {
-  AP_RO,
-  AP_RW,
   deviceAttrIndex,
   HI_GP,
+  HI_PXN,
   HI_SW_MASK,
+  HI_UXN,
   HI_XN,
   isTable,
   joinPte,
@@ -43,10 +43,11 @@ import {
   LO_SH_SHIFT,
   LO_TYPE,
   LO_VALID,
-  pgtableFacts,
   PROT_SW_MASK,
   protAttrParts,
   protProblem,
+  type PteFormat,
+  pteFormat,
   pteToPhys,
   splitPte,
 } from "./_pte.ts";
@@ -64,6 +65,26 @@ export interface HypDescriptorOptions {
    * @default false
    */
   bti?: boolean;
+  /**
+   * `ARM64_KVM_HVHE`: the EL2&0 regime's AP encoding (RW 0, RO 2) and
+   * execute-never bits (the release's: UXN, or PXN and UXN).
+   * @default false
+   */
+  hvhe?: boolean;
+  /**
+   * `kvm_lpa2_is_enabled()`: output-address bits 51:50 in bits 9:8 and no
+   * shareability in leaves.
+   * @default false
+   */
+  lpa2?: boolean;
+}
+
+function formatOf(options: HypDescriptorOptions): PteFormat {
+  return pteFormat(options.version ?? "v5.13", {
+    bti: options.bti ?? false,
+    hvhe: options.hvhe ?? false,
+    lpa2: options.lpa2 ?? false,
+  });
 }
 
 /**
@@ -204,10 +225,9 @@ export function hypProtProblem(
  * ```
  */
 export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): bigint {
-  const version = options.version ?? "v5.13";
   throwIfBadProt(prot);
   const out = new Uint32Array(2);
-  protAttrParts(prot, pgtableFacts(version), options.bti ?? false, out);
+  protAttrParts(prot, formatOf(options), out);
   return joinPte(out[0]!, out[1]!);
 }
 
@@ -215,10 +235,11 @@ export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): b
  * `kvm_init_valid_leaf_pte`: a valid page (level 3) or block (levels 1, 2)
  * descriptor mapping `pa` with `prot`.
  *
- * @param pa Output address, aligned to the level's granule, below 2^48.
+ * @param pa Output address, aligned to the level's granule, below 2^48
+ *   (2^52 with LPA2).
  * @param prot Prot bits.
  * @param level 1 (1 GiB block), 2 (2 MiB block) or 3 (4 KiB page).
- * @param options Kernel version and BTI.
+ * @param options Kernel version, BTI, hVHE, LPA2.
  * @returns The descriptor.
  * @throws {KernelErrnoError} -EINVAL for no R, W with X, X with DEVICE
  *   (other prot bits are ignored, as `hyp_set_prot_attr` ignores them).
@@ -234,6 +255,9 @@ export function hypProtAttr(prot: number, options: HypDescriptorOptions = {}): b
  * assertEquals(encodeHypLeaf(0, PAGE_HYP_RO, 3), 0x0040_0000_0000_07c3n);
  * assertEquals(encodeHypLeaf(0, PAGE_HYP_DEVICE, 3), 0x0040_0000_0000_0757n);
  * assertEquals(encodeHypLeaf(0, PAGE_HYP_DEVICE, 3, { version: "mainline" }), 0x0040_0000_0000_0753n);
+ * // hVHE (7.2: PXN|UXN) with LPA2 (no SH), as a real 7.2 boot on QEMU's max reads back:
+ * assertEquals(encodeHypLeaf(0, PAGE_HYP, 3, { version: "v7.2", hvhe: true, lpa2: true }), 0x0060_0000_0000_0403n);
+ * assertEquals(encodeHypLeaf(0, PAGE_HYP_EXEC, 3, { version: "v6.12", hvhe: true }), 0x783n);
  * ```
  */
 export function encodeHypLeaf(
@@ -242,30 +266,32 @@ export function encodeHypLeaf(
   level: number,
   options: HypDescriptorOptions = {},
 ): bigint {
-  const version = options.version ?? "v5.13";
+  const f = formatOf(options);
   if (level !== 1 && level !== 2 && level !== 3) {
     throw new RangeError(
       `Cannot encode a leaf at level ${level}: 4 KiB tables have leaves at 1..3`,
     );
   }
   const g = KVM_GRANULE_SIZES[level]!;
-  if (!Number.isSafeInteger(pa) || pa < 0 || pa >= 2 ** 48 || pa % g !== 0) {
+  const oaBits = f.lpa2 ? 52 : 48;
+  if (!Number.isSafeInteger(pa) || pa < 0 || pa >= 2 ** oaBits || pa % g !== 0) {
     throw new RangeError(
       `Cannot encode a level-${level} leaf at PA ${
         fmt(pa)
-      }: must be ${g}-byte aligned and below 2^48`,
+      }: must be ${g}-byte aligned and below 2^${oaBits}`,
     );
   }
   throwIfBadProt(prot);
   const out = new Uint32Array(2);
-  protAttrParts(prot, pgtableFacts(version), options.bti ?? false, out);
-  return joinPte(leafLo(pa, out[0]!, level), leafHi(pa, out[1]!));
+  protAttrParts(prot, f, out);
+  return joinPte(leafLo(pa, out[0]!, level, f.lpa2), leafHi(pa, out[1]!, f.lpa2));
 }
 
 /**
  * A table descriptor: PA(child) | 0b11 (`kvm_set_table_pte`).
  *
- * @param pa Page-aligned PA of the next-level table, below 2^48.
+ * @param pa Page-aligned PA of the next-level table, below 2^48 (2^52 with LPA2).
+ * @param options `lpa2`: address bits 51:50 go to descriptor bits 9:8.
  * @returns The descriptor.
  * @throws {RangeError} For a misaligned or too-high `pa`.
  * @example
@@ -273,15 +299,20 @@ export function encodeHypLeaf(
  * import { assertEquals } from "@std/assert";
  * import { encodeHypTable } from "./descriptor.ts";
  * assertEquals(encodeHypTable(0x4000_1000), 0x4000_1003n);
+ * assertEquals(encodeHypTable(2 ** 50 + 0x1000, { lpa2: true }), 0x1103n);
  * ```
  */
-export function encodeHypTable(pa: number): bigint {
-  if (!Number.isSafeInteger(pa) || pa < 0 || pa >= 2 ** 48 || pa % 4096 !== 0) {
+export function encodeHypTable(pa: number, options: { lpa2?: boolean } = {}): bigint {
+  const lpa2 = options.lpa2 ?? false;
+  const oaBits = lpa2 ? 52 : 48;
+  if (!Number.isSafeInteger(pa) || pa < 0 || pa >= 2 ** oaBits || pa % 4096 !== 0) {
     throw new RangeError(
-      `Cannot encode a table descriptor for PA ${fmt(pa)}: must be page-aligned and below 2^48`,
+      `Cannot encode a table descriptor for PA ${
+        fmt(pa)
+      }: must be page-aligned and below 2^${oaBits}`,
     );
   }
-  return joinPte(leafLo(pa, 0, 3), leafHi(pa, 0));
+  return joinPte(leafLo(pa, 0, 3, lpa2), leafHi(pa, 0, lpa2));
 }
 
 /** Every field of a hyp stage-1 descriptor, decoded. */
@@ -293,20 +324,22 @@ export interface HypPte {
    * where none may be (level 0, or bit 1 clear at level 3).
    */
   type: "invalid" | "table" | "block" | "page" | "reserved";
-  /** Output address (bits 47:12): the next table for a table entry. */
+  /** Output address (bits 47:12; with LPA2 49:12 and 51:50 from 9:8): the next table for a table entry. */
   oa: number;
   /** AttrIndx (bits 4:2). */
   attrIndx: number;
   /** AP (bits 7:6). */
   ap: number;
-  /** SH (bits 9:8). */
+  /** SH (bits 9:8); 0 with LPA2, where those bits are address bits. */
   sh: number;
   /** AF (bit 10). */
   af: boolean;
   /** GP (bit 50). */
   gp: boolean;
-  /** XN (bit 54). */
+  /** XN (bit 54; UXN in the EL2&0 regime). */
   xn: boolean;
+  /** PXN (bit 53; RES0 in the EL2 regime). */
+  pxn: boolean;
   /** Software bits 58:55 as a 4-bit value. */
   sw: number;
   /** Prot the leaf grants (0 for a table; the software bits only for an invalid entry). */
@@ -318,7 +351,7 @@ export interface HypPte {
  *
  * @param pte The descriptor.
  * @param level Its level.
- * @param options Kernel version (to recognise the device AttrIndx).
+ * @param options Kernel version (to recognise the device AttrIndx), hVHE, LPA2.
  * @returns The fields.
  * @example
  * ```ts
@@ -333,7 +366,7 @@ export function decodeHypPte(
   level: number,
   options: HypDescriptorOptions = {},
 ): HypPte {
-  const version = options.version ?? "v5.13";
+  const f = formatOf(options);
   const parts = new Uint32Array(2);
   splitPte(pte, parts);
   const lo = parts[0]!;
@@ -348,15 +381,16 @@ export function decodeHypPte(
   return {
     valid,
     type,
-    oa: pteToPhys(lo, hi),
+    oa: pteToPhys(lo, hi, f.lpa2),
     attrIndx: (lo >>> LO_ATTRIDX_SHIFT) & 7,
     ap: (lo >>> LO_AP_SHIFT) & 3,
-    sh: (lo >>> LO_SH_SHIFT) & 3,
+    sh: f.lpa2 ? 0 : (lo >>> LO_SH_SHIFT) & 3,
     af: (lo & LO_AF) !== 0,
     gp: (hi & HI_GP) !== 0,
     xn: (hi & HI_XN) !== 0,
+    pxn: (hi & HI_PXN) !== 0,
     sw: (hi & HI_SW_MASK) >>> 23,
-    prot: leaf ? leafProt(lo, hi, deviceAttrIndex(version)) : valid ? 0 : hi & PROT_SW_MASK,
+    prot: leaf ? leafProt(lo, hi, f) : valid ? 0 : hi & PROT_SW_MASK,
   };
 }
 
@@ -367,20 +401,21 @@ export function decodeHypPte(
  * entry gives only its software bits, as in the kernel.
  *
  * @param pte A leaf descriptor.
- * @param options Kernel version.
+ * @param options Kernel version, hVHE, LPA2.
  * @returns Prot bits.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { hypPteProt } from "./descriptor.ts";
- * import { PAGE_HYP_EXEC } from "../../core/mod.ts";
+ * import { PAGE_HYP, PAGE_HYP_EXEC } from "../../core/mod.ts";
  * assertEquals(hypPteProt(0x7c3n), PAGE_HYP_EXEC);
+ * assertEquals(hypPteProt(0x0060_0000_0000_0403n, { version: "v7.2", hvhe: true, lpa2: true }), PAGE_HYP);
  * ```
  */
 export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): number {
   const parts = new Uint32Array(2);
   splitPte(pte, parts);
-  return leafProt(parts[0]!, parts[1]!, deviceAttrIndex(options.version ?? "v5.13"));
+  return leafProt(parts[0]!, parts[1]!, formatOf(options));
 }
 
 /**
@@ -407,7 +442,8 @@ export function hypPteProt(pte: bigint, options: HypDescriptorOptions = {}): num
  * ```
  */
 export function kernelPteProt(pte: bigint, options: HypDescriptorOptions = {}): bigint {
-  const facts = pgtableFacts(options.version ?? "v5.13");
+  const f = formatOf(options);
+  const facts = f.facts;
   const parts = new Uint32Array(2);
   splitPte(pte, parts);
   const lo = parts[0]!;
@@ -415,13 +451,20 @@ export function kernelPteProt(pte: bigint, options: HypDescriptorOptions = {}): 
   const sw = facts.swBits ? BigInt(hi & HI_SW_MASK) << 32n : 0n;
   if ((lo & LO_VALID) === 0) return sw;
   const enc = kvmPgtableProt(facts.prot);
+  const px = enc.X & -enc.X;
   let prot = 0;
-  // Without hVHE the decoder grants PX alone: the lowest bit of X (X itself
-  // before the v6.19 split into PX|UX).
-  if ((hi & HI_XN) === 0) prot |= enc.X & -enc.X;
+  if (f.hvhe && facts.hvheExec === "pxn-uxn") {
+    // 7.x under ARM64_KVM_HVHE: PX unless PXN, UX unless UXN.
+    if ((hi & HI_PXN) === 0) prot |= px;
+    if ((hi & HI_UXN) === 0) prot |= enc.X & ~px;
+  } else if ((hi & HI_XN) === 0) {
+    // Otherwise the decoder grants PX alone: the lowest bit of X (X itself
+    // before the v6.19 split into PX|UX).
+    prot |= px;
+  }
   const ap = (lo >>> LO_AP_SHIFT) & 3;
-  if (ap === AP_RO) prot |= enc.R;
-  else if (ap === AP_RW) prot |= enc.R | enc.W;
+  if (ap === f.apRo) prot |= enc.R;
+  else if (ap === f.apRw) prot |= enc.R | enc.W;
   return sw | BigInt(prot);
 }
 

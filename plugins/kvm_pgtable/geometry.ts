@@ -15,6 +15,31 @@ export const KVM_PGTABLE_LAST_LEVEL = 3;
 export const KVM_GRANULE_SIZES: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
 
 /**
+ * The first lookup level of a table (`KVM_PGTABLE_FIRST_LEVEL`): −1, the
+ * level FEAT_LPA2 adds above level 0 for 49–52-bit inputs with 4 KiB pages.
+ */
+export const KVM_PGTABLE_FIRST_LEVEL = -1;
+
+const GRANULES_FROM_FIRST: readonly number[] = [2 ** 48, ...KVM_GRANULE_SIZES];
+
+/**
+ * The granule of a level from −1 to 3 (256 TiB, 512 GiB, 1 GiB, 2 MiB,
+ * 4 KiB), for hot paths that must not compute a power.
+ *
+ * @param level Lookup level, −1..3.
+ * @returns Bytes covered by one entry at that level.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { granuleAt } from "./geometry.ts";
+ * assertEquals([granuleAt(-1), granuleAt(3)], [2 ** 48, 4096]);
+ * ```
+ */
+export function granuleAt(level: number): number {
+  return GRANULES_FROM_FIRST[level + 1]!;
+}
+
+/**
  * `ARM64_HW_PGTABLE_LEVEL_SHIFT(level)` for 4 KiB pages: 39, 30, 21, 12.
  *
  * @param level Lookup level.

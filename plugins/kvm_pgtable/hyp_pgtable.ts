@@ -25,12 +25,12 @@ import {
 } from "../../core/mod.ts";
 import { protName } from "./descriptor.ts";
 import { kvmPgtableStartLevel } from "./geometry.ts";
-import { joinPte, pgtableFacts, protAttrParts, protProblem } from "./_pte.ts";
+import { joinPte, protAttrParts, protProblem, type PteFormat, pteFormat } from "./_pte.ts";
 import type { PgtableFacts } from "../releases/mod.ts";
 import { hypMapWalker } from "./map_walker.ts";
 import { hypFreeWalker, hypUnmapWalker } from "./unmap_walker.ts";
-import { collectMaplets, collectTablePages, dumpTable } from "./views.ts";
-import { kvmPgtableWalk, PteStore, type VisitCtx, type WalkTarget } from "./walker.ts";
+import { collectMaplets, collectTablePages, dumpTable, type ViewTarget } from "./views.ts";
+import { kvmPgtableWalk, PteStore, type VisitCtx } from "./walker.ts";
 
 /** Variant-wide settings a factory passes to each table it makes. */
 export interface HypPgtableSettings {
@@ -38,6 +38,16 @@ export interface HypPgtableSettings {
   version: KvmPgtableVersion;
   /** Whether the kernel runs with BTI (GP on executable mappings, mainline). */
   bti: boolean;
+  /**
+   * `ARM64_KVM_HVHE` for the tables this factory makes, unless a table's
+   * init options say otherwise (default false: nVHE).
+   */
+  hvhe?: boolean;
+  /**
+   * `kvm_lpa2_is_enabled()` for the tables this factory makes, unless a
+   * table's init options say otherwise (default false).
+   */
+  lpa2?: boolean;
   /** Default trace (a table's own `trace` option wins). */
   trace?: Trace;
 }
@@ -49,14 +59,15 @@ export interface HypPgtableSettings {
  * Start levels outside −1..3 give -EINVAL: mainline checks this; v5.13 does
  * not (it computes a wrapped-around level and returns 0, its walks then
  * failing with -EINVAL), so for v5.13 this -EINVAL is hyplab's. A 49–52-bit
- * table (start level −1), which mainline accepts, needs LPA2 descriptors,
- * which are not modelled: that throws.
+ * table starts at level −1 (`KVM_PGTABLE_FIRST_LEVEL`); its descriptors
+ * are meant to be LPA2's (`lpa2`), as the kernel only gets there with
+ * `kvm_lpa2_is_enabled()`.
  *
- * @param settings Version, BTI, default trace.
- * @param options Address bits, mm_ops, memory, name, trace, TLBI hook.
+ * @param settings Version, BTI, hVHE, LPA2, default trace.
+ * @param options Address bits, mm_ops, memory, name, trace, TLBI hook,
+ *   hVHE and LPA2 for this table.
  * @returns The table, or -ENOMEM / -EINVAL.
  * @throws {RangeError} For a non-integer `iaBits` or one outside 1..64.
- * @throws {HyplabError} For a start level of −1 (LPA2).
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -76,12 +87,8 @@ export function hypPgtableInit(
     throw new RangeError(`Cannot init a hyp table with ia_bits ${iaBits}: must be 1..64`);
   }
   const start = kvmPgtableStartLevel(iaBits);
-  if (start === -1) {
-    throw new HyplabError(
-      `Cannot init a ${iaBits}-bit hyp table: start level -1 needs LPA2 descriptors, which are not modelled`,
-    );
-  }
-  if (start < 0 || start > 3) return ERRNO.EINVAL;
+  // KVM_PGTABLE_FIRST_LEVEL: −1 with the LPA2 support, 0 before.
+  if (start < pteFormat(settings.version).facts.firstLevel || start > 3) return ERRNO.EINVAL;
   const pgd = mmOps.zallocPage();
   if (pgd === null) return ERRNO.ENOMEM;
   return new HypPgtable(settings, options, start, mmOps.virtToPhys(pgd));
@@ -135,11 +142,12 @@ export class HypPgtable implements KvmPgtable {
   /** Table name in trace events. */
   readonly name: string;
   #store: PteStore;
-  #target: WalkTarget;
   #pgdPa: number | null;
-  #bti: boolean;
   /** The release's kvm_pgtable facts. */
   #facts: PgtableFacts;
+  /** How this table encodes descriptors (hVHE, LPA2, BTI resolved). */
+  #fmt: PteFormat;
+  #target: ViewTarget;
   #trace: Trace | undefined;
   #tlbi: KvmPgtableInitOptions["tlbi"];
   #warnCount = 0;
@@ -161,7 +169,12 @@ export class HypPgtable implements KvmPgtable {
     this.iaBits = options.iaBits;
     this.startLevel = start;
     this.version = settings.version;
-    this.#facts = pgtableFacts(settings.version);
+    this.#fmt = pteFormat(settings.version, {
+      hvhe: options.hvhe ?? settings.hvhe ?? false,
+      lpa2: options.lpa2 ?? settings.lpa2 ?? false,
+      bti: settings.bti,
+    });
+    this.#facts = this.#fmt.facts;
     this.memory = options.memory;
     this.#store = new PteStore(options.memory);
     // What the walker sees: this table, with a live view of the pgd.
@@ -174,11 +187,12 @@ export class HypPgtable implements KvmPgtable {
       iaBits: this.iaBits,
       startLevel: start,
       version: this.version,
+      lpa2: this.#fmt.lpa2,
+      fmt: this.#fmt,
     };
     this.mmOps = options.mmOps;
     this.name = options.name ?? "pkvm_pgtable";
     this.#pgdPa = pgdPa;
-    this.#bti = settings.bti;
     this.#trace = options.trace ?? settings.trace;
     this.#tlbi = options.tlbi;
   }
@@ -224,15 +238,19 @@ export class HypPgtable implements KvmPgtable {
     checkNumber("map", "VA", addr);
     checkNumber("map", "size", size);
     checkNumber("map", "PA", phys);
-    if (phys >= 2 ** 48) {
-      throw new RangeError(`Cannot map PA ${hex(phys)}: beyond the 48-bit output address range`);
+    const oaBits = this.#fmt.lpa2 ? 52 : 48;
+    if (phys >= 2 ** oaBits) {
+      throw new RangeError(
+        `Cannot map PA ${hex(phys)}: beyond the ${oaBits}-bit output address range`,
+      );
     }
     if (!Number.isSafeInteger(prot) || prot < 0) {
       throw new RangeError(`Cannot map with prot ${prot}: must be a non-negative integer`);
     }
     if (protProblem(prot) !== undefined) return ERRNO.EINVAL;
-    protAttrParts(prot, this.#facts, this.#bti, this.#attr);
+    protAttrParts(prot, this.#fmt, this.#attr);
     const env = {
+      lpa2: this.#fmt.lpa2,
       store: this.#store,
       mmOps: this.mmOps,
       warn: (fn: string, message: string) => this.warn(fn, message),
@@ -284,8 +302,8 @@ export class HypPgtable implements KvmPgtable {
     const tlbi = this.#tlbi;
     const walker = hypUnmapWalker(
       tlbi === undefined
-        ? { store: this.#store, mmOps: this.mmOps }
-        : { store: this.#store, mmOps: this.mmOps, tlbi },
+        ? { store: this.#store, mmOps: this.mmOps, lpa2: this.#fmt.lpa2 }
+        : { store: this.#store, mmOps: this.mmOps, tlbi, lpa2: this.#fmt.lpa2 },
     );
     kvmPgtableWalk(this.#target, addr, size, walker);
     if (this.#trace?.wants("unmap")) {
@@ -379,7 +397,7 @@ export class HypPgtable implements KvmPgtable {
       this.#target,
       0,
       2 ** this.iaBits,
-      hypFreeWalker({ store: this.#store, mmOps: mm }, this.#facts),
+      hypFreeWalker({ store: this.#store, mmOps: mm, lpa2: this.#fmt.lpa2 }, this.#facts),
     );
     if (ret !== 0) this.warn("kvm_pgtable_hyp_destroy", `walk returned ${errnoName(ret)}`);
     mm.putPage(mm.physToVirt(pgd));

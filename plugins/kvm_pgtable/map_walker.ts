@@ -19,6 +19,8 @@ export interface MapEnv {
   readonly mmOps: PgtableMmOps;
   /** Records a kernel `WARN`. */
   warn(fn: string, message: string): void;
+  /** LPA2 descriptors (output-address bits 51:50 in bits 9:8). */
+  readonly lpa2: boolean;
 }
 
 /**
@@ -106,7 +108,7 @@ class HypMapWalkerV513 implements FastWalker {
       );
     }
     const childPa = mm.virtToPhys(child);
-    env.store.write(ctx.ptep, leafLo(childPa, 0, 3), leafHi(childPa, 0));
+    env.store.write(ctx.ptep, leafLo(childPa, 0, 3, env.lpa2), leafHi(childPa, 0, env.lpa2));
     return 0;
   }
 
@@ -115,8 +117,9 @@ class HypMapWalkerV513 implements FastWalker {
     const level = ctx.level;
     const phys = this.#phys;
     if (!blockMappingSupported(ctx.addr, ctx.end, phys, level)) return false;
-    const lo = leafLo(phys, this.#attrLo, level);
-    const hi = leafHi(phys, this.#attrHi);
+    const lpa2 = this.#env.lpa2;
+    const lo = leafLo(phys, this.#attrLo, level, lpa2);
+    const hi = leafHi(phys, this.#attrHi, lpa2);
     // "Tolerate KVM recreating the exact same mapping"; a different valid
     // entry WARNs and is kept.
     if (lo !== ctx.lo || hi !== ctx.hi) {
@@ -163,7 +166,7 @@ class HypMapWalkerMainline implements FastWalker {
     // get_page(ptep) even when the old entry was a valid leaf (the kernel's
     // refcount then stays one too high for that table page).
     mm.getPage?.(mm.physToVirt(ctx.ptep));
-    env.store.write(ctx.ptep, leafLo(childPa, 0, 3), leafHi(childPa, 0));
+    env.store.write(ctx.ptep, leafLo(childPa, 0, 3, env.lpa2), leafHi(childPa, 0, env.lpa2));
     return 0;
   }
 
@@ -172,8 +175,9 @@ class HypMapWalkerMainline implements FastWalker {
     const level = ctx.level;
     const phys = this.#phys + (ctx.addr - ctx.start);
     if (!blockMappingSupported(ctx.addr, ctx.end, phys, level)) return false;
-    const lo = leafLo(phys, this.#attrLo, level);
-    const hi = leafHi(phys, this.#attrHi);
+    const lpa2 = this.#env.lpa2;
+    const lo = leafLo(phys, this.#attrLo, level, lpa2);
+    const hi = leafHi(phys, this.#attrHi, lpa2);
     if (lo === ctx.lo && hi === ctx.hi) return true;
     const env = this.#env;
     if ((ctx.lo & LO_VALID) === 0) {

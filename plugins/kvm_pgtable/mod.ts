@@ -41,3 +41,4 @@ export {
 export * from "./hyp_pgtable.ts";
 export * from "./invariants.ts";
 export * from "./plugin.ts";
+export * from "./stage2.ts";

@@ -10,10 +10,12 @@ import {
   type KvmPgtableFactory,
   type KvmPgtableInitOptions,
   type KvmPgtableVersion,
+  type KvmStage2InitOptions,
   type Plugin,
   type Trace,
 } from "../../core/mod.ts";
 import { type HypPgtable, hypPgtableInit } from "./hyp_pgtable.ts";
+import { type Stage2Pgtable, stage2PgtableInit } from "./stage2.ts";
 
 /** Options of {@link kvmPgtable} and {@link kvmPgtableFactory}. */
 export interface KvmPgtableOptions {
@@ -43,6 +45,12 @@ export interface HypPgtableFactory extends KvmPgtableFactory {
    * @returns The table, or -ENOMEM / -EINVAL.
    */
   hypInit(options: KvmPgtableInitOptions): HypPgtable | number;
+  /**
+   * A host stage-2 table over an allocated pgd.
+   * @param options Geometry, pgd, mm_ops, memory, LPA2.
+   * @returns The table.
+   */
+  stage2Init(options: KvmStage2InitOptions): Stage2Pgtable;
 }
 
 /**
@@ -79,6 +87,7 @@ export function kvmPgtableFactory(options: KvmPgtableOptions = {}): HypPgtableFa
     name: `kvm_pgtable-${version}`,
     version,
     hypInit: (init) => hypPgtableInit(settings, init),
+    stage2Init: (init) => stage2PgtableInit(version, init),
   };
 }
 

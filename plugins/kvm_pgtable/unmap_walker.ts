@@ -7,7 +7,7 @@
  */
 
 import { ERRNO, type PgtableMmOps, type TlbiTtl, WALK } from "../../core/mod.ts";
-import { KVM_GRANULE_SIZES } from "./geometry.ts";
+import { granuleAt } from "./geometry.ts";
 import { isTable, LO_VALID, pteToPhys } from "./_pte.ts";
 import type { PgtableFacts } from "../releases/mod.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
@@ -20,6 +20,8 @@ export interface UnmapEnv {
   readonly mmOps: PgtableMmOps;
   /** TLB maintenance hook (`__tlbi_level`), if a TLB model listens. */
   tlbi?(op: "vae2is" | "vale2is", va: number, ttl: TlbiTtl): void;
+  /** LPA2 descriptors (a table's address has bits 51:50 in bits 9:8). */
+  readonly lpa2?: boolean;
 }
 
 /** The unmap visitor; `unmapped` counts the bytes of leaves cleared. */
@@ -64,7 +66,7 @@ class UnmapWalker implements HypUnmapWalker {
     if ((ctx.lo & LO_VALID) === 0) return ERRNO.EINVAL;
     let childVa: number | undefined;
     if (isTable(ctx.lo, ctx.level)) {
-      childVa = mm.physToVirt(pteToPhys(ctx.lo, ctx.hi));
+      childVa = mm.physToVirt(pteToPhys(ctx.lo, ctx.hi, env.lpa2));
       if (mm.pageCount!(childVa) !== 1) return 0;
       env.store.write(ctx.ptep, 0, 0);
       // No level hint for a table: hints name leaf levels only, and a wrong
@@ -76,7 +78,7 @@ class UnmapWalker implements HypUnmapWalker {
       // in mainline's.
       env.tlbi?.("vae2is", ctx.addr, "unknown");
     } else {
-      const g = KVM_GRANULE_SIZES[ctx.level]!;
+      const g = granuleAt(ctx.level);
       if (ctx.end - ctx.addr < g) return ERRNO.EINVAL;
       env.store.write(ctx.ptep, 0, 0);
       // A leaf is at level 1, 2 or 3: the hint names its own level.
@@ -106,7 +108,7 @@ export function hypFreeWalker(env: UnmapEnv, facts: PgtableFacts): FastWalker {
       flags: WALK.TABLE_POST,
       trusted: true,
       cb(ctx: VisitCtx): number {
-        mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi)));
+        mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi, env.lpa2)));
         return 0;
       },
     };
@@ -117,7 +119,9 @@ export function hypFreeWalker(env: UnmapEnv, facts: PgtableFacts): FastWalker {
     cb(ctx: VisitCtx): number {
       if ((ctx.lo & LO_VALID) === 0) return 0;
       mm.putPage!(mm.physToVirt(ctx.ptep));
-      if (isTable(ctx.lo, ctx.level)) mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi)));
+      if (isTable(ctx.lo, ctx.level)) {
+        mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi, env.lpa2)));
+      }
       return 0;
     },
   };

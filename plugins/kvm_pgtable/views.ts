@@ -5,14 +5,11 @@
  * @module
  */
 
-import { type KvmPgtableVersion, type Maplet, WALK } from "../../core/mod.ts";
-import { KVM_GRANULE_SIZES } from "./geometry.ts";
+import { type Maplet, WALK } from "../../core/mod.ts";
+import { granuleAt } from "./geometry.ts";
 import {
-  deviceAttrIndex,
-  HI_ADDR_MASK,
   HI_GP,
   HI_SW_MASK,
-  HI_XN,
   leafProt,
   LO_AF,
   LO_AP_SHIFT,
@@ -20,9 +17,16 @@ import {
   LO_SH_SHIFT,
   LO_TYPE,
   LO_VALID,
+  type PteFormat,
   pteToPhys,
 } from "./_pte.ts";
 import { kvmPgtableWalk, type VisitCtx, type WalkTarget } from "./walker.ts";
+
+/** A table as the views read it: the walk target and its descriptor format. */
+export interface ViewTarget extends WalkTarget {
+  /** How the table encodes its descriptors. */
+  readonly fmt: PteFormat;
+}
 
 /** One valid leaf as a view sees it. */
 interface LeafSink {
@@ -30,7 +34,7 @@ interface LeafSink {
 }
 
 /** Walks every valid leaf of the whole input range, in VA order. */
-function forEachLeaf(target: WalkTarget, sink: LeafSink): void {
+function forEachLeaf(target: ViewTarget, sink: LeafSink): void {
   if (target.pgdPa === null) return;
   const walker = {
     flags: WALK.LEAF,
@@ -39,11 +43,12 @@ function forEachLeaf(target: WalkTarget, sink: LeafSink): void {
       const lo = ctx.lo;
       if ((lo & LO_VALID) === 0) return 0;
       const level = ctx.level;
-      // A block encoding at level 0, or bit 1 clear at level 3, is reserved:
-      // the hardware faults on it, so it maps nothing.
-      if (level === 0 || (level === 3 && (lo & LO_TYPE) === 0)) return 0;
+      // A block encoding at level 0 (without LPA2) or −1, or bit 1 clear at
+      // level 3, is reserved: the hardware faults on it, so it maps nothing.
+      // (kvm_pgtable never makes a level-0 block, LPA2 or not.)
+      if (level <= 0 || (level === 3 && (lo & LO_TYPE) === 0)) return 0;
       const a = ctx.addr;
-      sink.leaf(a - ((a >>> 0) & (KVM_GRANULE_SIZES[level]! - 1)), level, lo, ctx.hi);
+      sink.leaf(a - ((a >>> 0) & (granuleAt(level) - 1)), level, lo, ctx.hi);
       return 0;
     },
   };
@@ -58,15 +63,15 @@ function forEachLeaf(target: WalkTarget, sink: LeafSink): void {
  * @param target The table.
  * @returns The maplets (empty after destroy).
  */
-export function collectMaplets(target: WalkTarget): Maplet[] {
+export function collectMaplets(target: ViewTarget): Maplet[] {
   const out: Maplet[] = [];
   let cur: Maplet | undefined;
-  const version = target.version;
+  const fmt = target.fmt;
   forEachLeaf(target, {
     leaf(va, level, lo, hi) {
-      const g = KVM_GRANULE_SIZES[level]!;
-      const pa = pteToPhys(lo, hi);
-      const prot = leafProt(lo, hi, deviceAttrIndex(version));
+      const g = granuleAt(level);
+      const pa = pteToPhys(lo, hi, fmt.lpa2);
+      const prot = leafProt(lo, hi, fmt);
       if (
         cur !== undefined && cur.va + cur.size === va && cur.pa + cur.size === pa &&
         cur.prot === prot
@@ -87,21 +92,28 @@ export function collectMaplets(target: WalkTarget): Maplet[] {
  * @param target The table.
  * @returns The PAs (empty after destroy).
  */
-export function collectTablePages(target: WalkTarget): number[] {
+export function collectTablePages(target: ViewTarget): number[] {
   if (target.pgdPa === null) return [];
   const out = [target.pgdPa];
+  const lpa2 = target.fmt.lpa2;
   kvmPgtableWalk(target, 0, 2 ** target.iaBits, {
     flags: WALK.TABLE_PRE,
     trusted: true,
     cb(ctx: VisitCtx): number {
-      out.push(pteToPhys(ctx.lo, ctx.hi));
+      out.push(pteToPhys(ctx.lo, ctx.hi, lpa2));
       return 0;
     },
   });
   return out;
 }
 
+/** ptdump's names per level; a table from level −1 has a P4D level below its PGD. */
 const LEVEL_NAMES = ["PGD", "PUD", "PMD", "PTE"];
+
+function levelName(level: number, start: number): string {
+  if (level === -1) return "PGD";
+  return start === -1 && level === 0 ? "P4D" : LEVEL_NAMES[level]!;
+}
 const ATTR_LO_MASK = 0xffc & ~LO_TYPE;
 
 /**
@@ -113,21 +125,23 @@ const ATTR_LO_MASK = 0xffc & ~LO_TYPE;
  * @param title Header text.
  * @returns The dump, newline-terminated.
  */
-export function dumpTable(target: WalkTarget, title: string): string {
+export function dumpTable(target: ViewTarget, title: string): string {
   const lines = [`---[ ${title} ]---`];
   let run: { va: number; pa: number; size: number; level: number; lo: number; hi: number } | null =
     null;
   const flush = () => {
-    if (run !== null) lines.push(formatRun(run, target.version));
+    if (run !== null) lines.push(formatRun(run, target.fmt, target.startLevel));
   };
   forEachLeaf(target, {
     leaf(va, level, lo, hi) {
-      const g = KVM_GRANULE_SIZES[level]!;
-      const pa = pteToPhys(lo, hi);
+      const g = granuleAt(level);
+      const pa = pteToPhys(lo, hi, target.fmt.lpa2);
+      const hiAttr = ~target.fmt.hiAddrMask;
+      const loAttr = target.fmt.lpa2 ? ATTR_LO_MASK & ~0x300 : ATTR_LO_MASK;
       if (
         run !== null && run.level === level && run.va + run.size === va &&
-        run.pa + run.size === pa && (run.lo & ATTR_LO_MASK) === (lo & ATTR_LO_MASK) &&
-        (run.hi & ~HI_ADDR_MASK) === (hi & ~HI_ADDR_MASK)
+        run.pa + run.size === pa && (run.lo & loAttr) === (lo & loAttr) &&
+        (run.hi & hiAttr) === (hi & hiAttr)
       ) {
         run.size += g;
         return;
@@ -143,25 +157,28 @@ export function dumpTable(target: WalkTarget, title: string): string {
 
 function formatRun(
   run: { va: number; pa: number; size: number; level: number; lo: number; hi: number },
-  version: KvmPgtableVersion,
+  fmt: PteFormat,
+  start: number,
 ): string {
   const { lo, hi } = run;
   const ap = (lo >>> LO_AP_SHIFT) & 3;
-  const sh = (lo >>> LO_SH_SHIFT) & 3;
+  // Under LPA2 bits 9:8 are output-address bits; shareability is TCR's.
+  const sh = fmt.lpa2 ? -1 : (lo >>> LO_SH_SHIFT) & 3;
   const idx = (lo >>> LO_ATTRIDX_SHIFT) & 7;
   const attrs = [
+    // AP[2] (bit 7) is read-only in both regimes.
     (ap & 2) !== 0 ? "ro" : "RW",
-    (hi & HI_XN) !== 0 ? "NX" : "x ",
+    (hi & fmt.execHi) !== 0 ? "NX" : "x ",
     sh === 3 ? "SHD" : sh === 2 ? "OSH" : "   ",
     (lo & LO_AF) !== 0 ? "AF" : "  ",
     run.level === 3 ? "   " : "BLK",
-    idx === 0 ? "MEM/NORMAL" : idx === deviceAttrIndex(version) ? "DEVICE/nGnRE" : `ATTR/${idx}`,
+    idx === 0 ? "MEM/NORMAL" : idx === fmt.facts.mtDeviceNGnRE ? "DEVICE/nGnRE" : `ATTR/${idx}`,
   ];
   if ((hi & HI_GP) !== 0) attrs.push("GP");
   const sw = (hi & HI_SW_MASK) >>> 23;
   if (sw !== 0) attrs.push(`SW=0x${sw.toString(16)}`);
   return `${addr(run.va)}-${addr(run.va + run.size)} ${sizeText(run.size).padStart(9)} ${
-    LEVEL_NAMES[run.level]
+    levelName(run.level, start)
   } -> ${addr(run.pa)}  ${attrs.join(" ")}`;
 }
 

@@ -16,7 +16,8 @@ import {
   WALK,
 } from "../../core/mod.ts";
 import {
-  KVM_GRANULE_SIZES,
+  granuleAt,
+  KVM_PGTABLE_FIRST_LEVEL,
   KVM_PGTABLE_LAST_LEVEL,
   kvmGranuleShift,
   PTRS_PER_PTE,
@@ -115,6 +116,8 @@ export interface WalkTarget {
   readonly startLevel: number;
   /** Which kernel's walker to follow. */
   readonly version: KvmPgtableVersion;
+  /** LPA2 descriptors: a next-level table's address has bits 51:50 in bits 9:8. */
+  readonly lpa2?: boolean;
 }
 
 class Ctx implements VisitCtx {
@@ -140,8 +143,10 @@ interface WalkData {
   readonly buf: Uint32Array;
   /** The v6.2 visit-ctx walker (release fact `visitCtxWalker`). */
   readonly mainline: boolean;
-  /** One context per level, reused entry after entry (the kernel's is on the stack). */
+  /** One context per level from −1, reused entry after entry (the kernel's is on the stack). */
   readonly ctxs: readonly Ctx[];
+  /** LPA2 descriptor addresses. */
+  readonly lpa2: boolean;
 }
 
 /**
@@ -182,7 +187,8 @@ export function kvmPgtableWalk(
     end,
     buf: new Uint32Array(2),
     mainline,
-    ctxs: [new Ctx(), new Ctx(), new Ctx(), new Ctx()],
+    ctxs: [new Ctx(), new Ctx(), new Ctx(), new Ctx(), new Ctx()],
+    lpa2: target.lpa2 === true,
   };
   return walkPgd(data);
 }
@@ -212,9 +218,10 @@ function walkPgd(data: WalkData): number {
 /** `__kvm_pgtable_walk`: the entries of one table from the current address. */
 function walkTable(data: WalkData, tablePa: number, level: number): number {
   // v5.13: WARN_ON_ONCE(level >= KVM_PGTABLE_MAX_LEVELS); mainline also
-  // rejects levels below KVM_PGTABLE_FIRST_LEVEL.
-  if (level < 0 || level > KVM_PGTABLE_LAST_LEVEL) return ERRNO.EINVAL;
-  const g = KVM_GRANULE_SIZES[level]!;
+  // rejects levels below KVM_PGTABLE_FIRST_LEVEL (−1 with LPA2, as in 6.12;
+  // v5.13 has no level below 0, where its tables start at the highest).
+  if (level < KVM_PGTABLE_FIRST_LEVEL || level > KVM_PGTABLE_LAST_LEVEL) return ERRNO.EINVAL;
+  const g = granuleAt(level);
   let ret = 0;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
@@ -233,7 +240,7 @@ function visitEntry(data: WalkData, ptep: number, level: number, g: number): num
   data.memory.read64Parts(ptep, buf);
   let lo = buf[0]!;
   let hi = buf[1]!;
-  const ctx = data.ctxs[level]!;
+  const ctx = data.ctxs[level + 1]!;
   ctx.start = data.start;
   ctx.addr = data.addr;
   ctx.end = data.end;
@@ -281,7 +288,7 @@ function visitEntry(data: WalkData, ptep: number, level: number, g: number): num
     return 0;
   }
 
-  ret = walkTable(data, pteToPhys(lo, hi), level + 1);
+  ret = walkTable(data, pteToPhys(lo, hi, data.lpa2), level + 1);
   if (!keepGoing(data, ret)) return ret;
   ret = 0;
 

@@ -92,8 +92,9 @@ export class CachedWalk implements TlbWalkEntry {
     this.level = level;
     this.size = size;
     this.va = Math.floor(va / size) * size;
-    this.table = s.tNext[level]!;
-    const perm = s.tPerm[level]!;
+    // WalkState keeps level L's table descriptor at index L + 1.
+    this.table = s.tNext[level + 1]!;
+    const perm = s.tPerm[level + 1]!;
     this.apTable = (perm & 1) !== 0;
     this.xnTable = (perm & 2) !== 0;
     this.startLevel = cfg.startLevel;
@@ -101,7 +102,7 @@ export class CachedWalk implements TlbWalkEntry {
     this.psLimit = cfg.psLimit;
     const chain = above === undefined ? [] : above.chain.slice();
     for (let l = above === undefined ? cfg.startLevel : above.level + 1; l <= level; l++) {
-      chain.push(s.tDesc[l]!, s.tLo[l]!, s.tHi[l]!);
+      chain.push(s.tDesc[l + 1]!, s.tLo[l + 1]!, s.tHi[l + 1]!);
     }
     this.chain = chain;
     this.vCfg = cfg;

@@ -110,7 +110,9 @@ export function walkFault(
         0,
         va,
         access,
-        `TCR_EL2.T0SZ = ${cfg.t0sz} is outside 16..39 for the 4 KiB granule`,
+        `TCR_EL2.T0SZ = ${cfg.t0sz} is outside ${cfg.ds ? "12" : "16"}..39 for the 4 KiB granule${
+          cfg.ds ? " with DS" : ""
+        }`,
       );
     case WALK_FAULT.VA_RANGE:
       return mmuFault(
@@ -130,15 +132,25 @@ export function walkFault(
           hex(cfg.ttbrAddr)
         } is beyond the ${cfg.psBits}-bit output size (TCR_EL2.PS)`,
       );
-    case WALK_FAULT.INVALID:
-      return mmuFault("translation", s.level, va, access, `${d()} is invalid`);
-    case WALK_FAULT.BLOCK_L0:
+    case WALK_FAULT.EPD0:
       return mmuFault(
         "translation",
         0,
         va,
         access,
-        `${d()} is a block, invalid at level 0 with the 4 KiB granule`,
+        "TCR_EL2.EPD0 = 1 (E2H = 1 layout): walks from TTBR0_EL2 are disabled",
+      );
+    case WALK_FAULT.INVALID:
+      return mmuFault("translation", s.level, va, access, `${d()} is invalid`);
+    case WALK_FAULT.BLOCK_L0:
+      return mmuFault(
+        "translation",
+        s.level,
+        va,
+        access,
+        `${d()} is a block, invalid at level ${s.level} with the 4 KiB granule${
+          s.level === 0 ? " (without TCR.DS)" : ""
+        }`,
       );
     case WALK_FAULT.RESERVED_L3:
       return mmuFault(
@@ -149,7 +161,9 @@ export function walkFault(
         `${d()} uses the reserved level-3 encoding (bits[1:0] = 0b01)`,
       );
     case WALK_FAULT.OA_RANGE: {
-      const oa = (s.hi & 0xffff) * 2 ** 32 + ((s.lo & 0xfffff000) >>> 0);
+      const oa = cfg.ds
+        ? (s.hi & 0x3ffff) * 2 ** 32 + ((s.lo & 0xfffff000) >>> 0) + ((s.lo >>> 8) & 3) * 2 ** 50
+        : (s.hi & 0xffff) * 2 ** 32 + ((s.lo & 0xfffff000) >>> 0);
       return mmuFault(
         "address_size",
         s.level,
@@ -184,6 +198,7 @@ export function walkFault(
  * @param xn Execute-never (before WXN).
  * @param wxn SCTLR_EL2.WXN.
  * @param fromTable Which bit made it so came from a table descriptor: `[APTable, XNTable]`.
+ * @param e2h The EL2&0 regime (HCR_EL2.E2H = 1): the bits are PXN and PXNTable.
  * @returns The fault or undefined.
  * @example
  * ```ts
@@ -201,6 +216,7 @@ export function permissionFault(
   xn: boolean,
   wxn: boolean,
   fromTable: readonly [boolean, boolean] = [false, false],
+  e2h = false,
 ): MmuFault | undefined {
   if (access === "write" && ro) {
     return mmuFault(
@@ -220,7 +236,9 @@ export function permissionFault(
       va,
       access,
       fromTable[1]
-        ? "the mapping is execute-never (XNTable = 1 in a table descriptor)"
+        ? `the mapping is execute-never (${e2h ? "PXNTable" : "XNTable"} = 1 in a table descriptor)`
+        : e2h
+        ? "the mapping is execute-never at EL2 (PXN = 1, or writable at EL0)"
         : "the mapping is execute-never (XN = 1)",
     );
   }

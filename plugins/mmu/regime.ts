@@ -1,7 +1,16 @@
 /**
  * The EL2 stage-1 translation regime decoded from SCTLR_EL2, TCR_EL2,
- * TTBR0_EL2, MAIR_EL2 and ID_AA64MMFR0_EL1 into plain numbers, once per
- * register change, so the translate path reads no register.
+ * TTBR0_EL2, MAIR_EL2, HCR_EL2 and ID_AA64MMFR0_EL1 into plain numbers, once
+ * per register change, so the translate path reads no register.
+ *
+ * HCR_EL2.E2H selects the regime (Arm ARM D8.1, "Translation regimes"):
+ * with E2H = 0 it is the EL2 regime, one VA range, TCR_EL2 in its own
+ * layout; with E2H = 1 (and TGE = 0, as pKVM's hVHE runs) it is the EL2&0
+ * regime, TCR_EL2 in TCR_EL1's layout (IPS at 34:32, HA/HD at 39/40, HPD0
+ * at 41, DS at 59, EPD0 at 7), descriptor bit 53 PXN governs execution at
+ * EL2 (bit 54 is UXN, for EL0), and table bit 59 PXNTable. FEAT_LPA2
+ * (TCR.DS = 1) allows 52-bit VAs from level −1 and puts output-address bits
+ * 51:50 in descriptor bits 9:8 and BADDR[51:48] in TTBR bits 5:2.
  *
  * @module
  */
@@ -23,6 +32,22 @@ export interface RegimeConfig {
   readonly mair: bigint;
   /** Raw ID_AA64MMFR0_EL1. */
   readonly mmfr0: bigint;
+  /** Raw HCR_EL2 (only E2H is read). */
+  readonly hcr: bigint;
+  /** HCR_EL2.E2H: the EL2&0 regime, TCR_EL2 in TCR_EL1's layout. */
+  readonly e2h: boolean;
+  /** TCR.DS: FEAT_LPA2 descriptors, 52-bit VAs and OAs with 4 KiB pages. */
+  readonly ds: boolean;
+  /** TCR.HA: the walker sets a leaf's AF instead of faulting. */
+  readonly ha: boolean;
+  /** TCR.HD: a write to a DBM leaf (bit 51) clears its AP[2] instead of faulting. */
+  readonly hd: boolean;
+  /** TCR_EL2.EPD0 (E2H = 1): walks from TTBR0 are disabled. */
+  readonly epd0: boolean;
+  /** High-half bit of the leaf's EL2 execute-never: XN (54) or, under E2H, PXN (53). */
+  readonly xnHiBit: number;
+  /** High-half bit of the table's EL2 execute-never: XNTable (60) or, under E2H, PXNTable (59). */
+  readonly xnTableHiBit: number;
   /** SCTLR_EL2.M. */
   readonly mmuOn: boolean;
   /** SCTLR_EL2.WXN: writable implies execute-never. */
@@ -35,7 +60,7 @@ export interface RegimeConfig {
   readonly unsupported: string | undefined;
   /** TCR_EL2.T0SZ. */
   readonly t0sz: number;
-  /** T0SZ outside 16..39 (the level-0 translation fault this model chooses). */
+  /** T0SZ outside 16..39 (12..39 with DS) (the level-0 translation fault this model chooses). */
   readonly t0szFault: boolean;
   /** Input address bits, 64 − T0SZ. */
   readonly iaBits: number;
@@ -43,13 +68,13 @@ export interface RegimeConfig {
   readonly iaLimit: number;
   /** Level of the initial lookup: 4 − ⌊(iaBits − 4) / 9⌋. */
   readonly startLevel: number;
-  /** TTBR0_EL2[47:0] as given (BADDR with CnP). */
+  /** TTBR0_EL2's table address: BADDR[47:1] (with DS, BADDR[51:48] from bits 5:2), CnP cleared. */
   readonly ttbrAddr: number;
   /** PA of the start-level table: BADDR with the bits below the table size cleared. */
   readonly base: number;
   /** TTBR0_EL2 base at or above the output size (level-0 address size fault). */
   readonly baseOutOfRange: boolean;
-  /** Output address bits: min(PS, PARange), at most 48 without LPA2. */
+  /** Output address bits: min(PS, PARange), at most 48 without DS. */
   readonly psBits: number;
   /** 2^psBits. */
   readonly psLimit: number;
@@ -57,7 +82,7 @@ export interface RegimeConfig {
   readonly paMaxBits: number;
   /** 2^paMaxBits. */
   readonly paMaxLimit: number;
-  /** TCR_EL2.HPD: hierarchical permissions disabled. */
+  /** TCR_EL2.HPD (HPD0 under E2H): hierarchical permissions disabled. */
   readonly hpd: boolean;
   /** MAIR_EL2 attribute byte of each AttrIndx. */
   readonly mairAttrs: Uint8Array;
@@ -71,7 +96,7 @@ const field = (v: bigint, lsb: number, width: number): number =>
  * Reads the CPU's EL2 translation registers (never the TLB).
  *
  * @param cpu The CPU.
- * @returns `[SCTLR_EL2, TCR_EL2, TTBR0_EL2, MAIR_EL2, ID_AA64MMFR0_EL1]`.
+ * @returns `[SCTLR_EL2, TCR_EL2, TTBR0_EL2, MAIR_EL2, ID_AA64MMFR0_EL1, HCR_EL2]`.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -80,7 +105,7 @@ const field = (v: bigint, lsb: number, width: number): number =>
  * assertEquals(readRegimeRegisters(new Cpu(0))[0], 0x30C50830n);
  * ```
  */
-export function readRegimeRegisters(cpu: Cpu): [bigint, bigint, bigint, bigint, bigint] {
+export function readRegimeRegisters(cpu: Cpu): [bigint, bigint, bigint, bigint, bigint, bigint] {
   const r = cpu.sysregs;
   return [
     r.read("SCTLR_EL2"),
@@ -88,6 +113,7 @@ export function readRegimeRegisters(cpu: Cpu): [bigint, bigint, bigint, bigint, 
     r.read("TTBR0_EL2"),
     r.read("MAIR_EL2"),
     r.read("ID_AA64MMFR0_EL1"),
+    r.read("HCR_EL2"),
   ];
 }
 
@@ -95,15 +121,16 @@ export function readRegimeRegisters(cpu: Cpu): [bigint, bigint, bigint, bigint, 
  * Decodes the EL2 stage-1 regime (Arm ARM D8: VMSAv8-64, 4 KiB granule;
  * parameters as `AArch64.GetS1TTWParams` / QEMU `aa64_va_parameters`).
  *
- * Choices where the architecture leaves one: T0SZ outside 16..39 gives a
- * level-0 translation fault (as QEMU), PS above PARange is PARange, and
- * TTBR0_EL2 bits below the start-level table size are ignored.
+ * Choices where the architecture leaves one: T0SZ outside 16..39 (12..39
+ * with DS) gives a level-0 translation fault (as QEMU), PS above PARange is
+ * PARange, and TTBR0_EL2 bits below the start-level table size are ignored.
  *
  * @param sctlr SCTLR_EL2.
  * @param tcr TCR_EL2.
  * @param ttbr TTBR0_EL2 (or a table base to walk instead).
  * @param mair MAIR_EL2.
  * @param mmfr0 ID_AA64MMFR0_EL1.
+ * @param hcr HCR_EL2 (E2H selects the EL2&0 regime; default 0, the EL2 regime).
  * @returns The decoded regime.
  * @example
  * ```ts
@@ -111,6 +138,9 @@ export function readRegimeRegisters(cpu: Cpu): [bigint, bigint, bigint, bigint, 
  * import { decodeRegime } from "./regime.ts";
  * const r = decodeRegime(0x30C50831n, 0x80803510n | (5n << 16n), 0x4100_0001n, 0xffn, 5n);
  * assertEquals([r.mmuOn, r.iaBits, r.startLevel, r.base, r.psBits], [true, 48, 0, 0x4100_0000, 48]);
+ * // A real 7.2 hVHE boot on QEMU's max: E2H, 52-bit VAs from level -1, LPA2.
+ * const h = decodeRegime(0xc868380dn, 0xd500076b58c350cn, 0xbec01001n, 0x40044ffffn, 6n, 0x430480080001n);
+ * assertEquals([h.e2h, h.ds, h.iaBits, h.startLevel, h.base, h.psBits], [true, true, 52, -1, 0xbec01000, 52]);
  * ```
  */
 export function decodeRegime(
@@ -119,16 +149,24 @@ export function decodeRegime(
   ttbr: bigint,
   mair: bigint,
   mmfr0: bigint,
+  hcr = 0n,
 ): RegimeConfig {
+  const e2h = bit(hcr, 34);
+  // The E2H = 1 layout is TCR_EL1's; the EL2 layout keeps PS, HA, HD, HPD
+  // and DS at other places.
+  const ds = bit(tcr, e2h ? 59 : 32);
   const t0sz = field(tcr, 0, 6);
-  const t0szFault = t0sz < 16 || t0sz > 39;
+  const t0szFault = t0sz < (ds ? 12 : 16) || t0sz > 39;
   const iaBits = t0szFault ? 48 : 64 - t0sz;
   const startLevel = 4 - Math.floor((iaBits - 4) / 9);
   const parange = Math.min(field(mmfr0, 0, 4), PAMAX_BITS.length - 1);
-  const ps = field(tcr, 16, 3);
-  const psBits = Math.min(PAMAX_BITS[Math.min(ps, parange)]!, 48);
+  const ps = field(tcr, e2h ? 32 : 16, 3);
+  const psBits = Math.min(PAMAX_BITS[Math.min(ps, parange)]!, ds ? 52 : 48);
   const paMaxBits = PAMAX_BITS[parange]!;
-  const ttbrAddr = Number(ttbr & 0xffff_ffff_ffffn);
+  // TTBR0_EL2: BADDR from bit 1 (CnP in bit 0, the ASID in 63:48 under
+  // E2H); with DS, BADDR[51:48] in bits 5:2 and a 64-byte minimum alignment.
+  const low = Number(ttbr & 0xffff_ffff_fffen);
+  const ttbrAddr = ds ? (low - (low % 64)) + Number((ttbr >> 2n) & 0xfn) * 2 ** 48 : low;
   // The start-level table holds 2^(iaBits − shift(start)) descriptors.
   const tableBytes = 2 ** (iaBits - (12 + 9 * (3 - startLevel)) + 3);
   const mairAttrs = new Uint8Array(8);
@@ -139,31 +177,39 @@ export function decodeRegime(
     ttbr,
     mair,
     mmfr0,
+    hcr,
+    e2h,
+    ds,
+    ha: bit(tcr, e2h ? 39 : 21),
+    hd: bit(tcr, e2h ? 40 : 22),
+    epd0: e2h && bit(tcr, 7),
+    xnHiBit: e2h ? 53 - 32 : 54 - 32,
+    xnTableHiBit: e2h ? 59 - 32 : 60 - 32,
     mmuOn: bit(sctlr, 0),
     wxn: bit(sctlr, 19),
     alignCheck: bit(sctlr, 1),
     icache: bit(sctlr, 12),
-    unsupported: unsupportedReason(sctlr, tcr),
+    unsupported: unsupportedReason(sctlr, tcr, e2h),
     t0sz,
     t0szFault,
     iaBits,
     iaLimit: 2 ** iaBits,
     startLevel,
     ttbrAddr,
-    base: ttbrAddr - (ttbrAddr % tableBytes),
+    base: ttbrAddr - (ttbrAddr % Math.max(tableBytes, 8)),
     baseOutOfRange: ttbrAddr >= 2 ** psBits,
     psBits,
     psLimit: 2 ** psBits,
     paMaxBits,
     paMaxLimit: 2 ** paMaxBits,
-    hpd: bit(tcr, 24),
+    hpd: bit(tcr, e2h ? 41 : 24),
     mairAttrs,
   };
 }
 
-function unsupportedReason(sctlr: bigint, tcr: bigint): string | undefined {
+function unsupportedReason(sctlr: bigint, tcr: bigint, e2h: boolean): string | undefined {
   const tg0 = field(tcr, 14, 2);
-  const t = `Cannot translate with TCR_EL2 = ${hex(tcr)}`;
+  const t = `Cannot translate with TCR_EL2 = ${hex(tcr)}${e2h ? " (E2H = 1 layout)" : ""}`;
   if (tg0 !== 0) {
     const what = tg0 === 1
       ? "the 64 KiB granule"
@@ -173,10 +219,6 @@ function unsupportedReason(sctlr: bigint, tcr: bigint): string | undefined {
     return `${t}: TG0 = 0b${
       tg0.toString(2).padStart(2, "0")
     } selects ${what}; only the 4 KiB granule (TG0 = 0b00) is modelled`;
-  }
-  if (bit(tcr, 32)) return `${t}: DS = 1 (LPA2, 52-bit addresses) is not modelled`;
-  if (bit(tcr, 21) || bit(tcr, 22)) {
-    return `${t}: HA/HD = 1 (hardware Access flag and dirty state update) is not modelled`;
   }
   if (bit(sctlr, 25)) {
     return `Cannot translate with SCTLR_EL2 = ${
@@ -203,8 +245,12 @@ function unsupportedReason(sctlr: bigint, tcr: bigint): string | undefined {
  * ```
  */
 export function withTableBase(cfg: RegimeConfig, base: number): RegimeConfig {
-  if (!Number.isSafeInteger(base) || base < 0 || base >= 2 ** 48) {
-    throw new RangeError(`Cannot walk from table base ${base}: not an integer in [0, 2^48)`);
+  const bits = cfg.ds ? 52 : 48;
+  if (!Number.isSafeInteger(base) || base < 0 || base >= 2 ** bits) {
+    throw new RangeError(`Cannot walk from table base ${base}: not an integer in [0, 2^${bits})`);
   }
-  return decodeRegime(cfg.sctlr, cfg.tcr, BigInt(base), cfg.mair, cfg.mmfr0);
+  // Under DS the TTBR holds BADDR[51:48] in bits 5:2.
+  const b = BigInt(base);
+  const ttbr = cfg.ds ? (b & 0xffff_ffff_ffc0n) | ((b >> 48n) << 2n) : b;
+  return decodeRegime(cfg.sctlr, cfg.tcr, ttbr, cfg.mair, cfg.mmfr0, cfg.hcr);
 }

@@ -47,6 +47,8 @@ const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
 const VIA = { EXACT: 0, SAME: 1, STALE: 2 } as const;
 
 const ACCESS_KINDS: readonly AccessKind[] = ["read", "write", "exec"];
+/** HCR_EL2.E2H: the only HCR_EL2 bit that changes the EL2 stage-1 regime here. */
+const E2H = 1n << 34n;
 const LEVELLED: ReadonlySet<string> = new Set<FaultKind>([
   "address_size",
   "translation",
@@ -230,11 +232,22 @@ export class Stage1Mmu implements Mmu {
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
     const s = this.#vs;
     if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
+    // A DBM leaf under TCR.HD is writable: the hardware would clear AP[2].
+    const ro = s.ro && !(access === "write" && s.dbm && !s.apTable);
     if (
-      (access === "write" && s.ro) ||
-      (access === "exec" && (s.xn || (cfg.wxn && !s.ro)))
+      (access === "write" && ro) ||
+      (access === "exec" && (s.xn || (cfg.wxn && !ro)))
     ) {
-      return permissionFault(s.level, va, access, s.ro, s.xn, cfg.wxn, [s.apTable, s.xnTable])!;
+      return permissionFault(
+        s.level,
+        va,
+        access,
+        ro,
+        s.xn,
+        cfg.wxn,
+        [s.apTable, s.xnTable],
+        cfg.e2h,
+      )!;
     }
     let attrs = cfg.mairAttrs[s.attrIdx]!;
     let device = (attrs & 0xf0) === 0;
@@ -250,8 +263,8 @@ export class Stage1Mmu implements Mmu {
       pte: (BigInt(s.hi) << 32n) | BigInt(s.lo),
       memType: device ? "device" : "normal",
       attrs,
-      writable: !s.ro,
-      executable: !s.xn && !(cfg.wxn && !s.ro),
+      writable: !ro,
+      executable: !s.xn && !(cfg.wxn && !ro),
       fromTlb: false,
       mmuOff: false,
     };
@@ -351,16 +364,16 @@ export class Stage1Mmu implements Mmu {
 
   #refresh(cpu: Cpu, st: CpuRegime | undefined): RegimeConfig {
     const gen = cpu.sysregs.generation;
-    const [sctlr, tcr, ttbr, mair, mmfr0] = readRegimeRegisters(cpu);
+    const [sctlr, tcr, ttbr, mair, mmfr0, hcr] = readRegimeRegisters(cpu);
     if (st === undefined || st.cpu !== cpu) {
-      const cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
+      const cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
       this.#states[cpu.id] = { cpu, gen, cfg };
       return cfg;
     }
     const old = st.cfg;
     if (
       old.sctlr !== sctlr || old.tcr !== tcr || old.ttbr !== ttbr || old.mair !== mair ||
-      old.mmfr0 !== mmfr0
+      old.mmfr0 !== mmfr0 || ((old.hcr ^ hcr) & E2H) !== 0n
     ) {
       // Report what changed behind the executor's back (direct register
       // writes); an executor reporting the same write first is harmless.
@@ -368,7 +381,7 @@ export class Stage1Mmu implements Mmu {
       if (old.ttbr !== ttbr) this.#tlb.onSysregWrite(cpu, "TTBR0_EL2", ttbr);
       if (old.tcr !== tcr) this.#tlb.onSysregWrite(cpu, "TCR_EL2", tcr);
       if (old.mair !== mair) this.#tlb.onSysregWrite(cpu, "MAIR_EL2", mair);
-      st.cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
+      st.cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
     }
     st.gen = gen;
     return st.cfg;
@@ -378,12 +391,12 @@ export class Stage1Mmu implements Mmu {
   #peekRegime(cpu: Cpu): RegimeConfig {
     const st = this.#states[cpu.id];
     if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
-    const [sctlr, tcr, ttbr, mair, mmfr0] = readRegimeRegisters(cpu);
+    const [sctlr, tcr, ttbr, mair, mmfr0, hcr] = readRegimeRegisters(cpu);
     return st !== undefined && st.cpu === cpu && st.cfg.sctlr === sctlr &&
         st.cfg.tcr === tcr && st.cfg.ttbr === ttbr && st.cfg.mair === mair &&
-        st.cfg.mmfr0 === mmfr0
+        st.cfg.mmfr0 === mmfr0 && ((st.cfg.hcr ^ hcr) & E2H) === 0n
       ? st.cfg
-      : decodeRegime(sctlr, tcr, ttbr, mair, mmfr0);
+      : decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
   }
 
   /**
@@ -464,7 +477,8 @@ export class Stage1Mmu implements Mmu {
         // A plain TlbEntry carries only its descriptor: current registers.
         const lo = Number(e.pte & 0xffff_ffffn);
         ro = ((lo >>> 7) & 1) === 1;
-        xn = ((e.pte >> 54n) & 1n) === 1n;
+        xn = ((e.pte >> BigInt(32 + cfg.xnHiBit)) & 1n) === 1n ||
+          (cfg.e2h && ((lo >>> 6) & 3) === 1);
         attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       }
       if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
@@ -481,6 +495,7 @@ export class Stage1Mmu implements Mmu {
         ? VIA.EXACT
         : this.#checkWalkEntry(cpu, cfg, via, va, s, found);
       if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
+      if (!debug) this.#hardwareUpdate(s, access);
       if (!debug) {
         const w = new WalkedEntry(s, cfg, this.#mem.generation, false, via?.base ?? cfg.base);
         // Filled through a stale walk-cache entry: every hit is stale until
@@ -522,7 +537,7 @@ export class Stage1Mmu implements Mmu {
     const denied = access === ACCESS.WRITE ? ro : access === ACCESS.EXEC && (xn || (wxn && !ro));
     if (denied) {
       return this.#fail(
-        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, wxn, [apT, xnT])!,
+        permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, wxn, [apT, xnT], cfg.e2h)!,
       );
     }
     this.#level = level;
@@ -535,6 +550,26 @@ export class Stage1Mmu implements Mmu {
     this.#viaWalk = viaWalk;
     this.#mmuOff = false;
     return pa;
+  }
+
+  /**
+   * The hardware's descriptor updates for the leaf a walk found (Arm ARM
+   * D8.4.2, "Hardware management of the Access flag and dirty state"): with
+   * TCR.HA it sets a clear AF, and with TCR.HD a write to a DBM leaf clears
+   * AP[2], each as one store to the descriptor, before the access; the walk
+   * state then describes the descriptor as stored.
+   */
+  #hardwareUpdate(s: WalkState, access: number): void {
+    let lo = s.lo;
+    if (s.afUpdate) lo |= 0x400;
+    if (access === ACCESS.WRITE && s.dbm && s.ro && !s.apTable) {
+      lo &= ~0x80;
+      s.ro = false;
+    }
+    if (lo === s.lo) return;
+    this.#mem.write64Parts(s.descPa, lo >>> 0, s.hi);
+    s.lo = lo >>> 0;
+    s.afUpdate = false;
   }
 
   /** MMU off: VA = PA; data Device-nGnRnE, fetch Normal (Arm ARM D8.2.10 / AArch64.S1DisabledOutput). */
@@ -708,8 +743,10 @@ export class Stage1Mmu implements Mmu {
       above = via;
     }
     const gen = this.#mem.generation;
-    for (let l = above === undefined ? cfg.startLevel : above.level + 1; l < 3; l++) {
-      if ((s.tMask & (1 << l)) === 0) return;
+    // The walk cache holds descriptors of levels 0..2: a level −1 one (a
+    // 52-bit walk) is only the first link of the chains below it.
+    for (let l = above === undefined ? Math.max(cfg.startLevel, 0) : above.level + 1; l < 3; l++) {
+      if ((s.tMask & (1 << (l + 1))) === 0) return;
       const w = new CachedWalk(s, cfg, va, l, above, gen);
       this.#tlb.fillWalk!(cpu, w);
       above = w;

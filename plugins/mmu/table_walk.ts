@@ -30,9 +30,11 @@ export const WALK_FAULT = {
   ACCESS_FLAG: 8,
   /** A descriptor read missed RAM (synchronous external abort on walk). */
   EXTERNAL: 9,
+  /** TCR_EL2.EPD0 = 1 under E2H: no walk from TTBR0_EL2 (translation, level 0). */
+  EPD0: 10,
 } as const;
 
-/** Size of the leaf at each level (level 0 has no leaf with 4 KiB). */
+/** Size of the leaf at each level 0..3 (level 0 has no leaf with 4 KiB, unless DS). */
 export const LEVEL_SIZE: readonly number[] = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12];
 
 /**
@@ -58,12 +60,22 @@ export class WalkState {
   size = 0;
   /** Leaf: read-only (AP[2], or APTable[1] on the way). */
   ro = false;
-  /** Leaf: execute-never (XN, or XNTable on the way). */
+  /**
+   * Leaf: execute-never at EL2 (XN, or XNTable on the way; under E2H PXN,
+   * PXNTable, or a location writable at EL0).
+   */
   xn = false;
   /** Leaf: read-only because of an APTable bit (for messages). */
   apTable = false;
-  /** Leaf: execute-never because of an XNTable bit (for messages). */
+  /** Leaf: execute-never because of an XNTable (PXNTable) bit (for messages). */
   xnTable = false;
+  /**
+   * Leaf: its AF is 0 and TCR.HA = 1, so the hardware sets it (the caller
+   * of a non-debug walk writes the descriptor back with AF set).
+   */
+  afUpdate = false;
+  /** Leaf: DBM (bit 51) with TCR.HD = 1: a write clears AP[2] (the caller writes it back). */
+  dbm = false;
   /** Leaf: AttrIndx. */
   attrIdx = 0;
   /** Descriptors read, in order (when the walk was asked to record them). */
@@ -75,21 +87,22 @@ export class WalkState {
   /** High halves of the descriptors read. */
   readonly chainHi: Uint32Array = new Uint32Array(5);
   /**
-   * Table descriptors this walk read, by level (0..2): bit L set when level
-   * L's was read (always recorded; a walk the exact cache below shortened
-   * reads none, and one started from a walk-cache entry none above it).
+   * Table descriptors this walk read, by level (−1..2): bit L + 1 set when
+   * level L's was read (always recorded; a walk the exact cache below
+   * shortened reads none, and one started from a walk-cache entry none
+   * above it). The arrays below are indexed by L + 1.
    */
   tMask = 0;
-  /** PA of level L's table descriptor. */
-  readonly tDesc: Float64Array = new Float64Array(3);
+  /** PA of level L's table descriptor, at index L + 1. */
+  readonly tDesc: Float64Array = new Float64Array(4);
   /** Low half of level L's table descriptor. */
-  readonly tLo: Uint32Array = new Uint32Array(3);
+  readonly tLo: Uint32Array = new Uint32Array(4);
   /** High half of level L's table descriptor. */
-  readonly tHi: Uint32Array = new Uint32Array(3);
+  readonly tHi: Uint32Array = new Uint32Array(4);
   /** Next-level table level L's descriptor points at. */
-  readonly tNext: Float64Array = new Float64Array(3);
+  readonly tNext: Float64Array = new Float64Array(4);
   /** APTable[1] / XNTable gathered down to and including level L (bit 0 / bit 1). */
-  readonly tPerm: Uint8Array = new Uint8Array(3);
+  readonly tPerm: Uint8Array = new Uint8Array(4);
   // Walk cache (like a hardware page-walk cache, but exact): the level-3
   // table the last walk reached for a 2 MiB-aligned VA, valid while the
   // memory, the regime object and the memory generation (bumped by every
@@ -118,9 +131,12 @@ const parts = new Uint32Array(2);
  * TTBR base size (address size, level 0); then at each level: the
  * descriptor read (external abort on walk), valid bit, level-0 block and
  * level-3 reserved encoding (translation), output or next-table address
- * beyond PS (address size), and at the leaf AF (access flag). Table
- * descriptors' APTable[1]/XNTable apply unless TCR_EL2.HPD = 1. Descriptor
- * bits [51:48] are ignored. Reads memory only.
+ * beyond PS (address size), and at the leaf AF (access flag, unless TCR.HA
+ * = 1: then `s.afUpdate` says the hardware sets it). Table descriptors'
+ * APTable[1]/XNTable (PXNTable under E2H) apply unless TCR.HPD = 1. Without
+ * DS, descriptor bits [51:48] are ignored; with DS the output address has
+ * bits 49:12 in place and 51:50 in bits 9:8, and a 52-bit walk starts at
+ * level −1. Reads memory only.
  *
  * @param mem Physical memory holding the tables.
  * @param cfg The regime.
@@ -161,6 +177,7 @@ export function walkTables(
   s.n = 0;
   s.tMask = 0;
   if (cfg.t0szFault) return stop(s, WALK_FAULT.T0SZ, 0, 0, 0, 0);
+  if (cfg.epd0) return stop(s, WALK_FAULT.EPD0, 0, 0, 0, 0);
   if (va >= cfg.iaLimit) return stop(s, WALK_FAULT.VA_RANGE, 0, 0, 0, 0);
   if (via === undefined && cfg.baseOutOfRange) return stop(s, WALK_FAULT.BASE_RANGE, 0, 0, 0, 0);
   // Literal powers of two below: V8 does not fold module constants, and a
@@ -193,7 +210,8 @@ export function walkTables(
     if (level === 3) idx = (vaLo >>> 12) & 511;
     else if (level === 2) idx = (vaLo >>> 21) & 511;
     else if (level === 1) idx = ((vaHi & 127) << 2) | (vaLo >>> 30);
-    else idx = (vaHi >>> 7) & 511;
+    else if (level === 0) idx = (vaHi >>> 7) & 511;
+    else idx = (vaHi >>> 16) & 15; // level −1: VA bits 51:48
     const dpa = table + idx * 8;
     // A try/catch around the read costs more than this bank check in V8.
     if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL, level, dpa, 0, 0);
@@ -209,22 +227,30 @@ export function walkTables(
     }
     if ((lo & 1) === 0) return stop(s, WALK_FAULT.INVALID, level, dpa, lo, hi);
     const isTable = (lo & 2) !== 0;
-    if (!isTable && level === 0) return stop(s, WALK_FAULT.BLOCK_L0, level, dpa, lo, hi);
+    // A block at level 0 is allowed with DS (4 KiB granule); never at −1.
+    if (!isTable && (level === -1 || (level === 0 && !cfg.ds))) {
+      return stop(s, WALK_FAULT.BLOCK_L0, level, dpa, lo, hi);
+    }
     if (!isTable && level === 3) return stop(s, WALK_FAULT.RESERVED_L3, level, dpa, lo, hi);
-    // Output (or next-level table) address: descriptor bits [47:12].
-    const oa = (hi & 0xffff) * 4294967296 + ((lo & 0xfffff000) >>> 0);
+    // Output (or next-level table) address: descriptor bits [47:12]; with
+    // DS bits [49:12] and [51:50] from bits [9:8].
+    const oa = cfg.ds
+      ? (hi & 0x3ffff) * 4294967296 + ((lo & 0xfffff000) >>> 0) +
+        ((lo >>> 8) & 3) * 1125899906842624
+      : (hi & 0xffff) * 4294967296 + ((lo & 0xfffff000) >>> 0);
     if (oa >= cfg.psLimit) return stop(s, WALK_FAULT.OA_RANGE, level, dpa, lo, hi);
     if (isTable && level < 3) {
       if (!cfg.hpd) {
         apT |= (hi >>> 30) & 1; // APTable[1], bit 62
-        xnT |= (hi >>> 28) & 1; // XNTable, bit 60
+        xnT |= (hi >>> cfg.xnTableHiBit) & 1; // XNTable, bit 60 (PXNTable, 59, under E2H)
       }
-      s.tMask |= 1 << level;
-      s.tDesc[level] = dpa;
-      s.tLo[level] = lo;
-      s.tHi[level] = hi;
-      s.tNext[level] = oa;
-      s.tPerm[level] = apT | (xnT << 1);
+      const t = level + 1;
+      s.tMask |= 1 << t;
+      s.tDesc[t] = dpa;
+      s.tLo[t] = lo;
+      s.tHi[t] = hi;
+      s.tNext[t] = oa;
+      s.tPerm[t] = apT | (xnT << 1);
       table = oa;
       level++;
       if (level === 3 && via === undefined) {
@@ -238,17 +264,32 @@ export function walkTables(
       }
       continue;
     }
-    // A leaf is at level 1, 2 or 3: its size is 2^30, 2^21 or 2^12.
-    const size = level === 3 ? 4096 : level === 2 ? 2097152 : 1073741824;
-    s.size = size;
-    // oa is 4 KiB-aligned below 2^48: drop its bits [size-1:12] (all in lo).
-    s.outPa = level === 3 ? oa : oa - (lo & (size - 1) & 0xfffff000);
-    s.blockVa = va - (vaLo & (size - 1)); // size divides 2^32, so vaLo's low bits are va's
-    if ((lo & 0x400) === 0) return stop(s, WALK_FAULT.ACCESS_FLAG, level, dpa, lo, hi);
+    if (level === 0) {
+      // A 512 GiB block (DS only): its offset reaches into the high half.
+      s.size = 549755813888;
+      s.outPa = oa - (oa % 549755813888);
+      s.blockVa = va - (va % 549755813888);
+    } else {
+      // A leaf at level 1, 2 or 3: its size is 2^30, 2^21 or 2^12.
+      const size = level === 3 ? 4096 : level === 2 ? 2097152 : 1073741824;
+      s.size = size;
+      // oa is 4 KiB-aligned: drop its bits [size-1:12] (all in lo).
+      s.outPa = level === 3 ? oa : oa - (lo & (size - 1) & 0xfffff000);
+      s.blockVa = va - (vaLo & (size - 1)); // size divides 2^32, so vaLo's low bits are va's
+    }
+    s.afUpdate = false;
+    if ((lo & 0x400) === 0) {
+      if (!cfg.ha) return stop(s, WALK_FAULT.ACCESS_FLAG, level, dpa, lo, hi);
+      s.afUpdate = true;
+    }
     s.apTable = apT === 1;
     s.xnTable = xnT === 1;
     s.ro = ((lo >>> 7) & 1) === 1 || s.apTable;
-    s.xn = ((hi >>> 22) & 1) === 1 || s.xnTable;
+    s.dbm = cfg.hd && ((hi >>> 19) & 1) === 1;
+    // Under E2H, PXN (bit 53) governs EL2, and a location writable at EL0
+    // (AP[2:1] = 0b01) is never executable at EL2.
+    s.xn = ((hi >>> cfg.xnHiBit) & 1) === 1 || s.xnTable ||
+      (cfg.e2h && ((lo >>> 6) & 3) === 1);
     s.attrIdx = (lo >>> 2) & 7;
     s.fault = WALK_FAULT.NONE;
     s.level = level;

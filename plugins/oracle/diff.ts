@@ -1,14 +1,22 @@
 /**
  * The field-by-field comparison of a real kernel's observed EL2 state with
  * hyplab's prediction: the pool, each EL2 register (the differing fields by
- * their Arm ARM names), the table page count and every maplet (which one,
- * and which attribute bits differ, decoded).
+ * their Arm ARM names, in the E2H layout where HCR_EL2.E2H selects it), the
+ * table page count, every maplet (which one, and which attribute bits
+ * differ, decoded) and, when the recording has it, the host stage-2's
+ * geometry and owner annotations.
  *
  * @module
  */
 
 import { hex, SYSREG_DEFS } from "../../core/mod.ts";
-import type { HexMapping, Observation, ObservedSysreg } from "./observation.ts";
+import type {
+  HexAnnotation,
+  HexMapping,
+  Observation,
+  ObservedHostStage2,
+  ObservedSysreg,
+} from "./observation.ts";
 import { OBSERVED_SYSREGS } from "./observation.ts";
 
 /** One field that differs inside a register or a descriptor. */
@@ -48,7 +56,7 @@ export interface OracleDiff {
   compared: number;
 }
 
-/** Named bit fields of a register: name → `[lsb, width]`. */
+/** Named fields of a register or descriptor: name → `[lsb, width]`. */
 export type Fields = Readonly<Record<string, readonly [number, number]>>;
 
 /** Stage-1 leaf descriptor fields (attr: the descriptor with its output address cleared). */
@@ -69,9 +77,50 @@ const LEAF_FIELDS: Fields = {
   SW: [55, 4],
 };
 
-function fieldsOf(name: string): Fields {
+/**
+ * TCR_EL2 with HCR_EL2.E2H = 1: TCR_EL1's layout (Arm ARM D19, TCR_EL1),
+ * the one hVHE writes.
+ */
+const TCR_E2H_FIELDS: Fields = {
+  T0SZ: [0, 6],
+  EPD0: [7, 1],
+  IRGN0: [8, 2],
+  ORGN0: [10, 2],
+  SH0: [12, 2],
+  TG0: [14, 2],
+  T1SZ: [16, 6],
+  A1: [22, 1],
+  EPD1: [23, 1],
+  IRGN1: [24, 2],
+  ORGN1: [26, 2],
+  SH1: [28, 2],
+  TG1: [30, 2],
+  IPS: [32, 3],
+  AS: [36, 1],
+  TBI0: [37, 1],
+  TBI1: [38, 1],
+  HA: [39, 1],
+  HD: [40, 1],
+  HPD0: [41, 1],
+  HPD1: [42, 1],
+  TBID0: [51, 1],
+  TBID1: [52, 1],
+  NFD0: [53, 1],
+  NFD1: [54, 1],
+  E0PD0: [55, 1],
+  E0PD1: [56, 1],
+  TCMA0: [57, 1],
+  TCMA1: [58, 1],
+  DS: [59, 1],
+};
+
+function fieldsOf(name: string, e2h = false): Fields {
+  if (e2h && name === "TCR_EL2") return TCR_E2H_FIELDS;
   return (SYSREG_DEFS[name]?.fields ?? {}) as Fields;
 }
+
+const e2hOf = (regs: Record<ObservedSysreg, string>): boolean =>
+  ((BigInt(regs.HCR_EL2) >> 34n) & 1n) === 1n;
 
 function bitsText(lo: number, width: number): string {
   return width === 1 ? `${lo}` : `${lo + width - 1}:${lo}`;
@@ -162,7 +211,7 @@ export function diffObserved(
       path: `sysregs.${name}`,
       observed: a,
       predicted: b,
-      fields: differingFields(BigInt(a), BigInt(b), fieldsOf(name)),
+      fields: differingFields(BigInt(a), BigInt(b), fieldsOf(name, e2hOf(observed.sysregs))),
     });
   }
   diffPerCpu(observed, predicted, out);
@@ -170,7 +219,68 @@ export function diffObserved(
   scalar("el2.start_level", observed.el2.start_level, predicted.el2.start_level);
   scalar("el2.table_pages", observed.el2.table_pages, predicted.el2.table_pages);
   compared += diffMappings(observed.el2.mappings, predicted.el2.mappings, out);
+  // A recording without the host stage-2 (an older oracle) compares none of it.
+  const s2 = observed.host_s2;
+  if (s2 !== undefined) {
+    const p = predicted.host_s2;
+    if (p === undefined) {
+      compared++;
+      out.push({ path: "host_s2", observed: describeS2(s2) });
+    } else {
+      scalar("host_s2.ia_bits", s2.ia_bits, p.ia_bits);
+      scalar("host_s2.start_level", s2.start_level, p.start_level);
+      scalar("host_s2.pgd", s2.pgd, p.pgd);
+      scalar("host_s2.pgd_pages", s2.pgd_pages, p.pgd_pages);
+      compared += diffAnnotations(s2.annotations, p.annotations, out);
+    }
+  }
   return { agree: out.length === 0, differences: out, compared };
+}
+
+function describeS2(s: ObservedHostStage2): string {
+  return `${s.ia_bits}-bit IPA from level ${s.start_level}, pgd ${s.pgd} (${s.pgd_pages} pages), ${s.annotations.length} annotation runs`;
+}
+
+/** An owner annotation's fields: 7.x's (type 63:60, owner 3:1), and 6.x's owner in 9:2. */
+const ANNOTATION_FIELDS_7: Fields = { owner: [1, 3], meta: [4, 56], type: [60, 4] };
+const ANNOTATION_FIELDS_6: Fields = { owner: [2, 8] };
+
+/** Annotation runs by IPA: each only on one side, or differing in size or descriptor. */
+function diffAnnotations(
+  observed: readonly HexAnnotation[],
+  predicted: readonly HexAnnotation[],
+  out: Difference[],
+): number {
+  const byIpa = new Map<bigint, [HexAnnotation | undefined, HexAnnotation | undefined]>();
+  for (const a of observed) byIpa.set(BigInt(a.ipa), [a, undefined]);
+  for (const b of predicted) byIpa.set(BigInt(b.ipa), [byIpa.get(BigInt(b.ipa))?.[0], b]);
+  const keys = [...byIpa.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  const text = (a: HexAnnotation) => `size ${a.size} desc ${a.desc}`;
+  for (const k of keys) {
+    const [a, b] = byIpa.get(k)!;
+    const path = `host_s2.annotations[0x${k.toString(16)}]`;
+    if (a === undefined) {
+      out.push({ path, predicted: text(b!) });
+      continue;
+    }
+    if (b === undefined) {
+      out.push({ path, observed: text(a) });
+      continue;
+    }
+    if (BigInt(a.size) === BigInt(b.size) && BigInt(a.desc) === BigInt(b.desc)) continue;
+    // A type in bits 63:60 is 7.x's encoding; otherwise 6.x's owner id in 9:2.
+    const typed = BigInt(a.desc) >> 60n !== 0n || BigInt(b.desc) >> 60n !== 0n;
+    const fields = differingFields(
+      BigInt(a.desc),
+      BigInt(b.desc),
+      typed ? ANNOTATION_FIELDS_7 : ANNOTATION_FIELDS_6,
+    );
+    if (BigInt(a.size) !== BigInt(b.size)) {
+      fields.unshift({ field: "size", bits: "-", observed: a.size, predicted: b.size });
+    }
+    out.push({ path, observed: text(a), predicted: text(b), fields });
+  }
+  return keys.length;
 }
 
 function diffPerCpu(
@@ -191,7 +301,7 @@ function diffPerCpu(
         path: `sysregs_per_cpu[${cpu}].${name}`,
         observed: x,
         predicted: y,
-        fields: differingFields(BigInt(x), BigInt(y), fieldsOf(name)),
+        fields: differingFields(BigInt(x), BigInt(y), fieldsOf(name, e2hOf(observed.sysregs))),
       });
     }
   }

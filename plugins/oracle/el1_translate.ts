@@ -10,7 +10,11 @@
  * an identity map), which the stub reads in physical mode.
  *
  * Only the 4 KiB granule (TCR_EL1.TG1 = 0b10) is walked: Debian's arm64
- * kernels use it (CONFIG_ARM64_4K_PAGES in 6.1, 6.12 and 7.2).
+ * kernels use it (CONFIG_ARM64_4K_PAGES in 6.1, 6.12 and 7.2). With
+ * TCR_EL1.DS (FEAT_LPA2: 6.12 and 7.2 on a CPU that has it run with 52-bit
+ * VAs) the walk starts at level −1, output addresses have bits 49:12 in
+ * place and 51:50 in descriptor bits 9:8, TTBR1_EL1 holds BADDR[51:48] in
+ * bits 5:2, and a level-0 block is allowed.
  *
  * @module
  */
@@ -28,17 +32,23 @@ export interface El1TranslateRegs {
 }
 
 const OA_MASK = ((1n << 48n) - 1n) & ~0xfffn; // descriptor bits 47:12
+const OA_MASK_LPA2 = ((1n << 50n) - 1n) & ~0xfffn; // descriptor bits 49:12 under DS
+
+/** A descriptor's output address: bits 47:12, or under DS 49:12 and 51:50 from 9:8. */
+function outputAddress(d: bigint, ds: boolean): bigint {
+  return ds ? (d & OA_MASK_LPA2) | (((d >> 8n) & 3n) << 50n) : d & OA_MASK;
+}
 
 /**
- * The PA of a TTBR1_EL1 VA (4 KiB granule, 48-bit output addresses; the
- * host's 52-bit formats are not walked).
+ * The PA of a TTBR1_EL1 VA (4 KiB granule; 48-bit output addresses, or
+ * with TCR_EL1.DS the FEAT_LPA2 formats and 52-bit VAs).
  *
  * @param va A kernel VA (top bits set).
  * @param regs TTBR1_EL1 and TCR_EL1 of a CPU running the host.
  * @param read Physical memory reader.
  * @returns The PA.
- * @throws {OracleError} On another granule, TCR_EL1.DS, a VA outside the
- *   TTBR1 range, or an invalid descriptor on the way.
+ * @throws {OracleError} On another granule, a VA outside the TTBR1 range,
+ *   or an invalid descriptor on the way.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -71,9 +81,7 @@ export async function translateKernelVa(
   if (tg1 !== 2) {
     throw new OracleError(`TCR_EL1.TG1 is ${tg1}, only the 4 KiB granule (2) is walked`);
   }
-  if ((tcr >> 59n) & 1n) {
-    throw new OracleError("TCR_EL1.DS is set: 52-bit host tables are not walked");
-  }
+  const ds = ((tcr >> 59n) & 1n) === 1n;
   const t1sz = Number((tcr >> 16n) & 0x3fn);
   const vaBits = 64 - t1sz;
   // The TTBR1 half: bits 63:vaBits all ones.
@@ -82,7 +90,9 @@ export async function translateKernelVa(
   }
   // Levels of 9 bits above the 12-bit page offset; the root takes the rest.
   const levels = Math.ceil((vaBits - 12) / 9);
-  let table = regs.ttbr1 & OA_MASK & ~1n;
+  let table = ds
+    ? (regs.ttbr1 & (((1n << 48n) - 1n) & ~0x3fn)) | (((regs.ttbr1 >> 2n) & 0xfn) << 48n)
+    : regs.ttbr1 & OA_MASK & ~1n;
   for (let level = 4 - levels; level <= 3; level++) {
     const shift = 12 + 9 * (3 - level);
     const index = (va >> BigInt(shift)) &
@@ -100,13 +110,15 @@ export async function translateKernelVa(
       if (level === 3 && (d & 2n) === 0n) {
         throw new OracleError(`${hex(va)}: reserved level-3 descriptor ${hex(d)} at PA ${hex(at)}`);
       }
-      if (level === 0) {
-        throw new OracleError(`${hex(va)}: a level-0 block without FEAT_LPA2 at PA ${hex(at)}`);
+      if (level < 0 || (level === 0 && !ds)) {
+        throw new OracleError(
+          `${hex(va)}: a level-${level} block${ds ? "" : " without FEAT_LPA2"} at PA ${hex(at)}`,
+        );
       }
       const offMask = (1n << BigInt(shift)) - 1n;
-      return (d & OA_MASK & ~offMask) | (va & offMask);
+      return (outputAddress(d, ds) & ~offMask) | (va & offMask);
     }
-    table = d & OA_MASK;
+    table = outputAddress(d, ds);
   }
   throw new OracleError(`${hex(va)}: the walk ran past level 3`); // unreachable: level 3 returns
 }

@@ -16,7 +16,7 @@ import { OracleError } from "./errors.ts";
 import type { SystemMap } from "./system_map.ts";
 
 /** How a host fact is laid out in memory. */
-export type HostFactKind = "u64" | "u8" | "u32" | "u64[cpus]" | "percpu-u64";
+export type HostFactKind = "u64" | "u8" | "u32" | "u64[cpus]" | "percpu-u64" | "hyp-percpu-u64";
 
 /** One fact to read. */
 export interface HostFactSpec {
@@ -30,11 +30,32 @@ export interface HostFactSpec {
   /**
    * `u64`/`u32`/`u8`: one value; `u64[cpus]`: an array indexed by CPU;
    * `percpu-u64`: a `DEFINE_PER_CPU` variable, the value at
-   * symbol + `__per_cpu_offset[cpu]` for each CPU.
+   * symbol + `__per_cpu_offset[cpu]` for each CPU; `hyp-percpu-u64`: a
+   * field of a hypervisor per-CPU variable (`DEFINE_PER_CPU` in the nVHE
+   * object), as the host reaches it with `per_cpu_ptr_nvhe_sym()`: in CPU
+   * i's copy at `kvm_arm_hyp_percpu_base[i]` (a fact read before), at the
+   * symbol's offset from the nVHE `__per_cpu_start`, plus {@link
+   * HostFactSpec.field}'s byte offset. Those pages belong to the hypervisor
+   * once pKVM is up (the host's stage 2 no longer maps them), so they are
+   * read at their PA, through the linear map's `__pa()`.
    */
   kind: HostFactKind;
   /** Skip silently when the release's System.map lacks the symbol. */
   optional?: boolean;
+  /**
+   * `hyp-percpu-u64`: the struct field, by a name the caller's
+   * {@link HostFactEnv.fields} gives an offset for (from the release's
+   * DWARF); without one the fact is skipped.
+   */
+  field?: string;
+}
+
+/** What per-release facts the reader needs besides System.map. */
+export interface HostFactEnv {
+  /** Byte offsets of struct fields, by {@link HostFactSpec.field} name. */
+  fields?: Readonly<Record<string, number>>;
+  /** `PAGE_OFFSET` of the build (`-(1 << CONFIG_ARM64_VA_BITS)`), for `__pa()`. */
+  pageOffset?: bigint;
 }
 
 /**
@@ -65,6 +86,16 @@ export const HOST_FACTS: readonly HostFactSpec[] = [
     name: "kvm_arm_hyp_stack_base",
     symbol: "kvm_arm_hyp_stack_base",
     kind: "percpu-u64",
+    optional: true,
+  },
+  // 6.12+: the host's SVE state buffer per CPU (init_pkvm_host_sve_state(),
+  // arm.c), which the hypervisor maps; after finalize_init_hyp_mode() a hyp
+  // VA. NULL without SVE.
+  {
+    name: "sve_state",
+    symbol: "__kvm_nvhe_kvm_host_data",
+    kind: "hyp-percpu-u64",
+    field: "kvm_host_data.sve_state",
     optional: true,
   },
 ];
@@ -163,6 +194,7 @@ function le(bytes: Uint8Array, off: number, size: number): bigint {
  * @param mem Kernel memory (virtual reads, and physical ones for image
  *   addresses the host lost to the hypervisor).
  * @param cpus Number of CPUs (length of the per-CPU arrays).
+ * @param env Struct field offsets and `PAGE_OFFSET` for `hyp-percpu-u64`.
  * @returns Name → hex string, or an array of them for per-CPU kinds.
  * @throws {OracleError} When a required symbol is missing or a read fails.
  * @example
@@ -181,6 +213,7 @@ export async function readHostFacts(
   map: SystemMap,
   mem: KernelMemory,
   cpus: number,
+  env: HostFactEnv = {},
 ): Promise<Record<string, string | string[]>> {
   const out: Record<string, string | string[]> = {};
   let offsets: bigint[] | null = null;
@@ -236,6 +269,36 @@ export async function readHostFacts(
         for (const off of offsets) {
           const va = (at.va + off) & 0xffff_ffff_ffff_ffffn;
           vals.push(hex(le(await get(va, 8), 0, 8)));
+        }
+        out[spec.name] = vals;
+        break;
+      }
+      case "hyp-percpu-u64": {
+        const off = spec.field === undefined ? undefined : env.fields?.[spec.field];
+        if (off === undefined) break;
+        const bases = out.kvm_arm_hyp_percpu_base;
+        const start = map.address("__kvm_nvhe___per_cpu_start");
+        const memstart = out.memstart_addr;
+        if (!Array.isArray(bases) || start === undefined || typeof memstart !== "string") {
+          throw new OracleError(
+            `reading ${what}: needs kvm_arm_hyp_percpu_base, memstart_addr and __kvm_nvhe___per_cpu_start first`,
+          );
+        }
+        if (!mem.readPhysical || env.pageOffset === undefined) {
+          throw new OracleError(`reading ${what}: needs physical reads and PAGE_OFFSET`);
+        }
+        const vals: string[] = [];
+        for (const b of bases) {
+          // __pa(): the linear map's VA - PAGE_OFFSET + memstart_addr.
+          const pa = BigInt.asUintN(64, BigInt(b) - env.pageOffset + BigInt(memstart)) +
+            (at.va - start) + BigInt(off);
+          let bytes: Uint8Array;
+          try {
+            bytes = await mem.readPhysical(pa, 8);
+          } catch (e) {
+            throw new OracleError(`reading ${what} at PA ${hex(pa)}: ${(e as Error).message}`);
+          }
+          vals.push(hex(le(bytes, 0, 8)));
         }
         out[spec.name] = vals;
         break;

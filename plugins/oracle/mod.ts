@@ -7,7 +7,8 @@
  * final panic, halts it through QEMU's gdb stub and records an
  * {@link Observation}: the inputs a prediction may use (machine, memblock at
  * `kvm_hyp_reserve()`, image symbols, host facts) and what it must predict
- * (mode, pool, EL2 registers, EL2 stage-1 mappings).
+ * (mode, pool, EL2 registers, EL2 stage-1 mappings, and the host stage-2's
+ * geometry and the hypervisor's owner annotations in it).
  *
  * @example Parse a saved observation
  * ```ts ignore
@@ -34,6 +35,7 @@ export * from "./qemu.ts";
 export * from "./range_set.ts";
 export * from "./rsp.ts";
 export * from "./rsp_packet.ts";
+export * from "./s2_walk.ts";
 export * from "./setup.ts";
 export * from "./system_map.ts";
 export * from "./target_description.ts";

@@ -4,7 +4,9 @@
  * machine, the memblock state when `kvm_hyp_reserve()` ran, kernel-image
  * symbols, host facts read from kernel memory); `observed` holds what it is
  * asked to predict (the mode, the pool, the EL2 registers, the EL2 stage-1
- * tables). Every address and 64-bit value is a lowercase `0x` hex string.
+ * tables and, in recordings that have it, the host stage-2's geometry and
+ * the ownership annotations the hypervisor wrote in it). Every address and
+ * 64-bit value is a lowercase `0x` hex string.
  *
  * @module
  */
@@ -51,6 +53,30 @@ export interface HexMapping {
   attr: string;
 }
 
+/** One run of equal invalid non-zero host stage-2 entries (an owner annotation). */
+export interface HexAnnotation {
+  /** First IPA. */
+  ipa: string;
+  /** Bytes. */
+  size: string;
+  /** The invalid descriptor, as the release encodes the owner. */
+  desc: string;
+}
+
+/** The host stage-2 as far as the boot decides it (`observed.host_s2`). */
+export interface ObservedHostStage2 {
+  /** 64 − VTCR_EL2.T0SZ. */
+  ia_bits: number;
+  /** Start level (VTCR_EL2.SL0, SL2). */
+  start_level: number;
+  /** PA of the first (concatenated) root page, from VTTBR_EL2. */
+  pgd: string;
+  /** Concatenated root pages. */
+  pgd_pages: number;
+  /** The hypervisor's owner annotations, merged into runs, by IPA. */
+  annotations: HexAnnotation[];
+}
+
 /** One observation. */
 export interface Observation {
   /** Where it came from. */
@@ -93,6 +119,11 @@ export interface Observation {
     sysregs_per_cpu?: Record<ObservedSysreg, string>[];
     /** The EL2 stage-1 tables from TTBR0_EL2. */
     el2: { va_bits: number; start_level: number; table_pages: number; mappings: HexMapping[] };
+    /**
+     * The host stage-2 from VTTBR_EL2 (recordings from the oracle that walks
+     * it; absent in older ones).
+     */
+    host_s2?: ObservedHostStage2;
   };
 }
 
@@ -255,6 +286,7 @@ export function parseObservation(text: string, path: string): Observation {
 
   const obs = c.object(top.observed, "observed", ["mode", "reserve", "sysregs", "el2"], [
     "sysregs_per_cpu",
+    "host_s2",
   ]);
   const mode = c.string(obs.mode, "observed.mode");
   if (mode !== "nVHE" && mode !== "hVHE") {
@@ -301,6 +333,37 @@ export function parseObservation(text: string, path: string): Observation {
       mappings,
     },
   };
+  if (obs.host_s2 !== undefined) {
+    const p = "observed.host_s2";
+    const h = c.object(obs.host_s2, p, [
+      "ia_bits",
+      "start_level",
+      "pgd",
+      "pgd_pages",
+      "annotations",
+    ]);
+    const annotations = c.array(h.annotations, `${p}.annotations`).map((a, i) => {
+      const q = `${p}.annotations[${i}]`;
+      const o = c.object(a, q, ["ipa", "size", "desc"]);
+      return {
+        ipa: c.hex(o.ipa, `${q}.ipa`),
+        size: c.hex(o.size, `${q}.size`),
+        desc: c.hex(o.desc, `${q}.desc`),
+      };
+    });
+    c.sortedRanges(
+      annotations.map((a) => ({ base: a.ipa, size: a.size })),
+      `${p}.annotations`,
+      "ipa",
+    );
+    observed.host_s2 = {
+      ia_bits: c.int(h.ia_bits, `${p}.ia_bits`, 25, 52),
+      start_level: c.int(h.start_level, `${p}.start_level`, -1, 3),
+      pgd: c.hex(h.pgd, `${p}.pgd`),
+      pgd_pages: c.int(h.pgd_pages, `${p}.pgd_pages`, 1, 16),
+      annotations,
+    };
+  }
   if (obs.sysregs_per_cpu !== undefined) {
     observed.sysregs_per_cpu = c.array(obs.sysregs_per_cpu, "observed.sysregs_per_cpu", 1).map((
       r,
@@ -375,6 +438,21 @@ export function formatObservation(obs: Observation): string {
           attr: m.attr,
         })),
       },
+      ...(o.observed.host_s2
+        ? {
+          host_s2: {
+            ia_bits: o.observed.host_s2.ia_bits,
+            start_level: o.observed.host_s2.start_level,
+            pgd: o.observed.host_s2.pgd,
+            pgd_pages: o.observed.host_s2.pgd_pages,
+            annotations: o.observed.host_s2.annotations.map((a) => ({
+              ipa: a.ipa,
+              size: a.size,
+              desc: a.desc,
+            })),
+          },
+        }
+        : {}),
     },
   };
   return JSON.stringify(canonical, null, 2) + "\n";

@@ -21,9 +21,12 @@ import {
   pkvmMode,
 } from "./console_log.ts";
 import { walkEl2Stage1 } from "./el2_walk.ts";
+import { hostStage2Observed, walkHostStage2 } from "./s2_walk.ts";
 import { OracleError } from "./errors.ts";
+import { type KernelRelease, release } from "../releases/mod.ts";
 import {
   HOST_FACTS,
+  type HostFactEnv,
   IMAGE_SYMBOLS,
   imageSymbols,
   readHostFacts,
@@ -89,6 +92,24 @@ export class ObserveInterrupted extends OracleError {
     super(`interrupted by ${signal}: QEMU stopped`);
     this.name = "ObserveInterrupted";
   }
+}
+
+/**
+ * The release facts the host-fact reader needs: the struct field offsets
+ * (from the release's DWARF) and the build's `PAGE_OFFSET`.
+ */
+function hostFactEnv(profile: string): HostFactEnv {
+  let rel: KernelRelease;
+  try {
+    rel = release(profile);
+  } catch {
+    return {};
+  }
+  const sve = rel.host.sveState;
+  return {
+    fields: sve === null ? {} : { "kvm_host_data.sve_state": sve.field },
+    pageOffset: BigInt.asUintN(64, -(1n << BigInt(rel.config.vaBits))),
+  };
 }
 
 /** CPSR.M[3:2]: the exception level a halted CPU was at. */
@@ -416,7 +437,7 @@ export async function observeBooted(
       );
     }
     step("reading host facts");
-    const host = await readHostFacts(HOST_FACTS, map, mem, machine.cpus);
+    const host = await readHostFacts(HOST_FACTS, map, mem, machine.cpus, hostFactEnv(k.profile));
     const pool = await readHostFacts(RESERVE_FACTS, map, mem, machine.cpus);
     const base = BigInt(pool.hyp_mem_base as string);
     const size = BigInt(pool.hyp_mem_size as string);
@@ -449,6 +470,17 @@ export async function observeBooted(
       (pa, n) => client.readMemory(pa, n),
       { ram: [{ base: BigInt(VIRT_RAM_BASE), size: BigInt(machine.ramBytes) }] },
     );
+    // The host stage-2, once __pkvm_prot_finalize turned it on (HCR_EL2.VM).
+    let hostS2: Observation["observed"]["host_s2"];
+    if ((BigInt(cpu0.HCR_EL2) & 1n) === 1n) {
+      step("walking the host stage-2 tables");
+      const s2 = await walkHostStage2(
+        { vttbr: BigInt(cpu0.VTTBR_EL2), vtcr: BigInt(cpu0.VTCR_EL2) },
+        (pa, n) => client.readMemory(pa, n),
+        { ram: [{ base: BigInt(VIRT_RAM_BASE), size: BigInt(machine.ramBytes) }] },
+      );
+      hostS2 = hostStage2Observed(s2);
+    }
     await rsp.setPhysicalMemoryMode(false);
     await rsp.detach();
     step("detached");
@@ -475,6 +507,7 @@ export async function observeBooted(
       },
     };
     if (differ) observed.sysregs_per_cpu = perCpu;
+    if (hostS2 !== undefined) observed.host_s2 = hostS2;
     return {
       provenance: {
         kernel_package: k.kernelPackage,

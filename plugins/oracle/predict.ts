@@ -21,11 +21,13 @@ import {
   type Machine,
   type MemblockRegion,
   PKVM,
+  Trace,
 } from "../../core/mod.ts";
-import { type HostInputs, kernelImageFromSystemMap } from "../pkvm/mod.ts";
+import { type HostInputs, kernelImageFromSystemMap, kvmCpuCaps } from "../pkvm/mod.ts";
 import { profile } from "../profiles/mod.ts";
 import { type KernelRelease, release } from "../releases/mod.ts";
 import { walkEl2Stage1 } from "./el2_walk.ts";
+import { hostStage2Observed, walkHostStage2 } from "./s2_walk.ts";
 import { OracleError } from "./errors.ts";
 import {
   type HexMapping,
@@ -80,6 +82,27 @@ function linearToPa(rel: KernelRelease, memstart: bigint, va: bigint): number {
 }
 
 /**
+ * The PA behind a pointer the host may already have turned into a hyp VA
+ * (`kern_hyp_va()`, as `finalize_init_hyp_mode()` does to the SVE state
+ * pointers): a hyp VA keeps the kernel VA's low `tag_lsb` bits (`va_mask`),
+ * and every linear-map VA of the machine shares the bits above them, those
+ * of the first memory region's; a kernel VA goes straight through the
+ * linear map.
+ */
+function pointerToPa(
+  rel: KernelRelease,
+  memstart: bigint,
+  vaMask: bigint,
+  firstPa: bigint,
+  v: bigint,
+): number {
+  if (v >> 56n === 0xffn) return linearToPa(rel, memstart, v);
+  const pageOffset = U64 & -(1n << BigInt(rel.config.vaBits));
+  const first = BigInt.asUintN(64, firstPa - memstart + pageOffset);
+  return linearToPa(rel, memstart, (first & ~vaMask) | (v & vaMask));
+}
+
+/**
  * The host facts of an observation, as hyplab's host model takes them.
  *
  * @param obs The observation.
@@ -112,6 +135,14 @@ export function hostInputsOf(obs: Observation, rel: KernelRelease): HostInputs {
       `inputs.host: ${nr} CPUs, but kvm_arm_hyp_percpu_base has ${percpu.length} and ${stackName} ${stacks.length} entries`,
     );
   }
+  let sveState: number[] | undefined;
+  if (h.sve_state !== undefined) {
+    const vaMask = big("host.va_mask", h.va_mask);
+    const first = BigInt(obs.inputs.memblock.memory[0]?.base ?? "0x0");
+    sveState = bigs("host.sve_state", h.sve_state).slice(0, nr).map((v) =>
+      pointerToPa(rel, memstart, vaMask, first, v)
+    );
+  }
   const region = (r: { base: string; size: string; flags?: number }): MemblockRegion =>
     r.flags === undefined
       ? { base: Number(BigInt(r.base)), size: Number(BigInt(r.size)) }
@@ -127,6 +158,7 @@ export function hostInputsOf(obs: Observation, rel: KernelRelease): HostInputs {
     hypVaRandom: tagVal << tagLsb,
     percpuBase: percpu.slice(0, nr).map((v) => linearToPa(rel, memstart, v)),
     stackPages: stacks.slice(0, nr).map((v) => linearToPa(rel, memstart, v)),
+    ...(sveState === undefined ? {} : { sveState }),
   };
 }
 
@@ -177,24 +209,17 @@ export async function predict(obs: Observation): Promise<Prediction> {
   }
   const model = m.cpu(0).model;
   const mode = predictedMode(rel, model.features.vhe);
-  if (mode === "hVHE") {
-    throw new UnsupportedPrediction(
-      `${rel.name} runs pKVM in hVHE on ${model.name} (a VHE CPU); hyplab models nVHE only so far`,
-    );
-  }
   // vabits_actual: a 52-bit build falls back to 48 bits without LPA2.
-  const vaBits = rel.config.vaBits === 52 && model.features.lpa2 ? 52 : 48;
-  if (vaBits !== 48) {
-    throw new UnsupportedPrediction(
-      `${rel.name} on ${model.name} uses 52-bit VAs (LPA2); hyplab models 48-bit VAs so far`,
-    );
-  }
+  const vaBits = kvmCpuCaps(rel, model).vaBits;
   const hostInputs = hostInputsOf(obs, rel);
   const m2 = createMachine({
     ram,
     cpus: inp.machine.cpus,
     cpu: inp.machine.cpu,
     plugins: profile(inp.profile, { pkvm: { vaBits, hostInputs } }),
+    // The report needs these kinds; the per-map and per-access events of a
+    // full trace are most of a prediction's time.
+    trace: new Trace({ kinds: ["step", "hypercall", "log", "barrier_finding", "handover"] }),
   });
   const pkvm = m2.get(PKVM);
   const report = pkvm.boot();
@@ -248,6 +273,16 @@ export async function predict(obs: Observation): Promise<Prediction> {
   };
   if (perCpu.some((p) => OBSERVED_SYSREGS.some((n) => p[n] !== sysregs[n]))) {
     observed.sysregs_per_cpu = perCpu;
+  }
+  // The host stage-2 as __pkvm_prot_finalize left it on (HCR_EL2.VM), read
+  // with the walker the oracle uses on the real machine.
+  if ((cpu0.sysreg("HCR_EL2") & 1n) === 1n) {
+    const s2 = await walkHostStage2(
+      { vttbr: cpu0.sysreg("VTTBR_EL2"), vtcr: cpu0.sysreg("VTCR_EL2") },
+      (pa, len) => mem.readBytes(Number(pa), len),
+      { ram: mem.banks.map((b) => ({ base: BigInt(b.base), size: BigInt(b.size) })) },
+    );
+    observed.host_s2 = hostStage2Observed(s2);
   }
   return { observed, report };
 }

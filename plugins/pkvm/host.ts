@@ -10,7 +10,6 @@
 
 import {
   type Cpu,
-  type CpuModel,
   errnoName,
   hex,
   hvc,
@@ -40,9 +39,11 @@ import {
   SMCCC_RET_NOT_SUPPORTED,
   smcccFunctionId,
 } from "./hypercall_ids.ts";
-import { type DispatchNote, HVC_SET_VECTORS, installVectors } from "./hyp_main.ts";
+import { initEl2Mdcr } from "./el2_setup.ts";
+import { type DispatchNote, installVectors } from "./hyp_main.ts";
 import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
 import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
+import { hostHcrEl2, hostTcrEl2, hostTcrEl2Hvhe, pkvmHostSveStateSize } from "./host_regs.ts";
 import { type InitParamsField, initParamsOffset } from "./init_params.ts";
 import {
   getOrder,
@@ -87,6 +88,11 @@ export interface HostInputs {
   percpuBase?: readonly number[];
   /** Each CPU's hyp stack page (`kvm_arm_hyp_stack_page` / `_base`) as a PA. */
   stackPages?: readonly number[];
+  /**
+   * Each CPU's host SVE state buffer for protected mode
+   * (`kvm_host_data.sve_state` / `.sve_regs`, 6.12+ on an SVE CPU) as a PA.
+   */
+  sveState?: readonly number[];
 }
 
 /** Options of the host kernel. */
@@ -113,6 +119,8 @@ export class Host {
   readonly caps: PkvmCaps;
   /** Options. */
   readonly options: HostOptions;
+  /** The host's SVE state buffer per CPU (PA), when the release and CPU have one. */
+  sveState: number[] = [];
   /** The kernel image. */
   readonly image: KernelImage;
   /** memblock. */
@@ -194,12 +202,14 @@ export class Host {
       banks: machine.memory.banks,
       image: { base: this.image.base, end: this.image.end },
       vabitsActual: options.vaBits,
-      configVaBits: options.vaBits === 39
-        ? 39
-        : Math.max(this.release.config.vaBits, options.vaBits),
+      // The release's 52-bit build falls back to 48 bits on a CPU without
+      // FEAT_LPA2; 48 on an LPA2 CPU (or 39) is a build asked for.
+      configVaBits: options.vaBits === 48 && this.release.config.vaBits === 52 &&
+          !machine.cpu(0).model.features.lpa2
+        ? 52
+        : options.vaBits,
       configPaBits: this.release.config.paBits,
-      // With 4 KiB pages LPA2 and 52-bit VAs go together.
-      lpa2: options.vaBits === 52,
+      lpa2: options.config.lpa2,
       kvm: true,
       hypModeAvailable: true,
       // Protected KVM runs the kernel at EL1 (nVHE or hVHE).
@@ -218,9 +228,14 @@ export class Host {
     this.memblock = { memory, reserved: [image, ...early].sort((a, b) => a.base - b.base) };
   }
 
-  /** Step 0: firmware hands over at EL2; head.S installs the hyp stub and drops to EL1. */
+  /**
+   * Step 0: firmware hands over at EL2; head.S sets EL2 up (`init_el2_state`:
+   * of what it writes, MDCR_EL2 is read back later, by `__kvm_get_mdcr_el2`),
+   * installs the hyp stub and drops to EL1.
+   */
   firmware(): void {
     for (const cpu of this.machine.cpus) {
+      cpu.msr("MDCR_EL2", initEl2Mdcr(this.release, cpu.model));
       cpu.sysregs.write("VBAR_EL2", BigInt(this.image.symbols.__hyp_stub_vectors!));
       cpu.pstate.el = 1;
       cpu.pstate.spsel = 1;
@@ -381,6 +396,8 @@ export class Host {
       memory: this.machine.memory,
       name: "hyp_pgtable",
       trace: this.machine.trace,
+      hvhe: this.options.config.hvhe,
+      lpa2: this.options.config.lpa2,
     });
     if (typeof pgt === "number") {
       throw new BootStepError(2, `kvm_pgtable_hyp_init: ${errnoName(pgt)} (no page for the pgd)`);
@@ -437,30 +454,89 @@ export class Host {
       this.#createHypMappings(base, base + img.percpuSize, PAGE_HYP, `percpu cpu${cpu}`);
       this.#prepareParams(cpu, stackVa[cpu]!);
     }
+    this.#initPkvmHostSveState();
     // kvm_hyp_init_protection(): the pool, PAGE_HYP, in the EL1-built table.
+    // do_pkvm_init() comes next: the release's host boot (host_boot.ts).
     this.#createHypMappings(r.base, r.base + r.size, PAGE_HYP, "pool");
     this.hostPgtPages = pgt.tablePages();
-    // do_pkvm_init() → hyp_install_host_vector() on the boot CPU.
-    this.installHostVector(this.machine.cpu(0));
   }
 
   /**
-   * `hyp_install_host_vector()`: the stub points VBAR_EL2 at the idmap init
-   * vector, then `__kvm_hyp_init` with the PA of this CPU's params.
-   * @param cpu The CPU (at EL1, on the hyp stub).
-   * @throws {BootStepError} When EL2 does not answer SMCCC_RET_SUCCESS.
+   * The PA of a CPU's `kvm_nvhe_init_params`, which `__kvm_hyp_init` gets
+   * in x1 (`virt_to_phys(this_cpu_ptr_nvhe_sym(kvm_init_params))`).
+   * @param cpuId The CPU.
+   * @returns The PA.
    */
-  installHostVector(cpu: Cpu): void {
-    this.#hvc(
-      cpu,
-      HVC_SET_VECTORS,
-      [BigInt(this.image.symbols.__kvm_hyp_init!)],
-      "__hyp_set_vectors",
-    );
-    const params = this.percpuBase[cpu.id]! + this.image.percpuOffsets.kvm_init_params!;
-    const rec = this.#hvc(cpu, smcccFunctionId(0), [BigInt(params)], "__kvm_hyp_init");
-    if (rec.x0 !== "0x0") {
-      throw new BootStepError(2, `__kvm_hyp_init on CPU ${cpu.id} returned x0 = ${rec.x0}`);
+  initParamsPa(cpuId: number): number {
+    return this.percpuBase[cpuId]! + this.image.percpuOffsets.kvm_init_params!;
+  }
+
+  /**
+   * A hyp-stub call (arch/arm64/kernel/hyp-stub.S): `hvc #0` with x0 = the
+   * release's `HVC_*` number and the arguments in x1...
+   * @param cpuId Issuing CPU.
+   * @param hvc The asm/virt.h name (`HVC_SET_VECTORS`, `HVC_RESET_VECTORS`, ...).
+   * @param args Arguments.
+   * @param label The record's name (the wrapper, e.g. `__hyp_set_vectors`) and caller.
+   * @returns The record.
+   * @throws {RangeError} For a stub call the release does not have.
+   */
+  stubCall(
+    cpuId: number,
+    hvc: string,
+    args: readonly bigint[],
+    label: { name: string; caller?: string },
+  ): HypercallRecord {
+    const nr = this.release.hypercalls.stubs[hvc];
+    if (nr === undefined) {
+      throw new RangeError(
+        `Cannot issue ${hvc}: not a ${this.version} hyp-stub call (known: ${
+          Object.keys(this.release.hypercalls.stubs).join(", ")
+        })`,
+      );
+    }
+    return this.#hvc(this.machine.cpu(cpuId), BigInt(nr), args, label.name, label.caller);
+  }
+
+  /**
+   * `init_pkvm_host_sve_state()` (6.12+, protected mode, an SVE CPU): one
+   * `alloc_pages(pkvm_host_sve_state_order())` per CPU, its linear VA stored
+   * in that CPU's `kvm_host_data` (the field the release names), not mapped
+   * at EL2 by the host (the hypervisor maps it in `recreate_hyp_mappings()`).
+   */
+  #initPkvmHostSveState(): void {
+    const sve = this.release.host.sveState;
+    const size = pkvmHostSveStateSize(this.release, this.machine.cpu(0).model);
+    if (sve === null || size === 0) return;
+    const hostData = this.image.percpuOffsets.kvm_host_data;
+    if (hostData === undefined) {
+      throw new BootStepError(2, "init_pkvm_host_sve_state: the image has no kvm_host_data");
+    }
+    const given = this.options.inputs?.sveState;
+    const order = getOrder(size);
+    for (let cpu = 0; cpu < this.machine.cpus.length; cpu++) {
+      const p = given?.[cpu] ?? this.pages!.allocPages(order);
+      if (p === null) throw new BootStepError(2, "init_pkvm_host_sve_state: -ENOMEM");
+      this.sveState.push(p);
+      this.machine.memory.write64(
+        this.percpuBase[cpu]! + hostData + sve.field,
+        this.layout!.kernVa(p),
+      );
+    }
+  }
+
+  /**
+   * `finalize_init_hyp_mode()` after `__pkvm_init` (6.12+): each CPU's
+   * `kvm_host_data` SVE pointer becomes its `kern_hyp_va()`.
+   */
+  finalizeInitHypMode(): void {
+    const sve = this.release.host.sveState;
+    const hostData = this.image.percpuOffsets.kvm_host_data;
+    if (sve === null || hostData === undefined || this.sveState.length === 0) return;
+    const layout = this.layout!;
+    for (let cpu = 0; cpu < this.sveState.length; cpu++) {
+      const at = this.percpuBase[cpu]! + hostData + sve.field;
+      this.machine.memory.write64(at, BigInt(layout.kernHypVa(this.machine.memory.read64(at))));
     }
   }
 
@@ -499,12 +575,14 @@ export class Host {
    * @param nameOrId Kernel name or id.
    * @param args Arguments.
    * @param cpuId Issuing CPU.
+   * @param caller The kernel function issuing it, recorded with the call.
    * @returns The record.
    */
   hypercall(
     nameOrId: string | number,
     args: readonly (bigint | number)[],
     cpuId = 0,
+    caller?: string,
   ): HypercallRecord {
     const ids = hypercallIds(this.version);
     let id: number;
@@ -532,10 +610,17 @@ export class Host {
       smcccFunctionId(id),
       args.map((a) => asU64(a)),
       hypercallName(this.version, id) ?? "unknown",
+      caller,
     );
   }
 
-  #hvc(cpu: Cpu, x0: bigint, args: readonly bigint[], name: string): HypercallRecord {
+  #hvc(
+    cpu: Cpu,
+    x0: bigint,
+    args: readonly bigint[],
+    name: string,
+    caller?: string,
+  ): HypercallRecord {
     if (cpu.pstate.el !== 1) {
       throw new RangeError(
         `Cannot issue ${name} from CPU ${cpu.id}: it is at EL${cpu.pstate.el}, not EL1`,
@@ -567,6 +652,7 @@ export class Host {
       x1: hex(r1),
       result: describeResult(r0, r1, name),
     };
+    if (caller !== undefined) rec.caller = caller;
     if (this.#note.note !== undefined) rec.note = this.#note.note;
     this.records.push(rec);
     trace.emit("hypercall", { name, id, kind: rec.kind, x0: rec.x0, x1: rec.x1, args: rec.args }, {
@@ -662,11 +748,18 @@ export class Host {
     put("tpidr_el2", asU64(this.percpuBase[cpu]! - this.image.symbols.__per_cpu_start!));
     // The host's MAIR_EL1 (proc.S MAIR_EL1_SET, as __cpu_setup leaves it).
     put("mair_el2", this.release.sysregs.mair);
-    put("tcr_el2", hostTcrEl2(this.release, this.machine.cpu(cpu).model, this.hypVaBits));
+    const model = this.machine.cpu(cpu).model;
+    const { hvhe, lpa2 } = this.options.config;
+    put(
+      "tcr_el2",
+      hvhe
+        ? hostTcrEl2Hvhe(this.release, model, this.options.vaBits, this.hypVaBits)
+        : hostTcrEl2(this.release, model, this.hypVaBits, lpa2),
+    );
     put("stack_hyp_va", BigInt(stackVa));
     put("stack_pa", BigInt(this.stackPages[cpu]!));
     put("pgd_pa", BigInt(this.hostPgt!.pgd));
-    put("hcr_el2", hostHcrEl2(this.release, this.machine.cpu(cpu).model));
+    put("hcr_el2", hostHcrEl2(this.release, model, hvhe));
     put("vttbr", 0n);
     put("vtcr", 0n);
   }
@@ -686,50 +779,6 @@ const HOST_SECTIONS: Record<
 };
 
 /**
- * `params->tcr_el2` for nVHE, as `cpu_prepare_hyp_mode()` builds it from the
- * host's TCR_EL1 (4 KiB granule, inner-shareable write-back walks: TG0 0,
- * SH0 3, ORGN0/IRGN0 1), with `TCR_EL2_RES1` (bits 31 and 23) and T0SZ from
- * `hyp_va_bits`; PS is the CPU's PARange capped at the kernel's PA size
- * (`tcr_compute_pa_size`: in `___kvm_hyp_init` up to 6.1, from TCR_EL1.IPS
- * since; the same value).
- *
- * @param rel The release.
- * @param model The CPU model.
- * @param hypVaBits `hyp_va_bits`.
- * @returns TCR_EL2.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { CPU_CORTEX_A57, CPU_NEOVERSE_N1 } from "../../core/mod.ts";
- * import { V6_1 } from "../releases/mod.ts";
- * import { hostTcrEl2 } from "./host.ts";
- * assertEquals(hostTcrEl2(V6_1, CPU_CORTEX_A57, 48), 0x8084_3510n); // a real 6.1 boot's value
- * assertEquals(hostTcrEl2(V6_1, CPU_NEOVERSE_N1, 48), 0x8085_3510n);
- * ```
- */
-export function hostTcrEl2(rel: KernelRelease, model: CpuModel, hypVaBits: number): bigint {
-  const parange = Number(model.idRegs.ID_AA64MMFR0_EL1 & 0xfn);
-  const ps = BigInt(Math.min(parange, rel.config.paBits === 52 ? 6 : 5));
-  return (1n << 31n) | (1n << 23n) | (ps << 16n) | (3n << 12n) | (1n << 10n) | (1n << 8n) |
-    BigInt(64 - hypVaBits);
-}
-
-/**
- * `params->hcr_el2` for protected nVHE: `HCR_HOST_NVHE_PROTECTED_FLAGS`, and
- * from 7.x `HCR_TID5` when the system has no MTE (`HCR_ATA` otherwise).
- *
- * @param rel The release.
- * @param model The CPU model.
- * @returns HCR_EL2 as the host asks for it (the CPU keeps what it implements).
- */
-export function hostHcrEl2(rel: KernelRelease, model: CpuModel): bigint {
-  let hcr = rel.sysregs.hcrProtected;
-  // system_supports_mte(): FEAT_MTE2 or later.
-  if (rel.sysregs.hcrTid5WithoutMte && model.features.mte < 2) hcr |= 1n << 58n;
-  return hcr;
-}
-
-/**
  * The host's reading of x0/x1: NOT_SUPPORTED, an errno, an address or 0.
  *
  * @param x0 x0 on return.
@@ -740,7 +789,10 @@ export function hostHcrEl2(rel: KernelRelease, model: CpuModel): bigint {
 export function describeResult(x0: bigint, x1: bigint, name: string): string {
   if (x0 === SMCCC_RET_NOT_SUPPORTED) return "NOT_SUPPORTED";
   if (x0 !== 0n) return `x0 = ${hex(x0)}`;
-  if (name === "__kvm_hyp_init" || name === "__hyp_set_vectors") return "0";
+  // SMCCC_RET_SUCCESS, or a stub call's 0: nothing in x1.
+  if (name === "__kvm_hyp_init" || name === "__hyp_set_vectors" || name === "__hyp_reset_vectors") {
+    return "0";
+  }
   const s = asSigned(x1);
   if (s < 0n && s >= -4095n) return errnoName(Number(s));
   if (name === "__pkvm_create_private_mapping") return hex(x1);

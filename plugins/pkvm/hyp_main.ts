@@ -13,6 +13,7 @@ import {
   ERRNO,
   type ExceptionInfo,
   hex,
+  ichVtrEl2,
   KVM_PGTABLE_PROT,
   VECTOR,
 } from "../../core/mod.ts";
@@ -33,6 +34,8 @@ export const HVC_RESET_VECTORS = 2n;
 export const HVC_STUB_ERR = 0xbadca11n;
 /** `HCR_VM`. */
 export const HCR_VM = 1n;
+/** `HCR_FWB`, bit 46. */
+export const HCR_FWB = 1n << 46n;
 
 /** What a hypercall handler returns. */
 interface HcallOutcome {
@@ -122,16 +125,21 @@ function handleStubHvc(hyp: Hyp, cpu: Cpu): void {
   if (x0 === HVC_RESET_VECTORS || x0 === HVC_SOFT_RESTART) {
     cpu.msr("SCTLR_EL2", hyp.release.sysregs.sctlrMmuOff);
     hyp.caps.tlb.onSysregWrite(cpu, "SCTLR_EL2", cpu.sysreg("SCTLR_EL2"));
+    // alternative_if ARM64_KVM_PROTECTED_MODE: back to HCR_HOST_NVHE_FLAGS
+    // (up to 6.12), so the stub does not trap the host's SMCs.
+    const hcr = hyp.release.hypercalls.stubResetHcr;
+    if (hcr !== null) hyp.caps.tlb.onSysregWrite(cpu, "HCR_EL2", cpu.msr("HCR_EL2", hcr));
     cpu.sysregs.write("VBAR_EL2", BigInt(hyp.image.symbols.__hyp_stub_vectors!));
     cpu.setX(0, 0n);
   } else cpu.setX(0, HVC_STUB_ERR);
 }
 
 /**
- * `___kvm_hyp_init`: loads TPIDR, SP, MAIR, HCR, VTTBR, VTCR, TTBR0 (the
- * params' pgd) and TCR (PS from ID_AA64MMFR0_EL1.PARange), `isb`,
- * `tlbi alle2`, `dsb sy`, SCTLR_EL2 = INIT_SCTLR_EL2_MMU_ON, `isb`, and
- * VBAR_EL2 = `__kvm_hyp_host_vector`.
+ * `___kvm_hyp_init`: loads SP, MAIR, HCR — and with HCR_EL2.E2H (hVHE)
+ * replays the EL2 setup for the E2H layouts ({@link kvmInitEl2StateHvhe}) —
+ * then TPIDR, VTTBR, VTCR, TTBR0 (the params' pgd) and TCR (the params',
+ * whose PS/IPS the host computed), `isb`, `tlbi alle2`, `dsb sy`, SCTLR_EL2
+ * = INIT_SCTLR_EL2_MMU_ON, `isb`, and VBAR_EL2 = `__kvm_hyp_host_vector`.
  *
  * @param hyp The hypervisor.
  * @param cpu The CPU.
@@ -147,10 +155,12 @@ export function kvmHypInit(hyp: Hyp, cpu: Cpu, paramsPa: number): void {
     const stored = cpu.msr(reg, v);
     tlb.onSysregWrite(cpu, reg, stored);
   };
-  write("TPIDR_EL2", field("tpidr_el2"));
   cpu.spEl[2] = field("stack_hyp_va");
   write("MAIR_EL2", field("mair_el2"));
   write("HCR_EL2", field("hcr_el2"));
+  // `cbz` on HCR_E2H in the value loaded (not in what the CPU kept).
+  if ((field("hcr_el2") & HCR_E2H) !== 0n) kvmInitEl2StateHvhe(hyp, cpu, write);
+  write("TPIDR_EL2", field("tpidr_el2"));
   write("VTTBR_EL2", field("vttbr"));
   // The params' 0 (no host stage-2 yet) reads back with bit 31 (RAO) set.
   write("VTCR_EL2", field("vtcr"));
@@ -250,6 +260,44 @@ function hostHvc(
 
 const MASK48 = (1n << 48n) - 1n;
 
+/** `HCR_E2H`, bit 34. */
+const HCR_E2H = 1n << 34n;
+
+/**
+ * `__kvm_init_el2_state` as `___kvm_hyp_init` replays it under hVHE
+ * (hyp-init.S, 6.12 and 7.2: `init_el2_state` then `finalise_el2_state`,
+ * now that HCR_EL2.E2H = 1 gives CPTR_EL2 CPACR_EL1's layout and CNTHCTL_EL2
+ * the VHE one), for the registers hyplab keeps: SCTLR_EL2 =
+ * `INIT_SCTLR_EL2_MMU_OFF` (`__init_el2_sctlr`); CNTHCTL_EL2 = EL1PCTEN |
+ * EL1PCEN, shifted by 10 for the E2H layout (`__init_el2_timers`);
+ * VTTBR_EL2 = 0 (`__init_el2_stage2`); CPTR_EL2 = FPEN (`__init_el2_cptr`,
+ * written as `cpacr_el1`), then ZEN with SVE and SMEN with SME
+ * (`finalise_el2_state`, no ID override on these machines). SCTLR_EL2's
+ * ENTP2 (SME) is set too, and overwritten by the MMU-on value right after.
+ * The rest of the macros (HCRX, MDCR, GIC, HSTR, FGT, ZCR/SMCR) writes
+ * registers hyplab does not keep.
+ */
+function kvmInitEl2StateHvhe(
+  hyp: Hyp,
+  cpu: Cpu,
+  write: (reg: string, v: bigint) => void,
+): void {
+  const f = cpu.model.features;
+  write("SCTLR_EL2", hyp.release.sysregs.sctlrMmuOff);
+  cpu.sysregs.write("CNTHCTL_EL2", 3n << 10n);
+  write("VTTBR_EL2", 0n);
+  const FPEN = 3n << 20n;
+  const ZEN = 3n << 16n;
+  const SMEN = 3n << 24n;
+  let cpacr = FPEN;
+  write("CPTR_EL2", cpacr);
+  if (f.sve) write("CPTR_EL2", cpacr |= ZEN);
+  if (f.sme) {
+    write("CPTR_EL2", cpacr |= SMEN);
+    write("SCTLR_EL2", cpu.sysreg("SCTLR_EL2") | (1n << 60n)); // SCTLR_ELx_ENTP2
+  }
+}
+
 /**
  * The `enum kvm_pgtable_prot` a handler's `DECLARE_REG` reads from a register,
  * reduced to what `hyp_set_prot_attr` acts on, as a hyplab prot number
@@ -275,13 +323,16 @@ function hypProt(hyp: Hyp, prot: bigint): number {
   const M = rel.prot;
   // hyp_set_prot_attr without ARM64_KVM_HVHE (7.x): `prot &= ~KVM_PGTABLE_PROT_UX`,
   // then `prot & KVM_PGTABLE_PROT_X` (PX|UX) is the execute test; before the
-  // split X is one bit.
-  const ux = M.X & ~(M.X & -M.X);
-  const low = Number(prot & 0xffffn) & ~ux;
+  // split X is one bit. Under hVHE UX stays; hyplab's X is EL2 execution,
+  // i.e. PX (a UX-only prot maps non-executable at EL2 with UXN set too,
+  // where 7.x would leave UXN clear: EL0 never runs in this regime here).
+  const px = M.X & -M.X;
+  const ux = M.X & ~px;
+  const low = Number(prot & 0xffffn) & (hyp.config.hvhe ? ~0 : ~ux);
   let p = 0;
   if (low & M.R) p |= R;
   if (low & M.W) p |= W;
-  if (low & M.X) p |= X;
+  if (low & (hyp.config.hvhe ? px : M.X)) p |= X;
   if (low & M.DEVICE) p |= DEVICE;
   // hyplab keeps SW0..3 at bits 23..26 (the descriptor's high half, shifted
   // down by 32); v5.13 has no software bits.
@@ -299,6 +350,10 @@ function hypMapU64(hyp: Hyp, addr: bigint, size: bigint, phys: bigint, prot: big
   const p = hypProt(hyp, prot);
   const { R, W, X, DEVICE } = KVM_PGTABLE_PROT;
   if (!(p & R) || ((p & X) && (p & W)) || ((p & X) && (p & DEVICE))) return ERRNO.EINVAL;
+  // Under hVHE the kernel tests `prot & KVM_PGTABLE_PROT_X`, UX included.
+  const M = hyp.release.pgtable.prot;
+  const low = Number(prot & 0xffffn);
+  if (hyp.config.hvhe && (low & M.X) && (low & (M.W | M.DEVICE))) return ERRNO.EINVAL;
   const a = addr & ~0xfffn;
   const end = BigInt.asUintN(64, a + size + 0xfffn) & ~0xfffn;
   const limit = 1n << BigInt(hyp.pgt?.iaBits ?? 0);
@@ -306,6 +361,21 @@ function hypMapU64(hyp: Hyp, addr: bigint, size: bigint, phys: bigint, prot: big
   if (hyp.pgt === undefined) return ERRNO.EINVAL;
   if (end <= a) return 0;
   return hyp.pgt.map(Number(a), Number(end - a), Number(phys & MASK48), p);
+}
+
+/**
+ * The hypercalls of the hyp's release that hyplab models (answered as the
+ * release's `handle___*` would, `__kvm_hyp_init` by the init vector); the
+ * release's other ids answer NOT_SUPPORTED with a note.
+ *
+ * @param hyp The hypervisor.
+ * @returns Their names.
+ */
+export function modelledHypercalls(hyp: Hyp): string[] {
+  const handlers = hostHandlers(hyp);
+  return Object.entries(hypercallIds(hyp.version))
+    .filter(([name, id]) => name === "__kvm_hyp_init" || typeof handlers.get(id) === "function")
+    .map(([name]) => name);
 }
 
 function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
@@ -355,6 +425,21 @@ function hostHandlers(hyp: Hyp): Map<number, Handler | "unmodelled"> {
   });
 
   m.set(ids.__pkvm_prot_finalize!, (cpu) => protFinalize(hyp, cpu, perCpu(cpu)));
+
+  // handle___kvm_get_mdcr_el2 → __kvm_get_mdcr_el2() (nvhe/debug-sr.c):
+  // read_sysreg(mdcr_el2), as init_el2_state left it. Gone in 7.x.
+  if (ids.__kvm_get_mdcr_el2 !== undefined) {
+    m.set(ids.__kvm_get_mdcr_el2, (cpu) => ({ x1: cpu.sysreg("MDCR_EL2") }));
+  }
+
+  m.set(ids.__vgic_v3_get_gic_config!, (cpu) => vgicV3GetGicConfig(hyp, cpu));
+
+  // handle___kvm_enable_ssbs: SCTLR_EL2.DSSBS (bit 44) set; x1 is left alone.
+  m.set(ids.__kvm_enable_ssbs!, (cpu, a) => {
+    const v = cpu.msr("SCTLR_EL2", cpu.sysreg("SCTLR_EL2") | SCTLR_ELX_DSSBS);
+    hyp.caps.tlb.onSysregWrite(cpu, "SCTLR_EL2", v);
+    return { x1: a[0]! };
+  });
 
   if (ids.__pkvm_mark_hyp !== undefined) {
     m.set(ids.__pkvm_mark_hyp, (_cpu, a) => markHyp(hyp, a[0]!, a[1]!));
@@ -457,17 +542,68 @@ function protFinalize(hyp: Hyp, cpu: Cpu, perCpu: number): HcallOutcome {
   if (hyp.release.hypercalls.minAfterInit !== null && (hcr & HCR_VM) !== 0n) {
     return { x1: asU64(ERRNO.EPERM) };
   }
-  // kvm_get_vttbr(): pgd | VMID 0 | CnP under ARM64_HAS_CNP.
-  const vttbr = BigInt(hyp.hostStage2?.pgd ?? 0) | (hasCnp(hyp) ? 1n : 0n);
+  // kvm_get_vttbr(): pgd | VMID 0 | CnP under ARM64_HAS_CNP
+  // (kvm_phys_to_vttbr(): under LPA2 BADDR[51:48] go to bits 5:2).
+  const pgd = BigInt(hyp.hostStage2?.pgd ?? 0);
+  const baddr = hyp.config.lpa2 ? (pgd & MASK48) | ((pgd >> 48n) << 2n) : pgd;
+  const vttbr = baddr | (hasCnp(hyp) ? 1n : 0n);
   const vtcr = hyp.hostStage2?.vtcr ?? 0n;
+  // 7.x: HCR_FWB with ARM64_HAS_STAGE2_FWB.
+  const fwb = hyp.release.setup.protFinalizeFwb && cpu.model.features.s2fwb ? HCR_FWB : 0n;
   mem.write64(params + initParamsOffset(hyp.version, "vttbr")!, vttbr);
   mem.write64(params + initParamsOffset(hyp.version, "vtcr")!, vtcr);
-  mem.write64(hcrAt, hcr | HCR_VM);
-  cpu.msr("HCR_EL2", hcr | HCR_VM);
+  mem.write64(hcrAt, hcr | HCR_VM | fwb);
+  cpu.msr("HCR_EL2", hcr | HCR_VM | fwb);
   cpu.msr("VTTBR_EL2", vttbr);
   cpu.msr("VTCR_EL2", vtcr);
   hyp.protFinalized.add(cpu.id);
   return { x1: 0n };
+}
+
+/** `SCTLR_ELx_DSSBS`: the SSBS value taken on an exception to EL2. */
+const SCTLR_ELX_DSSBS = 1n << 44n;
+
+/** HCR_EL2.AMO | FMO | IMO: the interrupt overrides ICC_SRE_EL1.SRE = 0 needs. */
+const HCR_XMO = (1n << 5n) | (1n << 4n) | (1n << 3n);
+
+/** QEMU 7.2's ICC_SRE_EL1: SRE, DFB, DIB RAO/WI (`ARM_CP_CONST` 0x7, arm_gicv3_cpuif.c). */
+const QEMU_ICC_SRE_EL1 = 0x7n;
+
+/**
+ * `__vgic_v3_get_gic_config()` (vgic-v3-sr.c): with the interrupt overrides
+ * set, try to clear ICC_SRE_EL1.SRE; if it stays set there is no
+ * GICv2-compatible MMIO CPU interface (bit 63 clear), else bit 63 is set.
+ * The low 32 bits are ICH_VTR_EL2. QEMU's SRE bits are RAO/WI, so bit 63
+ * is always clear there. 7.2 first returns ICH_VTR_EL2 alone on a GICv5
+ * (ARM64_HAS_GICV5_CPUIF), which QEMU 7.2 does not emulate.
+ *
+ * Without a GICv3 CPU interface (`gic-version=2`) the first `mrs` of
+ * ICC_SRE_EL1 is UNDEFINED at EL2: the hyp panics.
+ */
+function vgicV3GetGicConfig(hyp: Hyp, cpu: Cpu): HcallOutcome {
+  if (cpu.model.gicVersion < 3) {
+    const p = new HypPanicError(
+      "__vgic_v3_get_gic_config",
+      `mrs ICC_SRE_EL1 on CPU ${cpu.id}: UNDEFINED, the machine has a GICv2 (no GICv3 CPU interface)`,
+    );
+    hyp.panic = p;
+    throw p;
+  }
+  const tlb = hyp.caps.tlb;
+  const hcr = cpu.sysreg("HCR_EL2");
+  // sysreg_clear_set(hcr_el2, 0, HCR_AMO | HCR_FMO | HCR_IMO); isb
+  tlb.onSysregWrite(cpu, "HCR_EL2", cpu.msr("HCR_EL2", hcr | HCR_XMO));
+  // write_gicreg(0, ICC_SRE_EL1); isb; val = read_gicreg(ICC_SRE_EL1): RAO/WI.
+  const sre = QEMU_ICC_SRE_EL1;
+  // write_gicreg(sre, ICC_SRE_EL1); sysreg_clear_set(hcr_el2, xMO, 0); isb
+  tlb.onSysregWrite(cpu, "HCR_EL2", cpu.msr("HCR_EL2", cpu.sysreg("HCR_EL2") & ~HCR_XMO));
+  const vtr = ichVtrEl2(cpu.model);
+  const val = ((sre & 1n) !== 0n ? 0n : 1n << 63n) | vtr;
+  return {
+    x1: val,
+    note: `ICH_VTR_EL2 = ${hex(vtr)}: ${Number(vtr & 0x1fn) + 1} list registers (nr_lr); ` +
+      `ICC_SRE_EL1.SRE stays set, so no GICv2-compatible CPU interface (bit 63 clear)`,
+  };
 }
 
 /**

@@ -30,6 +30,7 @@ import type { FinaliseStep, RecreateStep } from "../releases/mod.ts";
 import { type Hyp, HypPanicError } from "./hyp_state.ts";
 import { initParamsOffset } from "./init_params.ts";
 import { runSwitchSequence } from "./hyp_switch.ts";
+import { pkvmHostSveStateSize } from "./host_regs.ts";
 
 const PAGE = 4096;
 
@@ -251,6 +252,8 @@ export function recreateHypMappings(
     memory: hyp.machine.memory,
     name: "pkvm_pgtable",
     trace: hyp.trace,
+    hvhe: hyp.config.hvhe,
+    lpa2: hyp.config.lpa2,
   });
   if (typeof pgt === "number") return pgt;
   hyp.pgt = pgt;
@@ -340,21 +343,32 @@ function recreateStep(
     case "percpu_and_stacks":
       return mapPercpuAndStacks(hyp, cpu, perCpuBase);
     case "host_sve":
-      // pkvm_create_host_sve_mappings(): nothing without SVE.
-      return hyp.machine.cpu(0).model.features.sve ? hypHostSveUnmodelled(hyp) : 0;
+      return pkvmCreateHostSveMappings(hyp, cpu);
     default:
       throw new RangeError(`Cannot run recreate_hyp_mappings step "${step}"`);
   }
 }
 
 /**
- * The host's SVE state (`kvm_host_data.sve_state`, one per CPU) is mapped by
- * 6.12 and later when the CPU has SVE; hyplab does not model the host's SVE
- * buffers yet, so such a machine is refused rather than mis-predicted.
+ * `pkvm_create_host_sve_mappings()` (6.12+): without SVE nothing; else for
+ * each of `hyp_nr_cpus` CPUs, the buffer its `kvm_host_data` points at
+ * (`sve_state`, 7.x `sve_regs`: a kernel VA, `kern_hyp_va()`'d here),
+ * `PAGE_ALIGN(pkvm_host_sve_state_size())` bytes, PAGE_HYP, page by page.
  */
-function hypHostSveUnmodelled(hyp: Hyp): number {
-  hyp.log("error", "pkvm_create_host_sve_mappings: the host's SVE state is not modelled");
-  return ERRNO.ENOTSUPP;
+function pkvmCreateHostSveMappings(hyp: Hyp, cpu: Cpu): number {
+  const size = pkvmHostSveStateSize(hyp.release, hyp.machine.cpu(0).model);
+  const sve = hyp.release.host.sveState;
+  if (size === 0 || sve === null) return 0;
+  const hostData = hyp.image.percpuOffsets.kvm_host_data!;
+  const perCpuBase = hyp.sym("kvm_arm_hyp_percpu_base");
+  for (let i = 0; i < hyp.nrCpus; i++) {
+    const at = hypPerCpuBase(hyp, cpu, perCpuBase, i) + hostData + sve.field;
+    const start = hyp.layout.kernHypVa(hyp.mem(cpu).read64(at));
+    const end = start + Math.ceil(size / PAGE) * PAGE;
+    const err = pkvmCreateMappings(hyp, start, end, PAGE_HYP, `host sve cpu${i}`);
+    if (err !== 0) return err;
+  }
+  return 0;
 }
 
 /** Per CPU: its per-CPU region, then its stack (the release's way). */
@@ -460,6 +474,7 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   const vtcr = hostVtcr(
     sanitisedIdReg(hyp, "ID_AA64MMFR0_EL1"),
     sanitisedIdReg(hyp, "ID_AA64MMFR1_EL1"),
+    hyp.config.lpa2,
   );
   const pgdPages = stage2PgdPages(vtcr);
   const s2pool = hyp.pools.get(s2Terms[0]!)!;
@@ -467,6 +482,22 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   if (pgdVa === null) return ERRNO.ENOMEM;
   if (hyp.release.buddy.listNode === "free_page" && pgdPages > 1) s2pool.splitPage?.(pgdVa);
   hyp.hostStage2 = { pgd: hyp.pa(pgdVa), vtcr, pgdPages };
+  // host_s2_mm_ops: table pages from the host stage-2 pool, refcounted there.
+  hyp.hostS2Pgt = hyp.caps.pgtable.stage2Init?.({
+    iaBits: 64 - Number(vtcr & 0x3fn),
+    startLevel: 2 - Number((vtcr >> 6n) & 3n),
+    pgd: hyp.pa(pgdVa),
+    pgdPages,
+    mmOps: {
+      zallocPage: () => s2pool.allocPages(0),
+      physToVirt: (pa) => hyp.va(pa),
+      virtToPhys: (va) => hyp.pa(va),
+      getPage: (va) => s2pool.getPage(va),
+      putPage: (va) => s2pool.putPage(va),
+    },
+    memory: hyp.machine.memory,
+    lpa2: hyp.config.lpa2,
+  });
   const mmOps: PgtableMmOps = {
     zallocPage: () => hpool.allocPages(0),
     physToVirt: (pa) => hyp.va(pa),
@@ -498,7 +529,8 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
       // 6.1 finalize_host_mappings(): over each memory region's linear range,
       // LEAF|TABLE_POST: a reference per valid entry (the early allocator
       // could not take them), and every leaf must be a level-3 page of
-      // memory (its host stage-2 ownership, not modelled, follows its state).
+      // memory whose host stage-2 entry then follows its state.
+      const run = new OwnerRun(hyp);
       for (const r of hyp.hypMemory) {
         const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, {
           flags: WALK.LEAF | WALK.TABLE_POST,
@@ -506,12 +538,12 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
             if ((v.pte & 1n) === 0n) return 0;
             mmOps.getPage!(hyp.va(v.ptep));
             if (v.flag !== WALK.LEAF) return 0;
-            return v.level === 3 ? 0 : ERRNO.EINVAL;
+            return hostOwnershipOf(hyp, v.level, v.pte, run);
           },
         });
         if (ret !== 0) return ret;
       }
-      return 0;
+      return run.flush();
     }
     case "pgtable_refcnt": {
       // fix_hyp_pgtable_refcnt(): one reference per valid entry on its table page.
@@ -528,8 +560,7 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
     case "fixmap_and_fixblock":
       return hypCreateFixmap(hyp, cpu, true);
     case "host_ownership":
-      // fix_host_ownership(): the host stage-2 annotations are not modelled.
-      return 0;
+      return fixHostOwnership(hyp, cpu);
     case "ffa_init":
       return hypFfaInit();
     case "vm_table_init":
@@ -538,6 +569,119 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
       hyp.vmTable = hyp.term("vm_table").va;
       return 0;
   }
+}
+
+/** `pkvm_getstate()`: the page state in software bits 56:55 of a hyp leaf. */
+const PKVM_PAGE_STATE = { OWNED: 0n, SHARED_OWNED: 1n, SHARED_BORROWED: 2n } as const;
+
+/**
+ * What `fix_host_ownership_walker()` (6.12, 7.2) and
+ * `finalize_host_mappings_walker()` (6.1) do with one hyp stage-1 leaf: it
+ * must be a level-3 page of memory (else -EINVAL); a page the hypervisor
+ * owns gets the release's owner annotation in the host stage-2
+ * (`host_stage2_set_owner_locked(phys, PAGE_SIZE, PKVM_ID_HYP)`), except
+ * 7.x's `__hyp_text`, which stays mapped read-only for the host. A shared
+ * page (SHARED_OWNED / SHARED_BORROWED) gets a valid host mapping with the
+ * mirrored state in 6.1 and 6.12 (`host_stage2_idmap_locked()`), in 7.x
+ * only its vmemmap state: valid host stage-2 entries, like the hyp text's,
+ * are not written here (only the annotations are modelled).
+ *
+ * @param hyp The hypervisor.
+ * @param level The leaf's level.
+ * @param pte The leaf.
+ * @returns 0 or a negative errno.
+ */
+function hostOwnershipOf(hyp: Hyp, level: number, pte: bigint, run: OwnerRun): number {
+  const owner = hyp.release.setup.hostOwner;
+  if (level !== 3) return ERRNO.EINVAL;
+  const lpa2 = hyp.config.lpa2;
+  const phys = Number(
+    lpa2
+      ? (pte & 0x0003_ffff_ffff_f000n) | (((pte >> 8n) & 3n) << 50n)
+      : pte & 0x0000_ffff_ffff_f000n,
+  );
+  if (!hyp.hypMemory.some((r) => phys >= r.base && phys < r.base + r.size)) return ERRNO.EINVAL;
+  const state = (pte >> 55n) & 3n;
+  if (state === 3n) return ERRNO.EINVAL;
+  if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return 0;
+  if (owner.hypText === "read-only") {
+    const s = hyp.image.symbols;
+    const start = Math.floor(s.__hyp_text_start! / PAGE) * PAGE;
+    const end = Math.ceil(s.__hyp_text_end! / PAGE) * PAGE;
+    if (phys >= start && phys < end) return 0;
+  }
+  return run.add(phys);
+}
+
+/**
+ * The pages to annotate, coalesced: the kernel annotates page by page in
+ * the order of the hyp stage-1 walk, and a run of consecutive pages gets the
+ * same tables, from the same pool, in the same order as one annotation of
+ * the run, which is much cheaper to simulate. (Only an error part-way
+ * through would show the difference: the walk then went further before the
+ * run is written.)
+ */
+class OwnerRun {
+  #start = -1;
+  #end = -1;
+  readonly #hyp: Hyp;
+
+  constructor(hyp: Hyp) {
+    this.#hyp = hyp;
+  }
+
+  add(phys: number): number {
+    if (phys === this.#end) {
+      this.#end += PAGE;
+      return 0;
+    }
+    const err = this.flush();
+    this.#start = phys;
+    this.#end = phys + PAGE;
+    return err;
+  }
+
+  /** Writes the pending run (without a stage-2 model, the host stage-2 stays a bare pgd). */
+  flush(): number {
+    if (this.#start < 0) return 0;
+    const [start, end] = [this.#start, this.#end];
+    this.#start = this.#end = -1;
+    const owner = this.#hyp.release.setup.hostOwner!;
+    return this.#hyp.hostS2Pgt?.annotate(start, end - start, owner.pte) ?? 0;
+  }
+}
+
+/**
+ * `fix_host_ownership()` (6.12, 7.2): {@link hostOwnershipOf} for every
+ * valid leaf of the hyp's linear map of each `hyp_memory[]` region, then of
+ * each CPU's stack page (`params->stack_hyp_va - NVHE_STACK_SIZE`, in the
+ * private range).
+ *
+ * @param hyp The hypervisor.
+ * @param cpu CPU running the code.
+ * @returns 0 or the first error.
+ */
+function fixHostOwnership(hyp: Hyp, cpu: Cpu): number {
+  const run = new OwnerRun(hyp);
+  const walker = {
+    flags: WALK.LEAF,
+    cb: (v: { level: number; pte: bigint }) =>
+      (v.pte & 1n) === 0n ? 0 : hostOwnershipOf(hyp, v.level, v.pte, run),
+  };
+  for (const r of hyp.hypMemory) {
+    const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, walker);
+    if (ret !== 0) return ret;
+  }
+  const perCpuBase = hyp.sym("kvm_arm_hyp_percpu_base");
+  const off = initParamsOffset(hyp.version, "stack_hyp_va")!;
+  for (let i = 0; i < hyp.nrCpus; i++) {
+    const params = hypPerCpuBase(hyp, cpu, perCpuBase, i) +
+      hyp.image.percpuOffsets.kvm_init_params!;
+    const top = Number(hyp.mem(cpu).read64(params + off));
+    const ret = hyp.pgt!.walk(top - PAGE, PAGE, walker);
+    if (ret !== 0) return ret;
+  }
+  return run.flush();
 }
 
 /**
@@ -582,15 +726,18 @@ export function sanitisedIdReg(hyp: Hyp, reg: "ID_AA64MMFR0_EL1" | "ID_AA64MMFR1
  * (v5.13 `hyp/pgtable.c`, kept in mainline), 4 KiB pages: VTCR_EL2_FLAGS
  * (RES1 bit 31, SH0 inner, ORGN0/IRGN0 write-back, TG0 4K); PS =
  * `kvm_get_parange` (PARange clamped to 48 bits: v5.13's PARANGE_MAX for 4
- * KiB pages, and mainline's clamp of 52 without LPA2, which hyplab does not
- * model); the host stage-2 is an idmap, so the IPA size is that PA size:
+ * KiB pages, and mainline's `kvm_get_parange_max()` without LPA2; 52 bits
+ * with LPA2); the host stage-2 is an idmap, so the IPA size is that PA size:
  * T0SZ = 64 − bits and SL0 from `stage2_pgtable_levels(bits)` (at least 2
- * levels); HA always (v5.13 unconditionally; mainline under
- * CONFIG_ARM64_HW_AFDBM, on by default, on CPUs without the AmpereOne AC03
- * erratum); VS when ID_AA64MMFR1_EL1.VMIDBits says 16-bit VMIDs.
+ * levels; at 52 bits 4 levels from level 0, whose 16 tables are
+ * concatenated, so SL2 stays 0); HA always (v5.13 unconditionally; mainline
+ * under CONFIG_ARM64_HW_AFDBM, on by default, on CPUs without the AmpereOne
+ * AC03 erratum); DS with LPA2; VS when ID_AA64MMFR1_EL1.VMIDBits says
+ * 16-bit VMIDs.
  *
  * @param mmfr0 `ID_AA64MMFR0_EL1` (sanitised).
  * @param mmfr1 `ID_AA64MMFR1_EL1` (sanitised).
+ * @param lpa2 `kvm_lpa2_is_enabled()`.
  * @returns VTCR_EL2.
  * @example
  * ```ts
@@ -598,10 +745,11 @@ export function sanitisedIdReg(hyp: Hyp, reg: "ID_AA64MMFR0_EL1" | "ID_AA64MMFR1
  * import { hostVtcr } from "./hyp_setup.ts";
  * assertEquals(hostVtcr(0x5n, 0n), 0x8025_3590n); // 48-bit PA, 8-bit VMIDs
  * assertEquals(hostVtcr(0x2n, 0x20n), 0x802a_3558n); // 40-bit PA, 16-bit VMIDs
+ * assertEquals(hostVtcr(0x6n, 0x20n, true), 0x1_802e_358cn); // a real 7.2 boot on max
  * ```
  */
-export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
-  const parange = Math.min(Number(mmfr0 & 0xfn), 5);
+export function hostVtcr(mmfr0: bigint, mmfr1: bigint, lpa2 = false): bigint {
+  const parange = Math.min(Number(mmfr0 & 0xfn), lpa2 ? 6 : 5);
   const bits = PARANGE_BITS[parange]!;
   const levels = Math.max(2, Math.floor((bits - 4 - 4) / 9));
   const sl0 = BigInt(2 - (4 - levels));
@@ -610,6 +758,7 @@ export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
   vtcr |= BigInt(64 - bits);
   vtcr |= sl0 << 6n;
   vtcr |= 1n << 21n; // VTCR_EL2_HA
+  if (lpa2) vtcr |= 1n << 32n; // VTCR_EL2_DS
   if (((mmfr1 >> 4n) & 0xfn) === 2n) vtcr |= 1n << 19n; // VTCR_EL2_VS_16BIT
   return vtcr;
 }
@@ -617,7 +766,8 @@ export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
 /**
  * `kvm_pgd_pages(ia_bits, start_level)` for a VTCR_EL2 (4 KiB pages): the
  * pages of the (concatenated) start-level table, with ia_bits = 64 − T0SZ
- * and start level = 2 − SL0 (`kvm_pgtable_stage2_init`).
+ * and start level = 2 − SL0 (`kvm_pgtable_stage2_init`); with DS and 52
+ * bits from level 0 that is 16 concatenated pages.
  *
  * @param vtcr VTCR_EL2.
  * @returns Pages (a power of two, 1 to 16).
@@ -627,6 +777,7 @@ export function hostVtcr(mmfr0: bigint, mmfr1: bigint): bigint {
  * import { hostVtcr, stage2PgdPages } from "./hyp_setup.ts";
  * assertEquals(stage2PgdPages(hostVtcr(0x5n, 0n)), 1); // 48 bits from level 0
  * assertEquals(stage2PgdPages(hostVtcr(0x2n, 0n)), 2); // 40 bits: two level-1 tables
+ * assertEquals(stage2PgdPages(hostVtcr(0x6n, 0n, true)), 16); // 52 bits: sixteen level-0 tables
  * ```
  */
 export function stage2PgdPages(vtcr: bigint): number {

@@ -16,6 +16,7 @@ import {
   HyplabError,
   type KvmPgtable,
   type KvmPgtableFactory,
+  type KvmStage2Pgtable,
   type Machine,
   type MemblockRegion,
   MemoryFaultError,
@@ -58,6 +59,14 @@ export interface PkvmCaps {
 export interface HypConfig {
   /** `ARM64_SPECTRE_V3A`: the vectors get an EXEC private mapping. */
   spectreV3a: boolean;
+  /**
+   * `ARM64_KVM_HVHE`: the hypervisor runs in the EL2&0 regime (HCR_EL2.E2H
+   * = 1, TGE = 0), with TCR_EL2 in TCR_EL1's layout and the EL2&0
+   * descriptor attributes.
+   */
+  hvhe: boolean;
+  /** `kvm_lpa2_is_enabled()`: LPA2 descriptors in the hyp stage-1 and the host stage-2. */
+  lpa2: boolean;
   /**
    * Refuse, with an errno and no state change, hypercalls whose effect the
    * kernel leaves undefined (a second `__pkvm_init`, `nr_cpus` outside the
@@ -255,6 +264,12 @@ export class Hyp {
    * `kvm_host_prepare_stage2` ran.
    */
   hostStage2: { pgd: number; pgdPages: number; vtcr: bigint } | undefined;
+  /**
+   * The host stage-2 table over that pgd (`host_mmu.pgt`), when the
+   * kvm_pgtable variant models stage 2: the ownership annotations the
+   * finalisation writes.
+   */
+  hostS2Pgt: KvmStage2Pgtable | undefined;
   /** Where `__pkvm_init` is (for the report's step of a failure). */
   phase: "idle" | "divide" | "recreate" | "vmemmap" | "params" | "switch" | "finalise" | "done" =
     "idle";

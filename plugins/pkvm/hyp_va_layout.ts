@@ -3,7 +3,8 @@
  * `kvm_compute_layout`, `kern_hyp_va`; `nvhe/mm.c` `hyp_create_idmap`).
  *
  * Kernel VAs (0xffff…) do not fit a JS number, so they are bigints; hyp VAs
- * (below 2^hyp_va_bits ≤ 2^48) are numbers.
+ * (below 2^hyp_va_bits ≤ 2^52) are numbers. With 52-bit VAs `PAGE_OFFSET`
+ * is `-(1 << 52)` (0xfff0…), and the linear map covers 2^51 bytes.
  *
  * @module
  */
@@ -78,7 +79,7 @@ function fls64(v: bigint): number {
  * Computes the layout for a RAM map, a kernel `VA_BITS` and the idmap's PA.
  *
  * @param banks RAM banks (memblock.memory).
- * @param vaBits Kernel VA_BITS: 39 or 48.
+ * @param vaBits Kernel VA_BITS (`vabits_actual`): 39, 48, or 52 (LPA2).
  * @param idmap `[__hyp_idmap_text_start, __hyp_idmap_text_end)` PA.
  * @param version The release: which `hyp_va_bits` rule applies, and whether
  *   `kvm_compute_layout()` ORs a random tag in (`CONFIG_RANDOMIZE_BASE`).
@@ -112,8 +113,10 @@ export function computeHypVaLayout(
   options: { random?: bigint; physOffset?: number } = {},
 ): HypVaLayout {
   const rel = release(version);
-  if (vaBits !== 39 && vaBits !== 48) {
-    throw new RangeError(`Cannot use VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48`);
+  if (vaBits !== 39 && vaBits !== 48 && vaBits !== 52) {
+    throw new RangeError(
+      `Cannot use VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48, or 52 with FEAT_LPA2`,
+    );
   }
   const sorted = [...banks].sort((a, b) => a.base - b.base);
   const dramStart = sorted[0]!.base;

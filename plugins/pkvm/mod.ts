@@ -7,8 +7,11 @@
  * post-boot hypercalls, and the JSON boot report with its verification.
  *
  * `pkvm({ version })` provides the `PKVM` capability: `boot()` runs the six
- * steps (then the other CPUs' `__kvm_hyp_init`, `__pkvm_cpu_set_vector`,
- * v5.13's `__pkvm_mark_hyp` and `__pkvm_prot_finalize`) and verifies the
+ * steps, then the rest of the release's host boot (its `hostBoot` phases:
+ * the other CPUs' `__hyp_reset_vectors`, `__hyp_set_vectors` and
+ * `__kvm_hyp_init`, every CPU's `__pkvm_cpu_set_vector` and
+ * `__kvm_get_mdcr_el2`, the vgic probe's `__vgic_v3_get_gic_config`,
+ * v5.13's `__pkvm_mark_hyp`, `__pkvm_prot_finalize`) and verifies the
  * result; `prepare()` stops before `__pkvm_init`; `hypercall(name, args,
  * cpu)` issues `hvc #0` from EL1 like `kvm_call_hyp_nvhe`; `report()` gives
  * the JSON report. Hypercalls go through the machine's EL2 vectors, chosen
@@ -65,7 +68,15 @@ export {
   NR_CPUS,
   PERCPU_SYMBOL_SOURCES,
 } from "./kernel_image.ts";
-export { hostHcrEl2, type HostInputs, hostTcrEl2 } from "./host.ts";
+export type { HostInputs } from "./host.ts";
+export {
+  hostHcrEl2,
+  hostTcrEl1,
+  hostTcrEl2,
+  hostTcrEl2Hvhe,
+  pkvmHostSveStateSize,
+} from "./host_regs.ts";
+export { type KvmCpuCaps, kvmCpuCaps, VaBitsError } from "./cpu_caps.ts";
 export {
   ARM64_MEMSTART_ALIGN,
   arm64MemblockInit,

@@ -14,7 +14,6 @@ import {
   hex,
   type HypercallResult,
   HyplabError,
-  kvmPgtableProt,
   type Machine,
   type PagePool,
   type Pkvm,
@@ -23,12 +22,14 @@ import {
   TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
+import { type KvmCpuCaps, kvmCpuCaps } from "./cpu_caps.ts";
 import { BootStepError, Host, type HostInputs } from "./host.ts";
+import { HostBoot, type HostBootEvent, type HostBootStep } from "./host_boot.ts";
 import { asSigned } from "./hypercall_ids.ts";
-import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
+import { modelledHypercalls } from "./hyp_main.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
-import { release } from "../releases/mod.ts";
-import { getOrder, type KernelImageOptions } from "./kernel_image.ts";
+import { type HostBootPhase, release } from "../releases/mod.ts";
+import type { KernelImageOptions } from "./kernel_image.ts";
 import { describeRemovedMemory } from "./memblock_init.ts";
 import { buildReport, unverified } from "./report.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
@@ -41,17 +42,25 @@ export interface PkvmOptions {
    */
   version?: PkvmVersion;
   /**
-   * Kernel VA_BITS (39 or 48).
-   * @default 48
+   * Kernel VA_BITS (`vabits_actual`): 39, 48, or 52 (FEAT_LPA2 on a release
+   * built with 52-bit VAs). Default: what the kernel picks on the CPU model
+   * (52 on an LPA2 CPU with a 52-bit build, else 48).
    */
   vaBits?: number;
   /** Kernel image placement and section sizes. */
   image?: KernelImageOptions;
   /**
-   * The CPU needs ARM64_SPECTRE_V3A (vectors mapped privately, EXEC).
-   * @default false
+   * ARM64_SPECTRE_V3A (vectors mapped privately, EXEC, and the indirect
+   * vector slot). Default: the CPU model's MIDR (a Cortex-A57 or A72).
    */
   spectreV3a?: boolean;
+  /**
+   * The kernel command line turns the Spectre-v4 mitigation off
+   * (`mitigations=off`, `ssbd=force-off`): on a CPU with FEAT_SSBS the
+   * host then asks EL2 for `__kvm_enable_ssbs` on every CPU.
+   * @default false
+   */
+  mitigationsOff?: boolean;
   /**
    * Refuse hypercalls whose effect the kernel leaves undefined (a second
    * `__pkvm_init`, `nr_cpus` outside the machine, a pool that is not RAM,
@@ -60,9 +69,11 @@ export interface PkvmOptions {
    */
   guards?: boolean;
   /**
-   * After step 6, bring the other CPUs up on the new pgd
-   * (`__kvm_hyp_init`), set every CPU's vector (`__pkvm_cpu_set_vector`) and
-   * finalise (`__pkvm_mark_hyp` in v5.13, `__pkvm_prot_finalize`).
+   * After step 6, run the rest of the release's host boot: the other CPUs
+   * (`__kvm_hyp_init` on the new pgd, their vectors, MDCR_EL2), the vgic
+   * probe, and finalisation (`__pkvm_mark_hyp` in v5.13,
+   * `__pkvm_prot_finalize`). Without it the boot stops once
+   * `do_pkvm_init()` has returned and the host freed its tables.
    * @default true
    */
   afterBoot?: boolean;
@@ -84,7 +95,7 @@ const STEP_NAMES: Record<number, string> = {
   4: "back the vmemmap (hyp_back_vmemmap)",
   5: "switch tables and finalise (__pkvm_init_switch_pgd, __pkvm_init_finalise)",
   6: "host frees its EL2 tables (free_hyp_pgds)",
-  7: "after boot: secondary CPUs, vectors, finalisation",
+  7: "after boot: the other CPUs, the vgic, finalisation",
 };
 
 const PHASE_STEP: Record<string, number> = {
@@ -114,6 +125,11 @@ export class PkvmBoot implements Pkvm {
   #prepared = false;
   #booted = false;
   #notes: string[] = [];
+  #caps2: KvmCpuCaps | undefined;
+  #hostBoot: HostBoot | undefined;
+  #events: Generator<HostBootEvent, void, void> | undefined;
+  /** The `__pkvm_init` call the host boot stopped at. */
+  #pkvmInit: HostBootStep | undefined;
 
   /**
    * Creates the boot.
@@ -134,6 +150,15 @@ export class PkvmBoot implements Pkvm {
     return this.#host;
   }
 
+  /** hVHE, `vabits_actual` and LPA2 as the kernel picks them on the machine's CPU model. */
+  get cpuCaps(): KvmCpuCaps {
+    return this.#caps2 ??= kvmCpuCaps(
+      this.version,
+      this.#machine.cpu(0).model,
+      this.#options.vaBits,
+    );
+  }
+
   /**
    * Steps 0–2: firmware hand-over, carving, the host-built EL2 tables and
    * `__kvm_hyp_init` on the boot CPU. Leaves the host about to issue
@@ -144,14 +169,17 @@ export class PkvmBoot implements Pkvm {
     if (this.#prepared) return this.#failure ? null : this.#host!.pkvmInitArgs();
     this.#prepared = true;
     try {
+      const kc = this.cpuCaps;
       this.#host = new Host(this.#machine, this.version, this.#caps, {
-        vaBits: this.#options.vaBits ?? 48,
+        vaBits: kc.vaBits,
         image: this.#options.image ?? {},
         ...(this.#options.hostInputs === undefined ? {} : { inputs: this.#options.hostInputs }),
         config: {
           // ARM64_SPECTRE_V3A: the CPU model's MIDR says (Cortex-A57/A72).
           spectreV3a: this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a,
           guards: this.#options.guards ?? true,
+          hvhe: kc.hvhe,
+          lpa2: kc.lpa2,
         },
       });
     } catch (e) {
@@ -194,6 +222,16 @@ export class PkvmBoot implements Pkvm {
     }
     try {
       host.initHypMode();
+      // do_pkvm_init() up to __pkvm_init: the host vector on the boot CPU.
+      this.#hostBoot = new HostBoot(host, {
+        ...(this.#options.spectreV3a === undefined ? {} : { spectreV3a: this.#options.spectreV3a }),
+        mitigationsOff: this.#options.mitigationsOff ?? false,
+      });
+      this.#events = this.#hostBoot.events();
+      this.#pkvmInit = this.#runUntil(2, (step) => step.call.call === "__pkvm_init");
+      if (this.#pkvmInit === undefined) {
+        throw new BootStepError(2, `the ${host.release.name} host boot issues no __pkvm_init`);
+      }
       const l = host.layout!;
       this.#ok(
         2,
@@ -225,7 +263,8 @@ export class PkvmBoot implements Pkvm {
     this.#addNotes();
     let ret: bigint;
     try {
-      const rec = host.hypercall("__pkvm_init", args);
+      const at = this.#pkvmInit!;
+      const rec = host.hypercall("__pkvm_init", args, at.cpu, at.call.from);
       if (rec.x0 !== "0x0") throw new BootStepError(3, `__pkvm_init returned x0 = ${rec.x0}`);
       ret = asSigned(BigInt(rec.x1));
     } catch (e) {
@@ -243,6 +282,8 @@ export class PkvmBoot implements Pkvm {
       );
       return this.report();
     }
+    // kvm_arm_init() → finalize_init_hyp_mode() once init_hyp_mode() is done.
+    host.finalizeInitHypMode();
     const pgt = hyp.pgt!;
     const early = hyp.pgtEarly!.nrUsedPages();
     this.#ok(
@@ -278,6 +319,14 @@ export class PkvmBoot implements Pkvm {
           }, fixblock at ${hex(hyp.fixblockSlot.addr)}`
       }`,
     );
+    // The rest of do_pkvm_init() on the boot CPU (from 5.16: its vector,
+    // MDCR_EL2, ...), before kvm_hyp_init_protection() frees the host's tables.
+    try {
+      this.#runUntil(5, () => false, this.#pkvmInit!.phase);
+    } catch (e) {
+      this.#fail(5, e);
+      return this.report();
+    }
     const freedBefore = host.hostPgtPages.length;
     host.freeHypPgds();
     this.#ok(6, `${freedBefore} host table pages freed; EL2 mappings change by hypercall only`);
@@ -373,16 +422,19 @@ export class PkvmBoot implements Pkvm {
       machine: {
         ram: m.memory.banks.map((b) => ({ base: hex(b.base), size: hex(b.size) })),
         cpus: m.cpus.length,
-        va_bits: this.#options.vaBits ?? 48,
+        va_bits: this.#caps2?.vaBits ?? this.#options.vaBits ?? 48,
         seed: m.prng.seed,
+        cpu: m.cpu(0).model.name,
       },
       variants: this.#variants(),
       steps: this.#steps,
+      memblock: { memory: [], reserved: [] },
       reserve: {
         base: "0x0",
         size: "0x0",
         align: "0x0",
         pages: { hyp_s1: 0, host_s2_mem: 0, host_s2_dev: 0, vmemmap: 0, total: 0 },
+        terms: [],
         layout: [],
       },
       layout: {
@@ -395,7 +447,13 @@ export class PkvmBoot implements Pkvm {
       },
       hypercalls: [],
       pools: {},
-      pgtable: { pgd: "0x0", table_pages: 0, early_table_pages: 0, mappings: [] },
+      pgtable: {
+        pgd: "0x0",
+        table_pages: 0,
+        early_table_pages: 0,
+        mappings: [],
+        tree: { start_level: 0, levels: [], runs: [] },
+      },
       host_pgtable: { pgd: "0x0", table_pages: 0, freed: false },
       switch: {
         sequence: this.#caps.switchSeq.name,
@@ -404,6 +462,7 @@ export class PkvmBoot implements Pkvm {
         findings: [],
         executed: 0,
         pc: "0x0",
+        source: this.#caps.switchSeq.source,
       },
       sysregs: {},
       tlb: { policy: this.#caps.tlb.policy, ...tlb },
@@ -434,90 +493,83 @@ export class PkvmBoot implements Pkvm {
     };
   }
 
+  /**
+   * Runs the host boot's calls until `stop` matches one (returned, not
+   * issued), or, with `phase`, until that phase ends, or to the end.
+   */
+  #runUntil(
+    bootStep: number,
+    stop: (step: HostBootStep) => boolean,
+    phase?: HostBootPhase,
+  ): HostBootStep | undefined {
+    const hb = this.#hostBoot!;
+    for (let e = this.#events!.next(); !e.done; e = this.#events!.next()) {
+      const ev = e.value;
+      if (ev.kind === "phase-end") {
+        if (phase !== undefined && ev.phase === phase) return undefined;
+        continue;
+      }
+      if (stop(ev.step)) return ev.step;
+      hb.issue(ev.step, bootStep);
+    }
+    return undefined;
+  }
+
+  /** Step 7: the host boot's phases after do_pkvm_init(), to the end of finalisation. */
   #afterBoot(): void {
     const host = this.#host!;
     const hyp = host.hyp!;
-    const nr = this.#machine.cpus.length;
-    for (let i = 1; i < nr; i++) host.installHostVector(this.#machine.cpu(i));
-    const check = (what: string, rec: { x0: string; x1: string; result: string }) => {
-      if (rec.x0 !== "0x0" || asSigned(BigInt(rec.x1)) !== 0n) {
-        throw new BootStepError(7, `${what} returned ${rec.result}`);
-      }
-    };
-    // kvm_init_vector_slots(): with ARM64_SPECTRE_V3A, v5.13's host asks EL2 for
-    // an EXEC private mapping of __bp_harden_hyp_vecs (create_hyp_exec_mappings
-    // becomes __pkvm_create_private_mapping once the host no longer owns the
-    // tables), and each CPU selects the indirect slot.
-    let slot = 0;
-    // (From 5.16 the hyp maps them itself in hyp_map_vectors().)
-    const spectreV3a = this.#options.spectreV3a ?? this.#machine.cpu(0).model.features.spectreV3a;
-    if (spectreV3a && hyp.release.setup.hostMapsVectorsAfterInit) {
-      const rec = host.hypercall("__pkvm_create_private_mapping", [
-        host.image.symbols.__bp_harden_hyp_vecs!,
-        BP_HARDEN_HYP_VECS_SZ,
-        // The host's PAGE_HYP_EXEC, in its own kernel's enum kvm_pgtable_prot.
-        kvmPgtableProt(hyp.release.pgtable.prot).PAGE_HYP_EXEC,
-      ]);
-      const v = asSigned(BigInt(rec.x1));
-      if (rec.x0 !== "0x0" || (v < 0n && v >= -4095n)) {
-        throw new BootStepError(
-          7,
-          `create_hyp_exec_mappings(__bp_harden_hyp_vecs) returned ${rec.result}`,
-        );
-      }
-      slot = 2; // HYP_VECTOR_INDIRECT
-    }
-    for (let i = 0; i < nr; i++) {
-      check(
-        `__pkvm_cpu_set_vector on CPU ${i}`,
-        host.hypercall("__pkvm_cpu_set_vector", [slot], i),
-      );
-    }
-    if (hyp.release.hypercalls.ids.__pkvm_mark_hyp !== undefined) {
-      // v5.13 finalize_hyp_mode(): __pkvm_mark_hyp for every hyp section, then
-      // __pkvm_prot_finalize on each CPU.
-      for (const [what, a, b] of this.#markHypRanges()) {
-        check(`__pkvm_mark_hyp(${what})`, host.hypercall("__pkvm_mark_hyp", [a, b]));
-      }
-    } else {
-      // finalize_pkvm(): the static key is flipped before the CPUs drop privileges.
-      hyp.protectedModeInitialized = true;
-    }
-    for (let i = 0; i < nr; i++) {
-      check(`__pkvm_prot_finalize on CPU ${i}`, host.hypercall("__pkvm_prot_finalize", [], i));
-    }
+    const first = host.records.length;
+    this.#runUntil(7, () => false);
     this.#machine.trace.emit("log", {
       level: "info",
-      message: "kvm [1]: Protected nVHE mode initialized successfully",
+      message: `kvm [1]: Protected ${
+        hyp.config.hvhe ? "hVHE" : "nVHE"
+      } mode initialized successfully`,
     });
+    const init = host.records.findIndex((r) => r.name === "__pkvm_init");
+    const upAgain = [
+      ...new Set(
+        host.records.slice(Math.max(first, init + 1))
+          .filter((r) => r.name === "__kvm_hyp_init" && r.x0 === "0x0")
+          .map((r) => r.cpu),
+      ),
+    ];
     const counts = new Map<string, number>();
-    for (const r of host.records.slice(-1000)) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
+    for (const r of host.records) counts.set(r.name, (counts.get(r.name) ?? 0) + 1);
     this.#ok(
       7,
-      `${nr - 1} secondary CPU(s) entered EL2 on the new pgd; __pkvm_cpu_set_vector x${nr}${
-        counts.has("__pkvm_mark_hyp") ? `, __pkvm_mark_hyp x${counts.get("__pkvm_mark_hyp")}` : ""
-      }, __pkvm_prot_finalize x${nr}`,
+      `${
+        upAgain.length === 0 ? "no CPU" : `CPU${upAgain.length > 1 ? "s" : ""} ${cpuList(upAgain)}`
+      } entered EL2 on the new pgd; ${host.records.length} calls: ${
+        [...counts].map(([n, c]) => `${n} x${c}`).join(", ")
+      }`,
     );
   }
 
   /** The ranges v5.13's finalize_hyp_mode() passes to `__pkvm_mark_hyp`, in its order. */
   #markHypRanges(): [string, number, number][] {
-    const host = this.#host!;
-    const img = host.image;
-    const s = img.symbols;
-    const ranges: [string, number, number][] = [
-      ["__hyp_idmap_text", s.__hyp_idmap_text_start!, s.__hyp_idmap_text_end!],
-      ["__hyp_text", s.__hyp_text_start!, s.__hyp_text_end!],
-      ["__hyp_rodata", s.__hyp_rodata_start!, s.__hyp_rodata_end!],
-      ["__hyp_bss", s.__hyp_bss_start!, s.__hyp_bss_end!],
-      ["pool", host.reservation!.base, host.reservation!.base + host.reservation!.size],
-    ];
-    const pcpu = 4096 * 2 ** getOrder(img.percpuSize);
-    for (let i = 0; i < this.#machine.cpus.length; i++) {
-      ranges.push([`percpu cpu${i}`, host.percpuBase[i]!, host.percpuBase[i]! + pcpu]);
-      ranges.push([`stack cpu${i}`, host.stackPages[i]!, host.stackPages[i]! + 4096]);
+    const hb = this.#hostBoot!;
+    const nr = this.#machine.cpus.length;
+    const label = (what: string, cpu: number) =>
+      what === "hyp_mem"
+        ? "pool"
+        : what === "hyp_percpu"
+        ? `percpu cpu${cpu}`
+        : what === "hyp_stack"
+        ? `stack cpu${cpu}`
+        : what;
+    const out: [string, number, number][] = [];
+    for (const phase of hb.release.hostBoot) {
+      const loop = phase.perPossibleCpu ? [...Array(nr).keys()] : [0];
+      for (const cpu of loop) {
+        for (const c of phase.calls) {
+          if (c.call !== "__pkvm_mark_hyp" || c.args === undefined) continue;
+          out.push([label(c.args, cpu), ...hb.markRange(c.args, cpu)]);
+        }
+      }
     }
-    return ranges;
+    return out;
   }
 
   /**
@@ -536,15 +588,42 @@ export class PkvmBoot implements Pkvm {
     const caps = this.#caps;
     const rel = release(this.version);
     const v513 = rel.hypercalls.ids.__pkvm_mark_hyp !== undefined;
+    const s2 = caps.pgtable.stage2Init !== undefined;
     n.push(
-      `Host stage-2 is not modelled: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; ${
-        v513
-          ? "__pkvm_mark_hyp records ownership only"
-          : rel.setup.finalise.includes("host_ownership")
-          ? "fix_host_ownership() is skipped"
-          : "finalize_host_mappings() counts the table references but changes no host stage-2 entry"
-      }.`,
+      v513
+        ? "Host stage-2: __pkvm_prot_finalize loads VTTBR_EL2 (an empty host stage-2 pgd), VTCR_EL2 and HCR_EL2.VM; __pkvm_mark_hyp records ownership only."
+        : !s2
+        ? `Host stage-2: the kvm_pgtable variant "${caps.pgtable.name}" models no stage 2, so the host stage-2 is its pgd only (no ownership annotations).`
+        : `Host stage-2: ${
+          rel.setup.finalise.includes("host_ownership")
+            ? "fix_host_ownership()"
+            : "finalize_host_mappings()"
+        } writes the hypervisor's owner annotation (${
+          hex(rel.setup.hostOwner?.pte ?? 0n)
+        }) on every page it owns${
+          rel.setup.hostOwner?.hypText === "read-only" ? " but __hyp_text" : ""
+        }; the valid entries it makes for shared pages${
+          rel.setup.hostOwner?.hypText === "read-only" ? " and the read-only hyp text" : ""
+        }, and those the host's faults fill later, are not modelled.`,
     );
+    const kc = this.cpuCaps;
+    if (kc.hvhe) {
+      n.push(
+        `hVHE (ARM64_KVM_HVHE: ${
+          this.#machine.cpu(0).model.name
+        } has FEAT_VHE): EL2 runs in the EL2&0 regime (HCR_EL2.E2H = 1), TCR_EL2 is the host's TCR_EL1 as cpu_prepare_hyp_mode() turns it, leaves use that regime's AP and execute-never bits, and ___kvm_hyp_init replays __kvm_init_el2_state (modelled for SCTLR_EL2, CNTHCTL_EL2, VTTBR_EL2 and CPTR_EL2).`,
+      );
+      if (rel.pgtable.hvheExec === "uxn") {
+        n.push(
+          `${rel.name}'s hyp_set_prot_attr() marks non-executable hVHE leaves with bit 54 only, which is UXN in the EL2&0 regime: at EL2 (PXN governs) read-only hyp mappings stay executable, and only SCTLR_EL2.WXN keeps writable ones from being so; the verification expects exactly that.`,
+        );
+      }
+    }
+    if (kc.lpa2) {
+      n.push(
+        `52-bit VAs (vabits_actual = 52 on a FEAT_LPA2 CPU): hyp_va_bits ${kc.vaBits}, tables from level -1 with LPA2 descriptors (TCR.DS, VTCR_EL2.DS).`,
+      );
+    }
     if (v513) {
       const fix =
         "__pkvm_mark_hyp follows the v5.13.12 stable fix facee1be7689: range_is_memory() looks up end - 1. At the v5.13 tag it looks up end";
@@ -571,15 +650,12 @@ export class PkvmBoot implements Pkvm {
         }, each left as an invalid PTE whose table page keeps its reference); hyp_ffa_init() runs as on firmware without FF-A (QEMU's virt machine has none), so it returns 0 and sets up no proxy buffers; pkvm_hyp_vm_table_init() points vm_table at its page.`,
       );
     }
-    const modelled = new Set([
-      "__kvm_hyp_init",
-      "__pkvm_init",
-      "__pkvm_create_mappings",
-      "__pkvm_create_private_mapping",
-      "__pkvm_cpu_set_vector",
-      "__pkvm_prot_finalize",
-      "__pkvm_mark_hyp",
-    ]);
+    n.push(
+      `The hypercalls are ${rel.name}'s host boot, from the start of kvm_arch_init() / kvm_arm_init() to the end of finalize_hyp_mode() / finalize_pkvm(), as its descriptor lists them (hostBoot): the boot CPU is CPU 0, and what on_each_cpu() runs on every CPU is listed CPU 0 to ${
+        this.#machine.cpus.length - 1
+      } in turn (the kernel only waits for all of them). The host's SMCs (PSCI, SMCCC firmware calls) are not hypercalls and are not listed.`,
+    );
+    const modelled = new Set(modelledHypercalls(this.#host!.hyp!));
     const unmodelled = Object.entries(rel.hypercalls.ids).filter(([k]) => !modelled.has(k));
     n.push(
       `Hypercalls ${rel.name} has but hyplab does not model (${unmodelled.length} of them, e.g. ${
@@ -640,6 +716,18 @@ export class PkvmBoot implements Pkvm {
       detail: reason,
     });
   }
+}
+
+/** CPU numbers as ranges: `0-3`, `1, 3`. */
+function cpuList(cpus: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < cpus.length;) {
+    let j = i;
+    while (j + 1 < cpus.length && cpus[j + 1] === cpus[j]! + 1) j++;
+    out.push(j > i ? `${cpus[i]}-${cpus[j]}` : `${cpus[i]}`);
+    i = j + 1;
+  }
+  return out.join(", ");
 }
 
 function phaseFn(phase: string): string {

@@ -18,6 +18,7 @@ import {
   TLB,
 } from "../../core/mod.ts";
 import { release } from "../releases/mod.ts";
+import { kvmCpuCaps } from "./cpu_caps.ts";
 import { PkvmBoot, type PkvmOptions } from "./pkvm_boot.ts";
 
 /**
@@ -41,10 +42,10 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
   } catch (e) {
     throw new RangeError(`Cannot create the pkvm plugin: ${(e as Error).message}`);
   }
-  const vaBits = options.vaBits ?? 48;
-  if (vaBits !== 39 && vaBits !== 48) {
+  const vaBits = options.vaBits;
+  if (vaBits !== undefined && vaBits !== 39 && vaBits !== 48 && vaBits !== 52) {
     throw new RangeError(
-      `Cannot create the pkvm plugin with VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48`,
+      `Cannot create the pkvm plugin with VA_BITS = ${vaBits}: 4 KiB pages give 39 or 48, or 52 with FEAT_LPA2`,
     );
   }
   return {
@@ -76,6 +77,9 @@ export function pkvm(options: PkvmOptions = {}): Plugin {
           `reserved_mem "${reserved.name}" follows ${reserved.version}'s kvm_hyp_reserve, but this pKVM boots as ${as}: the host and the hypervisor size and divide the pool with one release's terms, so choose a ${own} reserved_mem`,
         );
       }
+      // vabits_actual and hVHE follow the CPU model (a 52-bit VA_BITS the
+      // CPU or the build cannot give is refused here, naming both).
+      kvmCpuCaps(version, ctx.machine.cpu(0).model, vaBits);
       ctx.provide(
         PKVM,
         new PkvmBoot(ctx.machine, {

@@ -9,20 +9,26 @@
 import {
   type BootReport,
   hex,
+  type KvmPgtable,
   type Maplet,
   type MappingReport,
+  type MemblockRegionReport,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
+  type PgtableTreeReport,
   type PkvmVersion,
   type PoolReport,
   type StepReport,
+  type TableRunReport,
   toKernelProt,
   type VerifyReport,
+  WALK,
 } from "../../core/mod.ts";
 import { release } from "../releases/mod.ts";
 import type { Host } from "./host.ts";
+import { earlyMemblockReserved } from "./early_memblock.ts";
 import type { ExpectedMapping } from "./hyp_state.ts";
 
 /**
@@ -103,6 +109,192 @@ export function mappingReports(
     }
     return r;
   });
+}
+
+/** VA bytes one entry at `level` translates (4 KiB granule; level -1 is LPA2's). */
+function entrySpan(level: number): number {
+  return 2 ** (12 + 9 * (3 - level));
+}
+
+/**
+ * The table tree of a hyp stage-1 table: table pages per level, and the
+ * pages in runs (same level, adjacent in VA, leading to the same maplets),
+ * so a tree of thousands of pages reads as a few lines. The table pages come
+ * from the table's own `kvm_pgtable_walk` (TABLE_PRE visits); the valid
+ * block and page descriptors are counted by reading each table page, 512
+ * entries of 8 bytes, from memory.
+ *
+ * @param pgt The table (undefined before step 3: an empty tree).
+ * @param maplets Its maplets, sorted by VA (what `pgtable.mappings` lists).
+ * @param startLevel Start level when there is no table.
+ * @param read32 Reads the low word of a descriptor at a PA.
+ * @returns The tree.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { pgtableTree } from "./report.ts";
+ * assertEquals(pgtableTree(undefined, [], 0, () => 0), { start_level: 0, levels: [], runs: [] });
+ * ```
+ */
+export function pgtableTree(
+  pgt: KvmPgtable | undefined,
+  maplets: readonly Maplet[],
+  startLevel: number,
+  read32: (pa: number) => number,
+): PgtableTreeReport {
+  const empty = { start_level: pgt?.startLevel ?? startLevel, levels: [], runs: [] };
+  if (pgt === undefined) return empty;
+  const start = pgt.startLevel;
+  interface Table {
+    level: number;
+    pa: number;
+    va: number;
+    span: number;
+    blocks: number;
+    pages: number;
+  }
+  const tables: Table[] = [
+    { level: start, pa: pgt.pgd, va: 0, span: 2 ** pgt.iaBits, blocks: 0, pages: 0 },
+  ];
+  // A destroyed table has no tree: its walk fails.
+  const ret = pgt.walk(0, 2 ** pgt.iaBits, {
+    flags: WALK.TABLE_PRE,
+    cb(v) {
+      const span = entrySpan(v.level);
+      tables.push({
+        level: v.level + 1,
+        // Output address, bits 47:12 of the table descriptor.
+        pa: Number((v.pte >> 12n) & 0xf_ffff_ffffn) * 4096,
+        va: v.addr - (v.addr % span),
+        span,
+        blocks: 0,
+        pages: 0,
+      });
+      return 0;
+    },
+  });
+  if (ret !== 0) return empty;
+  for (const t of tables) {
+    const entries = Math.min(512, Math.ceil(t.span / entrySpan(t.level)));
+    for (let i = 0; i < entries; i++) {
+      const lo = read32(t.pa + 8 * i) & 3;
+      // Bits 1:0 = 0b11 at level 3 is a page; 0b01 at levels 1-2 a block (a
+      // block encoding at level 0 or -1 is reserved and maps nothing).
+      if (t.level === 3) {
+        if (lo === 3) t.pages++;
+      } else if (lo === 1 && t.level >= 1) t.blocks++;
+    }
+  }
+  tables.sort((a, b) => a.level - b.level || a.va - b.va);
+  const levels: PgtableTreeReport["levels"] = [];
+  for (let level = start; level <= 3; level++) {
+    const at = tables.filter((t) => t.level === level);
+    levels.push({
+      level,
+      tables: at.length,
+      blocks: at.reduce((n, t) => n + t.blocks, 0),
+      pages: at.reduce((n, t) => n + t.pages, 0),
+    });
+  }
+  const runs: TableRunReport[] = [];
+  let last: { run: TableRunReport; end: number; key: string } | undefined;
+  for (const t of tables) {
+    const served = mapletsIn(maplets, t.va, t.va + t.span);
+    const key = `${t.level} ${served.join(",")}`;
+    if (last !== undefined && last.key === key && last.end === t.va) {
+      last.run.tables++;
+      last.run.blocks += t.blocks;
+      last.run.pages += t.pages;
+      last.end = t.va + t.span;
+      last.run.span = hex(last.end - Number(last.run.va));
+      continue;
+    }
+    const run: TableRunReport = {
+      level: t.level,
+      va: hex(t.va),
+      span: hex(t.span),
+      tables: 1,
+      maplets: served,
+      blocks: t.blocks,
+      pages: t.pages,
+    };
+    runs.push(run);
+    last = { run, end: t.va + t.span, key };
+  }
+  return { start_level: start, levels, runs };
+}
+
+/** Indexes of the maplets (sorted by VA) that overlap `[lo, hi)`. */
+function mapletsIn(maplets: readonly Maplet[], lo: number, hi: number): number[] {
+  let a = 0;
+  let b = maplets.length;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    const m = maplets[mid]!;
+    if (m.va + m.size <= lo) a = mid + 1;
+    else b = mid;
+  }
+  const out: number[] = [];
+  for (let i = a; i < maplets.length && maplets[i]!.va < hi; i++) out.push(i);
+  return out;
+}
+
+/**
+ * memblock in report form: `memory` as it is, `reserved` with the hyp pool
+ * cut out of any region memblock merged it into, and each region labelled
+ * with what the host put there (the kernel image, the hyp pool, and for a
+ * machine described by flags the approximated early allocations: the
+ * device tree blob, and the linear map's page tables with the unflattened
+ * device tree at the top of memory). A region of a real boot's memblock the
+ * host cannot name is an `early allocation`.
+ *
+ * @param host The host.
+ * @returns The two lists.
+ */
+export function memblockReport(host: Host): BootReport["memblock"] {
+  const region = (base: number, size: number, flags?: number, what?: string) => {
+    const r: MemblockRegionReport = { base: hex(base), size: hex(size) };
+    if (flags) r.flags = flags;
+    if (what !== undefined) r.what = what;
+    return r;
+  };
+  const mb = host.memblock;
+  const memory = mb.memory.map((r) => region(r.base, r.size, r.flags));
+  const known: { base: number; end: number; what: string }[] = [
+    { base: host.image.base, end: host.image.end, what: "kernel image" },
+  ];
+  if (host.options.inputs?.memblock === undefined && mb.memory.length > 0) {
+    const last = mb.memory[mb.memory.length - 1]!;
+    for (const e of earlyMemblockReserved(mb.memory)) {
+      known.push({
+        base: e.base,
+        end: e.base + e.size,
+        what: e.base + e.size === last.base + last.size
+          ? "linear-map page tables, unflattened device tree"
+          : "device tree blob",
+      });
+    }
+  }
+  const pool = host.reservation?.ok ? host.reservation : undefined;
+  const reserved: MemblockRegionReport[] = [];
+  const label = (base: number, end: number, flags?: number) => {
+    if (end <= base) return;
+    const what = known.filter((k) => k.base < end && k.end > base).map((k) => k.what);
+    reserved.push(
+      region(base, end - base, flags, what.length ? what.join(", ") : "early allocation"),
+    );
+  };
+  for (const r of mb.reserved) {
+    const end = r.base + r.size;
+    if (pool === undefined || pool.base >= end || pool.base + pool.size <= r.base) {
+      label(r.base, end, r.flags);
+      continue;
+    }
+    label(r.base, pool.base, r.flags);
+    reserved.push(region(pool.base, pool.size, r.flags, "hyp pool (kvm_hyp_reserve)"));
+    label(pool.base + pool.size, end, r.flags);
+  }
+  return { memory, reserved };
 }
 
 /** What the boot orchestrator knows besides the host. */
@@ -186,6 +378,7 @@ export function buildReport(input: ReportInput): BootReport {
     }
   }
   const pgt = hyp?.pgt;
+  const maplets = pgt?.maplets() ?? [];
   const sysregs: Record<string, string> = {};
   for (const name of SYSREGS) sysregs[name] = hex(cpu0.sysreg(name));
   sysregs.SP_EL2 = hex(cpu0.spEl[2]!);
@@ -200,6 +393,8 @@ export function buildReport(input: ReportInput): BootReport {
       cpus: m.cpus.length,
       va_bits: host.options.vaBits,
       seed: input.seed,
+      cpu: m.cpu(0).model.name,
+      mode: host.hyp?.config.hvhe ? "hVHE" : "nVHE",
       ...(host.memblockInit === undefined || host.memblockInit.removed.length === 0 ? {} : {
         memblock_removed: host.memblockInit.removed.map((x) => ({
           base: hex(x.base),
@@ -210,11 +405,16 @@ export function buildReport(input: ReportInput): BootReport {
     },
     variants: input.variants,
     steps: input.steps,
+    memblock: memblockReport(host),
     reserve: {
       base: hex(r?.base ?? 0),
       size: hex(r?.size ?? 0),
       align: hex(r?.align ?? 0),
       pages: r?.pages ?? { hyp_s1: 0, host_s2_mem: 0, host_s2_dev: 0, vmemmap: 0, total: 0 },
+      terms: (r?.layout ?? []).filter((t) => t.pages > 0).map((t) => ({
+        name: t.name,
+        pages: t.pages,
+      })),
       layout: (hyp?.terms ?? []).map((t) => ({
         name: t.name,
         base: hex(hyp!.pa(t.va)),
@@ -235,7 +435,13 @@ export function buildReport(input: ReportInput): BootReport {
       pgd: hex(pgt?.pgd ?? 0),
       table_pages: pgt?.tablePages().length ?? 0,
       early_table_pages: hyp?.pgtEarly?.nrUsedPages() ?? 0,
-      mappings: pgt ? mappingReports(pgt.maplets(), hyp!.expected, hyp!.version) : [],
+      mappings: pgt ? mappingReports(maplets, hyp!.expected, hyp!.version) : [],
+      tree: pgtableTree(
+        pgt,
+        maplets,
+        4 - Math.ceil((host.hypVaBits - 12) / 9),
+        (pa) => m.memory.read32(pa),
+      ),
     },
     host_pgtable: {
       pgd: hex(host.hostPgd),
@@ -254,6 +460,7 @@ export function buildReport(input: ReportInput): BootReport {
       })),
       executed: run?.steps ?? 0,
       pc: hex(run?.target ?? 0),
+      source: seq.source,
     },
     sysregs,
     tlb: {

@@ -81,7 +81,7 @@ export interface ProfileDefaults {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { profileDefaults } from "./profile.ts";
- * assertEquals(profileDefaults("mainline").switch, "mainline");
+ * assertEquals(profileDefaults("mainline").switch, "v7.2"); // the release's own text
  * assertEquals(profileDefaults("v5.13").allocator, "buddy-v5.13");
  * ```
  */

@@ -21,6 +21,7 @@ import { V6_1 } from "./v6_1.ts";
 import { V6_12 } from "./v6_12.ts";
 import { V7_2 } from "./v7_2.ts";
 
+export type * from "./host_boot.ts";
 export type * from "./types.ts";
 export { V5_13, V6_1, V6_12, V7_2 };
 

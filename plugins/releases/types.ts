@@ -13,6 +13,8 @@
  * @module
  */
 
+import type { HostBootPhase } from "./host_boot.ts";
+
 /** A pool term of `divide_memory_pool()`, in carving order. */
 export type PoolTermName =
   | "selftest"
@@ -145,6 +147,21 @@ export interface PgtableFacts {
   readonly visitCtxWalker: boolean;
   /** Where the software bits of a prot sit (bit 55 in every release so far). */
   readonly protSwShift: number;
+  /**
+   * What `hyp_set_prot_attr()` puts on a leaf without execute permission
+   * under `ARM64_KVM_HVHE` (the EL2&0 regime, where descriptor bit 54 is
+   * UXN and bit 53 PXN): `uxn` (6.12: `KVM_PTE_LEAF_ATTR_HI_S1_XN`, bit 54
+   * only, so at EL2 — governed by PXN — such a page stays executable unless
+   * SCTLR_EL2.WXN makes a writable one execute-never), or `pxn-uxn` (7.x:
+   * PXN unless PX, UXN unless UX). Releases without hVHE say `uxn`, the
+   * nVHE XN bit.
+   */
+  readonly hvheExec: "uxn" | "pxn-uxn";
+  /**
+   * `KVM_PGTABLE_FIRST_LEVEL`: −1 once the walker knows FEAT_LPA2's extra
+   * level (49–52-bit inputs with 4 KiB pages), 0 before.
+   */
+  readonly firstLevel: -1 | 0;
 }
 
 /** The mapping steps of `recreate_hyp_mappings()`, in order. */
@@ -206,13 +223,6 @@ export interface SetupFacts {
    */
   readonly privateVaAtZero: "allowed" | "enomem" | "einval";
   /**
-   * After init, the host asks EL2 for an executable private mapping of the
-   * vectors on a Spectre-v3a CPU (`kvm_init_vector_slots()` →
-   * `create_hyp_exec_mappings()` → `__pkvm_create_private_mapping`, v5.13);
-   * from 5.16 it skips this in protected mode.
-   */
-  readonly hostMapsVectorsAfterInit: boolean;
-  /**
    * Without Spectre-v3a, `hyp_map_vectors()` points `__hyp_bp_vect_base` at
    * `__bp_harden_hyp_vecs` (5.16 on); v5.13 leaves it NULL.
    */
@@ -226,6 +236,24 @@ export interface SetupFacts {
   readonly switchAbi: "params" | "registers";
   /** `__pkvm_init` takes `nr_cpus` (before 7.x: x3; 7.2 passes 4 arguments). */
   readonly initTakesNrCpus: boolean;
+  /**
+   * `__pkvm_prot_finalize()` also sets HCR_EL2.FWB on a CPU with
+   * `ARM64_HAS_STAGE2_FWB` (7.x).
+   */
+  readonly protFinalizeFwb: boolean;
+  /**
+   * How the hypervisor marks the memory it owns in the host stage-2
+   * (`finalize_host_mappings()` in 6.1, `fix_host_ownership()` from 6.2),
+   * or null when it does not (v5.13's host issues `__pkvm_mark_hyp`):
+   * `pte` is the invalid descriptor `host_stage2_set_owner_locked(phys,
+   * PAGE_SIZE, PKVM_ID_HYP)` writes at level 3 (6.1/6.12:
+   * `kvm_init_invalid_leaf_owner()`, the owner id 1 in bits 9:2; 7.x:
+   * `KVM_HOST_INVALID_PTE_TYPE_DONATION` in bits 63:60 and the owner id in
+   * bits 3:1); `hypText` says what happens to a page of `__hyp_text`
+   * (`owned`: annotated like the rest; `read-only`: 7.x keeps it mapped
+   * read-only for the host, to be inspected on a panic).
+   */
+  readonly hostOwner: { readonly pte: bigint; readonly hypText: "owned" | "read-only" } | null;
 }
 
 /** How the host kernel at EL1 builds its EL2 table and `kvm_nvhe_init_params`. */
@@ -251,11 +279,27 @@ export interface HostFacts {
    */
   readonly tagBits: "vabits_actual" | "hyp_va_bits";
   /**
+   * Where the host keeps each CPU's SVE state for protected mode
+   * (`init_pkvm_host_sve_state()`, 6.12+): the pointer's byte offset in
+   * `struct kvm_host_data` (`sve_state` in 6.12, `sve_regs` in 7.x, from
+   * the release's DWARF), and the bytes that precede the registers in the
+   * buffer (`sizeof(struct cpu_sve_state)` in 6.12's
+   * `pkvm_host_sve_state_size()`, none in 7.x), or null before 6.12.
+   */
+  readonly sveState: { readonly field: number; readonly header: number } | null;
+  /**
    * The host-built table maps these kernel sections (`init_hyp_mode()`),
    * in order, beside the stacks, per-CPU regions and the pool.
    */
   readonly hostSections:
     readonly ("hyp_text" | "hyp_data" | "hyp_rodata" | "kernel_rodata" | "hyp_bss" | "bss_tail")[];
+  /**
+   * How `__init_el2_debug` (asm/el2_setup.h, run by head.S at EL2) decides
+   * there is a PMU before it copies PMCR_EL0.N into MDCR_EL2.HPMN: `signed`
+   * (`sbfx` of ID_AA64DFR0_EL1.PMUVer, `b.lt` 1: 0 and 8..15 skip, v5.13 and
+   * 6.1) or `ni-or-impdef` (only 0 and 0xf skip, 6.12 and 7.2).
+   */
+  readonly el2PmuCheck: "signed" | "ni-or-impdef";
 }
 
 /** `__kvm_host_smccc_func` and how the host vector dispatches it. */
@@ -278,12 +322,25 @@ export interface HypercallFacts {
   /** `HVC_STUB_HCALL_NR` (asm/virt.h): stub calls are the function ids below it. */
   readonly stubHcallNr: number;
   /**
+   * The hyp-stub calls by their asm/virt.h names (`HVC_SET_VECTORS`,
+   * `HVC_RESET_VECTORS`, ...): what x0 holds when `__hyp_set_vectors` or
+   * `__hyp_reset_vectors` (arch/arm64/kernel/hyp-stub.S) issue `hvc #0`.
+   */
+  readonly stubs: Readonly<Record<string, number>>;
+  /**
    * What the host vector does with a stub HVC (x0 < `HVC_STUB_HCALL_NR`)
    * once `__pkvm_init` has run: `forward` to `__kvm_handle_stub_hvc`
    * (v5.13), or `reject` ("KVM: arm64: Reject stub hypercalls after pKVM
    * has been initialised", v5.16).
    */
   readonly stubAfterInit: "forward" | "reject";
+  /**
+   * What `__kvm_handle_stub_hvc`'s reset path (hyp-init.S) writes to HCR_EL2
+   * in protected mode (`HCR_HOST_NVHE_FLAGS`, from "kvm: arm64: Trap host
+   * SMCs in protected mode", v5.11), or null when it leaves HCR_EL2 alone
+   * (7.2).
+   */
+  readonly stubResetHcr: bigint | null;
   /** The SMCCC hint bit (bit 16) is masked off the function id. */
   readonly masksHint: boolean;
 }
@@ -334,6 +391,32 @@ export interface ConfigFacts {
   readonly btiKernel: boolean;
 }
 
+/**
+ * What a release does differently when it runs the hypervisor in hVHE
+ * (`ARM64_KVM_HVHE`: protected mode on a CPU with FEAT_VHE, from 6.6):
+ * EL2 runs in the EL2&0 regime, HCR_EL2.E2H = 1 with TGE = 0, and TCR_EL2,
+ * the descriptors' AP bits and CPTR_EL2 take their EL1 layouts.
+ */
+export interface HvheFacts {
+  /**
+   * The fixed part of the host's TCR_EL1 as `__cpu_setup` (mm/proc.S)
+   * writes it: `TCR_CACHE_FLAGS | TCR_SHARED | TCR_TG_FLAGS |
+   * TCR_KASLR_FLAGS | TCR_ASID16 | TCR_TBI0 | TCR_A1 | TCR_KASAN_SW_FLAGS |
+   * TCR_MTE_FLAGS` with Debian's configuration. T0SZ, T1SZ, IPS, DS, HA,
+   * HD and E0PD1 follow the CPU and are added by the host model.
+   */
+  readonly tcrEl1: bigint;
+  /**
+   * How `cpu_prepare_hyp_mode()` turns the host's TCR_EL1 into
+   * `params->tcr_el2` under hVHE: `el2-ps-ds` (6.12: OR in EPD1, replace
+   * T0SZ, then — written for the nVHE layout — put IPS into bits 18:16,
+   * `TCR_EL2_PS_MASK`, which are T1SZ's low bits in the EL1 layout, and OR
+   * in `TCR_EL2_DS`, bit 32, which is IPS bit 0 there, under LPA2); or
+   * `el1` (7.x: clear HD, HA, A1 and T0SZ, OR in EPD1, set T0SZ).
+   */
+  readonly tcr: "el2-ps-ds" | "el1";
+}
+
 /** One kernel release, as data. */
 export interface KernelRelease {
   /** Profile name: `v5.13`, `v6.1`, `v6.12`, `v7.2`. */
@@ -362,8 +445,16 @@ export interface KernelRelease {
   readonly hypercalls: HypercallFacts;
   /** EL2 register init values. */
   readonly sysregs: SysregFacts;
+  /** hVHE, for a release with `host.hvheOnVhe`; absent otherwise. */
+  readonly hvhe?: HvheFacts;
   /** The built-in image layout (none: a synthetic layout, for v5.13). */
   readonly image?: ImageFacts;
   /** The built-in switch sequence (`__pkvm_init_switch_pgd` as shipped). */
   readonly switchSequence: string;
+  /**
+   * Every hypercall and hyp-stub call the host issues from the start of
+   * `kvm_arm_init()` to the end of `finalize_pkvm()`, phase by phase, in the
+   * kernel's order (see `host_boot.ts`).
+   */
+  readonly hostBoot: readonly HostBootPhase[];
 }

@@ -64,6 +64,8 @@ export const V5_13: KernelRelease = {
     prot: PROT_NUMBERING_CLASSIC,
     visitCtxWalker: false,
     protSwShift: 55,
+    hvheExec: "uxn",
+    firstLevel: 0,
   },
   setup: {
     recreate: [
@@ -83,10 +85,12 @@ export const V5_13: KernelRelease = {
     backVmemmap: "pool",
     privateVaAligned: false,
     privateVaAtZero: "allowed",
-    hostMapsVectorsAfterInit: true,
     bpVectBaseDefault: false,
     switchAbi: "params",
     initTakesNrCpus: true,
+    protFinalizeFwb: false,
+    // v5.13 records ownership through __pkvm_mark_hyp from the host instead.
+    hostOwner: null,
   },
   host: {
     initParams: [
@@ -102,8 +106,10 @@ export const V5_13: KernelRelease = {
     hypVaBits: "idmap",
     tagBits: "vabits_actual",
     hvheOnVhe: false,
+    sveState: null,
     randomTag: false,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
+    el2PmuCheck: "signed",
   },
   hypercalls: {
     ids: {
@@ -133,7 +139,10 @@ export const V5_13: KernelRelease = {
     minAfterInit: null,
     maxBeforeInit: null,
     stubHcallNr: 4,
+    stubs: { HVC_SET_VECTORS: 0, HVC_SOFT_RESTART: 1, HVC_RESET_VECTORS: 2, HVC_VHE_RESTART: 3 },
     stubAfterInit: "forward",
+    // HCR_HOST_NVHE_FLAGS: RW | API | APK | ATA.
+    stubResetHcr: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n),
     masksHint: false,
   },
   sysregs: {
@@ -147,4 +156,118 @@ export const V5_13: KernelRelease = {
     hcrTid5WithoutMte: false,
   },
   switchSequence: "v5.13",
+  // kvm_arch_init() (arch/arm64/kvm/arm.c) in protected nVHE mode.
+  hostBoot: [
+    {
+      // Only the host vector and __pkvm_init: the boot CPU is not marked
+      // initialised (that came in v5.16), so init_subsystems() re-initialises
+      // it like the others.
+      fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
+      on: "boot-cpu",
+      calls: [
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__pkvm_init", from: "do_pkvm_init", fatal: true },
+      ],
+    },
+    {
+      // The host no longer owns the hyp's tables (free_hyp_pgds()), so
+      // __create_hyp_private_mapping() asks EL2.
+      fn: "kvm_init_vector_slots",
+      on: "boot-cpu",
+      calls: [
+        {
+          call: "__pkvm_create_private_mapping",
+          from: "create_hyp_exec_mappings → __create_hyp_private_mapping",
+          when: "spectre-v3a",
+          args: "bp_harden_hyp_vecs",
+          fatal: true,
+        },
+      ],
+    },
+    {
+      // On the boot CPU HVC_RESET_VECTORS reaches the host vector, which
+      // hands stub calls to __kvm_handle_stub_hvc: EL2's MMU goes off and
+      // the stub vectors come back, and __kvm_hyp_init brings the CPU up
+      // again, on the hyp's own tables.
+      fn: "init_subsystems → on_each_cpu(_kvm_arch_hardware_enable) → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v3_probe",
+      on: "boot-cpu",
+      when: "gicv3",
+      sets: "vgic-present",
+      calls: [{ call: "__vgic_v3_get_gic_config", from: "vgic_v3_probe" }],
+    },
+    {
+      // No protected-mode check yet ("KVM: arm64: pkvm: Disable GICv2
+      // support", v5.17): the GICH frame is mapped through EL2. QEMU's GICV
+      // frame is page-aligned and size-aligned, so it is not.
+      fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v2_probe",
+      on: "boot-cpu",
+      when: "gicv2",
+      sets: "vgic-present",
+      calls: [
+        {
+          call: "__pkvm_create_private_mapping",
+          from: "create_hyp_io_mappings → __create_hyp_private_mapping",
+          args: "gich",
+          fatal: true,
+        },
+      ],
+    },
+    {
+      fn: "finalize_hyp_mode → pkvm_mark_hyp_section / pkvm_mark_hyp",
+      on: "boot-cpu",
+      calls: [
+        {
+          call: "__pkvm_mark_hyp",
+          from: "finalize_hyp_mode",
+          args: "__hyp_idmap_text",
+          fatal: true,
+        },
+        { call: "__pkvm_mark_hyp", from: "finalize_hyp_mode", args: "__hyp_text", fatal: true },
+        { call: "__pkvm_mark_hyp", from: "finalize_hyp_mode", args: "__hyp_rodata", fatal: true },
+        { call: "__pkvm_mark_hyp", from: "finalize_hyp_mode", args: "__hyp_bss", fatal: true },
+        { call: "__pkvm_mark_hyp", from: "finalize_hyp_mode", args: "hyp_mem", fatal: true },
+      ],
+    },
+    {
+      fn: "finalize_hyp_mode → for_each_possible_cpu(cpu) pkvm_mark_hyp",
+      on: "boot-cpu",
+      perPossibleCpu: true,
+      calls: [
+        { call: "__pkvm_mark_hyp", from: "finalize_hyp_mode", args: "hyp_percpu", fatal: true },
+        { call: "__pkvm_mark_hyp", from: "finalize_hyp_mode", args: "hyp_stack", fatal: true },
+      ],
+    },
+    {
+      fn: "finalize_hyp_mode: static_branch_enable(&kvm_protected_mode_initialized)",
+      on: "boot-cpu",
+      sets: "protected-mode-initialized",
+      calls: [],
+    },
+    {
+      // _kvm_host_prot_finalize() only WARNs: finalize_hyp_mode() returns 0.
+      fn: "finalize_hyp_mode → on_each_cpu(_kvm_host_prot_finalize)",
+      on: "each-cpu",
+      calls: [{ call: "__pkvm_prot_finalize", from: "_kvm_host_prot_finalize" }],
+    },
+  ],
 };

@@ -64,6 +64,8 @@ export const V6_1: KernelRelease = {
     prot: PROT_NUMBERING_CLASSIC,
     visitCtxWalker: false,
     protSwShift: 55,
+    hvheExec: "uxn",
+    firstLevel: 0,
   },
   setup: {
     recreate: [
@@ -83,10 +85,13 @@ export const V6_1: KernelRelease = {
     backVmemmap: "pool",
     privateVaAligned: true,
     privateVaAtZero: "enomem",
-    hostMapsVectorsAfterInit: false,
     bpVectBaseDefault: true,
     switchAbi: "params",
     initTakesNrCpus: true,
+    protFinalizeFwb: false,
+    // finalize_host_mappings(): host_stage2_set_owner_locked(phys, PAGE_SIZE,
+    // pkvm_hyp_id = 1), kvm_init_invalid_leaf_owner(): the id in bits 9:2.
+    hostOwner: { pte: 1n << 2n, hypText: "owned" },
   },
   host: {
     initParams: [
@@ -103,8 +108,10 @@ export const V6_1: KernelRelease = {
     hypVaBits: "idmap",
     tagBits: "vabits_actual",
     hvheOnVhe: false,
+    sveState: null,
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
+    el2PmuCheck: "signed",
   },
   hypercalls: {
     ids: {
@@ -135,7 +142,10 @@ export const V6_1: KernelRelease = {
     minAfterInit: "__pkvm_prot_finalize",
     maxBeforeInit: null,
     stubHcallNr: 4,
+    stubs: { HVC_SET_VECTORS: 0, HVC_SOFT_RESTART: 1, HVC_RESET_VECTORS: 2, HVC_FINALISE_EL2: 3 },
     stubAfterInit: "reject",
+    // HCR_HOST_NVHE_FLAGS: RW | API | APK | ATA.
+    stubResetHcr: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n),
     masksHint: false,
   },
   sysregs: {
@@ -195,4 +205,72 @@ export const V6_1: KernelRelease = {
     },
   },
   switchSequence: "v6.1",
+  // kvm_arch_init() (arch/arm64/kvm/arm.c) in protected nVHE mode.
+  hostBoot: [
+    {
+      // Installs the hyp on the boot CPU, hands it the pool, then does the
+      // rest of cpu_hyp_reinit() there and marks the CPU initialised, so
+      // init_subsystems() leaves it alone: a re-init would be a stub call,
+      // which the hyp now refuses ("KVM: arm64: Reject stub hypercalls after
+      // pKVM has been initialised", v5.16, did both).
+      fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
+      on: "boot-cpu",
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_init", from: "do_pkvm_init", fatal: true },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    // kvm_init_vector_slots() maps nothing in protected mode: the hyp maps
+    // its vectors itself (hyp_map_vectors()).
+    {
+      fn: "init_subsystems → on_each_cpu(_kvm_arch_hardware_enable) → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      // A GICv2: vgic_v2_probe() refuses protected mode (-ENXIO) and
+      // init_subsystems() goes on without a vgic.
+      fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v3_probe",
+      on: "boot-cpu",
+      when: "gicv3",
+      sets: "vgic-present",
+      calls: [{ call: "__vgic_v3_get_gic_config", from: "vgic_v3_probe" }],
+    },
+    {
+      fn: "finalize_hyp_mode → pkvm_drop_host_privileges: " +
+        "static_branch_enable(&kvm_protected_mode_initialized)",
+      on: "boot-cpu",
+      sets: "protected-mode-initialized",
+      calls: [],
+    },
+    {
+      fn: "pkvm_drop_host_privileges → on_each_cpu(_kvm_host_prot_finalize)",
+      on: "each-cpu",
+      calls: [{ call: "__pkvm_prot_finalize", from: "_kvm_host_prot_finalize", fatal: true }],
+    },
+  ],
 };

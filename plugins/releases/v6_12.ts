@@ -66,6 +66,8 @@ export const V6_12: KernelRelease = {
     prot: PROT_NUMBERING_CLASSIC,
     visitCtxWalker: true,
     protSwShift: 55,
+    hvheExec: "uxn",
+    firstLevel: -1,
   },
   setup: {
     recreate: [
@@ -85,10 +87,13 @@ export const V6_12: KernelRelease = {
     backVmemmap: "memory",
     privateVaAligned: false,
     privateVaAtZero: "einval",
-    hostMapsVectorsAfterInit: false,
     bpVectBaseDefault: true,
     switchAbi: "registers",
     initTakesNrCpus: true,
+    protFinalizeFwb: false,
+    // fix_host_ownership(): host_stage2_set_owner_locked(phys, PAGE_SIZE,
+    // PKVM_ID_HYP = 1), kvm_init_invalid_leaf_owner(): the id in bits 9:2.
+    hostOwner: { pte: 1n << 2n, hypText: "owned" },
   },
   host: {
     initParams: [
@@ -106,8 +111,12 @@ export const V6_12: KernelRelease = {
     hypVaBits: "max48",
     tagBits: "vabits_actual",
     hvheOnVhe: true,
+    // struct kvm_host_data.sve_state at byte 3104 (Debian's 6.12.117 DWARF);
+    // pkvm_host_sve_state_size() adds sizeof(struct cpu_sve_state) = 16.
+    sveState: { field: 3104, header: 16 },
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
+    el2PmuCheck: "ni-or-impdef",
   },
   hypercalls: {
     ids: {
@@ -141,7 +150,10 @@ export const V6_12: KernelRelease = {
     minAfterInit: "__pkvm_prot_finalize",
     maxBeforeInit: null,
     stubHcallNr: 4,
+    stubs: { HVC_SET_VECTORS: 0, HVC_SOFT_RESTART: 1, HVC_RESET_VECTORS: 2, HVC_FINALISE_EL2: 3 },
     stubAfterInit: "reject",
+    // HCR_HOST_NVHE_FLAGS: RW | API | APK | ATA.
+    stubResetHcr: (1n << 31n) | (1n << 41n) | (1n << 40n) | (1n << 56n),
     // handle_host_hcall(): `id &= ~ARM_SMCCC_CALL_HINTS` (nvhe/hyp-main.c).
     masksHint: true,
   },
@@ -155,6 +167,15 @@ export const V6_12: KernelRelease = {
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
     hcrTid5WithoutMte: false,
+  },
+  hvhe: {
+    // __cpu_setup: IRGN/ORGN WBWA and SH inner for both halves, TG1 4K,
+    // NFD1 (RANDOMIZE_BASE), AS (ASID16), TBI0, A1, and CONFIG_ARM64_MTE's
+    // TBI1 | TBID1 (no KASAN_HW_TAGS, so no TCMA1).
+    tcrEl1: (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 22n) | (1n << 24n) | (1n << 26n) |
+      (3n << 28n) | (2n << 30n) | (1n << 36n) | (1n << 37n) | (1n << 38n) | (1n << 52n) |
+      (1n << 54n),
+    tcr: "el2-ps-ds",
   },
   // From the System.map of Debian's linux-image-6.12.117+deb13-arm64 6.12.117-1.
   image: {
@@ -202,4 +223,91 @@ export const V6_12: KernelRelease = {
     },
   },
   switchSequence: "v6.12",
+  // kvm_arm_init() (arch/arm64/kvm/arm.c) in protected nVHE mode, then
+  // finalize_pkvm() (arch/arm64/kvm/pkvm.c, device_initcall_sync).
+  hostBoot: [
+    {
+      fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
+      on: "boot-cpu",
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_init", from: "do_pkvm_init", fatal: true },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    // kvm_init_vector_slots() maps nothing in protected mode.
+    {
+      fn: "init_subsystems → on_each_cpu(cpu_hyp_init) → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      // A GICv2: vgic_v2_probe() refuses protected mode (-ENXIO) and
+      // init_subsystems() goes on without a vgic.
+      fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v3_probe",
+      on: "boot-cpu",
+      when: "gicv3",
+      sets: "vgic-present",
+      calls: [{ call: "__vgic_v3_get_gic_config", from: "vgic_v3_probe" }],
+    },
+    {
+      // enable_virt_at_load: cpuhp_setup_state() runs kvm_online_cpu() on
+      // each online CPU in turn, waiting for each; every CPU is initialised
+      // by now, so cpu_hyp_init() does nothing (and kvm_vgic_cpu_up() and
+      // kvm_timer_cpu_up() only enable per-CPU interrupts).
+      fn: "kvm_init → kvm_enable_virtualization → cpuhp_setup_state(kvm_online_cpu) → " +
+        "kvm_arch_enable_virtualization_cpu → cpu_hyp_init → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      fn: "finalize_pkvm → pkvm_drop_host_privileges: " +
+        "static_branch_enable(&kvm_protected_mode_initialized)",
+      on: "boot-cpu",
+      sets: "protected-mode-initialized",
+      calls: [],
+    },
+    {
+      fn: "pkvm_drop_host_privileges → on_each_cpu(_kvm_host_prot_finalize)",
+      on: "each-cpu",
+      calls: [{ call: "__pkvm_prot_finalize", from: "_kvm_host_prot_finalize", fatal: true }],
+    },
+  ],
 };

@@ -65,6 +65,8 @@ export const V7_2: KernelRelease = {
     prot: PROT_NUMBERING_XNX,
     visitCtxWalker: true,
     protSwShift: 55,
+    hvheExec: "pxn-uxn",
+    firstLevel: -1,
   },
   setup: {
     recreate: [
@@ -90,10 +92,16 @@ export const V7_2: KernelRelease = {
     backVmemmap: "memory",
     privateVaAligned: false,
     privateVaAtZero: "einval",
-    hostMapsVectorsAfterInit: false,
     bpVectBaseDefault: true,
     switchAbi: "registers",
     initTakesNrCpus: false,
+    protFinalizeFwb: true,
+    // fix_host_ownership(): host_stage2_set_owner_locked(phys, PAGE_SIZE,
+    // PKVM_ID_HYP = 1) -> host_stage2_set_owner_metadata_locked():
+    // KVM_HOST_INVALID_PTE_TYPE_DONATION (2) in bits 63:60, the id in bits
+    // 3:1 (KVM_HOST_DONATION_PTE_OWNER_MASK); __hyp_text stays mapped
+    // read-only for the host instead (addr_is_hyp_text()).
+    hostOwner: { pte: (2n << 60n) | (1n << 1n), hypText: "read-only" },
   },
   host: {
     initParams: [
@@ -111,8 +119,12 @@ export const V7_2: KernelRelease = {
     hypVaBits: "max48",
     tagBits: "hyp_va_bits",
     hvheOnVhe: true,
+    // struct kvm_host_data.sve_regs at byte 4800 (Debian's 7.2.13 DWARF);
+    // pkvm_host_sve_state_size() is SVE_SIG_REGS_SIZE alone.
+    sveState: { field: 4800, header: 0 },
     randomTag: true,
     hostSections: ["hyp_text", "hyp_data", "hyp_rodata", "hyp_bss"],
+    el2PmuCheck: "ni-or-impdef",
   },
   hypercalls: {
     ids: {
@@ -172,7 +184,16 @@ export const V7_2: KernelRelease = {
     minAfterInit: "__pkvm_prot_finalize",
     maxBeforeInit: "__pkvm_host_share_hyp",
     stubHcallNr: 5,
+    stubs: {
+      HVC_SET_VECTORS: 0,
+      HVC_SOFT_RESTART: 1,
+      HVC_RESET_VECTORS: 2,
+      HVC_FINALISE_EL2: 3,
+      HVC_GET_ICH_VTR_EL2: 4,
+    },
     stubAfterInit: "reject",
+    // __kvm_handle_stub_hvc no longer touches HCR_EL2.
+    stubResetHcr: null,
     masksHint: true,
   },
   sysregs: {
@@ -188,6 +209,15 @@ export const V7_2: KernelRelease = {
     // at indices 0..4 (proc.S); the host's MAIR_EL1, copied by cpu_prepare_hyp_mode().
     mair: 0x0000_0004_0044_ffffn,
     hcrTid5WithoutMte: true,
+  },
+  hvhe: {
+    // __cpu_setup: IRGN/ORGN WBWA and SH inner for both halves, TG1 4K,
+    // NFD1 (RANDOMIZE_BASE), AS (ASID16), TBI0, A1, and CONFIG_ARM64_MTE's
+    // TCMA1 | TBI1 | TBID1.
+    tcrEl1: (1n << 8n) | (1n << 10n) | (3n << 12n) | (1n << 22n) | (1n << 24n) | (1n << 26n) |
+      (3n << 28n) | (2n << 30n) | (1n << 36n) | (1n << 37n) | (1n << 38n) | (1n << 52n) |
+      (1n << 54n) | (1n << 58n),
+    tcr: "el1",
   },
   // From the System.map of Debian's linux-image-7.2.13+deb14-arm64 7.2.13-1.
   image: {
@@ -237,4 +267,90 @@ export const V7_2: KernelRelease = {
     },
   },
   switchSequence: "v7.2",
+  // kvm_arm_init() (arch/arm64/kvm/arm.c) in protected nVHE mode, then
+  // finalize_pkvm() (arch/arm64/kvm/pkvm.c, device_initcall_sync). The
+  // host no longer asks EL2 for MDCR_EL2: kvm_init_host_debug_data() reads
+  // the ID registers and PMCR_EL0 itself.
+  hostBoot: [
+    {
+      fn: "init_hyp_mode → kvm_hyp_init_protection → do_pkvm_init",
+      on: "boot-cpu",
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_init", from: "do_pkvm_init", fatal: true },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    // kvm_init_vector_slots() maps nothing in protected mode.
+    {
+      fn: "init_subsystems → on_each_cpu(cpu_hyp_init) → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v3_probe",
+      on: "boot-cpu",
+      when: "gicv3",
+      otherwise: "init_subsystems: kvm_vgic_hyp_init() returned -ENXIO (vgic_v2_probe(): " +
+        '"GICv2 not supported in protected mode"), and protected mode needs a vgic ' +
+        '("No VGIC? No pKVM for you."): kvm_arm_init() fails',
+      sets: "vgic-present",
+      calls: [{ call: "__vgic_v3_get_gic_config", from: "vgic_v3_probe" }],
+    },
+    {
+      // enable_virt_at_load: cpuhp_setup_state() runs kvm_online_cpu() on
+      // each online CPU in turn, waiting for each; every CPU is initialised
+      // by now, so cpu_hyp_init() does nothing.
+      fn: "kvm_init → kvm_enable_virtualization → cpuhp_setup_state(kvm_online_cpu) → " +
+        "kvm_arch_enable_virtualization_cpu → cpu_hyp_init → cpu_hyp_reinit",
+      on: "each-cpu",
+      unlessInitialised: true,
+      sets: "initialised",
+      calls: [
+        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+        {
+          call: "__vgic_v3_init_lrs",
+          from: "kvm_vgic_init_cpu_hardware",
+          when: "vgic-v3-present",
+        },
+      ],
+    },
+    {
+      fn: "finalize_pkvm → pkvm_drop_host_privileges: " +
+        "static_branch_enable(&kvm_protected_mode_initialized)",
+      on: "boot-cpu",
+      sets: "protected-mode-initialized",
+      calls: [],
+    },
+    {
+      fn: "pkvm_drop_host_privileges → on_each_cpu(_kvm_host_prot_finalize)",
+      on: "each-cpu",
+      calls: [{ call: "__pkvm_prot_finalize", from: "_kvm_host_prot_finalize", fatal: true }],
+    },
+  ],
 };

@@ -14,7 +14,7 @@ export const V3_S: string =
 // Calling convention: x0 = PA of struct kvm_nvhe_init_params,
 //   x1 = continuation, __pkvm_init_finalise (hyp VA).
 // The reviewed quote stops at the final isb; the tail "ret x1" is taken from
-// the same routine elsewhere in the series (UNVERIFIED for v3 itself).
+// the same routine elsewhere in the series (not confirmed for v3 itself).
 SYM_FUNC_START(__pkvm_init_switch_pgd)
 	/* Turn the MMU off. */
 	pre_disable_mmu_workaround
@@ -53,9 +53,9 @@ export const V5_13_S: string =
 // W. Deacon), the body of "[PATCH v6 17/38] KVM: arm64: Prepare the creation
 // of s1 mappings at EL2" (19 Mar 2021). x0 = PA of struct
 // kvm_nvhe_init_params, x1 = continuation, __pkvm_init_finalise (hyp VA).
-// Unlike mainline: the pgd and stack are loaded with the MMU off, and that
-// posting has no "dsb nsh; isb" between the TTBR0_EL2 write and set_sctlr_el2
-// (mainline has it by 2024; the commit that added it is UNVERIFIED).
+// Unlike mainline: the pgd and stack are loaded with the MMU off, and no
+// "dsb nsh; isb" follows the TTBR0_EL2 write: 040113fa32f2 ("KVM: arm64: Add
+// missing memory barriers when switching to pKVM's hyp pgd", v6.8) added it.
 SYM_FUNC_START(__pkvm_init_switch_pgd)
 	/* Turn the MMU off. */
 	pre_disable_mmu_workaround
@@ -124,13 +124,13 @@ SYM_FUNC_END(__pkvm_init_switch_pgd)
 
 /** Text of sequences/set_sctlr.S. */
 export const SET_SCTLR_S: string =
-  `// The bare set_sctlr_el2 macro with the preparation it relies on
-// (barrier-rules.md §2c, named case T4). The macro is
-//   msr sctlr_el2, reg; isb; ic iallu; dsb nsh; isb
+  `// The bare set_sctlr_el2 macro (asm/assembler.h, 8f4de66e247b) with the
+// preparation it relies on. The macro is msr; isb; ic iallu; dsb nsh; isb
 // and provides R1, R9, R10 and R11 (local ops) only: the caller must already
 // have invalidated the TLB, completed it with a DSB, written TTBR0_EL2 and
 // synchronised that with an ISB (R3, R4, R5).
-// Calling convention: x0 = PA of the new pgd. Falls through at the end.
+// Calling convention: x0 = PA of the new pgd. It falls through at the end: a
+// fragment, not a switch sequence (R17; the boot stops on it at step 5).
 	/* MMU off. */
 	pre_disable_mmu_workaround
 	mrs	x3, sctlr_el2
@@ -147,4 +147,128 @@ export const SET_SCTLR_S: string =
 
 	/* MMU on. */
 	set_sctlr_el2	x3
+`;
+
+/** Text of sequences/v6_1.S. */
+export const V6_1_S: string =
+  `// __pkvm_init_switch_pgd, cut verbatim from arch/arm64/kvm/hyp/nvhe/hyp-init.S
+// (lines 244-269) of Debian's linux-source-6.1 6.1.176-1.
+// Calling convention (v6.1): x0 = PA of struct kvm_nvhe_init_params,
+//   x1 = continuation, __pkvm_init_finalise (hyp VA); the pgd and the stack
+//   are loaded from the params with the MMU off.
+// No "dsb nsh; isb" before set_sctlr_el2: it came with 040113fa32f2
+//   ("KVM: arm64: Add missing memory barriers when switching to pKVM's hyp
+//   pgd", v6.8). The checker fails it: R4 (the TLBI is not complete at M=1)
+//   and R3 (the TTBR0_EL2 write is not synchronised before M=1).
+SYM_FUNC_START(__pkvm_init_switch_pgd)
+	/* Turn the MMU off */
+	pre_disable_mmu_workaround
+	mrs	x2, sctlr_el2
+	bic	x3, x2, #SCTLR_ELx_M
+	msr	sctlr_el2, x3
+	isb
+
+	tlbi	alle2
+
+	/* Install the new pgtables */
+	ldr	x3, [x0, #NVHE_INIT_PGD_PA]
+	phys_to_ttbr x4, x3
+alternative_if ARM64_HAS_CNP
+	orr	x4, x4, #TTBR_CNP_BIT
+alternative_else_nop_endif
+	msr	ttbr0_el2, x4
+
+	/* Set the new stack pointer */
+	ldr	x0, [x0, #NVHE_INIT_STACK_HYP_VA]
+	mov	sp, x0
+
+	/* And turn the MMU back on! */
+	set_sctlr_el2	x2
+	ret	x1
+SYM_FUNC_END(__pkvm_init_switch_pgd)
+`;
+
+/** Text of sequences/v6_12.S. */
+export const V6_12_S: string =
+  `// __pkvm_init_switch_pgd, cut verbatim from arch/arm64/kvm/hyp/nvhe/hyp-init.S
+// (lines 279-311) of Debian's linux-source-6.12 6.12.117-1.
+// Calling convention since ea9d7c83d14e ("KVM: arm64: Fix
+//   __pkvm_init_switch_pgd call ABI", v6.11): x0 = PA of the new pgd,
+//   x1 = new stack pointer (hyp VA), x2 = continuation (hyp VA).
+// "dsb nsh; isb" before set_sctlr_el2 since 040113fa32f2 (v6.8).
+/*
+ * void __pkvm_init_switch_pgd(phys_addr_t pgd, unsigned long sp,
+ *                             void (*fn)(void));
+ *
+ * SYM_TYPED_FUNC_START() allows C to call this ID-mapped function indirectly
+ * using a physical pointer without triggering a kCFI failure.
+ */
+SYM_TYPED_FUNC_START(__pkvm_init_switch_pgd)
+	/* Turn the MMU off */
+	pre_disable_mmu_workaround
+	mrs	x3, sctlr_el2
+	bic	x4, x3, #SCTLR_ELx_M
+	msr	sctlr_el2, x4
+	isb
+
+	tlbi	alle2
+
+	/* Install the new pgtables */
+	phys_to_ttbr x5, x0
+alternative_if ARM64_HAS_CNP
+	orr	x5, x5, #TTBR_CNP_BIT
+alternative_else_nop_endif
+	msr	ttbr0_el2, x5
+
+	/* Set the new stack pointer */
+	mov	sp, x1
+
+	/* And turn the MMU back on! */
+	dsb	nsh
+	isb
+	set_sctlr_el2	x3
+	ret	x2
+SYM_FUNC_END(__pkvm_init_switch_pgd)
+`;
+
+/** Text of sequences/v7_2.S. */
+export const V7_2_S: string =
+  `// __pkvm_init_switch_pgd, cut verbatim from arch/arm64/kvm/hyp/nvhe/hyp-init.S
+// (lines 263-295) of Debian's linux-source-7.2 7.2.13-1.
+// Calling convention since ea9d7c83d14e (v6.11): x0 = PA of the new pgd,
+//   x1 = new stack pointer (hyp VA), x2 = continuation (hyp VA). As v6.12,
+//   with the CnP bit spelled TTBRx_EL1_CnP.
+/*
+ * void __pkvm_init_switch_pgd(phys_addr_t pgd, unsigned long sp,
+ *                             void (*fn)(void));
+ *
+ * SYM_TYPED_FUNC_START() allows C to call this ID-mapped function indirectly
+ * using a physical pointer without triggering a kCFI failure.
+ */
+SYM_TYPED_FUNC_START(__pkvm_init_switch_pgd)
+	/* Turn the MMU off */
+	pre_disable_mmu_workaround
+	mrs	x3, sctlr_el2
+	bic	x4, x3, #SCTLR_ELx_M
+	msr	sctlr_el2, x4
+	isb
+
+	tlbi	alle2
+
+	/* Install the new pgtables */
+	phys_to_ttbr x5, x0
+alternative_if ARM64_HAS_CNP
+	orr	x5, x5, #TTBRx_EL1_CnP
+alternative_else_nop_endif
+	msr	ttbr0_el2, x5
+
+	/* Set the new stack pointer */
+	mov	sp, x1
+
+	/* And turn the MMU back on! */
+	dsb	nsh
+	isb
+	set_sctlr_el2	x3
+	ret	x2
+SYM_FUNC_END(__pkvm_init_switch_pgd)
 `;

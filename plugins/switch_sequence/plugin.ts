@@ -12,7 +12,7 @@ import { builtinSequence, type BuiltinVariant } from "./builtins.ts";
 export type SwitchSequenceOptions =
   | {
     /**
-     * Built-in variant.
+     * Built-in variant: `v3`, `v5.13`, `v6.1`, `v6.12`, `v7.2`, `mainline`, `set_sctlr`.
      * @default "v5.13"
      */
     variant?: BuiltinVariant;

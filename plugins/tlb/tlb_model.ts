@@ -62,6 +62,13 @@ const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean; 
  *   flush on any TTBR write is the more forgiving behaviour the optimistic
  *   policy stands for; MAIR_EL2 has no writefn, so no flush.
  *
+ * Both hold EL2 entries only, whichever EL2 regime filled them. Under
+ * HCR_EL2.E2H = 1 (pKVM's hVHE) the EL2&0 regime would tag non-global
+ * entries (nG = 1) with TTBR0_EL2's ASID; pKVM's hyp leaves are all global
+ * and its ASID is 0, so no ASID is kept. A change of E2H comes with
+ * `tlbi alle2` in the kernel (`___kvm_hyp_init`), so entries of the other
+ * regime are never looked up here.
+ *
  * @example A stale entry survives until `tlbi vae2`
  * ```ts
  * import { assertEquals } from "@std/assert";

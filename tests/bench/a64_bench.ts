@@ -9,7 +9,7 @@ import { checkProgram, Cpu, executeA64, MAINLINE_S, parseA64 } from "../plugins/
 
 Deno.bench({
   group: "a64 check",
-  name: "parse + check mainline (static run, R1-R16)",
+  name: "parse + check mainline (static run, R1-R18)",
   baseline: true,
   fn() {
     checkProgram(parseA64(MAINLINE_S));

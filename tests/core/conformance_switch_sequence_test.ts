@@ -187,7 +187,7 @@ Deno.test("the suite fails malformed sequences before running them", async () =>
   await assertRejects(
     () => switchSequenceConformance(garbled, undefined, { plugins: plugins() }),
     ConformanceError,
-    `"the text parses and the static check gives well-formed R1–R16 findings"`,
+    `"the text parses and the static check gives well-formed R1–R18 findings"`,
   );
 });
 
@@ -221,16 +221,16 @@ function rewriting(patch: (f: { rule: string; line: number }) => void): Plugin {
   };
 }
 
-Deno.test("the suite checks that findings name a rule R1..R16 and a line of the source", async () => {
+Deno.test("the suite checks that findings name a rule R1..R18 and a line of the source", async () => {
   const v3 = switchSequence({ variant: "v3" });
   await assertRejects(
     () =>
       switchSequenceConformance(v3, undefined, {
-        plugins: [rewriting((f) => (f.rule = "R17")), mmu(), tlb()],
+        plugins: [rewriting((f) => (f.rule = "R19")), mmu(), tlb()],
       }),
     ConformanceError,
-    `"the text parses and the static check gives well-formed R1–R16 findings": static check: ` +
-      `finding {"rule":"R17"`,
+    `"the text parses and the static check gives well-formed R1–R18 findings": static check: ` +
+      `finding {"rule":"R19"`,
   );
   const e = await assertRejects(
     () =>
@@ -238,7 +238,7 @@ Deno.test("the suite checks that findings name a rule R1..R16 and a line of the 
         plugins: [rewriting((f) => (f.line = 999)), mmu(), tlb()],
       }),
     ConformanceError,
-    `"the text parses and the static check gives well-formed R1–R16 findings": static check:`,
+    `"the text parses and the static check gives well-formed R1–R18 findings": static check:`,
   );
   const lines = builtinSequence("v3").source.split("\n").length;
   assertStringIncludes(e.message, `"line":999,`);

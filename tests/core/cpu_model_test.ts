@@ -18,6 +18,7 @@ import {
   cpuModel,
   decodeCpuFeatures,
   decodeMidr,
+  ichVtrEl2,
   ID_REGISTER_NAMES,
   idField,
   type IdRegisterName,
@@ -571,5 +572,19 @@ Deno.test("property: a write stores value & keep, for any value, model and regis
       assertEquals(a & ~n, 0n);
       assertEquals(n & ~x, 0n);
     }
+  }
+});
+
+Deno.test("ichVtrEl2: QEMU 7.2's ich_vtr_read() from the model's gic_num_lrs, gic_vpribits, gic_vprebits", () => {
+  // ListRegs [4:0] = LRs - 1, TDS 19, NV4 20 (GICv3 only), A3V 21,
+  // IDbits [25:23] = 1, PREbits [28:26] = pre - 1, PRIbits [31:29] = pri - 1.
+  const vtr = (lrs: number, pre: number, pri: number, nv4: boolean) =>
+    BigInt(lrs - 1) | (1n << 19n) | (nv4 ? 1n << 20n : 0n) | (1n << 21n) | (1n << 23n) |
+    (BigInt(pre - 1) << 26n) | (BigInt(pri - 1) << 29n);
+  for (const name of CPU_MODEL_NAMES) {
+    // "From B4.23 ICH_VTR_EL2" in QEMU: 4 list registers, 5 bits each, on all three.
+    assertEquals(ichVtrEl2(cpuModel(name)), vtr(4, 5, 5, true), name);
+    assertEquals(ichVtrEl2(cpuModel(name, { gicVersion: 4 })), vtr(4, 5, 5, false), name);
+    assertThrows(() => ichVtrEl2(cpuModel(name, { gicVersion: 2 })), RangeError, "GICv3");
   }
 });

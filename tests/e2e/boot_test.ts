@@ -117,7 +117,13 @@ Deno.test("report contract: each hypercall says whether it was a KVM hypercall o
     // Both are number 0: filtering on kind and id finds the KVM hypercall only.
     const zero = r.hypercalls.filter((h) => h.kind === "hvc" && h.id === 0).map((h) => h.name);
     assertEquals([...new Set(zero)], ["__kvm_hyp_init"], name);
-    assertEquals(r.hypercalls.filter((h) => h.kind === "stub").length, 4, name); // one per CPU
+    // __hyp_set_vectors (HVC_SET_VECTORS, 0) each time a CPU leaves the stub for
+    // KVM's init vector; __hyp_reset_vectors (HVC_RESET_VECTORS, 2) first in
+    // each cpu_hyp_reinit() that init_subsystems() runs: on CPUs 1-3, and in
+    // v5.13 on CPU 0 too, which its do_pkvm_init() does not mark initialised.
+    const stubs = r.hypercalls.filter((h) => h.kind === "stub").map((h) => `${h.cpu}:${h.id}`);
+    const others = ["1:2", "1:0", "2:2", "2:0", "3:2", "3:0"];
+    assertEquals(stubs, name === "v5.13" ? ["0:0", "0:2", "0:0", ...others] : ["0:0", ...others]);
   }
 });
 
@@ -146,7 +152,8 @@ Deno.test("examples/boot.ts --json prints one report", async () => {
 });
 
 Deno.test("examples/boot.ts: a failed boot is an account and exit 1, never a stack trace", async () => {
-  const r = await cli(["--ram", "0x40000000:22M"]);
+  // 6.1's image takes 32 MiB of the 36: no room for a pool of 1094 pages.
+  const r = await cli(["--ram", "0x40000000:36M"]);
   assertEquals(r.code, 1);
   assertStringIncludes(r.stdout, "boot failed at step 1");
   assertStringIncludes(r.stdout, "Failed to reserve hyp memory");

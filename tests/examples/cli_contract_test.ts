@@ -166,7 +166,7 @@ Deno.test("compare.ts: a setup error is exit 2, and releases that cannot be mixe
     r,
     "compare",
     // mainline is v7.2: the reserved_mem names the release it follows.
-    `variant "mix": Plugin "pkvm_v5_13" failed in setup: reserved_mem "reserved_mem_mainline" follows v7.2's kvm_hyp_reserve, but this pKVM boots as v5.13`,
+    `variant "mix": Plugin "pkvm_v6_1" failed in setup: reserved_mem "reserved_mem_mainline" follows v7.2's kvm_hyp_reserve, but this pKVM boots as v6.1`,
   );
   assertEquals(r.stderr.includes("RangeError"), false);
   const twice = await runExample("examples/compare.ts", [

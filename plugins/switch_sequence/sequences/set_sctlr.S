@@ -1,10 +1,10 @@
-// The bare set_sctlr_el2 macro with the preparation it relies on
-// (barrier-rules.md §2c, named case T4). The macro is
-//   msr sctlr_el2, reg; isb; ic iallu; dsb nsh; isb
+// The bare set_sctlr_el2 macro (asm/assembler.h, 8f4de66e247b) with the
+// preparation it relies on. The macro is msr; isb; ic iallu; dsb nsh; isb
 // and provides R1, R9, R10 and R11 (local ops) only: the caller must already
 // have invalidated the TLB, completed it with a DSB, written TTBR0_EL2 and
 // synchronised that with an ISB (R3, R4, R5).
-// Calling convention: x0 = PA of the new pgd. Falls through at the end.
+// Calling convention: x0 = PA of the new pgd. It falls through at the end: a
+// fragment, not a switch sequence (R17; the boot stops on it at step 5).
 	/* MMU off. */
 	pre_disable_mmu_workaround
 	mrs	x3, sctlr_el2

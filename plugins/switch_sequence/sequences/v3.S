@@ -4,7 +4,7 @@
 // Calling convention: x0 = PA of struct kvm_nvhe_init_params,
 //   x1 = continuation, __pkvm_init_finalise (hyp VA).
 // The reviewed quote stops at the final isb; the tail "ret x1" is taken from
-// the same routine elsewhere in the series (UNVERIFIED for v3 itself).
+// the same routine elsewhere in the series (not confirmed for v3 itself).
 SYM_FUNC_START(__pkvm_init_switch_pgd)
 	/* Turn the MMU off. */
 	pre_disable_mmu_workaround

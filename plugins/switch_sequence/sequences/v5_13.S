@@ -2,9 +2,9 @@
 // W. Deacon), the body of "[PATCH v6 17/38] KVM: arm64: Prepare the creation
 // of s1 mappings at EL2" (19 Mar 2021). x0 = PA of struct
 // kvm_nvhe_init_params, x1 = continuation, __pkvm_init_finalise (hyp VA).
-// Unlike mainline: the pgd and stack are loaded with the MMU off, and that
-// posting has no "dsb nsh; isb" between the TTBR0_EL2 write and set_sctlr_el2
-// (mainline has it by 2024; the commit that added it is UNVERIFIED).
+// Unlike mainline: the pgd and stack are loaded with the MMU off, and no
+// "dsb nsh; isb" follows the TTBR0_EL2 write: 040113fa32f2 ("KVM: arm64: Add
+// missing memory barriers when switching to pKVM's hyp pgd", v6.8) added it.
 SYM_FUNC_START(__pkvm_init_switch_pgd)
 	/* Turn the MMU off. */
 	pre_disable_mmu_workaround

@@ -94,7 +94,7 @@ Deno.test("mainline on the real MMU/TLB switches tables and returns to the conti
     abi: "registers",
   });
   assertEquals([r.stopped, r.target, r.verdict, r.findings], ["branch-out", FN_VA, "pass", []]);
-  // pkvm-facts §9 invariant 13: TTBR0 = pgd, M = 1, SP = the new stack.
+  // What __pkvm_init_finalise relies on: TTBR0 = pgd, M = 1, SP = the new stack.
   assertEquals([cpu.sysreg("TTBR0_EL2"), cpu.sysreg("SCTLR_EL2") & 1n, cpu.sp], [
     BigInt(NEW_PGD),
     1n,

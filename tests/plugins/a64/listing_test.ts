@@ -31,3 +31,13 @@ Deno.test("formatListing() shows warnings", () => {
   assertStringIncludes(out, "WARN R14 (TX2-219)");
   assertStringIncludes(out, "verdict: FAIL (2 failing, 1 warning)");
 });
+
+Deno.test("formatListing() shows an escape byte of the text instead of sending it", () => {
+  // ESC passes the text check (it is not binary) but must not reach the terminal.
+  const src = "\tisb // \x1b[2J\n\tmsr sctlr_el2, x0 // \x1b\n\tret x2";
+  const out = formatListing(src, check(src));
+  assertEquals(out.includes("\x1b"), false);
+  assertStringIncludes(out, "1 |         isb // \\x1b[2J");
+  // The caret still points at the instruction.
+  assertStringIncludes(out, "3 |         ret x2\n  |         ^ FAIL");
+});

@@ -269,3 +269,36 @@ Deno.test("custom plugins load by path with clear messages", async (t) => {
     );
   });
 });
+
+Deno.test("releases side by side: each variant's reserve rows are its release's own kvm_hyp_reserve terms, and they add up", () => {
+  const c = compareVariants({ cpus: 2, seed: 1, workload: { kind: "boot" } }, [
+    v("v5.13", { profile: "v5.13" }),
+    v("v6.1", { profile: "v6.1" }),
+    v("v7.2", { profile: "v7.2" }),
+  ]);
+  for (const r of c.runs) {
+    const terms = Object.entries(r.metrics).filter(([k]) =>
+      k.startsWith("reserve.") && k !== "reserve.total_pages" && k !== "reserve.size"
+    );
+    assertEquals(
+      terms.reduce((n, [, p]) => n + (p as number), 0),
+      r.metrics["reserve.total_pages"],
+      `${r.label}: ${terms.map(([k, p]) => `${k}=${p}`).join(" ")}`,
+    );
+  }
+  // v5.13 splits host stage-2 into memory and device terms (host_s2_mem,
+  // host_s2_dev); 6.1 has one host_s2 term; 6.1+ add vm_table and ffa_proxy
+  // (kvm_hyp_reserve() in each release's arch/arm64/kvm/pkvm.c).
+  assertEquals(c.runs[0]!.metrics["reserve.host_s2"], undefined);
+  assertEquals(c.runs[1]!.metrics["reserve.host_s2_dev"], undefined);
+  assertEquals(typeof c.runs[2]!.metrics["reserve.ffa_proxy"], "number");
+  // The table keeps the reserve rows together.
+  const lines = formatComparison(c).split("\n").map((l) => l.slice(2).split(/\s+/)[0]!);
+  const first = lines.indexOf("reserve.total_pages");
+  const last = lines.indexOf("reserve.size");
+  assertEquals(
+    lines.slice(first, last + 1).every((n) => n.startsWith("reserve.")),
+    true,
+    lines.join(" "),
+  );
+});

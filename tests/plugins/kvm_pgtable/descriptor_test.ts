@@ -81,6 +81,7 @@ Deno.test("decodeHypPte() splits every field of PAGE_HYP_DEVICE", () => {
     af: true,
     gp: false,
     xn: true,
+    pxn: false,
     sw: 0,
     prot: PAGE_HYP_DEVICE,
   });

@@ -129,3 +129,46 @@ Deno.test("readKernelVa: a read across a page boundary follows each page's own m
   assertEquals(dv.getBigUint64(0, true), 0x1111111111111111n);
   assertEquals(dv.getBigUint64(8, true), 0x2222222222222222n);
 });
+
+Deno.test("translateKernelVa: a 52-bit host (TCR_EL1.DS) walks from level -1 with LPA2 addresses", async () => {
+  // T1SZ 12, TG1 4 KiB, DS: 6.12 and 7.2 on QEMU's max.
+  const tcr = (12n << 16n) | (2n << 30n) | (1n << 59n);
+  const mem = new Words();
+  // TTBR1_EL1 with BADDR[51:48] = 0 in bits 5:2 and an ASID in 63:48.
+  const root = 0x10_0000n;
+  const ttbr1 = root | (0x1234n << 48n);
+  const va = 0xfff0_0000_c150_4123n; // a linear-map VA of a 52-bit kernel
+  const idx = (l: number) => (va >> BigInt(12 + 9 * (3 - l))) & (l === -1 ? 0xfn : 0x1ffn);
+  const l0 = 0x20_0000n;
+  const l1 = 0x30_0000n;
+  mem.set(root + idx(-1) * 8n, l0 | 3n);
+  mem.set(l0 + idx(0) * 8n, l1 | 3n);
+  // A 1 GiB block whose output address has bit 50 set (descriptor bit 8).
+  mem.set(l1 + idx(1) * 8n, 0x4000_0000n | (1n << 8n) | 0x401n);
+  assertEquals(
+    await translateKernelVa(va, { ttbr1, tcr }, mem.read),
+    (1n << 50n) | 0x4000_0000n | (va & 0x3fff_ffffn),
+  );
+  // A level-0 block is allowed with DS (512 GiB).
+  mem.set(l0 + idx(0) * 8n, 0x80_0000_0000n | 0x401n);
+  assertEquals(
+    await translateKernelVa(va, { ttbr1, tcr }, mem.read),
+    0x80_0000_0000n | (va & 0x7f_ffff_ffffn),
+  );
+  // Without DS a level-0 block is refused.
+  await assertRejects(
+    () =>
+      translateKernelVa(
+        0xffff_0000_0000_0000n,
+        { ttbr1: root, tcr: TCR_48 },
+        (() => {
+          const m = new Words();
+          m.set(root, 0n);
+          m.set(root + 0x1000n * 0n + (0xffff_0000_0000_0000n >> 39n & 0x1ffn) * 8n, 0x401n);
+          return m.read;
+        })(),
+      ),
+    OracleError,
+    "level-0 block without FEAT_LPA2",
+  );
+});

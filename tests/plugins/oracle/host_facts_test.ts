@@ -148,3 +148,52 @@ Deno.test("host facts: the declared lists, and image symbols the map has", () =>
     _end: "0xffff80000a000000",
   });
 });
+
+Deno.test("host facts: a field of a hyp per-CPU variable is read at its PA through kvm_arm_hyp_percpu_base", async () => {
+  // The nVHE per-CPU template and kvm_host_data in it; memstart_addr 0x40000000
+  // and a 48-bit PAGE_OFFSET, so __pa(0xffff0000c09c8000) = 0x1009c8000.
+  const map = parseSystemMap(
+    [
+      "ffff800008000000 T _text",
+      "ffff800009000000 D kimage_voffset",
+      "ffff800009000008 D memstart_addr",
+      "ffff800009000100 D __per_cpu_offset",
+      "ffff800009100000 D __kvm_nvhe_kvm_arm_hyp_percpu_base",
+      "ffff800009300000 D __kvm_nvhe___per_cpu_start",
+      "ffff800009300400 D __kvm_nvhe_kvm_host_data",
+      "ffff80000a000000 B _end",
+    ].join("\n"),
+    "System.map",
+  );
+  const k = kernel();
+  k.put(k.virt, 0xffff800009000008n, 0x4000_0000n, 8);
+  const field = 3104; // struct kvm_host_data.sve_state in 6.12
+  const bases = [0x1_009c_8000n, 0x1_009c_a000n];
+  bases.forEach((pa, i) =>
+    k.put(k.phys, pa + 0x400n + BigInt(field), 0xb34b6c13e4000n + BigInt(i), 8)
+  );
+  const specs: HostFactSpec[] = [
+    { name: "memstart_addr", symbol: "memstart_addr", kind: "u64" },
+    {
+      name: "kvm_arm_hyp_percpu_base",
+      symbol: "__kvm_nvhe_kvm_arm_hyp_percpu_base",
+      kind: "u64[cpus]",
+    },
+    ...HOST_FACTS.filter((s) => s.kind === "hyp-percpu-u64"),
+  ];
+  const env = {
+    fields: { "kvm_host_data.sve_state": field },
+    pageOffset: 0xffff_0000_0000_0000n,
+  };
+  const facts = await readHostFacts(specs, map, k, 2, env);
+  assertEquals(facts.sve_state, ["0xb34b6c13e4000", "0xb34b6c13e4001"]);
+  // Without the release's field offset the fact is skipped, not guessed.
+  const none = await readHostFacts(specs, map, k, 2, { pageOffset: env.pageOffset });
+  assertEquals("sve_state" in none, false);
+  // It needs the per-CPU bases read first.
+  await assertRejects(
+    () => readHostFacts(specs.slice(2), map, k, 2, env),
+    OracleError,
+    "needs kvm_arm_hyp_percpu_base",
+  );
+});

@@ -74,7 +74,29 @@ Deno.test("observation: parse and format round-trip in canonical key order", () 
   const again = parseObservation(JSON.stringify(withPer), "x");
   assertEquals(again.observed.sysregs_per_cpu?.length, 2);
   assertEquals(parseObservation(formatObservation(again), "x"), again);
+  // host_s2 is optional (older recordings lack it), kept, and after el2.
+  const withS2 = sample();
+  (withS2.observed as Record<string, unknown>).host_s2 = hostS2();
+  const s2 = parseObservation(JSON.stringify(withS2), "x");
+  assertEquals(s2.observed.host_s2?.annotations.length, 2);
+  const t2 = formatObservation(s2);
+  assertEquals(t2.indexOf('"host_s2"') > t2.indexOf('"el2"'), true);
+  assertEquals(parseObservation(t2, "x"), s2);
 });
+
+/** A host stage-2 section (values from a real 7.2 boot on max, trimmed). */
+function hostS2(): Record<string, unknown> {
+  return {
+    ia_bits: 52,
+    start_level: 0,
+    pgd: "0xbf210000",
+    pgd_pages: 16,
+    annotations: [
+      { ipa: "0x426f2000", size: "0x8000", desc: "0x2000000000000002" },
+      { ipa: "0xbe800000", size: "0x1200000", desc: "0x2000000000000002" },
+    ],
+  };
+}
 
 Deno.test("observation: every bad field is named with its path", async (t) => {
   const cases: [string, (o: Record<string, any>) => void, string][] = [
@@ -148,6 +170,27 @@ Deno.test("observation: every bad field is named with its path", async (t) => {
       "not an object",
       (o) => (o.observed.el2 = []),
       "obs.json: observed.el2: expected an object, got []",
+    ],
+    [
+      "host_s2 pgd pages out of range",
+      (o) => (o.observed.host_s2 = { ...hostS2(), pgd_pages: 32 }),
+      "obs.json: observed.host_s2.pgd_pages: expected an integer 1..16, got 32",
+    ],
+    [
+      "host_s2 annotations unsorted",
+      (o) => {
+        o.observed.host_s2 = hostS2();
+        o.observed.host_s2.annotations.reverse();
+      },
+      "obs.json: observed.host_s2.annotations[1]: not sorted by ipa or overlaps the previous entry",
+    ],
+    [
+      "host_s2 annotation without desc",
+      (o) => {
+        o.observed.host_s2 = hostS2();
+        delete o.observed.host_s2.annotations[0].desc;
+      },
+      "obs.json: observed.host_s2.annotations[0].desc: missing",
     ],
   ];
   for (const [name, spoil, msg] of cases) {

@@ -69,18 +69,33 @@ export function pageHyp(
  * (80cbfd7174f3, "KVM: arm64: Honor UX/PX attributes for EL2 S1 mappings",
  * v7.0), so `prot & KVM_PGTABLE_PROT_X` is PX alone. All then refuse no R,
  * X with W and X with DEVICE, and ignore every other bit (6.12 and mainline
- * copy SW0..3 into the PTE, which the MMU does not read).
+ * copy SW0..3 into the PTE, which the MMU does not read). Under hVHE
+ * mainline keeps UX: X (PX|UX) in the W and DEVICE checks, but only PX
+ * lets EL2 execute (the X flag returned).
  */
 export function hypSetProtAttr(
   version: ModelVersion,
   value: bigint,
+  hvhe = false,
 ): { prot: number } | { errno: number } {
   const k = KERNEL_PROT[version];
   let v = Number(value & 0xffn);
-  if (version === "mainline") v &= ~k.UX;
+  if (version === "mainline" && !hvhe) v &= ~k.UX;
   const [r, w, x, d] = [(v & k.R) !== 0, (v & k.W) !== 0, (v & k.X) !== 0, (v & k.DEVICE) !== 0];
   if (!r || (x && w) || (x && d)) return { errno: ERRNO.EINVAL };
-  return { prot: R | (w ? W : 0) | (x ? X : 0) | (d ? DEVICE : 0) };
+  const px = (v & k.PX) !== 0;
+  return { prot: R | (w ? W : 0) | (px ? X : 0) | (d ? DEVICE : 0) };
+}
+
+/**
+ * Whether EL2 can execute a mapping of hyplab prot `prot`: X; or, under
+ * 6.12's hVHE, any mapping that is not writable (its non-executable leaves
+ * carry only UXN, bit 54, and PXN governs EL2; SCTLR_EL2.WXN keeps the
+ * writable ones from executing).
+ */
+export function executableAtEl2(version: ModelVersion, prot: number, hvhe: boolean): boolean {
+  if ((prot & X) !== 0) return true;
+  return hvhe && version === "v6.12" && (prot & W) === 0;
 }
 
 /** x1 for a negative errno. */
@@ -239,6 +254,8 @@ export interface Expectation {
   privateRange?: [number, number];
   /** The size wrapped 2^64 and __io_map_base moved backwards (kernel behaviour). */
   wrapped?: boolean;
+  /** x1 is a value the handler reads (a register), not 0, an errno or an address. */
+  value?: boolean;
   /** Outcome label for coverage counts (`__pkvm_create_mappings:-EINVAL`). */
   label: string;
 }
@@ -247,6 +264,8 @@ export interface Expectation {
 export interface ModelInit {
   /** Kernel version. */
   version: ModelVersion;
+  /** `ARM64_KVM_HVHE` (6.12 and 7.2 on a VHE CPU). */
+  hvhe?: boolean;
   /** `hyp_memory[]`. */
   ram: { base: number; size: number }[];
   /** `__io_map_base` now. */
@@ -261,6 +280,10 @@ export interface ModelInit {
   gate: boolean;
   /** 6.12 and mainline: CPUs whose params already have HCR_EL2.VM. */
   finalized: number[];
+  /** MDCR_EL2 as head.S's `__init_el2_debug` left it: `__kvm_get_mdcr_el2`'s x1. */
+  mdcrEl2: bigint;
+  /** `__vgic_v3_get_gic_config`'s x1: bit 63 (GICv2-compatible interface) | ICH_VTR_EL2. */
+  gicConfig: bigint;
 }
 
 const ERRNAME: Record<number, string> = {
@@ -273,6 +296,7 @@ const ERRNAME: Record<number, string> = {
 /** The kernel's answer to each host hypercall, with its own copy of the hyp globals. */
 export class HypercallModel {
   readonly version: ModelVersion;
+  readonly hvhe: boolean;
   readonly ids: Readonly<Record<string, number>>;
   readonly names: Map<number, string>;
   readonly ram: { base: number; size: number }[];
@@ -283,9 +307,12 @@ export class HypercallModel {
   initialised: boolean;
   gate: boolean;
   finalized: Set<number>;
+  readonly mdcrEl2: bigint;
+  readonly gicConfig: bigint;
 
   constructor(init: ModelInit) {
     this.version = init.version;
+    this.hvhe = init.hvhe ?? false;
     this.ids = hypercallIds(init.version);
     this.names = new Map(Object.entries(this.ids).map(([n, i]) => [i, n]));
     this.ram = init.ram;
@@ -295,6 +322,8 @@ export class HypercallModel {
     this.initialised = init.initialised;
     this.gate = init.gate;
     this.finalized = new Set(init.finalized);
+    this.mdcrEl2 = init.mdcrEl2;
+    this.gicConfig = init.gicConfig;
   }
 
   /** Handled ids: handle_host_hcall's table (ids the simulator does not model answer NOT_SUPPORTED). */
@@ -306,6 +335,9 @@ export class HypercallModel {
       "__pkvm_cpu_set_vector",
       "__pkvm_prot_finalize",
       "__pkvm_mark_hyp",
+      "__kvm_get_mdcr_el2",
+      "__vgic_v3_get_gic_config",
+      "__kvm_enable_ssbs",
     ].includes(name);
   }
 
@@ -350,7 +382,7 @@ export class HypercallModel {
         throw new Error("the property tests never issue an aligned __pkvm_init before boot");
       }
       case "__pkvm_create_mappings": {
-        const attr = hypSetProtAttr(this.version, a(3) & 0xffff_ffffn); // a 32-bit enum in v5.13
+        const attr = hypSetProtAttr(this.version, a(3) & 0xffff_ffffn, this.hvhe); // a 32-bit enum in v5.13
         if ("errno" in attr) return fail(attr.errno);
         const walk = this.#walkRange(a(0), a(1));
         if (walk === "erange") return fail(ERRNO.ERANGE);
@@ -378,7 +410,7 @@ export class HypercallModel {
         const wrapped = next >= U64;
         this.ioMapBase = Number(next % U64);
         const range: [number, number] = [Number(base), Number(next % U64)];
-        const attr = hypSetProtAttr(this.version, prot);
+        const attr = hypSetProtAttr(this.version, prot, this.hvhe);
         if ("errno" in attr) {
           return ret(
             ERRNAME[attr.errno]!,
@@ -407,6 +439,15 @@ export class HypercallModel {
         if (slot > 3n) return fail(ERRNO.EINVAL);
         return ret("0", 0n, "may");
       }
+      // handle___kvm_get_mdcr_el2: cpu_reg(host_ctxt, 1) = read_sysreg(mdcr_el2).
+      case "__kvm_get_mdcr_el2":
+        return ret("mdcr", this.mdcrEl2, "none", { value: true });
+      // handle___vgic_v3_get_gic_config: cpu_reg(host_ctxt, 1) = __vgic_v3_get_gic_config().
+      case "__vgic_v3_get_gic_config":
+        return ret("gic config", this.gicConfig, "none", { value: true });
+      // handle___kvm_enable_ssbs sets SCTLR_EL2.DSSBS and writes no register back.
+      case "__kvm_enable_ssbs":
+        return ret("x1 kept", a(0), "none", { value: true });
       case "__pkvm_prot_finalize": {
         // v5.13 reloads the same values every time; 6.12 and mainline refuse
         // a CPU whose params already have HCR_EL2.VM.

@@ -13,16 +13,16 @@ import { buddyAllocator } from "../../../plugins/buddy_allocator/mod.ts";
 import { profile, profileDefaults, PROFILES } from "../../../plugins/profiles/mod.ts";
 
 Deno.test("profile() gives one provider per capability, with the profile's variants", () => {
-  // The built-in switch sequence each profile runs: 6.1's __pkvm_init_switch_pgd
-  // (hyp-init.S) is v5.13's text (params ABI, no `dsb nsh; isb` before
-  // set_sctlr_el2); 6.12's and 7.2's are the registers-ABI routine with the pair
-  // (040113fa32f2, ea9d7c83d14e), the built-in "mainline" text.
+  // The built-in switch sequence each profile runs: the release's own
+  // __pkvm_init_switch_pgd, cut from its hyp-init.S (6.1's is v5.13's text:
+  // params ABI, no `dsb nsh; isb` before set_sctlr_el2; 6.12's and 7.2's are
+  // the registers-ABI routine with the pair, 040113fa32f2 and ea9d7c83d14e).
   const switches: Record<string, string> = {
     "v5.13": "v5.13",
-    "v6.1": "v5.13",
-    "v6.12": "mainline",
-    "v7.2": "mainline",
-    "mainline": "mainline",
+    "v6.1": "v6.1",
+    "v6.12": "v6.12",
+    "v7.2": "v7.2",
+    "mainline": "v7.2",
   };
   assertEquals(PROFILES, ["v5.13", "v6.1", "v6.12", "v7.2", "mainline"]);
   for (const name of PROFILES) {

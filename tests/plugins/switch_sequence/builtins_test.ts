@@ -4,6 +4,7 @@ import {
   builtinSequence,
   check,
   createMachine,
+  inferSequenceAbi,
   loadSwitchSequence,
   MAINLINE_S,
   parseA64,
@@ -13,7 +14,11 @@ import {
   switchSequence,
   V3_S,
   V5_13_S,
+  V6_12_S,
+  V6_1_S,
+  V7_2_S,
 } from "../a64/deps.ts";
+import { Op } from "../../../plugins/a64/opcodes.ts";
 import { FILES, render } from "./generate_sources.ts";
 
 const DIR = new URL("../../../plugins/switch_sequence/", import.meta.url);
@@ -25,6 +30,9 @@ Deno.test("the built-in TS strings are identical to the shipped .S files", async
     "v5_13.S": V5_13_S,
     "mainline.S": MAINLINE_S,
     "set_sctlr.S": SET_SCTLR_S,
+    "v6_1.S": V6_1_S,
+    "v6_12.S": V6_12_S,
+    "v7_2.S": V7_2_S,
   };
   const texts = new Map<string, string>();
   for (const [file] of FILES) {
@@ -40,19 +48,27 @@ Deno.test("builtinSequence() knows every variant and its ABI", () => {
   assertEquals(BUILTIN_VARIANTS.map((v) => [v, builtinSequence(v).abi]), [
     ["v3", "params"],
     ["v5.13", "params"],
+    ["v6.1", "params"],
+    ["v6.12", "registers"],
+    ["v7.2", "registers"],
     ["mainline", "registers"],
     ["set_sctlr", "registers"],
   ]);
-  assertStringIncludes(builtinSequence("v3").description, "UNVERIFIED");
-  assertStringIncludes(builtinSequence("v3").source, "UNVERIFIED");
+  // Each ABI is the one the text implies.
+  for (const v of BUILTIN_VARIANTS) {
+    assertEquals(inferSequenceAbi(builtinSequence(v).source), builtinSequence(v).abi, v);
+  }
+  // v3's tail is not in the reviewed quote: both say so.
+  assertStringIncludes(builtinSequence("v3").description, "not in the reviewed quote");
+  assertStringIncludes(builtinSequence("v3").source, "not confirmed for v3 itself");
   assertThrows(
     () => builtinSequence("v4"),
     RangeError,
-    "built-in variants are v3, v5.13, mainline, set_sctlr",
+    "built-in variants are v3, v5.13, v6.1, v6.12, v7.2, mainline, set_sctlr",
   );
 });
 
-Deno.test("the built-in texts are what the facts describe", async (t) => {
+Deno.test("the built-in texts are the kernel's (instruction by instruction)", async (t) => {
   const texts = (name: string) =>
     parseA64(builtinSequence(name).source).instructions.map((i) => i.text);
   await t.step(
@@ -115,13 +131,45 @@ Deno.test("the built-in texts are what the facts describe", async (t) => {
     const v3 = parseA64(builtinSequence("v3").source, { features: ["cnp"] });
     assertEquals(v3.instructions.some((i) => i.text === "orr x4, x4, #TTBR_CNP_BIT"), true);
   });
-  await t.step("verdicts: v3 fail, v5.13 fail, mainline pass, set_sctlr pass", () => {
+  await t.step("v6.1: the v5.13 body; v6.12 and v7.2: mainline's, with their own CnP names", () => {
+    const body = (name: string) => texts(name).filter((x) => x !== "nop");
+    assertEquals(body("v6.1"), body("v5.13"));
+    assertEquals(body("v6.12"), body("mainline"));
+    assertEquals(body("v7.2"), body("mainline"));
+    const cnp = (name: string) =>
+      parseA64(builtinSequence(name).source, { features: ["cnp"] }).instructions.find((i) =>
+        i.op === Op.ORR_IMM
+      )!.text;
+    assertEquals([cnp("v6.1"), cnp("v6.12"), cnp("v7.2")], [
+      "orr x4, x4, #TTBR_CNP_BIT",
+      "orr x5, x5, #TTBR_CNP_BIT",
+      "orr x5, x5, #TTBRx_EL1_CnP",
+    ]);
+  });
+  await t.step("the v6.x/v7.x texts are cut verbatim from the Debian sources", () => {
+    // The header comment is ours; from the routine on, the text is the file's.
+    for (const v of ["v6.1", "v6.12", "v7.2"]) {
+      const src = builtinSequence(v).source;
+      assertStringIncludes(src, "cut verbatim from arch/arm64/kvm/hyp/nvhe/hyp-init.S");
+      assertStringIncludes(src, "SYM_FUNC_END(__pkvm_init_switch_pgd)\n");
+    }
+  });
+  await t.step("verdicts: v3, v5.13, v6.1 fail; v6.12, v7.2, mainline pass; set_sctlr R17", () => {
     assertEquals(BUILTIN_VARIANTS.map((v) => check(builtinSequence(v).source).verdict), [
       "fail",
       "fail",
+      "fail",
       "pass",
       "pass",
+      "pass",
+      "fail",
     ]);
+    const rules = (
+      v: string,
+    ) => [...new Set(check(builtinSequence(v).source).findings.map((f) => f.rule))];
+    // v6.1 predates 040113fa32f2 (v6.8): no dsb nsh; isb before set_sctlr_el2.
+    assertEquals(rules("v6.1"), ["R4", "R3"]);
+    assertEquals(rules("set_sctlr"), ["R17"]);
   });
 });
 
@@ -148,6 +196,7 @@ Deno.test("loadSwitchSequence() and resolveSwitchSequence() read a user file", a
   assertEquals(check(seq.source).verdict, "pass");
   assertEquals((await loadSwitchSequence(path, { abi: "params", name: "u" })).name, "u");
   assertEquals((await resolveSwitchSequence("v3")).source, V3_S);
+  assertEquals((await resolveSwitchSequence("v6.12")).source, V6_12_S);
   assertEquals((await resolveSwitchSequence("builtin:set_sctlr")).source, SET_SCTLR_S);
   assertEquals((await resolveSwitchSequence(path)).source, seq.source);
   await assertRejects(() => resolveSwitchSequence("builtin:nope"), RangeError, "nope");

@@ -16,6 +16,9 @@ export const FILES: readonly (readonly [string, string])[] = [
   ["v5_13.S", "V5_13_S"],
   ["mainline.S", "MAINLINE_S"],
   ["set_sctlr.S", "SET_SCTLR_S"],
+  ["v6_1.S", "V6_1_S"],
+  ["v6_12.S", "V6_12_S"],
+  ["v7_2.S", "V7_2_S"],
 ];
 
 /**
