@@ -204,8 +204,8 @@ export class PkvmBoot implements Pkvm {
         `${formatSize(r.size)} at ${hex(r.base)} (${formatSize(r.align)} aligned): ${
           terms.join(" + ")
         } = ${r.pages.total} pages${removed === "" ? "" : `; ${removed}`}${
-          host.earlyWarnings.map((w) => `; ${w}`).join("")
-        }${
+          mergedNote(host.memblockInit?.merged ?? [], host.memblock.memory.length)
+        }${host.earlyWarnings.map((w) => `; ${w}`).join("")}${
           host.poolForecast.map((p) => p.verdict?.warn === undefined ? "" : `; ${p.verdict.warn}`)
             .join("")
         }`,
@@ -741,4 +741,16 @@ function phaseFn(phase: string): string {
     finalise: "__pkvm_init_finalise",
     done: "__pkvm_init_finalise",
   }[phase] ?? phase;
+}
+
+/**
+ * Step 1's note on RAM banks that touch: `memblock_add()` merges them
+ * (`memblock_merge_regions()`), and the hyp sizing that iterates the
+ * regions (`__hyp_pgtable_total_pages()`) sees one region, not two.
+ */
+function mergedNote(merged: readonly number[], regions: number): string {
+  if (merged.length === 0) return "";
+  return `; memblock merged the RAM banks that touch at ${
+    merged.map((b) => hex(b)).join(", ")
+  }: hyp sizing sees ${regions} memblock region${regions === 1 ? "" : "s"}`;
 }

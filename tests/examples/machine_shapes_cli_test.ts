@@ -59,3 +59,28 @@ Deno.test("boot.ts --seed: it seeds the hyp VA random tag, and nothing else of t
     /--seed N +seeds the machine PRNG \(default 1\), whose only\n +draw is get_random_long\(\) for the hyp VA\n +random tag/,
   );
 });
+
+Deno.test("oracle.ts predict: an observation whose RAM lies above the CPU's PA range is one line, exit 2", async () => {
+  const fixture = new URL(
+    "../fixtures/oracle/observations/v6.1-cortex-a57-1G-1cpu.json",
+    import.meta.url,
+  );
+  const obs = JSON.parse(await Deno.readTextFile(fixture));
+  obs.inputs.machine.ram = [{ base: "0x100000000000", size: "0x40000000" }];
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify(obs));
+    const text = await runExample("examples/oracle.ts", ["predict", file], ["--allow-read"]);
+    assertEquals([text.code, text.stdout], [2, ""]);
+    assertEquals(text.stderr, `oracle: inputs.machine: ${ABOVE_PA}\n`);
+    const json = await runExample(
+      "examples/oracle.ts",
+      ["predict", file, "--json"],
+      ["--allow-read"],
+    );
+    assertEquals(json.code, 2);
+    assertEquals(JSON.parse(json.stdout), { error: `inputs.machine: ${ABOVE_PA}` });
+  } finally {
+    await Deno.remove(file);
+  }
+});

@@ -31,6 +31,11 @@ Deno.test("banks that touch are one memblock region: hyp sizing rounds one regio
     `${touching.reserve.pages.hyp_s1} vs ${apart.reserve.pages.hyp_s1}`,
   );
   assertEquals(touching.machine.memblock_removed, undefined);
+  assertStringIncludes(
+    touching.steps[1]!.detail,
+    "; memblock merged the RAM banks that touch at 0x80200000: hyp sizing sees 1 memblock region",
+  );
+  assert(!apart.steps[1]!.detail.includes("memblock merged"));
 });
 
 for (const version of ["v6.1", "v6.12", "v7.2"] as const) {
