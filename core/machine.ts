@@ -475,12 +475,52 @@ function selfDependency(
 }
 
 /**
+ * Refuses RAM the CPU cannot address: a bank ending above 2^paBits, the
+ * physical address size the model's ID_AA64MMFR0_EL1.PARange gives. QEMU
+ * refuses such a machine when it builds it ("Addressing limited to N bits,
+ * but memory exceeds it by M bytes", `hw/arm/virt.c`, QEMU 7.2, which also
+ * counts the board's high MMIO regions; hyplab models RAM only), so no
+ * kernel ever sees it.
+ *
+ * @param banks The RAM banks, sorted.
+ * @param model The CPU model.
+ * @throws {RangeError} Naming the first bank past the limit, the model, its
+ *   PA size and PARange.
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { checkPhysicalAddressRange, CPU_CORTEX_A57 } from "../mod.ts";
+ * checkPhysicalAddressRange([{ base: 0x4000_0000, size: 2 ** 32 }], CPU_CORTEX_A57);
+ * assertThrows(
+ *   () => checkPhysicalAddressRange([{ base: 2 ** 44, size: 2 ** 30 }], CPU_CORTEX_A57),
+ *   RangeError,
+ *   "44-bit physical address range",
+ * );
+ * ```
+ */
+export function checkPhysicalAddressRange(banks: readonly RamBank[], model: CpuModel): void {
+  const limit = 2 ** model.features.paBits;
+  for (const b of banks) {
+    const end = b.base + b.size;
+    if (end <= limit) continue;
+    const parange = Number(model.idRegs.ID_AA64MMFR0_EL1 & 0xfn);
+    throw new RangeError(
+      `Cannot add RAM bank [0x${b.base.toString(16)}, 0x${end.toString(16)}): it ends above ` +
+        `the ${model.features.paBits}-bit physical address range of CPU ${model.name} ` +
+        `(ID_AA64MMFR0_EL1.PARange = ${parange}, addresses below 0x${limit.toString(16)}); ` +
+        `QEMU refuses such a machine ("Addressing limited to ${model.features.paBits} bits")`,
+    );
+  }
+}
+
+/**
  * Creates a machine: validates the RAM banks and the plugin graph, then runs
  * every plugin's `setup` in dependency order.
  *
  * @param options RAM, CPUs, plugins, seed.
  * @returns The machine.
- * @throws {RangeError} Bad RAM banks or CPU count.
+ * @throws {RangeError} Bad RAM banks (including RAM above the CPU model's
+ *   physical address range, {@link checkPhysicalAddressRange}) or CPU count.
  * @throws {PluginDependencyError} The plugin graph cannot be satisfied.
  * @throws {PluginError} A setup hook failed.
  * @example
@@ -502,6 +542,7 @@ export function createMachine(options: MachineOptions = {}): Machine {
   const model = typeof options.cpu === "object"
     ? options.cpu
     : cpuModel(options.cpu ?? "cortex-a57");
+  checkPhysicalAddressRange(memory.banks, model);
   const cpus = Array.from({ length: nr }, (_, i) => new Cpu(i, model));
   const m = new Machine(
     memory,

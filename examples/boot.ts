@@ -85,7 +85,11 @@ Options:
   --switch NAME|PATH          ${BUILTIN_VARIANTS.join(", ")}, or an assembly file
   --tlb POLICY                adversarial (default) or optimistic
   --plugin PATH               a plugin module replacing providers (repeatable)
-  --seed N                    PRNG seed (default 1)
+  --seed N                    seeds the machine PRNG (default 1), whose only
+                              draw is get_random_long() for the hyp VA
+                              random tag (kvm_compute_layout(),
+                              CONFIG_RANDOMIZE_BASE): it moves the hyp VA
+                              layout, nothing else
   -h, --help                  this text
 
 Reading a PATH needs --allow-read, and only then; --html needs --allow-read

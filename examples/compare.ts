@@ -62,7 +62,10 @@ Options:
   --cpus N                    CPUs (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
   --profile NAME              profile of variants that name none (default v6.1)
-  --seed N                    PRNG seed (default 1)
+  --seed N                    seeds (default 1) the machine PRNG, whose only
+                              draw is get_random_long() for the hyp VA random
+                              tag (kvm_compute_layout()), and the churn/map
+                              workload's own generator
   --markdown                  a Markdown table
   --json                      one JSON object; identical runs give identical
                               JSON but for each run's wall_ms

@@ -43,6 +43,16 @@ export interface EarlyAllocatorFactory {
    * @returns The allocator.
    */
   init(options: EarlyAllocInitOptions): EarlyAllocator;
+  /**
+   * What `contig(nrPages)` will do that its caller should know, asked by the
+   * host at step 1 for each term `divide_memory_pool()` will carve: the
+   * kernel's `hyp_early_alloc_contig()` shifts an `unsigned int`, so from
+   * 2^20 pages the size wraps. Optional.
+   * @param nrPages Pages the term asks for.
+   * @param what The term (`vmemmap`, `hyp_s1`, ...).
+   * @returns One line, or undefined when nothing is unusual.
+   */
+  checkContig?(nrPages: number, what: string): string | undefined;
 }
 
 /** What `hyp_early_alloc_init` needs: the range, memory and address conversions. */
@@ -80,5 +90,5 @@ export interface EarlyAllocInitOptions {
 export const EARLY_ALLOCATOR: Capability<EarlyAllocatorFactory> = capability<EarlyAllocatorFactory>(
   "early_allocator",
   "hyp_early_alloc bump allocator",
-  { name: "string", version: "string", init: "function" },
+  { name: "string", version: "string", init: "function", checkContig: "function?" },
 );

@@ -157,6 +157,38 @@ export interface PageAllocator {
    * @returns The pool.
    */
   createPool(options: PagePoolOptions): PagePool;
+  /**
+   * What {@link PageAllocator.createPool} will make of a pool of this size,
+   * asked when the host sizes the pools (boot step 1), long before EL2
+   * creates them (step 5): `refuse` when it would throw (a limit of this
+   * allocator or of the simulation), `warn` when the pool will behave in a
+   * way the user should know of (the kernel's own behaviour, such as
+   * `hyp_pool_init`'s 32-bit arithmetic). Undefined when there is nothing
+   * to say. Optional: an allocator without it is asked nothing.
+   * @param pool The pool's name, first pfn, pages and reserved pages.
+   * @returns The verdict, or undefined.
+   */
+  checkPool?(pool: PoolSizeQuery): PoolSizeVerdict | undefined;
+}
+
+/** The pool {@link PageAllocator.checkPool} is asked about. */
+export interface PoolSizeQuery {
+  /** Pool name (`hpool`, `host_s2_pool`, ...). */
+  readonly name: string;
+  /** First page frame number. */
+  readonly pfn: number;
+  /** Pages. */
+  readonly nrPages: number;
+  /** Pages already used at init (unknown at step 1 for `hpool`: then 0). */
+  readonly reservedPages: number;
+}
+
+/** The answer of {@link PageAllocator.checkPool}. */
+export interface PoolSizeVerdict {
+  /** `createPool` would throw: why, in one line. */
+  readonly refuse?: string;
+  /** The pool works, differently from what its size suggests: how, in one line. */
+  readonly warn?: string;
 }
 
 /**
@@ -172,5 +204,10 @@ export interface PageAllocator {
 export const PAGE_ALLOCATOR: Capability<PageAllocator> = capability<PageAllocator>(
   "page_allocator",
   "the hyp page allocator (hyp_pool)",
-  { name: "string", metadataBytesPerPage: "number", createPool: "function" },
+  {
+    name: "string",
+    metadataBytesPerPage: "number",
+    createPool: "function",
+    checkPool: "function?",
+  },
 );

@@ -251,6 +251,11 @@ export interface BootReport {
     cpu?: string;
     /** How the hypervisor runs: `nVHE`, or `hVHE` (HCR_EL2.E2H = 1) where the release picks it. */
     mode?: "nVHE" | "hVHE";
+    /**
+     * RAM the host kernel's `arm64_memblock_init()` removed (above its PA
+     * size or its linear map), with the reason; absent when it kept all.
+     */
+    memblock_removed?: { base: string; size: string; reason: string }[];
   };
   /** Provider plugin of each capability. */
   variants: Record<string, string>;

@@ -10,8 +10,34 @@ import {
   type PageAllocator,
   type PagePoolOptions,
   type Plugin,
+  type PoolSizeQuery,
+  type PoolSizeVerdict,
 } from "../../core/mod.ts";
-import { BITMAP_RECORD_BYTES, BitmapPool } from "./bitmap_pool.ts";
+import { BITMAP_MAX_NR_PAGES, BITMAP_RECORD_BYTES, BitmapPool } from "./bitmap_pool.ts";
+
+/**
+ * The bitmap's own limit, for `PageAllocator.checkPool` at step 1: pools of
+ * up to 2^32 - 1 pages (its page counts are 32-bit). It has no 32-bit
+ * byte arithmetic, so nothing wraps below that.
+ *
+ * @param q The pool.
+ * @returns A refusal above the limit, else undefined.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { checkBitmapPoolSize } from "./bitmap_allocator.ts";
+ * assertEquals(checkBitmapPoolSize({ name: "hpool", pfn: 0, nrPages: 2 ** 21, reservedPages: 0 }), undefined);
+ * ```
+ */
+export function checkBitmapPoolSize(q: PoolSizeQuery): PoolSizeVerdict | undefined {
+  if (Number.isInteger(q.nrPages) && q.nrPages >= 0 && q.nrPages <= BITMAP_MAX_NR_PAGES) {
+    return undefined;
+  }
+  return {
+    refuse: `the bitmap allocator takes pools of at most ${BITMAP_MAX_NR_PAGES} pages; ` +
+      `"${q.name}" would have ${q.nrPages}`,
+  };
+}
 
 /** A {@link PageAllocator} whose pools are {@link BitmapPool}s. */
 export interface BitmapPageAllocator extends PageAllocator {
@@ -43,6 +69,7 @@ export function bitmapPageAllocator(): BitmapPageAllocator {
     name: "bitmap",
     metadataBytesPerPage: BITMAP_RECORD_BYTES,
     createPool: (o: PagePoolOptions) => new BitmapPool(o, "bitmap"),
+    checkPool: checkBitmapPoolSize,
   };
 }
 
@@ -71,6 +98,7 @@ export function bitmapAllocator(): Plugin {
         name: allocator.name,
         metadataBytesPerPage: allocator.metadataBytesPerPage,
         createPool: (o) => allocator.createPool(o.trace === undefined ? { ...o, trace } : o),
+        checkPool: checkBitmapPoolSize,
       };
       ctx.provide(PAGE_ALLOCATOR, provided);
     },

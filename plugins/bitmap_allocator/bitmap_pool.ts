@@ -64,7 +64,18 @@ export const BITMAP_INDEX_BYTES_PER_PAGE: number = 1 / 8 + 6 / 32 / 8 + 6 / 1024
 
 const NO = 0xff;
 const REF_MAX = 0xffff;
-const MAX_NR_PAGES = 2 ** 32 - 1;
+/**
+ * Largest pool the bitmap allocator takes, in pages.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { BITMAP_MAX_NR_PAGES } from "./bitmap_pool.ts";
+ * assertEquals(BITMAP_MAX_NR_PAGES, 2 ** 32 - 1);
+ * ```
+ */
+export const BITMAP_MAX_NR_PAGES: number = 2 ** 32 - 1;
+const MAX_NR_PAGES = BITMAP_MAX_NR_PAGES;
 /** Bits at the aligned positions of a 2^k run inside a 32-bit word (k = 0..5). */
 const ALIGNED = [0xffff_ffff, 0x5555_5555, 0x1111_1111, 0x0101_0101, 0x0001_0001, 0x0000_0001];
 

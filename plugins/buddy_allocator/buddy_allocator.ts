@@ -11,8 +11,10 @@ import {
   type PageAllocator,
   type PagePoolOptions,
   type Plugin,
+  type PoolSizeQuery,
+  type PoolSizeVerdict,
 } from "../../core/mod.ts";
-import { type BuddyVersion, hypPageLayout } from "./hyp_page_layout.ts";
+import { type BuddyVersion, checkHypPoolSize, hypPageLayout } from "./hyp_page_layout.ts";
 import { BuddyPool } from "./hyp_pool.ts";
 
 /** Options of {@link buddyAllocator} and {@link buddyPageAllocator}. */
@@ -35,6 +37,13 @@ export interface BuddyPageAllocator extends PageAllocator {
    * @returns The pool.
    */
   createPool(options: PagePoolOptions): BuddyPool;
+  /**
+   * At step 1, what `hyp_pool_init` will do with a pool of this size (its
+   * 32-bit `nr_pages << PAGE_SHIFT` wraps from 2^20 pages).
+   * @param pool The pool.
+   * @returns The verdict, or undefined.
+   */
+  checkPool(pool: PoolSizeQuery): PoolSizeVerdict | undefined;
 }
 
 /**
@@ -74,6 +83,7 @@ export function buddyPageAllocator(options: BuddyAllocatorOptions = {}): BuddyPa
     version,
     metadataBytesPerPage: layout.size,
     createPool: (o: PagePoolOptions) => new BuddyPool(layout, o, name),
+    checkPool: (q) => checkHypPoolSize(layout, q),
   };
 }
 
@@ -105,6 +115,7 @@ export function buddyAllocator(options: BuddyAllocatorOptions = {}): Plugin {
         version: allocator.version,
         metadataBytesPerPage: allocator.metadataBytesPerPage,
         createPool: (o) => allocator.createPool(o.trace === undefined ? { ...o, trace } : o),
+        checkPool: allocator.checkPool,
       };
       ctx.provide(PAGE_ALLOCATOR, provided);
     },

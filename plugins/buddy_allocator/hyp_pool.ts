@@ -45,6 +45,7 @@ import {
   type HypPageLayout,
   hypPageLayout,
   hypPoolMaxOrder,
+  hypPoolShiftedBytes,
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";
 import { checkBuddyInvariants } from "./invariants.ts";
@@ -58,8 +59,8 @@ const NO = 0xff;
 const TWO32 = 2 ** 32;
 /** Whether typed-array words are little-endian here, like the arm64 kernel's. */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-/** The kernel computes `nr_pages << PAGE_SHIFT` in 32 bits. */
-const MAX_NR_PAGES = 2 ** 20 - 1;
+/** `hyp_pool_init()` takes `unsigned int nr_pages`. */
+const MAX_NR_PAGES = 2 ** 32 - 1;
 
 /**
  * The shadow state, shared read-only with the invariant checker.
@@ -94,6 +95,8 @@ export interface BuddyPoolView {
   nodeVa(id: number): number;
   /** Highest order a block coalesces to. */
   readonly capOrder: number;
+  /** Page index of the kernel's `range_end` (`nr_pages % 2^20`): buddies stop there. */
+  readonly rangeEndId: number;
 }
 
 /**
@@ -126,8 +129,16 @@ export class BuddyPool implements PagePool {
   readonly name: string;
   /** First PA of the range (`range_start`). */
   readonly rangeStart: number;
-  /** One past the last PA (`range_end`). */
+  /** One past the last PA of the pool's pages (`range_start + nr_pages * PAGE_SIZE`). */
   readonly rangeEnd: number;
+  /**
+   * `pool->range_end` as `hyp_pool_init` stores it: `range_start +
+   * (nr_pages << PAGE_SHIFT)` with the shift in 32 bits, so below
+   * {@link BuddyPool.rangeEnd} from 2^20 pages on. `__find_buddy_nocheck`
+   * refuses buddies at or above it, and from 6.9 `__hyp_attach_page` treats
+   * the pages there as external (never coalesced).
+   */
+  readonly kernelRangeEnd: number;
   /** `max_order` as the version computes it. */
   readonly maxOrder: number;
   /** Largest order `allocPages` can return (-1 when none). */
@@ -172,6 +183,10 @@ export class BuddyPool implements PagePool {
   #nodeBase: number;
   #nodeStride: number;
   #capOrder: number;
+  /** Page index of `range_end`: buddies at or above it are refused. */
+  #endId: number;
+  /** Pages at or above `range_end` skip coalescing (6.9+ external pages). */
+  #extSkip: boolean;
   #lowBits: number;
   #refMax: number;
   #ref: Uint32Array;
@@ -216,10 +231,14 @@ export class BuddyPool implements PagePool {
    * @param options Range, reserved pages, memory, vmemmap and pool addresses.
    * @param allocatorName Variant name for traces (default `buddy-<version>`).
    * @throws {RangeError} Bad geometry (non-integer, reserved > nr, physToVirt
-   *   not linear over the range, 2^20 pages or more).
+   *   not linear over the range, 2^32 pages or more: `nr_pages` is an
+   *   `unsigned int`). From 2^20 pages the kernel's 32-bit
+   *   `nr_pages << PAGE_SHIFT` wraps, and the pool follows it: `range_end`
+   *   and `max_order` come from the wrapped value.
    * @throws {KernelBugError} Mainline: a vmemmap refcount is not 0
-   *   (`hyp_set_page_refcounted`); v5.13: a 1-page pool with a free page
-   *   (`free_area[0]` is used uninitialised).
+   *   (`hyp_set_page_refcounted`); v5.13 and 6.1: `max_order` 0 with a free
+   *   page (a 1-page pool, or a wrapped one; `free_area[0]` is used
+   *   uninitialised).
    * @throws {MemoryFaultError} The vmemmap or pool is not mapped.
    */
   constructor(
@@ -235,8 +254,8 @@ export class BuddyPool implements PagePool {
     }
     if (!Number.isInteger(o.nrPages) || o.nrPages < 0 || o.nrPages > MAX_NR_PAGES) {
       throw new RangeError(
-        `Cannot init ${what} with ${o.nrPages} pages: nr_pages must be an integer in [0, 2^20) ` +
-          `(hyp_pool_init computes nr_pages << PAGE_SHIFT in 32 bits)`,
+        `Cannot init ${what} with ${o.nrPages} pages: nr_pages must be an integer in [0, 2^32) ` +
+          `(hyp_pool_init takes an unsigned int)`,
       );
     }
     if (!Number.isInteger(o.reservedPages) || o.reservedPages < 0 || o.reservedPages > o.nrPages) {
@@ -260,6 +279,9 @@ export class BuddyPool implements PagePool {
     this.vmemmap = o.vmemmap;
     this.rangeStart = o.pfn * PAGE_SIZE;
     this.rangeEnd = this.rangeStart + o.nrPages * PAGE_SIZE;
+    this.kernelRangeEnd = this.rangeStart + hypPoolShiftedBytes(o.nrPages);
+    this.#endId = hypPoolShiftedBytes(o.nrPages) / PAGE_SIZE;
+    this.#extSkip = layout.attachSkipsOutOfRange;
     this.onMachine = o.poolVa !== undefined;
     this.poolVa = o.poolVa ?? OFF_MACHINE_POOL_VA;
     this.#mem = o.memory;
@@ -294,13 +316,19 @@ export class BuddyPool implements PagePool {
     }
     this.#nodeBase = this.#v513 ? this.#entVa + 16 : this.#baseVa;
     this.#nodeStride = this.#v513 ? 32 : PAGE_SIZE;
-    if (this.#v513 && this.maxOrder === 0 && o.reservedPages < o.nrPages) {
-      // v5.13 initialises free_area[i] for i < max_order only, then attaches
-      // the free page to free_area[0]: a NULL dereference at EL2.
+    if (!layout.inclusiveMaxOrder && this.maxOrder === 0 && o.reservedPages < o.nrPages) {
+      // v5.13 and 6.1 initialise free_area[i] for i < max_order only, then
+      // attach the free page to free_area[0]: a NULL dereference at EL2.
+      // max_order is 0 for a 1-page pool (v5.13) or when the 32-bit shift
+      // wraps to a single page.
       throw new KernelBugError(
         "hyp_pool_init",
-        `Cannot init ${what} with 1 free page: max_order is 0, so free_area[0] is never ` +
-          `initialised and list_add_tail() dereferences NULL (v5.13)`,
+        `Cannot init ${what} with ${o.nrPages} pages (${
+          o.nrPages - o.reservedPages
+        } free): max_order is 0` +
+          (o.nrPages >= 2 ** 20 ? ` (nr_pages << PAGE_SHIFT wraps in 32 bits)` : "") +
+          `, so free_area[0] is never initialised and list_add_tail() dereferences NULL ` +
+          `(${layout.version})`,
       );
     }
     const nIds = this.#nr + this.layout.nrFreeAreas;
@@ -350,6 +378,10 @@ export class BuddyPool implements PagePool {
     const id = this.#next[this.#nr + i]!;
     if (id >= this.#extBase) return this.#allocExternal(id, i, order);
     if (this.#ref[id] !== 0) this.#refcountedBug(id);
+    // The first upper half split off is the highest: past range_end,
+    // __find_buddy_nocheck() gives NULL (a block that straddles a wrapped
+    // range_end, v5.13 and 6.1).
+    if (i !== order && id + (1 << (i - 1)) >= this.#endId) this.#splitPastEndBug(id, i);
     try {
       if (this.#v513) this.#extract513(id, i, order);
       else this.#extractMl(id, i, order);
@@ -766,7 +798,7 @@ export class BuddyPool implements PagePool {
     while (o < this.#capOrder) {
       const low = this.#lowBits + head;
       const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#nr || ord[b] !== o || next[b] === b) break;
+      if (b < 0 || b >= this.#endId || ord[b] !== o || next[b] === b) break;
       head = head < b ? head : b;
       o++;
     }
@@ -845,12 +877,13 @@ export class BuddyPool implements PagePool {
   #attachMl(id: number, order: number): void {
     const ord = this.#ord;
     const ref = this.#ref;
+    if (id >= this.#endId && this.#extSkip) return this.#attachAboveEnd(id, order);
     let head = id;
     let o = order;
     while (o < this.#capOrder) {
       const low = this.#lowBits + head;
       const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#nr || ord[b] !== o || ref[b] !== 0) break;
+      if (b < 0 || b >= this.#endId || ord[b] !== o || ref[b] !== 0) break;
       head = head < b ? head : b;
       o++;
     }
@@ -880,6 +913,19 @@ export class BuddyPool implements PagePool {
     if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
 
+  /**
+   * 6.9+ __hyp_attach_page for a page of the pool at or above a wrapped
+   * `range_end`: an 'external' page, zeroed and queued at its order (7.x:
+   * forced to order 0), never coalesced.
+   */
+  #attachAboveEnd(id: number, order: number): void {
+    const o = this.layout.externalPages === "order-0" ? 0 : order;
+    this.#orderMl(id, o);
+    this.#listAdd(id, o, 4096 << o);
+    this.#frees += 1 << o;
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), o);
+  }
+
   /** Emits an `alloc` / `free` trace event when the trace wants it. */
   #emit(kind: "alloc" | "free", pa: number, order: number): void {
     const tr = this.#trace!;
@@ -892,6 +938,17 @@ export class BuddyPool implements PagePool {
     if (Number.isInteger(order) && order >= 0) return;
     throw new RangeError(
       `Cannot allocate order ${order} from pool "${this.name}": order must be a non-negative integer`,
+    );
+  }
+
+  #splitPastEndBug(id: number, i: number): never {
+    const half = id + (1 << (i - 1));
+    throw new KernelBugError(
+      "__hyp_extract_page",
+      `Cannot split block ${hex(this.#pa(id))} of order ${i} in pool "${this.name}": its upper ` +
+        `half ${hex(this.#pa(half))} lies at or above range_end ${hex(this.kernelRangeEnd)} ` +
+        `(nr_pages << PAGE_SHIFT wrapped in 32 bits), so __find_buddy_nocheck() returns NULL ` +
+        `and EL2 dereferences it`,
     );
   }
 
@@ -1192,23 +1249,73 @@ export class BuddyPool implements PagePool {
       next[nr + k] = nr + k;
       prev[nr + k] = nr + k;
     }
+    // Buddies stop at range_end: the pool's pages below a wrapped one.
+    const end = this.#endId;
     let p = r;
-    while (p < nr) {
+    while (p < end) {
       const pfn = this.pfn + p;
       let o = this.#capOrder;
-      while (o > 0 && (pfn % (1 << o) !== 0 || p + (1 << o) > nr)) o--;
+      while (o > 0 && (pfn % (1 << o) !== 0 || p + (1 << o) > end)) o--;
       ord[p] = o;
-      const h = nr + o;
-      const last = prev[h]!;
-      next[p] = h;
-      prev[p] = last;
-      next[last] = p;
-      prev[h] = p;
-      this.#count[o]!++;
-      this.#nonEmpty |= 1 << o;
-      this.#free += 1 << o;
+      this.#shadowAppend(p, o);
       p += 1 << o;
     }
+    // The pages at and above a wrapped range_end, attached after the others
+    // in address order, one by one as hyp_pool_init's loop does.
+    for (let i = Math.max(r, end); i < nr; i++) this.#shadowAttachAboveEnd(i);
+  }
+
+  /** list_add_tail on the shadow only (hyp_pool_init's image is written afterwards). */
+  #shadowAppend(id: number, o: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const h = this.#nr + o;
+    const last = prev[h]!;
+    next[id] = h;
+    prev[id] = last;
+    next[last] = id;
+    prev[h] = id;
+    this.#count[o]!++;
+    this.#nonEmpty |= 1 << o;
+    this.#free += 1 << o;
+  }
+
+  /**
+   * __hyp_attach_page, on the shadow, for an order-0 page at or above a
+   * wrapped `range_end` during hyp_pool_init: from 6.9 an external page
+   * (never coalesced); in v5.13 and 6.1 it coalesces with free buddies that
+   * __find_buddy_nocheck accepts (below `range_end`), as any page does.
+   */
+  #shadowAttachAboveEnd(id: number): void {
+    const ord = this.#ord;
+    const next = this.#next;
+    const prev = this.#prev;
+    ord[id] = 0;
+    if (this.#extSkip) return this.#shadowAppend(id, 0);
+    let head = id;
+    let o = 0;
+    ord[id] = NO;
+    while (o < this.#capOrder) {
+      const low = this.#lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= this.#endId || ord[b] !== o) break;
+      if (this.#v513 ? next[b] === b : this.#ref[b] !== 0) break;
+      // Take the buddy off its list (list_del_init / page_remove_from_list).
+      const n = next[b]!;
+      const pv = prev[b]!;
+      next[pv] = n;
+      prev[n] = pv;
+      const self = this.#v513 ? b : -1;
+      next[b] = self;
+      prev[b] = self;
+      if (--this.#count[o]! === 0) this.#nonEmpty &= ~(1 << o);
+      this.#free -= 1 << o;
+      ord[b] = NO;
+      head = head < b ? head : b;
+      o++;
+    }
+    ord[head] = o;
+    this.#shadowAppend(head, o);
   }
 
   /** Stores the bytes hyp_pool_init leaves: vmemmap slice, pages, list nodes, pool struct. */
@@ -1333,7 +1440,7 @@ export class BuddyPool implements PagePool {
       this.#writeLink(h, 8, this.#prev[h]!, 0, true);
     }
     this.#writePtr(base + L.rangeStartOffset, this.rangeStart, 0, true);
-    this.#writePtr(base + L.rangeEndOffset, this.rangeEnd, 0, true);
+    this.#writePtr(base + L.rangeEndOffset, this.kernelRangeEnd, 0, true);
     const w = this.layout.maxOrderBytes;
     if (w === 4) mem.write32(base + L.maxOrderOffset, this.maxOrder);
     else if (w === 2) mem.write16(base + L.maxOrderOffset, this.maxOrder);
@@ -1356,6 +1463,7 @@ export class BuddyPool implements PagePool {
       free: this.#free,
       nodeVa: (id) => this.#nodeVa(id),
       capOrder: this.#capOrder,
+      rangeEndId: this.#endId,
     };
   }
 }

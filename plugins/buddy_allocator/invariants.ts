@@ -55,10 +55,10 @@ export function checkBuddyInvariants(
       : L.maxOrderBytes === 2
       ? mem.read16(at)
       : mem.read8(at);
-    if (rs !== pool.rangeStart || re !== pool.rangeEnd || mo !== pool.maxOrder) {
+    if (rs !== pool.rangeStart || re !== pool.kernelRangeEnd || mo !== pool.maxOrder) {
       return `struct hyp_pool at ${hex(pool.poolVa)} holds range [${hex(rs)}, ${hex(re)}) ` +
         `max_order ${mo}, expected [${hex(pool.rangeStart)}, ${
-          hex(pool.rangeEnd)
+          hex(pool.kernelRangeEnd)
         }) ${pool.maxOrder}`;
     }
   }
@@ -150,7 +150,15 @@ export function checkBuddyInvariants(
         if ((pool.pfn + id) % (1 << k) !== 0) {
           return `${where} is not aligned to ${hex(PAGE_SIZE << k)}`;
         }
-        if (id + (1 << k) > nr) return `${where} runs past range_end ${hex(pool.rangeEnd)}`;
+        if (id + (1 << k) > nr) return `${where} runs past the pool's end ${hex(pool.rangeEnd)}`;
+        // Buddies at or above range_end are refused, so a block of order > 0
+        // ends there; in v5.13 and 6.1 the page at range_end may still join
+        // its buddy below (no 'external' check), so one page further.
+        const limit = v.rangeEndId + (L.attachSkipsOutOfRange ? 0 : 1);
+        if (k > 0 && id + (1 << k) > limit) {
+          return `${where} reaches past range_end ${hex(pool.kernelRangeEnd)}: ` +
+            `__find_buddy_nocheck() never returns a buddy there`;
+        }
         if (v.ref[id] !== 0) return `${where} has refcount ${v.ref[id]}, expected 0`;
         for (let t = 0; t < 1 << k; t++) {
           if (cov[id + t] !== 0) return `${where} overlaps another free block at ${pa(id + t)}`;
@@ -227,7 +235,7 @@ export function checkBuddyInvariants(
     if (k < 0 || k >= v.capOrder) continue;
     const low = (pool.pfn % 4096) + i;
     const b = i + ((low ^ (1 << k)) - low);
-    if (b > i && b < nr && freeHead[b] === k + 1) {
+    if (b > i && b < v.rangeEndId && freeHead[b] === k + 1) {
       return `free buddies ${pa(i)} and ${pa(b)} of order ${k} were not merged`;
     }
   }

@@ -28,12 +28,18 @@
 export * from "./buddy_allocator.ts";
 export {
   type BuddyVersion,
+  checkHypPoolSize,
+  FREE_PAGE_NODE_BUDGET_BYTES,
   HYP_PAGE_LAYOUT,
   HYP_POOL_LAYOUT,
+  HYP_POOL_WRAP_PAGES,
   type HypPageLayout,
   hypPageLayout,
   type HypPoolLayout,
   hypPoolMaxOrder,
+  hypPoolShiftedBytes,
+  type HypPoolWrap,
+  hypPoolWrap,
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";
 export { BuddyPool } from "./hyp_pool.ts";

@@ -121,3 +121,28 @@ export function hypEarlyAllocInit(
     mmOps,
   };
 }
+
+/**
+ * What `hyp_early_alloc_contig(nr_pages)` does with a term of 2^20 pages or
+ * more: `nr_pages << PAGE_SHIFT` is an `unsigned int`, so the size wraps
+ * modulo 4 GiB and `cur` moves that little: the next term is carved over
+ * the end of this one (6.1, 6.12 and 7.2 `nvhe/early_alloc.c`; v5.13 too).
+ *
+ * @param nrPages Pages asked for.
+ * @param what The term, for the message.
+ * @returns One line, or undefined below 2^20 pages.
+ * @example
+ * ```ts
+ * import { assertEquals, assertMatch } from "@std/assert";
+ * import { earlyContigWrap } from "./early_alloc.ts";
+ * assertEquals(earlyContigWrap(1024, "vmemmap"), undefined);
+ * assertMatch(earlyContigWrap(2 ** 20, "vmemmap")!, /size wraps to 0x0/);
+ * ```
+ */
+export function earlyContigWrap(nrPages: number, what: string): string | undefined {
+  if (!(nrPages * PAGE_SIZE >= U32) || !Number.isSafeInteger(nrPages)) return undefined;
+  const size = (nrPages * PAGE_SIZE) % U32;
+  return `divide_memory_pool: hyp_early_alloc_contig(${nrPages}) for ${what} computes ` +
+    `nr_pages << PAGE_SHIFT in 32 bits: the size wraps to ${hex(size)}, so the terms ` +
+    `carved after it overlap its last ${nrPages - size / PAGE_SIZE} pages`;
+}

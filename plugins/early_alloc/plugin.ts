@@ -6,7 +6,7 @@
 
 import { EARLY_ALLOCATOR, type EarlyAllocatorFactory, type Plugin } from "../../core/mod.ts";
 import { release } from "../releases/mod.ts";
-import { type EarlyAllocVersion, hypEarlyAllocInit } from "./early_alloc.ts";
+import { type EarlyAllocVersion, earlyContigWrap, hypEarlyAllocInit } from "./early_alloc.ts";
 
 /**
  * An {@link EarlyAllocatorFactory} without a machine.
@@ -35,6 +35,7 @@ export function createEarlyAllocator(
     name: `early_alloc_${version.replaceAll(".", "_")}`,
     version: rel.name,
     init: (init) => hypEarlyAllocInit(init, version),
+    checkContig: earlyContigWrap,
   };
 }
 

@@ -23,9 +23,12 @@ import {
   PAGE_HYP_RO,
   type PgtableMmOps,
   type PkvmVersion,
+  type PoolSizeVerdict,
 } from "../../core/mod.ts";
 import { type KernelRelease, release } from "../releases/mod.ts";
 import { earlyMemblockReserved } from "./early_memblock.ts";
+import { vmemmapPagesFor } from "./hyp_mm.ts";
+import { arm64MemblockInit, type MemblockInitResult } from "./memblock_init.ts";
 import { HostPages } from "./host_pages.ts";
 import {
   asSigned,
@@ -122,8 +125,20 @@ export class Host {
   readonly image: KernelImage;
   /** memblock. */
   readonly memblock: Memblock;
+  /**
+   * What `arm64_memblock_init()` kept of the machine's RAM and why it
+   * removed the rest (undefined when a real boot's memblock was given).
+   */
+  readonly memblockInit: MemblockInitResult | undefined;
   /** `kvm_hyp_reserve()` result. */
   reservation: HypReservation | undefined;
+  /**
+   * The pools EL2 will create at step 5 (`hpool` and the host stage-2
+   * pools), sized at step 1, with what the page allocator said of each.
+   */
+  poolForecast: { name: string; pfn: number; nrPages: number; verdict?: PoolSizeVerdict }[] = [];
+  /** What the early allocator said at step 1 of the terms it will carve. */
+  earlyWarnings: string[] = [];
   /** VA layout. */
   layout: HypVaLayout | undefined;
   /** `hyp_va_bits`. */
@@ -168,37 +183,49 @@ export class Host {
     this.options = options;
     this.image = options.inputs?.image ??
       layoutKernelImage(machine.memory.banks, version, options.image);
-    // arm64_memblock_init(): memory the linear map cannot cover is removed.
-    const banks = machine.memory.banks;
-    const physOffset = Math.floor(banks[0]!.base / 2 ** 30) * 2 ** 30;
-    const limit = Math.max(physOffset + 2 ** (options.vaBits - 1), this.image.end);
-    const memory = banks
-      .filter((b) => b.base < limit)
-      .map((b) => ({ base: b.base, size: Math.min(b.size, limit - b.base) }));
-    if (memory.reduce((n, b) => n + b.size, 0) < machine.memory.totalBytes) {
-      machine.trace.emit("log", {
-        level: "warn",
-        message: `Ignoring memory above ${
-          hex(limit)
-        }: outside the ${options.vaBits}-bit linear map`,
-      });
-    }
     const given = options.inputs?.memblock;
     if (given !== undefined) {
+      // A real boot's memblock, read when kvm_hyp_reserve() ran: after
+      // arm64_memblock_init() and the early allocations.
+      this.memblockInit = undefined;
       this.memblock = {
         memory: given.memory.map((r) => ({ ...r })),
         reserved: given.reserved.map((r) => ({ ...r })),
       };
-    } else {
-      // The image, then an approximation of what the kernel allocated before
-      // kvm_hyp_reserve() (the DTB, the linear map's page tables, the
-      // unflattened device tree): see early_memblock.ts.
-      const image = { base: this.image.base, size: this.image.end - this.image.base };
-      const early = earlyMemblockReserved(memory).filter((r) =>
-        r.base + r.size <= image.base || r.base >= image.base + image.size
-      );
-      this.memblock = { memory, reserved: [image, ...early].sort((a, b) => a.base - b.base) };
+      return;
     }
+    // setup_arch() → arm64_memblock_init(): memblock.memory from the banks,
+    // clipped to the kernel's PA size and its linear map, with its messages.
+    // The build is the release's (a 52-bit VA build runs with 48 bits on a
+    // CPU without LPA2) unless VA_BITS 39 is asked for.
+    const init = arm64MemblockInit({
+      banks: machine.memory.banks,
+      image: { base: this.image.base, end: this.image.end },
+      vabitsActual: options.vaBits,
+      // The release's 52-bit build falls back to 48 bits on a CPU without
+      // FEAT_LPA2; 48 on an LPA2 CPU (or 39) is a build asked for.
+      configVaBits: options.vaBits === 48 && this.release.config.vaBits === 52 &&
+          !machine.cpu(0).model.features.lpa2
+        ? 52
+        : options.vaBits,
+      configPaBits: this.release.config.paBits,
+      lpa2: options.config.lpa2,
+      kvm: true,
+      hypModeAvailable: true,
+      // Protected KVM runs the kernel at EL1 (nVHE or hVHE).
+      kernelInHypMode: false,
+    });
+    this.memblockInit = init;
+    for (const l of init.logs) machine.trace.emit("log", { level: l.level, message: l.message });
+    const memory = init.memory;
+    // The image, then an approximation of what the kernel allocated before
+    // kvm_hyp_reserve() (the DTB, the linear map's page tables, the
+    // unflattened device tree): see early_memblock.ts.
+    const image = { base: this.image.base, size: this.image.end - this.image.base };
+    const early = earlyMemblockReserved(memory).filter((r) =>
+      r.base + r.size <= image.base || r.base >= image.base + image.size
+    );
+    this.memblock = { memory, reserved: [image, ...early].sort((a, b) => a.base - b.base) };
   }
 
   /**
@@ -223,6 +250,17 @@ export class Host {
    * @throws {BootStepError} Nothing reserved.
    */
   reserve(): HypReservation {
+    const init = this.memblockInit;
+    if (init?.imageRemoved) {
+      throw new BootStepError(
+        1,
+        `arm64_memblock_init: the kernel image [${hex(this.image.base)}, ${
+          hex(this.image.end)
+        }) lies above 1 << PHYS_MASK_SHIFT (${
+          hex(2 ** init.physMaskShift)
+        }), so memblock_remove() takes the RAM it runs from; hyplab stops here`,
+      );
+    }
     const r = this.caps.reservedMem.kvmHypReserve(this.memblock, this.machine.trace);
     this.reservation = r;
     if (!r.ok) {
@@ -234,7 +272,67 @@ export class Host {
       );
     }
     this.pages = new HostPages(this.memblock.memory, this.memblock.reserved);
+    this.#forecastPools(r);
     return r;
+  }
+
+  /**
+   * The pools EL2 will init from the pool just carved, as
+   * `divide_memory_pool()` will lay them out (hpool over `hyp_s1`, the host
+   * stage-2 pools), each put to the page allocator's `checkPool` now, when
+   * the sizes are known: a warning goes to the trace (and step 1), a refusal
+   * fails step 1 rather than step 5.
+   * @throws {BootStepError} The allocator refuses a pool.
+   */
+  #forecastPools(r: HypReservation): void {
+    const pages = this.caps.pages;
+    const pool = { base: r.base, size: r.size };
+    // divide_memory_pool carves the terms in order; the vmemmap term follows
+    // the allocator's sizeof(struct hyp_page), as at EL2.
+    const vmemmap = vmemmapPagesFor(
+      this.release.setup.backVmemmap,
+      pages.metadataBytesPerPage,
+      r.regions,
+      pool,
+    );
+    const at = new Map<string, { pfn: number; nrPages: number }>();
+    this.earlyWarnings = [];
+    let offset = 0;
+    for (const t of this.caps.reservedMem.poolLayout(r.regions, pool)) {
+      const n = t.name === "vmemmap" ? vmemmap : t.pages;
+      at.set(t.name, { pfn: r.base / PAGE + offset, nrPages: n });
+      offset += n;
+      // hyp_early_alloc_contig() for each term: its own 32-bit shift.
+      const early = n > 0 ? this.caps.early.checkContig?.(n, t.name) : undefined;
+      if (early !== undefined) {
+        this.earlyWarnings.push(early);
+        this.machine.trace.emit("log", { level: "warn", message: early });
+      }
+    }
+    const names = this.release.reserve.hostS2 === "split"
+      ? [["hpool", "hyp_s1"], ["host_s2_mem", "host_s2_mem"], ["host_s2_dev", "host_s2_dev"]]
+      : [["hpool", "hyp_s1"], ["host_s2", "host_s2"]];
+    this.poolForecast = [];
+    for (const [name, term] of names) {
+      const t = at.get(term!);
+      if (t === undefined) continue;
+      const verdict = pages.checkPool?.({ name: name!, ...t, reservedPages: 0 });
+      this.poolForecast.push(
+        verdict === undefined ? { name: name!, ...t } : { name: name!, ...t, verdict },
+      );
+      if (verdict?.warn !== undefined) {
+        this.machine.trace.emit("log", { level: "warn", message: verdict.warn });
+      }
+    }
+    const refused = this.poolForecast.find((p) => p.verdict?.refuse !== undefined);
+    if (refused !== undefined) {
+      throw new BootStepError(
+        1,
+        `${pages.name}: ${refused.verdict!.refuse!}${
+          refused.verdict!.warn === undefined ? "" : ` (${refused.verdict!.warn})`
+        }`,
+      );
+    }
   }
 
   /**
@@ -256,7 +354,12 @@ export class Host {
         this.options.vaBits,
         { start: img.symbols.__hyp_idmap_text_start!, end: img.symbols.__hyp_idmap_text_end! },
         this.version,
-        { random: this.options.inputs?.hypVaRandom ?? this.#randomLong() },
+        {
+          random: this.options.inputs?.hypVaRandom ?? this.#randomLong(),
+          ...(this.memblockInit === undefined
+            ? {}
+            : { physOffset: this.memblockInit.linearMapBase }),
+        },
       );
     } catch (e) {
       throw new BootStepError(2, `kvm_mmu_init: ${(e as Error).message}`);

@@ -166,15 +166,47 @@ export function hypVmemmapRange(hyp: Hyp, phys: number, size: number): [number, 
  * @returns Pages.
  */
 export function hypVmemmapPages(hyp: Hyp, pool: { base: number; size: number }): number {
-  if (hyp.release.setup.backVmemmap === "pool") {
-    const [s, e] = hypVmemmapRange(hyp, pool.base, pool.size);
-    return (e - s) / PAGE;
-  }
+  return vmemmapPagesFor(
+    hyp.release.setup.backVmemmap,
+    hyp.caps.pages.metadataBytesPerPage,
+    hyp.hypMemory,
+    pool,
+  );
+}
+
+/**
+ * {@link hypVmemmapPages} without a hypervisor, for the host's forecast at
+ * step 1: the count does not depend on where the vmemmap sits, as
+ * `__hyp_vmemmap` is page aligned.
+ *
+ * @param backVmemmap What the release backs: the pool's range or all of `hyp_memory[]`.
+ * @param bytesPerPage `sizeof(struct hyp_page)` of the allocator in use.
+ * @param regions `hyp_memory[]`.
+ * @param pool The pool.
+ * @returns Pages.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { vmemmapPagesFor } from "./hyp_mm.ts";
+ * const ram = [{ base: 0x4000_0000, size: 2 ** 32 }];
+ * assertEquals(vmemmapPagesFor("memory", 4, ram, { base: 0x1_3ea0_0000, size: 0x160_0000 }), 1024);
+ * assertEquals(vmemmapPagesFor("pool", 32, ram, { base: 0x1_3ea0_0000, size: 0x160_0000 }), 44);
+ * ```
+ */
+export function vmemmapPagesFor(
+  backVmemmap: "pool" | "memory",
+  bytesPerPage: number,
+  regions: readonly { base: number; size: number }[],
+  pool: { base: number; size: number },
+): number {
+  const pages = (phys: number, size: number) => {
+    const s = Math.floor(phys / PAGE) * bytesPerPage;
+    const e = s + Math.floor(size / PAGE) * bytesPerPage;
+    return (alignUp(e, PAGE) - alignDown(s, PAGE)) / PAGE;
+  };
+  if (backVmemmap === "pool") return pages(pool.base, pool.size);
   let n = 0;
-  for (const r of hyp.hypMemory) {
-    const [s, e] = hypVmemmapRange(hyp, r.base, r.size);
-    n += (e - s) / PAGE;
-  }
+  for (const r of regions) n += pages(r.base, r.size);
   return n;
 }
 

@@ -85,7 +85,10 @@ function fls64(v: bigint): number {
  *   `kvm_compute_layout()` ORs a random tag in (`CONFIG_RANDOMIZE_BASE`).
  * @param options `random`: the `get_random_long()` value the tag's free bits
  *   come from (its bits in `GENMASK(hyp_va_bits - 2, tag_lsb)` are used; 0
- *   gives no random bits).
+ *   gives no random bits). `physOffset`: the PA at the start of the linear
+ *   map as `arm64_memblock_init()` chose it (default: the first bank's base
+ *   rounded down to `ARM64_MEMSTART_ALIGN`, which it is unless a kernel
+ *   image high in memory moved it up).
  * @returns The layout.
  * @throws {RangeError} RAM wider than the linear map, or an idmap the hyp VA space cannot hold.
  * @example
@@ -107,7 +110,7 @@ export function computeHypVaLayout(
   vaBits: number,
   idmap: { start: number; end: number },
   version: PkvmVersion,
-  options: { random?: bigint } = {},
+  options: { random?: bigint; physOffset?: number } = {},
 ): HypVaLayout {
   const rel = release(version);
   if (vaBits !== 39 && vaBits !== 48 && vaBits !== 52) {
@@ -119,7 +122,7 @@ export function computeHypVaLayout(
   const dramStart = sorted[0]!.base;
   const last = sorted[sorted.length - 1]!;
   const dramEnd = last.base + last.size;
-  const physOffset = Math.floor(dramStart / MEMSTART_ALIGN) * MEMSTART_ALIGN;
+  const physOffset = options.physOffset ?? Math.floor(dramStart / MEMSTART_ALIGN) * MEMSTART_ALIGN;
   const pageOffset = BigInt.asUintN(64, -(1n << BigInt(vaBits)));
   if (dramEnd - physOffset > 2 ** (vaBits - 1)) {
     throw new RangeError(

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { hex, type PkvmVersion, type RamBank } from "../../core/mod.ts";
+import { formatSize, hex, type PkvmVersion, type RamBank } from "../../core/mod.ts";
 import { type ImageFacts, release } from "../releases/mod.ts";
 
 const KiB = 1024;
@@ -224,12 +224,7 @@ function layoutSyntheticImage(
   sections[".bss"] = { start: sym.__hyp_bss_end, end: sym.__bss_stop };
   sym._end = alignUp(sym.__bss_stop, SEGMENT_ALIGN);
 
-  const bank = banks.find((b) => base >= b.base && sym._end! <= b.base + b.size);
-  if (bank === undefined) {
-    throw new RangeError(
-      `Cannot place the kernel image [${hex(base)}, ${hex(sym._end)}): it must lie in one RAM bank`,
-    );
-  }
+  checkImageFits(banks, base, sym._end);
   return {
     base,
     end: sym._end,
@@ -370,12 +365,7 @@ function placeReleaseImage(
     facts.percpuOffsets,
     "the release",
   );
-  const bank = banks.find((b) => base >= b.base && img.end <= b.base + b.size);
-  if (bank === undefined) {
-    throw new RangeError(
-      `Cannot place the kernel image [${hex(base)}, ${hex(img.end)}): it must lie in one RAM bank`,
-    );
-  }
+  checkImageFits(banks, base, img.end);
   return img;
 }
 
@@ -480,5 +470,52 @@ export function kernelImageFromSystemMap(
     pcpu !== undefined && pcpuEnd !== undefined ? Number(pcpuEnd - pcpu) : 0,
     percpuOffsets,
     "System.map",
+  );
+}
+
+/**
+ * Refuses a machine whose RAM cannot hold the kernel `Image` where the boot
+ * loader puts it: QEMU's virt board loads it at the RAM base + 2 MiB
+ * (text_offset 0, 2 MiB aligned), and a bank too small for it is a machine
+ * QEMU cannot boot. Banks that touch count as one (memblock merges them, and
+ * the image may run across the boundary).
+ *
+ * @param banks RAM banks.
+ * @param base `_text`.
+ * @param end `_end`.
+ * @throws {RangeError} Naming the bank (or the lack of one), the image range and size.
+ * @example
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { checkImageFits } from "./kernel_image.ts";
+ * checkImageFits([{ base: 0x4000_0000, size: 2 ** 30 }], 0x4020_0000, 0x4270_0000);
+ * assertThrows(
+ *   () => checkImageFits([{ base: 0x4000_0000, size: 2 ** 24 }], 0x4020_0000, 0x4270_0000),
+ *   RangeError,
+ *   "RAM bank [0x40000000, 0x41000000) (16 MiB) cannot hold the kernel image",
+ * );
+ * ```
+ */
+export function checkImageFits(banks: readonly RamBank[], base: number, end: number): void {
+  const runs: { base: number; end: number }[] = [];
+  for (const b of [...banks].sort((x, y) => x.base - y.base)) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last.end === b.base) last.end = b.base + b.size;
+    else runs.push({ base: b.base, end: b.base + b.size });
+  }
+  const run = runs.find((r) => base >= r.base && base < r.end);
+  if (run !== undefined && end <= run.end) return;
+  const image = `the kernel image [${hex(base)}, ${hex(end)}) (${formatSize(end - base)})`;
+  if (run === undefined) {
+    throw new RangeError(
+      `Cannot place ${image}: no RAM bank holds its load address ${hex(base)}`,
+    );
+  }
+  throw new RangeError(
+    `RAM bank [${hex(run.base)}, ${hex(run.end)}) (${
+      formatSize(run.end - run.base)
+    }) cannot hold ${image}: it is loaded at the bank's base + ${
+      formatSize(base - run.base)
+    } and needs ${formatSize(end - run.base)} of it; QEMU could not boot this machine`,
   );
 }

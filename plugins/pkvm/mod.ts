@@ -58,6 +58,7 @@ export {
   initParamsSize,
 } from "./init_params.ts";
 export {
+  checkImageFits,
   IMAGE_SYMBOL_SOURCES,
   type ImageSection,
   type KernelImage,
@@ -76,6 +77,16 @@ export {
   pkvmHostSveStateSize,
 } from "./host_regs.ts";
 export { type KvmCpuCaps, kvmCpuCaps, VaBitsError } from "./cpu_caps.ts";
+export {
+  ARM64_MEMSTART_ALIGN,
+  arm64MemblockInit,
+  describeRemovedMemory,
+  type KernelLogLine,
+  type MemblockInitInput,
+  type MemblockInitResult,
+  type MemblockRemoval,
+  type RemovedMemory,
+} from "./memblock_init.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export {
   HYP_VECTOR_DIRECT,

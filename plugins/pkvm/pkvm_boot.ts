@@ -30,6 +30,7 @@ import { modelledHypercalls } from "./hyp_main.ts";
 import { HypPanicError, type PkvmCaps } from "./hyp_state.ts";
 import { type HostBootPhase, release } from "../releases/mod.ts";
 import type { KernelImageOptions } from "./kernel_image.ts";
+import { describeRemovedMemory } from "./memblock_init.ts";
 import { buildReport, unverified } from "./report.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
 
@@ -193,6 +194,7 @@ export class PkvmBoot implements Pkvm {
         hex(host.image.base)
       }..${hex(host.image.end)}`,
     );
+    const removed = describeRemovedMemory(host.memblockInit?.removed ?? []);
     try {
       const r = host.reserve();
       // The release's own terms, in carving order, so they add up to the total.
@@ -201,10 +203,21 @@ export class PkvmBoot implements Pkvm {
         1,
         `${formatSize(r.size)} at ${hex(r.base)} (${formatSize(r.align)} aligned): ${
           terms.join(" + ")
-        } = ${r.pages.total} pages`,
+        } = ${r.pages.total} pages${removed === "" ? "" : `; ${removed}`}${
+          mergedNote(host.memblockInit?.merged ?? [], host.memblock.memory.length)
+        }${host.earlyWarnings.map((w) => `; ${w}`).join("")}${
+          host.poolForecast.map((p) => p.verdict?.warn === undefined ? "" : `; ${p.verdict.warn}`)
+            .join("")
+        }`,
       );
     } catch (e) {
-      this.#fail(1, e);
+      // RAM arm64_memblock_init() removed may be why nothing fits: say so.
+      this.#fail(
+        1,
+        removed === "" || !(e instanceof BootStepError)
+          ? e
+          : new BootStepError(1, `${e.message}; ${removed}`),
+      );
       return null;
     }
     try {
@@ -298,7 +311,7 @@ export class PkvmBoot implements Pkvm {
         run.findings.length ? ` (${[...new Set(run.findings.map((f) => f.rule))].join(", ")})` : ""
       }; TTBR0_EL2 ${
         hex(this.#machine.cpu(0).sysreg("TTBR0_EL2"))
-      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free; mm_ops -> hpool${
+      }; hpool ${hpool.nrPages} pages, ${hpool.reserved} reserved, ${hpool.free} free${this.#wrapNotes()}; mm_ops -> hpool${
         hyp.fixblockSlot === undefined
           ? ""
           : `; fixmap: ${hyp.fixmapSlots.length} page slot(s) at ${
@@ -667,6 +680,19 @@ export class PkvmBoot implements Pkvm {
     }
   }
 
+  /** Step 5 says again what step 1 warned of: pools whose range_end wrapped. */
+  #wrapNotes(): string {
+    const hyp = this.#host!.hyp!;
+    return this.#host!.poolForecast.filter((p) => p.verdict?.warn !== undefined).map((p) => {
+      const s = hyp.pools.get(p.name)?.stats();
+      return s === undefined
+        ? ""
+        : `; ${p.name}: ${s.freeBlocksByOrder[0]} free order-0 blocks, free blocks by order [${
+          s.freeBlocksByOrder.join(" ")
+        }] (hyp_pool_init's range_end wrapped, step 1)`;
+    }).join("");
+  }
+
   #ok(step: number, detail: string): void {
     this.#steps.push({ step, name: STEP_NAMES[step]!, status: "ok", detail });
     this.#machine.trace.emit("step", { step, name: STEP_NAMES[step]!, status: "ok", detail });
@@ -715,4 +741,16 @@ function phaseFn(phase: string): string {
     finalise: "__pkvm_init_finalise",
     done: "__pkvm_init_finalise",
   }[phase] ?? phase;
+}
+
+/**
+ * Step 1's note on RAM banks that touch: `memblock_add()` merges them
+ * (`memblock_merge_regions()`), and the hyp sizing that iterates the
+ * regions (`__hyp_pgtable_total_pages()`) sees one region, not two.
+ */
+function mergedNote(merged: readonly number[], regions: number): string {
+  if (merged.length === 0) return "";
+  return `; memblock merged the RAM banks that touch at ${
+    merged.map((b) => hex(b)).join(", ")
+  }: hyp sizing sees ${regions} memblock region${regions === 1 ? "" : "s"}`;
 }

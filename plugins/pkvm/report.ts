@@ -395,6 +395,13 @@ export function buildReport(input: ReportInput): BootReport {
       seed: input.seed,
       cpu: m.cpu(0).model.name,
       mode: host.hyp?.config.hvhe ? "hVHE" : "nVHE",
+      ...(host.memblockInit === undefined || host.memblockInit.removed.length === 0 ? {} : {
+        memblock_removed: host.memblockInit.removed.map((x) => ({
+          base: hex(x.base),
+          size: hex(x.size),
+          reason: x.why,
+        })),
+      }),
     },
     variants: input.variants,
     steps: input.steps,

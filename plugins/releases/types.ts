@@ -96,6 +96,14 @@ export interface BuddyFacts {
    * (queued at order 0, its order field untrusted).
    */
   readonly externalPages: "none" | "skip-coalesce" | "order-0";
+  /**
+   * `__hyp_attach_page()` itself skips coalescing for a page outside
+   * `[range_start, range_end)` (6.12, 7.2). Without that check (v5.13, 6.1)
+   * only `__find_buddy_nocheck()` refuses buddies out of range, so the page
+   * at `range_end` can still join its free buddy below: it matters once
+   * `range_end` has wrapped below the pool's last page.
+   */
+  readonly attachSkipsOutOfRange: boolean;
 }
 
 /** `enum kvm_pgtable_prot` as numbers. */

@@ -50,6 +50,7 @@ export const V5_13: KernelRelease = {
     maxOrderPlusOne: false,
     inclusiveMaxOrder: false,
     externalPages: "none",
+    attachSkipsOutOfRange: false,
   },
   earlyGetPutNoops: false,
   pgtable: {

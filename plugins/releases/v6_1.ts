@@ -53,6 +53,7 @@ export const V6_1: KernelRelease = {
     // No explicit path, but __find_buddy_nocheck() returns NULL outside
     // [range_start, range_end), so a page from elsewhere is queued uncoalesced.
     externalPages: "skip-coalesce",
+    attachSkipsOutOfRange: false,
   },
   earlyGetPutNoops: true,
   pgtable: {

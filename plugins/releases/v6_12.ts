@@ -55,6 +55,7 @@ export const V6_12: KernelRelease = {
     maxOrderPlusOne: false,
     inclusiveMaxOrder: true,
     externalPages: "skip-coalesce",
+    attachSkipsOutOfRange: true,
   },
   earlyGetPutNoops: true,
   pgtable: {

@@ -54,6 +54,7 @@ export const V7_2: KernelRelease = {
     maxOrderPlusOne: false,
     inclusiveMaxOrder: true,
     externalPages: "order-0",
+    attachSkipsOutOfRange: true,
   },
   earlyGetPutNoops: true,
   pgtable: {

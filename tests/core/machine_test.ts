@@ -355,3 +355,40 @@ Deno.test("createMachine validates CPUs and RAM", () => {
   assertEquals(m.cpus.map((c) => c.id).slice(-1), [63]);
   assertThrows(() => m.cpu(64), RangeError, "the machine has 64 CPUs");
 });
+
+Deno.test("RAM above the CPU model's physical address range is refused, naming the bank, model, PA size and PARange", async (t) => {
+  // Cortex-A57: PARange 4, 44 bits; neoverse-n1: 48 bits. (max's 52 bits
+  // are physical memory's own limit, refused before the CPU is looked at.)
+  const cases = [
+    ["cortex-a57", 44, 4],
+    ["neoverse-n1", 48, 5],
+  ] as const;
+  for (const [cpu, bits, parange] of cases) {
+    await t.step(cpu, () => {
+      const top = 2 ** bits;
+      // Ending exactly at 2^PA bits is addressable.
+      createMachine({ cpu, ram: [{ base: top - 2 ** 30, size: 2 ** 30 }] });
+      const e = assertThrows(
+        () =>
+          createMachine({
+            cpu,
+            ram: [{ base: 0x4000_0000, size: 2 ** 30 }, { base: top - 2 ** 30, size: 2 ** 31 }],
+          }),
+        RangeError,
+      );
+      assertEquals(
+        e.message,
+        `Cannot add RAM bank [0x${(top - 2 ** 30).toString(16)}, 0x${
+          (top + 2 ** 30).toString(16)
+        }): it ends above the ${bits}-bit physical address range of CPU ${cpu} ` +
+          `(ID_AA64MMFR0_EL1.PARange = ${parange}, addresses below 0x${top.toString(16)}); ` +
+          `QEMU refuses such a machine ("Addressing limited to ${bits} bits")`,
+      );
+    });
+  }
+  assertThrows(
+    () => createMachine({ cpu: "max", ram: [{ base: 2 ** 52 - 2 ** 30, size: 2 ** 31 }] }),
+    RangeError,
+    "52-bit physical address",
+  );
+});

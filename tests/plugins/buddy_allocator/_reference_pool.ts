@@ -4,6 +4,11 @@
  * init attaches pages one by one, lists are arrays (push = list_add_tail,
  * shift = first entry), orders use -1 for HYP_NO_ORDER. The tests compare
  * the plugin against it operation by operation.
+ *
+ * hyp_pool_init's `nr_pages << PAGE_SHIFT` is an unsigned int: range_end and
+ * max_order come from `nr_pages % 2^20` pages. __find_buddy_nocheck refuses
+ * buddies at or above range_end; 6.12 and 7.2 also skip coalescing for a
+ * page there (7.2 at order 0).
  */
 import { type BuddyVersion, hypPageLayout } from "../../../plugins/buddy_allocator/mod.ts";
 
@@ -14,6 +19,10 @@ export class ReferencePool {
   readonly maxOrder: number;
   readonly v513: boolean;
   readonly inclusive: boolean;
+  /** range_end as a page index. */
+  readonly end: number;
+  readonly skipOutOfRange: boolean;
+  readonly forceOrder0: boolean;
 
   constructor(
     version: BuddyVersion,
@@ -26,11 +35,18 @@ export class ReferencePool {
     const l = hypPageLayout(version);
     this.v513 = l.nodeOffset >= 0;
     this.inclusive = l.inclusiveMaxOrder;
+    this.skipOutOfRange = l.attachSkipsOutOfRange;
+    this.forceOrder0 = l.externalPages === "order-0";
     const cap = l.maxOrderCap;
-    const n = l.maxOrderPlusOne ? nr + 1 : nr;
+    // The shift keeps the low 20 bits of the page count (32-bit bytes).
+    const n = (l.maxOrderPlusOne ? nr + 1 : nr) % 2 ** 20;
     let getOrder = n === 0 ? 52 : 0; // get_order(0) is 52
     while (n > 0 && 2 ** getOrder < n) getOrder++;
     this.maxOrder = Math.min(cap, getOrder);
+    this.end = nr % 2 ** 20;
+    if (!this.inclusive && this.maxOrder === 0 && reserved < nr) {
+      throw new Error("reference: free_area[0] is never initialised (NULL)");
+    }
     this.ord = new Array(nr).fill(0);
     if (this.v513) {
       // memset(vmemmap), then __hyp_attach_page for each free page.
@@ -53,12 +69,18 @@ export class ReferencePool {
 
   #buddy(i: number, order: number): number | null {
     const b = ((this.pfn + i) ^ (1 << order)) - this.pfn; // pfns stay below 2^31 here
-    return b < 0 || b >= this.nr ? null : b;
+    return b < 0 || b >= this.end ? null : b;
   }
 
   #attach(i: number): void {
     let order = this.ord[i]!;
     let p = i;
+    if (i >= this.end && this.skipOutOfRange) {
+      if (this.forceOrder0) order = 0;
+      this.ord[i] = order;
+      this.lists[order]!.push(i);
+      return;
+    }
     this.ord[p] = -1;
     for (; this.#canMergeAbove(order); order++) {
       const b = this.#buddy(p, order);
@@ -78,10 +100,15 @@ export class ReferencePool {
     let i = order;
     while (i <= top && this.lists[i]!.length === 0) i++;
     if (i > top) return null;
+    const head = this.lists[i]![0]!;
+    // Splitting at EL2 would dereference the NULL buddy: refused first.
+    if (i > order && this.#buddy(head, i - 1) === null) {
+      throw new Error("reference: __find_buddy_nocheck returned NULL");
+    }
     const p = this.lists[i]!.shift()!;
     while (this.ord[p]! > order) {
       this.ord[p]!--;
-      const b = p + (1 << this.ord[p]!);
+      const b = this.#buddy(p, this.ord[p]!)!;
       this.ord[b] = this.ord[p]!;
       this.lists[this.ord[b]!]!.push(b);
     }

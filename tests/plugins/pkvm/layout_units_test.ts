@@ -52,7 +52,18 @@ Deno.test("layoutKernelImage() rejects an idmap over a page, a misaligned base, 
   assertThrows(
     () => layoutKernelImage([{ base: 0x4000_0000, size: 0x40_0000 }], "v5.13"),
     RangeError,
-    "one RAM bank",
+    "RAM bank [0x40000000, 0x40400000) (4 MiB) cannot hold the kernel image [0x40200000,",
+  );
+  // A load address no bank holds.
+  assertThrows(
+    () => layoutKernelImage(RAM, "v5.13", { base: 0x10_0000_0000 }),
+    RangeError,
+    "no RAM bank holds its load address 0x1000000000",
+  );
+  // Banks that touch hold an image across their boundary (memblock merges them).
+  layoutKernelImage(
+    [{ base: 0x4000_0000, size: 0x40_0000 }, { base: 0x4040_0000, size: 0x4000_0000 }],
+    "v5.13",
   );
   assertThrows(() => layoutKernelImage(RAM, "v5.13", { textSize: -1 }), RangeError, "textSize");
 });
