@@ -77,4 +77,5 @@ export {
 } from "./host_regs.ts";
 export { type KvmCpuCaps, kvmCpuCaps, VaBitsError } from "./cpu_caps.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
+export { type HazardTable, switchHazard } from "./switch_hazard.ts";
 export * from "./plugin.ts";
