@@ -78,4 +78,11 @@ export {
 export { type KvmCpuCaps, kvmCpuCaps, VaBitsError } from "./cpu_caps.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
 export { type HazardTable, switchHazard } from "./switch_hazard.ts";
+export {
+  HYP_VECTOR_DIRECT,
+  HYP_VECTOR_INDIRECT,
+  hypVectorSlot,
+  type SpectreBhbChoice,
+  spectreBhbChoice,
+} from "./spectre.ts";
 export * from "./plugin.ts";
