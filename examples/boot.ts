@@ -36,6 +36,7 @@ import {
   type RamBank,
   resolveVariant,
   SWITCH_SEQUENCE,
+  type SwitchHazardReport,
   Trace,
   verifyFailures,
 } from "../mod.ts";
@@ -229,6 +230,51 @@ function verdict(v: string): string {
   return v === "pass" ? green("pass") : v === "warn" ? yellow("warn") : red("fail");
 }
 
+/** Step 5's account of the TLB across the MMU enable (one CPU). */
+function hazardLines(h: SwitchHazardReport): string[] {
+  const a = h.at_enable;
+  const o = h.outlived;
+  const at = h.enable_line > 0 ? ` (CPU ${h.cpu}, ${h.enable_insn} at line ${h.enable_line})` : "";
+  const entries = (tlb: number, walk: number) =>
+    `${tlb} ${tlb === 1 ? "entry" : "entries"} and ${walk} walk-cache ${
+      walk === 1 ? "entry" : "entries"
+    } from hyp_pgtable`;
+  if (a.tlb + a.walk + o.tlb + o.walk + h.old_ttbr0.walks === 0) {
+    return [
+      `    TLB across the MMU enable${at}: nothing from hyp_pgtable live, no walk from the old TTBR0_EL2, nothing left after it`,
+    ];
+  }
+  const judged = (same: number, differ: number) =>
+    differ === 0
+      ? `all translate as pkvm_pgtable does`
+      : `${same} ${same === 1 ? "translates" : "translate"} as pkvm_pgtable does, ${
+        red(`${differ} ${differ === 1 ? "does" : "do"} not`)
+      } (--json lists them)`;
+  const until = a.until_line > 0
+    ? `until ${a.until_insn} at line ${a.until_line}`
+    : "past the end of the sequence (no DSB completes the TLBI)";
+  const parts: string[] = [];
+  if (a.tlb + a.walk > 0) {
+    parts.push(
+      `R4 live at M=1 ${until}: ${entries(a.tlb, a.walk)}; ${judged(a.same, a.differ)}; ${a.used} ${
+        a.used === 1 ? "hit" : "hits"
+      } on them`,
+    );
+  }
+  parts.push(
+    `R3 walks from the old TTBR0_EL2: ${h.old_ttbr0.walks}${
+      h.old_ttbr0.lines.length > 0 ? ` (after line ${h.old_ttbr0.lines.join(", ")})` : ""
+    }; left after the switch: ${entries(o.tlb, o.walk)}${
+      o.tlb + o.walk > 0 ? `; ${judged(o.same, o.differ)}` : ""
+    }`,
+  );
+  // One screen: the entries that differ are listed in --json (and the
+  // verification below names the VAs they translate wrongly).
+  const out = [`    TLB across the MMU enable${at}: ${parts[0]}`];
+  for (const p of parts.slice(1)) out.push(`      ${p}`);
+  return out;
+}
+
 function print(r: BootReport): void {
   const out: string[] = [];
   const ram = r.machine.ram.map((b) => `${formatSize(Number(b.size))} @ ${b.base}`).join(", ");
@@ -309,6 +355,7 @@ function print(r: BootReport): void {
             } line ${f.line}: ${f.message}`,
           );
         }
+        for (const h of sw.hazard ?? []) out.push(...hazardLines(h));
         out.push(
           `    TTBR0_EL2 ${r.sysregs.TTBR0_EL2}  SCTLR_EL2 ${r.sysregs.SCTLR_EL2}  SP_EL2 ${r.sysregs.SP_EL2}`,
         );

@@ -7,6 +7,7 @@
  */
 
 import { type Capability, capability } from "../capability.ts";
+import type { TlbEntry, TlbWalkEntry } from "./mmu.ts";
 import type { Cpu } from "../registers.ts";
 import type { Trace } from "../trace.ts";
 
@@ -174,6 +175,54 @@ export interface A64RunFault {
   readonly message: string;
 }
 
+/**
+ * What the CPU's TLB held across a run that turned the MMU on, as the
+ * executor saw it (runs with a TLB): the two ways entries walked from the
+ * tables in force before the switch outlast it.
+ *
+ * - R4: the entries a TLBI issued earlier had not yet been required to
+ *   remove when SCTLR_EL2.M may have become 1 (the `msr` setting M): until
+ *   the DSB that completes it, any translation may still use them.
+ * - R3: walks from the committed TTBR0_EL2 made while a TTBR0_EL2 write was
+ *   pending and M may be 1 (the two writes take effect in either order
+ *   before a context synchronisation event); what they fill was walked after
+ *   the TLBI's issue, so its completion need not remove it.
+ *
+ * The entries still in the TLB at the end of the run that came from another
+ * table base than the one then in force are `outlived`, whichever way they
+ * got there.
+ */
+export interface A64TlbAccount {
+  /** Source line of the first `msr` after which M may be 1 while it was 0 (0: none). */
+  enableLine: number;
+  /** That instruction (as expanded from a macro), or "". */
+  enableText: string;
+  /** Leaf entries a pending TLBI covered and had not removed at that point. */
+  atEnable: TlbEntry[];
+  /**
+   * Walk-cache entries a pending TLBI covered at its issue: the executor
+   * performs a TLBI on the walk cache there, so they are live at the enable
+   * only in the execution where it is performed at its completion.
+   */
+  atEnableWalks: TlbWalkEntry[];
+  /** Source line of the DSB that completed those TLBIs (0: not in the run). */
+  completedLine: number;
+  /** That instruction, or "". */
+  completedText: string;
+  /** Translated accesses between the enable and that DSB that hit one of `atEnable`. */
+  used: number;
+  /** Walks from the committed TTBR0_EL2 that filled the TLB while a TTBR0_EL2 write was pending and M may be 1. */
+  oldBaseWalks: number;
+  /** Source lines after which those walks happened (ascending, distinct). */
+  oldBaseLines: number[];
+  /** TTBR0_EL2 table base in force at the end of the run. */
+  finalBase: number;
+  /** Leaf entries from another table base still in the TLB at the end. */
+  outlived: TlbEntry[];
+  /** Walk-cache entries from another table base still in the TLB at the end. */
+  outlivedWalks: TlbWalkEntry[];
+}
+
 /** The result of running a sequence: findings plus how the run ended. */
 export interface A64RunResult extends CheckResult {
   /** Why the run stopped. */
@@ -186,6 +235,8 @@ export interface A64RunResult extends CheckResult {
   steps: number;
   /** Source line of the last instruction executed (0 when none ran). */
   line: number;
+  /** The TLB across the MMU enable (runs with a TLB). */
+  tlb?: A64TlbAccount;
 }
 
 /**

@@ -353,7 +353,9 @@ export interface Tlb {
    * performed before they were walked. It finds them with
    * {@link Tlb.fillsSince} when the TLB offers it, else by identity among
    * {@link Tlb.entries}; a TLB that offers neither, or hands out copies, gets
-   * the plain removal.)
+   * the plain removal. With {@link Tlb.invalidateWalks} it has applied the
+   * TLBI to the walk cache at the issue already, and puts back the
+   * walk-cache entries this call removes: those were walked after it.)
    * @param cpu Issuing CPU.
    * @param op Operation.
    * @param va VA operand of `vae2`/`vale2` forms (any address in the page).
@@ -420,6 +422,22 @@ export interface Tlb {
    * @returns Entries (a copy).
    */
   walkEntries?(cpu: Cpu): TlbWalkEntry[];
+  /**
+   * Optional walk cache: applies a TLBI to the walk-cache entries only, as
+   * {@link Tlb.invalidate} would, leaving the leaf entries. A TLBI may be
+   * performed on any entry at any time from its issue to its completion; the
+   * A64 executor calls this at the issue (the adversarial choice for table
+   * descriptors: a walk after the issue cannot start from one the TLBI
+   * covers, so it reads and caches the descriptors of whatever table base
+   * is in force, and those survive the completion) and removes the leaf
+   * entries at the completion.
+   * @param cpu Issuing CPU.
+   * @param op Operation.
+   * @param va VA operand of the VA forms.
+   * @param ttl Level hint of the VA forms.
+   * @returns Walk-cache entries removed.
+   */
+  invalidateWalks?(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number;
   /**
    * The counters.
    * @returns A copy of the counters.
@@ -532,6 +550,7 @@ export const TLB: Capability<Tlb> = capability<Tlb>("tlb", "EL2 TLB with stale e
   fillWalk: "function?",
   lookupWalk: "function?",
   walkEntries: "function?",
+  invalidateWalks: "function?",
   stats: "function",
   recordStale: "function",
 });

@@ -144,6 +144,61 @@ export interface PgtableTreeReport {
   runs: TableRunReport[];
 }
 
+/**
+ * One CPU's TLB across `__pkvm_init_switch_pgd`'s MMU enable: the entries
+ * walked from the host's tables (hyp_pgtable) that could still translate
+ * once SCTLR_EL2.M was 1, each compared with pkvm_pgtable over every VA it
+ * covers (PA and the architectural prot bits, not the software bits).
+ */
+export interface SwitchHazardReport {
+  /** The CPU. */
+  cpu: number;
+  /** Source line of the `msr` after which M may be 1 (0: the run never set it). */
+  enable_line: number;
+  /** That instruction (as expanded from a macro), or "". */
+  enable_insn: string;
+  /** Barrier rule R4: entries a pending TLBI had not yet removed when M may have become 1. */
+  at_enable: {
+    /** Leaf entries. */
+    tlb: number;
+    /** Walk-cache entries (table descriptors). */
+    walk: number;
+    /** Of both, those that translate every VA they cover as the new table does. */
+    same: number;
+    /** Of both, those that do not. */
+    differ: number;
+    /** Translated accesses between the enable and the DSB that hit one of them. */
+    used: number;
+    /** Source line of the DSB that completed the TLBI (0: not within the sequence). */
+    until_line: number;
+    /** That instruction, or "". */
+    until_insn: string;
+  };
+  /**
+   * Barrier rule R3: walks from the old TTBR0_EL2 that filled the TLB while
+   * the new value was written but not synchronised and M may be 1.
+   */
+  old_ttbr0: {
+    /** Walks. */
+    walks: number;
+    /** Source lines after which they happened. */
+    lines: number[];
+  };
+  /** Entries from another table than the one in force, still in the TLB after the sequence. */
+  outlived: {
+    /** Leaf entries. */
+    tlb: number;
+    /** Walk-cache entries. */
+    walk: number;
+    /** Of both, those that translate every VA they cover as the new table does. */
+    same: number;
+    /** Of both, those that do not. */
+    differ: number;
+  };
+  /** The entries that differ, one line each (at most 8): the entry, a VA range, both translations. */
+  differences: string[];
+}
+
 /** A barrier-rule finding of the switch sequence. */
 export interface FindingReport {
   /** Rule id (`R1`...`R16`). */
@@ -325,6 +380,13 @@ export interface BootReport {
     pc: string;
     /** The sequence's assembly text, whose 1-based lines the findings name. */
     source: string;
+    /**
+     * What each CPU that ran the sequence had in its TLB across the MMU
+     * enable (the boot runs it on the boot CPU; the others enter EL2 on the
+     * new tables through `___kvm_hyp_init`). Absent when the run kept no
+     * account (no TLB).
+     */
+    hazard?: SwitchHazardReport[];
   };
   /** EL2 system registers of the boot CPU after the boot. */
   sysregs: Record<string, string>;

@@ -413,25 +413,36 @@ export async function switchSequenceConformance(
       );
       expect(off !== undefined, `tlbi alle2 ran only with the MMU (maybe) on: ${seen.join(", ")}`);
     }],
-    ["the continuation translates through the new tables, with no old-table TLB entry left", () => {
-      const r = boot();
-      const tr = r.mmu.translate(r.cpu, FN_VA, "exec", { debug: true });
-      expect(
-        tr.kind === "ok" && tr.pa === FN_PA,
-        `a fetch of the continuation ${hex(FN_VA)} gives ` +
-          (tr.kind === "ok"
-            ? `PA ${hex(tr.pa)}${tr.fromTlb ? " from the TLB" : ""}, not ${hex(FN_PA)}` +
-              (tr.pa === OLD_FN_PA ? " (the old tables' page)" : "")
-            : `a fault: ${tr.message}`),
-      );
-      const stale = r.machine.get(TLB).entries(r.cpu).filter((e) => e.base === OLD_PGD);
-      expect(
-        stale.length === 0,
-        `the TLB still holds ${stale.length} entries walked from the old tables (first at VA ${
-          hex(stale[0]?.va ?? 0)
-        })`,
-      );
-    }],
+    [
+      "the continuation translates through the new tables, with no differing old-table TLB entry left",
+      () => {
+        const r = boot();
+        const tr = r.mmu.translate(r.cpu, FN_VA, "exec", { debug: true });
+        expect(
+          tr.kind === "ok" && tr.pa === FN_PA,
+          `a fetch of the continuation ${hex(FN_VA)} gives ` +
+            (tr.kind === "ok"
+              ? `PA ${hex(tr.pa)}${tr.fromTlb ? " from the TLB" : ""}, not ${hex(FN_PA)}` +
+                (tr.pa === OLD_FN_PA ? " (the old tables' page)" : "")
+              : `a fault: ${tr.message}`),
+        );
+        // An entry walked from the old tables may outlive the switch where
+        // M=1 can land before the TTBR0_EL2 write (R3: the kernel's own v5.13
+        // and 6.1 sequences); it does harm only where the new tables translate
+        // its VA otherwise.
+        const stale = r.machine.get(TLB).entries(r.cpu).filter((e) => {
+          if (e.base !== OLD_PGD) return false;
+          const w = r.mmu.walk(r.cpu, e.va, "read");
+          return w.kind !== "ok" || w.pa !== e.pa;
+        });
+        expect(
+          stale.length === 0,
+          `the TLB still holds ${stale.length} entries walked from the old tables that the new ones translate otherwise (first at VA ${
+            hex(stale[0]?.va ?? 0)
+          })`,
+        );
+      },
+    ],
     ["the run's findings are well-formed R1–R18 findings", () => {
       checkFindings(boot().result, lines, "run");
     }],

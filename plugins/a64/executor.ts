@@ -30,6 +30,7 @@
  */
 
 import {
+  type A64TlbAccount,
   type Cpu,
   EC,
   eret,
@@ -41,6 +42,7 @@ import {
   type Tlb,
   type TlbEntry,
   type TlbiOp,
+  type TlbWalkEntry,
   type Trace,
 } from "../../core/mod.ts";
 import type { HazardChecker, RegisterReader } from "./checker.ts";
@@ -58,6 +60,7 @@ import {
   XZR,
 } from "./opcodes.ts";
 import type { A64Program } from "./program.ts";
+import { TlbAccount } from "./tlb_account.ts";
 
 const TWO64 = 1n << 64n;
 const MASK64 = TWO64 - 1n;
@@ -176,6 +179,8 @@ export interface A64ExecuteResult {
   line: number;
   /** With `explore`: how many paths ran (forks taken plus one). */
   paths?: number;
+  /** The TLB across the MMU enable (runs with a TLB, not `explore`). */
+  tlb?: A64TlbAccount;
 }
 
 /** A TLBI issued and not yet completed by a DSB. */
@@ -193,6 +198,8 @@ interface PendingTlbi {
   fillsAtSnap?: number;
   /** {@link Tlb.fillMark} at issue, when the TLB offers it (then no snapshot is taken). */
   mark?: number;
+  /** Walk-cache entries it removed at its issue (a TLB with {@link Tlb.invalidateWalks}). */
+  walks?: TlbWalkEntry[];
 }
 
 /**
@@ -525,6 +532,8 @@ class Run {
   #live: Liveness | null = null;
   /** System registers the CPU model does not hold (trap controls, GIC, ID registers). */
   #extra = new Map<string, bigint>();
+  /** The TLB across the MMU enable (runs with a TLB). */
+  #account: TlbAccount | null = null;
 
   constructor(program: A64Program, options: A64ExecuteOptions) {
     this.#p = program;
@@ -545,6 +554,7 @@ class Run {
     }
     this.#known[XZR] = 1;
     if (this.#explore) this.#live = liveness(program);
+    else if (options.tlb !== undefined) this.#account = new TlbAccount(options.tlb, options.cpu);
   }
 
   #load(): void {
@@ -913,6 +923,7 @@ class Run {
             if (tlb?.fillMark !== undefined) e.mark = tlb.fillMark(this.#cpu);
             // TLBI VAE2 takes VA[55:12] in Xt[43:0].
             if (d.va) e.va = Number((x[rn[i]!]! & 0xfff_ffff_ffffn) << 12n);
+            if (tlb !== undefined) this.#tlbiWalks(tlb, e);
             this.#tlbi.push(e);
             // Walks from here on make entries the TLBI may miss: let the
             // speculative walker run again.
@@ -948,6 +959,7 @@ class Run {
     } else r.line = this.#line;
     if (explore) r.paths = paths;
     r.steps = steps;
+    if (this.#account !== null) r.tlb = this.#account.finish(this.#cpu.sysregs.read("TTBR0_EL2"));
     if (r.stopped === "end") this.#cpu.pc = this.#pc(n);
     else if (r.stopped === "branch-out") this.#cpu.pc = BigInt(r.target!);
     else if (r.stopped === "max-steps") this.#cpu.pc = this.#pc(i);
@@ -979,6 +991,7 @@ class Run {
       this.#abort(i, "instruction", pc, t.fsc, false, line, t.message);
       return false;
     }
+    if (this.#account !== null) this.#accountAccess(pc, t.fromTlb);
     if (t.pa !== pc) {
       const message = `instruction fetch at 0x${pc.toString(16)} translates to PA 0x${
         t.pa.toString(16)
@@ -1034,17 +1047,43 @@ class Run {
   #speculate(i: number): void {
     const pc = this.#o.codeBase + 4 * i;
     const page = Math.floor(pc / 4096) * 4096;
-    const bases = [this.#cpu.sysregs.read("TTBR0_EL2")];
+    // The committed base first: where M=1 takes effect before a pending
+    // TTBR0_EL2 write (R3), the first walks use the old base, and a walk
+    // from the new one may then start from the descriptors they cached.
+    const committed = this.#cpu.sysregs.read("TTBR0_EL2");
+    const bases = [committed];
     const pend = this.#pending.get("TTBR0_EL2");
     if (pend !== undefined) bases.push(pend);
+    const oldWalk = this.#oldBasePending();
     for (const b of bases) {
       const base = Number(b & 0x0000_ffff_ffff_fffen);
       const k = `${page}:${base}`;
       if (this.#specDone.has(k)) continue;
       this.#specDone.add(k);
       this.#snapTlbis();
-      this.#o.mmu!.prefetch(this.#cpu, page, { base });
+      const e = this.#o.mmu!.prefetch(this.#cpu, page, { base });
+      if (e !== undefined && oldWalk && b === committed) this.#account!.oldBaseWalk(this.#line);
     }
+  }
+
+  /**
+   * Whether a walk from the committed TTBR0_EL2 now counts as R3's: a write
+   * of another base is pending (an account is kept and M may be 1).
+   */
+  #oldBasePending(): boolean {
+    if (this.#account === null) return false;
+    const pend = this.#pending.get("TTBR0_EL2");
+    if (pend === undefined) return false;
+    const mask = 0x0000_ffff_ffff_fffen;
+    return (pend & mask) !== (this.#cpu.sysregs.read("TTBR0_EL2") & mask);
+  }
+
+  /** A translated access, for the account: a hit on a live survivor, or an old-base walk. */
+  #accountAccess(va: number, fromTlb: boolean): void {
+    const a = this.#account!;
+    if (fromTlb) {
+      if (a.open) a.hit(this.#o.tlb!.peek(this.#cpu, va));
+    } else if (this.#mmuOn && this.#oldBasePending()) a.oldBaseWalk(this.#line);
   }
 
   #translate(i: number, va: bigint, write: boolean): number {
@@ -1065,6 +1104,7 @@ class Run {
         this.#abort(i, "data", va, t.fsc, write, line, t.message);
         return -1;
       }
+      if (this.#account !== null) this.#accountAccess(vaNum, t.fromTlb && !t.mmuOff);
       pa = t.pa;
     }
     const mem = this.#o.memory;
@@ -1136,6 +1176,20 @@ class Run {
     if (PSTATE_REGS.has(ins.sysreg)) {
       this.#setPstate(ins.sysreg, value);
       return;
+    }
+    if (ins.sysreg === "SCTLR_EL2" && (value & 1n) === 1n && this.#account !== null) {
+      const prev = this.#pending.get("SCTLR_EL2") ?? this.#cpu.sysregs.read("SCTLR_EL2");
+      // M may be 1 from here: what the pending TLBIs have not removed is live.
+      if ((prev & 1n) === 0n) {
+        const tlb = this.#o.tlb!;
+        this.#snapTlbis();
+        this.#account.enable(
+          ins.line,
+          ins.text,
+          this.#tlbi,
+          (t) => this.#walkedSince(tlb, t as PendingTlbi),
+        );
+      }
     }
     this.#pending.set(ins.sysreg, value);
     if (ins.sysreg === "SCTLR_EL2") this.#maybeOn = this.#mmuOn || (value & 1n) === 1n;
@@ -1265,14 +1319,44 @@ class Run {
       // survivors are removed with the rest and put back (counted as fills
       // again).
       const since = this.#walkedSince(tlb, t);
+      // The walk cache had the TLBI at its issue (#tlbiWalks): what it holds
+      // now was walked since, and stays.
+      const walks = t.walks !== undefined ? tlb.walkEntries!(this.#cpu) : [];
       tlb.invalidate(this.#cpu, t.op, t.va);
       // Put back the survivors the invalidation took (few: the pages walked
       // between issue and completion), found without listing the TLB again.
       for (const e of since) if (tlb.peek(this.#cpu, e.va) !== e) tlb.fill(this.#cpu, e);
+      if (walks.length > 0) {
+        const left = new Set(tlb.walkEntries!(this.#cpu));
+        for (const w of walks) if (!left.has(w)) tlb.fillWalk!(this.#cpu, w);
+      }
     }
     this.#tlbi = [];
+    this.#account?.completed(ins.line, ins.text);
     this.#fetchPage = -1;
     this.#specDone.clear();
+  }
+
+  /**
+   * A TLBI's issue, for a TLB with a walk cache it can invalidate apart: the
+   * TLBI is performed on the walk cache now, on the leaf entries at its
+   * completion (#dsb). A TLBI may reach any entry at any time between the
+   * two; these are the two worst cases. A leaf present at the issue may
+   * serve translations until the DSB (R4). A table descriptor present at
+   * the issue could only shorten walks that would re-read it anyway;
+   * without it, a walk after the issue reads and caches the descriptors of
+   * whatever base is in force — the old one, where M=1 lands before the
+   * TTBR0_EL2 write (R3) — and those, walked after the TLBI, survive it.
+   */
+  #tlbiWalks(tlb: Tlb, e: PendingTlbi): void {
+    if (
+      tlb.invalidateWalks === undefined || tlb.walkEntries === undefined ||
+      tlb.fillWalk === undefined
+    ) return;
+    const before = tlb.walkEntries(this.#cpu);
+    tlb.invalidateWalks(this.#cpu, e.op, e.va);
+    const left = new Set(tlb.walkEntries(this.#cpu));
+    e.walks = before.filter((w) => !left.has(w));
   }
 
   /** The entries this CPU walked since TLBI `t` was issued that are still in the TLB. */

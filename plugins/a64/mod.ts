@@ -36,6 +36,7 @@ export * from "./rules.ts";
 export * from "./run.ts";
 export * from "./symbols.ts";
 export * from "./sysregs.ts";
+export * from "./tlb_account.ts";
 export * from "./listing.ts";
 export * from "./mutation.ts";
 export * from "./plugin.ts";

@@ -190,5 +190,6 @@ export function runProgram(program: A64Program, options: RunProgramOptions): A64
   const out: A64RunResult = { ...res, stopped: r.stopped, steps: r.steps, line: r.line };
   if (r.target !== undefined) out.target = r.target;
   if (r.fault !== undefined) out.fault = r.fault;
+  if (r.tlb !== undefined) out.tlb = r.tlb;
   return out;
 }

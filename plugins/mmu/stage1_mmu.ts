@@ -96,7 +96,8 @@ function checkVa(va: number): void {
  * freed if only a leaf-only TLBI (`vale2*`) followed. Such a walk is
  * checked like a hit: if the descriptors that led to the cached one no
  * longer hold and a full walk gives another outcome, it is a `tlb_stale`.
- * Speculative walks ({@link Stage1Mmu.prefetch}) fill leaf entries only.
+ * Speculative walks ({@link Stage1Mmu.prefetch}) use and fill the walk
+ * cache the same way.
  *
  * @example Translate through a one-block table
  * ```ts
@@ -285,9 +286,19 @@ export class Stage1Mmu implements Mmu {
     if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
     if (cfg.unsupported !== undefined) return undefined;
     const s = this.#ws;
-    if (!walkTables(this.#mem, cfg, va, s)) return undefined;
-    const e = new WalkedEntry(s, cfg, this.#mem.generation, true);
-    return this.#tlb.prefetch(cpu, e) ? e : undefined;
+    // A speculative walk is a walk like any other: it starts below the
+    // deepest cached table descriptor covering the VA (whatever base that
+    // came from: no ASID at nVHE EL2) and caches the descriptors it reads.
+    const via = this.#walkCache ? this.#tlb.lookupWalk!(cpu, va) : undefined;
+    if (!walkTables(this.#mem, cfg, va, s, false, via)) return undefined;
+    const exact = via === undefined || this.#viaExact(via, cfg);
+    const e = new WalkedEntry(s, cfg, this.#mem.generation, true, via?.base ?? cfg.base);
+    // Through a walk-cache entry whose descriptors may no longer hold: the
+    // first hit compares the entry with a walk then (nothing is used now).
+    if (!exact) e.vGen = -1;
+    if (!this.#tlb.prefetch(cpu, e)) return undefined;
+    if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+    return e;
   }
 
   /**
@@ -693,17 +704,7 @@ export class Stage1Mmu implements Mmu {
     found: boolean,
   ): number {
     const mem = this.#mem;
-    if (via instanceof CachedWalk) {
-      if (via.vCfg === cfg && via.vGen === mem.generation) return VIA.EXACT;
-      if (
-        via.base === cfg.base && via.startLevel === cfg.startLevel && via.hpd === cfg.hpd &&
-        via.psLimit === cfg.psLimit && chainUnchanged(mem, via.chain)
-      ) {
-        via.vCfg = cfg;
-        via.vGen = mem.generation;
-        return VIA.EXACT;
-      }
-    }
+    if (this.#viaExact(via, cfg)) return VIA.EXACT;
     const f = this.#vs;
     const fresh = walkTables(mem, cfg, va, f);
     // The outcome decides, as for a TLB hit: the same PA, permissions and
@@ -723,6 +724,26 @@ export class Stage1Mmu implements Mmu {
       }, { cpu: cpu.id, el: cpu.pstate.el });
     }
     return VIA.STALE;
+  }
+
+  /**
+   * Whether a walk that starts from walk-cache entry `via` is exactly a full
+   * walk of `cfg`: the regime walks from the same base and the descriptors
+   * that led to `via` still hold in memory.
+   */
+  #viaExact(via: TlbWalkEntry, cfg: RegimeConfig): boolean {
+    if (!(via instanceof CachedWalk)) return false;
+    const mem = this.#mem;
+    if (via.vCfg === cfg && via.vGen === mem.generation) return true;
+    if (
+      via.base === cfg.base && via.startLevel === cfg.startLevel && via.hpd === cfg.hpd &&
+      via.psLimit === cfg.psLimit && chainUnchanged(mem, via.chain)
+    ) {
+      via.vCfg = cfg;
+      via.vGen = mem.generation;
+      return true;
+    }
+    return false;
   }
 
   /**

@@ -216,7 +216,10 @@ export async function predict(obs: Observation): Promise<Prediction> {
     ram,
     cpus: inp.machine.cpus,
     cpu: inp.machine.cpu,
-    plugins: profile(inp.profile, { pkvm: { vaBits, hostInputs } }),
+    // The observations come from QEMU, whose TLB is the optimistic one: 6.1's
+    // switch hazard (R3/R4) never shows there, as it does under the
+    // adversarial TLB.
+    plugins: profile(inp.profile, { tlb: "optimistic", pkvm: { vaBits, hostInputs } }),
     // The report needs these kinds; the per-map and per-access events of a
     // full trace are most of a prediction's time.
     trace: new Trace({ kinds: ["step", "hypercall", "log", "barrier_finding", "handover"] }),

@@ -88,6 +88,7 @@ export {
   type RemovedMemory,
 } from "./memblock_init.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
+export { type HazardTable, switchHazard } from "./switch_hazard.ts";
 export {
   HYP_VECTOR_DIRECT,
   HYP_VECTOR_INDIRECT,

@@ -19,6 +19,7 @@ import {
   type Pkvm,
   type PkvmVersion,
   type StepReport,
+  type SwitchHazardReport,
   TLB,
   type VerifyReport,
 } from "../../core/mod.ts";
@@ -32,6 +33,7 @@ import { type HostBootPhase, release } from "../releases/mod.ts";
 import type { KernelImageOptions } from "./kernel_image.ts";
 import { describeRemovedMemory } from "./memblock_init.ts";
 import { buildReport, unverified } from "./report.ts";
+import { switchHazard } from "./switch_hazard.ts";
 import { hostOnlyMappings, verifyBoot } from "./verify.ts";
 
 /** Options of the pKVM plugin. */
@@ -122,6 +124,7 @@ export class PkvmBoot implements Pkvm {
   #steps: StepReport[] = [];
   #failure: { step: number; name: string; reason: string } | undefined;
   #verify: VerifyReport | undefined;
+  #hazard: SwitchHazardReport[] | undefined;
   #prepared = false;
   #booted = false;
   #notes: string[] = [];
@@ -319,6 +322,13 @@ export class PkvmBoot implements Pkvm {
           }, fixblock at ${hex(hyp.fixblockSlot.addr)}`
       }`,
     );
+    // Before free_hyp_pgds(): what the boot CPU's TLB kept from hyp_pgtable,
+    // compared with both tables while both are there.
+    if (run.tlb !== undefined && host.hostPgt !== undefined) {
+      const old = { name: "hyp_pgtable", base: host.hostPgt.pgd, maplets: host.hostPgt.maplets() };
+      const neu = { name: "pkvm_pgtable", base: pgt.pgd, maplets: pgt.maplets() };
+      this.#hazard = [switchHazard(run.tlb, 0, old, neu, this.version)];
+    }
     // The rest of do_pkvm_init() on the boot CPU (from 5.16: its vector,
     // MDCR_EL2, ...), before kvm_hyp_init_protection() frees the host's tables.
     try {
@@ -342,14 +352,8 @@ export class PkvmBoot implements Pkvm {
     try {
       const hostOnly = hostOnlyMappings(host.hostExpected, pgt.maplets());
       this.#verify = verifyBoot(hyp, hostOnly, cpus);
-      const tlbRules = run.findings.filter((f) => f.rule === "R4" || f.rule === "R5");
-      if (tlbRules.length > 0 && this.#verify.stale_translations === 0 && hostOnly.length === 0) {
-        this.#notes.push(
-          `The switch sequence has ${
-            [...new Set(tlbRules.map((f) => f.rule))].join("/")
-          } findings, yet no stale translation shows: the host-built and the hyp's tables map every VA they share identically, so an old TLB entry translates as a fresh walk would.`,
-        );
-      }
+      const note = hazardNote(run.findings, this.#hazard?.[0], this.#caps.tlb.policy);
+      if (note !== undefined && this.#verify.stale_translations === 0) this.#notes.push(note);
     } catch (e) {
       this.#fail(7, e);
     }
@@ -409,6 +413,7 @@ export class PkvmBoot implements Pkvm {
       variants: this.#variants(),
       seed: this.#machine.prng.seed,
       notes: this.#notes,
+      hazard: this.#hazard,
     });
   }
 
@@ -728,6 +733,34 @@ function cpuList(cpus: readonly number[]): string {
     i = j + 1;
   }
   return out.join(", ");
+}
+
+/**
+ * Why a sequence with TLB findings (R4, R5) shows no stale translation in
+ * this boot, or undefined when a surviving entry differs (the step 5
+ * account and the verification say what).
+ */
+function hazardNote(
+  findings: readonly { rule: string }[],
+  h: SwitchHazardReport | undefined,
+  policy: string,
+): string | undefined {
+  const rules = [...new Set(findings.map((f) => f.rule))].filter((r) => r === "R4" || r === "R5");
+  if (rules.length === 0 || h === undefined) return undefined;
+  const what = `The switch sequence has ${
+    rules.join("/")
+  } findings, yet no stale translation shows`;
+  const kept = h.at_enable.tlb + h.at_enable.walk + h.outlived.tlb + h.outlived.walk +
+    h.old_ttbr0.walks;
+  if (kept === 0) {
+    return `${what}: this TLB kept nothing from hyp_pgtable across the MMU enable${
+      policy === "optimistic"
+        ? " (the optimistic policy flushes on the SCTLR_EL2 and TTBR0_EL2 writes and never walks speculatively, as QEMU does)"
+        : ""
+    }.`;
+  }
+  if (h.at_enable.differ + h.outlived.differ > 0) return undefined;
+  return `${what}: the host-built and the hyp's tables map every VA they share identically, so an old TLB entry translates as a fresh walk would.`;
 }
 
 function phaseFn(phase: string): string {

@@ -21,6 +21,7 @@ import {
   type PkvmVersion,
   type PoolReport,
   type StepReport,
+  type SwitchHazardReport,
   type TableRunReport,
   toKernelProt,
   type VerifyReport,
@@ -315,6 +316,8 @@ export interface ReportInput {
   seed: number;
   /** Notes. */
   notes: string[];
+  /** The TLB across the switch's MMU enable, per CPU that ran it. */
+  hazard?: SwitchHazardReport[] | undefined;
 }
 
 const SYSREGS = [
@@ -461,6 +464,7 @@ export function buildReport(input: ReportInput): BootReport {
       executed: run?.steps ?? 0,
       pc: hex(run?.target ?? 0),
       source: seq.source,
+      ...(input.hazard === undefined ? {} : { hazard: input.hazard }),
     },
     sysregs,
     tlb: {

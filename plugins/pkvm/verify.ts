@@ -208,6 +208,7 @@ export function verifyBoot(
         probed++;
         const t = hyp.caps.mmu.translate(boot, va, "read");
         if (t.kind === "ok" && unexpected.length < MAX_LISTED) {
+          const now = actual.find((n) => va >= n.va && va < n.va + n.size);
           unexpected.push(
             `${hex(va)} still translates to ${hex(t.pa)} on CPU ${boot.id}${
               t.fromTlb
@@ -215,6 +216,10 @@ export function verifyBoot(
                 : t.viaWalkCache
                 ? " through a walk-cache entry (a table descriptor) of the freed host table"
                 : ""
+            }; pkvm_pgtable ${
+              now === undefined
+                ? "does not map it"
+                : `maps it to ${hex(now.pa + (va - now.va))} ${protName(now.prot, hyp.version)}`
             }`,
           );
         }

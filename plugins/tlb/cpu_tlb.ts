@@ -189,6 +189,19 @@ export class CpuTlb {
     return n;
   }
 
+  /**
+   * Removes every walk-cache entry, leaving the leaf entries.
+   * @returns Walk-cache entries removed.
+   */
+  clearWalks(): number {
+    let n = 0;
+    for (const m of this.walks) {
+      n += m.size;
+      m.clear();
+    }
+    return n;
+  }
+
   /** Returns: Every entry, sorted by VA then size. */
   list(): TlbEntry[] {
     return [...this.pages.values(), ...this.blocks2.values(), ...this.blocks1.values()]

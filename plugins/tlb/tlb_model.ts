@@ -190,6 +190,44 @@ export class TlbModel implements Tlb {
    * @returns Entries removed.
    */
   invalidate(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number {
+    return this.#apply(cpu, op, va, ttl, true);
+  }
+
+  /**
+   * Applies a TLBI to the walk cache only (see {@link Tlb.invalidateWalks}):
+   * the A64 executor calls it at the TLBI's issue.
+   * @param cpu Issuing CPU.
+   * @param op Operation.
+   * @param va VA operand of the VA forms.
+   * @param ttl Level hint of the VA forms (default `"unknown"`: none).
+   * @returns Walk-cache entries removed.
+   * @example The walk cache goes at the issue, the leaf entries at the completion
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { Cpu, Trace } from "../../core/mod.ts";
+   * import { TlbModel } from "./tlb_model.ts";
+   * const tlb = new TlbModel("adversarial", new Trace());
+   * const cpu = new Cpu(0);
+   * tlb.fill(cpu, { regime: "EL2", base: 0x4000_0000, va: 0x1000, size: 4096, pa: 0x4100_0000,
+   *   level: 3, pte: 0x0040000041000743n, speculative: false });
+   * tlb.fillWalk(cpu, { regime: "EL2", base: 0x4000_0000, level: 2, va: 0, size: 0x20_0000,
+   *   table: 0x4000_3000, apTable: false, xnTable: false });
+   * assertEquals(tlb.invalidateWalks(cpu, "alle2"), 1);
+   * assertEquals([tlb.walkEntries(cpu).length, tlb.entries(cpu).length], [0, 1]);
+   * ```
+   */
+  invalidateWalks(cpu: Cpu, op: TlbiOp, va?: number, ttl?: TlbiTtl): number {
+    return this.#apply(cpu, op, va, ttl, false);
+  }
+
+  /** A TLBI on the walk cache, and with `leaves` on the leaf entries too. */
+  #apply(
+    cpu: Cpu,
+    op: TlbiOp,
+    va: number | undefined,
+    ttl: TlbiTtl | undefined,
+    leaves: boolean,
+  ): number {
     const kind = TLBI_OPS.get(op);
     if (kind === undefined) {
       throw new TypeError(
@@ -211,25 +249,19 @@ export class TlbModel implements Tlb {
     const level = this.policy === "adversarial" ? hint : 0;
     const walksBelow = kind.leaf ? 0 : level === 0 ? 3 : level;
     let removed = 0;
+    let walks = 0;
     if (kind.el2) {
-      if (kind.is) {
-        for (const t of this.#cpus) {
-          if (t === undefined) continue;
-          if (byVa) {
-            removed += t.removeVa(va!, level);
-            t.removeWalkVa(va!, walksBelow);
-          } else removed += t.clear();
-        }
-      } else {
-        const t = this.#cpus[cpu.id];
-        if (t !== undefined) {
-          if (byVa) {
-            removed = t.removeVa(va!, level);
-            t.removeWalkVa(va!, walksBelow);
-          } else removed = t.clear();
-        }
+      const targets = kind.is ? this.#cpus : [this.#cpus[cpu.id]];
+      for (const t of targets) {
+        if (t === undefined) continue;
+        if (byVa) {
+          if (leaves) removed += t.removeVa(va!, level);
+          walks += t.removeWalkVa(va!, walksBelow);
+        } else if (leaves) removed += t.clear();
+        else walks += t.clearWalks();
       }
     }
+    if (!leaves) return walks;
     this.#invalidated += removed;
     if (this.#trace.wants("tlb_invalidate")) {
       const data: { op: string; va?: string; ttl?: number; removed: number } = { op, removed };

@@ -125,7 +125,7 @@ Deno.test("the suite fails a sequence whose TLBI never completes (adversarial TL
   await assertRejects(
     () => switchSequenceConformance(seq, undefined, { plugins: plugins("adversarial") }),
     ConformanceError,
-    `"the continuation translates through the new tables, with no old-table TLB entry left": a ` +
+    `"the continuation translates through the new tables, with no differing old-table TLB entry left": a ` +
       "fetch of the continuation 0x800000004000 gives PA 0x41600000 from the TLB, not 0x41500000 " +
       "(the old tables' page)",
   );

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { EARLY_ALLOCATOR, type Plugin } from "../../../core/mod.ts";
 import { createEarlyAllocator } from "../../../plugins/early_alloc/mod.ts";
-import { bootMachine } from "./_boot.ts";
+import { bootMachine, bootOk } from "./_boot.ts";
 
 Deno.test("__pkvm_init boots the default machine with the v5.13 profile", () => {
   const { m, pkvm } = bootMachine("v5.13");
@@ -44,7 +44,12 @@ for (const [profile, id] of [["v6.1", 2], ["v6.12", 2], ["v7.2", 1], ["mainline"
     const { m, pkvm } = bootMachine(profile);
     const r = pkvm.boot();
     assertEquals(r.failure, undefined);
-    assertEquals(r.ok, true);
+    // 6.1's switch sequence (R3/R4) leaves walk-cache entries of the freed
+    // host table under the adversarial TLB: the boot completes, and the
+    // verification finds the host's old VAs still translating.
+    const hazard = profile === "v6.1";
+    assertEquals(r.ok, !hazard);
+    assertEquals(bootOk(r), true);
     assertEquals(r.steps.map((s) => s.status), Array(8).fill("ok"));
     const init = r.hypercalls.find((h) => h.name === "__pkvm_init")!;
     assertEquals([init.id, init.x0, init.x1], [id, "0x0", "0x0"]);
@@ -52,10 +57,10 @@ for (const [profile, id] of [["v6.1", 2], ["v6.12", 2], ["v7.2", 1], ["mainline"
       assertEquals(cpu.sysreg("TTBR0_EL2") & ~1n, BigInt(r.pgtable.pgd));
       assertEquals(cpu.sysreg("SCTLR_EL2") & 1n, 1n);
     }
-    assertEquals([r.host_pgtable.freed, r.verify.ok, r.verify.stale_translations], [
+    assertEquals([r.host_pgtable.freed, r.verify.ok, r.verify.stale_translations > 0], [
       true,
-      true,
-      0,
+      !hazard,
+      hazard,
     ]);
   });
 }

@@ -15,7 +15,7 @@ import {
 } from "../../../core/mod.ts";
 import type { PkvmBoot } from "../../../plugins/pkvm/pkvm_boot.ts";
 import { profile } from "../../../plugins/profiles/mod.ts";
-import { LEAN_TRACE_KINDS } from "./_boot.ts";
+import { bootOk, LEAN_TRACE_KINDS } from "./_boot.ts";
 
 const RELEASES = ["v5.13", "v6.1", "v6.12", "v7.2"] as const;
 const MODELS: readonly CpuModelName[] = ["cortex-a57", "neoverse-n1", "max"];
@@ -83,7 +83,7 @@ function checkBoot(s: Shape): number {
   // itself (6.12 and 7.2 on max: another branch's hVHE work), or 7.2's
   // init_subsystems() on a GICv2 board, which issues no finalisation.
   const gicv2Fatal = s.rel === "v7.2" && s.gic === 2;
-  if (!r.ok) {
+  if (!bootOk(r)) {
     if (r.failure?.step === 3) {
       assertEquals(hs.length, i0 + 1, `${what}: nothing after a failed __pkvm_init`);
       return hs.length;

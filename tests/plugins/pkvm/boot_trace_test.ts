@@ -16,7 +16,7 @@ import {
 } from "../../../core/mod.ts";
 import type { PkvmBoot } from "../../../plugins/pkvm/pkvm_boot.ts";
 import { profile } from "../../../plugins/profiles/mod.ts";
-import { LEAN_TRACE_KINDS } from "./_boot.ts";
+import { bootOk, LEAN_TRACE_KINDS } from "./_boot.ts";
 
 type Release = "v5.13" | "v6.1" | "v6.12" | "v7.2";
 const RELEASES: readonly Release[] = ["v5.13", "v6.1", "v6.12", "v7.2"];
@@ -142,7 +142,7 @@ function check(rel: Release, s: Shape, what: string): PkvmBoot {
   const r = pkvm.report();
   const want = expected(rel, s);
   const got = trace(r.hypercalls);
-  if (r.ok) {
+  if (bootOk(r)) {
     assertEquals(got, want, what);
   } else {
     // 6.12 and 7.2 on `max` stop in __pkvm_init (hVHE and the SVE state are
@@ -157,7 +157,7 @@ for (const rel of RELEASES) {
   Deno.test(`${rel}: the default machine's trace is the release's own, per CPU, in its order`, () => {
     const pkvm = check(rel, DEFAULT, `${rel} default`);
     const r = pkvm.report();
-    assertEquals(r.ok, true);
+    assertEquals(bootOk(r), true);
     // Every call but the hyp-stub ones is an SMCCC success; stubs answer 0.
     for (const h of r.hypercalls) assertEquals(h.x0, "0x0", `${h.cpu}:${h.name}`);
     // cortex-a57 is Spectre-v3a: every CPU asks for HYP_VECTOR_INDIRECT (2).
@@ -244,7 +244,7 @@ Deno.test("prepare() stops at __pkvm_init; afterBoot: false stops once do_pkvm_i
       "0:__kvm_hyp_init@hyp_install_host_vector",
     ], rel);
     const r = pkvm.boot();
-    assertEquals(r.ok, true, rel);
+    assertEquals(bootOk(r), true, rel);
     const full = expected(rel, { ...DEFAULT, cpus: 2 });
     const upTo = rel === "v5.13" ? 3 : rel === "v7.2" ? 4 : 5; // the end of do_pkvm_init()
     assertEquals(trace(r.hypercalls), full.slice(0, upTo), rel);
@@ -260,7 +260,7 @@ Deno.test("__vgic_v3_get_gic_config on a GICv2 machine: the mrs of ICC_SRE_EL1 i
     trace: new Trace({ kinds: [...LEAN_TRACE_KINDS] }),
   });
   const pkvm = m.get(PKVM) as PkvmBoot;
-  assertEquals(pkvm.boot().ok, true);
+  assertEquals(bootOk(pkvm.boot()), true);
   let err: unknown;
   try {
     pkvm.hypercall("__vgic_v3_get_gic_config");

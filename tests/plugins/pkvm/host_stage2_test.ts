@@ -8,7 +8,7 @@
 
 import { assertEquals } from "@std/assert";
 import type { CpuModelName } from "../../../core/mod.ts";
-import { bootMachine } from "./_boot.ts";
+import { bootMachine, bootOk } from "./_boot.ts";
 
 /** VTCR_EL2 fields: T0SZ [5:0], SL0 [7:6], IRGN0 [9:8], ORGN0 [11:10], SH0 [13:12], PS [18:16], VS 19, HA 21, RES1 31. */
 function vtcr(f: { t0sz: number; sl0: number; ps: number; vs?: boolean }): bigint {
@@ -27,7 +27,7 @@ function boot(
     if (id.mmfr1 !== undefined) cpu.sysregs.set("ID_AA64MMFR1_EL1", id.mmfr1);
   }
   const r = b.pkvm.boot();
-  assertEquals(r.ok, true, JSON.stringify(r.failure ?? r.verify));
+  assertEquals(bootOk(r), true, JSON.stringify(r.failure ?? r.verify));
   const hyp = b.pkvm.host!.hyp!;
   const pool = hyp.pools.get(version === "v5.13" ? "host_s2_mem" : "host_s2")!;
   return { r, hyp, m: b.m, pool };
@@ -116,7 +116,7 @@ for (const version of ["v5.13", "v6.1", "v6.12", "v7.2"] as const) {
     const b = bootMachine(version, { cpus: 2 });
     b.m.cpu(1).sysregs.set("ID_AA64MMFR0_EL1", 2n);
     const r = b.pkvm.boot();
-    assertEquals(r.ok, true, JSON.stringify(r.failure ?? r.verify));
+    assertEquals(bootOk(r), true, JSON.stringify(r.failure ?? r.verify));
     assertEquals(b.pkvm.host!.hyp!.hostStage2!.vtcr, vtcr({ t0sz: 24, sl0: 1, ps: 2 }));
   });
 }

@@ -15,7 +15,7 @@ import {
 } from "../../../core/mod.ts";
 import type { PkvmBoot } from "../../../plugins/pkvm/pkvm_boot.ts";
 import { profile } from "../../../plugins/profiles/mod.ts";
-import { LEAN_TRACE_KINDS } from "./_boot.ts";
+import { bootOk, LEAN_TRACE_KINDS } from "./_boot.ts";
 
 function boot(
   rel: string,
@@ -31,7 +31,7 @@ function boot(
   });
   const pkvm = m.get(PKVM) as PkvmBoot;
   const r = pkvm.boot();
-  assertEquals(r.ok, true, JSON.stringify(r.failure ?? r.verify));
+  assertEquals(bootOk(r), true, JSON.stringify(r.failure ?? r.verify));
   return { m, pkvm };
 }
 

@@ -22,7 +22,7 @@ import {
 } from "../../../plugins/pkvm/hypercall_ids.ts";
 import { initParamsOffset } from "../../../plugins/pkvm/init_params.ts";
 import { release } from "../../../plugins/releases/mod.ts";
-import { bootMachine, stateHash } from "./_boot.ts";
+import { bootMachine, bootOk, stateHash } from "./_boot.ts";
 
 const NOT_SUPPORTED = SMCCC_RET_NOT_SUPPORTED;
 const err = (e: number) => asU64(e);
@@ -34,7 +34,7 @@ const GATED = ["v6.1", "v6.12", "mainline"] as const;
 function booted(name: Release = "v5.13", cpu?: CpuModelName) {
   const b = bootMachine(name, cpu === undefined ? {} : { cpu });
   const r = b.pkvm.boot();
-  assertEquals(r.ok, true, JSON.stringify(r.failure));
+  assertEquals(bootOk(r), true, JSON.stringify(r.failure));
   return b;
 }
 
@@ -195,7 +195,7 @@ Deno.test("__pkvm_create_private_mapping before __pkvm_init: the kernel's errno,
     );
     assertEquals(r.record.note, undefined);
     assertEquals(b.pkvm.host!.hyp!.ioMapBase, 0);
-    assertEquals(b.pkvm.boot().ok, true);
+    assertEquals(bootOk(b.pkvm.boot()), true);
   });
   // 6.1 pkvm_alloc_private_va_range(): `!addr` is -ENOMEM; 6.12 and 7.2
   // __pkvm_alloc_private_va_range(): `!start` is -EINVAL.
@@ -225,7 +225,7 @@ Deno.test("__pkvm_create_private_mapping before __pkvm_init: the kernel's errno,
 for (const version of GATED) {
   Deno.test(`__pkvm_create_private_mapping (${version}, before finalisation): ERR_PTR values in x1`, () => {
     const b = bootMachine(version, { overrides: { pkvm: { afterBoot: false } } });
-    assertEquals(b.pkvm.boot().ok, true);
+    assertEquals(bootOk(b.pkvm.boot()), true);
     const hyp = b.pkvm.host!.hyp!;
     const base = hyp.ioMapBase;
     // The host passes its own enum kvm_pgtable_prot: PAGE_HYP = R|W, 0x6 in 6.1
@@ -259,7 +259,7 @@ Deno.test("__pkvm_create_private_mapping (mainline): prot is mainline's enum kvm
   // hyp_set_prot_attr drops UX before its checks (80cbfd7174f3, v7.0), and
   // kvm_pgtable_hyp_pte_prot reads an executable leaf back as PX only.
   const b = bootMachine("mainline", { overrides: { pkvm: { afterBoot: false } } });
-  assertEquals(b.pkvm.boot().ok, true);
+  assertEquals(bootOk(b.pkvm.boot()), true);
   const hyp = b.pkvm.host!.hyp!;
   const mmu = b.m.get(MMU);
   const cpu0 = b.m.cpu(0);
@@ -419,7 +419,7 @@ Deno.test("__pkvm_init: unaligned, empty, nr_cpus 0 or beyond the machine, befor
     });
     await t.step(`${version}: then the real call boots`, () => {
       const r = b.pkvm.boot();
-      assertEquals(r.ok, true, JSON.stringify(r.failure));
+      assertEquals(bootOk(r), true, JSON.stringify(r.failure));
     });
   }
 });
@@ -488,7 +488,7 @@ Deno.test("__pkvm_cpu_set_vector before __pkvm_init works on the host-built tabl
     // CPU 1 is still on the hyp stub: not a stub call, HVC_STUB_ERR.
     const stub = b.pkvm.hypercall("__pkvm_cpu_set_vector", [0], 1);
     assertEquals(stub.x0, 0xbadca11n);
-    assertEquals(b.pkvm.boot().ok, true, version);
+    assertEquals(bootOk(b.pkvm.boot()), true, version);
   }
 });
 
@@ -545,7 +545,7 @@ Deno.test("mainline: before finalisation, the pKVM-only ids are refused (__KVM_H
   // 7.2 handle_host_hcall(): until kvm_protected_mode_initialized, hcall_max is
   // __KVM_HOST_SMCCC_FUNC_PKVM_ONLY (29, __pkvm_host_share_hyp's number).
   const b = bootMachine("mainline", { overrides: { pkvm: { afterBoot: false } } });
-  assertEquals(b.pkvm.boot().ok, true);
+  assertEquals(bootOk(b.pkvm.boot()), true);
   for (
     const [id, name] of [[29, "__pkvm_host_share_hyp"], [49, "__pkvm_tlb_flush_vmid"]] as const
   ) {

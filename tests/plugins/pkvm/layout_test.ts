@@ -4,7 +4,7 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { MMU } from "../../../core/mod.ts";
 import { release } from "../../../plugins/releases/mod.ts";
-import { bootMachine } from "./_boot.ts";
+import { bootMachine, bootOk } from "./_boot.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -15,7 +15,7 @@ Deno.test("__pkvm_init over two banks with a hole between them", () => {
       ram: [{ base: 0x4000_0000, size: 2 * GiB }, { base: 0x1_0000_0000, size: 2 * GiB }],
     });
     const r = pkvm.boot();
-    assertEquals(r.ok, true, `${version}: ${JSON.stringify(r.failure ?? r.verify)}`);
+    assertEquals(bootOk(r), true, `${version}: ${JSON.stringify(r.failure ?? r.verify)}`);
     // The pool is carved top-down, so it sits at the end of the upper bank.
     assertEquals(Number(r.reserve.base) + Number(r.reserve.size) <= 0x1_8000_0000, true);
     assert(Number(r.reserve.base) >= 0x1_0000_0000);
@@ -31,7 +31,7 @@ Deno.test("__pkvm_init with 1 and with 64 CPUs: every CPU gets its per-CPU regio
   for (const cpus of [1, 64]) {
     const { m, pkvm } = bootMachine("v5.13", { cpus });
     const r = pkvm.boot();
-    assertEquals(r.ok, true, JSON.stringify(r.failure));
+    assertEquals(bootOk(r), true, JSON.stringify(r.failure));
     const init = r.hypercalls.find((h) => h.name === "__pkvm_init")!;
     assertEquals(Number(init.args[2]), cpus);
     assertEquals(r.hypercalls.filter((h) => h.name === "__pkvm_prot_finalize").length, cpus);
@@ -64,7 +64,7 @@ Deno.test("39-bit and 48-bit VA: hyp_va_bits, __io_map_base and __hyp_vmemmap pe
   for (const [version, vaBits, hypBits, io, vmemmap, msbBits] of cases) {
     const { pkvm } = bootMachine(version, { overrides: { pkvm: { vaBits } } });
     const r = pkvm.boot();
-    assertEquals(r.ok, true, `${version}/${vaBits}: ${JSON.stringify(r.failure)}`);
+    assertEquals(bootOk(r), true, `${version}/${vaBits}: ${JSON.stringify(r.failure)}`);
     assertEquals(r.layout.hyp_va_bits, hypBits, `${version}/${vaBits}`);
     assertEquals(r.layout.hyp_vmemmap, vmemmap, `${version}/${vaBits}`);
     // __io_map_base has moved up by the private mappings made since hyp_create_idmap.
@@ -83,7 +83,7 @@ Deno.test("memory beyond a 39-bit linear map is left out, and the boot still suc
     overrides: { pkvm: { vaBits: 39 } },
   });
   const r = pkvm.boot();
-  assertEquals(r.ok, true, JSON.stringify(r.failure));
+  assertEquals(bootOk(r), true, JSON.stringify(r.failure));
   assert(Number(r.reserve.base) < 0x8000_0000, "carved from the bank the kernel keeps");
   // arm64_memblock_init()'s own warning, and what it removed, in the report and step 1.
   assert(
@@ -137,7 +137,7 @@ Deno.test("a machine too small for the kernel image fails cleanly at step 0", ()
 Deno.test("ARM64_SPECTRE_V3A: EL2 maps the vectors privately (EXEC) and the host gets its own mapping by hypercall", () => {
   const { m, pkvm } = bootMachine("v5.13", { overrides: { pkvm: { spectreV3a: true } } });
   const r = pkvm.boot();
-  assertEquals(r.ok, true, JSON.stringify(r.failure ?? r.verify));
+  assertEquals(bootOk(r), true, JSON.stringify(r.failure ?? r.verify));
   const hyp = pkvm.host!.hyp!;
   const vecs = pkvm.host!.image.symbols.__bp_harden_hyp_vecs!;
   // hyp_map_vectors() took the first private VA, at __io_map_base.

@@ -26,13 +26,16 @@ Deno.test("boot.ts --html writes the page, and with --json prints only the repor
   const dir = await Deno.makeTempDir({ prefix: "hyplab-html-cli-" });
   try {
     const page = `${dir}/boot.html`;
-    const r = await runExample("examples/boot.ts", ["--cpus", "2", "--html", page], RW);
+    // The optimistic TLB: under the adversarial one 6.1's switch hazard fails
+    // the verification (exit 1), which is not what this test is about.
+    const args = ["--cpus", "2", "--tlb", "optimistic"];
+    const r = await runExample("examples/boot.ts", [...args, "--html", page], RW);
     assertEquals(r.code, 0, r.stderr);
     assertStringIncludes(r.stdout, `page: ${page} (`);
     const html = await Deno.readTextFile(page);
     assert(html.startsWith("<!DOCTYPE html>"));
     assertStringIncludes(html, 'class="maplet ');
-    const j = await runExample("examples/boot.ts", ["--cpus", "2", "--json", "--html", page], RW);
+    const j = await runExample("examples/boot.ts", [...args, "--json", "--html", page], RW);
     assertEquals(j.code, 0, j.stderr);
     assertEquals(JSON.parse(j.stdout).ok, true);
     assertEquals(await names(dir), ["boot.html"]);
