@@ -57,11 +57,11 @@ const ALLOCATORS = ["buddy", ...PROFILES.map((p) => `buddy-${p}`), "bitmap"] as 
 
 const USAGE = `Usage: deno run examples/boot.ts [options]
 
-Boots a simulated arm64 machine in pKVM protected mode (nVHE) and prints the
-boot step by step: 0 firmware hand-over, 1 carving, 2 host EL2 tables,
-3 __pkvm_init, 4 vmemmap, 5 switch + finalise, 6 free_hyp_pgds, 7 the rest of
-the release's host boot (the other CPUs, the vgic, finalisation); then the
-post-boot verification.
+Boots a simulated arm64 machine in pKVM protected mode (nVHE, or hVHE where
+the release picks it on the CPU model) and prints the boot step by step:
+0 firmware hand-over, 1 carving, 2 host EL2 tables, 3 __pkvm_init, 4 vmemmap,
+5 switch + finalise, 6 free_hyp_pgds, 7 the rest of the release's host boot
+(the other CPUs, the vgic, finalisation); then the post-boot verification.
 
 Options:
   --json                      print the JSON boot report instead
@@ -229,9 +229,9 @@ function print(r: BootReport): void {
   const out: string[] = [];
   const ram = r.machine.ram.map((b) => `${formatSize(Number(b.size))} @ ${b.base}`).join(", ");
   out.push(
-    `${bold("hyplab pKVM boot")}  profile ${
-      bold(r.profile)
-    } · RAM ${ram} · ${r.machine.cpus} CPUs · VA_BITS ${r.machine.va_bits} · ${
+    `${bold("hyplab pKVM boot")}  profile ${bold(r.profile)} · RAM ${ram} · ${r.machine.cpus} × ${
+      r.machine.cpu ?? "?"
+    }${r.machine.mode ? ` · ${r.machine.mode}` : ""} · VA_BITS ${r.machine.va_bits} · ${
       r.variants.tlb ?? ""
     }`,
   );

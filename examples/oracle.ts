@@ -343,7 +343,9 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         const obs = all[i]!;
         const title = `${files[i]} (${obs.inputs.profile}, ${obs.inputs.machine.cpu}, ${
           formatSize(Number(obs.inputs.machine.ram.reduce((n, r) => n + BigInt(r.size), 0n)))
-        }, ${obs.inputs.machine.cpus} CPUs; ${obs.provenance.kernel_release})`;
+        }, ${obs.inputs.machine.cpus} CPU${
+          obs.inputs.machine.cpus === 1 ? "" : "s"
+        }; ${obs.provenance.kernel_release})`;
         let d: OracleDiff;
         let prediction;
         try {

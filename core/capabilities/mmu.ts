@@ -274,7 +274,18 @@ export interface TlbStats {
   stale: number;
 }
 
-/** The TLB, per CPU. */
+/**
+ * The TLB, per CPU.
+ *
+ * What a conforming TLB must keep: the entry a `fill` made, until a TLBI
+ * that covers it completes or the policy's own flush removes it (the
+ * optimistic policy flushes where QEMU does). The architecture would allow a
+ * TLB that caches nothing, or one that evicts at any time; hyplab's contract
+ * is stricter on purpose, because a stale translation can only show through
+ * an entry that outlives the tables it came from. So a TLB that caches
+ * nothing does not conform, and the conformance suite (`tlbConformance`)
+ * checks that a filled entry is found until it is invalidated.
+ */
 export interface Tlb {
   /**
    * Variant name, shown in reports. When absent the report shows the name of

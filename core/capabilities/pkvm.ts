@@ -242,7 +242,16 @@ export interface BootReport {
   /** Where and why the boot failed (absent on success). */
   failure?: { step: number; name: string; reason: string };
   /** The machine. */
-  machine: { ram: { base: string; size: string }[]; cpus: number; va_bits: number; seed: number };
+  machine: {
+    ram: { base: string; size: string }[];
+    cpus: number;
+    va_bits: number;
+    seed: number;
+    /** The CPU model (`cortex-a57`, `neoverse-n1`, `max`, or a user's). */
+    cpu?: string;
+    /** How the hypervisor runs: `nVHE`, or `hVHE` (HCR_EL2.E2H = 1) where the release picks it. */
+    mode?: "nVHE" | "hVHE";
+  };
   /** Provider plugin of each capability. */
   variants: Record<string, string>;
   /** The six steps. */

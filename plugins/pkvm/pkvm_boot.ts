@@ -411,6 +411,7 @@ export class PkvmBoot implements Pkvm {
         cpus: m.cpus.length,
         va_bits: this.#caps2?.vaBits ?? this.#options.vaBits ?? 48,
         seed: m.prng.seed,
+        cpu: m.cpu(0).model.name,
       },
       variants: this.#variants(),
       steps: this.#steps,

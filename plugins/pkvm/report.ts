@@ -393,6 +393,8 @@ export function buildReport(input: ReportInput): BootReport {
       cpus: m.cpus.length,
       va_bits: host.options.vaBits,
       seed: input.seed,
+      cpu: m.cpu(0).model.name,
+      mode: host.hyp?.config.hvhe ? "hVHE" : "nVHE",
     },
     variants: input.variants,
     steps: input.steps,

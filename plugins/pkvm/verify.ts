@@ -245,8 +245,8 @@ export function verifyBoot(
 }
 
 /**
- * The page-table invariants of pkvm-facts §9 (9 and 12): every table page
- * lies in the s1 region; `hpool` reserved exactly the table pages the table
+ * The page-table invariants after `__pkvm_init_finalise`: every table page
+ * lies in the s1 region (the early allocator's pages, `hyp_pgt_base`); `hpool` reserved exactly the table pages the table
  * had when its mm_ops went to `hpool` (the early allocator's, counted in the
  * table); what `pkvm_create_mappings` made is level 3 only; mainline's
  * fixmap slots are unused PTEs of their level; and, with mainline
