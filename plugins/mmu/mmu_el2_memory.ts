@@ -265,6 +265,18 @@ export class MmuEl2Memory implements El2Memory {
     return pages;
   }
 
+  /**
+   * {@link #translateAll} for a range within one page: its PA, checked to be
+   * RAM (the same fault or external abort, before anything is accessed).
+   */
+  #onePage(va: number, size: number, access: number): number {
+    const pa = this.#pa(va, 1, access);
+    if (!this.#mem.contains(pa, size)) {
+      throw this.#external(new ExternalAbortError(abort(pa, size)), va, size, access, pa);
+    }
+    return pa;
+  }
+
   /** PAs of the pages of the last bulk access (see {@link #translateAll}). */
   #pas: Float64Array = new Float64Array(16);
 
@@ -305,6 +317,13 @@ export class MmuEl2Memory implements El2Memory {
    * @param size Bytes.
    */
   zero(va: number, size: number): void {
+    if (size > 0 && (va % PAGE) + size <= PAGE) {
+      // Within one page (a list node, an order-0 memset): one translation,
+      // no run bookkeeping.
+      const pa = this.#onePage(va, size, WRITE);
+      this.#mem.zero(pa, size);
+      return;
+    }
     const pages = this.#translateAll(va, size, WRITE);
     const mem = this.#mem;
     this.#runs(va, size, pages, (pa, _from, n) => mem.zero(pa, n));
@@ -356,6 +375,10 @@ export class MmuEl2Memory implements El2Memory {
    */
   writeBytes(va: number, bytes: Uint8Array): void {
     const size = bytes.length;
+    if (size > 0 && (va % PAGE) + size <= PAGE) {
+      this.#mem.writeBytes(this.#onePage(va, size, WRITE), bytes);
+      return;
+    }
     const pages = this.#translateAll(va, size, WRITE);
     const mem = this.#mem;
     this.#runs(
