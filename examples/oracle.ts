@@ -110,12 +110,15 @@ const DIFF_USAGE =
   `Usage: deno run --allow-read examples/oracle.ts diff FILE... [--json] [--html PAGE]
 
 Compares each observation with hyplab's prediction, field by field: the pool,
-each EL2 register (the differing fields by name), the number of table pages
-and every EL2 mapping (which one, which attribute bits). Exit 0 when every
-field of every file agrees, 1 for a difference, 2 for bad input.
+each EL2 register the recording has (the differing fields by name), the number
+of table pages, every EL2 mapping (which one, which attribute bits) and, when
+recorded, the host stage-2 and each CPU's kvm_hyp_vector. What an older
+recording lacks (VBAR_EL2, MDCR_EL2, ...) is named and not compared. Exit 0
+when every field of every file agrees, 1 for a difference, 2 for bad input.
 
 Options:
-  --json          print { "files": [{ file, agree, differences }] }
+  --json          print { "files": [{ file, agree, compared, notRecorded,
+                  differences }] }
   --html PAGE     also write one self-contained HTML page, a section per
                   FILE: the real kernel beside hyplab, every difference
                   highlighted (needs --allow-write too)
@@ -274,6 +277,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
           d = {
             agree: false,
             compared: 0,
+            notRecorded: [],
             differences: [{
               path: "prediction",
               observed: obs.observed.mode,
@@ -356,6 +360,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
           d = {
             agree: false,
             compared: 0,
+            notRecorded: [],
             differences: [{
               path: "prediction",
               observed: obs.observed.mode,

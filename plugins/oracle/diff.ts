@@ -1,10 +1,12 @@
 /**
  * The field-by-field comparison of a real kernel's observed EL2 state with
- * hyplab's prediction: the pool, each EL2 register (the differing fields by
- * their Arm ARM names, in the E2H layout where HCR_EL2.E2H selects it), the
- * table page count, every maplet (which one, and which attribute bits
- * differ, decoded) and, when the recording has it, the host stage-2's
- * geometry and owner annotations.
+ * hyplab's prediction: the pool, each EL2 register the recording has (the
+ * differing fields by their Arm ARM names, in the E2H layout where
+ * HCR_EL2.E2H selects it), the table page count, every maplet (which one,
+ * and which attribute bits differ, decoded) and, when the recording has
+ * them, the host stage-2's geometry and owner annotations and each CPU's
+ * `kvm_hyp_vector`. What an older recording lacks is not compared, and the
+ * comparison says so.
  *
  * @module
  */
@@ -15,7 +17,7 @@ import type {
   HexMapping,
   Observation,
   ObservedHostStage2,
-  ObservedSysreg,
+  ObservedSysregs,
 } from "./observation.ts";
 import { OBSERVED_SYSREGS } from "./observation.ts";
 
@@ -54,6 +56,11 @@ export interface OracleDiff {
   differences: Difference[];
   /** Fields compared (registers count once each, maplets once each). */
   compared: number;
+  /**
+   * What hyplab predicts but this recording does not have (an older
+   * observer's): `VBAR_EL2`, `host_s2`, `kvm_hyp_vector`, ... Not compared.
+   */
+  notRecorded: string[];
 }
 
 /** Named fields of a register or descriptor: name → `[lsb, width]`. */
@@ -114,13 +121,70 @@ const TCR_E2H_FIELDS: Fields = {
   DS: [59, 1],
 };
 
-function fieldsOf(name: string, e2h = false): Fields {
-  if (e2h && name === "TCR_EL2") return TCR_E2H_FIELDS;
+/**
+ * CPTR_EL2 with HCR_EL2.E2H = 1: CPACR_EL1's layout (Arm ARM D19, CPTR_EL2,
+ * "When HCR_EL2.E2H is 1"), the one hVHE's `___kvm_hyp_init` writes.
+ */
+const CPTR_E2H_FIELDS: Fields = {
+  ZEN: [16, 2],
+  FPEN: [20, 2],
+  SMEN: [24, 2],
+  TTA: [28, 1],
+  E0POE: [29, 1],
+  TAM: [30, 1],
+  TCPAC: [31, 1],
+};
+
+/**
+ * CNTHCTL_EL2 with HCR_EL2.E2H = 1: the EL0 controls in CNTKCTL_EL1's
+ * places and the EL1 ones moved up by 10 (Arm ARM D19, CNTHCTL_EL2).
+ */
+const CNTHCTL_E2H_FIELDS: Fields = {
+  EL0PCTEN: [0, 1],
+  EL0VCTEN: [1, 1],
+  EVNTEN: [2, 1],
+  EVNTDIR: [3, 1],
+  EVNTI: [4, 4],
+  EL0VTEN: [8, 1],
+  EL0PTEN: [9, 1],
+  EL1PCTEN: [10, 1],
+  EL1PTEN: [11, 1],
+  ECV: [12, 1],
+  EL1TVT: [13, 1],
+  EL1TVCT: [14, 1],
+  EL1NVPCT: [15, 1],
+  EL1NVVCT: [16, 1],
+  EVNTIS: [17, 1],
+};
+
+const E2H_FIELDS: Readonly<Record<string, Fields>> = {
+  TCR_EL2: TCR_E2H_FIELDS,
+  CPTR_EL2: CPTR_E2H_FIELDS,
+  CNTHCTL_EL2: CNTHCTL_E2H_FIELDS,
+};
+
+/**
+ * The fields a register's value is named by: its E2H layout where
+ * HCR_EL2.E2H = 1 gives it one (TCR_EL2, CPTR_EL2, CNTHCTL_EL2), else its
+ * declaration's (the nVHE layout).
+ *
+ * @param name Register name.
+ * @param e2h HCR_EL2.E2H of the CPU it was read on.
+ * @returns Field layout (empty for a register without named fields).
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { registerFields } from "./diff.ts";
+ * assertEquals(registerFields("CPTR_EL2", true).FPEN, [20, 2]);
+ * assertEquals(registerFields("CPTR_EL2", false).TFP, [10, 1]);
+ * ```
+ */
+export function registerFields(name: string, e2h = false): Fields {
+  if (e2h && E2H_FIELDS[name] !== undefined) return E2H_FIELDS[name];
   return (SYSREG_DEFS[name]?.fields ?? {}) as Fields;
 }
 
-const e2hOf = (regs: Record<ObservedSysreg, string>): boolean =>
-  ((BigInt(regs.HCR_EL2) >> 34n) & 1n) === 1n;
+const e2hOf = (regs: ObservedSysregs): boolean => ((BigInt(regs.HCR_EL2) >> 34n) & 1n) === 1n;
 
 function bitsText(lo: number, width: number): string {
   return width === 1 ? `${lo}` : `${lo + width - 1}:${lo}`;
@@ -202,25 +266,28 @@ export function diffObserved(
   scalar("reserve.size", observed.reserve.size, predicted.reserve.size);
   scalar("reserve.request.size", observed.reserve.request.size, predicted.reserve.request.size);
   scalar("reserve.request.align", observed.reserve.request.align, predicted.reserve.request.align);
-  for (const name of OBSERVED_SYSREGS) {
+  const notRecorded: string[] = [];
+  // A register an older recording lacks is not compared (and named as such).
+  const names = OBSERVED_SYSREGS.filter((n) => {
+    if (observed.sysregs[n] !== undefined) return true;
+    if (predicted.sysregs[n] !== undefined) notRecorded.push(n);
+    return false;
+  });
+  for (const name of names) {
     compared++;
-    const a = observed.sysregs[name];
+    const a = observed.sysregs[name]!;
     const b = predicted.sysregs[name];
-    if (BigInt(a) === BigInt(b)) continue;
-    out.push({
-      path: `sysregs.${name}`,
-      observed: a,
-      predicted: b,
-      fields: differingFields(BigInt(a), BigInt(b), fieldsOf(name, e2hOf(observed.sysregs))),
-    });
+    if (b !== undefined && BigInt(a) === BigInt(b)) continue;
+    out.push(registerDifference(`sysregs.${name}`, name, a, b, e2hOf(observed.sysregs)));
   }
-  diffPerCpu(observed, predicted, out);
+  compared += diffPerCpu(observed, predicted, names, out);
   scalar("el2.va_bits", observed.el2.va_bits, predicted.el2.va_bits);
   scalar("el2.start_level", observed.el2.start_level, predicted.el2.start_level);
   scalar("el2.table_pages", observed.el2.table_pages, predicted.el2.table_pages);
   compared += diffMappings(observed.el2.mappings, predicted.el2.mappings, out);
   // A recording without the host stage-2 (an older oracle) compares none of it.
   const s2 = observed.host_s2;
+  if (s2 === undefined && predicted.host_s2 !== undefined) notRecorded.push("host_s2");
   if (s2 !== undefined) {
     const p = predicted.host_s2;
     if (p === undefined) {
@@ -234,7 +301,42 @@ export function diffObserved(
       compared += diffAnnotations(s2.annotations, p.annotations, out);
     }
   }
-  return { agree: out.length === 0, differences: out, compared };
+  const vectors = observed.kvm_hyp_vector;
+  if (vectors === undefined && predicted.kvm_hyp_vector !== undefined) {
+    notRecorded.push("kvm_hyp_vector");
+  }
+  if (vectors !== undefined) {
+    const p = predicted.kvm_hyp_vector ?? [];
+    for (let cpu = 0; cpu < Math.max(vectors.length, p.length); cpu++) {
+      const a = vectors[cpu];
+      const b = p[cpu];
+      compared++;
+      if (a !== undefined && b !== undefined && BigInt(a) === BigInt(b)) continue;
+      out.push({
+        path: `kvm_hyp_vector[${cpu}]`,
+        ...(a === undefined ? {} : { observed: a }),
+        ...(b === undefined ? {} : { predicted: b }),
+      });
+    }
+  }
+  return { agree: out.length === 0, differences: out, compared, notRecorded };
+}
+
+/** A register that differs, or that hyplab does not predict. */
+function registerDifference(
+  path: string,
+  name: string,
+  a: string,
+  b: string | undefined,
+  e2h: boolean,
+): Difference {
+  if (b === undefined) return { path, observed: a };
+  return {
+    path,
+    observed: a,
+    predicted: b,
+    fields: differingFields(BigInt(a), BigInt(b), registerFields(name, e2h)),
+  };
 }
 
 function describeS2(s: ObservedHostStage2): string {
@@ -283,28 +385,34 @@ function diffAnnotations(
   return keys.length;
 }
 
+/**
+ * CPUs 1.. register by register (CPU 0 is `sysregs`); a side without
+ * `sysregs_per_cpu` has every CPU equal to its CPU 0. Only the registers
+ * the recording has are compared.
+ */
 function diffPerCpu(
   observed: Observation["observed"],
   predicted: Observation["observed"],
+  names: readonly (keyof ObservedSysregs)[],
   out: Difference[],
-): void {
+): number {
   const a = observed.sysregs_per_cpu;
   const b = predicted.sysregs_per_cpu;
-  if (a === undefined && b === undefined) return;
+  if (a === undefined && b === undefined) return 0;
   const nr = Math.max(a?.length ?? 0, b?.length ?? 0);
+  let compared = 0;
   for (let cpu = 1; cpu < nr; cpu++) {
-    for (const name of OBSERVED_SYSREGS as readonly ObservedSysreg[]) {
-      const x = a?.[cpu]?.[name] ?? observed.sysregs[name];
-      const y = b?.[cpu]?.[name] ?? predicted.sysregs[name];
-      if (BigInt(x) === BigInt(y)) continue;
-      out.push({
-        path: `sysregs_per_cpu[${cpu}].${name}`,
-        observed: x,
-        predicted: y,
-        fields: differingFields(BigInt(x), BigInt(y), fieldsOf(name, e2hOf(observed.sysregs))),
-      });
+    const regsA = a?.[cpu] ?? observed.sysregs;
+    const regsB = b?.[cpu] ?? predicted.sysregs;
+    for (const name of names) {
+      compared++;
+      const x = regsA[name]!;
+      const y = regsB[name];
+      if (y !== undefined && BigInt(x) === BigInt(y)) continue;
+      out.push(registerDifference(`sysregs_per_cpu[${cpu}].${name}`, name, x, y, e2hOf(regsA)));
     }
   }
+  return compared;
 }
 
 function mappingText(m: HexMapping): string {
@@ -357,7 +465,8 @@ function diffMappings(
 
 /**
  * The comparison as text: one line per difference, the fields indented
- * below it, or one line saying everything agrees.
+ * below it, or one line saying everything agrees; either way the first line
+ * names what the recording does not have (and so was not compared).
  *
  * @param d The comparison.
  * @param title What was compared (kernel, machine).
@@ -366,19 +475,23 @@ function diffMappings(
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
  * import { formatOracleDiff } from "./diff.ts";
- * const t = formatOracleDiff({ agree: false, compared: 9, differences: [
+ * const t = formatOracleDiff({ agree: false, compared: 9, notRecorded: ["VBAR_EL2"], differences: [
  *   { path: "sysregs.TCR_EL2", observed: "0x80853510", predicted: "0x80843510",
  *     fields: [{ field: "PS", bits: "18:16", observed: "5", predicted: "4" }] },
  * ] }, "v6.1 on neoverse-n1");
  * assertStringIncludes(t, "PS (bits 18:16): real 5, hyplab 4");
+ * assertStringIncludes(t, "(of 9 compared fields; VBAR_EL2 not in this recording)");
  * ```
  */
 export function formatOracleDiff(d: OracleDiff, title: string): string {
-  if (d.agree) return `${title}: all ${d.compared} compared fields agree\n`;
+  const missing = d.notRecorded.length === 0
+    ? ""
+    : `; ${d.notRecorded.join(", ")} not in this recording`;
+  if (d.agree) return `${title}: all ${d.compared} compared fields agree${missing}\n`;
   const lines = [
     `${title}: ${d.differences.length} difference${
       d.differences.length === 1 ? "" : "s"
-    } (of ${d.compared} compared fields)`,
+    } (of ${d.compared} compared fields${missing})`,
   ];
   for (const x of d.differences) {
     const sides = x.observed !== undefined && x.predicted !== undefined

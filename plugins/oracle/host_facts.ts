@@ -45,7 +45,7 @@ export interface HostFactSpec {
   /**
    * `hyp-percpu-u64`: the struct field, by a name the caller's
    * {@link HostFactEnv.fields} gives an offset for (from the release's
-   * DWARF); without one the fact is skipped.
+   * DWARF); without one the fact is skipped. No field: the variable itself.
    */
   field?: string;
 }
@@ -56,6 +56,11 @@ export interface HostFactEnv {
   fields?: Readonly<Record<string, number>>;
   /** `PAGE_OFFSET` of the build (`-(1 << CONFIG_ARM64_VA_BITS)`), for `__pa()`. */
   pageOffset?: bigint;
+  /**
+   * Facts read by an earlier call (`kvm_arm_hyp_percpu_base`,
+   * `memstart_addr`), for `hyp-percpu-u64` facts read apart from them.
+   */
+  known?: Readonly<Record<string, string | string[]>>;
 }
 
 /**
@@ -108,6 +113,16 @@ export const HOST_FACTS: readonly HostFactSpec[] = [
 export const RESERVE_FACTS: readonly HostFactSpec[] = [
   { name: "hyp_mem_base", symbol: "hyp_mem_base", kind: "u64" },
   { name: "hyp_mem_size", symbol: "hyp_mem_size", kind: "u64" },
+];
+
+/**
+ * Hypervisor state read the same way that is OBSERVED: each CPU's
+ * `kvm_hyp_vector` (nvhe/switch.c), the vectors `__pkvm_cpu_set_vector`
+ * chose for the CPU's Spectre slot. Read with {@link HostFactEnv.known}
+ * holding the {@link HOST_FACTS}. It goes to `observed.kvm_hyp_vector`.
+ */
+export const HYP_STATE_FACTS: readonly HostFactSpec[] = [
+  { name: "kvm_hyp_vector", symbol: "__kvm_nvhe_kvm_hyp_vector", kind: "hyp-percpu-u64" },
 ];
 
 /**
@@ -274,11 +289,11 @@ export async function readHostFacts(
         break;
       }
       case "hyp-percpu-u64": {
-        const off = spec.field === undefined ? undefined : env.fields?.[spec.field];
+        const off = spec.field === undefined ? 0 : env.fields?.[spec.field];
         if (off === undefined) break;
-        const bases = out.kvm_arm_hyp_percpu_base;
+        const bases = out.kvm_arm_hyp_percpu_base ?? env.known?.kvm_arm_hyp_percpu_base;
         const start = map.address("__kvm_nvhe___per_cpu_start");
-        const memstart = out.memstart_addr;
+        const memstart = out.memstart_addr ?? env.known?.memstart_addr;
         if (!Array.isArray(bases) || start === undefined || typeof memstart !== "string") {
           throw new OracleError(
             `reading ${what}: needs kvm_arm_hyp_percpu_base, memstart_addr and __kvm_nvhe___per_cpu_start first`,

@@ -7,8 +7,9 @@
  * final panic, halts it through QEMU's gdb stub and records an
  * {@link Observation}: the inputs a prediction may use (machine, memblock at
  * `kvm_hyp_reserve()`, image symbols, host facts) and what it must predict
- * (mode, pool, EL2 registers, EL2 stage-1 mappings, and the host stage-2's
- * geometry and the hypervisor's owner annotations in it).
+ * (mode, pool, EL2 registers, EL2 stage-1 mappings, the host stage-2's
+ * geometry and the hypervisor's owner annotations in it, and each CPU's
+ * `kvm_hyp_vector`).
  *
  * @example Parse a saved observation
  * ```ts ignore

@@ -14,8 +14,11 @@
 import { CPU_MODEL_NAMES, type CpuModelName } from "../../core/mod.ts";
 import { OracleError } from "./errors.ts";
 
-/** The EL2 registers every observation records, in this order. */
-export const OBSERVED_SYSREGS = [
+/**
+ * The EL2 registers every observation records, in this order: the first
+ * oracle's seven.
+ */
+export const REQUIRED_SYSREGS = [
   "TTBR0_EL2",
   "TCR_EL2",
   "SCTLR_EL2",
@@ -24,8 +27,53 @@ export const OBSERVED_SYSREGS = [
   "VTCR_EL2",
   "VTTBR_EL2",
 ] as const;
+/** One of {@link REQUIRED_SYSREGS}. */
+export type RequiredSysreg = typeof REQUIRED_SYSREGS[number];
+
+/**
+ * The EL2 registers later recordings add, in this order. An observation
+ * has all of them or none (older recordings); a register an observation
+ * lacks is not compared. Each has one value per CPU once pKVM is
+ * finalised, which the boot decides:
+ *
+ * - VBAR_EL2: `__kvm_hyp_host_vector` (`___kvm_hyp_init`); the Spectre slot
+ *   a CPU selects only reaches VBAR_EL2 while a guest runs, so it is
+ *   observed separately (`kvm_hyp_vector`);
+ * - TPIDR_EL2: the CPU's hyp per-CPU offset (`kvm_nvhe_init_params`);
+ * - MDCR_EL2: `__init_el2_debug` (head.S), which `__kvm_get_mdcr_el2` reads;
+ * - CPTR_EL2: `__init_el2_cptr` and `finalise_el2_state` (head.S), replayed
+ *   in CPACR_EL1's layout by `___kvm_hyp_init` under hVHE;
+ * - CNTHCTL_EL2: `__init_el2_timers`, likewise;
+ * - VPIDR_EL2, VMPIDR_EL2: `__init_el2_nvhe_idregs` (MIDR_EL1, MPIDR_EL1).
+ *
+ * Not observed, because no model could know them: ESR_EL2, ELR_EL2,
+ * SPSR_EL2, FAR_EL2 and HPFAR_EL2 describe the last exception taken to EL2
+ * (a host stage-2 fault or hypercall at some moment of the boot), SP_EL2
+ * where the CPU was stopped, and the EL2 timer registers (CNTHP_*, CNTHV_*)
+ * a moment of the counter.
+ */
+export const EXTRA_SYSREGS = [
+  "VBAR_EL2",
+  "TPIDR_EL2",
+  "MDCR_EL2",
+  "CPTR_EL2",
+  "CNTHCTL_EL2",
+  "VPIDR_EL2",
+  "VMPIDR_EL2",
+] as const;
+/** One of {@link EXTRA_SYSREGS}. */
+export type ExtraSysreg = typeof EXTRA_SYSREGS[number];
+
+/** Every EL2 register an observation may record, in this order. */
+export const OBSERVED_SYSREGS = [...REQUIRED_SYSREGS, ...EXTRA_SYSREGS] as const;
 /** One of {@link OBSERVED_SYSREGS}. */
 export type ObservedSysreg = typeof OBSERVED_SYSREGS[number];
+
+/**
+ * One CPU's EL2 registers: the {@link REQUIRED_SYSREGS} always, the
+ * {@link EXTRA_SYSREGS} in recordings that have them.
+ */
+export type ObservedSysregs = Record<RequiredSysreg, string> & Partial<Record<ExtraSysreg, string>>;
 
 /** A half-open range as hex strings. */
 export interface HexRange {
@@ -114,9 +162,12 @@ export interface Observation {
     /** The hyp pool (`hyp_mem_base`, `hyp_mem_size`) and the memblock request for it. */
     reserve: { base: string; size: string; request: { size: string; align: string } };
     /** CPU 0's EL2 registers. */
-    sysregs: Record<ObservedSysreg, string>;
-    /** Every CPU's EL2 registers, only when some CPU differs from CPU 0. */
-    sysregs_per_cpu?: Record<ObservedSysreg, string>[];
+    sysregs: ObservedSysregs;
+    /**
+     * Every CPU's EL2 registers (the same set as `sysregs`), only when some
+     * CPU differs from CPU 0.
+     */
+    sysregs_per_cpu?: ObservedSysregs[];
     /** The EL2 stage-1 tables from TTBR0_EL2. */
     el2: { va_bits: number; start_level: number; table_pages: number; mappings: HexMapping[] };
     /**
@@ -124,6 +175,13 @@ export interface Observation {
      * it; absent in older ones).
      */
     host_s2?: ObservedHostStage2;
+    /**
+     * Each CPU's hyp per-CPU `kvm_hyp_vector`: the vectors
+     * `__pkvm_cpu_set_vector` selected for the CPU's Spectre slot
+     * (`__kvm_hyp_vector`, `__bp_harden_hyp_vecs` or the slot in
+     * `__hyp_bp_vect_base`), a hyp VA. Absent in older recordings.
+     */
+    kvm_hyp_vector?: string[];
   };
 }
 
@@ -189,10 +247,32 @@ class Checker {
       }
     }
   }
-  sysregs(v: unknown, path: string): Record<ObservedSysreg, string> {
-    const o = this.object(v, path, OBSERVED_SYSREGS);
-    const out = {} as Record<ObservedSysreg, string>;
-    for (const r of OBSERVED_SYSREGS) out[r] = this.hex(o[r], `${path}.${r}`);
+  /**
+   * One CPU's registers: the required ones, and the extra ones all or none
+   * (`like`: exactly the set of CPU 0's).
+   */
+  sysregs(v: unknown, path: string, like?: ObservedSysregs): ObservedSysregs {
+    const o = this.object(v, path, REQUIRED_SYSREGS, EXTRA_SYSREGS);
+    const out = {} as ObservedSysregs;
+    for (const r of REQUIRED_SYSREGS) out[r] = this.hex(o[r], `${path}.${r}`);
+    const want = like === undefined
+      ? EXTRA_SYSREGS.some((r) => r in o)
+      : EXTRA_SYSREGS.some((r) => r in like);
+    for (const r of EXTRA_SYSREGS) {
+      if (!(r in o)) {
+        if (want) {
+          this.fail(
+            `${path}.${r}`,
+            like === undefined
+              ? `missing (a recording has every one of ${EXTRA_SYSREGS.join(", ")} or none)`
+              : "missing (observed.sysregs has it)",
+          );
+        }
+        continue;
+      }
+      if (!want) this.fail(`${path}.${r}`, "not in observed.sysregs");
+      out[r] = this.hex(o[r], `${path}.${r}`);
+    }
     return out;
   }
 }
@@ -287,6 +367,7 @@ export function parseObservation(text: string, path: string): Observation {
   const obs = c.object(top.observed, "observed", ["mode", "reserve", "sysregs", "el2"], [
     "sysregs_per_cpu",
     "host_s2",
+    "kvm_hyp_vector",
   ]);
   const mode = c.string(obs.mode, "observed.mode");
   if (mode !== "nVHE" && mode !== "hVHE") {
@@ -365,10 +446,26 @@ export function parseObservation(text: string, path: string): Observation {
     };
   }
   if (obs.sysregs_per_cpu !== undefined) {
-    observed.sysregs_per_cpu = c.array(obs.sysregs_per_cpu, "observed.sysregs_per_cpu", 1).map((
-      r,
-      i,
-    ) => c.sysregs(r, `observed.sysregs_per_cpu[${i}]`));
+    const p = "observed.sysregs_per_cpu";
+    const list = c.array(obs.sysregs_per_cpu, p, 1);
+    if (list.length !== inputs.machine.cpus) {
+      c.fail(
+        p,
+        `expected ${inputs.machine.cpus} entries (inputs.machine.cpus), got ${list.length}`,
+      );
+    }
+    observed.sysregs_per_cpu = list.map((r, i) => c.sysregs(r, `${p}[${i}]`, observed.sysregs));
+  }
+  if (obs.kvm_hyp_vector !== undefined) {
+    const p = "observed.kvm_hyp_vector";
+    const list = c.array(obs.kvm_hyp_vector, p, 1);
+    if (list.length !== inputs.machine.cpus) {
+      c.fail(
+        p,
+        `expected ${inputs.machine.cpus} entries (inputs.machine.cpus), got ${list.length}`,
+      );
+    }
+    observed.kvm_hyp_vector = list.map((v, i) => c.hex(v, `${p}[${i}]`));
   }
   return { provenance, inputs, observed };
 }
@@ -453,13 +550,14 @@ export function formatObservation(obs: Observation): string {
           },
         }
         : {}),
+      ...(o.observed.kvm_hyp_vector ? { kvm_hyp_vector: [...o.observed.kvm_hyp_vector] } : {}),
     },
   };
   return JSON.stringify(canonical, null, 2) + "\n";
 }
 
-function sysregsInOrder(r: Record<ObservedSysreg, string>): Record<ObservedSysreg, string> {
+function sysregsInOrder(r: ObservedSysregs): ObservedSysregs {
   const out = {} as Record<ObservedSysreg, string>;
-  for (const k of OBSERVED_SYSREGS) out[k] = r[k];
+  for (const k of OBSERVED_SYSREGS) if (r[k] !== undefined) out[k] = r[k];
   return out;
 }

@@ -4,8 +4,10 @@
  * through the gdb stub and records one {@link Observation}: the memblock
  * state `kvm_hyp_reserve()` saw (from the console), kernel-image symbols
  * (System.map), host facts (kernel memory, read in virtual mode through a
- * CPU at EL1), the pool, the EL2 registers of every CPU, and the EL2
- * stage-1 tables walked in physical memory from TTBR0_EL2. QEMU is stopped
+ * CPU at EL1), the pool, the EL2 registers of every CPU (`OBSERVED_SYSREGS`,
+ * each checked against the stub's target description first), each CPU's
+ * `kvm_hyp_vector` (hyp per-CPU memory), and the EL2 stage-1 tables walked
+ * in physical memory from TTBR0_EL2. QEMU is stopped
  * on every path out, Ctrl-C included.
  *
  * @module
@@ -27,6 +29,7 @@ import { type KernelRelease, release } from "../releases/mod.ts";
 import {
   HOST_FACTS,
   type HostFactEnv,
+  HYP_STATE_FACTS,
   IMAGE_SYMBOLS,
   imageSymbols,
   readHostFacts,
@@ -38,7 +41,7 @@ import {
   type HexMapping,
   type Observation,
   OBSERVED_SYSREGS,
-  type ObservedSysreg,
+  type ObservedSysregs,
 } from "./observation.ts";
 import { freeLoopbackPort, type QemuMachine, QemuRun, qemuVersion, shellQuote } from "./qemu.ts";
 import { RspClient } from "./rsp.ts";
@@ -110,6 +113,47 @@ function hostFactEnv(profile: string): HostFactEnv {
     fields: sve === null ? {} : { "kvm_host_data.sve_state": sve.field },
     pageOffset: BigInt.asUintN(64, -(1n << BigInt(rel.config.vaBits))),
   };
+}
+
+/**
+ * Fails with one line naming every register the gdb stub's target
+ * description lacks (QEMU lists a system register only when its emulation
+ * of the CPU model has it).
+ *
+ * @param rsp A connected client.
+ * @param names Registers to be read.
+ * @param qemu QEMU's version line, for the message.
+ * @throws {OracleError} When some register is missing.
+ * @example
+ * ```ts
+ * import { assertRejects } from "@std/assert";
+ * import { OracleError, requireRegisters } from "./mod.ts";
+ * const feature = "org.qemu.gdb.arm.sys.regs";
+ * const rsp = {
+ *   registers: () => Promise.resolve([{ name: "TTBR0_EL2", regnum: 90, bitsize: 64, feature }]),
+ * };
+ * await requireRegisters(rsp, ["ttbr0_el2"], "QEMU 7.2");
+ * await assertRejects(
+ *   () => requireRegisters(rsp, ["TTBR0_EL2", "MDCR_EL2"], "QEMU 7.2"),
+ *   OracleError,
+ *   "has no register MDCR_EL2",
+ * );
+ * ```
+ */
+export async function requireRegisters(
+  rsp: Pick<RspClient, "registers">,
+  names: readonly string[],
+  qemu: string,
+): Promise<void> {
+  const have = new Set((await rsp.registers()).map((r) => r.name.toLowerCase()));
+  const missing = names.filter((n) => !have.has(n.toLowerCase()));
+  if (missing.length > 0) {
+    throw new OracleError(
+      `the gdb stub's target description (${qemu}) has no register ${
+        missing.join(", ")
+      }: this QEMU cannot be observed`,
+    );
+  }
 }
 
 /** CPSR.M[3:2]: the exception level a halted CPU was at. */
@@ -379,12 +423,13 @@ export async function observeBooted(
       throw new OracleError(`the gdb stub lists ${threads.length} CPUs, expected ${machine.cpus}`);
     }
     step("reading registers");
-    const perCpu: Record<ObservedSysreg, string>[] = [];
+    await requireRegisters(rsp, OBSERVED_SYSREGS, qemu);
+    const perCpu: ObservedSysregs[] = [];
     const els: number[] = [];
     for (const t of threads) {
       await rsp.selectThread(t);
       els.push(exceptionLevel(await rsp.readRegister("cpsr")));
-      const r = {} as Record<ObservedSysreg, string>;
+      const r = {} as ObservedSysregs;
       for (const name of OBSERVED_SYSREGS) r[name] = hex(await rsp.readRegister(name));
       perCpu.push(r);
     }
@@ -437,8 +482,13 @@ export async function observeBooted(
       );
     }
     step("reading host facts");
-    const host = await readHostFacts(HOST_FACTS, map, mem, machine.cpus, hostFactEnv(k.profile));
+    const env = hostFactEnv(k.profile);
+    const host = await readHostFacts(HOST_FACTS, map, mem, machine.cpus, env);
     const pool = await readHostFacts(RESERVE_FACTS, map, mem, machine.cpus);
+    const hypState = await readHostFacts(HYP_STATE_FACTS, map, mem, machine.cpus, {
+      ...env,
+      known: host,
+    });
     const base = BigInt(pool.hyp_mem_base as string);
     const size = BigInt(pool.hyp_mem_size as string);
     if (base !== memblock.kvm.reserved.base) {
@@ -508,6 +558,8 @@ export async function observeBooted(
     };
     if (differ) observed.sysregs_per_cpu = perCpu;
     if (hostS2 !== undefined) observed.host_s2 = hostS2;
+    const vectors = hypState.kvm_hyp_vector;
+    if (Array.isArray(vectors)) observed.kvm_hyp_vector = vectors;
     return {
       provenance: {
         kernel_package: k.kernelPackage,

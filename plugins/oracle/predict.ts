@@ -33,7 +33,7 @@ import {
   type HexMapping,
   type Observation,
   OBSERVED_SYSREGS,
-  type ObservedSysreg,
+  type ObservedSysregs,
 } from "./observation.ts";
 
 /** What {@link predict} returns: the observed section, and the boot behind it. */
@@ -232,15 +232,12 @@ export async function predict(obs: Observation): Promise<Prediction> {
     );
   }
   const cpu0 = m2.cpu(0);
-  const sysregs = Object.fromEntries(
-    OBSERVED_SYSREGS.map((n) => [n, hex(cpu0.sysreg(n))]),
-  ) as Record<ObservedSysreg, string>;
+  // Every register an observation may hold, as each CPU has it after the
+  // boot; a recording without some of them compares only the rest.
   const perCpu = m2.cpus.map((c) =>
-    Object.fromEntries(OBSERVED_SYSREGS.map((n) => [n, hex(c.sysreg(n))])) as Record<
-      ObservedSysreg,
-      string
-    >
+    Object.fromEntries(OBSERVED_SYSREGS.map((n) => [n, hex(c.sysreg(n))])) as ObservedSysregs
   );
+  const sysregs = perCpu[0]!;
   const ttbr0 = cpu0.sysreg("TTBR0_EL2");
   const mem = m2.memory;
   const walk = await walkEl2Stage1(
@@ -273,6 +270,13 @@ export async function predict(obs: Observation): Promise<Prediction> {
   };
   if (perCpu.some((p) => OBSERVED_SYSREGS.some((n) => p[n] !== sysregs[n]))) {
     observed.sysregs_per_cpu = perCpu;
+  }
+  // Each CPU's kvm_hyp_vector, where __pkvm_cpu_set_vector stored it: in the
+  // CPU's copy of the hyp per-CPU section, at the host's pages.
+  const vecOff = hostInputs.image?.percpuOffsets.kvm_hyp_vector;
+  const percpu = hostInputs.percpuBase;
+  if (vecOff !== undefined && percpu !== undefined) {
+    observed.kvm_hyp_vector = percpu.map((pa) => hex(mem.read64(pa + vecOff)));
   }
   // The host stage-2 as __pkvm_prot_finalize left it on (HCR_EL2.VM), read
   // with the walker the oracle uses on the real machine.

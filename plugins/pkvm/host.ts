@@ -36,7 +36,7 @@ import {
   SMCCC_RET_NOT_SUPPORTED,
   smcccFunctionId,
 } from "./hypercall_ids.ts";
-import { initEl2Mdcr } from "./el2_setup.ts";
+import { initEl2State } from "./el2_setup.ts";
 import { type DispatchNote, installVectors } from "./hyp_main.ts";
 import { type ExpectedMapping, Hyp, type HypConfig, type PkvmCaps } from "./hyp_state.ts";
 import { computeHypVaLayout, type HypVaLayout } from "./hyp_va_layout.ts";
@@ -202,13 +202,14 @@ export class Host {
   }
 
   /**
-   * Step 0: firmware hands over at EL2; head.S sets EL2 up (`init_el2_state`:
-   * of what it writes, MDCR_EL2 is read back later, by `__kvm_get_mdcr_el2`),
-   * installs the hyp stub and drops to EL1.
+   * Step 0: firmware hands over at EL2; head.S sets EL2 up (`init_el2_state`
+   * and `finalise_el2`, {@link initEl2State}: MDCR_EL2 is read back later,
+   * by `__kvm_get_mdcr_el2`; CPTR_EL2, CNTHCTL_EL2, VPIDR_EL2 and
+   * VMPIDR_EL2 stay as set in nVHE), installs the hyp stub and drops to EL1.
    */
   firmware(): void {
     for (const cpu of this.machine.cpus) {
-      cpu.msr("MDCR_EL2", initEl2Mdcr(this.release, cpu.model));
+      initEl2State(this.release, cpu);
       cpu.sysregs.write("VBAR_EL2", BigInt(this.image.symbols.__hyp_stub_vectors!));
       cpu.pstate.el = 1;
       cpu.pstate.spsel = 1;

@@ -30,6 +30,7 @@ import { BootStepError, type Host } from "./host.ts";
 import { asSigned } from "./hypercall_ids.ts";
 import { BP_HARDEN_HYP_VECS_SZ } from "./hyp_mm.ts";
 import { getOrder } from "./kernel_image.ts";
+import { hypVectorSlot } from "./spectre.ts";
 
 const PAGE = 4096;
 
@@ -39,10 +40,7 @@ const PAGE = 4096;
  */
 export const VIRT_GIC_HYP = { base: 0x0803_0000, size: 0x1_0000 } as const;
 
-/** `enum arm64_hyp_spectre_vector` (asm/spectre.h). */
-export const HYP_VECTOR_DIRECT = 0;
-/** The indirect trampoline slot Spectre-v3a CPUs select. */
-export const HYP_VECTOR_INDIRECT = 2;
+export { HYP_VECTOR_DIRECT, HYP_VECTOR_INDIRECT } from "./spectre.ts";
 
 /** Options of the host's boot. */
 export interface HostBootOptions {
@@ -260,18 +258,27 @@ export class HostBoot {
    * `bp_hardening_data.slot` of a CPU, which `cpu_set_hyp_vector()` passes
    * to `__pkvm_cpu_set_vector`: HYP_VECTOR_INDIRECT on a Spectre-v3a CPU
    * (spectre_v3a_enable_mitigation(), in every release; from 5.16 the hyp
-   * maps the indirect vectors itself), else HYP_VECTOR_DIRECT.
+   * maps the indirect vectors itself) or where the Spectre-BHB mitigation
+   * (5.17 on) uses ClearBHB or the branchy loop, e.g. on a Neoverse N1
+   * (`spectre_bhb_enable_mitigation()`, {@link hypVectorSlot}), else
+   * HYP_VECTOR_DIRECT. `mitigationsOff` stands for `mitigations=off` here,
+   * which turns the BHB mitigation off too.
    *
-   * Not modelled: the Spectre-v2 firmware slot needs SMCCC 1.1, which QEMU's
-   * built-in PSCI does not offer (so it never applies here); the Spectre-BHB
-   * mitigations (5.17 on) can also select HYP_VECTOR_INDIRECT, e.g. the
-   * branchy-loop one on a Neoverse N1.
+   * Not modelled: the Spectre-v2 and BHB firmware slots need SMCCC 1.1
+   * workarounds, which QEMU's built-in PSCI does not offer (so they never
+   * apply here).
    *
    * @param cpuId The CPU.
    * @returns The slot.
    */
   vectorSlot(cpuId: number): number {
-    return this.#spectreV3a(this.#machine.cpu(cpuId)) ? HYP_VECTOR_INDIRECT : HYP_VECTOR_DIRECT;
+    const cpu = this.#machine.cpu(cpuId);
+    return hypVectorSlot(
+      this.release,
+      cpu.model,
+      this.#spectreV3a(cpu),
+      this.#options.mitigationsOff ?? false,
+    );
   }
 
   /**

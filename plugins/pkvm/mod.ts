@@ -77,4 +77,11 @@ export {
 } from "./host_regs.ts";
 export { type KvmCpuCaps, kvmCpuCaps, VaBitsError } from "./cpu_caps.ts";
 export type { PkvmOptions } from "./pkvm_boot.ts";
+export {
+  HYP_VECTOR_DIRECT,
+  HYP_VECTOR_INDIRECT,
+  hypVectorSlot,
+  type SpectreBhbChoice,
+  spectreBhbChoice,
+} from "./spectre.ts";
 export * from "./plugin.ts";

@@ -24,6 +24,7 @@ import { V7_2 } from "./v7_2.ts";
 export type * from "./host_boot.ts";
 export type * from "./types.ts";
 export { V5_13, V6_1, V6_12, V7_2 };
+export { SPECTRE_BHB_6, SPECTRE_BHB_7 } from "./spectre_bhb.ts";
 
 /** Every release, oldest first. */
 export const RELEASES: readonly KernelRelease[] = [V5_13, V6_1, V6_12, V7_2];

@@ -292,6 +292,45 @@ export interface HostFacts {
    * 6.1) or `ni-or-impdef` (only 0 and 0xf skip, 6.12 and 7.2).
    */
   readonly el2PmuCheck: "signed" | "ni-or-impdef";
+  /**
+   * Whether head.S lifts the SME traps at EL2 on a CPU with SME
+   * (CPTR_EL2.TSM cleared, SCTLR_EL2.EnTP2 set: `__finalise_el2` in 6.1's
+   * hyp-stub.S, `finalise_el2_state` in 6.12 and 7.2). v5.13 predates the
+   * kernel's SME support (5.19) and leaves them.
+   */
+  readonly el2SmeTraps: "lift" | "keep";
+  /**
+   * The Spectre-BHB mitigation's CPU lists (`proton-pack.c`, 5.17 on), or
+   * null for a release without it (v5.13). On a CPU it mitigates with
+   * ClearBHB or the branchy loop, `spectre_bhb_enable_mitigation()` moves
+   * `bp_hardening_data.slot` to HYP_VECTOR_INDIRECT, the slot the host
+   * passes to `__pkvm_cpu_set_vector`.
+   */
+  readonly spectreBhb: SpectreBhbFacts | null;
+}
+
+/** A CPU by its MIDR_EL1 implementer and part number (any variant, revision). */
+export interface MidrPart {
+  /** MIDR_EL1.Implementer (0x41 Arm). */
+  readonly implementer: number;
+  /** MIDR_EL1.PartNum. */
+  readonly partNum: number;
+  /** The kernel's name for it (`MIDR_NEOVERSE_N1`, as words). */
+  readonly name: string;
+}
+
+/** The CPU lists of the Spectre-BHB mitigation (`proton-pack.c`). */
+export interface SpectreBhbFacts {
+  /** `is_spectre_bhb_safe()`'s list: never affected. */
+  readonly safe: readonly MidrPart[];
+  /** `spectre_bhb_loop_affected()`: the branchy loop's iterations per CPU, largest first. */
+  readonly loop: readonly { readonly k: number; readonly parts: readonly MidrPart[] }[];
+  /**
+   * `spectre_v2_get_cpu_hw_mitigation_state()`'s safe list (CPUs without
+   * ID_AA64PFR0_EL1.CSV2 that are not affected by Spectre-v2); with
+   * Spectre-v2 unmitigated, BHB is not mitigated either.
+   */
+  readonly v2Safe: readonly MidrPart[];
 }
 
 /** `__kvm_host_smccc_func` and how the host vector dispatches it. */

@@ -109,6 +109,8 @@ export const V5_13: KernelRelease = {
     randomTag: false,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
     el2PmuCheck: "signed",
+    el2SmeTraps: "keep",
+    spectreBhb: null,
   },
   hypercalls: {
     ids: {

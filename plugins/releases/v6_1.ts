@@ -18,6 +18,7 @@
  */
 
 import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
+import { SPECTRE_BHB_6 } from "./spectre_bhb.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux 6.1 (Debian 6.1.176-1). */
@@ -111,6 +112,8 @@ export const V6_1: KernelRelease = {
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "kernel_rodata", "hyp_bss", "bss_tail"],
     el2PmuCheck: "signed",
+    el2SmeTraps: "lift",
+    spectreBhb: SPECTRE_BHB_6,
   },
   hypercalls: {
     ids: {

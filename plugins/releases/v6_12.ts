@@ -21,6 +21,7 @@
  */
 
 import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
+import { SPECTRE_BHB_6 } from "./spectre_bhb.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux 6.12 (Debian 6.12.117-1). */
@@ -116,6 +117,8 @@ export const V6_12: KernelRelease = {
     randomTag: true,
     hostSections: ["hyp_text", "hyp_rodata", "hyp_bss"],
     el2PmuCheck: "ni-or-impdef",
+    el2SmeTraps: "lift",
+    spectreBhb: SPECTRE_BHB_6,
   },
   hypercalls: {
     ids: {

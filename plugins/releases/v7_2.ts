@@ -20,6 +20,7 @@
  */
 
 import { PROT_NUMBERING_XNX } from "../../core/mod.ts";
+import { SPECTRE_BHB_7 } from "./spectre_bhb.ts";
 import type { KernelRelease } from "./types.ts";
 
 /** Linux 7.2 (Debian 7.2.13-1). */
@@ -124,6 +125,8 @@ export const V7_2: KernelRelease = {
     randomTag: true,
     hostSections: ["hyp_text", "hyp_data", "hyp_rodata", "hyp_bss"],
     el2PmuCheck: "ni-or-impdef",
+    el2SmeTraps: "lift",
+    spectreBhb: SPECTRE_BHB_7,
   },
   hypercalls: {
     ids: {

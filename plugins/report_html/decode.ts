@@ -136,25 +136,32 @@ export function leafAttr(attr: string, version: string, mair?: string): LeafAttr
  *
  * @param name Register (`TCR_EL2`).
  * @param value Its value (hex).
+ * @param fields The layout to read it by (default: the register's
+ *   declaration, the nVHE layout), e.g. an E2H layout.
  * @returns `T0SZ=16 IRGN0=1 ...`, or the value when the register has no fields.
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { sysregFields } from "./decode.ts";
  * assertEquals(sysregFields("TTBR0_EL2", "0x13e006001"), "CnP=1 BADDR=0x9f003000");
+ * assertEquals(sysregFields("CPTR_EL2", "0x300000", { FPEN: [20, 2] }), "FPEN=3");
  * ```
  */
-export function sysregFields(name: string, value: string): string {
-  const def = SYSREG_DEFS[name];
+export function sysregFields(
+  name: string,
+  value: string,
+  fields: Readonly<Record<string, readonly [number, number]>> | undefined = SYSREG_DEFS[name]
+    ?.fields,
+): string {
   let v: bigint;
   try {
     v = BigInt(value);
   } catch {
     return value;
   }
-  if (def === undefined || Object.keys(def.fields).length === 0) return value;
+  if (fields === undefined || Object.keys(fields).length === 0) return value;
   const out: string[] = [];
-  const entries = Object.entries(def.fields).sort((a, b) => a[1][0] - b[1][0]);
+  const entries = Object.entries(fields).sort((a, b) => a[1][0] - b[1][0]);
   for (const [field, [lo, width]] of entries) {
     const f = (v >> BigInt(lo)) & ((1n << BigInt(width)) - 1n);
     if (f === 0n) continue;

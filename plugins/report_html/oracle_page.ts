@@ -16,6 +16,7 @@ import {
   OBSERVED_SYSREGS,
   type OracleDiff,
   type Prediction,
+  registerFields,
 } from "../oracle/mod.ts";
 import { leafAttr, sysregFields } from "./decode.ts";
 import { esc, htmlPage, table } from "./html.ts";
@@ -126,6 +127,10 @@ function section(e: OracleDiffEntry, index: number): string {
       : `<span class="badge fail">differ</span> ${d.differences.length} difference${
         d.differences.length === 1 ? "" : "s"
       } of ${d.compared} compared fields`
+  }${
+    d.notRecorded.length === 0
+      ? ""
+      : ` · not in this recording, so not compared: ${esc(d.notRecorded.join(", "))}`
   }</p>`;
   const diffRows = d.differences.map((x) => ({
     cells: [`<code>${esc(x.path)}</code>`, side(x.observed), side(x.predicted), esc(fieldsText(x))],
@@ -137,8 +142,18 @@ function section(e: OracleDiffEntry, index: number): string {
   if (pred === undefined) {
     return `<section class="panel oracle" data-file="${esc(e.file)}">${head}${diffs}</section>`;
   }
-  const row = (path: string, name: string, a: string | number, b: string | number) => ({
-    cells: [esc(name), side(String(a)), side(String(b)), esc(fieldsText(byPath.get(path)))],
+  const row = (
+    path: string,
+    name: string,
+    a: string | number | undefined,
+    b: string | number | undefined,
+  ) => ({
+    cells: [
+      esc(name),
+      a === undefined ? `<span class="note">not recorded</span>` : side(String(a)),
+      side(b === undefined ? undefined : String(b)),
+      esc(fieldsText(byPath.get(path))),
+    ],
     attrs: paths.has(path) ? `class="diff"${diffAttr(paths, path)}` : "",
   });
   const reserve = table(["reserve", "real kernel", "hyplab", "differs in"], [
@@ -162,12 +177,17 @@ function section(e: OracleDiffEntry, index: number): string {
     ["register (CPU 0)", "real kernel", "hyplab", "differing fields", "real kernel's fields"],
     OBSERVED_SYSREGS.map((name) => {
       const path = `sysregs.${name}`;
-      const r = row(path, name, obs.sysregs[name], pred.sysregs[name]);
+      const value = obs.sysregs[name];
+      const r = row(path, name, value, pred.sysregs[name]);
+      // The E2H layouts (TCR_EL2, CPTR_EL2, CNTHCTL_EL2) under hVHE.
+      const fields = registerFields(name, ((BigInt(obs.sysregs.HCR_EL2) >> 34n) & 1n) === 1n);
       return {
         ...r,
         cells: [
           ...r.cells,
-          `<span class="mono">${esc(sysregFields(name, obs.sysregs[name]))}</span>`,
+          value === undefined
+            ? ""
+            : `<span class="mono">${esc(sysregFields(name, value, fields))}</span>`,
         ],
       };
     }),

@@ -71,6 +71,8 @@ Deno.test("every declared register resets to its pinned value", () => {
     CPTR_EL2: 0x32ffn, // CPTR_NVHE_EL2_RES1
     MDCR_EL2: 0n,
     CNTHCTL_EL2: 0n,
+    VPIDR_EL2: 0n, // UNKNOWN at reset; head.S copies MIDR_EL1 in
+    VMPIDR_EL2: 0x80000000n, // RES1 bit 31; head.S copies MPIDR_EL1 in
     SCTLR_EL1: 0x30d00800n, // RES1 without PAN/ExS/CSV2
     TCR_EL1: 0n,
     TTBR0_EL1: 0n,

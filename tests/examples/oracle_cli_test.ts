@@ -172,3 +172,39 @@ Deno.test("oracle CLI: a gdb stub that hangs up is one line, and QEMU is stopped
   assertStringIncludes(JSON.parse(json).error, "the stub closed the connection");
   assertEquals(await fakeQemuAlive(r.stdout), false);
 });
+
+Deno.test("oracle CLI: diff of a recording without the later EL2 registers names them", async () => {
+  const src = `${FIX}/observations/v6.12-neoverse-n1-1G-1cpu.json`;
+  const obs = JSON.parse(await Deno.readTextFile(src));
+  for (
+    const r of [
+      "VBAR_EL2",
+      "TPIDR_EL2",
+      "MDCR_EL2",
+      "CPTR_EL2",
+      "CNTHCTL_EL2",
+      "VPIDR_EL2",
+      "VMPIDR_EL2",
+    ]
+  ) delete obs.observed.sysregs[r];
+  delete obs.observed.kvm_hyp_vector;
+  const dir = await Deno.makeTempDir();
+  try {
+    const old = `${dir}/old.json`;
+    await Deno.writeTextFile(old, JSON.stringify(obs));
+    const r = await cli(["diff", old]);
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(
+      r.stdout,
+      "compared fields agree; VBAR_EL2, TPIDR_EL2, MDCR_EL2, CPTR_EL2, CNTHCTL_EL2, VPIDR_EL2, VMPIDR_EL2, kvm_hyp_vector not in this recording",
+    );
+    const j = await cli(["diff", old, src, "--json"]);
+    assertEquals(j.code, 0, j.stderr);
+    const files = JSON.parse(j.stdout).files;
+    assertEquals(files[0].notRecorded.length, 8);
+    assertEquals(files[1].notRecorded, []);
+    assertEquals(files[1].compared > files[0].compared, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

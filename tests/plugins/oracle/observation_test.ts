@@ -70,9 +70,9 @@ Deno.test("observation: parse and format round-trip in canonical key order", () 
   // sysregs_per_cpu is optional and kept.
   const withPer = sample();
   const observed = withPer.observed as Record<string, unknown>;
-  observed.sysregs_per_cpu = [observed.sysregs, observed.sysregs];
+  observed.sysregs_per_cpu = [1, 2, 3, 4].map(() => observed.sysregs);
   const again = parseObservation(JSON.stringify(withPer), "x");
-  assertEquals(again.observed.sysregs_per_cpu?.length, 2);
+  assertEquals(again.observed.sysregs_per_cpu?.length, 4);
   assertEquals(parseObservation(formatObservation(again), "x"), again);
   // host_s2 is optional (older recordings lack it), kept, and after el2.
   const withS2 = sample();
@@ -209,4 +209,86 @@ Deno.test("observation: every bad field is named with its path", async (t) => {
       "obs.json: expected an object, got []",
     );
   });
+});
+
+/** The later recordings' EL2 registers, as a 6.1 boot on cortex-a57 leaves them. */
+const EXTRA = {
+  VBAR_EL2: "0xfffffbc94000",
+  TPIDR_EL2: "0x13ea34000",
+  MDCR_EL2: "0x6",
+  CPTR_EL2: "0x33ff",
+  CNTHCTL_EL2: "0x3",
+  VPIDR_EL2: "0x411fd070",
+  VMPIDR_EL2: "0x80000000",
+};
+
+Deno.test("observation: the later EL2 registers are optional, all or none, and kept in order", () => {
+  // Without them (the first recordings): parsed, none present.
+  const old = parseObservation(JSON.stringify(sample()), "old.json");
+  assertEquals(old.observed.sysregs.VBAR_EL2, undefined);
+  assertEquals(old.observed.kvm_hyp_vector, undefined);
+  // With them, in any key order: kept, formatted after the first seven.
+  const s = sample();
+  const observed = s.observed as Record<string, any>;
+  observed.sysregs = { ...EXTRA, ...observed.sysregs };
+  observed.kvm_hyp_vector = [
+    "0xfffffbc96800",
+    "0xfffffbc96800",
+    "0xfffffbc96800",
+    "0xfffffbc96800",
+  ];
+  const obs = parseObservation(JSON.stringify(s), "new.json");
+  assertEquals(obs.observed.sysregs.MDCR_EL2, "0x6");
+  assertEquals(obs.observed.kvm_hyp_vector?.length, 4);
+  const text = formatObservation(obs);
+  assertEquals(Object.keys(JSON.parse(text).observed.sysregs), [
+    "TTBR0_EL2",
+    "TCR_EL2",
+    "SCTLR_EL2",
+    "MAIR_EL2",
+    "HCR_EL2",
+    "VTCR_EL2",
+    "VTTBR_EL2",
+    ...Object.keys(EXTRA),
+  ]);
+  assertEquals(parseObservation(text, "new.json"), obs);
+  // Some but not all: the first missing one is named.
+  const partial = sample();
+  (partial.observed as any).sysregs = { ...(partial.observed as any).sysregs, MDCR_EL2: "0x6" };
+  assertThrows(
+    () => parseObservation(JSON.stringify(partial), "p.json"),
+    OracleError,
+    "p.json: observed.sysregs.VBAR_EL2: missing",
+  );
+  // A bad value in one of them is named like any other.
+  const bad = sample();
+  (bad.observed as any).sysregs = { ...(bad.observed as any).sysregs, ...EXTRA, CPTR_EL2: 7 };
+  assertThrows(
+    () => parseObservation(JSON.stringify(bad), "b.json"),
+    OracleError,
+    "observed.sysregs.CPTR_EL2",
+  );
+  // Per CPU: the same set as CPU 0's.
+  const per = sample();
+  const po = per.observed as any;
+  po.sysregs = { ...po.sysregs, ...EXTRA };
+  po.sysregs_per_cpu = [
+    po.sysregs,
+    po.sysregs,
+    po.sysregs,
+    { ...sample().observed as any }.sysregs,
+  ];
+  assertThrows(
+    () => parseObservation(JSON.stringify(per), "c.json"),
+    OracleError,
+    "observed.sysregs_per_cpu[3].VBAR_EL2: missing (observed.sysregs has it)",
+  );
+  // kvm_hyp_vector: one per CPU.
+  const vec = sample();
+  (vec.observed as any).kvm_hyp_vector = ["0x1"];
+  assertThrows(
+    () => parseObservation(JSON.stringify(vec), "v.json"),
+    OracleError,
+    "observed.kvm_hyp_vector: expected 4 entries",
+  );
 });

@@ -8,6 +8,7 @@
 import { assert, assertEquals } from "@std/assert";
 import {
   diffObserved,
+  EXTRA_SYSREGS,
   formatOracleDiff,
   type Observation,
   parseObservation,
@@ -57,4 +58,48 @@ Deno.test("a recorded observation with one field changed is reported, by name", 
   assert(text.includes("sysregs.TCR_EL2"), text);
   assert(text.includes("PS (bits 18:16)"), text);
   assert(text.includes("only in hyplab"), text);
+});
+
+Deno.test("the later EL2 registers: predicted per CPU, compared by field, skipped when not recorded", async () => {
+  const all = await fixtures();
+  // A recording with them, under hVHE (CPTR_EL2 in CPACR_EL1's layout).
+  const found = all.find(([, o]) =>
+    o.observed.sysregs.CPTR_EL2 !== undefined && o.observed.mode === "hVHE"
+  );
+  if (found === undefined) throw new Error("no re-recorded hVHE observation");
+  const [name, obs] = found;
+  const { observed: predicted } = await predict(obs);
+  for (const reg of EXTRA_SYSREGS) {
+    assert(predicted.sysregs[reg] !== undefined, `${reg} not predicted`);
+  }
+  assertEquals(predicted.kvm_hyp_vector?.length, obs.inputs.machine.cpus);
+  // MDCR_EL2.HPMN one less, CPTR_EL2.FPEN (E2H layout, bits 21:20) cleared.
+  const changed = structuredClone(obs);
+  const s = changed.observed.sysregs;
+  s.MDCR_EL2 = `0x${(BigInt(s.MDCR_EL2!) - 1n).toString(16)}`;
+  s.CPTR_EL2 = `0x${(BigInt(s.CPTR_EL2!) & ~(3n << 20n)).toString(16)}`;
+  changed.observed.kvm_hyp_vector![0] = "0x0";
+  const d = diffObserved(changed.observed, predicted);
+  const text = formatOracleDiff(d, name);
+  assertEquals(d.differences.length, 3, text);
+  assert(text.includes("sysregs.MDCR_EL2"), text);
+  assert(text.includes("HPMN (bits 4:0)"), text);
+  assert(text.includes("FPEN (bits 21:20): real 0, hyplab 3"), text);
+  assert(text.includes("kvm_hyp_vector[0]"), text);
+  assertEquals(d.notRecorded, []);
+  // The same recording without them, as an older observer wrote it: the
+  // rest is compared and the missing ones are named.
+  const old = structuredClone(obs);
+  for (const reg of EXTRA_SYSREGS) delete old.observed.sysregs[reg];
+  delete old.observed.kvm_hyp_vector;
+  delete old.observed.sysregs_per_cpu;
+  const d2 = diffObserved(old.observed, predicted);
+  assertEquals(d2.agree, true, formatOracleDiff(d2, name));
+  assertEquals(d2.notRecorded, [...EXTRA_SYSREGS, "kvm_hyp_vector"]);
+  assert(d2.compared < d.compared);
+  assert(
+    formatOracleDiff(d2, name).includes(
+      `; ${EXTRA_SYSREGS.join(", ")}, kvm_hyp_vector not in this recording`,
+    ),
+  );
 });
