@@ -42,6 +42,11 @@ class Page {
   hi = 0;
   /** Handed out by {@link PhysicalMemory.pin}: stays backed, extent the whole page. */
   pinned = false;
+  /**
+   * Read as a translation table ({@link PhysicalMemory.readTableEntry}): a
+   * store to it bumps {@link PhysicalMemory.tableGeneration}.
+   */
+  watched = false;
   constructor() {
     const buf = new ArrayBuffer(PAGE_SIZE);
     this.dv = new DataView(buf);
@@ -117,6 +122,12 @@ export class PhysicalMemory {
   #bankStarts: Float64Array;
   #bankEnds: Float64Array;
   #generation = 0;
+  #tableGeneration = 0;
+  /**
+   * Frames read as tables while they had no backing: {@link Page.watched}
+   * for the page a later store backs them with.
+   */
+  #watchedUnbacked = new Set<number>();
 
   /**
 
@@ -173,6 +184,33 @@ export class PhysicalMemory {
    */
   get generation(): number {
     return this.#generation;
+  }
+
+  /**
+   * A counter bumped by every store (through this object's methods, as for
+   * {@link PhysicalMemory.generation}) that may change a page some
+   * {@link PhysicalMemory.readTableEntry} read, backed or not: caches over
+   * translation tables (the MMU's stale-TLB check, its walk caches) compare
+   * it, so stores to ordinary data (a memset of a freed page, allocator
+   * metadata) do not make them look again. A page stays watched once read as
+   * a table.
+   *
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * const parts = new Uint32Array(2);
+   * mem.readTableEntry(0x4000_0000, parts); // a table page, not yet backed
+   * const g = mem.tableGeneration;
+   * mem.write64(0x4000_1000, 1n); // another page
+   * assertEquals(mem.tableGeneration, g);
+   * mem.write64(0x4000_0008, 3n); // the table page
+   * assertEquals(mem.tableGeneration, g + 1);
+   * ```
+   */
+  get tableGeneration(): number {
+    return this.#tableGeneration;
   }
 
   /** Total RAM in bytes. */
@@ -333,8 +371,17 @@ export class PhysicalMemory {
       p = this.#spare.pop() ?? new Page();
       c[slot] = p;
       this.#resident++;
+      // A table page read while unbacked: the store about to be made is to it.
+      if (this.#watchedUnbacked.size !== 0 && this.#watchedUnbacked.delete(pfn)) p.watched = true;
     }
     this.#remember(pfn, p);
+    return p;
+  }
+
+  /** {@link #pageForWrite} for a store: one to a watched page bumps the table generation. */
+  #storePage(pfn: number): Page {
+    const p = this.#pageForWrite(pfn);
+    if (p.watched) this.#tableGeneration++;
     return p;
   }
 
@@ -351,6 +398,14 @@ export class PhysicalMemory {
 
   /** Returns page `p` (slot `slot` of chunk `c`, frame `pfn`) to the sparse state. */
   #release(c: Chunk, slot: number, p: Page, pfn: number): void {
+    if (p.watched) {
+      // Cleared: its table entries change (to zero, unless they were).
+      this.#tableGeneration++;
+      if (!p.pinned) {
+        p.watched = false;
+        this.#watchedUnbacked.add(pfn);
+      }
+    }
     if (p.pinned) {
       // Never dropped: it is only cleared (the callers zero it whole).
       p.u8.fill(0);
@@ -487,7 +542,7 @@ export class PhysicalMemory {
     this.#generation++;
     const pfn = Math.floor(pa / 4096);
     const off = (pa - pfn * 4096) | 0;
-    const p = this.#pageForWrite(pfn);
+    const p = this.#storePage(pfn);
     p.u8[off] = value;
     if (off < p.lo) p.lo = off;
     if (off + 1 > p.hi) p.hi = off + 1;
@@ -509,7 +564,7 @@ export class PhysicalMemory {
       this.write8(pa + 1, value >>> 8);
       return;
     }
-    const p = this.#pageForWrite(pfn);
+    const p = this.#storePage(pfn);
     p.dv.setUint16(off, value & 0xffff, true);
     if (off < p.lo) p.lo = off;
     if (off + 2 > p.hi) p.hi = off + 2;
@@ -531,7 +586,7 @@ export class PhysicalMemory {
       this.write16(pa + 2, value >>> 16);
       return;
     }
-    const p = this.#pageForWrite(pfn);
+    const p = this.#storePage(pfn);
     p.dv.setUint32(off, value >>> 0, true);
     if (off < p.lo) p.lo = off;
     if (off + 4 > p.hi) p.hi = off + 4;
@@ -554,7 +609,7 @@ export class PhysicalMemory {
       this.write32(pa + 4, Number(v >> 32n));
       return;
     }
-    const p = this.#pageForWrite(pfn);
+    const p = this.#storePage(pfn);
     p.dv.setBigUint64(off, v, true);
     if (off < p.lo) p.lo = off;
     if (off + 8 > p.hi) p.hi = off + 8;
@@ -582,6 +637,43 @@ export class PhysicalMemory {
   }
 
   /**
+   * Reads a translation-table entry as two 32-bit halves, like
+   * {@link PhysicalMemory.read64Parts}, and marks its page as a table page:
+   * from then on a store to that page bumps
+   * {@link PhysicalMemory.tableGeneration}. Table walkers whose results are
+   * cached read their descriptors through this.
+   *
+   * @param pa Physical address, 8-byte aligned.
+   * @param out Receives `[lo, hi]`.
+   * @throws {ExternalAbortError} Outside RAM.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * mem.write64(0x4000_0008, 0x1_4000_1003n);
+   * const parts = new Uint32Array(2);
+   * mem.readTableEntry(0x4000_0008, parts);
+   * assertEquals([...parts], [0x4000_1003, 1]);
+   * ```
+   */
+  readTableEntry(pa: number, out: Uint32Array): void {
+    this.#check(pa, 8, false);
+    const pfn = Math.floor(pa / 4096);
+    const p = this.#page(pfn);
+    if (p === undefined) {
+      out[0] = 0;
+      out[1] = 0;
+      this.#watchedUnbacked.add(pfn);
+      return;
+    }
+    p.watched = true;
+    const off = (pa - pfn * 4096) | 0;
+    out[0] = p.dv.getUint32(off, true);
+    out[1] = p.dv.getUint32(off + 4, true);
+  }
+
+  /**
    * Writes a 64-bit value given as two 32-bit halves.
    *
    * @param pa Physical address, 8-byte aligned.
@@ -593,7 +685,7 @@ export class PhysicalMemory {
     this.#check(pa, 8, true);
     this.#generation++;
     const pfn = Math.floor(pa / 4096);
-    const p = this.#pageForWrite(pfn);
+    const p = this.#storePage(pfn);
     const off = (pa - pfn * 4096) | 0;
     p.dv.setUint32(off, lo >>> 0, true);
     p.dv.setUint32(off + 4, hi >>> 0, true);
@@ -630,7 +722,7 @@ export class PhysicalMemory {
       const pfn = Math.floor(cur / 4096);
       const off = (cur - pfn * 4096) | 0;
       const n = Math.min(4096 - off, end - cur);
-      const p = this.#pageForWrite(pfn);
+      const p = this.#storePage(pfn);
       p.u8.fill(b, off, off + n);
       if (off < p.lo) p.lo = off;
       if (off + n > p.hi) p.hi = off + n;
@@ -686,7 +778,10 @@ export class PhysicalMemory {
         if (p !== undefined) {
           // A page left with nothing written goes back to sparse, like a
           // fully covered one.
-          if (n !== 4096) zeroIn(p, off, n);
+          if (n !== 4096) {
+            if (p.watched) this.#tableGeneration++;
+            zeroIn(p, off, n);
+          }
           if (n === 4096 || p.lo >= p.hi) this.#release(c, slot, p, page / 4096);
         }
         cur += n;
@@ -716,6 +811,7 @@ export class PhysicalMemory {
       const p = this.#page(pfn);
       if (p === undefined) return;
       if (size !== 4096) {
+        if (p.watched) this.#tableGeneration++;
         zeroIn(p, off, size);
         // Left all zero by a small zeroing (a list node cleared): keep it
         // backed until the next page is, since it is often written again
@@ -857,7 +953,7 @@ export class PhysicalMemory {
       if (rest === n * 4096) this.#dropPages(pfn + 1, n);
       else this.#zeroFill(pa + first, rest);
     }
-    const p = this.#pageForWrite(pfn);
+    const p = this.#storePage(pfn);
     zeroIn(p, off + len, first - len);
     this.#storeIn(p, off, head);
   }
@@ -896,13 +992,13 @@ export class PhysicalMemory {
     if (off + len <= 4096) {
       // One page (a list node, a descriptor): no views, integer indexes.
       if (len === 0) return;
-      this.#storeIn(this.#pageForWrite(pfn), off, bytes);
+      this.#storeIn(this.#storePage(pfn), off, bytes);
       return;
     }
     let from = 0;
     while (from < len) {
       const n = Math.min(4096 - off, len - from);
-      const p = this.#pageForWrite(pfn);
+      const p = this.#storePage(pfn);
       p.u8.set(bytes.subarray(from, from + n), off);
       if (off < p.lo) p.lo = off;
       if (off + n > p.hi) p.hi = off + n;

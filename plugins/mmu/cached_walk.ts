@@ -31,7 +31,7 @@ const REGION = [2 ** 39, 2 ** 30, 2 ** 21];
  * mem.write64(0x4000_1008, 0x4800_0743n);
  * const s = new WalkState();
  * walkTables(mem, cfg, 0x1234, s);
- * const w = new CachedWalk(s, cfg, 0x1234, 2, undefined, mem.generation);
+ * const w = new CachedWalk(s, cfg, 0x1234, 2, undefined, mem.tableGeneration);
  * assertEquals([w.level, w.va, w.size, w.table, w.chain], [2, 0, 0x20_0000, 0x4000_1000, [0x4000_0000, 0x4000_1003, 0]]);
  * ```
  */
@@ -66,7 +66,7 @@ export class CachedWalk implements TlbWalkEntry {
   readonly chain: readonly number[];
   /** Regime of the last check that found the chain intact (identity). */
   vCfg: RegimeConfig | undefined;
-  /** Memory generation of that check. */
+  /** Memory table generation of that check. */
   vGen: number;
 
   /**
@@ -77,7 +77,7 @@ export class CachedWalk implements TlbWalkEntry {
    * @param level Level of the table descriptor (the walk must have read it).
    * @param above The entry the walk started from, or undefined for a walk
    *   from the table base (its chain is this entry's prefix).
-   * @param generation Memory generation of the walk.
+   * @param generation Memory table generation of the walk.
    */
   constructor(
     s: WalkState,

@@ -237,24 +237,78 @@ export class MmuEl2Memory implements El2Memory {
     }
   }
 
-  /** Every page chunk of `[va, va + size)` translated first: `[pa, length][]`. */
-  #chunks(va: number, size: number, access: number): [number, number][] {
+  /**
+   * Translates every page of `[va, va + size)` first, into `#pas` (the PA of
+   * each page's first byte accessed), and returns the page count; throws on
+   * the first fault or PA outside RAM, before anything is accessed. The PAs
+   * go to a reused array: bulk accesses allocate nothing per page.
+   */
+  #translateAll(va: number, size: number, access: number): number {
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new RangeError(`Cannot access ${size} bytes at hyp VA ${va}: size must be a count`);
     }
-    const out: [number, number][] = [];
-    let cur = va;
     const end = va + size;
-    while (cur < end) {
+    // Pages touched: from va's page to the page of the last byte.
+    const pages = size === 0 ? 0 : Math.floor((end - 1) / PAGE) - Math.floor(va / PAGE) + 1;
+    let pas = this.#pas;
+    if (pas.length < pages) pas = this.#pas = new Float64Array(Math.max(pages, pas.length * 2));
+    let cur = va;
+    for (let i = 0; i < pages; i++) {
       const n = Math.min(PAGE - (cur % PAGE), end - cur);
       const pa = this.#pa(cur, 1, access);
       if (!this.#mem.contains(pa, n)) {
         throw this.#external(new ExternalAbortError(abort(pa, n)), cur, n, access, pa);
       }
-      out.push([pa, n]);
+      pas[i] = pa;
       cur += n;
     }
-    return out;
+    return pages;
+  }
+
+  /**
+   * {@link #translateAll} for a range within one page: its PA, checked to be
+   * RAM (the same fault or external abort, before anything is accessed).
+   */
+  #onePage(va: number, size: number, access: number): number {
+    const pa = this.#pa(va, 1, access);
+    if (!this.#mem.contains(pa, size)) {
+      throw this.#external(new ExternalAbortError(abort(pa, size)), va, size, access, pa);
+    }
+    return pa;
+  }
+
+  /** PAs of the pages of the last bulk access (see {@link #translateAll}). */
+  #pas: Float64Array = new Float64Array(16);
+
+  /**
+   * Calls `run(pa, from, n)` for each run of the translated pages of
+   * `[va, va + size)` that is contiguous in PA (`from`: offset in the access).
+   */
+  #runs(
+    va: number,
+    size: number,
+    pages: number,
+    run: (pa: number, from: number, n: number) => void,
+  ): void {
+    const pas = this.#pas;
+    let i = 0;
+    let from = 0;
+    while (i < pages) {
+      const pa = pas[i]!;
+      // The first page may start mid-page; every later one starts at its page.
+      let n = i === 0 ? Math.min(PAGE - (va % PAGE), size) : Math.min(PAGE, size - from);
+      let j = i + 1;
+      // A run stays in one RAM bank (adjacent banks are separate ranges).
+      while (j < pages && pas[j] === pa + n) {
+        const m = Math.min(PAGE, size - from - n);
+        if (!this.#mem.contains(pa, n + m)) break;
+        n += m;
+        j++;
+      }
+      run(pa, from, n);
+      from += n;
+      i = j;
+    }
   }
 
   /**
@@ -263,7 +317,16 @@ export class MmuEl2Memory implements El2Memory {
    * @param size Bytes.
    */
   zero(va: number, size: number): void {
-    for (const [pa, n] of this.#chunks(va, size, WRITE)) this.#mem.zero(pa, n);
+    if (size > 0 && (va % PAGE) + size <= PAGE) {
+      // Within one page (a list node, an order-0 memset): one translation,
+      // no run bookkeeping.
+      const pa = this.#onePage(va, size, WRITE);
+      this.#mem.zero(pa, size);
+      return;
+    }
+    const pages = this.#translateAll(va, size, WRITE);
+    const mem = this.#mem;
+    this.#runs(va, size, pages, (pa, _from, n) => mem.zero(pa, n));
   }
 
   /**
@@ -274,10 +337,19 @@ export class MmuEl2Memory implements El2Memory {
    * @returns True when all zero.
    */
   isZero(va: number, size: number): boolean {
-    for (const [pa, n] of this.#chunks(va, size, READ)) {
-      if (!this.#mem.isBacked(pa)) continue;
-      const b = this.#mem.readBytes(pa, n);
-      for (let i = 0; i < n; i++) if (b[i] !== 0) return false;
+    const pages = this.#translateAll(va, size, READ);
+    const pas = this.#pas;
+    const mem = this.#mem;
+    let cur = va;
+    const end = va + size;
+    for (let i = 0; i < pages; i++) {
+      const n = Math.min(PAGE - (cur % PAGE), end - cur);
+      const pa = pas[i]!;
+      if (mem.isBacked(pa)) {
+        const b = mem.readBytes(pa, n);
+        for (let k = 0; k < n; k++) if (b[k] !== 0) return false;
+      }
+      cur += n;
     }
     return true;
   }
@@ -289,12 +361,10 @@ export class MmuEl2Memory implements El2Memory {
    * @returns A copy of the bytes.
    */
   readBytes(va: number, size: number): Uint8Array {
+    const pages = this.#translateAll(va, size, READ);
     const out = new Uint8Array(size);
-    let off = 0;
-    for (const [pa, n] of this.#chunks(va, size, READ)) {
-      if (this.#mem.isBacked(pa)) out.set(this.#mem.readBytes(pa, n), off);
-      off += n;
-    }
+    const mem = this.#mem;
+    this.#runs(va, size, pages, (pa, from, n) => out.set(mem.readBytes(pa, n), from));
     return out;
   }
 
@@ -304,11 +374,19 @@ export class MmuEl2Memory implements El2Memory {
    * @param bytes Data.
    */
   writeBytes(va: number, bytes: Uint8Array): void {
-    let off = 0;
-    for (const [pa, n] of this.#chunks(va, bytes.length, WRITE)) {
-      this.#mem.writeBytes(pa, bytes.subarray(off, off + n));
-      off += n;
+    const size = bytes.length;
+    if (size > 0 && (va % PAGE) + size <= PAGE) {
+      this.#mem.writeBytes(this.#onePage(va, size, WRITE), bytes);
+      return;
     }
+    const pages = this.#translateAll(va, size, WRITE);
+    const mem = this.#mem;
+    this.#runs(
+      va,
+      size,
+      pages,
+      (pa, from, n) => mem.writeBytes(pa, bytes.subarray(from, from + n)),
+    );
   }
 }
 

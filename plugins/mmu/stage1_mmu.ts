@@ -80,10 +80,12 @@ function checkVa(va: number): void {
  * The {@link Mmu} implementation behind the `mmu()` plugin.
  *
  * Stale check: a hit is compared with a walk of memory now. The comparison
- * is cached on the entry and redone only when memory
- * ({@link PhysicalMemory.generation}) or the regime changed, and then first
- * by re-reading the descriptors the last walk read, so a hit costs a map
- * lookup and two counter compares.
+ * is cached on the entry and redone only when a page read as a table was
+ * stored to ({@link PhysicalMemory.tableGeneration}: walks read their
+ * descriptors with {@link PhysicalMemory.readTableEntry}) or the regime
+ * changed, and then first by re-reading the descriptors the last walk read,
+ * so a hit costs a map lookup and two counter compares, however much data
+ * was stored since.
  *
  * With the adversarial TLB a hit uses the SCTLR_EL2.WXN and MAIR_EL2
  * attribute cached in the entry at its fill (the architecture permits both
@@ -292,7 +294,7 @@ export class Stage1Mmu implements Mmu {
     const via = this.#walkCache ? this.#tlb.lookupWalk!(cpu, va) : undefined;
     if (!walkTables(this.#mem, cfg, va, s, false, via)) return undefined;
     const exact = via === undefined || this.#viaExact(via, cfg);
-    const e = new WalkedEntry(s, cfg, this.#mem.generation, true, via?.base ?? cfg.base);
+    const e = new WalkedEntry(s, cfg, this.#mem.tableGeneration, true, via?.base ?? cfg.base);
     // Through a walk-cache entry whose descriptors may no longer hold: the
     // first hit compares the entry with a walk then (nothing is used now).
     if (!exact) e.vGen = -1;
@@ -508,7 +510,7 @@ export class Stage1Mmu implements Mmu {
       if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
       if (!debug) this.#hardwareUpdate(s, access);
       if (!debug) {
-        const w = new WalkedEntry(s, cfg, this.#mem.generation, false, via?.base ?? cfg.base);
+        const w = new WalkedEntry(s, cfg, this.#mem.tableGeneration, false, via?.base ?? cfg.base);
         // Filled through a stale walk-cache entry: every hit is stale until
         // memory changes (then the usual re-verification takes over).
         if (viaState === VIA.STALE) w.stale = true;
@@ -643,7 +645,9 @@ export class Stage1Mmu implements Mmu {
   ): void {
     let stale: boolean;
     if (e instanceof WalkedEntry) {
-      if (e.vCfg !== cfg || e.vGen !== this.#mem.generation) this.#reverify(cfg, e, va, wxn, attrs);
+      if (e.vCfg !== cfg || e.vGen !== this.#mem.tableGeneration) {
+        this.#reverify(cfg, e, va, wxn, attrs);
+      }
       stale = e.stale;
     } else {
       stale = this.#differs(cfg, e, va, ro, xn, wxn, attrs);
@@ -734,13 +738,13 @@ export class Stage1Mmu implements Mmu {
   #viaExact(via: TlbWalkEntry, cfg: RegimeConfig): boolean {
     if (!(via instanceof CachedWalk)) return false;
     const mem = this.#mem;
-    if (via.vCfg === cfg && via.vGen === mem.generation) return true;
+    if (via.vCfg === cfg && via.vGen === mem.tableGeneration) return true;
     if (
       via.base === cfg.base && via.startLevel === cfg.startLevel && via.hpd === cfg.hpd &&
       via.psLimit === cfg.psLimit && chainUnchanged(mem, via.chain)
     ) {
       via.vCfg = cfg;
-      via.vGen = mem.generation;
+      via.vGen = mem.tableGeneration;
       return true;
     }
     return false;
@@ -763,7 +767,7 @@ export class Stage1Mmu implements Mmu {
       if (!(via instanceof CachedWalk)) return;
       above = via;
     }
-    const gen = this.#mem.generation;
+    const gen = this.#mem.tableGeneration;
     // The walk cache holds descriptors of levels 0..2: a level −1 one (a
     // 52-bit walk) is only the first link of the chains below it.
     for (let l = above === undefined ? Math.max(cfg.startLevel, 0) : above.level + 1; l < 3; l++) {
@@ -779,7 +783,7 @@ export class Stage1Mmu implements Mmu {
     if (
       e.vCfg === cfg && e.vGen >= 0 && e.vChain !== undefined && chainUnchanged(mem, e.vChain)
     ) {
-      e.vGen = mem.generation;
+      e.vGen = mem.tableGeneration;
       return;
     }
     e.stale = this.#differs(cfg, e, va, e.ro, e.xn, wxn, attrs, true);
@@ -789,7 +793,7 @@ export class Stage1Mmu implements Mmu {
     // entry's level (every VA of the block shares those descriptors).
     const uniform = s.fault === WALK_FAULT.VA_RANGE ? e.va >= cfg.iaLimit : s.level <= e.level;
     if (uniform) {
-      e.vGen = mem.generation;
+      e.vGen = mem.tableGeneration;
       e.recordChain(s);
     } else {
       e.vGen = -1;

@@ -105,13 +105,14 @@ export class WalkState {
   readonly tPerm: Uint8Array = new Uint8Array(4);
   // Walk cache (like a hardware page-walk cache, but exact): the level-3
   // table the last walk reached for a 2 MiB-aligned VA, valid while the
-  // memory, the regime object and the memory generation (bumped by every
-  // store) are the same, so the upper descriptors still read the same.
+  // memory, the regime object and the memory's table generation (bumped by
+  // every store to a page a walk read) are the same, so the upper
+  // descriptors still read the same.
   /** Memory the cached walk read. */
   wcMem: PhysicalMemory | undefined = undefined;
   /** Regime it walked. */
   wcCfg: RegimeConfig | undefined = undefined;
-  /** Memory generation then. */
+  /** Memory table generation then. */
   wcGen = -1;
   /** 2 MiB-aligned VA it covers. */
   wcVa = -1;
@@ -190,7 +191,7 @@ export function walkTables(
   let apT = 0;
   let xnT = 0;
   const va2m = va - (vaLo & 0x1fffff);
-  const gen = mem.generation;
+  const gen = mem.tableGeneration;
   if (via !== undefined) {
     level = via.level + 1;
     table = via.table;
@@ -215,7 +216,7 @@ export function walkTables(
     const dpa = table + idx * 8;
     // A try/catch around the read costs more than this bank check in V8.
     if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL, level, dpa, 0, 0);
-    mem.read64Parts(dpa, parts);
+    mem.readTableEntry(dpa, parts);
     const lo = parts[0]!;
     const hi = parts[1]!;
     if (record) {

@@ -28,7 +28,7 @@ import type { WalkState } from "./table_walk.ts";
  * mem.write64(0x4000_0000, 0x4020_0000n | 0x7C1n);
  * const s = new WalkState();
  * walkTables(mem, cfg, 0x1234, s);
- * const e = new WalkedEntry(s, cfg, mem.generation, false);
+ * const e = new WalkedEntry(s, cfg, mem.tableGeneration, false);
  * assertEquals([e.va, e.pa, e.size, e.ro, e.pte], [0, 0x4020_0000, 0x20_0000, true, 0x402007C1n]);
  * assertEquals([e.wxn, e.attrs], [false, 0xff]); // SCTLR_EL2.WXN and MAIR_EL2[AttrIndx] at the fill
  * ```
@@ -71,7 +71,7 @@ export class WalkedEntry implements TlbEntry {
   readonly attrs: number;
   /** Regime of the last verification (identity). */
   vCfg: RegimeConfig;
-  /** Memory generation of the last verification; -1: verify on every hit. */
+  /** Memory table generation of the last verification; -1: verify on every hit. */
   vGen: number;
   /**
    * Descriptors read by the verifying walk, flat: `[pa, lo, hi, pa, lo, hi,
@@ -87,7 +87,7 @@ export class WalkedEntry implements TlbEntry {
    * Creates the entry from a walk that found a leaf.
    * @param s The walk.
    * @param cfg The regime it walked (its base is the provenance).
-   * @param generation Memory generation at the walk.
+   * @param generation Memory table generation ({@link PhysicalMemory.tableGeneration}) at the walk.
    * @param speculative Filled speculatively.
    * @param base Provenance when the walk did not start from `cfg`'s base
    *   (a walk-cache entry's).
