@@ -76,10 +76,12 @@ Options:
   --va-bits N                 kernel VA_BITS: 39, 48, or 52 on a FEAT_LPA2 CPU
                               with a 52-bit release (default: what the
                               release picks on the CPU model, 52 or 48)
-  --profile NAME              ${PROFILES.join(", ")} (default v6.1,
-                              the oldest release checked against a real
-                              kernel; mainline is v7.2; v5.13 has no real
-                              kernel to check it against)
+  --profile NAME              ${PROFILES.join(", ")} (default v7.2,
+                              the newest release checked against a real
+                              kernel, also called mainline; v6.1's switch
+                              sequence fails verify on the adversarial TLB
+                              (no dsb nsh; isb before the MMU enable);
+                              v5.13 has no real kernel to check it against)
   --cpu MODEL                 ${CPU_MODEL_NAMES.join(", ")} (default
                               cortex-a57): the CPU model QEMU 7.2 emulates
   --allocator NAME|PATH       ${ALLOCATORS.join(", ")}, or a plugin module
@@ -144,7 +146,7 @@ async function parse(argv: readonly string[]): Promise<Config | "help"> {
     overrides: {},
     seed: a.seed === undefined ? 1 : integerFlag("--seed", a.seed, 0, 2 ** 32 - 1),
   };
-  const p = a.profile ?? "v6.1";
+  const p = a.profile ?? "v7.2";
   if (!PROFILES.includes(p)) {
     throw new BadInput(`--profile ${p}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }

@@ -61,7 +61,7 @@ Options:
   --ram BASE:SIZE             a RAM bank (repeatable; default 0x40000000:4G)
   --cpus N                    CPUs (default 4)
   --va-bits N                 kernel VA_BITS, 39 or 48 (default 48)
-  --profile NAME              profile of variants that name none (default v6.1)
+  --profile NAME              profile of variants that name none (default v7.2)
   --seed N                    seeds (default 1) the machine PRNG, whose only
                               draw is get_random_long() for the hyp VA random
                               tag (kvm_compute_layout()), and the churn/map
@@ -120,7 +120,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   noArguments(a._);
-  const prof = (a.profile ?? "v6.1") as ProfileName;
+  const prof = (a.profile ?? "v7.2") as ProfileName;
   if (!PROFILES.includes(prof)) {
     throw new BadInput(`--profile ${prof}: choose ${PROFILES.join(", ")}`, { flag: "--profile" });
   }

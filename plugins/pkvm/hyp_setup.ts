@@ -197,9 +197,9 @@ export function divideMemoryPool(hyp: Hyp, cpu: Cpu, virt: number, size: number)
   // The vmemmap term follows sizeof(struct hyp_page) of the allocator in use,
   // which may differ from the one the host sized the pool with.
   const vmemmapPages = hypVmemmapPages(hyp, pool);
-  const terms = hyp.caps.reservedMem.poolLayout(hyp.hypMemory, pool).map((t) =>
-    t.name === "vmemmap" ? { ...t, pages: vmemmapPages } : t
-  );
+  const sized = hyp.caps.reservedMem.poolLayout(hyp.hypMemory, pool);
+  const hostVmemmap = sized.find((t) => t.name === "vmemmap")?.pages;
+  const terms = sized.map((t) => t.name === "vmemmap" ? { ...t, pages: vmemmapPages } : t);
   hyp.terms = [];
   for (const t of terms) {
     // An empty selftest term (no NVHE_EL2_DEBUG) or an allocator without a vmemmap.
@@ -209,7 +209,10 @@ export function divideMemoryPool(hyp: Hyp, cpu: Cpu, virt: number, size: number)
     }
     const va = early.contig(t.pages);
     if (va === null) {
-      hyp.log("error", `divide_memory_pool: no room for ${t.name} (${t.pages} pages)`);
+      const why = t.name === "vmemmap" && hostVmemmap !== undefined && hostVmemmap < t.pages
+        ? `: the page allocator's struct hyp_page needs ${t.pages} vmemmap pages where the host reserved ${hostVmemmap}`
+        : "";
+      hyp.log("error", `no room for ${t.name} (${t.pages} pages)${why}`);
       return ERRNO.ENOMEM;
     }
     hyp.terms.push({ ...t, va });

@@ -364,8 +364,12 @@ export class Hyp {
     return t;
   }
 
+  /** The last error-level message logged (why an errno came back), if any. */
+  lastError: string | undefined;
+
   /** Logs a kernel message. */
   log(level: "info" | "warn" | "error", message: string): void {
+    if (level === "error") this.lastError = message;
     this.trace.emit("log", { level, message });
   }
 }

@@ -280,7 +280,9 @@ export class PkvmBoot implements Pkvm {
         step,
         new BootStepError(
           step,
-          `__pkvm_init returned ${errnoName(Number(ret))} in ${phaseFn(hyp.phase)}`,
+          `__pkvm_init returned ${errnoName(Number(ret))} in ${phaseFn(hyp.phase)}${
+            hyp.lastError === undefined ? "" : ` (${hyp.lastError})`
+          }`,
         ),
       );
       return this.report();

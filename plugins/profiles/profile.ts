@@ -151,7 +151,7 @@ function pick(
  * The plugin list of a profile: one provider per capability, the pKVM plugin
  * last. Overrides swap single capabilities, by variant name or plugin.
  *
- * @param name A release (`v5.13`, the default, `v6.1`, `v6.12`, `v7.2`) or `mainline`.
+ * @param name A release (`v5.13`, `v6.1`, `v6.12`, `v7.2`) or `mainline` (= `v7.2`).
  * @param overrides Per-capability choices.
  * @returns Plugins for `createMachine`.
  * @throws {RangeError} An unknown profile or variant name.

@@ -2,7 +2,7 @@
  * `deno task screenshots`: regenerates the README's two pictures from the
  * CLIs, in headless Chromium at 1280 px:
  *
- * - docs/boot.png: `examples/boot.ts --profile v6.1 --html`, from the
+ * - docs/boot.png: `examples/boot.ts --html` (the default machine, v7.2), from the
  *   physical memory map to the table tree;
  * - docs/oracle_diff.png: `examples/oracle.ts diff --html` of a recorded
  *   observation edited by hand (tests/_browser/fixtures.ts), from the top to
@@ -54,7 +54,7 @@ async function main(): Promise<number> {
   const browser = await Browser.launch(chromium);
   try {
     const boot = `${dir}/boot.html`;
-    const b = await run(dir, "boot.ts", ["--profile", "v6.1", "--html", "boot.html"]);
+    const b = await run(dir, "boot.ts", ["--html", "boot.html"]);
     if (b.code !== 0) throw new Error(`boot.ts failed: ${b.stderr}`);
     const edited = "v6.1-neoverse-n1-3G-2cpu.edited.json";
     await Deno.writeTextFile(

@@ -159,6 +159,8 @@ Deno.test("compare.ts: a setup error is exit 2, and releases that cannot be mixe
   const r = await runExample("examples/compare.ts", [
     "--cpus",
     "1",
+    "--profile",
+    "v6.1",
     "--variant",
     "mix:reserved_mem=mainline",
   ]);
