@@ -55,6 +55,9 @@ class Page {
   }
 }
 
+/** Typed-array words are host-endian; the fast read path needs little-endian. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** Page slots of one 2 MiB chunk of a bank, indexed by pfn within the chunk. */
 type Chunk = (Page | undefined)[];
 /** Pages per chunk. */
@@ -123,6 +126,7 @@ export class PhysicalMemory {
   #bankEnds: Float64Array;
   #generation = 0;
   #tableGeneration = 0;
+  #backing = 0;
   /**
    * Frames read as tables while they had no backing: {@link Page.watched}
    * for the page a later store backs them with.
@@ -371,6 +375,7 @@ export class PhysicalMemory {
       p = this.#spare.pop() ?? new Page();
       c[slot] = p;
       this.#resident++;
+      this.#backing++;
       // A table page read while unbacked: the store about to be made is to it.
       if (this.#watchedUnbacked.size !== 0 && this.#watchedUnbacked.delete(pfn)) p.watched = true;
     }
@@ -418,6 +423,7 @@ export class PhysicalMemory {
     }
     c[slot] = undefined;
     this.#resident--;
+    this.#backing++;
     if (this.#spare.length < 1024) {
       zeroIn(p, 0, PAGE_SIZE);
       this.#spare.push(p);
@@ -671,6 +677,54 @@ export class PhysicalMemory {
     const off = (pa - pfn * 4096) | 0;
     out[0] = p.dv.getUint32(off, true);
     out[1] = p.dv.getUint32(off + 4, true);
+  }
+
+  /**
+   * Changes whenever a page gains or loses its backing, so a view
+   * {@link PhysicalMemory.tableWords} returned stays the page's own while
+   * this is unchanged.
+   *
+   * @example
+   * ```ts
+   * import { assertNotEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * const before = mem.backingGeneration;
+   * mem.write64Parts(0x4000_0000, 3, 0);
+   * assertNotEquals(mem.backingGeneration, before);
+   * ```
+   */
+  get backingGeneration(): number {
+    return this.#backing;
+  }
+
+  /**
+   * A read fast path for table walkers: the 1024 little-endian 32-bit words
+   * of the page holding `pa` (entry `i`'s halves at `2i` and `2i + 1`), or
+   * undefined while the page is unbacked (it reads as zero). The view is
+   * live and valid while {@link PhysicalMemory.backingGeneration} is
+   * unchanged; it is for reading only (a store through it would escape the
+   * generations). Undefined also on a big-endian host, where callers use
+   * {@link PhysicalMemory.read64Parts}. Marks nothing as a table page.
+   *
+   * @param pa Any address in the page.
+   * @returns The page's words, or undefined.
+   * @throws {ExternalAbortError} Outside RAM.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * assertEquals(mem.tableWords(0x4000_0000), undefined);
+   * mem.write64Parts(0x4000_0008, 0x4000_1003, 1);
+   * const w = mem.tableWords(0x4000_0000)!;
+   * assertEquals([w[2], w[3]], [0x4000_1003, 1]);
+   * ```
+   */
+  tableWords(pa: number): Uint32Array | undefined {
+    this.#check(pa, 8, false);
+    if (!LITTLE_ENDIAN_HOST) return undefined;
+    return this.#page(Math.floor(pa / 4096))?.u32;
   }
 
   /**

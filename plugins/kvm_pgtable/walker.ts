@@ -222,24 +222,56 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
   // v5.13 has no level below 0, where its tables start at the highest).
   if (level < KVM_PGTABLE_FIRST_LEVEL || level > KVM_PGTABLE_LAST_LEVEL) return ERRNO.EINVAL;
   const g = granuleAt(level);
+  const memory = data.memory;
+  const buf = data.buf;
+  // The table page's words, read directly while no page gains or loses its
+  // backing (a visitor's first store to an unbacked table page backs it;
+  // freeing a page drops it); fetched at the first entry, so a table outside
+  // RAM aborts at the same entry read as before. Unaligned tables, and
+  // unbacked pages, go through read64Parts.
+  const aligned = (tablePa & 0xfff) === 0;
+  let words: Uint32Array | undefined = undefined;
+  let backing = -1;
   let ret = 0;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
     if (data.addr >= data.end) break;
-    ret = visitEntry(data, tablePa + idx * 8, level, g);
+    const ptep = tablePa + idx * 8;
+    let lo: number;
+    let hi: number;
+    if (aligned) {
+      const b = memory.backingGeneration;
+      if (b !== backing) {
+        words = memory.tableWords(ptep);
+        backing = b;
+      }
+    }
+    if (words !== undefined) {
+      lo = words[2 * idx]!;
+      hi = words[2 * idx + 1]!;
+    } else {
+      memory.read64Parts(ptep, buf);
+      lo = buf[0]!;
+      hi = buf[1]!;
+    }
+    ret = visitEntry(data, ptep, level, g, lo, hi);
     if (ret !== 0) break;
   }
   return ret;
 }
 
-/** `__kvm_pgtable_visit`: one entry, in the kernel's visit order. */
-function visitEntry(data: WalkData, ptep: number, level: number, g: number): number {
+/** `__kvm_pgtable_visit`: one entry (read by the caller), in the kernel's visit order. */
+function visitEntry(
+  data: WalkData,
+  ptep: number,
+  level: number,
+  g: number,
+  lo: number,
+  hi: number,
+): number {
   const walker = data.walker;
   const flags = walker.flags;
   const buf = data.buf;
-  data.memory.read64Parts(ptep, buf);
-  let lo = buf[0]!;
-  let hi = buf[1]!;
   const ctx = data.ctxs[level + 1]!;
   ctx.start = data.start;
   ctx.addr = data.addr;
