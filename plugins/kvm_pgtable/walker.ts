@@ -131,23 +131,31 @@ class Ctx implements VisitCtx {
   flags = 0;
 }
 
-interface WalkData {
-  readonly target: WalkTarget;
-  readonly store: PteStore;
-  readonly memory: PhysicalMemory;
-  readonly walker: FastWalker;
-  readonly trusted: boolean;
-  readonly start: number;
-  addr: number;
-  readonly end: number;
-  readonly buf: Uint32Array;
+/**
+ * One walk's state. Frames are pooled (a visitor may start a walk of its
+ * own, so each nesting depth has its frame): a walk allocates nothing.
+ */
+class WalkData {
+  target!: WalkTarget;
+  store!: PteStore;
+  memory!: PhysicalMemory;
+  walker!: FastWalker;
+  trusted = false;
+  start = 0;
+  addr = 0;
+  end = 0;
+  readonly buf: Uint32Array = new Uint32Array(2);
   /** The v6.2 visit-ctx walker (release fact `visitCtxWalker`). */
-  readonly mainline: boolean;
+  mainline = false;
   /** One context per level from −1, reused entry after entry (the kernel's is on the stack). */
-  readonly ctxs: readonly Ctx[];
+  readonly ctxs: readonly Ctx[] = [new Ctx(), new Ctx(), new Ctx(), new Ctx(), new Ctx()];
   /** LPA2 descriptor addresses. */
-  readonly lpa2: boolean;
+  lpa2 = false;
 }
+
+/** Frames by nesting depth. */
+const frames: WalkData[] = [];
+let depth = 0;
 
 /**
  * `kvm_pgtable_walk(pgt, addr, size, walker)`: visits every entry covering
@@ -176,21 +184,23 @@ export function kvmPgtableWalk(
   const mainline = pgtableFacts(target.version).visitCtxWalker;
   // kvm_pgtable_walk_begin(): a hyp walk may not be SHARED (from v6.2).
   if (mainline && (walker.flags & WALK.SHARED) !== 0) return ERRNO.EPERM;
-  const data: WalkData = {
-    target,
-    store: target.store,
-    memory: target.store.memory,
-    walker,
-    trusted: walker.trusted === true,
-    start,
-    addr: start,
-    end,
-    buf: new Uint32Array(2),
-    mainline,
-    ctxs: [new Ctx(), new Ctx(), new Ctx(), new Ctx(), new Ctx()],
-    lpa2: target.lpa2 === true,
-  };
-  return walkPgd(data);
+  const data = frames[depth] ?? (frames[depth] = new WalkData());
+  data.target = target;
+  data.store = target.store;
+  data.memory = target.store.memory;
+  data.walker = walker;
+  data.trusted = walker.trusted === true;
+  data.start = start;
+  data.addr = start;
+  data.end = end;
+  data.mainline = mainline;
+  data.lpa2 = target.lpa2 === true;
+  depth++;
+  try {
+    return walkPgd(data);
+  } finally {
+    depth--;
+  }
 }
 
 /** `_kvm_pgtable_walk`: range and pgd checks, then the pgd page(s). */
