@@ -628,32 +628,39 @@ export class BuddyPool implements PagePool {
    * is off the machine), an external page's in the page.
    */
   #storeLinks(id: number, part: 0 | 1 | 2): void {
+    // Small enough for TurboFan to inline into every list operation (the
+    // whole function is not): the two cases that need no accessor call, an
+    // off-machine head (nothing to store) and a v5.13 node in a pinned
+    // vmemmap page (typed-array stores), are handled here.
+    if (id >= this.#nr) {
+      if (!this.onMachine && id < this.#extBase) return;
+    } else if (this.#vm32 !== undefined && this.#v513) {
+      const off = this.#vmOff + id * 32 + 16;
+      const page = this.#vm32[off >>> 12]!;
+      const k = (off & 4095) >>> 2;
+      // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
+      if (part !== 1) {
+        const nv = this.#nodeVa(this.#next[id]!);
+        page[k] = nv >>> 0;
+        page[k + 1] = (nv / 4294967296) >>> 0;
+      }
+      if (part !== 0) {
+        const pv = this.#nodeVa(this.#prev[id]!);
+        page[k + 2] = pv >>> 0;
+        page[k + 3] = (pv / 4294967296) >>> 0;
+      }
+      return;
+    }
+    this.#storeLinksVia(id, part);
+  }
+
+  /** {@link #storeLinks} through the accessor. */
+  #storeLinksVia(id: number, part: 0 | 1 | 2): void {
     const w = this.#img;
     let at: number;
     if (id < this.#nr) {
-      if (this.#v513) {
-        const vm = this.#vm32;
-        const off = this.#vmOff + id * 32 + 16;
-        if (vm !== undefined) {
-          const page = vm[off >>> 12]!;
-          const k = (off & 4095) >>> 2;
-          this.#linkWords(w, 0, id);
-          if (part !== 1) {
-            page[k] = w[0]!;
-            page[k + 1] = w[1]!;
-          }
-          if (part !== 0) {
-            page[k + 2] = w[2]!;
-            page[k + 3] = w[3]!;
-          }
-          return;
-        }
-        at = this.#entVa + id * 32 + 16;
-      } else {
-        at = this.#baseVa + id * 4096;
-      }
+      at = this.#v513 ? this.#entVa + id * 32 + 16 : this.#baseVa + id * 4096;
     } else if (id < this.#extBase) {
-      if (!this.onMachine) return;
       at = this.#headVa + (id - this.#nr) * 16;
     } else {
       at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
