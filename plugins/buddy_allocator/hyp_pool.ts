@@ -628,32 +628,39 @@ export class BuddyPool implements PagePool {
    * is off the machine), an external page's in the page.
    */
   #storeLinks(id: number, part: 0 | 1 | 2): void {
+    // Small enough for TurboFan to inline into every list operation (the
+    // whole function is not): the two cases that need no accessor call, an
+    // off-machine head (nothing to store) and a v5.13 node in a pinned
+    // vmemmap page (typed-array stores), are handled here.
+    if (id >= this.#nr) {
+      if (!this.onMachine && id < this.#extBase) return;
+    } else if (this.#vm32 !== undefined && this.#v513) {
+      const off = this.#vmOff + id * 32 + 16;
+      const page = this.#vm32[off >>> 12]!;
+      const k = (off & 4095) >>> 2;
+      // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
+      if (part !== 1) {
+        const nv = this.#nodeVa(this.#next[id]!);
+        page[k] = nv >>> 0;
+        page[k + 1] = (nv / 4294967296) >>> 0;
+      }
+      if (part !== 0) {
+        const pv = this.#nodeVa(this.#prev[id]!);
+        page[k + 2] = pv >>> 0;
+        page[k + 3] = (pv / 4294967296) >>> 0;
+      }
+      return;
+    }
+    this.#storeLinksVia(id, part);
+  }
+
+  /** {@link #storeLinks} through the accessor. */
+  #storeLinksVia(id: number, part: 0 | 1 | 2): void {
     const w = this.#img;
     let at: number;
     if (id < this.#nr) {
-      if (this.#v513) {
-        const vm = this.#vm32;
-        const off = this.#vmOff + id * 32 + 16;
-        if (vm !== undefined) {
-          const page = vm[off >>> 12]!;
-          const k = (off & 4095) >>> 2;
-          this.#linkWords(w, 0, id);
-          if (part !== 1) {
-            page[k] = w[0]!;
-            page[k + 1] = w[1]!;
-          }
-          if (part !== 0) {
-            page[k + 2] = w[2]!;
-            page[k + 3] = w[3]!;
-          }
-          return;
-        }
-        at = this.#entVa + id * 32 + 16;
-      } else {
-        at = this.#baseVa + id * 4096;
-      }
+      at = this.#v513 ? this.#entVa + id * 32 + 16 : this.#baseVa + id * 4096;
     } else if (id < this.#extBase) {
-      if (!this.onMachine) return;
       at = this.#headVa + (id - this.#nr) * 16;
     } else {
       at = this.#p2v(this.#extPfn[id - this.#extBase]! * 4096);
@@ -1206,6 +1213,20 @@ export class BuddyPool implements PagePool {
     };
     const esz = this.#esz;
     const wide = esz !== 8;
+    if (this.#viewVmemmap()) {
+      // Read in place through the pinned views; the image is then written
+      // in place too (#writeInitialImage), with no copy to allocate.
+      const vm = this.#vm8!;
+      let off = this.#vmOff;
+      for (let i = 0; i < nr; i++, off += esz) {
+        const page = vm[off >>> 12]!;
+        const b = off & 4095;
+        const rc = page[b]! | (page[b + 1]! << 8);
+        const order = page[b + 2]! | (wide ? page[b + 3]! << 8 : 0);
+        if (rc !== 0 || order !== 0) bad(i, rc, order);
+      }
+      return undefined;
+    }
     if (mem.readBytes !== undefined && mem.writeBytes !== undefined) {
       const bytes = mem.readBytes(this.#entVa, nr * esz);
       for (let i = 0; i < nr; i++) {
@@ -1326,6 +1347,21 @@ export class BuddyPool implements PagePool {
     const ord = this.#ord;
     if (this.#v513) {
       this.#writeV513Vmemmap();
+    } else if (this.#vm8 !== undefined) {
+      // In place, through the views the check took: every byte the image
+      // below would store (refcount 1 below reserved, each page's order).
+      const vm = this.#vm8;
+      const esz = this.#esz;
+      const noOrder = this.#noOrder;
+      let off = this.#vmOff;
+      for (let i = 0; i < nr; i++, off += esz) {
+        const page = vm[off >>> 12]!;
+        const b = off & 4095;
+        if (i < r) page[b] = 1;
+        const o = ord[i] === NO ? noOrder : ord[i]!;
+        page[b + 2] = o & 0xff;
+        if (esz !== 8) page[b + 3] = o >>> 8;
+      }
     } else if (vmemmapImage !== undefined && mem.writeBytes !== undefined) {
       const esz = this.#esz;
       for (let i = 0; i < nr; i++) {
@@ -1363,6 +1399,39 @@ export class BuddyPool implements PagePool {
     if (nr === 0) return;
     const poolLo = this.poolVa >>> 0;
     const poolHi = Math.floor(this.poolVa / TWO32);
+    if (this.#viewVmemmap()) {
+      // Pinned views of the vmemmap pages (a linear map onto RAM): the 8
+      // words of each entry stored in place, with no image to build, copy
+      // and collect (8 MiB for a 1 GiB pool). Entries aligned to 32 bytes
+      // never straddle a page.
+      const vm = this.#vm32!;
+      const next = this.#next;
+      const prev = this.#prev;
+      const ord = this.#ord;
+      const nr1 = this.#nr;
+      const base = this.#nodeBase;
+      let off = this.#vmOff;
+      for (let i = 0; i < nr1; i++, off += 32) {
+        const page = vm[off >>> 12]!;
+        const b = (off & 4095) >>> 2;
+        const o = ord[i]!;
+        const ni = next[i]!;
+        const pi = prev[i]!;
+        const self = base + i * 32;
+        const n = ni === i ? self : ni < nr1 && ni >= 0 ? base + ni * 32 : this.#nodeVa(ni);
+        const p = pi === i ? self : pi < nr1 && pi >= 0 ? base + pi * 32 : this.#nodeVa(pi);
+        page[b] = 0;
+        page[b + 1] = o === NO ? 0xffff_ffff : o;
+        page[b + 2] = poolLo;
+        page[b + 3] = poolHi;
+        // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
+        page[b + 4] = n >>> 0;
+        page[b + 5] = (n / 4294967296) >>> 0;
+        page[b + 6] = p >>> 0;
+        page[b + 7] = (p / 4294967296) >>> 0;
+      }
+      return;
+    }
     if (mem.writeBytes !== undefined && HOST_LITTLE_ENDIAN) {
       // The 8 words of each entry, built in a host (little-endian) word array.
       const img = new Uint32Array(nr * 8);
@@ -1400,13 +1469,16 @@ export class BuddyPool implements PagePool {
   /**
    * Takes live views of the vmemmap pages of the range when the accessor
    * offers them (a linear map over little-endian words); otherwise every
-   * store goes through the accessor.
+   * store goes through the accessor. v5.13 takes them before writing its
+   * image (the entries are stored in place); taken once.
+   * @returns Whether the views are taken.
    */
-  #viewVmemmap(): void {
+  #viewVmemmap(): boolean {
+    if (this.#vm8 !== undefined) return true;
     const get = this.#mem.pageView;
     // Entries aligned to their size never straddle a page.
-    if (get === undefined || !HOST_LITTLE_ENDIAN || this.#nr === 0) return;
-    if (this.#entVa % this.#esz !== 0) return;
+    if (get === undefined || !HOST_LITTLE_ENDIAN || this.#nr === 0) return false;
+    if (this.#entVa % this.#esz !== 0) return false;
     const first = Math.floor(this.#entVa / 4096) * 4096;
     const end = this.#entVa + this.#nr * this.#esz;
     const pages: Uint8Array[] = [];
@@ -1416,12 +1488,13 @@ export class BuddyPool implements PagePool {
       // already viewed stay pinned (backed), which changes no byte; with the
       // linear accessor this does not happen, as the image was just written
       // through it, so each vmemmap page is RAM.
-      if (v === undefined || v.length !== 4096 || v.byteOffset % 4 !== 0) return;
+      if (v === undefined || v.length !== 4096 || v.byteOffset % 4 !== 0) return false;
       pages.push(v);
     }
     this.#vmOff = this.#entVa - first;
     this.#vm8 = pages;
     this.#vm32 = pages.map((v) => new Uint32Array(v.buffer, v.byteOffset, 1024));
+    return true;
   }
 
   #writePoolStruct(): void {
