@@ -47,7 +47,7 @@ for (const allocator of ["buddy-v5.13", "buddy-mainline", "bitmap"]) {
   });
 }
 
-for (const name of ["v6.1", "v5.13"] as const) {
+for (const name of ["v7.2", "v5.13"] as const) {
   const m = createMachine({ cpus: 1, plugins: profile(name) });
   m.trace.enabled = false;
   const pkvm = m.get(PKVM);

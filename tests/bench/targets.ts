@@ -96,7 +96,7 @@ function processRows(root: string, runs: number): Row[] {
     { label: "1 TiB", args: ["--ram", "0x40000000:1024G"], time: 3, rss: 256 },
   ];
   const rows: Row[] = [];
-  for (const profile of ["v6.1", "v5.13", "v6.12", "v7.2"]) {
+  for (const profile of ["v7.2", "v6.1", "v6.12", "v5.13"]) {
     for (const m of machines) {
       const times: number[] = [];
       const walls: number[] = [];
