@@ -39,6 +39,7 @@ import {
   parseObservation,
   parseSize,
   predict,
+  type Prediction,
   release,
   setup,
   UnsupportedPrediction,
@@ -162,6 +163,29 @@ async function readObservation(file: string): Promise<Observation> {
   return parseObservation(text, file);
 }
 
+/**
+ * hyplab's prediction of `obs` and its diff; a machine the prediction does
+ * not support is one difference ("prediction"), not an error.
+ */
+async function diffWithPrediction(
+  obs: Observation,
+): Promise<{ diff: OracleDiff; prediction?: Prediction }> {
+  try {
+    const prediction = await predict(obs);
+    return { diff: diffObserved(obs.observed, prediction.observed), prediction };
+  } catch (e) {
+    if (!(e instanceof UnsupportedPrediction)) throw e;
+    return {
+      diff: {
+        agree: false,
+        compared: 0,
+        notRecorded: [],
+        differences: [{ path: "prediction", observed: obs.observed.mode, predicted: e.message }],
+      },
+    };
+  }
+}
+
 /** One subcommand: its usage text and its body. */
 interface Subcommand {
   usage: string;
@@ -269,22 +293,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
           timeoutMs: timeout * 1000,
         });
         await Deno.writeTextFile(files[i]!, formatObservation(obs));
-        let d: OracleDiff;
-        try {
-          d = diffObserved(obs.observed, (await predict(obs)).observed);
-        } catch (e) {
-          if (!(e instanceof UnsupportedPrediction)) throw e;
-          d = {
-            agree: false,
-            compared: 0,
-            notRecorded: [],
-            differences: [{
-              path: "prediction",
-              observed: obs.observed.mode,
-              predicted: e.message,
-            }],
-          };
-        }
+        const { diff: d } = await diffWithPrediction(obs);
         agree &&= d.agree;
         const pkg = prev.provenance.kernel_package === obs.provenance.kernel_package
           ? obs.provenance.kernel_package
@@ -350,24 +359,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
         }, ${obs.inputs.machine.cpus} CPU${
           obs.inputs.machine.cpus === 1 ? "" : "s"
         }; ${obs.provenance.kernel_release})`;
-        let d: OracleDiff;
-        let prediction;
-        try {
-          prediction = await predict(obs);
-          d = diffObserved(obs.observed, prediction.observed);
-        } catch (e) {
-          if (!(e instanceof UnsupportedPrediction)) throw e;
-          d = {
-            agree: false,
-            compared: 0,
-            notRecorded: [],
-            differences: [{
-              path: "prediction",
-              observed: obs.observed.mode,
-              predicted: e.message,
-            }],
-          };
-        }
+        const { diff: d, prediction } = await diffWithPrediction(obs);
         agree &&= d.agree;
         results.push({ file: files[i]!, ...d });
         pages.push({
