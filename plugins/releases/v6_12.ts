@@ -22,7 +22,27 @@
 
 import { PROT_NUMBERING_CLASSIC } from "../../core/mod.ts";
 import { SPECTRE_BHB_6 } from "./spectre_bhb.ts";
+import type { HostBootCall } from "./host_boot.ts";
 import type { KernelRelease } from "./types.ts";
+
+/**
+ * What `cpu_hyp_reinit()` issues on a CPU in protected mode (6.12):
+ * reset to the stub, reinstall the hyp, select the vector slot, read
+ * MDCR_EL2, and init the GICv3 list registers.
+ */
+const CPU_HYP_REINIT: readonly HostBootCall[] = [
+  { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+  { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+  { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+  { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+  { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+  { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
+  {
+    call: "__vgic_v3_init_lrs",
+    from: "kvm_vgic_init_cpu_hardware",
+    when: "vgic-v3-present",
+  },
+];
 
 /** Linux 6.12 (Debian 6.12.117-1). */
 export const V6_12: KernelRelease = {
@@ -253,19 +273,7 @@ export const V6_12: KernelRelease = {
       on: "each-cpu",
       unlessInitialised: true,
       sets: "initialised",
-      calls: [
-        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
-        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
-        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
-        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
-        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
-        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
-        {
-          call: "__vgic_v3_init_lrs",
-          from: "kvm_vgic_init_cpu_hardware",
-          when: "vgic-v3-present",
-        },
-      ],
+      calls: CPU_HYP_REINIT,
     },
     {
       // A GICv2: vgic_v2_probe() refuses protected mode (-ENXIO) and
@@ -286,19 +294,7 @@ export const V6_12: KernelRelease = {
       on: "each-cpu",
       unlessInitialised: true,
       sets: "initialised",
-      calls: [
-        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
-        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
-        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
-        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
-        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
-        { call: "__kvm_get_mdcr_el2", from: "kvm_arm_init_debug" },
-        {
-          call: "__vgic_v3_init_lrs",
-          from: "kvm_vgic_init_cpu_hardware",
-          when: "vgic-v3-present",
-        },
-      ],
+      calls: CPU_HYP_REINIT,
     },
     {
       fn: "finalize_pkvm → pkvm_drop_host_privileges: " +

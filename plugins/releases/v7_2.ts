@@ -21,7 +21,25 @@
 
 import { PROT_NUMBERING_XNX } from "../../core/mod.ts";
 import { SPECTRE_BHB_7 } from "./spectre_bhb.ts";
+import type { HostBootCall } from "./host_boot.ts";
 import type { KernelRelease } from "./types.ts";
+
+/**
+ * What `cpu_hyp_reinit()` issues on a CPU in protected mode (7.2):
+ * reset to the stub, reinstall the hyp, select the vector slot, and init the GICv3 list registers.
+ */
+const CPU_HYP_REINIT: readonly HostBootCall[] = [
+  { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
+  { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
+  { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
+  { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
+  { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
+  {
+    call: "__vgic_v3_init_lrs",
+    from: "kvm_vgic_init_cpu_hardware",
+    when: "vgic-v3-present",
+  },
+];
 
 /** Linux 7.2 (Debian 7.2.13-1). */
 export const V7_2: KernelRelease = {
@@ -298,18 +316,7 @@ export const V7_2: KernelRelease = {
       on: "each-cpu",
       unlessInitialised: true,
       sets: "initialised",
-      calls: [
-        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
-        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
-        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
-        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
-        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
-        {
-          call: "__vgic_v3_init_lrs",
-          from: "kvm_vgic_init_cpu_hardware",
-          when: "vgic-v3-present",
-        },
-      ],
+      calls: CPU_HYP_REINIT,
     },
     {
       fn: "init_subsystems → kvm_vgic_hyp_init → vgic_v3_probe",
@@ -330,18 +337,7 @@ export const V7_2: KernelRelease = {
       on: "each-cpu",
       unlessInitialised: true,
       sets: "initialised",
-      calls: [
-        { call: "__hyp_reset_vectors", from: "cpu_hyp_reset" },
-        { call: "__hyp_set_vectors", from: "hyp_install_host_vector" },
-        { call: "__kvm_hyp_init", from: "hyp_install_host_vector" },
-        { call: "__kvm_enable_ssbs", from: "cpu_init_hyp_mode", when: "ssbs-unmitigated" },
-        { call: "__pkvm_cpu_set_vector", from: "cpu_set_hyp_vector" },
-        {
-          call: "__vgic_v3_init_lrs",
-          from: "kvm_vgic_init_cpu_hardware",
-          when: "vgic-v3-present",
-        },
-      ],
+      calls: CPU_HYP_REINIT,
     },
     {
       fn: "finalize_pkvm → pkvm_drop_host_privileges: " +
