@@ -48,6 +48,14 @@ import {
   hypPoolShiftedBytes,
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";
+import {
+  firstUsedEntry,
+  imageMainlineEntries,
+  imageV513Entries,
+  selfLinks,
+  storeMainlineEntries,
+  storeV513Entries,
+} from "./hyp_pool_init_image.ts";
 import { checkBuddyInvariants } from "./invariants.ts";
 
 // Hot paths write the page size and 2^32 as literals: V8 does not fold
@@ -57,6 +65,25 @@ import { checkBuddyInvariants } from "./invariants.ts";
 /** Shadow encoding of `HYP_NO_ORDER` in the order array. */
 const NO = 0xff;
 const TWO32 = 2 ** 32;
+/**
+ * The last pool initialised over each vmemmap range, per accessor: a pool
+ * initialised again over the same range (the same `hyp_pool_init` on the
+ * same memory) takes over its shadow arrays and page views instead of
+ * allocating 13 bytes a page afresh. Fresh multi-MiB typed arrays cost a
+ * page fault per 4 KiB on first touch (~7 ms for a 1 GiB pool on a shared
+ * host), and the collector frees the old ones only later, so without this
+ * a loop of inits paid the faults every time; C's malloc reuses the freed
+ * buffer instead. The earlier pool is then superseded: its free lists are
+ * no longer what memory holds, so it refuses further use.
+ */
+const LAST_POOL = new WeakMap<El2Memory, Map<string, BuddyPool>>();
+
+/** Marks a pool whose vmemmap range a later `hyp_pool_init` rewrote. */
+class Superseded {
+  /** Creates the value. @param by Name of the pool initialised over it. */
+  constructor(readonly by: string) {}
+}
+
 /** Whether typed-array words are little-endian here, like the arm64 kernel's. */
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** `hyp_pool_init()` takes `unsigned int nr_pages`. */
@@ -333,13 +360,34 @@ export class BuddyPool implements PagePool {
     }
     const nIds = this.#nr + this.layout.nrFreeAreas;
     this.#extBase = nIds;
-    this.#ref = new Uint32Array(this.#nr);
-    this.#ord = new Uint8Array(this.#nr);
-    this.#next = new Int32Array(nIds + 8);
-    this.#prev = new Int32Array(nIds + 8);
     this.#count = new Int32Array(this.layout.nrFreeAreas);
+    const key = `${layout.version}:${this.#entVa}:${this.#nr}:${this.#esz}`;
+    let last = LAST_POOL.get(o.memory);
+    if (last === undefined) LAST_POOL.set(o.memory, last = new Map());
+    const donor = last.get(key);
+    if (donor !== undefined && donor.#vm8 !== undefined) {
+      // The same pages of the same memory: the same views.
+      this.#vm8 = donor.#vm8;
+      this.#vm32 = donor.#vm32;
+      this.#vmOff = donor.#vmOff;
+    }
     let vmemmapImage: Uint8Array | undefined;
+    // Checked before anything changes: a refused init leaves the last pool usable.
     if (!this.#v513) vmemmapImage = this.#checkMainlineVmemmap();
+    if (donor !== undefined && donor.#next.length === nIds + 8) {
+      this.#ref = donor.#ref.fill(0);
+      this.#ord = donor.#ord.fill(0);
+      this.#next = donor.#next;
+      this.#prev = donor.#prev;
+      donor.#broken = new Superseded(o.name);
+    } else {
+      if (donor !== undefined) donor.#broken = new Superseded(o.name);
+      this.#ref = new Uint32Array(this.#nr);
+      this.#ord = new Uint8Array(this.#nr);
+      this.#next = new Int32Array(nIds + 8);
+      this.#prev = new Int32Array(nIds + 8);
+    }
+    last.set(key, this);
     this.#buildInitialShadow();
     this.#writeInitialImage(vmemmapImage);
     this.#viewVmemmap();
@@ -500,8 +548,10 @@ export class BuddyPool implements PagePool {
    *
    * @param order List index.
    * @returns PAs of the block heads.
+   * @throws {HyplabError} A later pool was initialised over this one's vmemmap.
    */
   freeList(order: number): number[] {
+    if (this.#broken instanceof Superseded) this.#usable();
     const out: number[] = [];
     if (!(order >= 0 && order < this.layout.nrFreeAreas)) return out;
     const h = this.#nr + order;
@@ -520,6 +570,7 @@ export class BuddyPool implements PagePool {
    * @returns The first violation (naming page and order), or undefined.
    */
   checkInvariants(options: InvariantCheckOptions = {}): string | undefined {
+    if (this.#broken instanceof Superseded) return this.#supersededText();
     if (this.#broken !== undefined) {
       return `pool is unusable after a fault: ${errText(this.#broken)}`;
     }
@@ -528,7 +579,16 @@ export class BuddyPool implements PagePool {
 
   // ---------------------------------------------------------------- helpers
 
+  #supersededText(): string {
+    const by = (this.#broken as Superseded).by;
+    return `hyp_pool_init ran again over its vmemmap range (pool "${by}"), so its free lists ` +
+      `are no longer what memory holds`;
+  }
+
   #usable(): void {
+    if (this.#broken instanceof Superseded) {
+      throw new HyplabError(`Cannot use pool "${this.name}": ${this.#supersededText()}`);
+    }
     if (this.#broken !== undefined) {
       throw new HyplabError(
         `Cannot use pool "${this.name}": an earlier EL2 access faulted in the middle of an ` +
@@ -1216,14 +1276,10 @@ export class BuddyPool implements PagePool {
     if (this.#viewVmemmap()) {
       // Read in place through the pinned views; the image is then written
       // in place too (#writeInitialImage), with no copy to allocate.
-      const vm = this.#vm8!;
-      let off = this.#vmOff;
-      for (let i = 0; i < nr; i++, off += esz) {
-        const page = vm[off >>> 12]!;
-        const b = off & 4095;
-        const rc = page[b]! | (page[b + 1]! << 8);
-        const order = page[b + 2]! | (wide ? page[b + 3]! << 8 : 0);
-        if (rc !== 0 || order !== 0) bad(i, rc, order);
+      const i = firstUsedEntry(this.#vm8!, this.#vmOff, nr, esz, wide);
+      if (i >= 0) {
+        const at = this.#entVa + i * esz;
+        bad(i, mem.read16(at), wide ? mem.read16(at + 2) : mem.read8(at + 2));
       }
       return undefined;
     }
@@ -1261,10 +1317,11 @@ export class BuddyPool implements PagePool {
     const prev = this.#prev;
     if (!this.#v513) this.#ref.fill(1, 0, r);
     ord.fill(NO, r, nr);
-    for (let i = 0; i < nr; i++) {
-      const self = this.#v513 ? i : -1;
-      next[i] = self;
-      prev[i] = self;
+    if (this.#v513) {
+      selfLinks(next, prev, nr);
+    } else {
+      next.fill(-1, 0, nr);
+      prev.fill(-1, 0, nr);
     }
     for (let k = 0; k < this.layout.nrFreeAreas; k++) {
       next[nr + k] = nr + k;
@@ -1350,26 +1407,9 @@ export class BuddyPool implements PagePool {
     } else if (this.#vm8 !== undefined) {
       // In place, through the views the check took: every byte the image
       // below would store (refcount 1 below reserved, each page's order).
-      const vm = this.#vm8;
-      const esz = this.#esz;
-      const noOrder = this.#noOrder;
-      let off = this.#vmOff;
-      for (let i = 0; i < nr; i++, off += esz) {
-        const page = vm[off >>> 12]!;
-        const b = off & 4095;
-        if (i < r) page[b] = 1;
-        const o = ord[i] === NO ? noOrder : ord[i]!;
-        page[b + 2] = o & 0xff;
-        if (esz !== 8) page[b + 3] = o >>> 8;
-      }
+      storeMainlineEntries(this.#vm8, this.#vmOff, nr, r, ord, this.#esz, this.#noOrder);
     } else if (vmemmapImage !== undefined && mem.writeBytes !== undefined) {
-      const esz = this.#esz;
-      for (let i = 0; i < nr; i++) {
-        if (i < r) vmemmapImage[i * esz] = 1;
-        const o = ord[i] === NO ? this.#noOrder : ord[i]!;
-        vmemmapImage[i * esz + 2] = o & 0xff;
-        if (esz !== 8) vmemmapImage[i * esz + 3] = o >>> 8;
-      }
+      imageMainlineEntries(vmemmapImage, nr, r, ord, this.#esz, this.#noOrder);
       if (nr > 0) mem.writeBytes(this.#entVa, vmemmapImage);
     } else {
       for (let i = 0; i < nr; i++) {
@@ -1397,60 +1437,39 @@ export class BuddyPool implements PagePool {
     const mem = this.#mem;
     const nr = this.#nr;
     if (nr === 0) return;
-    const poolLo = this.poolVa >>> 0;
-    const poolHi = Math.floor(this.poolVa / TWO32);
     if (this.#viewVmemmap()) {
       // Pinned views of the vmemmap pages (a linear map onto RAM): the 8
       // words of each entry stored in place, with no image to build, copy
       // and collect (8 MiB for a 1 GiB pool). Entries aligned to 32 bytes
       // never straddle a page.
-      const vm = this.#vm32!;
-      const next = this.#next;
-      const prev = this.#prev;
-      const ord = this.#ord;
-      const nr1 = this.#nr;
-      const base = this.#nodeBase;
-      let off = this.#vmOff;
-      for (let i = 0; i < nr1; i++, off += 32) {
-        const page = vm[off >>> 12]!;
-        const b = (off & 4095) >>> 2;
-        const o = ord[i]!;
-        const ni = next[i]!;
-        const pi = prev[i]!;
-        const self = base + i * 32;
-        const n = ni === i ? self : ni < nr1 && ni >= 0 ? base + ni * 32 : this.#nodeVa(ni);
-        const p = pi === i ? self : pi < nr1 && pi >= 0 ? base + pi * 32 : this.#nodeVa(pi);
-        page[b] = 0;
-        page[b + 1] = o === NO ? 0xffff_ffff : o;
-        page[b + 2] = poolLo;
-        page[b + 3] = poolHi;
-        // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
-        page[b + 4] = n >>> 0;
-        page[b + 5] = (n / 4294967296) >>> 0;
-        page[b + 6] = p >>> 0;
-        page[b + 7] = (p / 4294967296) >>> 0;
-      }
+      // At init every link is to a page node or a free_area[] head.
+      storeV513Entries(
+        this.#vm32!,
+        this.#vmOff,
+        nr,
+        this.#ord,
+        this.#next,
+        this.#prev,
+        this.#nodeBase,
+        this.#headVa,
+        this.poolVa,
+      );
       return;
     }
     if (mem.writeBytes !== undefined && HOST_LITTLE_ENDIAN) {
       // The 8 words of each entry, built in a host (little-endian) word array.
       const img = new Uint32Array(nr * 8);
-      const next = this.#next;
-      const prev = this.#prev;
-      for (let i = 0; i < nr; i++) {
-        const b = i * 8;
-        const o = this.#ord[i]!;
-        img[b + 1] = o === NO ? 0xffff_ffff : o;
-        img[b + 2] = poolLo;
-        img[b + 3] = poolHi;
-        const self = this.#nodeBase + i * 32;
-        const n = next[i] === i ? self : this.#nodeVa(next[i]!);
-        const p = prev[i] === i ? self : this.#nodeVa(prev[i]!);
-        img[b + 4] = n >>> 0;
-        img[b + 5] = Math.floor(n / TWO32);
-        img[b + 6] = p >>> 0;
-        img[b + 7] = Math.floor(p / TWO32);
-      }
+      const { poolVa } = this;
+      imageV513Entries(
+        img,
+        nr,
+        this.#ord,
+        this.#next,
+        this.#prev,
+        this.#nodeBase,
+        this.#headVa,
+        poolVa,
+      );
       mem.writeBytes(this.#entVa, new Uint8Array(img.buffer));
       return;
     }

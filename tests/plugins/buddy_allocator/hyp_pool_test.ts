@@ -1,8 +1,8 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { PAGE_SIZE, Trace } from "../../../core/mod.ts";
+import { HyplabError, KernelBugError, PAGE_SIZE, Trace } from "../../../core/mod.ts";
 import { type BuddyVersion, hypPoolMaxOrder } from "../../../plugins/buddy_allocator/mod.ts";
 import { getOrder } from "../../../plugins/buddy_allocator/hyp_page_layout.ts";
-import { lists, makePool, toPa } from "./_fixture.ts";
+import { lists, makePool, snapshot, toPa } from "./_fixture.ts";
 import { ReferencePool } from "./_reference_pool.ts";
 
 const PFN = 0x40400; // aligned to 1024 pages
@@ -273,3 +273,51 @@ Deno.test("createPool() rejects bad geometry with a clear error", () => {
   assertThrows(() => makePool("v5.13", { nrPages: 1.5 }), RangeError);
   assertThrows(() => makePool("v5.13", { pfn: -1, nrPages: 4 }), RangeError, "pfn -1");
 });
+
+for (const version of ["v5.13", "mainline"] as const) {
+  Deno.test(`hyp_pool_init again over the same vmemmap supersedes the last pool (${version})`, () => {
+    const first = makePool(version, { nrPages: 64, reserved: 3 });
+    const a = first.pool.allocPages(2)!;
+    first.pool.allocPages(0);
+    if (version === "mainline") {
+      // Mainline refuses a vmemmap with refcounts: the last pool is untouched.
+      const before = snapshot(first);
+      assertThrows(
+        () => makePool(version, { nrPages: 64, reserved: 3, memory: first.mem, el2: first.el2 }),
+        KernelBugError,
+        "refcount",
+      );
+      assertEquals(snapshot(first), before);
+      assertEquals(first.pool.checkInvariants(), undefined);
+      first.pool.putPage(a);
+      first.el2.zero(first.vmemmap + 0x40400 * 8, 64 * 8); // as hyp_back_vmemmap leaves it
+    }
+    const again = makePool(version, {
+      nrPages: 64,
+      reserved: 3,
+      memory: first.mem,
+      el2: first.el2,
+    });
+    // The same state as a pool initialised over fresh memory.
+    const fresh = makePool(version, { nrPages: 64, reserved: 3 });
+    assertEquals(lists(again.pool), lists(fresh.pool));
+    assertEquals(again.pool.stats(), fresh.pool.stats());
+    assertEquals(again.pool.checkInvariants(), undefined);
+    assertEquals(again.pool.allocPages(0), fresh.pool.allocPages(0));
+    // The first pool's lists are no longer in memory: it refuses use, naming why.
+    for (
+      const use of [
+        () => first.pool.allocPages(0),
+        () => first.pool.putPage(a),
+        () => first.pool.freeList(0),
+      ]
+    ) {
+      assertThrows(use, HyplabError, `Cannot use pool "hpool": hyp_pool_init ran again`);
+    }
+    assertEquals(
+      first.pool.checkInvariants(),
+      `hyp_pool_init ran again over its vmemmap range (pool "hpool"), so its free lists are ` +
+        `no longer what memory holds`,
+    );
+  });
+}
