@@ -63,6 +63,22 @@ export const BITMAP_RECORD_BYTES = 4;
 export const BITMAP_INDEX_BYTES_PER_PAGE: number = 1 / 8 + 6 / 32 / 8 + 6 / 1024 / 8;
 
 const NO = 0xff;
+/**
+ * The last pool created over each record range, per accessor: a pool
+ * created again over the same records takes over its bitmaps and shadow
+ * arrays (fresh multi-MiB typed arrays cost a page fault per 4 KiB on first
+ * touch, and the collector frees the old ones only later), and the earlier
+ * pool, whose records were just rewritten, refuses further use.
+ */
+const LAST_POOL = new WeakMap<El2Memory, Map<string, BitmapPool>>();
+/** Records of the initial image, stored 16,384 at a time (64 KiB) from one reused buffer. */
+const IMAGE_CHUNK = new Uint32Array(16384);
+const IMAGE_CHUNK_BYTES = new Uint8Array(IMAGE_CHUNK.buffer);
+/** Marks a pool whose records a later pool over the same range rewrote. */
+class Superseded {
+  /** Creates the value. @param by Name of the pool created over it. */
+  constructor(readonly by: string) {}
+}
 const REF_MAX = 0xffff;
 /**
  * Largest pool the bitmap allocator takes, in pages.
@@ -200,11 +216,27 @@ export class BitmapPool implements PagePool {
     this.#recVa = o.vmemmap + o.pfn * BITMAP_RECORD_BYTES;
     this.#off = o.pfn % 1024;
     const groups = Math.ceil((this.#off + o.nrPages) / 1024);
-    this.#bits = new Uint32Array(groups * 32);
-    this.#sum = Array.from({ length: 6 }, () => new Uint32Array(groups));
-    this.#sum2 = Array.from({ length: 6 }, () => new Uint32Array(Math.ceil(groups / 32)));
-    this.#ref = new Uint16Array(o.nrPages);
-    this.#ord = new Uint8Array(o.nrPages).fill(NO);
+    const key = `${this.#recVa}:${o.nrPages}:${this.#off}`;
+    let last = LAST_POOL.get(o.memory);
+    if (last === undefined) LAST_POOL.set(o.memory, last = new Map());
+    const donor = last.get(key);
+    if (donor !== undefined) {
+      donor.#broken = new Superseded(o.name);
+      this.#bits = donor.#bits.fill(0);
+      for (const a of donor.#sum) a.fill(0);
+      for (const a of donor.#sum2) a.fill(0);
+      this.#sum = donor.#sum;
+      this.#sum2 = donor.#sum2;
+      this.#ref = donor.#ref.fill(0);
+      this.#ord = donor.#ord.fill(NO);
+    } else {
+      this.#bits = new Uint32Array(groups * 32);
+      this.#sum = Array.from({ length: 6 }, () => new Uint32Array(groups));
+      this.#sum2 = Array.from({ length: 6 }, () => new Uint32Array(Math.ceil(groups / 32)));
+      this.#ref = new Uint16Array(o.nrPages);
+      this.#ord = new Uint8Array(o.nrPages).fill(NO);
+    }
+    last.set(key, this);
     const r = o.reservedPages;
     this.#ref.fill(1, 0, r);
     this.#ord.fill(0, 0, r);
@@ -399,6 +431,7 @@ export class BitmapPool implements PagePool {
    * @returns The first violation, or undefined.
    */
   checkInvariants(options: InvariantCheckOptions = {}): string | undefined {
+    if (this.#broken instanceof Superseded) return this.#supersededText();
     if (this.#broken !== undefined) {
       return `pool is unusable after a fault: ${errText(this.#broken)}`;
     }
@@ -492,7 +525,30 @@ export class BitmapPool implements PagePool {
 
   // ---------------------------------------------------------------- helpers
 
+  /** Stores records `[from, to)` as `refcount`, `order` (bulk, from the reused chunk). */
+  #storeRecords(from: number, to: number, refcount: number, order: number): void {
+    if (from >= to) return;
+    // The record's bytes as one host-order word.
+    IMAGE_CHUNK_BYTES[0] = refcount & 0xff;
+    IMAGE_CHUNK_BYTES[1] = refcount >>> 8;
+    IMAGE_CHUNK_BYTES[2] = order;
+    IMAGE_CHUNK_BYTES[3] = 0;
+    const word = IMAGE_CHUNK[0]!;
+    const n = Math.min(to - from, IMAGE_CHUNK.length);
+    IMAGE_CHUNK.fill(word, 0, n);
+    for (let i = from; i < to; i += IMAGE_CHUNK.length) {
+      const k = Math.min(to - i, IMAGE_CHUNK.length);
+      this.#mem.writeBytes!(
+        this.#recVa + i * BITMAP_RECORD_BYTES,
+        k === IMAGE_CHUNK.length ? IMAGE_CHUNK_BYTES : IMAGE_CHUNK_BYTES.subarray(0, k * 4),
+      );
+    }
+  }
+
   #usable(): void {
+    if (this.#broken instanceof Superseded) {
+      throw new HyplabError(`Cannot use pool "${this.name}": ${this.#supersededText()}`);
+    }
     if (this.#broken !== undefined) {
       throw new HyplabError(
         `Cannot use pool "${this.name}": an earlier EL2 access faulted in the middle of an ` +
@@ -500,6 +556,12 @@ export class BitmapPool implements PagePool {
         { cause: this.#broken },
       );
     }
+  }
+
+  #supersededText(): string {
+    const by = (this.#broken as Superseded).by;
+    return `a pool was created again over its records (pool "${by}"), so its bitmaps ` +
+      `are no longer what memory holds`;
   }
 
   #paText(i: number): string {
@@ -635,12 +697,10 @@ export class BitmapPool implements PagePool {
     if (nr === 0) return;
     const r = this.reservedPages;
     if (mem.writeBytes !== undefined) {
-      const img = new Uint8Array(nr * BITMAP_RECORD_BYTES);
-      for (let i = 0; i < nr; i++) {
-        img[i * 4] = this.#ref[i]!;
-        img[i * 4 + 2] = this.#ord[i]!;
-      }
-      mem.writeBytes(this.#recVa, img);
+      // Two runs of identical records: refcount 1 order 0 (reserved), then
+      // refcount 0 order 0xff; each stored from one reused chunk buffer.
+      this.#storeRecords(0, r, 1, 0);
+      this.#storeRecords(r, nr, 0, NO);
     } else {
       for (let i = 0; i < nr; i++) this.#writeRecord(i, this.#ref[i]!, this.#ord[i]!);
     }

@@ -180,3 +180,30 @@ Deno.test("BitmapPool leaves the same bytes through an accessor without bulk rea
   }
   assertEquals(mem.digest(), bulk.mem.digest());
 });
+
+Deno.test("BitmapPool created again over the same records supersedes the last pool", () => {
+  const { mem, el2, pool: first } = makePool(0x40403, 300, 5);
+  const a = first.allocPages(3)!;
+  first.allocPages(0);
+  const again = bitmapPageAllocator().createPool({
+    name: "again",
+    pfn: 0x40403,
+    nrPages: 300,
+    reservedPages: 5,
+    memory: el2,
+    vmemmap: toVa(RECORDS_PA) - 0x40403 * 4,
+    physToVirt: toVa,
+    virtToPhys: toPa,
+  });
+  // The same state as a pool created over fresh memory, records included.
+  const fresh = makePool(0x40403, 300, 5);
+  assertEquals(again.stats(), fresh.pool.stats());
+  assertEquals(mem.readBytes(RECORDS_PA, 1200), fresh.mem.readBytes(RECORDS_PA, 1200));
+  assertEquals(again.checkInvariants(), undefined);
+  assertEquals(idx(again, again.allocPages(2)), idx(fresh.pool, fresh.pool.allocPages(2)));
+  const why = `a pool was created again over its records (pool "again"), so its bitmaps are ` +
+    `no longer what memory holds`;
+  assertThrows(() => first.putPage(a), Error, `Cannot use pool "hpool": ${why}`);
+  assertThrows(() => first.allocPages(0), Error, why);
+  assertEquals(first.checkInvariants(), why);
+});
