@@ -47,11 +47,15 @@ class Page {
    * store to it bumps {@link PhysicalMemory.tableGeneration}.
    */
   watched = false;
-  constructor() {
-    const buf = new ArrayBuffer(PAGE_SIZE);
-    this.dv = new DataView(buf);
-    this.u8 = new Uint8Array(buf);
-    this.u32 = new Uint32Array(buf);
+  /**
+   * @param buf The buffer holding the page: its own, or a slab shared with
+   *   the other pages of a range pinned whole ({@link PhysicalMemory.pinRange}).
+   * @param at Byte offset of the page in `buf`.
+   */
+  constructor(buf: ArrayBuffer = new ArrayBuffer(PAGE_SIZE), at = 0) {
+    this.dv = new DataView(buf, at, PAGE_SIZE);
+    this.u8 = new Uint8Array(buf, at, PAGE_SIZE);
+    this.u32 = new Uint32Array(buf, at, PAGE_SIZE / 4);
   }
 }
 
@@ -475,6 +479,105 @@ export class PhysicalMemory {
       }
     }
     return p.u8;
+  }
+
+  /**
+   * Pins a page-aligned range whole: like {@link PhysicalMemory.pin} for
+   * each of its pages, but the pages are slices of one buffer, so the view
+   * returned covers the range contiguously (allocator metadata spread over
+   * many pages, such as a vmemmap, then costs one index per access instead
+   * of a page lookup). The bytes already stored in the range are kept. A
+   * range pinned whole before (or a part of one) is returned again, the same
+   * bytes; a range with some page pinned otherwise gives undefined (callers
+   * fall back to the accessor methods).
+   *
+   * @param pa First byte, page-aligned.
+   * @param size Bytes, a non-zero multiple of the page size.
+   * @returns The range's bytes, live, or undefined.
+   * @throws {RangeError} `pa` or `size` not page-aligned, or `size` zero.
+   * @throws {ExternalAbortError} The range is not inside one RAM bank.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * mem.write8(0x4000_1005, 3);
+   * const range = mem.pinRange(0x4000_0000, 0x3000)!;
+   * assertEquals(range[0x1005], 3); // kept
+   * range[0x2010] = 9;
+   * assertEquals(mem.read8(0x4000_2010), 9);
+   * assertEquals(mem.pinRange(0x4000_0000, 0x3000)![0x2010], 9); // the same range again
+   * mem.pin(0x4000_5000); // a page pinned on its own
+   * assertEquals(mem.pinRange(0x4000_4000, 0x2000), undefined);
+   * ```
+   */
+  pinRange(pa: number, size: number): Uint8Array | undefined {
+    if (pa % 4096 !== 0 || size % 4096 !== 0 || !(size > 0)) {
+      throw new RangeError(
+        `Cannot pin [0x${pa.toString(16)}, +0x${size.toString(16)}): not whole pages`,
+      );
+    }
+    this.#check(pa, size, true);
+    const first = pa / 4096;
+    const n = size / 4096;
+    const old: (Page | undefined)[] = [];
+    for (let k = 0; k < n; k++) {
+      const p = this.#page(first + k);
+      if (p !== undefined && p.pinned) {
+        // The same range pinned whole before: its pages are consecutive in one slab.
+        const head = k === 0 ? p : old[0];
+        if (head === undefined || !head.pinned || p.u8.buffer !== head.u8.buffer) return undefined;
+        if (p.u8.byteOffset !== head.u8.byteOffset + k * 4096) return undefined;
+      } else if (k > 0 && old[0]?.pinned) {
+        return undefined;
+      }
+      old.push(p);
+    }
+    const head = old[0];
+    if (head !== undefined && head.pinned) {
+      if (head.u8.byteOffset + size > head.u8.buffer.byteLength) return undefined;
+      return new Uint8Array(head.u8.buffer, head.u8.byteOffset, size);
+    }
+    const slab = new ArrayBuffer(size);
+    for (let k = 0; k < n; k++) {
+      const pfn = first + k;
+      const np = new Page(slab, k * 4096);
+      np.pinned = true;
+      np.lo = 0;
+      np.hi = PAGE_SIZE;
+      const rel = pfn - this.#hitPfn;
+      const ci = Math.floor(rel / 512);
+      let c = this.#hitChunks[ci];
+      if (c === undefined) {
+        c = new Array<Page | undefined>(CHUNK_PAGES).fill(undefined);
+        this.#hitChunks[ci] = c;
+        this.#chunkList.push({ pfn: this.#hitPfn + ci * 512, pages: c });
+      }
+      const slot = rel - ci * 512;
+      const p = c[slot];
+      if (p !== undefined) {
+        np.u8.set(p.u8);
+        np.watched = p.watched;
+        if (p === this.#emptyPage) {
+          this.#emptyPage = undefined;
+          this.#emptyChunk = undefined;
+          this.#emptyPfn = -1;
+        }
+      } else {
+        this.#resident++;
+        if (this.#watchedUnbacked.size !== 0 && this.#watchedUnbacked.delete(pfn)) {
+          np.watched = true;
+        }
+      }
+      c[slot] = np;
+    }
+    // Views of the replaced pages (tableWords, the last-page caches) are stale.
+    this.#backing++;
+    this.#lastPfn = -1;
+    this.#lastPage = undefined;
+    this.#prevPfn = -1;
+    this.#prevPage = undefined;
+    return new Uint8Array(slab);
   }
 
   /**

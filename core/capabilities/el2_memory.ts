@@ -110,6 +110,18 @@ export interface El2Memory {
    * @returns The page's bytes, or undefined.
    */
   pageView?(va: number): Uint8Array | undefined;
+  /**
+   * Optional direct access to a whole range, the fast path for a vmemmap:
+   * one live, contiguous view of the whole pages covering
+   * `[va, va + size)`, starting at the first byte of `va`'s page, when the
+   * accessor maps the range straight onto RAM; undefined otherwise (then
+   * use the methods above). Loads and stores through the view are EL2
+   * accesses to those pages.
+   * @param va First hyp VA.
+   * @param size Bytes (non-zero).
+   * @returns The pages' bytes from `va`'s page on, or undefined.
+   */
+  rangeView?(va: number, size: number): Uint8Array | undefined;
 }
 
 /**
@@ -258,6 +270,15 @@ export function linearEl2Memory(
       const p = virtToPhys(vaPage);
       if (p % 4096 !== 0 || virtToPhys(vaPage + 4095) !== p + 4095) return undefined;
       return memory.contains(p, 4096) ? memory.pin(p) : undefined;
+    },
+    rangeView(va, size) {
+      // The VA pages must map onto consecutive RAM pages of one bank.
+      if (!(size > 0)) return undefined;
+      const first = Math.floor(va / 4096) * 4096;
+      const bytes = Math.ceil((va + size) / 4096) * 4096 - first;
+      const p = virtToPhys(first);
+      if (p % 4096 !== 0 || virtToPhys(first + bytes - 1) !== p + bytes - 1) return undefined;
+      return memory.contains(p, bytes) ? memory.pinRange(p, bytes) : undefined;
     },
     isZero: (va, size) => memory.readBytes(pa(va, size, false), size).every((b) => b === 0),
     readBytes: (va, size) => memory.readBytes(pa(va, size, false), size),

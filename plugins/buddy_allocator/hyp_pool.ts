@@ -16,7 +16,7 @@
  * behind, and only those: a list operation stores the links it changes (one
  * pointer of a neighbour, both of the node itself); a freed mainline
  * block's memset and node go out as one `zeroThenWrite`.
- * When the accessor offers `pageView` (a linear map), the vmemmap pages of
+ * When the accessor offers `rangeView` (a linear map), the vmemmap pages of
  * the range are pinned once and entries are stored straight into them; the
  * MMU accessor of the boot offers no view, so there every store is an EL2
  * access that can fault. Reads are served from the shadow, so a fault shows
@@ -50,8 +50,6 @@ import {
 } from "./hyp_page_layout.ts";
 import {
   firstUsedEntry,
-  imageMainlineEntries,
-  imageV513Entries,
   selfLinks,
   storeMainlineEntries,
   storeV513Entries,
@@ -242,13 +240,14 @@ export class BuddyPool implements PagePool {
   #img8lo = this.#img32.subarray(0, 8);
   #img8hi = this.#img32.subarray(8, 16);
   /**
-   * Live views of the range's vmemmap pages, when the accessor grants them
-   * (`pageView`, a linear map): entry stores are then typed-array stores,
-   * with no call per store. Indexed by page from the first one.
+   * A live, contiguous view of the vmemmap pages of the range, when the
+   * accessor grants one (`rangeView`, a linear map): entry stores are then
+   * typed-array stores at one index each, with no call and no page lookup.
    */
-  #vm8: Uint8Array[] | undefined = undefined;
-  #vm32: Uint32Array[] | undefined = undefined;
-  /** Byte offset of the range's first entry in the first viewed page. */
+  #vmB: Uint8Array | undefined = undefined;
+  /** The same bytes as little-endian words. */
+  #vmW: Uint32Array | undefined = undefined;
+  /** Byte offset of the range's first entry in the view. */
   #vmOff = 0;
 
   /**
@@ -365,10 +364,10 @@ export class BuddyPool implements PagePool {
     let last = LAST_POOL.get(o.memory);
     if (last === undefined) LAST_POOL.set(o.memory, last = new Map());
     const donor = last.get(key);
-    if (donor !== undefined && donor.#vm8 !== undefined) {
+    if (donor !== undefined && donor.#vmB !== undefined) {
       // The same pages of the same memory: the same views.
-      this.#vm8 = donor.#vm8;
-      this.#vm32 = donor.#vm32;
+      this.#vmB = donor.#vmB;
+      this.#vmW = donor.#vmW;
       this.#vmOff = donor.#vmOff;
     }
     let vmemmapImage: Uint8Array | undefined;
@@ -668,7 +667,7 @@ export class BuddyPool implements PagePool {
   // stored from it, and no other: a list operation writes the links it
   // changes (one pointer of a neighbour, both of the node itself), so bytes
   // written behind the pool's back stay for checkInvariants() to report.
-  // Entries in a pinned vmemmap page (pageView) are typed-array stores.
+  // Entries in a pinned vmemmap (rangeView) are typed-array stores.
 
   /** Puts node(id)'s next and prev, as stored, in words k..k+3 of `w`. */
   #linkWords(w: Uint32Array, k: number, id: number): void {
@@ -694,10 +693,9 @@ export class BuddyPool implements PagePool {
     // vmemmap page (typed-array stores), are handled here.
     if (id >= this.#nr) {
       if (!this.onMachine && id < this.#extBase) return;
-    } else if (this.#vm32 !== undefined && this.#v513) {
-      const off = this.#vmOff + id * 32 + 16;
-      const page = this.#vm32[off >>> 12]!;
-      const k = (off & 4095) >>> 2;
+    } else if (this.#vmW !== undefined && this.#v513) {
+      const page = this.#vmW;
+      const k = (this.#vmOff + id * 32 + 16) >>> 2;
       // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
       if (part !== 1) {
         const nv = this.#nodeVa(this.#next[id]!);
@@ -794,16 +792,14 @@ export class BuddyPool implements PagePool {
     this.#ref[id] = v;
     const off = this.#vmOff + id * this.#esz;
     if (this.#v513) {
-      const vm = this.#vm32;
+      const vm = this.#vmW;
       if (vm === undefined) this.#mem.write32(this.#entVa + id * 32, v);
-      else vm[off >>> 12]![(off & 4095) >>> 2] = v;
+      else vm[off >>> 2] = v;
     } else {
-      const vm = this.#vm8;
+      const vm = this.#vmB;
       if (vm === undefined) return this.#mem.write16(this.#entVa + id * this.#esz, v);
-      const page = vm[off >>> 12]!;
-      const k = off & 4095;
-      page[k] = v;
-      page[k + 1] = v >>> 8;
+      vm[off] = v;
+      vm[off + 1] = v >>> 8;
     }
   }
 
@@ -825,10 +821,9 @@ export class BuddyPool implements PagePool {
   #order513(id: number, o: number): void {
     this.#ord[id] = o;
     const v = o === NO ? 0xffff_ffff : o;
-    const vm = this.#vm32;
+    const vm = this.#vmW;
     if (vm === undefined) return this.#mem.write32(this.#entVa + id * 32 + 4, v);
-    const off = this.#vmOff + id * 32 + 4;
-    vm[off >>> 12]![(off & 4095) >>> 2] = v;
+    vm[(this.#vmOff + id * 32 + 4) >>> 2] = v;
   }
 
   /**
@@ -904,16 +899,14 @@ export class BuddyPool implements PagePool {
   #orderMl(id: number, o: number): void {
     this.#ord[id] = o;
     const v = o === NO ? this.#noOrder : o;
-    const vm = this.#vm8;
+    const vm = this.#vmB;
     if (vm === undefined) {
       const at = this.#entVa + id * this.#esz + 2;
       return this.#esz === 8 ? this.#mem.write8(at, v) : this.#mem.write16(at, v);
     }
-    const off = this.#vmOff + id * this.#esz;
-    const page = vm[off >>> 12]!;
-    const k = (off & 4095) + 2;
-    page[k] = v;
-    if (this.#esz !== 8) page[k + 1] = v >>> 8;
+    const k = this.#vmOff + id * this.#esz + 2;
+    vm[k] = v;
+    if (this.#esz !== 8) vm[k + 1] = v >>> 8;
   }
 
   /**
@@ -1276,7 +1269,7 @@ export class BuddyPool implements PagePool {
     if (this.#viewVmemmap()) {
       // Read in place through the pinned views; the image is then written
       // in place too (#writeInitialImage), with no copy to allocate.
-      const i = firstUsedEntry(this.#vm8!, this.#vmOff, nr, esz, wide);
+      const i = firstUsedEntry(this.#vmB!, this.#vmOff, nr, esz, wide);
       if (i >= 0) {
         const at = this.#entVa + i * esz;
         bad(i, mem.read16(at), wide ? mem.read16(at + 2) : mem.read8(at + 2));
@@ -1404,12 +1397,12 @@ export class BuddyPool implements PagePool {
     const ord = this.#ord;
     if (this.#v513) {
       this.#writeV513Vmemmap();
-    } else if (this.#vm8 !== undefined) {
-      // In place, through the views the check took: every byte the image
+    } else if (this.#vmB !== undefined) {
+      // In place, through the view the check took: every byte the image
       // below would store (refcount 1 below reserved, each page's order).
-      storeMainlineEntries(this.#vm8, this.#vmOff, nr, r, ord, this.#esz, this.#noOrder);
+      storeMainlineEntries(this.#vmB, this.#vmOff, nr, r, ord, this.#esz, this.#noOrder);
     } else if (vmemmapImage !== undefined && mem.writeBytes !== undefined) {
-      imageMainlineEntries(vmemmapImage, nr, r, ord, this.#esz, this.#noOrder);
+      storeMainlineEntries(vmemmapImage, 0, nr, r, ord, this.#esz, this.#noOrder);
       if (nr > 0) mem.writeBytes(this.#entVa, vmemmapImage);
     } else {
       for (let i = 0; i < nr; i++) {
@@ -1444,8 +1437,8 @@ export class BuddyPool implements PagePool {
       // never straddle a page.
       // At init every link is to a page node or a free_area[] head.
       storeV513Entries(
-        this.#vm32!,
-        this.#vmOff,
+        this.#vmW!,
+        this.#vmOff >>> 2,
         nr,
         this.#ord,
         this.#next,
@@ -1460,8 +1453,9 @@ export class BuddyPool implements PagePool {
       // The 8 words of each entry, built in a host (little-endian) word array.
       const img = new Uint32Array(nr * 8);
       const { poolVa } = this;
-      imageV513Entries(
+      storeV513Entries(
         img,
+        0,
         nr,
         this.#ord,
         this.#next,
@@ -1486,33 +1480,26 @@ export class BuddyPool implements PagePool {
   }
 
   /**
-   * Takes live views of the vmemmap pages of the range when the accessor
-   * offers them (a linear map over little-endian words); otherwise every
-   * store goes through the accessor. v5.13 takes them before writing its
-   * image (the entries are stored in place); taken once.
-   * @returns Whether the views are taken.
+   * Takes a live, contiguous view of the vmemmap pages of the range when the
+   * accessor offers one (a linear map over little-endian words); otherwise
+   * every store goes through the accessor. v5.13 takes it before writing
+   * its image (the entries are stored in place); taken once.
+   * @returns Whether the view is taken.
    */
   #viewVmemmap(): boolean {
-    if (this.#vm8 !== undefined) return true;
-    const get = this.#mem.pageView;
-    // Entries aligned to their size never straddle a page.
+    if (this.#vmB !== undefined) return true;
+    const get = this.#mem.rangeView;
     if (get === undefined || !HOST_LITTLE_ENDIAN || this.#nr === 0) return false;
-    if (this.#entVa % this.#esz !== 0) return false;
-    const first = Math.floor(this.#entVa / 4096) * 4096;
-    const end = this.#entVa + this.#nr * this.#esz;
-    const pages: Uint8Array[] = [];
-    for (let va = first; va < end; va += 4096) {
-      const v = get.call(this.#mem, va);
-      // No view for one page: every entry goes through the accessor. Pages
-      // already viewed stay pinned (backed), which changes no byte; with the
-      // linear accessor this does not happen, as the image was just written
-      // through it, so each vmemmap page is RAM.
-      if (v === undefined || v.length !== 4096 || v.byteOffset % 4 !== 0) return false;
-      pages.push(v);
-    }
-    this.#vmOff = this.#entVa - first;
-    this.#vm8 = pages;
-    this.#vm32 = pages.map((v) => new Uint32Array(v.buffer, v.byteOffset, 1024));
+    // Entries aligned to their size never straddle a page; a view of 2 GiB
+    // or more (a vmemmap of 2^26 v5.13 entries) is not taken.
+    const size = this.#nr * this.#esz;
+    if (this.#entVa % this.#esz !== 0 || size + 4096 > 2 ** 31) return false;
+    const v = get.call(this.#mem, this.#entVa, size);
+    const off = this.#entVa - Math.floor(this.#entVa / 4096) * 4096;
+    if (v === undefined || v.byteOffset % 4 !== 0 || v.length < off + size) return false;
+    this.#vmOff = off;
+    this.#vmB = v;
+    this.#vmW = new Uint32Array(v.buffer, v.byteOffset, v.length >>> 2);
     return true;
   }
 

@@ -61,3 +61,48 @@ Deno.test("PhysicalMemory.pin(): generation counts method stores, not view store
   assertEquals(mem.residentBytes, PAGE_SIZE);
   assertThrows(() => mem.pin(0x10000), Error, "outside every RAM bank");
 });
+
+Deno.test("linearEl2Memory.rangeView() is one contiguous live view of pinned RAM, or nothing", async (t) => {
+  const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+  const el2 = linearEl2Memory(mem, toPa);
+  await t.step("bytes already stored are kept; stores go both ways across pages", () => {
+    el2.write32(OFF + 0x4000_1ffc, 0xdead_beef);
+    const tables = new Uint32Array(2);
+    mem.readTableEntry(0x4000_2008, tables); // an unbacked table page: watched once backed
+    const resident = mem.residentBytes;
+    const g = mem.tableGeneration;
+    // From the middle of a page: the view starts at that page.
+    const v = el2.rangeView!(OFF + 0x4000_1010, 0x2000)!;
+    assertEquals(v.length, 3 * PAGE_SIZE);
+    assertEquals([...v.subarray(0xffc, 0x1000)], [0xef, 0xbe, 0xad, 0xde]);
+    assertEquals(mem.residentBytes, resident + 2 * PAGE_SIZE);
+    v[0x1ffe] = 7; // page 0x4000_2000 through the view
+    assertEquals(el2.read8(OFF + 0x4000_2ffe), 7);
+    el2.write8(OFF + 0x4000_3000, 9);
+    assertEquals(v[0x2000], 9);
+    assertEquals(mem.tableGeneration, g, "a store elsewhere, or through the view");
+    el2.write8(OFF + 0x4000_2001, 1);
+    assertEquals(mem.tableGeneration, g + 1, "the watched page stays watched");
+    el2.zero(OFF + 0x4000_1000, 3 * PAGE_SIZE);
+    assertEquals(v.every((b) => b === 0), true);
+    assertEquals(mem.residentBytes, resident + 2 * PAGE_SIZE, "pinned pages stay backed");
+    v[5] = 1;
+    assertEquals(mem.read8(0x4000_1005), 1);
+  });
+  await t.step("the same range again is the same bytes; a page pinned alone is refused", () => {
+    const a = el2.rangeView!(OFF + 0x4000_1000, 3 * PAGE_SIZE)!;
+    const b = el2.rangeView!(OFF + 0x4000_2000, 8)!;
+    b[3] = 0x55;
+    assertEquals(a[0x1003], 0x55);
+    el2.pageView!(OFF + 0x4000_6000);
+    assertEquals(el2.rangeView!(OFF + 0x4000_5000, 2 * PAGE_SIZE), undefined);
+    assertEquals(el2.rangeView!(OFF + 0x4000_3000, 2 * PAGE_SIZE), undefined, "half pinned");
+  });
+  await t.step("no view outside RAM, across banks or across a page-misaligned map", () => {
+    assertEquals(el2.rangeView!(OFF + 0x400f_f000, 2 * PAGE_SIZE), undefined);
+    assertEquals(el2.rangeView!(OFF + 0x4000_8000, 0), undefined);
+    const skew = linearEl2Memory(mem, (va) => va - OFF + 8);
+    assertEquals(skew.rangeView!(OFF + 0x4000_8000, 16), undefined);
+    assertThrows(() => mem.pinRange(0x4000_8000, 100), RangeError, "not whole pages");
+  });
+});

@@ -189,7 +189,7 @@ for (const version of ["v5.13", "mainline"] as const) {
       // A host-state byte set: the scalar path then reads entry by entry.
       for (const m of [bulkMem, scalarMem]) m.write8(VMEMMAP_PA + 5 * 8 + 3, 0x21);
     }
-    // The fixture's accessor has bulk and fused stores and page views (so
+    // The fixture's accessor has bulk and fused stores and range views (so
     // the pool stores entries straight into pinned vmemmap pages); this one
     // has none of them, so every store is a scalar call.
     const bulk = makePool(version, { pfn: 0x40401, nrPages: 300, reserved: 7, memory: bulkMem });
@@ -197,6 +197,7 @@ for (const version of ["v5.13", "mainline"] as const) {
       readBytes: _r,
       writeBytes: _w,
       pageView: _v,
+      rangeView: _rv,
       zeroThenWrite: _z,
       ...scalar
     } = linearEl2Memory(scalarMem, toPa);

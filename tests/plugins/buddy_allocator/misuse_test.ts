@@ -145,7 +145,7 @@ function faultyEl2(mem: PhysicalMemory, lo: number, hi: number) {
     }
   };
   // No page views (direct stores): each store goes through a guard below.
-  const { pageView: _v, ...stores } = inner;
+  const { pageView: _v, rangeView: _rv, ...stores } = inner;
   const el2: El2Memory = {
     ...stores,
     write8: (va, v) => (guard(va), inner.write8(va, v)),
