@@ -277,6 +277,16 @@ export class PhysicalMemory {
    * @returns True if backed.
    */
   isBacked(pa: number): boolean {
+    // The bank of the last access first, as #page does (the zeroed-memory
+    // checks ask this for every page of a pool in a row).
+    if (pa >= this.#hitStart && pa < this.#hitEnd) {
+      const pfn = Math.floor(pa / 4096);
+      if (pfn === this.#lastPfn || pfn === this.#prevPfn) return true;
+      const rel = pfn - this.#hitPfn;
+      const ci = Math.floor(rel / 512);
+      const c = this.#hitChunks[ci];
+      return c !== undefined && c[rel - ci * 512] !== undefined;
+    }
     const starts = this.#bankStarts;
     const ends = this.#bankEnds;
     for (let i = 0; i < starts.length; i++) {

@@ -759,12 +759,13 @@ export class BuddyPool implements PagePool {
         mem.zero(va, zeroing);
         this.#storeLinks(id, 2);
       }
-      this.#storeLinks(h, 1);
+      // A head's node is stored only when struct hyp_pool is on the machine.
+      if (this.onMachine) this.#storeLinksVia(h, 1);
     } else {
-      this.#storeLinks(h, 1);
+      if (this.onMachine) this.#storeLinksVia(h, 1);
       this.#storeLinks(id, 2);
     }
-    this.#storeLinks(last, 0);
+    if (last !== h || this.onMachine) this.#storeLinks(last, 0);
     this.#count[order]!++;
     this.#nonEmpty |= 1 << order;
     this.#free += 1 << order;
@@ -781,9 +782,12 @@ export class BuddyPool implements PagePool {
     const n = next[id]!;
     const p = prev[id]!;
     prev[n] = p;
-    this.#storeLinks(n, 1);
     next[p] = n;
-    this.#storeLinks(p, 0);
+    // Stored in the kernel's order (next->prev, then prev->next); an
+    // off-machine head stores nothing.
+    const all = this.onMachine;
+    if (all || n < this.#nr || n >= this.#extBase) this.#storeLinks(n, 1);
+    if (all || p < this.#nr || p >= this.#extBase) this.#storeLinks(p, 0);
     if (--this.#count[order]! === 0) this.#nonEmpty &= ~(1 << order);
     this.#free -= 1 << order;
   }
