@@ -628,6 +628,8 @@ export class BuddyPool implements PagePool {
   #nodeVa(id: number): number {
     // Pages first and inline: the hot paths call this on every link.
     if (id < this.#nr && id >= 0) return this.#nodeBase + id * this.#nodeStride;
+    // Then the free_area[] heads, the other neighbour of most list stores.
+    if (id < this.#extBase && id >= 0) return this.#headVa + (id - this.#nr) * 16;
     return this.#nodeVaSlow(id);
   }
 
