@@ -65,6 +65,21 @@ export interface FastWalker {
    * @returns 0 to go on, or a negative errno to stop.
    */
   cb(ctx: VisitCtx, visit: number): number;
+  /**
+   * Optional: the LEAF visits of a run of entries of one table page, in one
+   * call instead of one each. The walker calls it at a non-table entry
+   * (`ctx` describes it; `idx` is its index in the page) with the page's
+   * words when they are readable directly (entry `i` at `2i`, `2i + 1`).
+   * The visitor handles entries `idx`, `idx + 1`, ... in order, each exactly
+   * as {@link FastWalker.cb} would with `WALK.LEAF` and leaving it a
+   * non-table, and stops at the first it cannot (a table, the end of the
+   * range or of the page, or a case its `cb` must decide: a WARN, an error,
+   * a new table). For a handled entry the walk then does what it does after
+   * any LEAF visit that left a non-table: it moves on to the next granule.
+   *
+   * @returns How many entries it handled; 0 must mean nothing was done.
+   */
+  leafRun?(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number;
 }
 
 /**
@@ -98,6 +113,21 @@ export class PteStore {
   write(ptep: number, lo: number, hi: number): void {
     this.memory.write64Parts(ptep, lo, hi);
     this.writes++;
+    this.lastPtep = ptep;
+    this.lastLo = lo >>> 0;
+    this.lastHi = hi >>> 0;
+  }
+
+  /**
+   * Records writes a visitor made straight into a table page's words (see
+   * {@link PhysicalMemory.storeWords}): the count, and the last one.
+   * @param n Writes made.
+   * @param ptep PA of the last.
+   * @param lo Its bits 31:0.
+   * @param hi Its bits 63:32.
+   */
+  noteWrites(n: number, ptep: number, lo: number, hi: number): void {
+    this.writes += n;
     this.lastPtep = ptep;
     this.lastLo = lo >>> 0;
     this.lastHi = hi >>> 0;
@@ -243,6 +273,10 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
   let words: Uint32Array | undefined = undefined;
   let backing = -1;
   let ret = 0;
+  // A visitor that takes runs of LEAF visits at once (only over a whole,
+  // aligned page, whose entry i is words 2i and 2i + 1).
+  const walker = data.walker;
+  const runs = aligned && walker.leafRun !== undefined && (walker.flags & WALK.LEAF) !== 0;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
     if (data.addr >= data.end) break;
@@ -263,6 +297,27 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
       memory.read64Parts(ptep, buf);
       lo = buf[0]!;
       hi = buf[1]!;
+    }
+    if (runs && !isTable(lo, level)) {
+      // The LEAF visits of the non-table entries from here that the visitor
+      // installs in one go; each is then passed as visitEntry passes a
+      // non-table (ALIGN_DOWN(addr, granule) + granule, entry after entry).
+      const ctx = data.ctxs[level + 1]!;
+      ctx.start = data.start;
+      ctx.addr = data.addr;
+      ctx.end = data.end;
+      ctx.level = level;
+      ctx.ptep = ptep;
+      ctx.lo = lo;
+      ctx.hi = hi;
+      ctx.flags = walker.flags;
+      const n = walker.leafRun!(ctx, idx, words);
+      if (n > 0) {
+        const a = data.addr;
+        data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : a - (a % g)) + n * g;
+        idx += n - 1;
+        continue;
+      }
     }
     ret = visitEntry(data, ptep, level, g, lo, hi);
     if (ret !== 0) break;

@@ -1,0 +1,219 @@
+/**
+ * The map visitors' batched LEAF visits (`leafRun`) against one visit per
+ * entry: the same random maps (seeded), over tables seeded with stray
+ * invalid bits, different valid leaves and software-bit variants, must
+ * leave every table word, every refcount, every WARN, every return code and
+ * the store's record of the last write exactly as the walk that visits each
+ * entry with `cb`.
+ */
+
+import { assert, assertEquals } from "@std/assert";
+import {
+  PAGE_HYP,
+  PAGE_HYP_DEVICE,
+  PAGE_HYP_EXEC,
+  PAGE_HYP_RO,
+  PhysicalMemory,
+  Prng,
+} from "../../../core/mod.ts";
+import { KVM_PGTABLE_PROT_SW } from "../../../plugins/kvm_pgtable/mod.ts";
+import { hypMapWalker, type MapEnv } from "../../../plugins/kvm_pgtable/map_walker.ts";
+import { protAttrParts, pteFormat } from "../../../plugins/kvm_pgtable/_pte.ts";
+import {
+  type FastWalker,
+  kvmPgtableWalk,
+  PteStore,
+  type WalkTarget,
+} from "../../../plugins/kvm_pgtable/walker.ts";
+import { testPagePool } from "./_page_pool.ts";
+
+const K4 = 4096;
+const M2 = 2 ** 21;
+const G1 = 2 ** 30;
+const PROTS = [
+  PAGE_HYP,
+  PAGE_HYP_EXEC,
+  PAGE_HYP_RO,
+  PAGE_HYP_DEVICE,
+  PAGE_HYP | KVM_PGTABLE_PROT_SW.SW0,
+  PAGE_HYP | KVM_PGTABLE_PROT_SW.SW3,
+];
+
+/** One table over its own memory and pool, mapped with or without runs. */
+class Side {
+  readonly memory = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 32 }]);
+  readonly pool;
+  readonly store: PteStore;
+  readonly target: WalkTarget;
+  readonly warns: string[] = [];
+  readonly env: MapEnv;
+  readonly #attr = new Uint32Array(2);
+
+  constructor(readonly version: string, readonly lpa2: boolean, pages: number) {
+    this.pool = testPagePool({ memory: this.memory, pages });
+    this.store = new PteStore(this.memory);
+    const pgd = this.pool.mmOps.zallocPage()!;
+    this.target = {
+      store: this.store,
+      pgdPa: this.pool.mmOps.virtToPhys(pgd),
+      iaBits: lpa2 ? 52 : 48,
+      startLevel: lpa2 ? -1 : 0,
+      version,
+      lpa2,
+    };
+    this.env = {
+      store: this.store,
+      mmOps: this.pool.mmOps,
+      lpa2,
+      warn: (fn, message) => void this.warns.push(`${fn}: ${message}`),
+    };
+  }
+
+  map(va: number, size: number, pa: number, prot: number, runs: boolean): number {
+    const fmt = pteFormat(this.version, { lpa2: this.lpa2 });
+    protAttrParts(prot, fmt, this.#attr);
+    const w = hypMapWalker(this.env, fmt.facts, pa, this.#attr[0]!, this.#attr[1]!);
+    assert(w.leafRun !== undefined, "the map visitor takes runs");
+    const walker: FastWalker = runs ? w : {
+      flags: w.flags,
+      trusted: w.trusted === true,
+      cb: (ctx, visit) => w.cb(ctx, visit),
+    };
+    return kvmPgtableWalk(this.target, va, size, walker);
+  }
+
+  /** Every word of every pool page, and every refcount. */
+  snapshot(): number[] {
+    const out: number[] = [];
+    const buf = new Uint32Array(2);
+    for (let i = 0; i < 64; i++) {
+      const pa = this.pool.base + i * K4;
+      out.push(this.pool.refcount(pa));
+      for (let off = 0; off < K4; off += 8) {
+        this.memory.read64Parts(pa + off, buf);
+        out.push(buf[0]!, buf[1]!);
+      }
+    }
+    return out;
+  }
+}
+
+/** The two snapshots are equal (std's deep equality is slow on 65,600 numbers). */
+function assertSameSnapshot(a: Side, b: Side, what: string): void {
+  const x = a.snapshot();
+  const y = b.snapshot();
+  assertEquals(x.length, y.length, what);
+  for (let i = 0; i < x.length; i++) {
+    if (x[i] !== y[i]) {
+      const page = Math.floor(i / 1025);
+      const word = (i % 1025) - 1;
+      assertEquals(
+        x[i],
+        y[i],
+        `${what}: pool page ${page}, ${word < 0 ? "refcount" : `word ${word}`}`,
+      );
+    }
+  }
+}
+
+/**
+ * A random map inside a 64 MiB window across a 1 GiB boundary, to PAs
+ * across a 4 GiB boundary (and, with LPA2, across 2^50: bits 51:50 go to
+ * descriptor bits 9:8).
+ */
+function randomMap(
+  rng: Prng,
+  lpa2: boolean,
+): { va: number; size: number; pa: number; prot: number } {
+  const window = 0x1_4000_0000 - 32 * M2;
+  const blocky = rng.int(2) === 0;
+  const va = window + (blocky ? rng.int(32) * M2 : rng.int(16384) * K4);
+  const size = rng.int(3) === 0 ? rng.range(1, 2 * M2) : rng.range(1, 6) * M2 + rng.int(4) * K4;
+  const base = lpa2 && rng.int(2) === 0 ? 2 ** 50 : 0x8_0000_0000;
+  const pa = base - 32 * M2 + (rng.int(2) === 0 ? rng.int(64) * M2 : rng.int(16384) * K4);
+  return { va, size, pa, prot: PROTS[rng.int(PROTS.length)]! };
+}
+
+/** Writes the same odd entry into both sides: stray invalid bits, or a different valid leaf. */
+function scribble(rng: Prng, a: Side, b: Side): void {
+  const page = a.pool.base + rng.int(8) * K4;
+  if (a.pool.refcount(page) === 0) return;
+  const ptep = page + rng.int(512) * 8;
+  const parts = new Uint32Array(2);
+  a.memory.read64Parts(ptep, parts);
+  // Keep table entries: the pages below them are counted.
+  if ((parts[0]! & 3) === 3 && rng.int(4) !== 0) return;
+  let lo: number;
+  let hi: number;
+  if (rng.int(2) === 0) {
+    lo = (rng.nextU32() & ~1) >>> 0; // invalid, with other bits set
+    hi = rng.nextU32();
+  } else {
+    // A different valid leaf (a block above level 3), SW0 set or not.
+    lo = ((rng.int(4096) * K4) | 0x741) >>> 0;
+    hi = 0x9 | (rng.int(2) === 0 ? 0 : 1 << 23);
+  }
+  a.memory.write64Parts(ptep, lo, hi);
+  b.memory.write64Parts(ptep, lo, hi);
+}
+
+for (const version of ["v5.13", "v6.1", "mainline"]) {
+  for (const lpa2 of [false, true]) {
+    if (lpa2 && version === "v5.13") continue;
+    Deno.test(`map leaf runs (${version}${lpa2 ? ", LPA2" : ""}) do what one visit per entry does`, () => {
+      for (let seed = 1; seed <= 12; seed++) {
+        const rng = new Prng(seed * 7919 + (lpa2 ? 1 : 0));
+        // A small pool now and then, so a map runs out of table pages mid-walk.
+        const pages = rng.int(3) === 0 ? 6 + rng.int(6) : 64;
+        const a = new Side(version, lpa2, pages);
+        const b = new Side(version, lpa2, pages);
+        let last = randomMap(rng, lpa2);
+        let warned = 0;
+        for (let op = 0; op < 60; op++) {
+          if (rng.int(5) === 0) scribble(rng, a, b);
+          // Now and then the last map again, with another prot (identical
+          // entries, software-bit updates, different valid leaves).
+          const m = rng.int(4) === 0
+            ? { ...last, prot: PROTS[rng.int(PROTS.length)]! }
+            : randomMap(rng, lpa2);
+          last = m;
+          const ra = a.map(m.va, m.size, m.pa, m.prot, true);
+          const rb = b.map(m.va, m.size, m.pa, m.prot, false);
+          const what = `seed ${seed} op ${op} map(${m.va.toString(16)}, ${m.size.toString(16)})`;
+          assertEquals(ra, rb, `${what}: return code`);
+          assertEquals(a.warns.length, b.warns.length, `${what}: WARNs`);
+          assertEquals(a.warns.slice(warned), b.warns.slice(warned), `${what}: WARNs`);
+          warned = a.warns.length;
+          assertEquals(a.pool.allocs, b.pool.allocs, `${what}: pages allocated`);
+          assertEquals(
+            [a.store.writes, a.store.lastPtep, a.store.lastLo, a.store.lastHi],
+            [b.store.writes, b.store.lastPtep, b.store.lastLo, b.store.lastHi],
+            `${what}: the store's record`,
+          );
+          if (op % 6 === 5) assertSameSnapshot(a, b, `${what}: tables and refcounts`);
+        }
+        assertSameSnapshot(a, b, `seed ${seed}: tables and refcounts`);
+      }
+    });
+  }
+}
+
+Deno.test("a leaf run counts as a store to a page read as a table (the TLB's stale check sees it)", () => {
+  const s = new Side("mainline", false, 16);
+  assertEquals(s.map(0x4000_0000, K4, 0x8_0000_0000, PAGE_HYP, true), 0);
+  // The level-3 page: read as a table by a walker, then a run of 511 leaves.
+  const l3 = s.pool.base + 3 * K4;
+  s.memory.readTableEntry(l3, new Uint32Array(2));
+  const g = s.memory.tableGeneration;
+  assertEquals(s.map(0x4000_1000, 511 * K4, 0x8_0000_1000, PAGE_HYP, true), 0);
+  assert(s.memory.tableGeneration > g);
+  assertEquals(s.pool.refcount(l3), 1 + 512);
+});
+
+Deno.test("a 1 GiB map in 2 MiB blocks is one run at level 2", () => {
+  const s = new Side("mainline", false, 16);
+  assertEquals(s.map(G1, G1, 0x8_0020_0000, PAGE_HYP, true), 0);
+  // pgd, level 1, level 2: one store each above, 512 in the run.
+  assertEquals(s.store.writes, 2 + 512);
+  assertEquals(s.pool.refcount(s.pool.base + 2 * K4), 1 + 512);
+});
