@@ -14,6 +14,7 @@ import {
   HI_SW_MASK,
   leafHi,
   leafLo,
+  LITTLE_ENDIAN_HOST,
   LO_ADDR_MASK,
   LO_OA_51_50_SHIFT,
   LO_TYPE,
@@ -76,7 +77,7 @@ export function hypMapWalker(
   phys: number,
   attrLo: number,
   attrHi: number,
-): FastWalker {
+): HypMapWalker {
   // v5.13 keeps a different valid leaf with a WARN and counts nothing; from
   // v5.17 every valid entry holds a reference and only the software bits may
   // change in place.
@@ -85,8 +86,16 @@ export function hypMapWalker(
     : new HypMapWalkerMainline(env, phys, attrLo, attrHi);
 }
 
-/** Typed-array words are host-endian: runs need little-endian table words. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** A map visitor, reusable for another call's range (a table keeps one). */
+export interface HypMapWalker extends FastWalker {
+  /**
+   * Sets it up for another `kvm_pgtable_hyp_map` call, as if new.
+   * @param phys First PA (page-aligned).
+   * @param attrLo Low attribute half.
+   * @param attrHi High attribute half.
+   */
+  reset(phys: number, attrLo: number, attrHi: number): void;
+}
 
 /** What an unbacked table page holds: zeros (never written). */
 const ZERO_WORDS = new Uint32Array(2 * PTRS_PER_PTE);
@@ -195,7 +204,7 @@ function mapLeafRun(
   return n;
 }
 
-class HypMapWalkerV513 implements FastWalker {
+class HypMapWalkerV513 implements HypMapWalker {
   readonly flags = WALK.LEAF;
   readonly trusted = true;
   #env: MapEnv;
@@ -205,6 +214,12 @@ class HypMapWalkerV513 implements FastWalker {
 
   constructor(env: MapEnv, phys: number, attrLo: number, attrHi: number) {
     this.#env = env;
+    this.#phys = phys;
+    this.#attrLo = attrLo;
+    this.#attrHi = attrHi;
+  }
+
+  reset(phys: number, attrLo: number, attrHi: number): void {
     this.#phys = phys;
     this.#attrLo = attrLo;
     this.#attrHi = attrHi;
@@ -264,7 +279,7 @@ class HypMapWalkerV513 implements FastWalker {
   }
 }
 
-class HypMapWalkerMainline implements FastWalker {
+class HypMapWalkerMainline implements HypMapWalker {
   readonly flags = WALK.LEAF;
   readonly trusted = true;
   #env: MapEnv;
@@ -274,6 +289,12 @@ class HypMapWalkerMainline implements FastWalker {
 
   constructor(env: MapEnv, phys: number, attrLo: number, attrHi: number) {
     this.#env = env;
+    this.#phys = phys;
+    this.#attrLo = attrLo;
+    this.#attrHi = attrHi;
+  }
+
+  reset(phys: number, attrLo: number, attrHi: number): void {
     this.#phys = phys;
     this.#attrLo = attrLo;
     this.#attrHi = attrHi;

@@ -181,6 +181,27 @@ class WalkData {
   readonly ctxs: readonly Ctx[] = [new Ctx(), new Ctx(), new Ctx(), new Ctx(), new Ctx()];
   /** LPA2 descriptor addresses. */
   lpa2 = false;
+  /**
+   * The table page each level read last, from −1: its memory, PA, the
+   * memory's backing generation then, and its words. The boot maps page by
+   * page, each walk reading the same upper tables again.
+   */
+  readonly seenMemory: (PhysicalMemory | undefined)[] = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ];
+  readonly seenPa: Float64Array = new Float64Array(5).fill(-1);
+  readonly seenGen: Float64Array = new Float64Array(5).fill(-1);
+  readonly seenWords: (Uint32Array | undefined)[] = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ];
 }
 
 /** Frames by nesting depth. */
@@ -209,8 +230,11 @@ export function kvmPgtableWalk(
   size: number,
   walker: FastWalker,
 ): number {
-  const start = addr - (addr % PAGE_SIZE);
-  const end = pageAlign(start + size);
+  // ALIGN_DOWN(addr, PAGE_SIZE) and PAGE_ALIGN(start + size) by floor and
+  // ceil, exact for a power of two (`%` of a large double is a slow fmod,
+  // and the boot walks once per page it maps).
+  const start = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  const end = Math.ceil((start + size) / PAGE_SIZE) * PAGE_SIZE;
   const mainline = pgtableFacts(target.version).visitCtxWalker;
   // kvm_pgtable_walk_begin(): a hyp walk may not be SHARED (from v6.2).
   if (mainline && (walker.flags & WALK.SHARED) !== 0) return ERRNO.EPERM;
@@ -236,20 +260,22 @@ export function kvmPgtableWalk(
 /** `_kvm_pgtable_walk`: range and pgd checks, then the pgd page(s). */
 function walkPgd(data: WalkData): number {
   const t = data.target;
-  const limit = 2 ** t.iaBits;
+  const limit = POW2[t.iaBits] ?? 2 ** t.iaBits;
   if (data.addr > limit || data.end > limit) return ERRNO.ERANGE;
-  if (t.pgdPa === null) return ERRNO.EINVAL;
+  const pgdPa = t.pgdPa;
+  if (pgdPa === null) return ERRNO.EINVAL;
   // kvm_pgd_page_idx(): which concatenated pgd page holds addr; always 0
   // for stage-1 (one pgd page), kept for the shape of the kernel loop.
-  const pgdShift = kvmGranuleShift(t.startLevel - 1);
-  const nrPgdPages = Math.floor((limit - 1) / 2 ** pgdShift) + 1;
+  const pgdSize = POW2[kvmGranuleShift(t.startLevel - 1)]!;
+  const nrPgdPages = Math.floor((limit - 1) / pgdSize) + 1;
+  const a = data.addr;
   let ret = 0;
   for (
-    let idx = Math.floor((data.addr % limit) / 2 ** pgdShift);
+    let idx = Math.floor((a - Math.floor(a / limit) * limit) / pgdSize);
     data.addr < data.end && idx < nrPgdPages;
     ++idx
   ) {
-    ret = walkTable(data, t.pgdPa + idx * PAGE_SIZE, t.startLevel);
+    ret = walkTable(data, pgdPa + idx * PAGE_SIZE, t.startLevel);
     if (ret !== 0) break;
   }
   return ret;
@@ -286,7 +312,21 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
     if (aligned) {
       const b = memory.backingGeneration;
       if (b !== backing) {
-        words = memory.tableWords(ptep);
+        // The words of this page as this level last saw them, while no page
+        // has gained or lost its backing since (the same PA of the same
+        // memory passed the RAM check then).
+        const li = level + 1;
+        if (
+          data.seenMemory[li] === memory && data.seenPa[li] === tablePa && data.seenGen[li] === b
+        ) {
+          words = data.seenWords[li];
+        } else {
+          words = memory.tableWords(ptep);
+          data.seenMemory[li] = memory;
+          data.seenPa[li] = tablePa;
+          data.seenGen[li] = b;
+          data.seenWords[li] = words;
+        }
         backing = b;
       }
     }
@@ -314,7 +354,7 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
       const n = walker.leafRun!(ctx, idx, words);
       if (n > 0) {
         const a = data.addr;
-        data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : a - (a % g)) + n * g;
+        data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g) + n * g;
         idx += n - 1;
         continue;
       }
@@ -381,7 +421,7 @@ function visitEntry(
     // ALIGN_DOWN(addr, granule) + granule; below level 0 the granule offset
     // lies in the low 32 bits (`>>> 0` is exact for safe integers).
     const a = data.addr;
-    data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : a - (a % g)) + g;
+    data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g) + g;
     return 0;
   }
 
@@ -406,7 +446,5 @@ function keepGoing(data: WalkData, ret: number): boolean {
   return ret === 0;
 }
 
-function pageAlign(n: number): number {
-  const r = n % PAGE_SIZE;
-  return r === 0 ? n : n - r + PAGE_SIZE;
-}
+/** 2^0 .. 2^64, exact doubles. */
+const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);
