@@ -749,12 +749,14 @@ export class PhysicalMemory {
 
   /**
    * A store fast path for table writers installing a run of entries in one
-   * page: counts as stores to `[pa, pa + size)` made now (the generations
-   * are bumped once, the page is backed and its written extent covers the
-   * range) and returns the page's 1024 little-endian 32-bit words for the
-   * caller to store into, within that range only, before it next calls into
-   * this object for anything but another page's data. Undefined on a
-   * big-endian host: callers use {@link PhysicalMemory.write64Parts}.
+   * page: records stores to `[pa, pa + size)` (the generations are bumped,
+   * the page is backed and its written extent widened to cover the range)
+   * and returns the page's 1024 little-endian 32-bit words to make them
+   * with. A run may be declared in parts: its first word, then, once
+   * stored, the whole run, before anything but the caller's own callbacks
+   * reads this memory; every word stored must lie in a declared range.
+   * Undefined on a big-endian host: callers use
+   * {@link PhysicalMemory.write64Parts}.
    *
    * @param pa First byte, 4-byte aligned.
    * @param size Bytes, a multiple of 4, within the page.

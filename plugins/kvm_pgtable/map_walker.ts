@@ -110,12 +110,12 @@ const ZERO_WORDS = new Uint32Array(2 * PTRS_PER_PTE);
  * mainline a software-bit update: the single visit decides), or lies past
  * the range or the page; and before the first entry where no leaf fits.
  *
- * The stores go straight into the page's words, counted as stores to the
- * run's range once, before the first; every store turns an invalid entry
- * into a valid one, and the architecture never caches a descriptor that
- * faults, so no TLB or walk cache can hold anything those stores change
- * (a `get_page` in between may translate through the tables: it sees
- * memory exactly as it would after the stores before it).
+ * The stores go straight into the page's words (PhysicalMemory.storeWords),
+ * declared at the first and, for the whole run, after the last; every store
+ * turns an invalid entry into a valid one, and the architecture never caches
+ * a descriptor that faults, so no TLB or walk cache can hold anything those
+ * stores change (a `get_page` in between may translate through the tables:
+ * it sees memory exactly as it would after the stores before it).
  *
  * @param env Store, mm_ops, LPA2.
  * @param ctx The first entry.
@@ -167,6 +167,7 @@ function mapLeafRun(
   let pHi = (phys - pLo) / 0x1_0000_0000;
   let read = words ?? ZERO_WORDS;
   let out: Uint32Array | undefined = undefined;
+  let first = -1;
   let last = -1;
   let written = 0;
   let n = 0;
@@ -190,7 +191,8 @@ function mapLeafRun(
     if (get) mm.getPage!(va0 + 8 * n);
     if (out === undefined) {
       // Little-endian host: the page's own words (backed now if it was not).
-      out = store.memory.storeWords(ptep0 + 8 * n, (max - n) * 8)!;
+      first = k;
+      out = store.memory.storeWords(ptep0 + 8 * n, 8)!;
       read = out;
     }
     out[k] = newLo;
@@ -199,7 +201,13 @@ function mapLeafRun(
     last = k;
   }
   if (written !== 0) {
-    store.noteWrites(written, ptep0 + 4 * (last - 2 * idx), out![last]!, out![last + 1]!);
+    // The whole run declared once made: the page's written extent is then
+    // what one store per entry leaves (first to last), and the stores are
+    // counted again.
+    const firstPtep = ptep0 + 4 * (first - 2 * idx);
+    const lastPtep = ptep0 + 4 * (last - 2 * idx);
+    if (lastPtep !== firstPtep) store.memory.storeWords(firstPtep, lastPtep + 8 - firstPtep);
+    store.noteWrites(written, lastPtep, out![last]!, out![last + 1]!);
   }
   return n;
 }
