@@ -302,7 +302,8 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
   // A visitor that takes runs of LEAF visits at once (only over a whole,
   // aligned page, whose entry i is words 2i and 2i + 1).
   const walker = data.walker;
-  const runs = aligned && walker.leafRun !== undefined && (walker.flags & WALK.LEAF) !== 0;
+  const leaves = (walker.flags & WALK.LEAF) !== 0;
+  const runs = aligned && walker.leafRun !== undefined && leaves;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
     if (data.addr >= data.end) break;
@@ -337,6 +338,22 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
       memory.read64Parts(ptep, buf);
       lo = buf[0]!;
       hi = buf[1]!;
+    }
+    if (!leaves && !isTable(lo, level)) {
+      // A non-table entry gets no visit without WALK.LEAF: the walk only
+      // moves on to the next granule (what visitEntry does for it), so the
+      // following non-tables the range still covers are passed at once.
+      const a = data.addr;
+      const va0 = level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g;
+      let n = 1;
+      if (words !== undefined) {
+        let max = Math.ceil((data.end - va0) / g);
+        if (max > PTRS_PER_PTE - idx) max = PTRS_PER_PTE - idx;
+        while (n < max && !isTable(words[2 * (idx + n)]!, level)) n++;
+      }
+      data.addr = va0 + n * g;
+      idx += n - 1;
+      continue;
     }
     if (runs && !isTable(lo, level)) {
       // The LEAF visits of the non-table entries from here that the visitor

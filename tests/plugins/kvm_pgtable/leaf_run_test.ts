@@ -291,3 +291,40 @@ Deno.test("a run that stops early leaves the written extent one store per entry 
     assertEquals(sides[0]!.warns, sides[1]!.warns, version);
   }
 });
+
+Deno.test("a walk without WALK.LEAF passes non-table entries at once, visiting tables as a LEAF walk does", () => {
+  for (
+    const [version, lpa2] of [["v5.13", false], ["mainline", false], ["mainline", true]] as const
+  ) {
+    const rng = new Prng(4242 + (lpa2 ? 1 : 0));
+    const a = new Side(version, lpa2, 64);
+    const b = new Side(version, lpa2, 64);
+    for (let op = 0; op < 40; op++) {
+      if (rng.int(3) === 0) scribble(rng, a, b);
+      const m = randomMap(rng, lpa2);
+      a.map(m.va, m.size, m.pa, m.prot, true);
+    }
+    for (let k = 0; k < 300; k++) {
+      // Unaligned starts and ends, across the mapped window and past it.
+      const addr = 0x1_4000_0000 - 40 * M2 + rng.int(80 * M2 / 8) * 8;
+      const size = rng.int(3) === 0 ? rng.int(2 ** 40) : rng.int(8 * M2);
+      for (const flags of [WALK.TABLE_PRE, WALK.TABLE_POST, WALK.TABLE_PRE | WALK.TABLE_POST]) {
+        const seen = (withLeaf: boolean): string[] => {
+          const out: string[] = [];
+          const ret = kvmPgtableWalk(a.target, addr, size, {
+            flags: withLeaf ? flags | WALK.LEAF : flags,
+            cb(ctx, visit) {
+              if (visit !== WALK.LEAF) {
+                out.push(`${visit} ${ctx.addr} ${ctx.level} ${ctx.ptep} ${ctx.lo} ${ctx.hi}`);
+              }
+              return 0;
+            },
+          });
+          out.push(`ret ${ret}`);
+          return out;
+        };
+        assertEquals(seen(false), seen(true), `${version} walk(${addr}, ${size}, ${flags})`);
+      }
+    }
+  }
+});
