@@ -303,6 +303,7 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
   // aligned page, whose entry i is words 2i and 2i + 1).
   const walker = data.walker;
   const leaves = (walker.flags & WALK.LEAF) !== 0;
+  const visitsTables = (walker.flags & (WALK.TABLE_PRE | WALK.TABLE_POST)) !== 0;
   const runs = aligned && walker.leafRun !== undefined && leaves;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
@@ -353,6 +354,14 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
       }
       data.addr = va0 + n * g;
       idx += n - 1;
+      continue;
+    }
+    if (!visitsTables && isTable(lo, level)) {
+      // A table entry gets no visit without TABLE_PRE/TABLE_POST: the walk
+      // descends into it (what visitEntry does for it, re-reading nothing).
+      ret = walkTable(data, pteToPhys(lo, hi, data.lpa2), level + 1);
+      if (!keepGoing(data, ret)) break;
+      ret = 0;
       continue;
     }
     if (runs && !isTable(lo, level)) {
