@@ -861,6 +861,48 @@ export class PhysicalMemory {
   }
 
   /**
+   * A store fast path for table writers installing a run of entries in one
+   * page: records stores to `[pa, pa + size)` (the generations are bumped,
+   * the page is backed and its written extent widened to cover the range)
+   * and returns the page's 1024 little-endian 32-bit words to make them
+   * with. A run may be declared in parts: its first word, then, once
+   * stored, the whole run, before anything but the caller's own callbacks
+   * reads this memory; every word stored must lie in a declared range.
+   * Undefined on a big-endian host: callers use
+   * {@link PhysicalMemory.write64Parts}.
+   *
+   * @param pa First byte, 4-byte aligned.
+   * @param size Bytes, a multiple of 4, within the page.
+   * @returns The page's words, or undefined.
+   * @throws {ExternalAbortError} Outside RAM.
+   * @throws {RangeError} For a range that is unaligned or crosses a page.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 0x10_0000 }]);
+   * const w = mem.storeWords(0x4000_0010, 16)!;
+   * w[4] = 0x4000_1003;
+   * w[6] = 0x4000_2003;
+   * assertEquals(mem.read64(0x4000_0018), 0x4000_2003n);
+   * ```
+   */
+  storeWords(pa: number, size: number): Uint32Array | undefined {
+    const pfn = Math.floor(pa / 4096);
+    const off = (pa - pfn * 4096) | 0;
+    if ((off & 3) !== 0 || (size & 3) !== 0 || size < 0 || off + size > 4096) {
+      throw new RangeError(`Cannot store words at ${pa} (+${size}): unaligned or across a page`);
+    }
+    if (!LITTLE_ENDIAN_HOST) return undefined;
+    this.#check(pa, size, true);
+    this.#generation++;
+    const p = this.#storePage(pfn);
+    if (off < p.lo) p.lo = off;
+    if (off + size > p.hi) p.hi = off + size;
+    return p.u32;
+  }
+
+  /**
    * Fills `[pa, pa + size)` with a byte. Filling with zero drops back to
    * the sparse state every page of the range left with no byte written since
    * it was last all zero (fully-covered pages, and pages whose written bytes

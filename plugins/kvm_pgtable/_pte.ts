@@ -57,8 +57,16 @@ export const MT_NORMAL_IDX = 0;
  * @returns The facts.
  */
 export function pgtableFacts(version: KvmPgtableVersion): PgtableFacts {
-  return release(version).pgtable;
+  // Every walk asks (the boot walks once per page it maps): the last answer
+  // is kept, as a release's facts never change.
+  if (version !== lastVersion) {
+    lastFacts = release(version).pgtable;
+    lastVersion = version;
+  }
+  return lastFacts!;
 }
+let lastVersion: KvmPgtableVersion | undefined = undefined;
+let lastFacts: PgtableFacts | undefined = undefined;
 
 /**
  * `MT_DEVICE_nGnRE` per release: 5 in v5.13 (`asm/memory.h` still had
@@ -282,6 +290,15 @@ export function leafProt(lo: number, hi: number, fmt: PteFormat): number {
 }
 
 /**
+ * Typed-array words are host-endian: table words are read (and joined) as
+ * little-endian only on a little-endian host (`PhysicalMemory.tableWords`
+ * gives undefined elsewhere).
+ */
+export const LITTLE_ENDIAN_HOST: boolean = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const JOIN32 = new Uint32Array(2);
+const JOIN64 = new BigUint64Array(JOIN32.buffer);
+
+/**
  * Joins halves into a 64-bit value (API edges only).
  *
  * @param lo Bits 31:0.
@@ -289,7 +306,12 @@ export function leafProt(lo: number, hi: number, fmt: PteFormat): number {
  * @returns The value.
  */
 export function joinPte(lo: number, hi: number): bigint {
-  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  // One bigint made from the halves' bytes, not three (`walk()` joins
+  // every entry it visits); a big-endian host shifts and ORs.
+  if (!LITTLE_ENDIAN_HOST) return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  JOIN32[0] = lo;
+  JOIN32[1] = hi;
+  return JOIN64[0]!;
 }
 
 /**

@@ -27,7 +27,7 @@ import { protName } from "./descriptor.ts";
 import { kvmPgtableStartLevel } from "./geometry.ts";
 import { joinPte, protAttrParts, protProblem, type PteFormat, pteFormat } from "./_pte.ts";
 import type { PgtableFacts } from "../releases/mod.ts";
-import { hypMapWalker } from "./map_walker.ts";
+import { type HypMapWalker, hypMapWalker, type MapEnv } from "./map_walker.ts";
 import { hypFreeWalker, hypUnmapWalker } from "./unmap_walker.ts";
 import { collectMaplets, collectTablePages, dumpTable, type ViewTarget } from "./views.ts";
 import { kvmPgtableWalk, PteStore, type VisitCtx } from "./walker.ts";
@@ -152,6 +152,14 @@ export class HypPgtable implements KvmPgtable {
   #tlbi: KvmPgtableInitOptions["tlbi"];
   #warnCount = 0;
   #attr = new Uint32Array(2);
+  /** The prot {@link HypPgtable.#attr} holds the attributes of (−1: none yet). */
+  #attrProt = -1;
+  /** What the map visitors use: the store, the current mm_ops, the WARN sink. */
+  #mapEnv: MapEnv;
+  /** The map visitor, kept between calls. */
+  #mapWalker: HypMapWalker | undefined = undefined;
+  /** Maps under way (a callback may map again). */
+  #mapping = 0;
 
   /**
    * Use {@link hypPgtableInit}.
@@ -195,6 +203,16 @@ export class HypPgtable implements KvmPgtable {
     this.#pgdPa = pgdPa;
     this.#trace = options.trace ?? settings.trace;
     this.#tlbi = options.tlbi;
+    // mm_ops read at each use: the boot swaps them between calls.
+    const mmOpsOf = () => this.mmOps;
+    this.#mapEnv = {
+      lpa2: this.#fmt.lpa2,
+      store: this.#store,
+      get mmOps() {
+        return mmOpsOf();
+      },
+      warn: (fn: string, message: string) => this.warn(fn, message),
+    };
   }
 
   /** PA of the top-level table (0 once destroyed: the kernel's NULL). */
@@ -238,8 +256,8 @@ export class HypPgtable implements KvmPgtable {
     checkNumber("map", "VA", addr);
     checkNumber("map", "size", size);
     checkNumber("map", "PA", phys);
-    const oaBits = this.#fmt.lpa2 ? 52 : 48;
-    if (phys >= 2 ** oaBits) {
+    if (phys >= (this.#fmt.lpa2 ? 2 ** 52 : 2 ** 48)) {
+      const oaBits = this.#fmt.lpa2 ? 52 : 48;
       throw new RangeError(
         `Cannot map PA ${hex(phys)}: beyond the ${oaBits}-bit output address range`,
       );
@@ -247,22 +265,32 @@ export class HypPgtable implements KvmPgtable {
     if (!Number.isSafeInteger(prot) || prot < 0) {
       throw new RangeError(`Cannot map with prot ${prot}: must be a non-negative integer`);
     }
-    if (protProblem(prot) !== undefined) return ERRNO.EINVAL;
-    protAttrParts(prot, this.#fmt, this.#attr);
-    const env = {
-      lpa2: this.#fmt.lpa2,
-      store: this.#store,
-      mmOps: this.mmOps,
-      warn: (fn: string, message: string) => this.warn(fn, message),
-    };
-    const walker = hypMapWalker(
-      env,
-      this.#facts,
-      phys - (phys % 4096),
-      this.#attr[0]!,
-      this.#attr[1]!,
-    );
-    const ret = kvmPgtableWalk(this.#target, addr, size, walker);
+    // hyp_set_prot_attr() of the last prot is kept (the boot maps page by
+    // page with one prot); only a prot it accepts is kept.
+    if (prot !== this.#attrProt) {
+      if (protProblem(prot) !== undefined) return ERRNO.EINVAL;
+      protAttrParts(prot, this.#fmt, this.#attr);
+      this.#attrProt = prot;
+    }
+    // ALIGN_DOWN(phys, PAGE_SIZE) (floor: `%` of a large double is a slow fmod).
+    const pa = Math.floor(phys / 4096) * 4096;
+    // The boot maps page by page, so a call allocates nothing: the table's
+    // visitor is set up again, unless a map is already under way (a
+    // callback mapping into the same table gets a visitor of its own).
+    let walker = this.#mapWalker;
+    if (walker === undefined || this.#mapping !== 0) {
+      walker = hypMapWalker(this.#mapEnv, this.#facts, pa, this.#attr[0]!, this.#attr[1]!);
+      if (this.#mapping === 0) this.#mapWalker = walker;
+    } else {
+      walker.reset(pa, this.#attr[0]!, this.#attr[1]!);
+    }
+    this.#mapping++;
+    let ret: number;
+    try {
+      ret = kvmPgtableWalk(this.#target, addr, size, walker);
+    } finally {
+      this.#mapping--;
+    }
     if (ret === 0 && this.#trace?.wants("map")) {
       this.#trace.emit("map", {
         table: this.name,

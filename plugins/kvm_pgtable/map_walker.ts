@@ -7,8 +7,19 @@
 
 import { ERRNO, type PgtableMmOps, WALK } from "../../core/mod.ts";
 import type { PgtableFacts } from "../releases/mod.ts";
-import { KVM_GRANULE_SIZES } from "./geometry.ts";
-import { HI_SW_MASK, leafHi, leafLo, LO_VALID } from "./_pte.ts";
+import { KVM_GRANULE_SIZES, PTRS_PER_PTE } from "./geometry.ts";
+import {
+  HI_ADDR_MASK,
+  HI_ADDR_MASK_LPA2,
+  HI_SW_MASK,
+  leafHi,
+  leafLo,
+  LITTLE_ENDIAN_HOST,
+  LO_ADDR_MASK,
+  LO_OA_51_50_SHIFT,
+  LO_TYPE,
+  LO_VALID,
+} from "./_pte.ts";
 import type { FastWalker, PteStore, VisitCtx } from "./walker.ts";
 
 /** What the map visitors need from their table. */
@@ -66,7 +77,7 @@ export function hypMapWalker(
   phys: number,
   attrLo: number,
   attrHi: number,
-): FastWalker {
+): HypMapWalker {
   // v5.13 keeps a different valid leaf with a WARN and counts nothing; from
   // v5.17 every valid entry holds a reference and only the software bits may
   // change in place.
@@ -75,7 +86,133 @@ export function hypMapWalker(
     : new HypMapWalkerMainline(env, phys, attrLo, attrHi);
 }
 
-class HypMapWalkerV513 implements FastWalker {
+/** A map visitor, reusable for another call's range (a table keeps one). */
+export interface HypMapWalker extends FastWalker {
+  /**
+   * Sets it up for another `kvm_pgtable_hyp_map` call, as if new.
+   * @param phys First PA (page-aligned).
+   * @param attrLo Low attribute half.
+   * @param attrHi High attribute half.
+   */
+  reset(phys: number, attrLo: number, attrHi: number): void;
+}
+
+/** What an unbacked table page holds: zeros (never written). */
+const ZERO_WORDS = new Uint32Array(2 * PTRS_PER_PTE);
+
+/**
+ * The LEAF visits of a run of entries of one table page that
+ * `hyp_map_walker_try_leaf` fills without a WARN: each entry, in order, gets
+ * the leaf for `phys + i * granule` when the block fits there and the entry
+ * is invalid (mainline first takes `get_page(ptep)` for it) or already that
+ * leaf (left alone). It stops, having done nothing for it, at the first
+ * entry that is a table, holds a different valid descriptor (a WARN, or in
+ * mainline a software-bit update: the single visit decides), or lies past
+ * the range or the page; and before the first entry where no leaf fits.
+ *
+ * The stores go straight into the page's words (PhysicalMemory.storeWords),
+ * declared at the first and, for the whole run, after the last; every store
+ * turns an invalid entry into a valid one, and the architecture never caches
+ * a descriptor that faults, so no TLB or walk cache can hold anything those
+ * stores change (a `get_page` in between may translate through the tables:
+ * it sees memory exactly as it would after the stores before it).
+ *
+ * @param env Store, mm_ops, LPA2.
+ * @param ctx The first entry.
+ * @param idx Its index in the page.
+ * @param words The page's words, or undefined while it is unbacked.
+ * @param phys PA of the first entry's leaf.
+ * @param attrLo Low attribute half.
+ * @param attrHi High attribute half.
+ * @param refcounted Mainline: a reference per entry made valid.
+ * @returns Entries handled.
+ */
+function mapLeafRun(
+  env: MapEnv,
+  ctx: VisitCtx,
+  idx: number,
+  words: Uint32Array | undefined,
+  phys: number,
+  attrLo: number,
+  attrHi: number,
+  refcounted: boolean,
+): number {
+  const level = ctx.level;
+  // kvm_block_mapping_supported(): no block below level 1; the granule must
+  // fit before the end and both addresses be aligned to it. From an aligned
+  // first entry, entry i is at addr + i * granule and phys + i * granule.
+  if (level < 1 || !LITTLE_ENDIAN_HOST) return 0;
+  const g = KVM_GRANULE_SIZES[level]!;
+  const mask = g - 1;
+  const addr = ctx.addr;
+  if (((addr >>> 0) & mask) !== 0 || ((phys >>> 0) & mask) !== 0) return 0;
+  let max = Math.floor((ctx.end - addr) / g);
+  if (max > PTRS_PER_PTE - idx) max = PTRS_PER_PTE - idx;
+  const store = env.store;
+  const ptep0 = ctx.ptep;
+  const mm = env.mmOps;
+  // get_page (a no-op stub when mm_ops has none, as mainline's early
+  // allocator's). The hyp VA of each ptep: the table page is mapped
+  // linearly, as the kernel's ptep (already a VA) lies within its page.
+  const get = refcounted && mm.getPage !== undefined;
+  const va0 = get ? mm.physToVirt(ptep0) : 0;
+  // kvm_init_valid_leaf_pte(phys + i * granule) as leafLo/leafHi build it,
+  // from the output address in two 32-bit halves stepped by the granule:
+  // bits 31:12 to the low half, bits 47:32 (49:32 with LPA2) to the high
+  // half, and with LPA2 bits 51:50 to bits 9:8.
+  const lpa2 = env.lpa2;
+  const hiMask = lpa2 ? HI_ADDR_MASK_LPA2 : HI_ADDR_MASK;
+  const loAttr = attrLo | (level === 3 ? LO_TYPE : 0) | LO_VALID;
+  let pLo = phys % 0x1_0000_0000;
+  let pHi = (phys - pLo) / 0x1_0000_0000;
+  let read = words ?? ZERO_WORDS;
+  let out: Uint32Array | undefined = undefined;
+  let first = -1;
+  let last = -1;
+  let written = 0;
+  let n = 0;
+  for (; n < max; n++) {
+    if (n > 0) {
+      pLo += g;
+      if (pLo >= 0x1_0000_0000) {
+        pLo -= 0x1_0000_0000;
+        pHi++;
+      }
+    }
+    const k = 2 * (idx + n);
+    const lo = read[k]!;
+    if (level < 3 && (lo & 3) === 3) break;
+    const newLo = ((pLo & LO_ADDR_MASK) | loAttr |
+      (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0)) >>> 0;
+    const newHi = ((pHi & hiMask) | attrHi) >>> 0;
+    // "Tolerate KVM recreating the exact same mapping".
+    if (newLo === lo && newHi === read[k + 1]) continue;
+    if ((lo & LO_VALID) !== 0) break;
+    if (get) mm.getPage!(va0 + 8 * n);
+    if (out === undefined) {
+      // Little-endian host: the page's own words (backed now if it was not).
+      first = k;
+      out = store.memory.storeWords(ptep0 + 8 * n, 8)!;
+      read = out;
+    }
+    out[k] = newLo;
+    out[k + 1] = newHi;
+    written++;
+    last = k;
+  }
+  if (written !== 0) {
+    // The whole run declared once made: the page's written extent is then
+    // what one store per entry leaves (first to last), and the stores are
+    // counted again.
+    const firstPtep = ptep0 + 4 * (first - 2 * idx);
+    const lastPtep = ptep0 + 4 * (last - 2 * idx);
+    if (lastPtep !== firstPtep) store.memory.storeWords(firstPtep, lastPtep + 8 - firstPtep);
+    store.noteWrites(written, lastPtep, out![last]!, out![last + 1]!);
+  }
+  return n;
+}
+
+class HypMapWalkerV513 implements HypMapWalker {
   readonly flags = WALK.LEAF;
   readonly trusted = true;
   #env: MapEnv;
@@ -88,6 +225,19 @@ class HypMapWalkerV513 implements FastWalker {
     this.#phys = phys;
     this.#attrLo = attrLo;
     this.#attrHi = attrHi;
+  }
+
+  reset(phys: number, attrLo: number, attrHi: number): void {
+    this.#phys = phys;
+    this.#attrLo = attrLo;
+    this.#attrHi = attrHi;
+  }
+
+  leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+    const n = mapLeafRun(this.#env, ctx, idx, words, this.#phys, this.#attrLo, this.#attrHi, false);
+    // The running phys moves a granule per leaf handled, written or kept.
+    if (n > 0) this.#phys += n * KVM_GRANULE_SIZES[ctx.level]!;
+    return n;
   }
 
   cb(ctx: VisitCtx): number {
@@ -137,7 +287,7 @@ class HypMapWalkerV513 implements FastWalker {
   }
 }
 
-class HypMapWalkerMainline implements FastWalker {
+class HypMapWalkerMainline implements HypMapWalker {
   readonly flags = WALK.LEAF;
   readonly trusted = true;
   #env: MapEnv;
@@ -150,6 +300,17 @@ class HypMapWalkerMainline implements FastWalker {
     this.#phys = phys;
     this.#attrLo = attrLo;
     this.#attrHi = attrHi;
+  }
+
+  reset(phys: number, attrLo: number, attrHi: number): void {
+    this.#phys = phys;
+    this.#attrLo = attrLo;
+    this.#attrHi = attrHi;
+  }
+
+  leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+    const phys = this.#phys + (ctx.addr - ctx.start);
+    return mapLeafRun(this.#env, ctx, idx, words, phys, this.#attrLo, this.#attrHi, true);
   }
 
   cb(ctx: VisitCtx): number {

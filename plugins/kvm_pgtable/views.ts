@@ -6,11 +6,12 @@
  */
 
 import { type Maplet, WALK } from "../../core/mod.ts";
-import { granuleAt } from "./geometry.ts";
+import { granuleAt, PTRS_PER_PTE } from "./geometry.ts";
 import {
   HI_GP,
   HI_SW_MASK,
   leafProt,
+  LITTLE_ENDIAN_HOST,
   LO_AF,
   LO_AP_SHIFT,
   LO_ATTRIDX_SHIFT,
@@ -40,19 +41,47 @@ function forEachLeaf(target: ViewTarget, sink: LeafSink): void {
     flags: WALK.LEAF,
     trusted: true,
     cb(ctx: VisitCtx): number {
-      const lo = ctx.lo;
-      if ((lo & LO_VALID) === 0) return 0;
-      const level = ctx.level;
-      // A block encoding at level 0 (without LPA2) or −1, or bit 1 clear at
-      // level 3, is reserved: the hardware faults on it, so it maps nothing.
-      // (kvm_pgtable never makes a level-0 block, LPA2 or not.)
-      if (level <= 0 || (level === 3 && (lo & LO_TYPE) === 0)) return 0;
-      const a = ctx.addr;
-      sink.leaf(a - ((a >>> 0) & (granuleAt(level) - 1)), level, lo, ctx.hi);
+      leafOf(sink, ctx.addr, ctx.level, ctx.lo, ctx.hi);
       return 0;
+    },
+    // The LEAF visits of a table's non-table entries in one loop: reading
+    // only, so each is exactly its own visit.
+    leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+      if (!LITTLE_ENDIAN_HOST) return 0;
+      const level = ctx.level;
+      const g = granuleAt(level);
+      // ALIGN_DOWN(addr, granule) of the first entry, then granule by
+      // granule: the entries whose granule starts before the end, up to the
+      // end of the page.
+      const va0 = Math.floor(ctx.addr / g) * g;
+      let max = PTRS_PER_PTE - idx;
+      const left = Math.ceil((ctx.end - va0) / g);
+      if (left < max) max = left;
+      // An unbacked page is all invalid entries.
+      if (words === undefined) return max;
+      let n = 0;
+      for (; n < max; n++) {
+        const k = 2 * (idx + n);
+        const lo = words[k]!;
+        if (level < 3 && (lo & 3) === 3) break;
+        if ((lo & LO_VALID) !== 0) {
+          leafOf(sink, n === 0 ? ctx.addr : va0 + n * g, level, lo, words[k + 1]!);
+        }
+      }
+      return n;
     },
   };
   kvmPgtableWalk(target, 0, 2 ** target.iaBits, walker);
+}
+
+/** One LEAF visit: a valid, non-reserved leaf goes to the sink at its granule's VA. */
+function leafOf(sink: LeafSink, addr: number, level: number, lo: number, hi: number): void {
+  if ((lo & LO_VALID) === 0) return;
+  // A block encoding at level 0 (without LPA2) or −1, or bit 1 clear at
+  // level 3, is reserved: the hardware faults on it, so it maps nothing.
+  // (kvm_pgtable never makes a level-0 block, LPA2 or not.)
+  if (level <= 0 || (level === 3 && (lo & LO_TYPE) === 0)) return;
+  sink.leaf(addr - ((addr >>> 0) & (granuleAt(level) - 1)), level, lo, hi);
 }
 
 /**

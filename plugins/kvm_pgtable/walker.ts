@@ -65,6 +65,21 @@ export interface FastWalker {
    * @returns 0 to go on, or a negative errno to stop.
    */
   cb(ctx: VisitCtx, visit: number): number;
+  /**
+   * Optional: the LEAF visits of a run of entries of one table page, in one
+   * call instead of one each. The walker calls it at a non-table entry
+   * (`ctx` describes it; `idx` is its index in the page) with the page's
+   * words when they are readable directly (entry `i` at `2i`, `2i + 1`).
+   * The visitor handles entries `idx`, `idx + 1`, ... in order, each exactly
+   * as {@link FastWalker.cb} would with `WALK.LEAF` and leaving it a
+   * non-table, and stops at the first it cannot (a table, the end of the
+   * range or of the page, or a case its `cb` must decide: a WARN, an error,
+   * a new table). For a handled entry the walk then does what it does after
+   * any LEAF visit that left a non-table: it moves on to the next granule.
+   *
+   * @returns How many entries it handled; 0 must mean nothing was done.
+   */
+  leafRun?(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number;
 }
 
 /**
@@ -98,6 +113,21 @@ export class PteStore {
   write(ptep: number, lo: number, hi: number): void {
     this.memory.write64Parts(ptep, lo, hi);
     this.writes++;
+    this.lastPtep = ptep;
+    this.lastLo = lo >>> 0;
+    this.lastHi = hi >>> 0;
+  }
+
+  /**
+   * Records writes a visitor made straight into a table page's words (see
+   * {@link PhysicalMemory.storeWords}): the count, and the last one.
+   * @param n Writes made.
+   * @param ptep PA of the last.
+   * @param lo Its bits 31:0.
+   * @param hi Its bits 63:32.
+   */
+  noteWrites(n: number, ptep: number, lo: number, hi: number): void {
+    this.writes += n;
     this.lastPtep = ptep;
     this.lastLo = lo >>> 0;
     this.lastHi = hi >>> 0;
@@ -151,6 +181,27 @@ class WalkData {
   readonly ctxs: readonly Ctx[] = [new Ctx(), new Ctx(), new Ctx(), new Ctx(), new Ctx()];
   /** LPA2 descriptor addresses. */
   lpa2 = false;
+  /**
+   * The table page each level read last, from −1: its memory, PA, the
+   * memory's backing generation then, and its words. The boot maps page by
+   * page, each walk reading the same upper tables again.
+   */
+  readonly seenMemory: (PhysicalMemory | undefined)[] = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ];
+  readonly seenPa: Float64Array = new Float64Array(5).fill(-1);
+  readonly seenGen: Float64Array = new Float64Array(5).fill(-1);
+  readonly seenWords: (Uint32Array | undefined)[] = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ];
 }
 
 /** Frames by nesting depth. */
@@ -179,8 +230,11 @@ export function kvmPgtableWalk(
   size: number,
   walker: FastWalker,
 ): number {
-  const start = addr - (addr % PAGE_SIZE);
-  const end = pageAlign(start + size);
+  // ALIGN_DOWN(addr, PAGE_SIZE) and PAGE_ALIGN(start + size) by floor and
+  // ceil, exact for a power of two (`%` of a large double is a slow fmod,
+  // and the boot walks once per page it maps).
+  const start = Math.floor(addr / PAGE_SIZE) * PAGE_SIZE;
+  const end = Math.ceil((start + size) / PAGE_SIZE) * PAGE_SIZE;
   const mainline = pgtableFacts(target.version).visitCtxWalker;
   // kvm_pgtable_walk_begin(): a hyp walk may not be SHARED (from v6.2).
   if (mainline && (walker.flags & WALK.SHARED) !== 0) return ERRNO.EPERM;
@@ -206,20 +260,22 @@ export function kvmPgtableWalk(
 /** `_kvm_pgtable_walk`: range and pgd checks, then the pgd page(s). */
 function walkPgd(data: WalkData): number {
   const t = data.target;
-  const limit = 2 ** t.iaBits;
+  const limit = POW2[t.iaBits] ?? 2 ** t.iaBits;
   if (data.addr > limit || data.end > limit) return ERRNO.ERANGE;
-  if (t.pgdPa === null) return ERRNO.EINVAL;
+  const pgdPa = t.pgdPa;
+  if (pgdPa === null) return ERRNO.EINVAL;
   // kvm_pgd_page_idx(): which concatenated pgd page holds addr; always 0
   // for stage-1 (one pgd page), kept for the shape of the kernel loop.
-  const pgdShift = kvmGranuleShift(t.startLevel - 1);
-  const nrPgdPages = Math.floor((limit - 1) / 2 ** pgdShift) + 1;
+  const pgdSize = POW2[kvmGranuleShift(t.startLevel - 1)]!;
+  const nrPgdPages = Math.floor((limit - 1) / pgdSize) + 1;
+  const a = data.addr;
   let ret = 0;
   for (
-    let idx = Math.floor((data.addr % limit) / 2 ** pgdShift);
+    let idx = Math.floor((a - Math.floor(a / limit) * limit) / pgdSize);
     data.addr < data.end && idx < nrPgdPages;
     ++idx
   ) {
-    ret = walkTable(data, t.pgdPa + idx * PAGE_SIZE, t.startLevel);
+    ret = walkTable(data, pgdPa + idx * PAGE_SIZE, t.startLevel);
     if (ret !== 0) break;
   }
   return ret;
@@ -243,6 +299,12 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
   let words: Uint32Array | undefined = undefined;
   let backing = -1;
   let ret = 0;
+  // A visitor that takes runs of LEAF visits at once (only over a whole,
+  // aligned page, whose entry i is words 2i and 2i + 1).
+  const walker = data.walker;
+  const leaves = (walker.flags & WALK.LEAF) !== 0;
+  const visitsTables = (walker.flags & (WALK.TABLE_PRE | WALK.TABLE_POST)) !== 0;
+  const runs = aligned && walker.leafRun !== undefined && leaves;
   // kvm_pgtable_idx(): (addr >> shift) & (PTRS_PER_PTE - 1).
   for (let idx = Math.floor(data.addr / g) & (PTRS_PER_PTE - 1); idx < PTRS_PER_PTE; ++idx) {
     if (data.addr >= data.end) break;
@@ -252,7 +314,21 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
     if (aligned) {
       const b = memory.backingGeneration;
       if (b !== backing) {
-        words = memory.tableWords(ptep);
+        // The words of this page as this level last saw them, while no page
+        // has gained or lost its backing since (the same PA of the same
+        // memory passed the RAM check then).
+        const li = level + 1;
+        if (
+          data.seenMemory[li] === memory && data.seenPa[li] === tablePa && data.seenGen[li] === b
+        ) {
+          words = data.seenWords[li];
+        } else {
+          words = memory.tableWords(ptep);
+          data.seenMemory[li] = memory;
+          data.seenPa[li] = tablePa;
+          data.seenGen[li] = b;
+          data.seenWords[li] = words;
+        }
         backing = b;
       }
     }
@@ -263,6 +339,51 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
       memory.read64Parts(ptep, buf);
       lo = buf[0]!;
       hi = buf[1]!;
+    }
+    if (!leaves && !isTable(lo, level)) {
+      // A non-table entry gets no visit without WALK.LEAF: the walk only
+      // moves on to the next granule (what visitEntry does for it), so the
+      // following non-tables the range still covers are passed at once.
+      const a = data.addr;
+      const va0 = level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g;
+      let n = 1;
+      if (words !== undefined) {
+        let max = Math.ceil((data.end - va0) / g);
+        if (max > PTRS_PER_PTE - idx) max = PTRS_PER_PTE - idx;
+        while (n < max && !isTable(words[2 * (idx + n)]!, level)) n++;
+      }
+      data.addr = va0 + n * g;
+      idx += n - 1;
+      continue;
+    }
+    if (!visitsTables && isTable(lo, level)) {
+      // A table entry gets no visit without TABLE_PRE/TABLE_POST: the walk
+      // descends into it (what visitEntry does for it, re-reading nothing).
+      ret = walkTable(data, pteToPhys(lo, hi, data.lpa2), level + 1);
+      if (!keepGoing(data, ret)) break;
+      ret = 0;
+      continue;
+    }
+    if (runs && !isTable(lo, level)) {
+      // The LEAF visits of the non-table entries from here that the visitor
+      // installs in one go; each is then passed as visitEntry passes a
+      // non-table (ALIGN_DOWN(addr, granule) + granule, entry after entry).
+      const ctx = data.ctxs[level + 1]!;
+      ctx.start = data.start;
+      ctx.addr = data.addr;
+      ctx.end = data.end;
+      ctx.level = level;
+      ctx.ptep = ptep;
+      ctx.lo = lo;
+      ctx.hi = hi;
+      ctx.flags = walker.flags;
+      const n = walker.leafRun!(ctx, idx, words);
+      if (n > 0) {
+        const a = data.addr;
+        data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g) + n * g;
+        idx += n - 1;
+        continue;
+      }
     }
     ret = visitEntry(data, ptep, level, g, lo, hi);
     if (ret !== 0) break;
@@ -326,7 +447,7 @@ function visitEntry(
     // ALIGN_DOWN(addr, granule) + granule; below level 0 the granule offset
     // lies in the low 32 bits (`>>> 0` is exact for safe integers).
     const a = data.addr;
-    data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : a - (a % g)) + g;
+    data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g) + g;
     return 0;
   }
 
@@ -351,7 +472,5 @@ function keepGoing(data: WalkData, ret: number): boolean {
   return ret === 0;
 }
 
-function pageAlign(n: number): number {
-  const r = n % PAGE_SIZE;
-  return r === 0 ? n : n - r + PAGE_SIZE;
-}
+/** 2^0 .. 2^64, exact doubles. */
+const POW2: readonly number[] = Array.from({ length: 65 }, (_, i) => 2 ** i);

@@ -167,8 +167,19 @@ export function computeHypVaLayout(
   const kernHypVa = (kva: bigint): number => Number((kva & vaMask) | tag);
   // init_hyp_physvirt_offset(): from a random symbol's PA and hyp VA.
   const hypPhysvirtOffset = BigInt(idmapStart) - BigInt(kernHypVa(kernVa(idmapStart)));
-  const hypVa = (pa: number): number => Number(BigInt(pa) - hypPhysvirtOffset);
-  const hypPa = (va: number): number => Number(BigInt(va) + hypPhysvirtOffset);
+  // __hyp_va / __hyp_pa as plain-number arithmetic: the offset is a safe
+  // integer (PA and hyp VA are both below 2^52), so `pa - off` is the
+  // bigint difference rounded once, exactly as Number() rounds it; a
+  // non-integer argument gets the RangeError BigInt() gives it. The boot
+  // converts once per page it maps.
+  const off = Number(hypPhysvirtOffset);
+  const exact = Number.isSafeInteger(off);
+  const hypVa = exact
+    ? (pa: number): number => Number.isInteger(pa) ? pa - off : Number(BigInt(pa))
+    : (pa: number): number => Number(BigInt(pa) - hypPhysvirtOffset);
+  const hypPa = exact
+    ? (va: number): number => Number.isInteger(va) ? va + off : Number(BigInt(va))
+    : (va: number): number => Number(BigInt(va) + hypPhysvirtOffset);
 
   // hyp_create_idmap(): IOs and the vmemmap take the quarter the idmap does not.
   const q = 2 ** (hypVaBits - 2);
