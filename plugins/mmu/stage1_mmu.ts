@@ -35,6 +35,26 @@ import { MmuEl2Memory } from "./mmu_el2_memory.ts";
 import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
 import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.ts";
 import { WalkedEntry } from "./walked_entry.ts";
+import type { TlbModel } from "../tlb/tlb_model.ts";
+import type { LeafStore } from "../tlb/leaf_store.ts";
+
+/**
+ * The flag bits of the built-in TLB's leaf columns the MMU uses (the values
+ * of `LEAF` in plugins/tlb/leaf_store.ts, repeated as literals: the MMU
+ * plugin takes no runtime import from the TLB plugin).
+ */
+const L = {
+  WORDS: 0x20,
+  RO: 0x100,
+  XN: 0x200,
+  AP_TABLE: 0x400,
+  XN_TABLE: 0x800,
+  WXN: 0x1000,
+  STALE: 0x2000,
+} as const;
+
+/** Entry size by size class (the low two bits of a leaf's flags). */
+const CLS_SIZE: readonly number[] = [4096, 2097152, 1073741824];
 
 /** Access codes used on the hot path. */
 const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
@@ -123,6 +143,11 @@ export class Stage1Mmu implements Mmu {
   readonly name: string = "mmu";
   #mem: PhysicalMemory;
   #tlb: Tlb;
+  /**
+   * The built-in TLB, when it is the one: entries are ids into its typed
+   * columns, and a hit or a fill makes no object.
+   */
+  #model: TlbModel | undefined;
   /** Hits use the WXN and MAIR attribute cached at fill (adversarial TLB). */
   #cached: boolean;
   /** Walks use and fill the TLB's walk cache (adversarial TLB that has one). */
@@ -156,6 +181,11 @@ export class Stage1Mmu implements Mmu {
   constructor(memory: PhysicalMemory, tlb: Tlb, trace: Trace) {
     this.#mem = memory;
     this.#tlb = tlb;
+    const m = tlb as Partial<TlbModel>;
+    this.#model = typeof m.lookupId === "function" && typeof m.peekId === "function" &&
+        typeof m.leaves === "function" && typeof m.fillLeaf === "function"
+      ? tlb as TlbModel
+      : undefined;
     this.#cached = tlb.policy === "adversarial";
     this.#walkCache = tlb.policy === "adversarial" && typeof tlb.lookupWalk === "function" &&
       typeof tlb.fillWalk === "function";
@@ -201,7 +231,7 @@ export class Stage1Mmu implements Mmu {
         ? this.#entry.pte
         : this.#mmuOff
         ? 0n
-        : (BigInt(this.#hi) << 32n) | BigInt(this.#lo),
+        : this.#pte(this.#lo, this.#hi),
       memType: this.#device ? "device" : "normal",
       attrs: this.#attrs,
       writable: this.#writable,
@@ -212,6 +242,32 @@ export class Stage1Mmu implements Mmu {
       viaWalkCache: this.#viaWalk,
       mmuOff: this.#mmuOff,
     };
+  }
+
+  // A descriptor's BigInt, remembered by its halves (direct-mapped): a hit
+  // on the same page again makes no BigInt.
+  #pteLo = new Uint32Array(1024);
+  #pteHi = new Uint32Array(1024);
+  #pteVal: bigint[] = new Array<bigint>(1024).fill(0n);
+
+  #lastHi = 0;
+  #lastHiShifted = 0n;
+
+  /** The descriptor with halves `lo`, `hi` as a BigInt. */
+  #pte(lo: number, hi: number): bigint {
+    const i = ((lo >>> 12) ^ hi) & 1023;
+    if (this.#pteLo[i] === lo && this.#pteHi[i] === hi) return this.#pteVal[i]!;
+    // Leaves share a few high halves (attributes, PA bits 47:32): the
+    // shifted one is remembered, leaving one conversion and one OR.
+    if (hi !== this.#lastHi) {
+      this.#lastHiShifted = BigInt(hi) << 32n;
+      this.#lastHi = hi;
+    }
+    const v = this.#lastHiShifted | BigInt(lo);
+    this.#pteLo[i] = lo;
+    this.#pteHi[i] = hi;
+    this.#pteVal[i] = v;
+    return v;
   }
 
   /**
@@ -263,7 +319,7 @@ export class Stage1Mmu implements Mmu {
       va,
       pa: s.outPa + (va - s.blockVa),
       level: s.level,
-      pte: (BigInt(s.hi) << 32n) | BigInt(s.lo),
+      pte: this.#pte(s.lo, s.hi),
       memType: device ? "device" : "normal",
       attrs,
       writable: !ro,
@@ -294,6 +350,24 @@ export class Stage1Mmu implements Mmu {
     const via = this.#walkCache ? this.#tlb.lookupWalk!(cpu, va) : undefined;
     if (!walkTables(this.#mem, cfg, va, s, false, via)) return undefined;
     const exact = via === undefined || this.#viaExact(via, cfg);
+    const model = this.#model;
+    if (model !== undefined) {
+      // Through a walk-cache entry whose descriptors may no longer hold:
+      // the first hit compares the entry with a walk then (generation -1).
+      const id = this.#fillLeaf(
+        model,
+        cpu,
+        cfg,
+        s,
+        via?.base ?? cfg.base,
+        exact ? this.#mem.tableGeneration : -1,
+        false,
+        true,
+      );
+      if (id < 0) return undefined;
+      if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+      return model.leaves(cpu)!.entryAt(id);
+    }
     const e = new WalkedEntry(s, cfg, this.#mem.tableGeneration, true, via?.base ?? cfg.base);
     // Through a walk-cache entry whose descriptors may no longer hold: the
     // first hit compares the entry with a walk then (nothing is used now).
@@ -462,7 +536,24 @@ export class Stage1Mmu implements Mmu {
     if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
 
-    const e = debug ? (skipTlb ? undefined : this.#tlb.peek(cpu, va)) : this.#tlb.lookup(cpu, va);
+    const model = this.#model;
+    let e: TlbEntry | undefined;
+    // The built-in TLB: the entry as an id into its columns (no object).
+    let id = -1;
+    let l: LeafStore | undefined;
+    if (model !== undefined) {
+      id = debug ? (skipTlb ? -1 : model.peekId(cpu, va)) : model.lookupId(cpu, va);
+      if (id >= 0) {
+        l = model.leaves(cpu)!;
+        // An entry filled from an object by someone else: the object path.
+        if ((l.meta[id]! & L.WORDS) === 0) {
+          e = l.entryAt(id);
+          id = -1;
+        }
+      }
+    } else {
+      e = debug ? (skipTlb ? undefined : this.#tlb.peek(cpu, va)) : this.#tlb.lookup(cpu, va);
+    }
     let pa: number;
     let level: number;
     let leaf: TlbEntry | undefined = e;
@@ -475,7 +566,22 @@ export class Stage1Mmu implements Mmu {
     let wxn = cfg.wxn;
     let attrs: number;
     let viaWalk = false;
-    if (e !== undefined) {
+    if (id >= 0) {
+      const meta = l!.meta[id]!;
+      ro = (meta & L.RO) !== 0;
+      xn = (meta & L.XN) !== 0;
+      apT = (meta & L.AP_TABLE) !== 0;
+      xnT = (meta & L.XN_TABLE) !== 0;
+      if (this.#cached) {
+        wxn = (meta & L.WXN) !== 0;
+        attrs = (meta >>> 16) & 0xff;
+      } else attrs = cfg.mairAttrs[(l!.lo[id]! >>> 2) & 7]!;
+      if (!debug) this.#checkStaleId(cpu, cfg, l!, id, va, ro, xn, wxn, attrs);
+      pa = va + l!.delta[id]!;
+      level = (meta >>> 2) & 3;
+      this.#lo = l!.lo[id]!;
+      this.#hi = l!.hi[id]!;
+    } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
         ro = (p & 1) !== 0;
@@ -510,12 +616,31 @@ export class Stage1Mmu implements Mmu {
       if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
       if (!debug) this.#hardwareUpdate(s, access);
       if (!debug) {
-        const w = new WalkedEntry(s, cfg, this.#mem.tableGeneration, false, via?.base ?? cfg.base);
-        // Filled through a stale walk-cache entry: every hit is stale until
-        // memory changes (then the usual re-verification takes over).
-        if (viaState === VIA.STALE) w.stale = true;
-        leaf = w;
-        this.#tlb.fill(cpu, leaf);
+        if (model !== undefined) {
+          // Filled through a stale walk-cache entry: every hit is stale
+          // until memory changes (then the usual re-verification takes over).
+          this.#fillLeaf(
+            model,
+            cpu,
+            cfg,
+            s,
+            via?.base ?? cfg.base,
+            this.#mem.tableGeneration,
+            viaState === VIA.STALE,
+            false,
+          );
+        } else {
+          const w = new WalkedEntry(
+            s,
+            cfg,
+            this.#mem.tableGeneration,
+            false,
+            via?.base ?? cfg.base,
+          );
+          if (viaState === VIA.STALE) w.stale = true;
+          leaf = w;
+          this.#tlb.fill(cpu, leaf);
+        }
         if (this.#walkCache && viaState === VIA.EXACT && s.tMask !== 0) {
           this.#fillWalks(cpu, cfg, va, s, via);
         }
@@ -559,7 +684,7 @@ export class Stage1Mmu implements Mmu {
     this.#device = device;
     this.#writable = !ro;
     this.#exec = !xn && !(wxn && !ro);
-    this.#fromTlb = e !== undefined;
+    this.#fromTlb = e !== undefined || id >= 0;
     this.#viaWalk = viaWalk;
     this.#mmuOff = false;
     return pa;
@@ -650,7 +775,7 @@ export class Stage1Mmu implements Mmu {
       }
       stale = e.stale;
     } else {
-      stale = this.#differs(cfg, e, va, ro, xn, wxn, attrs);
+      stale = this.#differs(cfg, e.pa + (va - e.va), va, ro, xn, wxn, attrs);
     }
     if (!stale) return;
     this.#tlb.recordStale();
@@ -673,7 +798,7 @@ export class Stage1Mmu implements Mmu {
    */
   #differs(
     cfg: RegimeConfig,
-    e: TlbEntry,
+    paAtVa: number,
     va: number,
     ro: boolean,
     xn: boolean,
@@ -683,7 +808,7 @@ export class Stage1Mmu implements Mmu {
   ): boolean {
     const s = this.#vs;
     return !walkTables(this.#mem, cfg, va, s, record) ||
-      s.outPa + (va - s.blockVa) !== e.pa + (va - e.va) ||
+      s.outPa + (va - s.blockVa) !== paAtVa ||
       s.ro !== ro || s.xn !== xn ||
       (s.xn || (cfg.wxn && !s.ro)) !== (xn || (wxn && !ro)) ||
       cfg.mairAttrs[s.attrIdx] !== attrs;
@@ -778,6 +903,114 @@ export class Stage1Mmu implements Mmu {
     }
   }
 
+  /**
+   * Fills the built-in TLB from walk `s` (the {@link WalkedEntry} fields as
+   * columns: permissions, the WXN and MAIR attribute in effect, the regime
+   * and memory generation it is verified against).
+   */
+  #fillLeaf(
+    model: TlbModel,
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    s: WalkState,
+    base: number,
+    gen: number,
+    stale: boolean,
+    speculative: boolean,
+  ): number {
+    const meta = (s.ro ? L.RO : 0) | (s.xn ? L.XN : 0) | (s.apTable ? L.AP_TABLE : 0) |
+      (s.xnTable ? L.XN_TABLE : 0) | (cfg.wxn ? L.WXN : 0) | (stale ? L.STALE : 0) |
+      (cfg.mairAttrs[s.attrIdx]! << 16);
+    return model.fillLeaf(
+      cpu,
+      s.blockVa,
+      s.size,
+      s.outPa,
+      s.level,
+      base,
+      s.lo,
+      s.hi,
+      meta,
+      gen,
+      cfg.id,
+      speculative,
+    );
+  }
+
+  /** {@link #checkStale} for an entry of the built-in TLB, by id. */
+  #checkStaleId(
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    l: LeafStore,
+    id: number,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    wxn: boolean,
+    attrs: number,
+  ): void {
+    if (l.tag[id] !== cfg.id || l.gen[id] !== this.#mem.tableGeneration) {
+      this.#reverifyId(cfg, l, id, va, ro, xn, wxn, attrs);
+    }
+    if ((l.meta[id]! & L.STALE) === 0) return;
+    this.#tlb.recordStale();
+    if (this.#trace.wants("tlb_stale")) {
+      const s = this.#vs;
+      walkTables(this.#mem, cfg, va, s);
+      this.#trace.emit("tlb_stale", {
+        va: hex(va),
+        tlb: describeEntry(l.entryAt(id), va, ro, xn, attrs, wxn),
+        walk: describeWalk(s, cfg, va),
+      }, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+  }
+
+  /** {@link #reverify} for an entry of the built-in TLB, by id. */
+  #reverifyId(
+    cfg: RegimeConfig,
+    l: LeafStore,
+    id: number,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    wxn: boolean,
+    attrs: number,
+  ): void {
+    const mem = this.#mem;
+    const chain = l.chain[id];
+    if (
+      l.tag[id] === cfg.id && l.gen[id]! >= 0 && chain !== undefined && chainUnchanged(mem, chain)
+    ) {
+      l.gen[id] = mem.tableGeneration;
+      return;
+    }
+    const stale = this.#differs(cfg, va + l.delta[id]!, va, ro, xn, wxn, attrs, true);
+    const meta = l.meta[id]!;
+    l.meta[id] = stale ? meta | L.STALE : meta & ~L.STALE;
+    l.tag[id] = cfg.id;
+    const s = this.#vs;
+    const size = CLS_SIZE[meta & 3]!;
+    const entryVa = Math.floor(va / size) * size;
+    // The walk decides the whole entry only if it ended at or above the
+    // entry's level (every VA of the block shares those descriptors).
+    const uniform = s.fault === WALK_FAULT.VA_RANGE
+      ? entryVa >= cfg.iaLimit
+      : s.level <= ((meta >>> 2) & 3);
+    if (uniform) {
+      l.gen[id] = mem.tableGeneration;
+      const n = s.n;
+      const out = new Array<number>(3 * n);
+      for (let i = 0; i < n; i++) {
+        out[3 * i] = s.chainPa[i]!;
+        out[3 * i + 1] = s.chainLo[i]!;
+        out[3 * i + 2] = s.chainHi[i]!;
+      }
+      l.chain[id] = out;
+    } else {
+      l.gen[id] = -1;
+    }
+  }
+
   #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number, wxn: boolean, attrs: number): void {
     const mem = this.#mem;
     if (
@@ -786,7 +1019,7 @@ export class Stage1Mmu implements Mmu {
       e.vGen = mem.tableGeneration;
       return;
     }
-    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, wxn, attrs, true);
+    e.stale = this.#differs(cfg, e.pa + (va - e.va), va, e.ro, e.xn, wxn, attrs, true);
     e.vCfg = cfg;
     const s = this.#vs;
     // The walk decides the whole entry only if it ended at or above the

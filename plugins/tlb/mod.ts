@@ -20,3 +20,4 @@
 
 export * from "./tlb.ts";
 export * from "./tlb_model.ts";
+export * from "./leaf_store.ts";

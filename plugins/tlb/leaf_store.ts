@@ -1,0 +1,548 @@
+/**
+ * One CPU's leaf TLB entries as a struct of typed arrays: an entry is an id
+ * into columns (VA key, PA delta, table base, descriptor halves, flags and
+ * the filler's verification words), found through an open-addressing index
+ * of ids in an `Int32Array`. No object per entry: the memory an entry costs
+ * is a few dozen bytes of typed arrays, and a fill or a removal allocates
+ * nothing, so the cost follows the live entries, not the accesses made.
+ *
+ * An entry object ({@link StoredEntry}) is made only when an API hands one
+ * out (`lookup`, `peek`, `entries`, `fillsSince`), and then kept with the
+ * entry, so the same entry is always the same object. An object given to
+ * `fill` is kept as the entry's object.
+ *
+ * @module
+ */
+
+import type { TlbEntry } from "../../core/mod.ts";
+
+/** Leaf size classes: 4 KiB, 2 MiB, 1 GiB. */
+const SIZES = [4096, 2097152, 1073741824] as const;
+
+/**
+ * Bits of {@link LeafStore.meta}. The low byte is the TLB's (size class,
+ * level, speculative, whether the filler's words are set); the rest belong
+ * to the filler (the MMU's decoded permissions, the SCTLR_EL2.WXN and MAIR
+ * attribute it cached, the outcome of its last verification).
+ */
+export const LEAF = {
+  /** Size class: 0 4 KiB, 1 2 MiB, 2 1 GiB. */
+  CLS_MASK: 0x3,
+  /** Leaf level (0..3) << 2. */
+  LEVEL_SHIFT: 2,
+  /** Filled speculatively. */
+  SPECULATIVE: 0x10,
+  /** The filler's words (the bits above, `gen`, `tag`, `chain`) are set. */
+  WORDS: 0x20,
+  /** Filler: read-only (AP[2] or APTable[1]). */
+  RO: 0x100,
+  /** Filler: execute-never (XN or XNTable). */
+  XN: 0x200,
+  /** Filler: read-only because of APTable. */
+  AP_TABLE: 0x400,
+  /** Filler: execute-never because of XNTable. */
+  XN_TABLE: 0x800,
+  /** Filler: SCTLR_EL2.WXN at the fill. */
+  WXN: 0x1000,
+  /** Filler: the last verifying walk gave another translation. */
+  STALE: 0x2000,
+  /** Filler: MAIR attribute byte at the fill, << 16. */
+  ATTRS_SHIFT: 16,
+} as const;
+
+/**
+ * The size class of an entry size (the low bits of {@link LeafStore.key}).
+ *
+ * @param size An entry size.
+ * @returns 0 for 4 KiB, 1 for 2 MiB, 2 for 1 GiB, -1 otherwise.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { sizeClass } from "./leaf_store.ts";
+ * assertEquals([sizeClass(4096), sizeClass(2 ** 21), sizeClass(2 ** 30), sizeClass(2 ** 39)], [0, 1, 2, -1]);
+ * ```
+ */
+export function sizeClass(size: number): number {
+  return size === 4096 ? 0 : size === 2097152 ? 1 : size === 1073741824 ? 2 : -1;
+}
+
+/** The high half last converted by {@link StoredEntry.pte}, and it shifted into place. */
+let lastHi = 0;
+let lastHiShifted = 0n;
+
+/**
+ * The object form of a stored entry: the {@link TlbEntry} fields, plus the
+ * filler's words, so that filling it back (as the A64 executor does with
+ * the survivors of a TLBI) restores the entry as it was.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { LeafStore } from "./leaf_store.ts";
+ * const s = new LeafStore();
+ * const id = s.put(0x20_0000, 1, 0x4020_0000, 0x4000_0000, 0x40200741, 0, 2 << 2);
+ * const e = s.entryAt(id);
+ * assertEquals([e.va, e.size, e.pa, e.level, e.pte], [0x20_0000, 0x20_0000, 0x4020_0000, 2, 0x40200741n]);
+ * assertEquals(s.entryAt(id), e); // the same object every time
+ * ```
+ */
+export class StoredEntry implements TlbEntry {
+  /** Regime. */
+  readonly regime: "EL2" = "EL2";
+  /** Table base walked from (provenance). */
+  readonly base: number;
+  /** First VA. */
+  readonly va: number;
+  /** Block or page size. */
+  readonly size: number;
+  /** First PA. */
+  readonly pa: number;
+  /** Leaf level. */
+  readonly level: number;
+  /** Filled speculatively. */
+  readonly speculative: boolean;
+  /** Low half of the leaf descriptor. */
+  readonly lo: number;
+  /** High half of the leaf descriptor. */
+  readonly hi: number;
+  /** {@link LeafStore.meta} at the last store or read. */
+  meta: number;
+  /** {@link LeafStore.gen} at the last store or read. */
+  gen: number;
+  /** {@link LeafStore.tag} at the last store or read. */
+  tag: number;
+  /** {@link LeafStore.chain} at the last store or read. */
+  chain: number[] | undefined;
+  #pte: bigint | undefined = undefined;
+
+  /**
+   * Creates the object of an entry.
+   * @param va First VA.
+   * @param cls Size class.
+   * @param pa First PA.
+   * @param base Table base.
+   * @param lo Low half of the descriptor.
+   * @param hi High half.
+   * @param meta Flags ({@link LEAF}).
+   * @param gen Filler's generation word.
+   * @param tag Filler's tag word.
+   * @param chain Filler's chain.
+   */
+  constructor(
+    va: number,
+    cls: number,
+    pa: number,
+    base: number,
+    lo: number,
+    hi: number,
+    meta: number,
+    gen: number,
+    tag: number,
+    chain: number[] | undefined,
+  ) {
+    this.base = base;
+    this.va = va;
+    this.size = SIZES[cls as 0 | 1 | 2];
+    this.pa = pa;
+    this.level = (meta >>> LEAF.LEVEL_SHIFT) & 3;
+    this.speculative = (meta & LEAF.SPECULATIVE) !== 0;
+    this.lo = lo;
+    this.hi = hi;
+    this.meta = meta;
+    this.gen = gen;
+    this.tag = tag;
+    this.chain = chain;
+  }
+
+  /** Leaf descriptor (made from its halves on first use). */
+  get pte(): bigint {
+    let pte = this.#pte;
+    if (pte === undefined) {
+      const hi = this.hi;
+      if (hi !== lastHi) {
+        lastHiShifted = BigInt(hi) << 32n;
+        lastHi = hi;
+      }
+      pte = this.#pte = lastHiShifted | BigInt(this.lo);
+    }
+    return pte;
+  }
+}
+
+/**
+ * The leaf entries of one CPU. Ids are stable while an entry lives; a
+ * removed entry's id is reused. The columns are public for the MMU's
+ * allocation-free path; they are replaced when the store grows, so read
+ * them after any {@link LeafStore.put}.
+ *
+ * At most one entry per size class and VA: a page wins over a 2 MiB block,
+ * which wins over a 1 GiB block (overlaps come from stale entries or
+ * speculation).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { LeafStore } from "./leaf_store.ts";
+ * const s = new LeafStore();
+ * s.put(0x1000, 0, 0x4100_0000, 0x4000_0000, 0x41000743, 0, 3 << 2);
+ * const id = s.find(0x1234);
+ * assertEquals(0x1234 + s.delta[id]!, 0x4100_0234);
+ * assertEquals([s.remove(0x1fff, 0), s.find(0x1234), s.size], [1, -1, 0]);
+ * ```
+ */
+export class LeafStore {
+  /** Key of each id: VA / size × 4 + size class; negative when the id is free. */
+  key: Float64Array;
+  /** PA − VA of each entry (a translation adds it to the VA). */
+  delta: Float64Array;
+  /** Table base (provenance), as an index into {@link LeafStore.bases}. */
+  baseId: Uint32Array;
+  /** The table bases entries came from (few: one per set of tables walked). */
+  readonly bases: number[] = [];
+  /** Low half of the leaf descriptor. */
+  lo: Uint32Array;
+  /** High half of the leaf descriptor. */
+  hi: Uint32Array;
+  /** Flags ({@link LEAF}). */
+  meta: Uint32Array;
+  /** Filler's word: the memory table generation of its last verification (-1: always verify). */
+  gen: Float64Array;
+  /** Filler's word: which regime it last verified against (0: none). */
+  tag: Uint32Array;
+  /** Filler's word: the descriptors its last verification read, or undefined. */
+  chain: (number[] | undefined)[];
+  /** Fill serial of each entry (which fill made it, + 1, modulo 2^32); 0 when free. */
+  serial: Uint32Array;
+  /** The object handed out for an entry, once one was (few: only the APIs that hand one out). */
+  readonly #obj: Map<number, TlbEntry> = new Map();
+  #index: Int32Array;
+  #mask: number;
+  /** Head of the free ids, chained through `key` (a free id holds -2 - next free, -1 ends). */
+  #freeHead = -1;
+  #next = 0;
+  #size = 0;
+  /** Entries per size class. */
+  readonly counts: Int32Array = new Int32Array(3);
+
+  /**
+   * Creates an empty store.
+   * @param capacity Initial entries (a power of two).
+   */
+  constructor(capacity = 64) {
+    this.key = new Float64Array(capacity).fill(-1);
+    this.delta = new Float64Array(capacity);
+    this.baseId = new Uint32Array(capacity);
+    this.lo = new Uint32Array(capacity);
+    this.hi = new Uint32Array(capacity);
+    this.meta = new Uint32Array(capacity);
+    this.gen = new Float64Array(capacity);
+    this.tag = new Uint32Array(capacity);
+    this.serial = new Uint32Array(capacity);
+    this.chain = new Array<number[] | undefined>(capacity).fill(undefined);
+    this.#index = new Int32Array(capacity * 2);
+    this.#mask = capacity * 2 - 1;
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #home(key: number): number {
+    // 2^32 as a literal: a division by a module constant is a real divide.
+    let h = Math.imul((key | 0) ^ Math.imul((key / 4294967296) | 0, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 15;
+    return h & this.#mask;
+  }
+
+  /** The id of the entry with this key, or -1. */
+  #get(k: number): number {
+    const index = this.#index;
+    const keys = this.key;
+    const mask = this.#mask;
+    for (let i = this.#home(k);; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) return -1;
+      if (keys[v - 1] === k) return v - 1;
+    }
+  }
+
+  /**
+   * The id of the entry translating `va`, page first, or -1.
+   * @param va Virtual address.
+   * @returns The id or -1.
+   */
+  find(va: number): number {
+    // Literal sizes: dividing by a literal power of two is a multiply.
+    const c = this.counts;
+    if (c[0] !== 0) {
+      const id = this.#get(Math.floor(va / 4096) * 4);
+      if (id >= 0) return id;
+    }
+    if (c[1] !== 0) {
+      const id = this.#get(Math.floor(va / 2097152) * 4 + 1);
+      if (id >= 0) return id;
+    }
+    if (c[2] !== 0) return this.#get(Math.floor(va / 1073741824) * 4 + 2);
+    return -1;
+  }
+
+  /**
+   * The id of the entry of size class `cls` at `va`, or -1.
+   * @param va Any address it translates.
+   * @param cls Size class.
+   * @returns The id or -1.
+   */
+  findClass(va: number, cls: number): number {
+    if (this.counts[cls] === 0) return -1;
+    return this.#get(Math.floor(va / SIZES[cls as 0 | 1 | 2]) * 4 + cls);
+  }
+
+  /**
+   * Stores an entry, replacing the one of the same size at the same VA (the
+   * replacement gets a fresh id). The filler's words start cleared; set them
+   * through the columns.
+   * @param va First VA (aligned to the size).
+   * @param cls Size class.
+   * @param pa First PA.
+   * @param base Table base.
+   * @param lo Low half of the descriptor.
+   * @param hi High half.
+   * @param meta Flags ({@link LEAF}); the size class bits are set here.
+   * @returns The id.
+   */
+  put(
+    va: number,
+    cls: number,
+    pa: number,
+    base: number,
+    lo: number,
+    hi: number,
+    meta: number,
+  ): number {
+    const k = (va / SIZES[cls as 0 | 1 | 2]) * 4 + cls;
+    if (this.#get(k) >= 0) this.#removeKey(k);
+    if ((this.#size + 1) * 2 > this.#index.length) this.#growIndex();
+    let id = this.#freeHead;
+    if (id >= 0) {
+      this.#freeHead = -2 - this.key[id]!;
+    } else {
+      if (this.#next === this.key.length) this.#grow();
+      id = this.#next++;
+    }
+    this.key[id] = k;
+    this.delta[id] = pa - va;
+    this.baseId[id] = this.#baseId(base);
+    this.lo[id] = lo;
+    this.hi[id] = hi;
+    this.meta[id] = (meta & ~LEAF.CLS_MASK) | cls;
+    this.gen[id] = 0;
+    this.tag[id] = 0;
+    this.serial[id] = 1;
+    const index = this.#index;
+    const mask = this.#mask;
+    let i = this.#home(k);
+    while (index[i] !== 0) i = (i + 1) & mask;
+    index[i] = id + 1;
+    this.#size++;
+    this.counts[cls]!++;
+    return id;
+  }
+
+  /**
+   * Removes the entries translating `va`: every size class, or only the
+   * one of leaf level `level`.
+   * @param va Any address in the page.
+   * @param level 1, 2 or 3: only that level's size; 0: every size.
+   * @returns Entries removed.
+   */
+  remove(va: number, level: number): number {
+    let n = 0;
+    const c = this.counts;
+    if ((level === 0 || level === 3) && c[0] !== 0 && this.#removeKey(Math.floor(va / 4096) * 4)) {
+      n++;
+    }
+    if (
+      (level === 0 || level === 2) && c[1] !== 0 &&
+      this.#removeKey(Math.floor(va / 2097152) * 4 + 1)
+    ) n++;
+    if (
+      (level === 0 || level === 1) && c[2] !== 0 &&
+      this.#removeKey(Math.floor(va / 1073741824) * 4 + 2)
+    ) n++;
+    return n;
+  }
+
+  #removeKey(k: number): boolean {
+    const index = this.#index;
+    const keys = this.key;
+    const mask = this.#mask;
+    let i = this.#home(k);
+    let id: number;
+    for (;; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) return false;
+      if (keys[v - 1] === k) {
+        id = v - 1;
+        break;
+      }
+    }
+    // Backward-shift: pull later members of the probe run into the hole.
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      const v = index[j]!;
+      if (v === 0) break;
+      const h = this.#home(keys[v - 1]!);
+      const stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+      if (!stays) {
+        index[i] = v;
+        i = j;
+      }
+    }
+    index[i] = 0;
+    this.counts[k % 4]!--;
+    keys[id] = -2 - this.#freeHead;
+    this.#freeHead = id;
+    this.serial[id] = 0;
+    this.chain[id] = undefined;
+    if (this.#obj.size !== 0) this.#obj.delete(id);
+    this.#size--;
+    return true;
+  }
+
+  /**
+   * Removes every entry.
+   * @returns Entries removed.
+   */
+  clear(): number {
+    const n = this.#size;
+    if (n === 0) return 0;
+    this.#index.fill(0);
+    const used = this.#next;
+    this.key.fill(-1, 0, used);
+    this.serial.fill(0, 0, used);
+    this.chain.fill(undefined, 0, used);
+    this.#obj.clear();
+    this.counts.fill(0);
+    this.#freeHead = -1;
+    this.#next = 0;
+    this.#size = 0;
+    return n;
+  }
+
+  /**
+   * Whether an id holds an entry.
+   * @param id An id.
+   * @returns True when live.
+   */
+  live(id: number): boolean {
+    return id >= 0 && id < this.#next && this.key[id]! >= 0;
+  }
+
+  /**
+   * The entry's object, made on first use and kept.
+   * @param id A live id.
+   * @returns The object.
+   */
+  entryAt(id: number): TlbEntry {
+    const o = this.#obj.get(id);
+    if (o !== undefined) {
+      // The filler may have re-verified the entry since: the object carries
+      // its words as they are now, so filling it back restores them.
+      if (o instanceof StoredEntry) {
+        o.meta = this.meta[id]!;
+        o.gen = this.gen[id]!;
+        o.tag = this.tag[id]!;
+        o.chain = this.chain[id];
+      }
+      return o;
+    }
+    const k = this.key[id]!;
+    const cls = k % 4;
+    const va = ((k - cls) / 4) * SIZES[cls as 0 | 1 | 2];
+    const e = new StoredEntry(
+      va,
+      cls,
+      va + this.delta[id]!,
+      this.bases[this.baseId[id]!]!,
+      this.lo[id]!,
+      this.hi[id]!,
+      this.meta[id]!,
+      this.gen[id]!,
+      this.tag[id]!,
+      this.chain[id],
+    );
+    this.#obj.set(id, e);
+    return e;
+  }
+
+  /**
+   * Keeps `e` as the object of entry `id` (an object given to `fill`).
+   * @param id A live id.
+   * @param e The object.
+   */
+  setEntry(id: number, e: TlbEntry): void {
+    this.#obj.set(id, e);
+  }
+
+  #lastBase = -1;
+  #lastBaseId = 0;
+
+  #baseId(base: number): number {
+    if (base === this.#lastBase) return this.#lastBaseId;
+    let i = this.bases.indexOf(base);
+    if (i < 0) i = this.bases.push(base) - 1;
+    this.#lastBase = base;
+    this.#lastBaseId = i;
+    return i;
+  }
+
+  /** Returns: The ids of every entry. */
+  ids(): number[] {
+    const out: number[] = [];
+    for (let id = 0; id < this.#next; id++) if (this.key[id]! >= 0) out.push(id);
+    return out;
+  }
+
+  /** Grows the columns by half (the index grows apart, see #growIndex). */
+  #grow(): void {
+    const old = this.key.length;
+    const cap = old + Math.max(64, old >> 1);
+    const f64 = (a: Float64Array) => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    const u32 = (a: Uint32Array) => {
+      const b = new Uint32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.key = f64(this.key);
+    this.key.fill(-1, old);
+    this.delta = f64(this.delta);
+    this.gen = f64(this.gen);
+    this.baseId = u32(this.baseId);
+    this.serial = u32(this.serial);
+    this.lo = u32(this.lo);
+    this.hi = u32(this.hi);
+    this.meta = u32(this.meta);
+    this.tag = u32(this.tag);
+    this.chain.length = cap;
+    this.chain.fill(undefined, old);
+  }
+
+  /** Doubles the index (it keeps at most half its slots used) and re-inserts every id. */
+  #growIndex(): void {
+    const index = new Int32Array(this.#index.length * 2);
+    this.#index = index;
+    const mask = this.#mask = index.length - 1;
+    const keys = this.key;
+    for (let id = 0; id < this.#next; id++) {
+      const k = keys[id]!;
+      if (k < 0) continue;
+      let i = this.#home(k);
+      while (index[i] !== 0) i = (i + 1) & mask;
+      index[i] = id + 1;
+    }
+  }
+}

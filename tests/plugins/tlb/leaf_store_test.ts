@@ -1,0 +1,151 @@
+import { assertEquals, assertStrictEquals } from "@std/assert";
+import { Cpu, Prng, type TlbEntry, Trace } from "../../../core/mod.ts";
+import { LeafStore } from "../../../plugins/tlb/leaf_store.ts";
+import { TlbModel } from "../../../plugins/tlb/mod.ts";
+
+const SIZES = [4096, 2 ** 21, 2 ** 30];
+
+interface Ref {
+  va: number;
+  cls: number;
+  pa: number;
+  base: number;
+  lo: number;
+  hi: number;
+  id: number;
+}
+
+Deno.test("LeafStore agrees with a Map over thousands of random put/remove/find/clear, through growth, id reuse and wrap-around", () => {
+  const prng = new Prng(11);
+  const s = new LeafStore(4);
+  // Key: VA / size × 4 + class, as the store keys them.
+  const ref = new Map<number, Ref>();
+  const keyOf = (va: number, cls: number) => (va / SIZES[cls]!) * 4 + cls;
+  const pick = () => {
+    const cls = prng.float() < 0.8 ? 0 : prng.float() < 0.7 ? 1 : 2;
+    const size = SIZES[cls]!;
+    // Clustered hyp-like VAs (probe runs, backward shifts) and some up to 2^48.
+    const va = prng.float() < 0.7
+      ? Math.floor((0x7fff_8000_0000 + prng.int(600) * 4096) / size) * size
+      : Math.floor((prng.float() * 2 ** 48) / size) * size;
+    return { cls, va };
+  };
+  const findRef = (va: number): Ref | undefined => {
+    for (let cls = 0; cls < 3; cls++) {
+      const r = ref.get(keyOf(Math.floor(va / SIZES[cls]!) * SIZES[cls]!, cls));
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  };
+  for (let i = 0; i < 30000; i++) {
+    const op = prng.int(10);
+    const known = ref.size > 0 && prng.float() < 0.6;
+    const { cls, va } = known ? [...ref.values()][prng.int(ref.size)]! : pick();
+    const probe = va + prng.int(SIZES[cls]!);
+    if (op < 4) {
+      const pa = Math.floor((0x4000_0000 + prng.int(1 << 20) * 4096) / SIZES[cls]!) *
+        SIZES[cls]!;
+      const base = 0x4000_0000 + prng.int(3) * 4096;
+      const lo = prng.nextU32();
+      const hi = prng.nextU32() & 0xffff;
+      const id = s.put(va, cls, pa, base, lo, hi, (3 - cls) << 2);
+      ref.set(keyOf(va, cls), { va, cls, pa, base, lo, hi, id });
+    } else if (op < 6) {
+      const level = prng.int(4); // 0: every size, else only that level's
+      let n = 0;
+      for (let c = 0; c < 3; c++) {
+        if (level !== 0 && level !== 3 - c) continue;
+        const k = keyOf(Math.floor(probe / SIZES[c]!) * SIZES[c]!, c);
+        if (ref.delete(k)) n++;
+      }
+      assertEquals(s.remove(probe, level), n, `remove ${probe} level ${level} at step ${i}`);
+    } else if (op < 9) {
+      const r = findRef(probe);
+      const id = s.find(probe);
+      assertEquals(id, r === undefined ? -1 : r.id, `find ${probe} at step ${i}`);
+      if (r !== undefined) {
+        assertEquals(probe + s.delta[id]!, r.pa + (probe - r.va));
+        assertEquals([s.bases[s.baseId[id]!], s.lo[id], s.hi[id]], [r.base, r.lo, r.hi]);
+        const e = s.entryAt(id);
+        assertStrictEquals(s.entryAt(id), e, "the same object every time");
+        assertEquals([e.va, e.size, e.pa, e.base], [r.va, SIZES[r.cls], r.pa, r.base]);
+      }
+    } else if (prng.float() < 0.05) {
+      assertEquals(s.clear(), ref.size);
+      ref.clear();
+    }
+    assertEquals(s.size, ref.size);
+    assertEquals(
+      [...s.counts],
+      [0, 1, 2].map((c) => [...ref.values()].filter((r) => r.cls === c).length),
+    );
+  }
+  assertEquals(
+    s.ids().sort((a, b) => a - b),
+    [...ref.values()].map((r) => r.id).sort((a, b) => a - b),
+  );
+  for (const r of ref.values()) assertEquals(s.live(r.id), true);
+});
+
+Deno.test("TlbModel: entries filled from numbers and from objects keep their identity through lookup, entries and fillsSince, and come back whole when filled again", () => {
+  const t = new TlbModel("adversarial", new Trace());
+  const cpu = new Cpu(0);
+  const mark = t.fillMark(cpu);
+  const id = t.fillLeaf(
+    cpu,
+    0x1000,
+    4096,
+    0x4100_0000,
+    3,
+    0x4000_0000,
+    0x41000743,
+    0,
+    0x300,
+    7,
+    9,
+    false,
+  );
+  const plain: TlbEntry = {
+    regime: "EL2",
+    base: 0x4000_0000,
+    va: 0x20_0000,
+    size: 2 ** 21,
+    pa: 0x4020_0000,
+    level: 2,
+    pte: 0x40200741n,
+    speculative: false,
+  };
+  t.fill(cpu, plain);
+  const e = t.lookup(cpu, 0x1234)!;
+  assertEquals([e.va, e.pa, e.level, e.pte, e.base], [
+    0x1000,
+    0x4100_0000,
+    3,
+    0x41000743n,
+    0x4000_0000,
+  ]);
+  assertStrictEquals(t.peek(cpu, 0x1fff), e);
+  assertStrictEquals(t.lookup(cpu, 0x20_1000), plain);
+  const since = t.fillsSince(cpu, mark)!;
+  assertStrictEquals(since[0], e);
+  assertStrictEquals(since[1], plain);
+  assertEquals(t.entries(cpu).map((x) => x === e || x === plain), [true, true]);
+  // The MMU's words (re-verification state) ride on the object: remove the
+  // entry, fill the object back, and they are there again.
+  const l = t.leaves(cpu)!;
+  l.gen[id] = 42;
+  l.chain[id] = [1, 2, 3];
+  assertStrictEquals(t.peek(cpu, 0x1000), e); // refreshes the words it carries
+  assertEquals(t.invalidate(cpu, "vae2", 0x1000), 1);
+  assertStrictEquals(t.fillsSince(cpu, mark)![0], e, "a removed entry's object, from the log");
+  t.fill(cpu, e);
+  const id2 = t.peekId(cpu, 0x1000);
+  assertStrictEquals(t.peek(cpu, 0x1000), e);
+  assertEquals([l.gen[id2], l.tag[id2], l.chain[id2], l.meta[id2]! & 0xff00], [
+    42,
+    9,
+    [1, 2, 3],
+    0x300,
+  ]);
+  assertEquals(t.stats(), { hits: 2, misses: 0, fills: 3, invalidated: 1, stale: 0 });
+});
