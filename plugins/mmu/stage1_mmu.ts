@@ -542,11 +542,13 @@ export class Stage1Mmu implements Mmu {
     let id = -1;
     let l: LeafStore | undefined;
     if (model !== undefined) {
-      id = debug ? (skipTlb ? -1 : model.peekId(cpu, va)) : model.lookupId(cpu, va);
-      if (id >= 0) {
-        l = model.leaves(cpu)!;
+      l = model.leaves(cpu);
+      if (l === undefined) {
+        if (!debug) model.lookupId(cpu, va); // a miss, counted
+      } else if (!skipTlb) {
+        id = debug ? l.find(va) : l.lookup(va);
         // An entry filled from an object by someone else: the object path.
-        if ((l.meta[id]! & L.WORDS) === 0) {
+        if (id >= 0 && (l.meta[id]! & L.WORDS) === 0) {
           e = l.entryAt(id);
           id = -1;
         }
@@ -567,20 +569,28 @@ export class Stage1Mmu implements Mmu {
     let attrs: number;
     let viaWalk = false;
     if (id >= 0) {
-      const meta = l!.meta[id]!;
+      const ls = l!;
+      const meta = ls.meta[id]!;
       ro = (meta & L.RO) !== 0;
       xn = (meta & L.XN) !== 0;
       apT = (meta & L.AP_TABLE) !== 0;
       xnT = (meta & L.XN_TABLE) !== 0;
+      const lo = ls.lo[id]!;
       if (this.#cached) {
         wxn = (meta & L.WXN) !== 0;
         attrs = (meta >>> 16) & 0xff;
-      } else attrs = cfg.mairAttrs[(l!.lo[id]! >>> 2) & 7]!;
-      if (!debug) this.#checkStaleId(cpu, cfg, l!, id, va, ro, xn, wxn, attrs);
-      pa = va + l!.delta[id]!;
+      } else attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
+      if (!debug) {
+        // Verified against this regime and these tables: the cached outcome.
+        if (ls.tag[id] !== cfg.id || ls.gen[id] !== this.#mem.tableGeneration) {
+          this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
+        }
+        if ((ls.meta[id]! & L.STALE) !== 0) this.#staleId(cpu, cfg, ls, id, va, ro, xn, wxn, attrs);
+      }
+      pa = va + ls.delta[id]!;
       level = (meta >>> 2) & 3;
-      this.#lo = l!.lo[id]!;
-      this.#hi = l!.hi[id]!;
+      this.#lo = lo;
+      this.#hi = ls.hi[id]!;
     } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -937,8 +947,8 @@ export class Stage1Mmu implements Mmu {
     );
   }
 
-  /** {@link #checkStale} for an entry of the built-in TLB, by id. */
-  #checkStaleId(
+  /** Records a stale hit on an entry of the built-in TLB, by id (see {@link #checkStale}). */
+  #staleId(
     cpu: Cpu,
     cfg: RegimeConfig,
     l: LeafStore,
@@ -949,10 +959,6 @@ export class Stage1Mmu implements Mmu {
     wxn: boolean,
     attrs: number,
   ): void {
-    if (l.tag[id] !== cfg.id || l.gen[id] !== this.#mem.tableGeneration) {
-      this.#reverifyId(cfg, l, id, va, ro, xn, wxn, attrs);
-    }
-    if ((l.meta[id]! & L.STALE) === 0) return;
     this.#tlb.recordStale();
     if (this.#trace.wants("tlb_stale")) {
       const s = this.#vs;
@@ -999,13 +1005,15 @@ export class Stage1Mmu implements Mmu {
     if (uniform) {
       l.gen[id] = mem.tableGeneration;
       const n = s.n;
-      const out = new Array<number>(3 * n);
+      // The entry's own chain array is rewritten in place (the TLB hands
+      // out copies): re-verification allocates once per entry, not per call.
+      let out = l.chain[id];
+      if (out === undefined || out.length !== 3 * n) out = l.chain[id] = new Array<number>(3 * n);
       for (let i = 0; i < n; i++) {
         out[3 * i] = s.chainPa[i]!;
         out[3 * i + 1] = s.chainLo[i]!;
         out[3 * i + 2] = s.chainHi[i]!;
       }
-      l.chain[id] = out;
     } else {
       l.gen[id] = -1;
     }

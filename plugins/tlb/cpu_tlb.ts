@@ -73,6 +73,25 @@ export class CpuTlb {
   #logChain: (number[] | undefined)[] = new Array<number[] | undefined>(LOG).fill(undefined);
   #logObj: (TlbEntry | undefined)[] = new Array<TlbEntry | undefined>(LOG).fill(undefined);
 
+  // The log holds fills #logFrom .. fillCount - 1 (the last LOG of them)
+  // while fillCount - #lastMark <= LOG; #logTo is one past the last logged.
+  #lastMark = 0;
+  #logFrom = 0;
+  #logTo = 0;
+
+  /**
+   * A mark of the fills so far (see {@link TlbModel.fillMark}): the log
+   * keeps the next LOG fills at least.
+   * @returns The fill count.
+   */
+  mark(): number {
+    const n = this.fillCount;
+    // The log stopped after LOG fills past the last mark: it restarts here.
+    if (this.#logTo !== n) this.#logFrom = this.#logTo = n;
+    this.#lastMark = n;
+    return n;
+  }
+
   /** Number of leaf entries. */
   get size(): number {
     return this.leaves.size;
@@ -105,7 +124,7 @@ export class CpuTlb {
       id = l.put(e.va, cls, e.pa, e.base, e.lo, e.hi, meta);
       l.gen[id] = e.gen;
       l.tag[id] = e.tag;
-      l.chain[id] = e.chain;
+      l.chain[id] = e.chain?.slice();
     } else {
       // A plain entry: the descriptor only (the level is kept for the
       // object's sake; the MMU decodes a plain entry from its pte).
@@ -133,10 +152,15 @@ export class CpuTlb {
    */
   logFill(id: number, obj?: TlbEntry): void {
     const n = this.fillCount++;
-    const r = n % LOG;
     const l = this.leaves;
     const serial = (n + 1) >>> 0 || 1;
     l.serial[id] = serial;
+    // Logged only within LOG fills of the last mark (or of the start): a
+    // mark older than that is past the log anyway, and the fills of a long
+    // run with no TLBI pending cost no copy.
+    if (n - this.#lastMark >= LOG) return;
+    if (n === this.#logTo) this.#logTo = n + 1;
+    const r = n % LOG;
     const k = l.key[id]!;
     const cls = k % 4;
     const va = ((k - cls) / 4) * TLB_ENTRY_SIZES[cls]!;
@@ -148,7 +172,7 @@ export class CpuTlb {
     this.#logMeta[r] = l.meta[id]!;
     this.#logGen[r] = l.gen[id]!;
     this.#logTag[r] = l.tag[id]!;
-    this.#logChain[r] = l.chain[id];
+    this.#logChain[r] = l.chain[id]?.slice();
     this.#logId[r] = id;
     this.#logSerial[r] = serial;
     this.#logObj[r] = obj;
@@ -162,8 +186,10 @@ export class CpuTlb {
    * @returns The entries, or undefined.
    */
   fillsSince(mark: number): TlbEntry[] | undefined {
-    const first = Math.max(0, this.fillCount - LOG);
-    if (mark < first || mark > this.fillCount) return undefined;
+    if (mark === this.fillCount) return [];
+    // Every fill from the mark on must be in the log.
+    const first = Math.max(this.#logFrom, this.fillCount - LOG);
+    if (mark < first || mark > this.fillCount || this.#logTo !== this.fillCount) return undefined;
     const out: TlbEntry[] = [];
     const l = this.leaves;
     for (let n = mark; n < this.fillCount; n++) {

@@ -217,6 +217,8 @@ export class LeafStore {
   readonly #obj: Map<number, TlbEntry> = new Map();
   #index: Int32Array;
   #mask: number;
+  /** 32 − log2(index slots / 32): {@link #home} keeps the top bits for the group. */
+  #shift: number;
   /** Head of the free ids, chained through `key` (a free id holds -2 - next free, -1 ends). */
   #freeHead = -1;
   #next = 0;
@@ -239,8 +241,11 @@ export class LeafStore {
     this.tag = new Uint32Array(capacity);
     this.serial = new Uint32Array(capacity);
     this.chain = new Array<number[] | undefined>(capacity).fill(undefined);
-    this.#index = new Int32Array(capacity * 2);
-    this.#mask = capacity * 2 - 1;
+    // At least 64 slots: two groups of 32 (see #home).
+    const slots = Math.max(64, capacity * 2);
+    this.#index = new Int32Array(slots);
+    this.#mask = slots - 1;
+    this.#shift = 32 - (Math.log2(slots) - 5);
   }
 
   /** Number of entries. */
@@ -249,10 +254,15 @@ export class LeafStore {
   }
 
   #home(key: number): number {
-    // 2^32 as a literal: a division by a module constant is a real divide.
-    let h = Math.imul((key | 0) ^ Math.imul((key / 4294967296) | 0, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 15;
-    return h & this.#mask;
+    // Groups of 8 neighbouring pages (32 keys: the low 5 bits, class
+    // included) keep neighbouring slots, and a group's place is a Fibonacci
+    // hash of the rest: pages touched in VA order hit the same cache lines
+    // of the index (and, filled in order, of the columns), while VA regions
+    // far apart spread. 2^32 as a literal: a division by a module constant
+    // is a real divide.
+    const lo = key | 0;
+    const g = (lo >>> 5) ^ Math.imul((key / 4294967296) | 0, 0x85ebca6b);
+    return ((Math.imul(g, 0x9e3779b1) >>> this.#shift) << 5) | (lo & 31);
   }
 
   /** The id of the entry with this key, or -1. */
@@ -285,6 +295,24 @@ export class LeafStore {
     }
     if (c[2] !== 0) return this.#get(Math.floor(va / 1073741824) * 4 + 2);
     return -1;
+  }
+
+  /** Lookups through {@link LeafStore.lookup} that hit. */
+  hits = 0;
+  /** Lookups through {@link LeafStore.lookup} that missed. */
+  misses = 0;
+
+  /**
+   * {@link LeafStore.find}, counted in {@link LeafStore.hits} or
+   * {@link LeafStore.misses} (the TLB's counters add them up).
+   * @param va Virtual address.
+   * @returns The id or -1.
+   */
+  lookup(va: number): number {
+    const id = this.find(va);
+    if (id < 0) this.misses++;
+    else this.hits++;
+    return id;
   }
 
   /**
@@ -452,7 +480,7 @@ export class LeafStore {
         o.meta = this.meta[id]!;
         o.gen = this.gen[id]!;
         o.tag = this.tag[id]!;
-        o.chain = this.chain[id];
+        o.chain = this.chain[id]?.slice();
       }
       return o;
     }
@@ -469,7 +497,8 @@ export class LeafStore {
       this.meta[id]!,
       this.gen[id]!,
       this.tag[id]!,
-      this.chain[id],
+      // A copy: the filler may rewrite the column's array in place.
+      this.chain[id]?.slice(),
     );
     this.#obj.set(id, e);
     return e;
@@ -503,10 +532,10 @@ export class LeafStore {
     return out;
   }
 
-  /** Grows the columns by half (the index grows apart, see #growIndex). */
+  /** Doubles the columns (the index grows apart, see #growIndex). */
   #grow(): void {
     const old = this.key.length;
-    const cap = old + Math.max(64, old >> 1);
+    const cap = old * 2;
     const f64 = (a: Float64Array) => {
       const b = new Float64Array(cap);
       b.set(a);
@@ -536,6 +565,7 @@ export class LeafStore {
     const index = new Int32Array(this.#index.length * 2);
     this.#index = index;
     const mask = this.#mask = index.length - 1;
+    this.#shift = 32 - (Math.log2(index.length) - 5);
     const keys = this.key;
     for (let id = 0; id < this.#next; id++) {
       const k = keys[id]!;

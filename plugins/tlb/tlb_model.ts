@@ -321,7 +321,8 @@ export class TlbModel implements Tlb {
    * @returns The CPU's fill count.
    */
   fillMark(cpu: Cpu): number {
-    return this.#cpus[cpu.id]?.fillCount ?? 0;
+    const t = this.#cpus[cpu.id];
+    return t === undefined ? 0 : t.mark();
   }
 
   /**
@@ -483,9 +484,17 @@ export class TlbModel implements Tlb {
 
   /** Returns: A copy of the counters. */
   stats(): TlbStats {
+    // The MMU's lookups by id count in each CPU's store.
+    let hits = this.#hits;
+    let misses = this.#misses;
+    for (const t of this.#cpus) {
+      if (t === undefined) continue;
+      hits += t.leaves.hits;
+      misses += t.leaves.misses;
+    }
     return {
-      hits: this.#hits,
-      misses: this.#misses,
+      hits,
+      misses,
       fills: this.#fills,
       invalidated: this.#invalidated,
       stale: this.#stale,

@@ -149,3 +149,29 @@ Deno.test("TlbModel: entries filled from numbers and from objects keep their ide
   ]);
   assertEquals(t.stats(), { hits: 2, misses: 0, fills: 3, invalidated: 1, stale: 0 });
 });
+
+Deno.test("fillsSince: the log keeps the 1024 fills after the latest mark, whatever came before it, and no further", () => {
+  const t = new TlbModel("adversarial", new Trace());
+  const cpu = new Cpu(0);
+  const fill = (i: number) =>
+    t.fillLeaf(cpu, i * 4096, 4096, 0x4000_0000, 3, 0x4000_0000, 0x4000_0743, 0, 0, 0, 1, false);
+  for (let i = 0; i < 5000; i++) fill(i); // no mark: the log stops after 1024
+  assertEquals(t.fillsSince(cpu, 4000), undefined);
+  const mark = t.fillMark(cpu);
+  assertEquals(t.fillsSince(cpu, mark), []);
+  for (let i = 0; i < 1024; i++) fill(10000 + i);
+  assertEquals(
+    t.fillsSince(cpu, mark)!.map((e) => e.va / 4096),
+    [...Array(1024).keys()].map((i) => 10000 + i),
+  );
+  assertEquals(t.fillsSince(cpu, mark - 1), undefined, "before the mark: not logged");
+  fill(20000);
+  assertEquals(t.fillsSince(cpu, mark), undefined, "1025 fills later: past the log");
+  // A later mark while the log still runs keeps it going from the earlier one.
+  const m2 = t.fillMark(cpu);
+  fill(20001);
+  const m3 = t.fillMark(cpu);
+  for (let i = 0; i < 1000; i++) fill(30000 + i);
+  assertEquals(t.fillsSince(cpu, m2)!.length, 1001);
+  assertEquals(t.fillsSince(cpu, m3)!.length, 1000);
+});
