@@ -548,7 +548,7 @@ export class Stage1Mmu implements Mmu {
       } else if (!skipTlb) {
         id = debug ? l.find(va) : l.lookup(va);
         // An entry filled from an object by someone else: the object path.
-        if (id >= 0 && (l.meta[id]! & L.WORDS) === 0) {
+        if (id >= 0 && (l.chunk(id).meta[id & 16383]! & L.WORDS) === 0) {
           e = l.entryAt(id);
           id = -1;
         }
@@ -570,27 +570,32 @@ export class Stage1Mmu implements Mmu {
     let viaWalk = false;
     if (id >= 0) {
       const ls = l!;
-      const meta = ls.meta[id]!;
+      // Entry id's columns: chunk id >>> 14, offset id & 16383.
+      const lsc = ls.chunks[id >>> 14]!;
+      const lsj = id & 16383;
+      const meta = lsc.meta[lsj]!;
       ro = (meta & L.RO) !== 0;
       xn = (meta & L.XN) !== 0;
       apT = (meta & L.AP_TABLE) !== 0;
       xnT = (meta & L.XN_TABLE) !== 0;
-      const lo = ls.lo[id]!;
+      const lo = lsc.lo[lsj]!;
       if (this.#cached) {
         wxn = (meta & L.WXN) !== 0;
         attrs = (meta >>> 16) & 0xff;
       } else attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       if (!debug) {
         // Verified against this regime and these tables: the cached outcome.
-        if (ls.tag[id] !== cfg.id || ls.gen[id] !== this.#mem.tableGeneration) {
+        if (lsc.tag[lsj] !== cfg.id || lsc.gen[lsj] !== this.#mem.tableGeneration) {
           this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
         }
-        if ((ls.meta[id]! & L.STALE) !== 0) this.#staleId(cpu, cfg, ls, id, va, ro, xn, wxn, attrs);
+        if ((lsc.meta[lsj]! & L.STALE) !== 0) {
+          this.#staleId(cpu, cfg, ls, id, va, ro, xn, wxn, attrs);
+        }
       }
-      pa = va + ls.delta[id]!;
+      pa = va + lsc.delta[lsj]!;
       level = (meta >>> 2) & 3;
       this.#lo = lo;
-      this.#hi = ls.hi[id]!;
+      this.#hi = lsc.hi[lsj]!;
     } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -983,17 +988,19 @@ export class Stage1Mmu implements Mmu {
     attrs: number,
   ): void {
     const mem = this.#mem;
-    const chain = l.chain[id];
+    const lc = l.chunk(id);
+    const lj = id & 16383;
+    const chain = lc.chain[lj];
     if (
-      l.tag[id] === cfg.id && l.gen[id]! >= 0 && chain !== undefined && chainUnchanged(mem, chain)
+      lc.tag[lj] === cfg.id && lc.gen[lj]! >= 0 && chain !== undefined && chainUnchanged(mem, chain)
     ) {
-      l.gen[id] = mem.tableGeneration;
+      lc.gen[lj] = mem.tableGeneration;
       return;
     }
-    const stale = this.#differs(cfg, va + l.delta[id]!, va, ro, xn, wxn, attrs, true);
-    const meta = l.meta[id]!;
-    l.meta[id] = stale ? meta | L.STALE : meta & ~L.STALE;
-    l.tag[id] = cfg.id;
+    const stale = this.#differs(cfg, va + lc.delta[lj]!, va, ro, xn, wxn, attrs, true);
+    const meta = lc.meta[lj]!;
+    lc.meta[lj] = stale ? meta | L.STALE : meta & ~L.STALE;
+    lc.tag[lj] = cfg.id;
     const s = this.#vs;
     const size = CLS_SIZE[meta & 3]!;
     const entryVa = Math.floor(va / size) * size;
@@ -1003,19 +1010,19 @@ export class Stage1Mmu implements Mmu {
       ? entryVa >= cfg.iaLimit
       : s.level <= ((meta >>> 2) & 3);
     if (uniform) {
-      l.gen[id] = mem.tableGeneration;
+      lc.gen[lj] = mem.tableGeneration;
       const n = s.n;
       // The entry's own chain array is rewritten in place (the TLB hands
       // out copies): re-verification allocates once per entry, not per call.
-      let out = l.chain[id];
-      if (out === undefined || out.length !== 3 * n) out = l.chain[id] = new Array<number>(3 * n);
+      let out = lc.chain[lj];
+      if (out === undefined || out.length !== 3 * n) out = lc.chain[lj] = new Array<number>(3 * n);
       for (let i = 0; i < n; i++) {
         out[3 * i] = s.chainPa[i]!;
         out[3 * i + 1] = s.chainLo[i]!;
         out[3 * i + 2] = s.chainHi[i]!;
       }
     } else {
-      l.gen[id] = -1;
+      lc.gen[lj] = -1;
     }
   }
 

@@ -122,9 +122,11 @@ export class CpuTlb {
     if (e instanceof StoredEntry) {
       meta = e.meta;
       id = l.put(e.va, cls, e.pa, e.base, e.lo, e.hi, meta);
-      l.gen[id] = e.gen;
-      l.tag[id] = e.tag;
-      l.chain[id] = e.chain?.slice();
+      const lc = l.chunk(id);
+      const lj = id & 16383;
+      lc.gen[lj] = e.gen;
+      lc.tag[lj] = e.tag;
+      lc.chain[lj] = e.chain?.slice();
     } else {
       // A plain entry: the descriptor only (the level is kept for the
       // object's sake; the MMU decodes a plain entry from its pte).
@@ -154,25 +156,27 @@ export class CpuTlb {
     const n = this.fillCount++;
     const l = this.leaves;
     const serial = (n + 1) >>> 0 || 1;
-    l.serial[id] = serial;
+    const lc = l.chunk(id);
+    const lj = id & 16383;
+    lc.serial[lj] = serial;
     // Logged only within LOG fills of the last mark (or of the start): a
     // mark older than that is past the log anyway, and the fills of a long
     // run with no TLBI pending cost no copy.
     if (n - this.#lastMark >= LOG) return;
     if (n === this.#logTo) this.#logTo = n + 1;
     const r = n % LOG;
-    const k = l.key[id]!;
+    const k = lc.key[lj]!;
     const cls = k % 4;
     const va = ((k - cls) / 4) * TLB_ENTRY_SIZES[cls]!;
     this.#logVa[r] = va;
-    this.#logPa[r] = va + l.delta[id]!;
-    this.#logBase[r] = l.bases[l.baseId[id]!]!;
-    this.#logLo[r] = l.lo[id]!;
-    this.#logHi[r] = l.hi[id]!;
-    this.#logMeta[r] = l.meta[id]!;
-    this.#logGen[r] = l.gen[id]!;
-    this.#logTag[r] = l.tag[id]!;
-    this.#logChain[r] = l.chain[id]?.slice();
+    this.#logPa[r] = va + lc.delta[lj]!;
+    this.#logBase[r] = l.bases[lc.baseId[lj]!]!;
+    this.#logLo[r] = lc.lo[lj]!;
+    this.#logHi[r] = lc.hi[lj]!;
+    this.#logMeta[r] = lc.meta[lj]!;
+    this.#logGen[r] = lc.gen[lj]!;
+    this.#logTag[r] = lc.tag[lj]!;
+    this.#logChain[r] = lc.chain[lj]?.slice();
     this.#logId[r] = id;
     this.#logSerial[r] = serial;
     this.#logObj[r] = obj;
@@ -195,7 +199,7 @@ export class CpuTlb {
     for (let n = mark; n < this.fillCount; n++) {
       const r = n % LOG;
       const id = this.#logId[r]!;
-      if (l.live(id) && l.serial[id] === this.#logSerial[r]) {
+      if (l.live(id) && l.chunk(id).serial[id & 16383] === this.#logSerial[r]) {
         // Kept in the log too: after a TLBI removes the entry, the log
         // hands out the same object.
         const o = this.#logObj[r] = l.entryAt(id);

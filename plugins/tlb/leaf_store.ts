@@ -169,11 +169,87 @@ export class StoredEntry implements TlbEntry {
   }
 }
 
+/** Entries per chunk after the first (ids `c << 14` .. `(c + 1) << 14`), as a shift. */
+const CHUNK_BITS = 14;
+const CHUNK = 1 << CHUNK_BITS;
+
+/**
+ * The columns of up to 16384 entries (one {@link LeafStore} chunk): entry
+ * `id` is at offset `id & 16383` of chunk `id >>> 14`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { LeafChunk } from "./leaf_store.ts";
+ * const c = new LeafChunk(4);
+ * assertEquals([c.key.length, c.key[0]], [4, -1]);
+ * ```
+ */
+export class LeafChunk {
+  /** Key of each id: VA / size × 4 + size class; negative when the id is free. */
+  key: Float64Array;
+  /** PA − VA of each entry (a translation adds it to the VA). */
+  delta: Float64Array;
+  /** Table base (provenance), as an index into {@link LeafStore.bases}. */
+  baseId: Uint32Array;
+  /** Low half of the leaf descriptor. */
+  lo: Uint32Array;
+  /** High half of the leaf descriptor. */
+  hi: Uint32Array;
+  /** Flags ({@link LEAF}). */
+  meta: Uint32Array;
+  /** Filler's word: the memory table generation of its last verification (-1: always verify). */
+  gen: Float64Array;
+  /** Filler's word: which regime it last verified against (0: none). */
+  tag: Uint32Array;
+  /** Fill serial of each entry (which fill made it, + 1, modulo 2^32); 0 when free. */
+  serial: Uint32Array;
+  /** Filler's word: the descriptors its last verification read, or undefined. */
+  chain: (number[] | undefined)[];
+
+  /**
+   * Creates empty columns (every key free).
+   * @param n Entries.
+   * @param from Columns to copy from (a smaller chunk growing).
+   */
+  constructor(n: number, from?: LeafChunk) {
+    // One buffer for the numeric columns: one allocation (and one external
+    // memory report to V8) per chunk, not nine.
+    const buf = new ArrayBuffer(n * 48);
+    this.key = new Float64Array(buf, 0, n);
+    this.delta = new Float64Array(buf, 8 * n, n);
+    this.gen = new Float64Array(buf, 16 * n, n);
+    this.baseId = new Uint32Array(buf, 24 * n, n);
+    this.lo = new Uint32Array(buf, 28 * n, n);
+    this.hi = new Uint32Array(buf, 32 * n, n);
+    this.meta = new Uint32Array(buf, 36 * n, n);
+    this.tag = new Uint32Array(buf, 40 * n, n);
+    this.serial = new Uint32Array(buf, 44 * n, n);
+    this.chain = new Array<number[] | undefined>(n).fill(undefined);
+    this.key.fill(-1);
+    if (from !== undefined) {
+      this.key.set(from.key);
+      this.delta.set(from.delta);
+      this.gen.set(from.gen);
+      this.baseId.set(from.baseId);
+      this.lo.set(from.lo);
+      this.hi.set(from.hi);
+      this.meta.set(from.meta);
+      this.tag.set(from.tag);
+      this.serial.set(from.serial);
+      for (let i = 0; i < from.chain.length; i++) this.chain[i] = from.chain[i];
+    }
+  }
+}
+
 /**
  * The leaf entries of one CPU. Ids are stable while an entry lives; a
- * removed entry's id is reused. The columns are public for the MMU's
- * allocation-free path; they are replaced when the store grows, so read
- * them after any {@link LeafStore.put}.
+ * removed entry's id is reused. The columns, in chunks of 16384 entries
+ * ({@link LeafChunk}: entry `id` at `chunks[id >>> 14]`, offset
+ * `id & 16383`), are public for the MMU's allocation-free path. A chunk,
+ * once full size, is never copied or replaced; the first grows by doubling
+ * up to full size (so a small TLB stays small), so read `chunks` again after
+ * any {@link LeafStore.put}.
  *
  * At most one entry per size class and VA: a page wins over a 2 MiB block,
  * which wins over a 1 GiB block (overlaps come from stale entries or
@@ -186,33 +262,15 @@ export class StoredEntry implements TlbEntry {
  * const s = new LeafStore();
  * s.put(0x1000, 0, 0x4100_0000, 0x4000_0000, 0x41000743, 0, 3 << 2);
  * const id = s.find(0x1234);
- * assertEquals(0x1234 + s.delta[id]!, 0x4100_0234);
+ * assertEquals(0x1234 + s.chunks[id >>> 14]!.delta[id & 16383]!, 0x4100_0234);
  * assertEquals([s.remove(0x1fff, 0), s.find(0x1234), s.size], [1, -1, 0]);
  * ```
  */
 export class LeafStore {
-  /** Key of each id: VA / size × 4 + size class; negative when the id is free. */
-  key: Float64Array;
-  /** PA − VA of each entry (a translation adds it to the VA). */
-  delta: Float64Array;
-  /** Table base (provenance), as an index into {@link LeafStore.bases}. */
-  baseId: Uint32Array;
+  /** The columns, by chunk. */
+  readonly chunks: LeafChunk[];
   /** The table bases entries came from (few: one per set of tables walked). */
   readonly bases: number[] = [];
-  /** Low half of the leaf descriptor. */
-  lo: Uint32Array;
-  /** High half of the leaf descriptor. */
-  hi: Uint32Array;
-  /** Flags ({@link LEAF}). */
-  meta: Uint32Array;
-  /** Filler's word: the memory table generation of its last verification (-1: always verify). */
-  gen: Float64Array;
-  /** Filler's word: which regime it last verified against (0: none). */
-  tag: Uint32Array;
-  /** Filler's word: the descriptors its last verification read, or undefined. */
-  chain: (number[] | undefined)[];
-  /** Fill serial of each entry (which fill made it, + 1, modulo 2^32); 0 when free. */
-  serial: Uint32Array;
   /** The object handed out for an entry, once one was (few: only the APIs that hand one out). */
   readonly #obj: Map<number, TlbEntry> = new Map();
   #index: Int32Array;
@@ -221,31 +279,35 @@ export class LeafStore {
   #shift: number;
   /** Head of the free ids, chained through `key` (a free id holds -2 - next free, -1 ends). */
   #freeHead = -1;
+  /** Ids below this have been handed out. */
   #next = 0;
+  /** Ids the chunks hold. */
+  #cap: number;
   #size = 0;
   /** Entries per size class. */
   readonly counts: Int32Array = new Int32Array(3);
 
   /**
    * Creates an empty store.
-   * @param capacity Initial entries (a power of two).
+   * @param capacity Initial entries (a power of two, at most 16384).
    */
   constructor(capacity = 64) {
-    this.key = new Float64Array(capacity).fill(-1);
-    this.delta = new Float64Array(capacity);
-    this.baseId = new Uint32Array(capacity);
-    this.lo = new Uint32Array(capacity);
-    this.hi = new Uint32Array(capacity);
-    this.meta = new Uint32Array(capacity);
-    this.gen = new Float64Array(capacity);
-    this.tag = new Uint32Array(capacity);
-    this.serial = new Uint32Array(capacity);
-    this.chain = new Array<number[] | undefined>(capacity).fill(undefined);
+    this.#cap = Math.min(capacity, CHUNK);
+    this.chunks = [new LeafChunk(this.#cap)];
     // At least 64 slots: two groups of 32 (see #home).
     const slots = Math.max(64, capacity * 2);
     this.#index = new Int32Array(slots);
     this.#mask = slots - 1;
     this.#shift = 32 - (Math.log2(slots) - 5);
+  }
+
+  /**
+   * The chunk holding entry `id` (its offset there is `id & 16383`).
+   * @param id An id.
+   * @returns The chunk.
+   */
+  chunk(id: number): LeafChunk {
+    return this.chunks[id >>> CHUNK_BITS]!;
   }
 
   /** Number of entries. */
@@ -268,13 +330,19 @@ export class LeafStore {
   /** The id of the entry with this key, or -1. */
   #get(k: number): number {
     const index = this.#index;
-    const keys = this.key;
+    const chunks = this.chunks;
     const mask = this.#mask;
     for (let i = this.#home(k);; i = (i + 1) & mask) {
       const v = index[i]!;
       if (v === 0) return -1;
-      if (keys[v - 1] === k) return v - 1;
+      const id = v - 1;
+      if (chunks[id >>> 14]!.key[id & 16383] === k) return id;
     }
+  }
+
+  /** The key of a live id. */
+  #key(id: number): number {
+    return this.chunks[id >>> 14]!.key[id & 16383]!;
   }
 
   /**
@@ -353,20 +421,22 @@ export class LeafStore {
     if ((this.#size + 1) * 2 > this.#index.length) this.#growIndex();
     let id = this.#freeHead;
     if (id >= 0) {
-      this.#freeHead = -2 - this.key[id]!;
+      this.#freeHead = -2 - this.#key(id);
     } else {
-      if (this.#next === this.key.length) this.#grow();
+      if (this.#next === this.#cap) this.#grow();
       id = this.#next++;
     }
-    this.key[id] = k;
-    this.delta[id] = pa - va;
-    this.baseId[id] = this.#baseId(base);
-    this.lo[id] = lo;
-    this.hi[id] = hi;
-    this.meta[id] = (meta & ~LEAF.CLS_MASK) | cls;
-    this.gen[id] = 0;
-    this.tag[id] = 0;
-    this.serial[id] = 1;
+    const c = this.chunks[id >>> 14]!;
+    const j = id & 16383;
+    c.key[j] = k;
+    c.delta[j] = pa - va;
+    c.baseId[j] = this.#baseId(base);
+    c.lo[j] = lo;
+    c.hi[j] = hi;
+    c.meta[j] = (meta & ~LEAF.CLS_MASK) | cls;
+    c.gen[j] = 0;
+    c.tag[j] = 0;
+    c.serial[j] = 1;
     const index = this.#index;
     const mask = this.#mask;
     let i = this.#home(k);
@@ -403,14 +473,13 @@ export class LeafStore {
 
   #removeKey(k: number): boolean {
     const index = this.#index;
-    const keys = this.key;
     const mask = this.#mask;
     let i = this.#home(k);
     let id: number;
     for (;; i = (i + 1) & mask) {
       const v = index[i]!;
       if (v === 0) return false;
-      if (keys[v - 1] === k) {
+      if (this.#key(v - 1) === k) {
         id = v - 1;
         break;
       }
@@ -419,7 +488,7 @@ export class LeafStore {
     for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
       const v = index[j]!;
       if (v === 0) break;
-      const h = this.#home(keys[v - 1]!);
+      const h = this.#home(this.#key(v - 1));
       const stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
       if (!stays) {
         index[i] = v;
@@ -428,10 +497,12 @@ export class LeafStore {
     }
     index[i] = 0;
     this.counts[k % 4]!--;
-    keys[id] = -2 - this.#freeHead;
+    const c = this.chunks[id >>> 14]!;
+    const o = id & 16383;
+    c.key[o] = -2 - this.#freeHead;
     this.#freeHead = id;
-    this.serial[id] = 0;
-    this.chain[id] = undefined;
+    c.serial[o] = 0;
+    c.chain[o] = undefined;
     if (this.#obj.size !== 0) this.#obj.delete(id);
     this.#size--;
     return true;
@@ -445,10 +516,11 @@ export class LeafStore {
     const n = this.#size;
     if (n === 0) return 0;
     this.#index.fill(0);
-    const used = this.#next;
-    this.key.fill(-1, 0, used);
-    this.serial.fill(0, 0, used);
-    this.chain.fill(undefined, 0, used);
+    for (const c of this.chunks) {
+      c.key.fill(-1);
+      c.serial.fill(0);
+      c.chain.fill(undefined);
+    }
     this.#obj.clear();
     this.counts.fill(0);
     this.#freeHead = -1;
@@ -463,7 +535,7 @@ export class LeafStore {
    * @returns True when live.
    */
   live(id: number): boolean {
-    return id >= 0 && id < this.#next && this.key[id]! >= 0;
+    return id >= 0 && id < this.#next && this.#key(id) >= 0;
   }
 
   /**
@@ -472,33 +544,35 @@ export class LeafStore {
    * @returns The object.
    */
   entryAt(id: number): TlbEntry {
+    const c = this.chunks[id >>> 14]!;
+    const j = id & 16383;
     const o = this.#obj.get(id);
     if (o !== undefined) {
       // The filler may have re-verified the entry since: the object carries
       // its words as they are now, so filling it back restores them.
       if (o instanceof StoredEntry) {
-        o.meta = this.meta[id]!;
-        o.gen = this.gen[id]!;
-        o.tag = this.tag[id]!;
-        o.chain = this.chain[id]?.slice();
+        o.meta = c.meta[j]!;
+        o.gen = c.gen[j]!;
+        o.tag = c.tag[j]!;
+        o.chain = c.chain[j]?.slice();
       }
       return o;
     }
-    const k = this.key[id]!;
+    const k = c.key[j]!;
     const cls = k % 4;
     const va = ((k - cls) / 4) * SIZES[cls as 0 | 1 | 2];
     const e = new StoredEntry(
       va,
       cls,
-      va + this.delta[id]!,
-      this.bases[this.baseId[id]!]!,
-      this.lo[id]!,
-      this.hi[id]!,
-      this.meta[id]!,
-      this.gen[id]!,
-      this.tag[id]!,
+      va + c.delta[j]!,
+      this.bases[c.baseId[j]!]!,
+      c.lo[j]!,
+      c.hi[j]!,
+      c.meta[j]!,
+      c.gen[j]!,
+      c.tag[j]!,
       // A copy: the filler may rewrite the column's array in place.
-      this.chain[id]?.slice(),
+      c.chain[j]?.slice(),
     );
     this.#obj.set(id, e);
     return e;
@@ -528,36 +602,23 @@ export class LeafStore {
   /** Returns: The ids of every entry. */
   ids(): number[] {
     const out: number[] = [];
-    for (let id = 0; id < this.#next; id++) if (this.key[id]! >= 0) out.push(id);
+    for (let id = 0; id < this.#next; id++) if (this.#key(id) >= 0) out.push(id);
     return out;
   }
 
-  /** Doubles the columns (the index grows apart, see #growIndex). */
+  /**
+   * Room for more ids: the first chunk doubles up to full size, then a new
+   * full chunk (nothing is copied again).
+   */
   #grow(): void {
-    const old = this.key.length;
-    const cap = old * 2;
-    const f64 = (a: Float64Array) => {
-      const b = new Float64Array(cap);
-      b.set(a);
-      return b;
-    };
-    const u32 = (a: Uint32Array) => {
-      const b = new Uint32Array(cap);
-      b.set(a);
-      return b;
-    };
-    this.key = f64(this.key);
-    this.key.fill(-1, old);
-    this.delta = f64(this.delta);
-    this.gen = f64(this.gen);
-    this.baseId = u32(this.baseId);
-    this.serial = u32(this.serial);
-    this.lo = u32(this.lo);
-    this.hi = u32(this.hi);
-    this.meta = u32(this.meta);
-    this.tag = u32(this.tag);
-    this.chain.length = cap;
-    this.chain.fill(undefined, old);
+    const chunks = this.chunks;
+    if (this.#cap < CHUNK) {
+      this.#cap *= 2;
+      chunks[0] = new LeafChunk(this.#cap, chunks[0]);
+    } else {
+      chunks.push(new LeafChunk(CHUNK));
+      this.#cap += CHUNK;
+    }
   }
 
   /** Doubles the index (it keeps at most half its slots used) and re-inserts every id. */
@@ -566,9 +627,8 @@ export class LeafStore {
     this.#index = index;
     const mask = this.#mask = index.length - 1;
     this.#shift = 32 - (Math.log2(index.length) - 5);
-    const keys = this.key;
     for (let id = 0; id < this.#next; id++) {
-      const k = keys[id]!;
+      const k = this.#key(id);
       if (k < 0) continue;
       let i = this.#home(k);
       while (index[i] !== 0) i = (i + 1) & mask;

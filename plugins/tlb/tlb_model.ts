@@ -432,8 +432,10 @@ export class TlbModel implements Tlb {
       (meta & ~0xff) | ((level & 3) << LEAF.LEVEL_SHIFT) | LEAF.WORDS |
         (speculative ? LEAF.SPECULATIVE : 0),
     );
-    l.gen[id] = gen;
-    l.tag[id] = tag;
+    const lc = l.chunk(id);
+    const lj = id & 16383;
+    lc.gen[lj] = gen;
+    lc.tag[lj] = tag;
     t.logFill(id);
     this.#fills++;
     if (this.#trace.wants("tlb_fill")) {

@@ -64,8 +64,10 @@ Deno.test("LeafStore agrees with a Map over thousands of random put/remove/find/
       const id = s.find(probe);
       assertEquals(id, r === undefined ? -1 : r.id, `find ${probe} at step ${i}`);
       if (r !== undefined) {
-        assertEquals(probe + s.delta[id]!, r.pa + (probe - r.va));
-        assertEquals([s.bases[s.baseId[id]!], s.lo[id], s.hi[id]], [r.base, r.lo, r.hi]);
+        const c = s.chunk(id);
+        const j = id & 16383;
+        assertEquals(probe + c.delta[j]!, r.pa + (probe - r.va));
+        assertEquals([s.bases[c.baseId[j]!], c.lo[j], c.hi[j]], [r.base, r.lo, r.hi]);
         const e = s.entryAt(id);
         assertStrictEquals(s.entryAt(id), e, "the same object every time");
         assertEquals([e.va, e.size, e.pa, e.base], [r.va, SIZES[r.cls], r.pa, r.base]);
@@ -133,15 +135,17 @@ Deno.test("TlbModel: entries filled from numbers and from objects keep their ide
   // The MMU's words (re-verification state) ride on the object: remove the
   // entry, fill the object back, and they are there again.
   const l = t.leaves(cpu)!;
-  l.gen[id] = 42;
-  l.chain[id] = [1, 2, 3];
+  l.chunk(id).gen[id & 16383] = 42;
+  l.chunk(id).chain[id & 16383] = [1, 2, 3];
   assertStrictEquals(t.peek(cpu, 0x1000), e); // refreshes the words it carries
   assertEquals(t.invalidate(cpu, "vae2", 0x1000), 1);
   assertStrictEquals(t.fillsSince(cpu, mark)![0], e, "a removed entry's object, from the log");
   t.fill(cpu, e);
   const id2 = t.peekId(cpu, 0x1000);
   assertStrictEquals(t.peek(cpu, 0x1000), e);
-  assertEquals([l.gen[id2], l.tag[id2], l.chain[id2], l.meta[id2]! & 0xff00], [
+  const c2 = l.chunk(id2);
+  const j2 = id2 & 16383;
+  assertEquals([c2.gen[j2], c2.tag[j2], c2.chain[j2], c2.meta[j2]! & 0xff00], [
     42,
     9,
     [1, 2, 3],
@@ -174,4 +178,35 @@ Deno.test("fillsSince: the log keeps the 1024 fills after the latest mark, whate
   for (let i = 0; i < 1000; i++) fill(30000 + i);
   assertEquals(t.fillsSince(cpu, m2)!.length, 1001);
   assertEquals(t.fillsSince(cpu, m3)!.length, 1000);
+});
+
+Deno.test("LeafStore past one chunk: 40000 pages across three chunks, every third removed and refilled through reused ids", () => {
+  const s = new LeafStore();
+  const VA = 0x7fff_8000_0000;
+  const ids: number[] = [];
+  for (let i = 0; i < 40000; i++) {
+    ids.push(s.put(VA + i * 4096, 0, 0x4000_0000 + i * 4096, 0x4000_0000, i, 0, 3 << 2));
+  }
+  assertEquals([s.size, s.chunks.length], [40000, 3]);
+  for (let i = 0; i < 40000; i += 3) assertEquals(s.remove(VA + i * 4096, 3), 1);
+  for (let i = 0; i < 40000; i++) {
+    const id = s.find(VA + i * 4096 + 8);
+    assertEquals(id, i % 3 === 0 ? -1 : ids[i]);
+  }
+  for (let i = 0; i < 40000; i += 3) {
+    const id = s.put(VA + i * 4096, 0, 0x6000_0000 + i * 4096, 0x4000_0000, i, 0, 3 << 2);
+    assertEquals(id < 40000, true, "a freed id is reused");
+  }
+  assertEquals([s.size, s.chunks.length], [40000, 3]);
+  for (let i = 0; i < 40000; i++) {
+    const id = s.find(VA + i * 4096);
+    const c = s.chunk(id);
+    assertEquals(c.lo[id & 16383], i);
+    assertEquals(
+      VA + i * 4096 + c.delta[id & 16383]!,
+      (i % 3 === 0 ? 0x6000_0000 : 0x4000_0000) + i * 4096,
+    );
+  }
+  assertEquals(s.clear(), 40000);
+  assertEquals([s.size, s.find(VA), s.live(ids[5]!)], [0, -1, false]);
 });
