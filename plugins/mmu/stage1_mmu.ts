@@ -39,7 +39,7 @@ import type { TlbModel } from "../tlb/tlb_model.ts";
 import type { LeafStore } from "../tlb/leaf_store.ts";
 
 /**
- * The flag bits of the built-in TLB's leaf columns the MMU uses (the values
+ * The flag bits of the built-in TLB's leaf rows the MMU uses (the values
  * of `LEAF` in plugins/tlb/leaf_store.ts, repeated as literals: the MMU
  * plugin takes no runtime import from the TLB plugin).
  */
@@ -145,7 +145,7 @@ export class Stage1Mmu implements Mmu {
   #tlb: Tlb;
   /**
    * The built-in TLB, when it is the one: entries are ids into its typed
-   * columns, and a hit or a fill makes no object.
+   * typed-array rows, and a hit or a fill makes no object.
    */
   #model: TlbModel | undefined;
   /** Hits use the WXN and MAIR attribute cached at fill (adversarial TLB). */
@@ -538,7 +538,7 @@ export class Stage1Mmu implements Mmu {
 
     const model = this.#model;
     let e: TlbEntry | undefined;
-    // The built-in TLB: the entry as an id into its columns (no object).
+    // The built-in TLB: the entry as an id into its rows (no object).
     let id = -1;
     let l: LeafStore | undefined;
     if (model !== undefined) {
@@ -548,7 +548,7 @@ export class Stage1Mmu implements Mmu {
       } else if (!skipTlb) {
         id = debug ? l.find(va) : l.lookup(va);
         // An entry filled from an object by someone else: the object path.
-        if (id >= 0 && (l.chunk(id).meta[id & 16383]! & L.WORDS) === 0) {
+        if (id >= 0 && (l.chunk(id).u[(id & 16383) * 12 + 9]! & L.WORDS) === 0) {
           e = l.entryAt(id);
           id = -1;
         }
@@ -570,32 +570,34 @@ export class Stage1Mmu implements Mmu {
     let viaWalk = false;
     if (id >= 0) {
       const ls = l!;
-      // Entry id's columns: chunk id >>> 14, offset id & 16383.
+      // Entry id's row: chunk id >>> 14, row id & 16383 (LeafChunk: as
+      // doubles, +1 PA − VA, +2 generation; as words, +7/+8 descriptor
+      // halves, +9 flags, +10 regime id).
       const lsc = ls.chunks[id >>> 14]!;
       const lsj = id & 16383;
-      const meta = lsc.meta[lsj]!;
+      const meta = lsc.u[lsj * 12 + 9]!;
       ro = (meta & L.RO) !== 0;
       xn = (meta & L.XN) !== 0;
       apT = (meta & L.AP_TABLE) !== 0;
       xnT = (meta & L.XN_TABLE) !== 0;
-      const lo = lsc.lo[lsj]!;
+      const lo = lsc.u[lsj * 12 + 7]!;
       if (this.#cached) {
         wxn = (meta & L.WXN) !== 0;
         attrs = (meta >>> 16) & 0xff;
       } else attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       if (!debug) {
         // Verified against this regime and these tables: the cached outcome.
-        if (lsc.tag[lsj] !== cfg.id || lsc.gen[lsj] !== this.#mem.tableGeneration) {
+        if (lsc.u[lsj * 12 + 10] !== cfg.id || lsc.f[lsj * 6 + 2] !== this.#mem.tableGeneration) {
           this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
         }
-        if ((lsc.meta[lsj]! & L.STALE) !== 0) {
+        if ((lsc.u[lsj * 12 + 9]! & L.STALE) !== 0) {
           this.#staleId(cpu, cfg, ls, id, va, ro, xn, wxn, attrs);
         }
       }
-      pa = va + lsc.delta[lsj]!;
+      pa = va + lsc.f[lsj * 6 + 1]!;
       level = (meta >>> 2) & 3;
       this.#lo = lo;
-      this.#hi = lsc.hi[lsj]!;
+      this.#hi = lsc.u[lsj * 12 + 8]!;
     } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -920,7 +922,7 @@ export class Stage1Mmu implements Mmu {
 
   /**
    * Fills the built-in TLB from walk `s` (the {@link WalkedEntry} fields as
-   * columns: permissions, the WXN and MAIR attribute in effect, the regime
+   * row words: permissions, the WXN and MAIR attribute in effect, the regime
    * and memory generation it is verified against).
    */
   #fillLeaf(
@@ -992,15 +994,16 @@ export class Stage1Mmu implements Mmu {
     const lj = id & 16383;
     const chain = lc.chain[lj];
     if (
-      lc.tag[lj] === cfg.id && lc.gen[lj]! >= 0 && chain !== undefined && chainUnchanged(mem, chain)
+      lc.u[lj * 12 + 10] === cfg.id && lc.f[lj * 6 + 2]! >= 0 && chain !== undefined &&
+      chainUnchanged(mem, chain)
     ) {
-      lc.gen[lj] = mem.tableGeneration;
+      lc.f[lj * 6 + 2] = mem.tableGeneration;
       return;
     }
-    const stale = this.#differs(cfg, va + lc.delta[lj]!, va, ro, xn, wxn, attrs, true);
-    const meta = lc.meta[lj]!;
-    lc.meta[lj] = stale ? meta | L.STALE : meta & ~L.STALE;
-    lc.tag[lj] = cfg.id;
+    const stale = this.#differs(cfg, va + lc.f[lj * 6 + 1]!, va, ro, xn, wxn, attrs, true);
+    const meta = lc.u[lj * 12 + 9]!;
+    lc.u[lj * 12 + 9] = stale ? meta | L.STALE : meta & ~L.STALE;
+    lc.u[lj * 12 + 10] = cfg.id;
     const s = this.#vs;
     const size = CLS_SIZE[meta & 3]!;
     const entryVa = Math.floor(va / size) * size;
@@ -1010,7 +1013,7 @@ export class Stage1Mmu implements Mmu {
       ? entryVa >= cfg.iaLimit
       : s.level <= ((meta >>> 2) & 3);
     if (uniform) {
-      lc.gen[lj] = mem.tableGeneration;
+      lc.f[lj * 6 + 2] = mem.tableGeneration;
       const n = s.n;
       // The entry's own chain array is rewritten in place (the TLB hands
       // out copies): re-verification allocates once per entry, not per call.
@@ -1022,7 +1025,7 @@ export class Stage1Mmu implements Mmu {
         out[3 * i + 2] = s.chainHi[i]!;
       }
     } else {
-      lc.gen[lj] = -1;
+      lc.f[lj * 6 + 2] = -1;
     }
   }
 

@@ -124,8 +124,8 @@ export class CpuTlb {
       id = l.put(e.va, cls, e.pa, e.base, e.lo, e.hi, meta);
       const lc = l.chunk(id);
       const lj = id & 16383;
-      lc.gen[lj] = e.gen;
-      lc.tag[lj] = e.tag;
+      lc.f[lj * 6 + 2] = e.gen;
+      lc.u[lj * 12 + 10] = e.tag;
       lc.chain[lj] = e.chain?.slice();
     } else {
       // A plain entry: the descriptor only (the level is kept for the
@@ -158,24 +158,24 @@ export class CpuTlb {
     const serial = (n + 1) >>> 0 || 1;
     const lc = l.chunk(id);
     const lj = id & 16383;
-    lc.serial[lj] = serial;
+    lc.u[lj * 12 + 11] = serial;
     // Logged only within LOG fills of the last mark (or of the start): a
     // mark older than that is past the log anyway, and the fills of a long
     // run with no TLBI pending cost no copy.
     if (n - this.#lastMark >= LOG) return;
     if (n === this.#logTo) this.#logTo = n + 1;
     const r = n % LOG;
-    const k = lc.key[lj]!;
+    const k = lc.f[lj * 6 + 0]!;
     const cls = k % 4;
     const va = ((k - cls) / 4) * TLB_ENTRY_SIZES[cls]!;
     this.#logVa[r] = va;
-    this.#logPa[r] = va + lc.delta[lj]!;
-    this.#logBase[r] = l.bases[lc.baseId[lj]!]!;
-    this.#logLo[r] = lc.lo[lj]!;
-    this.#logHi[r] = lc.hi[lj]!;
-    this.#logMeta[r] = lc.meta[lj]!;
-    this.#logGen[r] = lc.gen[lj]!;
-    this.#logTag[r] = lc.tag[lj]!;
+    this.#logPa[r] = va + lc.f[lj * 6 + 1]!;
+    this.#logBase[r] = l.bases[lc.u[lj * 12 + 6]!]!;
+    this.#logLo[r] = lc.u[lj * 12 + 7]!;
+    this.#logHi[r] = lc.u[lj * 12 + 8]!;
+    this.#logMeta[r] = lc.u[lj * 12 + 9]!;
+    this.#logGen[r] = lc.f[lj * 6 + 2]!;
+    this.#logTag[r] = lc.u[lj * 12 + 10]!;
     this.#logChain[r] = lc.chain[lj]?.slice();
     this.#logId[r] = id;
     this.#logSerial[r] = serial;
@@ -199,7 +199,7 @@ export class CpuTlb {
     for (let n = mark; n < this.fillCount; n++) {
       const r = n % LOG;
       const id = this.#logId[r]!;
-      if (l.live(id) && l.chunk(id).serial[id & 16383] === this.#logSerial[r]) {
+      if (l.live(id) && l.chunk(id).u[(id & 16383) * 12 + 11] === this.#logSerial[r]) {
         // Kept in the log too: after a TLBI removes the entry, the log
         // hands out the same object.
         const o = this.#logObj[r] = l.entryAt(id);

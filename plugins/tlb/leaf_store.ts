@@ -1,6 +1,6 @@
 /**
- * One CPU's leaf TLB entries as a struct of typed arrays: an entry is an id
- * into columns (VA key, PA delta, table base, descriptor halves, flags and
+ * One CPU's leaf TLB entries in typed arrays: an entry is an id naming a
+ * 48-byte row (VA key, PA delta, table base, descriptor halves, flags and
  * the filler's verification words), found through an open-addressing index
  * of ids in an `Int32Array`. No object per entry: the memory an entry costs
  * is a few dozen bytes of typed arrays, and a fill or a removal allocates
@@ -174,7 +174,7 @@ const CHUNK_BITS = 14;
 const CHUNK = 1 << CHUNK_BITS;
 
 /**
- * The columns of up to 16384 entries (one {@link LeafStore} chunk): entry
+ * The rows of up to 16384 entries (one {@link LeafStore} chunk): entry
  * `id` is at offset `id & 16383` of chunk `id >>> 14`.
  *
  * @example
@@ -182,61 +182,44 @@ const CHUNK = 1 << CHUNK_BITS;
  * import { assertEquals } from "@std/assert";
  * import { LeafChunk } from "./leaf_store.ts";
  * const c = new LeafChunk(4);
- * assertEquals([c.key.length, c.key[0]], [4, -1]);
+ * assertEquals([c.f.length, c.f[0], c.f[6], c.u.length], [24, -1, -1, 48]);
  * ```
  */
 export class LeafChunk {
-  /** Key of each id: VA / size × 4 + size class; negative when the id is free. */
-  key: Float64Array;
-  /** PA − VA of each entry (a translation adds it to the VA). */
-  delta: Float64Array;
-  /** Table base (provenance), as an index into {@link LeafStore.bases}. */
-  baseId: Uint32Array;
-  /** Low half of the leaf descriptor. */
-  lo: Uint32Array;
-  /** High half of the leaf descriptor. */
-  hi: Uint32Array;
-  /** Flags ({@link LEAF}). */
-  meta: Uint32Array;
-  /** Filler's word: the memory table generation of its last verification (-1: always verify). */
-  gen: Float64Array;
-  /** Filler's word: which regime it last verified against (0: none). */
-  tag: Uint32Array;
-  /** Fill serial of each entry (which fill made it, + 1, modulo 2^32); 0 when free. */
-  serial: Uint32Array;
+  /**
+   * The rows as doubles: entry `j`'s key (VA / size × 4 + size class;
+   * negative when the id is free) at `f[j * 6]`, its PA − VA at
+   * `f[j * 6 + 1]`, the filler's generation word (-1: always verify) at
+   * `f[j * 6 + 2]`.
+   */
+  readonly f: Float64Array;
+  /**
+   * The same rows as 32-bit words: entry `j`'s table base (an index into
+   * {@link LeafStore.bases}) at `u[j * 12 + 6]`, descriptor low and high
+   * halves at `+ 7` and `+ 8`, flags ({@link LEAF}) at `+ 9`, the filler's
+   * tag word (the regime it verified against; 0: none) at `+ 10`, the fill
+   * serial (+ 1, modulo 2^32; 0 when free) at `+ 11`.
+   */
+  readonly u: Uint32Array;
   /** Filler's word: the descriptors its last verification read, or undefined. */
-  chain: (number[] | undefined)[];
+  readonly chain: (number[] | undefined)[];
 
   /**
-   * Creates empty columns (every key free).
+   * Creates empty rows (every key free).
    * @param n Entries.
-   * @param from Columns to copy from (a smaller chunk growing).
+   * @param from Rows to copy from (a smaller chunk growing).
    */
   constructor(n: number, from?: LeafChunk) {
-    // One buffer for the numeric columns: one allocation (and one external
-    // memory report to V8) per chunk, not nine.
+    // One 48-byte row per entry (a struct, not columns): a lookup at a
+    // random VA touches one cache line of the chunk, not one per field.
     const buf = new ArrayBuffer(n * 48);
-    this.key = new Float64Array(buf, 0, n);
-    this.delta = new Float64Array(buf, 8 * n, n);
-    this.gen = new Float64Array(buf, 16 * n, n);
-    this.baseId = new Uint32Array(buf, 24 * n, n);
-    this.lo = new Uint32Array(buf, 28 * n, n);
-    this.hi = new Uint32Array(buf, 32 * n, n);
-    this.meta = new Uint32Array(buf, 36 * n, n);
-    this.tag = new Uint32Array(buf, 40 * n, n);
-    this.serial = new Uint32Array(buf, 44 * n, n);
+    this.f = new Float64Array(buf);
+    this.u = new Uint32Array(buf);
     this.chain = new Array<number[] | undefined>(n).fill(undefined);
-    this.key.fill(-1);
+    const f = this.f;
+    for (let j = 0; j < n; j++) f[j * 6] = -1;
     if (from !== undefined) {
-      this.key.set(from.key);
-      this.delta.set(from.delta);
-      this.gen.set(from.gen);
-      this.baseId.set(from.baseId);
-      this.lo.set(from.lo);
-      this.hi.set(from.hi);
-      this.meta.set(from.meta);
-      this.tag.set(from.tag);
-      this.serial.set(from.serial);
+      f.set(from.f);
       for (let i = 0; i < from.chain.length; i++) this.chain[i] = from.chain[i];
     }
   }
@@ -244,7 +227,7 @@ export class LeafChunk {
 
 /**
  * The leaf entries of one CPU. Ids are stable while an entry lives; a
- * removed entry's id is reused. The columns, in chunks of 16384 entries
+ * removed entry's id is reused. The rows, in chunks of 16384 entries
  * ({@link LeafChunk}: entry `id` at `chunks[id >>> 14]`, offset
  * `id & 16383`), are public for the MMU's allocation-free path. A chunk,
  * once full size, is never copied or replaced; the first grows by doubling
@@ -262,12 +245,12 @@ export class LeafChunk {
  * const s = new LeafStore();
  * s.put(0x1000, 0, 0x4100_0000, 0x4000_0000, 0x41000743, 0, 3 << 2);
  * const id = s.find(0x1234);
- * assertEquals(0x1234 + s.chunks[id >>> 14]!.delta[id & 16383]!, 0x4100_0234);
+ * assertEquals(0x1234 + s.chunks[id >>> 14]!.f[(id & 16383) * 6 + 1]!, 0x4100_0234);
  * assertEquals([s.remove(0x1fff, 0), s.find(0x1234), s.size], [1, -1, 0]);
  * ```
  */
 export class LeafStore {
-  /** The columns, by chunk. */
+  /** The rows, by chunk. */
   readonly chunks: LeafChunk[];
   /** The table bases entries came from (few: one per set of tables walked). */
   readonly bases: number[] = [];
@@ -319,7 +302,7 @@ export class LeafStore {
     // Groups of 8 neighbouring pages (32 keys: the low 5 bits, class
     // included) keep neighbouring slots, and a group's place is a Fibonacci
     // hash of the rest: pages touched in VA order hit the same cache lines
-    // of the index (and, filled in order, of the columns), while VA regions
+    // of the index (and, filled in order, of the rows), while VA regions
     // far apart spread. 2^32 as a literal: a division by a module constant
     // is a real divide.
     const lo = key | 0;
@@ -336,13 +319,13 @@ export class LeafStore {
       const v = index[i]!;
       if (v === 0) return -1;
       const id = v - 1;
-      if (chunks[id >>> 14]!.key[id & 16383] === k) return id;
+      if (chunks[id >>> 14]!.f[(id & 16383) * 6 + 0] === k) return id;
     }
   }
 
   /** The key of a live id. */
   #key(id: number): number {
-    return this.chunks[id >>> 14]!.key[id & 16383]!;
+    return this.chunks[id >>> 14]!.f[(id & 16383) * 6 + 0]!;
   }
 
   /**
@@ -352,10 +335,18 @@ export class LeafStore {
    */
   find(va: number): number {
     // Literal sizes: dividing by a literal power of two is a multiply.
+    const pk = Math.floor(va / 4096) * 4;
+    // The page found last (hyp code makes runs of accesses to one page:
+    // list nodes, records, memsets) is one compare away.
+    if (pk === this.#lastKey) return this.#lastId;
     const c = this.counts;
     if (c[0] !== 0) {
-      const id = this.#get(Math.floor(va / 4096) * 4);
-      if (id >= 0) return id;
+      const id = this.#get(pk);
+      if (id >= 0) {
+        this.#lastKey = pk;
+        this.#lastId = id;
+        return id;
+      }
     }
     if (c[1] !== 0) {
       const id = this.#get(Math.floor(va / 2097152) * 4 + 1);
@@ -364,6 +355,10 @@ export class LeafStore {
     if (c[2] !== 0) return this.#get(Math.floor(va / 1073741824) * 4 + 2);
     return -1;
   }
+
+  /** Key of the page entry {@link LeafStore.find} found last (-1: none), and its id. */
+  #lastKey = -1;
+  #lastId = -1;
 
   /** Lookups through {@link LeafStore.lookup} that hit. */
   hits = 0;
@@ -397,7 +392,7 @@ export class LeafStore {
   /**
    * Stores an entry, replacing the one of the same size at the same VA (the
    * replacement gets a fresh id). The filler's words start cleared; set them
-   * through the columns.
+   * through the rows.
    * @param va First VA (aligned to the size).
    * @param cls Size class.
    * @param pa First PA.
@@ -428,15 +423,15 @@ export class LeafStore {
     }
     const c = this.chunks[id >>> 14]!;
     const j = id & 16383;
-    c.key[j] = k;
-    c.delta[j] = pa - va;
-    c.baseId[j] = this.#baseId(base);
-    c.lo[j] = lo;
-    c.hi[j] = hi;
-    c.meta[j] = (meta & ~LEAF.CLS_MASK) | cls;
-    c.gen[j] = 0;
-    c.tag[j] = 0;
-    c.serial[j] = 1;
+    c.f[j * 6 + 0] = k;
+    c.f[j * 6 + 1] = pa - va;
+    c.u[j * 12 + 6] = this.#baseId(base);
+    c.u[j * 12 + 7] = lo;
+    c.u[j * 12 + 8] = hi;
+    c.u[j * 12 + 9] = (meta & ~LEAF.CLS_MASK) | cls;
+    c.f[j * 6 + 2] = 0;
+    c.u[j * 12 + 10] = 0;
+    c.u[j * 12 + 11] = 1;
     const index = this.#index;
     const mask = this.#mask;
     let i = this.#home(k);
@@ -496,12 +491,13 @@ export class LeafStore {
       }
     }
     index[i] = 0;
+    if (k === this.#lastKey) this.#lastKey = -1;
     this.counts[k % 4]!--;
     const c = this.chunks[id >>> 14]!;
     const o = id & 16383;
-    c.key[o] = -2 - this.#freeHead;
+    c.f[o * 6 + 0] = -2 - this.#freeHead;
     this.#freeHead = id;
-    c.serial[o] = 0;
+    c.u[o * 12 + 11] = 0;
     c.chain[o] = undefined;
     if (this.#obj.size !== 0) this.#obj.delete(id);
     this.#size--;
@@ -517,11 +513,16 @@ export class LeafStore {
     if (n === 0) return 0;
     this.#index.fill(0);
     for (const c of this.chunks) {
-      c.key.fill(-1);
-      c.serial.fill(0);
+      const f = c.f;
+      const u = c.u;
+      for (let j = 0, n = c.chain.length; j < n; j++) {
+        f[j * 6] = -1;
+        u[j * 12 + 11] = 0;
+      }
       c.chain.fill(undefined);
     }
     this.#obj.clear();
+    this.#lastKey = -1;
     this.counts.fill(0);
     this.#freeHead = -1;
     this.#next = 0;
@@ -551,26 +552,26 @@ export class LeafStore {
       // The filler may have re-verified the entry since: the object carries
       // its words as they are now, so filling it back restores them.
       if (o instanceof StoredEntry) {
-        o.meta = c.meta[j]!;
-        o.gen = c.gen[j]!;
-        o.tag = c.tag[j]!;
+        o.meta = c.u[j * 12 + 9]!;
+        o.gen = c.f[j * 6 + 2]!;
+        o.tag = c.u[j * 12 + 10]!;
         o.chain = c.chain[j]?.slice();
       }
       return o;
     }
-    const k = c.key[j]!;
+    const k = c.f[j * 6 + 0]!;
     const cls = k % 4;
     const va = ((k - cls) / 4) * SIZES[cls as 0 | 1 | 2];
     const e = new StoredEntry(
       va,
       cls,
-      va + c.delta[j]!,
-      this.bases[c.baseId[j]!]!,
-      c.lo[j]!,
-      c.hi[j]!,
-      c.meta[j]!,
-      c.gen[j]!,
-      c.tag[j]!,
+      va + c.f[j * 6 + 1]!,
+      this.bases[c.u[j * 12 + 6]!]!,
+      c.u[j * 12 + 7]!,
+      c.u[j * 12 + 8]!,
+      c.u[j * 12 + 9]!,
+      c.f[j * 6 + 2]!,
+      c.u[j * 12 + 10]!,
       // A copy: the filler may rewrite the column's array in place.
       c.chain[j]?.slice(),
     );

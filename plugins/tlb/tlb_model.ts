@@ -65,7 +65,7 @@ const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean; 
  *
  * Every entry is kept until a TLBI (or the optimistic policy's flush)
  * removes it — no eviction, so no stale finding depends on one. They are
- * kept as typed-array columns ({@link LeafStore}, about 60 bytes an entry),
+ * kept as 48-byte rows of typed arrays ({@link LeafStore}: about 56 bytes an entry with its index slots),
  * so memory follows the live entries (at most the pages the hyp maps, per
  * CPU), not the accesses made; the MMU fills and hits them by id without an
  * object ({@link TlbModel.fillLeaf}, {@link TlbModel.lookupId}).
@@ -344,7 +344,7 @@ export class TlbModel implements Tlb {
   // hands one out.
 
   /**
-   * The CPU's leaf entries as columns (see {@link LeafStore}), for the
+   * The CPU's leaf entries as typed-array rows (see {@link LeafStore}), for the
    * MMU's allocation-free path; undefined until the CPU first fills.
    * @param cpu The CPU.
    * @returns The store, or undefined.
@@ -383,7 +383,7 @@ export class TlbModel implements Tlb {
    * {@link TlbModel.fill} (or, with `speculative`, {@link TlbModel.prefetch})
    * from numbers: the same checks, counters, log and trace, and no object.
    * The filler's words ({@link LEAF} bits from 8 up in `meta`, and the
-   * store's `gen`/`tag` columns, set here) come with the entry.
+   * row's generation and tag words, set here) come with the entry.
    * @param cpu The CPU.
    * @param va First VA of the page or block.
    * @param size 4 KiB, 2 MiB or 1 GiB.
@@ -434,8 +434,8 @@ export class TlbModel implements Tlb {
     );
     const lc = l.chunk(id);
     const lj = id & 16383;
-    lc.gen[lj] = gen;
-    lc.tag[lj] = tag;
+    lc.f[lj * 6 + 2] = gen;
+    lc.u[lj * 12 + 10] = tag;
     t.logFill(id);
     this.#fills++;
     if (this.#trace.wants("tlb_fill")) {

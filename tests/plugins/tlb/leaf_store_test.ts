@@ -66,8 +66,12 @@ Deno.test("LeafStore agrees with a Map over thousands of random put/remove/find/
       if (r !== undefined) {
         const c = s.chunk(id);
         const j = id & 16383;
-        assertEquals(probe + c.delta[j]!, r.pa + (probe - r.va));
-        assertEquals([s.bases[c.baseId[j]!], c.lo[j], c.hi[j]], [r.base, r.lo, r.hi]);
+        assertEquals(probe + c.f[j * 6 + 1]!, r.pa + (probe - r.va));
+        assertEquals([s.bases[c.u[j * 12 + 6]!], c.u[j * 12 + 7], c.u[j * 12 + 8]], [
+          r.base,
+          r.lo,
+          r.hi,
+        ]);
         const e = s.entryAt(id);
         assertStrictEquals(s.entryAt(id), e, "the same object every time");
         assertEquals([e.va, e.size, e.pa, e.base], [r.va, SIZES[r.cls], r.pa, r.base]);
@@ -135,7 +139,7 @@ Deno.test("TlbModel: entries filled from numbers and from objects keep their ide
   // The MMU's words (re-verification state) ride on the object: remove the
   // entry, fill the object back, and they are there again.
   const l = t.leaves(cpu)!;
-  l.chunk(id).gen[id & 16383] = 42;
+  l.chunk(id).f[(id & 16383) * 6 + 2] = 42;
   l.chunk(id).chain[id & 16383] = [1, 2, 3];
   assertStrictEquals(t.peek(cpu, 0x1000), e); // refreshes the words it carries
   assertEquals(t.invalidate(cpu, "vae2", 0x1000), 1);
@@ -145,7 +149,7 @@ Deno.test("TlbModel: entries filled from numbers and from objects keep their ide
   assertStrictEquals(t.peek(cpu, 0x1000), e);
   const c2 = l.chunk(id2);
   const j2 = id2 & 16383;
-  assertEquals([c2.gen[j2], c2.tag[j2], c2.chain[j2], c2.meta[j2]! & 0xff00], [
+  assertEquals([c2.f[j2 * 6 + 2], c2.u[j2 * 12 + 10], c2.chain[j2], c2.u[j2 * 12 + 9]! & 0xff00], [
     42,
     9,
     [1, 2, 3],
@@ -201,9 +205,9 @@ Deno.test("LeafStore past one chunk: 40000 pages across three chunks, every thir
   for (let i = 0; i < 40000; i++) {
     const id = s.find(VA + i * 4096);
     const c = s.chunk(id);
-    assertEquals(c.lo[id & 16383], i);
+    assertEquals(c.u[(id & 16383) * 12 + 7], i);
     assertEquals(
-      VA + i * 4096 + c.delta[id & 16383]!,
+      VA + i * 4096 + c.f[(id & 16383) * 6 + 1]!,
       (i % 3 === 0 ? 0x6000_0000 : 0x4000_0000) + i * 4096,
     );
   }
