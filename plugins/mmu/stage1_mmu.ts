@@ -282,12 +282,14 @@ export class Stage1Mmu implements Mmu {
     cpu: Cpu,
     va: number,
     access: AccessKind,
-    options: WalkOptions = {},
+    options?: WalkOptions,
   ): Translation | MmuFault {
     accessCode(access);
     checkVa(va);
     let cfg = this.#peekRegime(cpu);
-    if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
+    // No default `{}`: an object per call on the walk path.
+    const base = options?.base;
+    if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
     const s = this.#vs;
     if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
@@ -337,11 +339,12 @@ export class Stage1Mmu implements Mmu {
    * @param options Another table base.
    * @returns The entry kept, or undefined.
    */
-  prefetch(cpu: Cpu, va: number, options: WalkOptions = {}): TlbEntry | undefined {
+  prefetch(cpu: Cpu, va: number, options?: WalkOptions): TlbEntry | undefined {
     checkVa(va);
     if (this.#tlb.policy === "optimistic") return undefined;
     let cfg = this.#regime(cpu);
-    if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
+    const base = options?.base;
+    if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) return undefined;
     const s = this.#ws;
     // A speculative walk is a walk like any other: it starts below the
