@@ -7,7 +7,8 @@
  */
 
 import type { TlbEntry, TlbWalkEntry } from "../../core/mod.ts";
-import { LEAF, LeafStore, sizeClass, StoredEntry } from "./leaf_store.ts";
+import { LeafStore } from "./leaf_store.ts";
+import { LEAF, sizeClass, StoredEntry } from "./stored_entry.ts";
 import { VpnMap } from "./vpn_map.ts";
 
 const PAGE = 4096;

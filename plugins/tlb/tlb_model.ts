@@ -17,7 +17,8 @@ import {
   type Trace,
 } from "../../core/mod.ts";
 import { CpuTlb, TLB_ENTRY_SIZES, WALK_ENTRY_SIZES } from "./cpu_tlb.ts";
-import { LEAF, type LeafStore } from "./leaf_store.ts";
+import type { LeafStore } from "./leaf_store.ts";
+import { LEAF } from "./stored_entry.ts";
 
 /** TLB policy: what the architecture allows, or what QEMU does. */
 export type TlbPolicy = "adversarial" | "optimistic";
