@@ -20,6 +20,10 @@ import type { Stage1Mmu } from "./stage1_mmu.ts";
 const READ = 0;
 const WRITE = 1;
 const PAGE = 4096;
+// Page offsets are taken as `va & 4095`, not `va % PAGE`: hyp VAs exceed
+// 32 bits, so `%` on them is a floating-point remainder (a call), while
+// `&` truncates to the low 32 bits, whose low 12 are the page offset of any
+// non-negative integer VA (a VA that is not one faults in the translation).
 
 /**
  * {@link El2Memory} through {@link Stage1Mmu}: every access is a data
@@ -82,7 +86,7 @@ export class MmuEl2Memory implements El2Memory {
 
   /** PAs of an access crossing a page: `[pa of the first part, pa of the second, first part length]`. */
   #split(va: number, size: number, access: number): [number, number, number] {
-    const first = PAGE - (va % PAGE);
+    const first = PAGE - (va & 4095);
     const pa1 = this.#pa(va, size, access);
     const pa2 = this.#pa(va + first, 1, access);
     return [pa1, pa2, first];
@@ -139,7 +143,7 @@ export class MmuEl2Memory implements El2Memory {
    * @returns The value.
    */
   read16(va: number): number {
-    if (va % PAGE > PAGE - 2) return Number(this.#readSplit(va, 2));
+    if ((va & 4095) > PAGE - 2) return Number(this.#readSplit(va, 2));
     const pa = this.#pa(va, 2, READ);
     try {
       return this.#mem.read16(pa);
@@ -154,7 +158,7 @@ export class MmuEl2Memory implements El2Memory {
    * @returns The value.
    */
   read32(va: number): number {
-    if (va % PAGE > PAGE - 4) return Number(this.#readSplit(va, 4));
+    if ((va & 4095) > PAGE - 4) return Number(this.#readSplit(va, 4));
     const pa = this.#pa(va, 4, READ);
     try {
       return this.#mem.read32(pa);
@@ -169,7 +173,7 @@ export class MmuEl2Memory implements El2Memory {
    * @returns The value.
    */
   read64(va: number): bigint {
-    if (va % PAGE > PAGE - 8) return this.#readSplit(va, 8);
+    if ((va & 4095) > PAGE - 8) return this.#readSplit(va, 8);
     const pa = this.#pa(va, 8, READ);
     try {
       return this.#mem.read64(pa);
@@ -198,7 +202,7 @@ export class MmuEl2Memory implements El2Memory {
    * @param value The value.
    */
   write16(va: number, value: number): void {
-    if (va % PAGE > PAGE - 2) return this.#writeSplit(va, 2, BigInt(value & 0xffff));
+    if ((va & 4095) > PAGE - 2) return this.#writeSplit(va, 2, BigInt(value & 0xffff));
     const pa = this.#pa(va, 2, WRITE);
     try {
       this.#mem.write16(pa, value);
@@ -213,7 +217,7 @@ export class MmuEl2Memory implements El2Memory {
    * @param value The value.
    */
   write32(va: number, value: number): void {
-    if (va % PAGE > PAGE - 4) return this.#writeSplit(va, 4, BigInt(value >>> 0));
+    if ((va & 4095) > PAGE - 4) return this.#writeSplit(va, 4, BigInt(value >>> 0));
     const pa = this.#pa(va, 4, WRITE);
     try {
       this.#mem.write32(pa, value);
@@ -228,7 +232,7 @@ export class MmuEl2Memory implements El2Memory {
    * @param value The value.
    */
   write64(va: number, value: bigint): void {
-    if (va % PAGE > PAGE - 8) return this.#writeSplit(va, 8, value);
+    if ((va & 4095) > PAGE - 8) return this.#writeSplit(va, 8, value);
     const pa = this.#pa(va, 8, WRITE);
     try {
       this.#mem.write64(pa, value);
@@ -254,7 +258,7 @@ export class MmuEl2Memory implements El2Memory {
     if (pas.length < pages) pas = this.#pas = new Float64Array(Math.max(pages, pas.length * 2));
     let cur = va;
     for (let i = 0; i < pages; i++) {
-      const n = Math.min(PAGE - (cur % PAGE), end - cur);
+      const n = Math.min(PAGE - (cur & 4095), end - cur);
       const pa = this.#pa(cur, 1, access);
       if (!this.#mem.contains(pa, n)) {
         throw this.#external(new ExternalAbortError(abort(pa, n)), cur, n, access, pa);
@@ -296,7 +300,7 @@ export class MmuEl2Memory implements El2Memory {
     while (i < pages) {
       const pa = pas[i]!;
       // The first page may start mid-page; every later one starts at its page.
-      let n = i === 0 ? Math.min(PAGE - (va % PAGE), size) : Math.min(PAGE, size - from);
+      let n = i === 0 ? Math.min(PAGE - (va & 4095), size) : Math.min(PAGE, size - from);
       let j = i + 1;
       // A run stays in one RAM bank (adjacent banks are separate ranges).
       while (j < pages && pas[j] === pa + n) {
@@ -317,7 +321,7 @@ export class MmuEl2Memory implements El2Memory {
    * @param size Bytes.
    */
   zero(va: number, size: number): void {
-    if (size > 0 && (va % PAGE) + size <= PAGE) {
+    if (size > 0 && (va & 4095) + size <= PAGE) {
       // Within one page (a list node, an order-0 memset): one translation,
       // no run bookkeeping.
       const pa = this.#onePage(va, size, WRITE);
@@ -343,7 +347,7 @@ export class MmuEl2Memory implements El2Memory {
     let cur = va;
     const end = va + size;
     for (let i = 0; i < pages; i++) {
-      const n = Math.min(PAGE - (cur % PAGE), end - cur);
+      const n = Math.min(PAGE - (cur & 4095), end - cur);
       const pa = pas[i]!;
       if (mem.isBacked(pa)) {
         const b = mem.readBytes(pa, n);
@@ -375,7 +379,7 @@ export class MmuEl2Memory implements El2Memory {
    */
   writeBytes(va: number, bytes: Uint8Array): void {
     const size = bytes.length;
-    if (size > 0 && (va % PAGE) + size <= PAGE) {
+    if (size > 0 && (va & 4095) + size <= PAGE) {
       this.#mem.writeBytes(this.#onePage(va, size, WRITE), bytes);
       return;
     }

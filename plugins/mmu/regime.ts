@@ -17,11 +17,19 @@
 
 import { type Cpu, hex } from "../../core/mod.ts";
 
+/** The {@link RegimeConfig.id} of the next decoded regime. */
+let nextId = 1;
+
 /** `pamax_map`: TCR_ELx.PS / ID_AA64MMFR0_EL1.PARange → address bits. */
 const PAMAX_BITS: readonly number[] = [32, 36, 40, 42, 44, 48, 52];
 
 /** The decoded regime (immutable: a change makes a new object). */
 export interface RegimeConfig {
+  /**
+   * A number unique to this decoded object (from 1): its identity, for the
+   * TLB's typed-array columns, which hold numbers, not references.
+   */
+  readonly id: number;
   /** Raw SCTLR_EL2. */
   readonly sctlr: bigint;
   /** Raw TCR_EL2. */
@@ -172,6 +180,7 @@ export function decodeRegime(
   const mairAttrs = new Uint8Array(8);
   for (let i = 0; i < 8; i++) mairAttrs[i] = field(mair, 8 * i, 8);
   return {
+    id: nextId++,
     sctlr,
     tcr,
     ttbr,

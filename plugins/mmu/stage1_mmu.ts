@@ -35,6 +35,26 @@ import { MmuEl2Memory } from "./mmu_el2_memory.ts";
 import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
 import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.ts";
 import { WalkedEntry } from "./walked_entry.ts";
+import type { TlbModel } from "../tlb/tlb_model.ts";
+import type { LeafStore } from "../tlb/leaf_store.ts";
+
+/**
+ * The flag bits of the built-in TLB's leaf rows the MMU uses (the values
+ * of `LEAF` in plugins/tlb/leaf_store.ts, repeated as literals: the MMU
+ * plugin takes no runtime import from the TLB plugin).
+ */
+const L = {
+  WORDS: 0x20,
+  RO: 0x100,
+  XN: 0x200,
+  AP_TABLE: 0x400,
+  XN_TABLE: 0x800,
+  WXN: 0x1000,
+  STALE: 0x2000,
+} as const;
+
+/** Entry size by size class (the low two bits of a leaf's flags). */
+const CLS_SIZE: readonly number[] = [4096, 2097152, 1073741824];
 
 /** Access codes used on the hot path. */
 const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
@@ -123,6 +143,11 @@ export class Stage1Mmu implements Mmu {
   readonly name: string = "mmu";
   #mem: PhysicalMemory;
   #tlb: Tlb;
+  /**
+   * The built-in TLB, when it is the one: entries are ids into its typed
+   * typed-array rows, and a hit or a fill makes no object.
+   */
+  #model: TlbModel | undefined;
   /** Hits use the WXN and MAIR attribute cached at fill (adversarial TLB). */
   #cached: boolean;
   /** Walks use and fill the TLB's walk cache (adversarial TLB that has one). */
@@ -156,6 +181,11 @@ export class Stage1Mmu implements Mmu {
   constructor(memory: PhysicalMemory, tlb: Tlb, trace: Trace) {
     this.#mem = memory;
     this.#tlb = tlb;
+    const m = tlb as Partial<TlbModel>;
+    this.#model = typeof m.lookupId === "function" && typeof m.peekId === "function" &&
+        typeof m.leaves === "function" && typeof m.fillLeaf === "function"
+      ? tlb as TlbModel
+      : undefined;
     this.#cached = tlb.policy === "adversarial";
     this.#walkCache = tlb.policy === "adversarial" && typeof tlb.lookupWalk === "function" &&
       typeof tlb.fillWalk === "function";
@@ -201,7 +231,7 @@ export class Stage1Mmu implements Mmu {
         ? this.#entry.pte
         : this.#mmuOff
         ? 0n
-        : (BigInt(this.#hi) << 32n) | BigInt(this.#lo),
+        : this.#pte(this.#lo, this.#hi),
       memType: this.#device ? "device" : "normal",
       attrs: this.#attrs,
       writable: this.#writable,
@@ -212,6 +242,32 @@ export class Stage1Mmu implements Mmu {
       viaWalkCache: this.#viaWalk,
       mmuOff: this.#mmuOff,
     };
+  }
+
+  // A descriptor's BigInt, remembered by its halves (direct-mapped): a hit
+  // on the same page again makes no BigInt.
+  #pteLo = new Uint32Array(1024);
+  #pteHi = new Uint32Array(1024);
+  #pteVal: bigint[] = new Array<bigint>(1024).fill(0n);
+
+  #lastHi = 0;
+  #lastHiShifted = 0n;
+
+  /** The descriptor with halves `lo`, `hi` as a BigInt. */
+  #pte(lo: number, hi: number): bigint {
+    const i = ((lo >>> 12) ^ hi) & 1023;
+    if (this.#pteLo[i] === lo && this.#pteHi[i] === hi) return this.#pteVal[i]!;
+    // Leaves share a few high halves (attributes, PA bits 47:32): the
+    // shifted one is remembered, leaving one conversion and one OR.
+    if (hi !== this.#lastHi) {
+      this.#lastHiShifted = BigInt(hi) << 32n;
+      this.#lastHi = hi;
+    }
+    const v = this.#lastHiShifted | BigInt(lo);
+    this.#pteLo[i] = lo;
+    this.#pteHi[i] = hi;
+    this.#pteVal[i] = v;
+    return v;
   }
 
   /**
@@ -226,12 +282,14 @@ export class Stage1Mmu implements Mmu {
     cpu: Cpu,
     va: number,
     access: AccessKind,
-    options: WalkOptions = {},
+    options?: WalkOptions,
   ): Translation | MmuFault {
     accessCode(access);
     checkVa(va);
     let cfg = this.#peekRegime(cpu);
-    if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
+    // No default `{}`: an object per call on the walk path.
+    const base = options?.base;
+    if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
     const s = this.#vs;
     if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
@@ -263,7 +321,7 @@ export class Stage1Mmu implements Mmu {
       va,
       pa: s.outPa + (va - s.blockVa),
       level: s.level,
-      pte: (BigInt(s.hi) << 32n) | BigInt(s.lo),
+      pte: this.#pte(s.lo, s.hi),
       memType: device ? "device" : "normal",
       attrs,
       writable: !ro,
@@ -281,11 +339,12 @@ export class Stage1Mmu implements Mmu {
    * @param options Another table base.
    * @returns The entry kept, or undefined.
    */
-  prefetch(cpu: Cpu, va: number, options: WalkOptions = {}): TlbEntry | undefined {
+  prefetch(cpu: Cpu, va: number, options?: WalkOptions): TlbEntry | undefined {
     checkVa(va);
     if (this.#tlb.policy === "optimistic") return undefined;
     let cfg = this.#regime(cpu);
-    if (options.base !== undefined) cfg = withTableBase(cfg, options.base);
+    const base = options?.base;
+    if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) return undefined;
     const s = this.#ws;
     // A speculative walk is a walk like any other: it starts below the
@@ -294,6 +353,24 @@ export class Stage1Mmu implements Mmu {
     const via = this.#walkCache ? this.#tlb.lookupWalk!(cpu, va) : undefined;
     if (!walkTables(this.#mem, cfg, va, s, false, via)) return undefined;
     const exact = via === undefined || this.#viaExact(via, cfg);
+    const model = this.#model;
+    if (model !== undefined) {
+      // Through a walk-cache entry whose descriptors may no longer hold:
+      // the first hit compares the entry with a walk then (generation -1).
+      const id = this.#fillLeaf(
+        model,
+        cpu,
+        cfg,
+        s,
+        via?.base ?? cfg.base,
+        exact ? this.#mem.tableGeneration : -1,
+        false,
+        true,
+      );
+      if (id < 0) return undefined;
+      if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+      return model.leaves(cpu)!.entryAt(id);
+    }
     const e = new WalkedEntry(s, cfg, this.#mem.tableGeneration, true, via?.base ?? cfg.base);
     // Through a walk-cache entry whose descriptors may no longer hold: the
     // first hit compares the entry with a walk then (nothing is used now).
@@ -462,7 +539,26 @@ export class Stage1Mmu implements Mmu {
     if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
 
-    const e = debug ? (skipTlb ? undefined : this.#tlb.peek(cpu, va)) : this.#tlb.lookup(cpu, va);
+    const model = this.#model;
+    let e: TlbEntry | undefined;
+    // The built-in TLB: the entry as an id into its rows (no object).
+    let id = -1;
+    let l: LeafStore | undefined;
+    if (model !== undefined) {
+      l = model.leaves(cpu);
+      if (l === undefined) {
+        if (!debug) model.lookupId(cpu, va); // a miss, counted
+      } else if (!skipTlb) {
+        id = debug ? l.find(va) : l.lookup(va);
+        // An entry filled from an object by someone else: the object path.
+        if (id >= 0 && (l.chunk(id).u[(id & 16383) * 12 + 9]! & L.WORDS) === 0) {
+          e = l.entryAt(id);
+          id = -1;
+        }
+      }
+    } else {
+      e = debug ? (skipTlb ? undefined : this.#tlb.peek(cpu, va)) : this.#tlb.lookup(cpu, va);
+    }
     let pa: number;
     let level: number;
     let leaf: TlbEntry | undefined = e;
@@ -475,7 +571,37 @@ export class Stage1Mmu implements Mmu {
     let wxn = cfg.wxn;
     let attrs: number;
     let viaWalk = false;
-    if (e !== undefined) {
+    if (id >= 0) {
+      const ls = l!;
+      // Entry id's row: chunk id >>> 14, row id & 16383 (LeafChunk: as
+      // doubles, +1 PA − VA, +2 generation; as words, +7/+8 descriptor
+      // halves, +9 flags, +10 regime id).
+      const lsc = ls.chunks[id >>> 14]!;
+      const lsj = id & 16383;
+      const meta = lsc.u[lsj * 12 + 9]!;
+      ro = (meta & L.RO) !== 0;
+      xn = (meta & L.XN) !== 0;
+      apT = (meta & L.AP_TABLE) !== 0;
+      xnT = (meta & L.XN_TABLE) !== 0;
+      const lo = lsc.u[lsj * 12 + 7]!;
+      if (this.#cached) {
+        wxn = (meta & L.WXN) !== 0;
+        attrs = (meta >>> 16) & 0xff;
+      } else attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
+      if (!debug) {
+        // Verified against this regime and these tables: the cached outcome.
+        if (lsc.u[lsj * 12 + 10] !== cfg.id || lsc.f[lsj * 6 + 2] !== this.#mem.tableGeneration) {
+          this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
+        }
+        if ((lsc.u[lsj * 12 + 9]! & L.STALE) !== 0) {
+          this.#staleId(cpu, cfg, ls, id, va, ro, xn, wxn, attrs);
+        }
+      }
+      pa = va + lsc.f[lsj * 6 + 1]!;
+      level = (meta >>> 2) & 3;
+      this.#lo = lo;
+      this.#hi = lsc.u[lsj * 12 + 8]!;
+    } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
         ro = (p & 1) !== 0;
@@ -510,12 +636,31 @@ export class Stage1Mmu implements Mmu {
       if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
       if (!debug) this.#hardwareUpdate(s, access);
       if (!debug) {
-        const w = new WalkedEntry(s, cfg, this.#mem.tableGeneration, false, via?.base ?? cfg.base);
-        // Filled through a stale walk-cache entry: every hit is stale until
-        // memory changes (then the usual re-verification takes over).
-        if (viaState === VIA.STALE) w.stale = true;
-        leaf = w;
-        this.#tlb.fill(cpu, leaf);
+        if (model !== undefined) {
+          // Filled through a stale walk-cache entry: every hit is stale
+          // until memory changes (then the usual re-verification takes over).
+          this.#fillLeaf(
+            model,
+            cpu,
+            cfg,
+            s,
+            via?.base ?? cfg.base,
+            this.#mem.tableGeneration,
+            viaState === VIA.STALE,
+            false,
+          );
+        } else {
+          const w = new WalkedEntry(
+            s,
+            cfg,
+            this.#mem.tableGeneration,
+            false,
+            via?.base ?? cfg.base,
+          );
+          if (viaState === VIA.STALE) w.stale = true;
+          leaf = w;
+          this.#tlb.fill(cpu, leaf);
+        }
         if (this.#walkCache && viaState === VIA.EXACT && s.tMask !== 0) {
           this.#fillWalks(cpu, cfg, va, s, via);
         }
@@ -559,7 +704,7 @@ export class Stage1Mmu implements Mmu {
     this.#device = device;
     this.#writable = !ro;
     this.#exec = !xn && !(wxn && !ro);
-    this.#fromTlb = e !== undefined;
+    this.#fromTlb = e !== undefined || id >= 0;
     this.#viaWalk = viaWalk;
     this.#mmuOff = false;
     return pa;
@@ -650,7 +795,7 @@ export class Stage1Mmu implements Mmu {
       }
       stale = e.stale;
     } else {
-      stale = this.#differs(cfg, e, va, ro, xn, wxn, attrs);
+      stale = this.#differs(cfg, e.pa + (va - e.va), va, ro, xn, wxn, attrs);
     }
     if (!stale) return;
     this.#tlb.recordStale();
@@ -673,7 +818,7 @@ export class Stage1Mmu implements Mmu {
    */
   #differs(
     cfg: RegimeConfig,
-    e: TlbEntry,
+    paAtVa: number,
     va: number,
     ro: boolean,
     xn: boolean,
@@ -683,7 +828,7 @@ export class Stage1Mmu implements Mmu {
   ): boolean {
     const s = this.#vs;
     return !walkTables(this.#mem, cfg, va, s, record) ||
-      s.outPa + (va - s.blockVa) !== e.pa + (va - e.va) ||
+      s.outPa + (va - s.blockVa) !== paAtVa ||
       s.ro !== ro || s.xn !== xn ||
       (s.xn || (cfg.wxn && !s.ro)) !== (xn || (wxn && !ro)) ||
       cfg.mairAttrs[s.attrIdx] !== attrs;
@@ -778,6 +923,115 @@ export class Stage1Mmu implements Mmu {
     }
   }
 
+  /**
+   * Fills the built-in TLB from walk `s` (the {@link WalkedEntry} fields as
+   * row words: permissions, the WXN and MAIR attribute in effect, the regime
+   * and memory generation it is verified against).
+   */
+  #fillLeaf(
+    model: TlbModel,
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    s: WalkState,
+    base: number,
+    gen: number,
+    stale: boolean,
+    speculative: boolean,
+  ): number {
+    const meta = (s.ro ? L.RO : 0) | (s.xn ? L.XN : 0) | (s.apTable ? L.AP_TABLE : 0) |
+      (s.xnTable ? L.XN_TABLE : 0) | (cfg.wxn ? L.WXN : 0) | (stale ? L.STALE : 0) |
+      (cfg.mairAttrs[s.attrIdx]! << 16);
+    return model.fillLeaf(
+      cpu,
+      s.blockVa,
+      s.size,
+      s.outPa,
+      s.level,
+      base,
+      s.lo,
+      s.hi,
+      meta,
+      gen,
+      cfg.id,
+      speculative,
+    );
+  }
+
+  /** Records a stale hit on an entry of the built-in TLB, by id (see {@link #checkStale}). */
+  #staleId(
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    l: LeafStore,
+    id: number,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    wxn: boolean,
+    attrs: number,
+  ): void {
+    this.#tlb.recordStale();
+    if (this.#trace.wants("tlb_stale")) {
+      const s = this.#vs;
+      walkTables(this.#mem, cfg, va, s);
+      this.#trace.emit("tlb_stale", {
+        va: hex(va),
+        tlb: describeEntry(l.entryAt(id), va, ro, xn, attrs, wxn),
+        walk: describeWalk(s, cfg, va),
+      }, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+  }
+
+  /** {@link #reverify} for an entry of the built-in TLB, by id. */
+  #reverifyId(
+    cfg: RegimeConfig,
+    l: LeafStore,
+    id: number,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    wxn: boolean,
+    attrs: number,
+  ): void {
+    const mem = this.#mem;
+    const lc = l.chunk(id);
+    const lj = id & 16383;
+    const chain = lc.chain[lj];
+    if (
+      lc.u[lj * 12 + 10] === cfg.id && lc.f[lj * 6 + 2]! >= 0 && chain !== undefined &&
+      chainUnchanged(mem, chain)
+    ) {
+      lc.f[lj * 6 + 2] = mem.tableGeneration;
+      return;
+    }
+    const stale = this.#differs(cfg, va + lc.f[lj * 6 + 1]!, va, ro, xn, wxn, attrs, true);
+    const meta = lc.u[lj * 12 + 9]!;
+    lc.u[lj * 12 + 9] = stale ? meta | L.STALE : meta & ~L.STALE;
+    lc.u[lj * 12 + 10] = cfg.id;
+    const s = this.#vs;
+    const size = CLS_SIZE[meta & 3]!;
+    const entryVa = Math.floor(va / size) * size;
+    // The walk decides the whole entry only if it ended at or above the
+    // entry's level (every VA of the block shares those descriptors).
+    const uniform = s.fault === WALK_FAULT.VA_RANGE
+      ? entryVa >= cfg.iaLimit
+      : s.level <= ((meta >>> 2) & 3);
+    if (uniform) {
+      lc.f[lj * 6 + 2] = mem.tableGeneration;
+      const n = s.n;
+      // The entry's own chain array is rewritten in place (the TLB hands
+      // out copies): re-verification allocates once per entry, not per call.
+      let out = lc.chain[lj];
+      if (out === undefined || out.length !== 3 * n) out = lc.chain[lj] = new Array<number>(3 * n);
+      for (let i = 0; i < n; i++) {
+        out[3 * i] = s.chainPa[i]!;
+        out[3 * i + 1] = s.chainLo[i]!;
+        out[3 * i + 2] = s.chainHi[i]!;
+      }
+    } else {
+      lc.f[lj * 6 + 2] = -1;
+    }
+  }
+
   #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number, wxn: boolean, attrs: number): void {
     const mem = this.#mem;
     if (
@@ -786,7 +1040,7 @@ export class Stage1Mmu implements Mmu {
       e.vGen = mem.tableGeneration;
       return;
     }
-    e.stale = this.#differs(cfg, e, va, e.ro, e.xn, wxn, attrs, true);
+    e.stale = this.#differs(cfg, e.pa + (va - e.va), va, e.ro, e.xn, wxn, attrs, true);
     e.vCfg = cfg;
     const s = this.#vs;
     // The walk decides the whole entry only if it ended at or above the

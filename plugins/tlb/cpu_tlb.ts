@@ -1,12 +1,14 @@
 /**
- * One CPU's EL2 TLB entries: a hash map per leaf size keyed by VA / size, so
- * a lookup is one probe for the common page case, and one per level for the
- * walk cache (table descriptors).
+ * One CPU's EL2 TLB entries: the leaf entries in a {@link LeafStore} (typed
+ * arrays, one index for the three leaf sizes), the walk cache (table
+ * descriptors) in a hash map per level, and a ring of the last fills.
  *
  * @module
  */
 
 import type { TlbEntry, TlbWalkEntry } from "../../core/mod.ts";
+import { LeafStore } from "./leaf_store.ts";
+import { LEAF, sizeClass, StoredEntry } from "./stored_entry.ts";
 import { VpnMap } from "./vpn_map.ts";
 
 const PAGE = 4096;
@@ -18,6 +20,9 @@ export const TLB_ENTRY_SIZES: readonly number[] = [PAGE, BLOCK_2M, BLOCK_1G];
 
 /** The VA region a table descriptor translates, by its lookup level (0..2). */
 export const WALK_ENTRY_SIZES: readonly number[] = [2 ** 39, BLOCK_1G, BLOCK_2M];
+
+/** Fills the log remembers (see {@link CpuTlb.fillsSince}). */
+const LOG = 1024;
 
 /**
  * One CPU's entries. Only EL2 entries exist (no ASID, no VMID), so a VA
@@ -38,12 +43,8 @@ export const WALK_ENTRY_SIZES: readonly number[] = [2 ** 39, BLOCK_1G, BLOCK_2M]
  * ```
  */
 export class CpuTlb {
-  /** Level-3 entries keyed by VA / 4 KiB. */
-  readonly pages: VpnMap<TlbEntry> = new VpnMap();
-  /** Level-2 entries keyed by VA / 2 MiB. */
-  readonly blocks2: VpnMap<TlbEntry> = new VpnMap(16);
-  /** Level-1 entries keyed by VA / 1 GiB. */
-  readonly blocks1: VpnMap<TlbEntry> = new VpnMap(16);
+  /** The leaf entries (pages, 2 MiB and 1 GiB blocks). */
+  readonly leaves: LeafStore = new LeafStore();
   /**
    * Walk-cache entries by the level of their table descriptor (0, 1, 2),
    * each keyed by VA / region size.
@@ -57,21 +58,44 @@ export class CpuTlb {
   lastSctlr: bigint = 0n;
   /** Fills so far (the {@link TlbModel.fillMark} of this CPU). */
   fillCount = 0;
-  /** The most recent fills, oldest first; `fillLog[0]` is fill number `fillCount - fillLog.length`. */
-  fillLog: TlbEntry[] = [];
+  // The last LOG fills, a ring indexed by fill number % LOG: what each
+  // filled (to hand out an entry a TLBI has removed since), its id and
+  // serial (to hand out the live entry's own object while it lives).
+  #logVa = new Float64Array(LOG);
+  #logPa = new Float64Array(LOG);
+  #logBase = new Float64Array(LOG);
+  #logGen = new Float64Array(LOG);
+  #logLo = new Uint32Array(LOG);
+  #logHi = new Uint32Array(LOG);
+  #logMeta = new Uint32Array(LOG);
+  #logTag = new Uint32Array(LOG);
+  #logId = new Int32Array(LOG);
+  #logSerial = new Uint32Array(LOG);
+  #logChain: (number[] | undefined)[] = new Array<number[] | undefined>(LOG).fill(undefined);
+  #logObj: (TlbEntry | undefined)[] = new Array<TlbEntry | undefined>(LOG).fill(undefined);
 
-  /** Records a fill in the bounded log. */
-  logFill(entry: TlbEntry): void {
-    this.fillCount++;
-    // Bounded: for a TLBI pending across more fills than this, the A64
-    // executor cannot tell the survivors and removes every matching entry.
-    if (this.fillLog.length >= 1024) this.fillLog.splice(0, 512);
-    this.fillLog.push(entry);
+  // The log holds fills #logFrom .. fillCount - 1 (the last LOG of them)
+  // while fillCount - #lastMark <= LOG; #logTo is one past the last logged.
+  #lastMark = 0;
+  #logFrom = 0;
+  #logTo = 0;
+
+  /**
+   * A mark of the fills so far (see {@link TlbModel.fillMark}): the log
+   * keeps the next LOG fills at least.
+   * @returns The fill count.
+   */
+  mark(): number {
+    const n = this.fillCount;
+    // The log stopped after LOG fills past the last mark: it restarts here.
+    if (this.#logTo !== n) this.#logFrom = this.#logTo = n;
+    this.#lastMark = n;
+    return n;
   }
 
-  /** Number of entries. */
+  /** Number of leaf entries. */
   get size(): number {
-    return this.pages.size + this.blocks2.size + this.blocks1.size;
+    return this.leaves.size;
   }
 
   /**
@@ -80,28 +104,128 @@ export class CpuTlb {
    * @returns The entry or undefined.
    */
   find(va: number): TlbEntry | undefined {
-    // Literal sizes: V8 does not fold module constants, and dividing by a
-    // literal power of two is a multiply, not a divide.
-    if (this.pages.size !== 0) {
-      const p = this.pages.get(Math.floor(va / 4096));
-      if (p !== undefined) return p;
-    }
-    if (this.blocks2.size !== 0) {
-      const b = this.blocks2.get(Math.floor(va / 2097152));
-      if (b !== undefined) return b;
-    }
-    if (this.blocks1.size !== 0) return this.blocks1.get(Math.floor(va / 1073741824));
-    return undefined;
+    const id = this.leaves.find(va);
+    return id < 0 ? undefined : this.leaves.entryAt(id);
   }
 
   /**
-   * Stores an entry, replacing one of the same size at the same VA.
+   * Stores an entry object (kept as the entry's object), replacing one of
+   * the same size at the same VA, and logs the fill. An entry this TLB
+   * handed out keeps the filler's words it carries.
    * @param e The entry (size already validated).
+   * @returns The id.
    */
-  put(e: TlbEntry): void {
-    if (e.size === 4096) this.pages.set(e.va / 4096, e);
-    else if (e.size === 2097152) this.blocks2.set(e.va / 2097152, e);
-    else this.blocks1.set(e.va / 1073741824, e);
+  put(e: TlbEntry): number {
+    const cls = sizeClass(e.size);
+    let meta: number;
+    let id: number;
+    const l = this.leaves;
+    if (e instanceof StoredEntry) {
+      meta = e.meta;
+      id = l.put(e.va, cls, e.pa, e.base, e.lo, e.hi, meta);
+      const lc = l.chunk(id);
+      const lj = id & 16383;
+      lc.f[lj * 6 + 2] = e.gen;
+      lc.u[lj * 12 + 10] = e.tag;
+      lc.chain[lj] = e.chain?.slice();
+    } else {
+      // A plain entry: the descriptor only (the level is kept for the
+      // object's sake; the MMU decodes a plain entry from its pte).
+      const pte = e.pte;
+      meta = ((e.level & 3) << LEAF.LEVEL_SHIFT) | (e.speculative ? LEAF.SPECULATIVE : 0);
+      id = l.put(
+        e.va,
+        cls,
+        e.pa,
+        e.base,
+        Number(BigInt.asUintN(32, pte)),
+        Number(BigInt.asUintN(32, pte >> 32n)),
+        meta,
+      );
+    }
+    l.setEntry(id, e);
+    this.logFill(id, e);
+    return id;
+  }
+
+  /**
+   * Records fill `id` in the log and gives it its serial.
+   * @param id The id the fill got.
+   * @param obj The object given to `fill`, if any.
+   */
+  logFill(id: number, obj?: TlbEntry): void {
+    const n = this.fillCount++;
+    const l = this.leaves;
+    const serial = (n + 1) >>> 0 || 1;
+    const lc = l.chunk(id);
+    const lj = id & 16383;
+    lc.u[lj * 12 + 11] = serial;
+    // Logged only within LOG fills of the last mark (or of the start): a
+    // mark older than that is past the log anyway, and the fills of a long
+    // run with no TLBI pending cost no copy.
+    if (n - this.#lastMark >= LOG) return;
+    if (n === this.#logTo) this.#logTo = n + 1;
+    const r = n % LOG;
+    const k = lc.f[lj * 6 + 0]!;
+    const cls = k % 4;
+    const va = ((k - cls) / 4) * TLB_ENTRY_SIZES[cls]!;
+    this.#logVa[r] = va;
+    this.#logPa[r] = va + lc.f[lj * 6 + 1]!;
+    this.#logBase[r] = l.bases[lc.u[lj * 12 + 6]!]!;
+    this.#logLo[r] = lc.u[lj * 12 + 7]!;
+    this.#logHi[r] = lc.u[lj * 12 + 8]!;
+    this.#logMeta[r] = lc.u[lj * 12 + 9]!;
+    this.#logGen[r] = lc.f[lj * 6 + 2]!;
+    this.#logTag[r] = lc.u[lj * 12 + 10]!;
+    this.#logChain[r] = lc.chain[lj]?.slice();
+    this.#logId[r] = id;
+    this.#logSerial[r] = serial;
+    this.#logObj[r] = obj;
+  }
+
+  /**
+   * The entries filled after `mark`, oldest first (an entry still in the TLB
+   * as its own object), or undefined when the log no longer reaches back
+   * that far.
+   * @param mark A fill count.
+   * @returns The entries, or undefined.
+   */
+  fillsSince(mark: number): TlbEntry[] | undefined {
+    if (mark === this.fillCount) return [];
+    // Every fill from the mark on must be in the log.
+    const first = Math.max(this.#logFrom, this.fillCount - LOG);
+    if (mark < first || mark > this.fillCount || this.#logTo !== this.fillCount) return undefined;
+    const out: TlbEntry[] = [];
+    const l = this.leaves;
+    for (let n = mark; n < this.fillCount; n++) {
+      const r = n % LOG;
+      const id = this.#logId[r]!;
+      if (l.live(id) && l.chunk(id).u[(id & 16383) * 12 + 11] === this.#logSerial[r]) {
+        // Kept in the log too: after a TLBI removes the entry, the log
+        // hands out the same object.
+        const o = this.#logObj[r] = l.entryAt(id);
+        out.push(o);
+        continue;
+      }
+      let o = this.#logObj[r];
+      if (o === undefined) {
+        const meta = this.#logMeta[r]!;
+        o = this.#logObj[r] = new StoredEntry(
+          this.#logVa[r]!,
+          meta & LEAF.CLS_MASK,
+          this.#logPa[r]!,
+          this.#logBase[r]!,
+          this.#logLo[r]!,
+          this.#logHi[r]!,
+          meta,
+          this.#logGen[r]!,
+          this.#logTag[r]!,
+          this.#logChain[r],
+        );
+      }
+      out.push(o);
+    }
+    return out;
   }
 
   /**
@@ -113,20 +237,7 @@ export class CpuTlb {
    * @returns Entries removed.
    */
   removeVa(va: number, level = 0): number {
-    let n = 0;
-    if (
-      (level === 0 || level === 3) && this.pages.size !== 0 &&
-      this.pages.delete(Math.floor(va / 4096))
-    ) n++;
-    if (
-      (level === 0 || level === 2) && this.blocks2.size !== 0 &&
-      this.blocks2.delete(Math.floor(va / 2097152))
-    ) n++;
-    if (
-      (level === 0 || level === 1) && this.blocks1.size !== 0 &&
-      this.blocks1.delete(Math.floor(va / 1073741824))
-    ) n++;
-    return n;
+    return this.leaves.remove(va, level);
   }
 
   /**
@@ -181,10 +292,7 @@ export class CpuTlb {
    * @returns Leaf entries removed.
    */
   clear(): number {
-    const n = this.size;
-    this.pages.clear();
-    this.blocks2.clear();
-    this.blocks1.clear();
+    const n = this.leaves.clear();
     for (const m of this.walks) m.clear();
     return n;
   }
@@ -204,8 +312,8 @@ export class CpuTlb {
 
   /** Returns: Every entry, sorted by VA then size. */
   list(): TlbEntry[] {
-    return [...this.pages.values(), ...this.blocks2.values(), ...this.blocks1.values()]
-      .sort((a, b) => a.va - b.va || a.size - b.size);
+    const l = this.leaves;
+    return l.ids().map((id) => l.entryAt(id)).sort((a, b) => a.va - b.va || a.size - b.size);
   }
 
   /** Returns: Every walk-cache entry, sorted by VA then level. */

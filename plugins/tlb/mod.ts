@@ -20,3 +20,5 @@
 
 export * from "./tlb.ts";
 export * from "./tlb_model.ts";
+export * from "./leaf_store.ts";
+export * from "./stored_entry.ts";

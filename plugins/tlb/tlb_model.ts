@@ -17,6 +17,8 @@ import {
   type Trace,
 } from "../../core/mod.ts";
 import { CpuTlb, TLB_ENTRY_SIZES, WALK_ENTRY_SIZES } from "./cpu_tlb.ts";
+import type { LeafStore } from "./leaf_store.ts";
+import { LEAF } from "./stored_entry.ts";
 
 /** TLB policy: what the architecture allows, or what QEMU does. */
 export type TlbPolicy = "adversarial" | "optimistic";
@@ -61,6 +63,13 @@ const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean; 
  *   a TTBR0_EL2 write only when HCR_EL2.E2H = 1 and the ASID changes — the
  *   flush on any TTBR write is the more forgiving behaviour the optimistic
  *   policy stands for; MAIR_EL2 has no writefn, so no flush.
+ *
+ * Every entry is kept until a TLBI (or the optimistic policy's flush)
+ * removes it — no eviction, so no stale finding depends on one. They are
+ * kept as 48-byte rows of typed arrays ({@link LeafStore}: about 56 bytes an entry with its index slots),
+ * so memory follows the live entries (at most the pages the hyp maps, per
+ * CPU), not the accesses made; the MMU fills and hits them by id without an
+ * object ({@link TlbModel.fillLeaf}, {@link TlbModel.lookupId}).
  *
  * Both hold EL2 entries only, whichever EL2 regime filled them. Under
  * HCR_EL2.E2H = 1 (pKVM's hVHE) the EL2&0 regime would tag non-global
@@ -154,9 +163,7 @@ export class TlbModel implements Tlb {
    */
   fill(cpu: Cpu, entry: TlbEntry): void {
     checkEntry(entry);
-    const t = this.#cpu(cpu);
-    t.put(entry);
-    t.logFill(entry);
+    this.#cpu(cpu).put(entry);
     this.#fills++;
     if (this.#trace.wants("tlb_fill")) {
       this.#trace.emit("tlb_fill", {
@@ -315,7 +322,8 @@ export class TlbModel implements Tlb {
    * @returns The CPU's fill count.
    */
   fillMark(cpu: Cpu): number {
-    return this.#cpus[cpu.id]?.fillCount ?? 0;
+    const t = this.#cpus[cpu.id];
+    return t === undefined ? 0 : t.mark();
   }
 
   /**
@@ -328,9 +336,119 @@ export class TlbModel implements Tlb {
   fillsSince(cpu: Cpu, mark: number): TlbEntry[] | undefined {
     const t = this.#cpus[cpu.id];
     if (t === undefined) return mark === 0 ? [] : undefined;
-    const first = t.fillCount - t.fillLog.length;
-    if (mark < first || mark > t.fillCount) return undefined;
-    return t.fillLog.slice(mark - first);
+    return t.fillsSince(mark);
+  }
+
+  // ---------------------------------------------------------------------
+  // The MMU's allocation-free path: entries as ids into the CPU's
+  // LeafStore, filled from numbers, never an object unless an API above
+  // hands one out.
+
+  /**
+   * The CPU's leaf entries as typed-array rows (see {@link LeafStore}), for the
+   * MMU's allocation-free path; undefined until the CPU first fills.
+   * @param cpu The CPU.
+   * @returns The store, or undefined.
+   */
+  leaves(cpu: Cpu): LeafStore | undefined {
+    return this.#cpus[cpu.id]?.leaves;
+  }
+
+  /**
+   * {@link TlbModel.lookup} as an id into {@link TlbModel.leaves}: counts a
+   * hit or a miss, makes no object.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The id, or -1.
+   */
+  lookupId(cpu: Cpu, va: number): number {
+    const t = this.#cpus[cpu.id];
+    const id = t === undefined ? -1 : t.leaves.find(va);
+    if (id < 0) this.#misses++;
+    else this.#hits++;
+    return id;
+  }
+
+  /**
+   * {@link TlbModel.peek} as an id into {@link TlbModel.leaves}.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @returns The id, or -1.
+   */
+  peekId(cpu: Cpu, va: number): number {
+    const t = this.#cpus[cpu.id];
+    return t === undefined ? -1 : t.leaves.find(va);
+  }
+
+  /**
+   * {@link TlbModel.fill} (or, with `speculative`, {@link TlbModel.prefetch})
+   * from numbers: the same checks, counters, log and trace, and no object.
+   * The filler's words ({@link LEAF} bits from 8 up in `meta`, and the
+   * row's generation and tag words, set here) come with the entry.
+   * @param cpu The CPU.
+   * @param va First VA of the page or block.
+   * @param size 4 KiB, 2 MiB or 1 GiB.
+   * @param pa First PA.
+   * @param level Leaf level.
+   * @param base Table base (provenance).
+   * @param lo Low half of the descriptor.
+   * @param hi High half.
+   * @param meta The filler's {@link LEAF} bits.
+   * @param gen The filler's generation word.
+   * @param tag The filler's tag word.
+   * @param speculative A speculative fill (dropped by the optimistic policy).
+   * @returns The id, or -1 when a speculative fill was dropped.
+   */
+  fillLeaf(
+    cpu: Cpu,
+    va: number,
+    size: number,
+    pa: number,
+    level: number,
+    base: number,
+    lo: number,
+    hi: number,
+    meta: number,
+    gen: number,
+    tag: number,
+    speculative: boolean,
+  ): number {
+    if (speculative && this.policy === "optimistic") return -1;
+    const cls = size === 4096 ? 0 : size === 2097152 ? 1 : size === 1073741824 ? 2 : -1;
+    if (
+      cls < 0 || !Number.isSafeInteger(va) || va < 0 || Math.floor(va / size) * size !== va ||
+      !Number.isSafeInteger(pa) || pa < 0 || Math.floor(pa / size) * size !== pa
+    ) {
+      checkEntry({ regime: "EL2", base, va, size, pa, level, pte: 0n, speculative });
+    }
+    const t = this.#cpu(cpu);
+    const l = t.leaves;
+    const id = l.put(
+      va,
+      cls,
+      pa,
+      base,
+      lo,
+      hi,
+      (meta & ~0xff) | ((level & 3) << LEAF.LEVEL_SHIFT) | LEAF.WORDS |
+        (speculative ? LEAF.SPECULATIVE : 0),
+    );
+    const lc = l.chunk(id);
+    const lj = id & 16383;
+    lc.f[lj * 6 + 2] = gen;
+    lc.u[lj * 12 + 10] = tag;
+    t.logFill(id);
+    this.#fills++;
+    if (this.#trace.wants("tlb_fill")) {
+      this.#trace.emit("tlb_fill", {
+        va: hex(va),
+        pa: hex(pa),
+        level,
+        base: hex(base),
+        speculative,
+      }, { cpu: cpu.id, el: cpu.pstate.el });
+    }
+    return id;
   }
 
   /**
@@ -369,9 +487,17 @@ export class TlbModel implements Tlb {
 
   /** Returns: A copy of the counters. */
   stats(): TlbStats {
+    // The MMU's lookups by id count in each CPU's store.
+    let hits = this.#hits;
+    let misses = this.#misses;
+    for (const t of this.#cpus) {
+      if (t === undefined) continue;
+      hits += t.leaves.hits;
+      misses += t.leaves.misses;
+    }
     return {
-      hits: this.#hits,
-      misses: this.#misses,
+      hits,
+      misses,
       fills: this.#fills,
       invalidated: this.#invalidated,
       stale: this.#stale,

@@ -1,0 +1,487 @@
+/**
+ * One CPU's leaf TLB entries in typed arrays: an entry is an id naming a
+ * 48-byte row (VA key, PA delta, table base, descriptor halves, flags and
+ * the filler's verification words), found through an open-addressing index
+ * of ids in an `Int32Array`. No object per entry: the memory an entry costs
+ * is a few dozen bytes of typed arrays, and a fill or a removal allocates
+ * nothing, so the cost follows the live entries, not the accesses made.
+ *
+ * An entry object ({@link StoredEntry}) is made only when an API hands one
+ * out (`lookup`, `peek`, `entries`, `fillsSince`), and then kept with the
+ * entry, so the same entry is always the same object. An object given to
+ * `fill` is kept as the entry's object.
+ *
+ * @module
+ */
+
+import type { TlbEntry } from "../../core/mod.ts";
+import { LEAF, LEAF_SIZES as SIZES, StoredEntry } from "./stored_entry.ts";
+
+/** Entries per chunk after the first (ids `c << 14` .. `(c + 1) << 14`), as a shift. */
+const CHUNK_BITS = 14;
+const CHUNK = 1 << CHUNK_BITS;
+
+/**
+ * The rows of up to 16384 entries (one {@link LeafStore} chunk): entry
+ * `id` is at offset `id & 16383` of chunk `id >>> 14`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { LeafChunk } from "./leaf_store.ts";
+ * const c = new LeafChunk(4);
+ * assertEquals([c.f.length, c.f[0], c.f[6], c.u.length], [24, -1, -1, 48]);
+ * ```
+ */
+export class LeafChunk {
+  /**
+   * The rows as doubles: entry `j`'s key (VA / size × 4 + size class;
+   * negative when the id is free) at `f[j * 6]`, its PA − VA at
+   * `f[j * 6 + 1]`, the filler's generation word (-1: always verify) at
+   * `f[j * 6 + 2]`.
+   */
+  readonly f: Float64Array;
+  /**
+   * The same rows as 32-bit words: entry `j`'s table base (an index into
+   * {@link LeafStore.bases}) at `u[j * 12 + 6]`, descriptor low and high
+   * halves at `+ 7` and `+ 8`, flags ({@link LEAF}) at `+ 9`, the filler's
+   * tag word (the regime it verified against; 0: none) at `+ 10`, the fill
+   * serial (+ 1, modulo 2^32; 0 when free) at `+ 11`.
+   */
+  readonly u: Uint32Array;
+  /** Filler's word: the descriptors its last verification read, or undefined. */
+  readonly chain: (number[] | undefined)[];
+
+  /**
+   * Creates empty rows (every key free).
+   * @param n Entries.
+   * @param from Rows to copy from (a smaller chunk growing).
+   */
+  constructor(n: number, from?: LeafChunk) {
+    // One 48-byte row per entry (a struct, not columns): a lookup at a
+    // random VA touches one cache line of the chunk, not one per field.
+    const buf = new ArrayBuffer(n * 48);
+    this.f = new Float64Array(buf);
+    this.u = new Uint32Array(buf);
+    this.chain = new Array<number[] | undefined>(n).fill(undefined);
+    const f = this.f;
+    for (let j = 0; j < n; j++) f[j * 6] = -1;
+    if (from !== undefined) {
+      f.set(from.f);
+      for (let i = 0; i < from.chain.length; i++) this.chain[i] = from.chain[i];
+    }
+  }
+}
+
+/**
+ * The leaf entries of one CPU. Ids are stable while an entry lives; a
+ * removed entry's id is reused. The rows, in chunks of 16384 entries
+ * ({@link LeafChunk}: entry `id` at `chunks[id >>> 14]`, offset
+ * `id & 16383`), are public for the MMU's allocation-free path. A chunk,
+ * once full size, is never copied or replaced; the first grows by doubling
+ * up to full size (so a small TLB stays small), so read `chunks` again after
+ * any {@link LeafStore.put}.
+ *
+ * At most one entry per size class and VA: a page wins over a 2 MiB block,
+ * which wins over a 1 GiB block (overlaps come from stale entries or
+ * speculation).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { LeafStore } from "./leaf_store.ts";
+ * const s = new LeafStore();
+ * s.put(0x1000, 0, 0x4100_0000, 0x4000_0000, 0x41000743, 0, 3 << 2);
+ * const id = s.find(0x1234);
+ * assertEquals(0x1234 + s.chunks[id >>> 14]!.f[(id & 16383) * 6 + 1]!, 0x4100_0234);
+ * assertEquals([s.remove(0x1fff, 0), s.find(0x1234), s.size], [1, -1, 0]);
+ * ```
+ */
+export class LeafStore {
+  /** The rows, by chunk. */
+  readonly chunks: LeafChunk[];
+  /** The table bases entries came from (few: one per set of tables walked). */
+  readonly bases: number[] = [];
+  /** The object handed out for an entry, once one was (few: only the APIs that hand one out). */
+  readonly #obj: Map<number, TlbEntry> = new Map();
+  #index: Int32Array;
+  #mask: number;
+  /** 32 − log2(index slots / 32): {@link #home} keeps the top bits for the group. */
+  #shift: number;
+  /** Head of the free ids, chained through `key` (a free id holds -2 - next free, -1 ends). */
+  #freeHead = -1;
+  /** Ids below this have been handed out. */
+  #next = 0;
+  /** Ids the chunks hold. */
+  #cap: number;
+  #size = 0;
+  /** Entries per size class. */
+  readonly counts: Int32Array = new Int32Array(3);
+
+  /**
+   * Creates an empty store.
+   * @param capacity Initial entries (a power of two, at most 16384).
+   */
+  constructor(capacity = 64) {
+    this.#cap = Math.min(capacity, CHUNK);
+    this.chunks = [new LeafChunk(this.#cap)];
+    // At least 64 slots: two groups of 32 (see #home).
+    const slots = Math.max(64, capacity * 2);
+    this.#index = new Int32Array(slots);
+    this.#mask = slots - 1;
+    this.#shift = 32 - (Math.log2(slots) - 5);
+  }
+
+  /**
+   * The chunk holding entry `id` (its offset there is `id & 16383`).
+   * @param id An id.
+   * @returns The chunk.
+   */
+  chunk(id: number): LeafChunk {
+    return this.chunks[id >>> CHUNK_BITS]!;
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#size;
+  }
+
+  #home(key: number): number {
+    // Groups of 8 neighbouring pages (32 keys: the low 5 bits, class
+    // included) keep neighbouring slots, and a group's place is a Fibonacci
+    // hash of the rest: pages touched in VA order hit the same cache lines
+    // of the index (and, filled in order, of the rows), while VA regions
+    // far apart spread. 2^32 as a literal: a division by a module constant
+    // is a real divide.
+    const lo = key | 0;
+    const g = (lo >>> 5) ^ Math.imul((key / 4294967296) | 0, 0x85ebca6b);
+    return ((Math.imul(g, 0x9e3779b1) >>> this.#shift) << 5) | (lo & 31);
+  }
+
+  /** The id of the entry with this key, or -1. */
+  #get(k: number): number {
+    const index = this.#index;
+    const chunks = this.chunks;
+    const mask = this.#mask;
+    for (let i = this.#home(k);; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) return -1;
+      const id = v - 1;
+      if (chunks[id >>> 14]!.f[(id & 16383) * 6 + 0] === k) return id;
+    }
+  }
+
+  /** The key of a live id. */
+  #key(id: number): number {
+    return this.chunks[id >>> 14]!.f[(id & 16383) * 6 + 0]!;
+  }
+
+  /**
+   * The id of the entry translating `va`, page first, or -1.
+   * @param va Virtual address.
+   * @returns The id or -1.
+   */
+  find(va: number): number {
+    // Literal sizes: dividing by a literal power of two is a multiply.
+    const pk = Math.floor(va / 4096) * 4;
+    // The page found last (hyp code makes runs of accesses to one page:
+    // list nodes, records, memsets) is one compare away.
+    if (pk === this.#lastKey) return this.#lastId;
+    const c = this.counts;
+    if (c[0] !== 0) {
+      const id = this.#get(pk);
+      if (id >= 0) {
+        this.#lastKey = pk;
+        this.#lastId = id;
+        return id;
+      }
+    }
+    if (c[1] !== 0) {
+      const id = this.#get(Math.floor(va / 2097152) * 4 + 1);
+      if (id >= 0) return id;
+    }
+    if (c[2] !== 0) return this.#get(Math.floor(va / 1073741824) * 4 + 2);
+    return -1;
+  }
+
+  /** Key of the page entry {@link LeafStore.find} found last (-1: none), and its id. */
+  #lastKey = -1;
+  #lastId = -1;
+
+  /** Lookups through {@link LeafStore.lookup} that hit. */
+  hits = 0;
+  /** Lookups through {@link LeafStore.lookup} that missed. */
+  misses = 0;
+
+  /**
+   * {@link LeafStore.find}, counted in {@link LeafStore.hits} or
+   * {@link LeafStore.misses} (the TLB's counters add them up).
+   * @param va Virtual address.
+   * @returns The id or -1.
+   */
+  lookup(va: number): number {
+    const id = this.find(va);
+    if (id < 0) this.misses++;
+    else this.hits++;
+    return id;
+  }
+
+  /**
+   * The id of the entry of size class `cls` at `va`, or -1.
+   * @param va Any address it translates.
+   * @param cls Size class.
+   * @returns The id or -1.
+   */
+  findClass(va: number, cls: number): number {
+    if (this.counts[cls] === 0) return -1;
+    return this.#get(Math.floor(va / SIZES[cls as 0 | 1 | 2]) * 4 + cls);
+  }
+
+  /**
+   * Stores an entry, replacing the one of the same size at the same VA (the
+   * replacement gets a fresh id). The filler's words start cleared; set them
+   * through the rows.
+   * @param va First VA (aligned to the size).
+   * @param cls Size class.
+   * @param pa First PA.
+   * @param base Table base.
+   * @param lo Low half of the descriptor.
+   * @param hi High half.
+   * @param meta Flags ({@link LEAF}); the size class bits are set here.
+   * @returns The id.
+   */
+  put(
+    va: number,
+    cls: number,
+    pa: number,
+    base: number,
+    lo: number,
+    hi: number,
+    meta: number,
+  ): number {
+    const k = (va / SIZES[cls as 0 | 1 | 2]) * 4 + cls;
+    if (this.#get(k) >= 0) this.#removeKey(k);
+    if ((this.#size + 1) * 2 > this.#index.length) this.#growIndex();
+    let id = this.#freeHead;
+    if (id >= 0) {
+      this.#freeHead = -2 - this.#key(id);
+    } else {
+      if (this.#next === this.#cap) this.#grow();
+      id = this.#next++;
+    }
+    const c = this.chunks[id >>> 14]!;
+    const j = id & 16383;
+    c.f[j * 6 + 0] = k;
+    c.f[j * 6 + 1] = pa - va;
+    c.u[j * 12 + 6] = this.#baseId(base);
+    c.u[j * 12 + 7] = lo;
+    c.u[j * 12 + 8] = hi;
+    c.u[j * 12 + 9] = (meta & ~LEAF.CLS_MASK) | cls;
+    c.f[j * 6 + 2] = 0;
+    c.u[j * 12 + 10] = 0;
+    c.u[j * 12 + 11] = 1;
+    const index = this.#index;
+    const mask = this.#mask;
+    let i = this.#home(k);
+    while (index[i] !== 0) i = (i + 1) & mask;
+    index[i] = id + 1;
+    this.#size++;
+    this.counts[cls]!++;
+    return id;
+  }
+
+  /**
+   * Removes the entries translating `va`: every size class, or only the
+   * one of leaf level `level`.
+   * @param va Any address in the page.
+   * @param level 1, 2 or 3: only that level's size; 0: every size.
+   * @returns Entries removed.
+   */
+  remove(va: number, level: number): number {
+    let n = 0;
+    const c = this.counts;
+    if ((level === 0 || level === 3) && c[0] !== 0 && this.#removeKey(Math.floor(va / 4096) * 4)) {
+      n++;
+    }
+    if (
+      (level === 0 || level === 2) && c[1] !== 0 &&
+      this.#removeKey(Math.floor(va / 2097152) * 4 + 1)
+    ) n++;
+    if (
+      (level === 0 || level === 1) && c[2] !== 0 &&
+      this.#removeKey(Math.floor(va / 1073741824) * 4 + 2)
+    ) n++;
+    return n;
+  }
+
+  #removeKey(k: number): boolean {
+    const index = this.#index;
+    const mask = this.#mask;
+    let i = this.#home(k);
+    let id: number;
+    for (;; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) return false;
+      if (this.#key(v - 1) === k) {
+        id = v - 1;
+        break;
+      }
+    }
+    // Backward-shift: pull later members of the probe run into the hole.
+    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
+      const v = index[j]!;
+      if (v === 0) break;
+      const h = this.#home(this.#key(v - 1));
+      const stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+      if (!stays) {
+        index[i] = v;
+        i = j;
+      }
+    }
+    index[i] = 0;
+    if (k === this.#lastKey) this.#lastKey = -1;
+    this.counts[k % 4]!--;
+    const c = this.chunks[id >>> 14]!;
+    const o = id & 16383;
+    c.f[o * 6 + 0] = -2 - this.#freeHead;
+    this.#freeHead = id;
+    c.u[o * 12 + 11] = 0;
+    c.chain[o] = undefined;
+    if (this.#obj.size !== 0) this.#obj.delete(id);
+    this.#size--;
+    return true;
+  }
+
+  /**
+   * Removes every entry.
+   * @returns Entries removed.
+   */
+  clear(): number {
+    const n = this.#size;
+    if (n === 0) return 0;
+    this.#index.fill(0);
+    for (const c of this.chunks) {
+      const f = c.f;
+      const u = c.u;
+      for (let j = 0, n = c.chain.length; j < n; j++) {
+        f[j * 6] = -1;
+        u[j * 12 + 11] = 0;
+      }
+      c.chain.fill(undefined);
+    }
+    this.#obj.clear();
+    this.#lastKey = -1;
+    this.counts.fill(0);
+    this.#freeHead = -1;
+    this.#next = 0;
+    this.#size = 0;
+    return n;
+  }
+
+  /**
+   * Whether an id holds an entry.
+   * @param id An id.
+   * @returns True when live.
+   */
+  live(id: number): boolean {
+    return id >= 0 && id < this.#next && this.#key(id) >= 0;
+  }
+
+  /**
+   * The entry's object, made on first use and kept.
+   * @param id A live id.
+   * @returns The object.
+   */
+  entryAt(id: number): TlbEntry {
+    const c = this.chunks[id >>> 14]!;
+    const j = id & 16383;
+    const o = this.#obj.get(id);
+    if (o !== undefined) {
+      // The filler may have re-verified the entry since: the object carries
+      // its words as they are now, so filling it back restores them.
+      if (o instanceof StoredEntry) {
+        o.meta = c.u[j * 12 + 9]!;
+        o.gen = c.f[j * 6 + 2]!;
+        o.tag = c.u[j * 12 + 10]!;
+        o.chain = c.chain[j]?.slice();
+      }
+      return o;
+    }
+    const k = c.f[j * 6 + 0]!;
+    const cls = k % 4;
+    const va = ((k - cls) / 4) * SIZES[cls as 0 | 1 | 2];
+    const e = new StoredEntry(
+      va,
+      cls,
+      va + c.f[j * 6 + 1]!,
+      this.bases[c.u[j * 12 + 6]!]!,
+      c.u[j * 12 + 7]!,
+      c.u[j * 12 + 8]!,
+      c.u[j * 12 + 9]!,
+      c.f[j * 6 + 2]!,
+      c.u[j * 12 + 10]!,
+      // A copy: the filler may rewrite the column's array in place.
+      c.chain[j]?.slice(),
+    );
+    this.#obj.set(id, e);
+    return e;
+  }
+
+  /**
+   * Keeps `e` as the object of entry `id` (an object given to `fill`).
+   * @param id A live id.
+   * @param e The object.
+   */
+  setEntry(id: number, e: TlbEntry): void {
+    this.#obj.set(id, e);
+  }
+
+  #lastBase = -1;
+  #lastBaseId = 0;
+
+  #baseId(base: number): number {
+    if (base === this.#lastBase) return this.#lastBaseId;
+    let i = this.bases.indexOf(base);
+    if (i < 0) i = this.bases.push(base) - 1;
+    this.#lastBase = base;
+    this.#lastBaseId = i;
+    return i;
+  }
+
+  /** Returns: The ids of every entry. */
+  ids(): number[] {
+    const out: number[] = [];
+    for (let id = 0; id < this.#next; id++) if (this.#key(id) >= 0) out.push(id);
+    return out;
+  }
+
+  /**
+   * Room for more ids: the first chunk doubles up to full size, then a new
+   * full chunk (nothing is copied again).
+   */
+  #grow(): void {
+    const chunks = this.chunks;
+    if (this.#cap < CHUNK) {
+      this.#cap *= 2;
+      chunks[0] = new LeafChunk(this.#cap, chunks[0]);
+    } else {
+      chunks.push(new LeafChunk(CHUNK));
+      this.#cap += CHUNK;
+    }
+  }
+
+  /** Doubles the index (it keeps at most half its slots used) and re-inserts every id. */
+  #growIndex(): void {
+    const index = new Int32Array(this.#index.length * 2);
+    this.#index = index;
+    const mask = this.#mask = index.length - 1;
+    this.#shift = 32 - (Math.log2(index.length) - 5);
+    for (let id = 0; id < this.#next; id++) {
+      const k = this.#key(id);
+      if (k < 0) continue;
+      let i = this.#home(k);
+      while (index[i] !== 0) i = (i + 1) & mask;
+      index[i] = id + 1;
+    }
+  }
+}
