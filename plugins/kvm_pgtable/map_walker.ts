@@ -166,6 +166,17 @@ function mapLeafRun(
   let pLo = phys % 0x1_0000_0000;
   let pHi = (phys - pLo) / 0x1_0000_0000;
   let read = words ?? ZERO_WORDS;
+  // Where the mm_ops take a run's references in one call (getPages), count
+  // the entries the run will make valid and take them first: the page's
+  // refcount ends where one get_page per entry leaves it. Should fewer be
+  // taken (the u16 at USHRT_MAX, hyp_page_ref_inc's BUG_ON in 7.2's
+  // nvhe/memory.h), the entry past the last taken makes its own get_page
+  // call below, after the stores before it, and fails as it does one by one.
+  let taken = 0;
+  if (get && mm.getPages !== undefined) {
+    const need = countNewLeaves(read, idx, max, level, phys, g, loAttr, hiMask, attrHi, lpa2);
+    taken = need === 0 ? 0 : mm.getPages(va0, need);
+  }
   let out: Uint32Array | undefined = undefined;
   let first = -1;
   let last = -1;
@@ -188,7 +199,15 @@ function mapLeafRun(
     // "Tolerate KVM recreating the exact same mapping".
     if (newLo === lo && newHi === read[k + 1]) continue;
     if ((lo & LO_VALID) !== 0) break;
-    if (get) mm.getPage!(va0 + 8 * n);
+    if (get && written >= taken) {
+      try {
+        mm.getPage!(va0 + 8 * n);
+      } catch (e) {
+        // A BUG in get_page: the stores before it stay made and counted.
+        if (written !== 0) noteRun(store, ptep0, idx, first, last, written, out!);
+        throw e;
+      }
+    }
     if (out === undefined) {
       // Little-endian host: the page's own words (backed now if it was not).
       first = k;
@@ -200,16 +219,66 @@ function mapLeafRun(
     written++;
     last = k;
   }
-  if (written !== 0) {
-    // The whole run declared once made: the page's written extent is then
-    // what one store per entry leaves (first to last), and the stores are
-    // counted again.
-    const firstPtep = ptep0 + 4 * (first - 2 * idx);
-    const lastPtep = ptep0 + 4 * (last - 2 * idx);
-    if (lastPtep !== firstPtep) store.memory.storeWords(firstPtep, lastPtep + 8 - firstPtep);
-    store.noteWrites(written, lastPtep, out![last]!, out![last + 1]!);
-  }
+  if (written !== 0) noteRun(store, ptep0, idx, first, last, written, out!);
   return n;
+}
+
+/**
+ * Declares a run's stores made, once for the whole run: the page's written
+ * extent is then what one store per entry leaves (first to last), and the
+ * stores are counted.
+ */
+function noteRun(
+  store: PteStore,
+  ptep0: number,
+  idx: number,
+  first: number,
+  last: number,
+  written: number,
+  out: Uint32Array,
+): void {
+  const firstPtep = ptep0 + 4 * (first - 2 * idx);
+  const lastPtep = ptep0 + 4 * (last - 2 * idx);
+  if (lastPtep !== firstPtep) store.memory.storeWords(firstPtep, lastPtep + 8 - firstPtep);
+  store.noteWrites(written, lastPtep, out[last]!, out[last + 1]!);
+}
+
+/**
+ * How many entries `mapLeafRun`'s loop will make valid (each with a
+ * get_page): the invalid entries before the first table, or the first valid
+ * entry that is not already the leaf for its address.
+ */
+function countNewLeaves(
+  read: Uint32Array,
+  idx: number,
+  max: number,
+  level: number,
+  phys: number,
+  g: number,
+  loAttr: number,
+  hiMask: number,
+  attrHi: number,
+  lpa2: boolean,
+): number {
+  let need = 0;
+  for (let n = 0; n < max; n++) {
+    const k = 2 * (idx + n);
+    const lo = read[k]!;
+    if ((lo & LO_VALID) === 0) {
+      need++;
+      continue;
+    }
+    if (level < 3 && (lo & 3) === 3) break;
+    // A valid entry: the run passes it only when it is the same leaf.
+    const p = phys + n * g;
+    const pLo = p % 0x1_0000_0000;
+    const pHi = (p - pLo) / 0x1_0000_0000;
+    const newLo = ((pLo & LO_ADDR_MASK) | loAttr |
+      (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0)) >>> 0;
+    const newHi = ((pHi & hiMask) | attrHi) >>> 0;
+    if (newLo !== lo || newHi !== read[k + 1]) break;
+  }
+  return need;
 }
 
 class HypMapWalkerV513 implements HypMapWalker {
