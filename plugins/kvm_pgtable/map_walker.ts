@@ -174,9 +174,22 @@ function mapLeafRun(
   // call below, after the stores before it, and fails as it does one by one.
   let taken = 0;
   if (get && mm.getPages !== undefined) {
-    const need = countNewLeaves(read, idx, max, level, phys, g, loAttr, hiMask, attrHi, lpa2);
+    // An unbacked page reads as zeros: every entry of the run is made valid.
+    const need = words === undefined
+      ? max
+      : countNewLeaves(read, idx, max, level, phys, g, loAttr, hiMask, attrHi, lpa2);
     taken = need === 0 ? 0 : mm.getPages(va0, need);
   }
+  // An unbacked page with every reference taken (or none to take): each old
+  // entry reads as 0, so the comparisons below all come out "invalid, write
+  // it", and the run is a plain fill.
+  if (words === undefined && (!get || taken === max)) {
+    return fillRun(store, ptep0, idx, max, pLo, pHi, g, loAttr, hiMask, attrHi, lpa2);
+  }
+  // The descriptor halves that follow bits 63:32 of the output address
+  // change only when the low half carries.
+  let loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+  let hiWord = ((pHi & hiMask) | attrHi) >>> 0;
   let out: Uint32Array | undefined = undefined;
   let first = -1;
   let last = -1;
@@ -188,14 +201,15 @@ function mapLeafRun(
       if (pLo >= 0x1_0000_0000) {
         pLo -= 0x1_0000_0000;
         pHi++;
+        loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+        hiWord = ((pHi & hiMask) | attrHi) >>> 0;
       }
     }
     const k = 2 * (idx + n);
     const lo = read[k]!;
     if (level < 3 && (lo & 3) === 3) break;
-    const newLo = ((pLo & LO_ADDR_MASK) | loAttr |
-      (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0)) >>> 0;
-    const newHi = ((pHi & hiMask) | attrHi) >>> 0;
+    const newLo = ((pLo & LO_ADDR_MASK) | loExtra) >>> 0;
+    const newHi = hiWord;
     // "Tolerate KVM recreating the exact same mapping".
     if (newLo === lo && newHi === read[k + 1]) continue;
     if ((lo & LO_VALID) !== 0) break;
@@ -221,6 +235,47 @@ function mapLeafRun(
   }
   if (written !== 0) noteRun(store, ptep0, idx, first, last, written, out!);
   return n;
+}
+
+/**
+ * `mapLeafRun` over an unbacked (all-zero) page: `max` leaves stored from
+ * entry `idx` on, the references (if any) already taken.
+ *
+ * @returns `max`.
+ */
+function fillRun(
+  store: PteStore,
+  ptep0: number,
+  idx: number,
+  max: number,
+  pLo: number,
+  pHi: number,
+  g: number,
+  loAttr: number,
+  hiMask: number,
+  attrHi: number,
+  lpa2: boolean,
+): number {
+  if (max === 0) return 0;
+  // Little-endian host: the page's own words, backed now.
+  const out = store.memory.storeWords(ptep0, 8)!;
+  let loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+  let hiWord = (pHi & hiMask) | attrHi;
+  const k0 = 2 * idx;
+  const kEnd = k0 + 2 * max;
+  for (let k = k0; k < kEnd; k += 2) {
+    out[k] = (pLo & LO_ADDR_MASK) | loExtra;
+    out[k + 1] = hiWord;
+    pLo += g;
+    if (pLo >= 0x1_0000_0000) {
+      pLo -= 0x1_0000_0000;
+      pHi++;
+      loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+      hiWord = (pHi & hiMask) | attrHi;
+    }
+  }
+  noteRun(store, ptep0, idx, k0, kEnd - 2, max, out);
+  return max;
 }
 
 /**
