@@ -217,6 +217,16 @@ export interface PgtableMmOps {
   zallocPage(): number | null;
   /** Take a reference on the page holding `va` (absent in v5.13 early ops). */
   getPage?(va: number): void;
+  /**
+   * Optional batched `get_page`, hyplab's own (the kernel calls get_page once
+   * per entry): takes up to `n` references on the page holding `va`, exactly
+   * as that many `getPage(va)` calls would, stopping without a throw before
+   * the first call that would fail (so the caller makes that call itself and
+   * it fails as it does one by one). Offered only where `getPage` reads
+   * nothing a table store changes.
+   * @returns References taken (0..n).
+   */
+  getPages?(va: number, n: number): number;
   /** Drop a reference on the page holding `va`. */
   putPage?(va: number): void;
   /** Refcount of the page holding `va`. */

@@ -166,6 +166,30 @@ function mapLeafRun(
   let pLo = phys % 0x1_0000_0000;
   let pHi = (phys - pLo) / 0x1_0000_0000;
   let read = words ?? ZERO_WORDS;
+  // Where the mm_ops take a run's references in one call (getPages), count
+  // the entries the run will make valid and take them first: the page's
+  // refcount ends where one get_page per entry leaves it. Should fewer be
+  // taken (the u16 at USHRT_MAX, hyp_page_ref_inc's BUG_ON in 7.2's
+  // nvhe/memory.h), the entry past the last taken makes its own get_page
+  // call below, after the stores before it, and fails as it does one by one.
+  let taken = 0;
+  if (get && mm.getPages !== undefined) {
+    // An unbacked page reads as zeros: every entry of the run is made valid.
+    const need = words === undefined
+      ? max
+      : countNewLeaves(read, idx, max, level, phys, g, loAttr, hiMask, attrHi, lpa2);
+    taken = need === 0 ? 0 : mm.getPages(va0, need);
+  }
+  // An unbacked page with every reference taken (or none to take): each old
+  // entry reads as 0, so the comparisons below all come out "invalid, write
+  // it", and the run is a plain fill.
+  if (words === undefined && (!get || taken === max)) {
+    return fillRun(store, ptep0, idx, max, pLo, pHi, g, loAttr, hiMask, attrHi, lpa2);
+  }
+  // The descriptor halves that follow bits 63:32 of the output address
+  // change only when the low half carries.
+  let loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+  let hiWord = ((pHi & hiMask) | attrHi) >>> 0;
   let out: Uint32Array | undefined = undefined;
   let first = -1;
   let last = -1;
@@ -177,18 +201,27 @@ function mapLeafRun(
       if (pLo >= 0x1_0000_0000) {
         pLo -= 0x1_0000_0000;
         pHi++;
+        loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+        hiWord = ((pHi & hiMask) | attrHi) >>> 0;
       }
     }
     const k = 2 * (idx + n);
     const lo = read[k]!;
     if (level < 3 && (lo & 3) === 3) break;
-    const newLo = ((pLo & LO_ADDR_MASK) | loAttr |
-      (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0)) >>> 0;
-    const newHi = ((pHi & hiMask) | attrHi) >>> 0;
+    const newLo = ((pLo & LO_ADDR_MASK) | loExtra) >>> 0;
+    const newHi = hiWord;
     // "Tolerate KVM recreating the exact same mapping".
     if (newLo === lo && newHi === read[k + 1]) continue;
     if ((lo & LO_VALID) !== 0) break;
-    if (get) mm.getPage!(va0 + 8 * n);
+    if (get && written >= taken) {
+      try {
+        mm.getPage!(va0 + 8 * n);
+      } catch (e) {
+        // A BUG in get_page: the stores before it stay made and counted.
+        if (written !== 0) noteRun(store, ptep0, idx, first, last, written, out!);
+        throw e;
+      }
+    }
     if (out === undefined) {
       // Little-endian host: the page's own words (backed now if it was not).
       first = k;
@@ -200,16 +233,107 @@ function mapLeafRun(
     written++;
     last = k;
   }
-  if (written !== 0) {
-    // The whole run declared once made: the page's written extent is then
-    // what one store per entry leaves (first to last), and the stores are
-    // counted again.
-    const firstPtep = ptep0 + 4 * (first - 2 * idx);
-    const lastPtep = ptep0 + 4 * (last - 2 * idx);
-    if (lastPtep !== firstPtep) store.memory.storeWords(firstPtep, lastPtep + 8 - firstPtep);
-    store.noteWrites(written, lastPtep, out![last]!, out![last + 1]!);
-  }
+  if (written !== 0) noteRun(store, ptep0, idx, first, last, written, out!);
   return n;
+}
+
+/**
+ * `mapLeafRun` over an unbacked (all-zero) page: `max` leaves stored from
+ * entry `idx` on, the references (if any) already taken.
+ *
+ * @returns `max`.
+ */
+function fillRun(
+  store: PteStore,
+  ptep0: number,
+  idx: number,
+  max: number,
+  pLo: number,
+  pHi: number,
+  g: number,
+  loAttr: number,
+  hiMask: number,
+  attrHi: number,
+  lpa2: boolean,
+): number {
+  if (max === 0) return 0;
+  // Little-endian host: the page's own words, backed now.
+  const out = store.memory.storeWords(ptep0, 8)!;
+  let loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+  let hiWord = (pHi & hiMask) | attrHi;
+  const k0 = 2 * idx;
+  const kEnd = k0 + 2 * max;
+  for (let k = k0; k < kEnd; k += 2) {
+    out[k] = (pLo & LO_ADDR_MASK) | loExtra;
+    out[k + 1] = hiWord;
+    pLo += g;
+    if (pLo >= 0x1_0000_0000) {
+      pLo -= 0x1_0000_0000;
+      pHi++;
+      loExtra = loAttr | (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0);
+      hiWord = (pHi & hiMask) | attrHi;
+    }
+  }
+  noteRun(store, ptep0, idx, k0, kEnd - 2, max, out);
+  return max;
+}
+
+/**
+ * Declares a run's stores made, once for the whole run: the page's written
+ * extent is then what one store per entry leaves (first to last), and the
+ * stores are counted.
+ */
+function noteRun(
+  store: PteStore,
+  ptep0: number,
+  idx: number,
+  first: number,
+  last: number,
+  written: number,
+  out: Uint32Array,
+): void {
+  const firstPtep = ptep0 + 4 * (first - 2 * idx);
+  const lastPtep = ptep0 + 4 * (last - 2 * idx);
+  if (lastPtep !== firstPtep) store.memory.storeWords(firstPtep, lastPtep + 8 - firstPtep);
+  store.noteWrites(written, lastPtep, out[last]!, out[last + 1]!);
+}
+
+/**
+ * How many entries `mapLeafRun`'s loop will make valid (each with a
+ * get_page): the invalid entries before the first table, or the first valid
+ * entry that is not already the leaf for its address.
+ */
+function countNewLeaves(
+  read: Uint32Array,
+  idx: number,
+  max: number,
+  level: number,
+  phys: number,
+  g: number,
+  loAttr: number,
+  hiMask: number,
+  attrHi: number,
+  lpa2: boolean,
+): number {
+  let need = 0;
+  for (let n = 0; n < max; n++) {
+    const k = 2 * (idx + n);
+    const lo = read[k]!;
+    if ((lo & LO_VALID) === 0) {
+      need++;
+      continue;
+    }
+    if (level < 3 && (lo & 3) === 3) break;
+    // A valid entry: the run passes it only when it is the same leaf.
+    const p = phys + n * g;
+    const pLo = p % 0x1_0000_0000;
+    const pHi = (p - pLo) / 0x1_0000_0000;
+    const newLo = ((pLo & LO_ADDR_MASK) | loAttr |
+      (lpa2 ? ((pHi >>> 18) & 3) << LO_OA_51_50_SHIFT : 0)) >>> 0;
+    const newHi = ((pHi & hiMask) | attrHi) >>> 0;
+    if (newLo !== lo || newHi !== read[k + 1]) break;
+  }
+  return need;
 }
 
 class HypMapWalkerV513 implements HypMapWalker {

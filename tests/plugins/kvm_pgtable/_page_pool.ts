@@ -15,7 +15,7 @@ export const VA_OFFSET = 2 ** 47;
 
 /** The allocator and its counters. */
 export interface TestPagePool {
-  /** mm_ops with get/put/page_count. */
+  /** mm_ops with get/put/page_count and the batched getPages. */
   readonly mmOps: PgtableMmOps;
   /** The memory the pages live in. */
   readonly memory: PhysicalMemory;
@@ -82,6 +82,16 @@ export function testPagePool(
       if (rc === 0xffff) throw new KernelBugError("get_page", "refcount overflow");
       if (rc === 0) throw new KernelBugError("get_page", "page is free");
       refs[i] = rc + 1;
+    },
+    getPages(va, n) {
+      // getPage n times, stopping before the call that would throw.
+      const i = Math.floor((va - vaOffset - base) / 4096);
+      if (!(i >= 0 && i < pages)) index(va, "get_page");
+      const rc = refs[i]!;
+      if (rc === 0) return 0;
+      const k = Math.min(n, 0xffff - rc);
+      refs[i] = rc + k;
+      return k;
     },
     putPage(va) {
       const i = index(va, "put_page");

@@ -7,7 +7,7 @@
  * entry with `cb`.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   PAGE_HYP,
   PAGE_HYP_DEVICE,
@@ -28,7 +28,7 @@ import {
 import { collectMaplets } from "../../../plugins/kvm_pgtable/views.ts";
 import { granuleAt } from "../../../plugins/kvm_pgtable/geometry.ts";
 import { leafProt, pteToPhys } from "../../../plugins/kvm_pgtable/_pte.ts";
-import type { Maplet } from "../../../core/mod.ts";
+import { KernelBugError, type Maplet, type PgtableMmOps } from "../../../core/mod.ts";
 import { WALK } from "../../../core/mod.ts";
 import { testPagePool } from "./_page_pool.ts";
 
@@ -54,9 +54,30 @@ class Side {
   readonly env: MapEnv;
   readonly #attr = new Uint32Array(2);
 
-  constructor(readonly version: string, readonly lpa2: boolean, pages: number) {
+  /**
+   * @param mmShape The mm_ops the table is given: the pool's own (with the
+   *   batched getPages), getPage only (a user's mm_ops: one call per leaf),
+   *   or a getPages that takes one reference too many (a mutation the
+   *   comparison must catch).
+   */
+  constructor(
+    readonly version: string,
+    readonly lpa2: boolean,
+    pages: number,
+    mmShape: "getPages" | "getPage" | "getPages+1" = "getPages",
+  ) {
     this.pool = testPagePool({ memory: this.memory, pages });
     this.store = new PteStore(this.memory);
+    const own = this.pool.mmOps;
+    const mmOps: PgtableMmOps = { ...own };
+    if (mmShape !== "getPages") delete mmOps.getPages;
+    if (mmShape === "getPages+1") {
+      mmOps.getPages = (va, n) => {
+        const k = own.getPages!(va, n);
+        if (k > 0) own.getPage!(va);
+        return k;
+      };
+    }
     const pgd = this.pool.mmOps.zallocPage()!;
     this.target = {
       store: this.store,
@@ -68,7 +89,7 @@ class Side {
     };
     this.env = {
       store: this.store,
-      mmOps: this.pool.mmOps,
+      mmOps,
       lpa2,
       warn: (fn, message) => void this.warns.push(`${fn}: ${message}`),
     };
@@ -199,54 +220,117 @@ function scribble(rng: Prng, a: Side, b: Side): void {
   b.memory.write64Parts(ptep, lo, hi);
 }
 
+/** Every pool page's refcount, by page index. */
+function refcounts(side: Side, pages: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < pages; i++) out.push(side.pool.refcount(side.pool.base + i * K4));
+  return out;
+}
+
 for (const version of ["v5.13", "v6.1", "mainline"]) {
   for (const lpa2 of [false, true]) {
     if (lpa2 && version === "v5.13") continue;
-    Deno.test(`map leaf runs (${version}${lpa2 ? ", LPA2" : ""}) do what one visit per entry does`, () => {
-      for (let seed = 1; seed <= 12; seed++) {
-        const rng = new Prng(seed * 7919 + (lpa2 ? 1 : 0));
-        // A small pool now and then, so a map runs out of table pages mid-walk.
-        const pages = rng.int(3) === 0 ? 6 + rng.int(6) : 64;
-        const a = new Side(version, lpa2, pages);
-        const b = new Side(version, lpa2, pages);
-        let last = randomMap(rng, lpa2);
-        let warned = 0;
-        for (let op = 0; op < 60; op++) {
-          if (rng.int(3) === 0) scribble(rng, a, b);
-          // Now and then the last map again, with another prot (identical
-          // entries, software-bit updates, different valid leaves).
-          const m = rng.int(4) === 0
-            ? { ...last, prot: PROTS[rng.int(PROTS.length)]! }
-            : randomMap(rng, lpa2);
-          last = m;
-          const ra = a.map(m.va, m.size, m.pa, m.prot, true);
-          const rb = b.map(m.va, m.size, m.pa, m.prot, false);
-          const what = `seed ${seed} op ${op} map(${m.va.toString(16)}, ${m.size.toString(16)})`;
-          assertEquals(ra, rb, `${what}: return code`);
-          assertEquals(a.warns.length, b.warns.length, `${what}: WARNs`);
-          assertEquals(a.warns.slice(warned), b.warns.slice(warned), `${what}: WARNs`);
-          warned = a.warns.length;
-          assertEquals(a.pool.allocs, b.pool.allocs, `${what}: pages allocated`);
-          assertEquals(a.memory.residentBytes, b.memory.residentBytes, `${what}: resident bytes`);
-          assertEquals(
-            [a.store.writes, a.store.lastPtep, a.store.lastLo, a.store.lastHi],
-            [b.store.writes, b.store.lastPtep, b.store.lastLo, b.store.lastHi],
-            `${what}: the store's record`,
-          );
-          if (op % 6 === 5) assertSameSnapshot(a, b, `${what}: tables and refcounts`);
-        }
-        assertSameSnapshot(a, b, `seed ${seed}: tables and refcounts`);
-        // The views read leaves in runs too.
-        const fmt = pteFormat(version, { lpa2 });
-        assertEquals(
-          collectMaplets({ ...a.target, fmt }),
-          mapletsOneByOne(a),
-          `seed ${seed}: maplets`,
-        );
-      }
-    });
+    // v5.13 counts nothing: one mm_ops shape is enough.
+    const shapes = version === "v5.13" ? ["getPages"] as const : ["getPages", "getPage"] as const;
+    for (const shape of shapes) {
+      const label = `${version}${lpa2 ? ", LPA2" : ""}${
+        version === "v5.13" ? "" : `, mm_ops with ${shape}`
+      }`;
+      Deno.test(`map leaf runs (${label}) do what one visit per entry does`, () => {
+        leafRunsAgainstVisits(version, lpa2, shape);
+      });
+    }
   }
 }
+
+function leafRunsAgainstVisits(version: string, lpa2: boolean, shape: "getPages" | "getPage") {
+  for (let seed = 1; seed <= 12; seed++) {
+    const rng = new Prng(seed * 7919 + (lpa2 ? 1 : 0));
+    // A small pool now and then, so a map runs out of table pages mid-walk.
+    const pages = rng.int(3) === 0 ? 6 + rng.int(6) : 64;
+    // The runs' side takes references per run or per leaf; the other
+    // visits each entry, with one get_page per leaf.
+    const a = new Side(version, lpa2, pages, shape);
+    const b = new Side(version, lpa2, pages, "getPage");
+    let last = randomMap(rng, lpa2);
+    let warned = 0;
+    for (let op = 0; op < 60; op++) {
+      if (rng.int(3) === 0) scribble(rng, a, b);
+      // Now and then the last map again, with another prot (identical
+      // entries, software-bit updates, different valid leaves).
+      const m = rng.int(4) === 0
+        ? { ...last, prot: PROTS[rng.int(PROTS.length)]! }
+        : randomMap(rng, lpa2);
+      last = m;
+      const ra = a.map(m.va, m.size, m.pa, m.prot, true);
+      const rb = b.map(m.va, m.size, m.pa, m.prot, false);
+      const what = `seed ${seed} op ${op} map(${m.va.toString(16)}, ${m.size.toString(16)})`;
+      assertEquals(ra, rb, `${what}: return code`);
+      assertEquals(a.warns.length, b.warns.length, `${what}: WARNs`);
+      assertEquals(a.warns.slice(warned), b.warns.slice(warned), `${what}: WARNs`);
+      warned = a.warns.length;
+      assertEquals(a.pool.allocs, b.pool.allocs, `${what}: pages allocated`);
+      assertEquals(a.memory.residentBytes, b.memory.residentBytes, `${what}: resident bytes`);
+      assertEquals(
+        [a.store.writes, a.store.lastPtep, a.store.lastLo, a.store.lastHi],
+        [b.store.writes, b.store.lastPtep, b.store.lastLo, b.store.lastHi],
+        `${what}: the store's record`,
+      );
+      if (op % 6 === 5) assertSameSnapshot(a, b, `${what}: tables and refcounts`);
+    }
+    assertSameSnapshot(a, b, `seed ${seed}: tables and refcounts`);
+    assertEquals(refcounts(a, pages), refcounts(b, pages), `seed ${seed}: refcounts`);
+    // The views read leaves in runs too.
+    const fmt = pteFormat(version, { lpa2 });
+    assertEquals(
+      collectMaplets({ ...a.target, fmt }),
+      mapletsOneByOne(a),
+      `seed ${seed}: maplets`,
+    );
+  }
+}
+
+Deno.test("a batched get_page one reference off is caught by the run/visit comparison", () => {
+  const a = new Side("mainline", false, 16, "getPages+1");
+  const b = new Side("mainline", false, 16, "getPage");
+  assertEquals(a.map(0x4000_0000, 8 * K4, 0x8_0000_0000, PAGE_HYP, true), 0);
+  assertEquals(b.map(0x4000_0000, 8 * K4, 0x8_0000_0000, PAGE_HYP, false), 0);
+  assertThrows(() => assertEquals(refcounts(a, 16), refcounts(b, 16)));
+  assertThrows(() => assertSameSnapshot(a, b, "off by one"));
+});
+
+Deno.test("a run that takes the u16 refcount past USHRT_MAX fails where get_page one by one fails", () => {
+  for (const shape of ["getPages", "getPage"] as const) {
+    for (const headroom of [0, 1, 5, 9, 10, 11]) {
+      const sides = [new Side("mainline", false, 16, shape), new Side("mainline", false, 16)];
+      const errors = sides.map((s, i) => {
+        const runs = i === 0;
+        assertEquals(s.map(0x4000_0000, K4, 0x8_0000_0000, PAGE_HYP, runs), 0);
+        // The level-3 page at 0xffff - headroom (hyp_page_ref_inc BUG_ONs at USHRT_MAX).
+        const l3 = s.pool.base + 3 * K4;
+        const va = s.pool.mmOps.physToVirt(l3);
+        while (s.pool.refcount(l3) < 0xffff - headroom) s.pool.mmOps.getPage!(va);
+        try {
+          s.map(0x4000_1000, 10 * K4, 0x8_0000_1000, PAGE_HYP, runs);
+          return "no error";
+        } catch (e) {
+          if (!(e instanceof KernelBugError)) throw e;
+          return e.message;
+        }
+      });
+      const what = `${shape}, headroom ${headroom}`;
+      assertEquals(errors[0], errors[1], what);
+      assertEquals(errors[0] === "no error", headroom >= 10, what);
+      assertEquals(refcounts(sides[0]!, 16), refcounts(sides[1]!, 16), what);
+      assertSameSnapshot(sides[0]!, sides[1]!, what);
+      assertEquals(
+        [sides[0]!.store.writes, sides[0]!.store.lastPtep, sides[0]!.memory.residentBytes],
+        [sides[1]!.store.writes, sides[1]!.store.lastPtep, sides[1]!.memory.residentBytes],
+        what,
+      );
+    }
+  }
+});
 
 Deno.test("a leaf run counts as a store to a page read as a table (the TLB's stale check sees it)", () => {
   const s = new Side("mainline", false, 16);
