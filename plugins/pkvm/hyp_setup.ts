@@ -603,7 +603,14 @@ function hostOwnershipOf(hyp: Hyp, level: number, pte: bigint, run: OwnerRun): n
       ? (pte & 0x0003_ffff_ffff_f000n) | (((pte >> 8n) & 3n) << 50n)
       : pte & 0x0000_ffff_ffff_f000n,
   );
-  if (!hyp.hypMemory.some((r) => phys >= r.base && phys < r.base + r.size)) return ERRNO.EINVAL;
+  // A plain loop, no callback: this runs once per page the hyp maps.
+  const regions = hyp.hypMemory;
+  let inMemory = false;
+  for (let i = 0; i < regions.length && !inMemory; i++) {
+    const r = regions[i]!;
+    inMemory = phys >= r.base && phys < r.base + r.size;
+  }
+  if (!inMemory) return ERRNO.EINVAL;
   const state = (pte >> 55n) & 3n;
   if (state === 3n) return ERRNO.EINVAL;
   if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return 0;
