@@ -714,8 +714,12 @@ export class Host {
     const start = Math.floor(from / PAGE) * PAGE;
     const end = Math.ceil(to / PAGE) * PAGE;
     const layout = this.layout!;
+    // The hyp VA of each page (kern_hyp_va() of its linear-map address) is
+    // one offset from the first: found once (the sums are exact integers
+    // below 2^53, equal to what the layout computes per page).
+    const va0 = layout.hypVa(start);
     for (let pa = start; pa < end; pa += PAGE) {
-      const err = this.hostPgt!.map(layout.hypVa(pa), PAGE, pa, prot);
+      const err = this.hostPgt!.map(va0 + (pa - start), PAGE, pa, prot);
       if (err !== 0) {
         throw new BootStepError(
           2,
@@ -724,7 +728,7 @@ export class Host {
       }
     }
     this.hostExpected.push({
-      va: layout.hypVa(start),
+      va: va0,
       pa: start,
       size: end - start,
       prot,
