@@ -24,20 +24,19 @@
  * @module
  */
 
+// Each name from the module that defines it, not from mod.ts: every command
+// line loads this file, and mod.ts would also load the oracle, the HTML pages
+// and the compare machinery that most of them never run.
 import {
   A64ConfigError,
   A64ExecutionError,
   A64NonTerminationError,
   A64SyntaxError,
-  CapabilityValueError,
-  checkHtmlPath,
-  HtmlPathError,
-  PluginDependencyError,
-  PluginError,
-  PluginLoadError,
-  VariantError,
-  writeHtmlFile,
-} from "../mod.ts";
+} from "../plugins/a64/errors.ts";
+import { CapabilityValueError, PluginDependencyError, PluginError } from "../core/errors.ts";
+import { PluginLoadError } from "../core/plugin_loader.ts";
+import { VariantError } from "../plugins/compare/run.ts";
+import { checkHtmlPath, HtmlPathError, writeHtmlFile } from "../plugins/report_html/write.ts";
 
 /**
  * Bad input: printed as one line (and, with `--json`, one JSON object);

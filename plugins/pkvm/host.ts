@@ -166,6 +166,12 @@ export class Host {
   /** Every hypercall issued. */
   records: HypercallRecord[] = [];
   #note: DispatchNote = {};
+  /**
+   * Page counts of the host table's pages (the EL1 `kvm_pgtable_mm_ops`
+   * page refcounts), keyed by page frame number: a frame number is a small
+   * integer where a PA above 2 GiB is a heap-allocated double in V8, and
+   * every entry the table makes or frees takes or drops one.
+   */
   #refs = new Map<number, number>();
 
   /**
@@ -670,22 +676,22 @@ export class Host {
         const p = this.pages!.allocPages(0);
         if (p === null) return null;
         mem.zero(p, PAGE);
-        this.#refs.set(p, 1);
+        this.#refs.set(Math.floor(p / 4096), 1);
         return p;
       },
       getPage: (va) => {
-        const p = va - (va % PAGE);
-        this.#refs.set(p, (this.#refs.get(p) ?? 0) + 1);
+        const pfn = Math.floor(va / 4096);
+        this.#refs.set(pfn, (this.#refs.get(pfn) ?? 0) + 1);
       },
       putPage: (va) => {
-        const p = va - (va % PAGE);
-        const n = (this.#refs.get(p) ?? 1) - 1;
+        const pfn = Math.floor(va / 4096);
+        const n = (this.#refs.get(pfn) ?? 1) - 1;
         if (n <= 0) {
-          this.#refs.delete(p);
-          this.pages!.freePages(p);
-        } else this.#refs.set(p, n);
+          this.#refs.delete(pfn);
+          this.pages!.freePages(pfn * PAGE);
+        } else this.#refs.set(pfn, n);
       },
-      pageCount: (va) => this.#refs.get(va - (va % PAGE)) ?? 0,
+      pageCount: (va) => this.#refs.get(Math.floor(va / 4096)) ?? 0,
       physToVirt: (pa) => pa,
       virtToPhys: (va) => va,
     };
@@ -708,8 +714,12 @@ export class Host {
     const start = Math.floor(from / PAGE) * PAGE;
     const end = Math.ceil(to / PAGE) * PAGE;
     const layout = this.layout!;
+    // The hyp VA of each page (kern_hyp_va() of its linear-map address) is
+    // one offset from the first: found once (the sums are exact integers
+    // below 2^53, equal to what the layout computes per page).
+    const va0 = layout.hypVa(start);
     for (let pa = start; pa < end; pa += PAGE) {
-      const err = this.hostPgt!.map(layout.hypVa(pa), PAGE, pa, prot);
+      const err = this.hostPgt!.map(va0 + (pa - start), PAGE, pa, prot);
       if (err !== 0) {
         throw new BootStepError(
           2,
@@ -718,7 +728,7 @@ export class Host {
       }
     }
     this.hostExpected.push({
-      va: layout.hypVa(start),
+      va: va0,
       pa: start,
       size: end - start,
       prot,

@@ -575,13 +575,14 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
 }
 
 /** `pkvm_getstate()`: the page state in software bits 56:55 of a hyp leaf. */
-const PKVM_PAGE_STATE = { OWNED: 0n, SHARED_OWNED: 1n, SHARED_BORROWED: 2n } as const;
+const PKVM_PAGE_STATE = { OWNED: 0, SHARED_OWNED: 1, SHARED_BORROWED: 2 } as const;
 
 /**
  * What `fix_host_ownership_walker()` (6.12, 7.2) and
- * `finalize_host_mappings_walker()` (6.1) do with one hyp stage-1 leaf: it
- * must be a level-3 page of memory (else -EINVAL); a page the hypervisor
- * owns gets the release's owner annotation in the host stage-2
+ * `finalize_host_mappings_walker()` (6.1) do with one hyp stage-1 entry: an
+ * invalid one is skipped; a valid one must be a level-3 page of memory
+ * (else -EINVAL); a page the hypervisor owns gets the release's owner
+ * annotation in the host stage-2
  * (`host_stage2_set_owner_locked(phys, PAGE_SIZE, PKVM_ID_HYP)`), except
  * 7.x's `__hyp_text`, which stays mapped read-only for the host. A shared
  * page (SHARED_OWNED / SHARED_BORROWED) gets a valid host mapping with the
@@ -590,22 +591,34 @@ const PKVM_PAGE_STATE = { OWNED: 0n, SHARED_OWNED: 1n, SHARED_BORROWED: 2n } as 
  * are not written here (only the annotations are modelled).
  *
  * @param hyp The hypervisor.
- * @param level The leaf's level.
- * @param pte The leaf.
+ * @param level The entry's level.
+ * @param pte The entry.
  * @returns 0 or a negative errno.
  */
 function hostOwnershipOf(hyp: Hyp, level: number, pte: bigint, run: OwnerRun): number {
-  const owner = hyp.release.setup.hostOwner;
+  // The descriptor as two 32-bit halves, then plain numbers: two BigInt
+  // operations per entry (this runs for every page the hyp maps) instead
+  // of one per field.
+  const lo = Number(pte & 0xffff_ffffn);
+  if ((lo & 1) === 0) return 0;
   if (level !== 3) return ERRNO.EINVAL;
-  const lpa2 = hyp.config.lpa2;
-  const phys = Number(
-    lpa2
-      ? (pte & 0x0003_ffff_ffff_f000n) | (((pte >> 8n) & 3n) << 50n)
-      : pte & 0x0000_ffff_ffff_f000n,
-  );
-  if (!hyp.hypMemory.some((r) => phys >= r.base && phys < r.base + r.size)) return ERRNO.EINVAL;
-  const state = (pte >> 55n) & 3n;
-  if (state === 3n) return ERRNO.EINVAL;
+  const hi = Number(pte >> 32n);
+  // The output address: bits [47:12], or with LPA2 bits [49:12] and
+  // OA[51:50] from descriptor bits 9:8.
+  const oaHi = hyp.config.lpa2 ? (hi & 0x3_ffff) + ((lo >>> 8) & 3) * 2 ** 18 : hi & 0xffff;
+  const phys = oaHi * 2 ** 32 + ((lo & 0xffff_f000) >>> 0);
+  // A plain loop, no callback: this runs once per page the hyp maps.
+  const regions = hyp.hypMemory;
+  let inMemory = false;
+  for (let i = 0; i < regions.length && !inMemory; i++) {
+    const r = regions[i]!;
+    inMemory = phys >= r.base && phys < r.base + r.size;
+  }
+  if (!inMemory) return ERRNO.EINVAL;
+  // Software bits 56:55 are bits 24:23 of the high half.
+  const state = (hi >>> 23) & 3;
+  if (state === 3) return ERRNO.EINVAL;
+  const owner = hyp.release.setup.hostOwner;
   if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return 0;
   if (owner.hypText === "read-only") {
     const s = hyp.image.symbols;
@@ -668,8 +681,7 @@ function fixHostOwnership(hyp: Hyp, cpu: Cpu): number {
   const run = new OwnerRun(hyp);
   const walker = {
     flags: WALK.LEAF,
-    cb: (v: { level: number; pte: bigint }) =>
-      (v.pte & 1n) === 0n ? 0 : hostOwnershipOf(hyp, v.level, v.pte, run),
+    cb: (v: { level: number; pte: bigint }) => hostOwnershipOf(hyp, v.level, v.pte, run),
   };
   for (const r of hyp.hypMemory) {
     const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, walker);

@@ -138,8 +138,16 @@ export function fastZeroCheck(
           pa = t.pa;
         }
         if (memory.isBacked(pa)) {
-          const b = memory.readBytes(pa, n);
-          for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+          // Word-aligned runs are read in place (the page's live words, no
+          // copy); anything else, or a big-endian host, through a copy.
+          const off = pa - Math.floor(pa / 4096) * 4096;
+          const w = (off | n) % 4 === 0 ? memory.tableWords(pa) : undefined;
+          if (w !== undefined) {
+            for (let i = off / 4, e = (off + n) / 4; i < e; i++) if (w[i] !== 0) return false;
+          } else {
+            const b = memory.readBytes(pa, n);
+            for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+          }
         }
         cur += n;
       }
@@ -276,6 +284,13 @@ export class Hyp {
   /** Set after a hyp_panic: the machine is dead. */
   panic: HypPanicError | undefined;
   #mem = new Map<number, El2Memory>();
+  /**
+   * `hyp_physvirt_offset` as a double when that is exact (always: it is
+   * below 2^52 in magnitude), so {@link Hyp.va} and {@link Hyp.pa}, called
+   * per page and per table entry, subtract and add without building a
+   * BigInt. The results equal the layout's: both round the same exact sum.
+   */
+  readonly #physvirt: number | undefined;
 
   /**
    * Creates the hypervisor state.
@@ -299,6 +314,10 @@ export class Hyp {
     this.hypMemory = init.hypMemory;
     this.config = init.config;
     this.trace = init.machine.trace;
+    const off = Number(init.layout.hypPhysvirtOffset);
+    this.#physvirt = Number.isSafeInteger(off) && BigInt(off) === init.layout.hypPhysvirtOffset
+      ? off
+      : undefined;
   }
 
   /**
@@ -330,7 +349,9 @@ export class Hyp {
    * @returns Hyp VA.
    */
   va(pa: number): number {
-    return this.layout.hypVa(pa);
+    // hyp_phys_to_virt(): (void *)(phys - hyp_physvirt_offset) (nvhe/memory.h).
+    const off = this.#physvirt;
+    return off === undefined ? this.layout.hypVa(pa) : pa - off;
   }
 
   /**
@@ -339,7 +360,9 @@ export class Hyp {
    * @returns PA.
    */
   pa(va: number): number {
-    return this.layout.hypPa(va);
+    // hyp_virt_to_phys(): (phys_addr_t)virt + hyp_physvirt_offset (nvhe/memory.h).
+    const off = this.#physvirt;
+    return off === undefined ? this.layout.hypPa(va) : va + off;
   }
 
   /**

@@ -53,9 +53,11 @@ export const RELEASE_NAMES: readonly string[] = [...RELEASES.map((r) => r.name),
 export function release(name: string | KernelRelease): KernelRelease {
   if (typeof name !== "string") return name;
   if (name === "mainline") return MAINLINE;
-  const r = RELEASES.find((x) => x.name === name);
-  if (r === undefined) {
-    throw new RangeError(`Unknown kernel release "${name}": choose ${RELEASE_NAMES.join(", ")}`);
+  // A plain loop, no callback: per-table call sites (the table walker's
+  // facts) reach this once per walk, cold code included.
+  for (let i = 0; i < RELEASES.length; i++) {
+    const r = RELEASES[i]!;
+    if (r.name === name) return r;
   }
-  return r;
+  throw new RangeError(`Unknown kernel release "${name}": choose ${RELEASE_NAMES.join(", ")}`);
 }

@@ -87,6 +87,33 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** CPU (user + system) seconds, wall seconds and max RSS (MiB) of one process, medians of `runs`. */
+function timeProcess(args: string[], runs: number): { cpu: number; wall: number; rss: number } {
+  const times: number[] = [];
+  const walls: number[] = [];
+  const rsss: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const out = new Deno.Command("/usr/bin/time", {
+      args: ["-f", "%e %U %S %M", Deno.execPath(), ...args],
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    const last = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)!;
+    const [wall, user, sys, kb] = last.split(" ").map(Number);
+    walls.push(wall!);
+    times.push(user! + sys!);
+    rsss.push(kb! / 1024);
+  }
+  return { cpu: median(times), wall: median(walls), rss: median(rsss) };
+}
+
+/** A process figure as the table prints it. */
+function processFigure(p: { cpu: number; wall: number; rss: number }): string {
+  return `CPU ${Math.round(p.cpu * 1000)} ms (wall ${Math.round(p.wall * 1000)} ms), ${
+    Math.round(p.rss)
+  } MiB`;
+}
+
 /** The whole-process goals: wall time and max RSS of examples/boot.ts. */
 function processRows(root: string, runs: number): Row[] {
   const machines: { label: string; args: string[]; time?: number; rss?: number }[] = [
@@ -95,51 +122,34 @@ function processRows(root: string, runs: number): Row[] {
     { label: "256 GiB", args: ["--ram", "0x40000000:256G"], time: 1, rss: 128 },
     { label: "1 TiB", args: ["--ram", "0x40000000:1024G"], time: 3, rss: 256 },
   ];
-  const rows: Row[] = [];
+  // The floor under every boot figure: starting deno and loading boot.ts's
+  // modules, with no machine built (--help returns before the boot).
+  const rows: Row[] = [{
+    name: "boot.ts --help (deno start-up and module load, no boot)",
+    figure: processFigure(timeProcess(["run", `${root}/examples/boot.ts`, "--help"], runs)),
+    target: "(none)",
+    ratio: "",
+    met: true,
+  }];
   for (const profile of ["v7.2", "v6.1", "v6.12", "v5.13"]) {
     for (const m of machines) {
-      const times: number[] = [];
-      const walls: number[] = [];
-      const rsss: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        const out = new Deno.Command("/usr/bin/time", {
-          args: [
-            "-f",
-            "%e %U %S %M",
-            Deno.execPath(),
-            "run",
-            `${root}/examples/boot.ts`,
-            "--profile",
-            profile,
-            ...m.args,
-          ],
-          stdout: "null",
-          stderr: "piped",
-        }).outputSync();
-        const last = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)!;
-        const [wall, user, sys, kb] = last.split(" ").map(Number);
-        walls.push(wall!);
-        times.push(user! + sys!);
-        rsss.push(kb! / 1024);
-      }
-      const t = median(times);
-      const wall = median(walls);
-      const rss = median(rsss);
+      const p = timeProcess(
+        ["run", `${root}/examples/boot.ts`, "--profile", profile, ...m.args],
+        runs,
+      );
       const goals: string[] = [];
       let met = true;
       if (m.time !== undefined) {
         goals.push(`≤ ${m.time * 1000} ms`);
-        met &&= t <= m.time;
+        met &&= p.cpu <= m.time;
       }
       if (m.rss !== undefined) {
         goals.push(`≤ ${m.rss} MiB`);
-        met &&= rss <= m.rss;
+        met &&= p.rss <= m.rss;
       }
       rows.push({
         name: `boot.ts --profile ${profile}, ${m.label}`,
-        figure: `CPU ${Math.round(t * 1000)} ms (wall ${Math.round(wall * 1000)} ms), ${
-          Math.round(rss)
-        } MiB`,
+        figure: processFigure(p),
         target: goals.join(", ") || "(none)",
         ratio: "",
         met: goals.length === 0 || met,
