@@ -260,8 +260,32 @@ export class LeafStore {
     meta: number,
   ): number {
     const k = (va / SIZES[cls as 0 | 1 | 2]) * 4 + cls;
-    if (this.#get(k) >= 0) this.#removeKey(k);
-    if ((this.#size + 1) * 2 > this.#index.length) this.#growIndex();
+    // One probe both looks for an entry with this key and finds the slot
+    // the new one goes to: with linear probing both end at the same first
+    // empty slot of the run (a miss then a fill probes the run twice, not
+    // three times).
+    let index = this.#index;
+    let mask = this.#mask;
+    const chunks = this.chunks;
+    let i = this.#home(k);
+    for (;; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) break;
+      const o = v - 1;
+      if (chunks[o >>> 14]!.f[(o & 16383) * 6 + 0] === k) {
+        // A replacement (rare: stale or speculative overlaps): the removal
+        // shifts the run, so the slot is found again below.
+        this.#removeKey(k);
+        i = -1;
+        break;
+      }
+    }
+    if ((this.#size + 1) * 2 > index.length) {
+      this.#growIndex();
+      index = this.#index;
+      mask = this.#mask;
+      i = -1;
+    }
     let id = this.#freeHead;
     if (id >= 0) {
       this.#freeHead = -2 - this.#key(id);
@@ -280,10 +304,10 @@ export class LeafStore {
     c.f[j * 6 + 2] = 0;
     c.u[j * 12 + 10] = 0;
     c.u[j * 12 + 11] = 1;
-    const index = this.#index;
-    const mask = this.#mask;
-    let i = this.#home(k);
-    while (index[i] !== 0) i = (i + 1) & mask;
+    if (i < 0) {
+      i = this.#home(k);
+      while (index[i] !== 0) i = (i + 1) & mask;
+    }
     index[i] = id + 1;
     this.#size++;
     this.counts[cls]!++;
