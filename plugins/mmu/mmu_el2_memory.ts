@@ -302,12 +302,23 @@ export class MmuEl2Memory implements El2Memory {
       // The first page may start mid-page; every later one starts at its page.
       let n = i === 0 ? Math.min(PAGE - (va & 4095), size) : Math.min(PAGE, size - from);
       let j = i + 1;
-      // A run stays in one RAM bank (adjacent banks are separate ranges).
+      // The pages contiguous in PA, then one bank check for all of them:
+      // a run stays in one RAM bank (adjacent banks are separate ranges),
+      // and only a run that crosses banks is cut page by page.
+      const n1 = n;
       while (j < pages && pas[j] === pa + n) {
-        const m = Math.min(PAGE, size - from - n);
-        if (!this.#mem.contains(pa, n + m)) break;
-        n += m;
+        n += Math.min(PAGE, size - from - n);
         j++;
+      }
+      if (j > i + 1 && !this.#mem.contains(pa, n)) {
+        n = n1;
+        j = i + 1;
+        while (j < pages && pas[j] === pa + n) {
+          const m = Math.min(PAGE, size - from - n);
+          if (!this.#mem.contains(pa, n + m)) break;
+          n += m;
+          j++;
+        }
       }
       run(pa, from, n);
       from += n;

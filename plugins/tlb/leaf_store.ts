@@ -20,6 +20,8 @@ import { LEAF, LEAF_SIZES as SIZES, StoredEntry } from "./stored_entry.ts";
 /** Entries per chunk after the first (ids `c << 14` .. `(c + 1) << 14`), as a shift. */
 const CHUNK_BITS = 14;
 const CHUNK = 1 << CHUNK_BITS;
+/** Slots of {@link LeafStore.find}'s memo (a power of two). */
+const MEMO = 1024;
 
 /**
  * The rows of up to 16384 entries (one {@link LeafStore} chunk): entry
@@ -187,21 +189,48 @@ export class LeafStore {
     // The page found last (hyp code makes runs of accesses to one page:
     // list nodes, records, memsets) is one compare away.
     if (pk === this.#lastKey) return this.#lastId;
+    // The answer for this page since the store last changed: a page under
+    // a block entry otherwise costs a failed page probe and a block probe
+    // on every access (pKVM maps the pool and its vmemmap with blocks).
+    const m = (pk >>> 2) & (MEMO - 1);
+    if (this.#memoKey[m] === pk && this.#memoStamp[m] === this.#stamp) {
+      return this.#memoId[m]!;
+    }
     const c = this.counts;
+    let id = -1;
     if (c[0] !== 0) {
-      const id = this.#get(pk);
+      id = this.#get(pk);
       if (id >= 0) {
         this.#lastKey = pk;
         this.#lastId = id;
         return id;
       }
     }
-    if (c[1] !== 0) {
-      const id = this.#get(Math.floor(va / 2097152) * 4 + 1);
-      if (id >= 0) return id;
+    if (c[1] !== 0) id = this.#get(Math.floor(va / 2097152) * 4 + 1);
+    if (id < 0 && c[2] !== 0) id = this.#get(Math.floor(va / 1073741824) * 4 + 2);
+    this.#memoKey[m] = pk;
+    this.#memoId[m] = id;
+    this.#memoStamp[m] = this.#stamp;
+    return id;
+  }
+
+  /**
+   * {@link LeafStore.find}'s answers by page key, direct-mapped, each valid
+   * while its stamp is the store's: every put, removal and clear moves the
+   * stamp on, so a remembered answer is always what a probe would give.
+   */
+  #memoKey = new Float64Array(MEMO).fill(-1);
+  #memoId = new Int32Array(MEMO);
+  #memoStamp = new Uint32Array(MEMO);
+  /** Moves on at every change of the entries (starts at 1: stamps start at 0). */
+  #stamp = 1;
+
+  /** The entries changed: every remembered answer is void (a wrap voids them by hand). */
+  #changed(): void {
+    if (++this.#stamp === 4294967296) {
+      this.#stamp = 1;
+      this.#memoStamp.fill(0);
     }
-    if (c[2] !== 0) return this.#get(Math.floor(va / 1073741824) * 4 + 2);
-    return -1;
   }
 
   /** Key of the page entry {@link LeafStore.find} found last (-1: none), and its id. */
@@ -260,8 +289,33 @@ export class LeafStore {
     meta: number,
   ): number {
     const k = (va / SIZES[cls as 0 | 1 | 2]) * 4 + cls;
-    if (this.#get(k) >= 0) this.#removeKey(k);
-    if ((this.#size + 1) * 2 > this.#index.length) this.#growIndex();
+    this.#changed();
+    // One probe both looks for an entry with this key and finds the slot
+    // the new one goes to: with linear probing both end at the same first
+    // empty slot of the run (a miss then a fill probes the run twice, not
+    // three times).
+    let index = this.#index;
+    let mask = this.#mask;
+    const chunks = this.chunks;
+    let i = this.#home(k);
+    for (;; i = (i + 1) & mask) {
+      const v = index[i]!;
+      if (v === 0) break;
+      const o = v - 1;
+      if (chunks[o >>> 14]!.f[(o & 16383) * 6 + 0] === k) {
+        // A replacement (rare: stale or speculative overlaps): the removal
+        // shifts the run, so the slot is found again below.
+        this.#removeKey(k);
+        i = -1;
+        break;
+      }
+    }
+    if ((this.#size + 1) * 2 > index.length) {
+      this.#growIndex();
+      index = this.#index;
+      mask = this.#mask;
+      i = -1;
+    }
     let id = this.#freeHead;
     if (id >= 0) {
       this.#freeHead = -2 - this.#key(id);
@@ -280,10 +334,10 @@ export class LeafStore {
     c.f[j * 6 + 2] = 0;
     c.u[j * 12 + 10] = 0;
     c.u[j * 12 + 11] = 1;
-    const index = this.#index;
-    const mask = this.#mask;
-    let i = this.#home(k);
-    while (index[i] !== 0) i = (i + 1) & mask;
+    if (i < 0) {
+      i = this.#home(k);
+      while (index[i] !== 0) i = (i + 1) & mask;
+    }
     index[i] = id + 1;
     this.#size++;
     this.counts[cls]!++;
@@ -340,6 +394,7 @@ export class LeafStore {
     }
     index[i] = 0;
     if (k === this.#lastKey) this.#lastKey = -1;
+    this.#changed();
     this.counts[k % 4]!--;
     const c = this.chunks[id >>> 14]!;
     const o = id & 16383;
@@ -371,6 +426,7 @@ export class LeafStore {
     }
     this.#obj.clear();
     this.#lastKey = -1;
+    this.#changed();
     this.counts.fill(0);
     this.#freeHead = -1;
     this.#next = 0;

@@ -415,9 +415,12 @@ export class TlbModel implements Tlb {
   ): number {
     if (speculative && this.policy === "optimistic") return -1;
     const cls = size === 4096 ? 0 : size === 2097152 ? 1 : size === 1073741824 ? 2 : -1;
+    // Alignment by the low 32 bits (every size divides 2^32, and a safe
+    // non-negative integer's low bits are those of `x >>> 0`): `x / size`
+    // with `size` a variable is a real divide on every fill.
     if (
-      cls < 0 || !Number.isSafeInteger(va) || va < 0 || Math.floor(va / size) * size !== va ||
-      !Number.isSafeInteger(pa) || pa < 0 || Math.floor(pa / size) * size !== pa
+      cls < 0 || !Number.isSafeInteger(va) || va < 0 || ((va >>> 0) & (size - 1)) !== 0 ||
+      !Number.isSafeInteger(pa) || pa < 0 || ((pa >>> 0) & (size - 1)) !== 0
     ) {
       checkEntry({ regime: "EL2", base, va, size, pa, level, pte: 0n, speculative });
     }

@@ -214,3 +214,39 @@ Deno.test("LeafStore past one chunk: 40000 pages across three chunks, every thir
   assertEquals(s.clear(), 40000);
   assertEquals([s.size, s.find(VA), s.live(ids[5]!)], [0, -1, false]);
 });
+
+Deno.test("LeafStore.find's remembered answers agree with a reference over thousands of read-heavy steps: pages under blocks, memo slots shared by pages far apart", () => {
+  const prng = new Prng(23);
+  const s = new LeafStore(4);
+  // key → id of the live entries (the reference).
+  const ref = new Map<number, number>();
+  const keyOf = (va: number, cls: number) => Math.floor(va / SIZES[cls]!) * 4 + cls;
+  // Pages of two 2 MiB blocks, and pages 4 MiB apart (the same memo slot:
+  // 1024 pages), with a 1 GiB block over all of them.
+  const BASE = 0x7fff_8000_0000;
+  const vaOf = () =>
+    BASE + (prng.int(2) * 1024 + prng.int(2) * 512 + prng.int(8)) * 4096 + prng.int(4096);
+  for (let i = 0; i < 40000; i++) {
+    const va = vaOf();
+    const op = prng.int(20);
+    if (op === 0) {
+      const cls = prng.int(3);
+      const at = Math.floor(va / SIZES[cls]!) * SIZES[cls]!;
+      ref.set(keyOf(va, cls), s.put(at, cls, 0x4000_0000, 0x4000_0000, 0x743, 0, (3 - cls) << 2));
+    } else if (op === 1) {
+      const level = prng.int(4);
+      let n = 0;
+      for (let c = 0; c < 3; c++) {
+        if ((level === 0 || level === 3 - c) && ref.delete(keyOf(va, c))) n++;
+      }
+      assertEquals(s.remove(va, level), n, `remove at step ${i}`);
+    } else if (op === 2 && prng.float() < 0.05) {
+      assertEquals(s.clear(), ref.size);
+      ref.clear();
+    } else {
+      // A page entry wins over a 2 MiB block, which wins over a 1 GiB block.
+      const want = ref.get(keyOf(va, 0)) ?? ref.get(keyOf(va, 1)) ?? ref.get(keyOf(va, 2)) ?? -1;
+      assertEquals(s.find(va), want, `find ${va} at step ${i}`);
+    }
+  }
+});
