@@ -12,3 +12,4 @@ export * from "./mmu.ts";
 export * from "./page_allocator.ts";
 export * from "./pkvm.ts";
 export * from "./reserved_mem.ts";
+export * from "./tlb_rows.ts";

@@ -10,6 +10,7 @@ import {
   type MmuFault,
   type MmuFaultKind,
   mmuFaultStatusCode,
+  pteOf,
   type TlbEntry,
   type TlbWalkEntry,
 } from "../../core/mod.ts";
@@ -71,7 +72,7 @@ export function mmuFault(
 }
 
 function descHex(lo: number, hi: number): string {
-  return hex((BigInt(hi) << 32n) | BigInt(lo));
+  return hex(pteOf(lo, hi));
 }
 
 /**

@@ -14,10 +14,12 @@ import {
   type El2MemoryOptions,
   type FaultKind,
   hex,
+  LEAF as L,
   MemoryFaultError,
   type Mmu,
   type MmuFault,
   type PhysicalMemory,
+  pteOf,
   takeAbort,
   takeException,
   type Tlb,
@@ -37,21 +39,6 @@ import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.
 import { WalkedEntry } from "./walked_entry.ts";
 import type { TlbModel } from "../tlb/tlb_model.ts";
 import type { LeafStore } from "../tlb/leaf_store.ts";
-
-/**
- * The flag bits of the built-in TLB's leaf rows the MMU uses (the values
- * of `LEAF` in plugins/tlb/leaf_store.ts, repeated as literals: the MMU
- * plugin takes no runtime import from the TLB plugin).
- */
-const L = {
-  WORDS: 0x20,
-  RO: 0x100,
-  XN: 0x200,
-  AP_TABLE: 0x400,
-  XN_TABLE: 0x800,
-  WXN: 0x1000,
-  STALE: 0x2000,
-} as const;
 
 /** Entry size by size class (the low two bits of a leaf's flags). */
 const CLS_SIZE: readonly number[] = [4096, 2097152, 1073741824];
@@ -250,20 +237,11 @@ export class Stage1Mmu implements Mmu {
   #pteHi = new Uint32Array(1024);
   #pteVal: bigint[] = new Array<bigint>(1024).fill(0n);
 
-  #lastHi = 0;
-  #lastHiShifted = 0n;
-
   /** The descriptor with halves `lo`, `hi` as a BigInt. */
   #pte(lo: number, hi: number): bigint {
     const i = ((lo >>> 12) ^ hi) & 1023;
     if (this.#pteLo[i] === lo && this.#pteHi[i] === hi) return this.#pteVal[i]!;
-    // Leaves share a few high halves (attributes, PA bits 47:32): the
-    // shifted one is remembered, leaving one conversion and one OR.
-    if (hi !== this.#lastHi) {
-      this.#lastHiShifted = BigInt(hi) << 32n;
-      this.#lastHi = hi;
-    }
-    const v = this.#lastHiShifted | BigInt(lo);
+    const v = pteOf(lo, hi);
     this.#pteLo[i] = lo;
     this.#pteHi[i] = hi;
     this.#pteVal[i] = v;

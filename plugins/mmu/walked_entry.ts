@@ -8,13 +8,9 @@
  * @module
  */
 
-import type { TlbEntry } from "../../core/mod.ts";
+import { pteOf, type TlbEntry } from "../../core/mod.ts";
 import type { RegimeConfig } from "./regime.ts";
 import type { WalkState } from "./table_walk.ts";
-
-/** The high half {@link WalkedEntry.pte} last converted, and it shifted into place. */
-let lastHi = 0;
-let lastHiShifted = 0n;
 
 /**
  * A TLB entry made from a successful walk. The TLB stores it as given, so
@@ -124,18 +120,7 @@ export class WalkedEntry implements TlbEntry {
 
   /** Leaf descriptor (made from its halves on first use). */
   get pte(): bigint {
-    let pte = this.#pte;
-    if (pte === undefined) {
-      // Leaves share a few high halves (attributes, PA bits 47:32): the
-      // shifted one is remembered, leaving one BigInt conversion and one OR.
-      const hi = this.hi;
-      if (hi !== lastHi) {
-        lastHiShifted = BigInt(hi) << 32n;
-        lastHi = hi;
-      }
-      pte = this.#pte = lastHiShifted | BigInt(this.lo);
-    }
-    return pte;
+    return this.#pte ??= pteOf(this.lo, this.hi);
   }
 
   /** Read-only (AP[2] or APTable[1]). */

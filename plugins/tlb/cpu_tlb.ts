@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { TlbEntry, TlbWalkEntry } from "../../core/mod.ts";
+import { LEAF, sizeClass, type TlbEntry, type TlbWalkEntry } from "../../core/mod.ts";
 import { LeafStore } from "./leaf_store.ts";
-import { LEAF, sizeClass, StoredEntry } from "./stored_entry.ts";
+import { StoredEntry } from "./stored_entry.ts";
 import { VpnMap } from "./vpn_map.ts";
 
 const PAGE = 4096;

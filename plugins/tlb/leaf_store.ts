@@ -14,8 +14,8 @@
  * @module
  */
 
-import type { TlbEntry } from "../../core/mod.ts";
-import { LEAF, LEAF_SIZES as SIZES, StoredEntry } from "./stored_entry.ts";
+import { LEAF, LEAF_SIZES as SIZES, type TlbEntry } from "../../core/mod.ts";
+import { StoredEntry } from "./stored_entry.ts";
 
 /** Entries per chunk after the first (ids `c << 14` .. `(c + 1) << 14`), as a shift. */
 const CHUNK_BITS = 14;

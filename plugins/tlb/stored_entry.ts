@@ -1,67 +1,12 @@
 /**
- * The layout of a leaf TLB entry's flags ({@link LEAF}) and the object form
- * of an entry ({@link StoredEntry}), which the TLB makes only when an API
- * hands an entry out (the entries themselves are rows of typed arrays, in
- * `leaf_store.ts`).
+ * The object form of a leaf TLB entry ({@link StoredEntry}), which the TLB
+ * makes only when an API hands an entry out (the entries themselves are rows
+ * of typed arrays, in `leaf_store.ts`, laid out as core's `LEAF` says).
  *
  * @module
  */
 
-import type { TlbEntry } from "../../core/mod.ts";
-
-/** Leaf sizes by size class: 4 KiB, 2 MiB, 1 GiB. */
-export const LEAF_SIZES = [4096, 2097152, 1073741824] as const;
-
-/**
- * Bits of a leaf entry's flags word (word 9 of its row, see `LeafChunk`). The low byte is the TLB's (size class,
- * level, speculative, whether the filler's words are set); the rest belong
- * to the filler (the MMU's decoded permissions, the SCTLR_EL2.WXN and MAIR
- * attribute it cached, the outcome of its last verification).
- */
-export const LEAF = {
-  /** Size class: 0 4 KiB, 1 2 MiB, 2 1 GiB. */
-  CLS_MASK: 0x3,
-  /** Leaf level (0..3) << 2. */
-  LEVEL_SHIFT: 2,
-  /** Filled speculatively. */
-  SPECULATIVE: 0x10,
-  /** The filler's words (the bits above, `gen`, `tag`, `chain`) are set. */
-  WORDS: 0x20,
-  /** Filler: read-only (AP[2] or APTable[1]). */
-  RO: 0x100,
-  /** Filler: execute-never (XN or XNTable). */
-  XN: 0x200,
-  /** Filler: read-only because of APTable. */
-  AP_TABLE: 0x400,
-  /** Filler: execute-never because of XNTable. */
-  XN_TABLE: 0x800,
-  /** Filler: SCTLR_EL2.WXN at the fill. */
-  WXN: 0x1000,
-  /** Filler: the last verifying walk gave another translation. */
-  STALE: 0x2000,
-  /** Filler: MAIR attribute byte at the fill, << 16. */
-  ATTRS_SHIFT: 16,
-} as const;
-
-/**
- * The size class of an entry size (the low two bits of an entry's key).
- *
- * @param size An entry size.
- * @returns 0 for 4 KiB, 1 for 2 MiB, 2 for 1 GiB, -1 otherwise.
- * @example
- * ```ts
- * import { assertEquals } from "@std/assert";
- * import { sizeClass } from "./stored_entry.ts";
- * assertEquals([sizeClass(4096), sizeClass(2 ** 21), sizeClass(2 ** 30), sizeClass(2 ** 39)], [0, 1, 2, -1]);
- * ```
- */
-export function sizeClass(size: number): number {
-  return size === 4096 ? 0 : size === 2097152 ? 1 : size === 1073741824 ? 2 : -1;
-}
-
-/** The high half last converted by {@link StoredEntry.pte}, and it shifted into place. */
-let lastHi = 0;
-let lastHiShifted = 0n;
+import { LEAF, LEAF_SIZES, pteOf, type TlbEntry } from "../../core/mod.ts";
 
 /**
  * The object form of a stored entry: the {@link TlbEntry} fields, plus the
@@ -149,15 +94,6 @@ export class StoredEntry implements TlbEntry {
 
   /** Leaf descriptor (made from its halves on first use). */
   get pte(): bigint {
-    let pte = this.#pte;
-    if (pte === undefined) {
-      const hi = this.hi;
-      if (hi !== lastHi) {
-        lastHiShifted = BigInt(hi) << 32n;
-        lastHi = hi;
-      }
-      pte = this.#pte = lastHiShifted | BigInt(this.lo);
-    }
-    return pte;
+    return this.#pte ??= pteOf(this.lo, this.hi);
   }
 }

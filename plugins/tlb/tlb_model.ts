@@ -8,6 +8,8 @@
 import {
   type Cpu,
   hex,
+  LEAF,
+  sizeClass,
   type Tlb,
   type TlbEntry,
   type TlbiOp,
@@ -18,7 +20,6 @@ import {
 } from "../../core/mod.ts";
 import { CpuTlb, TLB_ENTRY_SIZES, WALK_ENTRY_SIZES } from "./cpu_tlb.ts";
 import type { LeafStore } from "./leaf_store.ts";
-import { LEAF } from "./stored_entry.ts";
 
 /** TLB policy: what the architecture allows, or what QEMU does. */
 export type TlbPolicy = "adversarial" | "optimistic";
@@ -414,7 +415,7 @@ export class TlbModel implements Tlb {
     speculative: boolean,
   ): number {
     if (speculative && this.policy === "optimistic") return -1;
-    const cls = size === 4096 ? 0 : size === 2097152 ? 1 : size === 1073741824 ? 2 : -1;
+    const cls = sizeClass(size);
     // Alignment by the low 32 bits (every size divides 2^32, and a safe
     // non-negative integer's low bits are those of `x >>> 0`): `x / size`
     // with `size` a variable is a real divide on every fill.
