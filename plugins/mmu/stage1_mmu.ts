@@ -15,6 +15,7 @@ import {
   type FaultKind,
   hex,
   LEAF as L,
+  LEAF_SIZES,
   MemoryFaultError,
   type Mmu,
   type MmuFault,
@@ -39,9 +40,6 @@ import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.
 import { WalkedEntry } from "./walked_entry.ts";
 import type { TlbModel } from "../tlb/tlb_model.ts";
 import type { LeafStore } from "../tlb/leaf_store.ts";
-
-/** Entry size by size class (the low two bits of a leaf's flags). */
-const CLS_SIZE: readonly number[] = [4096, 2097152, 1073741824];
 
 /** Access codes used on the hot path. */
 const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
@@ -986,7 +984,7 @@ export class Stage1Mmu implements Mmu {
     lc.u[lj * 12 + 9] = stale ? meta | L.STALE : meta & ~L.STALE;
     lc.u[lj * 12 + 10] = cfg.id;
     const s = this.#vs;
-    const size = CLS_SIZE[meta & 3]!;
+    const size = LEAF_SIZES[(meta & L.CLS_MASK) as 0 | 1 | 2];
     const entryVa = Math.floor(va / size) * size;
     // The walk decides the whole entry only if it ended at or above the
     // entry's level (every VA of the block shares those descriptors).
