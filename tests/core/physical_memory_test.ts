@@ -324,3 +324,65 @@ Deno.test("PhysicalMemory matches a flat model across two banks (page cache, pin
     }
   }
 });
+
+Deno.test("PhysicalMemory recycles dropped pages through their slabs without mixing frames", () => {
+  // More pages than the spare list keeps (1024), backed and dropped in
+  // random order, so dropped pages go back to their 16-page slabs, slabs
+  // empty out and are let go, and recycled pages back other frames; a range
+  // pinned whole takes over pages that were backed one by one.
+  const pages = 4096;
+  const size = pages * PAGE_SIZE;
+  const base = 0x4000_0000;
+  const m = new PhysicalMemory([{ base, size }]);
+  const model = new Uint8Array(size);
+  const rng = new Prng(23);
+  let pinnedView: Uint8Array | undefined;
+  let pinnedAt = 0;
+  const view = new DataView(model.buffer);
+  for (let step = 0; step < 40_000; step++) {
+    if (step % 10_000 === 0) {
+      // Every frame backed, in a shuffled order so frames and slots do not line up.
+      for (let k = 0; k < pages; k++) {
+        const off = ((k * 1597) % pages) * PAGE_SIZE + rng.int(PAGE_SIZE / 4) * 4;
+        const v = 1 + rng.int(2 ** 32 - 1);
+        m.write32(base + off, v);
+        view.setUint32(off, v, true);
+      }
+    } else if (step % 10_000 === 5_000) {
+      // Most frames dropped: far more than the spare list keeps.
+      const keep = rng.int(pages);
+      m.zero(base, keep * PAGE_SIZE);
+      model.fill(0, 0, keep * PAGE_SIZE);
+      m.zero(base + (keep + 1) * PAGE_SIZE, (pages - keep - 1) * PAGE_SIZE);
+      model.fill(0, (keep + 1) * PAGE_SIZE);
+    }
+    const op = rng.int(10);
+    const pfn = rng.int(pages);
+    if (op < 4) {
+      const off = pfn * PAGE_SIZE + rng.int(PAGE_SIZE / 4) * 4;
+      const v = rng.int(2 ** 32);
+      m.write32(base + off, v);
+      view.setUint32(off, v, true);
+    } else if (op < 8) {
+      // Zero a run of whole pages: what was backed there is dropped.
+      const n = 1 + rng.int(Math.min(64, pages - pfn));
+      m.zero(base + pfn * PAGE_SIZE, n * PAGE_SIZE);
+      model.fill(0, pfn * PAGE_SIZE, (pfn + n) * PAGE_SIZE);
+    } else if (op === 8 && pinnedView === undefined && step > 20_000) {
+      pinnedAt = pfn - (pfn % 8);
+      pinnedView = m.pinRange(base + pinnedAt * PAGE_SIZE, 8 * PAGE_SIZE);
+      assertEquals(
+        pinnedView,
+        model.subarray(pinnedAt * PAGE_SIZE, (pinnedAt + 8) * PAGE_SIZE),
+        `step ${step}`,
+      );
+    } else {
+      const off = pfn * PAGE_SIZE + rng.int(PAGE_SIZE / 4) * 4;
+      assertEquals(m.read32(base + off), view.getUint32(off, true), `step ${step}`);
+    }
+  }
+  assertEquals(m.readBytes(base, size), model);
+  if (pinnedView !== undefined) {
+    assertEquals(pinnedView, model.subarray(pinnedAt * PAGE_SIZE, (pinnedAt + 8) * PAGE_SIZE));
+  }
+});
