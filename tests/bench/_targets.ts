@@ -20,31 +20,32 @@
 /**
  * The C figures: the same work as each bench (the same pool size, the same
  * churn sequence from the same seed, the same 1 GiB of mappings, the same
- * 512-page translate pattern): medians of 7 runs on 2 shared cores with
- * other work running, as the hyplab figures beside them were (on a quiet
- * core the fine-grained C figures are 2–3× lower; the ratios hold).
+ * 512-page translate pattern): medians of 6 runs on 2 cores of a quiet
+ * machine (8 December 2026, load average about 1), taken around the
+ * benches of tests/bench/README.md's table. On a loaded machine the C
+ * figures rise 2–9×: compare ratios taken in one sitting.
  */
 export const C_FIGURES = {
   /** hyp_pool_init of a 1 GiB pool with its vmemmap zeroed and written (ms). */
-  initMs: 1.36,
+  initMs: 1.26,
   /** Order-0 alloc + free with one page kept, with the kernel's 4 KiB memset (ns). */
-  pairKeptMemsetNs: 206,
+  pairKeptMemsetNs: 37.8,
   /** The same without the memset (ns). */
-  pairKeptNs: 25,
+  pairKeptNs: 6.0,
   /** Order-0 alloc + free on a free pool: split and merge through every order (ns). */
-  pairFreshNs: 244,
+  pairFreshNs: 52.8,
   /** The churn (orders 0-3 at ~50 % occupancy, xoshiro128** seed 7) per operation (ns). */
-  churnNs: 207,
+  churnNs: 23.1,
   /** Map 1 GiB in 4 KiB pages with a kernel-style walker and visitor (ms). */
-  map4kMs: 0.69,
+  map4kMs: 0.66,
   /** Map 1 GiB in 2 MiB blocks (µs). */
-  map2mUs: 1.75,
+  map2mUs: 1.76,
   /** A TLB hit: regime check, probe, stale check, permission decode, result (ns). */
-  translateHitNs: 8.9,
+  translateHitNs: 3.66,
   /** A 4-level walk with permission decode (ns). */
-  walkNs: 8.6,
+  walkNs: 3.76,
   /** A miss: walk and TLB fill at a fresh VA (ns). */
-  missFillNs: 23,
+  missFillNs: 7.93,
 } as const;
 
 /** Ratio goals: the page allocator, and the MMU and page tables. */
