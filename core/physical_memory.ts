@@ -401,10 +401,8 @@ export class PhysicalMemory {
     return p;
   }
 
-  #pageForWrite(pfn: number): Page {
-    if (pfn === this.#lastPfn) return this.#lastPage!;
-    if (pfn === this.#prevPfn) return this.#toFront(pfn);
-    const rel = pfn - this.#hitPfn;
+  /** The page slots of the chunk holding frame `rel` of the hit bank, made on first use. */
+  #chunkOf(rel: number): (Page | undefined)[] {
     const ci = Math.floor(rel / 512);
     let c = this.#hitChunks[ci];
     if (c === undefined) {
@@ -412,7 +410,15 @@ export class PhysicalMemory {
       this.#hitChunks[ci] = c;
       this.#chunkList.push({ pfn: this.#hitPfn + ci * 512, pages: c });
     }
-    const slot = rel - ci * 512;
+    return c;
+  }
+
+  #pageForWrite(pfn: number): Page {
+    if (pfn === this.#lastPfn) return this.#lastPage!;
+    if (pfn === this.#prevPfn) return this.#toFront(pfn);
+    const rel = pfn - this.#hitPfn;
+    const c = this.#chunkOf(rel);
+    const slot = rel & 511;
     let p = c[slot];
     if (p === undefined) {
       p = this.#spare.pop() ?? this.#newPage();
@@ -642,14 +648,8 @@ export class PhysicalMemory {
       np.lo = 0;
       np.hi = PAGE_SIZE;
       const rel = pfn - this.#hitPfn;
-      const ci = Math.floor(rel / 512);
-      let c = this.#hitChunks[ci];
-      if (c === undefined) {
-        c = new Array<Page | undefined>(CHUNK_PAGES).fill(undefined);
-        this.#hitChunks[ci] = c;
-        this.#chunkList.push({ pfn: this.#hitPfn + ci * 512, pages: c });
-      }
-      const slot = rel - ci * 512;
+      const c = this.#chunkOf(rel);
+      const slot = rel & 511;
       const p = c[slot];
       if (p !== undefined) {
         np.u8.set(p.u8);
