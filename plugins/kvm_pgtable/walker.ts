@@ -368,16 +368,7 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
       // The LEAF visits of the non-table entries from here that the visitor
       // installs in one go; each is then passed as visitEntry passes a
       // non-table (ALIGN_DOWN(addr, granule) + granule, entry after entry).
-      const ctx = data.ctxs[level + 1]!;
-      ctx.start = data.start;
-      ctx.addr = data.addr;
-      ctx.end = data.end;
-      ctx.level = level;
-      ctx.ptep = ptep;
-      ctx.lo = lo;
-      ctx.hi = hi;
-      ctx.flags = walker.flags;
-      const n = walker.leafRun!(ctx, idx, words);
+      const n = walker.leafRun!(levelCtx(data, level, ptep, lo, hi), idx, words);
       if (n > 0) {
         const a = data.addr;
         data.addr = (level > 0 ? a - ((a >>> 0) & (g - 1)) : Math.floor(a / g) * g) + n * g;
@@ -389,6 +380,23 @@ function walkTable(data: WalkData, tablePa: number, level: number): number {
     if (ret !== 0) break;
   }
   return ret;
+}
+
+/**
+ * The level's reused `struct kvm_pgtable_visit_ctx`, filled for the entry at
+ * `ptep` (one object per level, not one per visit).
+ */
+function levelCtx(data: WalkData, level: number, ptep: number, lo: number, hi: number): Ctx {
+  const ctx = data.ctxs[level + 1]!;
+  ctx.start = data.start;
+  ctx.addr = data.addr;
+  ctx.end = data.end;
+  ctx.level = level;
+  ctx.ptep = ptep;
+  ctx.lo = lo;
+  ctx.hi = hi;
+  ctx.flags = data.walker.flags;
+  return ctx;
 }
 
 /** `__kvm_pgtable_visit`: one entry (read by the caller), in the kernel's visit order. */
@@ -403,15 +411,7 @@ function visitEntry(
   const walker = data.walker;
   const flags = walker.flags;
   const buf = data.buf;
-  const ctx = data.ctxs[level + 1]!;
-  ctx.start = data.start;
-  ctx.addr = data.addr;
-  ctx.end = data.end;
-  ctx.level = level;
-  ctx.ptep = ptep;
-  ctx.lo = lo;
-  ctx.hi = hi;
-  ctx.flags = flags;
+  const ctx = levelCtx(data, level, ptep, lo, hi);
   let ret = 0;
   let table = isTable(lo, level);
   let reload = false;
