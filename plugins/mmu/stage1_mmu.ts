@@ -570,7 +570,7 @@ export class Stage1Mmu implements Mmu {
           this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
         }
         if ((lsc.u[lsj * 12 + 9]! & L.STALE) !== 0) {
-          this.#staleId(cpu, cfg, ls, id, va, ro, xn, wxn, attrs);
+          this.#reportStale(cpu, cfg, id, va, ro, xn, wxn, attrs, ls);
         }
       }
       pa = va + lsc.f[lsj * 6 + 1]!;
@@ -773,17 +773,46 @@ export class Stage1Mmu implements Mmu {
     } else {
       stale = this.#differs(cfg, e.pa + (va - e.va), va, ro, xn, wxn, attrs);
     }
-    if (!stale) return;
+    if (stale) this.#reportStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
+  }
+
+  /**
+   * Counts a stale hit and, when traced, emits it with a walk of now. The
+   * entry is an object, or the id of a row of the built-in TLB's store `l`
+   * (its object is made only for the trace).
+   */
+  #reportStale(
+    cpu: Cpu,
+    cfg: RegimeConfig,
+    e: TlbEntry | number,
+    va: number,
+    ro: boolean,
+    xn: boolean,
+    wxn: boolean,
+    attrs: number,
+    l?: LeafStore,
+  ): void {
     this.#tlb.recordStale();
     if (this.#trace.wants("tlb_stale")) {
       const s = this.#vs;
       walkTables(this.#mem, cfg, va, s);
+      const entry = typeof e === "number" ? l!.entryAt(e) : e;
       this.#trace.emit("tlb_stale", {
         va: hex(va),
-        tlb: describeEntry(e, va, ro, xn, attrs, wxn),
+        tlb: describeEntry(entry, va, ro, xn, attrs, wxn),
         walk: describeWalk(s, cfg, va),
       }, { cpu: cpu.id, el: cpu.pstate.el });
     }
+  }
+
+  /**
+   * Whether the verifying walk just made into `#vs` decides the whole entry
+   * (first VA `entryVa`, leaf `level`): only if it ended at or above the
+   * entry's level, where every VA of the block shares its descriptors.
+   */
+  #walkCoversEntry(cfg: RegimeConfig, entryVa: number, level: number): boolean {
+    const s = this.#vs;
+    return s.fault === WALK_FAULT.VA_RANGE ? entryVa >= cfg.iaLimit : s.level <= level;
   }
 
   /**
@@ -933,30 +962,6 @@ export class Stage1Mmu implements Mmu {
     );
   }
 
-  /** Records a stale hit on an entry of the built-in TLB, by id (see {@link #checkStale}). */
-  #staleId(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    l: LeafStore,
-    id: number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-  ): void {
-    this.#tlb.recordStale();
-    if (this.#trace.wants("tlb_stale")) {
-      const s = this.#vs;
-      walkTables(this.#mem, cfg, va, s);
-      this.#trace.emit("tlb_stale", {
-        va: hex(va),
-        tlb: describeEntry(l.entryAt(id), va, ro, xn, attrs, wxn),
-        walk: describeWalk(s, cfg, va),
-      }, { cpu: cpu.id, el: cpu.pstate.el });
-    }
-  }
-
   /** {@link #reverify} for an entry of the built-in TLB, by id. */
   #reverifyId(
     cfg: RegimeConfig,
@@ -983,15 +988,9 @@ export class Stage1Mmu implements Mmu {
     const meta = lc.u[lj * 12 + 9]!;
     lc.u[lj * 12 + 9] = stale ? meta | L.STALE : meta & ~L.STALE;
     lc.u[lj * 12 + 10] = cfg.id;
-    const s = this.#vs;
     const size = LEAF_SIZES[(meta & L.CLS_MASK) as 0 | 1 | 2];
-    const entryVa = Math.floor(va / size) * size;
-    // The walk decides the whole entry only if it ended at or above the
-    // entry's level (every VA of the block shares those descriptors).
-    const uniform = s.fault === WALK_FAULT.VA_RANGE
-      ? entryVa >= cfg.iaLimit
-      : s.level <= ((meta >>> 2) & 3);
-    if (uniform) {
+    if (this.#walkCoversEntry(cfg, Math.floor(va / size) * size, (meta >>> L.LEVEL_SHIFT) & 3)) {
+      const s = this.#vs;
       lc.f[lj * 6 + 2] = mem.tableGeneration;
       const n = s.n;
       // The entry's own chain array is rewritten in place (the TLB hands
@@ -1018,13 +1017,9 @@ export class Stage1Mmu implements Mmu {
     }
     e.stale = this.#differs(cfg, e.pa + (va - e.va), va, e.ro, e.xn, wxn, attrs, true);
     e.vCfg = cfg;
-    const s = this.#vs;
-    // The walk decides the whole entry only if it ended at or above the
-    // entry's level (every VA of the block shares those descriptors).
-    const uniform = s.fault === WALK_FAULT.VA_RANGE ? e.va >= cfg.iaLimit : s.level <= e.level;
-    if (uniform) {
+    if (this.#walkCoversEntry(cfg, e.va, e.level)) {
       e.vGen = mem.tableGeneration;
-      e.recordChain(s);
+      e.recordChain(this.#vs);
     } else {
       e.vGen = -1;
     }
