@@ -21,44 +21,26 @@ import {
   builtinSequence,
   createMachine,
   MMU,
-  type PhysicalMemory,
   Prng,
   TLB,
 } from "./deps.ts";
 import { mmu } from "../../../plugins/mmu/mod.ts";
 import { tlb } from "../../../plugins/tlb/mod.ts";
+import {
+  CODE,
+  FN_PA,
+  FN_VA,
+  MAIR,
+  NEW_PGD,
+  OLD_PGD,
+  SCTLR_ON,
+  STACK_PA,
+  STACK_VA,
+  Tables,
+  TCR,
+} from "./_switch_world.ts";
 
-const CODE = 0x4008_0000; // idmap page (VA = PA)
-const OLD_PGD = 0x4100_0000;
-const NEW_PGD = 0x4120_0000;
-const STACK_PA = 0x4140_0000;
-const FN_PA = 0x4150_0000;
 const OLD_FN_PA = 0x4160_0000;
-const STACK_VA = 0x8000_0010_0000;
-const FN_VA = 0x8000_0000_4000;
-const SCTLR_ON = 0x30e5183dn;
-const TCR = (1n << 31n) | (1n << 23n) | (2n << 16n) | (3n << 12n) | (1n << 10n) | (1n << 8n) | 16n;
-
-/** One table page per level, allocated after `pgd`. */
-function map(mem: PhysicalMemory, pgd: number, next: { at: number }, va: number, pa: number) {
-  let table = pgd;
-  for (let level = 0; level < 3; level++) {
-    const slot = table + 8 * (Math.floor(va / 2 ** (39 - 9 * level)) % 512);
-    let d = mem.read64(slot);
-    if ((d & 3n) !== 3n) {
-      const t = next.at;
-      next.at += 0x1000;
-      mem.zero(t, 0x1000);
-      d = BigInt(t) | 3n;
-      mem.write64(slot, d);
-    }
-    table = Number(d & 0x0000_ffff_ffff_f000n);
-  }
-  mem.write64(
-    table + 8 * (Math.floor(va / 4096) % 512),
-    BigInt(pa) | (1n << 10n) | (3n << 8n) | 3n,
-  );
-}
 
 /**
  * A machine on the old tables, with the idmap, the stack and the
@@ -72,20 +54,17 @@ function machine() {
     cpus: 1,
     plugins: [tlb({ policy: "adversarial" }), mmu(), a64Executor()],
   });
-  const mem = m.memory;
-  mem.zero(OLD_PGD, 0x1000);
-  mem.zero(NEW_PGD, 0x1000);
-  const o = { at: OLD_PGD + 0x1000 };
-  const n = { at: NEW_PGD + 0x1000 };
+  const old = new Tables(m.memory, OLD_PGD);
+  const neu = new Tables(m.memory, NEW_PGD);
   for (const [va, pa] of [[CODE, CODE], [STACK_VA - 0x1000, STACK_PA]]) {
-    map(mem, OLD_PGD, o, va!, pa!);
-    map(mem, NEW_PGD, n, va!, pa!);
+    old.map(va!, pa!, true, true);
+    neu.map(va!, pa!, true, true);
   }
-  map(mem, OLD_PGD, o, FN_VA, OLD_FN_PA);
-  map(mem, NEW_PGD, n, FN_VA, FN_PA);
+  old.map(FN_VA, OLD_FN_PA, true, true);
+  neu.map(FN_VA, FN_PA, true, true);
   const cpu = m.cpu(0);
   cpu.sysregs.write("TCR_EL2", TCR);
-  cpu.sysregs.write("MAIR_EL2", 0xffn);
+  cpu.sysregs.write("MAIR_EL2", MAIR);
   cpu.sysregs.write("TTBR0_EL2", BigInt(OLD_PGD));
   cpu.sysregs.write("SCTLR_EL2", SCTLR_ON);
   cpu.sysregs.write("VBAR_EL2", 0x4000_0800n);
