@@ -18,8 +18,8 @@ import {
   TLB,
 } from "../../core/mod.ts";
 import { resolveCheckConfig } from "./config.ts";
-import { parseA64 } from "./parse.ts";
-import { check, runProgram, type RunProgramOptions } from "./run.ts";
+import { ParseCache } from "./parse_cache.ts";
+import { checkProgram, runProgram, type RunProgramOptions } from "./run.ts";
 
 /** Options of {@link a64Executor}. */
 export interface A64ExecutorOptions {
@@ -58,15 +58,23 @@ export function a64Executor(options: A64ExecutorOptions = {}): Plugin {
       const tlb = ctx.has(TLB) ? ctx.get(TLB) : undefined;
       const defaults = options.config ?? {};
       resolveCheckConfig(defaults);
+      // A boot checks the switch sequence, then runs it: one parse serves both.
+      const parses = new ParseCache();
       const impl: A64Executor = {
         name: "a64_executor",
         check(source: string, config?: CheckConfig): CheckResult {
-          return check(source, config ?? defaults);
+          // As run.ts check(): the program read with the configuration's features and errata.
+          const c = config ?? defaults;
+          const cfg = resolveCheckConfig(c);
+          return checkProgram(
+            parses.parse(source, { features: cfg.features, errata: cfg.errata }),
+            c,
+          );
         },
         run(cpu: Cpu, source: string, o: A64RunOptions): A64RunResult {
           const config = o.config ?? defaults;
           const cfg = resolveCheckConfig(config);
-          const program = parseA64(
+          const program = parses.parse(
             source,
             o.symbols === undefined
               ? { features: cfg.features, errata: cfg.errata }
