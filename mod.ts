@@ -17,6 +17,7 @@
  */
 
 export * from "./core/mod.ts";
+export * from "./core/conformance/mod.ts";
 export * from "./plugins/reserved_mem/mod.ts";
 export * from "./plugins/early_alloc/mod.ts";
 export * from "./plugins/buddy_allocator/mod.ts";

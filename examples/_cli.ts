@@ -35,7 +35,7 @@ import {
 } from "../plugins/a64/errors.ts";
 import { CapabilityValueError, PluginDependencyError, PluginError } from "../core/errors.ts";
 import { PluginLoadError } from "../core/plugin_loader.ts";
-import { VariantError } from "../plugins/compare/run.ts";
+import { VariantError } from "../plugins/compare/variant_error.ts";
 import { checkHtmlPath, HtmlPathError, writeHtmlFile } from "../plugins/report_html/write.ts";
 
 /**

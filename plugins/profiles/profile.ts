@@ -11,7 +11,7 @@
  */
 
 import { type Plugin, withPlugin } from "../../core/mod.ts";
-import { a64Executor } from "../a64/mod.ts";
+import { a64Executor } from "../a64/plugin.ts";
 import { bitmapAllocator } from "../bitmap_allocator/mod.ts";
 import { buddyAllocator } from "../buddy_allocator/mod.ts";
 import { earlyAllocator } from "../early_alloc/mod.ts";

@@ -2,11 +2,10 @@ import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import {
   A64_EXECUTOR,
   type A64Executor,
-  ConformanceError,
   type Plugin,
   type SwitchSequence,
-  switchSequenceConformance,
 } from "../../core/mod.ts";
+import { ConformanceError, switchSequenceConformance } from "../../core/conformance/mod.ts";
 import { a64Executor, check } from "../../plugins/a64/mod.ts";
 import { mmu } from "../../plugins/mmu/mod.ts";
 import { builtinSequence, switchSequence } from "../../plugins/switch_sequence/mod.ts";

@@ -1,14 +1,13 @@
 import { assertRejects } from "@std/assert";
 import {
-  ConformanceError,
   KernelBugError,
   PAGE_ALLOCATOR,
   PAGE_SIZE,
   type PageAllocator,
-  pageAllocatorConformance,
   type PagePool,
   type PagePoolOptions,
 } from "../../core/mod.ts";
+import { ConformanceError, pageAllocatorConformance } from "../../core/conformance/mod.ts";
 import { bitmapAllocator, bitmapPageAllocator } from "../../plugins/bitmap_allocator/mod.ts";
 import { buddyAllocator, buddyPageAllocator } from "../../plugins/buddy_allocator/mod.ts";
 

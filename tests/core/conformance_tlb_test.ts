@@ -1,12 +1,6 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import {
-  ConformanceError,
-  type Plugin,
-  TLB,
-  type Tlb,
-  tlbConformance,
-  Trace,
-} from "../../core/mod.ts";
+import { type Plugin, TLB, type Tlb, Trace } from "../../core/mod.ts";
+import { ConformanceError, tlbConformance } from "../../core/conformance/mod.ts";
 import { tlb, TlbModel, type TlbPolicy } from "../../plugins/tlb/mod.ts";
 
 Deno.test("the adversarial tlb() passes the TLB conformance suite", (t) =>

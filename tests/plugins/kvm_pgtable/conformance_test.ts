@@ -1,11 +1,11 @@
 import { assertRejects } from "@std/assert";
 import {
-  ConformanceError,
   type KvmPgtableFactory,
   PAGE_HYP,
   PAGE_HYP_DEVICE,
   PAGE_HYP_RO,
 } from "../../../core/mod.ts";
+import { ConformanceError } from "../../../core/conformance/mod.ts";
 import { kvmPgtableConformance } from "../../../core/conformance/kvm_pgtable.ts";
 import { kvmPgtableFactory } from "../../../plugins/kvm_pgtable/mod.ts";
 

@@ -1,6 +1,5 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
-  ConformanceError,
   createMachine,
   type Memblock,
   type MemblockRegion,
@@ -9,6 +8,7 @@ import {
   type ReservedMem,
   Trace,
 } from "../../../core/mod.ts";
+import { ConformanceError } from "../../../core/conformance/mod.ts";
 import { reservedMemConformance } from "../../../core/conformance/reserved_mem.ts";
 import {
   cloneMemblock,
