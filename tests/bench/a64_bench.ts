@@ -1,11 +1,14 @@
 /**
  * A64 executor and checker figures:
  * - parse + check the mainline sequence (target ≤ 200 µs);
+ * - a boot's parses of the sequence through the executor plugin: check,
+ *   then parse for the run, the second served by the plugin's ParseCache;
  * - the executor on a straight-line loop (target ≥ 2 million simple
  *   instructions per second): 100 000 instructions per iteration, so
  *   instructions/s = 100 000 / (time per iteration).
  */
 import { checkProgram, Cpu, executeA64, MAINLINE_S, parseA64 } from "../plugins/a64/deps.ts";
+import { ParseCache } from "../../plugins/a64/parse_cache.ts";
 
 Deno.bench({
   group: "a64 check",
@@ -13,6 +16,29 @@ Deno.bench({
   baseline: true,
   fn() {
     checkProgram(parseA64(MAINLINE_S));
+  },
+});
+
+// The run passes v7.2's NVHE_INIT_* offsets (hyp_switch.ts initParamsSymbols); the
+// mainline text names none of them, so the check's program serves the run.
+const V7_2_INIT = { NVHE_INIT_STACK_PA: 32n, NVHE_INIT_PGD_PA: 40n, NVHE_INIT_TMP: 72n };
+Deno.bench({
+  group: "a64 parses for check + run",
+  name: "parseA64 twice (before the cache)",
+  baseline: true,
+  fn() {
+    parseA64(MAINLINE_S);
+    parseA64(MAINLINE_S, { features: [], errata: [], symbols: V7_2_INIT });
+  },
+});
+
+Deno.bench({
+  group: "a64 parses for check + run",
+  name: "ParseCache: parse, then the cached program",
+  fn() {
+    const cache = new ParseCache();
+    cache.parse(MAINLINE_S, { features: [], errata: [] });
+    cache.parse(MAINLINE_S, { features: [], errata: [], symbols: V7_2_INIT });
   },
 });
 
