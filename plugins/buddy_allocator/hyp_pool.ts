@@ -49,8 +49,8 @@ import {
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";
 import {
+  buildInitialLists,
   firstUsedEntry,
-  selfLinks,
   storeMainlineEntries,
   storeV513Entries,
 } from "./hyp_pool_init_image.ts";
@@ -1641,97 +1641,25 @@ export class BuddyPool implements PagePool {
     return undefined;
   }
 
-  /**
-   * The state hyp_pool_init leaves, computed directly: attaching pages
-   * reserved..nr-1 in address order, each coalescing as far as it can,
-   * leaves the range split greedily into the largest aligned blocks, each
-   * list sorted by address (tests check this against the page-by-page loop).
-   */
+  /** The shadow hyp_pool_init leaves (see {@link buildInitialLists}). */
   #buildInitialShadow(): void {
-    const nr = this.#nr;
-    const r = this.reservedPages;
-    const ord = this.#ord;
-    const next = this.#next;
-    const prev = this.#prev;
-    if (!this.#v513) this.#ref.fill(1, 0, r);
-    ord.fill(NO, r, nr);
-    if (this.#v513) {
-      selfLinks(next, prev, nr);
-    } else {
-      next.fill(-1, 0, nr);
-      prev.fill(-1, 0, nr);
-    }
-    for (let k = 0; k < this.layout.nrFreeAreas; k++) {
-      next[nr + k] = nr + k;
-      prev[nr + k] = nr + k;
-    }
-    // Buddies stop at range_end: the pool's pages below a wrapped one.
-    const end = this.#endId;
-    let p = r;
-    while (p < end) {
-      const pfn = this.pfn + p;
-      let o = this.#capOrder;
-      while (o > 0 && (pfn % (1 << o) !== 0 || p + (1 << o) > end)) o--;
-      ord[p] = o;
-      this.#shadowAppend(p, o);
-      p += 1 << o;
-    }
-    // The pages at and above a wrapped range_end, attached after the others
-    // in address order, one by one as hyp_pool_init's loop does.
-    for (let i = Math.max(r, end); i < nr; i++) this.#shadowAttachAboveEnd(i);
-  }
-
-  /** list_add_tail on the shadow only (hyp_pool_init's image is written afterwards). */
-  #shadowAppend(id: number, o: number): void {
-    const next = this.#next;
-    const prev = this.#prev;
-    const h = this.#nr + o;
-    const last = prev[h]!;
-    next[id] = h;
-    prev[id] = last;
-    next[last] = id;
-    prev[h] = id;
-    this.#count[o]!++;
-    this.#nonEmpty |= 1 << o;
-    this.#free += 1 << o;
-  }
-
-  /**
-   * __hyp_attach_page, on the shadow, for an order-0 page at or above a
-   * wrapped `range_end` during hyp_pool_init: from 6.9 an external page
-   * (never coalesced); in v5.13 and 6.1 it coalesces with free buddies that
-   * __find_buddy_nocheck accepts (below `range_end`), as any page does.
-   */
-  #shadowAttachAboveEnd(id: number): void {
-    const ord = this.#ord;
-    const next = this.#next;
-    const prev = this.#prev;
-    ord[id] = 0;
-    if (this.#extSkip) return this.#shadowAppend(id, 0);
-    let head = id;
-    let o = 0;
-    ord[id] = NO;
-    while (o < this.#capOrder) {
-      const low = this.#lowBits + head;
-      const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#endId || ord[b] !== o) break;
-      if (this.#v513 ? next[b] === b : this.#ref[b] !== 0) break;
-      // Take the buddy off its list (list_del_init / page_remove_from_list).
-      const n = next[b]!;
-      const pv = prev[b]!;
-      next[pv] = n;
-      prev[n] = pv;
-      const self = this.#v513 ? b : -1;
-      next[b] = self;
-      prev[b] = self;
-      if (--this.#count[o]! === 0) this.#nonEmpty &= ~(1 << o);
-      this.#free -= 1 << o;
-      ord[b] = NO;
-      head = head < b ? head : b;
-      o++;
-    }
-    ord[head] = o;
-    this.#shadowAppend(head, o);
+    const r = buildInitialLists({
+      nr: this.#nr,
+      reserved: this.reservedPages,
+      pfn: this.pfn,
+      capOrder: this.#capOrder,
+      endId: this.#endId,
+      v513: this.#v513,
+      externalAboveEnd: this.#extSkip,
+      nrFreeAreas: this.layout.nrFreeAreas,
+      ref: this.#ref,
+      ord: this.#ord,
+      next: this.#next,
+      prev: this.#prev,
+      count: this.#count,
+    });
+    this.#nonEmpty = r.nonEmpty;
+    this.#free = r.free;
   }
 
   /** Stores the bytes hyp_pool_init leaves: vmemmap slice, pages, list nodes, pool struct. */
