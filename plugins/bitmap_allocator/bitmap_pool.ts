@@ -63,6 +63,8 @@ export const BITMAP_RECORD_BYTES = 4;
 export const BITMAP_INDEX_BYTES_PER_PAGE: number = 1 / 8 + 6 / 32 / 8 + 6 / 1024 / 8;
 
 const NO = 0xff;
+/** Whether typed-array words are little-endian here, like the records in memory. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /**
  * The last pool created over each record range, per accessor: a pool
  * created again over the same records takes over its bitmaps and shadow
@@ -162,6 +164,17 @@ export class BitmapPool implements PagePool {
   #gets = 0;
   #puts = 0;
   #broken: unknown = undefined;
+  /**
+   * The records as host words, live, when the accessor grants a pinned view
+   * of their pages (`rangeView`, a linear map): a record store is then one
+   * typed-array store. The MMU accessor grants none, so there every store
+   * is an EL2 access that can fault.
+   */
+  #recW: Uint32Array | undefined = undefined;
+  /** The same bytes as host halfwords (the refcount of record i at 2 * (#recAt + i)). */
+  #recH: Uint16Array | undefined = undefined;
+  /** Word index of record 0 in the views. */
+  #recAt = 0;
 
   /**
    * Creates the pool: reserved pages get refcount 1, the others are zeroed
@@ -240,6 +253,7 @@ export class BitmapPool implements PagePool {
     const r = o.reservedPages;
     this.#ref.fill(1, 0, r);
     this.#ord.fill(0, 0, r);
+    this.#viewRecords();
     this.#writeInitialImage();
     this.#setRange(this.#off + r, o.nrPages - r, true);
     this.#free = o.nrPages - r;
@@ -318,7 +332,7 @@ export class BitmapPool implements PagePool {
       );
     }
     try {
-      this.#mem.write16(this.#recVa + i * BITMAP_RECORD_BYTES, rc + 1);
+      this.#writeRefcount(i, rc + 1);
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -348,7 +362,7 @@ export class BitmapPool implements PagePool {
     const order = this.#ord[i]!;
     try {
       if (rc > 1) {
-        this.#mem.write16(this.#recVa + i * BITMAP_RECORD_BYTES, rc - 1);
+        this.#writeRefcount(i, rc - 1);
       } else {
         this.#mem.zero(this.#baseVa + i * PAGE_SIZE, PAGE_SIZE << order);
         this.#writeRecord(i, 0, NO);
@@ -589,7 +603,34 @@ export class BitmapPool implements PagePool {
   }
 
   #writeRecord(i: number, refcount: number, order: number): void {
-    this.#mem.write32(this.#recVa + i * BITMAP_RECORD_BYTES, refcount | (order << 16));
+    const w = this.#recW;
+    if (w !== undefined) w[this.#recAt + i] = refcount | (order << 16);
+    else this.#mem.write32(this.#recVa + i * BITMAP_RECORD_BYTES, refcount | (order << 16));
+  }
+
+  /** Stores record i's `u16 refcount` alone. */
+  #writeRefcount(i: number, refcount: number): void {
+    const h = this.#recH;
+    if (h !== undefined) h[(this.#recAt + i) * 2] = refcount;
+    else this.#mem.write16(this.#recVa + i * BITMAP_RECORD_BYTES, refcount);
+  }
+
+  /**
+   * Takes the pinned view of the records' pages when the accessor offers
+   * one over little-endian words (records never straddle a page: 4-byte
+   * aligned); a view of 2 GiB or more is not taken.
+   */
+  #viewRecords(): void {
+    const get = this.#mem.rangeView;
+    const size = this.#nr * BITMAP_RECORD_BYTES;
+    if (get === undefined || !HOST_LITTLE_ENDIAN || size === 0) return;
+    if (this.#recVa % BITMAP_RECORD_BYTES !== 0 || size + PAGE_SIZE > 2 ** 31) return;
+    const v = get.call(this.#mem, this.#recVa, size);
+    const off = this.#recVa - Math.floor(this.#recVa / PAGE_SIZE) * PAGE_SIZE;
+    if (v === undefined || v.byteOffset % 4 !== 0 || v.length < off + size) return;
+    this.#recW = new Uint32Array(v.buffer, v.byteOffset, v.length >>> 2);
+    this.#recH = new Uint16Array(v.buffer, v.byteOffset, v.length >>> 1);
+    this.#recAt = off >>> 2;
   }
 
   /** Sets or clears the bits of an aligned power-of-two block (or any range at init). */
@@ -602,19 +643,25 @@ export class BitmapPool implements PagePool {
       const lo = cur & 31;
       const cnt = Math.min(32 - lo, end - cur);
       const mask = cnt === 32 ? 0xffff_ffff : (((1 << cnt) - 1) << lo) >>> 0;
-      const x = free ? (bits[w]! | mask) >>> 0 : (bits[w]! & ~mask) >>> 0;
+      const old = bits[w]!;
+      const x = free ? (old | mask) >>> 0 : (old & ~mask) >>> 0;
       bits[w] = x;
-      this.#summarise(w, x);
+      this.#summarise(w, x, old);
       cur += cnt;
     }
   }
 
-  /** Updates the summaries of data word `w`, now holding `x`. */
-  #summarise(w: number, x: number): void {
+  /** Updates the summaries of data word `w`, now holding `x` (before: `was`). */
+  #summarise(w: number, x: number, was: number): void {
     const g = w >>> 5;
     const bit = 1 << (w & 31);
     const flags = runFlags(x);
-    for (let k = 0; k <= 5; k++) {
+    // Only the levels whose flag the store changed (the summaries agree
+    // with `was` before it).
+    let diff = flags ^ runFlags(was);
+    while (diff !== 0) {
+      const k = 31 - Math.clz32(diff & -diff);
+      diff &= diff - 1;
       const sum = this.#sum[k]!;
       const old = sum[g]!;
       const now = (flags & (1 << k)) !== 0 ? (old | bit) >>> 0 : (old & ~bit) >>> 0;
@@ -696,7 +743,12 @@ export class BitmapPool implements PagePool {
     const nr = this.#nr;
     if (nr === 0) return;
     const r = this.reservedPages;
-    if (mem.writeBytes !== undefined) {
+    const w = this.#recW;
+    if (w !== undefined) {
+      // In place through the pinned view: the same two runs of records.
+      w.fill(1, this.#recAt, this.#recAt + r);
+      w.fill(NO << 16, this.#recAt + r, this.#recAt + nr);
+    } else if (mem.writeBytes !== undefined) {
       // Two runs of identical records: refcount 1 order 0 (reserved), then
       // refcount 0 order 0xff; each stored from one reused chunk buffer.
       this.#storeRecords(0, r, 1, 0);

@@ -49,8 +49,8 @@ import {
   OFF_MACHINE_POOL_VA,
 } from "./hyp_page_layout.ts";
 import {
+  buildInitialLists,
   firstUsedEntry,
-  selfLinks,
   storeMainlineEntries,
   storeV513Entries,
 } from "./hyp_pool_init_image.ts";
@@ -430,8 +430,10 @@ export class BuddyPool implements PagePool {
     // range_end, v5.13 and 6.1).
     if (i !== order && id + (1 << (i - 1)) >= this.#endId) this.#splitPastEndBug(id, i);
     try {
-      if (this.#v513) this.#extract513(id, i, order);
-      else this.#extractMl(id, i, order);
+      if (this.#v513) {
+        if (this.#vmW !== undefined) this.#extract513P(id, i, order);
+        else this.#extract513(id, i, order);
+      } else this.#extractMl(id, i, order);
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -503,9 +505,17 @@ export class BuddyPool implements PagePool {
     try {
       // hyp_page_ref_dec_and_test() stores the refcount before
       // __hyp_attach_page's memset.
-      this.#setRef(id, 0);
-      if (this.#v513) this.#attach513(id, order);
-      else this.#attachMl(id, order);
+      if (this.#v513) {
+        if (this.#vmW !== undefined) this.#attach513P(id, order);
+        else {
+          this.#setRef(id, 0);
+          this.#attach513(id, order);
+        }
+      } else {
+        this.#setRef(id, 0);
+        if (id >= this.#endId && this.#extSkip) this.#attachAboveEnd(id, order);
+        else this.#attachMl(id, order);
+      }
     } catch (e) {
       this.#broken = e;
       throw e;
@@ -886,6 +896,204 @@ export class BuddyPool implements PagePool {
     if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
 
+  // v5.13, pinned vmemmap ----------------------------------------------
+  //
+  // The same stores as #extract513 / #attach513, in the same order, when
+  // the vmemmap is one pinned view (a linear map): every field of a page's
+  // entry is a typed-array store at a known word, so the whole operation is
+  // one function over local numbers (no call per link, no part switch). A
+  // node's VA is `nb + id * 32` for a page, `hb + id * 16` for a
+  // free_area[] head (v5.13 has no external pages); only a head in an
+  // on-machine `struct hyp_pool` goes through the accessor.
+
+  /** v5.13 __hyp_extract_page + hyp_set_page_refcounted over the pinned vmemmap. */
+  #extract513P(id: number, i: number, order: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const w = this.#vmW!;
+    const nr = this.#nr;
+    // Word of entry 0's node (`next` low half); refcount at -4, order at -3.
+    const e0 = (this.#vmOff >>> 2) + 4;
+    const nb = this.#nodeBase;
+    const hb = this.#headVa - nr * 16;
+    const on = this.onMachine;
+    // list_del_init(&p->node): next->prev, prev->next, then the node itself.
+    const n = next[id]!;
+    const p = prev[id]!;
+    prev[n] = p;
+    next[p] = n;
+    if (n < nr) {
+      const v = p < nr ? nb + p * 32 : hb + p * 16;
+      const k = e0 + n * 8 + 2;
+      w[k] = v >>> 0;
+      w[k + 1] = (v / 4294967296) >>> 0;
+    } else if (on) this.#storeLinksVia(n, 1);
+    if (p < nr) {
+      const v = n < nr ? nb + n * 32 : hb + n * 16;
+      const k = e0 + p * 8;
+      w[k] = v >>> 0;
+      w[k + 1] = (v / 4294967296) >>> 0;
+    } else if (on) this.#storeLinksVia(p, 0);
+    next[id] = id;
+    prev[id] = id;
+    const ki = e0 + id * 8;
+    const self = nb + id * 32;
+    const slo = self >>> 0;
+    const shi = (self / 4294967296) >>> 0;
+    w[ki] = slo;
+    w[ki + 1] = shi;
+    w[ki + 2] = slo;
+    w[ki + 3] = shi;
+    const count = this.#count;
+    if (--count[i]! === 0) this.#nonEmpty &= ~(1 << i);
+    let free = this.#free - (1 << i);
+    let nonEmpty = this.#nonEmpty;
+    // Split, keeping the lower half: each upper half's order, then
+    // list_add_tail(&buddy->node, &free_area[cur]).
+    const ord = this.#ord;
+    for (let cur = i - 1; cur >= order; cur--) {
+      const b = id + (1 << cur);
+      ord[b] = cur;
+      const kb = e0 + b * 8;
+      w[kb - 3] = cur;
+      const h = nr + cur;
+      const last = prev[h]!;
+      prev[h] = b;
+      next[b] = h;
+      prev[b] = last;
+      next[last] = b;
+      if (on) this.#storeLinksVia(h, 1);
+      const hv = hb + h * 16;
+      w[kb] = hv >>> 0;
+      w[kb + 1] = (hv / 4294967296) >>> 0;
+      const lv = last < nr ? nb + last * 32 : hv;
+      w[kb + 2] = lv >>> 0;
+      w[kb + 3] = (lv / 4294967296) >>> 0;
+      if (last < nr) {
+        const bv = nb + b * 32;
+        const kl = e0 + last * 8;
+        w[kl] = bv >>> 0;
+        w[kl + 1] = (bv / 4294967296) >>> 0;
+      } else if (on) this.#storeLinksVia(last, 0);
+      count[cur]!++;
+      nonEmpty |= 1 << cur;
+      free += 1 << cur;
+    }
+    this.#nonEmpty = nonEmpty;
+    this.#free = free;
+    if (i !== order) {
+      ord[id] = order;
+      w[ki - 3] = order;
+    }
+    this.#ref[id] = 1;
+    w[ki - 4] = 1;
+  }
+
+  /**
+   * v5.13 hyp_put_page's last reference over the pinned vmemmap: refcount
+   * 0, then __hyp_attach_page (see {@link #attach513}).
+   */
+  #attach513P(id: number, order: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const ord = this.#ord;
+    const w = this.#vmW!;
+    const nr = this.#nr;
+    const e0 = (this.#vmOff >>> 2) + 4;
+    const nb = this.#nodeBase;
+    const hb = this.#headVa - nr * 16;
+    const on = this.onMachine;
+    const lowBits = this.#lowBits;
+    const endId = this.#endId;
+    const cap = this.#capOrder;
+    this.#ref[id] = 0;
+    w[e0 + id * 8 - 4] = 0;
+    let head = id;
+    let o = order;
+    while (o < cap) {
+      const low = lowBits + head;
+      const b = head + ((low ^ (1 << o)) - low);
+      if (b < 0 || b >= endId || ord[b] !== o || next[b] === b) break;
+      head = head < b ? head : b;
+      o++;
+    }
+    this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
+    if (id !== head) {
+      ord[id] = NO;
+      w[e0 + id * 8 - 3] = 0xffff_ffff;
+    }
+    const count = this.#count;
+    let nonEmpty = this.#nonEmpty;
+    let free = this.#free;
+    let cur = id;
+    for (let k = order; k < o; k++) {
+      const low = lowBits + cur;
+      const b = cur + ((low ^ (1 << k)) - low);
+      // list_del_init(&buddy->node)
+      const n = next[b]!;
+      const p = prev[b]!;
+      prev[n] = p;
+      next[p] = n;
+      if (n < nr) {
+        const v = p < nr ? nb + p * 32 : hb + p * 16;
+        const kn = e0 + n * 8 + 2;
+        w[kn] = v >>> 0;
+        w[kn + 1] = (v / 4294967296) >>> 0;
+      } else if (on) this.#storeLinksVia(n, 1);
+      if (p < nr) {
+        const v = n < nr ? nb + n * 32 : hb + n * 16;
+        const kp = e0 + p * 8;
+        w[kp] = v >>> 0;
+        w[kp + 1] = (v / 4294967296) >>> 0;
+      } else if (on) this.#storeLinksVia(p, 0);
+      if (--count[k]! === 0) nonEmpty &= ~(1 << k);
+      free -= 1 << k;
+      next[b] = b;
+      prev[b] = b;
+      const kb = e0 + b * 8;
+      const self = nb + b * 32;
+      const slo = self >>> 0;
+      const shi = (self / 4294967296) >>> 0;
+      w[kb] = slo;
+      w[kb + 1] = shi;
+      w[kb + 2] = slo;
+      w[kb + 3] = shi;
+      if (b !== head) {
+        ord[b] = NO;
+        w[kb - 3] = 0xffff_ffff;
+      }
+      cur = cur < b ? cur : b;
+    }
+    ord[head] = o;
+    const kh = e0 + head * 8;
+    w[kh - 3] = o;
+    // list_add_tail(&p->node, &free_area[o])
+    const h = nr + o;
+    const last = prev[h]!;
+    prev[h] = head;
+    next[head] = h;
+    prev[head] = last;
+    next[last] = head;
+    if (on) this.#storeLinksVia(h, 1);
+    const hv = hb + h * 16;
+    w[kh] = hv >>> 0;
+    w[kh + 1] = (hv / 4294967296) >>> 0;
+    const lv = last < nr ? nb + last * 32 : hv;
+    w[kh + 2] = lv >>> 0;
+    w[kh + 3] = (lv / 4294967296) >>> 0;
+    if (last < nr) {
+      const v = nb + head * 32;
+      const kl = e0 + last * 8;
+      w[kl] = v >>> 0;
+      w[kl + 1] = (v / 4294967296) >>> 0;
+    } else if (on) this.#storeLinksVia(last, 0);
+    count[o]!++;
+    this.#nonEmpty = nonEmpty | (1 << o);
+    this.#free = free + (1 << o);
+    this.#frees += 1 << order;
+    if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+  }
+
   // mainline -------------------------------------------------------------
 
   /** page_remove_from_list(): __list_del_entry, then memset(node, 0, 16). */
@@ -915,66 +1123,197 @@ export class BuddyPool implements PagePool {
     if (this.#esz !== 8) vm[k + 1] = v >>> 8;
   }
 
+  // One function per operation: the list bookkeeping on local numbers, and
+  // each link the kernel stores as one accessor call (a node's two pointers
+  // as one 16-byte store), in the kernel's order.
+
+  /** A mainline node's VA: the page itself, a free_area[] head, an external page. */
+  #vaMl(x: number): number {
+    return x < this.#nr ? this.#baseVa + x * 4096 : this.#nodeVaSlow(x);
+  }
+
+  /** Stores `v` at node(x) + `field` (0: next, 8: prev); an off-machine head stores nothing. */
+  #putLinkMl(x: number, field: number, v: number): void {
+    let at: number;
+    if (x < this.#nr) at = this.#baseVa + x * 4096;
+    else if (x < this.#extBase) {
+      if (!this.onMachine) return;
+      at = this.#headVa + (x - this.#nr) * 16;
+    } else at = this.#p2v(this.#extPfn[x - this.#extBase]! * 4096);
+    const w = this.#img;
+    w[0] = v >>> 0;
+    w[1] = (v / 4294967296) >>> 0;
+    if (this.#bulk) this.#mem.writeBytes!(at + field, this.#img8lo);
+    else {
+      this.#mem.write32(at + field, w[0]!);
+      this.#mem.write32(at + field + 4, w[1]!);
+    }
+  }
+
+  /** Stores page node(x) whole (`next`, `prev`) through the accessor. */
+  #putNodeMl(x: number, nv: number, pv: number): void {
+    const at = this.#baseVa + x * 4096;
+    const w = this.#img;
+    w[0] = nv >>> 0;
+    w[1] = (nv / 4294967296) >>> 0;
+    w[2] = pv >>> 0;
+    w[3] = (pv / 4294967296) >>> 0;
+    if (this.#bulk) this.#mem.writeBytes!(at, this.#img16);
+    else for (let j = 0; j < 4; j++) this.#mem.write32(at + j * 4, w[j]!);
+  }
+
   /**
    * Mainline __hyp_extract_page and hyp_set_page_refcounted (see
-   * {@link BuddyPool.allocPages}); `p->order` is stored once, at its final
-   * value.
+   * {@link BuddyPool.allocPages}): page_remove_from_list, then each upper
+   * half's order and page_add_to_list; `p->order` is stored once, at its
+   * final value, then the refcount.
    */
   #extractMl(id: number, i: number, order: number): void {
-    this.#delMl(id, i);
-    let cur = i;
-    while (cur > order) {
-      cur--;
-      const b = id + (1 << cur);
-      this.#orderMl(b, cur);
-      this.#listAdd(b, cur);
+    const next = this.#next;
+    const prev = this.#prev;
+    const nr = this.#nr;
+    const on = this.onMachine;
+    // __list_del_entry: next->prev, then prev->next; then memset(node, 0, 16).
+    const n = next[id]!;
+    const p = prev[id]!;
+    prev[n] = p;
+    next[p] = n;
+    this.#putLinkMl(n, 8, this.#vaMl(p));
+    this.#putLinkMl(p, 0, this.#vaMl(n));
+    const count = this.#count;
+    if (--count[i]! === 0) this.#nonEmpty &= ~(1 << i);
+    this.#free -= 1 << i;
+    this.#mem.zero(this.#baseVa + id * 4096, 16);
+    next[id] = -1;
+    prev[id] = -1;
+    if (i !== order) {
+      const hb = this.#headVa - nr * 16;
+      const bv = this.#baseVa;
+      let nonEmpty = this.#nonEmpty;
+      let free = this.#free;
+      for (let cur = i - 1; cur >= order; cur--) {
+        const b = id + (1 << cur);
+        this.#orderMl(b, cur);
+        // list_add_tail: head->prev, new->next and ->prev, old tail->next.
+        const h = nr + cur;
+        const last = prev[h]!;
+        prev[h] = b;
+        next[b] = h;
+        prev[b] = last;
+        next[last] = b;
+        const va = bv + b * 4096;
+        if (on) this.#putLinkMl(h, 8, va);
+        this.#putNodeMl(b, hb + h * 16, last === h ? hb + h * 16 : this.#vaMl(last));
+        if (last !== h || on) this.#putLinkMl(last, 0, va);
+        count[cur]!++;
+        nonEmpty |= 1 << cur;
+        free += 1 << cur;
+      }
+      this.#nonEmpty = nonEmpty;
+      this.#free = free;
+      this.#orderMl(id, order);
     }
-    if (i !== order) this.#orderMl(id, order);
     this.#setRef(id, 1);
   }
 
   /**
-   * Mainline __hyp_attach_page for a page of the range: zero the block,
-   * coalesce with each free buddy (refcount 0, same order) while
-   * `order + 1 <= max_order`, buddies NO_ORDER with their nodes cleared,
-   * then the head's order and page_add_to_list. A buddy that ends up the
-   * head keeps its node until list_add_tail rewrites it.
+   * Mainline __hyp_attach_page for a page below `range_end` (refcount
+   * already 0): zero the block, coalesce with each free buddy (refcount 0,
+   * same order) while `order + 1 <= max_order`, buddies NO_ORDER with their
+   * nodes cleared, then the head's order and page_add_to_list. A buddy that
+   * ends up the head keeps its node until list_add_tail rewrites it.
    */
   #attachMl(id: number, order: number): void {
     const ord = this.#ord;
     const ref = this.#ref;
-    if (id >= this.#endId && this.#extSkip) return this.#attachAboveEnd(id, order);
+    const next = this.#next;
+    const prev = this.#prev;
+    const nr = this.#nr;
+    const on = this.onMachine;
+    const lowBits = this.#lowBits;
+    const endId = this.#endId;
+    const cap = this.#capOrder;
     let head = id;
     let o = order;
-    while (o < this.#capOrder) {
-      const low = this.#lowBits + head;
+    while (o < cap) {
+      const low = lowBits + head;
       const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#endId || ord[b] !== o || ref[b] !== 0) break;
+      if (b < 0 || b >= endId || ord[b] !== o || ref[b] !== 0) break;
       head = head < b ? head : b;
       o++;
     }
+    const count = this.#count;
+    const hv = this.#headVa + o * 16;
+    const h = nr + o;
     if (o === order) {
-      // No buddy to take: the order byte (in the vmemmap, and unchanged: the
-      // kernel's `p->order = order` rewrites the same value), then the
-      // memset and the node as one store, then the neighbours' links.
+      // No buddy to take: the order (unchanged, but stored as the kernel's
+      // `p->order = order` does), then the memset and the node as one
+      // store, then the neighbours' links.
       this.#orderMl(id, o);
-      this.#listAdd(id, o, 4096 << order);
-      this.#frees += 1 << order;
-      if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
-      return;
+      const last = prev[h]!;
+      prev[h] = id;
+      next[id] = h;
+      prev[id] = last;
+      next[last] = id;
+      const va = this.#baseVa + id * 4096;
+      const mem = this.#mem;
+      if (mem.zeroThenWrite !== undefined && this.#bulk) {
+        const w = this.#img;
+        const lv = last === h ? hv : this.#vaMl(last);
+        w[0] = hv >>> 0;
+        w[1] = (hv / 4294967296) >>> 0;
+        w[2] = lv >>> 0;
+        w[3] = (lv / 4294967296) >>> 0;
+        mem.zeroThenWrite(va, 4096 << order, this.#img16);
+      } else {
+        mem.zero(va, 4096 << order);
+        this.#putNodeMl(id, hv, last === h ? hv : this.#vaMl(last));
+      }
+      if (on) this.#putLinkMl(h, 8, va);
+      if (last !== h || on) this.#putLinkMl(last, 0, va);
+    } else {
+      this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
+      if (id !== head) this.#orderMl(id, NO);
+      let nonEmpty = this.#nonEmpty;
+      let free = this.#free;
+      let cur = id;
+      for (let k = order; k < o; k++) {
+        const low = lowBits + cur;
+        const b = cur + ((low ^ (1 << k)) - low);
+        // page_remove_from_list(buddy): __list_del_entry, then the node's
+        // memset (a buddy that becomes the head is rewritten below).
+        const n = next[b]!;
+        const p = prev[b]!;
+        prev[n] = p;
+        next[p] = n;
+        if (on || n < nr || n >= this.#extBase) this.#putLinkMl(n, 8, this.#vaMl(p));
+        if (on || p < nr || p >= this.#extBase) this.#putLinkMl(p, 0, this.#vaMl(n));
+        if (--count[k]! === 0) nonEmpty &= ~(1 << k);
+        free -= 1 << k;
+        if (b !== head) {
+          this.#mem.zero(this.#baseVa + b * 4096, 16);
+          next[b] = -1;
+          prev[b] = -1;
+          this.#orderMl(b, NO);
+        }
+        cur = cur < b ? cur : b;
+      }
+      this.#nonEmpty = nonEmpty;
+      this.#free = free;
+      this.#orderMl(head, o);
+      const last = prev[h]!;
+      prev[h] = head;
+      next[head] = h;
+      prev[head] = last;
+      next[last] = head;
+      const va = this.#baseVa + head * 4096;
+      if (on) this.#putLinkMl(h, 8, va);
+      this.#putNodeMl(head, hv, last === h ? hv : this.#vaMl(last));
+      if (last !== h || on) this.#putLinkMl(last, 0, va);
     }
-    this.#mem.zero(this.#baseVa + id * 4096, 4096 << order);
-    if (id !== head) this.#orderMl(id, NO);
-    let cur = id;
-    for (let k = order; k < o; k++) {
-      const low = this.#lowBits + cur;
-      const b = cur + ((low ^ (1 << k)) - low);
-      this.#delMl(b, k, b !== head);
-      if (b !== head) this.#orderMl(b, NO);
-      cur = cur < b ? cur : b;
-    }
-    this.#orderMl(head, o);
-    this.#listAdd(head, o);
+    count[o]!++;
+    this.#nonEmpty |= 1 << o;
+    this.#free += 1 << o;
     this.#frees += 1 << order;
     if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
   }
@@ -1302,97 +1641,25 @@ export class BuddyPool implements PagePool {
     return undefined;
   }
 
-  /**
-   * The state hyp_pool_init leaves, computed directly: attaching pages
-   * reserved..nr-1 in address order, each coalescing as far as it can,
-   * leaves the range split greedily into the largest aligned blocks, each
-   * list sorted by address (tests check this against the page-by-page loop).
-   */
+  /** The shadow hyp_pool_init leaves (see {@link buildInitialLists}). */
   #buildInitialShadow(): void {
-    const nr = this.#nr;
-    const r = this.reservedPages;
-    const ord = this.#ord;
-    const next = this.#next;
-    const prev = this.#prev;
-    if (!this.#v513) this.#ref.fill(1, 0, r);
-    ord.fill(NO, r, nr);
-    if (this.#v513) {
-      selfLinks(next, prev, nr);
-    } else {
-      next.fill(-1, 0, nr);
-      prev.fill(-1, 0, nr);
-    }
-    for (let k = 0; k < this.layout.nrFreeAreas; k++) {
-      next[nr + k] = nr + k;
-      prev[nr + k] = nr + k;
-    }
-    // Buddies stop at range_end: the pool's pages below a wrapped one.
-    const end = this.#endId;
-    let p = r;
-    while (p < end) {
-      const pfn = this.pfn + p;
-      let o = this.#capOrder;
-      while (o > 0 && (pfn % (1 << o) !== 0 || p + (1 << o) > end)) o--;
-      ord[p] = o;
-      this.#shadowAppend(p, o);
-      p += 1 << o;
-    }
-    // The pages at and above a wrapped range_end, attached after the others
-    // in address order, one by one as hyp_pool_init's loop does.
-    for (let i = Math.max(r, end); i < nr; i++) this.#shadowAttachAboveEnd(i);
-  }
-
-  /** list_add_tail on the shadow only (hyp_pool_init's image is written afterwards). */
-  #shadowAppend(id: number, o: number): void {
-    const next = this.#next;
-    const prev = this.#prev;
-    const h = this.#nr + o;
-    const last = prev[h]!;
-    next[id] = h;
-    prev[id] = last;
-    next[last] = id;
-    prev[h] = id;
-    this.#count[o]!++;
-    this.#nonEmpty |= 1 << o;
-    this.#free += 1 << o;
-  }
-
-  /**
-   * __hyp_attach_page, on the shadow, for an order-0 page at or above a
-   * wrapped `range_end` during hyp_pool_init: from 6.9 an external page
-   * (never coalesced); in v5.13 and 6.1 it coalesces with free buddies that
-   * __find_buddy_nocheck accepts (below `range_end`), as any page does.
-   */
-  #shadowAttachAboveEnd(id: number): void {
-    const ord = this.#ord;
-    const next = this.#next;
-    const prev = this.#prev;
-    ord[id] = 0;
-    if (this.#extSkip) return this.#shadowAppend(id, 0);
-    let head = id;
-    let o = 0;
-    ord[id] = NO;
-    while (o < this.#capOrder) {
-      const low = this.#lowBits + head;
-      const b = head + ((low ^ (1 << o)) - low);
-      if (b < 0 || b >= this.#endId || ord[b] !== o) break;
-      if (this.#v513 ? next[b] === b : this.#ref[b] !== 0) break;
-      // Take the buddy off its list (list_del_init / page_remove_from_list).
-      const n = next[b]!;
-      const pv = prev[b]!;
-      next[pv] = n;
-      prev[n] = pv;
-      const self = this.#v513 ? b : -1;
-      next[b] = self;
-      prev[b] = self;
-      if (--this.#count[o]! === 0) this.#nonEmpty &= ~(1 << o);
-      this.#free -= 1 << o;
-      ord[b] = NO;
-      head = head < b ? head : b;
-      o++;
-    }
-    ord[head] = o;
-    this.#shadowAppend(head, o);
+    const r = buildInitialLists({
+      nr: this.#nr,
+      reserved: this.reservedPages,
+      pfn: this.pfn,
+      capOrder: this.#capOrder,
+      endId: this.#endId,
+      v513: this.#v513,
+      externalAboveEnd: this.#extSkip,
+      nrFreeAreas: this.layout.nrFreeAreas,
+      ref: this.#ref,
+      ord: this.#ord,
+      next: this.#next,
+      prev: this.#prev,
+      count: this.#count,
+    });
+    this.#nonEmpty = r.nonEmpty;
+    this.#free = r.free;
   }
 
   /** Stores the bytes hyp_pool_init leaves: vmemmap slice, pages, list nodes, pool struct. */

@@ -1,7 +1,7 @@
 /**
  * The per-page loops of `hyp_pool_init` (arch/arm64/kvm/hyp/nvhe/
- * page_alloc.c): the shadow's list links, the mainline vmemmap check, and
- * the vmemmap image each release leaves.
+ * page_alloc.c): the shadow's initial free lists, the mainline vmemmap
+ * check, and the vmemmap image each release leaves.
  *
  * Each loop is a module function over typed arrays and numbers, and
  * nothing else. Inside the pool's constructor, V8 compiled such a loop on
@@ -39,6 +39,150 @@ export function selfLinks(next: Int32Array, prev: Int32Array, nr: number): void 
     next[i] = i;
     prev[i] = i;
   }
+}
+
+/** The pool's geometry and shadow arrays, for {@link buildInitialLists}. */
+export interface InitialListsInput {
+  /** Pages in the range. */
+  readonly nr: number;
+  /** Reserved pages (the first ones, never attached). */
+  readonly reserved: number;
+  /** First pfn (alignment of blocks is pfn alignment). */
+  readonly pfn: number;
+  /** Highest order a block coalesces to. */
+  readonly capOrder: number;
+  /** Page index of the kernel's `range_end`: buddies stop there. */
+  readonly endId: number;
+  /** v5.13 (nodes in the vmemmap, link to themselves when unlisted) or later (-1). */
+  readonly v513: boolean;
+  /** From 6.9 the pages at or above `range_end` are external: never coalesced. */
+  readonly externalAboveEnd: boolean;
+  /** Number of `free_area[]` heads; head k is node id `nr + k`. */
+  readonly nrFreeAreas: number;
+  /** Refcounts (zero on entry). */
+  readonly ref: Uint32Array;
+  /** Orders (zero on entry). */
+  readonly ord: Uint8Array;
+  /** Next links, filled here. */
+  readonly next: Int32Array;
+  /** Prev links, filled here. */
+  readonly prev: Int32Array;
+  /** Blocks per order, filled here (zero on entry). */
+  readonly count: Int32Array;
+}
+
+/**
+ * The free lists hyp_pool_init leaves, on the shadow, computed directly:
+ * attaching pages reserved..nr-1 in address order, each coalescing as far
+ * as it can, leaves the range split greedily into the largest aligned
+ * blocks, each list sorted by address (tests check this against the
+ * page-by-page loop). The pages at and above a wrapped `range_end` are
+ * then attached one by one, as the kernel's loop does.
+ *
+ * @param g Geometry and the arrays to fill.
+ * @returns The non-empty-order mask and the free pages.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { buildInitialLists } from "./hyp_pool_init_image.ts";
+ * const nr = 6;
+ * const g = {
+ *   nr, reserved: 0, pfn: 0, capOrder: 10, endId: nr, v513: false, externalAboveEnd: false,
+ *   nrFreeAreas: 11, ref: new Uint32Array(nr), ord: new Uint8Array(nr),
+ *   next: new Int32Array(nr + 11), prev: new Int32Array(nr + 11), count: new Int32Array(11),
+ * };
+ * assertEquals(buildInitialLists(g), { nonEmpty: 0b110, free: 6 }); // [0, 4) and [4, 6)
+ * assertEquals([g.ord[0], g.ord[4]], [2, 1]);
+ * ```
+ */
+export function buildInitialLists(g: InitialListsInput): { nonEmpty: number; free: number } {
+  const { nr, reserved: r, ord, next, prev } = g;
+  const acc = { nonEmpty: 0, free: 0 };
+  if (!g.v513) g.ref.fill(1, 0, r);
+  ord.fill(NO, r, nr);
+  if (g.v513) {
+    selfLinks(next, prev, nr);
+  } else {
+    next.fill(-1, 0, nr);
+    prev.fill(-1, 0, nr);
+  }
+  for (let k = 0; k < g.nrFreeAreas; k++) {
+    next[nr + k] = nr + k;
+    prev[nr + k] = nr + k;
+  }
+  // Buddies stop at range_end: the pool's pages below a wrapped one.
+  const end = g.endId;
+  let p = r;
+  while (p < end) {
+    const pfn = g.pfn + p;
+    let o = g.capOrder;
+    while (o > 0 && (pfn % (1 << o) !== 0 || p + (1 << o) > end)) o--;
+    ord[p] = o;
+    shadowAppend(g, acc, p, o);
+    p += 1 << o;
+  }
+  for (let i = Math.max(r, end); i < nr; i++) shadowAttachAboveEnd(g, acc, i);
+  return acc;
+}
+
+/** list_add_tail on the shadow only (hyp_pool_init's image is written afterwards). */
+function shadowAppend(
+  g: InitialListsInput,
+  acc: { nonEmpty: number; free: number },
+  id: number,
+  o: number,
+): void {
+  const { next, prev } = g;
+  const h = g.nr + o;
+  const last = prev[h]!;
+  next[id] = h;
+  prev[id] = last;
+  next[last] = id;
+  prev[h] = id;
+  g.count[o]!++;
+  acc.nonEmpty |= 1 << o;
+  acc.free += 1 << o;
+}
+
+/**
+ * __hyp_attach_page, on the shadow, for an order-0 page at or above a
+ * wrapped `range_end` during hyp_pool_init: from 6.9 an external page
+ * (never coalesced); in v5.13 and 6.1 it coalesces with free buddies that
+ * __find_buddy_nocheck accepts (below `range_end`), as any page does.
+ */
+function shadowAttachAboveEnd(
+  g: InitialListsInput,
+  acc: { nonEmpty: number; free: number },
+  id: number,
+): void {
+  const { ord, next, prev } = g;
+  ord[id] = 0;
+  if (g.externalAboveEnd) return shadowAppend(g, acc, id, 0);
+  let head = id;
+  let o = 0;
+  ord[id] = NO;
+  const lowBits = g.pfn % 4096;
+  while (o < g.capOrder) {
+    const low = lowBits + head;
+    const b = head + ((low ^ (1 << o)) - low);
+    if (b < 0 || b >= g.endId || ord[b] !== o) break;
+    if (g.v513 ? next[b] === b : g.ref[b] !== 0) break;
+    // Take the buddy off its list (list_del_init / page_remove_from_list).
+    const n = next[b]!;
+    const pv = prev[b]!;
+    next[pv] = n;
+    prev[n] = pv;
+    const self = g.v513 ? b : -1;
+    next[b] = self;
+    prev[b] = self;
+    if (--g.count[o]! === 0) acc.nonEmpty &= ~(1 << o);
+    acc.free -= 1 << o;
+    ord[b] = NO;
+    head = head < b ? head : b;
+    o++;
+  }
+  ord[head] = o;
+  shadowAppend(g, acc, head, o);
 }
 
 /**

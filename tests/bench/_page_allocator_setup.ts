@@ -59,28 +59,34 @@ export function setup(allocator: PageAllocator): { create: () => PagePool } {
 /**
  * Churn: fills the pool to ~50% with random orders 0-3, then returns one
  * step: free a random held block, or allocate a random order 0-3.
+ *
+ * The held blocks live in preallocated typed arrays, as the C program's
+ * `held[]` / `horder[]` do, so a step costs the allocator call and the
+ * PRNG, not a growing JS array.
  */
 export function churn(pool: PagePool, seed: number): () => void {
   const prng = new Prng(seed);
-  const held: number[] = [];
-  const orders: number[] = [];
+  // At most one block per page is ever held.
+  const held = new Float64Array(NR_PAGES);
+  const orders = new Uint8Array(NR_PAGES);
+  let n = 0;
   let used = 0;
   const half = NR_PAGES / 2;
   const step = () => {
-    if (used > half && held.length > 0) {
-      const k = prng.int(held.length);
+    if (used > half && n > 0) {
+      const k = prng.int(n);
       pool.putPage(held[k]!);
       used -= 1 << orders[k]!;
-      held[k] = held[held.length - 1]!;
-      orders[k] = orders[orders.length - 1]!;
-      held.pop();
-      orders.pop();
+      n--;
+      held[k] = held[n]!;
+      orders[k] = orders[n]!;
     } else {
       const o = prng.int(4);
       const va = pool.allocPages(o);
       if (va !== null) {
-        held.push(va);
-        orders.push(o);
+        held[n] = va;
+        orders[n] = o;
+        n++;
         used += 1 << o;
       }
     }
