@@ -34,3 +34,4 @@
 
 export * from "./mmu.ts";
 export * from "./stage1_mmu.ts";
+export * from "./translation_out.ts";

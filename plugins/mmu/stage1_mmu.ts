@@ -37,6 +37,7 @@ import { describeEntry, describeWalk, mmuFault, permissionFault, walkFault } fro
 import { MmuEl2Memory } from "./mmu_el2_memory.ts";
 import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
 import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.ts";
+import { TranslationOut } from "./translation_out.ts";
 import { WalkedEntry } from "./walked_entry.ts";
 import type { TlbModel } from "../tlb/tlb_model.ts";
 import type { LeafStore } from "../tlb/leaf_store.ts";
@@ -201,7 +202,10 @@ export class Stage1Mmu implements Mmu {
       }
       debug = options.debug === true;
     }
-    const pa = this.#resolve(cpu, va, code, size, debug);
+    const o = this.#to;
+    const pa = debug
+      ? this.#resolveInto(cpu, va, code, size, true, o)
+      : this.#hit(cpu, va, code, size, o);
     if (pa < 0) {
       const f = this.#fault!;
       if (!debug && options?.abort === true) this.raiseAbort(cpu, f, options.pc ?? cpu.pc);
@@ -211,22 +215,120 @@ export class Stage1Mmu implements Mmu {
       kind: "ok",
       va,
       pa,
-      level: this.#level,
+      level: o.level,
       pte: this.#entry !== undefined
         ? this.#entry.pte
-        : this.#mmuOff
+        : o.mmuOff
         ? 0n
-        : this.#pte(this.#lo, this.#hi),
-      memType: this.#device ? "device" : "normal",
-      attrs: this.#attrs,
-      writable: this.#writable,
-      executable: this.#exec,
-      fromTlb: this.#fromTlb,
+        : this.#pte(o.pteLo, o.pteHi),
+      memType: o.device ? "device" : "normal",
+      attrs: o.attrs,
+      writable: o.writable,
+      executable: o.executable,
+      fromTlb: o.fromTlb,
       // Always set here (one object shape on the hot path); optional in the
       // interface for other MMUs.
-      viaWalkCache: this.#viaWalk,
-      mmuOff: this.#mmuOff,
+      viaWalkCache: o.viaWalkCache,
+      mmuOff: o.mmuOff,
     };
+  }
+
+  /** {@link Stage1Mmu.translate}'s record. */
+  #to = new TranslationOut();
+
+  /**
+   * {@link Stage1Mmu.translate} into a record the caller reuses: the same
+   * translation, TLB lookup or fill, stale check, counters and trace, with
+   * no object and no BigInt made on success (a fault is still an
+   * {@link MmuFault} object, in `out.fault`). For loops over many accesses.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access Access kind.
+   * @param out Receives the translation or the fault.
+   * @param options Debug, size, abort.
+   * @returns True on a translation, false on a fault.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createMachine, MMU } from "../../core/mod.ts";
+   * import { tlb } from "../tlb/mod.ts";
+   * import { mmu, Stage1Mmu, TranslationOut } from "./mod.ts";
+   * const m = createMachine({ cpus: 1, plugins: [tlb(), mmu()] });
+   * const out = new TranslationOut();
+   * // MMU off: VA = PA, data accesses are Device memory.
+   * assertEquals((m.get(MMU) as Stage1Mmu).translateInto(m.cpu(0), 0x4000_0008, "read", out), true);
+   * assertEquals([out.pa, out.mmuOff, out.device], [0x4000_0008, true, true]);
+   * ```
+   */
+  translateInto(
+    cpu: Cpu,
+    va: number,
+    access: AccessKind,
+    out: TranslationOut,
+    options?: TranslateOptions,
+  ): boolean {
+    const code = accessCode(access);
+    let size = 1;
+    let debug = false;
+    if (options !== undefined) {
+      size = options.size ?? 1;
+      if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) {
+        throw new RangeError(`Cannot translate a ${size}-byte access: sizes are 1, 2, 4, 8, 16`);
+      }
+      debug = options.debug === true;
+    }
+    const pa = debug
+      ? this.#resolveInto(cpu, va, code, size, true, out)
+      : this.#hit(cpu, va, code, size, out);
+    if (pa >= 0) return true;
+    out.va = va;
+    const f = this.#fault!;
+    out.fault = f;
+    if (!debug && options?.abort === true) this.raiseAbort(cpu, f, options.pc ?? cpu.pc);
+    return false;
+  }
+
+  /**
+   * {@link #resolve}, then on success the translation into `out` (from the
+   * `#level`..`#mmuOff` fields; an entry object's descriptor split into
+   * halves).
+   */
+  #resolveInto(
+    cpu: Cpu,
+    va: number,
+    access: number,
+    size: number,
+    debug: boolean,
+    out: TranslationOut,
+    looked = -2,
+  ): number {
+    const pa = this.#resolve(cpu, va, access, size, debug, looked);
+    if (pa < 0) return pa;
+    out.va = va;
+    out.pa = pa;
+    out.level = this.#level;
+    const e = this.#entry;
+    if (e !== undefined) {
+      // An entry object (another TLB, or one filled from an object): its
+      // descriptor is a BigInt already.
+      out.pteLo = Number(e.pte & 0xffff_ffffn);
+      out.pteHi = Number((e.pte >> 32n) & 0xffff_ffffn);
+    } else if (this.#mmuOff) {
+      out.pteLo = 0;
+      out.pteHi = 0;
+    } else {
+      out.pteLo = this.#lo;
+      out.pteHi = this.#hi;
+    }
+    out.device = this.#device;
+    out.attrs = this.#attrs;
+    out.writable = this.#writable;
+    out.executable = this.#exec;
+    out.fromTlb = this.#fromTlb;
+    out.viaWalkCache = this.#viaWalk;
+    out.mmuOff = this.#mmuOff;
+    out.fault = undefined;
+    return pa;
   }
 
   // A descriptor's BigInt, remembered by its halves (direct-mapped): a hit
@@ -260,7 +362,65 @@ export class Stage1Mmu implements Mmu {
     access: AccessKind,
     options?: WalkOptions,
   ): Translation | MmuFault {
-    accessCode(access);
+    const o = this.#wo;
+    if (!this.walkInto(cpu, va, access, o, options)) return o.fault!;
+    return {
+      kind: "ok",
+      va,
+      pa: o.pa,
+      level: o.level,
+      pte: this.#pte(o.pteLo, o.pteHi),
+      memType: o.device ? "device" : "normal",
+      attrs: o.attrs,
+      writable: o.writable,
+      executable: o.executable,
+      fromTlb: false,
+      mmuOff: false,
+    };
+  }
+
+  /** {@link Stage1Mmu.walk}'s record. */
+  #wo = new TranslationOut();
+
+  /**
+   * {@link Stage1Mmu.walk} into a record the caller reuses: the same walk,
+   * checks and outcome, with no object and no BigInt made on success (a
+   * fault is still an {@link MmuFault} object, in `out.fault`).
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access Access kind.
+   * @param out Receives the translation (`fromTlb`, `viaWalkCache` and
+   *   `mmuOff` are false) or the fault.
+   * @param options Another table base.
+   * @returns True on a translation, false on a fault.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createMachine, MMU } from "../../core/mod.ts";
+   * import { tlb } from "../tlb/mod.ts";
+   * import { mmu, Stage1Mmu, TranslationOut } from "./mod.ts";
+   * const m = createMachine({ cpus: 1, plugins: [tlb(), mmu()] });
+   * const cpu = m.cpu(0);
+   * m.memory.write64(0x4000_0000, 0x4020_0000n | 0x7c1n); // 2 MiB block, RO, AF
+   * cpu.sysregs.write("TCR_EL2", 0x80803522n | (5n << 16n));
+   * cpu.sysregs.write("TTBR0_EL2", 0x4000_0000n);
+   * cpu.sysregs.setField("SCTLR_EL2", "M", 1n);
+   * const out = new TranslationOut();
+   * const mmuCap = m.get(MMU) as Stage1Mmu;
+   * assertEquals(mmuCap.walkInto(cpu, 0x10, "read", out), true);
+   * assertEquals([out.pa, out.writable], [0x4020_0010, false]);
+   * assertEquals(mmuCap.walkInto(cpu, 0x10, "write", out), false);
+   * assertEquals(out.fault?.fault, "permission");
+   * ```
+   */
+  walkInto(
+    cpu: Cpu,
+    va: number,
+    access: AccessKind,
+    out: TranslationOut,
+    options?: WalkOptions,
+  ): boolean {
+    const code = accessCode(access);
     checkVa(va);
     let cfg = this.#peekRegime(cpu);
     // No default `{}`: an object per call on the walk path.
@@ -268,14 +428,18 @@ export class Stage1Mmu implements Mmu {
     if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
     const s = this.#vs;
-    if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
+    out.va = va;
+    if (!walkTables(this.#mem, cfg, va, s)) {
+      out.fault = walkFault(s, cfg, va, access);
+      return false;
+    }
     // A DBM leaf under TCR.HD is writable: the hardware would clear AP[2].
-    const ro = s.ro && !(access === "write" && s.dbm && !s.apTable);
+    const ro = s.ro && !(code === ACCESS.WRITE && s.dbm && !s.apTable);
     if (
-      (access === "write" && ro) ||
-      (access === "exec" && (s.xn || (cfg.wxn && !ro)))
+      (code === ACCESS.WRITE && ro) ||
+      (code === ACCESS.EXEC && (s.xn || (cfg.wxn && !ro)))
     ) {
-      return permissionFault(
+      out.fault = permissionFault(
         s.level,
         va,
         access,
@@ -285,26 +449,27 @@ export class Stage1Mmu implements Mmu {
         [s.apTable, s.xnTable],
         cfg.e2h,
       )!;
+      return false;
     }
     let attrs = cfg.mairAttrs[s.attrIdx]!;
     let device = (attrs & 0xf0) === 0;
-    if (access === "exec" && device) {
+    if (code === ACCESS.EXEC && device) {
       attrs = 0x44;
       device = false;
     }
-    return {
-      kind: "ok",
-      va,
-      pa: s.outPa + (va - s.blockVa),
-      level: s.level,
-      pte: this.#pte(s.lo, s.hi),
-      memType: device ? "device" : "normal",
-      attrs,
-      writable: !ro,
-      executable: !s.xn && !(cfg.wxn && !ro),
-      fromTlb: false,
-      mmuOff: false,
-    };
+    out.pa = s.outPa + (va - s.blockVa);
+    out.level = s.level;
+    out.pteLo = s.lo;
+    out.pteHi = s.hi;
+    out.device = device;
+    out.attrs = attrs;
+    out.writable = !ro;
+    out.executable = !s.xn && !(cfg.wxn && !ro);
+    out.fromTlb = false;
+    out.viaWalkCache = false;
+    out.mmuOff = false;
+    out.fault = undefined;
+    return true;
   }
 
   /**
@@ -377,7 +542,7 @@ export class Stage1Mmu implements Mmu {
    * @returns The PA.
    */
   accessPa(cpu: Cpu, va: number, access: number, size: number, abort: boolean): number {
-    const pa = this.#resolve(cpu, va, access, size, false);
+    const pa = this.#hit(cpu, va, access, size);
     if (pa >= 0) return pa;
     const f = this.#fault!;
     if (abort) this.raiseAbort(cpu, f, cpu.pc);
@@ -484,10 +649,103 @@ export class Stage1Mmu implements Mmu {
   }
 
   /**
+   * {@link #resolve} (not debug) with the common case first: a hit on a
+   * verified, not stale, entry of the built-in TLB's rows that the access
+   * may use, decided in a few compares and nothing written but the hit
+   * count (and, given `out`, the translation there). Anything else goes to
+   * {@link #resolve}, with the lookup already made, so it is counted once.
+   */
+  #hit(cpu: Cpu, va: number, access: number, size: number, out?: TranslationOut): number {
+    const st = this.#states[cpu.id];
+    const model = this.#model;
+    if (
+      st === undefined || st.cpu !== cpu || st.gen !== cpu.sysregs.generation ||
+      model === undefined || !Number.isSafeInteger(va) || va < 0
+    ) {
+      return this.#slow(cpu, va, access, size, out, -2);
+    }
+    const cfg = st.cfg;
+    const l = model.leaves(cpu);
+    // Unaligned accesses (alignment checks, Device memory) take the full path.
+    if (
+      !cfg.mmuOn || cfg.unsupported !== undefined || l === undefined ||
+      (size > 1 && (va & (size - 1)) !== 0)
+    ) {
+      return this.#slow(cpu, va, access, size, out, -2);
+    }
+    const id = l.lookup(va);
+    if (id < 0) return this.#slow(cpu, va, access, size, out, id);
+    // Entry id's row (see #resolve).
+    const c = l.chunks[id >>> 14]!;
+    const j = id & 16383;
+    const meta = c.u[j * 12 + 9]!;
+    if (
+      (meta & (L.WORDS | L.STALE)) !== L.WORDS || c.u[j * 12 + 10] !== cfg.id ||
+      c.f[j * 6 + 2] !== this.#mem.tableGeneration
+    ) {
+      return this.#slow(cpu, va, access, size, out, id);
+    }
+    const ro = (meta & L.RO) !== 0;
+    let wxn = cfg.wxn;
+    let attrs: number;
+    const lo = c.u[j * 12 + 7]!;
+    if (this.#cached) {
+      wxn = (meta & L.WXN) !== 0;
+      attrs = (meta >>> 16) & 0xff;
+    } else attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
+    const device = (attrs & 0xf0) === 0;
+    // A write to a read-only page, any fetch (WXN, XN, Device as Normal):
+    // the full path decides.
+    if (access === ACCESS.EXEC || (access === ACCESS.WRITE && ro)) {
+      return this.#slow(cpu, va, access, size, out, id);
+    }
+    const pa = va + c.f[j * 6 + 1]!;
+    if (out !== undefined) {
+      const xn = (meta & L.XN) !== 0;
+      this.#entry = undefined;
+      out.va = va;
+      out.pa = pa;
+      out.level = (meta >>> L.LEVEL_SHIFT) & 3;
+      out.pteLo = lo;
+      out.pteHi = c.u[j * 12 + 8]!;
+      out.device = device;
+      out.attrs = attrs;
+      out.writable = !ro;
+      out.executable = !xn && !(wxn && !ro);
+      out.fromTlb = true;
+      out.viaWalkCache = false;
+      out.mmuOff = false;
+      out.fault = undefined;
+    }
+    return pa;
+  }
+
+  /** {@link #hit}'s way out: the full path, into `out` if given. */
+  #slow(
+    cpu: Cpu,
+    va: number,
+    access: number,
+    size: number,
+    out: TranslationOut | undefined,
+    looked: number,
+  ): number {
+    return out === undefined
+      ? this.#resolve(cpu, va, access, size, false, looked)
+      : this.#resolveInto(cpu, va, access, size, false, out, looked);
+  }
+
+  /**
    * Resolves an access to a PA, or -1 with `#fault` set. On success the
    * `#level`..`#mmuOff` fields describe the translation.
    */
-  #resolve(cpu: Cpu, va: number, access: number, size: number, debug: boolean): number {
+  #resolve(
+    cpu: Cpu,
+    va: number,
+    access: number,
+    size: number,
+    debug: boolean,
+    looked = -2,
+  ): number {
     checkVa(va);
     let cfg: RegimeConfig;
     let skipTlb = false;
@@ -525,7 +783,8 @@ export class Stage1Mmu implements Mmu {
       if (l === undefined) {
         if (!debug) model.lookupId(cpu, va); // a miss, counted
       } else if (!skipTlb) {
-        id = debug ? l.find(va) : l.lookup(va);
+        // `looked`: the lookup {@link #hit} made (counted), else -2.
+        id = looked !== -2 ? looked : debug ? l.find(va) : l.lookup(va);
         // An entry filled from an object by someone else: the object path.
         if (id >= 0 && (l.chunk(id).u[(id & 16383) * 12 + 9]! & L.WORDS) === 0) {
           e = l.entryAt(id);
