@@ -15,7 +15,6 @@ import {
   type FaultKind,
   hex,
   LEAF as L,
-  LEAF_SIZES,
   MemoryFaultError,
   type Mmu,
   type MmuFault,
@@ -25,18 +24,18 @@ import {
   takeException,
   type Tlb,
   type TlbEntry,
-  type TlbWalkEntry,
   type Trace,
   type TranslateOptions,
   type Translation,
   UnsupportedMmuConfigError,
   type WalkOptions,
 } from "../../core/mod.ts";
-import { CachedWalk } from "./cached_walk.ts";
-import { describeEntry, describeWalk, mmuFault, permissionFault, walkFault } from "./faults.ts";
+import { mmuFault, permissionFault, walkFault } from "./faults.ts";
 import { MmuEl2Memory } from "./mmu_el2_memory.ts";
-import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
-import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.ts";
+import { HitCheck, VIA } from "./hit_check.ts";
+import { type RegimeConfig, withTableBase } from "./regime.ts";
+import { RegimeCache } from "./regime_cache.ts";
+import { WalkState, walkTables } from "./table_walk.ts";
 import { TranslationOut } from "./translation_out.ts";
 import { WalkedEntry } from "./walked_entry.ts";
 import type { TlbModel } from "../tlb/tlb_model.ts";
@@ -45,29 +44,13 @@ import type { LeafStore } from "../tlb/leaf_store.ts";
 /** Access codes used on the hot path. */
 const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
 
-/**
- * What a walk that started from a walk-cache entry is worth: EXACT (the
- * descriptors above it still hold), SAME (they changed, but a full walk
- * gives the same outcome), STALE (a full walk gives another outcome).
- */
-const VIA = { EXACT: 0, SAME: 1, STALE: 2 } as const;
-
 const ACCESS_KINDS: readonly AccessKind[] = ["read", "write", "exec"];
-/** HCR_EL2.E2H: the only HCR_EL2 bit that changes the EL2 stage-1 regime here. */
-const E2H = 1n << 34n;
 const LEVELLED: ReadonlySet<string> = new Set<FaultKind>([
   "address_size",
   "translation",
   "access_flag",
   "permission",
 ]);
-
-/** The regime last decoded for one CPU. */
-interface CpuRegime {
-  readonly cpu: Cpu;
-  gen: number;
-  cfg: RegimeConfig;
-}
 
 function accessCode(access: AccessKind): number {
   if (access === "read") return 0;
@@ -139,7 +122,10 @@ export class Stage1Mmu implements Mmu {
   /** Walks use and fill the TLB's walk cache (adversarial TLB that has one). */
   #walkCache: boolean;
   #trace: Trace;
-  #states: (CpuRegime | undefined)[] = [];
+  #regimes: RegimeCache;
+  /** The cache's `states` (the same array), one load nearer the hit path. */
+  #states: RegimeCache["states"];
+  #check: HitCheck;
   #ws = new WalkState();
   #vs = new WalkState();
   // The last successful resolution.
@@ -176,6 +162,9 @@ export class Stage1Mmu implements Mmu {
     this.#walkCache = tlb.policy === "adversarial" && typeof tlb.lookupWalk === "function" &&
       typeof tlb.fillWalk === "function";
     this.#trace = trace;
+    this.#regimes = new RegimeCache(tlb);
+    this.#states = this.#regimes.states;
+    this.#check = new HitCheck(memory, tlb, trace);
   }
 
   /**
@@ -422,7 +411,7 @@ export class Stage1Mmu implements Mmu {
   ): boolean {
     const code = accessCode(access);
     checkVa(va);
-    let cfg = this.#peekRegime(cpu);
+    let cfg = this.#regimes.peek(cpu);
     // No default `{}`: an object per call on the walk path.
     const base = options?.base;
     if (base !== undefined) cfg = withTableBase(cfg, base);
@@ -483,7 +472,7 @@ export class Stage1Mmu implements Mmu {
   prefetch(cpu: Cpu, va: number, options?: WalkOptions): TlbEntry | undefined {
     checkVa(va);
     if (this.#tlb.policy === "optimistic") return undefined;
-    let cfg = this.#regime(cpu);
+    let cfg = this.#regimes.get(cpu);
     const base = options?.base;
     if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) return undefined;
@@ -493,7 +482,7 @@ export class Stage1Mmu implements Mmu {
     // came from: no ASID at nVHE EL2) and caches the descriptors it reads.
     const via = this.#walkCache ? this.#tlb.lookupWalk!(cpu, va) : undefined;
     if (!walkTables(this.#mem, cfg, va, s, false, via)) return undefined;
-    const exact = via === undefined || this.#viaExact(via, cfg);
+    const exact = via === undefined || this.#check.viaExact(via, cfg);
     const model = this.#model;
     if (model !== undefined) {
       // Through a walk-cache entry whose descriptors may no longer hold:
@@ -509,7 +498,7 @@ export class Stage1Mmu implements Mmu {
         true,
       );
       if (id < 0) return undefined;
-      if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+      if (this.#walkCache && exact && s.tMask !== 0) this.#check.fillWalks(cpu, cfg, va, s, via);
       return model.leaves(cpu)!.entryAt(id);
     }
     const e = new WalkedEntry(s, cfg, this.#mem.tableGeneration, true, via?.base ?? cfg.base);
@@ -517,7 +506,7 @@ export class Stage1Mmu implements Mmu {
     // first hit compares the entry with a walk then (nothing is used now).
     if (!exact) e.vGen = -1;
     if (!this.#tlb.prefetch(cpu, e)) return undefined;
-    if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+    if (this.#walkCache && exact && s.tMask !== 0) this.#check.fillWalks(cpu, cfg, va, s, via);
     return e;
   }
 
@@ -581,63 +570,6 @@ export class Stage1Mmu implements Mmu {
       far: BigInt(f.va),
       trace: this.#trace,
     });
-  }
-
-  // ---------------------------------------------------------------------
-  // Regime cache
-
-  /** The CPU's regime; re-decoded (and changes reported to the TLB) after a register write. */
-  #regime(cpu: Cpu): RegimeConfig {
-    const st = this.#states[cpu.id];
-    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
-    return this.#refresh(cpu, st);
-  }
-
-  #refresh(cpu: Cpu, st: CpuRegime | undefined): RegimeConfig {
-    const gen = cpu.sysregs.generation;
-    const [sctlr, tcr, ttbr, mair, mmfr0, hcr] = readRegimeRegisters(cpu);
-    if (st === undefined || st.cpu !== cpu) {
-      const cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
-      this.#states[cpu.id] = { cpu, gen, cfg };
-      return cfg;
-    }
-    const old = st.cfg;
-    if (
-      old.sctlr !== sctlr || old.tcr !== tcr || old.ttbr !== ttbr || old.mair !== mair ||
-      old.mmfr0 !== mmfr0 || ((old.hcr ^ hcr) & E2H) !== 0n
-    ) {
-      // Report what changed behind the executor's back (direct register
-      // writes); an executor reporting the same write first is harmless.
-      if (old.sctlr !== sctlr) this.#tlb.onSysregWrite(cpu, "SCTLR_EL2", sctlr);
-      if (old.ttbr !== ttbr) this.#tlb.onSysregWrite(cpu, "TTBR0_EL2", ttbr);
-      if (old.tcr !== tcr) this.#tlb.onSysregWrite(cpu, "TCR_EL2", tcr);
-      if (old.mair !== mair) this.#tlb.onSysregWrite(cpu, "MAIR_EL2", mair);
-      st.cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
-    }
-    st.gen = gen;
-    return st.cfg;
-  }
-
-  /** The regime without updating the cache (debug and walk). */
-  #peekRegime(cpu: Cpu): RegimeConfig {
-    const st = this.#states[cpu.id];
-    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
-    const [sctlr, tcr, ttbr, mair, mmfr0, hcr] = readRegimeRegisters(cpu);
-    return st !== undefined && st.cpu === cpu && st.cfg.sctlr === sctlr &&
-        st.cfg.tcr === tcr && st.cfg.ttbr === ttbr && st.cfg.mair === mair &&
-        st.cfg.mmfr0 === mmfr0 && ((st.cfg.hcr ^ hcr) & E2H) === 0n
-      ? st.cfg
-      : decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
-  }
-
-  /**
-   * Whether the optimistic TLB will flush before the CPU's next access (an
-   * SCTLR_EL2, TTBR0_EL2 or TCR_EL2 change the MMU has not reported yet).
-   */
-  #flushPending(cpu: Cpu, cfg: RegimeConfig): boolean {
-    const st = this.#states[cpu.id];
-    return this.#tlb.policy === "optimistic" && st !== undefined && st.cpu === cpu &&
-      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr || st.cfg.tcr !== cfg.tcr);
   }
 
   // ---------------------------------------------------------------------
@@ -750,10 +682,10 @@ export class Stage1Mmu implements Mmu {
     let cfg: RegimeConfig;
     let skipTlb = false;
     if (debug) {
-      cfg = this.#peekRegime(cpu);
-      skipTlb = this.#flushPending(cpu, cfg);
+      cfg = this.#regimes.peek(cpu);
+      skipTlb = this.#regimes.flushPending(cpu, cfg);
     } else {
-      cfg = this.#regime(cpu);
+      cfg = this.#regimes.get(cpu);
     }
     const data = access !== ACCESS.EXEC;
     const unaligned = data && size > 1 && (va & (size - 1)) !== 0;
@@ -826,10 +758,10 @@ export class Stage1Mmu implements Mmu {
       if (!debug) {
         // Verified against this regime and these tables: the cached outcome.
         if (lsc.u[lsj * 12 + 10] !== cfg.id || lsc.f[lsj * 6 + 2] !== this.#mem.tableGeneration) {
-          this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
+          this.#check.reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
         }
         if ((lsc.u[lsj * 12 + 9]! & L.STALE) !== 0) {
-          this.#reportStale(cpu, cfg, id, va, ro, xn, wxn, attrs, ls);
+          this.#check.reportStale(cpu, cfg, id, va, ro, xn, wxn, attrs, ls);
         }
       }
       pa = va + lsc.f[lsj * 6 + 1]!;
@@ -855,7 +787,7 @@ export class Stage1Mmu implements Mmu {
           (cfg.e2h && ((lo >>> 6) & 3) === 1);
         attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       }
-      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
+      if (!debug) this.#check.checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
       pa = e.pa + (va - e.va);
       level = e.level;
     } else {
@@ -867,7 +799,7 @@ export class Stage1Mmu implements Mmu {
       viaWalk = via !== undefined;
       const viaState = via === undefined || debug
         ? VIA.EXACT
-        : this.#checkWalkEntry(cpu, cfg, via, va, s, found);
+        : this.#check.checkWalkEntry(cpu, cfg, via, va, s, found);
       if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
       if (!debug) this.#hardwareUpdate(s, access);
       if (!debug) {
@@ -897,7 +829,7 @@ export class Stage1Mmu implements Mmu {
           this.#tlb.fill(cpu, leaf);
         }
         if (this.#walkCache && viaState === VIA.EXACT && s.tMask !== 0) {
-          this.#fillWalks(cpu, cfg, va, s, via);
+          this.#check.fillWalks(cpu, cfg, va, s, via);
         }
       }
       this.#lo = s.lo;
@@ -1003,190 +935,6 @@ export class Stage1Mmu implements Mmu {
     return va;
   }
 
-  // ---------------------------------------------------------------------
-  // Stale check
-
-  /**
-   * Compares a hit with a walk now and records it when they differ.
-   * @param ro Read-only, as the entry has it.
-   * @param xn Execute-never before WXN, as the entry has it.
-   * @param wxn The SCTLR_EL2.WXN the hit used.
-   * @param attrs The MAIR attribute byte the hit used.
-   */
-  #checkStale(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    e: TlbEntry,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-  ): void {
-    let stale: boolean;
-    if (e instanceof WalkedEntry) {
-      if (e.vCfg !== cfg || e.vGen !== this.#mem.tableGeneration) {
-        this.#reverify(cfg, e, va, wxn, attrs);
-      }
-      stale = e.stale;
-    } else {
-      stale = this.#differs(cfg, e.pa + (va - e.va), va, ro, xn, wxn, attrs);
-    }
-    if (stale) this.#reportStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
-  }
-
-  /**
-   * Counts a stale hit and, when traced, emits it with a walk of now. The
-   * entry is an object, or the id of a row of the built-in TLB's store `l`
-   * (its object is made only for the trace).
-   */
-  #reportStale(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    e: TlbEntry | number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-    l?: LeafStore,
-  ): void {
-    this.#tlb.recordStale();
-    if (this.#trace.wants("tlb_stale")) {
-      const s = this.#vs;
-      walkTables(this.#mem, cfg, va, s);
-      const entry = typeof e === "number" ? l!.entryAt(e) : e;
-      this.#trace.emit("tlb_stale", {
-        va: hex(va),
-        tlb: describeEntry(entry, va, ro, xn, attrs, wxn),
-        walk: describeWalk(s, cfg, va),
-      }, { cpu: cpu.id, el: cpu.pstate.el });
-    }
-  }
-
-  /**
-   * Whether the verifying walk just made into `#vs` decides the whole entry
-   * (first VA `entryVa`, leaf `level`): only if it ended at or above the
-   * entry's level, where every VA of the block shares its descriptors.
-   */
-  #walkCoversEntry(cfg: RegimeConfig, entryVa: number, level: number): boolean {
-    const s = this.#vs;
-    return s.fault === WALK_FAULT.VA_RANGE ? entryVa >= cfg.iaLimit : s.level <= level;
-  }
-
-  /**
-   * Walks now into `#vs` and says whether the result differs from the entry
-   * at `va`: PA, AP[2], XN, execute-never after WXN (the entry's `wxn` vs
-   * the current one) and the MAIR attribute byte (the entry's vs the one
-   * the walk's AttrIndx selects now).
-   */
-  #differs(
-    cfg: RegimeConfig,
-    paAtVa: number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-    record = false,
-  ): boolean {
-    const s = this.#vs;
-    return !walkTables(this.#mem, cfg, va, s, record) ||
-      s.outPa + (va - s.blockVa) !== paAtVa ||
-      s.ro !== ro || s.xn !== xn ||
-      (s.xn || (cfg.wxn && !s.ro)) !== (xn || (wxn && !ro)) ||
-      cfg.mairAttrs[s.attrIdx] !== attrs;
-  }
-
-  // ---------------------------------------------------------------------
-  // Walk cache
-
-  /**
-   * Checks a walk that started from walk-cache entry `via` (outcome in
-   * `s`, leaf found or not): EXACT when the descriptors that led to `via`
-   * still hold in memory and the regime walks from the same base; else a
-   * full walk decides SAME or STALE, and STALE is recorded like a stale TLB
-   * hit (`tlb_stale`, the TLB's `stale` counter).
-   */
-  #checkWalkEntry(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    via: TlbWalkEntry,
-    va: number,
-    s: WalkState,
-    found: boolean,
-  ): number {
-    const mem = this.#mem;
-    if (this.#viaExact(via, cfg)) return VIA.EXACT;
-    const f = this.#vs;
-    const fresh = walkTables(mem, cfg, va, f);
-    // The outcome decides, as for a TLB hit: the same PA, permissions and
-    // attribute through another path is not stale; two faults are the same
-    // when their kind and level (what ESR_EL2 reports) are.
-    const same = found
-      ? fresh && f.outPa + (va - f.blockVa) === s.outPa + (va - s.blockVa) &&
-        f.ro === s.ro && f.xn === s.xn && cfg.mairAttrs[f.attrIdx] === cfg.mairAttrs[s.attrIdx]
-      : !fresh && f.fault === s.fault && f.level === s.level;
-    if (same) return VIA.SAME;
-    this.#tlb.recordStale();
-    if (this.#trace.wants("tlb_stale")) {
-      this.#trace.emit("tlb_stale", {
-        va: hex(va),
-        tlb: describeWalk(s, cfg, va, via),
-        walk: describeWalk(f, cfg, va),
-      }, { cpu: cpu.id, el: cpu.pstate.el });
-    }
-    return VIA.STALE;
-  }
-
-  /**
-   * Whether a walk that starts from walk-cache entry `via` is exactly a full
-   * walk of `cfg`: the regime walks from the same base and the descriptors
-   * that led to `via` still hold in memory.
-   */
-  #viaExact(via: TlbWalkEntry, cfg: RegimeConfig): boolean {
-    if (!(via instanceof CachedWalk)) return false;
-    const mem = this.#mem;
-    if (via.vCfg === cfg && via.vGen === mem.tableGeneration) return true;
-    if (
-      via.base === cfg.base && via.startLevel === cfg.startLevel && via.hpd === cfg.hpd &&
-      via.psLimit === cfg.psLimit && chainUnchanged(mem, via.chain)
-    ) {
-      via.vCfg = cfg;
-      via.vGen = mem.tableGeneration;
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * Fills the walk cache with the table descriptors a walk read below
-   * `via` (or from the table base), each with the chain that led to it.
-   */
-  #fillWalks(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    va: number,
-    s: WalkState,
-    via: TlbWalkEntry | undefined,
-  ): void {
-    let above: CachedWalk | undefined;
-    if (via !== undefined) {
-      // Only our own entries carry the chain a deeper entry extends.
-      if (!(via instanceof CachedWalk)) return;
-      above = via;
-    }
-    const gen = this.#mem.tableGeneration;
-    // The walk cache holds descriptors of levels 0..2: a level −1 one (a
-    // 52-bit walk) is only the first link of the chains below it.
-    for (let l = above === undefined ? Math.max(cfg.startLevel, 0) : above.level + 1; l < 3; l++) {
-      if ((s.tMask & (1 << (l + 1))) === 0) return;
-      const w = new CachedWalk(s, cfg, va, l, above, gen);
-      this.#tlb.fillWalk!(cpu, w);
-      above = w;
-    }
-  }
-
   /**
    * Fills the built-in TLB from walk `s` (the {@link WalkedEntry} fields as
    * row words: permissions, the WXN and MAIR attribute in effect, the regime
@@ -1219,68 +967,5 @@ export class Stage1Mmu implements Mmu {
       cfg.id,
       speculative,
     );
-  }
-
-  /** {@link #reverify} for an entry of the built-in TLB, by id. */
-  #reverifyId(
-    cfg: RegimeConfig,
-    l: LeafStore,
-    id: number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-  ): void {
-    const mem = this.#mem;
-    const lc = l.chunk(id);
-    const lj = id & 16383;
-    const chain = lc.chain[lj];
-    if (
-      lc.u[lj * 12 + 10] === cfg.id && lc.f[lj * 6 + 2]! >= 0 && chain !== undefined &&
-      chainUnchanged(mem, chain)
-    ) {
-      lc.f[lj * 6 + 2] = mem.tableGeneration;
-      return;
-    }
-    const stale = this.#differs(cfg, va + lc.f[lj * 6 + 1]!, va, ro, xn, wxn, attrs, true);
-    const meta = lc.u[lj * 12 + 9]!;
-    lc.u[lj * 12 + 9] = stale ? meta | L.STALE : meta & ~L.STALE;
-    lc.u[lj * 12 + 10] = cfg.id;
-    const size = LEAF_SIZES[(meta & L.CLS_MASK) as 0 | 1 | 2];
-    if (this.#walkCoversEntry(cfg, Math.floor(va / size) * size, (meta >>> L.LEVEL_SHIFT) & 3)) {
-      const s = this.#vs;
-      lc.f[lj * 6 + 2] = mem.tableGeneration;
-      const n = s.n;
-      // The entry's own chain array is rewritten in place (the TLB hands
-      // out copies): re-verification allocates once per entry, not per call.
-      let out = lc.chain[lj];
-      if (out === undefined || out.length !== 3 * n) out = lc.chain[lj] = new Array<number>(3 * n);
-      for (let i = 0; i < n; i++) {
-        out[3 * i] = s.chainPa[i]!;
-        out[3 * i + 1] = s.chainLo[i]!;
-        out[3 * i + 2] = s.chainHi[i]!;
-      }
-    } else {
-      lc.f[lj * 6 + 2] = -1;
-    }
-  }
-
-  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number, wxn: boolean, attrs: number): void {
-    const mem = this.#mem;
-    if (
-      e.vCfg === cfg && e.vGen >= 0 && e.vChain !== undefined && chainUnchanged(mem, e.vChain)
-    ) {
-      e.vGen = mem.tableGeneration;
-      return;
-    }
-    e.stale = this.#differs(cfg, e.pa + (va - e.va), va, e.ro, e.xn, wxn, attrs, true);
-    e.vCfg = cfg;
-    if (this.#walkCoversEntry(cfg, e.va, e.level)) {
-      e.vGen = mem.tableGeneration;
-      e.recordChain(this.#vs);
-    } else {
-      e.vGen = -1;
-    }
   }
 }
