@@ -128,19 +128,10 @@ export class Stage1Mmu implements Mmu {
   #check: HitCheck;
   #ws = new WalkState();
   #vs = new WalkState();
-  // The last successful resolution.
-  #level = 0;
-  // The leaf: the TLB entry used or filled, else the halves (debug miss).
+  // The last successful resolution's entry object, when it used or
+  // filled one (its descriptor is a BigInt already); else undefined and
+  // the record holds the descriptor's halves.
   #entry: TlbEntry | undefined = undefined;
-  #lo = 0;
-  #hi = 0;
-  #attrs = 0;
-  #device = false;
-  #writable = true;
-  #exec = true;
-  #fromTlb = false;
-  #viaWalk = false;
-  #mmuOff = true;
   // The last fault.
   #fault: MmuFault | undefined = undefined;
 
@@ -193,7 +184,7 @@ export class Stage1Mmu implements Mmu {
     }
     const o = this.#to;
     const pa = debug
-      ? this.#resolveInto(cpu, va, code, size, true, o)
+      ? this.#resolve(cpu, va, code, size, true, -2, o)
       : this.#hit(cpu, va, code, size, o);
     if (pa < 0) {
       const f = this.#fault!;
@@ -267,57 +258,23 @@ export class Stage1Mmu implements Mmu {
       debug = options.debug === true;
     }
     const pa = debug
-      ? this.#resolveInto(cpu, va, code, size, true, out)
+      ? this.#resolve(cpu, va, code, size, true, -2, out)
       : this.#hit(cpu, va, code, size, out);
-    if (pa >= 0) return true;
+    if (pa >= 0) {
+      const e = this.#entry;
+      if (e !== undefined) {
+        // An entry object (another TLB, or one filled from an object):
+        // its descriptor is a BigInt already.
+        out.pteLo = Number(e.pte & 0xffff_ffffn);
+        out.pteHi = Number((e.pte >> 32n) & 0xffff_ffffn);
+      }
+      return true;
+    }
     out.va = va;
     const f = this.#fault!;
     out.fault = f;
     if (!debug && options?.abort === true) this.raiseAbort(cpu, f, options.pc ?? cpu.pc);
     return false;
-  }
-
-  /**
-   * {@link #resolve}, then on success the translation into `out` (from the
-   * `#level`..`#mmuOff` fields; an entry object's descriptor split into
-   * halves).
-   */
-  #resolveInto(
-    cpu: Cpu,
-    va: number,
-    access: number,
-    size: number,
-    debug: boolean,
-    out: TranslationOut,
-    looked = -2,
-  ): number {
-    const pa = this.#resolve(cpu, va, access, size, debug, looked);
-    if (pa < 0) return pa;
-    out.va = va;
-    out.pa = pa;
-    out.level = this.#level;
-    const e = this.#entry;
-    if (e !== undefined) {
-      // An entry object (another TLB, or one filled from an object): its
-      // descriptor is a BigInt already.
-      out.pteLo = Number(e.pte & 0xffff_ffffn);
-      out.pteHi = Number((e.pte >> 32n) & 0xffff_ffffn);
-    } else if (this.#mmuOff) {
-      out.pteLo = 0;
-      out.pteHi = 0;
-    } else {
-      out.pteLo = this.#lo;
-      out.pteHi = this.#hi;
-    }
-    out.device = this.#device;
-    out.attrs = this.#attrs;
-    out.writable = this.#writable;
-    out.executable = this.#exec;
-    out.fromTlb = this.#fromTlb;
-    out.viaWalkCache = this.#viaWalk;
-    out.mmuOff = this.#mmuOff;
-    out.fault = undefined;
-    return pa;
   }
 
   // A descriptor's BigInt, remembered by its halves (direct-mapped): a hit
@@ -652,6 +609,9 @@ export class Stage1Mmu implements Mmu {
     return pa;
   }
 
+  /** A record for the accesses that need none (El2Memory's). */
+  #scratch = new TranslationOut();
+
   /** {@link #hit}'s way out: the full path, into `out` if given. */
   #slow(
     cpu: Cpu,
@@ -661,14 +621,13 @@ export class Stage1Mmu implements Mmu {
     out: TranslationOut | undefined,
     looked: number,
   ): number {
-    return out === undefined
-      ? this.#resolve(cpu, va, access, size, false, looked)
-      : this.#resolveInto(cpu, va, access, size, false, out, looked);
+    return this.#resolve(cpu, va, access, size, false, looked, out ?? this.#scratch);
   }
 
   /**
-   * Resolves an access to a PA, or -1 with `#fault` set. On success the
-   * `#level`..`#mmuOff` fields describe the translation.
+   * Resolves an access to a PA, or -1 with `#fault` set. On success `o`
+   * holds the translation (its descriptor halves unless it came from an
+   * entry object: then `#entry` is that object).
    */
   #resolve(
     cpu: Cpu,
@@ -676,7 +635,8 @@ export class Stage1Mmu implements Mmu {
     access: number,
     size: number,
     debug: boolean,
-    looked = -2,
+    looked: number,
+    o: TranslationOut,
   ): number {
     checkVa(va);
     let cfg: RegimeConfig;
@@ -702,7 +662,7 @@ export class Stage1Mmu implements Mmu {
         ),
       );
     }
-    if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size);
+    if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size, o);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
 
     const model = this.#model;
@@ -766,8 +726,8 @@ export class Stage1Mmu implements Mmu {
       }
       pa = va + lsc.f[lsj * 6 + 1]!;
       level = (meta >>> 2) & 3;
-      this.#lo = lo;
-      this.#hi = lsc.u[lsj * 12 + 8]!;
+      o.pteLo = lo;
+      o.pteHi = lsc.u[lsj * 12 + 8]!;
     } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -832,8 +792,8 @@ export class Stage1Mmu implements Mmu {
           this.#check.fillWalks(cpu, cfg, va, s, via);
         }
       }
-      this.#lo = s.lo;
-      this.#hi = s.hi;
+      o.pteLo = s.lo;
+      o.pteHi = s.hi;
       pa = s.outPa + (va - s.blockVa);
       level = s.level;
       ro = s.ro;
@@ -865,15 +825,18 @@ export class Stage1Mmu implements Mmu {
         permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, wxn, [apT, xnT], cfg.e2h)!,
       );
     }
-    this.#level = level;
     this.#entry = leaf;
-    this.#attrs = attrs;
-    this.#device = device;
-    this.#writable = !ro;
-    this.#exec = !xn && !(wxn && !ro);
-    this.#fromTlb = e !== undefined || id >= 0;
-    this.#viaWalk = viaWalk;
-    this.#mmuOff = false;
+    o.va = va;
+    o.pa = pa;
+    o.level = level;
+    o.attrs = attrs;
+    o.device = device;
+    o.writable = !ro;
+    o.executable = !xn && !(wxn && !ro);
+    o.fromTlb = e !== undefined || id >= 0;
+    o.viaWalkCache = viaWalk;
+    o.mmuOff = false;
+    o.fault = undefined;
     return pa;
   }
 
@@ -898,7 +861,14 @@ export class Stage1Mmu implements Mmu {
   }
 
   /** MMU off: VA = PA; data Device-nGnRnE, fetch Normal (Arm ARM D8.2.10 / AArch64.S1DisabledOutput). */
-  #flat(cfg: RegimeConfig, va: number, access: number, unaligned: boolean, size: number): number {
+  #flat(
+    cfg: RegimeConfig,
+    va: number,
+    access: number,
+    unaligned: boolean,
+    size: number,
+    o: TranslationOut,
+  ): number {
     const kind = ACCESS_KINDS[access]!;
     if (va >= cfg.paMaxLimit) {
       return this.#fail(
@@ -923,15 +893,20 @@ export class Stage1Mmu implements Mmu {
         ),
       );
     }
-    this.#level = -1;
     this.#entry = undefined;
-    this.#attrs = data ? 0x00 : (cfg.icache ? 0xaa : 0x44);
-    this.#device = data;
-    this.#writable = true;
-    this.#exec = true;
-    this.#fromTlb = false;
-    this.#viaWalk = false;
-    this.#mmuOff = true;
+    o.va = va;
+    o.pa = va;
+    o.level = -1;
+    o.pteLo = 0;
+    o.pteHi = 0;
+    o.attrs = data ? 0x00 : (cfg.icache ? 0xaa : 0x44);
+    o.device = data;
+    o.writable = true;
+    o.executable = true;
+    o.fromTlb = false;
+    o.viaWalkCache = false;
+    o.mmuOff = true;
+    o.fault = undefined;
     return va;
   }
 
