@@ -285,46 +285,45 @@ export class MmuEl2Memory implements El2Memory {
   #pas: Float64Array = new Float64Array(16);
 
   /**
-   * Calls `run(pa, from, n)` for each run of the translated pages of
-   * `[va, va + size)` that is contiguous in PA (`from`: offset in the access).
+   * The run of translated pages of `[va, va + size)` (see
+   * {@link #translateAll}) that starts at page `i`, offset `from` in the
+   * access, and is contiguous in PA: its PA in `#runPa`, its length in
+   * `#runN`; returns the page after it. Callers loop over the runs with no
+   * closure per call.
    */
-  #runs(
-    va: number,
-    size: number,
-    pages: number,
-    run: (pa: number, from: number, n: number) => void,
-  ): void {
+  #run(va: number, size: number, pages: number, i: number, from: number): number {
     const pas = this.#pas;
-    let i = 0;
-    let from = 0;
-    while (i < pages) {
-      const pa = pas[i]!;
-      // The first page may start mid-page; every later one starts at its page.
-      let n = i === 0 ? Math.min(PAGE - (va & 4095), size) : Math.min(PAGE, size - from);
-      let j = i + 1;
-      // The pages contiguous in PA, then one bank check for all of them:
-      // a run stays in one RAM bank (adjacent banks are separate ranges),
-      // and only a run that crosses banks is cut page by page.
-      const n1 = n;
+    const pa = pas[i]!;
+    // The first page may start mid-page; every later one starts at its page.
+    let n = i === 0 ? Math.min(PAGE - (va & 4095), size) : Math.min(PAGE, size - from);
+    let j = i + 1;
+    // The pages contiguous in PA, then one bank check for all of them:
+    // a run stays in one RAM bank (adjacent banks are separate ranges),
+    // and only a run that crosses banks is cut page by page.
+    const n1 = n;
+    while (j < pages && pas[j] === pa + n) {
+      n += Math.min(PAGE, size - from - n);
+      j++;
+    }
+    if (j > i + 1 && !this.#mem.contains(pa, n)) {
+      n = n1;
+      j = i + 1;
       while (j < pages && pas[j] === pa + n) {
-        n += Math.min(PAGE, size - from - n);
+        const m = Math.min(PAGE, size - from - n);
+        if (!this.#mem.contains(pa, n + m)) break;
+        n += m;
         j++;
       }
-      if (j > i + 1 && !this.#mem.contains(pa, n)) {
-        n = n1;
-        j = i + 1;
-        while (j < pages && pas[j] === pa + n) {
-          const m = Math.min(PAGE, size - from - n);
-          if (!this.#mem.contains(pa, n + m)) break;
-          n += m;
-          j++;
-        }
-      }
-      run(pa, from, n);
-      from += n;
-      i = j;
     }
+    this.#runPa = pa;
+    this.#runN = n;
+    return j;
   }
+
+  /** PA of the run {@link #run} found. */
+  #runPa = 0;
+  /** Its length in bytes. */
+  #runN = 0;
 
   /**
    * Zeroes `[va, va + size)`; nothing is written unless every page translates writable.
@@ -341,7 +340,10 @@ export class MmuEl2Memory implements El2Memory {
     }
     const pages = this.#translateAll(va, size, WRITE);
     const mem = this.#mem;
-    this.#runs(va, size, pages, (pa, _from, n) => mem.zero(pa, n));
+    for (let i = 0, from = 0; i < pages; from += this.#runN) {
+      i = this.#run(va, size, pages, i, from);
+      mem.zero(this.#runPa, this.#runN);
+    }
   }
 
   /**
@@ -379,7 +381,10 @@ export class MmuEl2Memory implements El2Memory {
     const pages = this.#translateAll(va, size, READ);
     const out = new Uint8Array(size);
     const mem = this.#mem;
-    this.#runs(va, size, pages, (pa, from, n) => out.set(mem.readBytes(pa, n), from));
+    for (let i = 0, from = 0; i < pages; from += this.#runN) {
+      i = this.#run(va, size, pages, i, from);
+      out.set(mem.readBytes(this.#runPa, this.#runN), from);
+    }
     return out;
   }
 
@@ -396,12 +401,10 @@ export class MmuEl2Memory implements El2Memory {
     }
     const pages = this.#translateAll(va, size, WRITE);
     const mem = this.#mem;
-    this.#runs(
-      va,
-      size,
-      pages,
-      (pa, from, n) => mem.writeBytes(pa, bytes.subarray(from, from + n)),
-    );
+    for (let i = 0, from = 0; i < pages; from += this.#runN) {
+      i = this.#run(va, size, pages, i, from);
+      mem.writeBytes(this.#runPa, bytes.subarray(from, from + this.#runN));
+    }
   }
 }
 

@@ -6,7 +6,9 @@
  * abort on walk) carrying the ESR fault status code; a side-effect-free
  * `walk`, a speculative `prefetch`, and an {@link El2Memory} accessor for
  * hyp VAs. Every TLB hit is compared with memory: a difference is a
- * `tlb_stale` event, the symptom of a missing TLBI.
+ * `tlb_stale` event, the symptom of a missing TLBI. Loops over many
+ * accesses use `translateInto` / `walkInto`, which fill a reused
+ * {@link TranslationOut} instead of returning an object.
  *
  * @example Map one 4 KiB page by hand and load through it
  * ```ts
@@ -34,3 +36,4 @@
 
 export * from "./mmu.ts";
 export * from "./stage1_mmu.ts";
+export * from "./translation_out.ts";

@@ -15,7 +15,6 @@ import {
   type FaultKind,
   hex,
   LEAF as L,
-  LEAF_SIZES,
   MemoryFaultError,
   type Mmu,
   type MmuFault,
@@ -25,18 +24,19 @@ import {
   takeException,
   type Tlb,
   type TlbEntry,
-  type TlbWalkEntry,
   type Trace,
   type TranslateOptions,
   type Translation,
   UnsupportedMmuConfigError,
   type WalkOptions,
 } from "../../core/mod.ts";
-import { CachedWalk } from "./cached_walk.ts";
-import { describeEntry, describeWalk, mmuFault, permissionFault, walkFault } from "./faults.ts";
+import { mmuFault, permissionFault, walkFault } from "./faults.ts";
 import { MmuEl2Memory } from "./mmu_el2_memory.ts";
-import { decodeRegime, readRegimeRegisters, type RegimeConfig, withTableBase } from "./regime.ts";
-import { chainUnchanged, WALK_FAULT, WalkState, walkTables } from "./table_walk.ts";
+import { HitCheck, VIA } from "./hit_check.ts";
+import { type RegimeConfig, withTableBase } from "./regime.ts";
+import { RegimeCache } from "./regime_cache.ts";
+import { WalkState, walkTables } from "./table_walk.ts";
+import { TranslationOut } from "./translation_out.ts";
 import { WalkedEntry } from "./walked_entry.ts";
 import type { TlbModel } from "../tlb/tlb_model.ts";
 import type { LeafStore } from "../tlb/leaf_store.ts";
@@ -44,29 +44,13 @@ import type { LeafStore } from "../tlb/leaf_store.ts";
 /** Access codes used on the hot path. */
 const ACCESS = { READ: 0, WRITE: 1, EXEC: 2 } as const;
 
-/**
- * What a walk that started from a walk-cache entry is worth: EXACT (the
- * descriptors above it still hold), SAME (they changed, but a full walk
- * gives the same outcome), STALE (a full walk gives another outcome).
- */
-const VIA = { EXACT: 0, SAME: 1, STALE: 2 } as const;
-
 const ACCESS_KINDS: readonly AccessKind[] = ["read", "write", "exec"];
-/** HCR_EL2.E2H: the only HCR_EL2 bit that changes the EL2 stage-1 regime here. */
-const E2H = 1n << 34n;
 const LEVELLED: ReadonlySet<string> = new Set<FaultKind>([
   "address_size",
   "translation",
   "access_flag",
   "permission",
 ]);
-
-/** The regime last decoded for one CPU. */
-interface CpuRegime {
-  readonly cpu: Cpu;
-  gen: number;
-  cfg: RegimeConfig;
-}
 
 function accessCode(access: AccessKind): number {
   if (access === "read") return 0;
@@ -138,22 +122,16 @@ export class Stage1Mmu implements Mmu {
   /** Walks use and fill the TLB's walk cache (adversarial TLB that has one). */
   #walkCache: boolean;
   #trace: Trace;
-  #states: (CpuRegime | undefined)[] = [];
+  #regimes: RegimeCache;
+  /** The cache's `states` (the same array), one load nearer the hit path. */
+  #states: RegimeCache["states"];
+  #check: HitCheck;
   #ws = new WalkState();
   #vs = new WalkState();
-  // The last successful resolution.
-  #level = 0;
-  // The leaf: the TLB entry used or filled, else the halves (debug miss).
+  // The last successful resolution's entry object, when it used or
+  // filled one (its descriptor is a BigInt already); else undefined and
+  // the record holds the descriptor's halves.
   #entry: TlbEntry | undefined = undefined;
-  #lo = 0;
-  #hi = 0;
-  #attrs = 0;
-  #device = false;
-  #writable = true;
-  #exec = true;
-  #fromTlb = false;
-  #viaWalk = false;
-  #mmuOff = true;
   // The last fault.
   #fault: MmuFault | undefined = undefined;
 
@@ -175,6 +153,9 @@ export class Stage1Mmu implements Mmu {
     this.#walkCache = tlb.policy === "adversarial" && typeof tlb.lookupWalk === "function" &&
       typeof tlb.fillWalk === "function";
     this.#trace = trace;
+    this.#regimes = new RegimeCache(tlb);
+    this.#states = this.#regimes.states;
+    this.#check = new HitCheck(memory, tlb, trace);
   }
 
   /**
@@ -201,7 +182,10 @@ export class Stage1Mmu implements Mmu {
       }
       debug = options.debug === true;
     }
-    const pa = this.#resolve(cpu, va, code, size, debug);
+    const o = this.#to;
+    const pa = debug
+      ? this.#resolve(cpu, va, code, size, true, -2, o)
+      : this.#hit(cpu, va, code, size, o);
     if (pa < 0) {
       const f = this.#fault!;
       if (!debug && options?.abort === true) this.raiseAbort(cpu, f, options.pc ?? cpu.pc);
@@ -211,22 +195,86 @@ export class Stage1Mmu implements Mmu {
       kind: "ok",
       va,
       pa,
-      level: this.#level,
+      level: o.level,
       pte: this.#entry !== undefined
         ? this.#entry.pte
-        : this.#mmuOff
+        : o.mmuOff
         ? 0n
-        : this.#pte(this.#lo, this.#hi),
-      memType: this.#device ? "device" : "normal",
-      attrs: this.#attrs,
-      writable: this.#writable,
-      executable: this.#exec,
-      fromTlb: this.#fromTlb,
+        : this.#pte(o.pteLo, o.pteHi),
+      memType: o.device ? "device" : "normal",
+      attrs: o.attrs,
+      writable: o.writable,
+      executable: o.executable,
+      fromTlb: o.fromTlb,
       // Always set here (one object shape on the hot path); optional in the
       // interface for other MMUs.
-      viaWalkCache: this.#viaWalk,
-      mmuOff: this.#mmuOff,
+      viaWalkCache: o.viaWalkCache,
+      mmuOff: o.mmuOff,
     };
+  }
+
+  /** {@link Stage1Mmu.translate}'s record. */
+  #to = new TranslationOut();
+
+  /**
+   * {@link Stage1Mmu.translate} into a record the caller reuses: the same
+   * translation, TLB lookup or fill, stale check, counters and trace, with
+   * no object and no BigInt made on success (a fault is still an
+   * {@link MmuFault} object, in `out.fault`). For loops over many accesses.
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access Access kind.
+   * @param out Receives the translation or the fault.
+   * @param options Debug, size, abort.
+   * @returns True on a translation, false on a fault.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createMachine, MMU } from "../../core/mod.ts";
+   * import { tlb } from "../tlb/mod.ts";
+   * import { mmu, Stage1Mmu, TranslationOut } from "./mod.ts";
+   * const m = createMachine({ cpus: 1, plugins: [tlb(), mmu()] });
+   * const out = new TranslationOut();
+   * // MMU off: VA = PA, data accesses are Device memory.
+   * assertEquals((m.get(MMU) as Stage1Mmu).translateInto(m.cpu(0), 0x4000_0008, "read", out), true);
+   * assertEquals([out.pa, out.mmuOff, out.device], [0x4000_0008, true, true]);
+   * ```
+   */
+  translateInto(
+    cpu: Cpu,
+    va: number,
+    access: AccessKind,
+    out: TranslationOut,
+    options?: TranslateOptions,
+  ): boolean {
+    const code = accessCode(access);
+    let size = 1;
+    let debug = false;
+    if (options !== undefined) {
+      size = options.size ?? 1;
+      if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) {
+        throw new RangeError(`Cannot translate a ${size}-byte access: sizes are 1, 2, 4, 8, 16`);
+      }
+      debug = options.debug === true;
+    }
+    const pa = debug
+      ? this.#resolve(cpu, va, code, size, true, -2, out)
+      : this.#hit(cpu, va, code, size, out);
+    if (pa >= 0) {
+      const e = this.#entry;
+      if (e !== undefined) {
+        // An entry object (another TLB, or one filled from an object):
+        // its descriptor is a BigInt already.
+        out.pteLo = Number(e.pte & 0xffff_ffffn);
+        out.pteHi = Number((e.pte >> 32n) & 0xffff_ffffn);
+      }
+      return true;
+    }
+    out.va = va;
+    const f = this.#fault!;
+    out.fault = f;
+    if (!debug && options?.abort === true) this.raiseAbort(cpu, f, options.pc ?? cpu.pc);
+    return false;
   }
 
   // A descriptor's BigInt, remembered by its halves (direct-mapped): a hit
@@ -260,22 +308,84 @@ export class Stage1Mmu implements Mmu {
     access: AccessKind,
     options?: WalkOptions,
   ): Translation | MmuFault {
-    accessCode(access);
+    const o = this.#wo;
+    if (!this.walkInto(cpu, va, access, o, options)) return o.fault!;
+    return {
+      kind: "ok",
+      va,
+      pa: o.pa,
+      level: o.level,
+      pte: this.#pte(o.pteLo, o.pteHi),
+      memType: o.device ? "device" : "normal",
+      attrs: o.attrs,
+      writable: o.writable,
+      executable: o.executable,
+      fromTlb: false,
+      mmuOff: false,
+    };
+  }
+
+  /** {@link Stage1Mmu.walk}'s record. */
+  #wo = new TranslationOut();
+
+  /**
+   * {@link Stage1Mmu.walk} into a record the caller reuses: the same walk,
+   * checks and outcome, with no object and no BigInt made on success (a
+   * fault is still an {@link MmuFault} object, in `out.fault`).
+   * @param cpu The CPU.
+   * @param va Virtual address.
+   * @param access Access kind.
+   * @param out Receives the translation (`fromTlb`, `viaWalkCache` and
+   *   `mmuOff` are false) or the fault.
+   * @param options Another table base.
+   * @returns True on a translation, false on a fault.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { createMachine, MMU } from "../../core/mod.ts";
+   * import { tlb } from "../tlb/mod.ts";
+   * import { mmu, Stage1Mmu, TranslationOut } from "./mod.ts";
+   * const m = createMachine({ cpus: 1, plugins: [tlb(), mmu()] });
+   * const cpu = m.cpu(0);
+   * m.memory.write64(0x4000_0000, 0x4020_0000n | 0x7c1n); // 2 MiB block, RO, AF
+   * cpu.sysregs.write("TCR_EL2", 0x80803522n | (5n << 16n));
+   * cpu.sysregs.write("TTBR0_EL2", 0x4000_0000n);
+   * cpu.sysregs.setField("SCTLR_EL2", "M", 1n);
+   * const out = new TranslationOut();
+   * const mmuCap = m.get(MMU) as Stage1Mmu;
+   * assertEquals(mmuCap.walkInto(cpu, 0x10, "read", out), true);
+   * assertEquals([out.pa, out.writable], [0x4020_0010, false]);
+   * assertEquals(mmuCap.walkInto(cpu, 0x10, "write", out), false);
+   * assertEquals(out.fault?.fault, "permission");
+   * ```
+   */
+  walkInto(
+    cpu: Cpu,
+    va: number,
+    access: AccessKind,
+    out: TranslationOut,
+    options?: WalkOptions,
+  ): boolean {
+    const code = accessCode(access);
     checkVa(va);
-    let cfg = this.#peekRegime(cpu);
+    let cfg = this.#regimes.peek(cpu);
     // No default `{}`: an object per call on the walk path.
     const base = options?.base;
     if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
     const s = this.#vs;
-    if (!walkTables(this.#mem, cfg, va, s)) return walkFault(s, cfg, va, access);
+    out.va = va;
+    if (!walkTables(this.#mem, cfg, va, s)) {
+      out.fault = walkFault(s, cfg, va, access);
+      return false;
+    }
     // A DBM leaf under TCR.HD is writable: the hardware would clear AP[2].
-    const ro = s.ro && !(access === "write" && s.dbm && !s.apTable);
+    const ro = s.ro && !(code === ACCESS.WRITE && s.dbm && !s.apTable);
     if (
-      (access === "write" && ro) ||
-      (access === "exec" && (s.xn || (cfg.wxn && !ro)))
+      (code === ACCESS.WRITE && ro) ||
+      (code === ACCESS.EXEC && (s.xn || (cfg.wxn && !ro)))
     ) {
-      return permissionFault(
+      out.fault = permissionFault(
         s.level,
         va,
         access,
@@ -285,26 +395,27 @@ export class Stage1Mmu implements Mmu {
         [s.apTable, s.xnTable],
         cfg.e2h,
       )!;
+      return false;
     }
     let attrs = cfg.mairAttrs[s.attrIdx]!;
     let device = (attrs & 0xf0) === 0;
-    if (access === "exec" && device) {
+    if (code === ACCESS.EXEC && device) {
       attrs = 0x44;
       device = false;
     }
-    return {
-      kind: "ok",
-      va,
-      pa: s.outPa + (va - s.blockVa),
-      level: s.level,
-      pte: this.#pte(s.lo, s.hi),
-      memType: device ? "device" : "normal",
-      attrs,
-      writable: !ro,
-      executable: !s.xn && !(cfg.wxn && !ro),
-      fromTlb: false,
-      mmuOff: false,
-    };
+    out.pa = s.outPa + (va - s.blockVa);
+    out.level = s.level;
+    out.pteLo = s.lo;
+    out.pteHi = s.hi;
+    out.device = device;
+    out.attrs = attrs;
+    out.writable = !ro;
+    out.executable = !s.xn && !(cfg.wxn && !ro);
+    out.fromTlb = false;
+    out.viaWalkCache = false;
+    out.mmuOff = false;
+    out.fault = undefined;
+    return true;
   }
 
   /**
@@ -318,7 +429,7 @@ export class Stage1Mmu implements Mmu {
   prefetch(cpu: Cpu, va: number, options?: WalkOptions): TlbEntry | undefined {
     checkVa(va);
     if (this.#tlb.policy === "optimistic") return undefined;
-    let cfg = this.#regime(cpu);
+    let cfg = this.#regimes.get(cpu);
     const base = options?.base;
     if (base !== undefined) cfg = withTableBase(cfg, base);
     if (cfg.unsupported !== undefined) return undefined;
@@ -328,7 +439,7 @@ export class Stage1Mmu implements Mmu {
     // came from: no ASID at nVHE EL2) and caches the descriptors it reads.
     const via = this.#walkCache ? this.#tlb.lookupWalk!(cpu, va) : undefined;
     if (!walkTables(this.#mem, cfg, va, s, false, via)) return undefined;
-    const exact = via === undefined || this.#viaExact(via, cfg);
+    const exact = via === undefined || this.#check.viaExact(via, cfg);
     const model = this.#model;
     if (model !== undefined) {
       // Through a walk-cache entry whose descriptors may no longer hold:
@@ -344,7 +455,7 @@ export class Stage1Mmu implements Mmu {
         true,
       );
       if (id < 0) return undefined;
-      if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+      if (this.#walkCache && exact && s.tMask !== 0) this.#check.fillWalks(cpu, cfg, va, s, via);
       return model.leaves(cpu)!.entryAt(id);
     }
     const e = new WalkedEntry(s, cfg, this.#mem.tableGeneration, true, via?.base ?? cfg.base);
@@ -352,7 +463,7 @@ export class Stage1Mmu implements Mmu {
     // first hit compares the entry with a walk then (nothing is used now).
     if (!exact) e.vGen = -1;
     if (!this.#tlb.prefetch(cpu, e)) return undefined;
-    if (this.#walkCache && exact && s.tMask !== 0) this.#fillWalks(cpu, cfg, va, s, via);
+    if (this.#walkCache && exact && s.tMask !== 0) this.#check.fillWalks(cpu, cfg, va, s, via);
     return e;
   }
 
@@ -377,7 +488,7 @@ export class Stage1Mmu implements Mmu {
    * @returns The PA.
    */
   accessPa(cpu: Cpu, va: number, access: number, size: number, abort: boolean): number {
-    const pa = this.#resolve(cpu, va, access, size, false);
+    const pa = this.#hit(cpu, va, access, size);
     if (pa >= 0) return pa;
     const f = this.#fault!;
     if (abort) this.raiseAbort(cpu, f, cpu.pc);
@@ -419,63 +530,6 @@ export class Stage1Mmu implements Mmu {
   }
 
   // ---------------------------------------------------------------------
-  // Regime cache
-
-  /** The CPU's regime; re-decoded (and changes reported to the TLB) after a register write. */
-  #regime(cpu: Cpu): RegimeConfig {
-    const st = this.#states[cpu.id];
-    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
-    return this.#refresh(cpu, st);
-  }
-
-  #refresh(cpu: Cpu, st: CpuRegime | undefined): RegimeConfig {
-    const gen = cpu.sysregs.generation;
-    const [sctlr, tcr, ttbr, mair, mmfr0, hcr] = readRegimeRegisters(cpu);
-    if (st === undefined || st.cpu !== cpu) {
-      const cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
-      this.#states[cpu.id] = { cpu, gen, cfg };
-      return cfg;
-    }
-    const old = st.cfg;
-    if (
-      old.sctlr !== sctlr || old.tcr !== tcr || old.ttbr !== ttbr || old.mair !== mair ||
-      old.mmfr0 !== mmfr0 || ((old.hcr ^ hcr) & E2H) !== 0n
-    ) {
-      // Report what changed behind the executor's back (direct register
-      // writes); an executor reporting the same write first is harmless.
-      if (old.sctlr !== sctlr) this.#tlb.onSysregWrite(cpu, "SCTLR_EL2", sctlr);
-      if (old.ttbr !== ttbr) this.#tlb.onSysregWrite(cpu, "TTBR0_EL2", ttbr);
-      if (old.tcr !== tcr) this.#tlb.onSysregWrite(cpu, "TCR_EL2", tcr);
-      if (old.mair !== mair) this.#tlb.onSysregWrite(cpu, "MAIR_EL2", mair);
-      st.cfg = decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
-    }
-    st.gen = gen;
-    return st.cfg;
-  }
-
-  /** The regime without updating the cache (debug and walk). */
-  #peekRegime(cpu: Cpu): RegimeConfig {
-    const st = this.#states[cpu.id];
-    if (st !== undefined && st.cpu === cpu && st.gen === cpu.sysregs.generation) return st.cfg;
-    const [sctlr, tcr, ttbr, mair, mmfr0, hcr] = readRegimeRegisters(cpu);
-    return st !== undefined && st.cpu === cpu && st.cfg.sctlr === sctlr &&
-        st.cfg.tcr === tcr && st.cfg.ttbr === ttbr && st.cfg.mair === mair &&
-        st.cfg.mmfr0 === mmfr0 && ((st.cfg.hcr ^ hcr) & E2H) === 0n
-      ? st.cfg
-      : decodeRegime(sctlr, tcr, ttbr, mair, mmfr0, hcr);
-  }
-
-  /**
-   * Whether the optimistic TLB will flush before the CPU's next access (an
-   * SCTLR_EL2, TTBR0_EL2 or TCR_EL2 change the MMU has not reported yet).
-   */
-  #flushPending(cpu: Cpu, cfg: RegimeConfig): boolean {
-    const st = this.#states[cpu.id];
-    return this.#tlb.policy === "optimistic" && st !== undefined && st.cpu === cpu &&
-      (st.cfg.sctlr !== cfg.sctlr || st.cfg.ttbr !== cfg.ttbr || st.cfg.tcr !== cfg.tcr);
-  }
-
-  // ---------------------------------------------------------------------
   // Translation
 
   #fail(f: MmuFault): number {
@@ -484,18 +538,114 @@ export class Stage1Mmu implements Mmu {
   }
 
   /**
-   * Resolves an access to a PA, or -1 with `#fault` set. On success the
-   * `#level`..`#mmuOff` fields describe the translation.
+   * {@link #resolve} (not debug) with the common case first: a hit on a
+   * verified, not stale, entry of the built-in TLB's rows that the access
+   * may use, decided in a few compares and nothing written but the hit
+   * count (and, given `out`, the translation there). Anything else goes to
+   * {@link #resolve}, with the lookup already made, so it is counted once.
    */
-  #resolve(cpu: Cpu, va: number, access: number, size: number, debug: boolean): number {
+  #hit(cpu: Cpu, va: number, access: number, size: number, out?: TranslationOut): number {
+    const st = this.#states[cpu.id];
+    const model = this.#model;
+    if (
+      st === undefined || st.cpu !== cpu || st.gen !== cpu.sysregs.generation ||
+      model === undefined || !Number.isSafeInteger(va) || va < 0
+    ) {
+      return this.#slow(cpu, va, access, size, out, -2);
+    }
+    const cfg = st.cfg;
+    const l = model.leaves(cpu);
+    // Unaligned accesses (alignment checks, Device memory) take the full path.
+    if (
+      !cfg.mmuOn || cfg.unsupported !== undefined || l === undefined ||
+      (size > 1 && (va & (size - 1)) !== 0)
+    ) {
+      return this.#slow(cpu, va, access, size, out, -2);
+    }
+    const id = l.lookup(va);
+    if (id < 0) return this.#slow(cpu, va, access, size, out, id);
+    // Entry id's row (see #resolve).
+    const c = l.chunks[id >>> 14]!;
+    const j = id & 16383;
+    const meta = c.u[j * 12 + 9]!;
+    if (
+      (meta & (L.WORDS | L.STALE)) !== L.WORDS || c.u[j * 12 + 10] !== cfg.id ||
+      c.f[j * 6 + 2] !== this.#mem.tableGeneration
+    ) {
+      return this.#slow(cpu, va, access, size, out, id);
+    }
+    const ro = (meta & L.RO) !== 0;
+    let wxn = cfg.wxn;
+    let attrs: number;
+    const lo = c.u[j * 12 + 7]!;
+    if (this.#cached) {
+      wxn = (meta & L.WXN) !== 0;
+      attrs = (meta >>> 16) & 0xff;
+    } else attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
+    const device = (attrs & 0xf0) === 0;
+    // A write to a read-only page, any fetch (WXN, XN, Device as Normal):
+    // the full path decides.
+    if (access === ACCESS.EXEC || (access === ACCESS.WRITE && ro)) {
+      return this.#slow(cpu, va, access, size, out, id);
+    }
+    const pa = va + c.f[j * 6 + 1]!;
+    if (out !== undefined) {
+      const xn = (meta & L.XN) !== 0;
+      this.#entry = undefined;
+      out.va = va;
+      out.pa = pa;
+      out.level = (meta >>> L.LEVEL_SHIFT) & 3;
+      out.pteLo = lo;
+      out.pteHi = c.u[j * 12 + 8]!;
+      out.device = device;
+      out.attrs = attrs;
+      out.writable = !ro;
+      out.executable = !xn && !(wxn && !ro);
+      out.fromTlb = true;
+      out.viaWalkCache = false;
+      out.mmuOff = false;
+      out.fault = undefined;
+    }
+    return pa;
+  }
+
+  /** A record for the accesses that need none (El2Memory's). */
+  #scratch = new TranslationOut();
+
+  /** {@link #hit}'s way out: the full path, into `out` if given. */
+  #slow(
+    cpu: Cpu,
+    va: number,
+    access: number,
+    size: number,
+    out: TranslationOut | undefined,
+    looked: number,
+  ): number {
+    return this.#resolve(cpu, va, access, size, false, looked, out ?? this.#scratch);
+  }
+
+  /**
+   * Resolves an access to a PA, or -1 with `#fault` set. On success `o`
+   * holds the translation (its descriptor halves unless it came from an
+   * entry object: then `#entry` is that object).
+   */
+  #resolve(
+    cpu: Cpu,
+    va: number,
+    access: number,
+    size: number,
+    debug: boolean,
+    looked: number,
+    o: TranslationOut,
+  ): number {
     checkVa(va);
     let cfg: RegimeConfig;
     let skipTlb = false;
     if (debug) {
-      cfg = this.#peekRegime(cpu);
-      skipTlb = this.#flushPending(cpu, cfg);
+      cfg = this.#regimes.peek(cpu);
+      skipTlb = this.#regimes.flushPending(cpu, cfg);
     } else {
-      cfg = this.#regime(cpu);
+      cfg = this.#regimes.get(cpu);
     }
     const data = access !== ACCESS.EXEC;
     const unaligned = data && size > 1 && (va & (size - 1)) !== 0;
@@ -512,7 +662,7 @@ export class Stage1Mmu implements Mmu {
         ),
       );
     }
-    if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size);
+    if (!cfg.mmuOn) return this.#flat(cfg, va, access, unaligned, size, o);
     if (cfg.unsupported !== undefined) throw new UnsupportedMmuConfigError(cfg.unsupported);
 
     const model = this.#model;
@@ -525,7 +675,8 @@ export class Stage1Mmu implements Mmu {
       if (l === undefined) {
         if (!debug) model.lookupId(cpu, va); // a miss, counted
       } else if (!skipTlb) {
-        id = debug ? l.find(va) : l.lookup(va);
+        // `looked`: the lookup {@link #hit} made (counted), else -2.
+        id = looked !== -2 ? looked : debug ? l.find(va) : l.lookup(va);
         // An entry filled from an object by someone else: the object path.
         if (id >= 0 && (l.chunk(id).u[(id & 16383) * 12 + 9]! & L.WORDS) === 0) {
           e = l.entryAt(id);
@@ -567,16 +718,16 @@ export class Stage1Mmu implements Mmu {
       if (!debug) {
         // Verified against this regime and these tables: the cached outcome.
         if (lsc.u[lsj * 12 + 10] !== cfg.id || lsc.f[lsj * 6 + 2] !== this.#mem.tableGeneration) {
-          this.#reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
+          this.#check.reverifyId(cfg, ls, id, va, ro, xn, wxn, attrs);
         }
         if ((lsc.u[lsj * 12 + 9]! & L.STALE) !== 0) {
-          this.#reportStale(cpu, cfg, id, va, ro, xn, wxn, attrs, ls);
+          this.#check.reportStale(cpu, cfg, id, va, ro, xn, wxn, attrs, ls);
         }
       }
       pa = va + lsc.f[lsj * 6 + 1]!;
       level = (meta >>> 2) & 3;
-      this.#lo = lo;
-      this.#hi = lsc.u[lsj * 12 + 8]!;
+      o.pteLo = lo;
+      o.pteHi = lsc.u[lsj * 12 + 8]!;
     } else if (e !== undefined) {
       if (e instanceof WalkedEntry) {
         const p = e.perm;
@@ -596,7 +747,7 @@ export class Stage1Mmu implements Mmu {
           (cfg.e2h && ((lo >>> 6) & 3) === 1);
         attrs = cfg.mairAttrs[(lo >>> 2) & 7]!;
       }
-      if (!debug) this.#checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
+      if (!debug) this.#check.checkStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
       pa = e.pa + (va - e.va);
       level = e.level;
     } else {
@@ -608,7 +759,7 @@ export class Stage1Mmu implements Mmu {
       viaWalk = via !== undefined;
       const viaState = via === undefined || debug
         ? VIA.EXACT
-        : this.#checkWalkEntry(cpu, cfg, via, va, s, found);
+        : this.#check.checkWalkEntry(cpu, cfg, via, va, s, found);
       if (!found) return this.#fail(walkFault(s, cfg, va, ACCESS_KINDS[access]!));
       if (!debug) this.#hardwareUpdate(s, access);
       if (!debug) {
@@ -638,11 +789,11 @@ export class Stage1Mmu implements Mmu {
           this.#tlb.fill(cpu, leaf);
         }
         if (this.#walkCache && viaState === VIA.EXACT && s.tMask !== 0) {
-          this.#fillWalks(cpu, cfg, va, s, via);
+          this.#check.fillWalks(cpu, cfg, va, s, via);
         }
       }
-      this.#lo = s.lo;
-      this.#hi = s.hi;
+      o.pteLo = s.lo;
+      o.pteHi = s.hi;
       pa = s.outPa + (va - s.blockVa);
       level = s.level;
       ro = s.ro;
@@ -674,15 +825,18 @@ export class Stage1Mmu implements Mmu {
         permissionFault(level, va, ACCESS_KINDS[access]!, ro, xn, wxn, [apT, xnT], cfg.e2h)!,
       );
     }
-    this.#level = level;
     this.#entry = leaf;
-    this.#attrs = attrs;
-    this.#device = device;
-    this.#writable = !ro;
-    this.#exec = !xn && !(wxn && !ro);
-    this.#fromTlb = e !== undefined || id >= 0;
-    this.#viaWalk = viaWalk;
-    this.#mmuOff = false;
+    o.va = va;
+    o.pa = pa;
+    o.level = level;
+    o.attrs = attrs;
+    o.device = device;
+    o.writable = !ro;
+    o.executable = !xn && !(wxn && !ro);
+    o.fromTlb = e !== undefined || id >= 0;
+    o.viaWalkCache = viaWalk;
+    o.mmuOff = false;
+    o.fault = undefined;
     return pa;
   }
 
@@ -707,7 +861,14 @@ export class Stage1Mmu implements Mmu {
   }
 
   /** MMU off: VA = PA; data Device-nGnRnE, fetch Normal (Arm ARM D8.2.10 / AArch64.S1DisabledOutput). */
-  #flat(cfg: RegimeConfig, va: number, access: number, unaligned: boolean, size: number): number {
+  #flat(
+    cfg: RegimeConfig,
+    va: number,
+    access: number,
+    unaligned: boolean,
+    size: number,
+    o: TranslationOut,
+  ): number {
     const kind = ACCESS_KINDS[access]!;
     if (va >= cfg.paMaxLimit) {
       return this.#fail(
@@ -732,200 +893,21 @@ export class Stage1Mmu implements Mmu {
         ),
       );
     }
-    this.#level = -1;
     this.#entry = undefined;
-    this.#attrs = data ? 0x00 : (cfg.icache ? 0xaa : 0x44);
-    this.#device = data;
-    this.#writable = true;
-    this.#exec = true;
-    this.#fromTlb = false;
-    this.#viaWalk = false;
-    this.#mmuOff = true;
+    o.va = va;
+    o.pa = va;
+    o.level = -1;
+    o.pteLo = 0;
+    o.pteHi = 0;
+    o.attrs = data ? 0x00 : (cfg.icache ? 0xaa : 0x44);
+    o.device = data;
+    o.writable = true;
+    o.executable = true;
+    o.fromTlb = false;
+    o.viaWalkCache = false;
+    o.mmuOff = true;
+    o.fault = undefined;
     return va;
-  }
-
-  // ---------------------------------------------------------------------
-  // Stale check
-
-  /**
-   * Compares a hit with a walk now and records it when they differ.
-   * @param ro Read-only, as the entry has it.
-   * @param xn Execute-never before WXN, as the entry has it.
-   * @param wxn The SCTLR_EL2.WXN the hit used.
-   * @param attrs The MAIR attribute byte the hit used.
-   */
-  #checkStale(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    e: TlbEntry,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-  ): void {
-    let stale: boolean;
-    if (e instanceof WalkedEntry) {
-      if (e.vCfg !== cfg || e.vGen !== this.#mem.tableGeneration) {
-        this.#reverify(cfg, e, va, wxn, attrs);
-      }
-      stale = e.stale;
-    } else {
-      stale = this.#differs(cfg, e.pa + (va - e.va), va, ro, xn, wxn, attrs);
-    }
-    if (stale) this.#reportStale(cpu, cfg, e, va, ro, xn, wxn, attrs);
-  }
-
-  /**
-   * Counts a stale hit and, when traced, emits it with a walk of now. The
-   * entry is an object, or the id of a row of the built-in TLB's store `l`
-   * (its object is made only for the trace).
-   */
-  #reportStale(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    e: TlbEntry | number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-    l?: LeafStore,
-  ): void {
-    this.#tlb.recordStale();
-    if (this.#trace.wants("tlb_stale")) {
-      const s = this.#vs;
-      walkTables(this.#mem, cfg, va, s);
-      const entry = typeof e === "number" ? l!.entryAt(e) : e;
-      this.#trace.emit("tlb_stale", {
-        va: hex(va),
-        tlb: describeEntry(entry, va, ro, xn, attrs, wxn),
-        walk: describeWalk(s, cfg, va),
-      }, { cpu: cpu.id, el: cpu.pstate.el });
-    }
-  }
-
-  /**
-   * Whether the verifying walk just made into `#vs` decides the whole entry
-   * (first VA `entryVa`, leaf `level`): only if it ended at or above the
-   * entry's level, where every VA of the block shares its descriptors.
-   */
-  #walkCoversEntry(cfg: RegimeConfig, entryVa: number, level: number): boolean {
-    const s = this.#vs;
-    return s.fault === WALK_FAULT.VA_RANGE ? entryVa >= cfg.iaLimit : s.level <= level;
-  }
-
-  /**
-   * Walks now into `#vs` and says whether the result differs from the entry
-   * at `va`: PA, AP[2], XN, execute-never after WXN (the entry's `wxn` vs
-   * the current one) and the MAIR attribute byte (the entry's vs the one
-   * the walk's AttrIndx selects now).
-   */
-  #differs(
-    cfg: RegimeConfig,
-    paAtVa: number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-    record = false,
-  ): boolean {
-    const s = this.#vs;
-    return !walkTables(this.#mem, cfg, va, s, record) ||
-      s.outPa + (va - s.blockVa) !== paAtVa ||
-      s.ro !== ro || s.xn !== xn ||
-      (s.xn || (cfg.wxn && !s.ro)) !== (xn || (wxn && !ro)) ||
-      cfg.mairAttrs[s.attrIdx] !== attrs;
-  }
-
-  // ---------------------------------------------------------------------
-  // Walk cache
-
-  /**
-   * Checks a walk that started from walk-cache entry `via` (outcome in
-   * `s`, leaf found or not): EXACT when the descriptors that led to `via`
-   * still hold in memory and the regime walks from the same base; else a
-   * full walk decides SAME or STALE, and STALE is recorded like a stale TLB
-   * hit (`tlb_stale`, the TLB's `stale` counter).
-   */
-  #checkWalkEntry(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    via: TlbWalkEntry,
-    va: number,
-    s: WalkState,
-    found: boolean,
-  ): number {
-    const mem = this.#mem;
-    if (this.#viaExact(via, cfg)) return VIA.EXACT;
-    const f = this.#vs;
-    const fresh = walkTables(mem, cfg, va, f);
-    // The outcome decides, as for a TLB hit: the same PA, permissions and
-    // attribute through another path is not stale; two faults are the same
-    // when their kind and level (what ESR_EL2 reports) are.
-    const same = found
-      ? fresh && f.outPa + (va - f.blockVa) === s.outPa + (va - s.blockVa) &&
-        f.ro === s.ro && f.xn === s.xn && cfg.mairAttrs[f.attrIdx] === cfg.mairAttrs[s.attrIdx]
-      : !fresh && f.fault === s.fault && f.level === s.level;
-    if (same) return VIA.SAME;
-    this.#tlb.recordStale();
-    if (this.#trace.wants("tlb_stale")) {
-      this.#trace.emit("tlb_stale", {
-        va: hex(va),
-        tlb: describeWalk(s, cfg, va, via),
-        walk: describeWalk(f, cfg, va),
-      }, { cpu: cpu.id, el: cpu.pstate.el });
-    }
-    return VIA.STALE;
-  }
-
-  /**
-   * Whether a walk that starts from walk-cache entry `via` is exactly a full
-   * walk of `cfg`: the regime walks from the same base and the descriptors
-   * that led to `via` still hold in memory.
-   */
-  #viaExact(via: TlbWalkEntry, cfg: RegimeConfig): boolean {
-    if (!(via instanceof CachedWalk)) return false;
-    const mem = this.#mem;
-    if (via.vCfg === cfg && via.vGen === mem.tableGeneration) return true;
-    if (
-      via.base === cfg.base && via.startLevel === cfg.startLevel && via.hpd === cfg.hpd &&
-      via.psLimit === cfg.psLimit && chainUnchanged(mem, via.chain)
-    ) {
-      via.vCfg = cfg;
-      via.vGen = mem.tableGeneration;
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * Fills the walk cache with the table descriptors a walk read below
-   * `via` (or from the table base), each with the chain that led to it.
-   */
-  #fillWalks(
-    cpu: Cpu,
-    cfg: RegimeConfig,
-    va: number,
-    s: WalkState,
-    via: TlbWalkEntry | undefined,
-  ): void {
-    let above: CachedWalk | undefined;
-    if (via !== undefined) {
-      // Only our own entries carry the chain a deeper entry extends.
-      if (!(via instanceof CachedWalk)) return;
-      above = via;
-    }
-    const gen = this.#mem.tableGeneration;
-    // The walk cache holds descriptors of levels 0..2: a level −1 one (a
-    // 52-bit walk) is only the first link of the chains below it.
-    for (let l = above === undefined ? Math.max(cfg.startLevel, 0) : above.level + 1; l < 3; l++) {
-      if ((s.tMask & (1 << (l + 1))) === 0) return;
-      const w = new CachedWalk(s, cfg, va, l, above, gen);
-      this.#tlb.fillWalk!(cpu, w);
-      above = w;
-    }
   }
 
   /**
@@ -960,68 +942,5 @@ export class Stage1Mmu implements Mmu {
       cfg.id,
       speculative,
     );
-  }
-
-  /** {@link #reverify} for an entry of the built-in TLB, by id. */
-  #reverifyId(
-    cfg: RegimeConfig,
-    l: LeafStore,
-    id: number,
-    va: number,
-    ro: boolean,
-    xn: boolean,
-    wxn: boolean,
-    attrs: number,
-  ): void {
-    const mem = this.#mem;
-    const lc = l.chunk(id);
-    const lj = id & 16383;
-    const chain = lc.chain[lj];
-    if (
-      lc.u[lj * 12 + 10] === cfg.id && lc.f[lj * 6 + 2]! >= 0 && chain !== undefined &&
-      chainUnchanged(mem, chain)
-    ) {
-      lc.f[lj * 6 + 2] = mem.tableGeneration;
-      return;
-    }
-    const stale = this.#differs(cfg, va + lc.f[lj * 6 + 1]!, va, ro, xn, wxn, attrs, true);
-    const meta = lc.u[lj * 12 + 9]!;
-    lc.u[lj * 12 + 9] = stale ? meta | L.STALE : meta & ~L.STALE;
-    lc.u[lj * 12 + 10] = cfg.id;
-    const size = LEAF_SIZES[(meta & L.CLS_MASK) as 0 | 1 | 2];
-    if (this.#walkCoversEntry(cfg, Math.floor(va / size) * size, (meta >>> L.LEVEL_SHIFT) & 3)) {
-      const s = this.#vs;
-      lc.f[lj * 6 + 2] = mem.tableGeneration;
-      const n = s.n;
-      // The entry's own chain array is rewritten in place (the TLB hands
-      // out copies): re-verification allocates once per entry, not per call.
-      let out = lc.chain[lj];
-      if (out === undefined || out.length !== 3 * n) out = lc.chain[lj] = new Array<number>(3 * n);
-      for (let i = 0; i < n; i++) {
-        out[3 * i] = s.chainPa[i]!;
-        out[3 * i + 1] = s.chainLo[i]!;
-        out[3 * i + 2] = s.chainHi[i]!;
-      }
-    } else {
-      lc.f[lj * 6 + 2] = -1;
-    }
-  }
-
-  #reverify(cfg: RegimeConfig, e: WalkedEntry, va: number, wxn: boolean, attrs: number): void {
-    const mem = this.#mem;
-    if (
-      e.vCfg === cfg && e.vGen >= 0 && e.vChain !== undefined && chainUnchanged(mem, e.vChain)
-    ) {
-      e.vGen = mem.tableGeneration;
-      return;
-    }
-    e.stale = this.#differs(cfg, e.pa + (va - e.va), va, e.ro, e.xn, wxn, attrs, true);
-    e.vCfg = cfg;
-    if (this.#walkCoversEntry(cfg, e.va, e.level)) {
-      e.vGen = mem.tableGeneration;
-      e.recordChain(this.#vs);
-    } else {
-      e.vGen = -1;
-    }
   }
 }

@@ -121,6 +121,21 @@ export class WalkState {
   /** APTable[1] / XNTable gathered above level 3. */
   wcApT = 0;
   wcXnT = 0;
+  // The words of the level-3 table read last ({@link PhysicalMemory.tableWords}):
+  // a walk that reaches that table again reads its descriptor from the
+  // view, with no bank check and no page lookup. Valid while the memory's
+  // backing generation is the same: the page is then still backed (so in
+  // RAM) and still watched (a page stays watched until it loses its
+  // backing, or is cleared while pinned, which also bumps the table
+  // generation a walk is keyed on, and the view reads it live anyway).
+  /** Memory of the view. */
+  l3Mem: PhysicalMemory | undefined = undefined;
+  /** PA of the table (-1: none). */
+  l3Table = -1;
+  /** Its words. */
+  l3Words: Uint32Array | undefined = undefined;
+  /** {@link PhysicalMemory.backingGeneration} when taken. */
+  l3Back = -1;
 }
 
 const parts = new Uint32Array(2);
@@ -214,11 +229,31 @@ export function walkTables(
     else if (level === 0) idx = (vaHi >>> 7) & 511;
     else idx = (vaHi >>> 16) & 15; // level −1: VA bits 51:48
     const dpa = table + idx * 8;
-    // A try/catch around the read costs more than this bank check in V8.
-    if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL, level, dpa, 0, 0);
-    mem.readTableEntry(dpa, parts);
-    const lo = parts[0]!;
-    const hi = parts[1]!;
+    let lo: number;
+    let hi: number;
+    const w = s.l3Words;
+    if (
+      level === 3 && table === s.l3Table && w !== undefined && s.l3Mem === mem &&
+      s.l3Back === mem.backingGeneration
+    ) {
+      // The level-3 table read last, still backed and watched: its words.
+      lo = w[idx * 2]!;
+      hi = w[idx * 2 + 1]!;
+    } else {
+      // A try/catch around the read costs more than this bank check in V8.
+      if (!mem.contains(dpa, 8)) return stop(s, WALK_FAULT.EXTERNAL, level, dpa, 0, 0);
+      mem.readTableEntry(dpa, parts);
+      lo = parts[0]!;
+      hi = parts[1]!;
+      if (level === 3) {
+        // Now watched (if backed): keep the view for the next walk here.
+        const v = mem.tableWords(dpa);
+        s.l3Mem = mem;
+        s.l3Table = v === undefined ? -1 : table;
+        s.l3Words = v;
+        s.l3Back = mem.backingGeneration;
+      }
+    }
     if (record) {
       const n = s.n;
       s.chainPa[n] = dpa;

@@ -140,3 +140,35 @@ Deno.test("El2Memory.readBytes / writeBytes copy across pages; a faulting page l
   assertEquals(m.memory.digest(), digest);
   assertEquals(memFault(() => el2.readBytes!(HYP + 0x4800, 0x1000)).fault?.fault, "translation");
 });
+
+Deno.test("El2Memory: bulk accesses translate once per page, not per word (TLB lookups counted)", () => {
+  const { tlb, el2 } = mapped();
+  const lookups = () => {
+    const s = tlb.stats();
+    return s.hits + s.misses;
+  };
+  // [length, start offset in the first page, pages touched]
+  const cases: [number, number, number][] = [
+    [4096, 0, 1], // one whole page: one translation
+    [4096 * 4, 0, 4],
+    [4096 * 2, 8, 3], // unaligned start: the third page's first 8 bytes
+    [16, 4088, 2], // a list node across a page boundary
+    [8, 16, 1],
+  ];
+  for (const [n, off, pages] of cases) {
+    for (const op of ["zero", "writeBytes", "readBytes", "isZero"] as const) {
+      const before = lookups();
+      const va = HYP + off;
+      if (op === "zero") el2.zero(va, n);
+      else if (op === "writeBytes") el2.writeBytes!(va, new Uint8Array(n).fill(7));
+      else if (op === "readBytes") el2.readBytes!(va, n);
+      else el2.isZero(va, n);
+      assertEquals(lookups() - before, pages, `${op} of ${n} bytes at +${off}`);
+    }
+  }
+  // A 64-bit store and load: one translation each.
+  const before = lookups();
+  el2.write64(HYP + 64, 5n);
+  el2.read64(HYP + 64);
+  assertEquals(lookups() - before, 2);
+});
