@@ -267,6 +267,37 @@ export interface Walker {
   flags: number;
 }
 
+/**
+ * What a {@link HalvesWalker} sees at one entry: a {@link WalkVisit} with the
+ * descriptor as two 32-bit halves instead of a bigint (valid only during the
+ * callback: the walker reuses it).
+ */
+export interface WalkVisitHalves {
+  /** VA the entry is visited for. */
+  readonly addr: number;
+  /** End of the whole walk (exclusive). */
+  readonly end: number;
+  /** Level of the entry. */
+  readonly level: number;
+  /** PA of the descriptor (the `ptep`). */
+  readonly ptep: number;
+  /** Bits 31:0 of the descriptor when visited. */
+  readonly lo: number;
+  /** Bits 63:32 of the descriptor when visited. */
+  readonly hi: number;
+}
+
+/** A {@link Walker} over {@link WalkVisitHalves}: no bigint per entry, for walks over every page. */
+export interface HalvesWalker {
+  /**
+   * Callback.
+   * @returns 0 to go on, or a negative errno to stop.
+   */
+  cb(visit: WalkVisitHalves, flag: number): number;
+  /** `WALK.*` bits. */
+  flags: number;
+}
+
 /** A mapped range in the abstract view: maximal merged, sorted by VA. */
 export interface Maplet {
   /** First VA. */
@@ -306,6 +337,12 @@ export interface KvmPgtable {
    * @returns 0 or a negative errno.
    */
   walk(addr: number, size: number, walker: Walker): number;
+  /**
+   * Optional: `kvm_pgtable_walk` as {@link KvmPgtable.walk}, the visitor
+   * seeing each descriptor as two 32-bit halves.
+   * @returns 0 or a negative errno.
+   */
+  walkHalves?(addr: number, size: number, walker: HalvesWalker): number;
   /**
    * `kvm_pgtable_get_leaf`.
    * @returns The leaf (or invalid entry) and its level.

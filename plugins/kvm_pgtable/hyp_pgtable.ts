@@ -9,6 +9,7 @@
 import {
   ERRNO,
   errnoName,
+  type HalvesWalker,
   hex,
   HyplabError,
   KernelBugError,
@@ -369,6 +370,21 @@ export class HypPgtable implements KvmPgtable {
           flag: visit,
         }),
     });
+  }
+
+  /**
+   * {@link HypPgtable.walk} with the entry as two 32-bit halves (the
+   * walker's reused visit context, no object or bigint per entry).
+   *
+   * @param addr First VA.
+   * @param size Bytes.
+   * @param walker Visitor and flags.
+   * @returns 0 or a negative errno.
+   */
+  walkHalves(addr: number, size: number, walker: HalvesWalker): number {
+    checkNumber("walk", "VA", addr);
+    checkNumber("walk", "size", size);
+    return kvmPgtableWalk(this.#target, addr, size, walker);
   }
 
   /**
