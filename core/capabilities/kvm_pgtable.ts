@@ -310,6 +310,14 @@ export interface Maplet {
   prot: number;
 }
 
+/** What {@link KvmPgtable.mapPages} did. */
+export interface MapPagesResult {
+  /** Pages mapped (the calls that returned 0). */
+  mapped: number;
+  /** 0, or the negative errno of the call that failed (page `mapped`). */
+  err: number;
+}
+
 /** One hyp stage-1 table (`struct kvm_pgtable`). */
 export interface KvmPgtable {
   /** PA of the top-level table. */
@@ -325,6 +333,14 @@ export interface KvmPgtable {
    * @returns 0 or a negative errno.
    */
   map(addr: number, size: number, phys: number, prot: number): number;
+  /**
+   * Optional: `pages` calls `map(addr + i * 4096, 4096, phys + i * 4096,
+   * prot)`, one page each, in order, stopping at the first error — the
+   * boot's `create_hyp_mappings` / `pkvm_create_mappings` loops — with the
+   * same effect on the table, the mm_ops, the WARNs and the trace.
+   * @returns How many pages were mapped, and 0 or the error of the one after.
+   */
+  mapPages?(addr: number, pages: number, phys: number, prot: number): MapPagesResult;
   /**
    * `kvm_pgtable_hyp_unmap` (mainline; v5.13 has none and throws
    * `KernelErrnoError` with -ENOTSUPP). Returns 0 when mm_ops has no
