@@ -296,6 +296,18 @@ export interface HalvesWalker {
   cb(visit: WalkVisitHalves, flag: number): number;
   /** `WALK.*` bits. */
   flags: number;
+  /**
+   * Optional (with `WALK.LEAF`): the LEAF visits of a run of entries of one
+   * table page in one call. Called at a non-table entry (`visit` describes
+   * it; `idx` is its index in the page) with the page's 32-bit words when
+   * they are readable directly (entry `i` at `2i`, `2i + 1`; undefined for
+   * an unbacked page, all zeros). Handles entries `idx`, `idx + 1`, ... in
+   * order, each exactly as `cb(visit, WALK.LEAF)` would and leaving it a
+   * non-table, stopping at the first it cannot (a table, the end of the
+   * range or the page, or a case `cb` must decide).
+   * @returns Entries handled; 0 must mean nothing was done.
+   */
+  leafRun?(visit: WalkVisitHalves, idx: number, words: Uint32Array | undefined): number;
 }
 
 /** A mapped range in the abstract view: maximal merged, sorted by VA. */

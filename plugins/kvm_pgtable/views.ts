@@ -96,9 +96,23 @@ export function collectMaplets(target: ViewTarget): Maplet[] {
   const out: Maplet[] = [];
   let cur: Maplet | undefined;
   const fmt = target.fmt;
+  // The last leaf's halves and level: a leaf that is it with the output
+  // address one granule on (the low half not carrying) has the same prot
+  // and follows in PA, so it extends a maplet that it follows in VA.
+  let lastLo = -1;
+  let lastHi = -1;
+  let lastLevel = -1;
   forEachLeaf(target, {
     leaf(va, level, lo, hi) {
       const g = granuleAt(level);
+      const follows = level === lastLevel && hi === lastHi && lo === lastLo + g;
+      lastLo = lo;
+      lastHi = hi;
+      lastLevel = level;
+      if (follows && cur !== undefined && cur.va + cur.size === va) {
+        cur.size += g;
+        return;
+      }
       const pa = pteToPhys(lo, hi, fmt.lpa2);
       const prot = leafProt(lo, hi, fmt);
       if (

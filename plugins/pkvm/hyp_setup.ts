@@ -18,6 +18,7 @@ import {
   type PagePool,
   type PgtableMmOps,
   WALK,
+  type WalkVisitHalves,
 } from "../../core/mod.ts";
 import {
   hypBackVmemmap,
@@ -563,6 +564,27 @@ function walkHalves(hyp: Hyp, addr: number, size: number, walker: HalvesWalker):
   });
 }
 
+/**
+ * How many entries from `idx` a walk's LEAF run may cover: those whose
+ * granule starts before the walk's end, up to the end of the page.
+ */
+function leafSpan(v: WalkVisitHalves, idx: number): number {
+  const g = 4096 * 512 ** (3 - v.level);
+  const va0 = Math.floor(v.addr / g) * g;
+  const left = Math.ceil((v.end - va0) / g);
+  return left < 512 - idx ? left : 512 - idx;
+}
+
+/**
+ * `n` `get_page(va)` calls: in one getPages call where the mm_ops have it,
+ * the rest (at the refcount's limit) one by one, the first failing as it
+ * does alone.
+ */
+function getPagesEach(mm: PgtableMmOps, va: number, n: number): void {
+  let taken = n === 0 || mm.getPages === undefined ? 0 : mm.getPages(va, n);
+  for (; taken < n; taken++) mm.getPage!(va);
+}
+
 /** One step of `__pkvm_init_finalise()` after the allocator handover. */
 function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOps): number {
   switch (step) {
@@ -594,6 +616,21 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
         cb: (v) => {
           if ((v.lo & 1) === 1) mmOps.getPage!(hyp.va(v.ptep));
           return 0;
+        },
+        // A page's run of non-table entries: their references all go to
+        // that page, taken in one getPages call where the mm_ops have it.
+        leafRun: (v, idx, words) => {
+          const max = leafSpan(v, idx);
+          if (words === undefined) return max;
+          let n = 0;
+          let valid = 0;
+          for (; n < max; n++) {
+            const lo = words[2 * (idx + n)]!;
+            if (v.level < 3 && (lo & 3) === 3) break;
+            valid += lo & 1;
+          }
+          getPagesEach(mmOps, hyp.va(v.ptep), valid);
+          return n;
         },
       });
     }
@@ -636,9 +673,22 @@ const PKVM_PAGE_STATE = { OWNED: 0, SHARED_OWNED: 1, SHARED_BORROWED: 2 } as con
  * @returns 0 or a negative errno.
  */
 function hostOwnershipOf(hyp: Hyp, level: number, lo: number, hi: number, run: OwnerRun): number {
+  const r = ownedPhys(hyp, level, lo, hi);
+  if (r >= 0) return run.add(r);
+  return r === NOT_OWNED ? 0 : r;
+}
+
+/** {@link ownedPhys}: an entry that gets no annotation. */
+const NOT_OWNED = -1;
+
+/**
+ * {@link hostOwnershipOf}'s decision for one entry, with no side effect:
+ * the PA to annotate, {@link NOT_OWNED}, or -EINVAL.
+ */
+function ownedPhys(hyp: Hyp, level: number, lo: number, hi: number): number {
   // Plain numbers from the descriptor's halves: this runs for every page
   // the hyp maps.
-  if ((lo & 1) === 0) return 0;
+  if ((lo & 1) === 0) return NOT_OWNED;
   if (level !== 3) return ERRNO.EINVAL;
   // The output address: bits [47:12], or with LPA2 bits [49:12] and
   // OA[51:50] from descriptor bits 9:8.
@@ -656,14 +706,14 @@ function hostOwnershipOf(hyp: Hyp, level: number, lo: number, hi: number, run: O
   const state = (hi >>> 23) & 3;
   if (state === 3) return ERRNO.EINVAL;
   const owner = hyp.release.setup.hostOwner;
-  if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return 0;
+  if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return NOT_OWNED;
   if (owner.hypText === "read-only") {
     const s = hyp.image.symbols;
     const start = Math.floor(s.__hyp_text_start! / PAGE) * PAGE;
     const end = Math.ceil(s.__hyp_text_end! / PAGE) * PAGE;
-    if (phys >= start && phys < end) return 0;
+    if (phys >= start && phys < end) return NOT_OWNED;
   }
-  return run.add(phys);
+  return phys;
 }
 
 /**
@@ -681,6 +731,11 @@ class OwnerRun {
 
   constructor(hyp: Hyp) {
     this.#hyp = hyp;
+  }
+
+  /** Whether `phys` is the page right after the pending run (adding it writes nothing). */
+  continues(phys: number): boolean {
+    return phys === this.#end && phys >= 0;
   }
 
   add(phys: number): number {
@@ -719,6 +774,26 @@ function fixHostOwnership(hyp: Hyp, cpu: Cpu): number {
   const walker: HalvesWalker = {
     flags: WALK.LEAF,
     cb: (v) => hostOwnershipOf(hyp, v.level, v.lo, v.hi, run),
+    // A page's run of entries in one loop, each as cb decides it, up to an
+    // entry cb must handle itself: an error, or a page that starts a new run
+    // (writing the pending one).
+    leafRun: (v, idx, words) => {
+      const max = leafSpan(v, idx);
+      if (words === undefined) return max;
+      const level = v.level;
+      let n = 0;
+      for (; n < max; n++) {
+        const k = 2 * (idx + n);
+        const lo = words[k]!;
+        if ((lo & 1) === 0) continue;
+        if (level !== 3) break;
+        const r = ownedPhys(hyp, 3, lo, words[k + 1]!);
+        if (r === NOT_OWNED) continue;
+        if (!run.continues(r)) break;
+        run.add(r);
+      }
+      return n;
+    },
   };
   for (const r of hyp.hypMemory) {
     const ret = walkHalves(hyp, hyp.va(r.base), r.size, walker);
