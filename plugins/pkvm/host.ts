@@ -683,6 +683,12 @@ export class Host {
         const pfn = Math.floor(va / 4096);
         this.#refs.set(pfn, (this.#refs.get(pfn) ?? 0) + 1);
       },
+      // The table walkers' batched get_page: a run's references at once.
+      getPages: (va, n) => {
+        const pfn = Math.floor(va / 4096);
+        this.#refs.set(pfn, (this.#refs.get(pfn) ?? 0) + n);
+        return n;
+      },
       putPage: (va) => {
         const pfn = Math.floor(va / 4096);
         const n = (this.#refs.get(pfn) ?? 1) - 1;
