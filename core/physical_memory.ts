@@ -324,6 +324,64 @@ export class PhysicalMemory {
     return false;
   }
 
+  /**
+   * The first page of `[pa, pa + size)` with host backing (as
+   * {@link PhysicalMemory.isBacked} tells), as the PA where it starts (`pa`
+   * itself for the first page), or -1 when none is: a zero check over a
+   * mostly unwritten range (a free pool) passes each 2 MiB chunk never
+   * written at once instead of page by page.
+   *
+   * @param pa First byte.
+   * @param size Bytes.
+   * @returns PA of the first backed page's first byte in the range, or -1.
+   * @example
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { PhysicalMemory } from "./physical_memory.ts";
+   * const mem = new PhysicalMemory([{ base: 0x4000_0000, size: 2 ** 26 }]);
+   * mem.write8(0x4120_3004, 1);
+   * assertEquals(mem.firstBacked(0x4000_0000, 2 ** 26), 0x4120_3000);
+   * assertEquals(mem.firstBacked(0x4120_3800, 16), 0x4120_3800);
+   * assertEquals(mem.firstBacked(0x4120_4000, 2 ** 20), -1);
+   * ```
+   */
+  firstBacked(pa: number, size: number): number {
+    const end = pa + size;
+    const starts = this.#bankStarts;
+    const ends = this.#bankEnds;
+    let bank = -1;
+    for (let i = 0; i < starts.length; i++) {
+      if (pa >= starts[i]! && end <= ends[i]!) bank = i;
+    }
+    if (bank < 0) {
+      // Across banks or outside RAM: page by page.
+      for (let cur = pa; cur < end; cur = (Math.floor(cur / 4096) + 1) * 4096) {
+        if (this.isBacked(cur)) return cur;
+      }
+      return -1;
+    }
+    const chunks = this.#bankChunks[bank]!;
+    const base = this.#bankPfns[bank]!;
+    const last = Math.ceil(end / 4096) - base;
+    let rel = Math.floor(pa / 4096) - base;
+    while (rel < last) {
+      const ci = Math.floor(rel / 512);
+      const c = chunks[ci];
+      const stop = Math.min(last, (ci + 1) * 512);
+      if (c === undefined) {
+        rel = stop;
+        continue;
+      }
+      for (; rel < stop; rel++) {
+        if (c[rel - ci * 512] !== undefined) {
+          const at = (base + rel) * 4096;
+          return at > pa ? at : pa;
+        }
+      }
+    }
+    return -1;
+  }
+
   // Hot path: the last bank hit and the last page touched are cached, so a
   // run of accesses to one page costs two compares and no table lookup. Page
   // offsets are computed as `pa - pfn * 4096`: `pa % PAGE_SIZE` on a double

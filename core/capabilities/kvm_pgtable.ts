@@ -267,6 +267,49 @@ export interface Walker {
   flags: number;
 }
 
+/**
+ * What a {@link HalvesWalker} sees at one entry: a {@link WalkVisit} with the
+ * descriptor as two 32-bit halves instead of a bigint (valid only during the
+ * callback: the walker reuses it).
+ */
+export interface WalkVisitHalves {
+  /** VA the entry is visited for. */
+  readonly addr: number;
+  /** End of the whole walk (exclusive). */
+  readonly end: number;
+  /** Level of the entry. */
+  readonly level: number;
+  /** PA of the descriptor (the `ptep`). */
+  readonly ptep: number;
+  /** Bits 31:0 of the descriptor when visited. */
+  readonly lo: number;
+  /** Bits 63:32 of the descriptor when visited. */
+  readonly hi: number;
+}
+
+/** A {@link Walker} over {@link WalkVisitHalves}: no bigint per entry, for walks over every page. */
+export interface HalvesWalker {
+  /**
+   * Callback.
+   * @returns 0 to go on, or a negative errno to stop.
+   */
+  cb(visit: WalkVisitHalves, flag: number): number;
+  /** `WALK.*` bits. */
+  flags: number;
+  /**
+   * Optional (with `WALK.LEAF`): the LEAF visits of a run of entries of one
+   * table page in one call. Called at a non-table entry (`visit` describes
+   * it; `idx` is its index in the page) with the page's 32-bit words when
+   * they are readable directly (entry `i` at `2i`, `2i + 1`; undefined for
+   * an unbacked page, all zeros). Handles entries `idx`, `idx + 1`, ... in
+   * order, each exactly as `cb(visit, WALK.LEAF)` would and leaving it a
+   * non-table, stopping at the first it cannot (a table, the end of the
+   * range or the page, or a case `cb` must decide).
+   * @returns Entries handled; 0 must mean nothing was done.
+   */
+  leafRun?(visit: WalkVisitHalves, idx: number, words: Uint32Array | undefined): number;
+}
+
 /** A mapped range in the abstract view: maximal merged, sorted by VA. */
 export interface Maplet {
   /** First VA. */
@@ -277,6 +320,14 @@ export interface Maplet {
   size: number;
   /** Kernel prot bits. */
   prot: number;
+}
+
+/** What {@link KvmPgtable.mapPages} did. */
+export interface MapPagesResult {
+  /** Pages mapped (the calls that returned 0). */
+  mapped: number;
+  /** 0, or the negative errno of the call that failed (page `mapped`). */
+  err: number;
 }
 
 /** One hyp stage-1 table (`struct kvm_pgtable`). */
@@ -295,6 +346,14 @@ export interface KvmPgtable {
    */
   map(addr: number, size: number, phys: number, prot: number): number;
   /**
+   * Optional: `pages` calls `map(addr + i * 4096, 4096, phys + i * 4096,
+   * prot)`, one page each, in order, stopping at the first error — the
+   * boot's `create_hyp_mappings` / `pkvm_create_mappings` loops — with the
+   * same effect on the table, the mm_ops, the WARNs and the trace.
+   * @returns How many pages were mapped, and 0 or the error of the one after.
+   */
+  mapPages?(addr: number, pages: number, phys: number, prot: number): MapPagesResult;
+  /**
    * `kvm_pgtable_hyp_unmap` (mainline; v5.13 has none and throws
    * `KernelErrnoError` with -ENOTSUPP). Returns 0 when mm_ops has no
    * `pageCount`, as the kernel does.
@@ -306,6 +365,12 @@ export interface KvmPgtable {
    * @returns 0 or a negative errno.
    */
   walk(addr: number, size: number, walker: Walker): number;
+  /**
+   * Optional: `kvm_pgtable_walk` as {@link KvmPgtable.walk}, the visitor
+   * seeing each descriptor as two 32-bit halves.
+   * @returns 0 or a negative errno.
+   */
+  walkHalves?(addr: number, size: number, walker: HalvesWalker): number;
   /**
    * `kvm_pgtable_get_leaf`.
    * @returns The leaf (or invalid entry) and its level.

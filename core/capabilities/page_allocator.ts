@@ -115,6 +115,14 @@ export interface PagePool {
    */
   getPage(va: number): void;
   /**
+   * Optional batched `hyp_get_page`, hyplab's own (for table walkers
+   * installing a run of entries in one page): up to `n` references on the
+   * page holding `va`, exactly as that many {@link PagePool.getPage} calls,
+   * stopping without a throw before the first call that would fail.
+   * @returns References taken (0..n).
+   */
+  getPages?(va: number, n: number): number;
+  /**
    * `hyp_put_page`: drops a reference and frees the page at zero.
    * @param va Hyp VA of a page in the pool; any address inside the page names
    *   it (`hyp_virt_to_page` rounds down).

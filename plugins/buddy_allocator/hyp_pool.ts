@@ -475,6 +475,40 @@ export class BuddyPool implements PagePool {
   }
 
   /**
+   * Up to `n` {@link HypPool.getPage} calls on the page holding `va` at
+   * once (hyplab's batched `get_page` for table walkers installing a run of
+   * entries in one page): the refcount ends where that many calls leave it,
+   * written once. Stops, without a throw, before the first call that would
+   * fail (at the refcount's maximum), and takes none for a page outside the
+   * range (the caller then calls `getPage` itself, which fails or takes the
+   * external path as it does one by one). Each reference's refcount store is
+   * made, as the kernel's `hyp_page_ref_inc` makes it (through the MMU where
+   * the vmemmap is reached that way, so translation counts stay the same).
+   *
+   * @param va Hyp VA of a page.
+   * @param n References wanted.
+   * @returns References taken (0..n).
+   */
+  getPages(va: number, n: number): number {
+    this.#usable();
+    const id = this.#pageIndex(va, "hyp_get_page");
+    if (id < 0) return 0;
+    const rc = this.#ref[id]!;
+    const k = Math.min(n, this.#refMax - rc);
+    if (k <= 0) return 0;
+    try {
+      for (let i = 1; i <= k; i++) {
+        this.#setRef(id, rc + i);
+        this.#gets++;
+      }
+    } catch (e) {
+      this.#broken = e;
+      throw e;
+    }
+    return k;
+  }
+
+  /**
    * `hyp_put_page(pool, addr)`: drops a reference; at zero the block is
    * zeroed, coalesced with free buddies and appended to its list's tail.
    *

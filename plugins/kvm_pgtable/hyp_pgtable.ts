@@ -9,6 +9,7 @@
 import {
   ERRNO,
   errnoName,
+  type HalvesWalker,
   hex,
   HyplabError,
   KernelBugError,
@@ -17,6 +18,7 @@ import {
   type KvmPgtableInitOptions,
   type KvmPgtableVersion,
   type Maplet,
+  type MapPagesResult,
   type PgtableMmOps,
   type PhysicalMemory,
   type Trace,
@@ -253,6 +255,56 @@ export class HypPgtable implements KvmPgtable {
    * @throws {RangeError} For a negative or non-integer argument, or `phys` ≥ 2^48.
    */
   map(addr: number, size: number, phys: number, prot: number): number {
+    return this.#map(addr, size, phys, prot, false);
+  }
+
+  /**
+   * `pages` calls of {@link HypPgtable.map}, one page each
+   * (`map(addr + i * 4096, 4096, phys + i * 4096, prot)`), stopping at the
+   * first error: the boot's `create_hyp_mappings()` and
+   * `pkvm_create_mappings()` loops. Walked as one range where that is the
+   * same thing: a one-page call fits no leaf above level 3, each page's
+   * walk passes (without visiting) the tables the page before it made or
+   * found, and its LEAF visit is the one the range walk makes there; the
+   * error of a page stops the walk at that page, as it stops the loop.
+   * Page by page when the trace records `map` events (one per call), or
+   * when the range starts unaligned, or passes 2^ia_bits or the output
+   * address range (where the calls fail part-way).
+   *
+   * @param addr First VA (page-aligned for the one-walk path).
+   * @param pages Pages.
+   * @param phys First PA.
+   * @param prot Prot bits, as for `map`.
+   * @returns Pages mapped, and 0 or the failing page's errno.
+   * @throws {RangeError} As `map` for its first failing argument.
+   */
+  mapPages(addr: number, pages: number, phys: number, prot: number): MapPagesResult {
+    checkNumber("map", "page count", pages);
+    const P = 4096;
+    const oaLimit = this.#fmt.lpa2 ? 2 ** 52 : 2 ** 48;
+    const whole = pages > 0 && addr % P === 0 && phys % P === 0 &&
+      addr + pages * P <= 2 ** this.iaBits && phys + (pages - 1) * P < oaLimit &&
+      Number.isSafeInteger(addr + pages * P) && !this.#trace?.wants("map");
+    if (!whole) {
+      for (let i = 0; i < pages; i++) {
+        const err = this.map(addr + i * P, P, phys + i * P, prot);
+        if (err !== 0) return { mapped: i, err };
+      }
+      return { mapped: pages, err: 0 };
+    }
+    this.#lastMapAddr = -1;
+    const err = this.#map(addr, pages * P, phys, prot, true);
+    if (err === 0) return { mapped: pages, err };
+    // The walk stopped at the failing page's visit (or, before any visit,
+    // at the first page: a destroyed table).
+    const at = this.#lastMapAddr;
+    return { mapped: at < addr ? 0 : Math.floor((at - addr) / P), err };
+  }
+
+  /** Where the last one-walk {@link HypPgtable.mapPages} stopped. */
+  #lastMapAddr = -1;
+
+  #map(addr: number, size: number, phys: number, prot: number, pages: boolean): number {
     checkNumber("map", "VA", addr);
     checkNumber("map", "size", size);
     checkNumber("map", "PA", phys);
@@ -281,9 +333,8 @@ export class HypPgtable implements KvmPgtable {
     if (walker === undefined || this.#mapping !== 0) {
       walker = hypMapWalker(this.#mapEnv, this.#facts, pa, this.#attr[0]!, this.#attr[1]!);
       if (this.#mapping === 0) this.#mapWalker = walker;
-    } else {
-      walker.reset(pa, this.#attr[0]!, this.#attr[1]!);
     }
+    walker.reset(pa, this.#attr[0]!, this.#attr[1]!, pages);
     this.#mapping++;
     let ret: number;
     try {
@@ -291,6 +342,7 @@ export class HypPgtable implements KvmPgtable {
     } finally {
       this.#mapping--;
     }
+    if (pages) this.#lastMapAddr = ret === 0 ? -1 : walker.lastAddr;
     if (ret === 0 && this.#trace?.wants("map")) {
       this.#trace.emit("map", {
         table: this.name,
@@ -369,6 +421,21 @@ export class HypPgtable implements KvmPgtable {
           flag: visit,
         }),
     });
+  }
+
+  /**
+   * {@link HypPgtable.walk} with the entry as two 32-bit halves (the
+   * walker's reused visit context, no object or bigint per entry).
+   *
+   * @param addr First VA.
+   * @param size Bytes.
+   * @param walker Visitor and flags.
+   * @returns 0 or a negative errno.
+   */
+  walkHalves(addr: number, size: number, walker: HalvesWalker): number {
+    checkNumber("walk", "VA", addr);
+    checkNumber("walk", "size", size);
+    return kvmPgtableWalk(this.#target, addr, size, walker);
   }
 
   /**

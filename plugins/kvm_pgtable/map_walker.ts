@@ -93,8 +93,16 @@ export interface HypMapWalker extends FastWalker {
    * @param phys First PA (page-aligned).
    * @param attrLo Low attribute half.
    * @param attrHi High attribute half.
+   * @param pages Walk the range as one call per page would (the boot's
+   *   `create_hyp_mappings` and `pkvm_create_mappings` loops): no leaf fits
+   *   above level 3, as none fits a one-page call's range there.
    */
-  reset(phys: number, attrLo: number, attrHi: number): void;
+  reset(phys: number, attrLo: number, attrHi: number, pages?: boolean): void;
+  /**
+   * Where the last visit that was not a batched run began (`ctx.addr`):
+   * after an error, the VA of the page that failed.
+   */
+  readonly lastAddr: number;
 }
 
 /** What an unbacked table page holds: zeros (never written). */
@@ -343,6 +351,8 @@ class HypMapWalkerV513 implements HypMapWalker {
   #phys: number;
   #attrLo: number;
   #attrHi: number;
+  #pages = false;
+  lastAddr = 0;
 
   constructor(env: MapEnv, phys: number, attrLo: number, attrHi: number) {
     this.#env = env;
@@ -351,13 +361,16 @@ class HypMapWalkerV513 implements HypMapWalker {
     this.#attrHi = attrHi;
   }
 
-  reset(phys: number, attrLo: number, attrHi: number): void {
+  reset(phys: number, attrLo: number, attrHi: number, pages = false): void {
     this.#phys = phys;
     this.#attrLo = attrLo;
     this.#attrHi = attrHi;
+    this.#pages = pages;
+    this.lastAddr = -1;
   }
 
   leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+    if (this.#pages && ctx.level < 3) return 0;
     const n = mapLeafRun(this.#env, ctx, idx, words, this.#phys, this.#attrLo, this.#attrHi, false);
     // The running phys moves a granule per leaf handled, written or kept.
     if (n > 0) this.#phys += n * KVM_GRANULE_SIZES[ctx.level]!;
@@ -365,6 +378,7 @@ class HypMapWalkerV513 implements HypMapWalker {
   }
 
   cb(ctx: VisitCtx): number {
+    this.lastAddr = ctx.addr;
     if (this.#tryLeaf(ctx)) return 0;
     const env = this.#env;
     if (ctx.level === 3) {
@@ -390,6 +404,7 @@ class HypMapWalkerV513 implements HypMapWalker {
   #tryLeaf(ctx: VisitCtx): boolean {
     const level = ctx.level;
     const phys = this.#phys;
+    if (this.#pages && level < 3) return false;
     if (!blockMappingSupported(ctx.addr, ctx.end, phys, level)) return false;
     const lpa2 = this.#env.lpa2;
     const lo = leafLo(phys, this.#attrLo, level, lpa2);
@@ -418,6 +433,8 @@ class HypMapWalkerMainline implements HypMapWalker {
   #phys: number;
   #attrLo: number;
   #attrHi: number;
+  #pages = false;
+  lastAddr = 0;
 
   constructor(env: MapEnv, phys: number, attrLo: number, attrHi: number) {
     this.#env = env;
@@ -426,18 +443,22 @@ class HypMapWalkerMainline implements HypMapWalker {
     this.#attrHi = attrHi;
   }
 
-  reset(phys: number, attrLo: number, attrHi: number): void {
+  reset(phys: number, attrLo: number, attrHi: number, pages = false): void {
     this.#phys = phys;
     this.#attrLo = attrLo;
     this.#attrHi = attrHi;
+    this.#pages = pages;
+    this.lastAddr = -1;
   }
 
   leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+    if (this.#pages && ctx.level < 3) return 0;
     const phys = this.#phys + (ctx.addr - ctx.start);
     return mapLeafRun(this.#env, ctx, idx, words, phys, this.#attrLo, this.#attrHi, true);
   }
 
   cb(ctx: VisitCtx): number {
+    this.lastAddr = ctx.addr;
     if (this.#tryLeaf(ctx)) return 0;
     const env = this.#env;
     if (ctx.level === 3) {
@@ -459,6 +480,7 @@ class HypMapWalkerMainline implements HypMapWalker {
   #tryLeaf(ctx: VisitCtx): boolean {
     const level = ctx.level;
     const phys = this.#phys + (ctx.addr - ctx.start);
+    if (this.#pages && level < 3) return false;
     if (!blockMappingSupported(ctx.addr, ctx.end, phys, level)) return false;
     const lpa2 = this.#env.lpa2;
     const lo = leafLo(phys, this.#attrLo, level, lpa2);

@@ -86,6 +86,88 @@ class AnnotateWalker implements FastWalker {
     this.#store.write(ctx.ptep, leafLo(pa, 0, 3, this.#lpa2), leafHi(pa, 0, this.#lpa2));
     return 0;
   }
+
+  /**
+   * The level-3 LEAF visits {@link AnnotateWalker.cb} makes without an
+   * error or -EAGAIN, for a run of entries of one page: each invalid entry
+   * that is not already the annotation gets it (a zero one first takes its
+   * `get_page`). Stops at the first valid entry or the annotation itself
+   * (the single visit decides), and at the end of the range or the page.
+   * Where the mm_ops batch `get_page` (getPages), the run's references are
+   * taken first, in one call; the entry past the last one taken (at the
+   * refcount's maximum) makes its own call and fails as it does one by one.
+   * The stores go straight into the page's words, declared at the first and,
+   * for the whole run, after the last (PhysicalMemory.storeWords); each
+   * leaves an entry invalid, which no TLB or walk cache holds.
+   */
+  leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+    if (ctx.level !== 3) return 0;
+    const aLo = this.#lo;
+    const aHi = this.#hi;
+    let max = Math.floor((ctx.end - ctx.addr) / 4096);
+    if (max > 512 - idx) max = 512 - idx;
+    const read = words ?? ZERO_WORDS;
+    // The run: entries before the first valid one or the annotation itself;
+    // the zero ones among them take a reference each.
+    let n = 0;
+    let zeros = 0;
+    for (; n < max; n++) {
+      const k = 2 * (idx + n);
+      const lo = read[k]!;
+      const hi = read[k + 1]!;
+      if ((lo & LO_VALID) !== 0 || (lo === aLo && hi === aHi)) break;
+      if (lo === 0 && hi === 0) zeros++;
+    }
+    if (n === 0) return 0;
+    const mm = this.#mm;
+    const get = mm.getPage !== undefined;
+    const va0 = get ? mm.physToVirt(ctx.ptep) : 0;
+    let taken = 0;
+    if (get && zeros !== 0 && mm.getPages !== undefined) taken = mm.getPages(va0, zeros);
+    const store = this.#store;
+    const ptep0 = ctx.ptep;
+    const k0 = 2 * idx;
+    let out: Uint32Array | undefined = undefined;
+    let counted = 0;
+    let written = 0;
+    for (let i = 0; i < n; i++) {
+      const k = k0 + 2 * i;
+      if (get && read[k] === 0 && read[k + 1] === 0 && counted++ >= taken) {
+        try {
+          mm.getPage!(va0 + 8 * i);
+        } catch (e) {
+          // A BUG in get_page: the stores before it stay made and counted.
+          if (written !== 0) noteRun(store, ptep0, written, out!);
+          throw e;
+        }
+      }
+      // Little-endian host: the page's own words (backed now if it was not).
+      out ??= store.memory.storeWords(ptep0, 8);
+      if (out === undefined) {
+        store.write(ptep0 + 8 * i, aLo, aHi);
+        continue;
+      }
+      out[k] = aLo;
+      out[k + 1] = aHi;
+      written++;
+    }
+    if (written !== 0) noteRun(store, ptep0, written, out!);
+    return n;
+  }
+}
+
+/** What an unbacked table page holds: zeros (never written). */
+const ZERO_WORDS = new Uint32Array(1024);
+
+/**
+ * Declares `written` stores from `ptep0` on made, once for the run (the
+ * page's written extent as one store per entry leaves it), and counts them.
+ */
+function noteRun(store: PteStore, ptep0: number, written: number, out: Uint32Array): void {
+  const lastPtep = ptep0 + 8 * (written - 1);
+  if (written > 1) store.memory.storeWords(ptep0, 8 * written);
+  const k = (lastPtep & 0xfff) >>> 2;
+  store.noteWrites(written, lastPtep, out[k]!, out[k + 1]!);
 }
 
 /** A host stage-2 table in simulated memory. */

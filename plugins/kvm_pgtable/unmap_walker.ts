@@ -113,6 +113,7 @@ export function hypFreeWalker(env: UnmapEnv, facts: PgtableFacts): FastWalker {
       },
     };
   }
+  const memory = env.store.memory;
   return {
     flags: WALK.LEAF | WALK.TABLE_POST,
     trusted: true,
@@ -123,6 +124,30 @@ export function hypFreeWalker(env: UnmapEnv, facts: PgtableFacts): FastWalker {
         mm.putPage!(mm.physToVirt(pteToPhys(ctx.lo, ctx.hi, env.lpa2)));
       }
       return 0;
+    },
+    // A page's run of non-table entries in one loop: a put per valid one,
+    // as cb makes them. Should a put free or re-back a page (the table
+    // page itself, were its count off), the words read may be stale: the
+    // run stops after that entry and the walk re-reads.
+    leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
+      const level = ctx.level;
+      const g = granuleAt(level);
+      const va0 = Math.floor(ctx.addr / g) * g;
+      let max = Math.ceil((ctx.end - va0) / g);
+      if (max > 512 - idx) max = 512 - idx;
+      if (words === undefined) return max;
+      const gen = memory.backingGeneration;
+      const ptepVa = mm.physToVirt(ctx.ptep);
+      let n = 0;
+      while (n < max) {
+        const lo = words[2 * (idx + n)]!;
+        if (level < 3 && (lo & 3) === 3) break;
+        n++;
+        if ((lo & LO_VALID) === 0) continue;
+        mm.putPage!(ptepVa + 8 * (n - 1));
+        if (memory.backingGeneration !== gen) break;
+      }
+      return n;
     },
   };
 }

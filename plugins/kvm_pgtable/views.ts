@@ -32,6 +32,13 @@ export interface ViewTarget extends WalkTarget {
 /** One valid leaf as a view sees it. */
 interface LeafSink {
   leaf(va: number, level: number, lo: number, hi: number): void;
+  /**
+   * Optional: `count` leaves right after the last one {@link LeafSink.leaf}
+   * was given, in the same table page, each its descriptor with the output
+   * address one more granule on (so each maps the next VA to the next PA
+   * with the same attributes).
+   */
+  more?(count: number): void;
 }
 
 /** Walks every valid leaf of the whole input range, in VA order. */
@@ -59,29 +66,54 @@ function forEachLeaf(target: ViewTarget, sink: LeafSink): void {
       if (left < max) max = left;
       // An unbacked page is all invalid entries.
       if (words === undefined) return max;
+      const more = sink.more;
+      // The last entry given to the sink (-1: none in this run), and how
+      // many following it with the next output address are not yet given.
+      let prevLo = -1;
+      let prevHi = -1;
+      let follow = 0;
       let n = 0;
       for (; n < max; n++) {
         const k = 2 * (idx + n);
         const lo = words[k]!;
         if (level < 3 && (lo & 3) === 3) break;
-        if ((lo & LO_VALID) !== 0) {
-          leafOf(sink, n === 0 ? ctx.addr : va0 + n * g, level, lo, words[k + 1]!);
+        if ((lo & LO_VALID) === 0) {
+          if (follow !== 0) more!.call(sink, follow);
+          follow = 0;
+          prevLo = -1;
+          continue;
         }
+        const hi = words[k + 1]!;
+        if (more !== undefined && prevLo >= 0 && lo === prevLo + g && hi === prevHi) {
+          follow++;
+          prevLo = lo;
+          continue;
+        }
+        if (follow !== 0) more!.call(sink, follow);
+        follow = 0;
+        prevLo = leafOf(sink, n === 0 ? ctx.addr : va0 + n * g, level, lo, hi) ? lo : -1;
+        prevHi = hi;
       }
+      if (follow !== 0) more!.call(sink, follow);
       return n;
     },
   };
   kvmPgtableWalk(target, 0, 2 ** target.iaBits, walker);
 }
 
-/** One LEAF visit: a valid, non-reserved leaf goes to the sink at its granule's VA. */
-function leafOf(sink: LeafSink, addr: number, level: number, lo: number, hi: number): void {
-  if ((lo & LO_VALID) === 0) return;
+/**
+ * One LEAF visit: a valid, non-reserved leaf goes to the sink at its
+ * granule's VA.
+ * @returns Whether it went to the sink.
+ */
+function leafOf(sink: LeafSink, addr: number, level: number, lo: number, hi: number): boolean {
+  if ((lo & LO_VALID) === 0) return false;
   // A block encoding at level 0 (without LPA2) or −1, or bit 1 clear at
   // level 3, is reserved: the hardware faults on it, so it maps nothing.
   // (kvm_pgtable never makes a level-0 block, LPA2 or not.)
-  if (level <= 0 || (level === 3 && (lo & LO_TYPE) === 0)) return;
+  if (level <= 0 || (level === 3 && (lo & LO_TYPE) === 0)) return false;
   sink.leaf(addr - ((addr >>> 0) & (granuleAt(level) - 1)), level, lo, hi);
+  return true;
 }
 
 /**
@@ -96,9 +128,23 @@ export function collectMaplets(target: ViewTarget): Maplet[] {
   const out: Maplet[] = [];
   let cur: Maplet | undefined;
   const fmt = target.fmt;
+  // The last leaf's halves and level: a leaf that is it with the output
+  // address one granule on (the low half not carrying) has the same prot
+  // and follows in PA, so it extends a maplet that it follows in VA.
+  let lastLo = -1;
+  let lastHi = -1;
+  let lastLevel = -1;
   forEachLeaf(target, {
     leaf(va, level, lo, hi) {
       const g = granuleAt(level);
+      const follows = level === lastLevel && hi === lastHi && lo === lastLo + g;
+      lastLo = lo;
+      lastHi = hi;
+      lastLevel = level;
+      if (follows && cur !== undefined && cur.va + cur.size === va) {
+        cur.size += g;
+        return;
+      }
       const pa = pteToPhys(lo, hi, fmt.lpa2);
       const prot = leafProt(lo, hi, fmt);
       if (
@@ -110,6 +156,13 @@ export function collectMaplets(target: ViewTarget): Maplet[] {
         cur = { va, pa, size: g, prot };
         out.push(cur);
       }
+    },
+    // Leaves that follow the last one: they extend its maplet (which ends
+    // where the last leaf does).
+    more(count) {
+      const g = granuleAt(lastLevel);
+      cur!.size += count * g;
+      lastLo += count * g;
     },
   });
   return out;

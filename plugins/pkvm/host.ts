@@ -27,7 +27,7 @@ import {
 } from "../../core/mod.ts";
 import { type KernelRelease, release } from "../releases/mod.ts";
 import { earlyMemblockReserved } from "./early_memblock.ts";
-import { vmemmapPagesFor } from "./hyp_mm.ts";
+import { mapEach, vmemmapPagesFor } from "./hyp_mm.ts";
 import { arm64MemblockInit, type MemblockInitResult } from "./memblock_init.ts";
 import { HostPages } from "./host_pages.ts";
 import {
@@ -683,6 +683,12 @@ export class Host {
         const pfn = Math.floor(va / 4096);
         this.#refs.set(pfn, (this.#refs.get(pfn) ?? 0) + 1);
       },
+      // The table walkers' batched get_page: a run's references at once.
+      getPages: (va, n) => {
+        const pfn = Math.floor(va / 4096);
+        this.#refs.set(pfn, (this.#refs.get(pfn) ?? 0) + n);
+        return n;
+      },
       putPage: (va) => {
         const pfn = Math.floor(va / 4096);
         const n = (this.#refs.get(pfn) ?? 1) - 1;
@@ -718,14 +724,17 @@ export class Host {
     // one offset from the first: found once (the sums are exact integers
     // below 2^53, equal to what the layout computes per page).
     const va0 = layout.hypVa(start);
-    for (let pa = start; pa < end; pa += PAGE) {
-      const err = this.hostPgt!.map(va0 + (pa - start), PAGE, pa, prot);
-      if (err !== 0) {
-        throw new BootStepError(
-          2,
-          `create_hyp_mappings for ${what} at ${hex(pa)}: ${errnoName(err)}`,
-        );
-      }
+    const pgt = this.hostPgt!;
+    // One kvm_pgtable_hyp_map call per page, as the whole loop where the
+    // table offers it (mapPages: the same effect, walked once).
+    const { mapped, err } = pgt.mapPages !== undefined
+      ? pgt.mapPages(va0, (end - start) / PAGE, start, prot)
+      : mapEach(pgt, va0, (end - start) / PAGE, start, prot);
+    if (err !== 0) {
+      throw new BootStepError(
+        2,
+        `create_hyp_mappings for ${what} at ${hex(start + mapped * PAGE)}: ${errnoName(err)}`,
+      );
     }
     this.hostExpected.push({
       va: va0,

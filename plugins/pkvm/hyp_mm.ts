@@ -8,6 +8,8 @@
 import {
   type Cpu,
   ERRNO,
+  type KvmPgtable,
+  type MapPagesResult,
   type MemblockRegion,
   PAGE_HYP,
   PAGE_HYP_EXEC,
@@ -94,12 +96,47 @@ export function pkvmCreateMappings(
   const start = alignDown(from, PAGE);
   const end = alignUp(to, PAGE);
   const pgt = hyp.pgt!;
-  for (let va = start; va < end; va += PAGE) {
-    const err = pgt.map(va, PAGE, hyp.pa(va), prot);
+  const pages = (end - start) / PAGE;
+  // hyp_virt_to_phys is one offset over the linear map: the loop's calls
+  // are map(start + i * PAGE, PAGE, pa(start) + i * PAGE), which mapPages
+  // makes as one walk where the table offers it.
+  const pa0 = hyp.pa(start);
+  if (pgt.mapPages !== undefined && pages > 0 && hyp.pa(end - PAGE) === pa0 + (pages - 1) * PAGE) {
+    const err = pgt.mapPages(start, pages, pa0, prot).err;
     if (err !== 0) return err;
+  } else {
+    for (let va = start; va < end; va += PAGE) {
+      const err = pgt.map(va, PAGE, hyp.pa(va), prot);
+      if (err !== 0) return err;
+    }
   }
   record(hyp, start, hyp.pa(start), end - start, prot, what, true);
   return 0;
+}
+
+/**
+ * `pages` one-page `kvm_pgtable_hyp_map` calls in order, stopping at the
+ * first error (a table without {@link KvmPgtable.mapPages}).
+ *
+ * @param pgt The table.
+ * @param va First VA.
+ * @param pages Pages.
+ * @param pa First PA.
+ * @param prot Kernel prot.
+ * @returns Pages mapped, and 0 or the failing page's errno.
+ */
+export function mapEach(
+  pgt: KvmPgtable,
+  va: number,
+  pages: number,
+  pa: number,
+  prot: number,
+): MapPagesResult {
+  for (let i = 0; i < pages; i++) {
+    const err = pgt.map(va + i * PAGE, PAGE, pa + i * PAGE, prot);
+    if (err !== 0) return { mapped: i, err };
+  }
+  return { mapped: pages, err: 0 };
 }
 
 /**

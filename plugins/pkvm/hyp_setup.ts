@@ -9,13 +9,16 @@
 import {
   type Cpu,
   ERRNO,
+  type HalvesWalker,
   hex,
   MemoryFaultError,
   PAGE_HYP,
   PAGE_HYP_EXEC,
   PAGE_HYP_RO,
+  type PagePool,
   type PgtableMmOps,
   WALK,
+  type WalkVisitHalves,
 } from "../../core/mod.ts";
 import {
   hypBackVmemmap,
@@ -497,6 +500,7 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
       virtToPhys: (va) => hyp.pa(va),
       getPage: (va) => s2pool.getPage(va),
       putPage: (va) => s2pool.putPage(va),
+      ...batchedGets(s2pool),
     },
     memory: hyp.machine.memory,
     lpa2: hyp.config.lpa2,
@@ -507,6 +511,7 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
     virtToPhys: (va) => hyp.pa(va),
     getPage: (va) => hpool.getPage(va),
     putPage: (va) => hpool.putPage(va),
+    ...batchedGets(hpool),
   };
   // page_count arrived with hyp stage-1 refcounting (v5.17).
   if (hyp.release.pgtable.refcounted) mmOps.pageCount = (va) => hpool.pageCount(va);
@@ -525,6 +530,61 @@ export function pkvmInitFinalise(hyp: Hyp, cpu: Cpu): number {
   return 0;
 }
 
+/**
+ * The pool's batched `getPages` as mm_ops offer it (table walkers take a
+ * run's references in one call), where the pool has one: `hyp_get_page`
+ * only writes the page's refcount in the vmemmap, which no table store
+ * changes.
+ */
+function batchedGets(pool: PagePool): Pick<PgtableMmOps, "getPages"> {
+  const getPages = pool.getPages;
+  return getPages === undefined ? {} : { getPages: (va, n) => getPages.call(pool, va, n) };
+}
+
+/**
+ * `kvm_pgtable_walk` over the hyp stage-1 with the visitor seeing each entry
+ * as two 32-bit halves: the finalise walks visit every page the hyp maps,
+ * and a bigint per entry is most of their cost. A table without
+ * `walkHalves` is walked through `walk`, its entries split.
+ */
+function walkHalves(hyp: Hyp, addr: number, size: number, walker: HalvesWalker): number {
+  const pgt = hyp.pgt!;
+  if (pgt.walkHalves !== undefined) return pgt.walkHalves(addr, size, walker);
+  return pgt.walk(addr, size, {
+    flags: walker.flags,
+    cb: (v) =>
+      walker.cb({
+        addr: v.addr,
+        end: v.end,
+        level: v.level,
+        ptep: v.ptep,
+        lo: Number(v.pte & 0xffff_ffffn),
+        hi: Number(v.pte >> 32n),
+      }, v.flag),
+  });
+}
+
+/**
+ * How many entries from `idx` a walk's LEAF run may cover: those whose
+ * granule starts before the walk's end, up to the end of the page.
+ */
+function leafSpan(v: WalkVisitHalves, idx: number): number {
+  const g = 4096 * 512 ** (3 - v.level);
+  const va0 = Math.floor(v.addr / g) * g;
+  const left = Math.ceil((v.end - va0) / g);
+  return left < 512 - idx ? left : 512 - idx;
+}
+
+/**
+ * `n` `get_page(va)` calls: in one getPages call where the mm_ops have it,
+ * the rest (at the refcount's limit) one by one, the first failing as it
+ * does alone.
+ */
+function getPagesEach(mm: PgtableMmOps, va: number, n: number): void {
+  let taken = n === 0 || mm.getPages === undefined ? 0 : mm.getPages(va, n);
+  for (; taken < n; taken++) mm.getPage!(va);
+}
+
 /** One step of `__pkvm_init_finalise()` after the allocator handover. */
 function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOps): number {
   switch (step) {
@@ -534,27 +594,43 @@ function finaliseStep(hyp: Hyp, cpu: Cpu, step: FinaliseStep, mmOps: PgtableMmOp
       // could not take them), and every leaf must be a level-3 page of
       // memory whose host stage-2 entry then follows its state.
       const run = new OwnerRun(hyp);
+      const walker: HalvesWalker = {
+        flags: WALK.LEAF | WALK.TABLE_POST,
+        cb: (v, flag) => {
+          if ((v.lo & 1) === 0) return 0;
+          mmOps.getPage!(hyp.va(v.ptep));
+          if (flag !== WALK.LEAF) return 0;
+          return hostOwnershipOf(hyp, v.level, v.lo, v.hi, run);
+        },
+      };
       for (const r of hyp.hypMemory) {
-        const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, {
-          flags: WALK.LEAF | WALK.TABLE_POST,
-          cb: (v) => {
-            if ((v.pte & 1n) === 0n) return 0;
-            mmOps.getPage!(hyp.va(v.ptep));
-            if (v.flag !== WALK.LEAF) return 0;
-            return hostOwnershipOf(hyp, v.level, v.pte, run);
-          },
-        });
+        const ret = walkHalves(hyp, hyp.va(r.base), r.size, walker);
         if (ret !== 0) return ret;
       }
       return run.flush();
     }
     case "pgtable_refcnt": {
       // fix_hyp_pgtable_refcnt(): one reference per valid entry on its table page.
-      return hyp.pgt!.walk(0, 2 ** hyp.hypVaBits, {
+      return walkHalves(hyp, 0, 2 ** hyp.hypVaBits, {
         flags: WALK.LEAF | WALK.TABLE_POST,
         cb: (v) => {
-          if ((v.pte & 1n) === 1n) mmOps.getPage!(hyp.va(v.ptep));
+          if ((v.lo & 1) === 1) mmOps.getPage!(hyp.va(v.ptep));
           return 0;
+        },
+        // A page's run of non-table entries: their references all go to
+        // that page, taken in one getPages call where the mm_ops have it.
+        leafRun: (v, idx, words) => {
+          const max = leafSpan(v, idx);
+          if (words === undefined) return max;
+          let n = 0;
+          let valid = 0;
+          for (; n < max; n++) {
+            const lo = words[2 * (idx + n)]!;
+            if (v.level < 3 && (lo & 3) === 3) break;
+            valid += lo & 1;
+          }
+          getPagesEach(mmOps, hyp.va(v.ptep), valid);
+          return n;
         },
       });
     }
@@ -592,17 +668,28 @@ const PKVM_PAGE_STATE = { OWNED: 0, SHARED_OWNED: 1, SHARED_BORROWED: 2 } as con
  *
  * @param hyp The hypervisor.
  * @param level The entry's level.
- * @param pte The entry.
+ * @param lo Bits 31:0 of the entry.
+ * @param hi Bits 63:32 of the entry.
  * @returns 0 or a negative errno.
  */
-function hostOwnershipOf(hyp: Hyp, level: number, pte: bigint, run: OwnerRun): number {
-  // The descriptor as two 32-bit halves, then plain numbers: two BigInt
-  // operations per entry (this runs for every page the hyp maps) instead
-  // of one per field.
-  const lo = Number(pte & 0xffff_ffffn);
-  if ((lo & 1) === 0) return 0;
+function hostOwnershipOf(hyp: Hyp, level: number, lo: number, hi: number, run: OwnerRun): number {
+  const r = ownedPhys(hyp, level, lo, hi);
+  if (r >= 0) return run.add(r);
+  return r === NOT_OWNED ? 0 : r;
+}
+
+/** {@link ownedPhys}: an entry that gets no annotation. */
+const NOT_OWNED = -1;
+
+/**
+ * {@link hostOwnershipOf}'s decision for one entry, with no side effect:
+ * the PA to annotate, {@link NOT_OWNED}, or -EINVAL.
+ */
+function ownedPhys(hyp: Hyp, level: number, lo: number, hi: number): number {
+  // Plain numbers from the descriptor's halves: this runs for every page
+  // the hyp maps.
+  if ((lo & 1) === 0) return NOT_OWNED;
   if (level !== 3) return ERRNO.EINVAL;
-  const hi = Number(pte >> 32n);
   // The output address: bits [47:12], or with LPA2 bits [49:12] and
   // OA[51:50] from descriptor bits 9:8.
   const oaHi = hyp.config.lpa2 ? (hi & 0x3_ffff) + ((lo >>> 8) & 3) * 2 ** 18 : hi & 0xffff;
@@ -619,14 +706,14 @@ function hostOwnershipOf(hyp: Hyp, level: number, pte: bigint, run: OwnerRun): n
   const state = (hi >>> 23) & 3;
   if (state === 3) return ERRNO.EINVAL;
   const owner = hyp.release.setup.hostOwner;
-  if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return 0;
+  if (owner === null || state !== PKVM_PAGE_STATE.OWNED) return NOT_OWNED;
   if (owner.hypText === "read-only") {
     const s = hyp.image.symbols;
     const start = Math.floor(s.__hyp_text_start! / PAGE) * PAGE;
     const end = Math.ceil(s.__hyp_text_end! / PAGE) * PAGE;
-    if (phys >= start && phys < end) return 0;
+    if (phys >= start && phys < end) return NOT_OWNED;
   }
-  return run.add(phys);
+  return phys;
 }
 
 /**
@@ -644,6 +731,11 @@ class OwnerRun {
 
   constructor(hyp: Hyp) {
     this.#hyp = hyp;
+  }
+
+  /** Whether `phys` is the page right after the pending run (adding it writes nothing). */
+  continues(phys: number): boolean {
+    return phys === this.#end && phys >= 0;
   }
 
   add(phys: number): number {
@@ -679,12 +771,32 @@ class OwnerRun {
  */
 function fixHostOwnership(hyp: Hyp, cpu: Cpu): number {
   const run = new OwnerRun(hyp);
-  const walker = {
+  const walker: HalvesWalker = {
     flags: WALK.LEAF,
-    cb: (v: { level: number; pte: bigint }) => hostOwnershipOf(hyp, v.level, v.pte, run),
+    cb: (v) => hostOwnershipOf(hyp, v.level, v.lo, v.hi, run),
+    // A page's run of entries in one loop, each as cb decides it, up to an
+    // entry cb must handle itself: an error, or a page that starts a new run
+    // (writing the pending one).
+    leafRun: (v, idx, words) => {
+      const max = leafSpan(v, idx);
+      if (words === undefined) return max;
+      const level = v.level;
+      let n = 0;
+      for (; n < max; n++) {
+        const k = 2 * (idx + n);
+        const lo = words[k]!;
+        if ((lo & 1) === 0) continue;
+        if (level !== 3) break;
+        const r = ownedPhys(hyp, 3, lo, words[k + 1]!);
+        if (r === NOT_OWNED) continue;
+        if (!run.continues(r)) break;
+        run.add(r);
+      }
+      return n;
+    },
   };
   for (const r of hyp.hypMemory) {
-    const ret = hyp.pgt!.walk(hyp.va(r.base), r.size, walker);
+    const ret = walkHalves(hyp, hyp.va(r.base), r.size, walker);
     if (ret !== 0) return ret;
   }
   const perCpuBase = hyp.sym("kvm_arm_hyp_percpu_base");
@@ -693,7 +805,7 @@ function fixHostOwnership(hyp: Hyp, cpu: Cpu): number {
     const params = hypPerCpuBase(hyp, cpu, perCpuBase, i) +
       hyp.image.percpuOffsets.kvm_init_params!;
     const top = Number(hyp.mem(cpu).read64(params + off));
-    const ret = hyp.pgt!.walk(top - PAGE, PAGE, walker);
+    const ret = walkHalves(hyp, top - PAGE, PAGE, walker);
     if (ret !== 0) return ret;
   }
   return run.flush();

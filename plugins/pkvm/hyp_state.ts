@@ -132,23 +132,23 @@ export function fastZeroCheck(
       while (cur < end) {
         const n = Math.min(end - cur, 4096 - (cur % 4096));
         let pa = linear?.(cur);
+        if (pa !== undefined && n < end - cur && linear!(end - 1) === pa + (end - 1 - cur)) {
+          // The rest lies in the pool's linear map (one interval, so both
+          // ends in it put all of it there): only its backed pages are read.
+          const paEnd = pa + (end - cur);
+          for (let b = memory.firstBacked(pa, paEnd - pa); b >= 0;) {
+            const k = Math.min(paEnd - b, 4096 - (b - Math.floor(b / 4096) * 4096));
+            if (!zeroIn(memory, b, k)) return false;
+            b = b + k < paEnd ? memory.firstBacked(b + k, paEnd - b - k) : -1;
+          }
+          return true;
+        }
         if (pa === undefined) {
           const t = mmu.translate(cpu, cur, "read", { debug: true });
           if (t.kind === "fault") throw new MemoryFaultError(cur, t.message, t);
           pa = t.pa;
         }
-        if (memory.isBacked(pa)) {
-          // Word-aligned runs are read in place (the page's live words, no
-          // copy); anything else, or a big-endian host, through a copy.
-          const off = pa - Math.floor(pa / 4096) * 4096;
-          const w = (off | n) % 4 === 0 ? memory.tableWords(pa) : undefined;
-          if (w !== undefined) {
-            for (let i = off / 4, e = (off + n) / 4; i < e; i++) if (w[i] !== 0) return false;
-          } else {
-            const b = memory.readBytes(pa, n);
-            for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-          }
-        }
+        if (memory.isBacked(pa) && !zeroIn(memory, pa, n)) return false;
         cur += n;
       }
       return true;
@@ -161,6 +161,21 @@ export function fastZeroCheck(
     out.writeBytes = (va, bytes) => wb(va, bytes);
   }
   return out;
+}
+
+/** Whether `[pa, pa + n)`, within one backed page, reads as zero. */
+function zeroIn(memory: PhysicalMemory, pa: number, n: number): boolean {
+  // Word-aligned runs are read in place (the page's live words, no copy);
+  // anything else, or a big-endian host, through a copy.
+  const off = pa - Math.floor(pa / 4096) * 4096;
+  const w = (off | n) % 4 === 0 ? memory.tableWords(pa) : undefined;
+  if (w !== undefined) {
+    for (let i = off / 4, e = (off + n) / 4; i < e; i++) if (w[i] !== 0) return false;
+  } else {
+    const b = memory.readBytes(pa, n);
+    for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  }
+  return true;
 }
 
 /** The EL2 hit a hyp_panic(): the host would panic too. */

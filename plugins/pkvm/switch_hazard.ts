@@ -32,10 +32,35 @@ export interface HazardTable {
   readonly maplets: readonly Maplet[];
 }
 
-/** The maplets of `ms` clipped to `[lo, hi)`. */
-function clip(ms: readonly Maplet[], lo: number, hi: number): Maplet[] {
+/** Whether maplets are sorted by VA and apart (as a table's maplets are). */
+function sortedApart(ms: readonly Maplet[]): boolean {
+  for (let i = 1; i < ms.length; i++) {
+    if (ms[i]!.va < ms[i - 1]!.va + ms[i - 1]!.size) return false;
+  }
+  return true;
+}
+
+/**
+ * The maplets of `ms` clipped to `[lo, hi)`. Sorted, apart maplets are
+ * searched from the first that ends past `lo` (the boot judges every TLB
+ * entry, hundreds of thousands at 256 GiB, against maplets as many).
+ */
+function clip(ms: readonly Maplet[], lo: number, hi: number, sorted: boolean): Maplet[] {
   const out: Maplet[] = [];
-  for (const m of ms) {
+  let i = 0;
+  if (sorted) {
+    // The first maplet ending after lo.
+    let j = ms.length;
+    while (i < j) {
+      const mid = (i + j) >>> 1;
+      const m = ms[mid]!;
+      if (m.va + m.size <= lo) i = mid + 1;
+      else j = mid;
+    }
+  }
+  for (; i < ms.length; i++) {
+    const m = ms[i]!;
+    if (sorted && m.va >= hi) break;
     const a = Math.max(m.va, lo);
     const b = Math.min(m.va + m.size, hi);
     if (a < b) out.push({ va: a, pa: m.pa + (a - m.va), size: b - a, prot: m.prot });
@@ -55,9 +80,15 @@ function at(ms: readonly Maplet[], va: number, version: PkvmVersion): string {
  * The ranges of `[lo, hi)` the two tables translate differently (PA or the
  * architectural prot bits; the software bits do not count), by VA.
  */
-function differences(from: HazardTable, to: HazardTable, lo: number, hi: number): Maplet[] {
-  const a = clip(from.maplets, lo, hi);
-  const b = clip(to.maplets, lo, hi);
+function differences(
+  from: HazardTable,
+  to: HazardTable,
+  lo: number,
+  hi: number,
+  sorted: ReadonlyMap<HazardTable, boolean>,
+): Maplet[] {
+  const a = clip(from.maplets, lo, hi, sorted.get(from) === true);
+  const b = clip(to.maplets, lo, hi, sorted.get(to) === true);
   return [...mapletsMinus(a, b), ...mapletsMinus(b, a)].sort((x, y) => x.va - y.va);
 }
 
@@ -98,22 +129,32 @@ export function switchHazard(
 ): SwitchHazardReport {
   const listed: string[] = [];
   const tables = new Map([[old.base, old], [neu.base, neu]]);
-  /** Whether an entry translates every VA of `[va, va+size)` as `neu` does; describes it if not. */
-  const judge = (when: string, what: string, base: number, va: number, size: number): boolean => {
+  const sorted = new Map([old, neu].map((t) => [t, sortedApart(t.maplets)]));
+  /**
+   * Whether an entry translates every VA of `[va, va+size)` as `neu` does;
+   * describes it if not (`what` is called only for a difference listed).
+   */
+  const judge = (
+    when: string,
+    what: () => string,
+    base: number,
+    va: number,
+    size: number,
+  ): boolean => {
     const from = tables.get(base);
-    const name = from?.name ?? `the table at ${hex(base)}`;
     const ds = from === undefined
       ? [{ va, pa: 0, size, prot: 0 }]
-      : differences(from, neu, va, va + size);
+      : differences(from, neu, va, va + size, sorted);
     const d = ds[0];
     if (d === undefined) return true;
     if (listed.length < MAX_LISTED) {
+      const name = from?.name ?? `the table at ${hex(base)}`;
       const oldAt = from === undefined ? "unknown" : at(from.maplets, d.va, version);
       const more = ds.length > 1
         ? ` (${ds.length} ranges, ${formatSize(ds.reduce((n, x) => n + x.size, 0))} in all)`
         : "";
       listed.push(
-        `${when}: ${what} from ${name}: ${hex(d.va)}..${
+        `${when}: ${what()} from ${name}: ${hex(d.va)}..${
           hex(d.va + d.size)
         } ${name} ${oldAt}, ${neu.name} ${at(neu.maplets, d.va, version)}${more}`,
       );
@@ -127,13 +168,14 @@ export function switchHazard(
   ) => {
     let same = 0;
     for (const e of leaves) {
-      const what = `${formatSize(e.size)} TLB entry ${hex(e.va)}`;
+      const what = () => `${formatSize(e.size)} TLB entry ${hex(e.va)}`;
       if (judge(when, what, e.base, e.va, e.size)) same++;
     }
     for (const w of walks) {
-      const what = `level-${w.level} walk-cache entry ${hex(w.va)}..${
-        hex(w.va + w.size)
-      } -> table ${hex(w.table)}`;
+      const what = () =>
+        `level-${w.level} walk-cache entry ${hex(w.va)}..${hex(w.va + w.size)} -> table ${
+          hex(w.table)
+        }`;
       if (judge(when, what, w.base, w.va, w.size)) same++;
     }
     return { same, differ: leaves.length + walks.length - same };

@@ -299,18 +299,38 @@ export function pgtableInvariants(hyp: Hyp): string | null {
   for (const e of hyp.expected) {
     if (!e.pages) continue;
     let bad: string | undefined;
-    pgt.walk(e.va, e.size, {
-      flags: WALK.LEAF,
-      cb: (v) => {
-        if ((v.pte & 1n) === 1n && v.level !== 3) {
-          bad = `${e.what} at ${
-            hex(v.addr)
-          } is a level-${v.level} block; pkvm_create_mappings maps pages`;
-          return -1;
-        }
-        return 0;
-      },
-    });
+    const cb = (level: number, lo: number, addr: number): number => {
+      if ((lo & 1) === 1 && level !== 3) {
+        bad = `${e.what} at ${
+          hex(addr)
+        } is a level-${level} block; pkvm_create_mappings maps pages`;
+        return -1;
+      }
+      return 0;
+    };
+    if (pgt.walkHalves !== undefined) {
+      // Descriptor halves, and a page's run of entries at once: a level-3
+      // run holds no block, and above level 3 the run stops at a valid
+      // entry for cb to report.
+      pgt.walkHalves(e.va, e.size, {
+        flags: WALK.LEAF,
+        cb: (v) => cb(v.level, v.lo, v.addr),
+        leafRun: (v, idx, words) => {
+          const g = 4096 * 512 ** (3 - v.level);
+          const va0 = Math.floor(v.addr / g) * g;
+          const max = Math.min(512 - idx, Math.ceil((v.end - va0) / g));
+          if (v.level === 3 || words === undefined) return max;
+          let n = 0;
+          while (n < max && (words[2 * (idx + n)]! & 1) === 0) n++;
+          return n;
+        },
+      });
+    } else {
+      pgt.walk(e.va, e.size, {
+        flags: WALK.LEAF,
+        cb: (v) => cb(v.level, Number(v.pte & 1n), v.addr),
+      });
+    }
     if (bad !== undefined) return bad;
   }
   // Mainline fixmap slots (hyp_create_fixmap, create_fixblock: nvhe/mm.c):
