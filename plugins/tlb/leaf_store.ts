@@ -25,20 +25,22 @@ const MEMO = 1024;
 
 /**
  * The rows of up to 16384 entries (one {@link LeafStore} chunk): entry
- * `id` is at offset `id & 16383` of chunk `id >>> 14`.
+ * `id` is at offset `id & 16383` of chunk `id >>> 14`. A row means
+ * something only while its id is below the store's high-water mark (ids
+ * handed out since the last clear); the rest are left as allocated.
  *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { LeafChunk } from "./leaf_store.ts";
  * const c = new LeafChunk(4);
- * assertEquals([c.f.length, c.f[0], c.f[6], c.u.length], [24, -1, -1, 48]);
+ * assertEquals([c.f.length, c.u.length, c.chain[3]], [24, 48, undefined]);
  * ```
  */
 export class LeafChunk {
   /**
    * The rows as doubles: entry `j`'s key (VA / size × 4 + size class;
-   * negative when the id is free) at `f[j * 6]`, its PA − VA at
+   * negative when the id is free below the high-water mark) at `f[j * 6]`, its PA − VA at
    * `f[j * 6 + 1]`, the filler's generation word (-1: always verify) at
    * `f[j * 6 + 2]`.
    */
@@ -51,13 +53,21 @@ export class LeafChunk {
    * serial (+ 1, modulo 2^32; 0 when free) at `+ 11`.
    */
   readonly u: Uint32Array;
-  /** Filler's word: the descriptors its last verification read, or undefined. */
+  /**
+   * Filler's word: the descriptors its last verification read, or
+   * undefined. Sparse (few entries carry one: the filler sets it only on a
+   * re-verification), so it starts empty rather than with a slot per row.
+   */
   readonly chain: (number[] | undefined)[];
 
   /**
-   * Creates empty rows (every key free).
+   * Creates rows. Nothing is written: an id is only read once the store
+   * has handed it out (and so written its row), and the memory of a fresh
+   * buffer is only touched, page by page, as rows are filled — touching a
+   * page costs more than anything done to it here.
    * @param n Entries.
-   * @param from Rows to copy from (a smaller chunk growing).
+   * @param from Rows to copy from (a smaller chunk growing; its chain
+   *   array is taken over).
    */
   constructor(n: number, from?: LeafChunk) {
     // One 48-byte row per entry (a struct, not columns): a lookup at a
@@ -65,13 +75,10 @@ export class LeafChunk {
     const buf = new ArrayBuffer(n * 48);
     this.f = new Float64Array(buf);
     this.u = new Uint32Array(buf);
-    this.chain = new Array<number[] | undefined>(n).fill(undefined);
-    const f = this.f;
-    for (let j = 0; j < n; j++) f[j * 6] = -1;
     if (from !== undefined) {
-      f.set(from.f);
-      for (let i = 0; i < from.chain.length; i++) this.chain[i] = from.chain[i];
-    }
+      this.f.set(from.f);
+      this.chain = from.chain;
+    } else this.chain = [];
   }
 }
 
@@ -401,7 +408,9 @@ export class LeafStore {
     c.f[o * 6 + 0] = -2 - this.#freeHead;
     this.#freeHead = id;
     c.u[o * 12 + 11] = 0;
-    c.chain[o] = undefined;
+    // Only a slot in use is reset: writing past the end of the sparse
+    // array would give it a slot it does not need.
+    if (c.chain[o] !== undefined) c.chain[o] = undefined;
     if (this.#obj.size !== 0) this.#obj.delete(id);
     this.#size--;
     return true;
@@ -415,15 +424,9 @@ export class LeafStore {
     const n = this.#size;
     if (n === 0) return 0;
     this.#index.fill(0);
-    for (const c of this.chunks) {
-      const f = c.f;
-      const u = c.u;
-      for (let j = 0, n = c.chain.length; j < n; j++) {
-        f[j * 6] = -1;
-        u[j * 12 + 11] = 0;
-      }
-      c.chain.fill(undefined);
-    }
+    // The rows stay as they are: with the high-water mark back at 0 no id
+    // is live, and each is written whole when handed out again.
+    for (const c of this.chunks) c.chain.length = 0;
     this.#obj.clear();
     this.#lastKey = -1;
     this.#changed();
