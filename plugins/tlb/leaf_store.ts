@@ -1,8 +1,8 @@
 /**
  * One CPU's leaf TLB entries in typed arrays: an entry is an id naming a
  * 48-byte row (VA key, PA delta, table base, descriptor halves, flags and
- * the filler's verification words), found through an open-addressing index
- * of ids in an `Int32Array`. No object per entry: the memory an entry costs
+ * the filler's verification words), found through a radix index of ids by
+ * page or block number ({@link PageIndex}). No object per entry: the memory an entry costs
  * is a few dozen bytes of typed arrays, and a fill or a removal allocates
  * nothing, so the cost follows the live entries, not the accesses made.
  *
@@ -15,6 +15,7 @@
  */
 
 import { LEAF, LEAF_SIZES as SIZES, type TlbEntry } from "../../core/mod.ts";
+import { PageIndex } from "./page_index.ts";
 import { StoredEntry } from "./stored_entry.ts";
 
 /** Entries per chunk after the first (ids `c << 14` .. `(c + 1) << 14`), as a shift. */
@@ -113,10 +114,8 @@ export class LeafStore {
   readonly bases: number[] = [];
   /** The object handed out for an entry, once one was (few: only the APIs that hand one out). */
   readonly #obj: Map<number, TlbEntry> = new Map();
-  #index: Int32Array;
-  #mask: number;
-  /** 32 − log2(index slots / 32): {@link #home} keeps the top bits for the group. */
-  #shift: number;
+  /** Which id holds the entry of a size class at a page or block number. */
+  readonly #index: PageIndex = new PageIndex();
   /** Head of the free ids, chained through `key` (a free id holds -2 - next free, -1 ends). */
   #freeHead = -1;
   /** Ids below this have been handed out. */
@@ -134,11 +133,6 @@ export class LeafStore {
   constructor(capacity = 64) {
     this.#cap = Math.min(capacity, CHUNK);
     this.chunks = [new LeafChunk(this.#cap)];
-    // At least 64 slots: two groups of 32 (see #home).
-    const slots = Math.max(64, capacity * 2);
-    this.#index = new Int32Array(slots);
-    this.#mask = slots - 1;
-    this.#shift = 32 - (Math.log2(slots) - 5);
   }
 
   /**
@@ -155,31 +149,6 @@ export class LeafStore {
     return this.#size;
   }
 
-  #home(key: number): number {
-    // Groups of 8 neighbouring pages (32 keys: the low 5 bits, class
-    // included) keep neighbouring slots, and a group's place is a Fibonacci
-    // hash of the rest: pages touched in VA order hit the same cache lines
-    // of the index (and, filled in order, of the rows), while VA regions
-    // far apart spread. 2^32 as a literal: a division by a module constant
-    // is a real divide.
-    const lo = key | 0;
-    const g = (lo >>> 5) ^ Math.imul((key / 4294967296) | 0, 0x85ebca6b);
-    return ((Math.imul(g, 0x9e3779b1) >>> this.#shift) << 5) | (lo & 31);
-  }
-
-  /** The id of the entry with this key, or -1. */
-  #get(k: number): number {
-    const index = this.#index;
-    const chunks = this.chunks;
-    const mask = this.#mask;
-    for (let i = this.#home(k);; i = (i + 1) & mask) {
-      const v = index[i]!;
-      if (v === 0) return -1;
-      const id = v - 1;
-      if (chunks[id >>> 14]!.f[(id & 16383) * 6 + 0] === k) return id;
-    }
-  }
-
   /** The key of a live id. */
   #key(id: number): number {
     return this.chunks[id >>> 14]!.f[(id & 16383) * 6 + 0]!;
@@ -192,7 +161,8 @@ export class LeafStore {
    */
   find(va: number): number {
     // Literal sizes: dividing by a literal power of two is a multiply.
-    const pk = Math.floor(va / 4096) * 4;
+    const pn = Math.floor(va / 4096);
+    const pk = pn * 4;
     // The page found last (hyp code makes runs of accesses to one page:
     // list nodes, records, memsets) is one compare away.
     if (pk === this.#lastKey) return this.#lastId;
@@ -206,15 +176,15 @@ export class LeafStore {
     const c = this.counts;
     let id = -1;
     if (c[0] !== 0) {
-      id = this.#get(pk);
+      id = this.#index.get(0, pn);
       if (id >= 0) {
         this.#lastKey = pk;
         this.#lastId = id;
         return id;
       }
     }
-    if (c[1] !== 0) id = this.#get(Math.floor(va / 2097152) * 4 + 1);
-    if (id < 0 && c[2] !== 0) id = this.#get(Math.floor(va / 1073741824) * 4 + 2);
+    if (c[1] !== 0) id = this.#index.get(1, Math.floor(va / 2097152));
+    if (id < 0 && c[2] !== 0) id = this.#index.get(2, Math.floor(va / 1073741824));
     this.#memoKey[m] = pk;
     this.#memoId[m] = id;
     this.#memoStamp[m] = this.#stamp;
@@ -270,7 +240,7 @@ export class LeafStore {
    */
   findClass(va: number, cls: number): number {
     if (this.counts[cls] === 0) return -1;
-    return this.#get(Math.floor(va / SIZES[cls as 0 | 1 | 2]) * 4 + cls);
+    return this.#index.get(cls, Math.floor(va / SIZES[cls as 0 | 1 | 2]));
   }
 
   /**
@@ -295,34 +265,11 @@ export class LeafStore {
     hi: number,
     meta: number,
   ): number {
-    const k = (va / SIZES[cls as 0 | 1 | 2]) * 4 + cls;
+    const vpn = va / SIZES[cls as 0 | 1 | 2];
+    const k = vpn * 4 + cls;
     this.#changed();
-    // One probe both looks for an entry with this key and finds the slot
-    // the new one goes to: with linear probing both end at the same first
-    // empty slot of the run (a miss then a fill probes the run twice, not
-    // three times).
-    let index = this.#index;
-    let mask = this.#mask;
-    const chunks = this.chunks;
-    let i = this.#home(k);
-    for (;; i = (i + 1) & mask) {
-      const v = index[i]!;
-      if (v === 0) break;
-      const o = v - 1;
-      if (chunks[o >>> 14]!.f[(o & 16383) * 6 + 0] === k) {
-        // A replacement (rare: stale or speculative overlaps): the removal
-        // shifts the run, so the slot is found again below.
-        this.#removeKey(k);
-        i = -1;
-        break;
-      }
-    }
-    if ((this.#size + 1) * 2 > index.length) {
-      this.#growIndex();
-      index = this.#index;
-      mask = this.#mask;
-      i = -1;
-    }
+    // A replacement (rare: stale or speculative overlaps) frees the old id.
+    if (this.counts[cls] !== 0 && this.#index.get(cls, vpn) >= 0) this.#removeAt(cls, vpn);
     let id = this.#freeHead;
     if (id >= 0) {
       this.#freeHead = -2 - this.#key(id);
@@ -341,11 +288,7 @@ export class LeafStore {
     c.f[j * 6 + 2] = 0;
     c.u[j * 12 + 10] = 0;
     c.u[j * 12 + 11] = 1;
-    if (i < 0) {
-      i = this.#home(k);
-      while (index[i] !== 0) i = (i + 1) & mask;
-    }
-    index[i] = id + 1;
+    this.#index.set(cls, vpn, id);
     this.#size++;
     this.counts[cls]!++;
     return id;
@@ -361,48 +304,26 @@ export class LeafStore {
   remove(va: number, level: number): number {
     let n = 0;
     const c = this.counts;
-    if ((level === 0 || level === 3) && c[0] !== 0 && this.#removeKey(Math.floor(va / 4096) * 4)) {
+    if ((level === 0 || level === 3) && c[0] !== 0 && this.#removeAt(0, Math.floor(va / 4096))) {
       n++;
     }
     if (
-      (level === 0 || level === 2) && c[1] !== 0 &&
-      this.#removeKey(Math.floor(va / 2097152) * 4 + 1)
+      (level === 0 || level === 2) && c[1] !== 0 && this.#removeAt(1, Math.floor(va / 2097152))
     ) n++;
     if (
       (level === 0 || level === 1) && c[2] !== 0 &&
-      this.#removeKey(Math.floor(va / 1073741824) * 4 + 2)
+      this.#removeAt(2, Math.floor(va / 1073741824))
     ) n++;
     return n;
   }
 
-  #removeKey(k: number): boolean {
-    const index = this.#index;
-    const mask = this.#mask;
-    let i = this.#home(k);
-    let id: number;
-    for (;; i = (i + 1) & mask) {
-      const v = index[i]!;
-      if (v === 0) return false;
-      if (this.#key(v - 1) === k) {
-        id = v - 1;
-        break;
-      }
-    }
-    // Backward-shift: pull later members of the probe run into the hole.
-    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
-      const v = index[j]!;
-      if (v === 0) break;
-      const h = this.#home(this.#key(v - 1));
-      const stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-      if (!stays) {
-        index[i] = v;
-        i = j;
-      }
-    }
-    index[i] = 0;
-    if (k === this.#lastKey) this.#lastKey = -1;
+  /** Removes the entry of class `cls` at `vpn` (VA / size); false when there is none. */
+  #removeAt(cls: number, vpn: number): boolean {
+    const id = this.#index.delete(cls, vpn);
+    if (id < 0) return false;
+    if (cls === 0 && vpn * 4 === this.#lastKey) this.#lastKey = -1;
     this.#changed();
-    this.counts[k % 4]!--;
+    this.counts[cls]!--;
     const c = this.chunks[id >>> 14]!;
     const o = id & 16383;
     c.f[o * 6 + 0] = -2 - this.#freeHead;
@@ -423,7 +344,7 @@ export class LeafStore {
   clear(): number {
     const n = this.#size;
     if (n === 0) return 0;
-    this.#index.fill(0);
+    this.#index.clear();
     // The rows stay as they are: with the high-water mark back at 0 no id
     // is live, and each is written whole when handed out again.
     for (const c of this.chunks) c.chain.length = 0;
@@ -526,21 +447,6 @@ export class LeafStore {
     } else {
       chunks.push(new LeafChunk(CHUNK));
       this.#cap += CHUNK;
-    }
-  }
-
-  /** Doubles the index (it keeps at most half its slots used) and re-inserts every id. */
-  #growIndex(): void {
-    const index = new Int32Array(this.#index.length * 2);
-    this.#index = index;
-    const mask = this.#mask = index.length - 1;
-    this.#shift = 32 - (Math.log2(index.length) - 5);
-    for (let id = 0; id < this.#next; id++) {
-      const k = this.#key(id);
-      if (k < 0) continue;
-      let i = this.#home(k);
-      while (index[i] !== 0) i = (i + 1) & mask;
-      index[i] = id + 1;
     }
   }
 }
