@@ -89,8 +89,8 @@ export class LeafChunk {
  * ({@link LeafChunk}: entry `id` at `chunks[id >>> 14]`, offset
  * `id & 16383`), are public for the MMU's allocation-free path. A chunk,
  * once full size, is never copied or replaced; the first grows by doubling
- * up to full size (so a small TLB stays small), so read `chunks` again after
- * any {@link LeafStore.put}.
+ * up to 1024 entries (so a small TLB stays small), then to full size, so
+ * read `chunks` again after any {@link LeafStore.put}.
  *
  * At most one entry per size class and VA: a page wins over a 2 MiB block,
  * which wins over a 1 GiB block (overlaps come from stale entries or
@@ -436,13 +436,17 @@ export class LeafStore {
   }
 
   /**
-   * Room for more ids: the first chunk doubles up to full size, then a new
-   * full chunk (nothing is copied again).
+   * Room for more ids: the first chunk doubles up to 1024 entries, then
+   * goes to full size, then a new full chunk each time (nothing is copied
+   * again).
    */
   #grow(): void {
     const chunks = this.chunks;
     if (this.#cap < CHUNK) {
-      this.#cap *= 2;
+      // Past 1024 entries straight to full size: copying touches the new
+      // buffer, and touching fresh memory is what costs (a fresh buffer's
+      // untouched rows cost nothing until filled).
+      this.#cap = this.#cap < 1024 ? this.#cap * 2 : CHUNK;
       chunks[0] = new LeafChunk(this.#cap, chunks[0]);
     } else {
       chunks.push(new LeafChunk(CHUNK));

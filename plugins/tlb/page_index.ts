@@ -18,6 +18,9 @@
 /** Slots per bucket, as a shift. */
 const BUCKET_BITS = 6;
 const BUCKET = 1 << BUCKET_BITS;
+/** Slots per block of buckets after the first (1024 buckets, 256 KiB), as a shift. */
+const BLOCK_BITS = 16;
+const BLOCK = 1 << BLOCK_BITS;
 
 /**
  * A map from (size class, VA / size) to an id, for the three leaf sizes.
@@ -38,8 +41,14 @@ const BUCKET = 1 << BUCKET_BITS;
  * ```
  */
 export class PageIndex {
-  /** Bucket `b`'s slot `s` at `b * 64 + s`: id + 1, or 0 when empty. */
-  #slots: Int32Array;
+  /**
+   * The slots, in blocks: slot `n = b * 64 + s` (bucket `b`, slot `s`) at
+   * `blocks[n >>> 16][n & 65535]`, holding id + 1, or 0 when empty. The
+   * first block grows by doubling up to full size, then full blocks are
+   * added: nothing is copied past 256 KiB (copying touches fresh memory,
+   * the dearest thing here).
+   */
+  readonly #blocks: Int32Array[];
   /** Entries per bucket in use; a free bucket holds -2 - the next free one (-1 ends). */
   #count: Int32Array;
   /** Buckets handed out so far (in use or free). */
@@ -74,7 +83,7 @@ export class PageIndex {
    * @param buckets Initial buckets (a power of two).
    */
   constructor(buckets = 4) {
-    this.#slots = new Int32Array(buckets * BUCKET);
+    this.#blocks = [new Int32Array(Math.min(buckets * BUCKET, BLOCK))];
     this.#count = new Int32Array(buckets);
     this.#keys = new Float64Array(buckets * 2).fill(-1);
     this.#vals = new Int32Array(buckets * 2);
@@ -88,8 +97,9 @@ export class PageIndex {
 
   /** Bytes of typed arrays held (the slots, counts and bucket table). */
   get bytes(): number {
-    return this.#slots.byteLength + this.#count.byteLength + this.#keys.byteLength +
-      this.#vals.byteLength;
+    let n = this.#count.byteLength + this.#keys.byteLength + this.#vals.byteLength;
+    for (const b of this.#blocks) n += b.byteLength;
+    return n;
   }
 
   #home(key: number): number {
@@ -128,7 +138,7 @@ export class PageIndex {
     // Literal divisor: a multiply. `vpn & 63` takes the low bits of a safe
     // integer past 2^32 too (ToInt32 is modular).
     const base = this.#base(cls, Math.floor(vpn / 64) * 4 + cls);
-    return base < 0 ? -1 : this.#slots[base + (vpn & 63)]! - 1;
+    return base < 0 ? -1 : this.#blocks[base >>> BLOCK_BITS]![(base & 65535) + (vpn & 63)]! - 1;
   }
 
   /**
@@ -141,7 +151,7 @@ export class PageIndex {
     const bk = Math.floor(vpn / 64) * 4 + cls;
     let base = this.#base(cls, bk);
     if (base < 0) base = this.#newBucket(cls, bk);
-    this.#slots[base + (vpn & 63)] = id + 1;
+    this.#blocks[base >>> BLOCK_BITS]![(base & 65535) + (vpn & 63)] = id + 1;
     const b = base >>> BUCKET_BITS;
     if (this.#count[b]!++ === 0 && b === this.#parked) this.#parked = -1;
   }
@@ -156,10 +166,11 @@ export class PageIndex {
     const bk = Math.floor(vpn / 64) * 4 + cls;
     const base = this.#base(cls, bk);
     if (base < 0) return -1;
-    const s = base + (vpn & 63);
-    const v = this.#slots[s]!;
+    const blk = this.#blocks[base >>> BLOCK_BITS]!;
+    const s = (base & 65535) + (vpn & 63);
+    const v = blk[s]!;
     if (v === 0) return -1;
-    this.#slots[s] = 0;
+    blk[s] = 0;
     const b = base >>> BUCKET_BITS;
     if (--this.#count[b]! === 0) {
       if (this.#parked >= 0) this.#freeBucket(this.#parkedCls, this.#parkedKey, this.#parked);
@@ -173,7 +184,11 @@ export class PageIndex {
   /** Removes every id (the memory stays, for the next fills). */
   clear(): void {
     if (this.#top === 0) return;
-    this.#slots.fill(0, 0, this.#top << BUCKET_BITS);
+    const used = this.#top << BUCKET_BITS;
+    const blocks = this.#blocks;
+    for (let i = 0; i < blocks.length && i << BLOCK_BITS < used; i++) {
+      blocks[i]!.fill(0, 0, Math.min(BLOCK, used - (i << BLOCK_BITS)));
+    }
     this.#count.fill(0, 0, this.#top);
     if (this.#inUse !== 0) this.#keys.fill(-1);
     this.#top = 0;
@@ -198,7 +213,8 @@ export class PageIndex {
     let b = this.#freeHead;
     if (b >= 0) this.#freeHead = -2 - this.#count[b]!;
     else {
-      if (this.#top === this.#count.length) this.#growBuckets();
+      if (this.#top === this.#count.length) this.#growCounts();
+      if (this.#top << BUCKET_BITS === this.#slotCap) this.#growSlots();
       b = this.#top++;
     }
     this.#count[b] = 0;
@@ -243,13 +259,26 @@ export class PageIndex {
     if (this.#lastKey[m + 1] === bk) this.#lastKey[m + 1] = -1;
   }
 
-  /** Twice the buckets (the slots of the new ones are zero, as a fresh buffer is). */
-  #growBuckets(): void {
-    const n = this.#count.length * 2;
-    const slots = new Int32Array(n * BUCKET);
-    slots.set(this.#slots);
-    this.#slots = slots;
-    const count = new Int32Array(n);
+  /** Slots the blocks hold. */
+  get #slotCap(): number {
+    const b = this.#blocks;
+    return b.length === 1 ? b[0]!.length : b.length << BLOCK_BITS;
+  }
+
+  /** Room for more buckets' slots (zero, as a fresh buffer is). */
+  #growSlots(): void {
+    const blocks = this.#blocks;
+    const first = blocks[0]!;
+    if (blocks.length === 1 && first.length < BLOCK) {
+      const slots = new Int32Array(first.length * 2);
+      slots.set(first);
+      blocks[0] = slots;
+    } else blocks.push(new Int32Array(BLOCK));
+  }
+
+  /** Twice the bucket counts. */
+  #growCounts(): void {
+    const count = new Int32Array(this.#count.length * 2);
     count.set(this.#count);
     this.#count = count;
   }

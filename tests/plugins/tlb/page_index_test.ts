@@ -71,3 +71,30 @@ Deno.test("PageIndex agrees with a Map over 30,000 random set/delete/get/clear s
   }
   sweep();
 });
+
+Deno.test("PageIndex past one block of buckets: 5000 lone numbers and 20,000 dense ones, half removed, cleared and filled again, against a Map", () => {
+  const prng = new Prng(43);
+  const x = new PageIndex(1);
+  for (let round = 0; round < 2; round++) {
+    const ref = new Map<number, number>();
+    // 5000 lone numbers (a bucket each: more than the 1024 of a block).
+    for (let i = 0; i < 5000; i++) ref.set(Math.floor(prng.float() * 2 ** 36) * 64 + 5, i);
+    for (let i = 0; i < 20000; i++) ref.set(0x7_fff8_0000 + i, 5000 + i);
+    for (const [v, id] of ref) x.set(0, v, id);
+    for (const [v, id] of ref) assertEquals(x.get(0, v), id);
+    let n = 0;
+    for (const v of [...ref.keys()]) {
+      if (n++ % 2 === 0) {
+        assertEquals(x.delete(0, v), ref.get(v));
+        ref.delete(v);
+      }
+    }
+    for (const [v, id] of ref) assertEquals(x.get(0, v), id);
+    for (let i = 0; i < 20000; i++) {
+      assertEquals(x.get(0, 0x7_fff8_0000 + i), ref.get(0x7_fff8_0000 + i) ?? -1);
+    }
+    x.clear();
+    assertEquals(x.buckets, 0);
+    for (const v of ref.keys()) assertEquals(x.get(0, v), -1);
+  }
+});
