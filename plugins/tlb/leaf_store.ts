@@ -265,11 +265,11 @@ export class LeafStore {
     hi: number,
     meta: number,
   ): number {
-    const vpn = va / SIZES[cls as 0 | 1 | 2];
+    // Literal divisors: by a variable size a real divide on every fill, by
+    // a literal power of two a multiply.
+    const vpn = cls === 0 ? va / 4096 : cls === 1 ? va / 2097152 : va / 1073741824;
     const k = vpn * 4 + cls;
     this.#changed();
-    // A replacement (rare: stale or speculative overlaps) frees the old id.
-    if (this.counts[cls] !== 0 && this.#index.get(cls, vpn) >= 0) this.#removeAt(cls, vpn);
     let id = this.#freeHead;
     if (id >= 0) {
       this.#freeHead = -2 - this.#key(id);
@@ -288,7 +288,9 @@ export class LeafStore {
     c.f[j * 6 + 2] = 0;
     c.u[j * 12 + 10] = 0;
     c.u[j * 12 + 11] = 1;
-    this.#index.set(cls, vpn, id);
+    // A replacement (rare: stale or speculative overlaps) frees the old id.
+    const old = this.#index.swap(cls, vpn, id);
+    if (old >= 0) this.#free(old, cls);
     this.#size++;
     this.counts[cls]!++;
     return id;
@@ -321,7 +323,13 @@ export class LeafStore {
   #removeAt(cls: number, vpn: number): boolean {
     const id = this.#index.delete(cls, vpn);
     if (id < 0) return false;
-    if (cls === 0 && vpn * 4 === this.#lastKey) this.#lastKey = -1;
+    this.#free(id, cls);
+    return true;
+  }
+
+  /** Frees live id `id` of class `cls`, already out of the index. */
+  #free(id: number, cls: number): void {
+    if (cls === 0 && this.#key(id) === this.#lastKey) this.#lastKey = -1;
     this.#changed();
     this.counts[cls]!--;
     const c = this.chunks[id >>> 14]!;
@@ -334,7 +342,6 @@ export class LeafStore {
     if (c.chain[o] !== undefined) c.chain[o] = undefined;
     if (this.#obj.size !== 0) this.#obj.delete(id);
     this.#size--;
-    return true;
   }
 
   /**

@@ -157,6 +157,29 @@ export class PageIndex {
   }
 
   /**
+   * Sets the id at (`cls`, `vpn`), replacing any: one lookup where a
+   * {@link PageIndex.get} then a {@link PageIndex.set} make two.
+   * @param cls Size class (0..2).
+   * @param vpn VA / the class's size.
+   * @param id The id (0 ≤ id < 2^31 − 1).
+   * @returns The id replaced, or -1 when the slot was empty.
+   */
+  swap(cls: number, vpn: number, id: number): number {
+    const bk = Math.floor(vpn / 64) * 4 + cls;
+    let base = this.#base(cls, bk);
+    if (base < 0) base = this.#newBucket(cls, bk);
+    const blk = this.#blocks[base >>> BLOCK_BITS]!;
+    const s = (base & 65535) + (vpn & 63);
+    const old = blk[s]! - 1;
+    blk[s] = id + 1;
+    if (old < 0) {
+      const b = base >>> BUCKET_BITS;
+      if (this.#count[b]!++ === 0 && b === this.#parked) this.#parked = -1;
+    }
+    return old;
+  }
+
+  /**
    * Removes the id at (`cls`, `vpn`).
    * @param cls Size class (0..2).
    * @param vpn VA / the class's size.
