@@ -2,7 +2,7 @@ import { assertEquals } from "@std/assert";
 import { Prng } from "../../../core/mod.ts";
 import { PageIndex } from "../../../plugins/tlb/page_index.ts";
 
-Deno.test("PageIndex agrees with a Map over 30,000 random set/delete/get/clear steps (dense runs, far pages, three classes), and keeps at most one empty bucket", () => {
+Deno.test("PageIndex agrees with a Map over 30,000 random set/swap/delete/get/clear steps (dense runs, far pages, three classes), and keeps at most one empty bucket", () => {
   const prng = new Prng(41);
   const x = new PageIndex(1);
   const ref = new Map<string, number>();
@@ -36,12 +36,22 @@ Deno.test("PageIndex agrees with a Map over 30,000 random set/delete/get/clear s
     const key = `${cls}:${vpn}`;
     const op = prng.int(10);
     if (op < 4) {
+      const id = nextId++ % 2 ** 20;
       if (!ref.has(key)) {
-        const id = nextId++ % 2 ** 20;
         x.set(cls, vpn, id);
-        ref.set(key, id);
         live.push([cls, vpn]);
+      } else {
+        // A replacement: swap hands back the id it replaces.
+        assertEquals(x.swap(cls, vpn, id), ref.get(key), `swap ${key} at step ${i}`);
       }
+      ref.set(key, id);
+    } else if (op === 9 && prng.float() < 0.5) {
+      // swap into an empty slot is a set.
+      const want = ref.get(key);
+      const id = nextId++ % 2 ** 20;
+      assertEquals(x.swap(cls, vpn, id), want ?? -1, `swap ${key} at step ${i}`);
+      if (want === undefined) live.push([cls, vpn]);
+      ref.set(key, id);
     } else if (op < 7) {
       const want = ref.get(key);
       assertEquals(x.delete(cls, vpn), want ?? -1, `delete ${key} at step ${i}`);
