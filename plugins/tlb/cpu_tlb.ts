@@ -127,7 +127,9 @@ export class CpuTlb {
       const lj = id & 16383;
       lc.f[lj * 6 + 2] = e.gen;
       lc.u[lj * 12 + 10] = e.tag;
-      lc.chain[lj] = e.chain?.slice();
+      // A fresh id has no chain: only one to carry is written (the array
+      // is sparse).
+      if (e.chain !== undefined) lc.chain[lj] = e.chain.slice();
     } else {
       // A plain entry: the descriptor only (the level is kept for the
       // object's sake; the MMU decodes a plain entry from its pte).

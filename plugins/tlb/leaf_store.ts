@@ -1,8 +1,8 @@
 /**
  * One CPU's leaf TLB entries in typed arrays: an entry is an id naming a
  * 48-byte row (VA key, PA delta, table base, descriptor halves, flags and
- * the filler's verification words), found through an open-addressing index
- * of ids in an `Int32Array`. No object per entry: the memory an entry costs
+ * the filler's verification words), found through a radix index of ids by
+ * page or block number ({@link PageIndex}). No object per entry: the memory an entry costs
  * is a few dozen bytes of typed arrays, and a fill or a removal allocates
  * nothing, so the cost follows the live entries, not the accesses made.
  *
@@ -15,6 +15,7 @@
  */
 
 import { LEAF, LEAF_SIZES as SIZES, type TlbEntry } from "../../core/mod.ts";
+import { PageIndex } from "./page_index.ts";
 import { StoredEntry } from "./stored_entry.ts";
 
 /** Entries per chunk after the first (ids `c << 14` .. `(c + 1) << 14`), as a shift. */
@@ -25,20 +26,22 @@ const MEMO = 1024;
 
 /**
  * The rows of up to 16384 entries (one {@link LeafStore} chunk): entry
- * `id` is at offset `id & 16383` of chunk `id >>> 14`.
+ * `id` is at offset `id & 16383` of chunk `id >>> 14`. A row means
+ * something only while its id is below the store's high-water mark (ids
+ * handed out since the last clear); the rest are left as allocated.
  *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { LeafChunk } from "./leaf_store.ts";
  * const c = new LeafChunk(4);
- * assertEquals([c.f.length, c.f[0], c.f[6], c.u.length], [24, -1, -1, 48]);
+ * assertEquals([c.f.length, c.u.length, c.chain[3]], [24, 48, undefined]);
  * ```
  */
 export class LeafChunk {
   /**
    * The rows as doubles: entry `j`'s key (VA / size × 4 + size class;
-   * negative when the id is free) at `f[j * 6]`, its PA − VA at
+   * negative when the id is free below the high-water mark) at `f[j * 6]`, its PA − VA at
    * `f[j * 6 + 1]`, the filler's generation word (-1: always verify) at
    * `f[j * 6 + 2]`.
    */
@@ -51,13 +54,21 @@ export class LeafChunk {
    * serial (+ 1, modulo 2^32; 0 when free) at `+ 11`.
    */
   readonly u: Uint32Array;
-  /** Filler's word: the descriptors its last verification read, or undefined. */
+  /**
+   * Filler's word: the descriptors its last verification read, or
+   * undefined. Sparse (few entries carry one: the filler sets it only on a
+   * re-verification), so it starts empty rather than with a slot per row.
+   */
   readonly chain: (number[] | undefined)[];
 
   /**
-   * Creates empty rows (every key free).
+   * Creates rows. Nothing is written: an id is only read once the store
+   * has handed it out (and so written its row), and the memory of a fresh
+   * buffer is only touched, page by page, as rows are filled — touching a
+   * page costs more than anything done to it here.
    * @param n Entries.
-   * @param from Rows to copy from (a smaller chunk growing).
+   * @param from Rows to copy from (a smaller chunk growing; its chain
+   *   array is taken over).
    */
   constructor(n: number, from?: LeafChunk) {
     // One 48-byte row per entry (a struct, not columns): a lookup at a
@@ -65,13 +76,10 @@ export class LeafChunk {
     const buf = new ArrayBuffer(n * 48);
     this.f = new Float64Array(buf);
     this.u = new Uint32Array(buf);
-    this.chain = new Array<number[] | undefined>(n).fill(undefined);
-    const f = this.f;
-    for (let j = 0; j < n; j++) f[j * 6] = -1;
     if (from !== undefined) {
-      f.set(from.f);
-      for (let i = 0; i < from.chain.length; i++) this.chain[i] = from.chain[i];
-    }
+      this.f.set(from.f);
+      this.chain = from.chain;
+    } else this.chain = [];
   }
 }
 
@@ -81,8 +89,8 @@ export class LeafChunk {
  * ({@link LeafChunk}: entry `id` at `chunks[id >>> 14]`, offset
  * `id & 16383`), are public for the MMU's allocation-free path. A chunk,
  * once full size, is never copied or replaced; the first grows by doubling
- * up to full size (so a small TLB stays small), so read `chunks` again after
- * any {@link LeafStore.put}.
+ * up to 1024 entries (so a small TLB stays small), then to full size, so
+ * read `chunks` again after any {@link LeafStore.put}.
  *
  * At most one entry per size class and VA: a page wins over a 2 MiB block,
  * which wins over a 1 GiB block (overlaps come from stale entries or
@@ -106,10 +114,8 @@ export class LeafStore {
   readonly bases: number[] = [];
   /** The object handed out for an entry, once one was (few: only the APIs that hand one out). */
   readonly #obj: Map<number, TlbEntry> = new Map();
-  #index: Int32Array;
-  #mask: number;
-  /** 32 − log2(index slots / 32): {@link #home} keeps the top bits for the group. */
-  #shift: number;
+  /** Which id holds the entry of a size class at a page or block number. */
+  readonly #index: PageIndex = new PageIndex();
   /** Head of the free ids, chained through `key` (a free id holds -2 - next free, -1 ends). */
   #freeHead = -1;
   /** Ids below this have been handed out. */
@@ -127,11 +133,6 @@ export class LeafStore {
   constructor(capacity = 64) {
     this.#cap = Math.min(capacity, CHUNK);
     this.chunks = [new LeafChunk(this.#cap)];
-    // At least 64 slots: two groups of 32 (see #home).
-    const slots = Math.max(64, capacity * 2);
-    this.#index = new Int32Array(slots);
-    this.#mask = slots - 1;
-    this.#shift = 32 - (Math.log2(slots) - 5);
   }
 
   /**
@@ -148,31 +149,6 @@ export class LeafStore {
     return this.#size;
   }
 
-  #home(key: number): number {
-    // Groups of 8 neighbouring pages (32 keys: the low 5 bits, class
-    // included) keep neighbouring slots, and a group's place is a Fibonacci
-    // hash of the rest: pages touched in VA order hit the same cache lines
-    // of the index (and, filled in order, of the rows), while VA regions
-    // far apart spread. 2^32 as a literal: a division by a module constant
-    // is a real divide.
-    const lo = key | 0;
-    const g = (lo >>> 5) ^ Math.imul((key / 4294967296) | 0, 0x85ebca6b);
-    return ((Math.imul(g, 0x9e3779b1) >>> this.#shift) << 5) | (lo & 31);
-  }
-
-  /** The id of the entry with this key, or -1. */
-  #get(k: number): number {
-    const index = this.#index;
-    const chunks = this.chunks;
-    const mask = this.#mask;
-    for (let i = this.#home(k);; i = (i + 1) & mask) {
-      const v = index[i]!;
-      if (v === 0) return -1;
-      const id = v - 1;
-      if (chunks[id >>> 14]!.f[(id & 16383) * 6 + 0] === k) return id;
-    }
-  }
-
   /** The key of a live id. */
   #key(id: number): number {
     return this.chunks[id >>> 14]!.f[(id & 16383) * 6 + 0]!;
@@ -185,7 +161,8 @@ export class LeafStore {
    */
   find(va: number): number {
     // Literal sizes: dividing by a literal power of two is a multiply.
-    const pk = Math.floor(va / 4096) * 4;
+    const pn = Math.floor(va / 4096);
+    const pk = pn * 4;
     // The page found last (hyp code makes runs of accesses to one page:
     // list nodes, records, memsets) is one compare away.
     if (pk === this.#lastKey) return this.#lastId;
@@ -199,15 +176,15 @@ export class LeafStore {
     const c = this.counts;
     let id = -1;
     if (c[0] !== 0) {
-      id = this.#get(pk);
+      id = this.#index.get(0, pn);
       if (id >= 0) {
         this.#lastKey = pk;
         this.#lastId = id;
         return id;
       }
     }
-    if (c[1] !== 0) id = this.#get(Math.floor(va / 2097152) * 4 + 1);
-    if (id < 0 && c[2] !== 0) id = this.#get(Math.floor(va / 1073741824) * 4 + 2);
+    if (c[1] !== 0) id = this.#index.get(1, Math.floor(va / 2097152));
+    if (id < 0 && c[2] !== 0) id = this.#index.get(2, Math.floor(va / 1073741824));
     this.#memoKey[m] = pk;
     this.#memoId[m] = id;
     this.#memoStamp[m] = this.#stamp;
@@ -263,7 +240,7 @@ export class LeafStore {
    */
   findClass(va: number, cls: number): number {
     if (this.counts[cls] === 0) return -1;
-    return this.#get(Math.floor(va / SIZES[cls as 0 | 1 | 2]) * 4 + cls);
+    return this.#index.get(cls, Math.floor(va / SIZES[cls as 0 | 1 | 2]));
   }
 
   /**
@@ -288,34 +265,11 @@ export class LeafStore {
     hi: number,
     meta: number,
   ): number {
-    const k = (va / SIZES[cls as 0 | 1 | 2]) * 4 + cls;
+    // Literal divisors: by a variable size a real divide on every fill, by
+    // a literal power of two a multiply.
+    const vpn = cls === 0 ? va / 4096 : cls === 1 ? va / 2097152 : va / 1073741824;
+    const k = vpn * 4 + cls;
     this.#changed();
-    // One probe both looks for an entry with this key and finds the slot
-    // the new one goes to: with linear probing both end at the same first
-    // empty slot of the run (a miss then a fill probes the run twice, not
-    // three times).
-    let index = this.#index;
-    let mask = this.#mask;
-    const chunks = this.chunks;
-    let i = this.#home(k);
-    for (;; i = (i + 1) & mask) {
-      const v = index[i]!;
-      if (v === 0) break;
-      const o = v - 1;
-      if (chunks[o >>> 14]!.f[(o & 16383) * 6 + 0] === k) {
-        // A replacement (rare: stale or speculative overlaps): the removal
-        // shifts the run, so the slot is found again below.
-        this.#removeKey(k);
-        i = -1;
-        break;
-      }
-    }
-    if ((this.#size + 1) * 2 > index.length) {
-      this.#growIndex();
-      index = this.#index;
-      mask = this.#mask;
-      i = -1;
-    }
     let id = this.#freeHead;
     if (id >= 0) {
       this.#freeHead = -2 - this.#key(id);
@@ -334,11 +288,9 @@ export class LeafStore {
     c.f[j * 6 + 2] = 0;
     c.u[j * 12 + 10] = 0;
     c.u[j * 12 + 11] = 1;
-    if (i < 0) {
-      i = this.#home(k);
-      while (index[i] !== 0) i = (i + 1) & mask;
-    }
-    index[i] = id + 1;
+    // A replacement (rare: stale or speculative overlaps) frees the old id.
+    const old = this.#index.swap(cls, vpn, id);
+    if (old >= 0) this.#free(old, cls);
     this.#size++;
     this.counts[cls]!++;
     return id;
@@ -354,57 +306,42 @@ export class LeafStore {
   remove(va: number, level: number): number {
     let n = 0;
     const c = this.counts;
-    if ((level === 0 || level === 3) && c[0] !== 0 && this.#removeKey(Math.floor(va / 4096) * 4)) {
+    if ((level === 0 || level === 3) && c[0] !== 0 && this.#removeAt(0, Math.floor(va / 4096))) {
       n++;
     }
     if (
-      (level === 0 || level === 2) && c[1] !== 0 &&
-      this.#removeKey(Math.floor(va / 2097152) * 4 + 1)
+      (level === 0 || level === 2) && c[1] !== 0 && this.#removeAt(1, Math.floor(va / 2097152))
     ) n++;
     if (
       (level === 0 || level === 1) && c[2] !== 0 &&
-      this.#removeKey(Math.floor(va / 1073741824) * 4 + 2)
+      this.#removeAt(2, Math.floor(va / 1073741824))
     ) n++;
     return n;
   }
 
-  #removeKey(k: number): boolean {
-    const index = this.#index;
-    const mask = this.#mask;
-    let i = this.#home(k);
-    let id: number;
-    for (;; i = (i + 1) & mask) {
-      const v = index[i]!;
-      if (v === 0) return false;
-      if (this.#key(v - 1) === k) {
-        id = v - 1;
-        break;
-      }
-    }
-    // Backward-shift: pull later members of the probe run into the hole.
-    for (let j = (i + 1) & mask;; j = (j + 1) & mask) {
-      const v = index[j]!;
-      if (v === 0) break;
-      const h = this.#home(this.#key(v - 1));
-      const stays = i <= j ? (h > i && h <= j) : (h > i || h <= j);
-      if (!stays) {
-        index[i] = v;
-        i = j;
-      }
-    }
-    index[i] = 0;
-    if (k === this.#lastKey) this.#lastKey = -1;
+  /** Removes the entry of class `cls` at `vpn` (VA / size); false when there is none. */
+  #removeAt(cls: number, vpn: number): boolean {
+    const id = this.#index.delete(cls, vpn);
+    if (id < 0) return false;
+    this.#free(id, cls);
+    return true;
+  }
+
+  /** Frees live id `id` of class `cls`, already out of the index. */
+  #free(id: number, cls: number): void {
+    if (cls === 0 && this.#key(id) === this.#lastKey) this.#lastKey = -1;
     this.#changed();
-    this.counts[k % 4]!--;
+    this.counts[cls]!--;
     const c = this.chunks[id >>> 14]!;
     const o = id & 16383;
     c.f[o * 6 + 0] = -2 - this.#freeHead;
     this.#freeHead = id;
     c.u[o * 12 + 11] = 0;
-    c.chain[o] = undefined;
+    // Only a slot in use is reset: writing past the end of the sparse
+    // array would give it a slot it does not need.
+    if (c.chain[o] !== undefined) c.chain[o] = undefined;
     if (this.#obj.size !== 0) this.#obj.delete(id);
     this.#size--;
-    return true;
   }
 
   /**
@@ -414,16 +351,10 @@ export class LeafStore {
   clear(): number {
     const n = this.#size;
     if (n === 0) return 0;
-    this.#index.fill(0);
-    for (const c of this.chunks) {
-      const f = c.f;
-      const u = c.u;
-      for (let j = 0, n = c.chain.length; j < n; j++) {
-        f[j * 6] = -1;
-        u[j * 12 + 11] = 0;
-      }
-      c.chain.fill(undefined);
-    }
+    this.#index.clear();
+    // The rows stay as they are: with the high-water mark back at 0 no id
+    // is live, and each is written whole when handed out again.
+    for (const c of this.chunks) c.chain.length = 0;
     this.#obj.clear();
     this.#lastKey = -1;
     this.#changed();
@@ -512,32 +443,21 @@ export class LeafStore {
   }
 
   /**
-   * Room for more ids: the first chunk doubles up to full size, then a new
-   * full chunk (nothing is copied again).
+   * Room for more ids: the first chunk doubles up to 1024 entries, then
+   * goes to full size, then a new full chunk each time (nothing is copied
+   * again).
    */
   #grow(): void {
     const chunks = this.chunks;
     if (this.#cap < CHUNK) {
-      this.#cap *= 2;
+      // Past 1024 entries straight to full size: copying touches the new
+      // buffer, and touching fresh memory is what costs (a fresh buffer's
+      // untouched rows cost nothing until filled).
+      this.#cap = this.#cap < 1024 ? this.#cap * 2 : CHUNK;
       chunks[0] = new LeafChunk(this.#cap, chunks[0]);
     } else {
       chunks.push(new LeafChunk(CHUNK));
       this.#cap += CHUNK;
-    }
-  }
-
-  /** Doubles the index (it keeps at most half its slots used) and re-inserts every id. */
-  #growIndex(): void {
-    const index = new Int32Array(this.#index.length * 2);
-    this.#index = index;
-    const mask = this.#mask = index.length - 1;
-    this.#shift = 32 - (Math.log2(index.length) - 5);
-    for (let id = 0; id < this.#next; id++) {
-      const k = this.#key(id);
-      if (k < 0) continue;
-      let i = this.#home(k);
-      while (index[i] !== 0) i = (i + 1) & mask;
-      index[i] = id + 1;
     }
   }
 }

@@ -67,9 +67,12 @@ const TLBI_OPS: ReadonlyMap<string, { byVa: boolean; is: boolean; el2: boolean; 
  *
  * Every entry is kept until a TLBI (or the optimistic policy's flush)
  * removes it — no eviction, so no stale finding depends on one. They are
- * kept as 48-byte rows of typed arrays ({@link LeafStore}: about 56 bytes an entry with its index slots),
- * so memory follows the live entries (at most the pages the hyp maps, per
- * CPU), not the accesses made; the MMU fills and hits them by id without an
+ * kept as 48-byte rows of typed arrays ({@link LeafStore}), found through
+ * buckets of 64 neighbouring pages (about 4 bytes an entry more where the
+ * hyp's mappings are dense, at most a 256-byte bucket for a lone entry), so
+ * memory follows the live entries (at most the pages the hyp maps, per
+ * CPU), not the accesses made; the rows of ids freed by a TLBI are reused,
+ * not given back; the MMU fills and hits them by id without an
  * object ({@link TlbModel.fillLeaf}, {@link TlbModel.lookupId}).
  *
  * Both hold EL2 entries only, whichever EL2 regime filled them. Under
