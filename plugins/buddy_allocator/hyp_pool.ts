@@ -942,42 +942,11 @@ export class BuddyPool implements PagePool {
 
   /** v5.13 __hyp_extract_page + hyp_set_page_refcounted over the pinned vmemmap. */
   #extract513P(id: number, i: number, order: number): void {
-    const next = this.#next;
-    const prev = this.#prev;
     const w = this.#vmW!;
-    const nr = this.#nr;
     // Word of entry 0's node (`next` low half); refcount at -4, order at -3.
     const e0 = (this.#vmOff >>> 2) + 4;
-    const nb = this.#nodeBase;
-    const hb = this.#headVa - nr * 16;
-    const on = this.onMachine;
-    // list_del_init(&p->node): next->prev, prev->next, then the node itself.
-    const n = next[id]!;
-    const p = prev[id]!;
-    prev[n] = p;
-    next[p] = n;
-    if (n < nr) {
-      const v = p < nr ? nb + p * 32 : hb + p * 16;
-      const k = e0 + n * 8 + 2;
-      w[k] = v >>> 0;
-      w[k + 1] = (v / 4294967296) >>> 0;
-    } else if (on) this.#storeLinksVia(n, 1);
-    if (p < nr) {
-      const v = n < nr ? nb + n * 32 : hb + n * 16;
-      const k = e0 + p * 8;
-      w[k] = v >>> 0;
-      w[k + 1] = (v / 4294967296) >>> 0;
-    } else if (on) this.#storeLinksVia(p, 0);
-    next[id] = id;
-    prev[id] = id;
+    this.#delInitP(id);
     const ki = e0 + id * 8;
-    const self = nb + id * 32;
-    const slo = self >>> 0;
-    const shi = (self / 4294967296) >>> 0;
-    w[ki] = slo;
-    w[ki + 1] = shi;
-    w[ki + 2] = slo;
-    w[ki + 3] = shi;
     const count = this.#count;
     if (--count[i]! === 0) this.#nonEmpty &= ~(1 << i);
     let free = this.#free - (1 << i);
@@ -990,25 +959,7 @@ export class BuddyPool implements PagePool {
       ord[b] = cur;
       const kb = e0 + b * 8;
       w[kb - 3] = cur;
-      const h = nr + cur;
-      const last = prev[h]!;
-      prev[h] = b;
-      next[b] = h;
-      prev[b] = last;
-      next[last] = b;
-      if (on) this.#storeLinksVia(h, 1);
-      const hv = hb + h * 16;
-      w[kb] = hv >>> 0;
-      w[kb + 1] = (hv / 4294967296) >>> 0;
-      const lv = last < nr ? nb + last * 32 : hv;
-      w[kb + 2] = lv >>> 0;
-      w[kb + 3] = (lv / 4294967296) >>> 0;
-      if (last < nr) {
-        const bv = nb + b * 32;
-        const kl = e0 + last * 8;
-        w[kl] = bv >>> 0;
-        w[kl + 1] = (bv / 4294967296) >>> 0;
-      } else if (on) this.#storeLinksVia(last, 0);
+      this.#addTailP(b, cur);
       count[cur]!++;
       nonEmpty |= 1 << cur;
       free += 1 << cur;
@@ -1029,14 +980,9 @@ export class BuddyPool implements PagePool {
    */
   #attach513P(id: number, order: number): void {
     const next = this.#next;
-    const prev = this.#prev;
     const ord = this.#ord;
     const w = this.#vmW!;
-    const nr = this.#nr;
     const e0 = (this.#vmOff >>> 2) + 4;
-    const nb = this.#nodeBase;
-    const hb = this.#headVa - nr * 16;
-    const on = this.onMachine;
     const lowBits = this.#lowBits;
     const endId = this.#endId;
     const cap = this.#capOrder;
@@ -1063,69 +1009,100 @@ export class BuddyPool implements PagePool {
     for (let k = order; k < o; k++) {
       const low = lowBits + cur;
       const b = cur + ((low ^ (1 << k)) - low);
-      // list_del_init(&buddy->node)
-      const n = next[b]!;
-      const p = prev[b]!;
-      prev[n] = p;
-      next[p] = n;
-      if (n < nr) {
-        const v = p < nr ? nb + p * 32 : hb + p * 16;
-        const kn = e0 + n * 8 + 2;
-        w[kn] = v >>> 0;
-        w[kn + 1] = (v / 4294967296) >>> 0;
-      } else if (on) this.#storeLinksVia(n, 1);
-      if (p < nr) {
-        const v = n < nr ? nb + n * 32 : hb + n * 16;
-        const kp = e0 + p * 8;
-        w[kp] = v >>> 0;
-        w[kp + 1] = (v / 4294967296) >>> 0;
-      } else if (on) this.#storeLinksVia(p, 0);
+      this.#delInitP(b);
       if (--count[k]! === 0) nonEmpty &= ~(1 << k);
       free -= 1 << k;
-      next[b] = b;
-      prev[b] = b;
-      const kb = e0 + b * 8;
-      const self = nb + b * 32;
-      const slo = self >>> 0;
-      const shi = (self / 4294967296) >>> 0;
-      w[kb] = slo;
-      w[kb + 1] = shi;
-      w[kb + 2] = slo;
-      w[kb + 3] = shi;
       if (b !== head) {
         ord[b] = NO;
-        w[kb - 3] = 0xffff_ffff;
+        w[e0 + b * 8 - 3] = 0xffff_ffff;
       }
       cur = cur < b ? cur : b;
     }
     ord[head] = o;
     const kh = e0 + head * 8;
     w[kh - 3] = o;
-    // list_add_tail(&p->node, &free_area[o])
-    const h = nr + o;
-    const last = prev[h]!;
-    prev[h] = head;
-    next[head] = h;
-    prev[head] = last;
-    next[last] = head;
-    if (on) this.#storeLinksVia(h, 1);
-    const hv = hb + h * 16;
-    w[kh] = hv >>> 0;
-    w[kh + 1] = (hv / 4294967296) >>> 0;
-    const lv = last < nr ? nb + last * 32 : hv;
-    w[kh + 2] = lv >>> 0;
-    w[kh + 3] = (lv / 4294967296) >>> 0;
-    if (last < nr) {
-      const v = nb + head * 32;
-      const kl = e0 + last * 8;
-      w[kl] = v >>> 0;
-      w[kl + 1] = (v / 4294967296) >>> 0;
-    } else if (on) this.#storeLinksVia(last, 0);
+    this.#addTailP(head, o);
     count[o]!++;
     this.#nonEmpty = nonEmpty | (1 << o);
     this.#free = free + (1 << o);
     this.#frees += 1 << order;
     if (this.#trace !== undefined) this.#emit("free", this.#pa(id), order);
+  }
+
+  /**
+   * list_del_init(&p->node) over the pinned vmemmap: next->prev, prev->next
+   * (a free_area[] head in an on-machine pool through the accessor), then
+   * the node pointing at itself. The one copy of it the pinned paths use.
+   */
+  #delInitP(id: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const w = this.#vmW!;
+    const nr = this.#nr;
+    const e0 = (this.#vmOff >>> 2) + 4;
+    const nb = this.#nodeBase;
+    const hb = this.#headVa - nr * 16;
+    const n = next[id]!;
+    const p = prev[id]!;
+    prev[n] = p;
+    next[p] = n;
+    if (n < nr) {
+      const v = p < nr ? nb + p * 32 : hb + p * 16;
+      const k = e0 + n * 8 + 2;
+      w[k] = v >>> 0;
+      w[k + 1] = (v / 4294967296) >>> 0;
+    } else if (this.onMachine) this.#storeLinksVia(n, 1);
+    if (p < nr) {
+      const v = n < nr ? nb + n * 32 : hb + n * 16;
+      const k = e0 + p * 8;
+      w[k] = v >>> 0;
+      w[k + 1] = (v / 4294967296) >>> 0;
+    } else if (this.onMachine) this.#storeLinksVia(p, 0);
+    next[id] = id;
+    prev[id] = id;
+    const k = e0 + id * 8;
+    const self = nb + id * 32;
+    const slo = self >>> 0;
+    const shi = (self / 4294967296) >>> 0;
+    w[k] = slo;
+    w[k + 1] = shi;
+    w[k + 2] = slo;
+    w[k + 3] = shi;
+  }
+
+  /**
+   * list_add_tail(&p->node, &free_area[order]) over the pinned vmemmap: the
+   * head's prev (through the accessor when the pool is on the machine), the
+   * node's next and prev, then the old last node's next.
+   */
+  #addTailP(id: number, order: number): void {
+    const next = this.#next;
+    const prev = this.#prev;
+    const w = this.#vmW!;
+    const nr = this.#nr;
+    const e0 = (this.#vmOff >>> 2) + 4;
+    const nb = this.#nodeBase;
+    const hb = this.#headVa - nr * 16;
+    const h = nr + order;
+    const last = prev[h]!;
+    prev[h] = id;
+    next[id] = h;
+    prev[id] = last;
+    next[last] = id;
+    if (this.onMachine) this.#storeLinksVia(h, 1);
+    const k = e0 + id * 8;
+    const hv = hb + h * 16;
+    w[k] = hv >>> 0;
+    w[k + 1] = (hv / 4294967296) >>> 0;
+    const lv = last < nr ? nb + last * 32 : hv;
+    w[k + 2] = lv >>> 0;
+    w[k + 3] = (lv / 4294967296) >>> 0;
+    if (last < nr) {
+      const v = nb + id * 32;
+      const kl = e0 + last * 8;
+      w[kl] = v >>> 0;
+      w[kl + 1] = (v / 4294967296) >>> 0;
+    } else if (this.onMachine) this.#storeLinksVia(last, 0);
   }
 
   // mainline -------------------------------------------------------------
