@@ -59,6 +59,15 @@ function accessCode(access: AccessKind): number {
   throw new TypeError(`Cannot translate access "${String(access)}": use read, write or exec`);
 }
 
+/** The access size `options` ask for (1 when none); a size the MMU has no access for is refused. */
+function accessSize(options: TranslateOptions | undefined): number {
+  const size = options?.size ?? 1;
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) {
+    throw new RangeError(`Cannot translate a ${size}-byte access: sizes are 1, 2, 4, 8, 16`);
+  }
+  return size;
+}
+
 function checkVa(va: number): void {
   if (!Number.isSafeInteger(va) || va < 0) {
     throw new RangeError(`Cannot translate VA ${va}: not a non-negative safe integer`);
@@ -173,15 +182,8 @@ export class Stage1Mmu implements Mmu {
     options?: TranslateOptions,
   ): Translation | MmuFault {
     const code = accessCode(access);
-    let size = 1;
-    let debug = false;
-    if (options !== undefined) {
-      size = options.size ?? 1;
-      if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) {
-        throw new RangeError(`Cannot translate a ${size}-byte access: sizes are 1, 2, 4, 8, 16`);
-      }
-      debug = options.debug === true;
-    }
+    const size = accessSize(options);
+    const debug = options?.debug === true;
     const o = this.#to;
     const pa = debug
       ? this.#resolve(cpu, va, code, size, true, -2, o)
@@ -248,15 +250,8 @@ export class Stage1Mmu implements Mmu {
     options?: TranslateOptions,
   ): boolean {
     const code = accessCode(access);
-    let size = 1;
-    let debug = false;
-    if (options !== undefined) {
-      size = options.size ?? 1;
-      if (size !== 1 && size !== 2 && size !== 4 && size !== 8 && size !== 16) {
-        throw new RangeError(`Cannot translate a ${size}-byte access: sizes are 1, 2, 4, 8, 16`);
-      }
-      debug = options.debug === true;
-    }
+    const size = accessSize(options);
+    const debug = options?.debug === true;
     const pa = debug
       ? this.#resolve(cpu, va, code, size, true, -2, out)
       : this.#hit(cpu, va, code, size, out);
