@@ -14,6 +14,7 @@ import {
   PAGE_SIZE,
   type PhysicalMemory,
   WALK,
+  type WalkVisitHalves,
 } from "../../core/mod.ts";
 import {
   granuleAt,
@@ -31,21 +32,9 @@ export const EAGAIN = -11;
  * What a visitor sees (`struct kvm_pgtable_visit_ctx`; v5.13 passes the same
  * as arguments). Valid only during the callback: the walker reuses it.
  */
-export interface VisitCtx {
+export interface VisitCtx extends WalkVisitHalves {
   /** First VA of the walk (page-aligned; `ctx->start`, mainline). */
   readonly start: number;
-  /** VA this entry is visited for (`ctx->addr`). */
-  readonly addr: number;
-  /** End of the walk, exclusive (`ctx->end`). */
-  readonly end: number;
-  /** Level of the entry. */
-  readonly level: number;
-  /** PA of the entry (`ctx->ptep`, a hyp VA in the kernel). */
-  readonly ptep: number;
-  /** Bits 31:0 of the entry when visited (`ctx->old`). */
-  readonly lo: number;
-  /** Bits 63:32 of the entry when visited. */
-  readonly hi: number;
   /** The walker's flags. */
   readonly flags: number;
 }
