@@ -21,31 +21,31 @@
  * The C figures: the same work as each bench (the same pool size, the same
  * churn sequence from the same seed, the same 1 GiB of mappings, the same
  * 512-page translate pattern): medians of 6 runs on 2 cores of a quiet
- * machine (8 December 2026, load average about 1), taken around the
+ * machine (8 December 2026 at 04:00 UTC, load average below 1), taken around the
  * benches of tests/bench/README.md's table. On a loaded machine the C
  * figures rise 2–9×: compare ratios taken in one sitting.
  */
 export const C_FIGURES = {
   /** hyp_pool_init of a 1 GiB pool with its vmemmap zeroed and written (ms). */
-  initMs: 1.26,
+  initMs: 1.05,
   /** Order-0 alloc + free with one page kept, with the kernel's 4 KiB memset (ns). */
-  pairKeptMemsetNs: 37.8,
+  pairKeptMemsetNs: 35.5,
   /** The same without the memset (ns). */
-  pairKeptNs: 6.0,
+  pairKeptNs: 5.6,
   /** Order-0 alloc + free on a free pool: split and merge through every order (ns). */
-  pairFreshNs: 52.8,
+  pairFreshNs: 47.5,
   /** The churn (orders 0-3 at ~50 % occupancy, xoshiro128** seed 7) per operation (ns). */
-  churnNs: 23.1,
+  churnNs: 21.2,
   /** Map 1 GiB in 4 KiB pages with a kernel-style walker and visitor (ms). */
-  map4kMs: 0.66,
+  map4kMs: 0.63,
   /** Map 1 GiB in 2 MiB blocks (µs). */
-  map2mUs: 1.76,
+  map2mUs: 1.72,
   /** A TLB hit: regime check, probe, stale check, permission decode, result (ns). */
-  translateHitNs: 3.66,
+  translateHitNs: 3.44,
   /** A 4-level walk with permission decode (ns). */
-  walkNs: 3.76,
+  walkNs: 3.52,
   /** A miss: walk and TLB fill at a fresh VA (ns). */
-  missFillNs: 7.93,
+  missFillNs: 7.61,
 } as const;
 
 /** Ratio goals: the page allocator, and the MMU and page tables. */
