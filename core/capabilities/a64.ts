@@ -176,6 +176,61 @@ export interface A64RunFault {
 }
 
 /**
+ * Leaf TLB entries as read-only columns: entry `i` maps
+ * `va[i] .. va[i] + size[i]` and was walked from the tables at `base[i]`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { type TlbLeafColumns, tlbLeafColumns } from "./a64.ts";
+ * const c: TlbLeafColumns = tlbLeafColumns([{ va: 0x1000, size: 4096, base: 0x4100_0000 }]);
+ * assertEquals([c.length, c.va[0], c.size[0], c.base[0]], [1, 0x1000, 4096, 0x4100_0000]);
+ * ```
+ */
+export interface TlbLeafColumns {
+  /** Number of entries. */
+  readonly length: number;
+  /** First VA of each entry. */
+  readonly va: ArrayLike<number>;
+  /** Size of each entry (4 KiB, 2 MiB or 1 GiB). */
+  readonly size: ArrayLike<number>;
+  /** Table base each entry was walked from. */
+  readonly base: ArrayLike<number>;
+}
+
+/**
+ * The columns of some entries, in the order given.
+ * @param entries The entries (only `va`, `size` and `base` are read).
+ * @returns The columns.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { tlbLeafColumns } from "./a64.ts";
+ * const c = tlbLeafColumns([
+ *   { va: 0x20_0000, size: 0x20_0000, base: 0x4100_0000 },
+ *   { va: 0x1000, size: 4096, base: 0x4200_0000 },
+ * ]);
+ * assertEquals([c.length, Array.from(c.va), Array.from(c.base)],
+ *   [2, [0x20_0000, 0x1000], [0x4100_0000, 0x4200_0000]]);
+ * ```
+ */
+export function tlbLeafColumns(
+  entries: readonly Pick<TlbEntry, "va" | "size" | "base">[],
+): TlbLeafColumns {
+  const n = entries.length;
+  const va = new Float64Array(n);
+  const size = new Float64Array(n);
+  const base = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const e = entries[i]!;
+    va[i] = e.va;
+    size[i] = e.size;
+    base[i] = e.base;
+  }
+  return { length: n, va, size, base };
+}
+
+/**
  * What the CPU's TLB held across a run that turned the MMU on, as the
  * executor saw it (runs with a TLB): the two ways entries walked from the
  * tables in force before the switch outlast it.
@@ -197,8 +252,12 @@ export interface A64TlbAccount {
   enableLine: number;
   /** That instruction (as expanded from a macro), or "". */
   enableText: string;
-  /** Leaf entries a pending TLBI covered and had not removed at that point. */
-  atEnable: TlbEntry[];
+  /**
+   * Leaf entries a pending TLBI covered and had not removed at that point,
+   * sorted by VA then size, as columns (a TLB may hold hundreds of
+   * thousands at a large RAM size: no object per entry).
+   */
+  atEnable: TlbLeafColumns;
   /**
    * Walk-cache entries a pending TLBI covered at its issue: the executor
    * performs a TLBI on the walk cache there, so they are live at the enable

@@ -399,6 +399,29 @@ export interface Tlb {
    */
   fillsSince?(cpu: Cpu, mark: number): TlbEntry[] | undefined;
   /**
+   * Optional: visits every leaf entry of the CPU as plain numbers, in no
+   * particular order, making no entry object (what {@link Tlb.entries}
+   * lists, for a TLB too large to list as objects). `key` names this fill
+   * of this entry: no other entry, nor a later refill of the same VA, has
+   * it while the entry lives (see {@link Tlb.keyOf}).
+   * @param cpu The CPU.
+   * @param visit Called once per entry with its first VA, size, table base and key.
+   */
+  leafRows?(
+    cpu: Cpu,
+    visit: (va: number, size: number, base: number, key: number) => void,
+  ): void;
+  /**
+   * Optional, with {@link Tlb.leafRows}: the key of a live entry, given the
+   * very object the TLB hands out for it (from {@link Tlb.peek},
+   * {@link Tlb.entries}, ...), or -1 when `entry` is not one of the CPU's
+   * live entries.
+   * @param cpu The CPU.
+   * @param entry The entry object.
+   * @returns The key, or -1.
+   */
+  keyOf?(cpu: Cpu, entry: TlbEntry): number;
+  /**
    * Optional walk cache: adds a walk-cache entry, replacing one with the
    * same level and VA. A TLB without a walk cache omits it (or drops the
    * entry and returns false).
@@ -547,6 +570,8 @@ export const TLB: Capability<Tlb> = capability<Tlb>("tlb", "EL2 TLB with stale e
   entries: "function",
   fillMark: "function?",
   fillsSince: "function?",
+  leafRows: "function?",
+  keyOf: "function?",
   fillWalk: "function?",
   lookupWalk: "function?",
   walkEntries: "function?",

@@ -9,13 +9,95 @@
  * @module
  */
 
-import type { A64TlbAccount, Cpu, Tlb, TlbEntry, TlbiOp, TlbWalkEntry } from "../../core/mod.ts";
+import {
+  type A64TlbAccount,
+  type Cpu,
+  type Tlb,
+  type TlbEntry,
+  type TlbiOp,
+  tlbLeafColumns,
+  type TlbWalkEntry,
+} from "../../core/mod.ts";
 
 /** What a TLBI covers, for the account: every EL2 entry, one VA's, or none (EL1 forms). */
-function covers(op: TlbiOp, va: number | undefined, e: TlbEntry): boolean {
+function covers(op: TlbiOp, va: number | undefined, eva: number, esize: number): boolean {
   if (op === "alle2" || op === "alle2is") return true;
-  if (op.startsWith("va") && va !== undefined) return va >= e.va && va < e.va + e.size;
+  if (op.startsWith("va") && va !== undefined) return va >= eva && va < eva + esize;
   return false;
+}
+
+/**
+ * The entries live at the enable as rows of numbers, for a TLB with
+ * {@link Tlb.leafRows}: first VA, size, table base and the TLB's key of the
+ * fill, in visit order; `sorted` holds the keys ascending for
+ * {@link TlbAccount.hit}.
+ */
+class LiveRows {
+  n = 0;
+  va = new Float64Array(256);
+  size = new Float64Array(256);
+  base = new Float64Array(256);
+  key = new Float64Array(256);
+  sorted = new Float64Array(0);
+
+  push(va: number, size: number, base: number, key: number): void {
+    if (this.n === this.va.length) {
+      const grow = (a: Float64Array) => {
+        const b = new Float64Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.va = grow(this.va);
+      this.size = grow(this.size);
+      this.base = grow(this.base);
+      this.key = grow(this.key);
+    }
+    const i = this.n++;
+    this.va[i] = va;
+    this.size[i] = size;
+    this.base[i] = base;
+    this.key[i] = key;
+  }
+
+  /** Whether `key` is one of the rows' (after {@link LiveRows.index}). */
+  has(key: number): boolean {
+    const s = this.sorted;
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (s[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < s.length && s[lo] === key;
+  }
+
+  /** Sorts the keys for {@link LiveRows.has}. */
+  index(): void {
+    this.sorted = this.key.slice(0, this.n).sort();
+  }
+
+  /**
+   * The rows sorted by VA then size, and in the order counted between
+   * entries of one VA and size (from two enables), as the object path's
+   * stable sort of its set leaves them.
+   */
+  columns(): A64TlbAccount["atEnable"] {
+    const { n, va, size, base } = this;
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => va[a]! - va[b]! || size[a]! - size[b]! || a - b);
+    const ova = new Float64Array(n);
+    const osize = new Float64Array(n);
+    const obase = new Float64Array(n);
+    for (let r = 0; r < n; r++) {
+      const i = order[r]!;
+      ova[r] = va[i]!;
+      osize[r] = size[i]!;
+      obase[r] = base[i]!;
+    }
+    return { length: n, va: ova, size: osize, base: obase };
+  }
 }
 
 /** A TLBI the executor has issued and not completed, as the account sees it. */
@@ -60,7 +142,10 @@ export class TlbAccount {
   readonly #cpu: Cpu;
   #enableLine = 0;
   #enableText = "";
+  /** The entries live at the enable, as objects (a TLB without {@link Tlb.leafRows}). */
   readonly #atEnable = new Set<TlbEntry>();
+  /** The same as rows (a TLB with {@link Tlb.leafRows} and {@link Tlb.keyOf}). */
+  readonly #rows = new LiveRows();
   readonly #atEnableWalks = new Set<TlbWalkEntry>();
   #completedLine = 0;
   #completedText = "";
@@ -103,13 +188,46 @@ export class TlbAccount {
       this.#enableText = text;
     }
     if (pending.length === 0) return;
-    const now = this.#tlb.entries(this.#cpu);
-    for (const t of pending) {
-      const since = new Set(walkedSince(t));
-      for (const e of now) if (!since.has(e) && covers(t.op, t.va, e)) this.#atEnable.add(e);
-      for (const w of t.walks ?? []) this.#atEnableWalks.add(w);
+    const tlb = this.#tlb;
+    const cpu = this.#cpu;
+    if (tlb.leafRows !== undefined && tlb.keyOf !== undefined) {
+      // v5.13 and v6.1 set M before the DSB of their TLBI: every leaf entry
+      // is live here, hundreds of thousands at a large RAM size. Kept as
+      // rows and told apart by the TLB's key of the fill (an entry
+      // replaced or refilled later is another one), never as objects.
+      const since = pending.map((t) => {
+        const keys = new Set<number>();
+        for (const e of walkedSince(t)) {
+          const k = tlb.keyOf!(cpu, e);
+          if (k >= 0) keys.add(k);
+        }
+        return keys;
+      });
+      const rows = this.#rows;
+      // An entry counted at an earlier enable is counted once.
+      const again = rows.n > 0;
+      tlb.leafRows(cpu, (va, size, base, key) => {
+        if (again && rows.has(key)) return;
+        for (let i = 0; i < pending.length; i++) {
+          const t = pending[i]!;
+          if (!since[i]!.has(key) && covers(t.op, t.va, va, size)) {
+            rows.push(va, size, base, key);
+            return;
+          }
+        }
+      });
+      rows.index();
+    } else {
+      const now = tlb.entries(cpu);
+      for (const t of pending) {
+        const since = new Set(walkedSince(t));
+        for (const e of now) {
+          if (!since.has(e) && covers(t.op, t.va, e.va, e.size)) this.#atEnable.add(e);
+        }
+      }
     }
-    this.#open = this.#atEnable.size > 0 || this.#atEnableWalks.size > 0;
+    for (const t of pending) for (const w of t.walks ?? []) this.#atEnableWalks.add(w);
+    this.#open = this.#atEnable.size > 0 || this.#rows.n > 0 || this.#atEnableWalks.size > 0;
   }
 
   /**
@@ -129,7 +247,12 @@ export class TlbAccount {
    * @param e The entry the TLB returned.
    */
   hit(e: TlbEntry | undefined): void {
-    if (e !== undefined && this.#atEnable.has(e)) this.#used++;
+    if (e === undefined) return;
+    if (this.#rows.n > 0) {
+      // The entry's key now: the same only for the very fill live at the enable.
+      const k = this.#tlb.keyOf?.(this.#cpu, e) ?? -1;
+      if (k >= 0 && this.#rows.has(k)) this.#used++;
+    } else if (this.#atEnable.has(e)) this.#used++;
   }
 
   /**
@@ -154,7 +277,9 @@ export class TlbAccount {
     return {
       enableLine: this.#enableLine,
       enableText: this.#enableText,
-      atEnable: [...this.#atEnable].sort((a, b) => a.va - b.va || a.size - b.size),
+      atEnable: this.#rows.n > 0
+        ? this.#rows.columns()
+        : tlbLeafColumns([...this.#atEnable].sort((a, b) => a.va - b.va || a.size - b.size)),
       atEnableWalks: [...this.#atEnableWalks].sort((a, b) => a.va - b.va || a.level - b.level),
       completedLine: this.#completedLine,
       completedText: this.#completedText,

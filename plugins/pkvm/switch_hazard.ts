@@ -14,6 +14,7 @@ import {
   hex,
   type Maplet,
   type SwitchHazardReport,
+  tlbLeafColumns,
 } from "../../core/mod.ts";
 import type { PkvmVersion } from "../../core/mod.ts";
 import { protName } from "./report.ts";
@@ -104,12 +105,13 @@ function differences(
  * @example One leaf entry of the old table live at the enable, mapping what the new one does not
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { PAGE_HYP } from "../../core/mod.ts";
+ * import { PAGE_HYP, tlbLeafColumns } from "../../core/mod.ts";
  * import { switchHazard } from "./switch_hazard.ts";
  * const e = { regime: "EL2", base: 0x4100_0000, va: 0x40ed_f000, size: 4096, pa: 0x4300_0000,
  *   level: 3, pte: 0x4300_0743n, speculative: false } as const;
  * const r = switchHazard({
- *   enableLine: 33, enableText: "msr sctlr_el2, x2", atEnable: [e], atEnableWalks: [],
+ *   enableLine: 33, enableText: "msr sctlr_el2, x2", atEnable: tlbLeafColumns([e]),
+ *   atEnableWalks: [],
  *   completedLine: 33, completedText: "dsb nsh", used: 0,
  *   oldBaseWalks: 0, oldBaseLines: [], finalBase: 0x4200_0000, outlived: [], outlivedWalks: [],
  * }, 0, { name: "hyp_pgtable", base: 0x4100_0000, maplets: [{ va: 0x40ed_f000, pa: 0x4300_0000,
@@ -167,9 +169,12 @@ export function switchHazard(
     walks: A64TlbAccount["atEnableWalks"],
   ) => {
     let same = 0;
-    for (const e of leaves) {
-      const what = () => `${formatSize(e.size)} TLB entry ${hex(e.va)}`;
-      if (judge(when, what, e.base, e.va, e.size)) same++;
+    // Columns, not objects: every leaf entry can be live at the enable.
+    for (let i = 0; i < leaves.length; i++) {
+      const va = leaves.va[i]!;
+      const size = leaves.size[i]!;
+      const what = () => `${formatSize(size)} TLB entry ${hex(va)}`;
+      if (judge(when, what, leaves.base[i]!, va, size)) same++;
     }
     for (const w of walks) {
       const what = () =>
@@ -181,7 +186,11 @@ export function switchHazard(
     return { same, differ: leaves.length + walks.length - same };
   };
   // What is left after the switch first: it can still be used.
-  const left = count("left after the switch", account.outlived, account.outlivedWalks);
+  const left = count(
+    "left after the switch",
+    tlbLeafColumns(account.outlived),
+    account.outlivedWalks,
+  );
   const live = count("live at the MMU enable", account.atEnable, account.atEnableWalks);
   return {
     cpu,

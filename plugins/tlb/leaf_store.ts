@@ -435,6 +435,48 @@ export class LeafStore {
     return i;
   }
 
+  /**
+   * The object kept for entry `id`, if one was handed out or given (none is made).
+   * @param id A live id.
+   * @returns The object, or undefined.
+   */
+  objectAt(id: number): TlbEntry | undefined {
+    return this.#obj.get(id);
+  }
+
+  /**
+   * The key of this fill of live entry `id`: `id × 2^32 + fill serial`. An
+   * id is reused once its entry goes, and the serial tells the fills apart.
+   * @param id A live id.
+   * @returns The key.
+   */
+  keyAt(id: number): number {
+    return id * 4294967296 + this.chunks[id >>> 14]!.u[(id & 16383) * 12 + 11]!;
+  }
+
+  /**
+   * Visits every entry as plain numbers, by id, making no object.
+   * @param visit Called with each entry's first VA, size, table base and
+   *   key ({@link LeafStore.keyAt}).
+   */
+  forEachRow(visit: (va: number, size: number, base: number, key: number) => void): void {
+    const bases = this.bases;
+    for (let id = 0; id < this.#next; id++) {
+      const c = this.chunks[id >>> 14]!;
+      const j = id & 16383;
+      const k = c.f[j * 6 + 0]!;
+      if (k < 0) continue;
+      const cls = k % 4;
+      const size = SIZES[cls as 0 | 1 | 2];
+      visit(
+        ((k - cls) / 4) * size,
+        size,
+        bases[c.u[j * 12 + 6]!]!,
+        id * 4294967296 + c.u[j * 12 + 11]!,
+      );
+    }
+  }
+
   /** Returns: The ids of every entry. */
   ids(): number[] {
     const out: number[] = [];

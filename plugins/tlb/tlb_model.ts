@@ -343,6 +343,67 @@ export class TlbModel implements Tlb {
     return t.fillsSince(mark);
   }
 
+  /**
+   * Visits the CPU's leaf entries as plain numbers, by id (see
+   * {@link Tlb.leafRows}): what {@link TlbModel.entries} lists, without an
+   * object per entry.
+   * @param cpu The CPU.
+   * @param visit Called with each entry's first VA, size, table base and key.
+   * @example Two entries, no object made
+   * ```ts
+   * import { assertEquals } from "@std/assert";
+   * import { Cpu, Trace } from "../../core/mod.ts";
+   * import { TlbModel } from "./tlb_model.ts";
+   * const cpu = new Cpu(0);
+   * const tlb = new TlbModel("adversarial", new Trace());
+   * const e = { regime: "EL2", base: 0x4100_0000, va: 0x20_0000, size: 0x20_0000,
+   *   pa: 0x4020_0000, level: 2, pte: 0x4020_0741n, speculative: false } as const;
+   * tlb.fill(cpu, e);
+   * tlb.fill(cpu, { ...e, va: 0x1000, size: 4096, pa: 0x4300_0000, level: 3, pte: 0x4300_0743n });
+   * const rows: number[][] = [];
+   * tlb.leafRows(cpu, (va, size, base) => rows.push([va, size, base]));
+   * assertEquals(rows, [[0x20_0000, 0x20_0000, 0x4100_0000], [0x1000, 4096, 0x4100_0000]]);
+   * ```
+   */
+  leafRows(cpu: Cpu, visit: (va: number, size: number, base: number, key: number) => void): void {
+    this.#cpus[cpu.id]?.leaves.forEachRow(visit);
+  }
+
+  /**
+   * The key of a live entry given its object (see {@link Tlb.keyOf}), or -1.
+   * @param cpu The CPU.
+   * @param entry An object this TLB handed out (or was given by `fill`).
+   * @returns The key, or -1.
+   * @example A refill of the same VA is another entry
+   * ```ts
+   * import { assertEquals, assertNotEquals } from "@std/assert";
+   * import { Cpu, Trace } from "../../core/mod.ts";
+   * import { TlbModel } from "./tlb_model.ts";
+   * const cpu = new Cpu(0);
+   * const tlb = new TlbModel("adversarial", new Trace());
+   * const e = { regime: "EL2", base: 0x4100_0000, va: 0x1000, size: 4096,
+   *   pa: 0x4300_0000, level: 3, pte: 0x4300_0743n, speculative: false } as const;
+   * tlb.fill(cpu, e);
+   * const k = tlb.keyOf(cpu, tlb.peek(cpu, 0x1000)!);
+   * const keys: number[] = [];
+   * tlb.leafRows(cpu, (_va, _size, _base, key) => keys.push(key));
+   * assertEquals(keys, [k]);
+   * tlb.fill(cpu, { ...e });
+   * assertEquals(tlb.keyOf(cpu, e), -1);
+   * assertNotEquals(tlb.keyOf(cpu, tlb.peek(cpu, 0x1000)!), k);
+   * ```
+   */
+  keyOf(cpu: Cpu, entry: TlbEntry): number {
+    const t = this.#cpus[cpu.id];
+    if (t === undefined) return -1;
+    const s = entry.size;
+    const cls = s === 4096 ? 0 : s === 2097152 ? 1 : s === 1073741824 ? 2 : -1;
+    if (cls < 0) return -1;
+    const l = t.leaves;
+    const id = l.findClass(entry.va, cls);
+    return id >= 0 && l.objectAt(id) === entry ? l.keyAt(id) : -1;
+  }
+
   // ---------------------------------------------------------------------
   // The MMU's allocation-free path: entries as ids into the CPU's
   // LeafStore, filled from numbers, never an object unless an API above
