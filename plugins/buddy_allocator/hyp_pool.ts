@@ -63,6 +63,12 @@ import { checkBuddyInvariants } from "./invariants.ts";
 /** Shadow encoding of `HYP_NO_ORDER` in the order array. */
 const NO = 0xff;
 const TWO32 = 2 ** 32;
+
+/** A 64-bit pointer `v` (a VA below 2^53) stored as two little-endian words at `w[k]`, `w[k + 1]`. */
+function putPtr(w: Uint32Array, k: number, v: number): void {
+  w[k] = v >>> 0;
+  w[k + 1] = (v / TWO32) >>> 0;
+}
 /**
  * The last pool initialised over each vmemmap range, per accessor: a pool
  * initialised again over the same range (the same `hyp_pool_init` on the
@@ -720,10 +726,8 @@ export class BuddyPool implements PagePool {
     const nv = this.#nodeVa(this.#next[id]!);
     const pv = this.#nodeVa(this.#prev[id]!);
     // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
-    w[k] = nv >>> 0;
-    w[k + 1] = (nv / 4294967296) >>> 0;
-    w[k + 2] = pv >>> 0;
-    w[k + 3] = (pv / 4294967296) >>> 0;
+    putPtr(w, k, nv);
+    putPtr(w, k + 2, pv);
   }
 
   /**
@@ -745,13 +749,11 @@ export class BuddyPool implements PagePool {
       // The high half of a VA below 2^53 is exact as (va / 2^32) >>> 0.
       if (part !== 1) {
         const nv = this.#nodeVa(this.#next[id]!);
-        page[k] = nv >>> 0;
-        page[k + 1] = (nv / 4294967296) >>> 0;
+        putPtr(page, k, nv);
       }
       if (part !== 0) {
         const pv = this.#nodeVa(this.#prev[id]!);
-        page[k + 2] = pv >>> 0;
-        page[k + 3] = (pv / 4294967296) >>> 0;
+        putPtr(page, k + 2, pv);
       }
       return;
     }
@@ -1049,25 +1051,19 @@ export class BuddyPool implements PagePool {
     if (n < nr) {
       const v = p < nr ? nb + p * 32 : hb + p * 16;
       const k = e0 + n * 8 + 2;
-      w[k] = v >>> 0;
-      w[k + 1] = (v / 4294967296) >>> 0;
+      putPtr(w, k, v);
     } else if (this.onMachine) this.#storeLinksVia(n, 1);
     if (p < nr) {
       const v = n < nr ? nb + n * 32 : hb + n * 16;
       const k = e0 + p * 8;
-      w[k] = v >>> 0;
-      w[k + 1] = (v / 4294967296) >>> 0;
+      putPtr(w, k, v);
     } else if (this.onMachine) this.#storeLinksVia(p, 0);
     next[id] = id;
     prev[id] = id;
     const k = e0 + id * 8;
     const self = nb + id * 32;
-    const slo = self >>> 0;
-    const shi = (self / 4294967296) >>> 0;
-    w[k] = slo;
-    w[k + 1] = shi;
-    w[k + 2] = slo;
-    w[k + 3] = shi;
+    putPtr(w, k, self);
+    putPtr(w, k + 2, self);
   }
 
   /**
@@ -1092,16 +1088,13 @@ export class BuddyPool implements PagePool {
     if (this.onMachine) this.#storeLinksVia(h, 1);
     const k = e0 + id * 8;
     const hv = hb + h * 16;
-    w[k] = hv >>> 0;
-    w[k + 1] = (hv / 4294967296) >>> 0;
+    putPtr(w, k, hv);
     const lv = last < nr ? nb + last * 32 : hv;
-    w[k + 2] = lv >>> 0;
-    w[k + 3] = (lv / 4294967296) >>> 0;
+    putPtr(w, k + 2, lv);
     if (last < nr) {
       const v = nb + id * 32;
       const kl = e0 + last * 8;
-      w[kl] = v >>> 0;
-      w[kl + 1] = (v / 4294967296) >>> 0;
+      putPtr(w, kl, v);
     } else if (this.onMachine) this.#storeLinksVia(last, 0);
   }
 
@@ -1152,8 +1145,7 @@ export class BuddyPool implements PagePool {
       at = this.#headVa + (x - this.#nr) * 16;
     } else at = this.#p2v(this.#extPfn[x - this.#extBase]! * 4096);
     const w = this.#img;
-    w[0] = v >>> 0;
-    w[1] = (v / 4294967296) >>> 0;
+    putPtr(w, 0, v);
     if (this.#bulk) this.#mem.writeBytes!(at + field, this.#img8lo);
     else {
       this.#mem.write32(at + field, w[0]!);
@@ -1165,10 +1157,8 @@ export class BuddyPool implements PagePool {
   #putNodeMl(x: number, nv: number, pv: number): void {
     const at = this.#baseVa + x * 4096;
     const w = this.#img;
-    w[0] = nv >>> 0;
-    w[1] = (nv / 4294967296) >>> 0;
-    w[2] = pv >>> 0;
-    w[3] = (pv / 4294967296) >>> 0;
+    putPtr(w, 0, nv);
+    putPtr(w, 2, pv);
     if (this.#bulk) this.#mem.writeBytes!(at, this.#img16);
     else for (let j = 0; j < 4; j++) this.#mem.write32(at + j * 4, w[j]!);
   }
@@ -1271,10 +1261,8 @@ export class BuddyPool implements PagePool {
       if (mem.zeroThenWrite !== undefined && this.#bulk) {
         const w = this.#img;
         const lv = last === h ? hv : this.#vaMl(last);
-        w[0] = hv >>> 0;
-        w[1] = (hv / 4294967296) >>> 0;
-        w[2] = lv >>> 0;
-        w[3] = (lv / 4294967296) >>> 0;
+        putPtr(w, 0, hv);
+        putPtr(w, 2, lv);
         mem.zeroThenWrite(va, 4096 << order, this.#img16);
       } else {
         mem.zero(va, 4096 << order);
