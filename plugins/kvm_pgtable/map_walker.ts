@@ -344,43 +344,50 @@ function countNewLeaves(
   return need;
 }
 
-class HypMapWalkerV513 implements HypMapWalker {
+/**
+ * What both releases' hyp map walkers carry (`struct hyp_map_data`: the
+ * running phys, the attributes) and how a walk restarts them: the map is
+ * one walker reused across calls, reset per call.
+ */
+abstract class MapWalkerState {
   readonly flags = WALK.LEAF;
   readonly trusted = true;
-  #env: MapEnv;
-  #phys: number;
-  #attrLo: number;
-  #attrHi: number;
-  #pages = false;
+  protected env: MapEnv;
+  protected phys: number;
+  protected attrLo: number;
+  protected attrHi: number;
+  protected pages = false;
   lastAddr = 0;
 
   constructor(env: MapEnv, phys: number, attrLo: number, attrHi: number) {
-    this.#env = env;
-    this.#phys = phys;
-    this.#attrLo = attrLo;
-    this.#attrHi = attrHi;
+    this.env = env;
+    this.phys = phys;
+    this.attrLo = attrLo;
+    this.attrHi = attrHi;
   }
 
   reset(phys: number, attrLo: number, attrHi: number, pages = false): void {
-    this.#phys = phys;
-    this.#attrLo = attrLo;
-    this.#attrHi = attrHi;
-    this.#pages = pages;
+    this.phys = phys;
+    this.attrLo = attrLo;
+    this.attrHi = attrHi;
+    this.pages = pages;
     this.lastAddr = -1;
   }
+}
 
+class HypMapWalkerV513 extends MapWalkerState implements HypMapWalker {
   leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
-    if (this.#pages && ctx.level < 3) return 0;
-    const n = mapLeafRun(this.#env, ctx, idx, words, this.#phys, this.#attrLo, this.#attrHi, false);
+    if (this.pages && ctx.level < 3) return 0;
+    const n = mapLeafRun(this.env, ctx, idx, words, this.phys, this.attrLo, this.attrHi, false);
     // The running phys moves a granule per leaf handled, written or kept.
-    if (n > 0) this.#phys += n * KVM_GRANULE_SIZES[ctx.level]!;
+    if (n > 0) this.phys += n * KVM_GRANULE_SIZES[ctx.level]!;
     return n;
   }
 
   cb(ctx: VisitCtx): number {
     this.lastAddr = ctx.addr;
     if (this.#tryLeaf(ctx)) return 0;
-    const env = this.#env;
+    const env = this.env;
     if (ctx.level === 3) {
       env.warn("hyp_map_walker", `no leaf fits at level 3 for VA ${hex(ctx.addr)}`);
       return ERRNO.EINVAL;
@@ -403,64 +410,40 @@ class HypMapWalkerV513 implements HypMapWalker {
   /** v5.13 `hyp_map_walker_try_leaf`. */
   #tryLeaf(ctx: VisitCtx): boolean {
     const level = ctx.level;
-    const phys = this.#phys;
-    if (this.#pages && level < 3) return false;
+    const phys = this.phys;
+    if (this.pages && level < 3) return false;
     if (!blockMappingSupported(ctx.addr, ctx.end, phys, level)) return false;
-    const lpa2 = this.#env.lpa2;
-    const lo = leafLo(phys, this.#attrLo, level, lpa2);
-    const hi = leafHi(phys, this.#attrHi, lpa2);
+    const lpa2 = this.env.lpa2;
+    const lo = leafLo(phys, this.attrLo, level, lpa2);
+    const hi = leafHi(phys, this.attrHi, lpa2);
     // "Tolerate KVM recreating the exact same mapping"; a different valid
     // entry WARNs and is kept.
     if (lo !== ctx.lo || hi !== ctx.hi) {
       if ((ctx.lo & LO_VALID) !== 0) {
-        this.#env.warn(
+        this.env.warn(
           "hyp_map_walker_try_leaf",
           `kept the different valid level-${level} leaf for VA ${hex(ctx.addr)}`,
         );
       } else {
-        this.#env.store.write(ctx.ptep, lo, hi);
+        this.env.store.write(ctx.ptep, lo, hi);
       }
     }
-    this.#phys = phys + KVM_GRANULE_SIZES[level]!;
+    this.phys = phys + KVM_GRANULE_SIZES[level]!;
     return true;
   }
 }
 
-class HypMapWalkerMainline implements HypMapWalker {
-  readonly flags = WALK.LEAF;
-  readonly trusted = true;
-  #env: MapEnv;
-  #phys: number;
-  #attrLo: number;
-  #attrHi: number;
-  #pages = false;
-  lastAddr = 0;
-
-  constructor(env: MapEnv, phys: number, attrLo: number, attrHi: number) {
-    this.#env = env;
-    this.#phys = phys;
-    this.#attrLo = attrLo;
-    this.#attrHi = attrHi;
-  }
-
-  reset(phys: number, attrLo: number, attrHi: number, pages = false): void {
-    this.#phys = phys;
-    this.#attrLo = attrLo;
-    this.#attrHi = attrHi;
-    this.#pages = pages;
-    this.lastAddr = -1;
-  }
-
+class HypMapWalkerMainline extends MapWalkerState implements HypMapWalker {
   leafRun(ctx: VisitCtx, idx: number, words: Uint32Array | undefined): number {
-    if (this.#pages && ctx.level < 3) return 0;
-    const phys = this.#phys + (ctx.addr - ctx.start);
-    return mapLeafRun(this.#env, ctx, idx, words, phys, this.#attrLo, this.#attrHi, true);
+    if (this.pages && ctx.level < 3) return 0;
+    const phys = this.phys + (ctx.addr - ctx.start);
+    return mapLeafRun(this.env, ctx, idx, words, phys, this.attrLo, this.attrHi, true);
   }
 
   cb(ctx: VisitCtx): number {
     this.lastAddr = ctx.addr;
     if (this.#tryLeaf(ctx)) return 0;
-    const env = this.#env;
+    const env = this.env;
     if (ctx.level === 3) {
       env.warn("hyp_map_walker", `cannot replace the level-3 entry for VA ${hex(ctx.addr)}`);
       return ERRNO.EINVAL;
@@ -479,14 +462,14 @@ class HypMapWalkerMainline implements HypMapWalker {
   /** mainline `hyp_map_walker_try_leaf`. */
   #tryLeaf(ctx: VisitCtx): boolean {
     const level = ctx.level;
-    const phys = this.#phys + (ctx.addr - ctx.start);
-    if (this.#pages && level < 3) return false;
+    const phys = this.phys + (ctx.addr - ctx.start);
+    if (this.pages && level < 3) return false;
     if (!blockMappingSupported(ctx.addr, ctx.end, phys, level)) return false;
-    const lpa2 = this.#env.lpa2;
-    const lo = leafLo(phys, this.#attrLo, level, lpa2);
-    const hi = leafHi(phys, this.#attrHi, lpa2);
+    const lpa2 = this.env.lpa2;
+    const lo = leafLo(phys, this.attrLo, level, lpa2);
+    const hi = leafHi(phys, this.attrHi, lpa2);
     if (lo === ctx.lo && hi === ctx.hi) return true;
-    const env = this.#env;
+    const env = this.env;
     if ((ctx.lo & LO_VALID) === 0) {
       const mm = env.mmOps;
       mm.getPage?.(mm.physToVirt(ctx.ptep));
